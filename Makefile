@@ -1,0 +1,58 @@
+# LeviBot Stream — one entry point for a fresh machine.
+#   make run    the main job on its embedded default (no services needed)
+#   make test   installs everything, starts Kafka and PostgreSQL, runs the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export LEVIBOT_VAR ?= $(CURDIR)/var
+
+.PHONY: help venv run test test-fast bench services-up services-down services-status topics schemas-export clean
+
+help:
+	@echo "make run            replay the bundled BTC/ETH history through the flow (embedded, no services)"
+	@echo "make test           venv + services + full test suite (fails on any skipped test)"
+	@echo "make bench          benchmarks; results go to docs/performance.md by hand"
+	@echo "make services-up    start Kafka and PostgreSQL (idempotent); services-down stops them"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/levibot run
+
+services-up: $(STAMP)
+	scripts/services.sh up all
+
+services-down:
+	scripts/services.sh down all
+
+services-status:
+	scripts/services.sh status all
+
+topics: services-up
+	$(VENV)/bin/levibot topics create
+
+schemas-export: $(STAMP)
+	$(PY) scripts/export_jsonschema.py
+
+# The whole suite against real services. LEVIBOT_REQUIRE_SERVICES turns any skip into a failure.
+test: services-up
+	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Pure tests only (no services): quick feedback while editing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not kafka and not postgres and not slow" $(PYTEST_ARGS)
+
+bench: services-up
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
