@@ -1,0 +1,557 @@
+"""Event-time OHLCV bars from ticks, per symbol, batch-oriented; coarser bars derived from base bars.
+
+Windows: a bar of resolution ``R`` (s) covers event time ``[start, start + R)``, ``start = floor(ts / R) * R``
+(ns since the Unix epoch, UTC); the bar's ``ts`` is its ``start``.
+
+Watermark: ``max(max event time seen - allowed_lateness, last advance() argument)`` (ns). A window is closed
+(and its bar emitted, once) when ``watermark >= start + R``. Only open windows are kept in the state.
+
+Late data: a tick whose window is already closed is *late*. It is always counted (``late_count``) and returned
+to the caller (``AggResult.late``) for routing to a late stream / dead letter; it is never lost silently.
+
+* ``late_policy="drop"`` (default): the late tick is not applied.
+* ``late_policy="correct"``: if its window closed no more than ``correction_horizon_s`` before the current
+  watermark boundary, the tick is folded into that window and a corrected bar is emitted at the end of the
+  ``add`` call with ``revision = previous revision + 1`` (one correction per touched window per call). The
+  accumulators of recently closed windows are kept for that horizon only (bounded state). Older ticks are
+  counted in ``late_dropped`` and not applied. ``revision > 0`` means "emitted after the window closed";
+  stores should upsert by ``(symbol, ts, resolution_s)`` keeping the highest revision; streaming consumers
+  (features, Resampler) use revision 0 and ignore corrections.
+
+Inside an open window: ``open`` is the price of the earliest tick in event time (ties: first arrived),
+``close`` the latest (ties: last arrived), so out-of-order ticks within the lateness bound do not change a
+bar compared to sorted input. ``vwap = sum(price*qty) / volume`` (clipped to [low, high]); for a zero-volume bar ``vwap = close``.
+``buy_volume``/``sell_volume`` sum the quantities of ticks with side buy/sell (``unknown`` counts in neither).
+``synthetic`` is true if any tick in the bar is synthetic.
+
+Empty intervals: no bar is emitted by default. With ``fill_empty=True`` every interval between two bars
+(and up to the watermark) gets a flat bar at the previous close: volume 0, trade_count 0, vwap = close,
+``synthetic=True`` (it is made up, not traded; as ``schemas.events.Bar`` specifies for empty bars).
+
+The result of a sequence of ``add`` calls does not depend on how the tick stream is split into batches
+(with ``late_policy="correct"`` the latest revision of every bar does not; the number of revisions may).
+
+Example:
+
+>>> from collections import namedtuple
+>>> T = namedtuple("T", "symbol ts price qty side")
+>>> agg = BarAggregator("BTC", resolution_s=1)
+>>> r = agg.add([T("BTC", 0, 10.0, 1.0, "buy"), T("BTC", 500_000_000, 12.0, 3.0, "sell"),
+...              T("BTC", 1_000_000_000, 11.0, 1.0, "buy")])
+>>> [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.buy_volume, b.vwap) for b in r.bars]
+[(0, 10.0, 12.0, 10.0, 12.0, 4.0, 1.0, 11.5)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "BarRecord",
+    "AggResult",
+    "BarAggregator",
+    "MultiBarAggregator",
+    "Resampler",
+    "resample_bars",
+    "aggregate_ticks",
+]
+
+NS_PER_S = 1_000_000_000
+LatePolicy = Literal["drop", "correct"]
+_SIDE_CODE = {"buy": 1, "sell": -1, "unknown": 0}
+
+# accumulator slots (a plain list per window: cheap to update, small to pickle)
+_O, _H, _L, _C, _V, _BV, _SV, _PV, _N, _OTS, _CTS, _SYN = range(12)
+
+
+class BarRecord(NamedTuple):
+    """One OHLCV bar; field names follow ``schemas.events.Bar`` plus ``revision``.
+
+    ``ts``: window start, ns UTC; ``resolution_s``: s; prices in quote currency; volumes in base units;
+    ``vwap`` quote currency; ``trade_count``: ticks; ``revision``: 0 for the on-time bar, >0 for corrections.
+    """
+
+    symbol: str
+    ts: int
+    resolution_s: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    buy_volume: float
+    sell_volume: float
+    vwap: float
+    trade_count: int
+    synthetic: bool = False
+    revision: int = 0
+
+    def as_kwargs(self, include_revision: bool = False) -> dict[str, Any]:
+        """Fields as a dict, e.g. ``schemas.events.Bar(**rec.as_kwargs())``."""
+        d = self._asdict()
+        if not include_revision:
+            del d["revision"]
+        return d
+
+
+class AggResult(NamedTuple):
+    """Output of one ``add``/``advance`` call.
+
+    ``bars``: closed bars (window order) followed by corrections; ``late``: the late ticks (the tick objects for
+    ``add``, an int64 array of row indices for ``add_columns``).
+    """
+
+    bars: list[BarRecord]
+    late: Any
+
+
+def _bar(symbol: str, start: int, res_s: int, a: list, revision: int = 0) -> BarRecord:
+    v = a[_V]
+    vwap = min(max(a[_PV] / v, a[_L]), a[_H]) if v > 0 else a[_C]  # clip: float rounding / subnormal qty
+    return BarRecord(symbol, start, res_s, a[_O], a[_H], a[_L], a[_C], v, a[_BV], a[_SV], vwap, a[_N], a[_SYN],
+                     revision)
+
+
+class BarAggregator:
+    """Event-time bar state for ONE symbol at ``resolution_s`` (s); picklable, bounded.
+
+    ``allowed_lateness_s`` (s): how far behind the max event time a tick may be and still be folded into its
+    open window. ``correction_horizon_s`` (s): with ``late_policy="correct"``, how long closed windows stay
+    correctable. Counters: ``ticks_in``, ``late_count`` (all late ticks), ``late_applied`` (folded into a
+    correction), ``late_dropped`` (not applied), ``bars_emitted``, ``corrections_emitted``.
+    """
+
+    def __init__(
+        self,
+        symbol: str,
+        resolution_s: int = 1,
+        *,
+        allowed_lateness_s: float = 0.0,
+        late_policy: LatePolicy = "drop",
+        correction_horizon_s: int = 60,
+        fill_empty: bool = False,
+    ) -> None:
+        if int(resolution_s) != resolution_s or resolution_s <= 0:
+            raise ValueError("resolution_s must be a positive integer number of seconds")
+        if allowed_lateness_s < 0 or correction_horizon_s < 0:
+            raise ValueError("allowed_lateness_s and correction_horizon_s must be >= 0")
+        if late_policy not in ("drop", "correct"):
+            raise ValueError("late_policy must be 'drop' or 'correct'")
+        self.symbol = symbol
+        self.resolution_s = int(resolution_s)
+        self.res_ns = self.resolution_s * NS_PER_S
+        self.lateness_ns = int(round(allowed_lateness_s * NS_PER_S))
+        self.late_policy = late_policy
+        self.horizon_ns = int(correction_horizon_s) * NS_PER_S
+        self.fill_empty = fill_empty
+        self.max_ts: int | None = None
+        self.boundary: int | None = None  # start of the first window not yet closed (ns)
+        self.open: dict[int, list] = {}
+        self.closed: dict[int, list] = {}  # start -> [acc, last revision] (correct policy only)
+        self.last_start: int | None = None  # start of the last emitted on-time bar (ns)
+        self.last_close: float | None = None
+        self.ticks_in = 0
+        self.late_count = 0
+        self.late_applied = 0
+        self.late_dropped = 0
+        self.bars_emitted = 0
+        self.corrections_emitted = 0
+
+    # -- public API ---------------------------------------------------------------------------------------------
+    @property
+    def watermark(self) -> int | None:
+        """Current boundary (ns): every window starting before it is closed; None before any event."""
+        return self.boundary
+
+    def add(self, ticks: Iterable[Any]) -> AggResult:
+        """Fold a batch of Tick-like objects (``ts`` ns, ``price``, ``qty``, ``side`` str, optional ``synthetic``).
+
+        Ticks of other symbols are rejected with ``ValueError`` (use :class:`MultiBarAggregator`).
+        Returns the bars closed by this batch and the late ticks (objects).
+        """
+        ticks = ticks if isinstance(ticks, Sequence) else list(ticks)
+        sym = self.symbol
+        if any(t.symbol != sym for t in ticks):
+            raise ValueError(f"BarAggregator({sym!r}) received a tick of another symbol")
+        sc = _SIDE_CODE
+        bars, late_idx = self._run(
+            [t.ts for t in ticks], [t.price for t in ticks], [t.qty for t in ticks],
+            [sc.get(t.side, 0) for t in ticks], [getattr(t, "synthetic", False) for t in ticks],
+        )
+        return AggResult(bars, [ticks[i] for i in late_idx])
+
+    def add_columns(
+        self,
+        ts: np.ndarray,
+        price: np.ndarray,
+        qty: np.ndarray,
+        side: np.ndarray,
+        synthetic: np.ndarray | bool = False,
+    ) -> AggResult:
+        """Fold a columnar batch: ``ts`` int ns, ``price``, ``qty``, ``side`` int codes (+1 buy, -1 sell, 0 unknown),
+        ``synthetic`` bool array or scalar. Returns bars and the int64 row indices of the late ticks."""
+        n = len(ts)
+        syn = [bool(synthetic)] * n if np.isscalar(synthetic) else np.asarray(synthetic, bool).tolist()
+        bars, late_idx = self._run(np.asarray(ts, np.int64).tolist(), np.asarray(price, float).tolist(),
+                                   np.asarray(qty, float).tolist(), np.asarray(side, np.int64).tolist(), syn)
+        return AggResult(bars, np.asarray(late_idx, dtype=np.int64))
+
+    def advance(self, watermark_ns: int) -> AggResult:
+        """Move event time to ``watermark_ns`` (ns) without a tick, closing windows that end at or before it.
+
+        Use it to close idle symbols' windows (e.g. with the max event time of all symbols minus the lateness).
+        """
+        out: list[BarRecord] = []
+        nb = (int(watermark_ns) // self.res_ns) * self.res_ns
+        if self.boundary is None or nb > self.boundary:
+            self._close_until(nb, out)
+        return AggResult(out, [])
+
+    def flush(self) -> list[BarRecord]:
+        """Close every open window now (end of a finite replay); event time jumps past the last tick."""
+        if not self.open:
+            return []
+        return self.advance(max(self.open) + self.res_ns).bars
+
+    def open_windows(self) -> list[int]:
+        """Starts (ns) of the windows still open."""
+        return sorted(self.open)
+
+    # -- core -----------------------------------------------------------------------------------------------------
+    def _run(self, ts_l: list, px_l: list, q_l: list, side_l: list, syn_l: list) -> tuple[list[BarRecord], list[int]]:
+        out: list[BarRecord] = []
+        late_idx: list[int] = []
+        touched: set[int] = set()
+        res = self.res_ns
+        lateness = self.lateness_ns
+        open_ = self.open
+        boundary = self.boundary
+        max_ts = self.max_ts
+        correct = self.late_policy == "correct"
+        for i in range(len(ts_l)):
+            ts = ts_l[i]
+            p = px_l[i]
+            q = q_l[i]
+            s = side_l[i]
+            w = ts - ts % res
+            if boundary is not None and w < boundary:
+                late_idx.append(i)
+                if correct and w >= boundary - self.horizon_ns:
+                    self._apply_late(w, ts, p, q, s, syn_l[i])
+                    touched.add(w)
+                else:
+                    self.late_dropped += 1
+                continue
+            a = open_.get(w)
+            if a is None:
+                open_[w] = [p, p, p, p, q, q if s == 1 else 0.0, q if s == -1 else 0.0, p * q, 1, ts, ts,
+                            bool(syn_l[i])]
+            else:
+                if p > a[_H]:
+                    a[_H] = p
+                elif p < a[_L]:
+                    a[_L] = p
+                if ts < a[_OTS]:
+                    a[_O] = p
+                    a[_OTS] = ts
+                if ts >= a[_CTS]:
+                    a[_C] = p
+                    a[_CTS] = ts
+                a[_V] += q
+                if s == 1:
+                    a[_BV] += q
+                elif s == -1:
+                    a[_SV] += q
+                a[_PV] += p * q
+                a[_N] += 1
+                if syn_l[i]:
+                    a[_SYN] = True
+            if max_ts is None or ts > max_ts:
+                max_ts = ts
+                nb = ((ts - lateness) // res) * res
+                if boundary is None or nb > boundary:
+                    self.max_ts = max_ts
+                    self._close_until(nb, out)
+                    boundary = nb
+        self.max_ts = max_ts
+        self.ticks_in += len(ts_l)
+        self.late_count += len(late_idx)
+        for w in sorted(touched):
+            entry = self.closed[w]
+            entry[1] += 1
+            out.append(_bar(self.symbol, w, self.resolution_s, entry[0], entry[1]))
+            self.corrections_emitted += 1
+        return out, late_idx
+
+    def _apply_late(self, w: int, ts: int, p: float, q: float, s: int, syn: bool) -> None:
+        self.late_applied += 1
+        entry = self.closed.get(w)
+        if entry is None:  # window had no trades when it closed (no bar or a filled bar): revision 0 implied
+            entry = self.closed[w] = [[p, p, p, p, 0.0, 0.0, 0.0, 0.0, 0, ts, ts, False], 0]
+        a = entry[0]
+        a[_H] = max(a[_H], p)
+        a[_L] = min(a[_L], p)
+        if ts < a[_OTS]:
+            a[_O], a[_OTS] = p, ts
+        if ts >= a[_CTS]:
+            a[_C], a[_CTS] = p, ts
+        a[_V] += q
+        if s == 1:
+            a[_BV] += q
+        elif s == -1:
+            a[_SV] += q
+        a[_PV] += p * q
+        a[_N] += 1
+        a[_SYN] = a[_SYN] or bool(syn)
+
+    def _close_until(self, nb: int, out: list[BarRecord]) -> None:
+        """Close (emit) every window starting before ``nb`` (ns) and set the boundary to ``nb``."""
+        res = self.res_ns
+        starts = sorted(w for w in self.open if w < nb)
+        for w in starts:
+            if self.fill_empty:
+                self._fill(w, out)
+            a = self.open.pop(w)
+            out.append(_bar(self.symbol, w, self.resolution_s, a))
+            self.bars_emitted += 1
+            self.last_start = w
+            self.last_close = a[_C]
+            if self.late_policy == "correct":
+                self.closed[w] = [a, 0]
+        if self.fill_empty:
+            self._fill(nb, out)
+        self.boundary = nb
+        if self.closed:
+            cutoff = nb - self.horizon_ns
+            for w in [w for w in self.closed if w < cutoff]:
+                del self.closed[w]
+
+    def _fill(self, until: int, out: list[BarRecord]) -> None:
+        """Emit flat bars for empty windows after the last emitted bar and before ``until`` (ns)."""
+        if self.last_start is None:
+            return
+        c = self.last_close
+        w = self.last_start + self.res_ns
+        while w < until:
+            out.append(BarRecord(self.symbol, w, self.resolution_s, c, c, c, c, 0.0, 0.0, 0.0, c, 0, True, 0))
+            self.bars_emitted += 1
+            self.last_start = w
+            w += self.res_ns
+
+
+class MultiBarAggregator:
+    """One :class:`BarAggregator` per symbol, created on first sight with the same settings; picklable.
+
+    ``add`` splits a mixed batch by ``tick.symbol`` (keeping order within a symbol); ``advance`` applies one
+    watermark (ns) to every symbol, so idle symbols close their windows too.
+    """
+
+    def __init__(self, resolution_s: int = 1, **settings: Any) -> None:
+        self.resolution_s = resolution_s
+        self.settings = settings
+        BarAggregator("probe", resolution_s, **settings)  # validate settings early
+        self.aggs: dict[str, BarAggregator] = {}
+
+    def _agg(self, symbol: str) -> BarAggregator:
+        a = self.aggs.get(symbol)
+        if a is None:
+            a = self.aggs[symbol] = BarAggregator(symbol, self.resolution_s, **self.settings)
+        return a
+
+    def add(self, ticks: Iterable[Any]) -> AggResult:
+        """Fold a batch of Tick-like objects of any symbols; bars grouped by symbol (first-seen order)."""
+        groups: dict[str, list] = {}
+        for t in ticks:
+            g = groups.get(t.symbol)
+            if g is None:
+                groups[t.symbol] = [t]
+            else:
+                g.append(t)
+        bars: list[BarRecord] = []
+        late: list = []
+        for sym, g in groups.items():
+            r = self._agg(sym).add(g)
+            bars += r.bars
+            late += r.late
+        return AggResult(bars, late)
+
+    def advance(self, watermark_ns: int) -> AggResult:
+        """Advance every known symbol to ``watermark_ns`` (ns)."""
+        bars: list[BarRecord] = []
+        for sym in sorted(self.aggs):
+            bars += self.aggs[sym].advance(watermark_ns).bars
+        return AggResult(bars, [])
+
+    def flush(self) -> list[BarRecord]:
+        """Close all open windows of all symbols."""
+        return [b for sym in sorted(self.aggs) for b in self.aggs[sym].flush()]
+
+    @property
+    def late_count(self) -> int:
+        """Late ticks over all symbols."""
+        return sum(a.late_count for a in self.aggs.values())
+
+
+class Resampler:
+    """Incremental derivation of ``resolution_s`` bars from in-order base bars of ``base_resolution_s`` (s).
+
+    ``resolution_s`` must be a multiple of ``base_resolution_s``. A coarse window ``[start, start + R)`` is
+    emitted as soon as the base bar ending at ``start + R`` arrives, or a base bar of a later window arrives,
+    or ``advance(watermark_ns)`` passes its end. Combination: first open, max high, min low, last close, sums
+    of volumes and trade counts, ``vwap = sum(vwap_i * volume_i) / volume`` (``close`` if volume is 0),
+    ``synthetic`` = any. Zero-trade (filled) base bars are skipped unless a coarse window has nothing else,
+    then it becomes a flat filled bar — so resampling equals direct aggregation with or without ``fill_empty``.
+    Base bars with ``revision > 0`` (corrections) and bars older than the current coarse window are not
+    applied; they are counted in ``ignored``. Picklable; state is one open coarse window.
+    """
+
+    def __init__(self, resolution_s: int, base_resolution_s: int = 1) -> None:
+        if base_resolution_s <= 0 or resolution_s <= 0 or resolution_s % base_resolution_s:
+            raise ValueError("resolution_s must be a positive multiple of base_resolution_s")
+        self.resolution_s = int(resolution_s)
+        self.base_resolution_s = int(base_resolution_s)
+        self.res_ns = self.resolution_s * NS_PER_S
+        self.base_ns = self.base_resolution_s * NS_PER_S
+        self.start: int | None = None
+        self.acc: list | None = None  # [o, h, l, c, v, bv, sv, pv, n, syn, symbol]
+        self.last_start: int | None = None
+        self.ignored = 0
+
+    def update(self, bar: Any) -> list[BarRecord]:
+        """Fold one base bar (Bar-like: ``ts`` ns window start, OHLC, volumes, vwap, trade_count); return closed
+        coarse bars (0, 1 or 2)."""
+        if getattr(bar, "revision", 0) or getattr(bar, "resolution_s", self.base_resolution_s) != self.base_resolution_s:
+            self.ignored += 1
+            return []
+        w = bar.ts - bar.ts % self.res_ns
+        out: list[BarRecord] = []
+        if self.start is not None and w != self.start:
+            if w < self.start:
+                self.ignored += 1
+                return []
+            out.append(self._emit())
+        if (self.last_start is not None and w <= self.last_start):
+            self.ignored += 1
+            return out
+        a = self.acc
+        v = bar.volume
+        if a is not None and bar.trade_count == 0:  # filled (no-trade) bar inside a window: no information
+            return out
+        if a is not None and a[8] == 0:  # window so far only filled bars: the first real bar replaces them
+            a = None
+        if a is None:
+            self.start = w
+            self.acc = [bar.open, bar.high, bar.low, bar.close, v, bar.buy_volume, bar.sell_volume,
+                        bar.vwap * v, bar.trade_count, bool(getattr(bar, "synthetic", False)), bar.symbol]
+        else:
+            if bar.symbol != a[10]:
+                raise ValueError("Resampler received bars of two symbols")
+            a[1] = max(a[1], bar.high)
+            a[2] = min(a[2], bar.low)
+            a[3] = bar.close
+            a[4] += v
+            a[5] += bar.buy_volume
+            a[6] += bar.sell_volume
+            a[7] += bar.vwap * v
+            a[8] += bar.trade_count
+            a[9] = a[9] or bool(getattr(bar, "synthetic", False))
+        if bar.ts + self.base_ns >= w + self.res_ns:
+            out.append(self._emit())
+        return out
+
+    def advance(self, watermark_ns: int) -> list[BarRecord]:
+        """Emit the open coarse bar if ``watermark_ns`` (ns) is at or past its end."""
+        if self.start is not None and watermark_ns >= self.start + self.res_ns:
+            return [self._emit()]
+        return []
+
+    def flush(self) -> list[BarRecord]:
+        """Emit the open coarse bar, complete or not (end of a finite replay)."""
+        return [self._emit()] if self.start is not None else []
+
+    def _emit(self) -> BarRecord:
+        a, w = self.acc, self.start
+        assert a is not None and w is not None
+        self.acc = None
+        self.start = None
+        self.last_start = w
+        v = a[4]
+        return BarRecord(a[10], w, self.resolution_s, a[0], a[1], a[2], a[3], v, a[5], a[6],
+                         min(max(a[7] / v, a[2]), a[1]) if v > 0 else a[3], a[8], a[9], 0)
+
+
+def resample_bars(bars: Iterable[Any], resolution_s: int, base_resolution_s: int | None = None) -> list[BarRecord]:
+    """Batch derivation of coarse bars from one symbol's time-ordered base bars (runs :class:`Resampler`).
+
+    ``base_resolution_s`` defaults to the first bar's ``resolution_s``.
+    """
+    bars = list(bars)
+    if not bars:
+        return []
+    base = base_resolution_s if base_resolution_s is not None else bars[0].resolution_s
+    r = Resampler(resolution_s, base)
+    out: list[BarRecord] = []
+    for b in bars:
+        out += r.update(b)
+    return out + r.flush()
+
+
+def aggregate_ticks(
+    ts: np.ndarray,
+    price: np.ndarray,
+    qty: np.ndarray,
+    side: np.ndarray,
+    *,
+    resolution_s: int,
+    symbol: str,
+    synthetic: np.ndarray | bool = False,
+) -> dict[str, np.ndarray]:
+    """Vectorised offline bars of one symbol's complete tick history (no lateness: every tick counts).
+
+    Columns as in :meth:`BarAggregator.add_columns`. Returns a dict of equal-length arrays, one row per
+    non-empty window in time order: ``ts`` (ns window start), ``open, high, low, close, volume, buy_volume,
+    sell_volume, vwap, trade_count, synthetic``, plus ``symbol`` and ``resolution_s`` as 0-d values.
+    Same conventions as :class:`BarAggregator` (open = earliest event time, first arrived on ties; close =
+    latest, last arrived on ties), so for sorted input it equals the streaming bars.
+    """
+    ts = np.asarray(ts, np.int64)
+    price = np.asarray(price, float)
+    qty = np.asarray(qty, float)
+    side = np.asarray(side)
+    syn = np.broadcast_to(np.asarray(synthetic, bool), ts.shape)
+    res = int(resolution_s) * NS_PER_S
+    w = ts - ts % res
+    order = np.lexsort((np.arange(ts.size), ts))  # by event time, stable
+    w_s, p_s, q_s, sd_s, syn_s = w[order], price[order], qty[order], side[order], syn[order]
+    if ts.size == 0:
+        starts = np.zeros(0, np.int64)
+        first = last = starts
+    else:
+        brk = np.flatnonzero(np.diff(w_s)) + 1
+        first = np.concatenate([[0], brk])
+        last = np.concatenate([brk - 1, [ts.size - 1]])
+        starts = w_s[first]
+    red = (lambda f, x: f.reduceat(x, first) if ts.size else np.zeros(0, x.dtype))
+    vol = red(np.add, q_s)
+    pv = red(np.add, p_s * q_s)
+    close = p_s[last] if ts.size else np.zeros(0)
+    high = red(np.maximum, p_s)
+    low = red(np.minimum, p_s)
+    return {
+        "symbol": np.asarray(symbol),
+        "resolution_s": np.asarray(int(resolution_s)),
+        "ts": starts,
+        "open": p_s[first] if ts.size else np.zeros(0),
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": vol,
+        "buy_volume": red(np.add, np.where(sd_s == 1, q_s, 0.0)),
+        "sell_volume": red(np.add, np.where(sd_s == -1, q_s, 0.0)),
+        "vwap": np.where(vol > 0, np.clip(pv / np.where(vol > 0, vol, 1.0), low, high), close),
+        "trade_count": np.diff(np.concatenate([first, [ts.size]])).astype(np.int64) if ts.size else np.zeros(0, np.int64),
+        "synthetic": red(np.logical_or, syn_s.astype(bool)) if ts.size else np.zeros(0, bool),
+    }
