@@ -1,0 +1,1 @@
+"""ClickHouse: embedded chDB (``chdb://path``) for tests and the embedded default, HTTP in production."""

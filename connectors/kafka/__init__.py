@@ -1,0 +1,1 @@
+"""Kafka connectors: typed batch source and idempotent sink for Bytewax, a plain producer, topic admin."""

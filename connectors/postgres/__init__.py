@@ -1,0 +1,1 @@
+"""PostgreSQL / TimescaleDB: migrations and an idempotent batched sink (psycopg 3)."""

@@ -1,0 +1,150 @@
+"""Batched, idempotent writes of typed events into PostgreSQL/TimescaleDB.
+
+A batch is COPYed into a temporary staging table, then moved with ``INSERT ... SELECT ... ON
+CONFLICT DO NOTHING``: COPY speed, and a re-emitted event (same deterministic id and time) is a
+no-op. Columns are matched by name: a ``timestamptz`` column takes the event's int-ns field of the
+same name, a ``<name>_ns`` column takes it raw; ``jsonb`` columns take dicts and lists. A lost
+connection is reopened with exponential backoff and the batch retried (safe: the insert is
+idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import psycopg
+from connectors.batching import flatten
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from connectors.rows import field_for_column
+
+log = logging.getLogger(__name__)
+_UTC = timezone.utc
+
+
+def _ns_to_dt(ns: int) -> datetime:
+    # timestamptz keeps microseconds; the exact ns lives in the *_ns column where the DDL has one.
+    return datetime.fromtimestamp(ns // 1000 / 1e6, _UTC)
+
+
+class PostgresWriter:
+    """Writes events of one type into one table. ``write`` returns rows actually inserted (new)."""
+
+    def __init__(self, dsn: str, table: str, event_type: type, *, max_attempts: int = 6, backoff_s: float = 0.25,
+                 connect_timeout_s: int = 10) -> None:
+        self.dsn = dsn
+        self.table = table
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.connect_timeout_s = connect_timeout_s
+        self._conn: psycopg.Connection | None = None
+        self._type = event_type
+        self.columns: list[str] = []
+        self._getters: list[Callable[[Any], Any]] = []
+        self.rows_inserted = 0
+        self.rows_duplicate = 0
+        self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, connect_timeout=self.connect_timeout_s)
+            if not self.columns:
+                self._plan(self._conn)
+            stage = sql.Identifier(f"_stage_{self.table}")
+            self._conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
+                                       "ON COMMIT DELETE ROWS").format(stage, sql.Identifier(self.table)))
+            self._conn.commit()
+        return self._conn
+
+    def _plan(self, conn: psycopg.Connection) -> None:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+            (self.table,),
+        ).fetchall()
+        if not rows:
+            raise RuntimeError(f"table {self.table!r} does not exist: run `levibot db migrate`")
+        for name, dtype in rows:
+            getter = self._getter(name, dtype)
+            if getter is not None:
+                self.columns.append(name)
+                self._getters.append(getter)
+
+    def _getter(self, col: str, dtype: str) -> Callable[[Any], Any] | None:
+        field = field_for_column(self._type, col)
+        if field is not None:
+            if dtype.startswith("timestamp"):
+                return lambda ev, f=field: _ns_to_dt(getattr(ev, f))
+            if dtype == "jsonb":
+                return lambda ev, f=field: Jsonb(getattr(ev, f))
+            return lambda ev, f=field: getattr(ev, f)
+        if col.endswith("_ns") and field_for_column(self._type, col[:-3]) is not None:
+            return lambda ev, f=field_for_column(self._type, col[:-3]): getattr(ev, f)
+        return None
+
+    def _write_once(self, events: Sequence[Any]) -> int:
+        conn = self._connect()
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        stage = sql.Identifier(f"_stage_{self.table}")
+        getters = self._getters
+        with conn.transaction():
+            with conn.cursor() as cur:
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+                    for ev in events:
+                        copy.write_row([g(ev) for g in getters])
+                cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING")
+                            .format(sql.Identifier(self.table), cols, cols, stage))
+                inserted = cur.rowcount
+        return inserted
+
+    def write(self, events: Sequence[Any]) -> int:
+        """Insert ``events``; duplicates of stored rows are skipped. Retries on connection loss."""
+        if not events:
+            return 0
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                inserted = self._write_once(events)
+                break
+            except psycopg.OperationalError as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                if attempt == self.max_attempts:
+                    raise RuntimeError(f"PostgreSQL write to {self.table} failed {attempt} times: {exc}") from exc
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                log.warning("PostgreSQL write failed (%s); reconnecting in %.2fs", exc, delay)
+                time.sleep(delay)
+        self.rows_inserted += inserted
+        self.rows_duplicate += len(events) - inserted
+        return inserted
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class _Partition(StatelessSinkPartition[Any]):
+    def __init__(self, writer: PostgresWriter) -> None:
+        self._w = writer
+
+    def write_batch(self, items: list[Any]) -> None:
+        self._w.write(flatten(items))
+
+    def close(self) -> None:
+        self._w.close()
+
+
+class PostgresSink(DynamicSink[Any]):
+    """Bytewax sink of events (or lists of events) into one PostgreSQL table; one connection per worker."""
+
+    def __init__(self, dsn: str, table: str, event_type: type) -> None:
+        self.dsn = dsn
+        self.table = table
+        self.event_type = event_type
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
+        return _Partition(PostgresWriter(self.dsn, self.table, self.event_type))

@@ -1,0 +1,92 @@
+"""Runtime settings, read once from the environment (secrets only ever come from here).
+
+Every setting has a default that runs the embedded path on this machine; pointing a setting at
+an existing service (``LEVIBOT_KAFKA_BOOTSTRAP``, ``LEVIBOT_PG_DSN``, ``LEVIBOT_CLICKHOUSE_DSN``)
+switches to it without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_PG_DSN = "postgresql://levibot:levibot@127.0.0.1:55432/levibot"
+
+
+def _default_var() -> Path:
+    return Path(os.environ.get("LEVIBOT_VAR", str(Path.cwd() / "var")))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All knobs of a LeviBot process. Field docs double as the configuration reference."""
+
+    kafka_bootstrap: str = field(
+        default=DEFAULT_KAFKA_BOOTSTRAP,
+        metadata={"env": "LEVIBOT_KAFKA_BOOTSTRAP", "doc": "Kafka bootstrap servers, host:port[,host:port]."},
+    )
+    topic_prefix: str = field(
+        default="",
+        metadata={"env": "LEVIBOT_TOPIC_PREFIX", "doc": "Prefix for every topic name (isolates test runs and tenants)."},
+    )
+    pg_dsn: str = field(
+        default=DEFAULT_PG_DSN,
+        metadata={"env": "LEVIBOT_PG_DSN", "doc": "PostgreSQL/TimescaleDB DSN (libpq URI)."},
+    )
+    clickhouse_dsn: str = field(
+        default="",
+        metadata={
+            "env": "LEVIBOT_CLICKHOUSE_DSN",
+            "doc": "ClickHouse DSN: chdb:///path for the embedded engine, http(s)://user:pw@host:8123/db for a server. "
+            "Empty means embedded under <var>/clickhouse.",
+        },
+    )
+    var_dir: Path = field(
+        default_factory=_default_var,
+        metadata={"env": "LEVIBOT_VAR", "doc": "Directory for embedded stores, recovery snapshots and reports."},
+    )
+    max_message_bytes: int = field(
+        default=1 << 20,
+        metadata={"env": "LEVIBOT_MAX_MESSAGE_BYTES", "doc": "Largest accepted Kafka message value, bytes; larger ones go to dlq."},
+    )
+    consume_batch: int = field(
+        default=5000,
+        metadata={"env": "LEVIBOT_CONSUME_BATCH", "doc": "Most messages taken from one Kafka partition per poll."},
+    )
+    metrics_port: int = field(
+        default=9464,
+        metadata={"env": "LEVIBOT_METRICS_PORT", "doc": "Port of the Prometheus /metrics endpoint (0 disables it)."},
+    )
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        """Build settings from ``env`` (default: ``os.environ``); unknown variables are ignored."""
+        env = dict(os.environ if env is None else env)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if name in env and env[name] != "":
+                raw = env[name]
+                if f.type in ("int", int):
+                    try:
+                        kwargs[f.name] = int(raw)
+                    except ValueError as exc:
+                        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+                elif f.type in ("Path", Path):
+                    kwargs[f.name] = Path(raw)
+                else:
+                    kwargs[f.name] = raw
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def clickhouse_dsn_resolved(self) -> str:
+        """The ClickHouse DSN, defaulting to the embedded chDB store under ``var_dir``."""
+        return self.clickhouse_dsn or f"chdb://{(self.var_dir / 'clickhouse').resolve()}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a registry topic, with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
