@@ -1,0 +1,141 @@
+"""Lifecycle phrases: follow-ups that report on an earlier signal.
+
+Recognised (case-insensitive, on normalised text):
+
+* ``target_hit``: ``TP1 ✅``, ``Target 2 hit``, ``Take-Profit target 3 achieved``, ``2nd target reached``;
+  ``target_hit`` = the highest number reported.
+* ``all_targets_hit``: ``All targets achieved``, ``all TPs hit``.
+* ``entries_filled``: ``Entry 1 filled``, ``All entry targets achieved``, ``buy order triggered``, ``entered``.
+* ``stop_moved`` / ``stop_to_breakeven``: ``Move SL to 27,100``, ``SL moved to entry``, ``SL to BE``,
+  ``New stop loss: 1.23``, ``stop -> breakeven``.
+* ``stop_hit``: ``Stop loss hit``, ``SL triggered``, ``stopped out``.
+* ``cancelled``: ``Cancelled``, ``invalidated``, ``don't enter``, ``ignore this signal`` (not ``cancel if ...``).
+* ``closed``: ``Close the trade``, ``closed``, ``close 50%`` (``close_fraction`` 0.5), ``close half`` (0.5),
+  ``take partial profit``/``close partially`` (0.5); ``closed`` after ``candle`` or before ``below``/``above`` is a
+  chart condition, not an exit.
+
+``action``: ``cancel`` if cancelled; else ``close`` if stop hit, closed or all targets hit; else ``update``.
+
+>>> detect_lifecycle("#BTC/USDT Take-Profit target 2 ✅ Profit: 45%. Move SL to entry")
+(('target_hit', 'stop_to_breakeven'), 2, None, None)
+>>> detect_lifecycle("ETH close 50% now"), detect_lifecycle("cancel if 4h candle closes below 1800")
+((('closed',), None, None, 0.5), None)
+"""
+
+from __future__ import annotations
+
+import re
+
+from .numbers import parse_number
+from .results import LIFECYCLE_EVENTS
+
+__all__ = ["detect_lifecycle", "lifecycle_action"]
+
+_HIT = (r"(?:hit|hits|reached|achieved|done|smashed|completed|touched|booked|secured|filled"
+        r"|✅|🎯|💰|🔥|🚀|💸|✔)")
+_BEEN = r"(?:is\s?|are\s?|was\s?|were\s?|has\s?been\s?|have\s?been\s?|got\s?|just\s?)*"
+_N = r"\d+(?:[.,]\d+)*(?:\s\d{3})?"
+
+_TARGET_HIT = re.compile(
+    rf"(?<![a-z])(?:tp|target|take[\s-]?profit(?:\s?target)?)\s?#?\s?(\d{{1,2}})(?!\d)\s?[:!.]?\s?{_BEEN}{_HIT}"
+    rf"|(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th)\s?(?:target|tp|take[\s-]?profit)\s?{_BEEN}{_HIT}",
+    re.IGNORECASE,
+)
+_ALL_TARGETS = re.compile(
+    rf"\ball\s?(?:the\s?)?(?:take[\s-]?profit\s?)?(?:targets?|tps?)\s?{_BEEN}{_HIT}", re.IGNORECASE
+)
+_ENTRIES_FILLED = re.compile(
+    r"(?<![a-z])(?:all\s?)?(?:entry|entries|buy\s?orders?|sell\s?orders?|limit\s?orders?|orders?)"
+    r"(?:\s?(?:targets?|orders?|zone|points?|prices?))?\s?#?\s?(?:\d{1,2}\s?)?" + _BEEN
+    + r"(?:filled|triggered|activated|executed|hit|reached|achieved|done|✅)"
+    r"|\b(?:entered|position\s?opened|trade\s?(?:is\s?)?(?:active|activated|opened|triggered))\b",
+    re.IGNORECASE,
+)
+_STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l)"
+_BE = r"(?P<be>break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost)"
+_FOR = r"(?:\s?(?:for|on|of|in)\s?[#$]?[a-z0-9]+(?:/[a-z]+)?)?"
+_WHERE = rf"(?:{_BE})?\s?\(?\s?\$?(?P<n>{_N})?"
+_STOP_MOVED = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"(?:mov(?:e|ed|ing)|shift(?:ed)?|set|trail(?:ed|ing)?|adjust(?:ed)?|rais(?:e|ed)|lower(?:ed)?|updat(?:e|ed)"
+        rf"|chang(?:e|ed)|bring|put)\s?(?:the\s?|your\s?|our\s?)?{_STOP}{_FOR}\s?(?:to|at|@|:|=|->|→)?\s?{_WHERE}",
+        rf"\bnew\s?{_STOP}{_FOR}\s?(?:is\s?|at\s?|:|=|@|->)?\s?{_WHERE}",
+        rf"(?<![a-z]){_STOP}\s?(?:is\s?|has\s?been\s?)?(?:now\s?)?"
+        rf"(?:moved|shifted|updated|changed|trailed|raised|lowered)?\s?(?:to|->|→|now\s?at)\s?{_WHERE}",
+    )
+)
+_STOP_HIT = re.compile(
+    rf"(?<![a-z]){_STOP}\s?{_BEEN}(?:hit|triggered|reached|taken|touched|❌|🛑)|\bstopped\s?out\b",
+    re.IGNORECASE,
+)
+_CANCELLED = re.compile(
+    r"\b(?:cancel(?:l?ed|ling|ing)?|invalidated|void(?:ed)?|not\s?valid(?:\s?anymore)?|don'?t\s?(?:enter|open)"
+    r"|do\s?not\s?(?:enter|open)|ignore\s?(?:this|the|previous|that|above))\b"
+    r"(?!\s?(?:the\s?)?(?:trade\s?|signal\s?|order\s?|setup\s?|idea\s?)?(?:if|when|below|above|on|in\s?case)\b)",
+    re.IGNORECASE,
+)
+_CLOSED = re.compile(
+    r"\b(?:clos(?:e|ing)|exit(?:ing)?)\s?(?:the\s?|this\s?|our\s?|your\s?|all\s?|a\s?)?"
+    r"(?:(?P<pct>\d+(?:[.,]\d+)?)\s?%|(?P<half>half|partial(?:ly)?)|trade|position|signal|it\b|now|manually|here"
+    r"|early|rest|remaining|in\s?(?:profit|loss)|at\s?(?:entry|breakeven|market|cmp|profit|loss|\$?\d)|\$?\d)"
+    r"|(?<!candle\s)(?<!candles\s)\b(?:closed|exited)\b(?!\s?(?:below|above|under|over)\b)"
+    r"|\b(?:take|book|secure)\s?(?P<half2>partial|some)\s?profits?",
+    re.IGNORECASE,
+)
+
+
+def detect_lifecycle(text: str, *, decimal_comma: bool = False) -> (
+    tuple[tuple[str, ...], int | None, float | None, float | None] | None
+):
+    """``(events, target_hit, stop, close_fraction)`` for a lifecycle message, None if no phrase matches."""
+    events: set[str] = set()
+    target_hit: int | None = None
+    stop: float | None = None
+    fraction: float | None = None
+    for m in _TARGET_HIT.finditer(text):
+        n = int(m.group(1) or m.group(2))
+        if n >= 1:
+            events.add("target_hit")
+            target_hit = max(target_hit or 0, n)
+    if _ALL_TARGETS.search(text):
+        events.add("all_targets_hit")
+    if _ENTRIES_FILLED.search(text):
+        events.add("entries_filled")
+    for m in (m for rx in _STOP_MOVED for m in rx.finditer(text)):
+        if m.group("be"):
+            events.add("stop_to_breakeven")
+        if m.group("n"):
+            v = parse_number(m.group("n"), decimal_comma=decimal_comma)
+            if v is not None and v > 0:
+                events.add("stop_moved")
+                stop = v
+    if _STOP_HIT.search(text):
+        events.add("stop_hit")
+    if _CANCELLED.search(text):
+        events.add("cancelled")
+    for m in _CLOSED.finditer(text):
+        events.add("closed")
+        if m.group("pct"):
+            p = float(m.group("pct").replace(",", ".")) / 100.0
+            if 0.0 < p < 1.0:
+                fraction = p
+        elif m.group("half") or m.group("half2"):
+            fraction = 0.5
+    if not events:
+        return None
+    ordered = tuple(e for e in LIFECYCLE_EVENTS if e in events)
+    return ordered, target_hit, stop, fraction
+
+
+def lifecycle_action(events: tuple[str, ...]) -> str:
+    """``cancel``, ``close`` or ``update`` for a set of lifecycle events (see the module docstring).
+
+    >>> lifecycle_action(("target_hit",)), lifecycle_action(("stop_hit",)), lifecycle_action(("cancelled",))
+    ('update', 'close', 'cancel')
+    """
+    if "cancelled" in events:
+        return "cancel"
+    if {"stop_hit", "closed", "all_targets_hit"} & set(events):
+        return "close"
+    return "update"
