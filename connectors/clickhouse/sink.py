@@ -15,12 +15,28 @@ import time
 from typing import Any, Sequence
 
 from connectors.batching import flatten
+import msgspec
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.client import Client
 
 from connectors.rows import field_for_column
 
 log = logging.getLogger(__name__)
+
+
+def _is_struct_field(event_type: type, name: str) -> bool:
+    hint = msgspec.inspect.type_info(event_type)
+    for f in hint.fields:
+        if f.name == name:
+            t = f.type
+            if isinstance(t, msgspec.inspect.UnionType):
+                return any(isinstance(x, msgspec.inspect.StructType) for x in t.types)
+            return isinstance(t, msgspec.inspect.StructType)
+    return False
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
 
 
 class ClickHouseWriter:
@@ -34,9 +50,12 @@ class ClickHouseWriter:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         described = client.query(f"DESCRIBE TABLE {database}.{table}").result_rows
-        pairs = [(r[0], field_for_column(event_type, r[0])) for r in described]
-        self.columns = [c for c, f in pairs if f is not None]
-        self._fields = [f for _, f in pairs if f is not None]
+        pairs = [(r[0], r[1], field_for_column(event_type, r[0])) for r in described]
+        self.columns = [c for c, _, f in pairs if f is not None]
+        self._fields = [f for _, _, f in pairs if f is not None]
+        # nested structs stored in a String column travel as JSON text
+        self._json = {f for _, t, f in pairs if f is not None and t.endswith("String")
+                      and _is_struct_field(event_type, f)}
         if not self.columns:
             raise ValueError(f"{database}.{table} shares no column with {event_type.__name__}")
         self.rows_written = 0
@@ -52,7 +71,8 @@ class ClickHouseWriter:
         """Insert ``events`` (column-oriented, one round trip); returns the number of rows sent."""
         if not events:
             return 0
-        data = [[getattr(ev, f) for ev in events] for f in self._fields]
+        data = [[getattr(ev, f) for ev in events] if f not in self._json
+                else [_json_text(getattr(ev, f)) for ev in events] for f in self._fields]
         token = self._token(events)
         for attempt in range(1, self.max_attempts + 1):
             try:

@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
+import msgspec
 import psycopg
 from connectors.batching import flatten
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -81,7 +82,7 @@ class PostgresWriter:
             if dtype.startswith("timestamp"):
                 return lambda ev, f=field: _ns_to_dt(getattr(ev, f))
             if dtype == "jsonb":
-                return lambda ev, f=field: Jsonb(getattr(ev, f))
+                return lambda ev, f=field: Jsonb(msgspec.to_builtins(getattr(ev, f)))
             return lambda ev, f=field: getattr(ev, f)
         if col.endswith("_ns") and field_for_column(self._type, col[:-3]) is not None:
             return lambda ev, f=field_for_column(self._type, col[:-3]): getattr(ev, f)
