@@ -1,0 +1,545 @@
+"""Performance statistics of an equity curve: returns, Sharpe, Sortino, drawdown, CAGR, Calmar, turnover,
+hit rate, VaR breaches with Kupiec's test; batch (:func:`summarize`) and streaming (:class:`EquityTracker`).
+
+Pure and deterministic: numpy arrays in, plain Python floats out; no I/O, no clock.
+
+Inputs and conventions
+----------------------
+* ``ts``: int64 ns since the Unix epoch (UTC), non-decreasing; ``equity``: account value in quote currency
+  (e.g. USD) at each ``ts``, finite and strictly positive (a returns-based statistic is meaningless past
+  ruin, so a non-positive mark raises ``ValueError``).
+* **Period return** ``r_t = equity[t] / equity[t-1] - 1`` (simple return, fraction), ``t = 1 .. n-1``.
+* **Annualisation** (crypto trades 24/7): ``periods_per_year = 365 * 86400 / period_s`` for bars of
+  ``period_s`` seconds (30 min bars: 17,520). When not given, ``period_s`` is the median spacing of ``ts``.
+* **Sharpe** = ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; risk-free rate 0. NaN with fewer than
+  2 returns or a zero standard deviation (a flat curve).
+* **Sortino** = ``mean(r) / DD * sqrt(periods_per_year)`` with the downside deviation for target 0
+  ``DD = sqrt(mean(min(r, 0)^2))`` (mean over *all* returns, divide by n). NaN when ``DD == 0`` (no losing
+  period) or there are no returns.
+* **Drawdown** at ``t`` = ``(peak_t - equity[t]) / peak_t`` with ``peak_t = max(equity[:t+1])``: a
+  *positive* fraction in ``[0, 1)`` (0.23 = 23 % below the running peak). **Max drawdown** is its maximum.
+  **Max drawdown duration** (s): the longest time from a peak to the mark that regains it (a mark ``>=`` the
+  peak), or to the last mark when not regained.
+* **Years** = ``(ts[-1] - ts[0]) / (365 * 86400 s)``. **Total return** = ``equity[-1] / equity[0] - 1``.
+  **CAGR** = ``(equity[-1] / equity[0]) ** (1 / years) - 1`` (NaN when ``years == 0``; may be ``inf`` when a
+  gain is compounded over a very short span). **Calmar** = ``CAGR / max drawdown`` (NaN when max drawdown is 0).
+* **Turnover** (per year) = ``sum(|price * qty|)`` over fills ``/ mean(equity)`` (simple mean of the marks)
+  ``/ years``: 12 means the average equity was traded twelve times a year.
+* **Hit rate** = share of closed round-trip trades with realised P&L ``> 0`` (a zero P&L is not a hit);
+  NaN without trades.
+* **VaR breaches**: ``var_forecasts[i]`` is the VaR forecast (return sign, a loss is negative, as in
+  ``operators.risk``) for return ``r[i]``; a breach is ``r < VaR`` (strictly); NaN forecasts (warm-up) are
+  not counted. **Kupiec POF**: ``n`` forecasts, ``x`` breaches, expected rate ``p = 1 - alpha``, ``p̂ = x/n``,
+  ``LR = -2 ln[(1-p)^(n-x) p^x] + 2 ln[(1-p̂)^(n-x) p̂^x]`` (``0 ln 0 = 0``), χ²(1) under a correct VaR
+  model; ``p_value = P(χ²(1) > LR) = erfc(sqrt(LR / 2))``.
+
+Summary keys carry their unit in the suffix (``connectors.report`` formats by it): ``_frac`` a fraction
+(0.05 = 5 %), ``_quote`` quote currency, ``_ns`` an epoch timestamp in ns (UTC), ``_s`` seconds,
+``_per_year`` a rate per year; ``n_*`` counts; ``sharpe``, ``sortino``, ``calmar``, ``kupiec_lr`` and
+``kupiec_p_value`` are plain numbers.
+
+>>> ts = np.arange(4, dtype=np.int64) * 86_400 * 10**9            # daily marks
+>>> s = summarize(ts, np.array([100.0, 110.0, 99.0, 120.0]), period_s=86_400)
+>>> s["max_drawdown_frac"], round(s["total_return_frac"], 12), round(s["sharpe"], 4)
+(0.1, 0.2, 8.5438)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",
+    "periods_per_year", "infer_period_s", "period_returns", "sharpe", "sortino", "drawdown_series",
+    "max_drawdown", "max_drawdown_duration_s", "total_return", "years_between", "cagr", "calmar",
+    "traded_notional", "turnover", "hit_rate", "var_breach_count", "chi2_1_sf", "kupiec_pof", "summarize",
+]
+
+NS_PER_S = 1_000_000_000
+SECONDS_PER_YEAR = 365 * 86_400  # crypto: 24/7, 365-day year
+NAN = float("nan")
+_REL_ZERO_STD = 1e-12  # std below this fraction of |mean| is rounding noise of a constant series: Sharpe NaN
+
+
+# --------------------------------------------------------------------------------------------------- inputs
+
+
+def _as_equity(equity: Any) -> np.ndarray:
+    e = np.asarray(equity, dtype=np.float64)
+    if e.ndim != 1 or e.size == 0:
+        raise ValueError(f"equity must be a non-empty 1-d array, got shape {e.shape}")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0.0):
+        raise ValueError("equity must be finite and strictly positive")
+    return e
+
+
+def _as_ts(ts: Any, n: int) -> np.ndarray:
+    t = np.asarray(ts, dtype=np.int64)
+    if t.shape != (n,):
+        raise ValueError(f"ts must have shape ({n},), got {t.shape}")
+    if n > 1 and np.any(np.diff(t) < 0):
+        raise ValueError("ts must be non-decreasing (event-time order)")
+    return t
+
+
+def _as_returns(returns: Any) -> np.ndarray:
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim != 1:
+        raise ValueError(f"returns must be 1-d, got shape {r.shape}")
+    return r
+
+
+# ------------------------------------------------------------------------------------------- annualisation
+
+
+def periods_per_year(period_s: float) -> float:
+    """Bars per (365-day, 24/7) year for bars of ``period_s`` seconds: ``365*86400/period_s``.
+
+    >>> periods_per_year(86_400), periods_per_year(1800)
+    (365.0, 17520.0)
+    """
+    if not period_s > 0 or not math.isfinite(period_s):
+        raise ValueError(f"period_s must be positive and finite, got {period_s}")
+    return SECONDS_PER_YEAR / float(period_s)
+
+
+def infer_period_s(ts: Any) -> float:
+    """Median spacing of ``ts`` (ns) in seconds; NaN with fewer than 2 marks or a zero median.
+
+    >>> infer_period_s(np.array([0, 1800, 3600, 7200]) * NS_PER_S)
+    1800.0
+    """
+    t = np.asarray(ts, dtype=np.int64)
+    if t.size < 2:
+        return NAN
+    med = float(np.median(np.diff(t))) / NS_PER_S
+    return med if med > 0 else NAN
+
+
+# ------------------------------------------------------------------------------------------------- returns
+
+
+def period_returns(equity: Any) -> np.ndarray:
+    """Simple period returns ``equity[1:] / equity[:-1] - 1`` (fractions, length n-1).
+
+    >>> period_returns([100.0, 110.0, 99.0]).round(12).tolist()
+    [0.1, -0.1]
+    """
+    e = _as_equity(equity)
+    return e[1:] / e[:-1] - 1.0
+
+
+def _sharpe_from_moments(n: int, mean: float, std: float, ppy: float) -> float:
+    if n < 2 or not std > 0 or std <= _REL_ZERO_STD * abs(mean):
+        return NAN
+    return float(mean / std * math.sqrt(ppy))
+
+
+def sharpe(returns: Any, periods_per_year: float) -> float:
+    """Annualised Sharpe ratio ``mean(r)/std(r, ddof=1)*sqrt(periods_per_year)``, risk-free 0; NaN if undefined.
+
+    >>> round(sharpe(np.array([0.01, -0.005, 0.02]), 365.0), 6)
+    12.652578
+    >>> sharpe(np.zeros(5), 365.0)
+    nan
+    """
+    r = _as_returns(returns)
+    if r.size < 2:
+        return NAN
+    return _sharpe_from_moments(r.size, float(r.mean()), float(r.std(ddof=1)), periods_per_year)
+
+
+def _sortino_from_moments(n: int, mean: float, downside_sq_sum: float, ppy: float) -> float:
+    if n < 1 or not downside_sq_sum > 0:
+        return NAN
+    return float(mean / math.sqrt(downside_sq_sum / n) * math.sqrt(ppy))
+
+
+def sortino(returns: Any, periods_per_year: float) -> float:
+    """Annualised Sortino ratio ``mean(r)/sqrt(mean(min(r,0)^2))*sqrt(periods_per_year)``; NaN without losses.
+
+    >>> round(sortino(np.array([0.02, -0.01, 0.01, -0.02]), 365.0), 6)
+    0.0
+    >>> round(sortino(np.array([0.03, -0.01]), 1.0), 6)
+    1.414214
+    """
+    r = _as_returns(returns)
+    if r.size == 0:
+        return NAN
+    d = np.minimum(r, 0.0)
+    return _sortino_from_moments(r.size, float(r.mean()), float(np.dot(d, d)), periods_per_year)
+
+
+# ------------------------------------------------------------------------------------------------ drawdown
+
+
+def drawdown_series(equity: Any) -> np.ndarray:
+    """Drawdown below the running peak, ``(peak - equity) / peak``, positive fractions in ``[0, 1)``.
+
+    >>> drawdown_series([100.0, 110.0, 99.0, 120.0]).tolist()
+    [0.0, 0.0, 0.1, 0.0]
+    """
+    e = _as_equity(equity)
+    peak = np.maximum.accumulate(e)
+    return (peak - e) / peak
+
+
+def max_drawdown(equity: Any) -> float:
+    """Largest drawdown as a positive fraction of the running peak (0.23 = 23 %).
+
+    >>> max_drawdown([100.0, 110.0, 99.0, 120.0])
+    0.1
+    """
+    return float(drawdown_series(equity).max())
+
+
+def max_drawdown_duration_s(ts: Any, equity: Any) -> float:
+    """Longest time (s) from a peak to the mark regaining it (``>=`` peak), or to the last mark if not regained.
+
+    >>> max_drawdown_duration_s(np.array([0, 10, 20, 30, 40]) * NS_PER_S, [100.0, 90.0, 95.0, 100.0, 99.0])
+    30.0
+    """
+    e = _as_equity(equity)
+    t = _as_ts(ts, e.size)
+    is_high = e >= np.maximum.accumulate(e)  # at (or tied with) the running peak
+    last_high = np.maximum.accumulate(np.where(is_high, np.arange(e.size), 0))
+    dur = t - t[last_high]  # under water: time since the last peak; at a peak: 0
+    if e.size > 1:  # a peak right after under-water marks ends a spell: time since the previous peak
+        rec = is_high[1:] & ~is_high[:-1]
+        dur[1:] = np.where(rec, t[1:] - t[last_high[:-1]], dur[1:])
+    return float(dur.max()) / NS_PER_S
+
+
+# ----------------------------------------------------------------------------------------- growth & costs
+
+
+def total_return(equity: Any) -> float:
+    """``equity[-1] / equity[0] - 1`` (fraction).
+
+    >>> round(total_return([100.0, 90.0, 125.0]), 12)
+    0.25
+    """
+    e = _as_equity(equity)
+    return float(e[-1] / e[0] - 1.0)
+
+
+def years_between(ts_first_ns: int, ts_last_ns: int) -> float:
+    """Span in 365-day years between two ns timestamps.
+
+    >>> years_between(0, 365 * 86_400 * NS_PER_S)
+    1.0
+    """
+    return (int(ts_last_ns) - int(ts_first_ns)) / NS_PER_S / SECONDS_PER_YEAR
+
+
+def cagr(ts: Any, equity: Any) -> float:
+    """Compound annual growth rate ``(E_last/E_first)^(1/years) - 1`` (fraction); NaN for a zero time span.
+
+    >>> year = 365 * 86_400 * NS_PER_S
+    >>> round(cagr(np.array([0, year, 2 * year]), [100.0, 130.0, 121.0]), 12)
+    0.1
+    """
+    e = _as_equity(equity)
+    t = _as_ts(ts, e.size)
+    years = years_between(t[0], t[-1])
+    if not years > 0:
+        return NAN
+    with np.errstate(over="ignore"):
+        return float(np.expm1(math.log(e[-1] / e[0]) / years))
+
+
+def calmar(cagr_frac: float, max_drawdown_frac: float) -> float:
+    """``CAGR / max drawdown``; NaN when the max drawdown is 0 or either input is NaN.
+
+    >>> calmar(0.3, 0.15)
+    2.0
+    """
+    if not max_drawdown_frac > 0 or math.isnan(cagr_frac):
+        return NAN
+    return float(cagr_frac / max_drawdown_frac)
+
+
+def _get(fill: Any, name: str) -> Any:
+    return fill[name] if isinstance(fill, Mapping) else getattr(fill, name)
+
+
+def traded_notional(fills: Iterable[Any]) -> tuple[float, float]:
+    """``(sum |price*qty|, sum fee)`` in quote currency over fills (mappings or objects with ``price``, ``qty``
+    and optionally ``fee``; e.g. ``schemas.events.Fill``).
+
+    >>> traded_notional([{"price": 100.0, "qty": 2.0, "fee": 0.1}, {"price": 50.0, "qty": -1.0}])
+    (250.0, 0.1)
+    """
+    notional = 0.0
+    fees = 0.0
+    for f in fills:
+        notional += abs(float(_get(f, "price")) * float(_get(f, "qty")))
+        fee = f.get("fee", 0.0) if isinstance(f, Mapping) else getattr(f, "fee", 0.0)
+        fees += float(fee or 0.0)
+    return notional, fees
+
+
+def turnover(notional_quote: float, mean_equity_quote: float, years: float) -> float:
+    """Turnover per year: ``traded notional / mean equity / years``; NaN for a zero span.
+
+    >>> turnover(2_400.0, 100.0, 2.0)
+    12.0
+    """
+    if not years > 0 or not mean_equity_quote > 0:
+        return NAN
+    return float(notional_quote / mean_equity_quote / years)
+
+
+def hit_rate(trade_pnls: Sequence[float] | np.ndarray) -> float:
+    """Share of closed round-trip trades with realised P&L ``> 0``; NaN without trades.
+
+    >>> hit_rate([12.0, -3.0, 0.0, 5.0])
+    0.5
+    """
+    p = np.asarray(trade_pnls, dtype=np.float64)
+    if p.size == 0:
+        return NAN
+    return float(np.count_nonzero(p > 0.0) / p.size)
+
+
+# ------------------------------------------------------------------------------------------ VaR backtest
+
+
+@dataclass(frozen=True, slots=True)
+class KupiecResult:
+    """Kupiec POF test: ``lr`` (χ²(1) statistic, >= 0) and ``p_value`` (fraction)."""
+
+    lr: float
+    p_value: float
+
+
+def var_breach_count(returns: Any, var_forecasts: Any) -> tuple[int, int]:
+    """``(n, breaches)``: forecasts that are not NaN, and how many of them a return fell strictly below.
+
+    >>> var_breach_count([-0.03, 0.01, -0.02, -0.05], [-0.02, -0.02, -0.02, float("nan")])
+    (3, 1)
+    """
+    r = _as_returns(returns)
+    v = np.asarray(var_forecasts, dtype=np.float64)
+    if r.shape != v.shape:
+        raise ValueError(f"returns {r.shape} and VaR forecasts {v.shape} differ in shape")
+    ok = ~np.isnan(v)
+    return int(ok.sum()), int(np.count_nonzero(r[ok] < v[ok]))
+
+
+def chi2_1_sf(x: float) -> float:
+    """Survival function of the χ² distribution with 1 degree of freedom: ``erfc(sqrt(x/2))``.
+
+    >>> round(chi2_1_sf(3.841458820694124), 12)
+    0.05
+    """
+    if math.isnan(x):
+        return NAN
+    return 1.0 if x <= 0 else math.erfc(math.sqrt(x / 2.0))
+
+
+def _xlogy(x: float, y: float) -> float:
+    return 0.0 if x == 0 else x * math.log(y)
+
+
+def kupiec_pof(n: int, breaches: int, alpha: float) -> KupiecResult:
+    """Kupiec proportion-of-failures test for ``breaches`` out of ``n`` VaR forecasts at confidence ``alpha``.
+
+    >>> kupiec_pof(1000, 10, 0.99)
+    KupiecResult(lr=0.0, p_value=1.0)
+    >>> round(kupiec_pof(1000, 20, 0.99).lr, 6)
+    7.827239
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if n <= 0 or not 0 <= breaches <= n:
+        raise ValueError(f"need n > 0 and 0 <= breaches <= n, got n={n}, breaches={breaches}")
+    p = 1.0 - alpha
+    ph = breaches / n
+    ll0 = _xlogy(n - breaches, 1.0 - p) + _xlogy(breaches, p)
+    ll1 = _xlogy(n - breaches, 1.0 - ph) + _xlogy(breaches, ph)
+    lr = -2.0 * (ll0 - ll1)
+    lr = lr if lr > 0.0 else 0.0  # rounding can give -0.0 or -1e-16 when p̂ == p
+    return KupiecResult(lr, chi2_1_sf(lr))
+
+
+# ------------------------------------------------------------------------------------------------ summary
+
+
+def summarize(ts: Any, equity: Any, *, period_s: float | None = None, fills: Iterable[Any] | None = None,
+              trade_pnls: Sequence[float] | np.ndarray | None = None, var_forecasts: Any = None,
+              var_alpha: float = 0.99) -> dict[str, float | int]:
+    """All statistics of one equity curve as a flat dict of Python ``int``/``float`` (NaN where undefined).
+
+    ``period_s``: bar period in seconds (default: the median spacing of ``ts``). ``fills``: see
+    :func:`traded_notional`. ``trade_pnls``: realised P&L (quote) of each closed round trip. ``var_forecasts``:
+    one VaR forecast per return (length ``len(equity) - 1``, return sign, NaN = none) at confidence ``var_alpha``.
+
+    Keys: ``start_ts_ns``, ``end_ts_ns``, ``n_marks``, ``period_s``, ``periods_per_year``, ``years``,
+    ``start_equity_quote``, ``end_equity_quote``, ``peak_equity_quote``, ``total_return_frac``, ``cagr_frac``,
+    ``mean_return_frac`` (per period), ``volatility_ann_frac`` (``std(r, ddof=1)*sqrt(ppy)``), ``sharpe``,
+    ``sortino``, ``max_drawdown_frac``, ``max_drawdown_duration_s``, ``calmar``, ``n_fills``,
+    ``traded_notional_quote``, ``fees_quote``, ``turnover_per_year``, ``n_trades``, ``hit_rate_frac``,
+    ``var_confidence_frac``, ``n_var_forecasts``, ``n_var_breaches``, ``var_breach_rate_frac``,
+    ``var_expected_rate_frac``, ``kupiec_lr``, ``kupiec_p_value``.
+
+    >>> s = summarize(np.array([0, 1, 2]) * NS_PER_S, [100.0, 100.0, 100.0])
+    >>> s["sharpe"], s["max_drawdown_frac"], s["period_s"]
+    (nan, 0.0, 1.0)
+    """
+    e = _as_equity(equity)
+    t = _as_ts(ts, e.size)
+    p_s = float(period_s) if period_s is not None else infer_period_s(t)
+    ppy = periods_per_year(p_s) if p_s == p_s else NAN
+    r = e[1:] / e[:-1] - 1.0
+    years = years_between(t[0], t[-1])
+    mdd = max_drawdown(e)
+    growth = cagr(t, e)
+    std = float(r.std(ddof=1)) if r.size >= 2 else NAN
+
+    fill_list = list(fills) if fills is not None else []
+    notional, fees = traded_notional(fill_list)
+    pnls = np.asarray(trade_pnls if trade_pnls is not None else [], dtype=np.float64)
+
+    if var_forecasts is not None:
+        n_var, n_breach = var_breach_count(r, var_forecasts)
+    else:
+        n_var, n_breach = 0, 0
+    k = kupiec_pof(n_var, n_breach, var_alpha) if n_var > 0 else KupiecResult(NAN, NAN)
+
+    return {
+        "start_ts_ns": int(t[0]),
+        "end_ts_ns": int(t[-1]),
+        "n_marks": int(e.size),
+        "period_s": p_s,
+        "periods_per_year": ppy,
+        "years": float(years),
+        "start_equity_quote": float(e[0]),
+        "end_equity_quote": float(e[-1]),
+        "peak_equity_quote": float(e.max()),
+        "total_return_frac": float(e[-1] / e[0] - 1.0),
+        "cagr_frac": growth,
+        "mean_return_frac": float(r.mean()) if r.size else NAN,
+        "volatility_ann_frac": std * math.sqrt(ppy) if r.size >= 2 else NAN,
+        "sharpe": sharpe(r, ppy) if ppy == ppy else NAN,
+        "sortino": sortino(r, ppy) if ppy == ppy else NAN,
+        "max_drawdown_frac": mdd,
+        "max_drawdown_duration_s": max_drawdown_duration_s(t, e),
+        "calmar": calmar(growth, mdd),
+        "n_fills": len(fill_list),
+        "traded_notional_quote": notional,
+        "fees_quote": fees,
+        "turnover_per_year": turnover(notional, float(e.mean()), years),
+        "n_trades": int(pnls.size),
+        "hit_rate_frac": hit_rate(pnls),
+        "var_confidence_frac": float(var_alpha),
+        "n_var_forecasts": n_var,
+        "n_var_breaches": n_breach,
+        "var_breach_rate_frac": n_breach / n_var if n_var else NAN,
+        "var_expected_rate_frac": 1.0 - float(var_alpha),
+        "kupiec_lr": k.lr,
+        "kupiec_p_value": k.p_value,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- streaming
+
+
+class EquityTracker:
+    """Incremental equity statistics over ``(ts, equity)`` marks in event-time order (pure, picklable).
+
+    Keeps the running peak, current and max drawdown (same definitions as the batch functions), the longest
+    drawdown duration, and Welford's running mean and ``M2 = sum((r - mean)^2)`` of period returns plus the
+    sum of squared downside returns, so that :meth:`sharpe` and :meth:`sortino` equal :func:`sharpe` /
+    :func:`sortino` on the same marks (to rounding). State is O(1).
+
+    >>> tr = EquityTracker()
+    >>> for i, e in enumerate([100.0, 110.0, 99.0, 120.0]):
+    ...     _ = tr.update(i * 86_400 * NS_PER_S, e)
+    >>> tr.max_drawdown, tr.n_returns, round(tr.sharpe(365.0), 4)
+    (0.1, 3, 8.5438)
+    """
+
+    __slots__ = ("first_ts", "last_ts", "first_equity", "last_equity", "peak", "peak_ts", "drawdown",
+                 "max_drawdown", "max_drawdown_duration_ns", "n_returns", "mean", "m2", "downside_sq_sum")
+
+    def __init__(self) -> None:
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self.first_equity = NAN
+        self.last_equity = NAN
+        self.peak = NAN
+        self.peak_ts: int | None = None
+        self.drawdown = 0.0  # current, positive fraction
+        self.max_drawdown = 0.0  # positive fraction
+        self.max_drawdown_duration_ns = 0
+        self.n_returns = 0
+        self.mean = 0.0  # of period returns
+        self.m2 = 0.0  # sum of squared deviations from the running mean
+        self.downside_sq_sum = 0.0  # sum of min(r, 0)^2
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def update(self, ts: int, equity: float) -> float:
+        """Add a mark (``ts`` ns, ``equity`` quote, > 0); returns the current drawdown (fraction)."""
+        ts = int(ts)
+        e = float(equity)
+        if not (math.isfinite(e) and e > 0.0):
+            raise ValueError(f"equity must be finite and strictly positive, got {equity}")
+        if self.last_ts is None:
+            self.first_ts = self.last_ts = self.peak_ts = ts
+            self.first_equity = self.last_equity = self.peak = e
+            return 0.0
+        if ts < self.last_ts:
+            raise ValueError(f"mark at {ts} ns is before the previous one at {self.last_ts} ns")
+        r = e / self.last_equity - 1.0
+        self.n_returns += 1
+        delta = r - self.mean
+        self.mean += delta / self.n_returns
+        self.m2 += delta * (r - self.mean)
+        if r < 0.0:
+            self.downside_sq_sum += r * r
+        assert self.peak_ts is not None
+        if e >= self.peak:  # a new (or regained) peak ends any drawdown spell
+            if self.last_equity < self.peak:
+                self.max_drawdown_duration_ns = max(self.max_drawdown_duration_ns, ts - self.peak_ts)
+            self.peak, self.peak_ts, self.drawdown = e, ts, 0.0
+        else:
+            self.drawdown = (self.peak - e) / self.peak
+            self.max_drawdown = max(self.max_drawdown, self.drawdown)
+            self.max_drawdown_duration_ns = max(self.max_drawdown_duration_ns, ts - self.peak_ts)
+        self.last_ts, self.last_equity = ts, e
+        return self.drawdown
+
+    @property
+    def n_marks(self) -> int:
+        """Marks seen."""
+        return 0 if self.last_ts is None else self.n_returns + 1
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (ddof=1) of period returns (fraction); NaN with fewer than 2 returns."""
+        return math.sqrt(self.m2 / (self.n_returns - 1)) if self.n_returns >= 2 else NAN
+
+    @property
+    def total_return(self) -> float:
+        """``last / first - 1`` (fraction); NaN before the first mark."""
+        return self.last_equity / self.first_equity - 1.0
+
+    def sharpe(self, periods_per_year: float) -> float:
+        """Annualised Sharpe so far (same convention as :func:`sharpe`)."""
+        return _sharpe_from_moments(self.n_returns, self.mean, self.std, periods_per_year)
+
+    def sortino(self, periods_per_year: float) -> float:
+        """Annualised Sortino so far (same convention as :func:`sortino`)."""
+        return _sortino_from_moments(self.n_returns, self.mean, self.downside_sq_sum, periods_per_year)
