@@ -53,6 +53,9 @@ from typing import Any
 
 import numpy as np
 
+from operators.risk.backtest import KupiecResult, kupiec_pof
+from operators.risk.normal import chi2_1_sf
+
 __all__ = [
     "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",
     "periods_per_year", "infer_period_s", "period_returns", "sharpe", "sortino", "drawdown_series",
@@ -310,14 +313,6 @@ def hit_rate(trade_pnls: Sequence[float] | np.ndarray) -> float:
 # ------------------------------------------------------------------------------------------ VaR backtest
 
 
-@dataclass(frozen=True, slots=True)
-class KupiecResult:
-    """Kupiec POF test: ``lr`` (χ²(1) statistic, >= 0) and ``p_value`` (fraction)."""
-
-    lr: float
-    p_value: float
-
-
 def var_breach_count(returns: Any, var_forecasts: Any) -> tuple[int, int]:
     """``(n, breaches)``: forecasts that are not NaN, and how many of them a return fell strictly below.
 
@@ -330,42 +325,6 @@ def var_breach_count(returns: Any, var_forecasts: Any) -> tuple[int, int]:
         raise ValueError(f"returns {r.shape} and VaR forecasts {v.shape} differ in shape")
     ok = ~np.isnan(v)
     return int(ok.sum()), int(np.count_nonzero(r[ok] < v[ok]))
-
-
-def chi2_1_sf(x: float) -> float:
-    """Survival function of the χ² distribution with 1 degree of freedom: ``erfc(sqrt(x/2))``.
-
-    >>> round(chi2_1_sf(3.841458820694124), 12)
-    0.05
-    """
-    if math.isnan(x):
-        return NAN
-    return 1.0 if x <= 0 else math.erfc(math.sqrt(x / 2.0))
-
-
-def _xlogy(x: float, y: float) -> float:
-    return 0.0 if x == 0 else x * math.log(y)
-
-
-def kupiec_pof(n: int, breaches: int, alpha: float) -> KupiecResult:
-    """Kupiec proportion-of-failures test for ``breaches`` out of ``n`` VaR forecasts at confidence ``alpha``.
-
-    >>> kupiec_pof(1000, 10, 0.99)
-    KupiecResult(lr=0.0, p_value=1.0)
-    >>> round(kupiec_pof(1000, 20, 0.99).lr, 6)
-    7.827239
-    """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if n <= 0 or not 0 <= breaches <= n:
-        raise ValueError(f"need n > 0 and 0 <= breaches <= n, got n={n}, breaches={breaches}")
-    p = 1.0 - alpha
-    ph = breaches / n
-    ll0 = _xlogy(n - breaches, 1.0 - p) + _xlogy(breaches, p)
-    ll1 = _xlogy(n - breaches, 1.0 - ph) + _xlogy(breaches, ph)
-    lr = -2.0 * (ll0 - ll1)
-    lr = lr if lr > 0.0 else 0.0  # rounding can give -0.0 or -1e-16 when p̂ == p
-    return KupiecResult(lr, chi2_1_sf(lr))
 
 
 # ------------------------------------------------------------------------------------------------ summary

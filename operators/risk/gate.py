@@ -1,0 +1,384 @@
+"""``RiskGate``: runs every pre-trade check over an order intent, the portfolio and the market, and returns a
+``schemas.events.RiskDecision`` (approved / resized / rejected, reasons, VaR/CVaR snapshot).
+
+Inputs (event time only; the caller passes ``now_ns``):
+
+* intent — :class:`OrderIntent` or any object with ``intent_id`` (or ``id``), ``symbol``, ``side`` (``buy`` /
+  ``sell``), ``qty`` (base units, > 0), optional ``strategy`` and ``confidence`` (fraction).
+* portfolio — :class:`PortfolioState` or any object with ``equity`` (quote currency) and ``positions``
+  (``{symbol: signed base units}``), e.g. ``schemas.events.PortfolioSnapshot``.
+* market — :class:`MarketState`: last prices and their event times, and an aligned (T, N) window of one-period
+  returns for the VaR checks.
+
+Order of evaluation. The order is split into its **reducing part** (the quantity that moves the position toward
+zero, at most |position|) and the rest, which **increases risk**.
+
+1. Kill switch (updated with the portfolio equity at ``now_ns`` first): ``halted`` rejects the whole order;
+   ``reduce_only`` caps it to its reducing part.
+2. Hard checks on the risk-increasing part (failing caps the order to its reducing part): equity > 0
+   (``no_equity``), last price present and fresh (``no_price``, ``stale_price``), signal confidence
+   (``low_confidence``), prices of every held symbol (``no_price``), enough return history for every symbol at
+   risk (``insufficient_history``).
+3. Quantity limits, each resizing the order down to the largest quantity that fits (or that leaves the limit no
+   worse than before): ``position_limit`` (qty and fraction of equity), ``gross_exposure_limit``,
+   ``net_exposure_limit``, ``leverage_limit``, ``symbol_var_budget`` (incremental VaR of the order),
+   ``portfolio_var_limit``, ``portfolio_cvar_limit``.
+4. Rounding down to the symbol's lot size (``lot_size`` when it alone changed the quantity; below ``min_qty`` the
+   order is rejected with ``below_min_qty``).
+5. Order-rate token bucket (``rate_limited``), charged only when an order goes out.
+
+``reasons`` lists every check the requested quantity failed (a resized order names all the limits it hit, the
+binding one among them); an approved order has none.
+
+The decision's ``var``/``cvar`` are the symbol position's standalone loss after the decision, and
+``portfolio.var``/``cvar`` the portfolio's, at ``limits.alpha`` with ``limits.var_method``, fractions of equity,
+**positive = loss** (the schema's convention: ``to_loss`` of the return-sign numbers); 0.0 when they cannot be
+computed (no history, equity <= 0).
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> market = MarketState(prices={"BTC-USD": 30_000.0}, price_ts_ns={"BTC-USD": 1_700_000_000_000_000_000},
+...                      symbols=("BTC-USD",), returns=rng.normal(0, 0.01, size=(500, 1)))
+>>> gate = RiskGate(RiskLimits(symbol_var_budget=0.02, default_lot_size=0.001))
+>>> d = gate.evaluate(OrderIntent("i-1", "BTC-USD", "buy", 5.0, confidence=0.6),
+...                   PortfolioState(equity=100_000.0, positions={}), market, now_ns=1_700_000_000_000_000_000)
+>>> d.action, d.reasons, d.approved_qty    # 5 BTC = 150 % of equity; 99 % VaR of 2 % of equity fits ~2.8 BTC
+('resized', ['position_limit', 'symbol_var_budget'], 2.824)
+>>> round(d.portfolio.var, 6) <= 0.02
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from schemas.events import PortfolioSnapshot, RiskDecision
+
+from .gates import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
+from .historical import historical_var_cvar
+from .kill_switch import KillSwitch
+from .limits import RiskLimits
+from .normal import norm_pdf, norm_ppf
+from .portfolio import sample_covariance
+from .rate_limit import TokenBucket
+from .sizing import round_to_lot
+
+__all__ = ["OrderIntent", "PortfolioState", "MarketState", "GateState", "RiskGate", "to_loss"]
+
+
+def to_loss(x: float) -> float:
+    """Return-sign risk number to the positive-loss convention: ``-x`` (a VaR of -0.03 is a 0.03 loss).
+
+    >>> to_loss(-0.03)
+    0.03
+    """
+    return -x
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What a strategy wants: ``qty`` base units (> 0) on ``side``; ``confidence`` a fraction (None = not given);
+    ``ts`` ns UTC of the intent (informational; the gate uses its ``now_ns``)."""
+
+    intent_id: str
+    symbol: str
+    side: str
+    qty: float
+    strategy: str | None = None
+    confidence: float | None = None
+    ts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """``equity`` quote currency; ``positions`` signed base units per symbol."""
+
+    equity: float
+    positions: Mapping[str, float] = field(default_factory=dict)
+
+
+class MarketState:
+    """Market inputs of the gate. ``prices`` quote/base; ``price_ts_ns`` event time of each last price (ns UTC);
+    ``symbols`` the columns of ``returns``, a (T, N) window of aligned one-period returns (fractions, oldest
+    first). The sample covariance (n-1) is computed once, on first use."""
+
+    __slots__ = ("prices", "price_ts_ns", "symbols", "returns", "_index", "_cov")
+
+    def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
+                 returns: np.ndarray | None = None) -> None:
+        self.prices = prices
+        self.price_ts_ns = price_ts_ns
+        self.symbols = tuple(symbols)
+        r = np.zeros((0, len(self.symbols))) if returns is None else np.asarray(returns, dtype=np.float64)
+        if r.ndim != 2 or r.shape[1] != len(self.symbols):
+            raise ValueError(f"returns must be (T, {len(self.symbols)}), got {r.shape}")
+        if not np.isfinite(r).all():
+            raise ValueError("returns must be finite")
+        self.returns = r
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+        self._cov: np.ndarray | None = None
+
+    @classmethod
+    def from_windows(cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int],
+                     windows: Mapping[str, np.ndarray]) -> MarketState:
+        """Align per-symbol return windows (oldest first) on their common most recent length."""
+        syms = tuple(windows)
+        t = min((len(w) for w in windows.values()), default=0)
+        r = np.column_stack([np.asarray(windows[s], dtype=np.float64)[len(windows[s]) - t:] for s in syms]) \
+            if syms and t else np.zeros((0, len(syms)))
+        return cls(prices, price_ts_ns, syms, r)
+
+    @property
+    def cov(self) -> np.ndarray:
+        """(N, N) sample covariance of ``returns`` (divide by T - 1)."""
+        if self._cov is None:
+            self._cov = sample_covariance(self.returns)
+        return self._cov
+
+    def index(self, symbol: str) -> int | None:
+        """Column of ``symbol`` in ``returns`` (None if absent)."""
+        return self._index.get(symbol)
+
+
+class GateState:
+    """The gate's mutable state (lives in Bytewax state): kill switch, rate bucket, decision counters."""
+
+    __slots__ = ("kill", "bucket", "decisions")
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.kill = KillSwitch(limits.max_drawdown, limits.halt_cooldown_s, limits.resume_drawdown)
+        self.bucket = TokenBucket(limits.rate_per_s, limits.rate_burst)
+        self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
+
+    def __getstate__(self) -> tuple:
+        return (self.kill, self.bucket, self.decisions)
+
+    def __setstate__(self, s: tuple) -> None:
+        self.kill, self.bucket, self.decisions = s
+
+
+def _decision_id(intent_id: str) -> str:
+    did = "rd:" + intent_id
+    return did if len(did) <= 128 else "rd:" + hashlib.blake2b(intent_id.encode(), digest_size=16).hexdigest()
+
+
+class _Book:
+    """Exposure vector over ``market.symbols`` and scalar loss functions of the order quantity ``q`` (memoised)."""
+
+    def __init__(self, market: MarketState, exposures: np.ndarray, d: np.ndarray, gate: RiskGate) -> None:
+        self.alpha = gate.limits.alpha
+        self.gauss = gate.limits.var_method == "gaussian"
+        self.kv, self.kc = gate._kv, gate._kc  # Gaussian VaR / CVaR loss = k · σ_p (zero mean)
+        self._memo: dict[float, tuple[float, float]] = {}
+        if self.gauss:
+            cov = market.cov
+            cd = cov @ d
+            self.a, self.b, self.c = float(exposures @ cov @ exposures), float(exposures @ cd), float(d @ cd)
+        else:
+            self.p0, self.pd = market.returns @ exposures, market.returns @ d
+
+    def losses(self, q: float) -> tuple[float, float]:
+        """Portfolio (VaR, CVaR) after ``q`` more along the order direction: positive losses, quote currency."""
+        m = self._memo.get(q)
+        if m is None:
+            if self.gauss:
+                sp = math.sqrt(max(self.a + 2.0 * self.b * q + self.c * q * q, 0.0))
+                m = (self.kv * sp, self.kc * sp)
+            else:
+                v, c = historical_var_cvar(self.p0 + q * self.pd, self.alpha)
+                m = (-v, -c)
+            self._memo[q] = m
+        return m
+
+    def var_loss(self, q: float) -> float:
+        return self.losses(q)[0]
+
+    def cvar_loss(self, q: float) -> float:
+        return self.losses(q)[1]
+
+
+class RiskGate:
+    """Pre-trade risk gate (see the module doc); ``limits`` immutable, ``state`` picklable. Whole gate picklable."""
+
+    def __init__(self, limits: RiskLimits | None = None, state: GateState | None = None) -> None:
+        self.limits = limits or RiskLimits()
+        self.state = state or GateState(self.limits)
+        self._set_constants()
+
+    def _set_constants(self) -> None:
+        z = norm_ppf(self.limits.alpha)
+        self._kv = z  # VaR loss per unit of σ (zero mean)
+        self._kc = norm_pdf(z) / (1.0 - self.limits.alpha)  # CVaR loss per unit of σ
+
+    def update_equity(self, equity: float, now_ns: int) -> str:
+        """Feed an equity mark (quote currency) to the kill switch between intents; the kill-switch state."""
+        return self.state.kill.update(equity, now_ns)
+
+    def evaluate(self, intent: Any, portfolio: Any, market: MarketState, now_ns: int) -> RiskDecision:
+        """Decide on one intent at event time ``now_ns`` (ns UTC); see the module doc for the checks."""
+        L = self.limits
+        sym: str = intent.symbol
+        req = float(intent.qty)
+        side = intent.side
+        sign = 1.0 if side == "buy" else -1.0
+        equity = float(portfolio.equity)
+        positions = dict(portfolio.positions)
+        cur = float(positions.get(sym, 0.0))
+        kill_state = self.state.kill.update(equity, now_ns)
+        reasons: list[str] = []
+
+        def cap(v: Verdict, limit: float) -> float:
+            reasons.extend(r for r in v.reasons if r not in reasons)
+            return limit
+
+        qmax = req if req > 0.0 and math.isfinite(req) else 0.0
+        if qmax == 0.0:
+            reasons.append("zero_qty")
+        if side not in ("buy", "sell"):
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+        reducing = min(qmax, max(0.0, -sign * cur))  # part of the order that shrinks |position|
+        increases = qmax > reducing
+
+        v = check_kill_switch(kill_state, increases)
+        if not v.ok:
+            qmax = cap(v, 0.0 if kill_state == "halted" else reducing)
+        price = market.prices.get(sym)
+        if price is None or not price > 0.0:
+            qmax = cap(Verdict(False, ("no_price",)), 0.0 if price is None else reducing)
+        if qmax > reducing:
+            for v in (Verdict(False, ("no_equity",)) if equity <= 0.0 else Verdict(True),
+                      check_stale(market.price_ts_ns.get(sym), now_ns, L.max_price_age_s),
+                      check_confidence(getattr(intent, "confidence", None), L.min_confidence)):
+                if not v.ok:
+                    qmax = cap(v, reducing)
+        if qmax > reducing:
+            held = {s for s, q in positions.items() if q != 0.0} | {sym}
+            if any(not market.prices.get(s, 0.0) > 0.0 for s in held):
+                qmax = cap(Verdict(False, ("no_price",)), reducing)
+            elif any(market.index(s) is None for s in held) or market.returns.shape[0] < L.min_history:
+                qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
+        if qmax > reducing:
+            qmax = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
+        q = round_to_lot(qmax, L.lot_size(sym))
+        if q < qmax and q > 0.0 and not reasons and q != req:
+            reasons.append("lot_size")
+        if 0.0 < q < L.min_qty or (q == 0.0 and qmax > 0.0):
+            q = 0.0
+            reasons.append("below_min_qty")
+        if q > 0.0 and not self.state.bucket.try_take(now_ns):
+            q = 0.0
+            reasons.append("rate_limited")
+        if q == 0.0 and not reasons:
+            reasons.append("rejected")
+        action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
+        self.state.decisions[action] += 1
+        positions[sym] = cur + sign * q
+        return self._decision(intent, req, q, action, reasons, equity, positions, market, now_ns)
+
+    # ----------------------------------------------------------------------------------------------------------
+
+    def _quantity_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
+                         positions: dict[str, float], market: MarketState, reasons: list[str]) -> float:
+        L = self.limits
+        price = market.prices[sym]
+        others = [(s, q * market.prices[s]) for s, q in positions.items() if s != sym and q != 0.0]
+        gross_o = math.fsum(abs(e) for _, e in others)
+        net_o = math.fsum(e for _, e in others)
+
+        def pos(q: float) -> float:
+            return cur + sign * q
+
+        n = len(market.symbols)
+        x0 = np.zeros(n)
+        for s, q in positions.items():
+            i = market.index(s)
+            if i is not None:
+                x0[i] += q * market.prices[s]
+        d = np.zeros(n)
+        d[market.index(sym)] = sign * price  # type: ignore[index]
+        book = _Book(market, x0, d, self)
+        base = book.var_loss(0.0)
+        # (reason, loss(q), limit): each loss is convex in q for the Gaussian method
+        specs: list[tuple[str, Callable[[float], float], float]] = [
+            ("position_limit", lambda q: abs(pos(q)),
+             min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price)),
+            ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure),
+            ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure),
+            ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage),
+            ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym)),
+            ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var),
+            ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar),
+        ]
+        q_req = qmax
+        for reason, loss, limit in specs:  # every check sees the full request, so reasons name all limits hit
+            v = check_limit(reason, loss, q0, q_req, limit)
+            if not v.ok:
+                qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
+                reasons.extend(r for r in v.reasons if r not in reasons)
+        # Verify the final, lot-rounded quantity against every limit: the historical quantile is not convex in q,
+        # so the minimum over the checks (or the rounding) may land outside one of them; shrink again if so.
+        bounds = [(loss, max(limit, loss(q0))) for _, loss, limit in specs]
+        lot = L.lot_size(sym)
+        for _ in range(4):
+            qr = round_to_lot(qmax, lot)
+            bad = [(loss, b) for loss, b in bounds if qr > q0 and loss(qr) > b]
+            if not bad:
+                return qmax
+            qmax = min(max_feasible_qty(loss, q0, qr, b) for loss, b in bad)
+        return q0
+
+    def _decision(self, intent: Any, req: float, q: float, action: str, reasons: list[str], equity: float,
+                  positions: dict[str, float], market: MarketState, now_ns: int) -> RiskDecision:
+        L = self.limits
+        sym = intent.symbol
+        held = {s: p for s, p in positions.items() if p != 0.0}
+        px = market.prices
+        gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
+        net = math.fsum(p * px[s] for s, p in held.items() if s in px)
+        s_var = s_cvar = p_var = p_cvar = 0.0
+        ok_data = equity > 0.0 and market.returns.shape[0] >= 2 and all(
+            s in px and market.index(s) is not None for s in held)
+        if ok_data:
+            n = len(market.symbols)
+            x = np.zeros(n)
+            for s, p in held.items():
+                x[market.index(s)] = p * px[s]  # type: ignore[index]
+            xs = np.zeros(n)
+            i = market.index(sym)
+            if i is not None:
+                xs[i] = x[i]
+            p_var, p_cvar = self._losses(market, x)
+            s_var, s_cvar = self._losses(market, xs)
+            p_var, p_cvar, s_var, s_cvar = (v / equity for v in (p_var, p_cvar, s_var, s_cvar))
+        kill = self.state.kill
+        snap = PortfolioSnapshot(equity=equity, gross_exposure=gross, net_exposure=net,
+                                 drawdown=min(max(kill.drawdown, 0.0), 1.0), var=p_var, cvar=p_cvar,
+                                 positions=dict(list(held.items())[:256]))
+        iid = getattr(intent, "intent_id", None) or intent.id
+        return RiskDecision(id=_decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
+                            requested_qty=req, approved_qty=q, reasons=reasons[:32], var=s_var, cvar=s_cvar,
+                            portfolio=snap, strategy=getattr(intent, "strategy", None), side=intent.side)
+
+    def _losses(self, market: MarketState, x: np.ndarray) -> tuple[float, float]:
+        """(VaR, CVaR) positive losses of exposure vector ``x``, quote currency."""
+        L = self.limits
+        if not x.any():
+            return 0.0, 0.0
+        if L.var_method == "gaussian":
+            sp = math.sqrt(max(float(x @ market.cov @ x), 0.0))
+            return self._kv * sp, self._kc * sp
+        v, c = historical_var_cvar(market.returns @ x, L.alpha)
+        return to_loss(v), to_loss(c)
+
+    def __getstate__(self) -> tuple:
+        return (self.limits, self.state)
+
+    def __setstate__(self, s: tuple) -> None:
+        self.limits, self.state = s
+        self._set_constants()
