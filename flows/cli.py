@@ -132,12 +132,113 @@ def replay(
         typer.echo(f"  {sym:12} {n:,}")
 
 
-@app.command()
-def run() -> None:
-    """Run the main job. With no configuration: the embedded default over the bundled BTC/ETH history."""
-    from flows.embedded import run_embedded
+def _pipeline_config(base: int, bars: str, decision: int, lateness: float, default):
+    from operators.pipeline import PipelineConfig
 
-    run_embedded(_settings(), BUNDLED)
+    try:
+        res = tuple(int(x) for x in bars.split(",") if x.strip()) if bars else default.bar_resolutions_s
+        from dataclasses import replace
+
+        return replace(default, base_resolution_s=base or default.base_resolution_s, bar_resolutions_s=res,
+                       decision_resolution_s=decision or default.decision_resolution_s,
+                       allowed_lateness_s=default.allowed_lateness_s if lateness < 0 else lateness)
+    except ValueError as exc:
+        _fail(f"bad bar settings: {exc}")
+
+
+_BASE = typer.Option(0, "--base-resolution", help="Base bar length, s (0 = default).")
+_BARS = typer.Option("", "--bar-resolutions", help="Derived bar lengths, s, comma separated (empty = default).")
+_DECISION = typer.Option(0, "--decision-resolution", help="Bars that drive features and strategies, s (0 = default).")
+_LATENESS = typer.Option(-1.0, "--lateness", help="Allowed lateness of ticks, s (negative = default).")
+
+
+@app.command()
+def run(
+    live: bool = typer.Option(False, "--live", help="Run on Kafka and the stores (default when LEVIBOT_KAFKA_BOOTSTRAP is set)."),
+    embedded: bool = typer.Option(False, "--embedded", help="Force the embedded default even when Kafka is configured."),
+    processes: int = typer.Option(1, min=1, help="Processes in the Bytewax cluster (live)."),
+    process_id: int = typer.Option(0, min=0, help="This process's index in the cluster (live)."),
+    addresses: str = typer.Option("", help="Cluster addresses host:port;host:port (default 127.0.0.1:2101+i)."),
+    recovery_dir: Optional[Path] = typer.Option(None, help="Bytewax recovery directory (live); created on first use."),
+    snapshot_interval: float = typer.Option(10.0, help="Seconds between snapshots (epoch length, live)."),
+    until_end: bool = typer.Option(False, help="Stop when the input topics are read to their current end (live)."),
+    stores: str = typer.Option("postgres,clickhouse", help="Stores to write (live): postgres, clickhouse, or none."),
+    max_bars: Optional[int] = typer.Option(None, help="Embedded: use only the first N bars of each bundled file."),
+    base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
+    lateness: float = _LATENESS,
+) -> None:
+    """Run the main job. With no configuration: the embedded default over the bundled BTC/ETH history."""
+    import os
+
+    s = _settings()
+    if (live or os.environ.get("LEVIBOT_KAFKA_BOOTSTRAP")) and not embedded:
+        from flows.live import run_live
+        from operators.pipeline import PipelineConfig
+
+        cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig())
+        chosen = {x.strip() for x in stores.split(",") if x.strip() and x.strip() != "none"}
+        unknown = chosen - {"postgres", "clickhouse"}
+        if unknown:
+            _fail(f"unknown stores {sorted(unknown)}; use postgres, clickhouse or none")
+        if process_id >= processes:
+            _fail("--process-id must be below --processes")
+        run_live(s, cfg, stores=chosen, processes=processes, process_id=process_id,
+                 addresses=[a for a in addresses.split(";") if a] or None, recovery_dir=recovery_dir,
+                 snapshot_interval_s=snapshot_interval, until_end=until_end)
+        return
+    from flows.embedded import EMBEDDED_PIPELINE, run_embedded
+
+    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, EMBEDDED_PIPELINE)
+    run_embedded(s, BUNDLED, cfg, max_bars=max_bars)
+
+
+@app.command()
+def backtest(
+    files: list[Path] = typer.Argument(None, help="Bar or tick files (default: the bundled BTC and ETH bars)."),
+    orders_out: Optional[Path] = typer.Option(None, help="Write the orders as JSON lines here."),
+    ticks_per_bar: int = typer.Option(8, min=4, help="Synthetic ticks per bar when the input is bars."),
+    max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
+    store: bool = typer.Option(False, help="Also store everything in ClickHouse (LEVIBOT_CLICKHOUSE_DSN or embedded)."),
+    base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
+    lateness: float = _LATENESS,
+) -> None:
+    """The identical trading flow over history, in event time, in this process; prints a summary."""
+    from connectors.history import load_history
+    from connectors.report import write_html_report, write_json_summary
+    from flows.embedded import render_summary, run_history, summarize_run
+    from operators.pipeline import PipelineConfig
+    from operators.portfolio import combine_marks
+    from schemas.codec import encode
+
+    s = _settings()
+    # the live flow's defaults, so that a backtest and a live run of the same settings decide alike
+    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig())
+    paths = files or BUNDLED
+    for p in paths:
+        if not p.exists():
+            _fail(f"no such file: {p}")
+    history = load_history(paths, ticks_per_bar=ticks_per_bar, max_bars=max_bars)
+    res = run_history(history, s.clickhouse_dsn_resolved if store else None, cfg, progress=sys.stderr.isatty())
+    summary = summarize_run(res)
+    if orders_out:
+        orders_out.parent.mkdir(parents=True, exist_ok=True)
+        orders_out.write_bytes(b"".join(encode(o) + b"\n" for o in sorted(res.orders, key=lambda o: (o.ts, o.order_id))))
+    ts, eq = combine_marks(res.marks)
+    report = write_html_report(s.var_dir / "reports" / "backtest.html", title="LeviBot Stream — backtest",
+                               summary=summary, equity_ts=ts, equity=eq)
+    write_json_summary(s.var_dir / "reports" / "backtest.json", summary)
+    typer.echo(render_summary(summary, res, len(history.rejects)))
+    typer.echo(f"  report              {report}")
+
+
+@app.command("recovery-init")
+def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory."),
+                  partitions: int = typer.Option(1, min=1, help="Recovery partitions (>= processes is typical).")) -> None:
+    """Create Bytewax recovery partitions for a live run (once; existing partitions are kept)."""
+    from flows.live import init_recovery
+
+    init_recovery(directory, partitions)
+    typer.echo(f"recovery partitions ready in {directory}")
 
 
 if __name__ == "__main__":  # pragma: no cover

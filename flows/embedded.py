@@ -1,88 +1,135 @@
-"""`levibot run` on its embedded default: bundled history through the flow, into embedded ClickHouse.
+"""`levibot run` on its embedded default (DESIGN §6) and `levibot backtest`: history through the flow.
 
-No service is needed: the history is replayed in-process through the same Bytewax wiring the live
-path uses (a Kafka-shaped source of tick batches), bars are built by ``operators.bars``, and ticks,
-bars and dead letters are stored in ClickHouse embedded through chDB under ``<var>/clickhouse``.
+No service is needed: history is replayed in-process through the same trading flow the live path
+runs (a Kafka-shaped source of tick batches), and everything it emits is stored in ClickHouse
+embedded through chDB under ``<var>/clickhouse``. The run ends with a summary and a report.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bytewax import operators as op
-from bytewax.dataflow import Dataflow
+import numpy as np
 from bytewax.testing import run_main
 from tqdm import tqdm
 
 from connectors.clickhouse.client import connect
 from connectors.clickhouse.migrate import migrate
 from connectors.clickhouse.sink import ClickHouseSink
-from connectors.history import load_history
+from connectors.history import History, load_history
 from connectors.history_source import HistorySource
-from connectors.kafka.source import EventBatch
+from connectors.memory import CollectSink
+from connectors.report import write_html_report, write_json_summary
 from flows.settings import Settings
-from operators.bars import MultiBarAggregator
-from schemas.events import Bar, DeadLetter, Tick
+from flows.trading import Outputs, build_trading_flow
+from operators.pipeline import PipelineConfig
+from operators.performance import summarize
+from operators.portfolio import combine_marks
+from operators.risk.backtest import rolling_forecasts
+from schemas.events import Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Tick
 
 DATABASE = "levibot"
 
-
-@dataclass(frozen=True)
-class EmbeddedConfig:
-    """Knobs of the embedded run: base bar resolution (s), synthetic ticks per source bar, batch size (ticks)."""
-
-    resolution_s: int = 60
-    ticks_per_bar: int = 8
-    batch_size: int = 5000
-    partitions: int = 2
-    max_bars: int | None = None
+#: The bundled history is 30-minute bars: the default decides on 30-minute bars rebuilt from its ticks.
+EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60, 300, 1800), decision_resolution_s=1800,
+                                   trend_entry=0.01, trend_exit=0.002)
 
 
-def _bars_step(state: MultiBarAggregator | None, batch: EventBatch, resolution_s: int) -> tuple[MultiBarAggregator, list[Bar]]:
-    agg = state if state is not None else MultiBarAggregator(resolution_s)
-    res = agg.add(batch.events)
-    return agg, [Bar(**b.as_kwargs()) for b in res.bars]
+@dataclass
+class RunResult:
+    """What an in-process run produced: stored counts, the collected orders/fills and the equity curve."""
+
+    counts: dict[str, int]
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    marks: list[tuple[str, int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    ticks: int = 0
+    signals: int = 0
 
 
-def build_flow(source, ch_dsn: str, resolution_s: int, progress: tqdm | None = None) -> Dataflow:
-    """Wire: tick batches -> (ticks, dead letters) stores; per-partition bar state -> bars store."""
-    flow = Dataflow("levibot-embedded")
-    batches = op.input("ticks_in", flow, source)
-    if progress is not None:
-        batches = op.inspect("progress", batches, lambda _s, b: progress.update(b.size))
-    op.output("ticks_store", op.map("tick_events", batches, lambda b: b.events),
-              ClickHouseSink(ch_dsn, "ticks", Tick, database=DATABASE))
-    dead = op.filter("has_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
-    op.output("dlq_store", dead, ClickHouseSink(ch_dsn, "dead_letters", DeadLetter, database=DATABASE))
-    keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
-    bars = op.stateful_map("bars", keyed, lambda s, b: _bars_step(s, b, resolution_s))
-    op.output("bars_store", op.filter("has_bars", op.key_rm("bars_unkeyed", bars), bool),
-              ClickHouseSink(ch_dsn, "bars", Bar, database=DATABASE))
-    return flow
-
-
-def run_embedded(settings: Settings, files: list[Path], cfg: EmbeddedConfig = EmbeddedConfig()) -> dict[str, int]:
-    """Run the embedded default and print a summary; returns the stored counts."""
+def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBEDDED_PIPELINE, *,
+                partitions: int = 2, batch_size: int = 5000, progress: bool = True,
+                database: str = DATABASE) -> RunResult:
+    """Run the trading flow over ``history`` in this process; store into ClickHouse when ``ch_dsn`` is given."""
     t0 = time.monotonic()
-    history = load_history(files, ticks_per_bar=cfg.ticks_per_bar, max_bars=cfg.max_bars)
-    dsn = settings.clickhouse_dsn_resolved
-    client = connect(dsn)
-    migrate(client, DATABASE)
-    bar = tqdm(total=len(history), unit="tick", unit_scale=True, desc="levibot run", disable=not sys.stderr.isatty())
-    flow = build_flow(HistorySource(history.ticks, partitions=cfg.partitions, batch_size=cfg.batch_size), dsn,
-                      cfg.resolution_s, bar)
+    orders: list[Order] = []
+    fills: list[Fill] = []
+    marks: list = []
+    out = Outputs(orders=[CollectSink(orders)], fills=[CollectSink(fills)], marks=[CollectSink(marks)])
+    if ch_dsn:
+        migrate(connect(ch_dsn), database)
+        for kind, table, typ in (("ticks", "ticks", Tick), ("bars", "bars", Bar), ("features", "features", FeatureVector),
+                                 ("decisions", "risk_decisions", RiskDecision), ("orders", "orders", Order),
+                                 ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter)):
+            getattr(out, kind).append(ClickHouseSink(ch_dsn, table, typ, database=database))
+    bar = tqdm(total=len(history), unit="tick", unit_scale=True, desc="levibot", disable=not progress)
+    flow = build_trading_flow(HistorySource(history.ticks, partitions=partitions, batch_size=batch_size), out, cfg,
+                              progress=bar.update)
     run_main(flow)
     bar.close()
-    counts = {t: client.query(f"SELECT count() FROM {DATABASE}.{t} FINAL").result_rows[0][0]
-              for t in ("ticks", "bars", "dead_letters")}
-    secs = time.monotonic() - t0
-    print(f"\nLeviBot Stream — embedded run over {len(files)} files in {secs:.1f}s")
-    print(f"  ticks replayed   {len(history):>12,}  ({len(history) / secs:,.0f}/s)")
-    print(f"  rejected rows    {len(history.rejects):>12,}")
-    for t, n in counts.items():
-        print(f"  stored {t:<10}{n:>12,}")
-    print(f"  store            {dsn}")
-    return counts
+    counts: dict[str, int] = {}
+    if ch_dsn:
+        client = connect(ch_dsn)
+        for t in ("ticks", "bars", "features", "risk_decisions", "orders", "fills", "dead_letters"):
+            counts[t] = client.query(f"SELECT count() FROM {database}.{t} FINAL").result_rows[0][0]
+    return RunResult(counts, orders, fills, marks, time.monotonic() - t0, len(history))
+
+
+def summarize_run(res: RunResult, var_window: int = 500, var_alpha: float = 0.99) -> dict:
+    """Performance summary of a run: the portfolio equity curve, its ratios, and a rolling historical
+    VaR backtest of the portfolio's own returns (breaches with Kupiec's test)."""
+    ts, equity = combine_marks(res.marks)
+    forecasts = None
+    if len(equity) > var_window + 1:
+        returns = equity[1:] / equity[:-1] - 1.0
+        var, _ = rolling_forecasts(returns, var_window, var_alpha, "historical")
+        forecasts = np.concatenate([np.full(var_window, np.nan), var])
+    summary = summarize(ts, equity, fills=res.fills, var_forecasts=forecasts, var_alpha=var_alpha) if len(equity) > 1 else {}
+    return {"ticks": res.ticks, **{f"stored_{k}": v for k, v in res.counts.items()},
+            "orders": len(res.orders), "fills": len(res.fills), "signals": res.signals,
+            "pnl_quote": float(equity[-1] - equity[0]) if len(equity) else 0.0, **summary}
+
+
+def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EMBEDDED_PIPELINE,
+                 max_bars: int | None = None, report_dir: Path | None = None) -> tuple[RunResult, dict, Path]:
+    """`levibot run` with no configuration: bundled history -> flow -> embedded ClickHouse, a summary and a report."""
+    history = load_history(files, ticks_per_bar=8, max_bars=max_bars)
+    res = run_history(history, settings.clickhouse_dsn_resolved, cfg, progress=sys.stderr.isatty())
+    summary = summarize_run(res)
+    ts, equity = combine_marks(res.marks)
+    out_dir = report_dir or settings.var_dir / "reports"
+    report = write_html_report(out_dir / "embedded-run.html", title="LeviBot Stream — embedded run (bundled BTC/ETH history)",
+                               summary=summary, equity_ts=ts, equity=equity)
+    write_json_summary(out_dir / "embedded-run.json", summary)
+    print(render_summary(summary, res, len(history.rejects)))
+    print(f"  report              {report}")
+    print(f"  store               {settings.clickhouse_dsn_resolved}")
+    return res, summary, report
+
+
+def render_summary(summary: dict, res: RunResult, rejected_rows: int) -> str:
+    """The end-of-run summary as printed text."""
+    def g(key: str, fmt: str = "{:,.4f}") -> str:
+        v = summary.get(key)
+        return "n/a" if v is None or (isinstance(v, float) and v != v) else fmt.format(v)
+
+    lines = [
+        f"\nLeviBot Stream — embedded run: {res.ticks:,} ticks in {res.seconds:.1f}s ({res.ticks / max(res.seconds, 1e-9):,.0f}/s)",
+        f"  ticks               {res.ticks:>14,}",
+        f"  rejected input rows {rejected_rows:>14,}",
+        f"  bars                {summary.get('stored_bars', 0):>14,}",
+        f"  signals             {res.signals:>14,}",
+        f"  orders              {len(res.orders):>14,}",
+        f"  fills               {len(res.fills):>14,}",
+        f"  P&L (quote)         {g('pnl_quote', '{:,.2f}'):>14}",
+        f"  total return        {g('total_return_frac', '{:.2%}'):>14}",
+        f"  max drawdown        {g('max_drawdown_frac', '{:.2%}'):>14}",
+        f"  Sharpe (ann.)       {g('sharpe', '{:.2f}'):>14}",
+        f"  VaR 99% breaches    {g('n_var_breaches', '{:,}'):>14} of {g('n_var_forecasts', '{:,}')} "
+        f"(Kupiec p = {g('kupiec_p_value', '{:.3f}')})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""The live path: the trading flow from Kafka to Kafka and the stores, with Bytewax recovery.
+
+Ticks (and signals) come from Kafka; orders, fills, risk decisions and features go to their topics;
+ticks, bars, orders, fills, decisions and dead letters go to PostgreSQL/TimescaleDB and ClickHouse.
+Every output carries a deterministic id, so what a recovered run re-emits is deduplicated by the
+stores (primary keys, ReplacingMergeTree) and by order consumers (by ``order_id``).
+
+Scale-out: N processes of ``levibot run --live --processes N --process-id i`` form one Bytewax
+cluster (addresses ``127.0.0.1:<base_port + i>`` by default); Kafka partitions are spread over
+them. Embedded ClickHouse (chDB) is one process's; a cluster writes to a ClickHouse server, or
+each process to its own chDB path (``{process}`` in the DSN is replaced by the process id).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax._bytewax import cli_main
+from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from connectors.clickhouse.client import connect
+from connectors.clickhouse.migrate import migrate as ch_migrate
+from connectors.clickhouse.sink import ClickHouseSink
+from connectors.kafka.admin import ensure_topics, wait_ready
+from connectors.kafka.sink import KafkaEventSink, key_by_source_topic
+from connectors.kafka.source import KafkaEventSource
+from connectors.postgres.migrate import migrate as pg_migrate
+from connectors.postgres.sink import PostgresSink
+from flows.settings import Settings
+from flows.trading import Outputs, build_trading_flow
+from operators.pipeline import PipelineConfig
+from schemas.events import Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Signal, Tick
+
+log = logging.getLogger(__name__)
+
+#: (Outputs field, table, event type) written to each store
+STORE_TABLES = (
+    ("ticks", "ticks", Tick), ("bars", "bars", Bar), ("decisions", "risk_decisions", RiskDecision),
+    ("orders", "orders", Order), ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
+)
+CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals", Signal))
+#: (Outputs field, registry topic) published to Kafka
+TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.decisions"), ("features", "features"))
+
+
+def init_recovery(directory: Path, partitions: int) -> None:
+    """Create Bytewax's recovery partitions (SQLite files) once; existing ones are kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.glob("part-*.sqlite3")):
+        return
+    init_db_dir(directory, partitions)
+
+
+def live_outputs(s: Settings, stores: set[str], process_id: int = 0) -> Outputs:
+    """Kafka topics plus the chosen stores (``postgres``, ``clickhouse``), migrated before use."""
+    out = Outputs()
+    for field_name, name in TOPIC_OUTPUTS:
+        getattr(out, field_name).append(KafkaEventSink(s.kafka_bootstrap, s.topic(name)))
+    out.dead.append(KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic))
+    if "postgres" in stores:
+        pg_migrate(s.pg_dsn)
+        for field_name, table, typ in STORE_TABLES:
+            getattr(out, field_name).append(PostgresSink(s.pg_dsn, table, typ))
+    if "clickhouse" in stores:
+        dsn = s.clickhouse_dsn_resolved.replace("{process}", str(process_id))
+        ch_migrate(connect(dsn))
+        for field_name, table, typ in STORE_TABLES + CLICKHOUSE_ONLY:
+            getattr(out, field_name).append(ClickHouseSink(dsn, table, typ))
+    return out
+
+
+def run_live(
+    s: Settings,
+    cfg: PipelineConfig = PipelineConfig(),
+    *,
+    stores: set[str] = frozenset({"postgres", "clickhouse"}),
+    processes: int = 1,
+    process_id: int = 0,
+    addresses: list[str] | None = None,
+    base_port: int = 2101,
+    recovery_dir: Path | None = None,
+    snapshot_interval_s: float = 10.0,
+    until_end: bool = False,
+    signals: bool = True,
+) -> None:
+    """Run this process's share of the live flow; returns when the input ends (``until_end``)."""
+    wait_ready(s.kafka_bootstrap)
+    ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
+    ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,
+                             max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
+    sig = KafkaEventSource(s.kafka_bootstrap, s.topic("signals"), Signal, batch_size=1000,
+                           max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if signals else None
+    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id), cfg, signals_source=sig)
+    recovery = None
+    if recovery_dir is not None:
+        init_recovery(recovery_dir, max(1, processes))
+        recovery = RecoveryConfig(str(recovery_dir))
+    if processes > 1:
+        addresses = addresses or [f"127.0.0.1:{base_port + i}" for i in range(processes)]
+        cli_main(flow, workers_per_process=1, process_id=process_id, addresses=addresses,
+                 epoch_interval=timedelta(seconds=snapshot_interval_s), recovery_config=recovery)
+    else:
+        cli_main(flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s),
+                 recovery_config=recovery)

@@ -1,0 +1,207 @@
+"""The per-symbol decision pipeline: ticks -> bars -> features -> strategy -> risk -> orders -> fills.
+
+One :class:`SymbolPipeline` holds ALL the state of one symbol, so the flow can keep it in one Bytewax
+stateful step keyed by symbol: per-symbol processing is then strictly sequential in stream order,
+which is what makes the orders identical across batch boundaries, process counts and recoveries.
+
+Event-time discipline, per call of :meth:`SymbolPipeline.on_batch` (ticks of one symbol, stream order):
+
+1. the ticks are folded into base bars; the watermark (from the partition) closes idle windows;
+2. base bars feed the coarser bars; bars of ``decision_resolution_s`` drive features and the strategy;
+3. before a decision at event time ``T`` (the close of its bar), the paper broker sees every tick
+   of the batch with time ``< T`` (so fills and equity are those at ``T`` whatever the batching);
+4. an intent becomes a risk decision (baseline: fixed-fraction sizing and a position cap) and, when
+   approved, a market order with a deterministic id; the broker fills it against later ticks.
+
+This baseline (one trend strategy, fixed-fraction sizing) stands in for the models, strategies and
+risk gates of issues 4 and 5 behind the same interfaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from operators.bars import BarAggregator, BarRecord, Resampler
+from operators.execution import PaperBroker, PaperConfig
+from operators.features import CORE_V1, CoreFeatures
+from operators.ids import stable_id
+from operators.strategies import EmaSpreadTrend, Intent
+from schemas.events import Bar, FeatureVector, Order, PortfolioSnapshot, RiskDecision
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Knobs of one symbol's pipeline.
+
+    ``base_resolution_s``: base bar length (s); ``bar_resolutions_s``: coarser bars derived (s);
+    ``decision_resolution_s``: bars that drive features and the strategy (s; the base or a derived one);
+    ``allowed_lateness_s``: s; ``late_policy``: "drop" or "correct" (see ``operators.bars``);
+    ``capital``: quote currency allotted to the symbol; ``fraction``: position notional at full
+    conviction, fraction of current equity; ``max_position_frac``: cap on position notional, fraction
+    of equity; ``min_notional``: smallest order, quote currency; ``trend_entry``/``trend_exit``: EMA
+    spread thresholds (fraction of price).
+    """
+
+    base_resolution_s: int = 1
+    bar_resolutions_s: tuple[int, ...] = (60, 300)
+    decision_resolution_s: int = 60
+    allowed_lateness_s: float = 0.0
+    late_policy: str = "drop"
+    capital: float = 100_000.0
+    fraction: float = 0.5
+    max_position_frac: float = 1.0
+    min_notional: float = 10.0
+    trend_entry: float = 0.004
+    trend_exit: float = 0.001
+    allow_short: bool = True
+    paper: PaperConfig = field(default_factory=PaperConfig)
+
+    def __post_init__(self) -> None:
+        if self.decision_resolution_s not in (self.base_resolution_s, *self.bar_resolutions_s):
+            raise ValueError("decision_resolution_s must be the base resolution or one of bar_resolutions_s")
+        for r in self.bar_resolutions_s:
+            if r % self.base_resolution_s:
+                raise ValueError(f"bar resolution {r}s is not a multiple of the base {self.base_resolution_s}s")
+
+
+@dataclass(slots=True)
+class Emitted:
+    """What one call produced, by kind; ``marks`` are (ts ns, equity quote) at each decision bar."""
+
+    bars: list[Bar] = field(default_factory=list)
+    features: list[FeatureVector] = field(default_factory=list)
+    decisions: list[RiskDecision] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list = field(default_factory=list)
+    late: list = field(default_factory=list)
+    marks: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _bar_event(b: BarRecord) -> Bar:
+    return Bar(symbol=b.symbol, ts=b.ts, resolution_s=b.resolution_s, open=b.open, high=b.high, low=b.low,
+               close=b.close, volume=b.volume, buy_volume=b.buy_volume, sell_volume=b.sell_volume, vwap=b.vwap,
+               trade_count=b.trade_count, synthetic=b.synthetic)
+
+
+class SymbolPipeline:
+    """All state of one symbol; picklable (it is the Bytewax state of the ``pipeline`` step)."""
+
+    def __init__(self, symbol: str, cfg: PipelineConfig = PipelineConfig()) -> None:
+        self.symbol = symbol
+        self.cfg = cfg
+        self.agg = BarAggregator(symbol, cfg.base_resolution_s, allowed_lateness_s=cfg.allowed_lateness_s,
+                                 late_policy=cfg.late_policy)  # type: ignore[arg-type]
+        self.resamplers = {r: Resampler(r, cfg.base_resolution_s) for r in cfg.bar_resolutions_s}
+        self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
+        self.features = CoreFeatures(self.spec)
+        self.strategy = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
+        self.broker = PaperBroker(symbol, cfg.capital, cfg.paper)
+        self.pending_qty = 0.0  # signed quantity ordered but not yet filled
+        self.peak_equity = cfg.capital
+        self.ticks_in = 0
+
+    # -- the one entry point ------------------------------------------------------------------------------------
+    def on_batch(self, ticks: Sequence[Any], watermark_ns: int | None = None) -> Emitted:
+        """Fold a batch of this symbol's ticks (stream order) and an optional watermark (ns)."""
+        out = Emitted()
+        self.ticks_in += len(ticks)
+        res = self.agg.add(ticks)
+        base = list(res.bars)
+        out.late.extend(res.late)
+        if watermark_ns is not None:
+            base.extend(self.agg.advance(watermark_ns).bars)
+        decision_bars: list[BarRecord] = []
+        dres = self.cfg.decision_resolution_s
+        for b in base:
+            if b.revision:  # a correction: stored, but never re-decided
+                out.bars.append(_bar_event(b))
+                continue
+            out.bars.append(_bar_event(b))
+            if dres == self.cfg.base_resolution_s:
+                decision_bars.append(b)
+            for r, rs in self.resamplers.items():
+                for cb in rs.update(b):
+                    out.bars.append(_bar_event(cb))
+                    if r == dres:
+                        decision_bars.append(cb)
+        boundary = self.agg.watermark
+        if boundary is not None:
+            for r, rs in self.resamplers.items():
+                for cb in rs.advance(boundary):
+                    out.bars.append(_bar_event(cb))
+                    if r == dres:
+                        decision_bars.append(cb)
+        cursor = 0
+        for b in decision_bars:
+            decide_at = b.ts + b.resolution_s * NS
+            cursor = self._feed_broker(ticks, cursor, decide_at, out)
+            self._decide(b, decide_at, out)
+        self._feed_broker(ticks, cursor, None, out)
+        return out
+
+    # -- stages -------------------------------------------------------------------------------------------------
+    def _feed_broker(self, ticks: Sequence[Any], start: int, before_ns: int | None, out: Emitted) -> int:
+        """Let the broker see ticks[start:] up to (not including) the first tick at or after ``before_ns``."""
+        end = len(ticks)
+        if before_ns is not None:
+            end = start
+            while end < len(ticks) and ticks[end].ts < before_ns:
+                end += 1
+        if end > start:
+            fills = self.broker.on_ticks(ticks[start:end])
+            for f in fills:
+                self.pending_qty -= f.qty if f.side == "buy" else -f.qty
+            out.fills.extend(fills)
+        return end
+
+    def _decide(self, bar: BarRecord, ts: int, out: Emitted) -> None:
+        values = self.features.update(bar)
+        equity = self.broker.equity(bar.close)
+        self.peak_equity = max(self.peak_equity, equity)
+        out.marks.append((ts, equity))
+        if values is None:
+            return
+        out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
+                                          feature_set_version=self.spec.version, names=list(self.spec.features),
+                                          values=list(values)))
+        intent = self.strategy.on_bar(self.symbol, ts, bar.close, values)
+        if intent is not None:
+            self._gate_and_order(intent, bar.close, equity, out)
+
+    def _gate_and_order(self, intent: Intent, price: float, equity: float, out: Emitted) -> None:
+        """Baseline risk: fixed-fraction sizing, a position cap and a minimum order size."""
+        cfg = self.cfg
+        held = self.broker.position + self.pending_qty
+        target_qty = intent.target * cfg.fraction * max(equity, 0.0) / price
+        cap = cfg.max_position_frac * max(equity, 0.0) / price
+        reasons = [f"fixed_fraction={cfg.fraction}", intent.reason]
+        action = "approved"
+        if abs(target_qty) > cap:
+            target_qty = cap if target_qty > 0 else -cap
+            reasons.append("position_cap")
+            action = "resized"
+        delta = target_qty - held
+        requested = abs(intent.target * cfg.fraction * max(equity, 0.0) / price - held)
+        if abs(delta) * price < cfg.min_notional:
+            action, delta = "rejected", 0.0
+            reasons.append("below_min_notional")
+        side = "buy" if delta > 0 else "sell"
+        decision_id = stable_id("rd", intent.strategy, self.symbol, intent.ts, intent.target)
+        snapshot = PortfolioSnapshot(equity=equity, gross_exposure=abs(held) * price, net_exposure=held * price,
+                                     drawdown=min(1.0, max(0.0, 1 - equity / self.peak_equity)) if self.peak_equity > 0 else 0.0,
+                                     positions={self.symbol: held})
+        out.decisions.append(RiskDecision(id=decision_id, intent_id=stable_id("int", intent.strategy, self.symbol, intent.ts),
+                                          symbol=self.symbol, ts=intent.ts, action=action, requested_qty=requested,
+                                          approved_qty=abs(delta), reasons=[r for r in reasons if r][:32],
+                                          portfolio=snapshot, strategy=intent.strategy, side=side))
+        if action == "rejected":
+            return
+        order = Order(order_id=stable_id("ord", intent.strategy, self.symbol, intent.ts, intent.target),
+                      parent_id=decision_id, strategy=intent.strategy, symbol=self.symbol, side=side, qty=abs(delta),
+                      type="market", tif="IOC", ts=intent.ts, reduce_only=abs(target_qty) < abs(held))
+        self.pending_qty += delta
+        self.broker.submit(order)
+        out.orders.append(order)
