@@ -13,8 +13,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
-DEFAULT_PG_DSN = "postgresql://levibot:levibot@127.0.0.1:55432/levibot"
+# The local services of scripts/services.sh listen on these ports (LEVIBOT_KAFKA_PORT, LEVIBOT_PG_PORT).
+DEFAULT_KAFKA_BOOTSTRAP = f"127.0.0.1:{os.environ.get('LEVIBOT_KAFKA_PORT') or 9092}"
+DEFAULT_PG_DSN = f"postgresql://levibot:levibot@127.0.0.1:{os.environ.get('LEVIBOT_PG_PORT') or 55432}/levibot"
 
 
 def _default_var() -> Path:
