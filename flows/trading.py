@@ -81,9 +81,10 @@ def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitte
         for sym in groups:
             if sym not in st.symbols:
                 st.symbols.append(sym)
-        out = [(sym, (ticks, top)) for sym, ticks in groups.items()]
+        rx = batch.received_ns
+        out = [(sym, (ticks, top, rx)) for sym, ticks in groups.items()]
         if top is not None:
-            out.extend((sym, ((), top)) for sym in st.symbols if sym not in groups)
+            out.extend((sym, ((), top, rx)) for sym in st.symbols if sym not in groups)
         return st, out
 
     return step
@@ -91,9 +92,11 @@ def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitte
 
 def _pipeline(cfg: PipelineConfig) -> Callable[[SymbolPipeline | None, Any], tuple[SymbolPipeline, Emitted]]:
     def step(state: SymbolPipeline | None, item: Any) -> tuple[SymbolPipeline, Emitted]:
-        ticks, watermark = item
+        ticks, watermark, received_ns = item
         p = state if state is not None else SymbolPipeline(ticks[0].symbol, cfg)
-        return p, p.on_batch(ticks, watermark)
+        out = p.on_batch(ticks, watermark)
+        out.received_ns = received_ns
+        return p, out
 
     return step
 
@@ -110,9 +113,14 @@ def build_trading_flow(
     *,
     signals_source: Any | None = None,
     progress: Callable[[int], None] | None = None,
+    on_orders: Callable[[Emitted], None] | None = None,
     name: str = "levibot-trading",
 ) -> Dataflow:
-    """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items."""
+    """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items.
+
+    ``progress`` is called with the size of every input batch; ``on_orders`` with every pipeline
+    output that holds orders, right as it leaves the pipeline step (decision-latency measurement).
+    """
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
     if progress is not None:
@@ -128,6 +136,8 @@ def build_trading_flow(
     # heartbeats go only to symbols the partition has seen, so the pipeline state always exists for them
     emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg))
     em = op.key_rm("emitted", emitted)
+    if on_orders is not None:
+        em = op.inspect("decision_latency", em, lambda _s, e: on_orders(e) if e.orders else None)
 
     def branch(kind: str, sinks: list, get: Callable[[Emitted], list]) -> None:
         if sinks:

@@ -69,7 +69,11 @@ class PipelineConfig:
 
 @dataclass(slots=True)
 class Emitted:
-    """What one call produced, by kind; ``marks`` are (ts ns, equity quote) at each decision bar."""
+    """What one call produced, by kind; ``marks`` are (ts ns, equity quote) at each decision bar.
+
+    ``received_ns`` is copied from the input batch by the flow (a monotonic clock reading of when the
+    batch entered the process), so latency can be measured downstream; the pipeline never reads it.
+    """
 
     bars: list[Bar] = field(default_factory=list)
     features: list[FeatureVector] = field(default_factory=list)
@@ -78,6 +82,7 @@ class Emitted:
     fills: list = field(default_factory=list)
     late: list = field(default_factory=list)
     marks: list[tuple[int, float]] = field(default_factory=list)
+    received_ns: int = 0
 
 
 def _bar_event(b: BarRecord) -> Bar:

@@ -10,6 +10,7 @@ what makes recovery exact.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Generic, Iterable, TypeVar
 
@@ -38,6 +39,7 @@ class EventBatch(Generic[E]):
     next_offset: int
     events: list[E] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    received_ns: int = 0  # time.monotonic_ns() when the poll returned (latency measurement only)
 
     @property
     def size(self) -> int:
@@ -86,6 +88,7 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         msgs = self._consumer.consume(self._batch_size, self._timeout)
         if not msgs:
             return []
+        received = time.monotonic_ns()
         good = []
         for m in msgs:
             err = m.error()
@@ -102,7 +105,7 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
             return []
         self._offset = good[-1].offset() + 1
         events, dead = decode_messages(good, self._type, max_bytes=self._max_bytes)
-        return [EventBatch(self._topic, self._partition, self._offset, events, dead)]
+        return [EventBatch(self._topic, self._partition, self._offset, events, dead, received)]
 
     def snapshot(self) -> int:
         return self._offset

@@ -1,0 +1,331 @@
+"""Trading-flow benchmarks (issue 3): (a) in-process throughput vs a bare per-tick Bytewax window fold,
+(d) peak RSS with 1,000 symbols, and the decision latency inside the flow.
+
+Both sides of a ratio read the same pre-built Tick objects from memory in the same process run, so
+the comparison measures the dataflows, not input parsing.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+from bytewax import operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.operators import windowing as win
+from bytewax.testing import TestingSource, run_main
+
+from connectors.files import read_bars
+from connectors.history import bar_resolution_s
+from connectors.kafka.source import EventBatch
+from connectors.memory import CollectSink
+from flows.settings import REPO_ROOT
+from flows.trading import Outputs, build_trading_flow
+from operators.pipeline import PipelineConfig
+from operators.synthetic import SIDE_NAMES, merge_order, synthesize_ticks
+from schemas.events import Tick
+
+BTC = REPO_ROOT / "data" / "market" / "BTC-30m.csv.gz"
+ETH = REPO_ROOT / "data" / "market" / "ETH-30m.csv.gz"
+#: live-style bars: 1 s base, 1 min and 5 min derived, decisions on 1 min bars
+LIVE_CFG = PipelineConfig()
+
+
+def dense_ticks(ticks_per_bar: int, max_bars: int, symbols: dict[str, Any] | None = None) -> list[Tick]:
+    """Synthetic ticks from the bundled bars, ``ticks_per_bar`` per 30-min bar (e.g. 3600 = 2 ticks/s),
+    merged in event time over the symbols (default BTC-USD and ETH-USD)."""
+    symbols = symbols or {"BTC-USD": BTC, "ETH-USD": ETH}
+    cols = []
+    for sym, path in symbols.items():
+        bars = read_bars(path).frame.head(max_bars)
+        t = synthesize_ticks(bars["ts"].to_numpy(np.int64), bars["open"].to_numpy(), bars["high"].to_numpy(),
+                             bars["low"].to_numpy(), bars["close"].to_numpy(), bars["volume"].to_numpy(),
+                             resolution_s=bar_resolution_s(bars["ts"].to_numpy()), n=ticks_per_bar, symbol=sym)
+        cols.append(t)
+    src, row = merge_order(*[c.ts for c in cols])
+    ids = [c.trade_ids() for c in cols]
+    out = []
+    for s, r in zip(src.tolist(), row.tolist()):
+        c = cols[s]
+        out.append(Tick(symbol=c.symbol, ts=int(c.ts[r]), price=float(c.price[r]), qty=float(c.qty[r]),
+                        side=SIDE_NAMES[int(c.side[r])], trade_id=ids[s][r], venue=c.venue, synthetic=True))
+    return out
+
+
+class _Batches(FixedPartitionedSource):
+    """Pre-built EventBatches of one partition (no Kafka, no decoding)."""
+
+    def __init__(self, ticks: list[Tick], batch: int) -> None:
+        self.batches = [EventBatch("ticks", 0, i + batch, ticks[i:i + batch]) for i in range(0, len(ticks), batch)]
+
+    def list_parts(self) -> list[str]:
+        return ["0"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> StatefulSourcePartition:
+        batches = self.batches
+
+        class Part(StatefulSourcePartition):
+            def __init__(self) -> None:
+                self.i = resume_state or 0
+
+            def next_batch(self) -> list:
+                if self.i >= len(batches):
+                    raise StopIteration()
+                self.i += 1
+                return [batches[self.i - 1]]
+
+            def snapshot(self) -> int:
+                return self.i
+
+        return Part()
+
+
+def run_project_flow(ticks: list[Tick], batch: int = 5000, cfg: PipelineConfig = LIVE_CFG) -> tuple[float, int]:
+    """Seconds for the full trading flow over ``ticks`` (orders collected in memory); and the order count."""
+    orders: list = []
+    flow = build_trading_flow(_Batches(ticks, batch), Outputs(orders=[CollectSink(orders)]), cfg)
+    t = time.perf_counter()
+    run_main(flow)
+    return time.perf_counter() - t, len(orders)
+
+
+def run_bare_fold(ticks: list[Tick]) -> float:
+    """Seconds for the reference: key by symbol, ``fold_window`` into 1 s tumbling windows, one tick per item."""
+    align = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    clock = win.EventClock(lambda t: datetime.fromtimestamp(t.ts / 1e9, timezone.utc), timedelta(0))
+    windower = win.TumblingWindower(timedelta(seconds=1), align)
+
+    def folder(acc: list, t: Tick) -> list:
+        if not acc:
+            return [t.price, t.price, t.price, t.price, t.qty]
+        acc[1] = max(acc[1], t.price)
+        acc[2] = min(acc[2], t.price)
+        acc[3] = t.price
+        acc[4] += t.qty
+        return acc
+
+    out: list = []
+    flow = Dataflow("bare-fold")
+    s = op.input("in", flow, TestingSource(ticks, batch_size=5000))
+    keyed = op.key_on("key", s, lambda t: t.symbol)
+    w = win.fold_window("bars", keyed, clock, windower, list, folder, lambda a, b: a)
+    op.output("out", w.down, CollectSink(out))
+    t0 = time.perf_counter()
+    run_main(flow)
+    return time.perf_counter() - t0
+
+
+def throughput(n_ticks: int = 1_000_000, repeats: int = 2) -> dict[str, float]:
+    """(a): ticks/s of both flows on the same ticks; one worker each."""
+    per_bar = 3600  # two ticks per second per symbol
+    ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
+    ours = min(run_project_flow(ticks)[0] for _ in range(repeats))
+    bare = min(run_bare_fold(ticks) for _ in range(repeats))
+    return {"flow_ticks": float(len(ticks)), "flow_ticks_per_s": len(ticks) / ours,
+            "bare_fold_ticks_per_s": len(ticks) / bare, "flow_vs_bare_ratio": bare / ours}
+
+
+def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2000, checkpoints: int = 4) -> dict[str, float]:
+    """(d): peak RSS (MiB) while 1,000 symbols stream through the flow, sampled at checkpoints of the input."""
+    rng = np.random.default_rng(42)
+    t0 = 1_600_000_000_000_000_000
+    ticks: list[Tick] = []
+    px = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-4, (ticks_per_symbol, symbols)), axis=0))
+    for i in range(ticks_per_symbol):  # every symbol trades every 250 ms (4 ticks/s each)
+        ts = t0 + i * 250_000_000
+        for j in range(symbols):
+            ticks.append(Tick(symbol=f"S{j:04d}", ts=ts + j, price=float(px[i, j]), qty=1.0,
+                              side="buy" if i % 2 else "sell", trade_id=f"b:{j}:{i}", venue="bench"))
+    rss = {}
+    step = len(ticks) // checkpoints
+    for k in range(1, checkpoints + 1):
+        run_project_flow(ticks[: k * step])
+        rss[f"rss_mib_after_{k}of{checkpoints}"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss["symbols"] = float(symbols)
+    rss["ticks"] = float(len(ticks))
+    return rss
+
+
+class _Paced(FixedPartitionedSource):
+    """Releases pre-built ticks at ``rate`` ticks/s of wall time; a poll returns every tick already due
+    (at most ``cap``), like a Kafka poll returns what has arrived. A batch's ``received_ns`` is the
+    scheduled arrival of its EARLIEST tick, so measured latency includes any queueing (conservative)."""
+
+    def __init__(self, ticks: list[Tick], rate: float, cap: int = 5000) -> None:
+        self.ticks, self.rate, self.cap = ticks, rate, cap
+        self.started_ns = 0
+
+    def list_parts(self) -> list[str]:
+        return ["0"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> StatefulSourcePartition:
+        src = self
+
+        class Part(StatefulSourcePartition):
+            def __init__(self) -> None:
+                self.i = 0
+                self.t0 = src.started_ns = time.monotonic_ns()
+
+            def next_batch(self) -> list:
+                n = len(src.ticks)
+                if self.i >= n:
+                    raise StopIteration()
+                now = time.monotonic_ns()
+                due = min(n, int((now - self.t0) * src.rate / 1e9) + 1, self.i + src.cap)
+                if due <= self.i:
+                    time.sleep(min(0.0005, (self.i + 1) / src.rate - (now - self.t0) / 1e9))
+                    return []
+                first_arrival = self.t0 + int(self.i / src.rate * 1e9)
+                batch = EventBatch("ticks", 0, due, src.ticks[self.i:due], [], first_arrival)
+                self.i = due
+                return [batch]
+
+            def snapshot(self) -> int:
+                return self.i
+
+        return Part()
+
+
+def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG,
+                     warmup_frac: float = 0.25) -> dict[str, float]:
+    """(c): latency (ms) from the arrival of the tick that closes a bar to the order that bar causes
+    leaving the pipeline step, at a fixed input ``rate`` (ticks/s).
+
+    Tick ``i`` arrives at ``t0 + i / rate``; the closing tick of an order's bar is the first tick of its
+    symbol at or after the bar's end (= the order's ``ts``). Orders in the first ``warmup_frac`` of the
+    input (start-up, cold caches) are left out. The cyclic garbage collector is frozen after set-up,
+    as a latency-sensitive deployment would (``gc.freeze``)."""
+    import gc
+
+    emitted: list[tuple[int, Any]] = []
+    src = _Paced(ticks, rate)
+
+    def seen(e: Any) -> None:
+        now = time.monotonic_ns()
+        emitted.extend((now, o) for o in e.orders)
+
+    flow = build_trading_flow(src, Outputs(), cfg, on_orders=seen)
+    gc.collect()
+    gc.freeze()
+    try:
+        run_main(flow)
+    finally:
+        gc.unfreeze()
+    by_symbol: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for sym in {t.symbol for t in ticks}:
+        idx = np.array([i for i, t in enumerate(ticks) if t.symbol == sym], dtype=np.int64)
+        by_symbol[sym] = (np.array([ticks[i].ts for i in idx], dtype=np.int64), idx)
+    t0 = src.started_ns
+    cut = ticks[int(len(ticks) * warmup_frac)].ts
+    lat = []
+    for now, o in emitted:
+        if o.ts < cut:
+            continue
+        ts, idx = by_symbol[o.symbol]
+        k = int(np.searchsorted(ts, o.ts, side="left"))
+        arrival = t0 + int(idx[k] / rate * 1e9)
+        lat.append((now - arrival) / 1e6)
+    a = np.asarray(lat, dtype=np.float64)
+    return {"latency_rate_ticks_per_s": rate, "latency_orders": float(a.size),
+            "latency_p50_ms": float(np.percentile(a, 50)) if a.size else float("nan"),
+            "latency_p99_ms": float(np.percentile(a, 99)) if a.size else float("nan"),
+            "latency_max_ms": float(a.max()) if a.size else float("nan")}
+
+
+def _produce(bootstrap: str, topic: str, ticks: list[Tick]) -> None:
+    from connectors.kafka.sink import EventProducer
+
+    p = EventProducer(bootstrap, topic)
+    for i in range(0, len(ticks), 10_000):
+        p.send(ticks[i:i + 10_000])
+    p.flush()
+
+
+def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, repeats: int = 2) -> dict[str, float]:
+    """(b): Kafka `ticks` -> flow -> Kafka `orders`, ticks/s, against a bare consume + decode loop on the same topic."""
+    import uuid
+
+    from benchmarks.foundation import bare_consume_decode
+    from connectors.kafka.admin import delete_topics, ensure_topics
+    from connectors.kafka.sink import KafkaEventSink
+    from connectors.kafka.source import KafkaEventSource
+
+    ticks = dense_ticks(3600, max(1, n_ticks // 7200))
+    prefix = f"benchflow{uuid.uuid4().hex[:6]}."
+    ensure_topics(bootstrap, prefix=prefix, names=["ticks", "orders"])
+    try:
+        _produce(bootstrap, f"{prefix}ticks", ticks)
+
+        def flow_once() -> float:
+            flow = build_trading_flow(KafkaEventSource(bootstrap, f"{prefix}ticks", Tick, batch_size=5000, stop_at_end=True),
+                                      Outputs(orders=[KafkaEventSink(bootstrap, f"{prefix}orders")]), LIVE_CFG)
+            t = time.perf_counter()
+            run_main(flow)
+            return time.perf_counter() - t
+
+        def bare_once() -> float:
+            t = time.perf_counter()
+            bare_consume_decode(bootstrap, f"{prefix}ticks", len(ticks))
+            return time.perf_counter() - t
+
+        t_flow = min(flow_once() for _ in range(repeats))
+        t_bare = min(bare_once() for _ in range(repeats))
+    finally:
+        delete_topics(bootstrap, [f"{prefix}ticks", f"{prefix}orders"])
+    return {"kafka_ticks": float(len(ticks)), "kafka_flow_ticks_per_s": len(ticks) / t_flow,
+            "kafka_bare_decode_per_s": len(ticks) / t_bare, "kafka_flow_vs_bare_ratio": t_bare / t_flow}
+
+
+def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000) -> dict[str, float]:
+    """(e): wall time of `levibot run --live --until-end` as 1 process and as a 2-process cluster over the
+    same 6-partition topic, start-up (measured on an empty topic) subtracted; ratio of throughputs."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from connectors.kafka.admin import delete_topics, ensure_topics
+
+    ticks = dense_ticks(3600, max(1, n_ticks // 7200))
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
+
+    def timed(prefix: str, processes: int) -> float:
+        env = {**os.environ, "LEVIBOT_TOPIC_PREFIX": prefix, "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}
+        base = 2300 + (uuid.uuid4().int % 500) * 2
+        extra = [] if processes == 1 else ["--processes", str(processes),
+                                           "--addresses", ";".join(f"127.0.0.1:{base + i}" for i in range(processes))]
+        t = time.perf_counter()
+        procs = [subprocess.Popen(cmd + extra + ([] if processes == 1 else ["--process-id", str(i)]), env=env,
+                                  cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for i in range(processes)]
+        for p in procs:
+            _, err = p.communicate(timeout=900)
+            if p.returncode != 0:
+                raise RuntimeError(f"flow process failed: {err.decode()[-2000:]}")
+        return time.perf_counter() - t
+
+    out: dict[str, float] = {"cluster_ticks": float(len(ticks))}
+    prefixes = []
+    try:
+        for procs in (1, 2):
+            empty = f"benchemp{uuid.uuid4().hex[:6]}."
+            full = f"benchclu{uuid.uuid4().hex[:6]}."
+            prefixes += [empty, full]
+            ensure_topics(bootstrap, prefix=empty)
+            ensure_topics(bootstrap, prefix=full)
+            _produce(bootstrap, f"{full}ticks", ticks)
+            overhead = timed(empty, procs)
+            total = timed(full, procs)
+            out[f"cluster_{procs}p_startup_s"] = overhead
+            out[f"cluster_{procs}p_ticks_per_s"] = len(ticks) / max(total - overhead, 1e-9)
+        out["cluster_2p_vs_1p_ratio"] = out["cluster_2p_ticks_per_s"] / out["cluster_1p_ticks_per_s"]
+    finally:
+        from confluent_kafka.admin import AdminClient
+
+        names = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+        delete_topics(bootstrap, [t for t in names if any(t.startswith(p) for p in prefixes)])
+    return out
