@@ -21,7 +21,7 @@ from typing import Any, Callable
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 
-from operators.pipeline import Emitted, PipelineConfig, SymbolPipeline
+from operators.pipeline import Emitted, PipelineConfig, SymbolPipeline, bar_event
 from schemas.codec import encode
 from schemas.events import DeadLetter
 
@@ -143,7 +143,7 @@ def build_trading_flow(
         if sinks:
             _out(f"{kind}_out", op.filter(f"{kind}_any", op.map(kind, em, get), bool), sinks)
 
-    branch("bars", outputs.bars, lambda e: e.bars)
+    branch("bars", outputs.bars, lambda e: [bar_event(b) for b in e.bars])
     branch("features", outputs.features, lambda e: e.features)
     branch("decisions", outputs.decisions, lambda e: e.decisions)
     branch("orders", outputs.orders, lambda e: e.orders)

@@ -75,7 +75,7 @@ class Emitted:
     batch entered the process), so latency can be measured downstream; the pipeline never reads it.
     """
 
-    bars: list[Bar] = field(default_factory=list)
+    bars: list[BarRecord] = field(default_factory=list)
     features: list[FeatureVector] = field(default_factory=list)
     decisions: list[RiskDecision] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -85,7 +85,8 @@ class Emitted:
     received_ns: int = 0
 
 
-def _bar_event(b: BarRecord) -> Bar:
+def bar_event(b: BarRecord) -> Bar:
+    """The wire/storage ``Bar`` of a bar record (built only where a sink needs it: it validates)."""
     return Bar(symbol=b.symbol, ts=b.ts, resolution_s=b.resolution_s, open=b.open, high=b.high, low=b.low,
                close=b.close, volume=b.volume, buy_volume=b.buy_volume, sell_volume=b.sell_volume, vwap=b.vwap,
                trade_count=b.trade_count, synthetic=b.synthetic)
@@ -121,22 +122,21 @@ class SymbolPipeline:
         decision_bars: list[BarRecord] = []
         dres = self.cfg.decision_resolution_s
         for b in base:
+            out.bars.append(b)
             if b.revision:  # a correction: stored, but never re-decided
-                out.bars.append(_bar_event(b))
                 continue
-            out.bars.append(_bar_event(b))
             if dres == self.cfg.base_resolution_s:
                 decision_bars.append(b)
             for r, rs in self.resamplers.items():
                 for cb in rs.update(b):
-                    out.bars.append(_bar_event(cb))
+                    out.bars.append(cb)
                     if r == dres:
                         decision_bars.append(cb)
         boundary = self.agg.watermark
         if boundary is not None:
             for r, rs in self.resamplers.items():
                 for cb in rs.advance(boundary):
-                    out.bars.append(_bar_event(cb))
+                    out.bars.append(cb)
                     if r == dres:
                         decision_bars.append(cb)
         cursor = 0
