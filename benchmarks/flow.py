@@ -119,35 +119,90 @@ def run_bare_fold(ticks: list[Tick]) -> float:
     return time.perf_counter() - t0
 
 
-def throughput(n_ticks: int = 1_000_000, repeats: int = 2) -> dict[str, float]:
-    """(a): ticks/s of both flows on the same ticks; one worker each."""
-    per_bar = 3600  # two ticks per second per symbol
+def throughput(n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2) -> dict[str, float]:
+    """(a): ticks/s of both flows on the same ticks, one worker each; ``per_bar`` ticks per 30-min source bar
+    (3,600 = 2 ticks/s per symbol, 36,000 = 20 ticks/s)."""
     ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
     ours = min(run_project_flow(ticks)[0] for _ in range(repeats))
     bare = min(run_bare_fold(ticks) for _ in range(repeats))
-    return {"flow_ticks": float(len(ticks)), "flow_ticks_per_s": len(ticks) / ours,
-            "bare_fold_ticks_per_s": len(ticks) / bare, "flow_vs_bare_ratio": bare / ours}
+    rate = per_bar // 1800
+    return {f"flow_{rate}tps_ticks": float(len(ticks)), f"flow_{rate}tps_ticks_per_s": len(ticks) / ours,
+            f"bare_fold_{rate}tps_ticks_per_s": len(ticks) / bare, f"flow_vs_bare_{rate}tps_ratio": bare / ours}
 
 
-def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2000, checkpoints: int = 4) -> dict[str, float]:
-    """(d): peak RSS (MiB) while 1,000 symbols stream through the flow, sampled at checkpoints of the input."""
+def _vm_rss_mib() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _memory_child(symbols: int, ticks_per_symbol: int, checkpoints: int) -> dict[str, float]:
+    """Runs in a fresh process: streams 1,000 symbols through the flow and samples RSS as it goes."""
     rng = np.random.default_rng(42)
     t0 = 1_600_000_000_000_000_000
-    ticks: list[Tick] = []
     px = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-4, (ticks_per_symbol, symbols)), axis=0))
-    for i in range(ticks_per_symbol):  # every symbol trades every 250 ms (4 ticks/s each)
-        ts = t0 + i * 250_000_000
-        for j in range(symbols):
-            ticks.append(Tick(symbol=f"S{j:04d}", ts=ts + j, price=float(px[i, j]), qty=1.0,
-                              side="buy" if i % 2 else "sell", trade_id=f"b:{j}:{i}", venue="bench"))
-    rss = {}
-    step = len(ticks) // checkpoints
-    for k in range(1, checkpoints + 1):
-        run_project_flow(ticks[: k * step])
-        rss[f"rss_mib_after_{k}of{checkpoints}"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss["symbols"] = float(symbols)
-    rss["ticks"] = float(len(ticks))
-    return rss
+    names = [f"S{j:04d}" for j in range(symbols)]
+
+    def gen():  # ticks are generated lazily so the input itself does not dominate memory
+        for i in range(ticks_per_symbol):  # every symbol trades every 250 ms (4 ticks/s each)
+            ts = t0 + i * 250_000_000
+            row = px[i]
+            yield [Tick(symbol=names[j], ts=ts + j, price=float(row[j]), qty=1.0, side="buy" if i % 2 else "sell",
+                        trade_id=f"b:{j}:{i}", venue="bench") for j in range(symbols)]
+
+    samples: list[float] = []
+    total = ticks_per_symbol
+    every = max(1, total // checkpoints)
+
+    class Src(FixedPartitionedSource):
+        def list_parts(self) -> list[str]:
+            return ["0"]
+
+        def build_part(self, step_id: str, for_part: str, resume_state: Any) -> StatefulSourcePartition:
+            it = gen()
+
+            class P(StatefulSourcePartition):
+                i = 0
+
+                def next_batch(self) -> list:
+                    try:
+                        ticks = next(it)
+                    except StopIteration:
+                        raise
+                    self.i += 1
+                    if self.i % every == 0:
+                        samples.append(_vm_rss_mib())
+                    return [EventBatch("ticks", 0, self.i, ticks)]
+
+                def snapshot(self) -> int:
+                    return self.i
+
+            return P()
+
+    orders: list = []
+    samples.append(_vm_rss_mib())
+    run_main(build_trading_flow(Src(), Outputs(orders=[CollectSink(orders)]), LIVE_CFG))
+    out = {"symbols": float(symbols), "ticks": float(symbols * ticks_per_symbol), "rss_mib_start": samples[0]}
+    for k, v in enumerate(samples[1:], 1):
+        out[f"rss_mib_at_{k}of{len(samples) - 1}"] = v
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2400, checkpoints: int = 4) -> dict[str, float]:
+    """(d): peak RSS (MiB) of a fresh process streaming ``symbols`` symbols through the flow (10 min of event
+    time at 4 ticks/s each with the default 2,400 ticks), with RSS sampled along the way to show it stays flat."""
+    import json
+    import subprocess
+    import sys
+
+    code = (f"import json; from benchmarks.flow import _memory_child; "
+            f"print(json.dumps(_memory_child({symbols}, {ticks_per_symbol}, {checkpoints})))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    if res.returncode != 0:
+        raise RuntimeError(f"memory benchmark failed: {res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 class _Paced(FixedPartitionedSource):
@@ -245,7 +300,7 @@ def _produce(bootstrap: str, topic: str, ticks: list[Tick]) -> None:
     p.flush()
 
 
-def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, repeats: int = 2) -> dict[str, float]:
+def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2) -> dict[str, float]:
     """(b): Kafka `ticks` -> flow -> Kafka `orders`, ticks/s, against a bare consume + decode loop on the same topic."""
     import uuid
 
@@ -254,7 +309,7 @@ def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, repeats: int = 
     from connectors.kafka.sink import KafkaEventSink
     from connectors.kafka.source import KafkaEventSource
 
-    ticks = dense_ticks(3600, max(1, n_ticks // 7200))
+    ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
     prefix = f"benchflow{uuid.uuid4().hex[:6]}."
     ensure_topics(bootstrap, prefix=prefix, names=["ticks", "orders"])
     try:
@@ -276,11 +331,12 @@ def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, repeats: int = 
         t_bare = min(bare_once() for _ in range(repeats))
     finally:
         delete_topics(bootstrap, [f"{prefix}ticks", f"{prefix}orders"])
-    return {"kafka_ticks": float(len(ticks)), "kafka_flow_ticks_per_s": len(ticks) / t_flow,
-            "kafka_bare_decode_per_s": len(ticks) / t_bare, "kafka_flow_vs_bare_ratio": t_bare / t_flow}
+    rate = per_bar // 1800
+    return {f"kafka_{rate}tps_ticks": float(len(ticks)), f"kafka_flow_{rate}tps_ticks_per_s": len(ticks) / t_flow,
+            f"kafka_bare_decode_{rate}tps_per_s": len(ticks) / t_bare, f"kafka_flow_vs_bare_{rate}tps_ratio": t_bare / t_flow}
 
 
-def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000) -> dict[str, float]:
+def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 36000) -> dict[str, float]:
     """(e): wall time of `levibot run --live --until-end` as 1 process and as a 2-process cluster over the
     same 6-partition topic, start-up (measured on an empty topic) subtracted; ratio of throughputs."""
     import os
@@ -290,7 +346,7 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000) -> dict[str, float
 
     from connectors.kafka.admin import delete_topics, ensure_topics
 
-    ticks = dense_ticks(3600, max(1, n_ticks // 7200))
+    ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
     cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
 
     def timed(prefix: str, processes: int) -> float:
