@@ -100,7 +100,15 @@ class SymbolPipeline:
         self.cfg = cfg
         self.agg = BarAggregator(symbol, cfg.base_resolution_s, allowed_lateness_s=cfg.allowed_lateness_s,
                                  late_policy=cfg.late_policy)  # type: ignore[arg-type]
-        self.resamplers = {r: Resampler(r, cfg.base_resolution_s) for r in cfg.bar_resolutions_s}
+        # coarser bars are derived in a chain (1 s -> 60 s -> 300 s): each from the largest finer resolution
+        # that divides it, so a base bar touches one resampler, not all of them
+        self.resamplers: dict[int, Resampler] = {}
+        self.children: dict[int, list[int]] = {cfg.base_resolution_s: []}
+        for r in sorted(set(cfg.bar_resolutions_s) - {cfg.base_resolution_s}):
+            parent = max(p for p in self.children if r % p == 0)
+            self.resamplers[r] = Resampler(r, parent)
+            self.children[parent].append(r)
+            self.children[r] = []
         self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
         self.features = CoreFeatures(self.spec)
         self.strategy = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
@@ -120,25 +128,11 @@ class SymbolPipeline:
         if watermark_ns is not None:
             base.extend(self.agg.advance(watermark_ns).bars)
         decision_bars: list[BarRecord] = []
-        dres = self.cfg.decision_resolution_s
-        for b in base:
-            out.bars.append(b)
-            if b.revision:  # a correction: stored, but never re-decided
-                continue
-            if dres == self.cfg.base_resolution_s:
-                decision_bars.append(b)
-            for r, rs in self.resamplers.items():
-                for cb in rs.update(b):
-                    out.bars.append(cb)
-                    if r == dres:
-                        decision_bars.append(cb)
+        self._push(base, self.cfg.base_resolution_s, out, decision_bars)
         boundary = self.agg.watermark
         if boundary is not None:
-            for r, rs in self.resamplers.items():
-                for cb in rs.advance(boundary):
-                    out.bars.append(cb)
-                    if r == dres:
-                        decision_bars.append(cb)
+            for r, rs in self.resamplers.items():  # ascending: a parent's bars reach its children first
+                self._push(rs.advance(boundary), r, out, decision_bars)
         cursor = 0
         for b in decision_bars:
             decide_at = b.ts + b.resolution_s * NS
@@ -148,6 +142,19 @@ class SymbolPipeline:
         return out
 
     # -- stages -------------------------------------------------------------------------------------------------
+    def _push(self, bars: list[BarRecord], res: int, out: Emitted, decision: list[BarRecord]) -> None:
+        """Record closed bars of resolution ``res`` and derive the coarser bars that they close."""
+        dres = self.cfg.decision_resolution_s
+        children = self.children[res]
+        for b in bars:
+            out.bars.append(b)
+            if b.revision:  # a correction: stored, but never re-decided or re-derived
+                continue
+            if res == dres:
+                decision.append(b)
+            for child in children:
+                self._push(self.resamplers[child].update(b), child, out, decision)
+
     def _feed_broker(self, ticks: Sequence[Any], start: int, before_ns: int | None, out: Emitted) -> int:
         """Let the broker see ticks[start:] up to (not including) the first tick at or after ``before_ns``."""
         end = len(ticks)
