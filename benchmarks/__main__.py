@@ -49,7 +49,7 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--suite", choices=["all", "foundation", "flow"], default="all")
+    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges"], default="all")
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
     ap.add_argument("--sink-rows", type=int, default=200_000, help="rows written to each store (default 200,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per side of a ratio; the best is kept")
@@ -63,6 +63,11 @@ def main() -> None:
                                       sink_rows=args.sink_rows, repeats=args.repeats))
     if args.suite in ("all", "flow"):
         res.update(run_flow_suite(s, args.ticks))
+    if args.suite in ("all", "edges"):
+        from benchmarks import edges
+
+        for name, part in edges.run_all().items():
+            res.update({f"{name}_{k}": float(v) for k, v in part.items() if isinstance(v, (int, float))})
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {"date": stamp, "machine": machine(), "command": f"make bench BENCH_ARGS='--suite {args.suite}'",
               "results": res}

@@ -241,5 +241,13 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
     typer.echo(f"recovery partitions ready in {directory}")
 
 
+def _register_commands() -> None:
+    from flows.cli_edges import register as register_edges
+
+    register_edges(app)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     app()

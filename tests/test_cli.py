@@ -9,7 +9,7 @@ from flows.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["run"], ["backtest"], ["replay"], ["topics"], ["topics", "create"], ["topics", "list"], ["db"],
-            ["db", "migrate"], ["recovery-init"]]
+            ["db", "migrate"], ["recovery-init"], ["ingest-signals"], ["dispatch-alerts"], ["replay-telegram"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "levibot")

@@ -1,0 +1,249 @@
+"""Telegram signal ingest: a faust-streaming app (wiring only; see ``docs/signals-ingest.md``).
+
+* ``POST <LEVIBOT_TELEGRAM_WEBHOOK_PATH>`` (default ``/telegram/webhook``): Telegram's webhook. Checks the
+  ``X-Telegram-Bot-Api-Secret-Token`` header (401 when missing or wrong, 503 when no secret is configured), limits the
+  body (413 above ``LEVIBOT_TELEGRAM_MAX_BODY_BYTES``), writes the update verbatim to ``telegram.updates`` keyed by
+  chat id and answers 200 once Kafka acknowledged it (503 if it did not, so Telegram retries).
+* Agent ``ingest`` on ``telegram.updates``: each message, post or edit goes through
+  :func:`operators.signals.lifecycle_state.ingest_message` with the Faust table ``messages`` as its state; signals go
+  to ``signals`` (keyed by symbol), rejections to ``dlq`` with the reason code, duplicates are dropped and counted.
+* ``GET /metrics`` (Prometheus), ``GET /healthz``.
+
+Run it with ``levibot ingest-signals`` or ``python -m flows.signal_ingest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import Counter
+
+from flows.settings import Settings
+from operators.signals.lifecycle_state import ChatAllowList
+
+__all__ = ["SignalIngestConfig", "create_app", "run", "main"]
+
+log = logging.getLogger(__name__)
+
+_METRICS_UPDATES = Counter("levibot_signal_updates_total", "Webhook requests by result.", ["result"])
+_METRICS_OUT = Counter(
+    "levibot_signal_ingest_total", "Ingested messages by outcome (signal kind, duplicate, dlq reason).", ["outcome"]
+)
+
+
+def faust_broker(bootstrap: str) -> list[str]:
+    """Faust broker URLs for a ``host:port[,host:port]`` bootstrap string."""
+    return [f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip()]
+
+
+def partition_count(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """Partitions of an existing topic (the Faust tables must match the source topic); raises if it is missing."""
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic=topic, timeout=timeout_s)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or not t.partitions:
+        raise RuntimeError(f"topic {topic!r} does not exist: run `levibot topics create` first")
+    return len(t.partitions)
+
+
+@dataclass(frozen=True)
+class SignalIngestConfig:
+    """Settings of the signal ingest app (environment variables in brackets).
+
+    ``secret_token`` [LEVIBOT_TELEGRAM_SECRET_TOKEN]; ``chats`` [LEVIBOT_TELEGRAM_CHATS, ``-1001234:0.8,@chan:0.5``];
+    ``web_host``/``web_port`` [LEVIBOT_SIGNAL_WEB_HOST, default 127.0.0.1 / LEVIBOT_SIGNAL_WEB_PORT, default 6066];
+    ``webhook_path`` [LEVIBOT_TELEGRAM_WEBHOOK_PATH]; ``max_body_bytes`` [LEVIBOT_TELEGRAM_MAX_BODY_BYTES, default
+    1 MiB]; ``app_id`` [LEVIBOT_SIGNAL_APP_ID, default ``<topic prefix>levibot-signal-ingest``; also the consumer group
+    and the changelog topic prefix]; ``produce_timeout_s`` seconds the webhook waits for Kafka's ack.
+    """
+
+    bootstrap: str
+    topic_prefix: str
+    secret_token: str
+    chats: ChatAllowList
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    webhook_path: str = "/telegram/webhook"
+    max_body_bytes: int = 1 << 20
+    app_id: str = "levibot-signal-ingest"
+    datadir: Path = Path("var/faust")
+    produce_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "SignalIngestConfig":
+        e = dict(os.environ if env is None else env)
+        base = Settings.from_env(e)
+        return cls(
+            bootstrap=base.kafka_bootstrap,
+            topic_prefix=base.topic_prefix,
+            secret_token=e.get("LEVIBOT_TELEGRAM_SECRET_TOKEN", ""),
+            chats=ChatAllowList.parse(e.get("LEVIBOT_TELEGRAM_CHATS", "")),
+            web_host=e.get("LEVIBOT_SIGNAL_WEB_HOST") or "127.0.0.1",
+            web_port=int(e.get("LEVIBOT_SIGNAL_WEB_PORT") or 6066),
+            webhook_path=e.get("LEVIBOT_TELEGRAM_WEBHOOK_PATH") or "/telegram/webhook",
+            max_body_bytes=int(e.get("LEVIBOT_TELEGRAM_MAX_BODY_BYTES") or (1 << 20)),
+            app_id=e.get("LEVIBOT_SIGNAL_APP_ID") or f"{base.topic_prefix}levibot-signal-ingest",
+            datadir=base.var_dir / "faust",
+        )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def create_app(cfg: SignalIngestConfig):  # -> faust.App
+    """Build the Faust app: webhook view, ingest agent, state table, metrics page."""
+    import asyncio
+
+    import faust
+    from aiohttp import web as aioweb
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from connectors.telegram import SECRET_HEADER, secret_token_ok
+    from operators.signals.lifecycle_state import inbound_from_update, ingest_message
+    from schemas.codec import DecodeError, decode, encode
+    from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, TelegramUpdate
+
+    if not cfg.secret_token:
+        log.warning("LEVIBOT_TELEGRAM_SECRET_TOKEN is empty: the webhook refuses every request (503)")
+    if not cfg.chats:
+        log.warning("LEVIBOT_TELEGRAM_CHATS is empty: every message goes to dlq as chat_not_allowed")
+
+    updates_name = cfg.topic("telegram.updates")
+    n_parts = partition_count(cfg.bootstrap, updates_name)
+    cfg.datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        cfg.app_id,
+        broker=faust_broker(cfg.bootstrap),
+        store="memory://",
+        datadir=str(cfg.datadir / "{conf.id}"),
+        autodiscover=False,
+        topic_disable_leader=True,
+        topic_partitions=n_parts,
+        consumer_auto_offset_reset="earliest",
+        web_bind=cfg.web_host,
+        web_port=cfg.web_port,
+        web_host=cfg.web_host,
+        web_application_options={"client_max_size": cfg.max_body_bytes},
+        producer_acks=-1,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
+    updates = app.topic(updates_name, **raw)
+    signals = app.topic(cfg.topic("signals"), **raw)
+    dlq = app.topic(cfg.topic("dlq"), **raw)
+    # State of ingest_message: m|chat|msg and s|chat|symbol records (JSON). Partitioned like telegram.updates
+    # (writes go to the partition of the update being processed; all keys of a chat live on its partition).
+    messages = app.Table("messages", default=None, partitions=n_parts, key_type=str)
+
+    m_updates, m_out = _METRICS_UPDATES, _METRICS_OUT
+
+    async def dead_letter(key: bytes | None, value: bytes, reason: str, detail: str, partition: int, offset: int,
+                          ts_ms: int, stage: str) -> None:
+        dl = DeadLetter(
+            source_topic=updates_name, partition=partition, offset=offset, key=key, error=reason,
+            detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
+            ts=max(ts_ms, 946_684_800_000) * 1_000_000, stage=stage,
+        )
+        await dlq.send(key=updates_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
+
+    class TelegramWebhook(faust.web.View):
+        """Telegram's webhook: verify, bound, forward to Kafka, answer."""
+
+        async def post(self, request):  # request: aiohttp.web.Request
+            if not cfg.secret_token:
+                m_updates.labels("no_secret_configured").inc()
+                return self.json({"ok": False, "error": "webhook secret not configured"}, status=503)
+            if not secret_token_ok(request.headers.get(SECRET_HEADER), cfg.secret_token):
+                m_updates.labels("unauthorized").inc()
+                return self.json({"ok": False, "error": "unauthorized"}, status=401)
+            if (request.content_length or 0) > cfg.max_body_bytes:
+                m_updates.labels("too_large").inc()
+                return self.json({"ok": False, "error": "body too large"}, status=413)
+            try:
+                body = await request.read()
+            except aioweb.HTTPRequestEntityTooLarge:
+                m_updates.labels("too_large").inc()
+                return self.json({"ok": False, "error": "body too large"}, status=413)
+            try:
+                update = decode(body, TelegramUpdate, max_bytes=cfg.max_body_bytes)
+            except DecodeError as exc:
+                # Authenticated but unusable: keep it in dlq, and answer 200 so Telegram does not retry forever.
+                await dead_letter(None, body, exc.reason, exc.detail, -1, -1, 0, "telegram_webhook")
+                m_updates.labels(f"dlq_{exc.reason}").inc()
+                return self.json({"ok": True, "dead_letter": exc.reason})
+            msg = update.any_message
+            key = str(msg.chat.id).encode() if msg is not None else b"none"
+            ts_s = (msg.edit_date or msg.date) if msg is not None else None
+            try:
+                fut = await updates.send(key=key, value=body, timestamp=ts_s)
+                await asyncio.wait_for(fut, cfg.produce_timeout_s)
+            except Exception as exc:  # Kafka unreachable: Telegram will retry later
+                log.warning("could not produce update %s: %r", update.update_id, exc)
+                m_updates.labels("kafka_error").inc()
+                return self.json({"ok": False, "error": "try again later"}, status=503)
+            m_updates.labels("accepted").inc()
+            return self.json({"ok": True})
+
+    app.page(cfg.webhook_path)(TelegramWebhook)
+
+    @app.page("/metrics")
+    async def metrics(self, request):
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(self, request):
+        return self.json({"ok": True, "app": cfg.app_id})
+
+    @app.agent(updates)
+    async def ingest(stream):
+        async for event in stream.events():
+            m = event.message
+            value: bytes = event.value
+            ts_ms = int(m.timestamp * 1000) if m.timestamp else 0
+            try:
+                update = decode(value, TelegramUpdate)
+            except DecodeError as exc:
+                m_out.labels(exc.reason).inc()
+                await dead_letter(m.key, value, exc.reason, exc.detail, m.partition, m.offset, ts_ms, "signal_ingest")
+                continue
+            inbound = inbound_from_update(update)
+            if inbound is None:
+                m_out.labels("unsupported_update").inc()
+                await dead_letter(m.key, value, "unsupported_update", f"update {update.update_id} has no message",
+                                  m.partition, m.offset, ts_ms, "signal_ingest")
+                continue
+            out = ingest_message(inbound, trust=cfg.chats.trust(inbound.chat_id, inbound.username), get=messages.get)
+            if out.status == "signal":
+                sig = out.signal
+                assert sig is not None
+                await signals.send(key=sig.symbol.encode(), value=encode(sig), timestamp=sig.ts / 1e9)
+                m_out.labels(sig.kind).inc()
+            elif out.status == "rejected":
+                m_out.labels(out.reason).inc()
+                await dead_letter(m.key, value, out.reason, out.detail, m.partition, m.offset, ts_ms, "signal_ingest")
+            else:
+                m_out.labels("duplicate").inc()
+            for k, v in out.writes:  # after the output is queued (see docs: at-least-once window)
+                messages[k] = v
+
+    return app
+
+
+def run(cfg: SignalIngestConfig | None = None, *, loglevel: str = "info") -> None:
+    """Run the app in this process until SIGINT/SIGTERM (a Faust worker owns the event loop; exits the process)."""
+    import faust
+
+    app = create_app(cfg or SignalIngestConfig.from_env())
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    run(loglevel=os.environ.get("LEVIBOT_LOGLEVEL", "info"))
+
+
+if __name__ == "__main__":
+    main()
