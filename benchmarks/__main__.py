@@ -49,7 +49,7 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges"], default="all")
+    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models"], default="all")
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
     ap.add_argument("--sink-rows", type=int, default=200_000, help="rows written to each store (default 200,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per side of a ratio; the best is kept")
@@ -63,6 +63,13 @@ def main() -> None:
                                       sink_rows=args.sink_rows, repeats=args.repeats))
     if args.suite in ("all", "flow"):
         res.update(run_flow_suite(s, args.ticks))
+    if args.suite in ("all", "models"):
+        from benchmarks import models
+
+        got = models.main()
+        for part in ("training", "scoring"):
+            res.update({f"models_{part}_{k}": float(v) for k, v in got[part].items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
     if args.suite in ("all", "edges"):
         from benchmarks import edges
 

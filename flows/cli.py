@@ -243,8 +243,10 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
 
 def _register_commands() -> None:
     from flows.cli_edges import register as register_edges
+    from flows.training import register as register_training
 
     register_edges(app)
+    register_training(app)
 
 
 _register_commands()
