@@ -181,9 +181,11 @@ class ChampionWatcher:
     the model to ``feature_names`` (the stream's feature tuple order).
     """
 
-    def __init__(self, registry: ModelRegistry | str | Path, poll_s: float = 5.0) -> None:
+    def __init__(self, registry: ModelRegistry | str | Path, poll_s: float = 5.0, feature_set: str | None = None) -> None:
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
         self.poll_s = poll_s
+        # only champions trained on this feature set (``FeatureSet.id``: name, version, resolution hash) are used
+        self.feature_set = feature_set
         self._checked = -1e18
         self._version: str | None = None
         self._loaded: _Loaded | None = None
@@ -193,7 +195,10 @@ class ChampionWatcher:
         now = time.monotonic()
         if now - self._checked >= self.poll_s:
             self._checked = now
-            self._version = self.registry.latest_champion_version()
+            v = self.registry.latest_champion_version()
+            if v is not None and self.feature_set is not None and self.registry.get(v).get("feature_set") != self.feature_set:
+                v = None  # a champion for other bars: never apply it to these features
+            self._version = v
         return self._version
 
     @property
@@ -206,7 +211,7 @@ class ChampionWatcher:
         return self._loaded.model
 
     def __getstate__(self) -> dict[str, Any]:  # travels with flow config: no cached model
-        return {"registry": self.registry, "poll_s": self.poll_s}
+        return {"registry": self.registry, "poll_s": self.poll_s, "feature_set": self.feature_set}
 
     def __setstate__(self, d: dict[str, Any]) -> None:
-        self.__init__(d["registry"], d["poll_s"])  # type: ignore[misc]
+        self.__init__(d["registry"], d["poll_s"], d.get("feature_set"))  # type: ignore[misc]

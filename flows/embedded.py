@@ -29,7 +29,7 @@ from operators.pipeline import PipelineConfig
 from operators.performance import summarize
 from operators.portfolio import combine_marks
 from operators.risk.backtest import rolling_forecasts
-from schemas.events import Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Tick
+from schemas.events import Alert, Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Score, Tick
 
 DATABASE = "levibot"
 
@@ -64,7 +64,8 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
         migrate(connect(ch_dsn), database)
         for kind, table, typ in (("ticks", "ticks", Tick), ("bars", "bars", Bar), ("features", "features", FeatureVector),
                                  ("decisions", "risk_decisions", RiskDecision), ("orders", "orders", Order),
-                                 ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter)):
+                                 ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
+                                 ("scores", "scores", Score), ("alerts", "alerts", Alert)):
             getattr(out, kind).append(ClickHouseSink(ch_dsn, table, typ, database=database))
     bar = tqdm(total=len(history), unit="tick", unit_scale=True, desc="levibot", disable=not progress)
     flow = build_trading_flow(HistorySource(history.ticks, partitions=partitions, batch_size=batch_size), out, cfg,
@@ -74,7 +75,7 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
     counts: dict[str, int] = {}
     if ch_dsn:
         client = connect(ch_dsn)
-        for t in ("ticks", "bars", "features", "risk_decisions", "orders", "fills", "dead_letters"):
+        for t in ("ticks", "bars", "features", "scores", "alerts", "risk_decisions", "orders", "fills", "dead_letters"):
             counts[t] = client.query(f"SELECT count() FROM {database}.{t} FINAL").result_rows[0][0]
     return RunResult(counts, orders, fills, marks, time.monotonic() - t0, len(history))
 
@@ -123,6 +124,8 @@ def render_summary(summary: dict, res: RunResult, rejected_rows: int) -> str:
         f"  rejected input rows {rejected_rows:>14,}",
         f"  bars                {summary.get('stored_bars', 0):>14,}",
         f"  signals             {res.signals:>14,}",
+        f"  model scores        {summary.get('stored_scores', 0):>14,}",
+        f"  drift alerts        {summary.get('stored_alerts', 0):>14,}",
         f"  orders              {len(res.orders):>14,}",
         f"  fills               {len(res.fills):>14,}",
         f"  P&L (quote)         {g('pnl_quote', '{:,.2f}'):>14}",

@@ -27,11 +27,13 @@ from connectors.kafka.admin import ensure_topics, wait_ready
 from connectors.kafka.sink import KafkaEventSink, key_by_source_topic
 from connectors.kafka.source import KafkaEventSource
 from connectors.postgres.migrate import migrate as pg_migrate
+from connectors.model_registry import ChampionWatcher
 from connectors.postgres.sink import PostgresSink
 from flows.settings import Settings
 from flows.trading import Outputs, build_trading_flow
+from operators.features import CORE_V1
 from operators.pipeline import PipelineConfig
-from schemas.events import Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Signal, Tick
+from schemas.events import Alert, Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Score, Signal, Tick
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,11 @@ STORE_TABLES = (
     ("ticks", "ticks", Tick), ("bars", "bars", Bar), ("decisions", "risk_decisions", RiskDecision),
     ("orders", "orders", Order), ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
 )
-CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals", Signal))
+CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals", Signal), ("scores", "scores", Score),
+                   ("alerts", "alerts", Alert))
 #: (Outputs field, registry topic) published to Kafka
-TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.decisions"), ("features", "features"))
+TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.decisions"), ("features", "features"),
+                 ("scores", "scores"))
 
 
 def init_recovery(directory: Path, partitions: int) -> None:
@@ -59,6 +63,7 @@ def live_outputs(s: Settings, stores: set[str], process_id: int = 0) -> Outputs:
     for field_name, name in TOPIC_OUTPUTS:
         getattr(out, field_name).append(KafkaEventSink(s.kafka_bootstrap, s.topic(name)))
     out.dead.append(KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic))
+    out.alerts.append(KafkaEventSink(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode()))
     if "postgres" in stores:
         pg_migrate(s.pg_dsn)
         for field_name, table, typ in STORE_TABLES:
@@ -92,7 +97,8 @@ def run_live(
                              max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
     sig = KafkaEventSource(s.kafka_bootstrap, s.topic("signals"), Signal, batch_size=1000,
                            max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if signals else None
-    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id), cfg, signals_source=sig)
+    models = ChampionWatcher(s.var_dir / "models", feature_set=CORE_V1.with_resolution(cfg.decision_resolution_s).id)
+    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id), cfg, signals_source=sig, models=models)
     recovery = None
     if recovery_dir is not None:
         init_recovery(recovery_dir, max(1, processes))

@@ -44,6 +44,8 @@ class Outputs:
     dead: list = field(default_factory=list)
     marks: list = field(default_factory=list)
     signals: list = field(default_factory=list)
+    scores: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)
 
 
 def late_dead_letter(tick: Any) -> DeadLetter:
@@ -90,10 +92,12 @@ def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitte
     return step
 
 
-def _pipeline(cfg: PipelineConfig) -> Callable[[SymbolPipeline | None, Any], tuple[SymbolPipeline, Emitted]]:
+def _pipeline(cfg: PipelineConfig, models: Any | None) -> Callable[[SymbolPipeline | None, Any], tuple[SymbolPipeline, Emitted]]:
     def step(state: SymbolPipeline | None, item: Any) -> tuple[SymbolPipeline, Emitted]:
         ticks, watermark, received_ns = item
         p = state if state is not None else SymbolPipeline(ticks[0].symbol, cfg)
+        if models is not None:  # hot reload: a newly promoted champion is picked up between batches
+            p.swap_models(models)
         out = p.on_batch(ticks, watermark)
         out.received_ns = received_ns
         return p, out
@@ -114,12 +118,14 @@ def build_trading_flow(
     signals_source: Any | None = None,
     progress: Callable[[int], None] | None = None,
     on_orders: Callable[[Emitted], None] | None = None,
+    models: Any | None = None,
     name: str = "levibot-trading",
 ) -> Dataflow:
     """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items.
 
     ``progress`` is called with the size of every input batch; ``on_orders`` with every pipeline
     output that holds orders, right as it leaves the pipeline step (decision-latency measurement).
+    ``models`` is a model source (``connectors.model_registry.ChampionWatcher``) for hot reload.
     """
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
@@ -134,7 +140,7 @@ def build_trading_flow(
     per_symbol = op.key_rm("split_unkeyed", per_symbol)
     by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
     # heartbeats go only to symbols the partition has seen, so the pipeline state always exists for them
-    emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg))
+    emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg, models))
     em = op.key_rm("emitted", emitted)
     if on_orders is not None:
         em = op.inspect("decision_latency", em, lambda _s, e: on_orders(e) if e.orders else None)
@@ -145,6 +151,8 @@ def build_trading_flow(
 
     branch("bars", outputs.bars, lambda e: [bar_event(b) for b in e.bars])
     branch("features", outputs.features, lambda e: e.features)
+    branch("scores", outputs.scores, lambda e: e.scores)
+    branch("alerts", outputs.alerts, lambda e: e.alerts)
     branch("decisions", outputs.decisions, lambda e: e.decisions)
     branch("orders", outputs.orders, lambda e: e.orders)
     branch("fills", outputs.fills, lambda e: e.fills)

@@ -26,8 +26,9 @@ from operators.bars import BarAggregator, BarRecord, Resampler
 from operators.execution import PaperBroker, PaperConfig
 from operators.features import CORE_V1, CoreFeatures
 from operators.ids import stable_id
+from operators.models.scorer import ModelSource, Scorer, ScorerConfig
 from operators.strategies import EmaSpreadTrend, Intent
-from schemas.events import Bar, FeatureVector, Order, PortfolioSnapshot, RiskDecision
+from schemas.events import Alert, Bar, FeatureVector, Order, PortfolioSnapshot, RiskDecision, Score
 
 NS = 1_000_000_000
 
@@ -58,6 +59,8 @@ class PipelineConfig:
     trend_exit: float = 0.001
     allow_short: bool = True
     paper: PaperConfig = field(default_factory=PaperConfig)
+    models: bool = True
+    scorer: ScorerConfig = field(default_factory=lambda: ScorerConfig(pickle_model=False))
 
     def __post_init__(self) -> None:
         if self.decision_resolution_s not in (self.base_resolution_s, *self.bar_resolutions_s):
@@ -82,6 +85,8 @@ class Emitted:
     fills: list = field(default_factory=list)
     late: list = field(default_factory=list)
     marks: list[tuple[int, float]] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     received_ns: int = 0
 
 
@@ -113,11 +118,17 @@ class SymbolPipeline:
         self.features = CoreFeatures(self.spec)
         self.strategy = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
         self.broker = PaperBroker(symbol, cfg.capital, cfg.paper)
+        # River online + (when a champion is registered) LightGBM, calibrated and blended: the Score stage
+        self.scorer = Scorer(symbol, self.spec, cfg=cfg.scorer) if cfg.models else None
         self.pending_qty = 0.0  # signed quantity ordered but not yet filled
         self.peak_equity = cfg.capital
         self.ticks_in = 0
 
     # -- the one entry point ------------------------------------------------------------------------------------
+    def swap_models(self, source: ModelSource) -> bool:
+        """Adopt a newly promoted batch model (hot reload); ``source`` is provided by the flow's wiring."""
+        return self.scorer.maybe_swap(source) if self.scorer is not None else False
+
     def on_batch(self, ticks: Sequence[Any], watermark_ns: int | None = None) -> Emitted:
         """Fold a batch of this symbol's ticks (stream order) and an optional watermark (ns)."""
         out = Emitted()
@@ -170,6 +181,8 @@ class SymbolPipeline:
         return end
 
     def _decide(self, bar: BarRecord, ts: int, out: Emitted) -> None:
+        if self.scorer is not None:  # labels of earlier predictions mature with this close
+            out.alerts.extend(self.scorer.learn(ts, bar.close))
         values = self.features.update(bar)
         equity = self.broker.equity(bar.close)
         self.peak_equity = max(self.peak_equity, equity)
@@ -179,6 +192,8 @@ class SymbolPipeline:
         out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
                                           feature_set_version=self.spec.version, names=list(self.spec.features),
                                           values=list(values)))
+        if self.scorer is not None:
+            out.scores.append(self.scorer.score_event(ts, self.scorer.score(values, ts)))
         intent = self.strategy.on_bar(self.symbol, ts, bar.close, values)
         if intent is not None:
             self._gate_and_order(intent, bar.close, equity, out)
