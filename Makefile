@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LEVIBOT_VAR ?= $(CURDIR)/var
 
-.PHONY: help venv run test test-fast bench services-up services-down services-status topics schemas-export clean
+.PHONY: help venv tools run test test-fast bench services-up services-down services-status topics schemas-export docs clean
 
 help:
 	@echo "make run            replay the bundled BTC/ETH history through the flow (embedded, no services)"
@@ -24,6 +24,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# promtool and the Prometheus server, kubeconform with offline Kubernetes schemas, the docker compose plugin
+tools: $(STAMP)
+	scripts/install_tools.sh
+
+docs: $(STAMP)
+	$(PY) scripts/gen_docs.py
 
 run: $(STAMP)
 	$(VENV)/bin/levibot run
@@ -44,7 +51,7 @@ schemas-export: $(STAMP)
 	$(PY) scripts/export_jsonschema.py
 
 # The whole suite against real services. LEVIBOT_REQUIRE_SERVICES turns any skip into a failure.
-test: services-up
+test: services-up tools
 	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Pure tests only (no services): quick feedback while editing.

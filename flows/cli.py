@@ -39,7 +39,13 @@ def _settings() -> Settings:
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail.")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from connectors.logging import configure_logging, json_logs_from_env
+    from connectors.tracing import configure_tracing
+
+    # LEVIBOT_LOG_FORMAT=json: one JSON object per line with correlation ids; spans go out only when
+    # OTEL_EXPORTER_OTLP_ENDPOINT is set
+    configure_logging(json=json_logs_from_env(), level=logging.DEBUG if verbose else logging.INFO)
+    configure_tracing()
 
 
 @topics_app.command("create")

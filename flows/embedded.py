@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from bytewax.testing import run_main
@@ -53,7 +54,7 @@ class RunResult:
 
 def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBEDDED_PIPELINE, *,
                 partitions: int = 2, batch_size: int = 5000, progress: bool = True,
-                database: str = DATABASE) -> RunResult:
+                database: str = DATABASE, metrics: Any | None = None) -> RunResult:
     """Run the trading flow over ``history`` in this process; store into ClickHouse when ``ch_dsn`` is given."""
     t0 = time.monotonic()
     orders: list[Order] = []
@@ -69,7 +70,7 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
             getattr(out, kind).append(ClickHouseSink(ch_dsn, table, typ, database=database))
     bar = tqdm(total=len(history), unit="tick", unit_scale=True, desc="levibot", disable=not progress)
     flow = build_trading_flow(HistorySource(history.ticks, partitions=partitions, batch_size=batch_size), out, cfg,
-                              progress=bar.update)
+                              progress=bar.update, metrics=metrics)
     run_main(flow)
     bar.close()
     counts: dict[str, int] = {}
@@ -78,6 +79,20 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
         for t in ("ticks", "bars", "features", "scores", "alerts", "risk_decisions", "orders", "fills", "dead_letters"):
             counts[t] = client.query(f"SELECT count() FROM {database}.{t} FINAL").result_rows[0][0]
     return RunResult(counts, orders, fills, marks, time.monotonic() - t0, len(history))
+
+
+def _serve_metrics(settings: Settings) -> Any | None:
+    """Serve /metrics while the run lasts (LEVIBOT_METRICS_PORT, 0 = off); a busy port only costs the endpoint."""
+    from connectors.metrics import FlowMetrics, start_metrics_server
+
+    if not settings.metrics_port:
+        return None
+    try:
+        port = start_metrics_server(settings.metrics_port)
+        print(f"metrics: http://127.0.0.1:{port}/metrics", file=sys.stderr)
+    except OSError as exc:
+        print(f"metrics endpoint not started (port {settings.metrics_port}: {exc}); the run goes on", file=sys.stderr)
+    return FlowMetrics()
 
 
 def summarize_run(res: RunResult, var_window: int = 500, var_alpha: float = 0.99) -> dict:
@@ -99,7 +114,8 @@ def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EM
                  max_bars: int | None = None, report_dir: Path | None = None) -> tuple[RunResult, dict, Path]:
     """`levibot run` with no configuration: bundled history -> flow -> embedded ClickHouse, a summary and a report."""
     history = load_history(files, ticks_per_bar=8, max_bars=max_bars)
-    res = run_history(history, settings.clickhouse_dsn_resolved, cfg, progress=sys.stderr.isatty())
+    metrics = _serve_metrics(settings)
+    res = run_history(history, settings.clickhouse_dsn_resolved, cfg, progress=sys.stderr.isatty(), metrics=metrics)
     summary = summarize_run(res)
     ts, equity = combine_marks(res.marks)
     out_dir = report_dir or settings.var_dir / "reports"

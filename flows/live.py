@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bytewax._bytewax import cli_main
 from bytewax.recovery import RecoveryConfig, init_db_dir
@@ -27,6 +28,7 @@ from connectors.kafka.admin import ensure_topics, wait_ready
 from connectors.kafka.sink import KafkaEventSink, key_by_source_topic
 from connectors.kafka.source import KafkaEventSource
 from connectors.postgres.migrate import migrate as pg_migrate
+from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, metered_sink, start_metrics_server
 from connectors.model_registry import ChampionWatcher
 from connectors.postgres.sink import PostgresSink
 from flows.settings import Settings
@@ -57,22 +59,27 @@ def init_recovery(directory: Path, partitions: int) -> None:
     init_db_dir(directory, partitions)
 
 
-def live_outputs(s: Settings, stores: set[str], process_id: int = 0) -> Outputs:
-    """Kafka topics plus the chosen stores (``postgres``, ``clickhouse``), migrated before use."""
+def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: FlowMetrics | None = None) -> Outputs:
+    """Kafka topics plus the chosen stores (``postgres``, ``clickhouse``), migrated before use; every sink
+    is metered (write latency and failures) when ``metrics`` is given."""
     out = Outputs()
+
+    def add(field_name: str, sink: Any, kind: str) -> None:
+        getattr(out, field_name).append(metered_sink(sink, kind, metrics) if metrics is not None else sink)
+
     for field_name, name in TOPIC_OUTPUTS:
-        getattr(out, field_name).append(KafkaEventSink(s.kafka_bootstrap, s.topic(name)))
-    out.dead.append(KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic))
-    out.alerts.append(KafkaEventSink(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode()))
+        add(field_name, KafkaEventSink(s.kafka_bootstrap, s.topic(name)), f"kafka.{name}")
+    add("dead", KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic), "kafka.dlq")
+    add("alerts", KafkaEventSink(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode()), "kafka.alerts")
     if "postgres" in stores:
         pg_migrate(s.pg_dsn)
         for field_name, table, typ in STORE_TABLES:
-            getattr(out, field_name).append(PostgresSink(s.pg_dsn, table, typ))
+            add(field_name, PostgresSink(s.pg_dsn, table, typ), f"postgres.{table}")
     if "clickhouse" in stores:
         dsn = s.clickhouse_dsn_resolved.replace("{process}", str(process_id))
         ch_migrate(connect(dsn))
         for field_name, table, typ in STORE_TABLES + CLICKHOUSE_ONLY:
-            getattr(out, field_name).append(ClickHouseSink(dsn, table, typ))
+            add(field_name, ClickHouseSink(dsn, table, typ), f"clickhouse.{table}")
     return out
 
 
@@ -93,16 +100,25 @@ def run_live(
     """Run this process's share of the live flow; returns when the input ends (``until_end``)."""
     wait_ready(s.kafka_bootstrap)
     ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
+    # one /metrics endpoint per process: base port + process id on a shared host, the same port when each
+    # process has its own address (containers, pods)
+    start_metrics_server(s.metrics_port, process_id=process_id if processes > 1 and not addresses else 0,
+                         processes=processes)
+    fm = FlowMetrics()
+    KafkaLagPoller(s.kafka_bootstrap, fm).start()
     ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,
                              max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
     sig = KafkaEventSource(s.kafka_bootstrap, s.topic("signals"), Signal, batch_size=1000,
                            max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if signals else None
     models = ChampionWatcher(s.var_dir / "models", feature_set=CORE_V1.with_resolution(cfg.decision_resolution_s).id)
-    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id), cfg, signals_source=sig, models=models)
+    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id, fm), cfg, signals_source=sig,
+                              models=models, metrics=fm)
     recovery = None
     if recovery_dir is not None:
+        fm.mark_start(any(recovery_dir.glob("part-*.sqlite3")))
         init_recovery(recovery_dir, max(1, processes))
         recovery = RecoveryConfig(str(recovery_dir))
+        RecoveryWatcher(recovery_dir, fm).start()
     if processes > 1:
         addresses = addresses or [f"127.0.0.1:{base_port + i}" for i in range(processes)]
         cli_main(flow, workers_per_process=1, process_id=process_id, addresses=addresses,

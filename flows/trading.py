@@ -119,18 +119,22 @@ def build_trading_flow(
     progress: Callable[[int], None] | None = None,
     on_orders: Callable[[Emitted], None] | None = None,
     models: Any | None = None,
+    metrics: Any | None = None,
     name: str = "levibot-trading",
 ) -> Dataflow:
     """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items.
 
     ``progress`` is called with the size of every input batch; ``on_orders`` with every pipeline
     output that holds orders, right as it leaves the pipeline step (decision-latency measurement).
-    ``models`` is a model source (``connectors.model_registry.ChampionWatcher``) for hot reload.
+    ``models`` is a model source (``connectors.model_registry.ChampionWatcher``) for hot reload;
+    ``metrics`` a ``connectors.metrics.FlowMetrics`` fed from the input and the pipeline's outputs.
     """
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
     if progress is not None:
         batches = op.inspect("progress", batches, lambda _s, b: progress(b.size))
+    if metrics is not None:  # events in, batch sizes, dead letters by reason, read positions for the lag
+        batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(b))
     if outputs.ticks:
         _out("ticks_out", op.filter("tick_lists", op.map("tick_events", batches, lambda b: b.events), bool), outputs.ticks)
     dead = op.filter("decode_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
@@ -141,6 +145,8 @@ def build_trading_flow(
     by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
     # heartbeats go only to symbols the partition has seen, so the pipeline state always exists for them
     emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg, models))
+    if metrics is not None:  # bars, features, decisions, orders, fills, late ticks, equity, latencies
+        emitted = op.inspect("metrics_out", emitted, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
     em = op.key_rm("emitted", emitted)
     if on_orders is not None:
         em = op.inspect("decision_latency", em, lambda _s, e: on_orders(e) if e.orders else None)
@@ -164,6 +170,8 @@ def build_trading_flow(
 
     if signals_source is not None:
         sig = op.input("signals_in", flow, signals_source)
+        if metrics is not None:
+            sig = op.inspect("metrics_signals", sig, lambda _s, b: metrics.observe_batch(b))
         all_dead = op.merge("all_dead_sig", all_dead, op.filter("sig_dead", op.map("sig_dead_letters", sig, lambda b: b.dead), bool))
         if outputs.signals:
             _out("signals_out", op.filter("sig_any", op.map("signal_events", sig, lambda b: b.events), bool), outputs.signals)

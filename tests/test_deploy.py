@@ -1,0 +1,318 @@
+"""Deployment artefacts: Prometheus config and rules, Grafana dashboards, docker-compose.yml, k8s/ manifests, and a
+real Prometheus server scraping a running flow. Tools come from scripts/install_tools.sh (`make tools`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROM = ROOT / "deploy" / "prometheus"
+TOOLS = Path(os.environ.get("LEVIBOT_TOOLS", str(Path(os.environ.get("LEVIBOT_VAR", ROOT / "var")) / "tools")))
+K8S_VERSION = os.environ.get("LEVIBOT_K8S_VERSION", "1.34.0")
+
+sys.path.insert(0, str(ROOT / "deploy" / "grafana"))
+import build as grafana_build  # noqa: E402
+
+from connectors.metrics import exposed_series_names  # noqa: E402
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or (str(TOOLS / "bin" / name) if (TOOLS / "bin" / name).exists() else None)
+    if path is None:
+        pytest.fail(f"{name} is missing: run scripts/install_tools.sh (make tools)", pytrace=False)
+    return path
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- Prometheus --------------------------------------------------------------------------------------------------
+def test_promtool_checks_config_and_rules():
+    res = _run([_tool("promtool"), "check", "config", str(PROM / "prometheus.yml")])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 rule files found" in res.stdout + res.stderr
+    res = _run([_tool("promtool"), "check", "rules", str(PROM / "rules" / "levibot.rules.yml")])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_promtool_rule_unit_tests_pass_and_can_fail(tmp_path):
+    res = _run([_tool("promtool"), "test", "rules", str(PROM / "tests" / "levibot.rules.test.yml")])
+    assert res.returncode == 0, res.stdout + res.stderr
+    # the same tests against a broken rule (kill switch threshold that can never be reached) must fail
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    rules = (PROM / "rules" / "levibot.rules.yml").read_text()
+    (tmp_path / "rules" / "levibot.rules.yml").write_text(
+        rules.replace("(levibot_kill_switch_engaged) == 1", "(levibot_kill_switch_engaged) == 2"))
+    shutil.copy(PROM / "tests" / "levibot.rules.test.yml", tmp_path / "tests")
+    res = _run([_tool("promtool"), "test", "rules", str(tmp_path / "tests" / "levibot.rules.test.yml")])
+    assert res.returncode != 0 and "LevibotKillSwitchEngaged" in res.stdout + res.stderr
+
+
+def test_every_alert_is_unit_tested_and_has_a_runbook():
+    rules = yaml.safe_load((PROM / "rules" / "levibot.rules.yml").read_text())
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    tests = yaml.safe_load((PROM / "tests" / "levibot.rules.test.yml").read_text())
+    tested = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", []) if a.get("exp_alerts")}
+    assert set(alerts) == tested
+    runbook = (ROOT / "docs" / "runbook.md").read_text().lower()
+    for name, r in alerts.items():
+        anchor = r["annotations"]["runbook"].split("#", 1)[1]
+        assert f"## {anchor.replace('-', ' ')}" in runbook, f"{name}: docs/runbook.md has no section '{anchor}'"
+    for required in ("LevibotPipelineStalled", "LevibotConsumerLagHigh", "LevibotDeadLetterRateHigh",
+                     "LevibotModelDrift", "LevibotVarNearLimit", "LevibotKillSwitchEngaged", "LevibotSinkFailing"):
+        assert required in alerts
+
+
+# -- Grafana -----------------------------------------------------------------------------------------------------
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
+             "inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Series names a PromQL expression selects (functions, keywords, labels, strings and durations removed)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)          # strings
+    e = re.sub(r"\{[^}]*\}", "", e)                         # label matchers
+    e = re.sub(r"(?<![A-Za-z0-9_:])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", " ", e)  # numbers
+    e = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)  # grouping labels
+    e = re.sub(r"\[[^\]]*\]", "", e)                        # range and subquery selectors
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", e):
+        word, rest = m.group(0), e[m.end():].lstrip()
+        if rest.startswith("(") or word.lower() in _KEYWORDS or re.fullmatch(r"\d.*", word):
+            continue
+        names.add(word)
+    return names
+
+
+def test_metric_name_extraction_finds_unknown_names():
+    assert metric_names('sum by (sink) (rate(levibot_sink_failures_total{sink="a"}[5m])) > 0') == {
+        "levibot_sink_failures_total"}
+    assert metric_names("histogram_quantile(0.9, sum by (le) (rate(foo_bucket[1m]))) / on (x) group_left bar") == {
+        "foo_bucket", "bar"}
+
+
+def test_dashboards_are_generated_and_fresh():
+    res = _run([sys.executable, str(ROOT / "deploy" / "grafana" / "build.py"), "--check"])
+    assert res.returncode == 0, res.stderr
+    uids = {json.loads(p.read_text())["uid"] for p in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")}
+    assert uids == {"levibot-pipeline", "levibot-trading", "levibot-risk", "levibot-models"}
+    prov = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/levibot.yml").read_text())
+    assert prov["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/levibot"
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert ds["datasources"][0]["uid"] == grafana_build.DATASOURCE["uid"]
+
+
+def test_every_panel_query_parses_with_promtool(tmp_path):
+    queries = grafana_build.all_queries()
+    assert len(queries) > 40
+    rules = {"groups": [{"name": "panels", "rules": [
+        {"record": f"levibot:panel_{i}", "expr": expr} for i, (_uid, _title, expr) in enumerate(queries)]}]}
+    f = tmp_path / "panels.rules.yml"
+    f.write_text(yaml.safe_dump(rules))
+    res = _run([_tool("promtool"), "check", "rules", str(f)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"{len(queries)} rules found" in res.stdout
+    # a broken query is caught by the same check
+    f.write_text(yaml.safe_dump({"groups": [{"name": "bad", "rules": [
+        {"record": "levibot:bad", "expr": "sum by (x) (rate(levibot_orders_total[5m]"}]}]}))
+    assert _run([_tool("promtool"), "check", "rules", str(f)]).returncode != 0
+
+
+def test_every_panel_uses_only_exported_metrics():
+    rules = yaml.safe_load((PROM / "rules" / "levibot.rules.yml").read_text())
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    known = exposed_series_names() | recorded | {"up", "ALERTS"}
+    used: set[str] = set()
+    for uid, title, expr in grafana_build.all_queries():
+        names = metric_names(expr)
+        assert names, f"{uid} / {title}: no metric in {expr}"
+        unknown = names - known
+        assert not unknown, f"{uid} / {title}: unknown metrics {sorted(unknown)}"
+        used |= names
+    # the dashboards show most of what the project exports
+    families = {n for n in used if n.startswith("levibot_")}
+    assert len(families) >= 25
+
+
+def test_alert_rules_use_only_exported_metrics():
+    rules = yaml.safe_load((PROM / "rules" / "levibot.rules.yml").read_text())
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    known = exposed_series_names() | recorded | {"up"}
+    for g in rules["groups"]:
+        for r in g["rules"]:
+            assert metric_names(r["expr"]) <= known, r
+
+
+# -- docker compose ----------------------------------------------------------------------------------------------
+def _compose() -> list[str]:
+    if shutil.which("docker") and _run(["docker", "compose", "version"]).returncode == 0:
+        return ["docker", "compose"]
+    return [_tool("docker-compose")]
+
+
+def test_docker_compose_config_parses(tmp_path):
+    res = _run([*_compose(), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"], cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads(res.stdout)
+    services = cfg["services"]
+    for name in ("kafka", "topics", "timescaledb", "clickhouse", "migrate", "flow-0", "flow-1", "signal-ingest",
+                 "alert-dispatch", "prometheus", "grafana"):
+        assert name in services, name
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["timescaledb"]["image"].startswith("timescale/timescaledb:")
+    assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    assert services["topics"]["command"] == ["topics", "create"]
+    assert services["signal-ingest"]["command"] == ["ingest-signals"]
+    assert services["alert-dispatch"]["command"] == ["dispatch-alerts"]
+    for i in (0, 1):
+        cmd = services[f"flow-{i}"]["command"]
+        assert cmd[cmd.index("--process-id") + 1] == str(i) and cmd[cmd.index("--processes") + 1] == "2"
+        assert services[f"flow-{i}"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        assert any(v["source"] == f"flow-{i}-recovery" for v in services[f"flow-{i}"]["volumes"])
+    for name in ("kafka", "timescaledb", "clickhouse", "flow-0", "flow-1", "prometheus", "grafana"):
+        assert services[name]["healthcheck"]["test"], name
+    # the Prometheus targets are the compose services
+    prom = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    targets = {t.split(":")[0] for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets - {"localhost"} <= set(services)
+    # a broken file is rejected by the same command
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text((ROOT / "docker-compose.yml").read_text().replace("condition: service_healthy",
+                                                                      "condition: service_happy", 1))
+    assert _run([*_compose(), "-f", str(bad), "config", "-q"], cwd=tmp_path).returncode != 0
+
+
+# -- Kubernetes --------------------------------------------------------------------------------------------------
+def _kubeconform(paths: list[str]) -> subprocess.CompletedProcess:
+    schemas = TOOLS / "k8s-schemas"
+    if not (schemas / f"v{K8S_VERSION}-standalone-strict").is_dir():
+        pytest.fail(f"no Kubernetes schemas in {schemas}: run scripts/install_tools.sh", pytrace=False)
+    return _run([_tool("kubeconform"), "-strict", "-summary", "-output", "json", "-kubernetes-version", K8S_VERSION,
+                 "-schema-location",
+                 f"{schemas}/{{{{.NormalizedKubernetesVersion}}}}-standalone{{{{.StrictSuffix}}}}/"
+                 "{{.ResourceKind}}{{.KindSuffix}}.json",
+                 "-schema-location",
+                 str(ROOT / "deploy/k8s-schemas") + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json",
+                 "-skip", "Kustomization", *paths])
+
+
+def test_k8s_manifests_validate_against_kubernetes_schemas(tmp_path):
+    res = _kubeconform([str(ROOT / "k8s")])
+    out = json.loads(res.stdout)
+    assert res.returncode == 0, res.stdout + res.stderr
+    s = out["summary"]
+    assert s["invalid"] == 0 and s["errors"] == 0 and s["valid"] >= 14 and s["skipped"] == 1
+    # schema checks bite: an unknown field, a wrong type and a bad PodMonitor field all fail
+    for src, old, new in (("flow-statefulset.yaml", "serviceName: levibot-flow", "serviceNme: levibot-flow"),
+                          ("flow-statefulset.yaml", "replicas: 2", "replicas: two"),
+                          ("monitoring.yaml", "podMetricsEndpoints:", "podMetricEndpoints:")):
+        bad = tmp_path / src
+        text = (ROOT / "k8s" / src).read_text()
+        assert old in text
+        bad.write_text(text.replace(old, new))
+        res = _kubeconform([str(bad)])
+        assert res.returncode != 0 and json.loads(res.stdout)["summary"]["invalid"] >= 1, (src, new)
+
+
+def test_k8s_cluster_wiring_is_consistent():
+    docs = {}
+    for f in (ROOT / "k8s").glob("*.yaml"):
+        for d in yaml.safe_load_all(f.read_text()):
+            if d:
+                docs[(d["kind"], d["metadata"]["name"] if "metadata" in d else f.name)] = d
+    kust = yaml.safe_load((ROOT / "k8s" / "kustomization.yaml").read_text())
+    assert set(kust["resources"]) == {f.name for f in (ROOT / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    sts = docs[("StatefulSet", "levibot-flow")]
+    cluster = docs[("ConfigMap", "levibot-flow-cluster")]["data"]
+    replicas = sts["spec"]["replicas"]
+    addrs = cluster["ADDRESSES"].split(";")
+    assert int(cluster["PROCESSES"]) == replicas == len(addrs)
+    assert addrs == [f"levibot-flow-{i}.levibot-flow.levibot.svc.cluster.local:2101" for i in range(replicas)]
+    assert docs[("Service", "levibot-flow")]["spec"]["clusterIP"] == "None"
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "recovery"
+    assert "--recovery-dir" in sts["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert ("PodMonitor", "levibot-flow") in docs and ("ServiceMonitor", "levibot-apps") in docs
+    for name, cmd in (("levibot-signal-ingest", "ingest-signals"), ("levibot-alert-dispatch", "dispatch-alerts")):
+        assert docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["args"] == [cmd]
+
+
+# -- a real Prometheus scraping the running flow -----------------------------------------------------------------
+def _query(port: int, q: str) -> list[dict]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+@pytest.mark.slow
+def test_real_prometheus_scrapes_the_running_flow(tmp_path):
+    metrics_port, prom_port = _free_port(), _free_port()
+    summary = tmp_path / "summary.json"
+    flow = subprocess.Popen([sys.executable, str(ROOT / "tests" / "metrics_flowproc.py"), str(metrics_port),
+                             str(summary), "3000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(PROM / "rules" / "levibot.rules.yml")],
+        "scrape_configs": [{"job_name": "levibot-flow",
+                            "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}]}))
+    prom = subprocess.Popen([_tool("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+    try:
+        deadline = time.monotonic() + 90
+        while not summary.exists():
+            assert flow.poll() is None, flow.stdout.read().decode()
+            assert time.monotonic() < deadline, "the flow did not finish in 90 s"
+            time.sleep(0.5)
+        expected = json.loads(summary.read_text())
+        assert expected["orders"] > 0
+        q = 'sum by (symbol) (levibot_orders_total{job="levibot-flow"})'
+        got: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            try:
+                res = _query(prom_port, q)
+                got = {r["metric"]["symbol"]: float(r["value"][1]) for r in res}
+                if got == {k: float(v) for k, v in expected["orders_by_symbol"].items()}:
+                    break
+            except OSError:
+                pass  # Prometheus still starting
+            time.sleep(0.5)
+        assert got == {k: float(v) for k, v in expected["orders_by_symbol"].items()}, (got, expected)
+        ticks = _query(prom_port, 'sum(levibot_events_in_total{stage="ingest"})')
+        assert float(ticks[0]["value"][1]) == expected["ticks"]
+        bars = _query(prom_port, 'sum(levibot_events_out_total{stage="bars"})')
+        assert float(bars[0]["value"][1]) == expected["bars"]
+        up = _query(prom_port, 'up{job="levibot-flow"}')
+        assert [float(r["value"][1]) for r in up] == [1.0]
+        info = _query(prom_port, "levibot_process_info")
+        assert info[0]["metric"]["process"] == "0"
+    finally:
+        for p in (prom, flow):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
