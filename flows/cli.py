@@ -249,10 +249,12 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
 
 def _register_commands() -> None:
     from flows.cli_edges import register as register_edges
+    from flows.sweep import register as register_sweep
     from flows.training import register as register_training
 
     register_edges(app)
     register_training(app)
+    register_sweep(app)
 
 
 _register_commands()

@@ -9,7 +9,8 @@ from flows.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["run"], ["backtest"], ["replay"], ["topics"], ["topics", "create"], ["topics", "list"], ["db"],
-            ["db", "migrate"], ["recovery-init"], ["ingest-signals"], ["dispatch-alerts"], ["replay-telegram"]]
+            ["db", "migrate"], ["recovery-init"], ["ingest-signals"], ["dispatch-alerts"], ["replay-telegram"],
+            ["sweep"], ["train"], ["evaluate-models"], ["features"], ["features", "build"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "levibot")

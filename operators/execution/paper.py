@@ -6,7 +6,9 @@ moved against the order by ``slippage_bps`` (buy pays more, sell receives less);
 ``fee_bps`` of the filled notional, in quote currency, paid from cash.
 
 Accounting: ``cash`` (quote) + ``position`` (base units, signed) × mark = ``equity``; realised P&L
-is booked when a position is reduced or flipped, against the average entry price.
+is booked when a position is reduced or flipped, against the average entry price (net of fees).
+After a restart, :meth:`PaperBroker.from_fills` rebuilds position, cash and P&L from the fills.
+For child orders, limit orders, square-root impact and several symbols see ``operators.execution.broker``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ class PaperBroker:
         price = tick.price * (1.0 + sign * self.cfg.slippage_bps / 1e4)
         qty = order.qty
         fee = price * qty * self.cfg.fee_bps / 1e4
+        self._book(sign, price, qty, fee)
+        return Fill(fill_id=stable_id("fil", order.order_id), order_id=order.order_id, symbol=order.symbol,
+                    side=order.side, price=price, qty=qty, fee=fee, slippage_bps=self.cfg.slippage_bps,
+                    ts=tick.ts, liquidity="taker")
+
+    def _book(self, sign: float, price: float, qty: float, fee: float) -> None:
+        """Accounting of one execution: ``sign`` +1 buy / -1 sell, ``price`` quote/base, ``qty`` base units,
+        ``fee`` quote currency."""
         signed = sign * qty
         pos = self.position
         if pos == 0 or (pos > 0) == (signed > 0):  # open or add: new average price
@@ -98,6 +108,33 @@ class PaperBroker:
         self.fees += fee
         self.realised -= fee
         self.fills += 1
-        return Fill(fill_id=stable_id("fil", order.order_id), order_id=order.order_id, symbol=order.symbol,
-                    side=order.side, price=price, qty=qty, fee=fee, slippage_bps=self.cfg.slippage_bps,
-                    ts=tick.ts, liquidity="taker")
+
+    # -- restart ---------------------------------------------------------------------------------------------
+    def apply_fill(self, fill: Fill) -> None:
+        """Book a fill produced earlier (by this broker or a venue) exactly as when it happened; the last
+        price becomes the fill's price. Used to rebuild the state after a restart."""
+        if fill.symbol != self.symbol:
+            raise ValueError(f"fill of {fill.symbol} given to the {self.symbol} broker")
+        self._book(1.0 if fill.side == "buy" else -1.0, fill.price, fill.qty, fill.fee)
+        self.last_price = fill.price
+
+    @classmethod
+    def from_fills(cls, symbol: str, cash: float, fills: Sequence[Fill], cfg: PaperConfig = PaperConfig()) -> PaperBroker:
+        """A broker rebuilt from its starting ``cash`` (quote) and its fills in stream order, each ``fill_id``
+        booked once (consumers deduplicate by id). Pending orders are not restored: orders without a fill are
+        re-sent by the deterministic pipeline replay (same ids).
+
+        >>> from schemas.events import Fill
+        >>> f = [Fill(fill_id="f1", order_id="o1", symbol="BTC-USD", side="buy", price=100.0, qty=2.0, fee=0.2,
+        ...           ts=10**18)] * 2
+        >>> b = PaperBroker.from_fills("BTC-USD", 1_000.0, f)
+        >>> b.position, b.cash, b.equity(110.0), b.fills
+        (2.0, 799.8, 1019.8, 1)
+        """
+        b = cls(symbol, cash, cfg)
+        seen: set[str] = set()
+        for f in fills:
+            if f.symbol == symbol and f.fill_id not in seen:
+                seen.add(f.fill_id)
+                b.apply_fill(f)
+        return b

@@ -1,6 +1,14 @@
-"""Strategies: turn closed bars, feature values and signals into order intents (one small interface)."""
+"""Strategies: turn closed bars, feature values, model scores and signals into order intents (one small
+interface: ``on_bar(symbol, ts, close, features, *, score=None, bar=None) -> Intent | None``, plus
+``on_signal(signal)`` for signal followers). See ``docs/strategies.md``."""
 
+from .api import ScoredStrategy, SignalStrategy, bar_range, call_on_bar
 from .base import Intent, Strategy
+from .breakout import VolatilityBreakout
+from .mean_reversion import ZScoreReversion, rolling_zscore
+from .ml_score import MLScoreThreshold
+from .telegram import Idea, SignalFollower
 from .trend import EmaSpreadTrend
 
-__all__ = ["Intent", "Strategy", "EmaSpreadTrend"]
+__all__ = ["Intent", "Strategy", "ScoredStrategy", "SignalStrategy", "call_on_bar", "bar_range", "EmaSpreadTrend",
+           "MLScoreThreshold", "ZScoreReversion", "rolling_zscore", "VolatilityBreakout", "SignalFollower", "Idea"]

@@ -1,0 +1,126 @@
+"""`levibot sweep`: the vectorised parameter sweep over bar files, with a report.
+
+Wiring only: bars from files (``connectors.files.read_bars``), the sweep from ``operators.sweep``, the report
+from ``connectors.report``. The lead registers the command with ``register(app)`` from ``flows/cli.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from connectors.files import read_bars
+from connectors.history import bar_resolution_s
+from operators.sweep import BarArrays, SimConfig, SweepResult, param_grid, sweep_trend, sweep_zscore
+
+__all__ = ["load_bar_arrays", "parse_axis", "run_sweep", "register"]
+
+
+def load_bar_arrays(files: Sequence[Path], symbol: str | None = None, max_bars: int | None = None) -> list[BarArrays]:
+    """One :class:`BarArrays` per symbol found in ``files`` (bar files), time-ordered."""
+    out = []
+    for f in files:
+        frame = read_bars(f, symbol).frame
+        for sym, g in frame.groupby("symbol", sort=True):
+            g = g.sort_values("ts", kind="stable")
+            if max_bars is not None:
+                g = g.head(max_bars)
+            out.append(BarArrays.from_columns(str(sym), g, bar_resolution_s(g["ts"].to_numpy())))
+    return out
+
+
+def parse_axis(text: str) -> list[float]:
+    """``"a,b,c"`` (values) or ``"start:stop:n"`` (n evenly spaced values, both ends included).
+
+    >>> parse_axis("1,2.5"), parse_axis("0:1:3")
+    ([1.0, 2.5], [0.0, 0.5, 1.0])
+    """
+    if ":" in text:
+        a, b, n = text.split(":")
+        return [float(x) for x in np.linspace(float(a), float(b), int(n))]
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def run_sweep(bars: Sequence[BarArrays], strategy: str = "trend", *, entries: Sequence[float] = (),
+              exit_fracs: Sequence[float] = (), windows: Sequence[float] = (), cfg: SimConfig = SimConfig(),
+              allow_short: bool = True) -> tuple[SweepResult, float]:
+    """Run the sweep; returns the result and its wall time (s). ``trend``: ``entries`` × ``exit_fracs`` (exit =
+    entry × fraction); ``zscore``: ``windows`` × ``entries`` (entry z) × ``exit_fracs`` (exit z = entry z × fraction)."""
+    t0 = time.perf_counter()
+    if strategy == "trend":
+        g = param_grid(entry=entries, exit_frac=exit_fracs)
+        res = sweep_trend(bars, g["entry"], g["entry"] * g["exit_frac"], cfg, allow_short)
+    elif strategy == "zscore":
+        g = param_grid(window=windows, entry_z=entries, exit_frac=exit_fracs)
+        res = sweep_zscore(bars, g["window"], g["entry_z"], g["entry_z"] * g["exit_frac"], cfg, allow_short)
+    else:
+        raise ValueError("strategy must be 'trend' or 'zscore'")
+    return res, time.perf_counter() - t0
+
+
+def write_sweep_report(res: SweepResult, out_dir: Path, title: str, seconds: float, top: int = 20) -> Path:
+    """HTML (best set's portfolio equity and drawdown, the top rows) and JSON (all rows) under ``out_dir``."""
+    from connectors.report import write_html_report, write_json_summary
+
+    rows = res.rows("sharpe")
+    best = int(np.nanargmax(np.nan_to_num(res.stats["sharpe"], nan=-np.inf)))
+    summary: dict[str, Any] = {"n_parameter_sets": len(rows), "sweep_s": seconds,
+                               **{f"best_{k}": v for k, v in rows[0].items()}}
+    path = write_html_report(out_dir / "sweep.html", title=title, summary=summary, equity_ts=res.ts,
+                             equity=res.equity[best], tables={f"Top {top} by Sharpe (in-sample)": rows[:top]})
+    write_json_summary(out_dir / "sweep.json", {"summary": summary, "rows": rows})
+    return path
+
+
+def register(app: Any) -> None:
+    """Add the ``sweep`` command to the ``levibot`` Typer app."""
+    import typer
+
+    @app.command("sweep")
+    def sweep(
+        files: list[Path] = typer.Argument(None, help="Bar files (default: the bundled BTC and ETH bars)."),
+        strategy: str = typer.Option("trend", help="trend (EMA-spread thresholds) or zscore (mean reversion)."),
+        entries: str = typer.Option("", help="Entry thresholds: 'a,b,c' or 'start:stop:n'. Default trend "
+                                              "0.002:0.02:10, zscore 1.5:3.5:5."),
+        exit_fracs: str = typer.Option("0:0.9:10", help="Exit threshold as a fraction of the entry."),
+        windows: str = typer.Option("24,48,96,192", help="z-score windows in bars (zscore only)."),
+        fee_bps: float = typer.Option(7.5, help="Fee, bps of traded notional."),
+        slippage_bps: float = typer.Option(1.0, help="Slippage, bps of price, against each fill."),
+        fraction: float = typer.Option(0.5, help="Position notional at full conviction, fraction of equity."),
+        capital: float = typer.Option(100_000.0, help="Capital per symbol, quote currency."),
+        long_only: bool = typer.Option(False, "--long-only", help="No short positions."),
+        max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each symbol."),
+        top: int = typer.Option(10, help="Rows to print."),
+        out: Optional[Path] = typer.Option(None, help="Report directory (default <var>/reports)."),
+    ) -> None:
+        """Vectorised backtest of many parameter sets at once (next-bar fills, fees, slippage), in-sample ranking."""
+        from flows.cli import BUNDLED
+        from flows.settings import Settings
+
+        paths = files or BUNDLED
+        for p in paths:
+            if not p.exists():
+                typer.secho(f"error: no such file: {p}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(2)
+        bars = load_bar_arrays(paths, max_bars=max_bars)
+        ent = parse_axis(entries or ("0.002:0.02:10" if strategy == "trend" else "1.5:3.5:5"))
+        cfg = SimConfig(capital=capital, fraction=fraction, fee_bps=fee_bps, slippage_bps=slippage_bps)
+        try:
+            res, secs = run_sweep(bars, strategy, entries=ent, exit_fracs=parse_axis(exit_fracs),
+                                  windows=parse_axis(windows), cfg=cfg, allow_short=not long_only)
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        out_dir = out or Settings.from_env().var_dir / "reports"
+        report = write_sweep_report(res, out_dir, f"LeviBot Stream — {strategy} sweep", secs)
+        n = res.equity.shape[0]
+        typer.echo(f"{n} parameter sets x {len(bars)} symbols x {max(len(b) for b in bars):,} bars in {secs:.2f}s "
+                   "(in-sample ranking; see scripts/strategy_walkforward.py for out-of-sample results)")
+        keys = [k for k in res.params] + ["sharpe", "total_return_frac", "max_drawdown_frac", "n_fills", "hit_rate_frac"]
+        typer.echo("  ".join(f"{k:>17}" for k in keys))
+        for row in res.rows("sharpe", top):
+            typer.echo("  ".join(f"{row[k]:>17.4g}" for k in keys))
+        typer.echo(f"report {report}")

@@ -1,0 +1,159 @@
+"""Capital allocation between strategies: static weights or risk parity, per-strategy caps, netting per symbol.
+
+The :class:`Orchestrator` is itself a strategy (same ``on_bar`` call, plus ``on_signal``): the pipeline keeps
+one instead of a single strategy and receives one netted :class:`~operators.strategies.Intent` per symbol.
+
+Definitions (per symbol; the pipeline keeps one orchestrator per symbol, so "per symbol" is its whole state):
+
+* ``t_i``: strategy *i*'s latest target (fraction of capital, −1..1), 0 before its first intent.
+* **Strategy return** at a bar: ``r_i = t_i(previous bar) * (close / previous close − 1)`` (fraction; costs
+  ignored), so ``σ_i`` measures the risk the strategy takes, not its fills.
+* **Weights** ``w_i`` (sum 1). ``allocation="static"``: the given weights normalised (default equal).
+  ``allocation="risk_parity"``: inverse volatility, ``w_i ∝ 1 / σ_i`` with ``σ_i`` the standard deviation
+  (ddof = 1) of the last ``vol_window`` strategy returns (default 480 bars = 10 days of 30-minute bars);
+  ``σ_i`` is floored at ``vol_floor * σ_asset`` (``σ_asset``: std of the close-to-close returns over the same
+  window) so a strategy that sat flat does not get an unbounded weight. Until ``min_periods`` returns exist
+  the static weights are used.
+* **Caps**: strategy *i*'s contribution ``c_i = clip(w_i * t_i, −cap_i, cap_i)`` (``caps``: fraction of capital
+  per strategy, default 1 = no cap).
+* **Net target** ``clip(Σ c_i, −max_gross, max_gross)``. A new intent is emitted when it moves by at least
+  ``min_change`` from the last emitted target, or reaches exactly 0 (an exit is never held back).
+  Its confidence is the ``|c_i|``-weighted mean of the strategies' last confidences; its reason lists
+  the contributions (``trend:+0.250,zscore_mr:-0.100``).
+
+Pure, deterministic and picklable (plain containers; ``pickle`` round trips keep the full state).
+
+>>> from operators.strategies import MLScoreThreshold, ZScoreReversion
+>>> o = Orchestrator([MLScoreThreshold(name="ml"), ZScoreReversion(window=3, name="mr")], caps={"ml": 0.3})
+>>> o.on_bar("BTC-USD", 1, 100.0, None, score=0.9).target     # ml wants +1, weight 0.5, capped at 0.3
+0.3
+>>> o.weights("BTC-USD")
+{'ml': 0.5, 'mr': 0.5}
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Mapping, Sequence
+
+from operators.strategies.api import call_on_bar
+from operators.strategies.base import Intent
+from schemas.events import Signal
+
+__all__ = ["Orchestrator"]
+
+
+class Orchestrator:
+    """Allocate between ``strategies`` (each with a unique ``name``); see the module docstring for the rules."""
+
+    accepts_keywords = True
+
+    def __init__(self, strategies: Sequence[Any], *, allocation: str = "static",
+                 weights: Mapping[str, float] | None = None, caps: Mapping[str, float] | float = 1.0,
+                 vol_window: int = 480, min_periods: int = 96, vol_floor: float = 0.25, max_gross: float = 1.0,
+                 min_change: float = 0.05, name: str = "portfolio") -> None:
+        names = [s.name for s in strategies]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("need at least one strategy, with unique names")
+        if allocation not in ("static", "risk_parity"):
+            raise ValueError("allocation must be 'static' or 'risk_parity'")
+        if vol_window < 2 or not 2 <= min_periods <= vol_window:
+            raise ValueError("need vol_window >= 2 and 2 <= min_periods <= vol_window")
+        if vol_floor < 0 or max_gross <= 0 or min_change < 0:
+            raise ValueError("need vol_floor >= 0, max_gross > 0, min_change >= 0")
+        raw = {n: float((weights or {}).get(n, 1.0 if weights is None else 0.0)) for n in names}
+        if any(w < 0 for w in raw.values()) or sum(raw.values()) <= 0:
+            raise ValueError("static weights must be >= 0 with a positive sum")
+        tot = sum(raw.values())
+        self.static = {n: w / tot for n, w in raw.items()}
+        self.caps = {n: float(caps.get(n, 1.0)) if isinstance(caps, Mapping) else float(caps) for n in names}
+        self.name = name
+        self.strategies = list(strategies)
+        self.names = names
+        self.allocation = allocation
+        self.vol_window, self.min_periods, self.vol_floor = vol_window, min_periods, vol_floor
+        self.max_gross, self.min_change = max_gross, min_change
+        self.targets: dict[str, dict[str, float]] = {}      # symbol -> strategy -> target
+        self.confidence: dict[str, dict[str, float]] = {}   # symbol -> strategy -> last confidence
+        self.returns: dict[str, dict[str, deque]] = {}      # symbol -> strategy -> recent strategy returns
+        self.asset_returns: dict[str, deque] = {}
+        self.prev_close: dict[str, float] = {}
+        self.emitted: dict[str, float] = {}
+
+    # ---------------------------------------------------------------------------------------------- weights
+    def _sym(self, symbol: str) -> None:
+        if symbol not in self.targets:
+            self.targets[symbol] = {n: 0.0 for n in self.names}
+            self.confidence[symbol] = {n: 0.0 for n in self.names}
+            self.returns[symbol] = {n: deque(maxlen=self.vol_window) for n in self.names}
+            self.asset_returns[symbol] = deque(maxlen=self.vol_window)
+
+    @staticmethod
+    def _std(xs: deque) -> float:
+        n = len(xs)
+        m = math.fsum(xs) / n
+        return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
+
+    def weights(self, symbol: str) -> dict[str, float]:
+        """Current weights of the strategies for ``symbol`` (sum 1)."""
+        self._sym(symbol)
+        if self.allocation == "static" or len(self.asset_returns[symbol]) < self.min_periods:
+            return dict(self.static)
+        floor = self.vol_floor * self._std(self.asset_returns[symbol])
+        inv = {}
+        for n in self.names:
+            s = max(self._std(self.returns[symbol][n]), floor)
+            inv[n] = 1.0 / s if s > 0 else 0.0
+        tot = sum(inv.values())
+        if tot <= 0:
+            return dict(self.static)
+        return {n: v / tot for n, v in inv.items()}
+
+    def contributions(self, symbol: str) -> dict[str, float]:
+        """Each strategy's capped contribution ``c_i`` to the net target of ``symbol`` (fraction of capital)."""
+        w = self.weights(symbol)
+        t = self.targets[symbol]
+        return {n: max(-self.caps[n], min(self.caps[n], w[n] * t[n])) for n in self.names}
+
+    # ---------------------------------------------------------------------------------------------- events
+    def _net(self, symbol: str, ts: int) -> Intent | None:
+        c = self.contributions(symbol)
+        net = max(-self.max_gross, min(self.max_gross, math.fsum(c.values())))
+        net = round(net, 12)
+        last = self.emitted.get(symbol, 0.0)
+        if net == last or (abs(net - last) < self.min_change and net != 0.0):
+            return None
+        self.emitted[symbol] = net
+        tot = sum(abs(v) for v in c.values())
+        conf = (sum(abs(c[n]) * self.confidence[symbol][n] for n in self.names) / tot) if tot > 0 else 0.0
+        reason = ",".join(f"{n}:{v:+.3f}" for n, v in c.items() if v != 0.0)
+        return Intent(self.name, symbol, ts, net, confidence=min(1.0, max(0.0, conf)), reason=reason[:200])
+
+    def _take(self, symbol: str, intent: Intent | None, name: str) -> None:
+        if intent is not None:
+            self.targets[symbol][name] = float(intent.target)
+            self.confidence[symbol][name] = float(intent.confidence)
+
+    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
+               score: float | None = None, bar: Any = None) -> Intent | None:
+        """Book the strategies' returns of the bar, run every strategy, return the netted intent (or None)."""
+        self._sym(symbol)
+        prev = self.prev_close.get(symbol)
+        if prev is not None and prev > 0:
+            r = float(close) / prev - 1.0
+            self.asset_returns[symbol].append(r)
+            for n in self.names:
+                self.returns[symbol][n].append(self.targets[symbol][n] * r)
+        self.prev_close[symbol] = float(close)
+        for s in self.strategies:
+            self._take(symbol, call_on_bar(s, symbol, ts, close, features, score=score, bar=bar), s.name)
+        return self._net(symbol, ts)
+
+    def on_signal(self, signal: Signal) -> Intent | None:
+        """Route a Telegram signal to the strategies that take signals; the netted intent of its symbol."""
+        self._sym(signal.symbol)
+        for s in self.strategies:
+            if hasattr(s, "on_signal"):
+                self._take(signal.symbol, s.on_signal(signal), s.name)
+        return self._net(signal.symbol, signal.ts)
