@@ -29,14 +29,18 @@ from flows.trading import Outputs, build_trading_flow
 from operators.pipeline import PipelineConfig
 from operators.performance import summarize
 from operators.portfolio import combine_marks
+from operators.risk import RiskLimits
 from operators.risk.backtest import rolling_forecasts
 from schemas.events import Alert, Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Score, Tick
 
 DATABASE = "levibot"
 
 #: The bundled history is 30-minute bars: the default decides on 30-minute bars rebuilt from its ticks.
+#: Synthetic ticks come every 225 s, so a price up to an hour old is still current; parents are sliced over
+#: 15 minutes in 5-minute children.
 EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60, 300, 1800), decision_resolution_s=1800,
-                                   trend_entry=0.01, trend_exit=0.002)
+                                   trend_entry=0.01, trend_exit=0.002, limits=RiskLimits(max_price_age_s=3600.0),
+                                   twap_horizon_s=900.0, twap_slice_s=300.0)
 
 
 @dataclass

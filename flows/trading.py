@@ -84,9 +84,9 @@ def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitte
             if sym not in st.symbols:
                 st.symbols.append(sym)
         rx = batch.received_ns
-        out = [(sym, (ticks, top, rx)) for sym, ticks in groups.items()]
+        out = [(sym, ("ticks", ticks, top, rx)) for sym, ticks in groups.items()]
         if top is not None:
-            out.extend((sym, ((), top, rx)) for sym in st.symbols if sym not in groups)
+            out.extend((sym, ("ticks", (), top, rx)) for sym in st.symbols if sym not in groups)
         return st, out
 
     return step
@@ -94,7 +94,12 @@ def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitte
 
 def _pipeline(cfg: PipelineConfig, models: Any | None) -> Callable[[SymbolPipeline | None, Any], tuple[SymbolPipeline, Emitted]]:
     def step(state: SymbolPipeline | None, item: Any) -> tuple[SymbolPipeline, Emitted]:
-        ticks, watermark, received_ns = item
+        if item[0] == "signals":  # ("signals", [Signal, ...]): held by the pipeline until their event time
+            sigs = item[1]
+            p = state if state is not None else SymbolPipeline(sigs[0].symbol, cfg)
+            p.on_signals(sigs)
+            return p, Emitted()
+        _, ticks, watermark, received_ns = item
         p = state if state is not None else SymbolPipeline(ticks[0].symbol, cfg)
         if models is not None:  # hot reload: a newly promoted champion is picked up between batches
             p.swap_models(models)
@@ -103,6 +108,14 @@ def _pipeline(cfg: PipelineConfig, models: Any | None) -> Callable[[SymbolPipeli
         return p, out
 
     return step
+
+
+def _signals_by_symbol(batch: Any) -> list[tuple[str, list]]:
+    """A batch of decoded signals as (symbol, signals of that symbol) items, arrival order kept."""
+    groups: dict[str, list] = {}
+    for sgl in batch.events:
+        groups.setdefault(sgl.symbol, []).append(sgl)
+    return list(groups.items())
 
 
 def _out(name: str, stream: Any, sinks: list) -> None:
@@ -143,6 +156,15 @@ def build_trading_flow(
     per_symbol = op.stateful_flat_map("split", keyed, _split(int(cfg.allowed_lateness_s * NS)))
     per_symbol = op.key_rm("split_unkeyed", per_symbol)
     by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
+    sig = None
+    if signals_source is not None:
+        sig = op.input("signals_in", flow, signals_source)
+        if metrics is not None:
+            sig = op.inspect("metrics_signals", sig, lambda _s, b: metrics.observe_batch(b))
+        sig_items = op.flat_map("signals_by_symbol", sig, _signals_by_symbol)
+        by_symbol = op.merge("ticks_and_signals", by_symbol,
+                             op.map_value("signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]),
+                                          lambda kv: ("signals", kv[1])))
     # heartbeats go only to symbols the partition has seen, so the pipeline state always exists for them
     emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg, models))
     if metrics is not None:  # bars, features, decisions, orders, fills, late ticks, equity, latencies
@@ -168,10 +190,7 @@ def build_trading_flow(
     late = op.filter("late_any", op.map("late", em, lambda e: [late_dead_letter(t) for t in e.late]), bool)
     all_dead = op.merge("all_dead", dead, late)
 
-    if signals_source is not None:
-        sig = op.input("signals_in", flow, signals_source)
-        if metrics is not None:
-            sig = op.inspect("metrics_signals", sig, lambda _s, b: metrics.observe_batch(b))
+    if sig is not None:
         all_dead = op.merge("all_dead_sig", all_dead, op.filter("sig_dead", op.map("sig_dead_letters", sig, lambda b: b.dead), bool))
         if outputs.signals:
             _out("signals_out", op.filter("sig_any", op.map("signal_events", sig, lambda b: b.events), bool), outputs.signals)

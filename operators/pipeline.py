@@ -13,8 +13,18 @@ Event-time discipline, per call of :meth:`SymbolPipeline.on_batch` (ticks of one
 4. an intent becomes a risk decision (baseline: fixed-fraction sizing and a position cap) and, when
    approved, a market order with a deterministic id; the broker fills it against later ticks.
 
-This baseline (one trend strategy, fixed-fraction sizing) stands in for the models, strategies and
-risk gates of issues 4 and 5 behind the same interfaces.
+Two modes, chosen by :class:`PipelineConfig`:
+
+* ``mode="full"`` (the default): five strategies (EMA trend, ML score, z-score reversion, volatility
+  breakout, Telegram-signal follower) under an :class:`~operators.orchestrator.Orchestrator` (risk parity),
+  the :class:`~operators.risk.RiskGate` (VaR budget, exposure, leverage, kill switch, stale data,
+  confidence, rate limit) on every intent, TWAP slicing of approved parents, and the
+  :class:`~operators.execution.broker.SimBroker` (spread, square-root impact, fees);
+* ``mode="baseline"``: one EMA trend strategy, fixed-fraction sizing and market orders at the paper
+  broker — the simple path the vectorised sweep reproduces exactly (``tests/test_sweep.py``).
+
+Signals (``on_signals``) are held until the first decision at or after their event time, so the
+result does not depend on how the signal and tick streams interleave on arrival.
 """
 
 from __future__ import annotations
@@ -22,13 +32,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import bisect
+from collections import deque
+
+import numpy as np
+
 from operators.bars import BarAggregator, BarRecord, Resampler
 from operators.execution import PaperBroker, PaperConfig
+from operators.execution.broker import BrokerConfig, SimBroker
+from operators.execution.slicing import twap_children
+from operators.orchestrator import Orchestrator
 from operators.features import CORE_V1, CoreFeatures
 from operators.ids import stable_id
 from operators.models.scorer import ModelSource, Scorer, ScorerConfig
-from operators.strategies import EmaSpreadTrend, Intent
-from schemas.events import Alert, Bar, FeatureVector, Order, PortfolioSnapshot, RiskDecision, Score
+from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
+from operators.strategies import (EmaSpreadTrend, Intent, MLScoreThreshold, SignalFollower, VolatilityBreakout,
+                                  ZScoreReversion, call_on_bar)
+from schemas.events import Alert, Bar, FeatureVector, Order, PortfolioSnapshot, RiskDecision, Score, Signal
 
 NS = 1_000_000_000
 
@@ -61,8 +81,20 @@ class PipelineConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
     models: bool = True
     scorer: ScorerConfig = field(default_factory=lambda: ScorerConfig(pickle_model=False))
+    mode: str = "full"
+    allocation: str = "risk_parity"
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    risk_window: int = 500
+    execution: str = "twap"
+    twap_horizon_s: float = 30.0
+    twap_slice_s: float = 10.0
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
 
     def __post_init__(self) -> None:
+        if self.mode not in ("full", "baseline"):
+            raise ValueError(f"mode must be 'full' or 'baseline', got {self.mode!r}")
+        if self.execution not in ("twap", "market"):
+            raise ValueError(f"execution must be 'twap' or 'market', got {self.execution!r}")
         if self.decision_resolution_s not in (self.base_resolution_s, *self.bar_resolutions_s):
             raise ValueError("decision_resolution_s must be the base resolution or one of bar_resolutions_s")
         for r in self.bar_resolutions_s:
@@ -116,8 +148,23 @@ class SymbolPipeline:
             self.children[r] = []
         self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
         self.features = CoreFeatures(self.spec)
-        self.strategy = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
-        self.broker = PaperBroker(symbol, cfg.capital, cfg.paper)
+        trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
+        self.full = cfg.mode == "full"
+        if self.full:
+            self.strategy = Orchestrator([trend, MLScoreThreshold(), ZScoreReversion(), VolatilityBreakout(),
+                                          SignalFollower()], allocation=cfg.allocation)
+            self.broker = SimBroker(cfg.capital, cfg.broker)
+            self.gate = RiskGate(cfg.limits)
+            self.returns: deque = deque(maxlen=cfg.risk_window)
+            self.last_close: float | None = None
+            self.open_parents: list[str] = []
+        else:
+            self.strategy = trend
+            self.broker = PaperBroker(symbol, cfg.capital, cfg.paper)
+        self.pending_signals: list[tuple[int, int, Signal]] = []  # (ts, arrival seq, signal), sorted
+        self.signal_seq = 0
+        self.signals_in = 0
+        self.last_tick_ts: int | None = None
         # River online + (when a champion is registered) LightGBM, calibrated and blended: the Score stage
         self.scorer = Scorer(symbol, self.spec, cfg=cfg.scorer) if cfg.models else None
         self.pending_qty = 0.0  # signed quantity ordered but not yet filled
@@ -129,10 +176,20 @@ class SymbolPipeline:
         """Adopt a newly promoted batch model (hot reload); ``source`` is provided by the flow's wiring."""
         return self.scorer.maybe_swap(source) if self.scorer is not None else False
 
+    def on_signals(self, signals: Sequence[Signal]) -> None:
+        """Hold trading signals of this symbol until the first decision at or after their event time."""
+        for sig in signals:
+            self.signal_seq += 1
+            self.signals_in += 1
+            bisect.insort(self.pending_signals, (sig.ts, self.signal_seq, sig), key=lambda x: (x[0], x[1]))
+
     def on_batch(self, ticks: Sequence[Any], watermark_ns: int | None = None) -> Emitted:
         """Fold a batch of this symbol's ticks (stream order) and an optional watermark (ns)."""
         out = Emitted()
         self.ticks_in += len(ticks)
+        if ticks:
+            top = max(t.ts for t in ticks)
+            self.last_tick_ts = top if self.last_tick_ts is None else max(self.last_tick_ts, top)
         res = self.agg.add(ticks)
         base = list(res.bars)
         out.late.extend(res.late)
@@ -175,8 +232,9 @@ class SymbolPipeline:
                 end += 1
         if end > start:
             fills = self.broker.on_ticks(ticks[start:end])
-            for f in fills:
-                self.pending_qty -= f.qty if f.side == "buy" else -f.qty
+            if not self.full:
+                for f in fills:
+                    self.pending_qty -= f.qty if f.side == "buy" else -f.qty
             out.fills.extend(fills)
         return end
 
@@ -184,19 +242,94 @@ class SymbolPipeline:
         if self.scorer is not None:  # labels of earlier predictions mature with this close
             out.alerts.extend(self.scorer.learn(ts, bar.close))
         values = self.features.update(bar)
+        if self.full:
+            self._decide_full(bar, ts, values, out)
+            return
         equity = self.broker.equity(bar.close)
         self.peak_equity = max(self.peak_equity, equity)
         out.marks.append((ts, equity))
         if values is None:
             return
-        out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
-                                          feature_set_version=self.spec.version, names=list(self.spec.features),
-                                          values=list(values)))
+        self._emit_features(ts, values, out)
         if self.scorer is not None:
             out.scores.append(self.scorer.score_event(ts, self.scorer.score(values, ts)))
         intent = self.strategy.on_bar(self.symbol, ts, bar.close, values)
         if intent is not None:
             self._gate_and_order(intent, bar.close, equity, out)
+
+    def _emit_features(self, ts: int, values: Sequence[float], out: Emitted) -> None:
+        out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
+                                          feature_set_version=self.spec.version, names=list(self.spec.features),
+                                          values=list(values)))
+
+    # -- full mode: orchestrated strategies, risk gate, TWAP, simulated broker ----------------------------------
+    def _decide_full(self, bar: BarRecord, ts: int, values: Sequence[float] | None, out: Emitted) -> None:
+        close = bar.close
+        if self.last_close is not None:
+            self.returns.append(close / self.last_close - 1.0)
+        self.last_close = close
+        marks = {self.symbol: close}
+        equity = self.broker.equity(marks)
+        self.peak_equity = max(self.peak_equity, equity)
+        out.marks.append((ts, equity))
+        self.gate.update_equity(equity, ts)
+        intents: list[Intent] = []
+        while self.pending_signals and self.pending_signals[0][0] <= ts:
+            _, _, sig = self.pending_signals.pop(0)
+            got = self.strategy.on_signal(sig)
+            if got is not None:
+                intents.append(got)
+        score = None
+        if values is not None:
+            self._emit_features(ts, values, out)
+            if self.scorer is not None:
+                result = self.scorer.score(values, ts)
+                out.scores.append(self.scorer.score_event(ts, result))
+                score = result[2]
+        got = call_on_bar(self.strategy, self.symbol, ts, close, values, score=score, bar=bar)
+        if got is not None:
+            intents.append(got)
+        if intents:  # the orchestrator nets: its last intent holds the symbol's target
+            self._gate_full(intents[-1], ts, close, equity, out)
+
+    def _gate_full(self, intent: Intent, ts: int, price: float, equity: float, out: Emitted) -> None:
+        """Size the netted target, cancel the unfinished slices of older parents, gate, slice and submit."""
+        cfg = self.cfg
+        sym = self.symbol
+        for pid in self.open_parents:  # a new target supersedes what is still unexecuted
+            self.broker.cancel_parent(pid)
+        self.open_parents = []
+        held = self.broker.position(sym) + sum(o.qty if o.side == "buy" else -o.qty
+                                                for o in self.broker.open_orders(sym))
+        target_qty = intent.target * cfg.fraction * max(equity, 0.0) / price
+        delta = target_qty - held
+        if abs(delta) * price < cfg.min_notional:
+            return
+        intent_id = stable_id("int", intent.strategy, sym, intent.ts, round(intent.target, 12))
+        market = MarketState(prices={sym: price}, price_ts_ns={sym: self.last_tick_ts or ts}, symbols=(sym,),
+                             returns=np.asarray(self.returns, dtype=np.float64).reshape(-1, 1))
+        decision = self.gate.evaluate(
+            OrderIntent(intent_id, sym, "buy" if delta > 0 else "sell", abs(delta), strategy=intent.strategy,
+                        confidence=intent.confidence, ts=ts),
+            PortfolioState(equity=equity, positions={sym: held}), market, ts)
+        out.decisions.append(decision)
+        if decision.approved_qty <= 0.0:
+            return
+        side = decision.side or ("buy" if delta > 0 else "sell")
+        reduce_only = abs(target_qty) < abs(held)
+        if cfg.execution == "twap":
+            # the approved decision is the parent: every child's parent_id is the decision id
+            parent = Order(order_id=decision.id, strategy=intent.strategy, symbol=sym, side=side,
+                           qty=decision.approved_qty, type="market", tif="IOC", ts=ts, reduce_only=reduce_only)
+            orders = twap_children(parent, cfg.twap_horizon_s, cfg.twap_slice_s)
+        else:
+            orders = [Order(order_id=stable_id("ord", intent.strategy, sym, intent.ts, round(intent.target, 12)),
+                            parent_id=decision.id, strategy=intent.strategy, symbol=sym, side=side,
+                            qty=decision.approved_qty, type="market", tif="IOC", ts=ts, reduce_only=reduce_only)]
+        for o in orders:
+            self.broker.submit(o)
+        self.open_parents.append(decision.id)
+        out.orders.extend(orders)
 
     def _gate_and_order(self, intent: Intent, price: float, equity: float, out: Emitted) -> None:
         """Baseline risk: fixed-fraction sizing, a position cap and a minimum order size."""

@@ -14,8 +14,15 @@ from schemas.events import Order, Tick
 
 from .conftest import DATA
 
+from operators.risk import RiskLimits
+
+# the full mode (orchestrated strategies, risk gate, TWAP, simulated broker) on 30-minute decisions; synthetic
+# ticks come every 225 s, so prices up to an hour old count as fresh
 CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                     trend_entry=0.004, trend_exit=0.001)
+                     trend_entry=0.004, trend_exit=0.001, limits=RiskLimits(max_price_age_s=3600.0),
+                     twap_horizon_s=900.0, twap_slice_s=300.0)
+BASELINE = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
+                          trend_entry=0.004, trend_exit=0.001, mode="baseline")
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +31,9 @@ def btc_ticks() -> list[Tick]:
     return list(iter_tick_events(h.ticks))
 
 
-def run(ticks: list[Tick], cuts: list[int], *, pickle_between: bool = False, heartbeats: bool = False):
-    p = SymbolPipeline("BTC-USD", CFG)
+def run(ticks: list[Tick], cuts: list[int], *, pickle_between: bool = False, heartbeats: bool = False,
+        cfg: PipelineConfig = CFG):
+    p = SymbolPipeline("BTC-USD", cfg)
     orders, fills, feats, bars = [], [], [], []
     bounds = [0, *sorted(set(cuts)), len(ticks)]
     for lo, hi in zip(bounds, bounds[1:]):
@@ -45,13 +53,14 @@ def run(ticks: list[Tick], cuts: list[int], *, pickle_between: bool = False, hea
     return orders, fills, feats, bars, p
 
 
-def test_orders_do_not_depend_on_batching_or_restarts(btc_ticks):
-    ref = run(btc_ticks, [])
-    assert len(ref[0]) > 20  # the baseline trades on this slice
+@pytest.mark.parametrize("cfg", [CFG, BASELINE], ids=["full", "baseline"])
+def test_orders_do_not_depend_on_batching_or_restarts(btc_ticks, cfg):
+    ref = run(btc_ticks, [], cfg=cfg)
+    assert len(ref[0]) > 20  # both modes trade on this slice
     rng = random.Random(7)
     for trial in range(4):
         cuts = [rng.randrange(1, len(btc_ticks)) for _ in range(rng.randrange(1, 200))]
-        got = run(btc_ticks, cuts, pickle_between=trial % 2 == 0, heartbeats=trial == 3)
+        got = run(btc_ticks, cuts, pickle_between=trial % 2 == 0, heartbeats=trial == 3, cfg=cfg)
         assert got[0] == ref[0] and got[1] == ref[1] and got[2] == ref[2]
         assert sorted(got[3], key=lambda b: (b.resolution_s, b.ts)) == sorted(ref[3], key=lambda b: (b.resolution_s, b.ts))
 
@@ -59,15 +68,33 @@ def test_orders_do_not_depend_on_batching_or_restarts(btc_ticks):
 def test_ids_are_unique_and_fills_follow_orders(btc_ticks):
     orders, fills, _, _, p = run(btc_ticks, [1000, 5000])
     assert len({o.order_id for o in orders}) == len(orders)
+    assert len({f.fill_id for f in fills}) == len(fills) <= len(orders)
     by_id = {o.order_id: o for o in orders}
-    latency = int(CFG.paper.latency_s * 1e9)
+    latency = int(CFG.broker.latency_s * 1e9)
     for f in fills:
-        o = by_id[f.order_id]
-        assert f.ts >= o.ts + latency and f.qty == o.qty and f.side == o.side
-    # position = signed sum of fills; every order but possibly the last is filled
+        o = by_id[f.order_id]  # every fill belongs to an emitted (child) order, after its release + latency
+        assert f.ts >= o.ts + latency and f.qty == o.qty and f.side == o.side and o.parent_id
+    # the position is the signed sum of the fills
     pos = sum(f.qty if f.side == "buy" else -f.qty for f in fills)
-    assert p.broker.position == pytest.approx(pos, abs=1e-9)
-    assert len(fills) >= len(orders) - 1
+    assert p.broker.position("BTC-USD") == pytest.approx(pos, abs=1e-9)
+
+
+def test_risk_decisions_cover_every_parent(btc_ticks):
+    p = SymbolPipeline("BTC-USD", CFG)
+    decisions, orders = [], []
+    for i in range(0, len(btc_ticks), 4000):
+        e = p.on_batch(btc_ticks[i:i + 4000], btc_ticks[min(i + 3999, len(btc_ticks) - 1)].ts)
+        decisions += e.decisions
+        orders += e.orders
+    by_parent: dict[str, float] = {}
+    for o in orders:
+        by_parent[o.parent_id] = by_parent.get(o.parent_id, 0.0) + o.qty
+    approved = {d.id: d.approved_qty for d in decisions if d.approved_qty > 0}
+    assert set(by_parent) == set(approved)
+    for pid, qty in by_parent.items():
+        assert qty == pytest.approx(approved[pid], rel=1e-12)
+    assert {d.action for d in decisions} <= {"approved", "resized", "rejected"}
+    assert any(d.action == "rejected" for d in decisions) and any(d.action != "rejected" for d in decisions)
 
 
 def test_decisions_use_only_the_past(btc_ticks):

@@ -155,7 +155,8 @@ def test_sweep_agrees_with_event_driven_flow(latency_s):
     bars = _bars()
     history = load_history(FILES, ticks_per_bar=8, max_bars=N_BARS)
     for entry, ex in ((0.01, 0.002), (0.004, 0.001)):
-        cfg = replace(EMBEDDED_PIPELINE, trend_entry=entry, trend_exit=ex, paper=PaperConfig(latency_s=latency_s))
+        cfg = replace(EMBEDDED_PIPELINE, mode="baseline", models=False, trend_entry=entry, trend_exit=ex,
+                      paper=PaperConfig(latency_s=latency_s))
         res = run_history(history, None, cfg, progress=False)
         sc = SimConfig(capital=cfg.capital, fraction=cfg.fraction, max_position_frac=cfg.max_position_frac,
                        min_notional=cfg.min_notional, fee_bps=cfg.paper.fee_bps, slippage_bps=cfg.paper.slippage_bps)
