@@ -102,8 +102,12 @@ def run_live(
     ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
     # one /metrics endpoint per process: base port + process id on a shared host, the same port when each
     # process has its own address (containers, pods)
-    start_metrics_server(s.metrics_port, process_id=process_id if processes > 1 and not addresses else 0,
-                         processes=processes)
+    local = not addresses or all(a.split(":")[0] in ("127.0.0.1", "localhost", "::1") for a in addresses)
+    try:
+        start_metrics_server(s.metrics_port, process_id=process_id if processes > 1 and local else 0,
+                             processes=processes)
+    except OSError as exc:  # a busy port costs the endpoint, never the flow
+        log.warning("metrics endpoint not started (port %s: %s); the flow runs on", s.metrics_port, exc)
     fm = FlowMetrics()
     KafkaLagPoller(s.kafka_bootstrap, fm).start()
     ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,

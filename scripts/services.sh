@@ -417,6 +417,8 @@ BEGIN
     CREATE ROLE levibot LOGIN CREATEDB PASSWORD 'levibot';
   END IF;
 END $$;
+-- lets the test fixtures drop their databases even while an autovacuum worker is still in them
+GRANT pg_signal_backend TO levibot;
 SELECT 'CREATE DATABASE levibot OWNER levibot' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'levibot')
 \gexec
 SQL

@@ -31,7 +31,8 @@ def consumer_config(
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": eof,
-        "auto.offset.reset": "earliest",
+        # a position the broker no longer has (retention) is an error, never a silent jump to another offset
+        "auto.offset.reset": "error",
         "fetch.min.bytes": 1,
         "fetch.wait.max.ms": 10,
         "queued.max.messages.kbytes": 256 * 1024,

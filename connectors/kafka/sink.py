@@ -60,12 +60,16 @@ class EventProducer:
         self.sent += 1
 
     def send(self, events: Iterable[Any]) -> int:
-        """Queue events (JSON-encoded, keyed by ``key_fn``, timestamped with their event time)."""
+        """Queue events (JSON-encoded, keyed by ``key_fn``).
+
+        The Kafka timestamp is the produce time (not the event time): topics retain by Kafka time, so a
+        replay of years-old history stamped with its event time would be deleted by the broker at once.
+        The event time travels in the payload (``ts``).
+        """
         n = 0
         key_fn = self._key_fn
         for ev in events:
-            ts = getattr(ev, "ts", 0)
-            self.produce_raw(key_fn(ev), encode(ev), ts // 1_000_000 if ts else 0)
+            self.produce_raw(key_fn(ev), encode(ev))
             n += 1
         self._producer.poll(0)
         return n

@@ -97,6 +97,9 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
             elif err.code() == KafkaError._PARTITION_EOF:
                 if self._stop_at_end:
                     self._at_end = True
+            elif err.code() == KafkaError._AUTO_OFFSET_RESET:
+                raise RuntimeError(f"offset {self._offset} of {self._topic}[{self._partition}] is no longer on the "
+                                   f"broker (deleted by retention?): {err}. Raise retention or replay the gap.")
             elif err.fatal():
                 raise RuntimeError(f"fatal Kafka error on {self._topic}[{self._partition}]: {err}")
             else:
