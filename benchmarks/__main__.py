@@ -49,7 +49,7 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models", "sweep"], default="all")
+    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk"], default="all")
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
     ap.add_argument("--sink-rows", type=int, default=200_000, help="rows written to each store (default 200,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per side of a ratio; the best is kept")
@@ -70,6 +70,10 @@ def main() -> None:
         for part in ("training", "scoring"):
             res.update({f"models_{part}_{k}": float(v) for k, v in got[part].items()
                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    if args.suite in ("all", "risk"):
+        from benchmarks import risk
+
+        res.update(risk.run())
     if args.suite in ("all", "sweep"):
         from benchmarks import sweep
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -79,24 +79,27 @@ def replay_export(
 def register(app: typer.Typer) -> None:
     """Add ``ingest-signals``, ``dispatch-alerts`` and ``replay-telegram`` to ``app``."""
 
-    @app.command("ingest-signals")
-    def ingest_signals(
-        web_port: Optional[int] = typer.Option(None, help="Webhook port (default LEVIBOT_SIGNAL_WEB_PORT or 6066)."),
-        loglevel: str = typer.Option("info", help="Faust log level."),
-    ) -> None:
-        """Run the Telegram signal ingest (Faust): webhook -> telegram.updates -> signals / dlq. Stops on Ctrl-C."""
+    def _run_faust(config_cls: Any, run: Any, web_port: Optional[int], loglevel: str) -> None:
         from dataclasses import replace
 
-        from flows.signal_ingest import SignalIngestConfig, run
-
         try:
-            cfg = SignalIngestConfig.from_env()
+            cfg = config_cls.from_env()
         except ValueError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
         if web_port is not None:
             cfg = replace(cfg, web_port=web_port)
         run(cfg, loglevel=loglevel)
+
+    @app.command("ingest-signals")
+    def ingest_signals(
+        web_port: Optional[int] = typer.Option(None, help="Webhook port (default LEVIBOT_SIGNAL_WEB_PORT or 6066)."),
+        loglevel: str = typer.Option("info", help="Faust log level."),
+    ) -> None:
+        """Run the Telegram signal ingest (Faust): webhook -> telegram.updates -> signals / dlq. Stops on Ctrl-C."""
+        from flows.signal_ingest import SignalIngestConfig, run
+
+        _run_faust(SignalIngestConfig, run, web_port, loglevel)
 
     @app.command("dispatch-alerts")
     def dispatch_alerts(
@@ -104,18 +107,9 @@ def register(app: typer.Typer) -> None:
         loglevel: str = typer.Option("info", help="Faust log level."),
     ) -> None:
         """Run the alert dispatcher (Faust): alerts -> signed webhooks, dead letters to dlq. Stops on Ctrl-C."""
-        from dataclasses import replace
-
         from flows.alert_dispatch import AlertDispatchConfig, run
 
-        try:
-            cfg = AlertDispatchConfig.from_env()
-        except ValueError as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        if web_port is not None:
-            cfg = replace(cfg, web_port=web_port)
-        run(cfg, loglevel=loglevel)
+        _run_faust(AlertDispatchConfig, run, web_port, loglevel)
 
     @app.command("replay-telegram")
     def replay_telegram(

@@ -1,0 +1,44 @@
+"""Risk-gate benchmark (issue 5): decisions per second of ``RiskGate.evaluate`` on one intent, for the
+Gaussian and historical VaR methods, on an order that passes and on one that must be resized."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
+
+T0 = 1_700_000_000_000_000_000
+
+
+def _rate(gate: RiskGate, intent: OrderIntent, market: MarketState, n: int) -> float:
+    portfolio = PortfolioState(equity=100_000.0, positions={"BTC-USD": 0.5, "ETH-USD": -2.0})
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for i in range(n):
+            gate.evaluate(intent, portfolio, market, T0 + i * 1_000_000_000)
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def run(n: int = 2000) -> dict[str, float]:
+    """Decisions/s, best of 3 runs of ``n`` decisions, 2 symbols, a 1,000-return window."""
+    rng = np.random.default_rng(1)
+    market = MarketState(prices={"BTC-USD": 30_000.0, "ETH-USD": 2_000.0},
+                         price_ts_ns={"BTC-USD": T0, "ETH-USD": T0}, symbols=("BTC-USD", "ETH-USD"),
+                         returns=rng.normal(0, 0.01, size=(1000, 2)))
+    small = OrderIntent("i-small", "BTC-USD", "buy", 0.1, confidence=0.9)
+    big = OrderIntent("i-big", "BTC-USD", "buy", 20.0, confidence=0.9)
+    out: dict[str, float] = {}
+    for method in ("gaussian", "historical"):
+        limits = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9)
+        out[f"gate_{method}_approved_per_s"] = _rate(RiskGate(limits), small, market, n)
+        out[f"gate_{method}_resized_per_s"] = _rate(RiskGate(limits), big, market, max(50, n // 10))
+    return out
+
+
+if __name__ == "__main__":
+    for k, v in run().items():
+        print(f"{k}: {v:,.0f}")
