@@ -118,6 +118,10 @@ class Position:
         return self.qty * (mark - self.avg_price) if self.qty else 0.0
 
 
+#: time buckets of the traded-volume window (bounded state per symbol)
+VOLUME_BUCKETS = 60
+
+
 class SimBroker:
     """Paper broker over many symbols; see the module docstring for the fill and accounting rules."""
 
@@ -125,6 +129,7 @@ class SimBroker:
         self.cfg = cfg
         self.latency_ns = int(round(cfg.latency_s * NS))
         self.window_ns = int(round(cfg.volume_window_s * NS))
+        self.bucket_ns = max(1, self.window_ns // VOLUME_BUCKETS)
         self.initial_cash = cash
         self.cash = cash
         self.positions: dict[str, Position] = {}
@@ -168,11 +173,19 @@ class SimBroker:
 
     # ------------------------------------------------------------------------------------------------ ticks
     def _volume(self, sym: str, ts: int, qty: float) -> float:
+        """Traded volume of ``sym`` over the window ending at ``ts``, kept in ``VOLUME_BUCKETS`` time buckets
+        (window / 60 wide), so the state per symbol is bounded whatever the tick rate; the window's far edge
+        is exact to one bucket."""
+        width = self.bucket_ns
+        b = ts // width
         dq = self.vol_ticks.setdefault(sym, deque())
-        dq.append((ts, qty))
+        if dq and dq[-1][0] == b:
+            dq[-1][1] += qty
+        else:
+            dq.append([b, qty])
         s = self.vol_sum.get(sym, 0.0) + qty
-        cutoff = ts - self.window_ns
-        while dq and dq[0][0] <= cutoff:
+        first = (ts - self.window_ns) // width  # buckets at or before this one have left the window
+        while dq and dq[0][0] <= first:
             s -= dq.popleft()[1]
         if len(dq) == 1:
             s = dq[0][1]  # resynchronise the running sum (no drift)
