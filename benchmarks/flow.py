@@ -183,10 +183,11 @@ def _memory_child(symbols: int, ticks_per_symbol: int, checkpoints: int) -> dict
     orders: list = []
     samples.append(_vm_rss_mib())
     run_main(build_trading_flow(Src(), Outputs(orders=[CollectSink(orders)]), LIVE_CFG))
-    out = {"symbols": float(symbols), "ticks": float(symbols * ticks_per_symbol), "rss_mib_start": samples[0]}
+    out = {"memory_symbols": float(symbols), "memory_ticks": float(symbols * ticks_per_symbol),
+           "memory_rss_mib_start": samples[0]}
     for k, v in enumerate(samples[1:], 1):
-        out[f"rss_mib_at_{k}of{len(samples) - 1}"] = v
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out[f"memory_rss_mib_at_{k}of{len(samples) - 1}"] = v
+    out["memory_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 

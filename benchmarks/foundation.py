@@ -87,7 +87,7 @@ def run(bootstrap: str, pg_dsn: str, chdb_dir: str, *, n_ticks: int = 1_000_000,
         prod = EventProducer(bootstrap, topic)
         res = replay(history, prod, speed=0.0, progress=False)
         out["replay_msgs_per_s"] = res.produced / res.seconds
-        out["ticks"] = float(n)
+        out["foundation_ticks"] = float(n)
         t_bare = _best(lambda: bare_consume_decode(bootstrap, topic, n), repeats)
         t_src = _best(lambda: source_consume_decode(bootstrap, topic, n), repeats)
         out["bare_consume_decode_per_s"] = n / t_bare
