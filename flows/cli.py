@@ -237,6 +237,20 @@ def backtest(
     typer.echo(f"  report              {report}")
 
 
+@app.command()
+def retrain(
+    every: float = typer.Option(7 * 86400, help="Retrain when the newest model is older than this, s."),
+    poll: float = typer.Option(60.0, help="Seconds between checks of the schedule and the alerts topic."),
+    once: bool = typer.Option(False, help="Check once (schedule and pending drift alerts) and exit."),
+) -> None:
+    """Retraining service: on a schedule and on model-drift alerts; promotion only through champion/challenger."""
+    from flows.retrain import retrain_loop
+
+    done = retrain_loop(_settings(), every_s=every, poll_s=poll, once=once)
+    if once:
+        typer.echo(f"retrained {len(done)} time(s)" if done else "nothing due")
+
+
 @app.command("recovery-init")
 def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory."),
                   partitions: int = typer.Option(1, min=1, help="Recovery partitions (>= processes is typical).")) -> None:
