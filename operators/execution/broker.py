@@ -136,7 +136,6 @@ class SimBroker:
         self.pending: dict[str, list[Order]] = {}
         self.last_price: dict[str, float] = {}
         self.vol_ticks: dict[str, deque] = {}
-        self.vol_sum: dict[str, float] = {}
         self.n_fills = 0
         self.cancelled: list[str] = []
 
@@ -172,36 +171,45 @@ class SimBroker:
         return [o for q in self.pending.values() for o in q]
 
     # ------------------------------------------------------------------------------------------------ ticks
-    def _volume(self, sym: str, ts: int, qty: float) -> float:
-        """Traded volume of ``sym`` over the window ending at ``ts``, kept in ``VOLUME_BUCKETS`` time buckets
-        (window / 60 wide), so the state per symbol is bounded whatever the tick rate; the window's far edge
-        is exact to one bucket."""
+    def _add_volume(self, sym: str, ts: int, qty: float) -> None:
+        """Add a trade to ``sym``'s traded-volume window, kept in ``VOLUME_BUCKETS`` time buckets (window / 60
+        wide, so the state per symbol is bounded whatever the tick rate), and drop buckets that left it."""
         width = self.bucket_ns
         b = ts // width
-        dq = self.vol_ticks.setdefault(sym, deque())
-        if dq and dq[-1][0] == b:
+        dq = self.vol_ticks.get(sym)
+        if dq is None:
+            dq = self.vol_ticks[sym] = deque()
+        if dq and dq[-1][0] >= b:  # same bucket (or a late tick: counted in the newest bucket)
             dq[-1][1] += qty
         else:
             dq.append([b, qty])
-        s = self.vol_sum.get(sym, 0.0) + qty
         first = (ts - self.window_ns) // width  # buckets at or before this one have left the window
         while dq and dq[0][0] <= first:
-            s -= dq.popleft()[1]
-        if len(dq) == 1:
-            s = dq[0][1]  # resynchronise the running sum (no drift)
-        self.vol_sum[sym] = s
-        return max(s, 0.0)
+            dq.popleft()
+
+    def volume(self, sym: str) -> float:
+        """Traded volume of ``sym`` over the window ending at its latest tick (base units); the window's far edge
+        is exact to one bucket. An exact sum of the buckets, so it never depends on how ticks were batched."""
+        dq = self.vol_ticks.get(sym)
+        return math.fsum(b[1] for b in dq) if dq else 0.0
 
     def on_ticks(self, ticks: Iterable[Any]) -> list[Fill]:
         """Feed ticks (any symbols, stream order; ``symbol``, ``ts`` ns, ``price``, ``qty``); returns the fills."""
         fills: list[Fill] = []
+        add = self._add_volume
+        if not any(self.pending.values()):  # nothing to fill: only the volume windows and last prices move
+            for t in ticks:
+                add(t.symbol, t.ts, float(t.qty))
+                self.last_price[t.symbol] = t.price
+            return fills
         for t in ticks:
             sym = t.symbol
-            v = self._volume(sym, t.ts, float(t.qty))
+            add(sym, t.ts, float(t.qty))
             self.last_price[sym] = t.price
             q = self.pending.get(sym)
             if not q:
                 continue
+            v = self.volume(sym)
             keep: list[Order] = []
             for o in q:
                 if o.ts + self.latency_ns > t.ts:
