@@ -107,8 +107,8 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     assert val(m, "levibot_events_in_total", stage="ingest", topic="ticks") == len(ticks) + 2
     assert val(m, "levibot_events_out_total", stage="bars", topic="bars") == totals["bars"]
     assert val(m, "levibot_events_out_total", stage="orders", topic="orders") == totals["orders"]
-    orders = sum(val(m, "levibot_orders_total", symbol=p.symbol, side=s, strategy="trend", type="market") or 0
-                 for s in ("buy", "sell"))
+    orders = sum(val(m, "levibot_orders_total", symbol=p.symbol, side=s, strategy=strategy, type="market") or 0
+                 for s in ("buy", "sell") for strategy in ("trend", "portfolio"))
     assert orders == totals["orders"]
     fills = sum(val(m, "levibot_fills_total", symbol=p.symbol, side=s, liquidity="taker") or 0 for s in ("buy", "sell"))
     assert fills == totals["fills"]

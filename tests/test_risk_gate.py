@@ -355,8 +355,10 @@ def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, p
     msgspec.json.decode(encode(d))  # valid JSON event
     if d.action == "approved" or d.approved_qty == 0.0:
         return
-    # a resized order leaves every limit met or no worse than before
     sign = 1.0 if side == "buy" else -1.0
+    if d.approved_qty <= min(qty, max(0.0, -sign * pb if sym == BTC else -sign * pe)) + 1e-12:
+        return  # policy: the part of an order that only shrinks a position is never blocked (exits are not trapped)
+    # a resized order leaves every limit met or no worse than before
     before, after = dict(book.positions), dict(book.positions)
     after[sym] += sign * d.approved_qty
     px = market.prices

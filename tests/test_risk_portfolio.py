@@ -137,15 +137,23 @@ def test_historical_es_subadditive_on_tie_free_random_portfolios(seed, t, a, wa,
     """ES(a + b) loss <= ES(a) loss + ES(b) loss. With the "strictly below the linear quantile" convention this
     holds whenever a, b and a + b have no ties (continuous returns): then each has the same number k of returns
     strictly below its quantile (k = h if h = (1-α)(T-1) is an integer, else ⌊h⌋ + 1), the ES is the mean of the k
-    worst returns, and the mean of the k worst is subadditive."""
+    worst returns, and the mean of the k worst is subadditive.
+
+    Floating point can break the premise: when h is an integer in exact arithmetic ((1 - 0.95) * 100 = 5), the
+    computed quantile can land a hair above or below the order statistic, so one of the three series counts h
+    returns strictly below it and another h + 1, and the inequality can then fail (found by hypothesis: seed 289,
+    T = 101, alpha = 0.95). The property is therefore asserted when the three counts agree, which is what the
+    argument needs; the Acerbi-Tasche estimator is subadditive always."""
     r = _returns(seed % 10_000, t=t, n=2)
     x, y = wa * r[:, 0], wb * r[:, 1]
     s = x + y
     if min(np.unique(x).size, np.unique(y).size, np.unique(s).size) < t:
         return  # a tie (e.g. a zero weight): covered by the next two tests
     tol = 1e-12 * (np.abs(x).max() + np.abs(y).max())
-    assert -historical_cvar(s, a) <= -historical_cvar(x, a) - historical_cvar(y, a) + tol
     assert -acerbi_tasche_cvar(s, a) <= -acerbi_tasche_cvar(x, a) - acerbi_tasche_cvar(y, a) + tol
+    counts = {int(np.count_nonzero(v < historical_var(v, a))) for v in (x, y, s)}
+    if len(counts) == 1:
+        assert -historical_cvar(s, a) <= -historical_cvar(x, a) - historical_cvar(y, a) + tol
 
 
 def test_historical_es_strictly_below_is_not_subadditive_with_ties():
