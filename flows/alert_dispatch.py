@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.webhooks import BreakerPolicy, RetryPolicy
+from flows.faust_worker import main_for, run_worker
 from flows.settings import Settings
 from operators.alerts import AlertRouting
 
@@ -225,15 +226,11 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
 
 def run(cfg: AlertDispatchConfig | None = None, *, loglevel: str = "info") -> None:
     """Run the dispatcher in this process until SIGINT/SIGTERM (exits the process)."""
-    import faust
-
-    app = create_app(cfg or AlertDispatchConfig.from_env())
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    run_worker(create_app(cfg or AlertDispatchConfig.from_env()), loglevel)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
-    run(loglevel=os.environ.get("LEVIBOT_LOGLEVEL", "info"))
+    main_for(run)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from prometheus_client import Counter
 
+from flows.faust_worker import main_for, run_worker
 from flows.settings import Settings
 from operators.signals.lifecycle_state import ChatAllowList
 
@@ -234,15 +235,11 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
 
 def run(cfg: SignalIngestConfig | None = None, *, loglevel: str = "info") -> None:
     """Run the app in this process until SIGINT/SIGTERM (a Faust worker owns the event loop; exits the process)."""
-    import faust
-
-    app = create_app(cfg or SignalIngestConfig.from_env())
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    run_worker(create_app(cfg or SignalIngestConfig.from_env()), loglevel)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO)
-    run(loglevel=os.environ.get("LEVIBOT_LOGLEVEL", "info"))
+    main_for(run)
 
 
 if __name__ == "__main__":
