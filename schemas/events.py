@@ -61,6 +61,12 @@ __all__ = [
     "Fill",
     "Alert",
     "DeadLetter",
+    "Intent",
+    "ExecutionReport",
+    "ControlCommand",
+    "AuditEvent",
+    "CONTROL_ACTIONS",
+    "SCOPE_PATTERN",
     "EVENT_TYPES",
     "EVENTS_BY_TAG",
 ]
@@ -77,6 +83,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,63}$"
 TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 #: Reason codes in dead letters: lowercase snake case (``invalid_json``, ``validation``, ...).
 REASON_CODE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
+#: Control and audit scopes: ``account:<name>``, ``symbol:<symbol>`` or ``strategy:<name>``.
+SCOPE_PATTERN = r"^(account:[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,63}|symbol:[A-Z0-9]{1,20}([-/][A-Z0-9]{1,12})?|strategy:[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,63})$"
 #: Largest ``DeadLetter.raw`` payload, bytes; producers truncate longer payloads (and keep ``raw_size``).
 DEAD_LETTER_RAW_MAX_BYTES = 256 * 1024
 
@@ -658,6 +666,198 @@ class DeadLetter(Event, tag="dead_letter", kw_only=True):
         return f"{self.source_topic}/{self.partition}/{self.offset}/{self.stage}"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Decision path between stages, execution boundary, control plane
+
+
+class Intent(Event, tag="intent", kw_only=True):
+    """What the signal stage wants the account to hold in one symbol (no topic: it travels inside the flow, from
+    the per-symbol signal stage to the account stage).
+
+    ``target``: wanted position as a signed fraction of the account's allocation to the symbol (finite,
+    |target| <= 10; 1.0 = full allocation long); ``contributions``: each strategy's share of ``target`` (same unit;
+    they sum to ``target`` up to the orchestrator's caps); ``confidence`` in [0, 1]; ``price``: the close it was
+    decided at (quote/base); ``ts``: event time of the decision (ns UTC, the close of the decision bar).
+    ``id`` is deterministic (strategy, symbol, ts, target), so a recovery re-emits the same intent."""
+
+    id: Id
+    account: Name = "default"
+    symbol: Symbol
+    strategy: Name
+    target: float
+    confidence: Probability = 1.0
+    contributions: Annotated[dict[Name, float], Meta(max_length=64)] = {}
+    reasons: Annotated[list[Annotated[str, Meta(min_length=1, max_length=256)]], Meta(max_length=32)] = []
+    price: Price
+    ts: Timestamp
+    schema_version: SchemaVersion1 = 1
+
+    def __post_init__(self) -> None:
+        _ts(self.ts)
+        _symbol(self.symbol)
+        _version(1, self.schema_version)
+        _pos("price", self.price)
+        if not -10.0 <= self.target <= 10.0:
+            raise ValueError(f"target must be finite with |target| <= 10, got {self.target!r}")
+        _unit("confidence", self.confidence)
+        for k, v in self.contributions.items():
+            _finite(f"contributions[{k}]", v)
+
+
+ReportKind = Literal["ack", "partial_fill", "fill", "cancel", "reject", "expire", "positions"]
+
+
+class ExecutionReport(Event, tag="execution_report", kw_only=True):
+    """What a venue says happened to an order, or (``kind="positions"``) what it holds: the account's only source
+    of positions, cash and fills.
+
+    Order reports (``ack``, ``partial_fill``, ``fill``, ``cancel``, ``reject``, ``expire``) name the order by
+    ``client_order_id`` (the flow's deterministic ``Order.order_id``) and ``venue_order_id``. ``last_qty`` /
+    ``last_price`` are this execution's quantity (base units) and price (quote/base), ``cum_qty`` the order's
+    filled total and ``leaves_qty`` what is still open (base units); ``fee`` quote currency (negative = rebate);
+    ``slippage_bps`` versus the venue's reference price. A ``positions`` snapshot carries ``positions`` (signed
+    base units per symbol), ``open_orders`` (client ids still working) and ``cash`` (quote). ``seq`` increases by
+    one per report of the venue for the account; ``id`` is ``<venue>:<account>:<seq>``, unique and deterministic.
+    ``ts`` ns UTC: the venue's event time (the tick that filled, the order's arrival, the snapshot time)."""
+
+    id: Id
+    account: Name = "default"
+    venue: Name
+    kind: ReportKind
+    seq: Annotated[int, Meta(ge=0)]
+    client_order_id: Id | None = None
+    venue_order_id: Id | None = None
+    parent_id: Id | None = None
+    strategy: Name | None = None
+    symbol: Symbol | None = None
+    side: Side | None = None
+    order_qty: Quantity = 0.0
+    last_qty: Quantity = 0.0
+    last_price: Price | None = None
+    cum_qty: Quantity = 0.0
+    leaves_qty: Quantity = 0.0
+    fee: float = 0.0
+    slippage_bps: float = 0.0
+    liquidity: Literal["maker", "taker"] | None = None
+    reason: ShortText = ""
+    positions: Annotated[dict[SymbolKey, float], Meta(max_length=1024)] = {}
+    open_orders: Annotated[list[Id], Meta(max_length=100_000)] = []
+    cash: float | None = None
+    ts: Timestamp
+    schema_version: SchemaVersion1 = 1
+
+    def __post_init__(self) -> None:
+        _ts(self.ts)
+        _version(1, self.schema_version)
+        for name in ("order_qty", "last_qty", "cum_qty", "leaves_qty"):
+            _nonneg(name, getattr(self, name))
+        _finite("fee", self.fee)
+        _finite("slippage_bps", self.slippage_bps)
+        if self.cash is not None:
+            _finite("cash", self.cash)
+        for sym, q in self.positions.items():
+            _finite(f"positions[{sym}]", q)
+        if self.kind == "positions":
+            return
+        if self.client_order_id is None or self.symbol is None or self.side is None:
+            raise ValueError(f"a {self.kind!r} report needs client_order_id, symbol and side")
+        _symbol(self.symbol)
+        if self.kind in ("fill", "partial_fill"):
+            if self.last_price is None or not self.last_qty > 0.0:
+                raise ValueError(f"a {self.kind!r} report needs last_price and last_qty > 0")
+            _pos("last_price", self.last_price)
+
+    @property
+    def signed_qty(self) -> float:
+        """This execution's quantity with the side's sign (base units; + buy, - sell)."""
+        return self.last_qty if self.side == "buy" else -self.last_qty
+
+
+#: Operator actions on the ``control`` topic and what each needs in ``parameters``.
+CONTROL_ACTIONS: dict[str, str] = {
+    "halt": "stop every order in the scope (reducing ones too) until resume",
+    "reduce_only": "only orders that shrink a position, until resume",
+    "resume": "lift a halt or reduce-only of the scope",
+    "set_limit": "parameters: name (a RiskLimits field), value (number)",
+    "enable_strategy": "scope strategy:<name>; the strategy's intents count again",
+    "disable_strategy": "scope strategy:<name>; its contribution is dropped, its positions unwound",
+    "pin_model": "parameters: version (a registry model version) — hot reload stops at it",
+    "unpin_model": "follow the registry's champion again",
+}
+
+ControlParam = Annotated[str, Meta(max_length=256)] | float | int | bool
+
+
+class ControlCommand(Event, tag="control_command", kw_only=True):
+    """An operator command (``control`` topic, compacted by :attr:`compaction_key`).
+
+    ``scope``: ``account:<name>``, ``symbol:<symbol>`` or ``strategy:<name>``; ``action`` one of
+    :data:`CONTROL_ACTIONS`; ``issuer`` who sent it (an operator name or API key id); ``reason`` free text;
+    ``ts`` ns UTC — the command takes effect at the first event at or after it. ``signature`` is the lowercase hex
+    HMAC-SHA256 of the command's canonical bytes under the key named ``key_id`` (``operators.control.signing``);
+    an unsigned or badly signed command is dead-lettered and alerted, never applied."""
+
+    id: Id
+    issuer: Name
+    scope: Annotated[str, _pattern(SCOPE_PATTERN, max_length=128)]
+    action: Literal["halt", "reduce_only", "resume", "set_limit", "enable_strategy", "disable_strategy",
+                    "pin_model", "unpin_model"]
+    parameters: Annotated[dict[Name, ControlParam], Meta(max_length=16)] = {}
+    reason: Text = ""
+    ts: Timestamp
+    key_id: Name = "default"
+    signature: Annotated[str, Meta(max_length=64)] = ""
+    schema_version: SchemaVersion1 = 1
+
+    def __post_init__(self) -> None:
+        _ts(self.ts)
+        _version(1, self.schema_version)
+        for k, v in self.parameters.items():
+            if isinstance(v, float):
+                _finite(f"parameters[{k}]", v)
+
+    @property
+    def compaction_key(self) -> str:
+        """Kafka key on ``control``: the scope plus the state the action sets, so compaction keeps the latest
+        command per (scope, slot) — a later limit change never erases a halt of the same scope."""
+        a = self.action
+        if a in ("halt", "reduce_only", "resume"):
+            slot = "mode"
+        elif a == "set_limit":
+            slot = f"limit:{self.parameters.get('name', '')}"
+        elif a in ("enable_strategy", "disable_strategy"):
+            slot = "enabled"
+        else:
+            slot = "model"
+        return f"{self.scope}/{slot}"
+
+
+class AuditEvent(Event, tag="audit_event", kw_only=True):
+    """One entry of the append-only audit trail (``audit`` topic, PostgreSQL ``audit`` table): who did what, when,
+    with which result. ``actor`` an operator, API key id or ``flow``; ``action`` the command's action or the API
+    route; ``result``: ``applied`` (took effect), ``refused`` (invalid or badly signed), ``denied`` (not allowed),
+    ``error``; ``command_id`` the control command it concerns; ``parameters_digest`` the hex SHA-256 of the
+    request's parameters (never the parameters themselves: they may hold secrets); ``ts`` ns UTC (event time of the
+    command, or of the request)."""
+
+    id: Id
+    actor: Name
+    action: Name
+    scope: Annotated[str, Meta(max_length=128)] = ""
+    result: Literal["applied", "refused", "denied", "error"]
+    command_id: Id | None = None
+    detail: Text = ""
+    parameters_digest: Annotated[str, Meta(max_length=64)] = ""
+    source: Name = "flow"
+    client_address: Annotated[str, Meta(max_length=64)] = ""
+    ts: Timestamp
+    schema_version: SchemaVersion1 = 1
+
+    def __post_init__(self) -> None:
+        _ts(self.ts)
+        _version(1, self.schema_version)
+
+
 #: Every top-level event type, in DESIGN §2 order.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Tick,
@@ -671,6 +871,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Fill,
     Alert,
     DeadLetter,
+    Intent,
+    ExecutionReport,
+    ControlCommand,
+    AuditEvent,
 )
 
 #: ``event`` tag -> type, e.g. ``"tick" -> Tick``.

@@ -15,6 +15,9 @@ from typing import Literal
 
 from schemas.events import (
     Alert,
+    AuditEvent,
+    ControlCommand,
+    ExecutionReport,
     DeadLetter,
     Event,
     FeatureVector,
@@ -132,6 +135,31 @@ _SPECS = (
         description="Executions from the paper broker or the executor.",
         partitions=3,
         retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        name="execution.reports",
+        key="account",
+        event_type=ExecutionReport,
+        description="What the venue says: acks, partial fills, fills, cancels, rejects, positions snapshots.",
+        partitions=1,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        name="control",
+        key="scope/slot (ControlCommand.compaction_key)",
+        event_type=ControlCommand,
+        description="Signed operator commands (halt, reduce-only, resume, limits, strategies, model pins).",
+        partitions=1,
+        cleanup_policy="compact",
+        retention_ms=-1,
+    ),
+    TopicSpec(
+        name="audit",
+        key="scope",
+        event_type=AuditEvent,
+        description="Who did what and with which result: applied, refused and denied commands and requests.",
+        partitions=1,
+        retention_ms=-1,
     ),
     TopicSpec(
         name="alerts",

@@ -20,8 +20,12 @@ from schemas.codec import MAX_MESSAGE_BYTES, REASONS, DecodeError, decode, decod
 from schemas.events import (
     EVENT_TYPES,
     Alert,
+    AuditEvent,
     Bar,
+    ControlCommand,
     DeadLetter,
+    ExecutionReport,
+    Intent,
     FeatureVector,
     Fill,
     Order,
@@ -152,6 +156,43 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         partition=st.integers(-1, 2**31 - 1), offset=st.integers(-1, 2**62), key=st.none() | st.binary(max_size=64),
         error=st.sampled_from(sorted(REASONS)), detail=texts, raw=st.binary(max_size=512),
         raw_size=st.integers(-1, 2**40), ts=tss, stage=names,
+    ),
+    Intent: st.builds(
+        Intent, id=ids, account=names, symbol=symbols, strategy=names, target=st.floats(-10, 10), confidence=unit,
+        contributions=st.dictionaries(names, finite, max_size=6), reasons=st.lists(st.text(min_size=1, max_size=256), max_size=4),
+        price=prices, ts=tss,
+    ),
+    ExecutionReport: st.one_of(
+        st.builds(
+            ExecutionReport, id=ids, account=names, venue=names, kind=st.sampled_from(["fill", "partial_fill"]),
+            seq=st.integers(0, 2**62), client_order_id=ids, venue_order_id=st.none() | ids, symbol=symbols,
+            side=st.sampled_from(["buy", "sell"]), order_qty=qtys, last_qty=pos_qtys, last_price=prices, cum_qty=qtys,
+            leaves_qty=qtys, fee=finite, slippage_bps=finite, liquidity=st.sampled_from(["maker", "taker"]), ts=tss,
+        ),
+        st.builds(
+            ExecutionReport, id=ids, venue=names, kind=st.sampled_from(["ack", "cancel", "reject", "expire"]),
+            seq=st.integers(0, 2**62), client_order_id=ids, symbol=symbols, side=st.sampled_from(["buy", "sell"]),
+            order_qty=qtys, reason=st.text(max_size=256), ts=tss,
+        ),
+        st.builds(
+            ExecutionReport, id=ids, venue=names, kind=st.just("positions"), seq=st.integers(0, 2**62),
+            positions=st.dictionaries(symbols, finite, max_size=5), open_orders=st.lists(ids, max_size=5),
+            cash=st.none() | finite, ts=tss,
+        ),
+    ),
+    ControlCommand: st.builds(
+        ControlCommand, id=ids, issuer=names,
+        scope=st.one_of(names.map(lambda n: f"account:{n}"), symbols.map(lambda n: f"symbol:{n}"),
+                        names.map(lambda n: f"strategy:{n}")),
+        action=st.sampled_from(sorted(events.CONTROL_ACTIONS)),
+        parameters=st.dictionaries(names, st.one_of(st.text(max_size=256), finite, st.integers(-2**53, 2**53), st.booleans()), max_size=4),
+        reason=texts, ts=tss, key_id=names, signature=st.text(alphabet="0123456789abcdef", max_size=64),
+    ),
+    AuditEvent: st.builds(
+        AuditEvent, id=ids, actor=names, action=names, scope=st.text(max_size=128),
+        result=st.sampled_from(["applied", "refused", "denied", "error"]), command_id=st.none() | ids, detail=texts,
+        parameters_digest=st.text(alphabet="0123456789abcdef", max_size=64), source=names,
+        client_address=st.text(max_size=64), ts=tss,
     ),
 }
 
@@ -500,7 +541,9 @@ def test_ns_datetime_round_trip(ns: int) -> None:
 DESIGN_TOPICS = {  # DESIGN §2: topic -> (key, event)
     "ticks": ("symbol", Tick), "telegram.updates": ("chat id", TelegramUpdate), "signals": ("symbol", Signal),
     "features": ("symbol", FeatureVector), "scores": ("symbol", Score), "risk.decisions": ("symbol", RiskDecision),
-    "orders": ("symbol", Order), "fills": ("symbol", Fill), "alerts": ("alert kind", Alert),
+    "orders": ("symbol", Order), "fills": ("symbol", Fill),
+    "execution.reports": ("account", ExecutionReport), "control": ("scope", ControlCommand), "audit": ("scope", AuditEvent),
+    "alerts": ("alert kind", Alert),
     "dlq": ("source topic", DeadLetter),
 }
 
@@ -512,7 +555,7 @@ def test_registry_has_every_design_topic() -> None:
         assert spec.name == name and spec.event_type is event_type and spec.key.startswith(key)
         assert topics.topic_for_event(event_type) is spec
         assert spec.description and spec.partitions >= 1
-    assert {s.event_type for s in topics.TOPICS.values()} == set(EVENT_TYPES) - {Bar}
+    assert {s.event_type for s in topics.TOPICS.values()} == set(EVENT_TYPES) - {Bar, Intent}
     with pytest.raises(KeyError, match="known"):
         topics.topic("tick")
 
