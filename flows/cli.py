@@ -262,6 +262,7 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
 
 
 def _register_commands() -> None:
+    from flows.cli_control import register as register_control
     from flows.cli_edges import register as register_edges
     from flows.sweep import register as register_sweep
     from flows.training import register as register_training
@@ -269,6 +270,7 @@ def _register_commands() -> None:
     register_edges(app)
     register_training(app)
     register_sweep(app)
+    register_control(app)
 
 
 _register_commands()

@@ -58,6 +58,29 @@ class Settings:
         default=5000,
         metadata={"env": "LEVIBOT_CONSUME_BATCH", "doc": "Most messages taken from one Kafka partition per poll."},
     )
+    control_key: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "env": "LEVIBOT_CONTROL_KEY",
+            "doc": "Secret HMAC-SHA256 key that signs (and verifies) control commands: the UTF-8 bytes of the text, "
+            "or hex-decoded after a `hex:` prefix; at least 16 bytes. Empty: `levibot control` refuses to run "
+            "(docs/control.md).",
+        },
+    )
+    control_key_id: str = field(
+        default="default",
+        metadata={"env": "LEVIBOT_CONTROL_KEY_ID", "doc": "Key id of LEVIBOT_CONTROL_KEY, written into each command."},
+    )
+    control_verify_keys: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "env": "LEVIBOT_CONTROL_VERIFY_KEYS",
+            "doc": "Further keys accepted when verifying control commands (key rotation): comma-separated "
+            "`key_id=key` pairs, each key in the LEVIBOT_CONTROL_KEY format.",
+        },
+    )
     metrics_port: int = field(
         default=9464,
         metadata={"env": "LEVIBOT_METRICS_PORT", "doc": "Port of the Prometheus /metrics endpoint (0 disables it)."},

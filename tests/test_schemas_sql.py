@@ -24,7 +24,7 @@ from schemas.migrations import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-PG_TABLES = {"ticks", "bars", "orders", "fills", "risk_decisions", "signals", "dead_letters"}
+PG_TABLES = {"ticks", "bars", "orders", "fills", "risk_decisions", "signals", "dead_letters", "audit"}
 PG_PARTITIONED = {"ticks", "bars", "orders", "fills", "risk_decisions"}
 CH_TABLES = {"ticks", "bars", "features", "scores", "orders", "fills", "risk_decisions", "signals", "alerts",
              "dead_letters"}
@@ -32,7 +32,8 @@ CH_TABLES = {"ticks", "bars", "features", "scores", "orders", "fills", "risk_dec
 RENAMED = {"type": "order_type", "partition": "source_partition", "offset": "source_offset", "key": "msg_key"}
 TABLE_EVENT = {"ticks": events.Tick, "bars": events.Bar, "orders": events.Order, "fills": events.Fill,
                "risk_decisions": events.RiskDecision, "signals": events.Signal, "dead_letters": events.DeadLetter,
-               "features": events.FeatureVector, "scores": events.Score, "alerts": events.Alert}
+               "features": events.FeatureVector, "scores": events.Score, "alerts": events.Alert,
+               "audit": events.AuditEvent}
 
 _CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\(")
 
@@ -97,7 +98,7 @@ def test_versions_strictly_increase_from_one(backend: str) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_statement_is_idempotent(backend: str) -> None:
     allowed = ("CREATE TABLE IF NOT EXISTS", "CREATE INDEX IF NOT EXISTS", "CREATE EXTENSION IF NOT EXISTS",
-               "CREATE OR REPLACE FUNCTION", "SELECT ")
+               "CREATE OR REPLACE FUNCTION", "CREATE OR REPLACE TRIGGER", "SELECT ")
     for m in migrations(backend):
         for stmt in m.statements:
             assert stmt.startswith(allowed), f"{backend}/{m.version}: not idempotent: {stmt[:80]!r}"
@@ -133,7 +134,7 @@ def test_every_event_field_has_a_column(backend: str) -> None:
     have = tables(backend)
     for table, event_type in TABLE_EVENT.items():
         if table not in have:
-            assert backend == "postgres" and table in CH_TABLES - PG_TABLES
+            assert table in (CH_TABLES - PG_TABLES if backend == "postgres" else PG_TABLES - CH_TABLES)
             continue
         cols = set(have[table])
         missing = [f for f in event_type.__struct_fields__ if RENAMED.get(f, f) not in cols]
