@@ -114,6 +114,7 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
     from connectors.webhooks import METRICS, WebhookSender
     from flows.signal_ingest import faust_broker, partition_count
     from operators.alerts import mark_done, render_payload, route, throttle
+    from connectors.kafka.decode import dead_letter_ts
     from schemas.codec import DecodeError, decode, encode
     from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, Alert, DeadLetter
 
@@ -163,7 +164,7 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         dl = DeadLetter(
             source_topic=alerts_name, partition=m.partition, offset=m.offset, key=m.key, error=reason,
             detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
-            ts=max(ts_ms, 946_684_800_000) * 1_000_000, stage=stage[:64],
+            ts=dead_letter_ts(ts_ms), stage=stage[:64],
         )
         fut = await dlq.send(key=alerts_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
         await fut  # the dead letter must be in Kafka before the alert's offset is committed

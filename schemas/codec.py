@@ -5,7 +5,11 @@ Every failure is a :class:`DecodeError` with one reason code from :data:`REASONS
 ``oversized``
     the payload is larger than ``max_bytes`` (default :data:`MAX_MESSAGE_BYTES`, 1 MiB); not parsed at all.
 ``invalid_json``
-    not JSON (syntax error, non-UTF-8, empty, or JSON extensions such as ``NaN``/``Infinity`` literals).
+    not JSON (syntax error, empty, or JSON extensions such as ``NaN``/``Infinity`` literals), or not UTF-8
+    anywhere in the payload: a stray byte inside a string, a key or the value of an unknown field, a truncated
+    multi-byte sequence, an overlong encoding, a UTF-16 surrogate encoded as UTF-8 (``ED A0 80``), or a ``str``
+    payload holding a lone surrogate. A payload that is not UTF-8 is not JSON (RFC 8259 section 8.1), so it is
+    rejected even where msgspec would skip the bad bytes (unknown fields); no ``UnicodeError`` ever escapes.
 ``wrong_type``
     valid JSON but not this event type: the top level is not an object, or its ``event`` tag names another type.
 ``unknown_schema_version``
@@ -28,6 +32,14 @@ live in ``__post_init__``); classification of failures happens on the slow path 
 ... except DecodeError as e:
 ...     e.reason
 'invalid_json'
+>>> try:
+...     decode(raw.replace(b'"t1"', b'"t\\xff1"'), Tick)
+... except DecodeError as e:
+...     e.reason
+'invalid_json'
+
+Cost of the UTF-8 rule on the hot path: :func:`decode_many` checks a whole poll with one ``isascii()`` over the
+joined payloads (tens of ns per message); only a batch holding non-ASCII bytes is checked message by message.
 """
 
 from __future__ import annotations
@@ -99,6 +111,22 @@ def decoder(event_type: type[E]) -> msgspec.json.Decoder:
     return dec
 
 
+def _not_utf8(exc: UnicodeError) -> DecodeError:
+    """The :class:`DecodeError` for a payload that is not UTF-8 (or a ``str`` holding a lone surrogate)."""
+    what = "a lone surrogate in the text" if isinstance(exc, UnicodeEncodeError) else "not valid UTF-8"
+    reason = getattr(exc, "reason", "") or str(exc)
+    return DecodeError("invalid_json", f"{what}: {reason}")
+
+
+def _check_utf8(raw: Any) -> None:
+    """Raise ``UnicodeDecodeError`` unless the bytes of ``raw`` are UTF-8 (fast for ASCII; ``str`` passes)."""
+    if isinstance(raw, str):
+        return  # msgspec encodes it itself; a lone surrogate raises UnicodeEncodeError there
+    b = raw.tobytes() if isinstance(raw, memoryview) else raw
+    if not b.isascii():
+        b.decode("utf-8")  # strict: rejects overlong forms, encoded surrogates and truncated sequences
+
+
 def _classify(raw: Any, event_type: type[Event], exc: msgspec.DecodeError) -> DecodeError:
     """Turn a msgspec failure into a :class:`DecodeError` with the right reason (slow path)."""
     detail = str(exc)
@@ -107,8 +135,11 @@ def _classify(raw: Any, event_type: type[Event], exc: msgspec.DecodeError) -> De
     # msgspec validates while parsing, so the document may still be malformed further on: parse it untyped.
     try:
         obj = _UNTYPED.decode(raw)
+        _check_utf8(raw)
     except msgspec.DecodeError as exc2:
         return DecodeError("invalid_json", str(exc2))
+    except UnicodeError as exc2:
+        return _not_utf8(exc2)
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"expected a JSON object for {event_type.__name__}, got {type(obj).__name__}")
     cfg = event_type.__struct_config__
@@ -134,9 +165,13 @@ def decode(raw: bytes | bytearray | memoryview | str, event_type: type[E], *, ma
     if len(raw) > max_bytes:
         raise DecodeError("oversized", f"{len(raw)} bytes > limit {max_bytes}")
     try:
-        return decoder(event_type).decode(raw)
+        event = decoder(event_type).decode(raw)
+        _check_utf8(raw)  # msgspec skips unknown fields without looking at their bytes
+        return event
     except msgspec.DecodeError as exc:
         raise _classify(raw, event_type, exc) from None
+    except UnicodeError as exc:  # msgspec raises UnicodeDecodeError for bad bytes inside some strings
+        raise _not_utf8(exc) from None
 
 
 def decode_many(
@@ -149,14 +184,24 @@ def decode_many(
     bad: list[tuple[int, DecodeError]] = []
     append = good.append
     fail = msgspec.DecodeError
+    try:  # one pass over the whole poll: an all-ASCII batch (the usual case) needs no check per message
+        all_ascii = b"".join(raws).isascii()  # type: ignore[arg-type]
+    except TypeError:  # a None (or a non-bytes value) in the batch
+        all_ascii = False
+    check = _check_utf8
     for i, raw in enumerate(raws):
         try:
             if len(raw) > max_bytes:  # type: ignore[arg-type]
                 bad.append((i, DecodeError("oversized", f"{len(raw)} bytes > limit {max_bytes}")))  # type: ignore[arg-type]
                 continue
-            append(dec(raw))
+            event = dec(raw)
+            if not all_ascii:
+                check(raw)
+            append(event)
         except fail as exc:
             bad.append((i, _classify(raw, event_type, exc)))
+        except UnicodeError as exc:
+            bad.append((i, _not_utf8(exc)))
         except TypeError:
             if raw is None:
                 bad.append((i, DecodeError("invalid_json", "empty payload (null message value)")))

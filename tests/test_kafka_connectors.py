@@ -127,3 +127,80 @@ def test_missing_topic_error_is_clear(kafka_bootstrap, topic_prefix):
     src = KafkaEventSource(kafka_bootstrap, f"{topic_prefix}does-not-exist", Tick)
     with pytest.raises(RuntimeError, match="levibot topics create"):
         src.list_parts()
+
+
+def test_bytes_that_are_not_utf8_are_dead_lettered_with_their_offsets(kafka_bootstrap, topic_prefix):
+    """Poison pills: one invalid UTF-8 byte inside a JSON string used to raise UnicodeDecodeError out of the source
+    and crash the flow. Each lands in dlq as invalid_json with its own partition and offset; every valid tick
+    around them (in the same polls) comes through."""
+    ensure_topics(kafka_bootstrap, prefix=topic_prefix, names=["ticks", "dlq"], partitions={"ticks": 2})
+    ticks_topic, dlq_topic = f"{topic_prefix}ticks", f"{topic_prefix}dlq"
+    base = good_payload(999_999)
+    poison = [
+        base.replace(b'"venue":"test"', b'"venue":"te\xffst"'),                  # stray byte in a string
+        base.replace(b'"symbol":', b'"sym\xffbol":'),                            # in a key
+        base.replace(b'"venue":"test"', b'"venue":"test\xe2\x82"'),              # truncated before the quote
+        base.replace(b'"venue":"test"', b'"venue":"\xf0\x9f\x98test"'),          # truncated 4-byte sequence
+        base.replace(b'"venue":"test"', b'"venue":"t\xc0\xafest"'),              # overlong '/'
+        base.replace(b'"venue":"test"', b'"venue":"t\xed\xa0\x80est"'),          # surrogate encoded as UTF-8
+        base[:-1] + b',"comment":"caf\xe9"}',                                    # latin-1 in an unknown field
+    ]
+    assert all(p != base for p in poison)
+    raw = EventProducer(kafka_bootstrap, ticks_topic)
+    good_ids = []
+    for j, p in enumerate(poison):
+        for k in range(30):
+            t = tick(100 * j + k, "ETH-USD" if k % 2 else "BTC-USD")
+            raw.produce_raw(t.symbol.encode(), encode(t))
+            good_ids.append(t.trade_id)
+        raw.produce_raw(b"BTC-USD" if j % 2 else b"ETH-USD", p)
+    raw.flush()
+    where = {m.value(): (m.partition(), m.offset()) for msgs in iter_topic(kafka_bootstrap, ticks_topic)
+             for m in msgs if m.value() in poison}
+    assert len(where) == len(poison) and {p for p, _ in where.values()} == {0, 1}
+
+    flow = Dataflow("poison-test")
+    batches = op.input("in", flow, KafkaEventSource(kafka_bootstrap, ticks_topic, Tick, batch_size=25,
+                                                    stop_at_end=True))
+    good: list = []
+    op.output("good", op.flat_map("events", batches, lambda b: b.events), TestingSink(good))
+    dead = op.filter("any_dead", op.map("dead", batches, lambda b: b.dead), bool)
+    op.output("dlq", dead, KafkaEventSink(kafka_bootstrap, dlq_topic, key_fn=key_by_source_topic))
+    run_main(flow)
+
+    assert sorted(t.trade_id for t in good) == sorted(good_ids)
+    letters = [(m.key(), decode(m.value(), DeadLetter)) for msgs in iter_topic(kafka_bootstrap, dlq_topic) for m in msgs]
+    assert len(letters) == len(poison)
+    for key, d in letters:
+        assert key == ticks_topic.encode()
+        assert (d.source_topic, d.error, d.stage) == (ticks_topic, "invalid_json", "decode")
+        assert (d.partition, d.offset) == where[d.raw] and d.raw_size == len(d.raw) and "UTF-8" in d.detail
+
+
+def test_dead_letters_stay_valid_whatever_the_message_metadata():
+    """A producer chooses the timestamp and the key: a far-future or missing timestamp and an oversized key must
+    still give a valid dead letter (an invalid one would raise inside the source and stop the flow)."""
+    from connectors.kafka.decode import DEAD_LETTER_KEY_MAX_BYTES, dead_letter, decode_messages
+    from schemas.codec import DecodeError
+    from schemas.time import TS_MAX_NS, TS_MIN_NS
+
+    class Msg:
+        def __init__(self, value, key, ts_ms, offset):
+            self._v, self._k, self._ts, self._o = value, key, ts_ms, offset
+
+        def value(self): return self._v
+        def key(self): return self._k
+        def timestamp(self): return (1, self._ts)
+        def topic(self): return "ticks"
+        def partition(self): return 0
+        def offset(self): return self._o
+
+    msgs = [Msg(b'{"venue":"\xff"}', b"k" * 100_000, 2**62, 0), Msg(b"{", None, -1, 1), Msg(None, b"", 0, 2),
+            Msg(good_payload(1), b"BTC-USD", 4_102_444_800_000 + 1, 3)]
+    events, dead = decode_messages(msgs, Tick, max_bytes=1 << 20)
+    assert [t.trade_id for t in events] == [tick(1).trade_id]
+    assert [(d.offset, d.error) for d in dead] == [(0, "invalid_json"), (1, "invalid_json"), (2, "invalid_json")]
+    assert dead[0].ts == TS_MAX_NS - 1 and dead[1].ts == TS_MIN_NS and len(dead[0].key) == DEAD_LETTER_KEY_MAX_BYTES
+    for d in dead:
+        assert decode(encode(d), DeadLetter) == d  # valid through the full validation
+    assert dead_letter(msgs[0], DecodeError("invalid_json", "x" * 10_000)).detail == "x" * 4096

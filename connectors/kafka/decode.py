@@ -1,31 +1,53 @@
-"""Turn raw Kafka messages into typed events and dead letters (never an exception, never a loss)."""
+"""Turn raw Kafka messages into typed events and dead letters (never an exception, never a loss).
+
+A message is only bytes and a few numbers the producer chose: whatever they hold (bytes that are not UTF-8, a
+timestamp outside the events' range, a huge key), the message becomes an event or a valid :class:`DeadLetter`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Final, Sequence
 
 from schemas.codec import DecodeError, decode_many
 from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter
+from schemas.time import TS_MAX_NS, TS_MIN_NS
+
+#: Longest Kafka key kept in a dead letter, bytes (``DeadLetter.key``'s limit).
+DEAD_LETTER_KEY_MAX_BYTES: Final = 65_536
+
+
+def dead_letter_ts(ts_ms: int | float | None) -> int:
+    """A dead letter's ``ts`` (ns UTC) from a Kafka message timestamp in ms: clamped into the event time range
+    [2000-01-01, 2100-01-01), so that a producer's odd timestamp (none, 0, negative, far future) can never make the
+    dead letter itself invalid.
+
+    >>> dead_letter_ts(1_700_000_000_000), dead_letter_ts(-1) == TS_MIN_NS, dead_letter_ts(2**62) == TS_MAX_NS - 1
+    (1700000000000000000, True, True)
+    """
+    ns = int(ts_ms or 0) * 1_000_000
+    return min(max(ns, TS_MIN_NS), TS_MAX_NS - 1)
 
 
 def dead_letter(msg: Any, error: DecodeError, stage: str = "decode") -> DeadLetter:
     """Dead letter for one confluent-kafka message rejected with ``error``.
 
-    The dead letter's ``ts`` is the Kafka message timestamp (ns), never the wall clock, so that a
-    replay produces identical dead letters.
+    The dead letter's ``ts`` is the Kafka message timestamp (ns, clamped by :func:`dead_letter_ts`), never the
+    wall clock, so that a replay produces identical dead letters. The key is cut to
+    :data:`DEAD_LETTER_KEY_MAX_BYTES`, the payload to ``DEAD_LETTER_RAW_MAX_BYTES`` (``raw_size`` keeps its size).
     """
     raw = msg.value() or b""
+    key = msg.key()
     _, ts_ms = msg.timestamp()
     return DeadLetter(
         source_topic=msg.topic(),
         partition=msg.partition(),
         offset=msg.offset(),
-        key=msg.key(),
+        key=key[:DEAD_LETTER_KEY_MAX_BYTES] if key is not None else None,
         error=error.reason,
         detail=error.detail[:4096],
         raw=raw[:DEAD_LETTER_RAW_MAX_BYTES],
         raw_size=len(raw),
-        ts=max(ts_ms, 946_684_800_000) * 1_000_000,
+        ts=dead_letter_ts(ts_ms),
         stage=stage,
     )
 
