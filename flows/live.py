@@ -30,6 +30,7 @@ from connectors.kafka.source import KafkaEventSource
 from connectors.postgres.migrate import migrate as pg_migrate
 from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, metered_sink, start_metrics_server
 from connectors.model_registry import ChampionWatcher
+from connectors.shutdown import stop_on_signals
 from connectors.postgres.sink import PostgresSink
 from flows.settings import Settings
 from flows.trading import Outputs, build_trading_flow
@@ -97,7 +98,9 @@ def run_live(
     until_end: bool = False,
     signals: bool = True,
 ) -> None:
-    """Run this process's share of the live flow; returns when the input ends (``until_end``)."""
+    """Run this process's share of the live flow; returns when the input ends (``until_end``) or, after flushing
+    the sinks, on SIGINT/SIGTERM (``connectors.shutdown``)."""
+    stop = stop_on_signals()
     wait_ready(s.kafka_bootstrap)
     ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
     # one /metrics endpoint per process: base port + process id on a shared host, the same port when each
@@ -130,3 +133,5 @@ def run_live(
     else:
         cli_main(flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s),
                  recovery_config=recovery)
+    if stop.requested:
+        log.info("live flow stopped on %s: sources ended at their last poll, sinks flushed; exiting 0", stop.reason)

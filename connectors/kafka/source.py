@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from connectors.kafka.config import consumer_config
 from connectors.kafka.decode import decode_messages
+from connectors.shutdown import stop_requested
 from schemas.events import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         self._at_end = False
 
     def next_batch(self) -> list[EventBatch]:
-        if self._at_end:
+        # the end of a bounded run, or a requested stop (SIGINT/SIGTERM, see connectors.shutdown): end like at EOF,
+        # so that Bytewax flushes the sinks, snapshots and returns
+        if self._at_end or stop_requested():
             raise StopIteration()
         msgs = self._consumer.consume(self._batch_size, self._timeout)
         if not msgs:
@@ -121,7 +124,9 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
     """Read one topic as typed :class:`EventBatch` items, one per poll of a partition.
 
     ``stop_at_end`` makes a bounded run (replay, backtest, tests) that ends when every partition
-    reaches the end it saw; otherwise the source tails the topic forever.
+    reaches the end it saw; otherwise the source tails the topic until a stop is requested
+    (:func:`connectors.shutdown.request_stop`, which SIGINT/SIGTERM call once
+    :func:`connectors.shutdown.stop_on_signals` is installed): every partition then ends at its next poll.
     """
 
     def __init__(
