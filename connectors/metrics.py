@@ -18,6 +18,9 @@ run on different hosts.
 - One process per pod or container (k8s StatefulSet, docker-compose): every process uses the same
   base port on its own address; the scrape target (``instance``, ``pod``) tells them apart.
 
+The endpoint binds 127.0.0.1 unless configured (``LEVIBOT_METRICS_HOST``): a process on a shared host is not
+reachable from the network by accident. Containers set ``LEVIBOT_METRICS_HOST=0.0.0.0`` (docker-compose.yml, k8s/).
+
 Every process also exports ``levibot_process_info{process="<id>",processes="<n>"} 1`` so that a series
 can be joined to its cluster index (``* on(instance) group_left(process) levibot_process_info``);
 the process id is deliberately *not* a label on every metric.
@@ -35,6 +38,7 @@ symbols, strategies, models, sink names). Free text never becomes a label.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -214,12 +218,27 @@ def metrics_port_for(base_port: int, process_id: int = 0) -> int:
     return 0 if base_port <= 0 else base_port + process_id
 
 
-def start_metrics_server(port: int, *, process_id: int = 0, processes: int = 1, addr: str = "0.0.0.0",
+#: Address the /metrics endpoint binds when none is given and ``LEVIBOT_METRICS_HOST`` is unset: loopback only.
+DEFAULT_METRICS_HOST = "127.0.0.1"
+
+
+def metrics_host(addr: str | None = None) -> str:
+    """The bind address: ``addr`` if given, else ``LEVIBOT_METRICS_HOST``, else :data:`DEFAULT_METRICS_HOST`.
+
+    >>> metrics_host("0.0.0.0")
+    '0.0.0.0'
+    """
+    return addr or os.environ.get("LEVIBOT_METRICS_HOST") or DEFAULT_METRICS_HOST
+
+
+def start_metrics_server(port: int, *, process_id: int = 0, processes: int = 1, addr: str | None = None,
                          registry: CollectorRegistry | None = None) -> int:
     """Serve ``/metrics`` for this process on ``metrics_port_for(port, process_id)``; returns the port (0 = off).
 
-    Also sets ``levibot_process_info``. Call once per process, before the flow starts.
+    Binds ``addr``, by default :func:`metrics_host` (``LEVIBOT_METRICS_HOST``, else 127.0.0.1: never all
+    interfaces unless configured). Also sets ``levibot_process_info``. Call once per process, before the flow starts.
     """
+    addr = metrics_host(addr)
     actual = metrics_port_for(port, process_id)
     m = default_metrics() if registry is None else _metrics_for(registry)
     m.process_info.labels(process=str(process_id), processes=str(processes)).set(1)

@@ -108,7 +108,7 @@ def run_live(
     local = not addresses or all(a.split(":")[0] in ("127.0.0.1", "localhost", "::1") for a in addresses)
     try:
         start_metrics_server(s.metrics_port, process_id=process_id if processes > 1 and local else 0,
-                             processes=processes)
+                             processes=processes, addr=s.metrics_host)
     except OSError as exc:  # a busy port costs the endpoint, never the flow
         log.warning("metrics endpoint not started (port %s: %s); the flow runs on", s.metrics_port, exc)
     fm = FlowMetrics()

@@ -85,6 +85,14 @@ class Settings:
         default=9464,
         metadata={"env": "LEVIBOT_METRICS_PORT", "doc": "Port of the Prometheus /metrics endpoint (0 disables it)."},
     )
+    metrics_host: str = field(
+        default="127.0.0.1",
+        metadata={
+            "env": "LEVIBOT_METRICS_HOST",
+            "doc": "Address the /metrics endpoint binds: loopback only by default; 0.0.0.0 (all interfaces) inside a "
+            "container or pod, where Prometheus scrapes it from outside (docker-compose.yml and k8s/ set it).",
+        },
+    )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":

@@ -302,3 +302,29 @@ def wait_pg_idle(dsn: str, timeout_s: float = 120.0) -> list:
             return []
         time.sleep(0.5)
     return others
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses that TCP sockets in LISTEN state are bound to on ``port`` (any process on this host),
+    read from the kernel's tables (``/proc/net/tcp``, ``/proc/net/tcp6``): e.g. ``{"127.0.0.1"}`` or
+    ``{"0.0.0.0"}``, IPv6 ones as ``"::"``, ``"::1"``... (IPv4-mapped IPv6 addresses as their IPv4 form)."""
+    import ipaddress
+
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            addr_hex, port_hex = local.split(":")
+            if state != "0A" or int(port_hex, 16) != port or len(addr_hex) != width:
+                continue
+            # the kernel prints each 32-bit word in host (little-endian) byte order
+            raw = b"".join(bytes.fromhex(addr_hex[i:i + 8])[::-1] for i in range(0, width, 8))
+            ip = ipaddress.ip_address(raw)
+            mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 (Java's IPv4 sockets) is 127.0.0.1
+            found.add(str(mapped or ip))
+    return found

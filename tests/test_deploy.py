@@ -316,3 +316,33 @@ def test_real_prometheus_scrapes_the_running_flow(tmp_path):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+# -- bind addresses: 127.0.0.1 by default, all interfaces only where the deployment says so ------------------------
+def test_servers_bind_all_interfaces_only_where_a_deployment_says_so():
+    from flows.settings import Settings
+
+    assert Settings.from_env({}).metrics_host == "127.0.0.1"
+    assert "0.0.0.0" not in (ROOT / "Dockerfile").read_text()  # the image alone stays loopback-only
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    ours = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("${LEVIBOT_IMAGE")}
+    assert {"flow-0", "flow-1", "signal-ingest", "alert-dispatch"} <= set(ours)
+    for name, svc in ours.items():
+        assert svc["environment"]["LEVIBOT_METRICS_HOST"] == "0.0.0.0", name
+    assert services["signal-ingest"]["environment"]["LEVIBOT_SIGNAL_WEB_HOST"] == "0.0.0.0"
+    assert services["alert-dispatch"]["environment"]["LEVIBOT_ALERT_WEB_HOST"] == "0.0.0.0"
+
+    docs = [d for f in sorted((ROOT / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "levibot-config")
+    assert config["data"]["LEVIBOT_METRICS_HOST"] == "0.0.0.0"
+    web_host = {"levibot-signal-ingest": "LEVIBOT_SIGNAL_WEB_HOST", "levibot-alert-dispatch": "LEVIBOT_ALERT_WEB_HOST"}
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    assert {d["metadata"]["name"] for d in workloads} >= set(web_host) | {"levibot-flow"}
+    for d in workloads:
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            if not c["image"].startswith("levibot"):
+                continue
+            assert {"configMapRef": {"name": "levibot-config"}} in c.get("envFrom", []), d["metadata"]["name"]
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            if d["metadata"]["name"] in web_host:
+                assert env[web_host[d["metadata"]["name"]]] == "0.0.0.0", d["metadata"]["name"]

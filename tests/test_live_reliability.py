@@ -3,7 +3,8 @@
 * poison bytes (payloads that are not UTF-8) between valid ticks land in ``dlq`` as ``invalid_json`` with their
   Kafka partition and offset, and every valid tick is processed (stored): the flow used to crash on them;
 * SIGTERM and SIGINT stop the flow within seconds with exit code 0 and a log line saying so (SIGINT used to end in a
-  Bytewax panic and exit 1, SIGTERM in an unflushed death by signal), idle or busy.
+  Bytewax panic and exit 1, SIGTERM in an unflushed death by signal), idle or busy;
+* its /metrics endpoint binds 127.0.0.1 unless ``LEVIBOT_METRICS_HOST`` says otherwise (it used to bind 0.0.0.0).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from schemas.codec import encode
 from schemas.events import DeadLetter, Tick
 
 from .conftest import DATA
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, \
-    read_events, read_located, run_ok
+from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, \
+    listening_addresses, new_prefix, read_events, read_located, run_ok
 
 pytestmark = [pytest.mark.kafka]
 
@@ -196,3 +197,33 @@ def test_sigint_stops_the_busy_live_flow_cleanly(kafka_bootstrap, tmp_path):
             proc.kill()
         drop_topics(kafka_bootstrap, [prefix])
     assert after > 0
+
+
+def test_live_metrics_endpoint_binds_loopback_unless_configured(kafka_bootstrap, tmp_path):
+    """`levibot run --live` with a metrics port: by default the socket is bound to 127.0.0.1 (and answers there);
+    LEVIBOT_METRICS_HOST=0.0.0.0 (what docker-compose.yml and k8s/ set) binds all interfaces."""
+    import urllib.request
+
+    prefix = new_prefix("bind")
+    procs: list[FlowProc] = []
+    default_port, wide_port = free_ports(2)
+    try:
+        create_topics(kafka_bootstrap, prefix)
+        for name, port, host in (("default", default_port, None), ("wide", wide_port, "0.0.0.0")):
+            env = flow_env(prefix=prefix, var=tmp_path / name, LEVIBOT_METRICS_PORT=str(port))
+            env.pop("LEVIBOT_METRICS_HOST", None)
+            if host:
+                env["LEVIBOT_METRICS_HOST"] = host
+            procs.append(FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], env, tmp_path / f"{name}.log"))
+        for proc, port in zip(procs, (default_port, wide_port)):
+            wait_until(lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", proc)
+        assert listening_addresses(default_port) == {"127.0.0.1"}
+        assert listening_addresses(wide_port) == {"0.0.0.0"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{default_port}/metrics", timeout=5) as r:
+            assert r.status == 200 and b"levibot_process_info" in r.read()
+        for proc in procs:
+            stop_and_check(proc, signal.SIGTERM)
+    finally:
+        for proc in procs:
+            proc.kill()
+        drop_topics(kafka_bootstrap, [prefix])

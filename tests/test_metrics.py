@@ -238,6 +238,58 @@ def test_metrics_server_serves_parsable_exposition():
     assert cm.metrics_port_for(0, 3) == 0
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _non_loopback_address() -> str | None:
+    """This host's address on its default route (a UDP "connect" sends nothing), None if it only has loopback."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1, never routed anywhere
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=3) as r:
+            return r.status == 200 and b"levibot_process_info" in r.read()
+    except OSError:
+        return False
+
+
+def test_metrics_server_binds_loopback_by_default(monkeypatch):
+    from tests.flowproc import listening_addresses
+
+    monkeypatch.delenv("LEVIBOT_METRICS_HOST", raising=False)
+    port = cm.start_metrics_server(_free_port(), registry=CollectorRegistry())
+    assert listening_addresses(port) == {"127.0.0.1"}  # the socket's own bound address, from the kernel
+    assert _answers("127.0.0.1", port)
+    other = _non_loopback_address()
+    if other is not None:  # not reachable from the network
+        assert not _answers(other, port)
+    # configured: LEVIBOT_METRICS_HOST, or an explicit address, opens it up
+    monkeypatch.setenv("LEVIBOT_METRICS_HOST", "0.0.0.0")
+    wide = cm.start_metrics_server(_free_port(), registry=CollectorRegistry())
+    assert listening_addresses(wide) == {"0.0.0.0"} and _answers("127.0.0.1", wide)
+    if other is not None:
+        assert _answers(other, wide)
+    explicit = cm.start_metrics_server(_free_port(), addr="127.0.0.1", registry=CollectorRegistry())
+    assert listening_addresses(explicit) == {"127.0.0.1"}
+    assert cm.metrics_host() == "0.0.0.0" and cm.metrics_host("::1") == "::1"
+    monkeypatch.delenv("LEVIBOT_METRICS_HOST")
+    assert cm.metrics_host() == "127.0.0.1" == cm.DEFAULT_METRICS_HOST
+
+
 @pytest.mark.kafka
 def test_lag_poller_against_real_kafka(kafka_bootstrap, topic_prefix):
     from confluent_kafka import Producer
