@@ -98,11 +98,13 @@ class SignalIngestConfig:
 def create_app(cfg: SignalIngestConfig):  # -> faust.App
     """Build the Faust app: webhook view, ingest agent, state table, metrics page."""
     import asyncio
+    import time
 
     import faust
     from aiohttp import web as aioweb
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from connectors.kafka.decode import dead_letter_ts
     from connectors.telegram import SECRET_HEADER, secret_token_ok
     from operators.signals.lifecycle_state import inbound_from_update, ingest_message
     from schemas.codec import DecodeError, decode, encode
@@ -142,13 +144,16 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
     m_updates, m_out = _METRICS_UPDATES, _METRICS_OUT
 
     async def dead_letter(key: bytes | None, value: bytes, reason: str, detail: str, partition: int, offset: int,
-                          ts_ms: int, stage: str) -> None:
+                          ts_ms: int, stage: str, *, ack_timeout_s: float | None = None) -> None:
+        """Queue a dead letter; with ``ack_timeout_s`` also wait (seconds) until Kafka acknowledged it."""
         dl = DeadLetter(
             source_topic=updates_name, partition=partition, offset=offset, key=key, error=reason,
             detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
-            ts=max(ts_ms, 946_684_800_000) * 1_000_000, stage=stage,
+            ts=dead_letter_ts(ts_ms), stage=stage,
         )
-        await dlq.send(key=updates_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
+        fut = await dlq.send(key=updates_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
+        if ack_timeout_s is not None:
+            await asyncio.wait_for(fut, ack_timeout_s)
 
     class TelegramWebhook(faust.web.View):
         """Telegram's webhook: verify, bound, forward to Kafka, answer."""
@@ -171,8 +176,19 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
             try:
                 update = decode(body, TelegramUpdate, max_bytes=cfg.max_body_bytes)
             except DecodeError as exc:
-                # Authenticated but unusable: keep it in dlq, and answer 200 so Telegram does not retry forever.
-                await dead_letter(None, body, exc.reason, exc.detail, -1, -1, 0, "telegram_webhook")
+                # Authenticated but unusable (not JSON, not UTF-8, not an Update): into dlq, then 200, because Telegram
+                # redelivers on every non-2xx answer (a 400 too) and this body will never parse. The 200 goes out
+                # only once Kafka holds the dead letter; if it does not, 503 and Telegram's retry brings it back.
+                # Its time is the receive time: nothing in the body can be trusted, and a Kafka timestamp of 0 would
+                # let the broker's retention delete the dead letter at once.
+                received_ms = int(time.time() * 1000)
+                try:
+                    await dead_letter(None, body, exc.reason, exc.detail, -1, -1, received_ms, "telegram_webhook",
+                                      ack_timeout_s=cfg.produce_timeout_s)
+                except Exception as kafka_exc:
+                    log.warning("could not dead-letter a %s webhook body: %r", exc.reason, kafka_exc)
+                    m_updates.labels("kafka_error").inc()
+                    return self.json({"ok": False, "error": "try again later"}, status=503)
                 m_updates.labels(f"dlq_{exc.reason}").inc()
                 return self.json({"ok": True, "dead_letter": exc.reason})
             msg = update.any_message

@@ -235,3 +235,107 @@ def test_replay_telegram_export(kafka_bootstrap, topic_prefix, monkeypatch):
     assert kinds[109] == ("close", f"tg:{chat}:102")    # reply "closed" to the ETH short
     assert sorted(d.error for d in dls) == ["no_signal", "no_signal", "no_stop"]
     assert "signals 8" in res.output and "service 1" in res.output
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# poison bytes: bodies that are not UTF-8 (used to be an HTTP 500, uncounted, not dead-lettered, retried forever)
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, {}
+
+
+def metric_value(port: int, name: str, labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_webhook_dead_letters_bodies_that_are_not_utf8(kafka_bootstrap, topic_prefix, tmp_path):
+    from connectors.kafka.sink import EventProducer
+
+    from .flowproc import listening_addresses
+
+    ensure_topics(kafka_bootstrap, prefix=topic_prefix, names=["telegram.updates", "signals", "dlq"])
+    port = free_port()
+    env = {
+        "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+        "LEVIBOT_TELEGRAM_SECRET_TOKEN": SECRET,
+        "LEVIBOT_TELEGRAM_CHATS": f"{CHAT}:0.8",
+        "LEVIBOT_SIGNAL_WEB_PORT": str(port),
+        "LEVIBOT_VAR": str(tmp_path / "var"),
+    }
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    ok = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    good = update(21, 30, ORIGINAL)
+    poison = [
+        good.replace(b"LONG 10x", b"LONG \xff10x"),             # stray byte in the text
+        good.replace(b"LONG 10x", b"LONG \xed\xa0\x8010x"),     # a UTF-16 surrogate encoded as UTF-8
+        good.replace(b'"VIP"', b'"VIP\xe2\x82"'),               # truncated 3-byte sequence before the quote
+        good.replace(b'"chat"', b'"ch\xffat"'),                 # in a key
+        good.replace(b'"VIP"', b'"V\xc0\xafIP"'),               # overlong '/'
+    ]
+    for p in poison:
+        with pytest.raises(UnicodeDecodeError):
+            p.decode("utf-8")
+    proc = start_app("flows.signal_ingest", env, port, tmp_path / "ingest.log")
+    try:
+        # the receiver's default bind is loopback only (LEVIBOT_SIGNAL_WEB_HOST opens it, as the deployments do)
+        assert listening_addresses(port) == {"127.0.0.1"}
+        before = metric_value(port, "levibot_signal_updates_total", 'result="dlq_invalid_json"')
+        t_start_ms = int(time.time() * 1000)
+        # unauthenticated poison is refused and never reaches Kafka
+        assert post_json(url, poison[0], {})[0] == 401
+        for p in poison:
+            assert post_json(url, p, ok) == (200, {"ok": True, "dead_letter": "invalid_json"})
+        # the same bytes put straight on telegram.updates (another producer) are dead-lettered by the agent
+        prod = EventProducer(kafka_bootstrap, topic_prefix + "telegram.updates")
+        prod.produce_raw(str(CHAT).encode(), poison[1])
+        prod.flush(10)
+        # and the receiver still works: a valid update afterwards becomes a signal
+        assert post_json(url, good, ok) == (200, {"ok": True})
+        sig_topic, dlq_topic = topic_prefix + "signals", topic_prefix + "dlq"
+        wait_for(lambda: len(read_all(kafka_bootstrap, sig_topic)) >= 1 and len(read_all(kafka_bootstrap, dlq_topic))
+                 >= len(poison) + 1, 30, "1 signal and 6 dead letters")
+        after = metric_value(port, "levibot_signal_updates_total", 'result="dlq_invalid_json"')
+        ingest_count = metric_value(port, "levibot_signal_ingest_total", 'outcome="invalid_json"')
+        dl_msgs = read_all(kafka_bootstrap, dlq_topic)
+        sigs = [decode(m.value(), Signal) for m in read_all(kafka_bootstrap, sig_topic)]
+        raw_updates = read_all(kafka_bootstrap, topic_prefix + "telegram.updates")
+        log_text = (tmp_path / "ingest.log").read_text(errors="replace")
+    finally:
+        stop_app(proc)
+
+    assert after - before == len(poison) and ingest_count == 1
+    assert "Traceback" not in log_text and "UnicodeDecodeError" not in log_text
+    dls = [decode(m.value(), DeadLetter) for m in dl_msgs]
+    hook = [d for d in dls if d.stage == "telegram_webhook"]
+    agent = [d for d in dls if d.stage == "signal_ingest"]
+    # every poison body is in dlq verbatim, with the codec's reason, keyed by the source topic
+    assert sorted(d.raw for d in hook) == sorted(poison)
+    assert all(d.error == "invalid_json" and d.raw_size == len(d.raw) and "UTF-8" in d.detail for d in hook)
+    assert all(d.source_topic == topic_prefix + "telegram.updates" and (d.partition, d.offset) == (-1, -1)
+               for d in hook)
+    assert {m.key() for m in dl_msgs} == {(topic_prefix + "telegram.updates").encode()}
+    # stamped with the receive time, in the payload and as the Kafka timestamp (0 would fall to retention at once)
+    t_end_ms = int(time.time() * 1000)
+    hook_ts = [m.timestamp()[1] for m in dl_msgs if decode(m.value(), DeadLetter).stage == "telegram_webhook"]
+    assert all(t_start_ms <= t <= t_end_ms for t in hook_ts) and len(hook_ts) == len(poison)
+    assert all(t_start_ms * 10**6 <= d.ts <= t_end_ms * 10**6 for d in hook)
+    # the one the agent rejected carries its Kafka coordinates
+    poisoned_in_topic = [m for m in raw_updates if m.value() == poison[1]]
+    assert len(agent) == 1 and len(poisoned_in_topic) == 1
+    assert (agent[0].error, agent[0].raw, agent[0].partition, agent[0].offset) == (
+        "invalid_json", poison[1], poisoned_in_topic[0].partition(), poisoned_in_topic[0].offset())
+    # only the valid update and the directly produced poison are on telegram.updates; the valid one became a signal
+    assert sorted(m.value() for m in raw_updates) == sorted([good, poison[1]])
+    assert [(s.id, s.version) for s in sigs] == [(f"tg:{CHAT}:30", 1)]
