@@ -7,6 +7,8 @@ the comparison measures the dataflows, not input parsing.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +34,11 @@ BTC = REPO_ROOT / "data" / "market" / "BTC-30m.csv.gz"
 ETH = REPO_ROOT / "data" / "market" / "ETH-30m.csv.gz"
 #: live-style bars: 1 s base, 1 min and 5 min derived, decisions on 1 min bars
 LIVE_CFG = PipelineConfig()
+
+
+def universe(cfg: PipelineConfig, ticks: list[Tick]) -> PipelineConfig:
+    """``cfg`` trading exactly the symbols of ``ticks`` (the account's clock waits for each of its symbols)."""
+    return replace(cfg, symbols=tuple(sorted({t.symbol for t in ticks})))
 
 
 def dense_ticks(ticks_per_bar: int, max_bars: int, symbols: dict[str, Any] | None = None) -> list[Tick]:
@@ -86,7 +93,7 @@ class _Batches(FixedPartitionedSource):
 def run_project_flow(ticks: list[Tick], batch: int = 5000, cfg: PipelineConfig = LIVE_CFG) -> tuple[float, int]:
     """Seconds for the full trading flow over ``ticks`` (orders collected in memory); and the order count."""
     orders: list = []
-    flow = build_trading_flow(_Batches(ticks, batch), Outputs(orders=[CollectSink(orders)]), cfg)
+    flow = build_trading_flow(_Batches(ticks, batch), Outputs(orders=[CollectSink(orders)]), universe(cfg, ticks))
     t = time.perf_counter()
     run_main(flow)
     return time.perf_counter() - t, len(orders)
@@ -182,7 +189,7 @@ def _memory_child(symbols: int, ticks_per_symbol: int, checkpoints: int) -> dict
 
     orders: list = []
     samples.append(_vm_rss_mib())
-    run_main(build_trading_flow(Src(), Outputs(orders=[CollectSink(orders)]), LIVE_CFG))
+    run_main(build_trading_flow(Src(), Outputs(orders=[CollectSink(orders)]), replace(LIVE_CFG, symbols=tuple(names))))
     out = {"memory_symbols": float(symbols), "memory_ticks": float(symbols * ticks_per_symbol),
            "memory_rss_mib_start": samples[0]}
     for k, v in enumerate(samples[1:], 1):
@@ -266,7 +273,7 @@ def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_
         now = time.monotonic_ns()
         emitted.extend((now, o) for o in e.orders)
 
-    flow = build_trading_flow(src, Outputs(), cfg, on_orders=seen)
+    flow = build_trading_flow(src, Outputs(), universe(cfg, ticks), on_orders=seen)
     gc.collect()
     gc.freeze()
     try:
@@ -350,7 +357,7 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
     from connectors.kafka.admin import delete_topics, ensure_topics
 
     ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
+    cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--venue", "sim", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
 
     def timed(prefix: str, processes: int) -> float:
         env = {**os.environ, "LEVIBOT_TOPIC_PREFIX": prefix, "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}

@@ -23,7 +23,7 @@ from connectors.history import load_history
 from flows.cli import BUNDLED
 from flows.embedded import EMBEDDED_PIPELINE, run_history
 from flows.sweep import load_bar_arrays
-from operators.execution import PaperConfig
+from operators.pipeline import paper_broker_config
 from operators.sweep import SimConfig, param_grid, sweep_trend
 
 
@@ -53,8 +53,9 @@ def event_driven(event_sets: int = 2) -> dict[str, float]:
     picks = np.linspace(0, 99, event_sets).round().astype(int)
     secs = []
     for i in picks:
-        cfg = replace(EMBEDDED_PIPELINE, trend_entry=float(g["entry"][i]), trend_exit=float(g["exit"][i]),
-                      paper=PaperConfig(latency_s=0.0))
+        cfg = replace(EMBEDDED_PIPELINE, mode="baseline", models=False, accounts="per_symbol",
+                      trend_entry=float(g["entry"][i]), trend_exit=float(g["exit"][i]),
+                      broker=paper_broker_config(latency_s=0.0))
         t0 = time.perf_counter()
         run_history(history, None, cfg, progress=False)
         secs.append(time.perf_counter() - t0)

@@ -30,9 +30,11 @@ class _Part(StatefulSourcePartition[EventBatch, int]):
     def next_batch(self) -> list[EventBatch]:
         if self._pos >= len(self._ticks):
             raise StopIteration()
-        chunk = self._ticks.iloc[self._pos:self._pos + self._n]
+        start = self._pos
+        chunk = self._ticks.iloc[start:start + self._n]
         self._pos += len(chunk)
-        return [EventBatch(self._topic, self._part, self._pos, list(iter_tick_events(chunk)))]
+        return [EventBatch(self._topic, self._part, self._pos, list(iter_tick_events(chunk)),
+                           offsets=list(range(start, self._pos)))]
 
     def snapshot(self) -> int:
         return self._pos

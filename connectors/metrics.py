@@ -37,9 +37,11 @@ symbols, strategies, models, sink names). Free text never becomes a label.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -127,6 +129,13 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("levibot_risk_rejections_total", "counter", "Rejected intents by reason code (count).", ("reason",)),
     MetricSpec("levibot_kill_switch_engaged", "gauge", "1 while the drawdown kill switch halts trading, else 0.",
                ("scope",)),
+    MetricSpec("levibot_trading_halted", "gauge",
+               "1 while an account may not add risk, by cause: operator (halt or reduce-only command), kill_switch "
+               "(drawdown), reconciliation (book and venue disagree); else 0.", ("account", "cause")),
+    MetricSpec("levibot_reconciliation_mismatches_total", "counter",
+               "Venue position snapshots that disagreed with the account's book (count).", ("account",)),
+    MetricSpec("levibot_control_commands_total", "counter",
+               "Operator commands handled by the flow, by result (applied, refused, duplicate) (count).", ("result",)),
     # -- trading ------------------------------------------------------------------------------------------------
     MetricSpec("levibot_orders_total", "counter", "Orders emitted (count).", ("symbol", "side", "strategy", "type")),
     MetricSpec("levibot_fills_total", "counter", "Fills received (count).", ("symbol", "side", "liquidity")),
@@ -283,6 +292,7 @@ class FlowMetrics:
         self._wall = wall
         self._lock = threading.Lock()
         self._first_equity: dict[str, float] = {}
+        self._account_totals: dict[str, dict[str, int]] = {}  # running totals already counted, per account
         self._peak_equity: dict[str, float] = {}
         self._read_pos: dict[tuple[str, int], int] = {}
 
@@ -364,6 +374,42 @@ class FlowMetrics:
             m.late_ticks_total.labels(symbol=symbol).inc(len(e.late))
         if e.marks:
             self.observe_equity(symbol, e.marks[-1][1])
+        st = getattr(e, "state", None)
+        if st:
+            self.observe_account_state(st)
+
+    def init_control(self, topic: str) -> None:
+        """Create the control plane's counters at 0 (refusal reasons of ``topic``, command results), so that the
+        first refused command is an increase Prometheus can see."""
+        for reason in ("unsigned", "unknown_key", "bad_signature", "unknown_scope"):
+            self.m.dead_letters_total.labels(reason=reason, source_topic=topic, stage="control").inc(0)
+        for result in ("applied", "refused", "duplicate"):
+            self.m.control_commands_total.labels(result=result).inc(0)
+
+    def observe_account_state(self, st: dict) -> None:
+        """The account stage's state (``AccountStage.state``): kill switch, operator and reconciliation modes,
+        portfolio VaR/CVaR against their limits, mismatches and commands (counters follow the running totals)."""
+        m = self.m
+        acc = st["account"]
+        scope = f"account:{acc}"
+        m.kill_switch_engaged.labels(scope=scope).set(1 if st["kill_switch"] == "halted" else 0)
+        m.trading_halted.labels(account=acc, cause="kill_switch").set(0 if st["kill_switch"] == "normal" else 1)
+        m.trading_halted.labels(account=acc, cause="operator").set(0 if st["operator_mode"] == "normal" else 1)
+        m.trading_halted.labels(account=acc, cause="reconciliation").set(0 if st["reconcile_mode"] == "normal" else 1)
+        m.risk_var_ratio.labels(scope=scope).set(st["var_frac"])
+        m.risk_cvar_ratio.labels(scope=scope).set(st["cvar_frac"])
+        if st.get("var_limit") is not None:
+            m.risk_limit_ratio.labels(limit="var", scope=scope).set(st["var_limit"])
+            m.risk_limit_ratio.labels(limit="cvar", scope=scope).set(st["cvar_limit"])
+        with self._lock:  # counters from the stage's running totals (monotone within a process)
+            seen = self._account_totals.setdefault(acc, {})
+            for key, metric, labels in [("mismatches", m.reconciliation_mismatches_total, {"account": acc})] + [
+                    (f"control:{k}", m.control_commands_total, {"result": k}) for k in st.get("control", {})]:
+                total = st["mismatches"] if key == "mismatches" else st["control"][key.split(":", 1)[1]]
+                step = total - seen.get(key, 0)
+                if step > 0:
+                    metric.labels(**labels).inc(step)
+                    seen[key] = total
 
     def _observe_decision(self, d: Any) -> None:
         m = self.m
@@ -593,6 +639,21 @@ class KafkaLagPoller(_Poller):
             self._consumer.close()
 
 
+_READ_RECOVERY = """
+import json, sqlite3, sys
+out = {}
+for part in sys.argv[1:]:
+    con = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=5.0)
+    try:
+        epoch = con.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()[0]
+        exs = con.execute("SELECT COUNT(*) FROM exs").fetchone()[0]
+    finally:
+        con.close()
+    out[part] = [epoch, exs]
+print(json.dumps(out))
+"""
+
+
 class RecoveryWatcher(_Poller):
     """Follows Bytewax's recovery partitions (SQLite, read-only) and exports snapshot and resume counts.
 
@@ -607,22 +668,31 @@ class RecoveryWatcher(_Poller):
         self._epochs: dict[str, int] = {}
         self._executions: int | None = None
 
+    def _read(self) -> dict[str, tuple[int | None, int]]:
+        """``{partition file: (latest commit epoch, executions)}``, read in a **separate process**: Bytewax writes
+        these files with its own bundled SQLite, and a second SQLite library in the same process releases the
+        writer's POSIX locks when it closes the file, which can corrupt the database (sqlite.org/howtocorrupt.html,
+        "multiple copies of SQLite linked into the same application")."""
+        parts = [str(p) for p in sorted(self.directory.glob("part-*.sqlite3"))]
+        if not parts:
+            return {}
+        res = subprocess.run([sys.executable, "-c", _READ_RECOVERY, *parts], capture_output=True, text=True,
+                             timeout=30)
+        if res.returncode != 0:
+            raise RuntimeError(f"reading the recovery partitions failed: {res.stderr.strip()[-500:]}")
+        return {Path(k).name: (v[0], v[1]) for k, v in json.loads(res.stdout).items()}
+
     def poll_once(self) -> None:
         m = self.metrics.m
         executions = 0
-        for part in sorted(self.directory.glob("part-*.sqlite3")):
-            con = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=1.0)
-            try:
-                epoch = con.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()[0]
-                executions = max(executions, con.execute("SELECT COUNT(*) FROM exs").fetchone()[0])
-            finally:
-                con.close()
+        for part, (epoch, exs) in sorted(self._read().items()):
+            executions = max(executions, exs)
             if epoch is None:
                 continue
-            prev = self._epochs.get(part.name)
+            prev = self._epochs.get(part)
             if prev is not None and epoch > prev:
                 m.recovery_snapshots_total.inc(epoch - prev)
-            self._epochs[part.name] = epoch
+            self._epochs[part] = epoch
             m.recovery_committed_epoch.set(max(self._epochs.values()))
         if self._executions is None:
             self._executions = executions

@@ -138,16 +138,15 @@ def replay(
         typer.echo(f"  {sym:12} {n:,}")
 
 
-def _pipeline_config(base: int, bars: str, decision: int, lateness: float, default):
-    from operators.pipeline import PipelineConfig
-
+def _pipeline_config(base: int, bars: str, decision: int, lateness: float, default, max_price_age: float = -1.0):
     try:
         res = tuple(int(x) for x in bars.split(",") if x.strip()) if bars else default.bar_resolutions_s
         from dataclasses import replace
 
+        limits = default.limits if max_price_age < 0 else replace(default.limits, max_price_age_s=max_price_age)
         return replace(default, base_resolution_s=base or default.base_resolution_s, bar_resolutions_s=res,
                        decision_resolution_s=decision or default.decision_resolution_s,
-                       allowed_lateness_s=default.allowed_lateness_s if lateness < 0 else lateness)
+                       allowed_lateness_s=default.allowed_lateness_s if lateness < 0 else lateness, limits=limits)
     except ValueError as exc:
         _fail(f"bad bar settings: {exc}")
 
@@ -156,6 +155,8 @@ _BASE = typer.Option(0, "--base-resolution", help="Base bar length, s (0 = defau
 _BARS = typer.Option("", "--bar-resolutions", help="Derived bar lengths, s, comma separated (empty = default).")
 _DECISION = typer.Option(0, "--decision-resolution", help="Bars that drive features and strategies, s (0 = default).")
 _LATENESS = typer.Option(-1.0, "--lateness", help="Allowed lateness of ticks, s (negative = default).")
+_PRICE_AGE = typer.Option(-1.0, "--max-price-age", help="Oldest last trade the risk gate accepts at a decision, s of "
+                          "event time (negative = default: 60 s live, 3600 s for the bundled 30-minute history).")
 
 
 @app.command()
@@ -169,9 +170,12 @@ def run(
     snapshot_interval: float = typer.Option(10.0, help="Seconds between snapshots (epoch length, live)."),
     until_end: bool = typer.Option(False, help="Stop when the input topics are read to their current end (live)."),
     stores: str = typer.Option("postgres,clickhouse", help="Stores to write (live): postgres, clickhouse, or none."),
+    venue: str = typer.Option("paper", help="Live: 'paper' sends orders to `orders` and books only the venue's "
+                              "execution.reports (run `levibot paper-venue` or an exchange adapter); 'sim' simulates "
+                              "fills inside the flow, deterministically (replays, backtest parity)."),
     max_bars: Optional[int] = typer.Option(None, help="Embedded: use only the first N bars of each bundled file."),
     base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
-    lateness: float = _LATENESS,
+    lateness: float = _LATENESS, max_price_age: float = _PRICE_AGE,
 ) -> None:
     """Run the main job. With no configuration: the embedded default over the bundled BTC/ETH history."""
     import os
@@ -181,21 +185,57 @@ def run(
         from flows.live import run_live
         from operators.pipeline import PipelineConfig
 
-        cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig())
+        cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(),
+                               max_price_age)
         chosen = {x.strip() for x in stores.split(",") if x.strip() and x.strip() != "none"}
         unknown = chosen - {"postgres", "clickhouse"}
         if unknown:
             _fail(f"unknown stores {sorted(unknown)}; use postgres, clickhouse or none")
         if process_id >= processes:
             _fail("--process-id must be below --processes")
+        if venue not in ("paper", "sim"):
+            _fail(f"--venue must be paper or sim, got {venue!r}")
         run_live(s, cfg, stores=chosen, processes=processes, process_id=process_id,
                  addresses=[a for a in addresses.split(";") if a] or None, recovery_dir=recovery_dir,
-                 snapshot_interval_s=snapshot_interval, until_end=until_end)
+                 snapshot_interval_s=snapshot_interval, until_end=until_end, venue=venue)
         return
     from flows.embedded import EMBEDDED_PIPELINE, run_embedded
 
-    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, EMBEDDED_PIPELINE)
+    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, EMBEDDED_PIPELINE,
+                           max_price_age)
     run_embedded(s, BUNDLED, cfg, max_bars=max_bars)
+
+
+@app.command("paper-venue")
+def paper_venue(
+    cash: float = typer.Option(100_000.0, help="Starting cash of the paper account, quote currency."),
+    account: str = typer.Option("default", help="Account whose orders this venue answers."),
+    name: str = typer.Option("paper", help="Venue name (report ids are <name>:<account>:<seq>)."),
+    from_beginning: bool = typer.Option(True, help="Read `ticks` from the beginning (replays) or only new ticks."),
+    latency: float = typer.Option(0.05, help="Order to earliest fill, s of event time."),
+    participation: float = typer.Option(0.25, help="Largest share of one trade's quantity an order may take."),
+    ttl: float = typer.Option(600.0, help="An order's unfilled rest is cancelled this long after it was due, s."),
+    fee_bps: float = typer.Option(7.5, help="Taker fee, bps of notional."),
+    max_order_notional: float = typer.Option(float("inf"), help="Larger orders are rejected, quote currency."),
+    snapshot_every: int = typer.Option(1000, min=0, help="Positions snapshot (for reconciliation) every N ticks."),
+    idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without a message."),
+    phantom: str = typer.Option("", hidden=True, help="Test hook SYMBOL:QTY:AFTER_FILLS (an unreported position)."),
+) -> None:
+    """The paper venue: answers the flow's `orders` with execution reports, filling against `ticks`."""
+    from flows.paper_venue import run_paper_venue
+    from operators.execution.paper_venue import PaperVenue
+
+    s = _settings()
+    v = PaperVenue(s.symbol_list, cash=cash, name=name, account=account, latency_s=latency,
+                   max_participation=participation, ttl_s=ttl, taker_fee_bps=fee_bps,
+                   max_order_notional=max_order_notional, snapshot_every=snapshot_every)
+    kw: dict = {}
+    if phantom:
+        sym, qty, after = phantom.split(":")
+        kw = dict(phantom_symbol=sym, phantom_qty=float(qty), phantom_after_fills=int(after))
+    counts = run_paper_venue(s, v, from_beginning=from_beginning, idle_exit_s=idle_exit, **kw)
+    typer.echo(f"paper venue {name}: {counts['orders']:,} orders, {counts['ticks']:,} ticks, "
+               f"{counts['reports']:,} reports, {counts['dead']:,} dead letters")
 
 
 @app.command()
@@ -206,19 +246,20 @@ def backtest(
     max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
     store: bool = typer.Option(False, help="Also store everything in ClickHouse (LEVIBOT_CLICKHOUSE_DSN or embedded)."),
     base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
-    lateness: float = _LATENESS,
+    lateness: float = _LATENESS, max_price_age: float = _PRICE_AGE,
 ) -> None:
     """The identical trading flow over history, in event time, in this process; prints a summary."""
     from connectors.history import load_history
     from connectors.report import write_html_report, write_json_summary
-    from flows.embedded import render_summary, run_history, summarize_run
+    from flows.embedded import render_summary, report_parts, run_history, summarize_run
     from operators.pipeline import PipelineConfig
     from operators.portfolio import combine_marks
     from schemas.codec import encode
 
     s = _settings()
     # the live flow's defaults, so that a backtest and a live run of the same settings decide alike
-    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig())
+    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(),
+                               max_price_age)
     paths = files or BUNDLED
     for p in paths:
         if not p.exists():
@@ -230,8 +271,9 @@ def backtest(
         orders_out.parent.mkdir(parents=True, exist_ok=True)
         orders_out.write_bytes(b"".join(encode(o) + b"\n" for o in sorted(res.orders, key=lambda o: (o.ts, o.order_id))))
     ts, eq = combine_marks(res.marks)
+    flat, tables = report_parts(summary)
     report = write_html_report(s.var_dir / "reports" / "backtest.html", title="LeviBot Stream — backtest",
-                               summary=summary, equity_ts=ts, equity=eq)
+                               summary=flat, equity_ts=ts, equity=eq, tables=tables)
     write_json_summary(s.var_dir / "reports" / "backtest.json", summary)
     typer.echo(render_summary(summary, res, len(history.rejects)))
     typer.echo(f"  report              {report}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,15 @@ EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60, 3
 
 @dataclass
 class RunResult:
-    """What an in-process run produced: stored counts, the collected orders/fills and the equity curve."""
+    """What an in-process run produced: stored counts, the collected orders/fills/decisions, the accounts' equity
+    marks ``(account, ts ns, equity quote)`` and their closing figures (``AccountStage.summary``)."""
 
     counts: dict[str, int]
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     marks: list[tuple[str, int, float]] = field(default_factory=list)
+    decisions: list[RiskDecision] = field(default_factory=list)
+    accounts: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     ticks: int = 0
     signals: int = 0
@@ -59,12 +62,18 @@ class RunResult:
 def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBEDDED_PIPELINE, *,
                 partitions: int = 2, batch_size: int = 5000, progress: bool = True,
                 database: str = DATABASE, metrics: Any | None = None) -> RunResult:
-    """Run the trading flow over ``history`` in this process; store into ClickHouse when ``ch_dsn`` is given."""
+    """Run the trading flow over ``history`` in this process; store into ClickHouse when ``ch_dsn`` is given.
+
+    The universe is the history's symbols (``cfg.symbols`` is replaced by them)."""
     t0 = time.monotonic()
+    cfg = replace(cfg, symbols=tuple(sorted(set(history.ticks["symbol"].unique().tolist()))))
     orders: list[Order] = []
     fills: list[Fill] = []
     marks: list = []
-    out = Outputs(orders=[CollectSink(orders)], fills=[CollectSink(fills)], marks=[CollectSink(marks)])
+    decisions: list = []
+    accounts: list = []
+    out = Outputs(orders=[CollectSink(orders)], fills=[CollectSink(fills)], marks=[CollectSink(marks)],
+                  decisions=[CollectSink(decisions)], accounts=[CollectSink(accounts)])
     if ch_dsn:
         migrate(connect(ch_dsn), database)
         for kind, table, typ in (("ticks", "ticks", Tick), ("bars", "bars", Bar), ("features", "features", FeatureVector),
@@ -82,7 +91,7 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
         client = connect(ch_dsn)
         for t in ("ticks", "bars", "features", "scores", "alerts", "risk_decisions", "orders", "fills", "dead_letters"):
             counts[t] = client.query(f"SELECT count() FROM {database}.{t} FINAL").result_rows[0][0]
-    return RunResult(counts, orders, fills, marks, time.monotonic() - t0, len(history))
+    return RunResult(counts, orders, fills, marks, decisions, accounts, time.monotonic() - t0, len(history))
 
 
 def _serve_metrics(settings: Settings) -> Any | None:
@@ -109,9 +118,11 @@ def summarize_run(res: RunResult, var_window: int = 500, var_alpha: float = 0.99
         var, _ = rolling_forecasts(returns, var_window, var_alpha, "historical")
         forecasts = np.concatenate([np.full(var_window, np.nan), var])
     summary = summarize(ts, equity, fills=res.fills, var_forecasts=forecasts, var_alpha=var_alpha) if len(equity) > 1 else {}
-    return {"ticks": res.ticks, **{f"stored_{k}": v for k, v in res.counts.items()},
-            "orders": len(res.orders), "fills": len(res.fills), "signals": res.signals,
-            "pnl_quote": float(equity[-1] - equity[0]) if len(equity) else 0.0, **summary}
+    out = {"ticks": res.ticks, **{f"stored_{k}": v for k, v in res.counts.items()},
+           "orders": len(res.orders), "fills": len(res.fills), "signals": res.signals,
+           "pnl_quote": float(equity[-1] - equity[0]) if len(equity) else 0.0, **summary}
+    out["accounts"] = sorted(res.accounts, key=lambda a: a["account"])
+    return out
 
 
 def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EMBEDDED_PIPELINE,
@@ -123,13 +134,29 @@ def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EM
     summary = summarize_run(res)
     ts, equity = combine_marks(res.marks)
     out_dir = report_dir or settings.var_dir / "reports"
+    flat, tables = report_parts(summary)
     report = write_html_report(out_dir / "embedded-run.html", title="LeviBot Stream — embedded run (bundled BTC/ETH history)",
-                               summary=summary, equity_ts=ts, equity=equity)
+                               summary=flat, equity_ts=ts, equity=equity, tables=tables)
     write_json_summary(out_dir / "embedded-run.json", summary)
     print(render_summary(summary, res, len(history.rejects)))
     print(f"  report              {report}")
     print(f"  store               {settings.clickhouse_dsn_resolved}")
     return res, summary, report
+
+
+def report_parts(summary: dict) -> tuple[dict, dict[str, list[dict]]]:
+    """The summary without its nested account figures, and one table per account (positions and P&L by symbol,
+    quote currency) for the HTML report."""
+    flat = {k: v for k, v in summary.items() if k != "accounts"}
+    tables: dict[str, list[dict]] = {}
+    for acc in summary.get("accounts", []):
+        flat[f"account {acc['account']}: equity"] = acc["equity"]
+        flat[f"account {acc['account']}: fees"] = acc["fees"]
+        tables[f"Account {acc['account']} by symbol (quote currency)"] = [
+            {"symbol": sym, "position": r["position"], "average price": r["avg_price"], "mark": r["mark"],
+             "realised P&L": r["realised_pnl"], "open P&L": r["unrealised_pnl"], "fees": r["fees"],
+             "net P&L": r["net_pnl"], "traded notional": r["traded"]} for sym, r in acc["by_symbol"].items()]
+    return flat, tables
 
 
 def render_summary(summary: dict, res: RunResult, rejected_rows: int) -> str:
@@ -155,4 +182,21 @@ def render_summary(summary: dict, res: RunResult, rejected_rows: int) -> str:
         f"  VaR 99% breaches    {g('n_var_breaches', '{:,}'):>14} of {g('n_var_forecasts', '{:,}')} "
         f"(Kupiec p = {g('kupiec_p_value', '{:.3f}')})",
     ]
+    for acc in summary.get("accounts", []):
+        lines += render_account(acc)
     return "\n".join(lines)
+
+
+def render_account(acc: dict) -> list[str]:
+    """An account's closing figures as printed lines (money in quote currency)."""
+    lines = [f"\n  Account {acc['account']!r}: equity {acc['equity']:,.2f} (started with {acc['initial_capital']:,.2f}), "
+             f"cash {acc['cash']:,.2f}",
+             f"    net P&L {acc['pnl']:+,.2f} = realised {acc['realised_pnl']:+,.2f} + open {acc['unrealised_pnl']:+,.2f} "
+             f"- fees {acc['fees']:,.2f}",
+             f"    risk decisions: {acc['decisions']['approved']:,} approved, {acc['decisions']['resized']:,} resized, "
+             f"{acc['decisions']['rejected']:,} rejected; {acc['open_orders']:,} orders still open",
+             "    symbol         position        avg price       net P&L          fees"]
+    for sym, row in acc["by_symbol"].items():
+        lines.append(f"    {sym:<12} {row['position']:>10,.4f} {row['avg_price']:>16,.2f} {row['net_pnl']:>+13,.2f} "
+                     f"{row['fees']:>13,.2f}")
+    return lines

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ from flows.settings import Settings
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
 from operators.pipeline import PipelineConfig
-from schemas.events import Alert, Bar, DeadLetter, FeatureVector, Fill, Order, RiskDecision, Score, Signal, Tick
+from operators.control import keyring
+from schemas.events import (Alert, AuditEvent, Bar, ControlCommand, DeadLetter, ExecutionReport, FeatureVector, Fill,
+                            Order, RiskDecision, Score, Signal, Tick)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals
 #: (Outputs field, registry topic) published to Kafka
 TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.decisions"), ("features", "features"),
                  ("scores", "scores"))
+#: (Outputs field, table, event type) written to PostgreSQL only (the append-only audit trail)
+POSTGRES_ONLY = (("audit", "audit", AuditEvent),)
 
 
 def init_recovery(directory: Path, partitions: int) -> None:
@@ -72,9 +77,11 @@ def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: Fl
         add(field_name, KafkaEventSink(s.kafka_bootstrap, s.topic(name)), f"kafka.{name}")
     add("dead", KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic), "kafka.dlq")
     add("alerts", KafkaEventSink(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode()), "kafka.alerts")
+    add("audit", KafkaEventSink(s.kafka_bootstrap, s.topic("audit"), key_fn=lambda a: (a.scope or "none").encode()),
+        "kafka.audit")
     if "postgres" in stores:
         pg_migrate(s.pg_dsn)
-        for field_name, table, typ in STORE_TABLES:
+        for field_name, table, typ in STORE_TABLES + POSTGRES_ONLY:
             add(field_name, PostgresSink(s.pg_dsn, table, typ), f"postgres.{table}")
     if "clickhouse" in stores:
         dsn = s.clickhouse_dsn_resolved.replace("{process}", str(process_id))
@@ -97,9 +104,17 @@ def run_live(
     snapshot_interval_s: float = 10.0,
     until_end: bool = False,
     signals: bool = True,
+    venue: str = "paper",
 ) -> None:
     """Run this process's share of the live flow; returns when the input ends (``until_end``) or, after flushing
-    the sinks, on SIGINT/SIGTERM (``connectors.shutdown``)."""
+    the sinks, on SIGINT/SIGTERM (``connectors.shutdown``).
+
+    ``venue``: ``"paper"`` (default) — orders go to ``orders`` and the account learns what happened only from
+    ``execution.reports``, answered by ``levibot paper-venue`` or an exchange adapter; ``"sim"`` — a simulation: the
+    simulated venue runs inside the account stage, deterministic in event time (replays of history, the recovery
+    and parity tests)."""
+    if venue not in ("paper", "sim"):
+        raise ValueError(f"venue must be 'paper' or 'sim', got {venue!r}")
     stop = stop_on_signals()
     wait_ready(s.kafka_bootstrap)
     ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
@@ -117,9 +132,19 @@ def run_live(
                              max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
     sig = KafkaEventSource(s.kafka_bootstrap, s.topic("signals"), Signal, batch_size=1000,
                            max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if signals else None
+    control = KafkaEventSource(s.kafka_bootstrap, s.topic("control"), ControlCommand, batch_size=100,
+                               max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
+    keys = keyring(s.control_key, s.control_key_id, s.control_verify_keys)
+    if not keys:
+        log.warning("no control key (LEVIBOT_CONTROL_KEY): every command on %s will be refused as unknown_key",
+                    s.topic("control"))
     models = ChampionWatcher(s.var_dir / "models", feature_set=CORE_V1.with_resolution(cfg.decision_resolution_s).id)
+    cfg = replace(cfg, symbols=s.symbol_list)
+    reports = KafkaEventSource(s.kafka_bootstrap, s.topic("execution.reports"), ExecutionReport, batch_size=1000,
+                               max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if venue == "paper" else None
     flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id, fm), cfg, signals_source=sig,
-                              models=models, metrics=fm)
+                              reports_source=reports, control_source=control, control_keys=keys,
+                              flush_at_eof=until_end, models=models, metrics=fm)
     recovery = None
     if recovery_dir is not None:
         fm.mark_start(any(recovery_dir.glob("part-*.sqlite3")))

@@ -58,6 +58,14 @@ class Settings:
         default=5000,
         metadata={"env": "LEVIBOT_CONSUME_BATCH", "doc": "Most messages taken from one Kafka partition per poll."},
     )
+    symbols: str = field(
+        default="BTC-USD,ETH-USD",
+        metadata={
+            "env": "LEVIBOT_SYMBOLS",
+            "doc": "The traded universe, comma separated: ticks of other symbols go to dlq as unknown_symbol, and the "
+            "account's event time waits for every one of them (each needs a feed).",
+        },
+    )
     control_key: str = field(
         default="",
         repr=False,
@@ -118,6 +126,16 @@ class Settings:
     def clickhouse_dsn_resolved(self) -> str:
         """The ClickHouse DSN, defaulting to the embedded chDB store under ``var_dir``."""
         return self.clickhouse_dsn or f"chdb://{(self.var_dir / 'clickhouse').resolve()}"
+
+    @property
+    def symbol_list(self) -> tuple[str, ...]:
+        """``symbols`` as a tuple (order kept, duplicates and blanks removed)."""
+        out: list[str] = []
+        for x in self.symbols.split(","):
+            x = x.strip()
+            if x and x not in out:
+                out.append(x)
+        return tuple(out)
 
     def topic(self, name: str) -> str:
         """Full topic name for a registry topic, with the configured prefix."""

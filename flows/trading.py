@@ -1,29 +1,41 @@
-"""The trading flow (DESIGN §3): tick batches in; bars, features, decisions, orders and fills out.
+"""The trading flow (docs/flow.md): tick batches in; bars, features, scores, decisions, orders and fills out.
 
-Wiring only. The logic lives in ``operators.pipeline`` (one state per symbol) and the sources and
-sinks in ``connectors``. The same wiring runs live on Kafka, on history in-process (the embedded
-default and ``levibot backtest``), in one process or in a Bytewax cluster of several.
+Wiring only. The logic lives in the stages (``operators.signal_stage``: one state per symbol;
+``operators.account.stage``: one state per account) and the sources and sinks in ``connectors``. The same wiring
+runs live on Kafka, on history in-process (the embedded default and ``levibot backtest``), in one process or in a
+Bytewax cluster of several.
 
 Steps:
   ticks_in (EventBatch per poll of a partition)
-    -> split (stateful per partition: tick batches per symbol + the partition's watermark, also sent
-       to the partition's idle symbols so their windows close)
-    -> pipeline (stateful per symbol: ``SymbolPipeline.on_batch``)
-    -> one output branch per kind: bars, features, risk decisions, orders, fills, equity marks
-  dead letters of decoding and late ticks -> the dlq sinks.
+    -> split (stateful per partition): input policy (symbol allow-list, future skew, duplicate trade ids: dead
+       letters with their reasons), tick batches per symbol + the partition's watermark, also sent to the
+       partition's idle symbols so their windows close
+    -> signals (stateful per symbol: ``SignalStage.on_batch``): bars, features, scores, intents
+    -> account (stateful per account: ``AccountStage``): the book from execution reports, the risk gate across
+       symbols, orders to the venue (in process, or reports from ``execution.reports`` for a remote venue)
+    -> one output branch per kind: bars, features, scores, risk decisions, orders, fills, reports, equity marks
+  dead letters of decoding, of the input policy and late ticks -> the dlq sinks.
 """
 
 from __future__ import annotations
 
+import pickle
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulLogic
 
-from operators.pipeline import Emitted, PipelineConfig, SymbolPipeline, bar_event
+from operators.account.stage import AccountStage
+from operators.control import audit_event, refusal_alert, verify
+from operators.messages import Emitted
+from operators.pipeline import PipelineConfig, bar_event
+from operators.signal_stage import SignalStage
 from schemas.codec import encode
 from schemas.events import DeadLetter
+from schemas.time import TS_MAX_NS, TS_MIN_NS
 
 NS = 1_000_000_000
 
@@ -32,8 +44,8 @@ NS = 1_000_000_000
 class Outputs:
     """Sinks per kind of output; each entry is a list of Bytewax sinks that receive lists of events.
 
-    ``marks`` receive ``(symbol, ts ns, equity)`` tuples; ``counters`` receive ``(kind, n)`` tuples.
-    """
+    ``marks`` receive ``(account, ts ns, equity)`` tuples; ``accounts`` each account's figures (a dict, see
+    ``AccountStage.summary``) at the end of a finite run."""
 
     ticks: list = field(default_factory=list)
     bars: list = field(default_factory=list)
@@ -41,6 +53,9 @@ class Outputs:
     decisions: list = field(default_factory=list)
     orders: list = field(default_factory=list)
     fills: list = field(default_factory=list)
+    reports: list = field(default_factory=list)
+    audit: list = field(default_factory=list)
+    accounts: list = field(default_factory=list)
     dead: list = field(default_factory=list)
     marks: list = field(default_factory=list)
     signals: list = field(default_factory=list)
@@ -48,66 +63,149 @@ class Outputs:
     alerts: list = field(default_factory=list)
 
 
-def late_dead_letter(tick: Any) -> DeadLetter:
-    """A late tick as a dead letter (reason ``late_tick``), deterministic from the tick itself."""
+def tick_dead_letter(tick: Any, error: str, detail: str, stage: str, topic: str = "ticks", partition: int = -1,
+                     offset: int = -1) -> DeadLetter:
+    """A tick refused by a stage of the flow, deterministic from the tick and its input coordinates (so each dead
+    letter has its own natural key ``(topic, partition, offset, stage)``)."""
     raw = encode(tick)
-    return DeadLetter(source_topic="ticks", partition=-1, offset=-1, key=tick.symbol.encode(), error="late_tick",
-                      detail=f"tick {tick.trade_id} at {tick.ts} arrived after its bar closed", raw=raw,
-                      raw_size=len(raw), ts=tick.ts, stage="bars")
+    return DeadLetter(source_topic=topic, partition=partition, offset=offset, key=tick.symbol.encode(), error=error,
+                      detail=detail[:4096], raw=raw, raw_size=len(raw), ts=min(max(tick.ts, TS_MIN_NS), TS_MAX_NS - 1),
+                      stage=stage)
+
+
+def late_dead_letter(tick: Any, topic: str = "ticks", partition: int = -1, offset: int = -1) -> DeadLetter:
+    """A late tick as a dead letter (reason ``late_tick``)."""
+    return tick_dead_letter(tick, "late_tick", f"tick {tick.trade_id} at {tick.ts} arrived after its bar closed",
+                            "bars", topic, partition, offset)
 
 
 class _Splitter:
-    """Per-partition state of the ``split`` step: the symbols seen and the partition's watermark (ns)."""
+    """Per-partition state of the ``split`` step: the symbols seen, the partition's watermark (ns), the recent trade
+    ids (for duplicates) and the counts of what the input policy refused."""
 
-    __slots__ = ("symbols", "watermark")
+    __slots__ = ("symbols", "watermark", "recent", "recent_set", "refused")
 
     def __init__(self) -> None:
         self.symbols: list[str] = []
         self.watermark: int | None = None
+        self.recent: deque = deque()  # (ts, (symbol, trade_id)) in arrival order
+        self.recent_set: set = set()
+        self.refused: dict[str, int] = {}
 
 
-def _split(lateness_ns: int) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
+def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
+    lateness_ns = int(cfg.allowed_lateness_s * NS)
+    skew_ns = int(cfg.max_future_skew_s * NS)
+    window_ns = int(cfg.dedupe_window_s * NS)
+    cap = cfg.dedupe_max_ids
+    allowed = frozenset(cfg.symbols)
+
+    def refuse(st: _Splitter, out: list, batch: Any, i: int, t: Any, error: str, detail: str) -> None:
+        offs = batch.offsets
+        st.refused[error] = st.refused.get(error, 0) + 1
+        out.append((None, tick_dead_letter(t, error, detail, "split", batch.topic, batch.partition,
+                                           offs[i] if offs is not None else -1)))
+
     def step(state: _Splitter | None, batch: Any) -> tuple[_Splitter, list]:
         st = state if state is not None else _Splitter()
-        groups: dict[str, list] = {}
+        groups: dict[str, tuple[list, list]] = {}
         top = st.watermark
-        for t in batch.events:
-            g = groups.get(t.symbol)
+        recent, seen = st.recent, st.recent_set
+        refused: list = []
+        offs = batch.offsets
+        for i, t in enumerate(batch.events):
+            sym = t.symbol
+            if sym not in allowed:
+                refuse(st, refused, batch, i, t, "unknown_symbol", f"symbol {sym!r} is not in the configured universe")
+                continue
+            if top is not None and t.ts - lateness_ns > top + skew_ns:
+                refuse(st, refused, batch, i, t, "future_skew",
+                       f"tick at {t.ts} is {(t.ts - top) / NS:,.0f} s ahead of the watermark (bound {cfg.max_future_skew_s:,.0f} s)")
+                continue
+            key = (sym, t.trade_id)
+            if key in seen:
+                refuse(st, refused, batch, i, t, "duplicate_tick", f"trade id {t.trade_id} of {sym} seen before")
+                continue
+            seen.add(key)
+            recent.append((t.ts, key))
+            g = groups.get(sym)
             if g is None:
-                groups[t.symbol] = [t]
+                groups[sym] = ([t], [offs[i] if offs is not None else -1])
             else:
-                g.append(t)
+                g[0].append(t)
+                g[1].append(offs[i] if offs is not None else -1)
             if top is None or t.ts - lateness_ns > top:
                 top = t.ts - lateness_ns
         st.watermark = top
+        if top is not None:  # forget trade ids that left the window (or beyond the cap)
+            edge = top - window_ns
+            while recent and (recent[0][0] < edge or len(recent) > cap):
+                seen.discard(recent.popleft()[1])
         for sym in groups:
             if sym not in st.symbols:
                 st.symbols.append(sym)
         rx = batch.received_ns
-        out = [(sym, ("ticks", ticks, top, rx)) for sym, ticks in groups.items()]
+        out: list = [(sym, ("ticks", ticks, top, rx, (batch.topic, batch.partition, o)))
+                     for sym, (ticks, o) in groups.items()]
         if top is not None:
-            out.extend((sym, ("ticks", (), top, rx)) for sym in st.symbols if sym not in groups)
+            out.extend((sym, ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
+        if refused:
+            out.append((None, ("dead", [d for _, d in refused])))
         return st, out
 
     return step
 
 
-def _pipeline(cfg: PipelineConfig, models: Any | None) -> Callable[[SymbolPipeline | None, Any], tuple[SymbolPipeline, Emitted]]:
-    def step(state: SymbolPipeline | None, item: Any) -> tuple[SymbolPipeline, Emitted]:
-        if item[0] == "signals":  # ("signals", [Signal, ...]): held by the pipeline until their event time
+def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[SignalStage | None, Any], tuple[SignalStage, Emitted]]:
+    def step(state: SignalStage | None, item: Any) -> tuple[SignalStage, Emitted]:
+        if item[0] == "signals":  # ("signals", [Signal, ...]): held by the stage until their event time
             sigs = item[1]
-            p = state if state is not None else SymbolPipeline(sigs[0].symbol, cfg)
+            p = state if state is not None else SignalStage(sigs[0].symbol, cfg)
             p.on_signals(sigs)
             return p, Emitted()
-        _, ticks, watermark, received_ns = item
-        p = state if state is not None else SymbolPipeline(ticks[0].symbol, cfg)
+        _, ticks, watermark, received_ns, coords = item
+        p = state if state is not None else SignalStage(ticks[0].symbol, cfg)
         if models is not None:  # hot reload: a newly promoted champion is picked up between batches
             p.swap_models(models)
         out = p.on_batch(ticks, watermark)
+        if out.late:
+            topic, part, offs = coords if coords is not None else ("ticks", -1, None)
+            where = {id(t): offs[i] for i, t in enumerate(ticks)} if offs is not None else {}
+            out.dead.extend(late_dead_letter(t, topic, part, where.get(id(t), -1)) for t in out.late)
         out.received_ns = received_ns
         return p, out
 
     return step
+
+
+class _AccountLogic(StatefulLogic):
+    """Bytewax logic of the ``account`` step: one :class:`AccountStage`; flushes it at the end of a finite input."""
+
+    def __init__(self, stage: AccountStage, flush_at_eof: bool) -> None:
+        self.stage = stage
+        self.flush_at_eof = flush_at_eof
+
+    def on_item(self, value: Any) -> tuple[list, bool]:
+        kind, payload, received_ns, _account = value
+        if kind == "update":
+            out = self.stage.on_update(payload)
+        elif kind == "control":  # verified operator commands, topic order
+            out = self.stage.on_control(payload)
+        else:  # "reports": a batch of execution reports from a remote venue
+            out = self.stage.on_reports(payload)
+        out.received_ns = received_ns
+        return [out], StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[list, bool]:
+        if not self.flush_at_eof:
+            return [], StatefulLogic.RETAIN
+        out = self.stage.flush()
+        out.summary = self.stage.summary()
+        return [out], StatefulLogic.RETAIN
+
+    def snapshot(self) -> bytes:
+        # pickled bytes: an immutable copy, and several times cheaper than a deep copy of the account's queues
+        return pickle.dumps(self.stage, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _signals_by_symbol(batch: Any) -> list[tuple[str, list]]:
@@ -129,18 +227,26 @@ def build_trading_flow(
     cfg: PipelineConfig = PipelineConfig(),
     *,
     signals_source: Any | None = None,
+    reports_source: Any | None = None,
+    control_source: Any | None = None,
+    control_keys: Mapping[str, bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     on_orders: Callable[[Emitted], None] | None = None,
     models: Any | None = None,
     metrics: Any | None = None,
+    flush_at_eof: bool = True,
     name: str = "levibot-trading",
 ) -> Dataflow:
     """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items.
 
-    ``progress`` is called with the size of every input batch; ``on_orders`` with every pipeline
-    output that holds orders, right as it leaves the pipeline step (decision-latency measurement).
-    ``models`` is a model source (``connectors.model_registry.ChampionWatcher``) for hot reload;
-    ``metrics`` a ``connectors.metrics.FlowMetrics`` fed from the input and the pipeline's outputs.
+    ``reports_source``: execution reports of a remote venue (``execution.reports``); without it the accounts run
+    the in-process simulated venue. ``control_source``: operator commands (``control``), verified against
+    ``control_keys`` (key id -> HMAC key); a refused one becomes a dead letter, an alert and an audit event, a
+    verified one reaches the accounts of its scope. ``flush_at_eof``: at the end of a finite input the accounts process every
+    queued decision (a bounded run); off for a live run that may be stopped and resumed. ``progress`` is called
+    with the size of every input batch; ``on_orders`` with every account output that holds orders, right as it
+    leaves the account step (decision-latency measurement). ``models`` is a model source
+    (``connectors.model_registry.ChampionWatcher``) for hot reload; ``metrics`` a ``connectors.metrics.FlowMetrics``.
     """
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
@@ -153,8 +259,9 @@ def build_trading_flow(
     dead = op.filter("decode_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
 
     keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
-    per_symbol = op.stateful_flat_map("split", keyed, _split(int(cfg.allowed_lateness_s * NS)))
-    per_symbol = op.key_rm("split_unkeyed", per_symbol)
+    split = op.key_rm("split_unkeyed", op.stateful_flat_map("split", keyed, _split(cfg)))
+    refused = op.map("refused", op.filter("refused_any", split, lambda kv: kv[0] is None), lambda kv: kv[1][1])
+    per_symbol = op.filter("to_symbols", split, lambda kv: kv[0] is not None)
     by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
     sig = None
     if signals_source is not None:
@@ -165,35 +272,162 @@ def build_trading_flow(
         by_symbol = op.merge("ticks_and_signals", by_symbol,
                              op.map_value("signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]),
                                           lambda kv: ("signals", kv[1])))
-    # heartbeats go only to symbols the partition has seen, so the pipeline state always exists for them
-    emitted = op.stateful_map("pipeline", by_symbol, _pipeline(cfg, models))
-    if metrics is not None:  # bars, features, decisions, orders, fills, late ticks, equity, latencies
-        emitted = op.inspect("metrics_out", emitted, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
-    em = op.key_rm("emitted", emitted)
+    # heartbeats go only to symbols the partition has seen, so the stage state always exists for them
+    sig_out = op.stateful_map("signals", by_symbol, _signals(cfg, models))
+    if metrics is not None:  # bars, features, scores, late ticks, latencies
+        sig_out = op.inspect("metrics_signals_out", sig_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
+    sem = op.key_rm("signals_emitted", sig_out)
+
+    updates = op.map("account_items", op.filter("has_update", sem, lambda e: e.update is not None),
+                     lambda e: (cfg.account_of(e.update.symbol),
+                                ("update", e.update, e.received_ns, cfg.account_of(e.update.symbol))))
+    if reports_source is not None:
+        reps = op.input("reports_in", flow, reports_source)
+        if metrics is not None:
+            reps = op.inspect("metrics_reports", reps, lambda _s, b: metrics.observe_batch(b))
+        dead = op.merge("dead_and_reports", dead, op.filter("rep_dead", op.map("rep_dead_letters", reps, lambda b: b.dead), bool))
+        rep_items = op.flat_map("reports_by_account", reps, _reports_by_account)
+        updates = op.merge("updates_and_reports", updates, rep_items)
+    remote = reports_source is not None
+    if control_source is not None:
+        ctl = op.input("control_in", flow, control_source)
+        if metrics is not None:
+            ctl = op.inspect("metrics_control", ctl, lambda _s, b: metrics.observe_batch(b))
+        checked = op.map("verify_control", ctl, _verify_control(cfg, control_keys or {}))
+        refused_ctl = op.filter("control_refused_any", op.map("control_refused", checked, lambda r: r[1]), bool)
+        if metrics is not None:  # every refusal reason starts at 0, so the first one is an increase
+            metrics.init_control(getattr(control_source, "topic", "control"))
+            refused_ctl = op.inspect("metrics_control_refused", refused_ctl,
+                                     lambda _s, xs: metrics.observe_dead([x[0] for x in xs]))
+        dead = op.merge("dead_and_control", dead, op.filter("ctl_dead", op.map("ctl_dead_letters", ctl, lambda b: b.dead), bool),
+                        op.map("ctl_refused_dead", refused_ctl, lambda xs: [x[0] for x in xs]))
+        ctl_alerts = op.map("ctl_refused_alerts", refused_ctl, lambda xs: [x[1] for x in xs])
+        ctl_audit = op.map("ctl_refused_audit", refused_ctl, lambda xs: [x[2] for x in xs])
+        updates = op.merge("updates_and_control", updates, op.flat_map("control_items", checked, lambda r: r[0]))
+    else:
+        ctl_alerts = ctl_audit = None
+    acc_in = op.key_on("by_account", updates, lambda kv: kv[0])
+    acc_in = op.map_value("account_payload", acc_in, lambda kv: kv[1])
+    acc_out = op.stateful("account", acc_in, _account_builder(cfg, remote, flush_at_eof))
+    if metrics is not None:  # decisions, orders, fills, equity, decision latency
+        acc_out = op.inspect("metrics_account_out", acc_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
+    em = op.key_rm("account_emitted", acc_out)
     if on_orders is not None:
         em = op.inspect("decision_latency", em, lambda _s, e: on_orders(e) if e.orders else None)
 
-    def branch(kind: str, sinks: list, get: Callable[[Emitted], list]) -> None:
+    def branch(kind: str, src: Any, sinks: list, get: Callable[[Emitted], list]) -> None:
         if sinks:
-            _out(f"{kind}_out", op.filter(f"{kind}_any", op.map(kind, em, get), bool), sinks)
+            _out(f"{kind}_out", op.filter(f"{kind}_any", op.map(kind, src, get), bool), sinks)
 
-    branch("bars", outputs.bars, lambda e: [bar_event(b) for b in e.bars])
-    branch("features", outputs.features, lambda e: e.features)
-    branch("scores", outputs.scores, lambda e: e.scores)
-    branch("alerts", outputs.alerts, lambda e: e.alerts)
-    branch("decisions", outputs.decisions, lambda e: e.decisions)
-    branch("orders", outputs.orders, lambda e: e.orders)
-    branch("fills", outputs.fills, lambda e: e.fills)
+    branch("bars", sem, outputs.bars, lambda e: [bar_event(b) for b in e.bars])
+    branch("features", sem, outputs.features, lambda e: e.features)
+    branch("scores", sem, outputs.scores, lambda e: e.scores)
+    branch("decisions", em, outputs.decisions, lambda e: e.decisions)
+    branch("orders", em, outputs.orders, lambda e: e.orders)
+    branch("fills", em, outputs.fills, lambda e: e.fills)
+    branch("reports", em, outputs.reports, lambda e: e.reports)
+    if outputs.audit:
+        audit = op.filter("audit_any", op.map("audit", em, lambda e: e.audit), bool)
+        if ctl_audit is not None:
+            audit = op.merge("audit_all", audit, ctl_audit)
+        _out("audit_out", audit, outputs.audit)
+    if outputs.alerts:  # drift alerts of the signal stages, the accounts' and the control plane's alerts
+        alerts = op.merge("alerts_all", op.filter("sig_alerts_any", op.map("sig_alerts", sem, lambda e: e.alerts), bool),
+                          op.filter("acc_alerts_any", op.map("acc_alerts", em, lambda e: e.alerts), bool))
+        if ctl_alerts is not None:
+            alerts = op.merge("alerts_and_control", alerts, ctl_alerts)
+        _out("alerts_out", alerts, outputs.alerts)
     if outputs.marks:
-        marks = op.map("marks", emitted, lambda kv: [(kv[0], ts, eq) for ts, eq in kv[1].marks])
+        marks = op.map("marks", acc_out, lambda kv: [(kv[0], ts, eq) for ts, eq in kv[1].marks])
         _out("marks_out", op.filter("marks_any", marks, bool), outputs.marks)
-    late = op.filter("late_any", op.map("late", em, lambda e: [late_dead_letter(t) for t in e.late]), bool)
-    all_dead = op.merge("all_dead", dead, late)
+    if outputs.accounts:
+        _out("accounts_out", op.filter("summary_any", op.map("summaries", em, lambda e: [e.summary] if e.summary else []), bool),
+             outputs.accounts)
+    late = op.filter("late_any", op.map("late", sem, lambda e: e.dead), bool)
+    if metrics is not None:  # decoding failures are counted with their batch (metrics_in); these are the flow's own
+        late = op.inspect("metrics_late_dead", late, lambda _s, ds: metrics.observe_dead(ds))
+        refused = op.inspect("metrics_refused_dead", refused, lambda _s, ds: metrics.observe_dead(ds))
+    all_dead = op.merge("all_dead", dead, late, refused)
 
     if sig is not None:
         all_dead = op.merge("all_dead_sig", all_dead, op.filter("sig_dead", op.map("sig_dead_letters", sig, lambda b: b.dead), bool))
         if outputs.signals:
             _out("signals_out", op.filter("sig_any", op.map("signal_events", sig, lambda b: b.events), bool), outputs.signals)
+
     if outputs.dead:
         _out("dlq_out", all_dead, outputs.dead)
     return flow
+
+
+def _account_builder(cfg: PipelineConfig, remote: bool, flush_at_eof: bool) -> Callable[[AccountStage | None], _AccountLogic]:
+    def build(resume: bytes | None) -> _AccountLogic:
+        # the account's name is not passed to the builder: the first item tells it (see _AccountLogic.on_item)
+        return _LazyAccount(cfg, remote, flush_at_eof, resume)
+
+    return build
+
+
+class _LazyAccount(_AccountLogic):
+    """Creates the :class:`AccountStage` on its first item (the builder does not know the key)."""
+
+    def __init__(self, cfg: PipelineConfig, remote: bool, flush_at_eof: bool, resume: bytes | None) -> None:
+        self.cfg = cfg
+        self.remote = remote
+        super().__init__(pickle.loads(resume) if resume is not None else None, flush_at_eof)  # type: ignore[arg-type]
+
+    def on_item(self, value: Any) -> tuple[list, bool]:
+        if self.stage is None:  # every item names its account (the builder is not told the key)
+            self.stage = AccountStage(self.cfg.account_config(value[3]), remote_venue=self.remote)
+        return super().on_item(value)
+
+    def on_eof(self) -> tuple[list, bool]:
+        if self.stage is None:
+            return [], StatefulLogic.RETAIN
+        return super().on_eof()
+
+
+def _reports_by_account(batch: Any) -> list[tuple[str, tuple]]:
+    """A batch of execution reports as (account, ("reports", reports of that account, received)) items."""
+    groups: dict[str, list] = {}
+    for r in batch.events:
+        groups.setdefault(r.account, []).append(r)
+    return [(acc, ("reports", reps, batch.received_ns, acc)) for acc, reps in groups.items()]
+
+
+def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes]) -> Callable[[Any], tuple[list, list]]:
+    """A batch of control commands -> (account items of the verified ones, (dead letter, alert, audit) of the
+    refused). ``symbol:`` scopes go to the symbol's account, ``account:`` scopes to that account, ``strategy:``
+    scopes to every account; a scope naming nothing this flow trades is refused as ``unknown_scope``."""
+    accounts = cfg.account_names()
+
+    def refuse(b: Any, i: int, c: Any, reason: str, detail: str) -> tuple:
+        offs = b.offsets
+        raw = encode(c)
+        d = DeadLetter(source_topic=b.topic, partition=b.partition, offset=offs[i] if offs is not None else -1,
+                       key=c.compaction_key.encode(), error=reason, detail=detail[:4096], raw=raw, raw_size=len(raw),
+                       ts=c.ts, stage="control")
+        return d, refusal_alert(c, reason, detail), audit_event(c, "refused", f"{reason}: {detail}")
+
+    def step(b: Any) -> tuple[list, list]:
+        groups: dict[str, list] = {}
+        refused = []
+        for i, c in enumerate(b.events):
+            v = verify(c, keys)
+            if not v.ok:
+                refused.append(refuse(b, i, c, v.reason, v.detail))
+                continue
+            kind, name = c.scope.split(":", 1)
+            if kind == "account":
+                targets = [name] if name in accounts else []
+            elif kind == "symbol":
+                targets = [cfg.account_of(name)] if name in cfg.symbols else []
+            else:
+                targets = accounts
+            if not targets:
+                refused.append(refuse(b, i, c, "unknown_scope", f"{c.scope} names no account or symbol of this flow"))
+                continue
+            for a in targets:
+                groups.setdefault(a, []).append(c)
+        return [(a, ("control", cs, b.received_ns, a)) for a, cs in groups.items()], refused
+
+    return step

@@ -80,6 +80,7 @@ class Orchestrator:
         self.asset_returns: dict[str, deque] = {}
         self.prev_close: dict[str, float] = {}
         self.emitted: dict[str, float] = {}
+        self.last_contributions: dict[str, float] = {}  # c_i of the last netting (fraction of capital)
 
     # ---------------------------------------------------------------------------------------------- weights
     def _sym(self, symbol: str) -> None:
@@ -119,6 +120,7 @@ class Orchestrator:
     # ---------------------------------------------------------------------------------------------- events
     def _net(self, symbol: str, ts: int) -> Intent | None:
         c = self.contributions(symbol)
+        self.last_contributions = c
         net = max(-self.max_gross, min(self.max_gross, math.fsum(c.values())))
         net = round(net, 12)
         last = self.emitted.get(symbol, 0.0)

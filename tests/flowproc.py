@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from connectors.kafka.admin import delete_topics, ensure_topics
@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Bar settings of every flow run in these tests: 5-minute base bars, decisions on 30-minute bars
 #: (the bundled history is 30-minute bars), which keeps a 1M-tick run to seconds of work.
-BAR_ARGS = ["--base-resolution", "300", "--bar-resolutions", "1800", "--decision-resolution", "1800"]
+BAR_ARGS = ["--base-resolution", "300", "--bar-resolutions", "1800", "--decision-resolution", "1800",
+            # replayed 30-minute bars carry a trade every 225 s at most: an hour-old price is still current
+            "--max-price-age", "3600"]
 
 
 def new_prefix(tag: str) -> str:
@@ -86,16 +88,27 @@ class TopicCounter:
         self._c = Consumer({"bootstrap.servers": bootstrap, "group.id": "levibot-tests-watermarks"})
         self._tps = [TopicPartition(topic, p) for p in list_partitions(bootstrap, topic)]
 
+    def _marks(self, tp: TopicPartition) -> tuple[int, int]:
+        # a topic created a moment ago may not have its partition leaders known yet: retry for a while
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self._c.get_watermark_offsets(tp, timeout=10)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def count(self) -> int:
         total = 0
         for tp in self._tps:
-            lo, hi = self._c.get_watermark_offsets(tp, timeout=10)
+            lo, hi = self._marks(tp)
             total += hi - lo
         return total
 
     def highs(self) -> dict[int, int]:
         """High watermark (next offset) per partition."""
-        return {tp.partition: self._c.get_watermark_offsets(tp, timeout=10)[1] for tp in self._tps}
+        return {tp.partition: self._marks(tp)[1] for tp in self._tps}
 
     def close(self) -> None:
         self._c.close()

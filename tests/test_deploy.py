@@ -186,6 +186,7 @@ def test_docker_compose_config_parses(tmp_path):
     assert services["topics"]["command"] == ["topics", "create"]
     assert services["signal-ingest"]["command"] == ["ingest-signals"]
     assert services["alert-dispatch"]["command"] == ["dispatch-alerts"]
+    assert services["paper-venue"]["command"] == ["paper-venue", "--from-beginning"]
     for i in (0, 1):
         cmd = services[f"flow-{i}"]["command"]
         assert cmd[cmd.index("--process-id") + 1] == str(i) and cmd[cmd.index("--processes") + 1] == "2"
@@ -256,6 +257,8 @@ def test_k8s_cluster_wiring_is_consistent():
     assert ("PodMonitor", "levibot-flow") in docs and ("ServiceMonitor", "levibot-apps") in docs
     for name, cmd in (("levibot-signal-ingest", "ingest-signals"), ("levibot-alert-dispatch", "dispatch-alerts")):
         assert docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["args"] == [cmd]
+    assert docs[("Deployment", "levibot-paper-venue")]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "paper-venue", "--from-beginning"]
 
 
 # -- a real Prometheus scraping the running flow -----------------------------------------------------------------

@@ -17,7 +17,7 @@ from flows.live import init_recovery
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
 from operators.models import build_training_set, features_frame, train_lightgbm
-from operators.pipeline import SymbolPipeline
+from operators.signal_stage import SignalStage
 
 from .conftest import DATA
 from .test_models_scorer import FAST, _data
@@ -108,6 +108,6 @@ def test_online_model_pending_predictions_survive_recovery(tmp_path):
     assert all(merged[t].raw == ref[t].raw for t in ref)
 
     # and the pending predictions are part of the pickled pipeline state
-    p = SymbolPipeline("BTC-USD", EMBEDDED_PIPELINE)
+    p = SignalStage("BTC-USD", EMBEDDED_PIPELINE)
     p.on_batch(list(iter_tick_events(history.ticks.head(3000))))
     assert p.scorer.pending and pickle.loads(pickle.dumps(p)).scorer.pending.__len__() == len(p.scorer.pending)

@@ -28,7 +28,7 @@ def test_backtest_orders_equal_live_orders_over_replayed_ticks(kafka_bootstrap, 
         backtest = FlowProc(["backtest", "--max-bars", str(MAX_BARS), "--orders-out", str(orders_file), *BAR_ARGS],
                             flow_env(prefix=prefix, var=tmp_path / "bt"), tmp_path / "backtest.log")
         run_ok(["replay", "--max-bars", str(MAX_BARS), "--no-progress"], env, tmp_path / "replay.log", TIMEOUT_S)
-        run_ok(["run", "--live", "--until-end", "--stores", "none", *BAR_ARGS], env, tmp_path / "live.log", TIMEOUT_S)
+        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS], env, tmp_path / "live.log", TIMEOUT_S)
         backtest.wait_ok(TIMEOUT_S)
 
         live = read_orders(kafka_bootstrap, f"{prefix}orders")

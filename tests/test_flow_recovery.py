@@ -73,7 +73,7 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
 
         # reference: uninterrupted, no recovery. Orders do not depend on the stores, so it writes to
         # Kafka only (5x faster); it runs while the same ticks are replayed under the second prefix.
-        reference_proc = FlowProc(["run", "--live", "--until-end", "--stores", "none", *BAR_ARGS],
+        reference_proc = FlowProc(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
                                   flow_env(prefix=ref, var=tmp_path / "ref"), tmp_path / "reference.log")
         procs.append(reference_proc)
         res = replay(history, EventProducer(kafka_bootstrap, f"{rec}ticks"), progress=False)
@@ -87,7 +87,7 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
         log.info("reference run: %d orders, %d fills in %.1fs", R, len(ref_fills), ref_seconds)
 
         # interrupted run: recovery on, both stores, SIGKILLed n_kills times, then run to its end
-        args = ["run", "--live", "--until-end", "--stores", "postgres,clickhouse", *BAR_ARGS,
+        args = ["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres,clickhouse", *BAR_ARGS,
                 "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", SNAPSHOT_INTERVAL_S]
         env = flow_env(prefix=rec, var=tmp_path / "rec", LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_CLICKHOUSE_DSN=f"chdb://{ch_path}")
         counter = TopicCounter(kafka_bootstrap, f"{rec}orders")

@@ -39,7 +39,7 @@ def test_two_processes_give_the_same_orders_as_one(kafka_bootstrap, pg_dsn, tmp_
         parts = partition_counts(kafka_bootstrap, f"{two}ticks")
         assert len(parts) == 6 and sum(1 for n in parts.values() if n) >= 2, parts
 
-        run_ok(["run", "--live", "--until-end", "--stores", "none", *BAR_ARGS],
+        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
                flow_env(prefix=one, var=tmp_path / "one"), tmp_path / "one.log", RUN_TIMEOUT_S)
         single = read_orders(kafka_bootstrap, f"{one}orders")
         assert len(single) > 20, "the input must produce a meaningful number of orders"
@@ -49,7 +49,7 @@ def test_two_processes_give_the_same_orders_as_one(kafka_bootstrap, pg_dsn, tmp_
         addresses = f"127.0.0.1:{p0};127.0.0.1:{p1}"
         env = flow_env(prefix=two, var=tmp_path / "two", LEVIBOT_PG_DSN=pg_dsn)
         for pid in (0, 1):
-            procs.append(FlowProc(["run", "--live", "--until-end", "--stores", "postgres", *BAR_ARGS,
+            procs.append(FlowProc(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres", *BAR_ARGS,
                                    "--processes", "2", "--process-id", str(pid), "--addresses", addresses],
                                   env, tmp_path / f"two-{pid}.log"))
         wait_all_ok(procs, RUN_TIMEOUT_S)

@@ -95,7 +95,7 @@ def test_poison_bytes_are_dead_lettered_and_every_valid_tick_is_stored(kafka_boo
         valid, poison = produce_with_poison(kafka_bootstrap, ticks_topic, 700)
         where = located_poison(kafka_bootstrap, ticks_topic, poison)
         env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_PG_DSN=pg_dsn)
-        run_ok(["run", "--live", "--until-end", "--stores", "postgres", *BAR_ARGS], env, tmp_path / "flow.log", 180)
+        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres", *BAR_ARGS], env, tmp_path / "flow.log", 180)
         log_text = (tmp_path / "flow.log").read_text(errors="replace")
         dead = read_located(kafka_bootstrap, f"{prefix}dlq", DeadLetter)
     finally:
@@ -117,7 +117,7 @@ def test_poison_bytes_are_dead_lettered_and_every_valid_tick_is_stored(kafka_boo
 
 
 def start_live(prefix: str, tmp_path: Path, name: str) -> FlowProc:
-    return FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], flow_env(prefix=prefix, var=tmp_path / name),
+    return FlowProc(["run", "--live", "--venue", "sim", "--stores", "none", *BAR_ARGS], flow_env(prefix=prefix, var=tmp_path / name),
                     tmp_path / f"{name}.log")
 
 

@@ -29,7 +29,7 @@ from connectors.history import load_history
 from connectors.kafka.source import EventBatch
 from connectors.memory import CollectSink
 from connectors.metrics import METRIC_SPECS, FlowMetrics, metered_sink
-from operators.pipeline import PipelineConfig, SymbolPipeline
+from operators.pipeline import LocalPipeline, PipelineConfig
 from schemas.events import DeadLetter, Fill, PortfolioSnapshot, RiskDecision, Score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,10 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     dead = [DeadLetter(source_topic="ticks", partition=0, offset=7, error="decode_error", ts=ticks[0].ts),
             DeadLetter(source_topic="ticks", partition=0, offset=8, error="schema:price", ts=ticks[0].ts)]
     m = fm()
-    p = SymbolPipeline(ticks[0].symbol, EMBEDDED_PIPELINE)
+    from dataclasses import replace
+
+    sym = ticks[0].symbol
+    p = LocalPipeline(replace(EMBEDDED_PIPELINE, symbols=(sym,)))
     totals = {"bars": 0, "orders": 0, "fills": 0, "decisions": 0, "late": 0}
     last_equity = first_equity = None
     with_bars = 0
@@ -94,9 +97,9 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
         batch = EventBatch(topic="ticks", partition=0, next_offset=i + len(chunk), events=chunk,
                            dead=dead if i == 0 else [], received_ns=1)
         m.observe_batch(batch)
-        out = p.on_batch(chunk, chunk[-1].ts)
+        out = p.on_batch(sym, chunk, chunk[-1].ts)
         out.received_ns = 1
-        m.observe_emitted(p.symbol, out)
+        m.observe_emitted(sym, out)
         for k in totals:
             totals[k] += len(getattr(out, k))
         with_bars += bool(out.bars)
@@ -107,15 +110,15 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     assert val(m, "levibot_events_in_total", stage="ingest", topic="ticks") == len(ticks) + 2
     assert val(m, "levibot_events_out_total", stage="bars", topic="bars") == totals["bars"]
     assert val(m, "levibot_events_out_total", stage="orders", topic="orders") == totals["orders"]
-    orders = sum(val(m, "levibot_orders_total", symbol=p.symbol, side=s, strategy=strategy, type="market") or 0
+    orders = sum(val(m, "levibot_orders_total", symbol=sym, side=s, strategy=strategy, type="market") or 0
                  for s in ("buy", "sell") for strategy in ("trend", "portfolio"))
     assert orders == totals["orders"]
-    fills = sum(val(m, "levibot_fills_total", symbol=p.symbol, side=s, liquidity="taker") or 0 for s in ("buy", "sell"))
+    fills = sum(val(m, "levibot_fills_total", symbol=sym, side=s, liquidity="taker") or 0 for s in ("buy", "sell"))
     assert fills == totals["fills"]
     assert val(m, "levibot_dead_letters_total", reason="decode_error", source_topic="ticks", stage="decode") == 1
     assert val(m, "levibot_dead_letters_total", reason="schema", source_topic="ticks", stage="decode") == 1
-    assert val(m, "levibot_equity_quote", symbol=p.symbol) == pytest.approx(last_equity)
-    assert val(m, "levibot_pnl_quote", symbol=p.symbol) == pytest.approx(last_equity - first_equity)
+    assert val(m, "levibot_equity_quote", symbol=sym) == pytest.approx(last_equity)
+    assert val(m, "levibot_pnl_quote", symbol=sym) == pytest.approx(last_equity - first_equity)
     assert val(m, "levibot_last_event_timestamp_seconds", topic="ticks") == pytest.approx(ticks[-1].ts / 1e9)
     # latency: the monotonic clock is far past received_ns=1, so every observation is counted
     assert with_bars > 0

@@ -15,7 +15,8 @@ from connectors.model_registry import ModelRegistry
 from flows.training import dataset, features_build, train
 from operators.features import CORE_V1
 from operators.models import LgbmParams, TrainConfig, features_frame, replay_bars, train_lightgbm
-from operators.pipeline import PipelineConfig, SymbolPipeline
+from operators.pipeline import PipelineConfig
+from operators.signal_stage import SignalStage
 from operators.synthetic import iter_synthetic_ticks
 
 from .conftest import DATA
@@ -36,7 +37,7 @@ def test_stream_and_offline_store_give_identical_features(ch_database):
     migrate(client, db)
     b = _btc(300)
     # streaming: the bars replayed as ticks through the per-symbol pipeline (as `levibot run` does)
-    pipe = SymbolPipeline("BTC-USD", PipelineConfig(base_resolution_s=1, bar_resolutions_s=(1800,),
+    pipe = SignalStage("BTC-USD", PipelineConfig(base_resolution_s=1, bar_resolutions_s=(1800,),
                                                     decision_resolution_s=1800))
     ticks = list(iter_synthetic_ticks(b.itertuples(index=False), resolution_s=1800))
     streamed, pbars = [], []

@@ -141,7 +141,7 @@ def test_sweep_grid_shapes_and_rows():
 @pytest.mark.parametrize("latency_s", [0.0, 0.05])
 def test_sweep_agrees_with_event_driven_flow(latency_s):
     """Same strategy (EMA-spread trend), same bars: ``levibot backtest``'s flow (``run_history``: synthetic ticks ->
-    1 s bars -> 30 min decision bars -> features -> strategy -> sizing -> PaperBroker) and the vectorised path give
+    1 s bars -> 30 min decision bars -> features -> strategy -> sizing -> the account stage with the simulated venue at fixed costs) and the vectorised path give
     the same trades and the same equity at every bar close. With ``latency_s = 0`` the broker fills at the next
     bar's open tick (the sweep's default fill price); with 50 ms it fills at the next bar's second synthetic tick,
     which the test passes as ``fill_price``. Tolerance: 1e-9 relative — the two paths do the same float operations
@@ -149,17 +149,18 @@ def test_sweep_agrees_with_event_driven_flow(latency_s):
     is orders of magnitude larger."""
     from connectors.history import load_history
     from flows.embedded import EMBEDDED_PIPELINE, run_history
-    from operators.execution import PaperConfig
+    from operators.pipeline import paper_broker_config
     from operators.synthetic import synthesize_ticks
 
     bars = _bars()
     history = load_history(FILES, ticks_per_bar=8, max_bars=N_BARS)
     for entry, ex in ((0.01, 0.002), (0.004, 0.001)):
+        # one account per symbol (the sweep simulates each symbol on its own capital), the baseline's venue costs
         cfg = replace(EMBEDDED_PIPELINE, mode="baseline", models=False, trend_entry=entry, trend_exit=ex,
-                      paper=PaperConfig(latency_s=latency_s))
+                      accounts="per_symbol", broker=paper_broker_config(latency_s=latency_s))
         res = run_history(history, None, cfg, progress=False)
         sc = SimConfig(capital=cfg.capital, fraction=cfg.fraction, max_position_frac=cfg.max_position_frac,
-                       min_notional=cfg.min_notional, fee_bps=cfg.paper.fee_bps, slippage_bps=cfg.paper.slippage_bps)
+                       min_notional=cfg.min_notional, fee_bps=cfg.broker.taker_fee_bps, slippage_bps=cfg.broker.half_spread_bps)
         for b in bars:
             pos = trend_positions(ema_spread(b.close), np.array([entry]), np.array([ex]))
             if latency_s == 0:

@@ -17,12 +17,15 @@ from flows.embedded import run_embedded, run_history
 from flows.settings import Settings
 from flows.trading import Outputs, build_trading_flow
 from operators.pipeline import PipelineConfig
+from operators.risk import RiskLimits
 from schemas.events import DeadLetter, Tick
 
 from .conftest import DATA
 
 FILES = [DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"]
-CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800)
+# synthetic ticks every 225 s: prices up to an hour old count as fresh
+CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
+                     limits=RiskLimits(max_price_age_s=3600.0))
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +109,65 @@ def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_pa
     ElementTree.fromstring(report.read_text())  # well-formed
     data = json.loads((tmp_path / "reports" / "embedded-run.json").read_text())
     assert data["ticks"] == 24_000 and "max_drawdown_frac" in data and "n_var_breaches" in data
+
+
+def test_input_policy_dead_letters_unknown_far_future_and_duplicate_ticks(history):
+    """Unknown symbols, a tick dated 2096 and exact duplicates each become a counted dead letter with its reason
+    and its own key, and the valid ticks give the same orders as a run without the bad ones."""
+    from dataclasses import replace as dc_replace
+
+    import pandas as pd
+
+    clean = run_history(history, None, CFG, partitions=2, batch_size=3000, progress=False)
+    ticks = history.ticks
+    dup = ticks.iloc[1000:1600]  # exact copies (same trade ids) of 600 ticks, delivered again right after
+    doge = ticks.iloc[2000:2300].assign(symbol="DOGE-USD")
+    future = ticks.iloc[[5000]].assign(ts=ticks.ts.iloc[5000] + 73 * 365 * 86_400 * 10**9)  # ~2096
+    # duplicates right after their originals (stable sort), the far-future tick in the middle of the stream
+    mixed = pd.concat([ticks, dup, doge]).sort_values("ts", kind="stable").reset_index(drop=True)
+    mid = len(mixed) // 2
+    mixed = pd.concat([mixed.iloc[:mid], future, mixed.iloc[mid:]]).reset_index(drop=True)
+    noisy = dc_replace(history, ticks=mixed)
+    dead: list = []
+    from connectors.history_source import HistorySource
+
+    orders: list = []
+    cfg = dc_replace(CFG, symbols=("BTC-USD", "ETH-USD"))
+    run_main(build_trading_flow(HistorySource(noisy.ticks, partitions=2, batch_size=3000),
+                                Outputs(orders=[CollectSink(orders)], dead=[CollectSink(dead)]), cfg))
+    reasons = {}
+    for d in dead:
+        reasons[d.error] = reasons.get(d.error, 0) + 1
+    assert reasons == {"duplicate_tick": 600, "unknown_symbol": 300, "future_skew": 1}
+    assert len({d.dedupe_id for d in dead}) == len(dead), "every dead letter has its own key"
+    assert all(d.partition >= 0 and d.offset >= 0 and d.stage == "split" for d in dead)
+    assert sorted(orders, key=lambda o: o.order_id) == sorted(clean.orders, key=lambda o: o.order_id)
+
+
+def test_signed_halt_stops_trading_and_a_forged_command_is_refused(history):
+    """Through the flow's wiring: the control input is verified (HMAC), a forged command becomes a dead letter, an
+    alert and a refused audit event; the signed halt reaches the account, which from then on refuses every order."""
+    from connectors.history_source import HistorySource
+    from operators.control import sign
+    from schemas.events import ControlCommand
+
+    key = b"k" * 32
+    t = int(history.ticks.ts.iloc[0])
+    halt = sign(ControlCommand(id="cmd-halt", issuer="ops", scope="account:default", action="halt", reason="test",
+                               ts=t), key)
+    forged = sign(ControlCommand(id="cmd-resume", issuer="mallory", scope="account:default", action="resume", ts=t),
+                  b"x" * 32)
+    out = {k: [] for k in ("orders", "decisions", "dead", "alerts", "audit")}
+    outputs = Outputs(**{k: [CollectSink(v)] for k, v in out.items()})
+    run_main(build_trading_flow(HistorySource(history.ticks, partitions=2, batch_size=5000), outputs, CFG,
+                                control_source=_ListSource([EventBatch("control", 0, 2, [halt, forged], offsets=[0, 1])]),
+                                control_keys={"default": key}))
+    (applied,) = [a for a in out["audit"] if a.result == "applied"]
+    # the halt took effect at the account's event time applied.ts (the two inputs interleave as they come):
+    # from then on every decision is refused and no order is sent
+    after = [d for d in out["decisions"] if d.ts > applied.ts]
+    assert after and all(d.reasons == ["operator_halt"] for d in after)
+    assert not [o for o in out["orders"] if o.ts > applied.ts]
+    assert [(d.error, d.stage, d.offset) for d in out["dead"]] == [("bad_signature", "control", 1)]
+    assert [a.labels["reason"] for a in out["alerts"] if a.kind == "control.refused"] == ["bad_signature"]
+    assert sorted((a.command_id, a.result) for a in out["audit"]) == [("cmd-halt", "applied"), ("cmd-resume", "refused")]

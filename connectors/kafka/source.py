@@ -41,6 +41,7 @@ class EventBatch(Generic[E]):
     events: list[E] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     received_ns: int = 0  # time.monotonic_ns() when the poll returned (latency measurement only)
+    offsets: list[int] | None = None  # Kafka offset (or source record index) of each event, when known
 
     @property
     def size(self) -> int:
@@ -111,7 +112,12 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
             return []
         self._offset = good[-1].offset() + 1
         events, dead = decode_messages(good, self._type, max_bytes=self._max_bytes)
-        return [EventBatch(self._topic, self._partition, self._offset, events, dead, received)]
+        if dead:
+            bad = {d.offset for d in dead}
+            offsets = [m.offset() for m in good if m.offset() not in bad]
+        else:
+            offsets = [m.offset() for m in good]
+        return [EventBatch(self._topic, self._partition, self._offset, events, dead, received, offsets)]
 
     def snapshot(self) -> int:
         return self._offset

@@ -1,11 +1,13 @@
-"""Execution: slicing of approved parents into children (TWAP/VWAP), paper brokers that fill them.
+"""Execution: slicing of approved parents into children (TWAP/VWAP), the order state machine, the venue protocol and
+the simulated venue that fills orders in event time.
 
 See ``docs/execution.md``.
 """
 
 from .broker import BrokerConfig, Position, SimBroker, sqrt_impact_bps
-from .paper import PaperBroker, PaperConfig
+from .orders import OrderManager, OrderState
+from .venue import SimVenue, Venue, fill_of_report
 from .slicing import ChildQueue, VolumeProfile, slice_weights, split_quantity, twap_children, vwap_children
 
-__all__ = ["PaperBroker", "PaperConfig", "SimBroker", "BrokerConfig", "Position", "sqrt_impact_bps",
+__all__ = ["Venue", "SimVenue", "fill_of_report", "OrderManager", "OrderState", "SimBroker", "BrokerConfig", "Position", "sqrt_impact_bps",
            "VolumeProfile", "slice_weights", "split_quantity", "twap_children", "vwap_children", "ChildQueue"]

@@ -20,7 +20,7 @@ market orders (``IOC``) carrying ``parent_id = parent.order_id``, the parent's s
 ``reduce_only``, and ``ts`` = their release time.
 
 Release in event time: hand all children to a broker that fills an order at the first tick at or after its
-``ts`` + latency (:class:`operators.execution.SimBroker`, :class:`operators.execution.PaperBroker`), or hold them in
+``ts`` + latency (:class:`operators.execution.SimBroker`), or hold them in
 a :class:`ChildQueue` and publish each once the stream's event time reaches its ``ts``.
 
 >>> from schemas.events import Order
@@ -175,14 +175,21 @@ def split_quantity(qty: float, weights: Sequence[float], lot: float = 0.0, min_c
         out = [0.0] * n
         rest = qty
     out[last] = rest
-    for _ in range(64):
-        err = math.fsum(out) - qty
-        if err == 0:
+    others = [i for i in range(n) if i != last and out[i] > 0]
+    for attempt in range(8):
+        for _ in range(64):
+            err = math.fsum(out) - qty
+            if err == 0:
+                return out
+            out[last] = math.nextafter(out[last], -math.inf if err > 0 else math.inf)
+        if not others:
             break
-        out[last] = math.nextafter(out[last], -math.inf if err > 0 else math.inf)
-    if math.fsum(out) != qty:  # pragma: no cover - would need a pathological input
-        raise ArithmeticError("could not make the children sum exactly to the parent")
-    return out
+        # no value of the last child reaches the exact sum (the others sum to an odd multiple of half an ulp of
+        # the total, which round-half-even never lands on): move another child by one ulp and try again
+        j = others[attempt % len(others)]
+        out[j] = math.nextafter(out[j], 0.0)
+        out[last] = qty - math.fsum(out[i] for i in range(n) if i != last)
+    raise ArithmeticError("could not make the children sum exactly to the parent")  # pragma: no cover
 
 
 def _children(parent: Order, times: list[int], qtys: list[float]) -> list[Order]:

@@ -97,10 +97,13 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class PortfolioState:
-    """``equity`` quote currency; ``positions`` signed base units per symbol."""
+    """``equity`` quote currency; ``positions`` signed base units per symbol; ``shares``: per symbol, each strategy's
+    share of the position (fractions summing to 1; for the order's symbol, the shares of the intent's target), used
+    by the per-strategy VaR budgets (absent: the budgets are not checked)."""
 
     equity: float
     positions: Mapping[str, float] = field(default_factory=dict)
+    shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 class MarketState:
@@ -264,7 +267,8 @@ class RiskGate:
             elif any(market.index(s) is None for s in held) or market.returns.shape[0] < L.min_history:
                 qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
         if qmax > reducing:
-            qmax = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
+            qmax = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
+                                         getattr(portfolio, "shares", None) or {})
         q = round_to_lot(qmax, L.lot_size(sym))
         if q < qmax and q > 0.0 and not reasons and q != req:
             reasons.append("lot_size")
@@ -284,7 +288,8 @@ class RiskGate:
     # ----------------------------------------------------------------------------------------------------------
 
     def _quantity_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
-                         positions: dict[str, float], market: MarketState, reasons: list[str]) -> float:
+                         positions: dict[str, float], market: MarketState, reasons: list[str],
+                         shares: Mapping[str, Mapping[str, float]] | None = None) -> float:
         L = self.limits
         price = market.prices[sym]
         others = [(s, q * market.prices[s]) for s, q in positions.items() if s != sym and q != 0.0]
@@ -315,6 +320,9 @@ class RiskGate:
             ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var),
             ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar),
         ]
+        strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
+        if strat is not None:
+            specs.append(("strategy_var_budget", strat, 1.0))
         q_req = qmax
         for reason, loss, limit in specs:  # every check sees the full request, so reasons name all limits hit
             v = check_limit(reason, loss, q0, q_req, limit)
@@ -332,6 +340,44 @@ class RiskGate:
                 return qmax
             qmax = min(max_feasible_qty(loss, q0, qr, b) for loss, b in bad)
         return q0
+
+    def _strategy_budget_loss(self, sym: str, sign: float, positions: Mapping[str, float], market: MarketState,
+                              shares: Mapping[str, Mapping[str, float]], equity: float) -> Callable[[float], float] | None:
+        """``q -> max over strategies of (component VaR / equity) / budget`` after ``q`` more of ``sym``, or None when
+        no strategy in the book has a finite budget. Components are Gaussian Euler components (they sum to the
+        portfolio VaR); a strategy's exposure in a symbol is the position times its share there."""
+        L = self.limits
+        names = sorted({k for sh in shares.values() for k in sh})
+        budgets = [L.strategy_budget(k) for k in names]
+        if not names or all(math.isinf(b) for b in budgets):
+            return None
+        n = len(market.symbols)
+        cov = market.cov
+        e0 = np.zeros((len(names), n))  # strategy x symbol exposure of the book without the order's symbol
+        for s, q in positions.items():
+            i = market.index(s)
+            if i is None or s == sym or q == 0.0:
+                continue
+            for k, share in shares.get(s, {}).items():
+                e0[names.index(k), i] += q * market.prices[s] * share
+        j = market.index(sym)
+        sh = np.array([shares.get(sym, {}).get(k, 0.0) for k in names])
+        price = market.prices[sym]
+        cur = float(positions.get(sym, 0.0))
+        lim = np.array([b * equity for b in budgets])
+        kv = self._kv
+
+        def loss(q: float) -> float:
+            e = e0.copy()
+            e[:, j] += (cur + sign * q) * price * sh  # type: ignore[index]
+            x = e.sum(axis=0)
+            var = float(x @ cov @ x)
+            if var <= 0.0:
+                return 0.0
+            comp = kv * (e @ (cov @ x)) / math.sqrt(var)
+            return float(np.max(np.where(np.isinf(lim), 0.0, comp / np.where(np.isinf(lim), 1.0, np.maximum(lim, 1e-300)))))
+
+        return loss
 
     def _decision(self, intent: Any, req: float, q: float, action: str, reasons: list[str], equity: float,
                   positions: dict[str, float], market: MarketState, now_ns: int) -> RiskDecision:

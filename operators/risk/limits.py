@@ -30,6 +30,9 @@ class RiskLimits:
       equity.
     * ``symbol_var_budget`` (``symbol_var_budgets`` per symbol): the order's incremental VaR (portfolio VaR after
       minus before), fraction of equity; larger orders are resized down to fit.
+    * ``strategy_var_budget`` (``strategy_var_budgets`` per strategy): a strategy's Euler component of the
+      Gaussian portfolio VaR after the order, fraction of equity (the book is split between strategies by their
+      shares of each symbol's target; see ``PortfolioState.shares``); default no budget.
     * ``min_history``: returns needed in the window before any risk-increasing order is allowed (count).
 
     Exposure (exposure of a symbol = position (base units) x last price (quote/base)):
@@ -56,6 +59,8 @@ class RiskLimits:
     max_portfolio_cvar: float = 0.08
     symbol_var_budget: float = 0.01
     symbol_var_budgets: Mapping[str, float] = field(default_factory=dict)
+    strategy_var_budget: float = math.inf
+    strategy_var_budgets: Mapping[str, float] = field(default_factory=dict)
     max_position_qty: Mapping[str, float] = field(default_factory=dict)
     max_position_frac: float = 1.0
     max_gross_exposure: float = math.inf
@@ -85,7 +90,9 @@ class RiskLimits:
             v = getattr(self, name)
             if not v >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {v!r}")
-        for name in ("symbol_var_budgets", "max_position_qty", "lot_sizes"):
+        if not self.strategy_var_budget >= 0.0:
+            raise ValueError(f"strategy_var_budget must be >= 0, got {self.strategy_var_budget!r}")
+        for name in ("symbol_var_budgets", "strategy_var_budgets", "max_position_qty", "lot_sizes"):
             for k, v in getattr(self, name).items():
                 if not v >= 0.0:
                     raise ValueError(f"{name}[{k}] must be >= 0, got {v!r}")
@@ -99,6 +106,10 @@ class RiskLimits:
     def var_budget(self, symbol: str) -> float:
         """Incremental-VaR budget of ``symbol``, fraction of equity."""
         return self.symbol_var_budgets.get(symbol, self.symbol_var_budget)
+
+    def strategy_budget(self, strategy: str) -> float:
+        """Component-VaR budget of ``strategy``, fraction of equity (inf = none)."""
+        return self.strategy_var_budgets.get(strategy, self.strategy_var_budget)
 
     def lot_size(self, symbol: str) -> float:
         """Lot size of ``symbol``, base units (0 = no rounding)."""

@@ -1,0 +1,78 @@
+"""Account-stage benchmark (issue "One account across symbols"): intents per second through
+``AccountStage.on_update`` — the event-time clock over the symbols, sizing against the shared book, the portfolio
+``RiskGate`` (Gaussian VaR with the symbols' covariance) and, for approved intents, TWAP children sent to the
+in-process venue and their reports booked.
+
+The input is two symbols' decision points at every 30-minute time with an intent each, alternating targets so
+that most intents trade; one tick per symbol and time keeps the venue and the marks moving. Timed in process,
+no Bytewax, the garbage collector frozen after set-up; best of ``repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import numpy as np
+
+from operators.account.stage import AccountConfig, AccountStage
+from operators.execution.broker import BrokerConfig
+from operators.ids import stable_id
+from operators.messages import DecisionPoint, SymbolUpdate, TickColumns
+from operators.risk import RiskLimits
+from schemas.events import Intent, Tick
+
+T0 = 1_700_000_000_000_000_000
+NS = 1_000_000_000
+STEP = 1800 * NS
+SYMBOLS = ("BTC-USD", "ETH-USD")
+
+
+def _inputs(n_times: int, seed: int = 3) -> list[SymbolUpdate]:
+    """Correlated random-walk closes; per time and symbol one tick just before the close and one decision point
+    with an intent (targets cycle through -1 .. 1)."""
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, 0.8], [0.8, 1.0]]) * 1e-4
+    steps = rng.multivariate_normal([0.0, 0.0], cov, size=n_times)
+    px = np.array([30_000.0, 2_000.0]) * np.exp(np.cumsum(steps, axis=0))
+    targets = (-1.0, -0.5, 0.0, 0.5, 1.0, 0.25)
+    out = []
+    for i in range(n_times):
+        t = T0 + (i + 1) * STEP
+        for j, sym in enumerate(SYMBOLS):
+            p = float(px[i, j])
+            tick = Tick(symbol=sym, ts=t - NS, price=p, qty=5.0, side="buy", trade_id=f"b:{sym}:{i}", venue="bench")
+            tg = targets[(i + j) % len(targets)]
+            it = Intent(id=stable_id("int", "bench", sym, t, tg), symbol=sym, strategy="bench", target=tg,
+                        confidence=0.9, price=p, ts=t)
+            out.append(SymbolUpdate(sym, t - STEP, TickColumns(sym, [tick], t - STEP), [DecisionPoint(sym, t, p, it)], t))
+    return out
+
+
+def _config() -> AccountConfig:
+    return AccountConfig(symbols=SYMBOLS, limits=RiskLimits(max_price_age_s=3600.0, rate_per_s=1e9, rate_burst=1e9,
+                                                            min_history=20, min_confidence=0.0),
+                         twap_horizon_s=900.0, twap_slice_s=300.0, broker=BrokerConfig())
+
+
+def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
+    """Intents per second of the account stage (``n_times`` x 2 intents), and what they became."""
+    updates = _inputs(n_times)
+    best = float("inf")
+    acc = None
+    for _ in range(repeats):
+        acc = AccountStage(_config())
+        gc.collect()
+        gc.freeze()
+        try:
+            t = time.perf_counter()
+            for u in updates:
+                acc.on_update(u)
+            best = min(best, time.perf_counter() - t)
+        finally:
+            gc.unfreeze()
+    assert acc is not None
+    n = 2 * n_times
+    return {"account_intents": float(n), "account_intents_per_s": n / best,
+            "account_approved_frac": (acc.decisions["approved"] + acc.decisions["resized"]) / n,
+            "account_orders": float(len(acc.oms.finished) + len(acc.oms.open))}

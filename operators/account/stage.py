@@ -1,0 +1,553 @@
+"""The account stage (keyed by account): the one place that knows the whole book.
+
+It receives :class:`~operators.messages.SymbolUpdate` messages from the per-symbol signal stages and execution
+reports from its venue, and it emits risk decisions, orders, fills and equity marks. Positions, cash and P&L come
+**only** from execution reports (:class:`~operators.account.ledger.Ledger` via the order manager), whether the venue
+runs in process (:class:`~operators.execution.venue.SimVenue`: the embedded default, backtests, simulated live runs)
+or elsewhere (reports arrive through :meth:`AccountStage.on_reports`).
+
+Event time (see :mod:`operators.messages` for the ordering contract). The account's clock moves from one decision
+time ``T`` to the next, only once every symbol of the account has reached ``T`` (its progress >= ``T``), so the
+decisions do not depend on how the symbols' streams interleave on arrival. At each ``T``:
+
+1. the venue sees every tick with key < ``T`` (symbol by symbol, in the account's symbol order); the reports it
+   returns are applied (fills booked);
+2. the closes of the decision points at ``T`` become the marks; the per-symbol returns since the previous time form
+   one row of the return window (covariance for the gate); the account's equity is marked and fed to the gate's
+   kill switch;
+3. each intent at ``T`` (symbol order) is sized against the account — target fraction x ``fraction`` x equity x the
+   symbol's allocation weight — netted against the position and the quantity in flight, checked by the gate
+   (portfolio VaR/CVaR across symbols, exposure, leverage, kill switch, ...) and, if approved, sent to the venue:
+   TWAP children of the approved parent (unfinished children of the symbol's earlier parents are cancelled first),
+   or one market order.
+
+Every intent gets a :class:`~schemas.events.RiskDecision` (``below_min_notional`` when the change is too small).
+Pure and picklable: the whole stage is Bytewax state.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from operators.control import ControlState, audit_event, refusal_alert
+from operators.execution.broker import BrokerConfig
+from operators.execution.orders import OrderManager
+from operators.execution.slicing import ChildQueue, twap_children
+from operators.execution.venue import SimVenue, Venue, fill_of_report
+from operators.ids import stable_id
+from operators.messages import DecisionPoint, Emitted, SymbolUpdate
+from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
+from operators.risk.historical import historical_var
+from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
+from operators.risk.position_cap import PositionCapGate
+import msgspec
+
+from schemas.events import Alert, ControlCommand, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
+
+from .ledger import Ledger
+from .returns import ReturnWindow
+
+__all__ = ["AccountConfig", "AccountStage"]
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account. ``symbols``: the account's universe (its clock waits for each of them); ``capital`` quote
+    currency; ``fraction``: position notional at full conviction, fraction of equity times the symbol's weight;
+    ``weights``: allocation per symbol (fractions, normalised; default equal); ``gate``: ``"risk"``
+    (:class:`~operators.risk.RiskGate` with ``limits``) or ``"position_cap"`` (the baseline:
+    ``max_position_frac`` of equity); ``min_notional`` quote currency; ``risk_window``: return rows kept for the
+    covariance (count); ``execution``: ``"twap"`` (children over ``twap_horizon_s`` every ``twap_slice_s``) or
+    ``"market"``; ``broker``: the in-process venue's costs."""
+
+    name: str = "default"
+    symbols: tuple[str, ...] = ()
+    capital: float = 100_000.0
+    fraction: float = 0.5
+    weights: Mapping[str, float] | None = None
+    gate: str = "risk"
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    max_position_frac: float = 1.0
+    min_notional: float = 10.0
+    risk_window: int = 500
+    execution: str = "twap"
+    twap_horizon_s: float = 30.0
+    twap_slice_s: float = 10.0
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+
+    def __post_init__(self) -> None:
+        if not self.symbols or len(set(self.symbols)) != len(self.symbols):
+            raise ValueError(f"account {self.name!r} needs a non-empty universe of distinct symbols")
+        if self.gate not in ("risk", "position_cap"):
+            raise ValueError(f"gate must be 'risk' or 'position_cap', got {self.gate!r}")
+        if self.execution not in ("twap", "market"):
+            raise ValueError(f"execution must be 'twap' or 'market', got {self.execution!r}")
+        if self.weights is not None and (set(self.weights) - set(self.symbols) or
+                                         any(not w >= 0 for w in self.weights.values()) or
+                                         sum(self.weights.values()) <= 0):
+            raise ValueError("weights must be >= 0 for symbols of the universe, with a positive sum")
+
+    def weight(self, symbol: str) -> float:
+        """Allocation of ``symbol`` (fraction of the account)."""
+        if self.weights is None:
+            return 1.0 / len(self.symbols)
+        return self.weights.get(symbol, 0.0) / sum(self.weights.values())
+
+
+class AccountStage:
+    """Account state: ledger, orders, gate, venue (in process or remote), the symbols' queues and return window."""
+
+    def __init__(self, cfg: AccountConfig, venue: Venue | None = None, *, remote_venue: bool = False) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.symbols = cfg.symbols
+        self.index = {s: i for i, s in enumerate(cfg.symbols)}
+        self.ledger = Ledger(cfg.capital)
+        self.oms = OrderManager()
+        self.venue: Venue | None = None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker, account=cfg.name))
+        if cfg.gate == "risk":
+            self.gate: Any = RiskGate(cfg.limits)
+        else:
+            self.gate = PositionCapGate(cfg.max_position_frac, cfg.min_notional, (f"fixed_fraction={cfg.fraction}",))
+        self.progress: dict[str, int | None] = {s: None for s in cfg.symbols}
+        self._prog_heap: list[tuple[int, str]] = []
+        self.ticks: dict[str, deque] = {s: deque() for s in cfg.symbols}  # [TickColumns, next index]
+        self.points: list[tuple[int, int, int, DecisionPoint]] = []  # heap of (ts, symbol index, seq, point)
+        self._seq = 0
+        self.clock: int | None = None  # last decision time processed (ns)
+        self.closes: dict[str, float] = {}  # latest decision-bar close per symbol
+        self.prev_close: dict[str, float] = {}
+        self.last_tick_ts: dict[str, int] = {}
+        self.last_price: dict[str, float] = {}
+        self.returns = ReturnWindow(cfg.risk_window, len(cfg.symbols))
+        self._mkt: tuple[int, MarketState] | None = None  # the gate's market view, built once per time
+        self.peak_equity = cfg.capital
+        self.shares: dict[str, dict[str, float]] = {}  # symbol -> strategy -> share of its last target
+        self.control = ControlState(base_limits=cfg.limits)
+        self.children = ChildQueue()  # remote venue: TWAP children not yet due (released in event time)
+        self.reconcile_mode: str = "normal"  # "reduce_only" after a mismatch with the venue, until one matches
+        self.mismatches = 0
+        self.reconciliations = 0
+        self._last_var = (0.0, 0.0)  # portfolio (VaR, CVaR) after the last gated decision, fractions of equity
+        self._last_equity = cfg.capital
+        self._sent_until = 0  # remote venue: event time up to which due children were sent (ns)
+        self._contrib: dict[str, dict[str, float]] = {}  # symbol -> the last intent's contributions
+        self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
+
+    # -- inputs ---------------------------------------------------------------------------------------------------
+    def on_update(self, u: SymbolUpdate) -> Emitted:
+        """One batch of one symbol from its signal stage; returns what the account could decide with it."""
+        out = Emitted()
+        sym = u.symbol
+        if sym not in self.index:
+            raise KeyError(f"symbol {sym!r} is not in account {self.name!r}'s universe {self.symbols}")
+        if len(u.ticks):
+            self.ticks[sym].append([u.ticks, 0])
+        for p in u.points:
+            self._seq += 1
+            heapq.heappush(self.points, (p.ts, self.index[sym], self._seq, p))
+        if u.progress is not None:
+            old = self.progress[sym]
+            if old is None or u.progress > old:
+                self.progress[sym] = u.progress
+                heapq.heappush(self._prog_heap, (u.progress, sym))
+                if len(self._prog_heap) > 8 * len(self.symbols) + 64:
+                    self._prog_heap = [(p, s) for s, p in self.progress.items() if p is not None]
+                    heapq.heapify(self._prog_heap)
+        barrier = self._barrier()
+        self._release(barrier, out)
+        if self.venue is None and barrier is not None:
+            self._send_due(barrier, out)
+        if out.marks or out.decisions:
+            out.state = self.state()
+        return out
+
+    def _withdraw_unsent(self, keep_reducing: bool, scope: str = "account:") -> None:
+        """Remote venue: withdraw the TWAP children not sent yet (in ``scope``; only those that add risk when
+        ``keep_reducing``), so a halt or a reduce-only also stops what was already decided."""
+        kind, name = scope.split(":", 1)
+        for oid in self.oms.open_ids():
+            st = self.oms.state(oid)
+            if st is None or st.sent or (keep_reducing and st.order.reduce_only):
+                continue
+            o = st.order
+            if kind == "symbol" and o.symbol != name or kind == "strategy" and o.strategy != name:
+                continue
+            self.oms.withdraw(oid, "withdrawn_" + ("reduce_only" if keep_reducing else "halt"))
+
+    def _send_due(self, until: int | None, out: Emitted) -> None:
+        """Remote venue: send the TWAP children whose release time has come (all of them when ``until`` is None)."""
+        if until is not None:
+            self._sent_until = max(self._sent_until, until)
+        for o in self.children.pop_due(until if until is not None else 2**63 - 1):
+            st = self.oms.state(o.order_id)
+            if st is not None and st.status == "new" and not st.sent:
+                st.sent = True
+                out.orders.append(o)
+
+    def on_reports(self, reports: Iterable[ExecutionReport]) -> Emitted:
+        """Reports from a remote venue (``execution.reports``), in their arrival order. A ``positions`` snapshot is
+        reconciled against the book (every earlier report of the venue has been applied by then: one partition per
+        account keeps them in order)."""
+        out = Emitted()
+        for r in reports:
+            self._apply([r], out)
+            if r.kind == "positions":
+                self._reconcile(r, out)
+        out.state = self.state()
+        return out
+
+    def _reconcile(self, snap: ExecutionReport, out: Emitted, tol: float = 1e-9) -> None:
+        """Compare the book with the venue's snapshot: positions per symbol (relative ``tol``) and open orders. A
+        mismatch is an alert with both sides and puts the account in reduce-only until a snapshot matches again."""
+        self.reconciliations += 1
+        ours = self.ledger.holdings()
+        theirs = {k: v for k, v in snap.positions.items() if v != 0.0}
+        diff = {s: (ours.get(s, 0.0), theirs.get(s, 0.0)) for s in sorted(set(ours) | set(theirs))
+                if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > tol * max(1.0, abs(theirs.get(s, 0.0)))}
+        # orders we think are working that the venue does not know (ours are a superset while reports are in flight)
+        unknown = sorted(set(snap.open_orders) - set(self.oms.open))
+        ts = snap.ts
+        if diff or unknown:
+            self.mismatches += 1
+            first = self.reconcile_mode == "normal"
+            self.reconcile_mode = "reduce_only"
+            self._withdraw_unsent(keep_reducing=True)
+            detail = "; ".join(f"{s}: book {a:+.10g} vs venue {b:+.10g}" for s, (a, b) in diff.items())
+            if unknown:
+                detail += ("; " if detail else "") + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
+            out.alerts.append(Alert(id=stable_id("alert", "recon", self.name, snap.id), severity="critical",
+                                    kind="reconciliation.mismatch",
+                                    message=(f"account {self.name} disagrees with venue {snap.venue} at report {snap.seq}: "
+                                             f"{detail}. The account is reduce-only until a snapshot matches.")[:4096],
+                                    labels={"account": self.name, "venue": snap.venue, "symbols": ",".join(diff)[:256],
+                                            "first": str(first).lower(),
+                                            # orders sent so far have ts <= this (ns): later ones obey reduce-only
+                                            "account_ts": str(max(self.clock or 0, self._sent_until))},
+                                    dedupe_key=f"reconciliation.mismatch:{self.name}", ts=ts))
+        elif self.reconcile_mode != "normal":
+            self.reconcile_mode = "normal"
+            out.alerts.append(Alert(id=stable_id("alert", "recon-ok", self.name, snap.id), severity="info",
+                                    kind="reconciliation.resolved",
+                                    message=f"account {self.name} matches venue {snap.venue} again at report {snap.seq}",
+                                    labels={"account": self.name, "venue": snap.venue},
+                                    dedupe_key=f"reconciliation.resolved:{self.name}", ts=ts))
+
+    def on_control(self, commands: Iterable[ControlCommand]) -> Emitted:
+        """Operator commands whose signatures the flow has verified, in topic order. Each takes effect now: at the
+        account's next decision (its event time ``clock``), before any later intent; a halt also cancels what is
+        working in its scope. Every applied or refused command gives an audit event (``ts``: the account's event
+        time at which it took effect) and a refused one an alert."""
+        out = Emitted()
+        for c in commands:
+            res = self.control.apply(c)
+            if res.status == "duplicate":
+                continue
+            ev = audit_event(c, res)
+            out.audit.append(msgspec.structs.replace(ev, ts=self.clock or c.ts))
+            if res.status != "applied":
+                out.alerts.append(refusal_alert(c, res.reason, res.detail))
+                continue
+            if c.action == "set_limit" and self.cfg.gate == "risk":
+                lim = self.gate.limits = self.control.effective_limits(self.cfg.limits, self.name)
+                self.gate._set_constants()
+                kill = self.gate.state.kill  # the kill switch and the rate bucket keep their state, take the limits
+                kill.max_drawdown, kill.cooldown_s, kill.resume_drawdown = (lim.max_drawdown, lim.halt_cooldown_s,
+                                                                           lim.resume_drawdown)
+                self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = float(lim.rate_per_s), float(lim.rate_burst)
+            elif c.action in ("halt", "reduce_only") and self.venue is None:
+                self._withdraw_unsent(keep_reducing=c.action == "reduce_only", scope=c.scope)
+            elif c.action == "halt" and self.venue is not None:
+                kind, name = c.scope.split(":", 1)
+                for sym in self.symbols:
+                    if kind == "account" or (kind == "symbol" and name == sym) or kind == "strategy":
+                        self._cancel_open(sym, self.clock or c.ts, out, strategy=name if kind == "strategy" else None)
+        out.state = self.state()
+        return out
+
+    def flush(self) -> Emitted:
+        """End of a finite input: every queued decision time is processed and the venue sees every tick."""
+        out = Emitted()
+        self._release(None, out, final=True)
+        self._feed(None, out)
+        self._send_due(None, out)
+        return out
+
+    # -- the clock ------------------------------------------------------------------------------------------------
+    def _barrier(self) -> int | None:
+        """The smallest progress over the universe (ns), None while a symbol has not reported yet."""
+        if None in self.progress.values():
+            return None
+        h = self._prog_heap
+        while self.progress[h[0][1]] != h[0][0]:  # stale entries: that symbol has moved on
+            heapq.heappop(h)
+        return h[0][0]
+
+    def _release(self, barrier: int | None, out: Emitted, final: bool = False) -> None:
+        pts = self.points
+        while pts and (final or (barrier is not None and pts[0][0] <= barrier)):
+            t = pts[0][0]
+            group: list[DecisionPoint] = []
+            while pts and pts[0][0] == t:
+                group.append(heapq.heappop(pts)[3])
+            self._feed(t, out)
+            self._at(t, group, out)
+
+    def _feed(self, t: int | None, out: Emitted) -> None:
+        """Give the venue every queued tick with key < ``t`` (all of them when ``t`` is None), symbol by symbol."""
+        for sym in self.symbols:
+            q = self.ticks[sym]
+            while q:
+                chunk = q[0]
+                cols, i = chunk
+                j = cols.cut(i, t)
+                if j > i:
+                    self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), int(cols.ts[i:j].max()))
+                    self.last_price[sym] = float(cols.price[j - 1])
+                    if self.venue is not None:
+                        reports = self.venue.on_ticks(cols.rows(i, j))
+                        if reports:
+                            self._apply(reports, out)
+                if j < len(cols):
+                    chunk[1] = j
+                    break
+                q.popleft()
+
+    def _apply(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
+        out.reports.extend(reports)
+        for r in reports:
+            for f in self.oms.apply(r):
+                self.ledger.book(f)
+                out.fills.append(fill_of_report(f))
+
+    def _marks(self) -> dict[str, float]:
+        m = dict(self.last_price)
+        m.update(self.closes)
+        return m
+
+    def _at(self, t: int, group: list[DecisionPoint], out: Emitted) -> None:
+        rets = np.zeros(len(self.symbols))
+        any_ret = False
+        for p in group:
+            prev = self.prev_close.get(p.symbol)
+            if prev is not None:
+                rets[self.index[p.symbol]] = p.close / prev - 1.0
+                any_ret = True
+            self.prev_close[p.symbol] = p.close
+            self.closes[p.symbol] = p.close
+        if any_ret:
+            self.returns.push(rets)
+        self.clock = t
+        marks = self._marks()
+        equity = self.ledger.equity(marks)
+        self.peak_equity = max(self.peak_equity, equity)
+        self._last_equity = equity
+        out.marks.append((t, equity))
+        self.gate.update_equity(equity, t)
+        for p in group:
+            if p.intent is not None:
+                self._decide(p, t, marks, equity, out)
+
+    # -- decisions ------------------------------------------------------------------------------------------------
+    def _market(self, marks: dict[str, float]) -> MarketState:
+        t = self.clock or 0
+        if self._mkt is None or self._mkt[0] != t:
+            ts = {s: self.last_tick_ts.get(s, t) for s in self.symbols}
+            self._mkt = (t, MarketState(prices=marks, price_ts_ns=ts, symbols=self.symbols,
+                                           returns=self.returns.matrix()))
+        return self._mkt[1]
+
+    def _cancel_open(self, sym: str, t: int, out: Emitted, strategy: str | None = None) -> None:
+        """Cancel the symbol's open orders (of ``strategy`` only, when given): a new target supersedes them."""
+        if self.venue is None:  # remote venue: children not yet sent are withdrawn here; sent ones are IOC
+            for oid in self.oms.open_ids(sym):
+                st = self.oms.state(oid)
+                if st is not None and not st.sent and (strategy is None or st.order.strategy == strategy):
+                    self.oms.withdraw(oid, "superseded")
+            return
+        for oid in self.oms.open_ids(sym):
+            if strategy is not None:
+                st = self.oms.state(oid)
+                if st is None or st.order.strategy != strategy:
+                    continue
+            reps = self.venue.cancel(oid, t)
+            if reps:
+                self._apply(reps, out)
+
+    def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted) -> None:
+        cfg = self.cfg
+        it = p.intent
+        assert it is not None
+        sym, price = p.symbol, p.close
+        target = self._controlled_target(sym, it.target, it.contributions)
+        if target != 0.0 and it.contributions:
+            self.shares[sym] = {k: v / target for k, v in it.contributions.items()
+                                if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"}
+        if cfg.execution == "twap":
+            self._cancel_open(sym, t, out)
+        held = self.ledger.position(sym) + self.oms.in_flight(sym)
+        target_qty = target * cfg.fraction * cfg.weight(sym) * max(equity, 0.0) / price
+        mode = self.control.mode(self.name, sym, it.strategy)
+        why = "operator_reduce_only"
+        if mode == "normal" and self.reconcile_mode != "normal":
+            mode, why = self.reconcile_mode, "reconciliation_reduce_only"
+        wanted = target_qty
+        if mode == "reduce_only":  # an operator's reduce-only: toward zero, never past it, never more
+            if target_qty * held <= 0.0:
+                target_qty = 0.0
+            elif abs(target_qty) > abs(held):
+                target_qty = held
+        delta = target_qty - held
+        side = "buy" if delta > 0 else "sell"
+        oi = OrderIntent(it.id, sym, side, abs(delta), strategy=it.strategy, confidence=it.confidence, ts=it.ts)
+        if mode == "halted":
+            d = self._refused(oi, equity, marks, t, "operator_halt")
+        elif mode == "reduce_only" and target_qty != wanted and abs(delta) * price < cfg.min_notional:
+            d = self._refused(oi, equity, marks, t, why)
+        elif cfg.gate == "risk" and abs(delta) * price < cfg.min_notional:
+            d = self._small(oi, equity, marks, t)
+        else:
+            d = self.gate.evaluate(oi, PortfolioState(equity=equity, positions=self.exposure_book(), shares=self.shares),
+                                   self._market(marks), t)
+        self.decisions[d.action] += 1
+        if d.portfolio is not None and (d.portfolio.var or d.portfolio.cvar):
+            self._last_var = (d.portfolio.var, d.portfolio.cvar)
+        out.decisions.append(d)
+        if d.approved_qty <= 0.0:
+            return
+        oside = d.side or side
+        reduce_only = abs(target_qty) < abs(held)
+        if cfg.execution == "twap":
+            parent = Order(order_id=d.id, strategy=it.strategy, symbol=sym, side=oside, qty=d.approved_qty,
+                           type="market", tif="IOC", ts=t, reduce_only=reduce_only)
+            orders = twap_children(parent, cfg.twap_horizon_s, cfg.twap_slice_s)
+        else:
+            orders = [Order(order_id=stable_id("ord", it.strategy, sym, it.ts, it.target), parent_id=d.id,
+                            strategy=it.strategy, symbol=sym, side=oside, qty=d.approved_qty, type="market",
+                            tif="IOC", ts=t, reduce_only=reduce_only)]
+        for o in orders:
+            self.oms.new(o)
+            if self.venue is not None:
+                out.orders.append(o)
+                reps = self.venue.submit(o)
+                if reps:
+                    self._apply(reps, out)
+            elif o.ts <= t:
+                self.oms.state(o.order_id).sent = True  # type: ignore[union-attr]
+                out.orders.append(o)
+            else:  # a later child: sent when the account's event time reaches it
+                self.oms.state(o.order_id).sent = False  # type: ignore[union-attr]
+                self.children.push([o])
+
+    def exposure_book(self) -> dict[str, float]:
+        """What the gate counts as held: every position plus what is still working at the venue, per symbol
+        (signed base units), so two intents in a row never see the same room twice."""
+        book = self.ledger.holdings()
+        for s in self.oms.by_symbol:
+            q = self.oms.in_flight(s)
+            if q:
+                book[s] = book.get(s, 0.0) + q
+        return book
+
+    def _controlled_target(self, sym: str, target: float, contributions: Mapping[str, float]) -> float:
+        """The intent's target without the contributions of strategies an operator disabled or halted, and with
+        those in reduce-only held to no more than their previous contribution (same sign)."""
+        if not contributions:
+            return target
+        prev = self._contrib.get(sym, {})
+        out = 0.0
+        changed = False
+        for k, c in contributions.items():
+            if not self.control.strategy_enabled(k) or self.control.scope_mode(f"strategy:{k}") == "halted":
+                changed = True
+                continue
+            if self.control.scope_mode(f"strategy:{k}") == "reduce_only":
+                p = prev.get(k, 0.0)
+                lim = abs(p) if p * c > 0 else 0.0
+                if abs(c) > lim:
+                    c, changed = (lim if c > 0 else -lim), True
+            out += c
+        self._contrib[sym] = dict(contributions)
+        return out if changed else target
+
+    def _refused(self, oi: OrderIntent, equity: float, marks: dict[str, float], t: int, reason: str) -> RiskDecision:
+        d = self._small(oi, equity, marks, t)
+        return msgspec.structs.replace(d, reasons=[reason])
+
+    def _small(self, oi: OrderIntent, equity: float, marks: dict[str, float], t: int) -> RiskDecision:
+        """The decision on an intent whose change is below ``min_notional``: rejected, nothing checked."""
+        held = self.ledger.holdings()
+        expo = self.ledger.exposures(marks)
+        snap = PortfolioSnapshot(equity=equity, gross_exposure=sum(abs(x) for x in expo.values()),
+                                 net_exposure=sum(expo.values()),
+                                 drawdown=min(1.0, max(0.0, 1 - equity / self.peak_equity)) if self.peak_equity > 0 else 0.0,
+                                 positions=dict(list(held.items())[:256]))
+        return RiskDecision(id=f"rd:{oi.intent_id}", intent_id=oi.intent_id, symbol=oi.symbol, ts=t, action="rejected",
+                            requested_qty=oi.qty, approved_qty=0.0, reasons=["below_min_notional"], portfolio=snap,
+                            strategy=oi.strategy, side=oi.side)
+
+    def state(self) -> dict[str, Any]:
+        """What an operator watches, after the last event: the kill switch (``normal``, ``reduce_only``,
+        ``halted``), the operators' mode of the account, the reconciliation mode, the mismatches so far, the last
+        decision's portfolio VaR/CVaR (fraction of equity) and the gate's limits for them, the commands handled."""
+        kill = self.gate.state.kill.state if self.cfg.gate == "risk" else "normal"
+        lim = self.gate.limits if self.cfg.gate == "risk" else None
+        return {"account": self.name, "kill_switch": kill, "operator_mode": self.control.scope_mode(f"account:{self.name}"),
+                "reconcile_mode": self.reconcile_mode, "mismatches": self.mismatches, "var_frac": self._last_var[0],
+                "cvar_frac": self._last_var[1], "var_limit": lim.max_portfolio_var if lim else None,
+                "cvar_limit": lim.max_portfolio_cvar if lim else None, "control": dict(self.control.counts),
+                "equity": self._last_equity}
+
+    # -- risk -------------------------------------------------------------------------------------------------------
+    def risk_report(self) -> dict[str, Any]:
+        """The book's one-period risk at the gate's confidence, positive losses in quote currency (``*_frac``: of
+        equity): portfolio VaR and CVaR (Gaussian, zero mean, sample covariance of the return window), historical VaR
+        of the portfolio P&L series over the window, and the Euler components of the Gaussian VaR by symbol and by
+        strategy (a symbol's component split by the strategies' shares of its last target); the components sum to
+        the portfolio VaR."""
+        alpha = self.cfg.limits.alpha
+        marks = self._marks()
+        equity = self.ledger.equity(marks)
+        x = np.array([self.ledger.position(s) * marks.get(s, 0.0) for s in self.symbols])
+        r = self.returns.matrix()
+        out: dict[str, Any] = {"alpha": alpha, "equity": equity, "window": int(r.shape[0]),
+                               "exposure": dict(zip(self.symbols, x.tolist()))}
+        if r.shape[0] < 2 or not x.any():
+            out.update(portfolio_var=0.0, portfolio_cvar=0.0, historical_var=0.0,
+                       component_var={s: 0.0 for s in self.symbols}, component_var_by_strategy={})
+        else:
+            cov = sample_covariance(r)
+            comp = -component_var(x, cov, alpha)
+            out["portfolio_var"] = -portfolio_var_gaussian(x, cov, alpha)
+            out["portfolio_cvar"] = -portfolio_cvar_gaussian(x, cov, alpha)
+            out["historical_var"] = -historical_var(r @ x, alpha)
+            out["component_var"] = dict(zip(self.symbols, comp.tolist()))
+            by: dict[str, float] = {}
+            for s, c in zip(self.symbols, comp.tolist()):
+                for k, share in (self.shares.get(s) or {"unattributed": 1.0}).items():
+                    by[k] = by.get(k, 0.0) + c * share
+            out["component_var_by_strategy"] = by
+        for k in ("portfolio_var", "portfolio_cvar", "historical_var"):
+            out[k + "_frac"] = out[k] / equity if equity > 0 else 0.0
+        return out
+
+    # -- results --------------------------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The account's figures: equity, cash, positions, fees, P&L by symbol and by strategy (quote currency)."""
+        marks = self._marks()
+        led = self.ledger
+        eq = led.equity(marks)
+        return {"account": self.name, "equity": eq, "cash": led.cash, "initial_capital": led.initial_cash,
+                "pnl": eq - led.initial_cash, "fees": led.fees(), "realised_pnl": led.realised(),
+                "unrealised_pnl": led.unrealised(marks), "positions": led.holdings(), "by_symbol": led.by_symbol(marks),
+                "by_strategy": {k: {"fees": v.fees, "traded": v.traded, "fills": v.fills}
+                                for k, v in sorted(led.by_strategy.items())},
+                "decisions": dict(self.decisions), "open_orders": len(self.oms.open), "risk": self.risk_report(),
+                "report_counts": dict(self.oms.counts)}

@@ -1,0 +1,166 @@
+"""The signal stage (keyed by symbol): ticks -> bars -> features -> scores -> strategies -> :class:`Intent` events.
+
+One :class:`SignalStage` holds all per-symbol state of the decision path up to the intent, so the flow keeps it in
+one Bytewax stateful step keyed by symbol: per-symbol processing is strictly sequential in stream order. It knows
+nothing of capital, positions, risk or execution: those belong to the account stage
+(:mod:`operators.account.stage`), which receives one :class:`~operators.messages.SymbolUpdate` per call.
+
+Per call of :meth:`SignalStage.on_batch` (ticks of one symbol, stream order, and the partition's watermark):
+
+1. the ticks are folded into base bars; the watermark closes idle windows;
+2. base bars feed the coarser bars; bars of ``decision_resolution_s`` drive features, the scorer and the
+   strategies (full mode: five strategies under the orchestrator; baseline: the EMA trend alone);
+3. every decision bar becomes a :class:`~operators.messages.DecisionPoint` at its close time, with the netted
+   :class:`schemas.events.Intent` when the wanted position changed.
+
+Signals (``on_signals``) are held until the first decision at or after their event time, so the result does not
+depend on how the signal and tick streams interleave on arrival.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Sequence
+
+from operators.bars import BarAggregator, BarRecord, Resampler
+from operators.features import CORE_V1, CoreFeatures
+from operators.ids import stable_id
+from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickColumns
+from operators.models.scorer import ModelSource, Scorer
+from operators.orchestrator import Orchestrator
+from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
+                                  ZScoreReversion, call_on_bar)
+from operators.strategies.base import Intent as StrategyIntent
+from schemas.events import FeatureVector, Intent, Signal
+
+__all__ = ["SignalStage", "intent_event"]
+
+
+def intent_event(si: StrategyIntent, price: float, account: str = "default",
+                 contributions: dict[str, float] | None = None) -> Intent:
+    """The wire :class:`~schemas.events.Intent` of a strategy's intent, decided at ``price`` (quote/base)."""
+    return Intent(id=stable_id("int", si.strategy, si.symbol, si.ts, round(si.target, 12)), account=account,
+                  symbol=si.symbol, strategy=si.strategy, target=si.target, confidence=si.confidence,
+                  contributions=contributions or {}, reasons=[si.reason] if si.reason else [], price=price, ts=si.ts)
+
+
+class SignalStage:
+    """All per-symbol state up to the intent; picklable (the Bytewax state of the ``signals`` step).
+
+    ``cfg`` is an :class:`operators.pipeline.PipelineConfig` (bars, features, models, strategies)."""
+
+    def __init__(self, symbol: str, cfg: Any) -> None:
+        self.symbol = symbol
+        self.cfg = cfg
+        self.account = cfg.account_of(symbol)
+        self.agg = BarAggregator(symbol, cfg.base_resolution_s, allowed_lateness_s=cfg.allowed_lateness_s,
+                                 late_policy=cfg.late_policy)
+        # coarser bars are derived in a chain (1 s -> 60 s -> 300 s): each from the largest finer resolution
+        # that divides it, so a base bar touches one resampler, not all of them
+        self.resamplers: dict[int, Resampler] = {}
+        self.children: dict[int, list[int]] = {cfg.base_resolution_s: []}
+        for r in sorted(set(cfg.bar_resolutions_s) - {cfg.base_resolution_s}):
+            parent = max(p for p in self.children if r % p == 0)
+            self.resamplers[r] = Resampler(r, parent)
+            self.children[parent].append(r)
+            self.children[r] = []
+        self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
+        self.features = CoreFeatures(self.spec)
+        trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
+        self.full = cfg.mode == "full"
+        self.strategy: Any
+        if self.full:
+            self.strategy = Orchestrator([trend, MLScoreThreshold(), ZScoreReversion(), VolatilityBreakout(),
+                                          SignalFollower()], allocation=cfg.allocation)
+        else:
+            self.strategy = trend
+        self.pending_signals: list[tuple[int, int, Signal]] = []  # (ts, arrival seq, signal), sorted
+        self.signal_seq = 0
+        self.signals_in = 0
+        # River online + (when a champion is registered) LightGBM, calibrated and blended: the Score stage
+        self.scorer = Scorer(symbol, self.spec, cfg=cfg.scorer) if cfg.models else None
+        self.ticks_in = 0
+        self.progress: int | None = None  # bar watermark after the last batch (ns)
+
+    def swap_models(self, source: ModelSource) -> bool:
+        """Adopt a newly promoted batch model (hot reload); ``source`` is provided by the flow's wiring."""
+        return self.scorer.maybe_swap(source) if self.scorer is not None else False
+
+    def on_signals(self, signals: Sequence[Signal]) -> None:
+        """Hold trading signals of this symbol until the first decision at or after their event time."""
+        for sig in signals:
+            self.signal_seq += 1
+            self.signals_in += 1
+            bisect.insort(self.pending_signals, (sig.ts, self.signal_seq, sig), key=lambda x: (x[0], x[1]))
+
+    def on_batch(self, ticks: Sequence[Any], watermark_ns: int | None = None) -> Emitted:
+        """Fold a batch of this symbol's ticks (stream order) and an optional watermark (ns); the result's
+        ``update`` is the message for the account stage."""
+        out = Emitted()
+        self.ticks_in += len(ticks)
+        res = self.agg.add(ticks)
+        base = list(res.bars)
+        out.late.extend(res.late)
+        if watermark_ns is not None:
+            base.extend(self.agg.advance(watermark_ns).bars)
+        decision_bars: list[BarRecord] = []
+        self._push(base, self.cfg.base_resolution_s, out, decision_bars)
+        boundary = self.agg.watermark
+        if boundary is not None:
+            for r, rs in self.resamplers.items():  # ascending: a parent's bars reach its children first
+                self._push(rs.advance(boundary), r, out, decision_bars)
+        points = [self._decide(b, b.ts + b.resolution_s * 1_000_000_000, out) for b in decision_bars]
+        floor = self.progress
+        if boundary is not None and (floor is None or boundary > floor):
+            self.progress = boundary
+        out.update = SymbolUpdate(self.symbol, floor, TickColumns(self.symbol, ticks, floor), points, self.progress)
+        return out
+
+    # -- stages -------------------------------------------------------------------------------------------------
+    def _push(self, bars: list[BarRecord], res: int, out: Emitted, decision: list[BarRecord]) -> None:
+        """Record closed bars of resolution ``res`` and derive the coarser bars that they close."""
+        dres = self.cfg.decision_resolution_s
+        children = self.children[res]
+        for b in bars:
+            out.bars.append(b)
+            if b.revision:  # a correction: stored, but never re-decided or re-derived
+                continue
+            if res == dres:
+                decision.append(b)
+            for child in children:
+                self._push(self.resamplers[child].update(b), child, out, decision)
+
+    def _decide(self, bar: BarRecord, ts: int, out: Emitted) -> DecisionPoint:
+        if self.scorer is not None:  # labels of earlier predictions mature with this close
+            out.alerts.extend(self.scorer.learn(ts, bar.close))
+        values = self.features.update(bar)
+        close = bar.close
+        got: list[StrategyIntent] = []
+        if self.full:
+            while self.pending_signals and self.pending_signals[0][0] <= ts:
+                _, _, sig = self.pending_signals.pop(0)
+                si = self.strategy.on_signal(sig)
+                if si is not None:
+                    got.append(si)
+        score = None
+        if values is not None:
+            out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
+                                              feature_set_version=self.spec.version, names=list(self.spec.features),
+                                              values=list(values)))
+            if self.scorer is not None:
+                result = self.scorer.score(values, ts)
+                out.scores.append(self.scorer.score_event(ts, result))
+                score = result[2]
+        if self.full:
+            si = call_on_bar(self.strategy, self.symbol, ts, close, values, score=score, bar=bar)
+        else:
+            si = self.strategy.on_bar(self.symbol, ts, close, values) if values is not None else None
+        if si is not None:
+            got.append(si)
+        intent = None
+        if got:  # the orchestrator nets: its last intent holds the symbol's target
+            last = got[-1]
+            contrib = dict(getattr(self.strategy, "last_contributions", {}) or {}) if self.full else {last.strategy: last.target}
+            intent = intent_event(last, close, self.account, {k: v for k, v in contrib.items() if v != 0.0})
+            out.intents.append(intent)
+        return DecisionPoint(self.symbol, ts, close, intent)

@@ -1,0 +1,213 @@
+"""The account stage on correlated BTC/ETH history: portfolio VaR across symbols, component VaR, in-flight
+orders counted, the book kept from execution reports only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from connectors.history import load_history
+from operators.account.stage import AccountConfig, AccountStage
+from operators.ids import stable_id
+from operators.messages import DecisionPoint, SymbolUpdate, TickColumns
+from operators.risk import RiskLimits, norm_ppf
+from operators.risk.portfolio import component_var, portfolio_var_gaussian, sample_covariance
+from schemas.events import Intent, Tick
+
+from .conftest import DATA
+
+SYMS = ("BTC-USD", "ETH-USD")
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def closes() -> dict[str, np.ndarray]:
+    """Both symbols' 30-minute closes aligned on time (a missing bar keeps the previous close)."""
+    h = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=4, max_bars=6000)
+    t = h.ticks.assign(bar=h.ticks.ts // (1800 * NS))
+    c = t.groupby(["bar", "symbol"]).price.last().unstack().ffill().dropna()
+    return {s: c[s].to_numpy()[:5200] for s in SYMS}
+
+
+def _updates(closes: dict[str, np.ndarray], intents_at: dict[int, dict[str, float]], t0: int = 1_700_000_000 * NS):
+    """Per bar and symbol: one tick just before the close (the venue fills on it) and a decision point, with an
+    intent (target) where ``intents_at`` says so."""
+    n = len(closes[SYMS[0]])
+    for i in range(n):
+        t = t0 + (i + 1) * 1800 * NS
+        for s in SYMS:
+            p = float(closes[s][i])
+            tick = Tick(symbol=s, ts=t - NS, price=p, qty=1e6, side="buy", trade_id=f"{s}:{i}", venue="t")
+            tg = intents_at.get(i, {}).get(s)
+            it = None if tg is None else Intent(id=stable_id("int", "t", s, t, tg), symbol=s, strategy="t", target=tg,
+                                                confidence=1.0, price=p, ts=t, contributions={"t": tg})
+            yield SymbolUpdate(s, t - 1800 * NS, TickColumns(s, [tick], t - 1800 * NS), [DecisionPoint(s, t, p, it)], t)
+
+
+def _account(limits: RiskLimits) -> AccountStage:
+    return AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0, limits=limits,
+                                      execution="market", risk_window=500))
+
+
+def test_two_intents_that_each_fit_are_resized_so_the_portfolio_fits(closes):
+    r = np.column_stack([closes[s][1:] / closes[s][:-1] - 1 for s in SYMS])
+    k = len(closes["BTC-USD"]) - 2
+    window = r[k - 500:k]  # the account's window at the decision: the 500 returns before it
+    assert np.corrcoef(window.T)[0, 1] > 0.5, "BTC and ETH move together in this window"
+    cov = sample_covariance(window)
+    expo = 100_000.0 * 0.5  # fraction 1 x equal weights 1/2 x equity, each symbol
+    z = norm_ppf(0.99)
+    alone = [z * math.sqrt(cov[i, i]) * expo / 1e5 for i in range(2)]
+    both = -portfolio_var_gaussian(np.array([expo, expo]), cov, 0.99) / 1e5
+    limit = (max(alone) + both) / 2  # each fits alone, together they do not
+    assert max(alone) < limit < both
+    lim = RiskLimits(max_portfolio_var=limit, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    acc = _account(lim)
+    decisions = []
+    for u in _updates(closes, {k: {"BTC-USD": 1.0, "ETH-USD": 1.0}}):
+        decisions += acc.on_update(u).decisions
+    decisions += acc.flush().decisions
+    btc, eth = decisions
+    assert btc.action == "approved" and eth.action == "resized"
+    assert "portfolio_var_limit" in eth.reasons
+    # the second decision saw the first one's order in flight: the portfolio after both fits the limit
+    assert eth.portfolio.var == pytest.approx(limit, rel=1e-6) or eth.portfolio.var <= limit
+    assert eth.portfolio.positions["BTC-USD"] == pytest.approx(btc.approved_qty)
+    # and the book after the fills: positions are the sums of the fill reports
+    assert acc.ledger.position("BTC-USD") == pytest.approx(btc.approved_qty)
+    assert acc.ledger.position("ETH-USD") == pytest.approx(eth.approved_qty)
+
+
+def test_component_var_by_symbol_sums_to_the_portfolio_var(closes):
+    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    acc = _account(lim)
+    k = len(closes["BTC-USD"]) - 3
+    for u in _updates(closes, {k: {"BTC-USD": 0.8, "ETH-USD": -0.3}}):
+        acc.on_update(u)
+    acc.flush()
+    risk = acc.risk_report()
+    assert set(risk["component_var"]) == set(SYMS)
+    assert math.fsum(risk["component_var"].values()) == pytest.approx(risk["portfolio_var"], rel=1e-12)
+    # against the textbook formula on the same window and exposures
+    x = np.array([acc.ledger.position(s) * acc.closes[s] for s in SYMS])
+    cov = sample_covariance(acc.returns.matrix())
+    assert risk["portfolio_var"] == pytest.approx(-portfolio_var_gaussian(x, cov, 0.99), rel=1e-12)
+    assert [risk["component_var"][s] for s in SYMS] == pytest.approx(list(-component_var(x, cov, 0.99)), rel=1e-12)
+
+
+def test_a_strategy_budget_holds(closes):
+    """Two strategies share BTC's target; the small one's component VaR budget binds: the order is resized so that
+    its component stays within the budget, and the larger strategy's unlimited budget does not matter."""
+    base = dict(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    k = len(closes["BTC-USD"]) - 3
+
+    def run(budgets: dict[str, float]):
+        acc = _account(RiskLimits(**base, strategy_var_budgets=budgets))
+        out = []
+        t0 = 1_700_000_000 * NS
+        for u in _updates(closes, {}, t0):
+            if u.points[0].ts == t0 + (k + 1) * 1800 * NS and u.symbol == "BTC-USD":
+                p = u.points[0]
+                it = Intent(id="int-two", symbol="BTC-USD", strategy="portfolio", target=1.0, confidence=1.0,
+                            contributions={"ml": 0.25, "trend": 0.75}, price=p.close, ts=p.ts)
+                u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
+            out += acc.on_update(u).decisions
+        acc.flush()
+        return out, acc
+
+    (free,), _ = run({})
+    assert free.action == "approved"
+    # ml's component at the full order, as a fraction of equity: budget it at 40 % of that
+    (probe,), acc0 = run({})
+    full = acc0.risk_report()["component_var_by_strategy"]["ml"] / acc0.risk_report()["equity"]
+    budget = 0.4 * full
+    (d,), acc = run({"ml": budget})
+    assert d.action == "resized" and "strategy_var_budget" in d.reasons
+    rep = acc.risk_report()
+    assert rep["component_var_by_strategy"]["ml"] / rep["equity"] <= budget * (1 + 1e-6)
+    assert d.approved_qty == pytest.approx(0.4 * free.approved_qty, rel=0.05)
+
+
+def _cmd(i: int, action: str, scope: str = "account:default", **params):
+    from schemas.events import ControlCommand
+
+    return ControlCommand(id=f"cmd-{i}", issuer="ops", scope=scope, action=action, parameters=params,
+                          reason="test", ts=1_700_000_000 * NS)
+
+
+def test_operator_halt_reduce_only_resume_and_limits(closes):
+    """Commands take effect at the account's next decision: a halt refuses every order and cancels what is working,
+    reduce-only lets only reductions through, resume restores trading, set_limit changes the gate; every command
+    leaves an audit event with the event time at which it took effect."""
+    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    acc = _account(lim)
+    n = len(closes["BTC-USD"])
+    plan = {n - 12: {"BTC-USD": 0.6}, n - 10: {"BTC-USD": 1.0}, n - 8: {"BTC-USD": 0.3}, n - 6: {"BTC-USD": 0.9},
+            n - 4: {"BTC-USD": 1.0}}
+    commands = {n - 10: [_cmd(1, "halt")], n - 9: [_cmd(2, "reduce_only", "symbol:BTC-USD"), _cmd(3, "resume")],
+                n - 7: [_cmd(4, "resume", "symbol:BTC-USD")],
+                n - 5: [_cmd(5, "set_limit", name="max_position_frac", value=0.05), _cmd(6, "set_limit", name="nope", value=1)]}
+    decisions, audit, alerts = [], [], []
+    i = -1
+    for u in _updates(closes, plan):
+        if u.symbol == "BTC-USD":
+            i += 1
+            for c in commands.get(i, []):
+                e = acc.on_control([c])
+                audit += e.audit
+                alerts += e.alerts
+        e = acc.on_update(u)
+        decisions += e.decisions
+    by = [(d.action, tuple(d.reasons)) for d in decisions]
+    assert by[0][0] == "approved"                                  # 0.6 before any command
+    assert by[1] == ("rejected", ("operator_halt",))               # halted: nothing, not even a reduction
+    assert by[2][0] != "rejected" and decisions[2].side == "sell"  # reduce-only: 1.0 -> 0.3 is a reduction: allowed
+    assert by[3][0] != "rejected" and decisions[3].side == "buy"   # resumed: 0.3 -> 0.9
+    # set_limit max_position_frac=0.05: BTC already holds ~45 % of equity, so no increase passes any more
+    assert "position_limit" in decisions[4].reasons
+    assert [a.result for a in audit] == ["applied"] * 5 + ["refused"]
+    assert [a.command_id for a in audit] == [f"cmd-{k}" for k in range(1, 7)]
+    assert len({a.id for a in audit}) == 6 and all(a.ts > 1_700_000_000 * NS for a in audit)
+    assert len(alerts) == 1 and alerts[0].labels["reason"] == "unknown_limit"
+    # the same command again (a redelivery) changes nothing and is not audited twice
+    assert not acc.on_control([_cmd(1, "halt")]).audit and acc.control.mode("default", "BTC-USD") == "normal"
+
+
+def test_disabling_a_strategy_drops_its_contribution(closes):
+    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+
+    def run(disable: bool) -> float:
+        acc = _account(lim)
+        if disable:
+            acc.on_control([_cmd(9, "disable_strategy", "strategy:ml")])
+        k = len(closes["BTC-USD"]) - 3
+        t0 = 1_700_000_000 * NS
+        for u in _updates(closes, {}, t0):
+            if u.symbol == "BTC-USD" and u.points[0].ts == t0 + (k + 1) * 1800 * NS:
+                p = u.points[0]
+                it = Intent(id="int-c", symbol="BTC-USD", strategy="portfolio", target=1.0, confidence=1.0,
+                            contributions={"ml": 0.4, "trend": 0.6}, price=p.close, ts=p.ts)
+                u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
+            acc.on_update(u)
+        acc.flush()
+        return acc.ledger.position("BTC-USD")
+
+    full, without = run(False), run(True)
+    assert without == pytest.approx(0.6 * full, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["operators.account.ledger", "operators.account.returns", "operators.execution.paper_venue",
+                                  "operators.risk.position_cap", "operators.messages"])
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(name))
+    assert res.failed == 0

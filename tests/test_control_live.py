@@ -1,0 +1,94 @@
+"""`levibot control` on a running live flow (real broker, real PostgreSQL): a signed halt stops every order from the
+event time at which the account applied it, survives a `kill -9` and a recovery, a forged resume is refused, and the
+signed resume restores trading; the audit trail has all of it (topic and append-only table)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+
+import psycopg
+import pytest
+
+from schemas.events import AuditEvent, DeadLetter, Order
+
+from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events, run_ok
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+log = logging.getLogger(__name__)
+KEY = "control-key-for-the-live-test-0123456789"
+
+
+def _wait(pred, what: str, timeout_s: float = 120.0, every: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_dsn, tmp_path):
+    prefix = new_prefix("ctl")
+    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY, LEVIBOT_PG_DSN=pg_dsn)
+    forged_env = dict(env, LEVIBOT_CONTROL_KEY="not-the-flow-key-at-all-0123456789")
+    args = ["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS,
+            "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "1"]
+    procs: list[FlowProc] = []
+    audit_topic = f"{prefix}audit"
+
+    def applied(action: str) -> list[AuditEvent]:
+        return [a for a in read_events(kafka_bootstrap, audit_topic, AuditEvent)
+                if a.action == action and a.result == "applied"]
+
+    try:
+        create_topics(kafka_bootstrap, prefix)
+        replay = FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log")
+        procs.append(replay)
+        flow = FlowProc(args, env, tmp_path / "flow-1.log")
+        procs.append(flow)
+        orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
+        _wait(lambda: orders.count() > 20, "the first orders")
+        run_ok(["control", "halt", "--reason", "live test"], env, tmp_path / "halt.log", 60)
+        halt = _wait(lambda: applied("halt"), "the halt to be applied")[0]
+        time.sleep(3.0)  # a snapshot or two after the halt
+        assert flow.kill9() == -9
+        flow = FlowProc(args, env, tmp_path / "flow-2.log")  # resumes from its snapshot
+        procs.append(flow)
+        time.sleep(8.0)
+        run_ok(["control", "resume", "--reason", "forged"], forged_env, tmp_path / "forged.log", 60)
+        _wait(lambda: [d for d in read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter)
+                       if d.stage == "control"], "the forged command in the dead-letter topic")
+        time.sleep(3.0)
+        run_ok(["control", "resume", "--reason", "live test over"], env, tmp_path / "resume.log", 60)
+        resume = _wait(lambda: applied("resume"), "the resume to be applied")[0]
+        n = orders.count()
+        _wait(lambda: orders.count() > n + 5, "orders after the resume", timeout_s=180)
+        orders.close()
+        flow.proc.send_signal(signal.SIGTERM)
+        flow.wait_ok(60)
+
+        sent = read_events(kafka_bootstrap, f"{prefix}orders", Order)
+        halts = applied("halt")
+        t_halt = min(a.ts for a in halts)
+        t_resume = resume.ts
+        log.info("halt at %d, resume at %d (event time); %d orders", t_halt, t_resume, len(sent))
+        assert t_resume > t_halt
+        during = [o for o in sent if t_halt < o.ts <= t_resume]
+        assert not during, f"{len(during)} orders while halted, first {during[0]}"
+        assert [o for o in sent if o.ts > t_resume and not o.reduce_only], "trading resumed"
+        audit = read_events(kafka_bootstrap, audit_topic, AuditEvent)
+        refused = [a for a in audit if a.result == "refused"]
+        assert refused and all(a.action == "resume" and "bad_signature" in a.detail for a in refused)
+        with psycopg.connect(pg_dsn) as conn:
+            rows = conn.execute("SELECT action, result, command_id FROM audit WHERE command_id = ANY(%s)",
+                                ([a.command_id for a in audit],)).fetchall()
+        got = {(r[0], r[1]) for r in rows}
+        assert {("halt", "applied"), ("resume", "applied"), ("resume", "refused")} <= got
+        assert len({r[2] for r in rows if r[0] == "halt"}) == 1, "the halt is one command, audited once per result"
+    finally:
+        for p in procs:
+            p.kill()
+        drop_topics(kafka_bootstrap, [prefix])
