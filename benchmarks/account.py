@@ -51,7 +51,8 @@ def _inputs(n_times: int, seed: int = 3) -> list[SymbolUpdate]:
 
 def _config() -> AccountConfig:
     return AccountConfig(symbols=SYMBOLS, limits=RiskLimits(max_price_age_s=3600.0, rate_per_s=1e9, rate_burst=1e9,
-                                                            min_history=20, min_confidence=0.0),
+                                                            min_history=20, min_confidence=0.0, max_drawdown=1.0,
+                                                            resume_drawdown=0.5),
                          twap_horizon_s=900.0, twap_slice_s=300.0, broker=BrokerConfig())
 
 
