@@ -37,7 +37,6 @@ import math
 from collections import deque
 from typing import Any, Mapping, Sequence
 
-from operators.strategies.api import call_on_bar
 from operators.strategies.base import Intent
 from schemas.events import Signal
 
@@ -47,7 +46,6 @@ __all__ = ["Orchestrator"]
 class Orchestrator:
     """Allocate between ``strategies`` (each with a unique ``name``); see the module docstring for the rules."""
 
-    accepts_keywords = True
 
     def __init__(self, strategies: Sequence[Any], *, allocation: str = "static",
                  weights: Mapping[str, float] | None = None, caps: Mapping[str, float] | float = 1.0,
@@ -149,7 +147,7 @@ class Orchestrator:
                 self.returns[symbol][n].append(self.targets[symbol][n] * r)
         self.prev_close[symbol] = float(close)
         for s in self.strategies:
-            self._take(symbol, call_on_bar(s, symbol, ts, close, features, score=score, bar=bar), s.name)
+            self._take(symbol, s.on_bar(symbol, ts, close, features, score=score, bar=bar), s.name)
         return self._net(symbol, ts)
 
     def on_signal(self, signal: Signal) -> Intent | None:

@@ -29,7 +29,7 @@ from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickColumns
 from operators.models.scorer import ModelSource, Scorer
 from operators.orchestrator import Orchestrator
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
-                                  ZScoreReversion, call_on_bar)
+                                  ZScoreReversion)
 from operators.strategies.base import Intent as StrategyIntent
 from schemas.events import FeatureVector, Intent, Signal
 
@@ -151,10 +151,10 @@ class SignalStage:
                 result = self.scorer.score(values, ts)
                 out.scores.append(self.scorer.score_event(ts, result))
                 score = result[2]
-        if self.full:
-            si = call_on_bar(self.strategy, self.symbol, ts, close, values, score=score, bar=bar)
+        if self.full or values is not None:
+            si = self.strategy.on_bar(self.symbol, ts, close, values, score=score, bar=bar)
         else:
-            si = self.strategy.on_bar(self.symbol, ts, close, values) if values is not None else None
+            si = None
         if si is not None:
             got.append(si)
         intent = None

@@ -447,8 +447,6 @@ def strategy_targets(strategy: Any, bars: BarArrays, features: np.ndarray | None
     return its wanted position after each bar close (T,), for :func:`simulate`. ``features`` (T, F) rows (NaN row
     = not warm: None is passed), ``scores`` (T,) probabilities (NaN = none), ``signals``: ``Signal`` events, each
     delivered (``on_signal``) before the first bar closing after its ``ts``."""
-    from operators.strategies.api import call_on_bar
-
     T = len(bars)
     out = np.zeros(T)
     cur = 0.0
@@ -473,7 +471,7 @@ def strategy_targets(strategy: Any, bars: BarArrays, features: np.ndarray | None
         if features is not None and not np.isnan(features[t]).any():
             fv = features[t].tolist()
         sc = None if scores is None or not scores[t] == scores[t] else float(scores[t])
-        it = call_on_bar(strategy, bars.symbol, mts[t], closes[t], fv, score=sc, bar=bar)
+        it = strategy.on_bar(bars.symbol, mts[t], closes[t], fv, score=sc, bar=bar)
         if it is not None:
             cur = it.target
         out[t] = cur

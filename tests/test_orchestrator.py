@@ -19,7 +19,6 @@ T0 = 1_700_000_000_000_000_000
 class Fixed:
     """Test strategy: wants ``targets[i]`` at its i-th bar."""
 
-    accepts_keywords = True
 
     def __init__(self, name, targets):
         self.name, self.targets, self.i, self.cur = name, list(targets), 0, 0.0

@@ -9,8 +9,8 @@ from collections import namedtuple
 
 import pytest
 
-from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, ScoredStrategy, SignalFollower,
-                                  VolatilityBreakout, ZScoreReversion, call_on_bar)
+from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, Strategy, SignalFollower,
+                                  VolatilityBreakout, ZScoreReversion)
 from schemas.events import Signal
 
 T0 = 1_700_000_000_000_000_000
@@ -28,14 +28,14 @@ def test_doctests(name):
 def test_all_strategies_share_the_interface_and_pickle():
     strats = [MLScoreThreshold(), ZScoreReversion(window=5), VolatilityBreakout(window=5), SignalFollower()]
     for s in strats:
-        assert isinstance(s, ScoredStrategy)
+        assert isinstance(s, Strategy)
         for i in range(12):
-            call_on_bar(s, "BTC-USD", T0 + i, 100.0 + (i % 3), None, score=0.6, bar=B(100, 103, 99, 100 + i % 3, 1.0))
+            s.on_bar("BTC-USD", T0 + i, 100.0 + (i % 3), None, score=0.6, bar=B(100, 103, 99, 100 + i % 3, 1.0))
         clone = pickle.loads(pickle.dumps(s))
-        a = call_on_bar(s, "BTC-USD", T0 + 99, 90.0, None, score=0.2, bar=B(100, 100, 90, 90, 1.0))
-        b = call_on_bar(clone, "BTC-USD", T0 + 99, 90.0, None, score=0.2, bar=B(100, 100, 90, 90, 1.0))
+        a = s.on_bar("BTC-USD", T0 + 99, 90.0, None, score=0.2, bar=B(100, 100, 90, 90, 1.0))
+        b = clone.on_bar("BTC-USD", T0 + 99, 90.0, None, score=0.2, bar=B(100, 100, 90, 90, 1.0))
         assert a == b
-    assert call_on_bar(EmaSpreadTrend(), "BTC-USD", T0, 100.0, None, score=0.9) is None
+    assert EmaSpreadTrend().on_bar("BTC-USD", T0, 100.0, None, score=0.9) is None
 
 
 def test_ml_score_rules():

@@ -2,7 +2,7 @@
 interface: ``on_bar(symbol, ts, close, features, *, score=None, bar=None) -> Intent | None``, plus
 ``on_signal(signal)`` for signal followers). See ``docs/strategies.md``."""
 
-from .api import ScoredStrategy, SignalStrategy, bar_range, call_on_bar
+from .api import SignalStrategy, bar_range
 from .base import Intent, Strategy
 from .breakout import VolatilityBreakout
 from .mean_reversion import ZScoreReversion, rolling_zscore
@@ -10,5 +10,5 @@ from .ml_score import MLScoreThreshold
 from .telegram import Idea, SignalFollower
 from .trend import EmaSpreadTrend
 
-__all__ = ["Intent", "Strategy", "ScoredStrategy", "SignalStrategy", "call_on_bar", "bar_range", "EmaSpreadTrend",
+__all__ = ["Intent", "Strategy", "SignalStrategy", "bar_range", "EmaSpreadTrend",
            "MLScoreThreshold", "ZScoreReversion", "rolling_zscore", "VolatilityBreakout", "SignalFollower", "Idea"]

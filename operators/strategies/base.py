@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +22,16 @@ class Intent:
     reason: str = ""
 
 
+@runtime_checkable
 class Strategy(Protocol):
-    """``on_bar`` sees every closed bar of the strategy's resolution with its feature values (None until warm)."""
+    """The one strategy interface. ``on_bar`` sees every closed bar of the strategy's resolution: ``ts`` its close
+    (event time, ns), ``close`` (quote/base), the feature values (None until warm), and two keywords a strategy may
+    ignore: ``score``, the model's calibrated probability of an up move (fraction in [0, 1], or None), and ``bar``,
+    the closed bar itself (``open``, ``high``, ``low``, ``close``, ``volume``; or None)."""
 
     name: str
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None) -> Intent | None:
+    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
+               score: float | None = None, bar: Any = None) -> Intent | None:
         """Return a new intent when the wanted position changes, else None."""
         ...

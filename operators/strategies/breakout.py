@@ -33,7 +33,6 @@ class VolatilityBreakout:
     'exit:mid'
     """
 
-    accepts_keywords = True
 
     def __init__(self, window: int = 48, k: float = 2.0, trail_atr: float = 3.0, max_hold_bars: int = 0,
                  allow_short: bool = True, name: str = "vol_breakout") -> None:

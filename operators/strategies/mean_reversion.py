@@ -45,7 +45,6 @@ class ZScoreReversion:
     0.0
     """
 
-    accepts_keywords = True
 
     def __init__(self, window: int = 48, entry_z: float = 2.0, exit_z: float = 0.5, allow_short: bool = True,
                  stop_z: float | None = None, name: str = "zscore_mr") -> None:

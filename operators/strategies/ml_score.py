@@ -31,7 +31,6 @@ class MLScoreThreshold:
     -1.0
     """
 
-    accepts_keywords = True
 
     def __init__(self, long_above: float = 0.55, short_below: float = 0.45, exit_above: float = 0.52,
                  exit_below: float = 0.48, allow_short: bool = True, sizing: str = "binary",

@@ -78,7 +78,6 @@ class SignalFollower:
     0.0
     """
 
-    accepts_keywords = True
 
     def __init__(self, max_size: float = 1.0, min_trust: float = 0.2, zone_tolerance_bps: float = 10.0,
                  entry_ttl_s: float = 86_400.0, tp_fractions: Sequence[float] | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from operators.features import CORE_V1
 
@@ -33,7 +33,8 @@ class EmaSpreadTrend:
         self.allow_short = allow_short
         self.target = 0.0
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None) -> Intent | None:
+    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
+               score: float | None = None, bar: Any = None) -> Intent | None:
         if features is None:
             return None
         spread = features[_EMA_SPREAD]
