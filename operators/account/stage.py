@@ -44,6 +44,7 @@ from operators.messages import DecisionPoint, Emitted, SymbolUpdate
 from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
 from operators.risk.historical import historical_var
 from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
+from operators.risk.gate import decision_id
 from operators.risk.position_cap import PositionCapGate
 import msgspec
 
@@ -489,7 +490,7 @@ class AccountStage:
                                  net_exposure=sum(expo.values()),
                                  drawdown=min(1.0, max(0.0, 1 - equity / self.peak_equity)) if self.peak_equity > 0 else 0.0,
                                  positions=dict(list(held.items())[:256]))
-        return RiskDecision(id=f"rd:{oi.intent_id}", intent_id=oi.intent_id, symbol=oi.symbol, ts=t, action="rejected",
+        return RiskDecision(id=decision_id(oi.intent_id), intent_id=oi.intent_id, symbol=oi.symbol, ts=t, action="rejected",
                             requested_qty=oi.qty, approved_qty=0.0, reasons=["below_min_notional"], portfolio=snap,
                             strategy=oi.strategy, side=oi.side)
 

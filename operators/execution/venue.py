@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol, runtime_checkable
 
+from operators.ids import stable_id
 from schemas.events import ExecutionReport, Fill, Order
 
 from .broker import BrokerConfig, SimBroker
@@ -120,8 +121,6 @@ class SimVenue:
 def fill_of_report(r: ExecutionReport) -> Fill:
     """The ``fills`` topic's :class:`~schemas.events.Fill` for a fill report (id ``fil:<client order id>:<cum>``
     stays deterministic across replays; a complete fill of a whole order keeps the broker's historical id)."""
-    from operators.ids import stable_id
-
     assert r.kind in ("fill", "partial_fill") and r.last_price is not None and r.client_order_id and r.symbol and r.side
     fid = stable_id("fil", r.client_order_id) if r.kind == "fill" and r.cum_qty == r.last_qty \
         else stable_id("fil", r.client_order_id, repr(r.cum_qty))

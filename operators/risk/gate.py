@@ -69,7 +69,7 @@ from .portfolio import sample_covariance
 from .rate_limit import TokenBucket
 from .sizing import round_to_lot
 
-__all__ = ["OrderIntent", "PortfolioState", "MarketState", "GateState", "RiskGate", "to_loss"]
+__all__ = ["OrderIntent", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
 
 
 def to_loss(x: float) -> float:
@@ -166,7 +166,8 @@ class GateState:
         self.kill, self.bucket, self.decisions = s
 
 
-def _decision_id(intent_id: str) -> str:
+def decision_id(intent_id: str) -> str:
+    """The id of the decision on ``intent_id``: ``rd:<intent id>``, or a BLAKE2b digest when that is over 128 chars."""
     did = "rd:" + intent_id
     return did if len(did) <= 128 else "rd:" + hashlib.blake2b(intent_id.encode(), digest_size=16).hexdigest()
 
@@ -407,7 +408,7 @@ class RiskGate:
                                  drawdown=min(max(kill.drawdown, 0.0), 1.0), var=p_var, cvar=p_cvar,
                                  positions=dict(list(held.items())[:256]))
         iid = getattr(intent, "intent_id", None) or intent.id
-        return RiskDecision(id=_decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
+        return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
                             requested_qty=req, approved_qty=q, reasons=reasons[:32], var=s_var, cvar=s_cvar,
                             portfolio=snap, strategy=getattr(intent, "strategy", None), side=intent.side)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
+from .gate import decision_id
+
 __all__ = ["PositionCapGate"]
 
 
@@ -67,6 +69,6 @@ class PositionCapGate:
                                  positions={s: q for s, q in portfolio.positions.items() if q != 0.0})
         side = intent.side if delta == 0.0 else ("buy" if delta > 0 else "sell")
         iid = intent.intent_id
-        return RiskDecision(id="rd:" + iid if len(iid) <= 125 else "rd:" + iid[-125:], intent_id=iid, symbol=sym,
+        return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym,
                             ts=int(now_ns), action=action, requested_qty=req, approved_qty=abs(delta),
                             reasons=reasons[:32], portfolio=snap, strategy=getattr(intent, "strategy", None), side=side)
