@@ -211,3 +211,21 @@ def test_doctests(name):
 
     res = doctest.testmod(importlib.import_module(name))
     assert res.failed == 0
+
+
+def test_return_window_covariance_stays_exact_as_rows_come_and_go():
+    """The running-sum covariance equals the two-pass sample covariance of the window's rows to 1e-12 (relative
+    to the scale sqrt(var_i var_j)) after every push, through several wraps of the ring buffer."""
+    from operators.account.returns import ReturnWindow
+
+    rng = np.random.default_rng(11)
+    w = ReturnWindow(50, 3)
+    rows = rng.multivariate_normal([3e-4, -2e-4, 1e-4], [[1e-4, 6e-5, 1e-5], [6e-5, 2e-4, 0.0], [1e-5, 0.0, 5e-5]],
+                                   size=400)
+    for k, r in enumerate(rows):
+        w.push(r)
+        if len(w) < 2:
+            continue
+        exact = sample_covariance(w.matrix())
+        scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+        assert np.max(np.abs(w.cov() - exact) / scale) < 1e-12, k

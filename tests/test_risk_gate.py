@@ -383,3 +383,28 @@ def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, p
         cb, ca = (-historical_cvar(market.returns @ x, 0.99) / 1e5 for x in (x_b, x_a))
     assert va == pytest.approx(d.portfolio.var, rel=1e-9, abs=1e-15)
     assert va <= max(0.03, vb) + 1e-12 and ca <= max(0.04, cb) + 1e-12
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
+       st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.floats(0.5, 3.0))
+def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, leverage):
+    """The Gaussian gate solves each limit in closed form (a quadratic for VaR/CVaR, linear for exposures); the
+    generic bisection over the same loss functions finds the same largest quantity."""
+    import operators.risk.gate as gate_mod
+
+    market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(300, 1))
+    lim = RiskLimits(max_portfolio_var=var_limit, max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2,
+                     max_leverage=leverage, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0,
+                     default_lot_size=1e-12, min_qty=1e-12)
+    book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
+    it = OrderIntent("p", sym, side, qty, confidence=0.9)
+    fast = RiskGate(lim).evaluate(it, book, market, T0)
+    closed = gate_mod._limit
+    try:
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve: closed(reason, loss, q0, q_hi, bound, None)
+        slow = RiskGate(lim).evaluate(it, book, market, T0)
+    finally:
+        gate_mod._limit = closed
+    assert fast.approved_qty == pytest.approx(slow.approved_qty, rel=1e-8, abs=1e-9)
+    assert fast.reasons == slow.reasons

@@ -362,7 +362,7 @@ class AccountStage:
         if self._mkt is None or self._mkt[0] != t:
             ts = {s: self.last_tick_ts.get(s, t) for s in self.symbols}
             self._mkt = (t, MarketState(prices=marks, price_ts_ns=ts, symbols=self.symbols,
-                                           returns=self.returns.matrix()))
+                                           window=self.returns))
         return self._mkt[1]
 
     def _cancel_open(self, sym: str, t: int, out: Emitted, strategy: str | None = None) -> None:

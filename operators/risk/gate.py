@@ -60,7 +60,7 @@ import numpy as np
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
-from .gates import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
+from .gates import PASS, Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
 from .historical import historical_var_cvar
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
@@ -109,23 +109,34 @@ class PortfolioState:
 class MarketState:
     """Market inputs of the gate. ``prices`` quote/base; ``price_ts_ns`` event time of each last price (ns UTC);
     ``symbols`` the columns of ``returns``, a (T, N) window of aligned one-period returns (fractions, oldest
-    first). The sample covariance (n-1) is computed once, on first use."""
+    first). The sample covariance (n-1) is computed once, on first use. Instead of ``returns``, a ``window`` (an
+    object with ``len()``, ``matrix()`` and ``cov()``, e.g. the account's
+    :class:`~operators.account.returns.ReturnWindow`) may supply the rows and a covariance it keeps up to date;
+    its rows are finite by construction and are only materialised when a check needs them (historical VaR)."""
 
-    __slots__ = ("prices", "price_ts_ns", "symbols", "returns", "_index", "_cov")
+    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov")
 
     def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
-                 returns: np.ndarray | None = None) -> None:
+                 returns: np.ndarray | None = None, *, window: Any = None) -> None:
         self.prices = prices
         self.price_ts_ns = price_ts_ns
         self.symbols = tuple(symbols)
-        r = np.zeros((0, len(self.symbols))) if returns is None else np.asarray(returns, dtype=np.float64)
-        if r.ndim != 2 or r.shape[1] != len(self.symbols):
-            raise ValueError(f"returns must be (T, {len(self.symbols)}), got {r.shape}")
-        if not np.isfinite(r).all():
-            raise ValueError("returns must be finite")
-        self.returns = r
-        self._index = {s: i for i, s in enumerate(self.symbols)}
+        self._window = window
         self._cov: np.ndarray | None = None
+        if window is not None:
+            if returns is not None:
+                raise ValueError("give returns or window, not both")
+            self._returns: np.ndarray | None = None
+            self.n_returns = len(window)
+        else:
+            r = np.zeros((0, len(self.symbols))) if returns is None else np.asarray(returns, dtype=np.float64)
+            if r.ndim != 2 or r.shape[1] != len(self.symbols):
+                raise ValueError(f"returns must be (T, {len(self.symbols)}), got {r.shape}")
+            if not np.isfinite(r).all():
+                raise ValueError("returns must be finite")
+            self._returns = r
+            self.n_returns = r.shape[0]
+        self._index = {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
     def from_windows(cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int],
@@ -138,10 +149,17 @@ class MarketState:
         return cls(prices, price_ts_ns, syms, r)
 
     @property
+    def returns(self) -> np.ndarray:
+        """(T, N) returns, oldest first."""
+        if self._returns is None:
+            self._returns = self._window.matrix()
+        return self._returns
+
+    @property
     def cov(self) -> np.ndarray:
         """(N, N) sample covariance of ``returns`` (divide by T - 1)."""
         if self._cov is None:
-            self._cov = sample_covariance(self.returns)
+            self._cov = self._window.cov() if self._window is not None else sample_covariance(self.returns)
         return self._cov
 
     def index(self, symbol: str) -> int | None:
@@ -173,19 +191,23 @@ def decision_id(intent_id: str) -> str:
 
 
 class _Book:
-    """Exposure vector over ``market.symbols`` and scalar loss functions of the order quantity ``q`` (memoised)."""
+    """The book's exposure vector ``x0`` over ``market.symbols`` and scalar loss functions of the order quantity
+    ``q`` along column ``j`` (``dj`` = sign x price per unit), memoised. For the Gaussian method the portfolio
+    variance after ``q`` more is the quadratic ``a + 2 b q + c q²`` (``a = x0'Σx0``, ``b = dj (Σx0)_j``,
+    ``c = dj² Σ_jj``), so each VaR/CVaR limit has a closed-form largest quantity (:meth:`max_q`)."""
 
-    def __init__(self, market: MarketState, exposures: np.ndarray, d: np.ndarray, gate: RiskGate) -> None:
+    def __init__(self, market: MarketState, exposures: np.ndarray, j: int, dj: float, gate: RiskGate) -> None:
         self.alpha = gate.limits.alpha
         self.gauss = gate.limits.var_method == "gaussian"
         self.kv, self.kc = gate._kv, gate._kc  # Gaussian VaR / CVaR loss = k · σ_p (zero mean)
         self._memo: dict[float, tuple[float, float]] = {}
         if self.gauss:
             cov = market.cov
-            cd = cov @ d
-            self.a, self.b, self.c = float(exposures @ cov @ exposures), float(exposures @ cd), float(d @ cd)
+            sx = cov @ exposures
+            self.a, self.b, self.c = float(exposures @ sx), dj * float(sx[j]), dj * dj * float(cov[j, j])
         else:
-            self.p0, self.pd = market.returns @ exposures, market.returns @ d
+            r = market.returns
+            self.p0, self.pd = r @ exposures, dj * r[:, j]
 
     def losses(self, q: float) -> tuple[float, float]:
         """Portfolio (VaR, CVaR) after ``q`` more along the order direction: positive losses, quote currency."""
@@ -205,6 +227,36 @@ class _Book:
 
     def cvar_loss(self, q: float) -> float:
         return self.losses(q)[1]
+
+    def max_q(self, k: float, bound: float) -> float:
+        """Gaussian only: the largest ``q`` with ``k · σ_p(q) <= bound`` (``inf`` when every ``q`` fits, ``-inf``
+        when none does)."""
+        big = bound / k
+        a, b, c = self.a - big * big, self.b, self.c
+        if c <= 0.0:  # no variance along the order: linear in q
+            return math.inf if b <= 0.0 else -a / (2.0 * b)
+        disc = b * b - c * a
+        if disc < 0.0:
+            return -math.inf
+        return (-b + math.sqrt(disc)) / c
+
+
+def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
+           solve: Callable[[float], float] | None) -> Verdict:
+    """:func:`~operators.risk.gates.check_limit` with a closed-form ``solve(b)`` (largest ``q`` with
+    ``loss(q) <= b``) where the loss has one, bisection otherwise. The same semantics: the bound is
+    ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none."""
+    if solve is None:
+        return check_limit(reason, loss, q0, q_hi, bound)
+    b = max(bound, loss(q0))
+    if loss(q_hi) <= b:
+        return PASS
+    q = min(max(solve(b), q0), q_hi)
+    if q > q0 and loss(q) > b:  # rounding at the root: settle it by bisection on [q0, q]
+        q = max_feasible_qty(loss, q0, q, b)
+    if q - q0 <= 1e-9 * (q_hi - q0):
+        q = q0
+    return Verdict(False, (reason,), q)
 
 
 class RiskGate:
@@ -265,7 +317,7 @@ class RiskGate:
             held = {s for s, q in positions.items() if q != 0.0} | {sym}
             if any(not market.prices.get(s, 0.0) > 0.0 for s in held):
                 qmax = cap(Verdict(False, ("no_price",)), reducing)
-            elif any(market.index(s) is None for s in held) or market.returns.shape[0] < L.min_history:
+            elif any(market.index(s) is None for s in held) or market.n_returns < L.min_history:
                 qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
         if qmax > reducing:
             qmax = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
@@ -306,33 +358,50 @@ class RiskGate:
             i = market.index(s)
             if i is not None:
                 x0[i] += q * market.prices[s]
-        d = np.zeros(n)
-        d[market.index(sym)] = sign * price  # type: ignore[index]
-        book = _Book(market, x0, d, self)
+        j: int = market.index(sym)  # type: ignore[assignment]
+        book = _Book(market, x0, j, sign * price, self)
         base = book.var_loss(0.0)
-        # (reason, loss(q), limit): each loss is convex in q for the Gaussian method
-        specs: list[tuple[str, Callable[[float], float], float]] = [
+        # for q >= q0 (the reducing part) |position| grows linearly: |pos(q0)| + (q - q0)
+        p0 = abs(pos(q0))
+        a0 = net_o + pos(q0) * price
+        gauss = book.gauss
+        kv, kc = book.kv, book.kc
+        # (reason, loss(q), limit, closed-form largest q for a bound on the loss): each loss is convex in q for the
+        # Gaussian method
+        specs: list[tuple[str, Callable[[float], float], float, Callable[[float], float] | None]] = [
             ("position_limit", lambda q: abs(pos(q)),
-             min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price)),
-            ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure),
-            ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure),
-            ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage),
-            ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym)),
-            ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var),
-            ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar),
+             min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
+             lambda b: q0 + (b - p0)),
+            ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure,
+             lambda b: q0 + (b - gross_o - p0 * price) / price),
+            ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure,
+             lambda b: q0 + ((b - a0) if sign > 0 else (b + a0)) / price),
+            ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage,
+             lambda b: q0 + (b * equity - gross_o - p0 * price) / price),
+            ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym),
+             (lambda b: book.max_q(kv, b * equity + base)) if gauss else None),
+            ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var,
+             (lambda b: book.max_q(kv, b * equity)) if gauss else None),
+            ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar,
+             (lambda b: book.max_q(kc, b * equity)) if gauss else None),
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
         if strat is not None:
-            specs.append(("strategy_var_budget", strat, 1.0))
+            specs.append(("strategy_var_budget", strat, 1.0, None))
         q_req = qmax
-        for reason, loss, limit in specs:  # every check sees the full request, so reasons name all limits hit
-            v = check_limit(reason, loss, q0, q_req, limit)
+        for reason, loss, limit, solve in specs:  # every check sees the full request, so reasons name all limits hit
+            if math.isinf(limit) and limit > 0:
+                continue
+            v = _limit(reason, loss, q0, q_req, limit, solve)
             if not v.ok:
                 qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
                 reasons.extend(r for r in v.reasons if r not in reasons)
         # Verify the final, lot-rounded quantity against every limit: the historical quantile is not convex in q,
-        # so the minimum over the checks (or the rounding) may land outside one of them; shrink again if so.
-        bounds = [(loss, max(limit, loss(q0))) for _, loss, limit in specs]
+        # so the minimum over the checks (or the rounding) may land outside one of them; shrink again if so. With
+        # every loss convex (Gaussian, no strategy budgets) each fits on [q0, its own largest q]: nothing to verify.
+        if gauss and strat is None:
+            return qmax
+        bounds = [(loss, max(limit, loss(q0))) for _, loss, limit, _ in specs if not (math.isinf(limit) and limit > 0)]
         lot = L.lot_size(sym)
         for _ in range(4):
             qr = round_to_lot(qmax, lot)
@@ -389,19 +458,24 @@ class RiskGate:
         gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
         net = math.fsum(p * px[s] for s, p in held.items() if s in px)
         s_var = s_cvar = p_var = p_cvar = 0.0
-        ok_data = equity > 0.0 and market.returns.shape[0] >= 2 and all(
+        ok_data = equity > 0.0 and market.n_returns >= 2 and all(
             s in px and market.index(s) is not None for s in held)
         if ok_data:
             n = len(market.symbols)
             x = np.zeros(n)
             for s, p in held.items():
                 x[market.index(s)] = p * px[s]  # type: ignore[index]
-            xs = np.zeros(n)
             i = market.index(sym)
-            if i is not None:
-                xs[i] = x[i]
             p_var, p_cvar = self._losses(market, x)
-            s_var, s_cvar = self._losses(market, xs)
+            if i is None:
+                pass
+            elif L.var_method == "gaussian":  # the symbol alone: σ = sqrt(Σ_ii) |x_i|
+                sp = math.sqrt(max(float(market.cov[i, i]), 0.0)) * abs(float(x[i]))
+                s_var, s_cvar = self._kv * sp, self._kc * sp
+            else:
+                xs = np.zeros(n)
+                xs[i] = x[i]
+                s_var, s_cvar = self._losses(market, xs)
             p_var, p_cvar, s_var, s_cvar = (v / equity for v in (p_var, p_cvar, s_var, s_cvar))
         kill = self.state.kill
         snap = PortfolioSnapshot(equity=equity, gross_exposure=gross, net_exposure=net,
