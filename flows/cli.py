@@ -304,6 +304,7 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
 
 
 def _register_commands() -> None:
+    from flows.cli_api import register as register_api
     from flows.cli_control import register as register_control
     from flows.cli_edges import register as register_edges
     from flows.sweep import register as register_sweep
@@ -313,6 +314,7 @@ def _register_commands() -> None:
     register_training(app)
     register_sweep(app)
     register_control(app)
+    register_api(app)
 
 
 _register_commands()

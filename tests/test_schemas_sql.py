@@ -24,7 +24,7 @@ from schemas.migrations import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-PG_TABLES = {"ticks", "bars", "orders", "fills", "risk_decisions", "signals", "dead_letters", "audit"}
+PG_TABLES = {"ticks", "bars", "orders", "fills", "risk_decisions", "signals", "dead_letters", "audit", "api_keys"}
 PG_PARTITIONED = {"ticks", "bars", "orders", "fills", "risk_decisions"}
 CH_TABLES = {"ticks", "bars", "features", "scores", "orders", "fills", "risk_decisions", "signals", "alerts",
              "dead_letters"}

@@ -1,0 +1,362 @@
+"""The operator API as a FastAPI app: ``create_app()``; ``levibot api`` serves it on uvicorn (``flows/cli_api.py``).
+
+Routes (each ``/v1`` route needs a key; scope and tier group in brackets):
+
+- ``GET /healthz`` (none): liveness and database reachability, for readiness probes;
+- ``GET /v1/status`` [read, status], ``GET /v1/whoami`` [read, status];
+- ``GET /v1/positions`` [read, book], ``GET /v1/orders`` [read, book], ``GET /v1/fills`` [read, book];
+- ``GET /v1/risk-decisions`` [read, risk], ``GET /v1/signals`` [read, signals], ``GET /v1/audit`` [read, audit];
+- ``POST /v1/control/halt|reduce-only|resume`` [trade, control], ``POST /v1/control/strategies/{name}/enable|disable``
+  [trade, control], ``POST /v1/control/limits`` [admin, control]: signed commands on the ``control`` topic.
+
+Guide: ``docs/api.md``; schema: ``docs/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, AsyncIterator, Callable, Optional
+
+import psycopg
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+
+from flows.api.context import ApiContext
+from flows.api.middleware import GuardMiddleware
+from flows.api.security import ApiError, client_address, context, request_parameters, require
+from operators.api.access import Principal
+from operators.api.commands import Rejected, build_command
+from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name, time_ns
+from schemas.api import (AuditOut, ControlAccepted, ControlStateOut, ErrorOut, FillOut, HealthOut, ModeRequest,
+                         OrderOut, Page, PositionOut, RiskDecisionOut, SetLimitRequest, SignalOut, StatusOut,
+                         StrategyRequest, WhoAmIOut)
+from schemas.events import NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
+from schemas.time import iso
+
+__all__ = ["create_app", "API_VERSION"]
+
+log = logging.getLogger("levibot.api")
+API_VERSION = "1.0.0"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in (
+        (401, "No, a malformed, unknown, revoked or expired API key"),
+        (403, "The key's scope or tier does not include this endpoint"),
+        (413, "Request body too large"),
+        (414, "Query string too long"),
+        (422, "Invalid parameters"),
+        (429, "Over the quota: retry after Retry-After seconds"),
+        (503, "PostgreSQL or Kafka unavailable"),
+    )
+}
+
+_Symbol = Query(None, pattern=SYMBOL_PATTERN, max_length=33, description="Instrument symbol, e.g. BTC-USD.")
+_Since = Query(None, description="Only rows at or after this time (RFC 3339; UTC when no offset).")
+_Until = Query(None, description="Only rows before this time (RFC 3339; UTC when no offset).")
+_Cursor = Query(None, max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the previous page.")
+_Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Rows per page.")
+
+
+def _name_query(what: str) -> Any:
+    return Query(None, pattern=NAME_PATTERN, max_length=64, description=what)
+
+
+def _invalid(detail: str) -> ApiError:
+    return ApiError(422, "invalid_request", detail)
+
+
+def _page(ctx: ApiContext, resource: str, *, symbol: str | None, since: datetime | None, until: datetime | None,
+          cursor: str | None, limit: int, equals: dict[str, str | None]) -> dict[str, Any]:
+    try:
+        f = ListFilter.build(symbol=symbol, since_ns=time_ns(since, "since"), until_ns=time_ns(until, "until"),
+                             cursor=cursor, limit=limit, equals=equals)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    items, nxt = _db(lambda: ctx.db.list_rows(resource, f))
+    return {"items": items, "count": len(items), "next_cursor": nxt}
+
+
+def _db(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise ApiError(503, "database_unavailable", "PostgreSQL is not reachable") from None
+
+
+def _command(ctx: ApiContext, request: Request, p: Principal, action: str, scope: str, reason: str,
+             params: dict[str, Any], body: dict[str, Any]) -> ControlAccepted:
+    from connectors.kafka.sink import DeliveryError
+    from flows.cli_control import new_command_id
+    from operators.control.signing import parse_key, sign
+
+    route = getattr(request.state, "route_name", "control")
+    rid = request.state.request_id
+    audit_params = {"body": body, **request_parameters(request)}
+    base = dict(request_id=rid, actor=p.actor, route=route, parameters=audit_params, client=client_address(request),
+                scope=scope)
+    s = ctx.settings
+    try:
+        key = parse_key(s.control_key) if s.control_key.strip() else None
+    except ValueError:
+        key = None
+    if key is None:
+        ctx.audit(result="error", reason="control_unavailable", detail="the API holds no usable signing key", **base)
+        raise ApiError(503, "control_unavailable", "control commands are not configured on this API "
+                       "(LEVIBOT_CONTROL_KEY)")
+    try:
+        cmd = build_command(p, action, scope, reason, params, ts=ctx.clock_ns(), command_id=new_command_id(),
+                            key_id=s.control_key_id)
+    except Rejected as r:
+        ctx.audit(result="refused", reason=r.reason, detail=r.detail, **base)
+        raise ApiError(422, r.reason, r.detail) from None
+    signed = sign(cmd, key)
+    try:
+        sent = ctx.publisher().publish(signed)
+    except (RuntimeError, DeliveryError, OSError) as exc:
+        ctx.audit(result="error", reason="control_unavailable", detail=f"not published: {type(exc).__name__}",
+                  command_id=signed.id, **base)
+        raise ApiError(503, "control_unavailable", "the control topic did not take the command") from None
+    ctx.invalidate_control()
+    topic = s.topic("control")
+    audited = ctx.audit(result="applied", reason="published", detail=f"signed command on {topic}",
+                        command_id=sent.id, **base)
+    return ControlAccepted(command_id=sent.id, action=sent.action, scope=sent.scope, issuer=sent.issuer,
+                           key_id=sent.key_id, ts_ns=sent.ts, time=iso(sent.ts), topic=topic,
+                           compaction_key=sent.compaction_key, audited=audited)
+
+
+def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], ApiContext] | None = None,
+               api_settings: Any = None) -> FastAPI:
+    """The app. ``ctx`` (or ``context_factory``, called at start-up) supplies the services; without either the
+    app builds its context from the environment when it starts. ``api_settings`` (default: ``ctx.api`` or the
+    environment) sets the request size limits. Building the app opens nothing (the OpenAPI export needs no
+    service)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c = ctx or (context_factory() if context_factory else _context_from_env())
+        c.db.open()
+        app.state.ctx = c
+        try:
+            yield
+        finally:
+            c.close()
+
+    app = FastAPI(title="LeviBot operator API", version=API_VERSION, lifespan=lifespan,
+                  description="State and control of a LeviBot deployment. Every /v1 route needs an API key "
+                              "(X-API-Key or Authorization: Bearer); writes go through the signed control topic. "
+                              "Guide: docs/api.md.",
+                  responses={})
+    if ctx is not None:
+        app.state.ctx = ctx
+
+    def _audit_refused(request: Request, reason: str, detail: str) -> None:
+        c: ApiContext | None = getattr(request.app.state, "ctx", None)
+        p = getattr(request.state, "principal", None)
+        if c is None or request.method == "GET" or p is None:
+            return
+        c.audit(request_id=request.state.request_id, actor=p.actor,
+                route=getattr(request.state, "route_name", "unknown"), result="refused", reason=reason,
+                detail=detail, parameters=request_parameters(request), client=client_address(request))
+
+    def on_guard_refusal(scope: dict[str, Any], reason: str, status: int, detail: str) -> None:
+        c: ApiContext | None = getattr(app.state, "ctx", None)
+        if c is None:
+            return
+        client = scope.get("client") or ("", 0)
+        c.audit(request_id=scope["state"]["request_id"], actor="anonymous", route="guard", result="denied",
+                reason=reason, detail=detail, parameters={"path": scope.get("path", "")[:256]}, client=client[0])
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.reason, "detail": exc.detail, "request_id": request.state.request_id},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": reason, "detail": str(exc.detail), "request_id": request.state.request_id},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input: it may hold what a client should not have sent
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))[:200],
+                   "type": str(e.get("type", ""))} for e in exc.errors()[:20]]
+        from anyio import to_thread
+
+        await to_thread.run_sync(_audit_refused, request, "invalid_request", "; ".join(
+            f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)[:1000])
+        return JSONResponse({"error": "invalid_request", "detail": errors, "request_id": request.state.request_id},
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s (%s)", type(exc).__name__, request.method, request.url.path,
+                  getattr(request.state, "request_id", ""))
+        return JSONResponse({"error": "internal", "detail": "internal error",
+                             "request_id": getattr(request.state, "request_id", "")}, status_code=500)
+
+    read_status = require("read", "status")
+    read_book = require("read", "book")
+
+    @app.get("/healthz", response_model=HealthOut, tags=["service"])
+    def healthz(request: Request) -> Any:
+        """Liveness and whether PostgreSQL answers (no key needed; nothing else is revealed)."""
+        db = context(request).db.ping()
+        return JSONResponse({"status": "ok" if db else "degraded", "database": db}, status_code=200 if db else 503)
+
+    @app.get("/v1/status", response_model=StatusOut, responses=_ERRORS, tags=["read"], name="status")
+    def status(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
+        """Service version, database and schema version, the latest stored event per table, the lag between the
+        latest order/fill/decision and now, and the signed control state (modes per scope: the kill switch,
+        limit overrides, disabled strategies, the model pin)."""
+        db_ok = ctx.db.ping()
+        last: dict[str, int | None] = _db(ctx.db.last_event_times) if db_ok else {}
+        recent = [v for k, v in last.items() if k in ("orders", "fills", "risk_decisions") and v is not None]
+        now = ctx.clock_ns()
+        return StatusOut(service="levibot-api", version=API_VERSION, time=iso(now), database=db_ok,
+                         schema_version=_db(ctx.db.schema_version) if db_ok else 0,
+                         last_events={k: (iso(v) if v is not None else None) for k, v in last.items()},
+                         lag_s=(now - max(recent)) / 1e9 if recent else None,
+                         control=ControlStateOut(**ctx.control_state()))
+
+    @app.get("/v1/whoami", response_model=WhoAmIOut, responses=_ERRORS, tags=["read"], name="whoami")
+    def whoami(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
+        """The calling key: id, name, scopes, tier, accounts, quota and the route groups its tier includes."""
+        tier = ctx.tier(p.tier)
+        return WhoAmIOut(key_id=p.key_id, name=p.name, scopes=list(p.scopes), tier=p.tier, accounts=list(p.accounts),
+                         rate=p.rate or (tier.rate if tier else ""), groups=sorted(tier.groups) if tier else [])
+
+    @app.get("/v1/positions", response_model=list[PositionOut], responses=_ERRORS, tags=["read"], name="positions")
+    def positions(symbol: Optional[str] = _Symbol, ctx: ApiContext = Depends(context),
+                  p: Principal = Depends(read_book)) -> Any:
+        """Net position and P&L per symbol from the stored fills (see PositionOut)."""
+        return _db(lambda: ctx.db.positions(symbol))
+
+    @app.get("/v1/orders", response_model=Page[OrderOut], responses=_ERRORS, tags=["read"], name="orders")
+    def orders(symbol: Optional[str] = _Symbol, strategy: Optional[str] = _name_query("Strategy name."),
+               side: Optional[str] = Query(None, pattern="^(buy|sell)$"),
+               parent_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+               since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+               cursor: Optional[str] = _Cursor, limit: int = _Limit,
+               ctx: ApiContext = Depends(context), p: Principal = Depends(read_book)) -> Any:
+        """Orders sent to the venue, newest first."""
+        return _page(ctx, "orders", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
+                     equals={"strategy": strategy, "side": side, "parent_id": parent_id})
+
+    @app.get("/v1/fills", response_model=Page[FillOut], responses=_ERRORS, tags=["read"], name="fills")
+    def fills(symbol: Optional[str] = _Symbol,
+              order_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+              side: Optional[str] = Query(None, pattern="^(buy|sell)$"),
+              since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+              cursor: Optional[str] = _Cursor, limit: int = _Limit,
+              ctx: ApiContext = Depends(context), p: Principal = Depends(read_book)) -> Any:
+        """Fills reported by the venue, newest first."""
+        return _page(ctx, "fills", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
+                     equals={"order_id": order_id, "side": side})
+
+    @app.get("/v1/risk-decisions", response_model=Page[RiskDecisionOut], responses=_ERRORS, tags=["read"],
+             name="risk_decisions")
+    def risk_decisions(symbol: Optional[str] = _Symbol, strategy: Optional[str] = _name_query("Strategy name."),
+                       action: Optional[str] = Query(None, pattern="^(approved|resized|rejected)$"),
+                       since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+                       cursor: Optional[str] = _Cursor, limit: int = _Limit,
+                       ctx: ApiContext = Depends(context), p: Principal = Depends(require("read", "risk"))) -> Any:
+        """The risk gate's decision on every intent (approved / resized / rejected, reasons, VaR/CVaR), newest
+        first."""
+        return _page(ctx, "risk_decisions", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
+                     equals={"strategy": strategy, "action": action})
+
+    @app.get("/v1/signals", response_model=Page[SignalOut], responses=_ERRORS, tags=["read"], name="signals")
+    def signals(symbol: Optional[str] = _Symbol,
+                kind: Optional[str] = Query(None, pattern="^(open|update|cancel|close)$"),
+                source_chat: Optional[str] = Query(None, max_length=128, pattern=r"^[!-~]{1,128}$"),
+                since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+                cursor: Optional[str] = _Cursor, limit: int = _Limit,
+                ctx: ApiContext = Depends(context), p: Principal = Depends(require("read", "signals"))) -> Any:
+        """Parsed trading signals (every version: open, update, cancel, close), newest first."""
+        return _page(ctx, "signals", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
+                     equals={"kind": kind, "source_chat": source_chat})
+
+    @app.get("/v1/audit", response_model=Page[AuditOut], responses=_ERRORS, tags=["read"], name="audit")
+    def audit(actor: Optional[str] = _name_query("api:<key id>, an operator, flow, anonymous."),
+              action: Optional[str] = _name_query("Action or api.<route>."),
+              scope: Optional[str] = Query(None, pattern=SCOPE_PATTERN, max_length=128),
+              result: Optional[str] = Query(None, pattern="^(applied|refused|denied|error)$"),
+              command_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+              source: Optional[str] = _name_query("flow, cli or api."),
+              since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+              cursor: Optional[str] = _Cursor, limit: int = _Limit,
+              ctx: ApiContext = Depends(context), p: Principal = Depends(require("read", "audit"))) -> Any:
+        """The append-only audit trail (flow, CLI and API), newest first."""
+        return _page(ctx, "audit", symbol=None, since=since, until=until, cursor=cursor, limit=limit,
+                     equals={"actor": actor, "action": action, "scope": scope, "result": result,
+                             "command_id": command_id, "source": source})
+
+    trade = require("trade", "control")
+
+    def _mode(action: str, doc: str, name: str) -> None:
+        def endpoint(request: Request, body: ModeRequest, ctx: ApiContext = Depends(context),
+                     p: Principal = Depends(trade)) -> Any:
+            return _command(ctx, request, p, action, body.scope, body.reason, {}, body.model_dump())
+
+        endpoint.__doc__ = doc
+        app.post(f"/v1/control/{action.replace('_', '-')}", response_model=ControlAccepted, status_code=202,
+                 responses=_ERRORS, tags=["control"], name=name)(endpoint)
+
+    _mode("halt", "Halt the scope: no order at all, reducing ones included, until resume (needs a reason).",
+          "control.halt")
+    _mode("reduce_only", "Only orders that shrink a position in the scope, until resume (needs a reason).",
+          "control.reduce_only")
+    _mode("resume", "Lift the halt or reduce-only of exactly this scope.", "control.resume")
+
+    @app.post("/v1/control/limits", response_model=ControlAccepted, status_code=202, responses=_ERRORS,
+              tags=["control"], name="control.set_limit")
+    def set_limit(request: Request, body: SetLimitRequest, ctx: ApiContext = Depends(context),
+                  p: Principal = Depends(require("admin", "control"))) -> Any:
+        """Override one numeric risk limit of an account (RiskLimits field, e.g. max_leverage)."""
+        return _command(ctx, request, p, "set_limit", body.scope, body.reason,
+                        {"name": body.name, "value": body.value}, body.model_dump())
+
+    def _strategy(action: str, verb: str, doc: str) -> None:
+        def endpoint(request: Request, body: StrategyRequest,
+                     name: str = Path(..., pattern=NAME_PATTERN, max_length=64, description="Strategy name."),
+                     ctx: ApiContext = Depends(context), p: Principal = Depends(trade)) -> Any:
+            check_name(name, "name")
+            return _command(ctx, request, p, action, f"strategy:{name}", body.reason, {}, body.model_dump())
+
+        endpoint.__doc__ = doc
+        app.post(f"/v1/control/strategies/{{name}}/{verb}", response_model=ControlAccepted, status_code=202,
+                 responses=_ERRORS, tags=["control"], name=f"control.{action}")(endpoint)
+
+    _strategy("enable_strategy", "enable", "Count the strategy's intents again.")
+    _strategy("disable_strategy", "disable", "Drop the strategy's contribution and unwind its positions.")
+
+    sizes = api_settings or (ctx.api if ctx else _env_api())
+    app.add_middleware(GuardMiddleware, max_body_bytes=sizes.max_body_bytes, max_query_bytes=sizes.max_query_bytes,
+                       on_refused=on_guard_refusal)
+    return app
+
+
+def _env_api() -> Any:
+    from flows.api.settings import ApiSettings
+
+    return ApiSettings.from_env()
+
+
+def _context_from_env() -> ApiContext:
+    from connectors.postgres.api import ApiDatabase
+    from connectors.ratelimit import RateLimiter
+    from flows.api.settings import ApiSettings
+    from flows.settings import Settings
+
+    s, a = Settings.from_env(), ApiSettings.from_env()
+    return ApiContext(settings=s, api=a, db=ApiDatabase(s.pg_dsn, max_size=a.db_pool_size),
+                      limiter=RateLimiter(a.rate_storage))
+

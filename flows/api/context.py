@@ -1,0 +1,128 @@
+"""Everything one API process holds: settings, the database pool, the rate limiter, the key hasher, the control
+publisher (opened at the first command) and the cached control state. ``audit()`` writes one row and never raises:
+a failed audit write is logged (without secrets) and counted."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from connectors.postgres.api import ApiDatabase
+from connectors.ratelimit import RateLimiter
+from flows.api.settings import ApiSettings
+from flows.settings import Settings
+from operators.api.access import Tier
+from operators.api.audit import api_audit_event
+from operators.api.keys import KeyHasher, VerifiedCache
+from schemas.events import AuditEvent
+
+__all__ = ["ApiContext"]
+
+log = logging.getLogger("levibot.api")
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    api: ApiSettings
+    db: ApiDatabase
+    limiter: RateLimiter
+    hasher: KeyHasher = field(default_factory=KeyHasher)
+    verified: VerifiedCache = field(default_factory=lambda: VerifiedCache(secrets.token_bytes(32)))
+    publisher_factory: Callable[[], Any] | None = None
+    clock_ns: Callable[[], int] = time.time_ns
+    audit_failures: int = 0
+    _publisher: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _control: tuple[float, dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        self._tiers = self.api.tier_map()
+
+    @property
+    def tiers(self) -> dict[str, Tier]:
+        return self._tiers
+
+    def tier(self, name: str) -> Tier | None:
+        return self._tiers.get(name)
+
+    def new_request_id(self) -> str:
+        return f"req-{uuid.uuid4().hex}"
+
+    def audit(self, **kw: Any) -> bool:
+        """Write :func:`operators.api.audit.api_audit_event` of ``kw`` (``ts`` defaults to now); False if not stored."""
+        kw.setdefault("ts", self.clock_ns())
+        try:
+            ev: AuditEvent = api_audit_event(**kw)
+            self.db.write_audit(ev)
+            return True
+        except Exception as exc:  # the answer to the client stands; the failure is logged and counted
+            self.audit_failures += 1
+            log.error("audit write failed for %s %s (%s): %s", kw.get("route"), kw.get("result"),
+                      kw.get("request_id"), type(exc).__name__)
+            return False
+
+    def publisher(self) -> Any:
+        with self._lock:
+            if self._publisher is None:
+                if self.publisher_factory is not None:
+                    self._publisher = self.publisher_factory()
+                else:
+                    from connectors.control import ControlPublisher
+
+                    self._publisher = ControlPublisher(self.settings.kafka_bootstrap, self.settings.topic("control"),
+                                                       timeout_s=10.0)
+            return self._publisher
+
+    def control_state(self) -> dict[str, Any]:
+        """The folded control topic (``levibot control status --json``), cached ``control_cache_s`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if self._control is not None and now - self._control[0] < self.api.control_cache_s:
+                return self._control[1]
+        data = self._read_control()
+        with self._lock:
+            self._control = (time.monotonic(), data)
+        return data
+
+    def invalidate_control(self) -> None:
+        with self._lock:
+            self._control = None
+
+    def _read_control(self) -> dict[str, Any]:
+        from connectors.control import read_control
+        from flows.cli_control import status_data
+        from operators.control.signing import keyring
+        from schemas.time import iso
+
+        s = self.settings
+        try:
+            keys = keyring(s.control_key, s.control_key_id, s.control_verify_keys)
+        except ValueError:
+            return {"available": False, "error": "bad control key configuration"}
+        if not keys:
+            return {"available": False, "error": "no control verification key (LEVIBOT_CONTROL_KEY or "
+                                                 "LEVIBOT_CONTROL_VERIFY_KEYS)"}
+        try:
+            view = read_control(s.kafka_bootstrap, s.topic("control"), keys, timeout_s=5.0)
+        except Exception as exc:  # broker down, topic missing
+            return {"available": False, "error": f"control topic unreadable: {type(exc).__name__}"}
+        d = status_data(view)
+        return {"available": True, "modes": d["modes"], "limits": d["limits"], "strategies": d["strategies"],
+                "disabled_strategies": d["disabled_strategies"], "pinned_model": d["pinned_model"],
+                "counts": d["counts"], "read_at": iso(self.clock_ns())}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._publisher is not None:
+                try:
+                    self._publisher.close()
+                except Exception:
+                    pass
+                self._publisher = None
+        self.db.close()

@@ -1,0 +1,70 @@
+"""Settings of ``levibot api``, read once from the environment (``LEVIBOT_API_*``; secrets, DSNs and topics come
+from :class:`flows.settings.Settings`). Reference: ``docs/api.md``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+from operators.api.access import DEFAULT_TIERS, Tier, parse_rate, parse_tiers
+
+__all__ = ["ApiSettings"]
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Knobs of the API service. Field docs double as the reference in ``docs/api.md``."""
+
+    host: str = field(default="127.0.0.1", metadata={
+        "env": "LEVIBOT_API_HOST",
+        "doc": "Address the API binds: loopback only by default; 0.0.0.0 inside a container or pod, behind TLS."})
+    port: int = field(default=8700, metadata={"env": "LEVIBOT_API_PORT", "doc": "TCP port of the API."})
+    tiers: str = field(default="", metadata={
+        "env": "LEVIBOT_API_TIERS",
+        "doc": "JSON that changes or adds key tiers: {\"free\": {\"rate\": \"60/minute\", \"groups\": [...], "
+               "\"scopes\": [...], \"max_accounts\": 1}, ...} (defaults: free, pro, enterprise)."})
+    default_tier: str = field(default="pro", metadata={
+        "env": "LEVIBOT_API_DEFAULT_TIER", "doc": "Tier of a key created without --tier."})
+    rate_storage: str = field(default="memory://", repr=False, metadata={
+        "env": "LEVIBOT_API_RATE_STORAGE",
+        "doc": "Where rate-limit counters live: memory:// (this process) or redis://host:port/db (shared by every "
+               "replica, kept across restarts)."})
+    auth_rate: str = field(default="30/minute", metadata={
+        "env": "LEVIBOT_API_AUTH_RATE",
+        "doc": "Quota per client address for requests that are not (yet) authenticated: no key, a bad key, or "
+               "a key's first verification in this process (the slow hash)."})
+    max_body_bytes: int = field(default=16_384, metadata={
+        "env": "LEVIBOT_API_MAX_BODY_BYTES", "doc": "Largest request body, bytes (larger: 413)."})
+    max_query_bytes: int = field(default=2048, metadata={
+        "env": "LEVIBOT_API_MAX_QUERY_BYTES", "doc": "Longest query string, bytes (longer: 414)."})
+    control_cache_s: float = field(default=2.0, metadata={
+        "env": "LEVIBOT_API_CONTROL_CACHE_S",
+        "doc": "Seconds /v1/status reuses the folded control topic before reading it again."})
+    db_pool_size: int = field(default=8, metadata={
+        "env": "LEVIBOT_API_DB_POOL", "doc": "Most PostgreSQL connections the API holds."})
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "ApiSettings":
+        env = dict(os.environ if env is None else env)
+        kw: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"], "")
+            if raw == "":
+                continue
+            try:
+                kw[f.name] = int(raw) if f.type in ("int", int) else float(raw) if f.type in ("float", float) else raw
+            except ValueError:
+                raise ValueError(f"{f.metadata['env']} must be a number, got {raw!r}") from None
+        s = cls(**kw)  # type: ignore[arg-type]
+        s.tier_map()  # fail early on bad tiers
+        parse_rate(s.auth_rate)
+        if s.default_tier not in s.tier_map():
+            raise ValueError(f"LEVIBOT_API_DEFAULT_TIER {s.default_tier!r} is not a configured tier")
+        if not s.rate_storage.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError("LEVIBOT_API_RATE_STORAGE must be memory:// or a redis:// URI")
+        if s.max_body_bytes < 1024 or s.max_query_bytes < 256:
+            raise ValueError("LEVIBOT_API_MAX_BODY_BYTES must be >= 1024 and LEVIBOT_API_MAX_QUERY_BYTES >= 256")
+        return s
+
+    def tier_map(self) -> dict[str, Tier]:
+        return parse_tiers(self.tiers, DEFAULT_TIERS)
