@@ -9,6 +9,13 @@ Scale-out: N processes of ``levibot run --live --processes N --process-id i`` fo
 cluster (addresses ``127.0.0.1:<base_port + i>`` by default); Kafka partitions are spread over
 them. Embedded ClickHouse (chDB) is one process's; a cluster writes to a ClickHouse server, or
 each process to its own chDB path (``{process}`` in the DSN is replaced by the process id).
+
+Outages: every sink goes through ``connectors.resilience`` (retries with backoff and jitter, a circuit breaker per
+sink with the ``levibot_circuit_breaker_state`` gauge and ``sink_circuit_open``/``sink_circuit_closed`` alerts on
+``alerts``). A store that is down buffers its rows in a bounded spool under ``<var>/spool`` while the flow keeps
+deciding, and catches up when it is back; a Kafka sink waits for the broker (the flow pauses) and never drops or
+duplicates a message; orders unpublishable for ``LEVIBOT_ORDERS_OUTAGE_REDUCE_ONLY_S`` send a signed ``reduce_only``
+(``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -26,18 +33,20 @@ from connectors.clickhouse.client import connect
 from connectors.clickhouse.migrate import migrate as ch_migrate
 from connectors.clickhouse.sink import ClickHouseSink
 from connectors.kafka.admin import ensure_topics, wait_ready
-from connectors.kafka.sink import KafkaEventSink, key_by_source_topic
+from connectors.kafka.sink import EventProducer, KafkaEventSink, key_by_source_topic
 from connectors.kafka.source import KafkaEventSource
 from connectors.postgres.migrate import migrate as pg_migrate
 from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, metered_sink, start_metrics_server
 from connectors.model_registry import ChampionWatcher
 from connectors.shutdown import stop_on_signals
 from connectors.postgres.sink import PostgresSink
+from connectors.resilience import BreakerReporter, ReduceOnlyOnOutage, RetryPolicy, SinkResilience
 from flows.settings import Settings
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
 from operators.pipeline import PipelineConfig
 from operators.control import keyring
+from operators.control.signing import parse_key, sign
 from schemas.events import (Alert, AuditEvent, Bar, ControlCommand, DeadLetter, ExecutionReport, FeatureVector, Fill,
                             Order, RiskDecision, Score, Signal, Tick)
 
@@ -65,30 +74,58 @@ def init_recovery(directory: Path, partitions: int) -> None:
     init_db_dir(directory, partitions)
 
 
-def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: FlowMetrics | None = None) -> Outputs:
+def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: FlowMetrics | None = None,
+                 resilience: SinkResilience | None = None, orders_registrars: tuple[Any, ...] = ()) -> Outputs:
     """Kafka topics plus the chosen stores (``postgres``, ``clickhouse``), migrated before use; every sink
-    is metered (write latency and failures) when ``metrics`` is given."""
+    is metered (write latency and failures) when ``metrics`` is given, and rides out outages behind a circuit
+    breaker when ``resilience`` is given (``orders_registrars`` are attached to the ``kafka.orders`` breaker)."""
     out = Outputs()
+    open_after = float(s.kafka_breaker_open_after_s)
 
     def add(field_name: str, sink: Any, kind: str) -> None:
         getattr(out, field_name).append(metered_sink(sink, kind, metrics) if metrics is not None else sink)
 
+    def kafka(topic: str, kind: str, **kw: Any) -> KafkaEventSink:
+        return KafkaEventSink(s.kafka_bootstrap, s.topic(topic), resilience=resilience, name=kind,
+                              open_after_s=open_after, **kw)
+
     for field_name, name in TOPIC_OUTPUTS:
-        add(field_name, KafkaEventSink(s.kafka_bootstrap, s.topic(name)), f"kafka.{name}")
-    add("dead", KafkaEventSink(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic), "kafka.dlq")
-    add("alerts", KafkaEventSink(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode()), "kafka.alerts")
-    add("audit", KafkaEventSink(s.kafka_bootstrap, s.topic("audit"), key_fn=lambda a: (a.scope or "none").encode()),
-        "kafka.audit")
+        add(field_name, kafka(name, f"kafka.{name}", breaker_registrars=orders_registrars if name == "orders" else ()),
+            f"kafka.{name}")
+    add("dead", kafka("dlq", "kafka.dlq", key_fn=key_by_source_topic), "kafka.dlq")
+    add("alerts", kafka("alerts", "kafka.alerts", key_fn=lambda a: a.kind.encode()), "kafka.alerts")
+    add("audit", kafka("audit", "kafka.audit", key_fn=lambda a: (a.scope or "none").encode()), "kafka.audit")
     if "postgres" in stores:
         pg_migrate(s.pg_dsn)
         for field_name, table, typ in STORE_TABLES + POSTGRES_ONLY:
-            add(field_name, PostgresSink(s.pg_dsn, table, typ), f"postgres.{table}")
+            add(field_name, PostgresSink(s.pg_dsn, table, typ, resilience=resilience), f"postgres.{table}")
     if "clickhouse" in stores:
         dsn = s.clickhouse_dsn_resolved.replace("{process}", str(process_id))
         ch_migrate(connect(dsn))
         for field_name, table, typ in STORE_TABLES + CLICKHOUSE_ONLY:
-            add(field_name, ClickHouseSink(dsn, table, typ), f"clickhouse.{table}")
+            add(field_name, ClickHouseSink(dsn, table, typ, resilience=resilience), f"clickhouse.{table}")
     return out
+
+
+def outage_handling(s: Settings, fm: FlowMetrics, process_id: int = 0) -> tuple[SinkResilience, ReduceOnlyOnOutage,
+                                                                                 list[EventProducer]]:
+    """The resilience of this process's sinks: spools under ``<var>/spool/p<process>``, a reporter that sets the
+    breaker gauge and publishes alerts, and the reduce-only hook of the orders breaker. Returns the side producers
+    (alerts, control) too, to be flushed at the end."""
+    side = {"message.timeout.ms": "0"}  # queued while the broker is away, delivered when it is back
+    alerts = EventProducer(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode(), extra_config=side)
+    control = EventProducer(s.kafka_bootstrap, s.topic("control"), key_fn=lambda c: c.compaction_key.encode(),
+                            extra_config=side)
+    reporter = BreakerReporter(fm, alerts)
+    resilience = SinkResilience(s.var_dir / "spool" / f"p{process_id}", reporter, RetryPolicy(),
+                                max_buffered_events=s.sink_buffer_events,
+                                close_timeout_s=float(s.sink_close_timeout_s))
+    sign_fn = None
+    if s.control_key.strip():
+        key, key_id = parse_key(s.control_key), s.control_key_id
+        sign_fn = lambda cmd: sign(cmd, key, key_id=key_id)  # noqa: E731
+    reduce_only = ReduceOnlyOnOutage(control, sign_fn, after_s=float(s.orders_outage_reduce_only_s))
+    return resilience, reduce_only, [alerts, control]
 
 
 def run_live(
@@ -142,7 +179,9 @@ def run_live(
     cfg = replace(cfg, symbols=s.symbol_list)
     reports = KafkaEventSource(s.kafka_bootstrap, s.topic("execution.reports"), ExecutionReport, batch_size=1000,
                                max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if venue == "paper" else None
-    flow = build_trading_flow(ticks, live_outputs(s, set(stores), process_id, fm), cfg, signals_source=sig,
+    resilience, reduce_only, side_producers = outage_handling(s, fm, process_id)
+    outputs = live_outputs(s, set(stores), process_id, fm, resilience, (reduce_only,))
+    flow = build_trading_flow(ticks, outputs, cfg, signals_source=sig,
                               reports_source=reports, control_source=control, control_keys=keys,
                               flush_at_eof=until_end, models=models, metrics=fm)
     recovery = None
@@ -158,5 +197,10 @@ def run_live(
     else:
         cli_main(flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s),
                  recovery_config=recovery)
+    for p in side_producers:  # alerts and commands queued during an outage
+        try:
+            p.flush(10.0)
+        except Exception as exc:  # noqa: BLE001 - the log line and the gauge already told
+            log.error("side producer %s: %s", p.topic, exc)
     if stop.requested:
         log.info("live flow stopped on %s: sources ended at their last poll, sinks flushed; exiting 0", stop.reason)

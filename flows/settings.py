@@ -102,6 +102,40 @@ class Settings:
         },
     )
 
+    sink_buffer_events: int = field(
+        default=1_000_000,
+        metadata={
+            "env": "LEVIBOT_SINK_BUFFER_EVENTS",
+            "doc": "Bound of each store sink's outage buffer (the spool under <var>/spool), events per sink and worker: "
+            "while a store is down its rows wait there (in memory and on disk) and are written when it is back; a full "
+            "spool makes the flow wait (docs/reliability.md).",
+        },
+    )
+    sink_close_timeout_s: int = field(
+        default=30,
+        metadata={
+            "env": "LEVIBOT_SINK_CLOSE_TIMEOUT_S",
+            "doc": "Seconds a stopping flow waits for a store sink's spool to drain; what is left stays on disk and is "
+            "written at the next start.",
+        },
+    )
+    kafka_breaker_open_after_s: int = field(
+        default=5,
+        metadata={
+            "env": "LEVIBOT_KAFKA_BREAKER_OPEN_AFTER_S",
+            "doc": "Seconds a Kafka sink waits for the broker's acknowledgement before its circuit breaker opens (and "
+            "alerts); it keeps waiting, nothing is dropped.",
+        },
+    )
+    orders_outage_reduce_only_s: int = field(
+        default=30,
+        metadata={
+            "env": "LEVIBOT_ORDERS_OUTAGE_REDUCE_ONLY_S",
+            "doc": "Seconds orders may stay unpublishable (the kafka.orders breaker open) before the flow sends a "
+            "signed reduce_only command for account:default on `control`; 0 never. Lifted only by an operator.",
+        },
+    )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Build settings from ``env`` (default: ``os.environ``); unknown variables are ignored."""

@@ -4,6 +4,7 @@
 #   kubeconform             from the Go module proxy (go install)
 #   k8s JSON schemas        generated offline from the PyPI package kubernetes-validate (scripts/k8s_schemas.py)
 #   docker compose          the Compose v2 CLI plugin built from the Go module proxy, only if `docker compose` fails
+#   toxiproxy-server        Shopify's TCP fault proxy from the Go module proxy (go install), for the -m faults tests
 # Everything but the apt package goes to $LEVIBOT_TOOLS (default $LEVIBOT_VAR/tools, i.e. ./var/tools).
 # Usage: scripts/install_tools.sh            (the Makefile's `tools` target runs it; it needs .venv)
 set -euo pipefail
@@ -13,6 +14,7 @@ VAR="${LEVIBOT_VAR:-$ROOT/var}"
 TOOLS="${LEVIBOT_TOOLS:-$VAR/tools}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 KUBECONFORM_VERSION="v0.8.0"
+TOXIPROXY_VERSION="v2.5.0"   # the server's package is cmd/server up to v2.5 (cmd/toxiproxy-server later)
 K8S_VERSION="${LEVIBOT_K8S_VERSION:-1.34.0}"
 export PATH="$PATH:/usr/local/go/bin"
 mkdir -p "$TOOLS/bin"
@@ -57,4 +59,14 @@ if ! docker compose version >/dev/null 2>&1 && [[ -x "$TOOLS/bin/docker-compose"
   mkdir -p "$HOME/.docker/cli-plugins"
   ln -sf "$TOOLS/bin/docker-compose" "$HOME/.docker/cli-plugins/docker-compose"
 fi
-log "ready: $(promtool --version 2>&1 | head -1); kubeconform $KUBECONFORM_VERSION; schemas $SCHEMAS"
+# 5. toxiproxy-server (fault-injection TCP proxy of tests/test_faults.py) from the Go module proxy
+if [[ ! -x "$TOOLS/bin/toxiproxy-server" || ! -f "$TOOLS/bin/.toxiproxy-$TOXIPROXY_VERSION" ]]; then
+  command -v go >/dev/null || { log "go is required to install toxiproxy"; exit 1; }
+  log "go install toxiproxy-server $TOXIPROXY_VERSION"
+  TOXI_BUILD="$(mktemp -d)"
+  GOBIN="$TOXI_BUILD" GOFLAGS=-mod=mod go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+  mv -f "$TOXI_BUILD/server" "$TOOLS/bin/toxiproxy-server"
+  rm -rf "$TOXI_BUILD"
+  touch "$TOOLS/bin/.toxiproxy-$TOXIPROXY_VERSION"
+fi
+log "ready: $(promtool --version 2>&1 | head -1); kubeconform $KUBECONFORM_VERSION; toxiproxy $TOXIPROXY_VERSION; schemas $SCHEMAS"

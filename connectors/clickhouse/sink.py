@@ -4,20 +4,22 @@ Columns are matched by name between the table and the event's fields; times stay
 driver writes them straight into ``DateTime64(9)``). Duplicates are removed twice over: each
 insert carries a deterministic ``insert_deduplication_token`` (a retried batch is dropped by the
 server), and tables are ``ReplacingMergeTree`` keyed by the event id (a re-emitted event after a
-recovery collapses at merge time; read with ``FINAL`` for exact counts).
+recovery collapses at merge time; read with ``FINAL`` for exact counts). Retries: exponential backoff with jitter
+(tenacity); in the live flow also ``connectors.resilience`` (breaker, spool, catch-up): ``ClickHouseSink(...,
+resilience=...)``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import Any, Sequence
 
 from connectors.batching import flatten
 import msgspec
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.client import Client
+from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
 
 from connectors.rows import field_for_column
 
@@ -74,40 +76,62 @@ class ClickHouseWriter:
         data = [[getattr(ev, f) for ev in events] if f not in self._json
                 else [_json_text(getattr(ev, f)) for ev in events] for f in self._fields]
         token = self._token(events)
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                self.client.insert(self.table, data, column_names=self.columns, database=self.database,
-                                   column_oriented=True, settings={"insert_deduplication_token": token})
-                break
-            except Exception as exc:  # driver errors vary by backend; retry then surface
-                if attempt == self.max_attempts:
-                    raise RuntimeError(f"ClickHouse insert into {self.database}.{self.table} failed "
-                                       f"{attempt} times: {exc}") from exc
-                delay = self.backoff_s * 2 ** (attempt - 1)
-                log.warning("ClickHouse insert failed (%s); retry %d in %.1fs", exc, attempt, delay)
-                time.sleep(delay)
+
+        def insert() -> None:
+            self.client.insert(self.table, data, column_names=self.columns, database=self.database,
+                               column_oriented=True, settings={"insert_deduplication_token": token})
+
+        def before_sleep(rs: Any) -> None:
+            log.warning("ClickHouse insert into %s failed (%s); retry %d", self.table,
+                        rs.outcome.exception() if rs.outcome is not None else "?", rs.attempt_number)
+
+        try:
+            # driver errors vary by backend (HTTP, chDB): every error is retried, then surfaced
+            Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True, before_sleep=before_sleep,
+                     wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s))(insert)
+        except Exception as exc:
+            if self.max_attempts == 1:
+                raise
+            raise RuntimeError(f"ClickHouse insert into {self.database}.{self.table} failed "
+                               f"{self.max_attempts} times: {exc}") from exc
         self.rows_written += len(events)
         return len(events)
 
 
 class _Partition(StatelessSinkPartition[Any]):
-    def __init__(self, writer: ClickHouseWriter) -> None:
+    def __init__(self, writer: Any) -> None:
         self._w = writer
 
     def write_batch(self, items: list[Any]) -> None:
         self._w.write(flatten(items))
 
+    def close(self) -> None:
+        close = getattr(self._w, "close", None)
+        if close is not None:
+            close()
+
 
 class ClickHouseSink(DynamicSink[Any]):
-    """Bytewax sink of events (or lists of events) into one ClickHouse table; one writer per worker."""
+    """Bytewax sink of events (or lists of events) into one ClickHouse table; one writer per worker.
 
-    def __init__(self, dsn: str, table: str, event_type: type, *, database: str = "levibot") -> None:
+    With ``resilience`` (``connectors.resilience.SinkResilience``) the writer goes through a circuit breaker named
+    ``name`` (default ``clickhouse.<table>``) with a spool: analytics rows buffer during an outage and catch up."""
+
+    def __init__(self, dsn: str, table: str, event_type: type, *, database: str = "levibot", resilience: Any = None,
+                 name: str | None = None) -> None:
         self.dsn = dsn
         self.table = table
         self.event_type = event_type
         self.database = database
+        self.resilience = resilience
+        self.name = name or f"clickhouse.{table}"
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
         from connectors.clickhouse.client import connect
 
-        return _Partition(ClickHouseWriter(connect(self.dsn), self.table, self.event_type, database=self.database))
+        if self.resilience is None:
+            return _Partition(ClickHouseWriter(connect(self.dsn), self.table, self.event_type, database=self.database))
+        writer = ClickHouseWriter(connect(self.dsn), self.table, self.event_type, database=self.database,
+                                  max_attempts=1)
+        writer.close = lambda: None  # type: ignore[attr-defined]  # the client is shared per DSN
+        return _Partition(self.resilience.wrap(self.name, worker_index, writer, self.event_type, (Exception,)))

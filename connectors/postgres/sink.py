@@ -4,14 +4,14 @@ A batch is COPYed into a temporary staging table, then moved with ``INSERT ... S
 CONFLICT DO NOTHING``: COPY speed, and a re-emitted event (same deterministic id and time) is a
 no-op. Columns are matched by name: a ``timestamptz`` column takes the event's int-ns field of the
 same name, a ``<name>_ns`` column takes it raw; ``jsonb`` columns take dicts and lists. A lost
-connection is reopened with exponential backoff and the batch retried (safe: the insert is
-idempotent).
+connection is reopened with exponential backoff and jitter (tenacity) and the batch retried (safe: the insert is
+idempotent). In the live flow each sink also goes through ``connectors.resilience`` (circuit breaker, spool,
+catch-up after an outage): ``PostgresSink(..., resilience=...)``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
@@ -21,6 +21,7 @@ from connectors.batching import flatten
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from connectors.rows import field_for_column
 
@@ -104,24 +105,29 @@ class PostgresWriter:
         return inserted
 
     def write(self, events: Sequence[Any]) -> int:
-        """Insert ``events``; duplicates of stored rows are skipped. Retries on connection loss."""
+        """Insert ``events``; duplicates of stored rows are skipped. Retries on connection loss (``max_attempts``
+        tries, exponential backoff with jitter from ``backoff_s``); then the last ``psycopg.OperationalError``."""
         if not events:
             return 0
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                inserted = self._write_once(events)
-                break
-            except psycopg.OperationalError as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                if attempt == self.max_attempts:
-                    raise RuntimeError(f"PostgreSQL write to {self.table} failed {attempt} times: {exc}") from exc
-                delay = self.backoff_s * 2 ** (attempt - 1)
-                log.warning("PostgreSQL write failed (%s); reconnecting in %.2fs", exc, delay)
-                time.sleep(delay)
+        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
+                            wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s),
+                            retry=retry_if_exception_type(psycopg.OperationalError), before_sleep=self._before_retry)
+        inserted = retrying(self._write_or_drop_connection, events)
         self.rows_inserted += inserted
         self.rows_duplicate += len(events) - inserted
         return inserted
+
+    def _write_or_drop_connection(self, events: Sequence[Any]) -> int:
+        try:
+            return self._write_once(events)
+        except psycopg.OperationalError:
+            if self._conn is not None:
+                self._conn.close()
+            raise
+
+    def _before_retry(self, rs: Any) -> None:
+        log.warning("PostgreSQL write to %s failed (%s); attempt %d, reconnecting", self.table,
+                    rs.outcome.exception() if rs.outcome is not None else "?", rs.attempt_number)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -129,7 +135,7 @@ class PostgresWriter:
 
 
 class _Partition(StatelessSinkPartition[Any]):
-    def __init__(self, writer: PostgresWriter) -> None:
+    def __init__(self, writer: Any) -> None:
         self._w = writer
 
     def write_batch(self, items: list[Any]) -> None:
@@ -139,13 +145,31 @@ class _Partition(StatelessSinkPartition[Any]):
         self._w.close()
 
 
-class PostgresSink(DynamicSink[Any]):
-    """Bytewax sink of events (or lists of events) into one PostgreSQL table; one connection per worker."""
+#: errors that mean "PostgreSQL is unreachable or restarting": retried, buffered while the breaker is open
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
-    def __init__(self, dsn: str, table: str, event_type: type) -> None:
+
+class PostgresSink(DynamicSink[Any]):
+    """Bytewax sink of events (or lists of events) into one PostgreSQL table; one connection per worker.
+
+    With ``resilience`` (``connectors.resilience.SinkResilience``) the writer is wrapped in a circuit breaker named
+    ``name`` (default ``postgres.<table>``) with a spool; without it, a write that fails ``max_attempts`` times raises.
+    """
+
+    def __init__(self, dsn: str, table: str, event_type: type, *, resilience: Any = None, name: str | None = None,
+                 max_attempts: int = 6) -> None:
         self.dsn = dsn
         self.table = table
         self.event_type = event_type
+        self.resilience = resilience
+        self.name = name or f"postgres.{table}"
+        self.max_attempts = max_attempts
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
-        return _Partition(PostgresWriter(self.dsn, self.table, self.event_type))
+        if self.resilience is None:
+            return _Partition(PostgresWriter(self.dsn, self.table, self.event_type, max_attempts=self.max_attempts))
+        writer = PostgresWriter(self.dsn, self.table, self.event_type,
+                                max_attempts=self.resilience.policy.attempts, connect_timeout_s=5)
+        # the resilience layer retries; the writer makes one attempt per call
+        writer.max_attempts = 1
+        return _Partition(self.resilience.wrap(self.name, worker_index, writer, self.event_type, TRANSIENT_ERRORS))
