@@ -248,12 +248,11 @@ def backtest(
     base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
     lateness: float = _LATENESS, max_price_age: float = _PRICE_AGE,
 ) -> None:
-    """The identical trading flow over history, in event time, in this process; prints a summary."""
+    """The identical trading flow over history, in event time, in this process; ends with a tear sheet."""
     from connectors.history import load_history
-    from connectors.report import write_html_report, write_json_summary
-    from flows.embedded import render_summary, report_parts, run_history, summarize_run
+    from flows.embedded import run_history
+    from flows.reporting import publish, run_report
     from operators.pipeline import PipelineConfig
-    from operators.portfolio import combine_marks
     from schemas.codec import encode
 
     s = _settings()
@@ -266,17 +265,11 @@ def backtest(
             _fail(f"no such file: {p}")
     history = load_history(paths, ticks_per_bar=ticks_per_bar, max_bars=max_bars)
     res = run_history(history, s.clickhouse_dsn_resolved if store else None, cfg, progress=sys.stderr.isatty())
-    summary = summarize_run(res)
     if orders_out:
         orders_out.parent.mkdir(parents=True, exist_ok=True)
         orders_out.write_bytes(b"".join(encode(o) + b"\n" for o in sorted(res.orders, key=lambda o: (o.ts, o.order_id))))
-    ts, eq = combine_marks(res.marks)
-    flat, tables = report_parts(summary)
-    report = write_html_report(s.var_dir / "reports" / "backtest.html", title="LeviBot Stream — backtest",
-                               summary=flat, equity_ts=ts, equity=eq, tables=tables)
-    write_json_summary(s.var_dir / "reports" / "backtest.json", summary)
-    typer.echo(render_summary(summary, res, len(history.rejects)))
-    typer.echo(f"  report              {report}")
+    rep = run_report(res, history, cfg.decision_resolution_s, kind="backtest", title="LeviBot Stream — backtest")
+    publish(rep, s.var_dir / "reports", "backtest", echo=typer.echo)
 
 
 @app.command()
@@ -307,6 +300,7 @@ def _register_commands() -> None:
     from flows.cli_api import register as register_api
     from flows.cli_control import register as register_control
     from flows.cli_edges import register as register_edges
+    from flows.cli_report import register as register_report
     from flows.sweep import register as register_sweep
     from flows.training import register as register_training
 
@@ -314,6 +308,7 @@ def _register_commands() -> None:
     register_training(app)
     register_sweep(app)
     register_control(app)
+    register_report(app)
     register_api(app)
 
 

@@ -16,7 +16,7 @@ from connectors.files import read_bars
 from connectors.history import bar_resolution_s
 from operators.sweep import BarArrays, SimConfig, SweepResult, param_grid, sweep_trend, sweep_zscore
 
-__all__ = ["load_bar_arrays", "parse_axis", "run_sweep", "register"]
+__all__ = ["load_bar_arrays", "parse_axis", "run_sweep", "sweep_report", "write_sweep_report", "register"]
 
 
 def load_bar_arrays(files: Sequence[Path], symbol: str | None = None, max_bars: int | None = None) -> list[BarArrays]:
@@ -61,18 +61,56 @@ def run_sweep(bars: Sequence[BarArrays], strategy: str = "trend", *, entries: Se
     return res, time.perf_counter() - t0
 
 
-def write_sweep_report(res: SweepResult, out_dir: Path, title: str, seconds: float, top: int = 20) -> Path:
-    """HTML (best set's portfolio equity and drawdown, the top rows) and JSON (all rows) under ``out_dir``."""
-    from connectors.report import write_html_report, write_json_summary
+def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, seconds: float, cfg: SimConfig = SimConfig(),
+                 top: int = 20) -> Any:
+    """The tear sheet of the best parameter set by in-sample Sharpe (``operators.report``), with the top rows."""
+    from operators.report import Column, RunInputs, Table, build_report, trades_from_positions
 
     rows = res.rows("sharpe")
     best = int(np.nanargmax(np.nan_to_num(res.stats["sharpe"], nan=-np.inf)))
-    summary: dict[str, Any] = {"n_parameter_sets": len(rows), "sweep_s": seconds,
-                               **{f"best_{k}": v for k, v in rows[0].items()}}
-    path = write_html_report(out_dir / "sweep.html", title=title, summary=summary, equity_ts=res.ts,
-                             equity=res.equity[best], tables={f"Top {top} by Sharpe (in-sample)": rows[:top]})
-    write_json_summary(out_dir / "sweep.json", {"summary": summary, "rows": rows})
-    return path
+    prices, positions, trades, by_symbol = {}, {}, [], []
+    for b in bars:
+        r = res.per_symbol[b.symbol]
+        mts = b.mark_ts
+        prices[b.symbol] = (mts, b.close)
+        positions[b.symbol] = (mts, r.position[best])
+        tr = trades_from_positions(b.symbol, mts, r.position[best], r.equity[best], "sweep")
+        trades += tr
+        by_symbol.append({"symbol": b.symbol, "net": float(r.equity[best][-1] - cfg.capital), "fees": float(r.fees[best]),
+                          "traded": float(r.traded_notional[best]), "fills": int(r.n_fills[best]),
+                          "trades": sum(t.close_ts is not None for t in tr)})
+    names = list(res.params)
+    cols = tuple(Column(k, k.replace("_", " "), "ratio") for k in names) + (
+        Column("sharpe", "Sharpe ratio (annualised)", "ratio"), Column("total_return_frac", "Total return", "fraction"),
+        Column("max_drawdown_frac", "Max drawdown", "fraction"), Column("n_fills", "Fills", "count"),
+        Column("fees_quote", "Fees", "quote"), Column("hit_rate_frac", "Hit rate (position segments)", "fraction"))
+    table = Table("parameter_sets", f"Top {min(top, len(rows))} of {len(rows):,} parameter sets by Sharpe ratio (in-sample)",
+                  cols, rows[:top], note="Ranked on the same data they were fitted to: expect worse out of sample.")
+    best_params = ", ".join(f"{k.replace('_', ' ')} {res.params[k][best]:.4g}" for k in names)
+    inp = RunInputs(ts=res.ts, equity=res.equity[best], prices=prices, positions=positions, trades=trades,
+                    by_symbol=by_symbol,
+                    by_strategy=[{"strategy": "sweep (best set)", "closed": sum(t.pnl for t in trades if t.close_ts),
+                                  "fees": sum(r["fees"] for r in by_symbol), "traded": sum(r["traded"] for r in by_symbol),
+                                  "fills": sum(r["fills"] for r in by_symbol),
+                                  "trades": sum(r["trades"] for r in by_symbol)}],
+                    capital=cfg.capital * len(bars), tables=[table],
+                    info={"Best parameter set": best_params, "Parameter sets": f"{len(rows):,}",
+                          "Symbols": ", ".join(b.symbol for b in bars), "Sweep time": f"{seconds:,.2f} s"})
+    return build_report(inp, title=title, kind="sweep",
+                        subtitle="The best parameter set by in-sample Sharpe ratio; fills at the next bar's open with "
+                                 "fees and slippage; trades measured from the marks.")
+
+
+def write_sweep_report(res: SweepResult, out_dir: Path, title: str, seconds: float, top: int = 20,
+                       bars: Sequence[BarArrays] = (), cfg: SimConfig = SimConfig(), echo: Any = None) -> Path:
+    """``sweep.html`` and ``sweep.json`` (the tear sheet of the best set, and every row) under ``out_dir``."""
+    from connectors.report import terminal_summary, write_report
+
+    rep = sweep_report(res, bars, title, seconds, cfg, top)
+    html_path, json_path = write_report(rep, out_dir, "sweep")
+    if echo is not None:
+        echo(terminal_summary(rep))
+    return html_path
 
 
 def register(app: Any) -> None:
@@ -115,12 +153,16 @@ def register(app: Any) -> None:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
         out_dir = out or Settings.from_env().var_dir / "reports"
-        report = write_sweep_report(res, out_dir, f"LeviBot Stream — {strategy} sweep", secs)
+        report = write_sweep_report(res, out_dir, f"LeviBot Stream — {strategy} sweep", secs, bars=bars, cfg=cfg,
+                                    echo=typer.echo)
         n = res.equity.shape[0]
-        typer.echo(f"{n} parameter sets x {len(bars)} symbols x {max(len(b) for b in bars):,} bars in {secs:.2f}s "
-                   "(in-sample ranking; see scripts/strategy_walkforward.py for out-of-sample results)")
-        keys = [k for k in res.params] + ["sharpe", "total_return_frac", "max_drawdown_frac", "n_fills", "hit_rate_frac"]
-        typer.echo("  ".join(f"{k:>17}" for k in keys))
+        typer.echo(f"\n{n} parameter sets x {len(bars)} symbols x {max(len(b) for b in bars):,} bars in {secs:.2f}s "
+                   "(in-sample ranking; `levibot evaluate-strategies` gives out-of-sample results)")
+        heads = [(k, k.replace("_", " "), "{:>14.4g}") for k in res.params] + [
+            ("sharpe", "Sharpe", "{:>14.2f}"), ("total_return_frac", "total return", "{:>14.2%}"),
+            ("max_drawdown_frac", "max drawdown", "{:>14.2%}"), ("n_fills", "fills", "{:>14,.0f}"),
+            ("hit_rate_frac", "hit rate", "{:>14.2%}")]
+        typer.echo("  ".join(f"{h:>14}" for _, h, _ in heads))
         for row in res.rows("sharpe", top):
-            typer.echo("  ".join(f"{row[k]:>17.4g}" for k in keys))
+            typer.echo("  ".join(fmt.format(row[k]) for k, _, fmt in heads))
         typer.echo(f"report {report}")

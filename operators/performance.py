@@ -61,6 +61,7 @@ __all__ = [
     "periods_per_year", "infer_period_s", "period_returns", "sharpe", "sortino", "drawdown_series",
     "max_drawdown", "max_drawdown_duration_s", "total_return", "years_between", "cagr", "calmar",
     "traded_notional", "turnover", "hit_rate", "var_breach_count", "chi2_1_sf", "kupiec_pof", "summarize",
+    "rolling_sharpe_vol", "drawdown_periods", "calendar_returns", "skew_kurtosis", "win_loss",
 ]
 
 NS_PER_S = 1_000_000_000
@@ -325,6 +326,131 @@ def var_breach_count(returns: Any, var_forecasts: Any) -> tuple[int, int]:
         raise ValueError(f"returns {r.shape} and VaR forecasts {v.shape} differ in shape")
     ok = ~np.isnan(v)
     return int(ok.sum()), int(np.count_nonzero(r[ok] < v[ok]))
+
+
+# ------------------------------------------------------------------------------------------- tear sheet
+
+
+def rolling_sharpe_vol(returns: Any, window: int, periods_per_year: float) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing ``window``-period annualised Sharpe and volatility (same formulas as :func:`sharpe`, fractions for
+    the volatility), one value per return; NaN until ``window`` returns are in and where the window is flat.
+
+    >>> s, v = rolling_sharpe_vol(np.array([0.01, -0.005, 0.02, 0.0]), 3, 365.0)
+    >>> round(float(s[2]), 6), bool(np.isnan(s[1])), round(float(v[3]), 6)
+    (12.652578, True, 0.252735)
+    """
+    r = _as_returns(returns)
+    w = int(window)
+    if w < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    shp = np.full(r.size, NAN)
+    vol = np.full(r.size, NAN)
+    if r.size < w:
+        return shp, vol
+    c1 = np.concatenate(([0.0], np.cumsum(r)))
+    c2 = np.concatenate(([0.0], np.cumsum(r * r)))
+    s1 = c1[w:] - c1[:-w]
+    s2 = c2[w:] - c2[:-w]
+    mean = s1 / w
+    var = np.maximum(s2 - w * mean * mean, 0.0) / (w - 1)
+    std = np.sqrt(var)
+    ok = (std > 0) & (std > _REL_ZERO_STD * np.abs(mean)) & (std > 1e-15)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shp[w - 1:] = np.where(ok, mean / np.where(ok, std, 1.0) * math.sqrt(periods_per_year), NAN)
+    vol[w - 1:] = std * math.sqrt(periods_per_year)
+    return shp, vol
+
+
+def drawdown_periods(ts: Any, equity: Any, top: int = 5) -> list[dict[str, Any]]:
+    """The ``top`` deepest drawdown periods, deepest first: each a peak (``start_ts``, ns), its lowest mark
+    (``trough_ts``), the mark that regains the peak (``end_ts``, None while under water), ``depth`` (positive
+    fraction of the peak, as :func:`drawdown_series`) and ``duration_s`` (peak to recovery or to the last mark).
+
+    >>> rows = drawdown_periods(np.arange(6) * NS_PER_S, [100.0, 90.0, 100.0, 80.0, 85.0, 99.0])
+    >>> [(r["start_ts"] // NS_PER_S, r["trough_ts"] // NS_PER_S, r["end_ts"], r["depth"]) for r in rows]
+    [(2, 3, None, 0.2), (0, 1, 2000000000, 0.1)]
+    """
+    e = _as_equity(equity)
+    t = _as_ts(ts, e.size)
+    dd = drawdown_series(e)
+    out: list[dict[str, Any]] = []
+    i, n = 0, e.size
+    while i < n:
+        if dd[i] <= 0.0:
+            i += 1
+            continue
+        start = i - 1  # the peak before the spell
+        j = i
+        while j < n and dd[j] > 0.0:
+            j += 1
+        trough = i + int(np.argmax(dd[i:j]))
+        end = j if j < n else None
+        out.append({"start_ts": int(t[start]), "trough_ts": int(t[trough]),
+                    "end_ts": int(t[end]) if end is not None else None, "depth": float(dd[trough]),
+                    "duration_s": (int(t[end if end is not None else n - 1]) - int(t[start])) / NS_PER_S})
+        i = j
+    out.sort(key=lambda r: -r["depth"])
+    return out[:top]
+
+
+def calendar_returns(ts: Any, equity: Any, period: str = "month") -> list[tuple[int, int, float]]:
+    """Compounded return of each calendar ``period`` (``"month"`` or ``"year"``, UTC) as ``(year, month, return)``
+    (month 0 for years): the period's last mark over the previous period's last mark (the first mark for the first
+    period), minus 1 — so the periods compound to the total return.
+
+    >>> day = 86_400 * NS_PER_S
+    >>> ts = np.array([0, 30 * day, 31 * day, 59 * day])          # 1970-01-01, -01-31, -02-01, -03-01
+    >>> [(y, m, round(r, 6)) for y, m, r in calendar_returns(ts, [100.0, 110.0, 99.0, 121.0])]
+    [(1970, 1, 0.1), (1970, 2, -0.1), (1970, 3, 0.222222)]
+    """
+    e = _as_equity(equity)
+    t = _as_ts(ts, e.size)
+    if period not in ("month", "year"):
+        raise ValueError(f"period must be 'month' or 'year', got {period!r}")
+    d = t.astype("datetime64[ns]")
+    key = d.astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(np.int64)
+    last = np.flatnonzero(np.append(key[1:] != key[:-1], True))  # index of each period's last mark
+    out = []
+    prev = float(e[0])
+    for i in last:
+        k = int(key[i])
+        year, month = (1970 + k // 12, k % 12 + 1) if period == "month" else (1970 + k, 0)
+        out.append((year, month, float(e[i]) / prev - 1.0))
+        prev = float(e[i])
+    return out
+
+
+def skew_kurtosis(returns: Any) -> tuple[float, float]:
+    """Sample skewness and excess kurtosis of returns from population moments (``m3/m2^1.5``, ``m4/m2^2 - 3``);
+    NaN with fewer than 3 returns or a flat series.
+
+    >>> [round(x, 6) for x in skew_kurtosis(np.array([0.0, 0.0, 0.0, 1.0]))]
+    [1.154701, -0.666667]
+    """
+    r = _as_returns(returns)
+    if r.size < 3:
+        return NAN, NAN
+    d = r - r.mean()
+    m2 = float(np.mean(d * d))
+    if not m2 > 0:
+        return NAN, NAN
+    return float(np.mean(d ** 3) / m2 ** 1.5), float(np.mean(d ** 4) / m2 ** 2 - 3.0)
+
+
+def win_loss(trade_pnls: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """Average winning and losing trade (quote; the loss negative), their ratio, the profit factor (gross wins
+    over gross losses) and the expectancy (mean P&L per trade); NaN where undefined.
+
+    >>> win_loss([12.0, -3.0, 0.0, 6.0])
+    {'avg_win': 9.0, 'avg_loss': -3.0, 'win_loss_ratio': 3.0, 'profit_factor': 6.0, 'expectancy': 3.75}
+    """
+    p = np.asarray(trade_pnls, dtype=np.float64)
+    wins, losses = p[p > 0.0], p[p < 0.0]
+    aw = float(wins.mean()) if wins.size else NAN
+    al = float(losses.mean()) if losses.size else NAN
+    return {"avg_win": aw, "avg_loss": al, "win_loss_ratio": aw / -al if wins.size and losses.size else NAN,
+            "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else NAN,
+            "expectancy": float(p.mean()) if p.size else NAN}
 
 
 # ------------------------------------------------------------------------------------------------ summary

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the deploy tests need, idempotently, on a fresh Debian 12 machine (root, package registries only):
 #   promtool + prometheus   Debian's `prometheus` package (rule tests, config checks, the scrape integration test)
+#   chromium                Debian's `chromium` package (the report's browser test, driven by Playwright)
 #   kubeconform             from the Go module proxy (go install)
 #   k8s JSON schemas        generated offline from the PyPI package kubernetes-validate (scripts/k8s_schemas.py)
 #   docker compose          the Compose v2 CLI plugin built from the Go module proxy, only if `docker compose` fails
@@ -28,6 +29,16 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt-get update -q >"$VAR/apt-prometheus.log" 2>&1
   apt-get install -y -q --no-install-recommends prometheus >>"$VAR/apt-prometheus.log" 2>&1 \
     || { tail -20 "$VAR/apt-prometheus.log" >&2; exit 1; }
+fi
+
+# 1b. Debian's chromium: the browser the report test drives through Playwright (executable_path; Playwright's own
+# browser download is not used)
+if ! command -v chromium >/dev/null; then
+  log "installing Debian's chromium package"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$VAR/apt-chromium.log" 2>&1
+  apt-get install -y -q --no-install-recommends chromium >>"$VAR/apt-chromium.log" 2>&1 \
+    || { tail -20 "$VAR/apt-chromium.log" >&2; exit 1; }
 fi
 
 # 2. kubeconform from the Go module proxy

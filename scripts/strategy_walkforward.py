@@ -135,20 +135,28 @@ def sim_window(tg: np.ndarray, b, lo: int, hi: int) -> tuple[np.ndarray, np.ndar
     return sb.mark_ts, simulate(tg[None, :], sb.close, next_open_fill_prices(sb), CFG).equity
 
 
-def total(parts) -> np.ndarray:
-    """Portfolio equity: sum over symbols on the union of their mark times, from the first time every symbol
-    has a mark (so a symbol whose window starts one bar later does not show up as a jump)."""
+def total_ts(parts) -> tuple[np.ndarray, np.ndarray]:
+    """Portfolio ``(mark ts, equity)``: sum over symbols on the union of their mark times, from the first time every
+    symbol has a mark (so a symbol whose window starts one bar later does not show up as a jump)."""
     u, tot = combine_equity(parts)
-    return tot[0][u >= max(int(ts[0]) for ts, _ in parts)]
+    keep = u >= max(int(ts[0]) for ts, _ in parts)
+    return u[keep], tot[0][keep]
+
+
+def total(parts) -> np.ndarray:
+    """Portfolio equity of :func:`total_ts`."""
+    return total_ts(parts)[1]
 
 
 def sharpe_of(parts) -> float:
     return float(equity_stats(total(parts)[None, :], 1800)["sharpe"][0])
 
 
-def main() -> dict:
+def main(max_bars: int | None = None) -> dict:
+    """The walk-forward over the bundled bars (the first ``max_bars`` of each symbol when given). The result's
+    ``curves`` hold each strategy's chained out-of-sample equity ``(ts ns, equity quote)``."""
     t0 = time.time()
-    bars = load_bar_arrays([ROOT / "data/market/BTC-30m.csv.gz", ROOT / "data/market/ETH-30m.csv.gz"])
+    bars = load_bar_arrays([ROOT / "data/market/BTC-30m.csv.gz", ROOT / "data/market/ETH-30m.csv.gz"], max_bars=max_bars)
     n = min(len(b) for b in bars)
     feats = [features(b) for b in bars]
     sigs = [synthetic_signals(b) for b in bars]
@@ -159,6 +167,7 @@ def main() -> dict:
     folds = [[tuple(int(np.searchsorted(b.mark_ts, t)) for t in tf) for b in bars] for tf in tfolds]
     names = list(GRIDS)
     oos: dict[str, list[np.ndarray]] = {k: [] for k in names + ["portfolio_risk_parity", "portfolio_static"]}
+    oos_ts: dict[str, list[np.ndarray]] = {k: [] for k in oos}
     chosen: dict[str, list] = {k: [] for k in names}
     for fold in folds:
         scores = [ml_scores(F, b.close, slice(f0, f1), slice(f1, f2)) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
@@ -186,16 +195,20 @@ def main() -> dict:
                     strat = make(name, best_p[name])
                 tg = targets_for(strat, b, F, sg, f0, f2, scores=sc)   # warm on the training window
                 seg.append(sim_window(tg[f1 - f0:], b, f1, f2))
-            oos[name].append(total(seg))
+            seg_ts, seg_eq = total_ts(seg)
+            oos[name].append(seg_eq)
+            oos_ts[name].append(seg_ts)
     rows = []
+    curves = {}
     for name, segs in oos.items():
         r = np.concatenate([s[1:] / s[:-1] - 1 for s in segs])
         eq = 2 * CFG.capital * np.concatenate([[1.0], np.cumprod(1 + r)])
         st = {k: float(v[0]) for k, v in equity_stats(eq[None, :], 1800).items()}
         rows.append({"strategy": name, **st})
+        curves[name] = (np.concatenate([oos_ts[name][0][:1]] + [t[1:] for t in oos_ts[name]]), eq)
     out = {"folds": len(folds), "test_start_ts_ns": int(tfolds[0][1]), "test_end_ts_ns": int(tfolds[-1][2]),
-           "rows": rows,
-           "chosen": chosen, "seconds": time.time() - t0}
+           "rows": rows, "chosen": chosen, "seconds": time.time() - t0, "curves": curves,
+           "prices": {b.symbol: (b.mark_ts, b.close) for b in bars}}
     return out
 
 
@@ -213,4 +226,4 @@ if __name__ == "__main__":
         print(f"  {k}: {v}")
     out = ROOT / "var" / "reports" / "walkforward.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(json_clean(res), indent=1))
+    out.write_text(json.dumps(json_clean({k: v for k, v in res.items() if k not in ("curves", "prices")}), indent=1))

@@ -4,7 +4,6 @@ bad input reach the dead-letter sink; the embedded default writes its summary, r
 from __future__ import annotations
 
 import json
-from xml.etree import ElementTree
 
 import pytest
 from bytewax.testing import run_main
@@ -98,17 +97,28 @@ def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_pa
     s = Settings(var_dir=tmp_path, clickhouse_dsn=f"chdb://{chdb_path}")
     from flows.embedded import EMBEDDED_PIPELINE
 
-    res, summary, report = run_embedded(s, FILES, EMBEDDED_PIPELINE, max_bars=1500)
+    res, rep, report = run_embedded(s, FILES, EMBEDDED_PIPELINE, max_bars=1500)
     printed = capsys.readouterr().out
-    for word in ("ticks", "bars", "signals", "orders", "fills", "P&L", "max drawdown", "Sharpe", "VaR 99% breaches"):
-        assert word in printed
+    for words in ("Trades (round trips)", "Orders sent", "Fills", "Net P&L", "Max drawdown", "Sharpe ratio",
+                  "VaR breaches", "No Telegram signals in this run"):
+        assert words in printed
     assert res.counts["ticks"] == 2 * 1500 * 8
-    assert res.counts["orders"] == summary["orders"] == len(res.orders) > 0
-    assert res.counts["fills"] == len(res.fills)
-    assert report.exists() and "<svg" in report.read_text()
-    ElementTree.fromstring(report.read_text())  # well-formed
+    m = {k: v.value for k, v in rep.metrics().items()}
+    assert res.counts["orders"] == m["orders"] == len(res.orders) > 0
+    assert res.counts["fills"] == len(res.fills) == m["fills"]
+    assert 0 < m["trades"] < m["fills"]  # round trips, not fills
+    text = report.read_text()
+    assert report.exists() and 'data-section="risk"' in text and "Plotly.newPlot" in text
     data = json.loads((tmp_path / "reports" / "embedded-run.json").read_text())
-    assert data["ticks"] == 24_000 and "max_drawdown_frac" in data and "n_var_breaches" in data
+    assert data["metrics"]["ticks"] == 24_000 and "max_drawdown" in data["metrics"] and "var_breaches" in data["metrics"]
+    # the last bar has its equity mark: the curve ends at the close of the last decision bar of the data
+    assert rep.period[1] == (int(res_last_tick(s, FILES)) // (1800 * 10**9) + 1) * 1800 * 10**9
+
+
+def res_last_tick(_s, files) -> int:
+    from connectors.history import load_history
+
+    return int(load_history(files, ticks_per_bar=8, max_bars=1500).ticks["ts"].max())
 
 
 def test_input_policy_dead_letters_unknown_far_future_and_duplicate_ticks(history):

@@ -7,6 +7,10 @@
 * Kupiec (1995) POF: with ``n`` forecasts, ``x`` breaches, expected rate ``p = 1 - α`` and ``p̂ = x/n``,
   ``LR = -2 ln[(1-p)^(n-x) p^x] + 2 ln[(1-p̂)^(n-x) p̂^x]`` (``0 ln 0 = 0``), asymptotically χ²(1) under a correct
   model; the p-value is ``chi2_1_sf(LR) = erfc(sqrt(LR/2))``. Small p-values reject the VaR model.
+* Christoffersen (1998) independence: from the breach sequence's transition counts ``n_ij`` (state i then j,
+  1 = breach), ``π01 = n01/(n00+n01)``, ``π11 = n11/(n10+n11)``, ``π = (n01+n11)/(n00+n01+n10+n11)``,
+  ``LR_ind = -2 ln[(1-π)^(n00+n10) π^(n01+n11)] + 2 ln[(1-π01)^n00 π01^n01 (1-π11)^n10 π11^n11]``, χ²(1) when
+  breaches do not cluster; conditional coverage ``LR_cc = LR_pof + LR_ind``, χ²(2), p-value ``exp(-LR_cc/2)``.
 
 >>> r = kupiec_pof(n=1000, breaches=10, alpha=0.99)        # exactly the expected rate
 >>> r.lr, r.p_value
@@ -32,8 +36,8 @@ from .gaussian import _DEGENERATE, gaussian_cvar, gaussian_var, normal_cvar, nor
 from .historical import historical_cvar, historical_var
 from .normal import chi2_1_sf, norm_pdf, norm_ppf
 
-__all__ = ["Method", "METHODS", "KupiecResult", "VarBacktest", "var_breaches", "kupiec_pof", "rolling_forecasts",
-           "var_backtest"]
+__all__ = ["Method", "METHODS", "KupiecResult", "ChristoffersenResult", "VarBacktest", "var_breaches", "kupiec_pof",
+           "christoffersen", "rolling_forecasts", "var_backtest"]
 
 Method = Literal["historical", "gaussian", "cornish_fisher", "ewma"]
 METHODS: tuple[str, ...] = ("historical", "gaussian", "cornish_fisher", "ewma")
@@ -103,6 +107,47 @@ def kupiec_pof(n: int, breaches: int, alpha: float) -> KupiecResult:
     lr = -2.0 * (ll0 - ll1)
     lr = lr if lr > 0.0 else 0.0  # rounding can give -0.0 or -1e-16 at p̂ == p
     return KupiecResult(lr, chi2_1_sf(lr))
+
+
+@dataclass(frozen=True, slots=True)
+class ChristoffersenResult:
+    """Christoffersen's tests of a breach sequence: independence ``lr_ind`` (χ²(1)) with ``p_ind``, conditional
+    coverage ``lr_cc`` (Kupiec + independence, χ²(2)) with ``p_cc``; ``p01``/``p11`` the breach rate after a
+    quiet period and after a breach (fractions)."""
+
+    lr_ind: float
+    p_ind: float
+    lr_cc: float
+    p_cc: float
+    p01: float
+    p11: float
+
+
+def christoffersen(hits, alpha: float) -> ChristoffersenResult:
+    """Christoffersen independence and conditional-coverage tests of a boolean breach sequence (see module doc).
+
+    >>> r = christoffersen([False, True, False, False, True, False, False, False, True, False], 0.9)
+    >>> round(r.lr_ind, 6), round(r.p01, 4), r.p11
+    (3.139489, 0.5, 0.0)
+    """
+    a = check_alpha(alpha)
+    h = np.asarray(hits, dtype=bool)
+    if h.ndim != 1 or h.size < 2:
+        raise ValueError(f"need a 1-d breach sequence of at least 2 periods, got shape {h.shape}")
+    prev, cur = h[:-1], h[1:]
+    n00 = int(np.count_nonzero(~prev & ~cur))
+    n01 = int(np.count_nonzero(~prev & cur))
+    n10 = int(np.count_nonzero(prev & ~cur))
+    n11 = int(np.count_nonzero(prev & cur))
+    p01 = n01 / (n00 + n01) if n00 + n01 else 0.0
+    p11 = n11 / (n10 + n11) if n10 + n11 else 0.0
+    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
+    ll0 = _xlogy(n00 + n10, 1.0 - pi) + _xlogy(n01 + n11, pi)
+    ll1 = _xlogy(n00, 1.0 - p01) + _xlogy(n01, p01) + _xlogy(n10, 1.0 - p11) + _xlogy(n11, p11)
+    lr_ind = max(-2.0 * (ll0 - ll1), 0.0)
+    pof = kupiec_pof(int(h.size), int(h.sum()), a)
+    lr_cc = pof.lr + lr_ind
+    return ChristoffersenResult(lr_ind, chi2_1_sf(lr_ind), lr_cc, math.exp(-lr_cc / 2.0), p01, p11)
 
 
 def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Method = "historical",
