@@ -40,7 +40,90 @@ from typing import Any, Mapping, Sequence
 from operators.strategies.base import Intent
 from schemas.events import Signal
 
-__all__ = ["Orchestrator"]
+__all__ = ["Orchestrator", "RollingStd"]
+
+_SHIFT = 1074          # every finite float is an integer multiple of 2**-1074
+
+
+def _fixed(x: float) -> tuple[int, int]:
+    """``(x * 2**1074, x*x * 2**2148)`` as exact integers (``x`` finite); the square from the 53-bit numerator."""
+    num, den = x.as_integer_ratio()
+    k = _SHIFT - den.bit_length() + 1
+    return num << k, (num * num) << (2 * k)
+
+
+class RollingStd:
+    """Sample standard deviation (ddof = 1) of the last ``window`` values, O(1) per value and exact.
+
+    The sum and the sum of squares are kept as Python integers in units of 2**-1074 and 2**-2148, where every
+    float (and its square) is an exact integer, so adding the new value and removing the one that leaves the
+    window never rounds, however long the stream; the variance ``(n*S2 - S1**2) / (n*(n-1))`` is then one
+    correctly rounded integer division. Non-finite values make the result ``nan`` while they are in the window.
+
+    >>> r = RollingStd(3)
+    >>> for x in (1.0, 2.0, 4.0, 8.0):
+    ...     r.push(x)
+    >>> r.values(), r.std() == math.sqrt(28 / 3)      # the window holds 2, 4, 8: variance 28/3
+    ([2.0, 4.0, 8.0], True)
+    """
+
+    __slots__ = ("window", "xs", "s1", "s2", "bad", "_std")
+
+    def __init__(self, window: int) -> None:
+        if window < 2:
+            raise ValueError("window must be >= 2")
+        self.window = window
+        self.xs: deque[float] = deque()
+        self.s1 = 0      # sum of x, units 2**-1074
+        self.s2 = 0      # sum of x*x, units 2**-2148
+        self.bad = 0     # non-finite values in the window
+        self._std: float | None = None   # cached result, cleared by push
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    def values(self) -> list[float]:
+        return list(self.xs)
+
+    def _add(self, x: float, sign: int) -> None:
+        if math.isfinite(x):
+            v, v2 = _fixed(x)
+            if sign > 0:
+                self.s1 += v
+                self.s2 += v2
+            else:
+                self.s1 -= v
+                self.s2 -= v2
+        else:
+            self.bad += sign
+
+    def push(self, x: float) -> None:
+        x = float(x)
+        if len(self.xs) == self.window:
+            self._add(self.xs.popleft(), -1)
+        self.xs.append(x)
+        self._add(x, 1)
+        self._std = None
+
+    def std(self) -> float:
+        """Sample standard deviation of the window (``nan`` with fewer than 2 values or a non-finite one)."""
+        if self._std is None:
+            n = len(self.xs)
+            if n < 2 or self.bad:
+                self._std = math.nan
+            else:
+                num = n * self.s2 - self.s1 * self.s1           # >= 0 exactly (Cauchy-Schwarz)
+                self._std = math.sqrt(num / ((n * (n - 1)) << (2 * _SHIFT)))
+        return self._std
+
+    def __getstate__(self) -> tuple:
+        return (self.window, list(self.xs))             # the sums are rebuilt from the values
+
+    def __setstate__(self, state: tuple) -> None:
+        window, xs = state
+        self.__init__(window)
+        for x in xs:
+            self.push(x)
 
 
 class Orchestrator:
@@ -74,8 +157,8 @@ class Orchestrator:
         self.max_gross, self.min_change = max_gross, min_change
         self.targets: dict[str, dict[str, float]] = {}      # symbol -> strategy -> target
         self.confidence: dict[str, dict[str, float]] = {}   # symbol -> strategy -> last confidence
-        self.returns: dict[str, dict[str, deque]] = {}      # symbol -> strategy -> recent strategy returns
-        self.asset_returns: dict[str, deque] = {}
+        self.returns: dict[str, dict[str, RollingStd]] = {}  # symbol -> strategy -> recent strategy returns
+        self.asset_returns: dict[str, RollingStd] = {}
         self.prev_close: dict[str, float] = {}
         self.emitted: dict[str, float] = {}
         self.last_contributions: dict[str, float] = {}  # c_i of the last netting (fraction of capital)
@@ -85,24 +168,18 @@ class Orchestrator:
         if symbol not in self.targets:
             self.targets[symbol] = {n: 0.0 for n in self.names}
             self.confidence[symbol] = {n: 0.0 for n in self.names}
-            self.returns[symbol] = {n: deque(maxlen=self.vol_window) for n in self.names}
-            self.asset_returns[symbol] = deque(maxlen=self.vol_window)
-
-    @staticmethod
-    def _std(xs: deque) -> float:
-        n = len(xs)
-        m = math.fsum(xs) / n
-        return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
+            self.returns[symbol] = {n: RollingStd(self.vol_window) for n in self.names}
+            self.asset_returns[symbol] = RollingStd(self.vol_window)
 
     def weights(self, symbol: str) -> dict[str, float]:
         """Current weights of the strategies for ``symbol`` (sum 1)."""
         self._sym(symbol)
         if self.allocation == "static" or len(self.asset_returns[symbol]) < self.min_periods:
             return dict(self.static)
-        floor = self.vol_floor * self._std(self.asset_returns[symbol])
+        floor = self.vol_floor * self.asset_returns[symbol].std()
         inv = {}
         for n in self.names:
-            s = max(self._std(self.returns[symbol][n]), floor)
+            s = max(self.returns[symbol][n].std(), floor)
             inv[n] = 1.0 / s if s > 0 else 0.0
         tot = sum(inv.values())
         if tot <= 0:
@@ -142,9 +219,9 @@ class Orchestrator:
         prev = self.prev_close.get(symbol)
         if prev is not None and prev > 0:
             r = float(close) / prev - 1.0
-            self.asset_returns[symbol].append(r)
+            self.asset_returns[symbol].push(r)
             for n in self.names:
-                self.returns[symbol][n].append(self.targets[symbol][n] * r)
+                self.returns[symbol][n].push(self.targets[symbol][n] * r)
         self.prev_close[symbol] = float(close)
         for s in self.strategies:
             self._take(symbol, s.on_bar(symbol, ts, close, features, score=score, bar=bar), s.name)

@@ -7,6 +7,8 @@ import math
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import operators.orchestrator as orch_mod
 from operators.orchestrator import Orchestrator
@@ -105,3 +107,99 @@ def test_validation():
         Orchestrator([Fixed("a", [1]), Fixed("a", [1])])
     with pytest.raises(ValueError):
         Orchestrator([Fixed("a", [1])], allocation="magic")
+
+
+def _two_pass_std(xs):
+    """The exact recomputation the rolling sums replace: two-pass, ``math.fsum``, ddof = 1."""
+    m = math.fsum(xs) / len(xs)
+    return math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _exact_std(xs):
+    """Exact rational variance (``fractions.Fraction``), one rounding to float, then ``math.sqrt``."""
+    from fractions import Fraction
+    fs = [Fraction(x) for x in xs]
+    m = sum(fs) / len(fs)
+    return math.sqrt(float(sum((f - m) ** 2 for f in fs) / (len(fs) - 1)))
+
+
+def _assert_close(got, want):
+    assert got == want or abs(got - want) <= 1e-12 * abs(want), (got, want)
+
+
+def test_rolling_std_matches_exact_recomputation_on_long_streams():
+    """5,000 pushes through a 480 window (each value added and later removed): every step equals the two-pass std."""
+    import random
+    from collections import deque
+    from operators.orchestrator import RollingStd
+    rnd = random.Random(7)
+    r, ref = RollingStd(480), deque(maxlen=480)
+    for i in range(5_000):
+        # returns of very different scales, long idle stretches (exact zeros) and a constant stretch
+        x = 0.0 if 1_000 <= i < 1_600 else 0.003 if 2_500 <= i < 3_100 else rnd.gauss(1e-4, 10 ** rnd.uniform(-6, -1))
+        r.push(x)
+        ref.append(x)
+        assert r.values() == list(ref)
+        if len(ref) >= 2 and i % 7 == 0:
+            _assert_close(r.std(), _two_pass_std(ref))
+    assert len(r) == 480
+
+
+def test_rolling_std_idle_window_is_exactly_zero_after_large_values():
+    from operators.orchestrator import RollingStd
+    r = RollingStd(5)
+    for x in (1e6, -3e-9, 0.7, 123.456, 1e-300):
+        r.push(x)
+    for _ in range(5):
+        r.push(0.0)
+    assert r.std() == 0.0                     # a float running sum would leave a residue here
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=2, max_size=120),
+       st.integers(min_value=2, max_value=40))
+def test_rolling_std_property(xs, window):
+    from operators.orchestrator import RollingStd
+    r = RollingStd(window)
+    for x in xs:
+        r.push(x)
+    tail = xs[-window:]
+    if len(tail) >= 2:
+        _assert_close(r.std(), _exact_std(tail))        # the two-pass fsum std is itself off for constant data
+
+
+def test_rolling_std_non_finite_and_pickle():
+    from operators.orchestrator import RollingStd
+    r = RollingStd(3)
+    for x in (1.0, float("nan"), 2.0):
+        r.push(x)
+    assert math.isnan(r.std())
+    r.push(3.0)
+    assert math.isnan(r.std())                # nan still in the window
+    r.push(4.0)
+    assert r.std() == 1.0                     # 2, 3, 4
+    clone = pickle.loads(pickle.dumps(r))
+    assert clone.values() == r.values() and (clone.s1, clone.s2) == (r.s1, r.s2)
+    clone.push(10.0)
+    r.push(10.0)
+    assert clone.std() == r.std()
+    with pytest.raises(ValueError):
+        RollingStd(1)
+
+
+def test_risk_parity_weights_equal_two_pass_recomputation():
+    """The orchestrator's weights from the rolling sums equal inverse two-pass stds of the same returns."""
+    import random
+    rnd = random.Random(3)
+    o = Orchestrator([Fixed("a", [rnd.choice([1.0, 0.5, -1.0, 0.0]) for _ in range(700)]),
+                      Fixed("b", [rnd.choice([0.25, -0.25, 0.0]) for _ in range(700)])],
+                     allocation="risk_parity", vol_window=100, min_periods=20, vol_floor=0.25, min_change=0.0)
+    px = 100.0
+    for i in range(700):
+        px *= 1 + rnd.gauss(0, 0.01)
+        o.on_bar("X", T0 + i, px, None)
+    floor = 0.25 * _two_pass_std(o.asset_returns["X"].values())
+    inv = {n: 1 / max(_two_pass_std(o.returns["X"][n].values()), floor) for n in ("a", "b")}
+    tot = sum(inv.values())
+    for n, w in o.weights("X").items():
+        _assert_close(w, inv[n] / tot)
