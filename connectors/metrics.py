@@ -40,15 +40,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.registry import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -240,6 +243,44 @@ def metrics_host(addr: str | None = None) -> str:
     return addr or os.environ.get("LEVIBOT_METRICS_HOST") or DEFAULT_METRICS_HOST
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no access log on stderr per scrape
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def _get_only(app: Callable) -> Callable:
+    """Wrap the exposition app: only GET without a request body. Anything else is answered at once (405, or
+    413 for a body) without reading a byte of it, so no client can make the endpoint buffer data."""
+
+    def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET":
+            start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Length", "0")])
+            return [b""]
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if length.strip() not in ("", "0") or environ.get("HTTP_TRANSFER_ENCODING"):
+            start_response("413 Content Too Large", [("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def serve_metrics(port: int, addr: str, registry: CollectorRegistry) -> tuple[WSGIServer, threading.Thread]:
+    """``/metrics`` of ``registry`` on ``addr:port`` in a daemon thread: GET only, no request body (see
+    :func:`_get_only`); returns the server (``.server_port`` is the bound port) and its thread."""
+    server_cls: type = _ThreadingWSGIServer
+    if ":" in addr:  # an IPv6 address
+        server_cls = type("_ThreadingWSGIServer6", (_ThreadingWSGIServer,), {"address_family": socket.AF_INET6})
+    server = make_server(addr, port, _get_only(make_wsgi_app(registry)), server_cls, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="levibot-metrics", daemon=True)
+    thread.start()
+    return server, thread
+
+
 def start_metrics_server(port: int, *, process_id: int = 0, processes: int = 1, addr: str | None = None,
                          registry: CollectorRegistry | None = None) -> int:
     """Serve ``/metrics`` for this process on ``metrics_port_for(port, process_id)``; returns the port (0 = off).
@@ -252,7 +293,7 @@ def start_metrics_server(port: int, *, process_id: int = 0, processes: int = 1, 
     m = default_metrics() if registry is None else _metrics_for(registry)
     m.process_info.labels(process=str(process_id), processes=str(processes)).set(1)
     if actual:
-        start_http_server(actual, addr=addr, registry=m.registry)
+        serve_metrics(actual, addr, m.registry)
         log.info("metrics on http://%s:%d/metrics (process %d of %d)", addr, actual, process_id, processes)
     return actual
 

@@ -22,19 +22,23 @@ from typing import Any
 
 from connectors.webhooks import BreakerPolicy, RetryPolicy
 from flows.faust_worker import main_for, run_worker
-from flows.settings import Settings
+from flows.settings import MissingSecrets, Settings
 from operators.alerts import AlertRouting
 
 __all__ = ["AlertDispatchConfig", "create_app", "run", "main"]
 
 log = logging.getLogger(__name__)
 
+#: Largest request body the dispatcher's web server reads, bytes (it serves only GET pages).
+MAX_REQUEST_BODY_BYTES = 4096
+
 
 @dataclass(frozen=True)
 class AlertDispatchConfig:
     """Settings of the dispatcher. Routing JSON from ``LEVIBOT_ALERT_ROUTES`` (inline) or
-    ``LEVIBOT_ALERT_ROUTES_FILE`` (a path); each destination's signing key from the environment variable its
-    ``key_env`` names. ``batch_max`` alerts per batch (the in-memory bound), ``batch_within_s`` seconds to fill one;
+    ``LEVIBOT_ALERT_ROUTES_FILE`` (a path), or one JSON destination ``default`` from ``LEVIBOT_ALERT_WEBHOOK_URL``
+    signed with ``LEVIBOT_ALERT_WEBHOOK_SECRET`` (docker-compose.yml, k8s/); each destination's signing key from the
+    environment variable its ``key_env`` names: without it the dispatcher refuses to start. ``batch_max`` alerts per batch (the in-memory bound), ``batch_within_s`` seconds to fill one;
     ``max_in_flight`` concurrent requests per destination; ``web_port`` [LEVIBOT_ALERT_WEB_PORT, 6067] serves
     /metrics and /healthz; ``app_id`` [LEVIBOT_ALERT_APP_ID, default ``<prefix>levibot-alert-dispatch``]."""
 
@@ -59,8 +63,9 @@ class AlertDispatchConfig:
         keys: dict[str, bytes] = {}
         for d in routing.destinations:
             key = env.get(d.key_env, "")
-            if not key:
-                raise ValueError(f"alert destination {d.name!r}: signing key variable {d.key_env} is not set")
+            if not key.strip():
+                raise MissingSecrets("levibot dispatch-alerts", {
+                    d.key_env: f"the HMAC-SHA256 key that signs every alert sent to destination {d.name!r}"})
             keys[d.name] = key.encode()
         return cls(
             routing=routing,
@@ -81,8 +86,12 @@ class AlertDispatchConfig:
             raw = e["LEVIBOT_ALERT_ROUTES"]
         elif e.get("LEVIBOT_ALERT_ROUTES_FILE"):
             raw = Path(e["LEVIBOT_ALERT_ROUTES_FILE"]).read_text()
+        elif e.get("LEVIBOT_ALERT_WEBHOOK_URL"):
+            raw = json.dumps({"destinations": [{"name": "default", "url": e["LEVIBOT_ALERT_WEBHOOK_URL"],
+                                                "key_env": "LEVIBOT_ALERT_WEBHOOK_SECRET"}]})
         else:
-            raise ValueError("no alert routing: set LEVIBOT_ALERT_ROUTES (JSON) or LEVIBOT_ALERT_ROUTES_FILE")
+            raise ValueError("no alert routing: set LEVIBOT_ALERT_ROUTES (JSON), LEVIBOT_ALERT_ROUTES_FILE, or "
+                             "LEVIBOT_ALERT_WEBHOOK_URL (one destination signed with LEVIBOT_ALERT_WEBHOOK_SECRET)")
         try:
             cfg = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -136,6 +145,8 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         web_bind=cfg.web_host,
         web_port=cfg.web_port,
         web_host=cfg.web_host,
+        # only GET pages (/metrics, /healthz): no request body is ever needed
+        web_application_options={"client_max_size": MAX_REQUEST_BODY_BYTES},
         producer_acks=-1,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}

@@ -21,6 +21,7 @@ duplicates a message; orders unpublishable for ``LEVIBOT_ORDERS_OUTAGE_REDUCE_ON
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import timedelta
 from dataclasses import replace
 from pathlib import Path
@@ -41,7 +42,7 @@ from connectors.model_registry import ChampionWatcher
 from connectors.shutdown import stop_on_signals
 from connectors.postgres.sink import PostgresSink
 from connectors.resilience import BreakerReporter, ReduceOnlyOnOutage, RetryPolicy, SinkResilience
-from flows.settings import Settings
+from flows.settings import MissingSecrets, Settings, require_secrets
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
 from operators.pipeline import PipelineConfig
@@ -64,6 +65,21 @@ TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.d
                  ("scores", "scores"))
 #: (Outputs field, table, event type) written to PostgreSQL only (the append-only audit trail)
 POSTGRES_ONLY = (("audit", "audit", AuditEvent),)
+
+
+#: secrets the live flow refuses to start without: variable -> what it is for
+LIVE_SECRETS = {"LEVIBOT_CONTROL_KEY": "the HMAC key that verifies operator commands on `control` and signs the flow's "
+                                       "own reduce-only command, at least 16 bytes"}
+
+
+def check_live_secrets(s: Settings) -> None:
+    """Raise :class:`flows.settings.MissingSecrets` (a ``ValueError``) unless the live flow has its secrets, and
+    ``ValueError`` when the control key is unusable (too short)."""
+    require_secrets("levibot run --live", {"LEVIBOT_CONTROL_KEY": s.control_key}, LIVE_SECRETS)
+    try:
+        parse_key(s.control_key)
+    except ValueError as exc:
+        raise MissingSecrets("levibot run --live", {"LEVIBOT_CONTROL_KEY": f"unusable: {exc}"}) from None
 
 
 def init_recovery(directory: Path, partitions: int) -> None:
@@ -152,6 +168,11 @@ def run_live(
     and parity tests)."""
     if venue not in ("paper", "sim"):
         raise ValueError(f"venue must be 'paper' or 'sim', got {venue!r}")
+    try:  # before anything connects or binds: a flow without its keys never starts
+        check_live_secrets(s)
+    except MissingSecrets as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     stop = stop_on_signals()
     wait_ready(s.kafka_bootstrap)
     ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix)
@@ -172,9 +193,6 @@ def run_live(
     control = KafkaEventSource(s.kafka_bootstrap, s.topic("control"), ControlCommand, batch_size=100,
                                max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
     keys = keyring(s.control_key, s.control_key_id, s.control_verify_keys)
-    if not keys:
-        log.warning("no control key (LEVIBOT_CONTROL_KEY): every command on %s will be refused as unknown_key",
-                    s.topic("control"))
     models = ChampionWatcher(s.var_dir / "models", feature_set=CORE_V1.with_resolution(cfg.decision_resolution_s).id)
     cfg = replace(cfg, symbols=s.symbol_list)
     reports = KafkaEventSource(s.kafka_bootstrap, s.topic("execution.reports"), ExecutionReport, batch_size=1000,

@@ -18,6 +18,35 @@ DEFAULT_KAFKA_BOOTSTRAP = f"127.0.0.1:{os.environ.get('LEVIBOT_KAFKA_PORT') or 9
 DEFAULT_PG_DSN = f"postgresql://levibot:levibot@127.0.0.1:{os.environ.get('LEVIBOT_PG_PORT') or 55432}/levibot"
 
 
+class MissingSecrets(ValueError):
+    """A live process was started without a secret it needs. The message names every missing variable, what it is
+    for and how to make one; nothing in it is a secret. ``levibot`` prints it and exits with status 2."""
+
+    def __init__(self, process: str, missing: dict[str, str]) -> None:
+        self.process, self.missing = process, dict(missing)
+        what = "; ".join(f"{name} ({why})" for name, why in missing.items())
+        super().__init__(
+            f"{process} refuses to start without its secrets: set {what}. Secrets come only from the environment "
+            "(docker compose: the .env file, see .env.example; Kubernetes: the levibot-secrets Secret); make a key with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'` (docs/deploy.md).")
+
+
+def require_secrets(process: str, values: dict[str, str], needed: dict[str, str]) -> None:
+    """Raise :class:`MissingSecrets` unless every variable of ``needed`` (name -> what it is for) has a non-blank
+    value in ``values``.
+
+    >>> require_secrets("levibot run --live", {"LEVIBOT_CONTROL_KEY": "k" * 32}, {"LEVIBOT_CONTROL_KEY": "signs"})
+    >>> try:
+    ...     require_secrets("levibot run --live", {}, {"LEVIBOT_CONTROL_KEY": "signs control commands"})
+    ... except MissingSecrets as exc:
+    ...     print(exc.missing)
+    {'LEVIBOT_CONTROL_KEY': 'signs control commands'}
+    """
+    missing = {name: why for name, why in needed.items() if not (values.get(name) or "").strip()}
+    if missing:
+        raise MissingSecrets(process, missing)
+
+
 def _default_var() -> Path:
     return Path(os.environ.get("LEVIBOT_VAR", str(Path.cwd() / "var")))
 

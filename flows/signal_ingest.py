@@ -1,8 +1,8 @@
 """Telegram signal ingest: a faust-streaming app (wiring only; see ``docs/signals-ingest.md``).
 
 * ``POST <LEVIBOT_TELEGRAM_WEBHOOK_PATH>`` (default ``/telegram/webhook``): Telegram's webhook. Checks the
-  ``X-Telegram-Bot-Api-Secret-Token`` header (401 when missing or wrong, 503 when no secret is configured), limits the
-  body (413 above ``LEVIBOT_TELEGRAM_MAX_BODY_BYTES``), writes the update verbatim to ``telegram.updates`` keyed by
+  ``X-Telegram-Bot-Api-Secret-Token`` header (401 when missing or wrong; without a configured secret the app refuses to
+  start), limits the body (413 above ``LEVIBOT_TELEGRAM_MAX_BODY_BYTES``; every other page too), writes the update verbatim to ``telegram.updates`` keyed by
   chat id and answers 200 once Kafka acknowledged it (503 if it did not, so Telegram retries).
 * Agent ``ingest`` on ``telegram.updates``: each message, post or edit goes through
   :func:`operators.signals.lifecycle_state.ingest_message` with the Faust table ``messages`` as its state; signals go
@@ -22,10 +22,14 @@ from pathlib import Path
 from prometheus_client import Counter
 
 from flows.faust_worker import main_for, run_worker
-from flows.settings import Settings
+from flows.settings import Settings, require_secrets
 from operators.signals.lifecycle_state import ChatAllowList
 
-__all__ = ["SignalIngestConfig", "create_app", "run", "main"]
+__all__ = ["INGEST_SECRETS", "SignalIngestConfig", "create_app", "run", "main"]
+
+#: secrets the signal ingest refuses to start without: variable -> what it is for
+INGEST_SECRETS = {"LEVIBOT_TELEGRAM_SECRET_TOKEN": "the secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token "
+                                                   "with every webhook call (setWebhook's secret_token)"}
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,9 @@ class SignalIngestConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "SignalIngestConfig":
+        """From the environment; :class:`flows.settings.MissingSecrets` (a ``ValueError``) without the secret token."""
         e = dict(os.environ if env is None else env)
+        require_secrets("levibot ingest-signals", e, INGEST_SECRETS)
         base = Settings.from_env(e)
         return cls(
             bootstrap=base.kafka_bootstrap,
@@ -110,8 +116,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
     from schemas.codec import DecodeError, decode, encode
     from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, TelegramUpdate
 
-    if not cfg.secret_token:
-        log.warning("LEVIBOT_TELEGRAM_SECRET_TOKEN is empty: the webhook refuses every request (503)")
+    require_secrets("levibot ingest-signals", {"LEVIBOT_TELEGRAM_SECRET_TOKEN": cfg.secret_token}, INGEST_SECRETS)
     if not cfg.chats:
         log.warning("LEVIBOT_TELEGRAM_CHATS is empty: every message goes to dlq as chat_not_allowed")
 
@@ -159,9 +164,6 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         """Telegram's webhook: verify, bound, forward to Kafka, answer."""
 
         async def post(self, request):  # request: aiohttp.web.Request
-            if not cfg.secret_token:
-                m_updates.labels("no_secret_configured").inc()
-                return self.json({"ok": False, "error": "webhook secret not configured"}, status=503)
             if not secret_token_ok(request.headers.get(SECRET_HEADER), cfg.secret_token):
                 m_updates.labels("unauthorized").inc()
                 return self.json({"ok": False, "error": "unauthorized"}, status=401)

@@ -161,13 +161,20 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+#: The control key of every flow run of these tests: a live flow refuses to start without one (flows/live.py), so the
+#: harness passes it explicitly; a test that signs its own commands passes its own ``LEVIBOT_CONTROL_KEY``.
+TEST_CONTROL_KEY = "levibot-tests-control-key-" + uuid.uuid4().hex
+
+
 def flow_env(*, prefix: str, var: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `levibot` subprocess: this one plus the test's prefix, var dir and extras."""
+    """The environment of a `levibot` subprocess: this one plus the test's prefix, var dir, the test control key and
+    extras."""
     env = dict(os.environ)
     for k in ("LEVIBOT_PG_DSN", "LEVIBOT_CLICKHOUSE_DSN"):
         env.pop(k, None)
     # no /metrics endpoint: the default port (9464) is one per host, and concurrent runs would collide on it
-    env.update(LEVIBOT_TOPIC_PREFIX=prefix, LEVIBOT_VAR=str(var), LEVIBOT_METRICS_PORT="0", PYTHONUNBUFFERED="1")
+    env.update(LEVIBOT_TOPIC_PREFIX=prefix, LEVIBOT_VAR=str(var), LEVIBOT_METRICS_PORT="0", PYTHONUNBUFFERED="1",
+               LEVIBOT_CONTROL_KEY=TEST_CONTROL_KEY)
     env.update(extra)
     return env
 

@@ -172,8 +172,38 @@ def _compose() -> list[str]:
     return [_tool("docker-compose")]
 
 
+#: what an operator's .env holds (docs/deploy.md); test values, each unique so that its way into the config shows
+COMPOSE_SECRETS = {
+    "LEVIBOT_PG_PASSWORD": "pg-pw-3f9a", "LEVIBOT_CLICKHOUSE_PASSWORD": "ch-pw-81c2",
+    "LEVIBOT_CONTROL_KEY": "control-key-5d2e-0123456789", "LEVIBOT_TELEGRAM_SECRET_TOKEN": "tg-token-77ab",
+    "LEVIBOT_ALERT_WEBHOOK_URL": "https://alerts.example.com/levibot", "LEVIBOT_ALERT_WEBHOOK_SECRET": "alert-hmac-90fe",
+    "GRAFANA_ADMIN_USER": "ops-admin-1", "GRAFANA_ADMIN_PASSWORD": "grafana-pw-c4d1",
+}
+
+
+def _compose_env(**values: str) -> dict[str, str]:
+    """This environment without any of the compose secrets, plus ``values`` (compose interpolates both)."""
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    env.update(values)
+    return env
+
+
+def _compose_dir(tmp_path: Path, env_file: str | None) -> Path:
+    """A copy of the compose file (and what it mounts) in a directory whose .env is ``env_file`` (none if None), so
+    that an operator's own .env in the work tree never leaks into the test."""
+    d = tmp_path / "stack"
+    d.mkdir()
+    shutil.copy(ROOT / "docker-compose.yml", d)
+    (d / "deploy").symlink_to(ROOT / "deploy")
+    if env_file is not None:
+        (d / ".env").write_text(env_file)
+    return d
+
+
 def test_docker_compose_config_parses(tmp_path):
-    res = _run([*_compose(), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"], cwd=ROOT)
+    stack = _compose_dir(tmp_path, "".join(f"{k}={v}\n" for k, v in COMPOSE_SECRETS.items()))
+    res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "--format", "json"], cwd=stack,
+               env=_compose_env())
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout)
     services = cfg["services"]
@@ -198,11 +228,58 @@ def test_docker_compose_config_parses(tmp_path):
     prom = yaml.safe_load((PROM / "prometheus.yml").read_text())
     targets = {t.split(":")[0] for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     assert targets - {"localhost"} <= set(services)
+    # the operator's .env reaches every service that needs it
+    env_of = {name: svc.get("environment", {}) for name, svc in services.items()}
+    for i in (0, 1):
+        assert env_of[f"flow-{i}"]["LEVIBOT_CONTROL_KEY"] == COMPOSE_SECRETS["LEVIBOT_CONTROL_KEY"]
+        assert f":{COMPOSE_SECRETS['LEVIBOT_PG_PASSWORD']}@" in env_of[f"flow-{i}"]["LEVIBOT_PG_DSN"]
+        assert f":{COMPOSE_SECRETS['LEVIBOT_CLICKHOUSE_PASSWORD']}@" in env_of[f"flow-{i}"]["LEVIBOT_CLICKHOUSE_DSN"]
+    assert env_of["timescaledb"]["POSTGRES_PASSWORD"] == COMPOSE_SECRETS["LEVIBOT_PG_PASSWORD"]
+    assert env_of["clickhouse"]["CLICKHOUSE_PASSWORD"] == COMPOSE_SECRETS["LEVIBOT_CLICKHOUSE_PASSWORD"]
+    assert env_of["signal-ingest"]["LEVIBOT_TELEGRAM_SECRET_TOKEN"] == COMPOSE_SECRETS["LEVIBOT_TELEGRAM_SECRET_TOKEN"]
+    for k in ("LEVIBOT_ALERT_WEBHOOK_URL", "LEVIBOT_ALERT_WEBHOOK_SECRET"):
+        assert env_of["alert-dispatch"][k] == COMPOSE_SECRETS[k]
+    assert env_of["grafana"]["GF_SECURITY_ADMIN_USER"] == COMPOSE_SECRETS["GRAFANA_ADMIN_USER"]
+    assert env_of["grafana"]["GF_SECURITY_ADMIN_PASSWORD"] == COMPOSE_SECRETS["GRAFANA_ADMIN_PASSWORD"]
     # a broken file is rejected by the same command
-    bad = tmp_path / "docker-compose.yml"
+    bad = stack / "broken-compose.yml"  # next to the .env: only the broken condition is wrong
     bad.write_text((ROOT / "docker-compose.yml").read_text().replace("condition: service_healthy",
                                                                       "condition: service_happy", 1))
-    assert _run([*_compose(), "-f", str(bad), "config", "-q"], cwd=tmp_path).returncode != 0
+    assert _run([*_compose(), "-f", str(bad), "config", "-q"], cwd=stack, env=_compose_env()).returncode != 0
+
+
+def test_docker_compose_has_no_working_default_secret(tmp_path):
+    """Without an .env (or with one value left empty, as in .env.example) compose refuses, naming the variable."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    for default in ("change-me", "CHANGE-ME", ":-levibot}", ":-admin}", "ADMIN_USER: admin"):
+        assert default not in text, default
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    assert required == set(COMPOSE_SECRETS), required ^ set(COMPOSE_SECRETS)
+    # .env.example lists every one of them, each empty
+    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert set(COMPOSE_SECRETS) <= set(example) and all(example[k] == "" for k in COMPOSE_SECRETS), example
+    stack = _compose_dir(tmp_path, None)
+    res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack, env=_compose_env())
+    assert res.returncode != 0 and "in .env" in res.stderr, res.stderr
+    (stack / ".env").write_text((ROOT / ".env.example").read_text())  # copied but not filled in
+    res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack, env=_compose_env())
+    assert res.returncode != 0 and "in .env" in res.stderr, res.stderr
+    for missing in ("LEVIBOT_CONTROL_KEY", "GRAFANA_ADMIN_PASSWORD"):  # all set but one
+        values = {k: v for k, v in COMPOSE_SECRETS.items() if k != missing}
+        (stack / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack,
+                   env=_compose_env())
+        assert res.returncode != 0 and f"set {missing} in .env" in res.stderr, (missing, res.stderr)
+
+
+def test_k8s_secret_ships_no_working_default():
+    docs = list(yaml.safe_load_all((ROOT / "k8s" / "secret.yaml").read_text()))
+    (secret,) = [d for d in docs if d]
+    data = secret["stringData"]
+    assert {"LEVIBOT_CONTROL_KEY", "LEVIBOT_TELEGRAM_SECRET_TOKEN", "LEVIBOT_ALERT_WEBHOOK_SECRET", "LEVIBOT_PG_DSN",
+            "LEVIBOT_CLICKHOUSE_DSN"} <= set(data)
+    assert all(v == "" for v in data.values()), data
 
 
 # -- Kubernetes --------------------------------------------------------------------------------------------------
@@ -244,7 +321,9 @@ def test_k8s_cluster_wiring_is_consistent():
             if d:
                 docs[(d["kind"], d["metadata"]["name"] if "metadata" in d else f.name)] = d
     kust = yaml.safe_load((ROOT / "k8s" / "kustomization.yaml").read_text())
-    assert set(kust["resources"]) == {f.name for f in (ROOT / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    # every manifest but the Secret's empty template (the operator creates the real one; docs/deploy.md)
+    assert set(kust["resources"]) == {f.name for f in (ROOT / "k8s").glob("*.yaml")} - {"kustomization.yaml",
+                                                                                       "secret.yaml"}
     sts = docs[("StatefulSet", "levibot-flow")]
     cluster = docs[("ConfigMap", "levibot-flow-cluster")]["data"]
     replicas = sts["spec"]["replicas"]
