@@ -37,8 +37,8 @@ import numpy as np
 from operators.control import ControlState, audit_event, refusal_alert
 from operators.execution.broker import BrokerConfig
 from operators.execution.orders import OrderManager
-from operators.execution.slicing import ChildQueue, twap_children
-from operators.execution.venue import SimVenue, Venue, fill_of_report
+from operators.execution.stage import ExecutionStage
+from operators.execution.venue import SimVenue, Venue
 from operators.ids import stable_id
 from operators.messages import DecisionPoint, Emitted, SymbolUpdate
 from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
@@ -48,7 +48,7 @@ from operators.risk.gate import decision_id
 from operators.risk.position_cap import PositionCapGate
 import msgspec
 
-from schemas.events import Alert, ControlCommand, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
+from schemas.events import Alert, ControlCommand, ExecutionReport, PortfolioSnapshot, RiskDecision
 
 from .ledger import Ledger
 from .returns import ReturnWindow
@@ -111,8 +111,10 @@ class AccountStage:
         self.symbols = cfg.symbols
         self.index = {s: i for i, s in enumerate(cfg.symbols)}
         self.ledger = Ledger(cfg.capital)
-        self.oms = OrderManager()
-        self.venue: Venue | None = None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker, account=cfg.name))
+        self.execution = ExecutionStage(None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker,
+                                                                                      account=cfg.name)),
+                                        execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s,
+                                        twap_slice_s=cfg.twap_slice_s)
         if cfg.gate == "risk":
             self.gate: Any = RiskGate(cfg.limits)
         else:
@@ -132,15 +134,23 @@ class AccountStage:
         self.peak_equity = cfg.capital
         self.shares: dict[str, dict[str, float]] = {}  # symbol -> strategy -> share of its last target
         self.control = ControlState(base_limits=cfg.limits)
-        self.children = ChildQueue()  # remote venue: TWAP children not yet due (released in event time)
         self.reconcile_mode: str = "normal"  # "reduce_only" after a mismatch with the venue, until one matches
         self.mismatches = 0
         self.reconciliations = 0
         self._last_var = (0.0, 0.0)  # portfolio (VaR, CVaR) after the last gated decision, fractions of equity
         self._last_equity = cfg.capital
-        self._sent_until = 0  # remote venue: event time up to which due children were sent (ns)
         self._contrib: dict[str, dict[str, float]] = {}  # symbol -> the last intent's contributions
         self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
+
+    @property
+    def oms(self) -> OrderManager:
+        """The execution stage's order states."""
+        return self.execution.oms
+
+    @property
+    def venue(self) -> Venue | None:
+        """The in-process venue (None when the venue is remote)."""
+        return self.execution.venue
 
     # -- inputs ---------------------------------------------------------------------------------------------------
     def on_update(self, u: SymbolUpdate) -> Emitted:
@@ -164,34 +174,11 @@ class AccountStage:
                     heapq.heapify(self._prog_heap)
         barrier = self._barrier()
         self._release(barrier, out)
-        if self.venue is None and barrier is not None:
-            self._send_due(barrier, out)
+        if barrier is not None and self.execution.remote:
+            self.execution.send_due(barrier, out)
         if out.marks or out.decisions:
             out.state = self.state()
         return out
-
-    def _withdraw_unsent(self, keep_reducing: bool, scope: str = "account:") -> None:
-        """Remote venue: withdraw the TWAP children not sent yet (in ``scope``; only those that add risk when
-        ``keep_reducing``), so a halt or a reduce-only also stops what was already decided."""
-        kind, name = scope.split(":", 1)
-        for oid in self.oms.open_ids():
-            st = self.oms.state(oid)
-            if st is None or st.sent or (keep_reducing and st.order.reduce_only):
-                continue
-            o = st.order
-            if kind == "symbol" and o.symbol != name or kind == "strategy" and o.strategy != name:
-                continue
-            self.oms.withdraw(oid, "withdrawn_" + ("reduce_only" if keep_reducing else "halt"))
-
-    def _send_due(self, until: int | None, out: Emitted) -> None:
-        """Remote venue: send the TWAP children whose release time has come (all of them when ``until`` is None)."""
-        if until is not None:
-            self._sent_until = max(self._sent_until, until)
-        for o in self.children.pop_due(until if until is not None else 2**63 - 1):
-            st = self.oms.state(o.order_id)
-            if st is not None and st.status == "new" and not st.sent:
-                st.sent = True
-                out.orders.append(o)
 
     def on_reports(self, reports: Iterable[ExecutionReport]) -> Emitted:
         """Reports from a remote venue (``execution.reports``), in their arrival order. A ``positions`` snapshot is
@@ -220,7 +207,7 @@ class AccountStage:
             self.mismatches += 1
             first = self.reconcile_mode == "normal"
             self.reconcile_mode = "reduce_only"
-            self._withdraw_unsent(keep_reducing=True)
+            self.execution.withdraw_unsent(keep_reducing=True)
             detail = "; ".join(f"{s}: book {a:+.10g} vs venue {b:+.10g}" for s, (a, b) in diff.items())
             if unknown:
                 detail += ("; " if detail else "") + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
@@ -231,7 +218,7 @@ class AccountStage:
                                     labels={"account": self.name, "venue": snap.venue, "symbols": ",".join(diff)[:256],
                                             "first": str(first).lower(),
                                             # orders sent so far have ts <= this (ns): later ones obey reduce-only
-                                            "account_ts": str(max(self.clock or 0, self._sent_until))},
+                                            "account_ts": str(max(self.clock or 0, self.execution.sent_until))},
                                     dedupe_key=f"reconciliation.mismatch:{self.name}", ts=ts))
         elif self.reconcile_mode != "normal":
             self.reconcile_mode = "normal"
@@ -263,13 +250,10 @@ class AccountStage:
                 kill.max_drawdown, kill.cooldown_s, kill.resume_drawdown = (lim.max_drawdown, lim.halt_cooldown_s,
                                                                            lim.resume_drawdown)
                 self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = float(lim.rate_per_s), float(lim.rate_burst)
-            elif c.action in ("halt", "reduce_only") and self.venue is None:
-                self._withdraw_unsent(keep_reducing=c.action == "reduce_only", scope=c.scope)
-            elif c.action == "halt" and self.venue is not None:
-                kind, name = c.scope.split(":", 1)
-                for sym in self.symbols:
-                    if kind == "account" or (kind == "symbol" and name == sym) or kind == "strategy":
-                        self._cancel_open(sym, self.clock or c.ts, out, strategy=name if kind == "strategy" else None)
+            else:
+                reps = self.execution.on_command(c.action, c.scope, self.symbols, self.clock or c.ts)
+                if reps:
+                    self._apply(reps, out)
         out.state = self.state()
         return out
 
@@ -278,7 +262,7 @@ class AccountStage:
         out = Emitted()
         self._release(None, out, final=True)
         self._feed(None, out)
-        self._send_due(None, out)
+        self.execution.send_due(None, out)
         return out
 
     # -- the clock ------------------------------------------------------------------------------------------------
@@ -303,6 +287,7 @@ class AccountStage:
 
     def _feed(self, t: int | None, out: Emitted) -> None:
         """Give the venue every queued tick with key < ``t`` (all of them when ``t`` is None), symbol by symbol."""
+        ex = self.execution
         for sym in self.symbols:
             q = self.ticks[sym]
             while q:
@@ -312,8 +297,8 @@ class AccountStage:
                 if j > i:
                     self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), int(cols.ts[i:j].max()))
                     self.last_price[sym] = float(cols.price[j - 1])
-                    if self.venue is not None:
-                        reports = self.venue.on_ticks(cols.rows(i, j))
+                    if not ex.remote:
+                        reports = ex.on_ticks(cols.rows(i, j))
                         if reports:
                             self._apply(reports, out)
                 if j < len(cols):
@@ -322,11 +307,9 @@ class AccountStage:
                 q.popleft()
 
     def _apply(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
-        out.reports.extend(reports)
-        for r in reports:
-            for f in self.oms.apply(r):
-                self.ledger.book(f)
-                out.fills.append(fill_of_report(f))
+        book = self.ledger.book
+        for f in self.execution.apply(reports, out):
+            book(f)
 
     def _marks(self) -> dict[str, float]:
         m = dict(self.last_price)
@@ -365,23 +348,6 @@ class AccountStage:
                                            window=self.returns))
         return self._mkt[1]
 
-    def _cancel_open(self, sym: str, t: int, out: Emitted, strategy: str | None = None) -> None:
-        """Cancel the symbol's open orders (of ``strategy`` only, when given): a new target supersedes them."""
-        if self.venue is None:  # remote venue: children not yet sent are withdrawn here; sent ones are IOC
-            for oid in self.oms.open_ids(sym):
-                st = self.oms.state(oid)
-                if st is not None and not st.sent and (strategy is None or st.order.strategy == strategy):
-                    self.oms.withdraw(oid, "superseded")
-            return
-        for oid in self.oms.open_ids(sym):
-            if strategy is not None:
-                st = self.oms.state(oid)
-                if st is None or st.order.strategy != strategy:
-                    continue
-            reps = self.venue.cancel(oid, t)
-            if reps:
-                self._apply(reps, out)
-
     def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted) -> None:
         cfg = self.cfg
         it = p.intent
@@ -391,9 +357,12 @@ class AccountStage:
         if target != 0.0 and it.contributions:
             self.shares[sym] = {k: v / target for k, v in it.contributions.items()
                                 if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"}
+        ex = self.execution
         if cfg.execution == "twap":
-            self._cancel_open(sym, t, out)
-        held = self.ledger.position(sym) + self.oms.in_flight(sym)
+            reps = ex.cancel_open(sym, t)
+            if reps:
+                self._apply(reps, out)
+        held = self.ledger.position(sym) + ex.in_flight(sym)
         target_qty = target * cfg.fraction * cfg.weight(sym) * max(equity, 0.0) / price
         mode = self.control.mode(self.name, sym, it.strategy)
         why = "operator_reduce_only"
@@ -423,39 +392,16 @@ class AccountStage:
         out.decisions.append(d)
         if d.approved_qty <= 0.0:
             return
-        oside = d.side or side
-        reduce_only = abs(target_qty) < abs(held)
-        if cfg.execution == "twap":
-            parent = Order(order_id=d.id, strategy=it.strategy, symbol=sym, side=oside, qty=d.approved_qty,
-                           type="market", tif="IOC", ts=t, reduce_only=reduce_only)
-            orders = twap_children(parent, cfg.twap_horizon_s, cfg.twap_slice_s)
-        else:
-            orders = [Order(order_id=stable_id("ord", it.strategy, sym, it.ts, it.target), parent_id=d.id,
-                            strategy=it.strategy, symbol=sym, side=oside, qty=d.approved_qty, type="market",
-                            tif="IOC", ts=t, reduce_only=reduce_only)]
-        for o in orders:
-            self.oms.new(o)
-            if self.venue is not None:
-                out.orders.append(o)
-                reps = self.venue.submit(o)
-                if reps:
-                    self._apply(reps, out)
-            elif o.ts <= t:
-                self.oms.state(o.order_id).sent = True  # type: ignore[union-attr]
-                out.orders.append(o)
-            else:  # a later child: sent when the account's event time reaches it
-                self.oms.state(o.order_id).sent = False  # type: ignore[union-attr]
-                self.children.push([o])
+        if d.side is None:
+            d = msgspec.structs.replace(d, side=side)
+        reps = ex.submit(d, it.strategy, it.ts, it.target, abs(target_qty) < abs(held), t, out)
+        if reps:
+            self._apply(reps, out)
 
     def exposure_book(self) -> dict[str, float]:
         """What the gate counts as held: every position plus what is still working at the venue, per symbol
         (signed base units), so two intents in a row never see the same room twice."""
-        book = self.ledger.holdings()
-        for s in self.oms.by_symbol:
-            q = self.oms.in_flight(s)
-            if q:
-                book[s] = book.get(s, 0.0) + q
-        return book
+        return self.execution.add_in_flight(self.ledger.holdings())
 
     def _controlled_target(self, sym: str, target: float, contributions: Mapping[str, float]) -> float:
         """The intent's target without the contributions of strategies an operator disabled or halted, and with

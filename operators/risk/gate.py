@@ -201,6 +201,7 @@ class _Book:
         self.gauss = gate.limits.var_method == "gaussian"
         self.kv, self.kc = gate._kv, gate._kc  # Gaussian VaR / CVaR loss = k · σ_p (zero mean)
         self._memo: dict[float, tuple[float, float]] = {}
+        self.gross_o = self.net_o = 0.0  # gross and net exposure of the other symbols (quote), set by the gate
         if self.gauss:
             cov = market.cov
             sx = cov @ exposures
@@ -319,9 +320,10 @@ class RiskGate:
                 qmax = cap(Verdict(False, ("no_price",)), reducing)
             elif any(market.index(s) is None for s in held) or market.n_returns < L.min_history:
                 qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
+        book: _Book | None = None
         if qmax > reducing:
-            qmax = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
-                                         getattr(portfolio, "shares", None) or {})
+            qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
+                                               getattr(portfolio, "shares", None) or {})
         q = round_to_lot(qmax, L.lot_size(sym))
         if q < qmax and q > 0.0 and not reasons and q != req:
             reasons.append("lot_size")
@@ -336,13 +338,15 @@ class RiskGate:
         action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
         self.state.decisions[action] += 1
         positions[sym] = cur + sign * q
-        return self._decision(intent, req, q, action, reasons, equity, positions, market, now_ns)
+        return self._decision(intent, req, q, action, reasons, equity, positions, market, now_ns, book)
 
     # ----------------------------------------------------------------------------------------------------------
 
     def _quantity_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
                          positions: dict[str, float], market: MarketState, reasons: list[str],
-                         shares: Mapping[str, Mapping[str, float]] | None = None) -> float:
+                         shares: Mapping[str, Mapping[str, float]] | None = None) -> tuple[float, _Book]:
+        """The largest quantity (base units, >= ``q0``) that fits every quantity limit, and the book it was
+        computed on (its loss functions of the order quantity serve the decision's VaR/CVaR snapshot)."""
         L = self.limits
         price = market.prices[sym]
         others = [(s, q * market.prices[s]) for s, q in positions.items() if s != sym and q != 0.0]
@@ -360,6 +364,7 @@ class RiskGate:
                 x0[i] += q * market.prices[s]
         j: int = market.index(sym)  # type: ignore[assignment]
         book = _Book(market, x0, j, sign * price, self)
+        book.gross_o, book.net_o = gross_o, net_o
         base = book.var_loss(0.0)
         # for q >= q0 (the reducing part) |position| grows linearly: |pos(q0)| + (q - q0)
         p0 = abs(pos(q0))
@@ -400,16 +405,16 @@ class RiskGate:
         # so the minimum over the checks (or the rounding) may land outside one of them; shrink again if so. With
         # every loss convex (Gaussian, no strategy budgets) each fits on [q0, its own largest q]: nothing to verify.
         if gauss and strat is None:
-            return qmax
+            return qmax, book
         bounds = [(loss, max(limit, loss(q0))) for _, loss, limit, _ in specs if not (math.isinf(limit) and limit > 0)]
         lot = L.lot_size(sym)
         for _ in range(4):
             qr = round_to_lot(qmax, lot)
             bad = [(loss, b) for loss, b in bounds if qr > q0 and loss(qr) > b]
             if not bad:
-                return qmax
+                return qmax, book
             qmax = min(max_feasible_qty(loss, q0, qr, b) for loss, b in bad)
-        return q0
+        return q0, book
 
     def _strategy_budget_loss(self, sym: str, sign: float, positions: Mapping[str, float], market: MarketState,
                               shares: Mapping[str, Mapping[str, float]], equity: float) -> Callable[[float], float] | None:
@@ -450,16 +455,31 @@ class RiskGate:
         return loss
 
     def _decision(self, intent: Any, req: float, q: float, action: str, reasons: list[str], equity: float,
-                  positions: dict[str, float], market: MarketState, now_ns: int) -> RiskDecision:
+                  positions: dict[str, float], market: MarketState, now_ns: int, book: _Book | None = None
+                  ) -> RiskDecision:
+        """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
+        Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
+        checked that), so nothing is recomputed."""
         L = self.limits
         sym = intent.symbol
         held = {s: p for s, p in positions.items() if p != 0.0}
         px = market.prices
-        gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
-        net = math.fsum(p * px[s] for s, p in held.items() if s in px)
         s_var = s_cvar = p_var = p_cvar = 0.0
-        ok_data = equity > 0.0 and market.n_returns >= 2 and all(
-            s in px and market.index(s) is not None for s in held)
+        if book is not None and book.gauss and equity > 0.0 and market.n_returns >= 2:
+            x_j = positions[sym] * px[sym]
+            gross = book.gross_o + abs(x_j)
+            net = book.net_o + x_j
+            p_var, p_cvar = book.losses(q)
+            cov = market.cov
+            j = market.index(sym)
+            sp = math.sqrt(max(float(cov[j, j]), 0.0)) * abs(x_j)  # type: ignore[index]
+            p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, self._kv * sp / equity, self._kc * sp / equity
+            ok_data = False
+        else:
+            gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
+            net = math.fsum(p * px[s] for s, p in held.items() if s in px)
+            ok_data = equity > 0.0 and market.n_returns >= 2 and all(
+                s in px and market.index(s) is not None for s in held)
         if ok_data:
             n = len(market.symbols)
             x = np.zeros(n)
