@@ -3,6 +3,10 @@ shares (and a restarted replica keeps) the counts.
 
 ``storage`` is a ``limits`` storage URI: ``memory://`` (one process), ``redis://host:port/db`` (shared). The
 strategy is the sliding-window counter: smooth at window edges, two counters per key and window.
+
+Process memory is used only when no Redis URI is configured. With Redis configured, a Redis that does not answer
+is :class:`LimiterUnavailable` (the API answers 503): counting in memory instead would multiply every quota by the
+number of replicas and forget it at each restart, without anyone noticing.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-__all__ = ["Verdict", "RateLimiter"]
+__all__ = ["Verdict", "RateLimiter", "LimiterUnavailable"]
+
+
+class LimiterUnavailable(RuntimeError):
+    """The shared counter store (Redis) did not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +46,27 @@ def _item(rate: str) -> RateLimitItem:
 class RateLimiter:
     """``hit(identity, rate)`` counts one request of ``identity`` against ``rate`` (``"600/minute"``)."""
 
-    def __init__(self, storage: str = "memory://", *, namespace: str = "levibot-api") -> None:
+    def __init__(self, storage: str = "memory://", *, namespace: str = "levibot-api",
+                 timeout_s: float = 2.0) -> None:
         self.storage_uri = storage
-        self._storage = storage_from_string(storage, key_prefix=namespace) if storage.startswith("redis") \
-            else storage_from_string(storage)
+        self.shared = storage.startswith("redis")
+        if self.shared:
+            self._storage = storage_from_string(storage, key_prefix=namespace, wrap_exceptions=True,
+                                                socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        else:
+            self._storage = storage_from_string(storage)
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
 
     def hit(self, identity: str, rate: str) -> Verdict:
+        """Count one request; :class:`LimiterUnavailable` when the shared store does not answer."""
+        from limits.errors import StorageError
+
+        try:
+            return self._hit(identity, rate)
+        except StorageError as exc:
+            raise LimiterUnavailable(f"rate-limit storage unavailable: {type(exc.storage_error).__name__}") from None
+
+    def _hit(self, identity: str, rate: str) -> Verdict:
         item = _item(rate)
         ok = self._limiter.hit(item, identity)
         stats = self._limiter.get_window_stats(item, identity)
@@ -55,7 +77,10 @@ class RateLimiter:
 
     def check(self) -> bool:
         """True when the storage answers."""
-        return bool(self._storage.check())
+        try:
+            return bool(self._storage.check())
+        except Exception:  # a wrapped or raw connection error
+            return False
 
     def reset(self) -> None:
         self._storage.reset()

@@ -13,7 +13,8 @@ from schemas.events import NAME_PATTERN, SCOPE_PATTERN
 
 __all__ = ["ErrorOut", "Page", "OrderOut", "FillOut", "RiskDecisionOut", "SignalOut", "AuditOut", "PositionOut",
            "StatusOut", "ControlStateOut", "WhoAmIOut", "ModeRequest", "SetLimitRequest", "StrategyRequest",
-           "ControlAccepted", "HealthOut"]
+           "ControlAccepted", "HealthOut", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
+           "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
 
 T = TypeVar("T")
 
@@ -156,6 +157,20 @@ class ControlStateOut(_Out):
     read_at: str = ""
 
 
+class KillSwitchOut(_Out):
+    """Whether the account may trade: ``state`` is the stricter of the operators' mode of the account (the signed
+    control topic) and the risk gate's drawdown kill switch as the newest stored risk decision shows it (``gate``;
+    ``unknown`` without decisions)."""
+
+    account: str
+    state: Literal["normal", "reduce_only", "halted", "unknown"]
+    operator_mode: Literal["normal", "reduce_only", "halted", "unknown"]
+    gate: Literal["normal", "reduce_only", "halted", "unknown"]
+    gate_as_of: Optional[str] = None
+    drawdown: Optional[float] = Field(None, description="Drawdown of the newest decision, fraction of peak equity.")
+    max_drawdown: Optional[float] = Field(None, description="The gate's max_drawdown limit, fraction.")
+
+
 class StatusOut(_Out):
     service: str
     version: str
@@ -166,6 +181,7 @@ class StatusOut(_Out):
     lag_s: Optional[float] = Field(None, description="Seconds between now and the latest stored order, fill or "
                                    "risk decision (event time; a replay of history shows its age).")
     control: ControlStateOut
+    kill_switch: KillSwitchOut
 
 
 class WhoAmIOut(_Out):
@@ -179,8 +195,12 @@ class WhoAmIOut(_Out):
 
 
 class HealthOut(_Out):
+    """``ok`` when PostgreSQL answers and, with shared rate limits, Redis does too."""
+
     status: Literal["ok", "degraded"]
     database: bool
+    rate_limit_storage: Literal["memory", "redis"] = "memory"
+    rate_limits: bool = True
 
 
 class _In(BaseModel):
@@ -219,3 +239,128 @@ class ControlAccepted(_Out):
     topic: str
     compaction_key: str
     audited: bool
+
+
+class EquityPointOut(_Out):
+    ts_ns: int
+    time: str
+    pnl: float = Field(description="Cash flow − fees + Σ position × close since the first stored fill, quote.")
+    exposure: float = Field(description="Σ |position × close|, quote currency.")
+    drawdown: float = Field(description="Peak P&L so far − P&L, quote currency.")
+    equity: float = Field(description="capital + pnl, quote currency.")
+    drawdown_frac: float = Field(description="Drawdown, fraction of the peak equity.")
+    buy_and_hold: float = Field(description="The capital spread equally over the symbols marked at the first "
+                                "point and held, quote currency.")
+
+
+class EquityOut(_Out):
+    """P&L and equity per stored bar close (the finest resolution unless ``resolution_s``), from every stored fill
+    up to each point; thinned to ``max_points`` evenly spaced points (summary figures use every point)."""
+
+    capital: float
+    resolution_s: Optional[int] = None
+    count: int = Field(description="Points before thinning.")
+    pnl: float
+    max_drawdown: float
+    max_drawdown_frac: float
+    fees: float
+    symbols: list[str]
+    truncated: bool = Field(description="True when more fills exist than the API reads (LEVIBOT_API_MAX_FILLS): "
+                            "the series stops short.")
+    points: list[EquityPointOut]
+
+
+class LimitOut(_Out):
+    value: float
+    limit: Optional[float] = None
+    utilisation: Optional[float] = Field(None, description="value / limit.")
+    breached: bool
+
+
+class RiskLimitsOut(_Out):
+    portfolio_var: LimitOut
+    portfolio_cvar: LimitOut
+    strategies: dict[str, LimitOut]
+
+
+class RiskOut(_Out):
+    """The book's one-period risk, recomputed from the stored fills (positions, per strategy by each fill's order)
+    and bar closes (the return window): losses positive in quote currency, ``*_frac`` of equity (the newest stored
+    decision's, else the capital), against the gate's limits (defaults with the control topic's overrides)."""
+
+    account: str
+    alpha: float
+    equity: float
+    window: int = Field(description="Return rows used (bar closes of every held symbol).")
+    resolution_s: Optional[int] = None
+    exposure: dict[str, float]
+    portfolio_var: float
+    portfolio_cvar: float
+    historical_var: float
+    portfolio_var_frac: float
+    portfolio_cvar_frac: float
+    historical_var_frac: float
+    component_var: dict[str, float] = Field(description="Euler components per symbol; they sum to portfolio_var.")
+    component_var_by_strategy: dict[str, float] = Field(description="Euler components per strategy.")
+    limits: RiskLimitsOut
+    breaches: list[str]
+    limit_overrides: dict[str, float] = Field(description="Limits an operator set on the control topic.")
+    last_decision: Optional[dict[str, Any]] = Field(None, description="The gate's own VaR/CVaR and portfolio at the "
+                                                    "newest stored decision.")
+
+
+class ModelOut(BaseModel):
+    """One registry version's metadata (``connectors/model_registry.py``); other keys of the metadata pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str
+    status: str
+    feature_set: str = ""
+    created_at: str = ""
+    metrics: dict[str, Any] = {}
+
+
+class ModelsOut(_Out):
+    champion: Optional[str] = None
+    pinned: Optional[str] = Field(None, description="The model an operator pinned on the control topic.")
+    count: int
+    versions: list[ModelOut]
+
+
+class CalibrationPointOut(_Out):
+    raw: float
+    calibrated: float
+
+
+class CalibrationOut(_Out):
+    """The model's calibrator (raw P(up) -> calibrated) on a grid of raw probabilities, with its cross-validated
+    metrics before and after calibration (log loss, Brier, AUC, ECE)."""
+
+    version: str
+    method: str
+    curve: list[CalibrationPointOut]
+    cv_raw: dict[str, Any] = {}
+    cv_calibrated: dict[str, Any] = {}
+    holdout: dict[str, Any] = {}
+
+
+class DriftAlertOut(_Out):
+    id: str
+    severity: str
+    kind: str
+    message: str
+    labels: dict[str, str]
+    dedupe_key: str
+    ts_ns: int
+    time: str
+
+
+class DriftOut(_Out):
+    """Drift alerts (ADWIN on the models' errors, PSI of the features) from the tail of the alerts topic, newest
+    first; ``available`` false when the topic cannot be read."""
+
+    available: bool
+    error: str = ""
+    count: int
+    items: list[DriftAlertOut]

@@ -2,6 +2,7 @@
 # Install what the deploy tests need, idempotently, on a fresh Debian 12 machine (root, package registries only):
 #   promtool + prometheus   Debian's `prometheus` package (rule tests, config checks, the scrape integration test)
 #   chromium                Debian's `chromium` package (the report's browser test, driven by Playwright)
+#   redis-server            Debian's `redis-server` package (the API's shared rate limits; scripts/services.sh runs it)
 #   kubeconform             from the Go module proxy (go install)
 #   k8s JSON schemas        generated offline from the PyPI package kubernetes-validate (scripts/k8s_schemas.py)
 #   docker compose          the Compose v2 CLI plugin built from the Go module proxy, only if `docker compose` fails
@@ -39,6 +40,15 @@ if ! command -v chromium >/dev/null; then
   apt-get update -q >"$VAR/apt-chromium.log" 2>&1
   apt-get install -y -q --no-install-recommends chromium >>"$VAR/apt-chromium.log" 2>&1 \
     || { tail -20 "$VAR/apt-chromium.log" >&2; exit 1; }
+fi
+
+# 1c. Debian's redis-server: the API replicas' shared rate-limit counters (started by `scripts/services.sh up redis`)
+if ! command -v redis-server >/dev/null; then
+  log "installing Debian's redis-server package"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$VAR/apt-redis.log" 2>&1
+  apt-get install -y -q --no-install-recommends redis-server >>"$VAR/apt-redis.log" 2>&1 \
+    || { tail -20 "$VAR/apt-redis.log" >&2; exit 1; }
 fi
 
 # 2. kubeconform from the Go module proxy

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Start, stop and check the real services LeviBot's tests need, on a plain Debian 12 machine (no Docker).
 #
-#   scripts/services.sh up     [kafka|postgres|clickhouse|all]   # default: all; idempotent
-#   scripts/services.sh down   [kafka|postgres|clickhouse|all]
-#   scripts/services.sh status [kafka|postgres|clickhouse|all]   # exit 0 only if every named service answers
+#   scripts/services.sh up     [kafka|postgres|redis|clickhouse|all]   # default: all; idempotent
+#   scripts/services.sh down   [kafka|postgres|redis|clickhouse|all]
+#   scripts/services.sh status [kafka|postgres|redis|clickhouse|all]   # exit 0 only if every named service answers
 #
 # Kafka: Apache Kafka 4.x (KRaft, one node) assembled from Maven Central jars, 127.0.0.1:$LEVIBOT_KAFKA_PORT.
 # PostgreSQL: Debian's server binaries, the project's own cluster on 127.0.0.1:$LEVIBOT_PG_PORT.
+# Redis: Debian's redis-server, the project's own instance on 127.0.0.1:$LEVIBOT_REDIS_PORT (the API's shared
+#   rate-limit counters), append-only file under $LEVIBOT_VAR/redis.
 # ClickHouse: embedded (chDB inside the Python process), nothing to start.
 # State lives under $LEVIBOT_VAR (default <repo>/var). See docs/services.md.
 set -euo pipefail
@@ -42,6 +44,12 @@ PG_HOME="$VAR/pg"           # owned by the postgres OS user when it can reach it
 PG_OS_USER="postgres"       # PostgreSQL refuses to run as root
 PG_SOCKET_DIR="/tmp"        # short path: Unix socket paths are limited to ~107 bytes
 PG_READY_TIMEOUT="${LEVIBOT_PG_READY_TIMEOUT:-60}"
+
+# --- Redis settings --------------------------------------------------------------------------------------
+REDIS_PORT="${LEVIBOT_REDIS_PORT:-56379}"   # not 6379: a distribution-started redis may hold that one
+REDIS_HOME="$VAR/redis"
+REDIS_PID="$REDIS_HOME/redis.pid"
+REDIS_READY_TIMEOUT=30
 
 # --- helpers ---------------------------------------------------------------------------------------------
 log()  { printf '[services] %s\n' "$*"; }
@@ -512,6 +520,82 @@ pg_status() {
 }
 
 # =========================================================================================================
+# Redis (Debian's redis-server): shared rate-limit state of the API replicas
+# =========================================================================================================
+
+redis_install() {
+  command -v redis-server >/dev/null && return 0
+  (( EUID == 0 )) || die "redis: redis-server not found and not root: run 'apt-get install -y redis-server' as root"
+  log "redis: installing Debian's redis-server package (apt-get) ..."
+  local aptlog="$VAR/apt-redis.log"
+  mkdir -p "$VAR"
+  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; } >"$aptlog" 2>&1; then
+    show_log_tail "$aptlog"
+    die "redis: apt-get install redis-server failed (see $aptlog)"
+  fi
+  command -v redis-server >/dev/null || die "redis: installed redis-server but it is not on PATH"
+}
+
+redis_answers() { [[ "$(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]; }
+
+# PID of our redis-server if alive (pid file present and the process is redis-server on our port).
+redis_pid() {
+  [[ -f "$REDIS_PID" ]] || return 1
+  local pid; pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "redis-server.*:$REDIS_PORT" || return 1
+  echo "$pid"
+}
+
+redis_up() {
+  local pid
+  if pid="$(redis_pid)" && redis_answers; then
+    log "redis: already running (pid $pid) at 127.0.0.1:$REDIS_PORT"; return 0
+  fi
+  if port_open 127.0.0.1 "$REDIS_PORT"; then
+    redis_answers && { log "redis: a server not started from $VAR answers at 127.0.0.1:$REDIS_PORT; using it"; return 0; }
+    die "redis: port $REDIS_PORT on 127.0.0.1 is taken by another program (set LEVIBOT_REDIS_PORT)"
+  fi
+  redis_install
+  mkdir -p "$REDIS_HOME"
+  log "redis: starting $(redis-server --version | awk '{print $3}') at 127.0.0.1:$REDIS_PORT (data: $REDIS_HOME)"
+  # no daemonize: $! is the server itself; setsid + nohup keep it alive after this script
+  setsid nohup redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_HOME" --appendonly yes \
+    --save "" --protected-mode yes --logfile "$REDIS_HOME/redis.log" --daemonize no \
+    >>"$REDIS_HOME/redis.out" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$REDIS_PID"
+  local deadline=$((SECONDS + REDIS_READY_TIMEOUT))
+  until redis_answers; do
+    kill -0 "$pid" 2>/dev/null || { show_log_tail "$REDIS_HOME/redis.log" "$REDIS_HOME/redis.out"; die "redis: exited during startup"; }
+    (( SECONDS < deadline )) || { show_log_tail "$REDIS_HOME/redis.log"; die "redis: not ready within ${REDIS_READY_TIMEOUT}s"; }
+    sleep 0.2
+  done
+  log "redis: ready at redis://127.0.0.1:$REDIS_PORT/0 (pid $pid)"
+}
+
+redis_down() {
+  local pid
+  if ! pid="$(redis_pid)"; then rm -f "$REDIS_PID"; log "redis: not running"; return 0; fi
+  log "redis: stopping pid $pid (SIGTERM)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && { err "redis: pid $pid still alive after 30s; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
+  rm -f "$REDIS_PID"
+  log "redis: stopped"
+}
+
+redis_status() {
+  if redis_answers; then
+    local pid; pid="$(redis_pid || echo "not ours")"
+    log "redis: running at redis://127.0.0.1:$REDIS_PORT/0 (pid $pid); answers"; return 0
+  fi
+  err "redis: not running (nothing answers at 127.0.0.1:$REDIS_PORT; start it with: scripts/services.sh up redis)"
+  return 1
+}
+
+# =========================================================================================================
 # ClickHouse: embedded chDB, nothing to run
 # =========================================================================================================
 
@@ -528,15 +612,15 @@ clickhouse_status() {
 # =========================================================================================================
 
 usage() {
-  echo "usage: $0 up|down|status [kafka|postgres|clickhouse|all]" >&2
+  echo "usage: $0 up|down|status [kafka|postgres|redis|clickhouse|all]" >&2
   exit 2
 }
 
 main() {
   local action="${1:-}" target="${2:-all}" services=()
   case "$target" in
-    all) services=(kafka postgres clickhouse) ;;
-    kafka|postgres|clickhouse) services=("$target") ;;
+    all) services=(kafka postgres redis clickhouse) ;;
+    kafka|postgres|redis|clickhouse) services=("$target") ;;
     pg|postgresql) services=(postgres) ;;
     *) usage ;;
   esac
@@ -544,13 +628,13 @@ main() {
     up)
       take_lock
       for s in "${services[@]}"; do
-        case $s in kafka) kafka_up ;; postgres) pg_up ;; clickhouse) clickhouse_status ;; esac
+        case $s in kafka) kafka_up ;; postgres) pg_up ;; redis) redis_up ;; clickhouse) clickhouse_status ;; esac
       done ;;
     down)
       take_lock
       # Stop in reverse order of start.
       for (( i=${#services[@]}-1; i>=0; i-- )); do
-        case ${services[i]} in kafka) kafka_down ;; postgres) pg_down ;; clickhouse) : ;; esac
+        case ${services[i]} in kafka) kafka_down ;; postgres) pg_down ;; redis) redis_down ;; clickhouse) : ;; esac
       done ;;
     status)
       local failed=()
@@ -558,6 +642,7 @@ main() {
         case $s in
           kafka) kafka_status || failed+=(kafka) ;;
           postgres) pg_status || failed+=(postgres) ;;
+          redis) redis_status || failed+=(redis) ;;
           clickhouse) clickhouse_status ;;
         esac
       done

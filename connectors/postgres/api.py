@@ -260,6 +260,73 @@ class ApiDatabase:
             out.append(r)
         return out
 
+    # -- series and risk inputs (operators/api/analytics.py computes from these) -------------------------------
+
+    def bar_resolution(self, symbols: Sequence[str] | None = None) -> int | None:
+        """The finest bar resolution stored (of ``symbols`` when given), seconds; None without bars."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT min(resolution_s) FROM bars WHERE (%s::text[] IS NULL OR symbol = ANY(%s))",
+                               (list(symbols) if symbols else None, list(symbols) if symbols else None)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def fills_until(self, until_ns: int | None, symbol: str | None, max_rows: int) -> tuple[list[tuple], bool]:
+        """Every fill before ``until_ns`` (of ``symbol``), oldest first, as ``(ts_ns, symbol, side, qty, price,
+        fee, strategy)`` with the strategy of its order (``unattributed`` when the order is not stored); the second
+        value is True when more than ``max_rows`` exist (the list is then the first ``max_rows``)."""
+        q = """
+            SELECT f.ts_ns, f.symbol, f.side, f.qty, f.price, f.fee,
+                   coalesce((SELECT o.strategy FROM orders o WHERE o.order_id = f.order_id LIMIT 1), 'unattributed')
+            FROM fills f
+            WHERE (%s::bigint IS NULL OR f.ts_ns < %s::bigint) AND (%s::text IS NULL OR f.symbol = %s::text)
+            ORDER BY f.ts_ns, f.fill_id LIMIT %s
+        """
+        with self.pool.connection() as conn:
+            rows = conn.execute(q, (until_ns, until_ns, symbol, symbol, max_rows + 1)).fetchall()
+        return [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
+
+    def closes(self, symbols: Sequence[str], resolution_s: int, *, since_ns: int | None = None,
+               until_ns: int | None = None, last: int = 1000) -> list[tuple[int, str, float]]:
+        """Bar closes ``(ts_ns, symbol, close)`` of ``symbols`` at ``resolution_s`` in [since, until), the newest
+        ``last`` per symbol, oldest first."""
+        q = """
+            SELECT b.ts_ns, b.symbol, b.close FROM unnest(%s::text[]) AS s(symbol)
+            CROSS JOIN LATERAL (
+                SELECT ts_ns, symbol, close FROM bars
+                WHERE bars.symbol = s.symbol AND resolution_s = %s
+                  AND (%s::timestamptz IS NULL OR ts >= %s::timestamptz)
+                  AND (%s::timestamptz IS NULL OR ts < %s::timestamptz)
+                ORDER BY ts DESC LIMIT %s) b
+            ORDER BY b.ts_ns, b.symbol
+        """
+        since = _dt(since_ns) if since_ns is not None else None
+        until = _dt(until_ns) if until_ns is not None else None
+        with self.pool.connection() as conn:
+            rows = conn.execute(q, (list(symbols), resolution_s, since, since, until, until, last)).fetchall()
+        return [(int(t), str(s), float(c)) for t, s, c in rows]
+
+    def holdings(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Net position per symbol, and per strategy and symbol (by the strategy of each fill's order), base
+        units."""
+        q = """
+            SELECT f.symbol,
+                   coalesce((SELECT o.strategy FROM orders o WHERE o.order_id = f.order_id LIMIT 1), 'unattributed'),
+                   sum(CASE WHEN f.side = 'buy' THEN f.qty ELSE -f.qty END)
+            FROM fills f GROUP BY 1, 2 ORDER BY 1, 2
+        """
+        total: dict[str, float] = {}
+        by: dict[str, dict[str, float]] = {}
+        with self.pool.connection() as conn:
+            for sym, strat, q_ in conn.execute(q).fetchall():
+                total[sym] = total.get(sym, 0.0) + float(q_)
+                by.setdefault(strat, {})[sym] = float(q_)
+        return total, by
+
+    def latest_decisions(self, n: int = 1) -> list[dict[str, Any]]:
+        """The newest ``n`` risk decisions: ``ts_ns``, ``reasons``, ``var``, ``cvar``, ``portfolio``."""
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute("SELECT ts_ns, reasons, var, cvar, portfolio, action FROM risk_decisions "
+                               "ORDER BY ts DESC, ts_ns DESC, id DESC LIMIT %s", (n,)).fetchall()
+
     def last_event_times(self) -> dict[str, int | None]:
         """Latest ``ts_ns`` of each table the flow writes (None when empty)."""
         out: dict[str, int | None] = {}

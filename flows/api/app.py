@@ -5,7 +5,11 @@ Routes (each ``/v1`` route needs a key; scope and tier group in brackets):
 - ``GET /healthz`` (none): liveness and database reachability, for readiness probes;
 - ``GET /v1/status`` [read, status], ``GET /v1/whoami`` [read, status];
 - ``GET /v1/positions`` [read, book], ``GET /v1/orders`` [read, book], ``GET /v1/fills`` [read, book];
-- ``GET /v1/risk-decisions`` [read, risk], ``GET /v1/signals`` [read, signals], ``GET /v1/audit`` [read, audit];
+- ``GET /v1/equity`` [read, book]: P&L, equity, drawdown and buy-and-hold per bar close;
+- ``GET /v1/risk-decisions`` [read, risk], ``GET /v1/risk`` [read, risk]: VaR/CVaR and their components vs limits;
+- ``GET /v1/signals`` [read, signals], ``GET /v1/audit`` [read, audit];
+- ``GET /v1/models``, ``/v1/models/champion``, ``/v1/models/{version}/calibration``, ``/v1/models/drift``
+  [read, models];
 - ``POST /v1/control/halt|reduce-only|resume`` [trade, control], ``POST /v1/control/strategies/{name}/enable|disable``
   [trade, control], ``POST /v1/control/limits`` [admin, control]: signed commands on the ``control`` topic.
 
@@ -31,8 +35,9 @@ from flows.api.security import ApiError, client_address, context, request_parame
 from operators.api.access import Principal
 from operators.api.commands import Rejected, build_command
 from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name, time_ns
-from schemas.api import (AuditOut, ControlAccepted, ControlStateOut, ErrorOut, FillOut, HealthOut, ModeRequest,
-                         OrderOut, Page, PositionOut, RiskDecisionOut, SetLimitRequest, SignalOut, StatusOut,
+from schemas.api import (AuditOut, CalibrationOut, ControlAccepted, ControlStateOut, DriftOut, EquityOut, ErrorOut,
+                         FillOut, HealthOut, KillSwitchOut, ModelOut, ModelsOut, ModeRequest, OrderOut, Page,
+                         PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest, SignalOut, StatusOut,
                          StrategyRequest, WhoAmIOut)
 from schemas.events import NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
 from schemas.time import iso
@@ -50,7 +55,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (414, "Query string too long"),
         (422, "Invalid parameters"),
         (429, "Over the quota: retry after Retry-After seconds"),
-        (503, "PostgreSQL or Kafka unavailable"),
+        (503, "PostgreSQL, Kafka or the shared rate-limit store (Redis) unavailable"),
     )
 }
 
@@ -130,6 +135,97 @@ def _command(ctx: ApiContext, request: Request, p: Principal, action: str, scope
                            compaction_key=sent.compaction_key, audited=audited)
 
 
+_MODES = ("normal", "reduce_only", "halted")
+
+
+def _limits(ctx: ApiContext, control: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """The gate's limits as the API knows them: ``RiskLimits`` defaults with the control topic's overrides of the
+    account."""
+    import dataclasses
+
+    from operators.risk import RiskLimits
+
+    raw = (control.get("limits") or {}).get(f"account:{ctx.api.account}") or {}
+    over = {k: float(v["value"]) for k, v in raw.items() if isinstance(v, dict) and "value" in v}
+    names = {f.name for f in dataclasses.fields(RiskLimits)}
+    try:
+        lim = RiskLimits(**{k: v for k, v in over.items() if k in names})
+    except (TypeError, ValueError):
+        lim = RiskLimits()
+    return lim, over
+
+
+def _kill_switch(ctx: ApiContext, control: dict[str, Any], decisions: list[dict[str, Any]]) -> KillSwitchOut:
+    from operators.api.analytics import gate_kill_switch
+
+    lim, _ = _limits(ctx, control)
+    gate = gate_kill_switch(((d["ts_ns"], d["reasons"], (d["portfolio"] or {}).get("drawdown")) for d in decisions),
+                            lim.max_drawdown)
+    if control.get("available"):
+        op = (control.get("modes") or {}).get(f"account:{ctx.api.account}", {}).get("mode", "normal")
+        op = op if op in _MODES else "unknown"
+    else:
+        op = "unknown"
+    known = [m for m in (op, gate["state"]) if m in _MODES]
+    state = max(known, key=_MODES.index) if known else "unknown"
+    if "unknown" in (op, gate["state"]) and state == "normal":
+        state = "unknown"
+    return KillSwitchOut(account=ctx.api.account, state=state, operator_mode=op, gate=gate["state"],
+                         gate_as_of=iso(gate["as_of_ns"]) if gate["as_of_ns"] is not None else None,
+                         drawdown=gate["drawdown"], max_drawdown=gate["max_drawdown"])
+
+
+def compute_equity(ctx: ApiContext, symbol: str | None = None, s_ns: int | None = None, u_ns: int | None = None,
+                   resolution_s: int | None = None, max_points: int = 1000) -> dict[str, Any]:
+    """The /v1/equity answer (EquityOut fields)."""
+    from operators.api.analytics import pnl_series
+
+    fills, truncated = _db(lambda: ctx.db.fills_until(u_ns, symbol, ctx.api.max_fills))
+    syms = sorted({f[1] for f in fills} | ({symbol} if symbol else set()))
+    res = resolution_s or (_db(lambda: ctx.db.bar_resolution(syms)) if syms else None)
+    marks = _db(lambda: ctx.db.closes(syms, res, since_ns=s_ns, until_ns=u_ns, last=50_000)) if res else []
+    if truncated and fills:
+        marks = [m for m in marks if m[0] <= fills[-1][0]]
+    out = pnl_series(fills, marks, capital=ctx.api.capital, max_points=max_points)
+    for pt in out["points"]:
+        pt["time"] = iso(pt["ts_ns"])
+    return dict(resolution_s=res, truncated=truncated, **out)
+
+
+def compute_risk(ctx: ApiContext, window: int = 500, resolution_s: int | None = None,
+                 alpha: float | None = None) -> dict[str, Any]:
+    """The /v1/risk answer (RiskOut fields): the book's risk recomputed from the stored fills and closes."""
+    from operators.api.analytics import return_matrix, risk_view
+
+    control = ctx.control_state()
+    lim, over = _limits(ctx, control)
+    qty, by_qty = _db(ctx.db.holdings)
+    syms = sorted(s for s, q in qty.items() if abs(q) > 1e-12)
+    res = resolution_s or (_db(lambda: ctx.db.bar_resolution(syms)) if syms else None)
+    marks = _db(lambda: ctx.db.closes(syms, res, last=window + 1)) if res and syms else []
+    last = {s: c for _, s, c in marks}
+    missing = [s for s in syms if s not in last]
+    if missing:  # no bar: mark at the last fill price
+        for r in _db(lambda: ctx.db.positions(None)):
+            if r["symbol"] in missing:
+                last[r["symbol"]] = r["last_fill_price"]
+    expo = {s: qty[s] * last[s] for s in syms}
+    by = {k: {s: q * last[s] for s, q in v.items() if s in last} for k, v in by_qty.items()}
+    decisions = _db(lambda: ctx.db.latest_decisions(1))
+    eq = (decisions[0]["portfolio"] or {}).get("equity") if decisions else None
+    equity_value = float(eq) if isinstance(eq, (int, float)) and eq > 0 else ctx.api.capital
+    view = risk_view(expo, by, return_matrix(marks, syms, window), syms, equity=equity_value,
+                     alpha=alpha or lim.alpha, max_var=lim.max_portfolio_var, max_cvar=lim.max_portfolio_cvar,
+                     strategy_budgets=dict(lim.strategy_var_budgets),
+                     default_strategy_budget=lim.strategy_var_budget)
+    last_d = None
+    if decisions:
+        d = decisions[0]
+        last_d = {"time": iso(d["ts_ns"]), "action": d["action"], "var": d["var"], "cvar": d["cvar"],
+                  "reasons": list(d["reasons"]), "portfolio": d["portfolio"]}
+    return dict(account=ctx.api.account, resolution_s=res, limit_overrides=over, last_decision=last_d, **view)
+
+
 def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], ApiContext] | None = None,
                api_settings: Any = None) -> FastAPI:
     """The app. ``ctx`` (or ``context_factory``, called at start-up) supplies the services; without either the
@@ -207,24 +303,34 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
 
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
     def healthz(request: Request) -> Any:
-        """Liveness and whether PostgreSQL answers (no key needed; nothing else is revealed)."""
-        db = context(request).db.ping()
-        return JSONResponse({"status": "ok" if db else "degraded", "database": db}, status_code=200 if db else 503)
+        """Readiness: whether PostgreSQL and, with shared rate limits, Redis answer (no key needed; nothing else
+        is revealed). 503 when either does not."""
+        c = context(request)
+        db = c.db.ping()
+        shared = getattr(c.limiter, "shared", False)
+        rl = c.limiter.check() if shared else True
+        ok = db and rl
+        return JSONResponse({"status": "ok" if ok else "degraded", "database": db,
+                             "rate_limit_storage": "redis" if shared else "memory", "rate_limits": rl},
+                            status_code=200 if ok else 503)
 
     @app.get("/v1/status", response_model=StatusOut, responses=_ERRORS, tags=["read"], name="status")
     def status(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
         """Service version, database and schema version, the latest stored event per table, the lag between the
-        latest order/fill/decision and now, and the signed control state (modes per scope: the kill switch,
-        limit overrides, disabled strategies, the model pin)."""
+        latest order/fill/decision and now, the signed control state (modes per scope, limit overrides, disabled
+        strategies, the model pin) and the account's kill switch (the operators' mode and the risk gate's
+        drawdown switch as the newest decision shows it)."""
         db_ok = ctx.db.ping()
         last: dict[str, int | None] = _db(ctx.db.last_event_times) if db_ok else {}
         recent = [v for k, v in last.items() if k in ("orders", "fills", "risk_decisions") and v is not None]
         now = ctx.clock_ns()
+        control = ctx.control_state()
+        decisions = _db(lambda: ctx.db.latest_decisions(1)) if db_ok else []
         return StatusOut(service="levibot-api", version=API_VERSION, time=iso(now), database=db_ok,
                          schema_version=_db(ctx.db.schema_version) if db_ok else 0,
                          last_events={k: (iso(v) if v is not None else None) for k, v in last.items()},
                          lag_s=(now - max(recent)) / 1e9 if recent else None,
-                         control=ControlStateOut(**ctx.control_state()))
+                         control=ControlStateOut(**control), kill_switch=_kill_switch(ctx, control, decisions))
 
     @app.get("/v1/whoami", response_model=WhoAmIOut, responses=_ERRORS, tags=["read"], name="whoami")
     def whoami(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
@@ -261,6 +367,22 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         return _page(ctx, "fills", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
                      equals={"order_id": order_id, "side": side})
 
+    @app.get("/v1/equity", response_model=EquityOut, responses=_ERRORS, tags=["read"], name="equity")
+    def equity(symbol: Optional[str] = _Symbol, since: Optional[datetime] = _Since, until: Optional[datetime] = _Until,
+               resolution_s: Optional[int] = Query(None, ge=1, le=604_800, description="Bar resolution, seconds "
+                                                   "(default: the finest stored)."),
+               max_points: int = Query(1000, ge=2, le=5000, description="Most points answered (evenly thinned)."),
+               ctx: ApiContext = Depends(context), p: Principal = Depends(read_book)) -> Any:
+        """P&L and equity (capital + P&L) per bar close, with drawdown, exposure and buy-and-hold of the symbols,
+        from every stored fill up to each point (so ``since`` only trims the points)."""
+        try:
+            s_ns, u_ns = time_ns(since, "since"), time_ns(until, "until")
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        if s_ns is not None and u_ns is not None and s_ns >= u_ns:
+            raise _invalid("since must be before until")
+        return EquityOut(**compute_equity(ctx, symbol, s_ns, u_ns, resolution_s, max_points))
+
     @app.get("/v1/risk-decisions", response_model=Page[RiskDecisionOut], responses=_ERRORS, tags=["read"],
              name="risk_decisions")
     def risk_decisions(symbol: Optional[str] = _Symbol, strategy: Optional[str] = _name_query("Strategy name."),
@@ -273,6 +395,16 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         return _page(ctx, "risk_decisions", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
                      equals={"strategy": strategy, "action": action})
 
+    @app.get("/v1/risk", response_model=RiskOut, responses=_ERRORS, tags=["read"], name="risk")
+    def risk(window: int = Query(500, ge=2, le=5000, description="Return rows (bar closes) in the window."),
+             resolution_s: Optional[int] = Query(None, ge=1, le=604_800, description="Bar resolution, seconds "
+                                                 "(default: the finest stored)."),
+             alpha: Optional[float] = Query(None, gt=0.5, lt=1.0, description="Confidence (default: the gate's)."),
+             ctx: ApiContext = Depends(context), p: Principal = Depends(require("read", "risk"))) -> Any:
+        """The book's VaR and CVaR (Gaussian and historical) with the Euler components per symbol and per
+        strategy, against the gate's limits: recomputed from the stored fills and bar closes."""
+        return RiskOut(**compute_risk(ctx, window, resolution_s, alpha))
+
     @app.get("/v1/signals", response_model=Page[SignalOut], responses=_ERRORS, tags=["read"], name="signals")
     def signals(symbol: Optional[str] = _Symbol,
                 kind: Optional[str] = Query(None, pattern="^(open|update|cancel|close)$"),
@@ -283,6 +415,67 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         """Parsed trading signals (every version: open, update, cancel, close), newest first."""
         return _page(ctx, "signals", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
                      equals={"kind": kind, "source_chat": source_chat})
+
+    read_models = require("read", "models")
+    _Version = Path(..., pattern=r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$", max_length=40,
+                    description="A registry version (<UTC stamp>-<hash8>).")
+
+    def _meta_list(ctx: ApiContext) -> tuple[Any, list[dict[str, Any]]]:
+        try:
+            reg = ctx.registry()
+            return reg, reg.versions()
+        except (OSError, ValueError) as exc:
+            log.warning("model registry unreadable: %s", type(exc).__name__)
+            raise ApiError(503, "registry_unavailable", "the model registry cannot be read") from None
+
+    @app.get("/v1/models", response_model=ModelsOut, responses=_ERRORS, tags=["read"], name="models")
+    def models(status: Optional[str] = Query(None, pattern="^(champion|challenger|retired)$"),
+               limit: int = Query(100, ge=1, le=1000, description="Newest versions answered."),
+               ctx: ApiContext = Depends(context), p: Principal = Depends(read_models)) -> Any:
+        """The registry's versions, newest first: metadata, CV and holdout metrics, status (champion, challenger,
+        retired) and promotion note; the champion and the model an operator pinned."""
+        from operators.api.models import model_row
+
+        reg, metas = _meta_list(ctx)
+        rows = [model_row(m) for m in reversed(metas) if status is None or m.get("status") == status][:limit]
+        return ModelsOut(champion=reg.latest_champion_version(), pinned=ctx.control_state().get("pinned_model"),
+                         count=len(rows), versions=rows)
+
+    @app.get("/v1/models/champion", response_model=ModelOut, responses={**_ERRORS, 404: {"model": ErrorOut}},
+             tags=["read"], name="models.champion")
+    def champion(ctx: ApiContext = Depends(context), p: Principal = Depends(read_models)) -> Any:
+        """The champion's metadata (404 when there is none)."""
+        from operators.api.models import model_row
+
+        reg, _ = _meta_list(ctx)
+        v = reg.latest_champion_version()
+        if v is None:
+            raise ApiError(404, "not_found", "no champion model")
+        return model_row(reg.get(v))
+
+    @app.get("/v1/models/drift", response_model=DriftOut, responses=_ERRORS, tags=["read"], name="models.drift")
+    def drift(symbol: Optional[str] = _Symbol, limit: int = Query(100, ge=1, le=1000),
+              ctx: ApiContext = Depends(context), p: Principal = Depends(read_models)) -> Any:
+        """Model and feature drift alerts (ADWIN on errors, PSI of features) from the end of the alerts topic,
+        newest first."""
+        d = ctx.drift()
+        items = [a for a in d["items"] if symbol is None or a["labels"].get("symbol") == symbol
+                 or f":{symbol}:" in a["dedupe_key"]][:limit]
+        return DriftOut(available=d["available"], error=d["error"], count=len(items), items=items)
+
+    @app.get("/v1/models/{version}/calibration", response_model=CalibrationOut,
+             responses={**_ERRORS, 404: {"model": ErrorOut}}, tags=["read"], name="models.calibration")
+    def calibration(version: str = _Version, ctx: ApiContext = Depends(context),
+                    p: Principal = Depends(read_models)) -> Any:
+        """The version's calibrator (raw P(up) -> calibrated, 21 points) and its CV metrics before and after
+        calibration."""
+        try:
+            return ctx.calibration(version)
+        except KeyError:
+            raise ApiError(404, "not_found", "no such model version") from None
+        except (OSError, RuntimeError, TypeError) as exc:
+            log.warning("model %s unreadable: %s", version, type(exc).__name__)
+            raise ApiError(503, "registry_unavailable", "the model cannot be loaded") from None
 
     @app.get("/v1/audit", response_model=Page[AuditOut], responses=_ERRORS, tags=["read"], name="audit")
     def audit(actor: Optional[str] = _name_query("api:<key id>, an operator, flow, anonymous."),

@@ -40,9 +40,14 @@ class ApiContext:
     _publisher: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _control: tuple[float, dict[str, Any]] | None = None
+    _drift: tuple[float, dict[str, Any]] | None = None
+    _calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._tiers = self.api.tier_map()
+        #: signs console sessions and CSRF tokens (a random one per process without LEVIBOT_API_SESSION_SECRET)
+        self.session_secret: bytes = (self.api.session_secret.encode() if self.api.session_secret
+                                      else secrets.token_bytes(32))
 
     @property
     def tiers(self) -> dict[str, Tier]:
@@ -116,6 +121,52 @@ class ApiContext:
         return {"available": True, "modes": d["modes"], "limits": d["limits"], "strategies": d["strategies"],
                 "disabled_strategies": d["disabled_strategies"], "pinned_model": d["pinned_model"],
                 "counts": d["counts"], "read_at": iso(self.clock_ns())}
+
+    # -- models ----------------------------------------------------------------------------------------------------
+
+    def registry(self) -> Any:
+        """The model registry under ``<LEVIBOT_VAR>/models`` (read only here)."""
+        from connectors.model_registry import ModelRegistry
+
+        return ModelRegistry(self.settings.var_dir / "models")
+
+    def calibration(self, version: str) -> dict[str, Any]:
+        """:func:`operators.api.models.calibration_view` of a registered version (KeyError when unknown), cached per
+        version (a version's file never changes: its content hash is checked on load)."""
+        from operators.api.models import calibration_view
+
+        with self._lock:
+            hit = self._calibration.get(version)
+        if hit is not None:
+            return hit
+        reg = self.registry()
+        meta = reg.get(version)
+        view = calibration_view(version, meta, reg.load(version))
+        with self._lock:
+            if len(self._calibration) >= 16:
+                self._calibration.pop(next(iter(self._calibration)))
+            self._calibration[version] = view
+        return view
+
+    def drift(self) -> dict[str, Any]:
+        """Drift alerts from the tail of the alerts topic (``drift_tail`` per partition), newest first, cached
+        ``control_cache_s`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if self._drift is not None and now - self._drift[0] < max(self.api.control_cache_s, 1.0):
+                return self._drift[1]
+        from connectors.topic_tail import tail
+        from operators.api.models import drift_alerts
+
+        try:
+            msgs = tail(self.settings.kafka_bootstrap, self.settings.topic("alerts"), self.api.drift_tail,
+                        timeout_s=5.0)
+            data = {"available": True, "error": "", "items": drift_alerts(m.value() for m in msgs)}
+        except Exception as exc:  # broker down, topic missing
+            data = {"available": False, "error": f"alerts topic unreadable: {type(exc).__name__}", "items": []}
+        with self._lock:
+            self._drift = (time.monotonic(), data)
+        return data
 
     def close(self) -> None:
         with self._lock:

@@ -11,6 +11,9 @@ Order of checks (each failure is answered and written to the audit table as ``de
    mismatch → 401;
 4. the route's group in the key's tier, the route's scope in the key's scopes → 403;
 5. the key's quota (its own ``rate`` or its tier's) → 429 with ``Retry-After``.
+
+When the shared rate-limit store (Redis) does not answer, the request is refused with 503
+``rate_limit_unavailable`` (audited as ``error``): quotas are never silently counted per process instead.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from flows.api.context import ApiContext
 from operators.api.access import Denial, Principal, denial
 from operators.api.audit import actor_name
+from connectors.ratelimit import LimiterUnavailable, Verdict
 from operators.api.keys import parse_token
 
 __all__ = ["ApiError", "require", "context", "client_address", "request_parameters"]
@@ -64,8 +68,20 @@ def _deny(ctx: ApiContext, request: Request, route: str, d: Denial, *, key_id: s
     return ApiError(d.status, d.reason, d.detail, headers)
 
 
+def _hit(ctx: ApiContext, request: Request, route: str, identity: str, rate: str, actor: str) -> Verdict:
+    try:
+        return ctx.limiter.hit(identity, rate)
+    except LimiterUnavailable as exc:
+        log.warning("rate limits unavailable on %s: %s", route, exc)
+        ctx.audit(request_id=request.state.request_id, actor=actor, route=route, result="error",
+                  reason="rate_limit_unavailable", detail=str(exc), parameters=request_parameters(request),
+                  client=client_address(request))
+        raise ApiError(503, "rate_limit_unavailable", "the shared rate-limit store does not answer",
+                       {"Retry-After": "5"}) from None
+
+
 def _auth_quota(ctx: ApiContext, request: Request, route: str, key_id: str | None) -> None:
-    v = ctx.limiter.hit(f"auth:{client_address(request)}", ctx.api.auth_rate)
+    v = _hit(ctx, request, route, f"auth:{client_address(request)}", ctx.api.auth_rate, actor_name(key_id, False))
     if not v.allowed:
         raise _deny(ctx, request, route, Denial(429, "rate_limited", "too many unauthenticated requests from this "
                                                 "address"), key_id=key_id, authenticated=False,
@@ -118,7 +134,7 @@ def require(scope: str, group: str) -> Callable[..., Principal]:
             raise _deny(ctx, request, route, d, key_id=key_id, authenticated=True)
         tier = ctx.tier(p.tier)
         rate = p.rate or (tier.rate if tier else "1/minute")
-        v = ctx.limiter.hit(f"key:{key_id}", rate)
+        v = _hit(ctx, request, route, f"key:{key_id}", rate, p.actor)
         if not v.allowed:
             raise _deny(ctx, request, route, Denial(429, "rate_limited", f"quota of {rate} exceeded"), key_id=key_id,
                         authenticated=True, headers={"Retry-After": str(v.retry_after_s),

@@ -43,6 +43,35 @@ class ApiSettings:
     db_pool_size: int = field(default=8, metadata={
         "env": "LEVIBOT_API_DB_POOL", "doc": "Most PostgreSQL connections the API holds."})
 
+    account: str = field(default="default", metadata={
+        "env": "LEVIBOT_API_ACCOUNT",
+        "doc": "The account /v1/status (kill switch), /v1/risk and the console show."})
+    capital: float = field(default=100_000.0, metadata={
+        "env": "LEVIBOT_API_CAPITAL",
+        "doc": "The account's starting capital, quote currency (equity = capital + P&L; the account stage's "
+               "capital, default 100000)."})
+    max_fills: int = field(default=200_000, metadata={
+        "env": "LEVIBOT_API_MAX_FILLS",
+        "doc": "Most fills /v1/equity reads (from the oldest); beyond it the series is marked truncated."})
+    drift_tail: int = field(default=500, metadata={
+        "env": "LEVIBOT_API_DRIFT_TAIL",
+        "doc": "Messages per partition /v1/models/drift reads from the end of the alerts topic."})
+
+    session_secret: str = field(default="", repr=False, metadata={
+        "env": "LEVIBOT_API_SESSION_SECRET",
+        "doc": "Secret (32+ characters) that signs console sessions and CSRF tokens; the same on every replica. "
+               "Empty: a random one per process (sessions end when the process does)."})
+    session_ttl_s: int = field(default=28_800, metadata={
+        "env": "LEVIBOT_API_SESSION_TTL_S", "doc": "Seconds a console login lasts (the key is re-checked on every "
+                                                   "request regardless)."})
+    cookie_secure: int = field(default=1, metadata={
+        "env": "LEVIBOT_API_COOKIE_SECURE",
+        "doc": "1: console cookies carry Secure (sent over HTTPS only: behind the TLS proxy); 0 for plain-HTTP "
+               "development on loopback."})
+    grafana_url: str = field(default="", metadata={
+        "env": "LEVIBOT_API_GRAFANA_URL",
+        "doc": "Grafana's address; the console links to it for time series (empty: no link)."})
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "ApiSettings":
         env = dict(os.environ if env is None else env)
@@ -62,6 +91,14 @@ class ApiSettings:
             raise ValueError(f"LEVIBOT_API_DEFAULT_TIER {s.default_tier!r} is not a configured tier")
         if not s.rate_storage.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
             raise ValueError("LEVIBOT_API_RATE_STORAGE must be memory:// or a redis:// URI")
+        if s.session_secret and len(s.session_secret) < 32:
+            raise ValueError("LEVIBOT_API_SESSION_SECRET must be at least 32 characters")
+        if s.session_ttl_s < 60 or s.cookie_secure not in (0, 1):
+            raise ValueError("LEVIBOT_API_SESSION_TTL_S must be >= 60 and LEVIBOT_API_COOKIE_SECURE 0 or 1")
+        if s.grafana_url and not s.grafana_url.startswith(("http://", "https://")):
+            raise ValueError("LEVIBOT_API_GRAFANA_URL must be an http(s) URL")
+        if not s.capital > 0 or s.max_fills < 1 or s.drift_tail < 1:
+            raise ValueError("LEVIBOT_API_CAPITAL must be > 0, LEVIBOT_API_MAX_FILLS and LEVIBOT_API_DRIFT_TAIL >= 1")
         if s.max_body_bytes < 1024 or s.max_query_bytes < 256:
             raise ValueError("LEVIBOT_API_MAX_BODY_BYTES must be >= 1024 and LEVIBOT_API_MAX_QUERY_BYTES >= 256")
         return s

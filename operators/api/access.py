@@ -33,8 +33,8 @@ __all__ = ["SCOPES", "ROUTE_GROUPS", "Tier", "DEFAULT_TIERS", "Principal", "Deni
 #: Key scopes, weakest first; each implies the ones before it.
 SCOPES: Final = ("read", "trade", "admin")
 #: Route groups a tier may include: ``status``; ``book`` (positions, orders, fills); ``risk`` (risk decisions);
-#: ``signals``; ``audit``; ``control`` (the write endpoints).
-ROUTE_GROUPS: Final = ("status", "book", "risk", "signals", "audit", "control")
+#: ``signals``; ``audit``; ``models`` (registry, calibration, drift); ``control`` (the write endpoints).
+ROUTE_GROUPS: Final = ("status", "book", "risk", "signals", "audit", "models", "control")
 
 _RANK: Final = {s: i for i, s in enumerate(SCOPES)}
 _RATE_RE: Final = re.compile(r"^\s*([1-9][0-9]{0,8})\s*(?:/|per)\s*([1-9][0-9]{0,5})?\s*"
@@ -103,7 +103,7 @@ class Tier:
         return group in self.groups
 
 
-_READ_GROUPS: Final = frozenset(("status", "book", "risk", "signals", "audit"))
+_READ_GROUPS: Final = frozenset(("status", "book", "risk", "signals", "audit", "models"))
 
 #: The product plan's tiers. ``free``: status and the book, read only, one account, 60 requests a minute; ``pro``:
 #: every read group and control, up to 5 accounts, 600 a minute; ``enterprise``: everything, 100 accounts,
