@@ -13,18 +13,29 @@ Definitions (per symbol; the pipeline keeps one orchestrator per symbol, so "per
   (ddof = 1) of the last ``vol_window`` strategy returns (default 480 bars = 10 days of 30-minute bars);
   ``σ_i`` is floored at ``vol_floor * σ_asset`` (``σ_asset``: std of the close-to-close returns over the same
   window) so a strategy that sat flat does not get an unbounded weight. Until ``min_periods`` returns exist
-  the static weights are used.
+  the static weights are used. The weights are refreshed every ``rebalance_bars`` bars (default 48 = a day of
+  30-minute bars) and frozen in between, so a drifting volatility estimate alone does not re-allocate (and pay
+  fees) every bar. The windows keep exact running sums (:class:`RollingStd`: integers in units of 2**-1074, so
+  removing the value that leaves the window never rounds): O(1) per bar instead of O(``vol_window``), equal to
+  the exact standard deviation to rounding.
 * **Caps**: strategy *i*'s contribution ``c_i = clip(w_i * t_i, −cap_i, cap_i)`` (``caps``: fraction of capital
   per strategy, default 1 = no cap).
-* **Net target** ``clip(Σ c_i, −max_gross, max_gross)``. A new intent is emitted when it moves by at least
-  ``min_change`` from the last emitted target, or reaches exactly 0 (an exit is never held back).
+* **Trade discipline** per strategy (:class:`~operators.strategies.discipline.TradeDiscipline`, applied to each
+  strategy's wishes before netting): a position is held at least ``min_hold_bars`` bars (default 4, the label
+  horizon of the walk-forward's model), and each strategy has a turnover budget of ``turnover_per_year`` units of
+  ``|Δ target|`` a year (default 26: thirteen full round trips; ``burst`` = 8 units banked at most, full at
+  the start); an entry it cannot afford is skipped, exits always pass. ``min_hold_bars=0, turnover_per_year=None`` turns it off.
+* **Net target** ``clip(Σ c_i, −max_gross, max_gross)``: the strategies' wishes are netted first, and only the
+  net is traded. A new intent is emitted when it moves by at least ``min_change`` (the no-trade band, default
+  0.1 of capital) from the last emitted target, or reaches exactly 0 (an exit is never held back).
   Its confidence is the ``|c_i|``-weighted mean of the strategies' last confidences; its reason lists
   the contributions (``trend:+0.250,zscore_mr:-0.100``).
 
 Pure, deterministic and picklable (plain containers; ``pickle`` round trips keep the full state).
 
 >>> from operators.strategies import MLScoreThreshold, ZScoreReversion
->>> o = Orchestrator([MLScoreThreshold(name="ml"), ZScoreReversion(window=3, name="mr")], caps={"ml": 0.3})
+>>> o = Orchestrator([MLScoreThreshold(rule="threshold", name="ml"), ZScoreReversion(window=3, name="mr")],
+...                  caps={"ml": 0.3})
 >>> o.on_bar("BTC-USD", 1, 100.0, None, score=0.9).target     # ml wants +1, weight 0.5, capped at 0.3
 0.3
 >>> o.weights("BTC-USD")
@@ -38,6 +49,7 @@ from collections import deque
 from typing import Any, Mapping, Sequence
 
 from operators.strategies.base import Intent
+from operators.strategies.discipline import TradeDiscipline
 from schemas.events import Signal
 
 __all__ = ["Orchestrator", "RollingStd"]
@@ -133,7 +145,8 @@ class Orchestrator:
     def __init__(self, strategies: Sequence[Any], *, allocation: str = "static",
                  weights: Mapping[str, float] | None = None, caps: Mapping[str, float] | float = 1.0,
                  vol_window: int = 480, min_periods: int = 96, vol_floor: float = 0.25, max_gross: float = 1.0,
-                 min_change: float = 0.05, name: str = "portfolio") -> None:
+                 min_change: float = 0.1, rebalance_bars: int = 48, min_hold_bars: int = 4,
+                 turnover_per_year: float | None = 26.0, burst: float = 8.0, name: str = "portfolio") -> None:
         names = [s.name for s in strategies]
         if not names or len(set(names)) != len(names):
             raise ValueError("need at least one strategy, with unique names")
@@ -141,8 +154,8 @@ class Orchestrator:
             raise ValueError("allocation must be 'static' or 'risk_parity'")
         if vol_window < 2 or not 2 <= min_periods <= vol_window:
             raise ValueError("need vol_window >= 2 and 2 <= min_periods <= vol_window")
-        if vol_floor < 0 or max_gross <= 0 or min_change < 0:
-            raise ValueError("need vol_floor >= 0, max_gross > 0, min_change >= 0")
+        if vol_floor < 0 or max_gross <= 0 or min_change < 0 or rebalance_bars < 1:
+            raise ValueError("need vol_floor >= 0, max_gross > 0, min_change >= 0, rebalance_bars >= 1")
         raw = {n: float((weights or {}).get(n, 1.0 if weights is None else 0.0)) for n in names}
         if any(w < 0 for w in raw.values()) or sum(raw.values()) <= 0:
             raise ValueError("static weights must be >= 0 with a positive sum")
@@ -150,7 +163,13 @@ class Orchestrator:
         self.static = {n: w / tot for n, w in raw.items()}
         self.caps = {n: float(caps.get(n, 1.0)) if isinstance(caps, Mapping) else float(caps) for n in names}
         self.name = name
+        if min_hold_bars or turnover_per_year:
+            strategies = [TradeDiscipline(st, min_hold_bars=min_hold_bars, turnover_per_year=turnover_per_year,
+                                          burst=burst) for st in strategies]
         self.strategies = list(strategies)
+        self.rebalance_bars = rebalance_bars
+        self.min_hold_bars, self.turnover_per_year, self.burst = min_hold_bars, turnover_per_year, burst
+        self.cached_weights: dict[str, tuple[int, dict[str, float]]] = {}  # symbol -> (epoch, weights)
         self.names = names
         self.allocation = allocation
         self.vol_window, self.min_periods, self.vol_floor = vol_window, min_periods, vol_floor
@@ -160,6 +179,7 @@ class Orchestrator:
         self.returns: dict[str, dict[str, RollingStd]] = {}  # symbol -> strategy -> recent strategy returns
         self.asset_returns: dict[str, RollingStd] = {}
         self.prev_close: dict[str, float] = {}
+        self.n_returns: dict[str, int] = {}                 # symbol -> returns booked (bars after the first)
         self.emitted: dict[str, float] = {}
         self.last_contributions: dict[str, float] = {}  # c_i of the last netting (fraction of capital)
 
@@ -174,8 +194,18 @@ class Orchestrator:
     def weights(self, symbol: str) -> dict[str, float]:
         """Current weights of the strategies for ``symbol`` (sum 1)."""
         self._sym(symbol)
-        if self.allocation == "static" or len(self.asset_returns[symbol]) < self.min_periods:
+        n = self.n_returns.get(symbol, 0)
+        if self.allocation == "static" or n < self.min_periods:
             return dict(self.static)
+        epoch = (n - self.min_periods) // self.rebalance_bars
+        hit = self.cached_weights.get(symbol)
+        if hit is not None and hit[0] == epoch:
+            return dict(hit[1])
+        w = self._risk_parity(symbol)
+        self.cached_weights[symbol] = (epoch, w)
+        return dict(w)
+
+    def _risk_parity(self, symbol: str) -> dict[str, float]:
         floor = self.vol_floor * self.asset_returns[symbol].std()
         inv = {}
         for n in self.names:
@@ -220,6 +250,7 @@ class Orchestrator:
         if prev is not None and prev > 0:
             r = float(close) / prev - 1.0
             self.asset_returns[symbol].push(r)
+            self.n_returns[symbol] = self.n_returns.get(symbol, 0) + 1
             for n in self.names:
                 self.returns[symbol][n].push(self.targets[symbol][n] * r)
         self.prev_close[symbol] = float(close)

@@ -16,6 +16,8 @@ from operators.strategies import Intent, SignalFollower
 from schemas.events import Signal
 
 T0 = 1_700_000_000_000_000_000
+#: the allocation rules alone: weights every bar, no hold, no budget
+RAW = dict(rebalance_bars=1, min_hold_bars=0, turnover_per_year=None)
 
 
 class Fixed:
@@ -41,7 +43,7 @@ def test_doctests():
 
 def test_static_weights_netting_and_caps():
     o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [-1.0]), Fixed("c", [1.0])], weights={"a": 2, "b": 1, "c": 1},
-                     caps={"c": 0.1})
+                     caps={"c": 0.1}, **RAW)
     it = o.on_bar("X", T0, 100.0, None)
     assert o.weights("X") == {"a": 0.5, "b": 0.25, "c": 0.25}
     assert o.contributions("X") == {"a": 0.5, "b": -0.25, "c": 0.1}
@@ -50,7 +52,7 @@ def test_static_weights_netting_and_caps():
 
 
 def test_min_change_and_exit_always_emitted():
-    o = Orchestrator([Fixed("a", [1.0, 1.0, 0.96, 0.0])], min_change=0.05)
+    o = Orchestrator([Fixed("a", [1.0, 1.0, 0.96, 0.0])], min_change=0.05, **RAW)
     assert o.on_bar("X", 1, 1.0, None).target == 1.0
     assert o.on_bar("X", 2, 1.0, None) is None
     assert o.on_bar("X", 3, 1.0, None) is None          # moved 0.04 < min_change
@@ -58,14 +60,14 @@ def test_min_change_and_exit_always_emitted():
 
 
 def test_max_gross():
-    o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [1.0])], weights={"a": 1, "b": 1}, max_gross=0.7)
+    o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [1.0])], weights={"a": 1, "b": 1}, max_gross=0.7, **RAW)
     assert o.on_bar("X", 1, 1.0, None).target == 0.7
 
 
 def test_risk_parity_is_inverse_realised_vol():
     """Strategy a is always long 1, b always long 0.25: b's returns are a quarter of a's, so b gets 4x a's weight."""
     o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [0.25])], allocation="risk_parity", vol_window=50,
-                     min_periods=10, vol_floor=0.0, min_change=0.0)
+                     min_periods=10, vol_floor=0.0, min_change=0.0, **RAW)
     assert o.weights("X") == {"a": 0.5, "b": 0.5}      # no history yet: static
     px = 100.0
     for i in range(60):
@@ -79,7 +81,7 @@ def test_risk_parity_is_inverse_realised_vol():
 
 def test_risk_parity_vol_floor_for_idle_strategy():
     o = Orchestrator([Fixed("a", [1.0]), Fixed("idle", [0.0])], allocation="risk_parity", vol_window=20,
-                     min_periods=5, vol_floor=0.5)
+                     min_periods=5, vol_floor=0.5, **RAW)
     px = 100.0
     for i in range(30):
         px *= 1.01 if i % 2 else 0.99
@@ -90,7 +92,7 @@ def test_risk_parity_vol_floor_for_idle_strategy():
 
 def test_signals_routed_and_pickle_round_trip():
     f = SignalFollower(zone_tolerance_bps=0.0)
-    o = Orchestrator([Fixed("a", [0.0]), f], weights={"a": 1, "tg_follow": 1})
+    o = Orchestrator([Fixed("a", [0.0]), f], weights={"a": 1, "tg_follow": 1}, **RAW)
     o.on_bar("ETH-USD", T0, 200.0, None)
     sig = Signal(id="s", source_chat="@c", source_message_id=1, symbol="ETH-USD", side="long", entries=[200.0],
                  targets=[220.0], stop=190.0, trust=1.0, ts=T0 + 1)
@@ -193,7 +195,8 @@ def test_risk_parity_weights_equal_two_pass_recomputation():
     rnd = random.Random(3)
     o = Orchestrator([Fixed("a", [rnd.choice([1.0, 0.5, -1.0, 0.0]) for _ in range(700)]),
                       Fixed("b", [rnd.choice([0.25, -0.25, 0.0]) for _ in range(700)])],
-                     allocation="risk_parity", vol_window=100, min_periods=20, vol_floor=0.25, min_change=0.0)
+                     allocation="risk_parity", vol_window=100, min_periods=20, vol_floor=0.25, min_change=0.0,
+                     **RAW)
     px = 100.0
     for i in range(700):
         px *= 1 + rnd.gauss(0, 0.01)
@@ -203,3 +206,53 @@ def test_risk_parity_weights_equal_two_pass_recomputation():
     tot = sum(inv.values())
     for n, w in o.weights("X").items():
         _assert_close(w, inv[n] / tot)
+
+
+def test_rebalance_bars_freeze_risk_parity_weights_between_refreshes():
+    import random
+    rnd = random.Random(11)
+    mk = lambda: [Fixed("a", [rnd.choice([1.0, -1.0]) for _ in range(400)]), Fixed("b", [0.5])]  # noqa: E731
+    o = Orchestrator(mk(), allocation="risk_parity", vol_window=50, min_periods=20, rebalance_bars=10,
+                     min_change=0.0, min_hold_bars=0, turnover_per_year=None)
+    px, seen = 100.0, []
+    for i in range(200):
+        px *= 1 + rnd.gauss(0, 0.01)
+        o.on_bar("X", T0 + i, px, None)
+        seen.append((o.n_returns.get("X", 0), o.weights("X")))
+    epochs = {}
+    for n, w in seen:
+        if n >= 20:
+            epochs.setdefault((n - 20) // 10, []).append(w)
+    assert len(epochs) >= 15
+    for ws in epochs.values():
+        assert all(w == ws[0] for w in ws)               # frozen inside a rebalance period
+    firsts = [ws[0] for ws in epochs.values()]
+    assert any(a != b for a, b in zip(firsts, firsts[1:]))   # and refreshed at its boundaries
+
+
+def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
+    from operators.strategies.discipline import TradeDiscipline
+    import random
+    rnd = random.Random(4)
+    churn = [rnd.choice([-1.0, 0.0, 1.0]) for _ in range(3000)]
+    o = Orchestrator([Fixed("a", churn), Fixed("b", list(reversed(churn)))])          # the defaults
+    assert all(isinstance(s, TradeDiscipline) for s in o.strategies) and o.names == ["a", "b"]
+    raw = Orchestrator([Fixed("a", churn), Fixed("b", list(reversed(churn)))], min_change=0.1, **RAW)
+    half_hour = 1800 * 10**9
+
+    def turnover(orch):
+        last, tot = 0.0, 0.0
+        for i in range(3000):
+            it = orch.on_bar("X", T0 + i * half_hour, 100.0, None)
+            if it is not None:
+                tot += abs(it.target - last)
+                last = it.target
+        return tot
+
+    t_new, t_raw = turnover(o), turnover(raw)
+    years = 2999 * half_hour / (365 * 86_400 * 10**9)
+    # each strategy spends at most burst + budget * years (+1 overdraft by exits), weighted 1/2 in the net
+    assert t_new <= 2 * 0.5 * (8.0 + 26.0 * years + 1.0) + 1e-9
+    assert t_raw > 10 * t_new
+    assert pickle.loads(pickle.dumps(o)).on_bar("X", T0 + 3000 * half_hour, 100.0, None) == \
+        o.on_bar("X", T0 + 3000 * half_hour, 100.0, None)

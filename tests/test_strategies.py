@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import math
 import pickle
 from collections import namedtuple
 
@@ -39,16 +40,17 @@ def test_all_strategies_share_the_interface_and_pickle():
 
 
 def test_ml_score_rules():
-    s = MLScoreThreshold(long_above=0.6, short_below=0.4, exit_above=0.55, exit_below=0.45, allow_short=False)
+    s = MLScoreThreshold(long_above=0.6, short_below=0.4, exit_above=0.55, exit_below=0.45, allow_short=False,
+                         rule="threshold")
     assert s.on_bar("X", 1, 1.0, None) is None                       # no score
     assert s.on_bar("X", 2, 1.0, None, score=0.3) is None             # shorts off: stays flat
     assert s.on_bar("X", 3, 1.0, None, score=0.61).target == 1.0
     assert s.on_bar("X", 4, 1.0, None, score=0.47).target == 0.0      # below the coin flip: stand aside
     lin = MLScoreThreshold(long_above=0.6, short_below=0.4, exit_above=0.55, exit_below=0.45, sizing="linear",
-                           size_step=0.25)
+                           size_step=0.25, rule="threshold")
     assert lin.on_bar("X", 1, 1.0, None, score=0.62).target == 1.0
     assert lin.on_bar("Y", 1, 1.0, None, score=0.34).target == -1.0
-    hold = MLScoreThreshold(min_hold_bars=3)
+    hold = MLScoreThreshold(min_hold_bars=3, rule="threshold")
     assert hold.on_bar("X", 1, 1.0, None, score=0.9).target == 1.0
     assert hold.on_bar("X", 2, 1.0, None, score=0.5) is None          # held for 1 bar only
     hold.on_bar("X", 3, 1.0, None, score=0.53)
@@ -133,3 +135,156 @@ def test_follower_cancel_expiry_trust_and_stop_before_entry():
     assert keep.on_signal(_sig()).target == pytest.approx(-0.8)
     keep.on_signal(cancel)                                            # cancel of a filled idea: kept by default
     assert keep.target["ETH-USD"] == pytest.approx(-0.8)
+
+
+# ------------------------------------------------------------------------------------------ cost-aware decisions
+MODULES_COST = ["operators.strategies.costs", "operators.strategies.discipline"]
+YEAR = 365 * 86_400 * 10**9
+
+
+@pytest.mark.parametrize("name", MODULES_COST)
+def test_cost_doctests(name):
+    res = doctest.testmod(importlib.import_module(name))
+    assert res.failed == 0 and res.attempted > 0
+
+
+def test_cost_model_from_the_broker_config():
+    import math
+    from operators.execution.broker import BrokerConfig, sqrt_impact_bps
+    from operators.strategies.costs import CostModel
+    cfg = BrokerConfig(half_spread_bps=2.0, impact_k_bps=20.0, max_impact_bps=3.0, taker_fee_bps=5.0)
+    c = CostModel.from_broker(cfg, participation=0.04)          # impact 20 * sqrt(0.04) = 4 bps, capped at 3
+    assert c.impact_bps == sqrt_impact_bps(0.04, 1.0, 20.0, 3.0) == 3.0
+    assert c.one_way_bps == 10.0 and c.round_trip_bps == 20.0 and math.isclose(c.round_trip, 0.002)
+    with pytest.raises(ValueError):
+        CostModel(fee_bps=-1.0)
+    with pytest.raises(ValueError):
+        CostModel.from_broker(cfg, participation=0.0)
+
+
+def test_move_stats_equal_conditional_means():
+    import numpy as np
+    from operators.strategies.ml_score import MoveStats
+    rng = np.random.default_rng(5)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    m = MoveStats(3, 1e12)                                       # (practically) no decay: plain means
+    for c in closes:
+        m.update(float(c))
+    r = closes[3:] / closes[:-3] - 1
+    assert m.up == pytest.approx(r[r > 0].mean(), rel=1e-9)
+    assert m.down == pytest.approx(-r[r < 0].mean(), rel=1e-9)
+    assert (m.n_up, m.n_down) == (int((r > 0).sum()), int((r < 0).sum()))
+    m.update(float("nan"))
+    m.update(-1.0)
+    assert m.n_up + m.n_down == r.size                           # bad closes ignored
+
+
+def test_edge_rule_needs_the_hurdle_holds_the_horizon_and_leaves_on_negative_edge():
+    from operators.strategies.costs import CostModel
+    cost = CostModel(fee_bps=10.0)                               # round trip 20 bps; margin 1: hurdle 40 bps
+    s = MLScoreThreshold(cost=cost, margin=1.0, horizon_bars=3, move_stats=(0.02, 0.02))
+    assert s.hurdle == pytest.approx(0.004)
+    # edge = 0.02 * (2p - 1): 0.004 at p = 0.6
+    assert s.on_bar("X", 1, 1.0, None, score=0.595) is None      # 38 bps < 40: stays flat
+    it = s.on_bar("X", 2, 1.0, None, score=0.61)
+    assert it.target == 1.0 and "edge_bps=44.0" in it.reason
+    assert s.on_bar("X", 3, 1.0, None, score=0.3) is None        # edge -160 bps, but held 1 bar < 3
+    assert s.on_bar("X", 4, 1.0, None, score=0.45) is None       # held 2 bars
+    assert s.on_bar("X", 5, 1.0, None, score=0.51) is None       # held 3, edge +4 bps >= 0: keep
+    assert s.on_bar("X", 6, 1.0, None, score=0.49).target == 0.0  # edge -4 bps: leave (no flip: 4 < 40)
+    assert s.on_bar("X", 7, 1.0, None, score=0.2).target == -1.0  # short edge 120 bps
+    assert s.on_bar("X", 8, 1.0, None, score=None) is None
+    s2 = MLScoreThreshold(cost=cost, margin=1.0, horizon_bars=1, move_stats=(0.02, 0.02), allow_short=False)
+    assert s2.on_bar("X", 1, 1.0, None, score=0.1) is None       # shorts off
+    with pytest.raises(ValueError):
+        MLScoreThreshold(move_stats=(0.01, 0.0))
+    with pytest.raises(ValueError):
+        MLScoreThreshold(rule="magic")
+
+
+def test_edge_rule_online_moves_wait_for_enough_history_and_pickle():
+    import numpy as np
+    from operators.strategies.costs import CostModel
+    rng = np.random.default_rng(2)
+    closes = (100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))).tolist()
+    s = MLScoreThreshold(cost=CostModel(fee_bps=1.0), margin=0.0, horizon_bars=1, min_moves=50)
+    first = None
+    for i, c in enumerate(closes[:200]):
+        it = s.on_bar("X", i, c, None, score=0.99)
+        if it is not None and first is None:
+            first = i
+    m = s.moves["X"]
+    assert first is not None and min(m.n_up, m.n_down) >= 50   # traded only once both sides had 50 moves
+    clone = pickle.loads(pickle.dumps(s))
+    for i, c in enumerate(closes[200:], start=200):
+        p = 0.5 + 0.45 * math.sin(i / 7)
+        a, b = s.on_bar("X", i, c, None, score=p), clone.on_bar("X", i, c, None, score=p)
+        assert a == b
+
+
+class _Wants:
+    """Test strategy: wants ``seq[i]`` at its i-th bar (emits only changes)."""
+
+    name = "w"
+
+    def __init__(self, seq):
+        self.seq, self.i, self.cur = list(seq), 0, 0.0
+
+    def on_bar(self, symbol, ts, close, features, *, score=None, bar=None):
+        t = self.seq[min(self.i, len(self.seq) - 1)]
+        self.i += 1
+        if t == self.cur:
+            return None
+        self.cur = t
+        from operators.strategies import Intent
+        return Intent("w", symbol, ts, t, confidence=0.7, reason="r")
+
+
+def _run(d, n, step_ns):
+    out = []
+    for i in range(n):
+        it = d.on_bar("X", i * step_ns, 1.0, None)
+        out.append(None if it is None else it.target)
+    return out
+
+
+def test_turnover_budget_skips_unaffordable_entries_and_lets_exits_through():
+    from operators.strategies.discipline import TradeDiscipline
+    day = 86_400 * 10**9
+    # 36.5 units a year = 0.1 a day; burst 2: one round trip banked
+    d = TradeDiscipline(_Wants([1, 0, 1, 0, -1, -1, 1, 1, 1]), turnover_per_year=36.5, burst=2.0)
+    got = _run(d, 9, day)
+    # bar0 enter (tokens 2 -> 1), bar1 exit (-> 0.1 after refill: 1.1 - 1), bar2 entry skipped (0.2 < 1),
+    # bar3 want 0 = what we hold, bar4 short skipped, bar6 long skipped (0.6 < 1), 7-8 the same wish: not retried
+    assert got == [1.0, 0.0, None, None, None, None, None, None, None]
+    st = d.state["X"]
+    assert st.skipped == 3 and st.spent == 2.0
+    # a flip that cannot be afforded still exits
+    f = TradeDiscipline(_Wants([1, -1]), turnover_per_year=1.0, burst=2.0)
+    assert _run(f, 2, 10**9) == [1.0, 0.0]
+    # over a long churny stream the turnover never exceeds burst + rate * time
+    import random
+    rnd = random.Random(1)
+    seq = [rnd.choice([-1.0, 0.0, 1.0]) for _ in range(2000)]
+    g = TradeDiscipline(_Wants(seq), turnover_per_year=52.0, burst=4.0)
+    hour = 3600 * 10**9
+    _run(g, 2000, hour)
+    span = 1999 * hour
+    # exits may overdraw by at most one position (|target| <= 1) beyond the budget
+    assert g.state["X"].spent <= 4.0 + 52.0 * span / YEAR + 1.0
+    assert g.state["X"].spent > 0
+
+
+def test_min_hold_defers_changes_and_pickle_continues():
+    from operators.strategies.discipline import TradeDiscipline
+    d = TradeDiscipline(_Wants([1, 0, 0, 0, -1, 1, 1, 1]), min_hold_bars=3)
+    got = _run(d, 3, 10**9)
+    assert got == [1.0, None, None]                  # the exit wished at bar 1 waits
+    clone = pickle.loads(pickle.dumps(d))
+    rest = [d.on_bar("X", i * 10**9, 1.0, None) for i in range(3, 8)]
+    rest2 = [clone.on_bar("X", i * 10**9, 1.0, None) for i in range(3, 8)]
+    assert rest == rest2
+    assert [None if x is None else x.target for x in rest] == [0.0, -1.0, None, None, 1.0]
+    assert rest[0].confidence == 0.7 and rest[0].reason == "r"
+    with pytest.raises(ValueError):
+        TradeDiscipline(_Wants([0]), burst=1.0)
