@@ -531,6 +531,9 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     _strategy("enable_strategy", "enable", "Count the strategy's intents again.")
     _strategy("disable_strategy", "disable", "Drop the strategy's contribution and unwind its positions.")
 
+    from flows.api.console import mount_console
+
+    mount_console(app)
     sizes = api_settings or (ctx.api if ctx else _env_api())
     app.add_middleware(GuardMiddleware, max_body_bytes=sizes.max_body_bytes, max_query_bytes=sizes.max_query_bytes,
                        on_refused=on_guard_refusal)
