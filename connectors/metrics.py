@@ -413,11 +413,43 @@ class FlowMetrics:
             self.observe_fills(e.fills)
         if e.late:
             m.late_ticks_total.labels(symbol=symbol).inc(len(e.late))
+        for a in getattr(e, "alerts", None) or ():
+            self._observe_alert(a)
         if e.marks:
             self.observe_equity(symbol, e.marks[-1][1])
         st = getattr(e, "state", None)
         if st:
             self.observe_account_state(st)
+
+    def _observe_alert(self, a: Any) -> None:
+        """Alerts of the signal stage: a ``model_drift`` alert that reports a degradation (``warning``; it also
+        raised a retrain request, ``operators.models.drift``) is a drift event of its model (``features`` for a
+        PSI shift of the inputs) and detector (``adwin``, ``psi``). An ``info`` one (errors got smaller) is not."""
+        if a.kind != "model_drift" or a.severity == "info":
+            return
+        labels = a.labels or {}
+        self.observe_drift(labels.get("model") or "features", labels.get("source") or "unknown")
+
+    def init_drift(self, models: Sequence[str] = ("river", "lgbm", "ensemble"), detectors: Sequence[str] = ("adwin",),
+                   ) -> None:
+        """Create the drift counters at 0 (each model's ADWIN, the features' PSI), so that the first detection is an
+        increase Prometheus can see (``LevibotModelDrift`` uses ``increase``)."""
+        for model in models:
+            for det in detectors:
+                self.m.drift_events_total.labels(model=model, detector=det).inc(0)
+        self.m.drift_events_total.labels(model="features", detector="psi").inc(0)
+
+    def init_dead_letters(self, topic: str, stage: str = "decode", reasons: Iterable[str] | None = None) -> None:
+        """Create ``levibot_dead_letters_total`` of an input topic at 0 for every reason its stage can give (decode:
+        the codec's reason codes; split: the input policy's), so that the first rejected batch of a fresh process is
+        an increase Prometheus can see: a series born at its first value shows no ``rate``/``increase``, and a
+        process whose first poll held 2,000 malformed ticks would otherwise never raise ``LevibotDeadLetterRateHigh``."""
+        if reasons is None:
+            from schemas.codec import REASONS  # noqa: PLC0415 - schemas is below connectors
+
+            reasons = sorted(REASONS)
+        for reason in reasons:
+            self.m.dead_letters_total.labels(reason=reason, source_topic=topic, stage=stage).inc(0)
 
     def init_control(self, topic: str) -> None:
         """Create the control plane's counters at 0 (refusal reasons of ``topic``, command results), so that the
@@ -547,6 +579,11 @@ class FlowMetrics:
             m.events_out_total.labels(stage="sink", topic=kind).inc(rows)
         else:
             m.sink_failures_total.labels(sink=kind).inc()
+
+    def count_sink_failure(self, kind: str) -> None:
+        """One failed write of sink ``kind`` that the resilience layer absorbed (spooled, retried): the write did
+        not raise, so :func:`metered_sink` did not see it."""
+        self.m.sink_failures_total.labels(sink=kind).inc()
 
     def set_circuit_breaker(self, breaker: str, state: str) -> None:
         """State of a circuit breaker: ``closed``, ``half_open`` or ``open``."""

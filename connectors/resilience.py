@@ -214,8 +214,10 @@ class ResilientWriter:
     module docstring. ``transient`` are the exception types that mean "the store is unreachable, try again"."""
 
     def __init__(self, writer: Any, breaker: CircuitBreaker, spool: Spool, *, policy: RetryPolicy = RetryPolicy(),
-                 transient: tuple[type[BaseException], ...] = (OSError,), close_timeout_s: float = 30.0) -> None:
+                 transient: tuple[type[BaseException], ...] = (OSError,), close_timeout_s: float = 30.0,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self._writer = writer
+        self._on_failure = on_failure  # called with the breaker's name for every failed write (batch or probe)
         self.breaker = breaker
         self.spool = spool
         self.policy = policy
@@ -245,6 +247,7 @@ class ResilientWriter:
                              retry=retry_if_exception_type(self.transient), reraise=True)(self._writer.write, events)
                 return
             except self.transient as exc:
+                self._failed()
                 self.breaker.open(f"{type(exc).__name__}: {_short(exc)}")
         self.spooled_batches += 1
         self.spool.put(events, on_block=lambda: log.error(
@@ -274,7 +277,15 @@ class ResilientWriter:
             raise RuntimeError(f"sink {self.breaker.name} failed permanently: {err}") from err
 
     # -- the drain thread --------------------------------------------------------------------------------------------
+    def _failed(self) -> None:
+        if self._on_failure is not None:
+            try:
+                self._on_failure(self.breaker.name)
+            except Exception:  # noqa: BLE001 - a metric never stops a write
+                log.exception("sink %s: failure hook failed", self.breaker.name)
+
     def _probe_failed(self, rs: RetryCallState) -> None:
+        self._failed()
         exc = rs.outcome.exception() if rs.outcome is not None else None
         self.breaker.open(f"probe {rs.attempt_number} failed: {type(exc).__name__}: {_short(exc)}")
 
@@ -333,6 +344,13 @@ class BreakerReporter:
         self._clock_ns = clock_ns
         self._opened_ns: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def write_failed(self, name: str) -> None:
+        """A write of sink ``name`` failed (a batch after its quick attempts, or one probe of an open breaker):
+        counted in ``levibot_sink_failures_total{sink}`` (the ``LevibotSinkFailing`` rule reads it)."""
+        count = getattr(self.metrics, "count_sink_failure", None)
+        if count is not None:
+            count(name)
 
     def register(self, breaker: CircuitBreaker) -> CircuitBreaker:
         """Attach to ``breaker`` and export its (closed) state at once."""
@@ -445,4 +463,5 @@ class SinkResilience:
              transient: tuple[type[BaseException], ...]) -> ResilientWriter:
         spool = Spool(self.spool_root / name / f"w{worker_index}", event_type, max_events=self.max_buffered_events)
         return ResilientWriter(writer, self.breaker(name), spool, policy=self.policy, transient=transient,
-                               close_timeout_s=self.close_timeout_s)
+                               close_timeout_s=self.close_timeout_s,
+                               on_failure=self.reporter.write_failed if self.reporter is not None else None)

@@ -185,6 +185,7 @@ def run_live(
     except OSError as exc:  # a busy port costs the endpoint, never the flow
         log.warning("metrics endpoint not started (port %s: %s); the flow runs on", s.metrics_port, exc)
     fm = FlowMetrics()
+    fm.init_drift()
     KafkaLagPoller(s.kafka_bootstrap, fm).start()
     ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,
                              max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
@@ -197,6 +198,10 @@ def run_live(
     cfg = replace(cfg, symbols=s.symbol_list)
     reports = KafkaEventSource(s.kafka_bootstrap, s.topic("execution.reports"), ExecutionReport, batch_size=1000,
                                max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if venue == "paper" else None
+    for src in (ticks, sig, control, reports):
+        if src is not None:
+            fm.init_dead_letters(src.topic)
+    fm.init_dead_letters(ticks.topic, "split", ("unknown_symbol", "future_skew", "duplicate_tick"))
     resilience, reduce_only, side_producers = outage_handling(s, fm, process_id)
     outputs = live_outputs(s, set(stores), process_id, fm, resilience, (reduce_only,))
     flow = build_trading_flow(ticks, outputs, cfg, signals_source=sig,
