@@ -13,7 +13,7 @@ from schemas.events import NAME_PATTERN, SCOPE_PATTERN
 
 __all__ = ["ErrorOut", "Page", "OrderOut", "FillOut", "RiskDecisionOut", "SignalOut", "AuditOut", "PositionOut",
            "StatusOut", "ControlStateOut", "WhoAmIOut", "ModeRequest", "SetLimitRequest", "StrategyRequest",
-           "ControlAccepted", "HealthOut", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
+           "ControlAccepted", "HealthOut", "LiveOut", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
            "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
 
 T = TypeVar("T")
@@ -192,6 +192,11 @@ class WhoAmIOut(_Out):
     accounts: list[str]
     rate: str
     groups: list[str]
+
+
+class LiveOut(_Out):
+    status: Literal["ok"]
+    version: str
 
 
 class HealthOut(_Out):

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000_000_000_000
 
 MODULES = ["operators.api.access", "operators.api.keys", "operators.api.query", "operators.api.audit",
-           "operators.api.commands", "operators.api.analytics", "operators.api.models", "operators.api.sessions"]
+           "operators.api.commands", "operators.api.analytics", "operators.api.models", "operators.api.sessions", "operators.api.telegram"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -36,7 +36,7 @@ def test_doctests(name):
 
 def test_operators_api_is_pure():
     code = ("import sys, operators.api.access, operators.api.keys, operators.api.query, operators.api.audit, "
-            "operators.api.commands, operators.api.analytics, operators.api.models, operators.api.sessions; "
+            "operators.api.commands, operators.api.analytics, operators.api.models, operators.api.sessions, operators.api.telegram; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'psycopg', "
             "'psycopg_pool', 'limits', 'redis', 'confluent_kafka', 'bytewax', 'httpx', 'connectors', 'flows')]; "
             "assert not bad, bad")

@@ -2,7 +2,8 @@
 
 Routes (each ``/v1`` route needs a key; scope and tier group in brackets):
 
-- ``GET /healthz`` (none): liveness and database reachability, for readiness probes;
+- ``GET /livez`` (none): the process answers; ``GET /readyz`` = ``GET /healthz`` (none): PostgreSQL and, with shared
+  rate limits, Redis answer (readiness probes);
 - ``GET /v1/status`` [read, status], ``GET /v1/whoami`` [read, status];
 - ``GET /v1/positions`` [read, book], ``GET /v1/orders`` [read, book], ``GET /v1/fills`` [read, book];
 - ``GET /v1/equity`` [read, book]: P&L, equity, drawdown and buy-and-hold per bar close;
@@ -36,7 +37,7 @@ from operators.api.access import Principal
 from operators.api.commands import Rejected, build_command
 from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name, time_ns
 from schemas.api import (AuditOut, CalibrationOut, ControlAccepted, ControlStateOut, DriftOut, EquityOut, ErrorOut,
-                         FillOut, HealthOut, KillSwitchOut, ModelOut, ModelsOut, ModeRequest, OrderOut, Page,
+                         FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelsOut, ModeRequest, OrderOut, Page,
                          PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest, SignalOut, StatusOut,
                          StrategyRequest, WhoAmIOut)
 from schemas.events import NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
@@ -301,7 +302,18 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     read_status = require("read", "status")
     read_book = require("read", "book")
 
-    @app.get("/healthz", response_model=HealthOut, tags=["service"])
+    @app.get("/livez", response_model=LiveOut, tags=["service"])
+    def livez() -> Any:
+        """Liveness: the process answers (nothing else is checked, so a database outage does not restart it)."""
+        return LiveOut(status="ok", version=API_VERSION)
+
+    @app.get("/readyz", response_model=HealthOut, tags=["service"], responses={503: {"model": HealthOut}})
+    def readyz(request: Request) -> Any:
+        """Readiness (the same checks as /healthz): route traffic here only when PostgreSQL and, with shared
+        rate limits, Redis answer."""
+        return healthz(request)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["service"], responses={503: {"model": HealthOut}})
     def healthz(request: Request) -> Any:
         """Readiness: whether PostgreSQL and, with shared rate limits, Redis answer (no key needed; nothing else
         is revealed). 503 when either does not."""
@@ -532,8 +544,10 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     _strategy("disable_strategy", "disable", "Drop the strategy's contribution and unwind its positions.")
 
     from flows.api.console import mount_console
+    from flows.api.telegram import mount_telegram
 
     mount_console(app)
+    mount_telegram(app)
     sizes = api_settings or (ctx.api if ctx else _env_api())
     app.add_middleware(GuardMiddleware, max_body_bytes=sizes.max_body_bytes, max_query_bytes=sizes.max_query_bytes,
                        on_refused=on_guard_refusal)

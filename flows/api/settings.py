@@ -72,6 +72,25 @@ class ApiSettings:
         "env": "LEVIBOT_API_GRAFANA_URL",
         "doc": "Grafana's address; the console links to it for time series (empty: no link)."})
 
+    telegram_bot_token: str = field(default="", repr=False, metadata={
+        "env": "LEVIBOT_API_TELEGRAM_BOT_TOKEN",
+        "doc": "The bot's token: answers bot commands (sendMessage) and checks Mini App initData signatures. "
+               "Empty: no bot commands, no Mini App."})
+    telegram_secret_token: str = field(default="", repr=False, metadata={
+        "env": "LEVIBOT_API_TELEGRAM_SECRET_TOKEN",
+        "doc": "The secret Telegram (or the signal ingest forwarding commands) sends in "
+               "X-Telegram-Bot-Api-Secret-Token to POST /telegram/bot (required for that route)."})
+    telegram_api_url: str = field(default="https://api.telegram.org", metadata={
+        "env": "LEVIBOT_API_TELEGRAM_API_URL", "doc": "The Bot API's address (a local server in tests)."})
+    telegram_chats: str = field(default="", metadata={
+        "env": "LEVIBOT_API_TELEGRAM_CHATS", "doc": "Chat ids bot commands are accepted from, comma-separated."})
+    telegram_users: str = field(default="", metadata={
+        "env": "LEVIBOT_API_TELEGRAM_USERS",
+        "doc": "JSON {\"<Telegram user id>\": \"<API key id>\"}: the users allowed (bot and Mini App) and the key "
+               "each acts as (its scopes and tier apply)."})
+    telegram_max_age_s: int = field(default=3600, metadata={
+        "env": "LEVIBOT_API_TELEGRAM_MAX_AGE_S", "doc": "Oldest Mini App initData accepted (auth_date), seconds."})
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "ApiSettings":
         env = dict(os.environ if env is None else env)
@@ -97,6 +116,9 @@ class ApiSettings:
             raise ValueError("LEVIBOT_API_SESSION_TTL_S must be >= 60 and LEVIBOT_API_COOKIE_SECURE 0 or 1")
         if s.grafana_url and not s.grafana_url.startswith(("http://", "https://")):
             raise ValueError("LEVIBOT_API_GRAFANA_URL must be an http(s) URL")
+        from operators.api.telegram import TelegramAccess
+
+        TelegramAccess.parse(s.telegram_chats, s.telegram_users)  # fail early on a bad allow-list
         if not s.capital > 0 or s.max_fills < 1 or s.drift_tail < 1:
             raise ValueError("LEVIBOT_API_CAPITAL must be > 0, LEVIBOT_API_MAX_FILLS and LEVIBOT_API_DRIFT_TAIL >= 1")
         if s.max_body_bytes < 1024 or s.max_query_bytes < 256:

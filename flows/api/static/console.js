@@ -1,4 +1,5 @@
-// LeviBot console: draws every chart of the page from the JSON next to it (plotly.js, served by the API itself).
+// LeviBot console: draws every chart of the page from the JSON next to it (plotly.js, served by the API itself);
+// on the Telegram Mini App entry page, posts the initData Telegram put in the URL fragment to the login.
 (function () {
   "use strict";
   function draw() {
@@ -13,5 +14,14 @@
       });
     });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
+  function telegram() {
+    var form = document.getElementById("tg-login");
+    if (!form) { return; }
+    var data = new URLSearchParams(window.location.hash.slice(1)).get("tgWebAppData");
+    if (!data) { document.getElementById("tg-status").textContent = "Open this page from the LeviBot bot in Telegram."; return; }
+    document.getElementById("tg-init-data").value = data;
+    form.submit();
+  }
+  function start() { telegram(); draw(); }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
