@@ -9,17 +9,29 @@ decisions are traded; test segments are chained (each starts at the previous one
 Execution and costs: ``operators.sweep.simulate`` (the pipeline's model: next-bar-open fills, 7.5 bps fee,
 1 bp slippage, 50 % of equity per position at full conviction, 100,000 quote per symbol).
 
-* ML score: a logistic regression on the 14 core features (standardised on the training window, L2 = 1),
-  label = next 4 bars' return > 0, fitted per fold on the training window only; thresholds fixed (0.55 / 0.45,
-  exit band 0.48-0.52: not tuned).
+* ML score: the project's models, retrained per fold on the training window only: the calibrated LightGBM
+  (``operators.models.train_lightgbm``: inner walk-forward CV with a purge gap, isotonic calibration on
+  out-of-fold predictions; registered, promoted and loaded back through ``connectors.model_registry``) and the
+  online River model, blended by the streaming ``Scorer``'s log-loss weights (the ensemble score is traded).
+  Label: the next 4 bars' log return > 0. River learns online from the training window's start; the fold's
+  LightGBM is swapped in at the first test bar. Rule: ``MLScoreThreshold(rule="edge")`` with the move sizes
+  ``E[r | r > 0]``, ``E[−r | r < 0]`` of the training window and the simulation's 17 bps round trip (margin 0.5);
+  ``ml_score_threshold`` is the old fixed-threshold rule (0.55 / 0.45) on the same scores, for comparison.
 * Telegram follower: no real signal history is bundled for these years, so signals come from a synthetic,
   rule-based "channel" (a 48-bar Donchian breakout posts an entry zone ±0.2 % around the close, three targets at
   1/2/3 ATR and a stop at 2 ATR; trust 0.7). It exercises the follower's mechanics end to end; it is not
   evidence about any real channel.
 * Portfolio: one orchestrator per symbol over the five strategies (each with its fold's chosen parameters),
-  risk parity (inverse 480-bar realised strategy volatility) and static equal weights.
+  risk parity (inverse 480-bar realised strategy volatility) and static equal weights, with the orchestrator's
+  default cost discipline (hold, turnover budget, daily weights, 0.1 no-trade band); ``_old_rules``: the same
+  portfolio with the rules before cost-aware decisions (weights every bar, 0.05 band, no hold, no budget).
+* Buy and hold: long at full conviction (50 % of equity) through every test window, same costs.
 
-Run: ``.venv/bin/python scripts/strategy_walkforward.py`` (about a minute or two).
+Columns beyond the equity statistics: ``turnover_per_year`` (traded notional / starting capital / year),
+``fees_frac_per_year`` (fees / starting capital / year; each fold's simulation starts at the capital) and fills.
+
+Run: ``.venv/bin/python scripts/strategy_walkforward.py`` (about 7 minutes on the shared 2-core VM: the models
+are trained per fold).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +48,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connectors.model_registry import ModelRegistry  # noqa: E402
 from connectors.report import json_clean  # noqa: E402
 from flows.sweep import load_bar_arrays  # noqa: E402
 from operators.features import CORE_V1, compute_features_array  # noqa: E402
+from operators.models import Scorer, ScorerConfig, TrainConfig, train_lightgbm  # noqa: E402
+from operators.models.dataset import DEFAULT_EXCLUDED  # noqa: E402
 from operators.orchestrator import Orchestrator  # noqa: E402
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,  # noqa: E402
                                   ZScoreReversion)
+from operators.strategies.costs import CostModel  # noqa: E402
 from operators.sweep import SimConfig, combine_equity, equity_stats, next_open_fill_prices, simulate, strategy_targets  # noqa: E402
 from schemas.events import Signal  # noqa: E402
 
@@ -52,11 +69,19 @@ GRIDS = {
     "zscore_mr": [dict(window=w, entry_z=e, exit_z=x) for w, e, x in itertools.product([24, 48, 96], [2.0, 2.5, 3.0], [0.0, 0.5])],
     "vol_breakout": [dict(window=w, k=k) for w, k in itertools.product([24, 48, 96], [1.5, 2.0, 3.0])],
     "ml_score": [dict()],
+    "ml_score_threshold": [dict()],
     "tg_follow": [dict(zone_tolerance_bps=z) for z in (20.0, 50.0)],
 }
 
 
-def make(name: str, p: dict):
+HORIZON = 4                                              # label horizon of the ML score (bars)
+COSTS = CostModel.from_sim(CFG.fee_bps, CFG.slippage_bps)   # what the simulation charges: 17 bps a round trip
+#: the orchestrator's rules before cost-aware decisions (weights every bar, 0.05 band, no hold, no budget)
+OLD_RULES = dict(rebalance_bars=1, min_change=0.05, min_hold_bars=0, turnover_per_year=None)
+
+
+def make(name: str, p: dict, moves: tuple[float, float] | None = None):
+    """Strategy ``name`` with parameters ``p``; ``moves``: the ML score's ``(m_up, m_down)`` from the training window."""
     if name == "trend":
         return EmaSpreadTrend(p["entry"], p["exit"], name="trend")
     if name == "zscore_mr":
@@ -64,8 +89,17 @@ def make(name: str, p: dict):
     if name == "vol_breakout":
         return VolatilityBreakout(int(p["window"]), p["k"])
     if name == "ml_score":
-        return MLScoreThreshold(0.55, 0.45, 0.52, 0.48)
+        return MLScoreThreshold(rule="edge", cost=COSTS, margin=0.5, horizon_bars=HORIZON, move_stats=moves)
+    if name == "ml_score_threshold":
+        return MLScoreThreshold(0.55, 0.45, 0.52, 0.48, rule="threshold", name="ml_score")
     return SignalFollower(max_size=1.0, zone_tolerance_bps=p["zone_tolerance_bps"])
+
+
+def move_stats(close: np.ndarray, tr: slice, horizon: int = HORIZON) -> tuple[float, float]:
+    """``(E[r | r > 0], E[−r | r < 0])`` of the ``horizon``-bar simple return, from the training window only."""
+    c = close[tr]
+    r = c[horizon:] / c[:-horizon] - 1
+    return float(r[r > 0].mean()), float(-r[r < 0].mean())
 
 
 def features(b) -> np.ndarray:
@@ -95,32 +129,55 @@ def synthetic_signals(b, window: int = 48) -> list[Signal]:
     return out
 
 
-def fit_logit(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25) -> np.ndarray:
-    """Newton-Raphson logistic regression with an intercept and an L2 penalty (not on the intercept)."""
-    Xb = np.hstack([np.ones((len(X), 1)), X])
-    w = np.zeros(Xb.shape[1])
-    reg = np.full(Xb.shape[1], l2)
-    reg[0] = 0.0
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-Xb @ w))
-        g = Xb.T @ (p - y) + reg * w
-        H = (Xb * (p * (1 - p))[:, None]).T @ Xb + np.diag(reg)
-        w -= np.linalg.solve(H, g)
-    return w
+MODEL_NAMES = tuple(f for f in CORE_V1.features if f not in DEFAULT_EXCLUDED)   # the Scorer's default features
 
 
-def ml_scores(F: np.ndarray, close: np.ndarray, tr: slice, te: slice, horizon: int = 4) -> np.ndarray:
-    """Scores for the test window from a model fitted on the training window only (labels inside it)."""
-    fwd = np.full(len(close), np.nan)
-    fwd[:-horizon] = close[horizon:] / close[:-horizon] - 1
-    idx = np.arange(tr.start, tr.stop - horizon)
-    ok = idx[~np.isnan(F[idx]).any(axis=1)]
-    mu, sd = F[ok].mean(axis=0), F[ok].std(axis=0) + 1e-12
-    w = fit_logit((F[ok] - mu) / sd, (fwd[ok] > 0).astype(float))
-    s = np.full(len(close), np.nan)
-    Xt = (F[te] - mu) / sd
-    s[te] = 1 / (1 + np.exp(-(w[0] + Xt @ w[1:])))
-    return s
+def train_fold_model(feats, bars, fold, registry: ModelRegistry):
+    """The project's batch model for one fold: LightGBM with its inner walk-forward CV and isotonic calibration on
+    out-of-fold predictions (:func:`operators.models.train_lightgbm`), trained on both symbols' rows of the
+    training window whose label (next ``HORIZON`` bars up) lies inside it, registered, promoted and loaded back
+    through the registry as the flow's model watcher would."""
+    idx = [CORE_V1.features.index(n) for n in MODEL_NAMES]
+    X, y, ts = [], [], []
+    for F, b, (f0, f1, _) in zip(feats, bars, fold):
+        t = np.arange(f0, f1 - HORIZON)
+        ok = t[np.isfinite(F[t]).all(axis=1)]
+        X.append(F[ok][:, idx])
+        y.append((np.log(b.close[ok + HORIZON] / b.close[ok]) > 0).astype(float))
+        ts.append(b.mark_ts[ok])
+    X, y, ts = np.vstack(X), np.concatenate(y), np.concatenate(ts)
+    order = np.argsort(ts, kind="stable")
+    res_ns = bars[0].resolution_s * 1_000_000_000
+    gap = (HORIZON + 1) * res_ns
+    model = train_lightgbm(X[order], y[order], ts[order], MODEL_NAMES, TrainConfig(gap_ns=gap, calibration="isotonic"),
+                           info={"horizon_bars": HORIZON})
+    spec = CORE_V1.with_resolution(bars[0].resolution_s)
+    version = registry.register(model, feature_set=spec.id, feature_set_version=spec.version,
+                                horizon_ns=HORIZON * res_ns, metrics={"cv_calibrated": model.info["cv_calibrated"]})
+    registry.promote(version, "walk-forward fold")
+    return registry.load(version), version
+
+
+def model_scores(F: np.ndarray, b, f0: int, f1: int, f2: int, model, version: str) -> np.ndarray:
+    """The ensemble score (calibrated LightGBM + online River, log-loss weights) of every test bar, through the
+    flow's :class:`~operators.models.Scorer`: River learns online from the delayed labels from the start of the
+    training window; the fold's LightGBM is swapped in at the first test bar (as ``levibot evaluate-models``
+    does), so the ensemble weights see only out-of-sample LightGBM predictions. NaN outside the test window."""
+    sc = Scorer(b.symbol, CORE_V1.with_resolution(b.resolution_s), cfg=ScorerConfig(horizon_bars=HORIZON),
+                names=MODEL_NAMES)
+    out = np.full(len(b), np.nan)
+    mts = b.mark_ts.tolist()
+    closes = b.close.tolist()
+    for t in range(f0, f2):
+        if t == f1:
+            sc.swap_batch(model, version)
+        row = F[t]
+        if np.isfinite(row).all():
+            ens = sc.score(tuple(row.tolist()), mts[t])[2]
+            if t >= f1:
+                out[t] = ens
+        sc.learn(mts[t], closes[t])
+    return out
 
 
 def targets_for(strat, b, F, sigs, lo: int, hi: int, scores=None) -> np.ndarray:
@@ -129,10 +186,15 @@ def targets_for(strat, b, F, sigs, lo: int, hi: int, scores=None) -> np.ndarray:
     return strategy_targets(strat, sb, F[lo:hi], None if scores is None else scores[lo:hi], ss)
 
 
-def sim_window(tg: np.ndarray, b, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mark ts, equity) of one symbol over bars [lo, hi)."""
+def sim_window(tg: np.ndarray, b, lo: int, hi: int, costs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mark ts, equity) of one symbol over bars [lo, hi); adds fills, fees and traded notional to ``costs``."""
     sb = b.slice(lo, hi)
-    return sb.mark_ts, simulate(tg[None, :], sb.close, next_open_fill_prices(sb), CFG).equity
+    res = simulate(tg[None, :], sb.close, next_open_fill_prices(sb), CFG)
+    if costs is not None:
+        costs["fills"] += int(res.n_fills[0])
+        costs["fees"] += float(res.fees[0])
+        costs["notional"] += float(res.traded_notional[0])
+    return sb.mark_ts, res.equity
 
 
 def total_ts(parts) -> tuple[np.ndarray, np.ndarray]:
@@ -166,16 +228,25 @@ def main(max_bars: int | None = None) -> dict:
               for s in range(0, n - TRAIN - BARS_PER_DAY, TEST)]
     folds = [[tuple(int(np.searchsorted(b.mark_ts, t)) for t in tf) for b in bars] for tf in tfolds]
     names = list(GRIDS)
-    oos: dict[str, list[np.ndarray]] = {k: [] for k in names + ["portfolio_risk_parity", "portfolio_static"]}
+    members = [k for k in names if k != "ml_score_threshold"]        # the portfolio's five strategies
+    portfolios = ["portfolio_risk_parity", "portfolio_static", "portfolio_risk_parity_old_rules", "buy_and_hold"]
+    oos: dict[str, list[np.ndarray]] = {k: [] for k in names + portfolios}
+    costs = {k: {"fills": 0, "fees": 0.0, "notional": 0.0} for k in oos}
     oos_ts: dict[str, list[np.ndarray]] = {k: [] for k in oos}
     chosen: dict[str, list] = {k: [] for k in names}
+    registry = ModelRegistry(Path(tempfile.mkdtemp(prefix="wf-models-")))
+    fold_models: list[dict] = []
     for fold in folds:
-        scores = [ml_scores(F, b.close, slice(f0, f1), slice(f1, f2)) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
+        model, version = train_fold_model(feats, bars, fold, registry)
+        scores = [model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
+        fold_models.append({"version": version, "n_rounds": model.info["n_rounds"],
+                            "cv_calibrated": model.info["cv_calibrated"]})
+        moves = [move_stats(b.close, slice(f0, f1)) for b, (f0, f1, _) in zip(bars, fold)]
         best_p = {}
         for name in names:
             best, bp = -np.inf, None
             for p in GRIDS[name]:
-                if name == "ml_score":
+                if name.startswith("ml_score"):
                     bp = p
                     break
                 eqs = [sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
@@ -185,16 +256,21 @@ def main(max_bars: int | None = None) -> dict:
                     best, bp = sr, p
             best_p[name] = bp if bp is not None else GRIDS[name][0]
             chosen[name].append(best_p[name])
-        for name in names + ["portfolio_risk_parity", "portfolio_static"]:
+        for name in names + portfolios:
             seg = []
-            for b, F, sg, sc, (f0, f1, f2) in zip(bars, feats, sigs, scores, fold):
+            for b, F, sg, sc, mv, (f0, f1, f2) in zip(bars, feats, sigs, scores, moves, fold):
+                if name == "buy_and_hold":   # long at full conviction (50 % of equity) from the first test bar
+                    seg.append(sim_window(np.ones(f2 - f1), b, f1, f2, costs[name]))
+                    continue
                 if name.startswith("portfolio"):
-                    strat = Orchestrator([make(k, best_p[k]) for k in names],
-                                         allocation="risk_parity" if name.endswith("parity") else "static")
+                    rules = OLD_RULES if name.endswith("old_rules") else {}
+                    strat = Orchestrator([make(k, best_p[k], mv) for k in members],
+                                         allocation="static" if name == "portfolio_static" else "risk_parity",
+                                         **rules)
                 else:
-                    strat = make(name, best_p[name])
+                    strat = make(name, best_p[name], mv)
                 tg = targets_for(strat, b, F, sg, f0, f2, scores=sc)   # warm on the training window
-                seg.append(sim_window(tg[f1 - f0:], b, f1, f2))
+                seg.append(sim_window(tg[f1 - f0:], b, f1, f2, costs[name]))
             seg_ts, seg_eq = total_ts(seg)
             oos[name].append(seg_eq)
             oos_ts[name].append(seg_ts)
@@ -204,10 +280,14 @@ def main(max_bars: int | None = None) -> dict:
         r = np.concatenate([s[1:] / s[:-1] - 1 for s in segs])
         eq = 2 * CFG.capital * np.concatenate([[1.0], np.cumprod(1 + r)])
         st = {k: float(v[0]) for k, v in equity_stats(eq[None, :], 1800).items()}
+        years = r.size * 1800 / (365 * 86_400)
+        c = costs[name]   # each fold's simulation starts from CFG.capital per symbol: per-year figures of that capital
+        st.update(fills=c["fills"], fees_frac_per_year=c["fees"] / (2 * CFG.capital) / years,
+                  turnover_per_year=c["notional"] / (2 * CFG.capital) / years)
         rows.append({"strategy": name, **st})
         curves[name] = (np.concatenate([oos_ts[name][0][:1]] + [t[1:] for t in oos_ts[name]]), eq)
     out = {"folds": len(folds), "test_start_ts_ns": int(tfolds[0][1]), "test_end_ts_ns": int(tfolds[-1][2]),
-           "rows": rows, "chosen": chosen, "seconds": time.time() - t0, "curves": curves,
+           "rows": rows, "chosen": chosen, "models": fold_models, "seconds": time.time() - t0, "curves": curves,
            "prices": {b.symbol: (b.mark_ts, b.close) for b in bars}}
     return out
 
@@ -216,11 +296,12 @@ if __name__ == "__main__":
     res = main()
     print(f"{res['folds']} folds, out-of-sample from {np.datetime64(res['test_start_ts_ns'], 'ns')} to "
           f"{np.datetime64(res['test_end_ts_ns'], 'ns')}, {res['seconds']:.0f}s\n")
-    print("| strategy | total return | CAGR | Sharpe | ann. vol | max drawdown | Calmar |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| strategy | total return | CAGR | Sharpe | ann. vol | max drawdown | Calmar | turnover/yr | fees/yr | fills |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in res["rows"]:
         print(f"| {r['strategy']} | {r['total_return_frac']:.1%} | {r['cagr_frac']:.1%} | {r['sharpe']:.2f} | "
-              f"{r['volatility_ann_frac']:.1%} | {r['max_drawdown_frac']:.1%} | {r['calmar']:.2f} |")
+              f"{r['volatility_ann_frac']:.1%} | {r['max_drawdown_frac']:.1%} | {r['calmar']:.2f} | "
+              f"{r['turnover_per_year']:.1f}× | {r['fees_frac_per_year']:.2%} | {r['fills']:,} |")
     print("\nchosen parameters per fold:")
     for k, v in res["chosen"].items():
         print(f"  {k}: {v}")
