@@ -1,5 +1,7 @@
 """Risk-gate benchmark (issue 5): decisions per second of ``RiskGate.evaluate`` on one intent, for the
-Gaussian and historical VaR methods, on an order that passes and on one that must be resized."""
+Gaussian and historical VaR methods, on an order that passes, on one that must be resized (the position and leverage
+limits bind before the VaR limits), and on one that only the VaR limits resize (``var_resized``: tight VaR/CVaR
+limits, so each VaR/CVaR limit's largest quantity is searched — the scenario search for the historical method)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,12 @@ def run(n: int = 2000) -> dict[str, float]:
         limits = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9)
         out[f"gate_{method}_approved_per_s"] = _rate(RiskGate(limits), small, market, n)
         out[f"gate_{method}_resized_per_s"] = _rate(RiskGate(limits), big, market, max(50, n // 10))
+        tight = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9,
+                           max_portfolio_var=0.004, max_portfolio_cvar=0.005, symbol_var_budget=0.003)
+        d = RiskGate(tight).evaluate(big, PortfolioState(equity=100_000.0, positions={"BTC-USD": 0.5, "ETH-USD": -2.0}),
+                                     market, T0)
+        assert d.action == "resized" and "portfolio_var_limit" in d.reasons, d
+        out[f"gate_{method}_var_resized_per_s"] = _rate(RiskGate(tight), big, market, max(50, n // 10))
     return out
 
 

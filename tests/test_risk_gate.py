@@ -19,6 +19,7 @@ from operators.risk import (KillSwitch, MarketState, OrderIntent, PortfolioState
                             sample_covariance)
 from schemas.codec import decode, encode
 from schemas.events import PortfolioSnapshot, RiskDecision
+from operators.risk.historical import historical_var_cvar
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
@@ -389,8 +390,9 @@ def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, p
 @given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
        st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.floats(0.5, 3.0))
 def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, leverage):
-    """The Gaussian gate solves each limit in closed form (a quadratic for VaR/CVaR, linear for exposures); the
-    generic bisection over the same loss functions finds the same largest quantity."""
+    """The Gaussian gate solves each limit in closed form (a quadratic for VaR/CVaR, linear for exposures) and
+    searches each only below what the earlier limits allow; the generic bisection of every limit over the whole
+    request, over the same loss functions, finds the same largest quantity and names the same limits."""
     import operators.risk.gate as gate_mod
 
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(300, 1))
@@ -402,9 +404,47 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
     fast = RiskGate(lim).evaluate(it, book, market, T0)
     closed = gate_mod._limit
     try:
-        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve: closed(reason, loss, q0, q_hi, bound, None)
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(reason, loss, q0, q_hi,
+                                                                                          bound, None)
         slow = RiskGate(lim).evaluate(it, book, market, T0)
     finally:
         gate_mod._limit = closed
     assert fast.approved_qty == pytest.approx(slow.approved_qty, rel=1e-8, abs=1e-9)
     assert fast.reasons == slow.reasons
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
+       st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.integers(30, 1000),
+       st.sampled_from([0.95, 0.975, 0.99]), st.integers(0, 3))
+def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym, pb, pe, var_limit, window, alpha, seed):
+    """The historical gate searches each VaR/CVaR limit over the scenario lines that can still matter (no re-sort
+    of the window per step) and only below what the earlier limits allow; brute force — the plain bisection of every
+    limit over the whole request, each step a full historical VaR/CVaR of the window — decides the same."""
+    import operators.risk.gate as gate_mod
+
+    market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(window, seed))
+    lim = RiskLimits(var_method="historical", alpha=alpha, max_portfolio_var=var_limit,
+                     max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2, max_leverage=3.0,
+                     max_position_frac=1.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12,
+                     min_history=2)
+    book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
+    it = OrderIntent("p", sym, side, qty, confidence=0.9)
+    fast = RiskGate(lim).evaluate(it, book, market, T0)
+    closed = gate_mod._limit
+    full = gate_mod.ScenarioLines.var_cvar
+
+    def brute_var_cvar(self, q):  # the window re-sorted at every step, as before
+        return historical_var_cvar(self.a + q * self.s, self.alpha)
+
+    try:
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(reason, loss, q0, q_hi,
+                                                                                          bound, None)
+        gate_mod.ScenarioLines.var_cvar = brute_var_cvar
+        slow = RiskGate(lim).evaluate(it, book, market, T0)
+    finally:
+        gate_mod._limit = closed
+        gate_mod.ScenarioLines.var_cvar = full
+    assert fast.approved_qty == pytest.approx(slow.approved_qty, rel=1e-8, abs=1e-9)
+    assert fast.reasons == slow.reasons
+    assert fast.portfolio.var == pytest.approx(slow.portfolio.var, rel=1e-9, abs=1e-15)

@@ -60,8 +60,8 @@ import numpy as np
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
-from .gates import PASS, Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
-from .historical import historical_var_cvar
+from .gates import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
+from .scenarios import ScenarioLines, var_cvar
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
 from .normal import norm_pdf, norm_ppf
@@ -208,7 +208,7 @@ class _Book:
             self.a, self.b, self.c = float(exposures @ sx), dj * float(sx[j]), dj * dj * float(cov[j, j])
         else:
             r = market.returns
-            self.p0, self.pd = r @ exposures, dj * r[:, j]
+            self.lines = ScenarioLines(r @ exposures, dj * r[:, j], self.alpha)
 
     def losses(self, q: float) -> tuple[float, float]:
         """Portfolio (VaR, CVaR) after ``q`` more along the order direction: positive losses, quote currency."""
@@ -218,7 +218,7 @@ class _Book:
                 sp = math.sqrt(max(self.a + 2.0 * self.b * q + self.c * q * q, 0.0))
                 m = (self.kv * sp, self.kc * sp)
             else:
-                v, c = historical_var_cvar(self.p0 + q * self.pd, self.alpha)
+                v, c = self.lines.var_cvar(q)
                 m = (-v, -c)
             self._memo[q] = m
         return m
@@ -243,18 +243,26 @@ class _Book:
 
 
 def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
-           solve: Callable[[float], float] | None) -> Verdict:
-    """:func:`~operators.risk.gates.check_limit` with a closed-form ``solve(b)`` (largest ``q`` with
-    ``loss(q) <= b``) where the loss has one, bisection otherwise. The same semantics: the bound is
-    ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none."""
-    if solve is None:
-        return check_limit(reason, loss, q0, q_hi, bound)
+           solve: Callable[[float, float], float] | None, q_cap: float | None = None) -> Verdict:
+    """:func:`~operators.risk.gates.check_limit` with a solver ``solve(b, hi)`` for the largest ``q`` in
+    ``[q0, hi]`` with ``loss(q) <= b`` (closed form, or the scenario search), bisection without one. The same
+    semantics: the bound is ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none.
+
+    ``q_cap`` (<= ``q_hi``): the quantity the limits checked before this one already allow. The limit is judged on
+    the full request (its reason is named when ``q_hi`` breaks it), but its largest quantity is only searched below
+    ``q_cap``, and not at all when ``q_cap`` fits."""
     b = max(bound, loss(q0))
     if loss(q_hi) <= b:
         return PASS
-    q = min(max(solve(b), q0), q_hi)
-    if q > q0 and loss(q) > b:  # rounding at the root: settle it by bisection on [q0, q]
-        q = max_feasible_qty(loss, q0, q, b)
+    hi = q_hi if q_cap is None else min(q_cap, q_hi)
+    if hi < q_hi and (hi <= q0 or loss(hi) <= b):
+        return Verdict(False, (reason,), max(hi, q0))
+    if solve is None:
+        q = max_feasible_qty(loss, q0, hi, b)
+    else:
+        q = min(max(solve(b, hi), q0), hi)
+        if q > q0 and loss(q) > b:  # rounding at the root: settle it by bisection on [q0, q]
+            q = max_feasible_qty(loss, q0, q, b)
     if q - q0 <= 1e-9 * (q_hi - q0):
         q = q0
     return Verdict(False, (reason,), q)
@@ -371,33 +379,39 @@ class RiskGate:
         a0 = net_o + pos(q0) * price
         gauss = book.gauss
         kv, kc = book.kv, book.kc
-        # (reason, loss(q), limit, closed-form largest q for a bound on the loss): each loss is convex in q for the
-        # Gaussian method
-        specs: list[tuple[str, Callable[[float], float], float, Callable[[float], float] | None]] = [
+        # (reason, loss(q), limit, largest q for a bound on the loss): closed form for the Gaussian method (each
+        # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
+        hist = None if gauss else book.lines
+        specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
             ("position_limit", lambda q: abs(pos(q)),
              min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
-             lambda b: q0 + (b - p0)),
+             lambda b, hi: q0 + (b - p0)),
             ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure,
-             lambda b: q0 + (b - gross_o - p0 * price) / price),
+             lambda b, hi: q0 + (b - gross_o - p0 * price) / price),
             ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure,
-             lambda b: q0 + ((b - a0) if sign > 0 else (b + a0)) / price),
+             lambda b, hi: q0 + ((b - a0) if sign > 0 else (b + a0)) / price),
             ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage,
-             lambda b: q0 + (b * equity - gross_o - p0 * price) / price),
+             lambda b, hi: q0 + (b * equity - gross_o - p0 * price) / price),
             ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym),
-             (lambda b: book.max_q(kv, b * equity + base)) if gauss else None),
+             (lambda b, hi: book.max_q(kv, b * equity + base)) if gauss else
+             (lambda b, hi: hist.largest("var", base, equity, b, q0, hi))),  # type: ignore[union-attr]
             ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var,
-             (lambda b: book.max_q(kv, b * equity)) if gauss else None),
+             (lambda b, hi: book.max_q(kv, b * equity)) if gauss else
+             (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
             ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar,
-             (lambda b: book.max_q(kc, b * equity)) if gauss else None),
+             (lambda b, hi: book.max_q(kc, b * equity)) if gauss else
+             (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
         if strat is not None:
             specs.append(("strategy_var_budget", strat, 1.0, None))
         q_req = qmax
-        for reason, loss, limit, solve in specs:  # every check sees the full request, so reasons name all limits hit
+        # every check sees the full request, so reasons name all limits hit; each searches only below what the
+        # earlier ones allow (the cheap exposure limits come first, the VaR searches last)
+        for reason, loss, limit, solve in specs:
             if math.isinf(limit) and limit > 0:
                 continue
-            v = _limit(reason, loss, q0, q_req, limit, solve)
+            v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
             if not v.ok:
                 qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
                 reasons.extend(r for r in v.reasons if r not in reasons)
@@ -465,15 +479,20 @@ class RiskGate:
         held = {s: p for s, p in positions.items() if p != 0.0}
         px = market.prices
         s_var = s_cvar = p_var = p_cvar = 0.0
-        if book is not None and book.gauss and equity > 0.0 and market.n_returns >= 2:
+        if book is not None and equity > 0.0 and market.n_returns >= 2:
             x_j = positions[sym] * px[sym]
             gross = book.gross_o + abs(x_j)
             net = book.net_o + x_j
             p_var, p_cvar = book.losses(q)
-            cov = market.cov
-            j = market.index(sym)
-            sp = math.sqrt(max(float(cov[j, j]), 0.0)) * abs(x_j)  # type: ignore[index]
-            p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, self._kv * sp / equity, self._kc * sp / equity
+            j: int = market.index(sym)  # type: ignore[assignment]
+            if book.gauss:
+                sp = math.sqrt(max(float(market.cov[j, j]), 0.0)) * abs(x_j)
+                s_var, s_cvar = self._kv * sp, self._kc * sp
+            else:
+                xs = np.zeros(len(market.symbols))
+                xs[j] = x_j
+                s_var, s_cvar = self._losses(market, xs)
+            p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
             ok_data = False
         else:
             gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
@@ -514,7 +533,7 @@ class RiskGate:
         if L.var_method == "gaussian":
             sp = math.sqrt(max(float(x @ market.cov @ x), 0.0))
             return self._kv * sp, self._kc * sp
-        v, c = historical_var_cvar(market.returns @ x, L.alpha)
+        v, c = var_cvar(market.returns @ x, L.alpha)
         return to_loss(v), to_loss(c)
 
     def __getstate__(self) -> tuple:
