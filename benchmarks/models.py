@@ -65,9 +65,32 @@ def scoring_latency(model=None, bars=None, n: int = 20_000) -> dict:
             "decisions_per_s": round(len(rows) / total)}
 
 
+def xgboost_challenger(bars, n: int = 20_000) -> dict:
+    """The XGBoost challenger (``operators.models.xgb``): training time with the same CV and calibration, and the
+    Scorer's per-decision latency with it as the batch model (keys prefixed ``xgb_``). Empty when xgboost-cpu
+    is not installed."""
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:
+        return {}
+    from operators.models.xgb import train_xgboost
+
+    ds, _, spec = dataset(bars=bars)
+    t0 = time.perf_counter()
+    m = train_xgboost(ds.X, ds.y, ds.ts, ds.names, TrainConfig(gap_ns=ds.horizon_ns + spec.resolution_s * NS))
+    out = {"xgb_train_s": round(time.perf_counter() - t0, 2), "xgb_trees": m.forest.n_trees - 1}
+    lat = scoring_latency(m, bars, n)
+    out.update({f"xgb_{k}": v for k, v in lat.items() if k.startswith("score_")})
+    return out
+
+
 def main() -> dict:
     tr = training_time()
+    bars = tr["_bars"]
     lat = scoring_latency(tr.pop("_model"), tr.pop("_bars"))
+    xgb = xgboost_challenger(bars)
+    tr.update({k: v for k, v in xgb.items() if k in ("xgb_train_s", "xgb_trees")})
+    lat.update({k: v for k, v in xgb.items() if k.startswith("xgb_score")})
     return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "load_avg_1m": round(os.getloadavg()[0], 2)}, "training": tr, "scoring": lat}
 

@@ -96,9 +96,11 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
           horizon_bars: int = 1, threshold: float = 0.0, holdout_frac: float = 0.2, search_budget_s: float = 0.0,
           calibration: str = "isotonic", n_splits: int = 4, dsn: str | None = None, database: str = "levibot",
           rule: PromotionRule = PromotionRule(), ds: TrainingSet | None = None,
-          spec: FeatureSet | None = None) -> dict[str, Any]:
+          spec: FeatureSet | None = None, model_kind: str = "lightgbm") -> dict[str, Any]:
     """Train a challenger on all rows before the holdout (minus the gap), register it under ``<var>/models`` and
-    promote it if it beats the champion (or the baseline) on the later holdout. Returns a summary."""
+    promote it if it beats the champion (or the baseline) on the later holdout. Returns a summary.
+
+    ``model_kind``: ``"lightgbm"`` or ``"xgboost"`` (same CV, gap, calibration, registry and promotion rule)."""
     from connectors.model_registry import ModelRegistry
 
     t0 = time.perf_counter()
@@ -114,8 +116,15 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
     ho = np.flatnonzero(ds.ts >= h_start)
     cfg = TrainConfig(n_splits=n_splits, gap_ns=gap, calibration=calibration, search_budget_s=search_budget_s)
     t1 = time.perf_counter()
-    model = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg,
-                           info={"feature_set": spec.id, "horizon_bars": horizon_bars, "threshold": threshold})
+    info = {"feature_set": spec.id, "horizon_bars": horizon_bars, "threshold": threshold}
+    if model_kind == "lightgbm":
+        model = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, info=info)
+    elif model_kind == "xgboost":
+        from operators.models.xgb import train_xgboost
+
+        model = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, info=info)
+    else:
+        raise ValueError(f"model_kind must be 'lightgbm' or 'xgboost', got {model_kind!r}")
     t_train = time.perf_counter() - t1
     yh, Xh = ds.y[ho], ds.X[ho]
     m_ch = summarize(yh, model.predict(Xh))
@@ -130,7 +139,7 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
     metrics = {"cv_calibrated": model.info["cv_calibrated"], "holdout": m_ch, "holdout_baseline": m_base,
                "holdout_champion": m_champ, "holdout_start_ns": h_start}
     version = reg.register(model, feature_set=spec.id, feature_set_version=spec.version, horizon_ns=ds.horizon_ns,
-                           metrics=metrics, extra={"threshold": threshold})
+                           metrics=metrics, extra={"threshold": threshold, "model_kind": model_kind})
     if promote:
         reg.promote(version, reason)
     else:
@@ -144,7 +153,7 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
 def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int = 1800, horizon_bars: int = 1,
              threshold: float = 0.0, n_folds: int = 4, min_train_frac: float = 0.4, calibration: str = "isotonic",
              scorer_cfg: ScorerConfig | None = None, ds: TrainingSet | None = None, bars: pd.DataFrame | None = None,
-             spec: FeatureSet | None = None) -> dict[str, Any]:
+             spec: FeatureSet | None = None, challengers: Sequence[str] = ()) -> dict[str, Any]:
     """Walk-forward out-of-sample evaluation, run through the streaming :class:`Scorer`.
 
     The time range after the first ``min_train_frac`` is cut into ``n_folds`` test windows. For window k a
@@ -152,6 +161,10 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     window minus the gap; one Scorer per symbol runs over the whole history in time order, its batch model
     hot-swapped at each window start, River learning online from delayed labels from the first bar on. Only
     predictions inside the test windows are scored. Baseline: the training rows' up frequency as a constant.
+
+    ``challengers`` (``"xgboost"``): batch models trained on the same rows with the same CV, gap and calibration
+    (:func:`operators.models.xgb.train_xgboost`), scored on the same test rows; a challenger earns a place in
+    the ensemble only if its out-of-sample log-loss beats LightGBM's (the ``keep`` entry of the result).
     """
     if ds is None or bars is None or spec is None:
         ds, bars, spec = dataset(sources, resolution_s=resolution_s, horizon_bars=horizon_bars, threshold=threshold)
@@ -159,14 +172,26 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     cfg = scorer_cfg or ScorerConfig(horizon_bars=horizon_bars, threshold=threshold)
     t0 = time.perf_counter()
     folds = walk_forward_splits(ds.ts, n_folds, gap, min_train_frac=min_train_frac)
+    unknown = set(challengers) - {"xgboost"}
+    if unknown:
+        raise ValueError(f"unknown challengers {sorted(unknown)}; known: xgboost")
     models: list[tuple[int, int, BatchModel, float]] = []
     train_s = []
+    extra: dict[str, list[pd.DataFrame]] = {c: [] for c in challengers}
+    extra_s: dict[str, list[float]] = {c: [] for c in challengers}
     for tr, te in folds:
         t1 = time.perf_counter()
         m = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
                            TrainConfig(gap_ns=gap, calibration=calibration))
         train_s.append(time.perf_counter() - t1)
         models.append((int(ds.ts[te].min()), int(ds.ts[te].max()), m, float(ds.y[tr].mean())))
+        for c in challengers:
+            from operators.models.xgb import train_xgboost
+
+            t1 = time.perf_counter()
+            mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, TrainConfig(gap_ns=gap, calibration=calibration))
+            extra_s[c].append(time.perf_counter() - t1)
+            extra[c].append(pd.DataFrame({"symbol": ds.symbol[te], "ts": ds.ts[te], c: mc.predict(ds.X[te])}))
     # stream every symbol through a Scorer
     res_ns = spec.resolution_s * NS
     feats = features_frame(bars, spec)
@@ -190,13 +215,18 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     pred = pd.DataFrame(rows, columns=["symbol", "ts", "lgbm_raw", "lgbm", "river", "ensemble", "baseline"])
     lab = pd.DataFrame({"symbol": ds.symbol, "ts": ds.ts, "y": ds.y})
     pred = pred.merge(lab, on=["symbol", "ts"], how="inner")
+    for c in challengers:
+        pred = pred.merge(pd.concat(extra[c], ignore_index=True), on=["symbol", "ts"], how="inner")
     table: dict[str, dict[str, dict[str, float]]] = {}
+    cols = ("baseline", "lgbm_raw", "lgbm", "river", "ensemble", *challengers)
     for scope, g in [("pooled", pred), *list(pred.groupby("symbol", sort=True))]:
-        table[str(scope)] = {c: summarize(g["y"].to_numpy(), g[c].to_numpy())
-                             for c in ("baseline", "lgbm_raw", "lgbm", "river", "ensemble")}
+        table[str(scope)] = {c: summarize(g["y"].to_numpy(), g[c].to_numpy()) for c in cols}
+    keep = {c: bool(table["pooled"][c]["log_loss"] < table["pooled"]["lgbm"]["log_loss"]) for c in challengers}
     return {"table": table, "n_test": int(len(pred)), "folds": n_folds, "horizon_bars": horizon_bars,
             "threshold": threshold, "resolution_s": spec.resolution_s, "feature_set": spec.id,
             "features": list(ds.names), "train_seconds_per_fold": [round(s, 2) for s in train_s],
+            "challengers": {c: {"keep": keep[c], "train_seconds_per_fold": [round(x, 2) for x in extra_s[c]]}
+                            for c in challengers},
             "test_start_ns": models[0][0], "test_end_ns": models[-1][1],
             "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -204,7 +234,8 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
 def render_table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`evaluate`'s result."""
     names = {"baseline": "base rate (constant)", "lgbm_raw": "LightGBM, uncalibrated", "lgbm": "LightGBM, isotonic",
-             "river": "River logistic (online)", "ensemble": "ensemble (log-loss weights)"}
+             "river": "River logistic (online)", "ensemble": "ensemble (log-loss weights)",
+             "xgboost": "XGBoost, isotonic (challenger)"}
     out = ["| data | model | n | log-loss | AUC | Brier | ECE |", "|---|---|---|---|---|---|---|"]
     for scope, t in result["table"].items():
         for k, m in t.items():
@@ -259,12 +290,14 @@ def register(app: typer.Typer) -> None:
         search_budget: float = typer.Option(0.0, help="Hyperparameter search time budget, s (0 = off)."),
         calibration: str = typer.Option("isotonic", help="isotonic | platt | identity"),
         from_store: bool = typer.Option(False, help="Read features from the ClickHouse store (audited)."),
+        model: str = typer.Option("lightgbm", help="lightgbm | xgboost (challenger; needs xgboost-cpu)."),
     ) -> None:
-        """Train a LightGBM challenger, register it, promote it if it wins on the holdout."""
+        """Train a LightGBM (or XGBoost) challenger, register it, promote it if it wins on the holdout."""
         s = Settings.from_env()
         out = train(s.var_dir, sources=source or None, resolution_s=resolution, horizon_bars=horizon,
                     threshold=threshold, holdout_frac=holdout, search_budget_s=search_budget,
-                    calibration=calibration, dsn=s.clickhouse_dsn_resolved if from_store else None)
+                    calibration=calibration, dsn=s.clickhouse_dsn_resolved if from_store else None,
+                    model_kind=model)
         typer.echo(json.dumps(out, indent=1, default=str))
 
     @app.command("evaluate-models")
@@ -275,10 +308,11 @@ def register(app: typer.Typer) -> None:
         threshold: float = typer.Option(0.0, help="Label dead band, log return."),
         folds: int = typer.Option(4, help="Walk-forward test windows."),
         out: Path = typer.Option(None, help="Also write the result as JSON here."),
+        challenger: list[str] = typer.Option(None, help="Also evaluate a challenger batch model: xgboost."),
     ) -> None:
         """Walk-forward out-of-sample AUC, log-loss, Brier, ECE of LightGBM, River, ensemble vs base rate."""
         r = evaluate(sources=source or None, resolution_s=resolution, horizon_bars=horizon, threshold=threshold,
-                     n_folds=folds)
+                     n_folds=folds, challengers=tuple(challenger or ()))
         typer.echo(render_table(r))
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "table"}, default=str))
         if out is not None:
