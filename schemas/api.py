@@ -13,7 +13,7 @@ from schemas.events import NAME_PATTERN, SCOPE_PATTERN
 
 __all__ = ["ErrorOut", "Page", "OrderOut", "FillOut", "RiskDecisionOut", "SignalOut", "AuditOut", "PositionOut",
            "StatusOut", "ControlStateOut", "WhoAmIOut", "ModeRequest", "SetLimitRequest", "StrategyRequest",
-           "ControlAccepted", "HealthOut", "LiveOut", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
+           "ControlAccepted", "HealthOut", "LiveOut", "ModelPinRequest", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
            "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
 
 T = TypeVar("T")
@@ -224,6 +224,13 @@ class SetLimitRequest(_In):
     scope: str = Field("account:default", pattern=r"^account:[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,63}$", max_length=72)
     name: str = Field(..., pattern=NAME_PATTERN, max_length=64, description="A numeric RiskLimits field.")
     value: float = Field(..., ge=0, allow_inf_nan=False, description="New value (finite, >= 0).")
+    reason: str = Reason
+
+
+class ModelPinRequest(_In):
+    """Body of the model writes: the account whose flow follows the pin, and why."""
+
+    scope: str = Field("account:default", pattern=r"^account:[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,63}$", max_length=72)
     reason: str = Reason
 
 

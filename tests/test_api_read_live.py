@@ -83,7 +83,7 @@ def _store(dsn: str, n_bars: int = 60) -> dict[str, list[float]]:
 def api(pg_dsn, tmp_path):
     migrate(pg_dsn)
     s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_VAR": str(tmp_path / "var")})
-    a = ApiSettings(auth_rate="1000/minute", capital=CAPITAL)
+    a = ApiSettings(auth_rate="1000/minute", capital=CAPITAL, read_cache_s=0)
     ctx = ApiContext(settings=s, api=a, db=ApiDatabase(pg_dsn, max_size=4), limiter=RateLimiter(), hasher=FAST)
     with TestClient(create_app(ctx)) as client:
         yield client, ctx, pg_dsn
@@ -247,3 +247,41 @@ def test_drift_alerts_from_the_alerts_topic(kafka_bootstrap, pg_dsn, topic_prefi
         assert [a["id"] for a in d["items"]] == ["al4"]
         assert d["items"][0]["time"].startswith("2027-01-15T08:00:04")
         assert client.get("/v1/models/drift", params={"symbol": "ETH-USD"}, headers=h).json()["count"] == 0
+
+
+@pytest.mark.kafka
+def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_dsn, topic_prefix, tmp_path):
+    from connectors.control import read_control
+    from connectors.kafka.admin import ensure_topics
+    from connectors.model_registry import ModelRegistry
+    from operators.control.signing import keyring
+
+    key = "models-test-control-key-0123456789"
+    ensure_topics(kafka_bootstrap, prefix=topic_prefix)
+    migrate(pg_dsn)
+    s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_TOPIC_PREFIX": topic_prefix, "LEVIBOT_CONTROL_KEY": key,
+                           "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path)})
+    ctx = ApiContext(settings=s, api=ApiSettings(control_cache_s=0), db=ApiDatabase(pg_dsn, max_size=2),
+                     limiter=RateLimiter(), hasher=FAST)
+    reg = ModelRegistry(tmp_path / "models")
+    model = _train_model()
+    first = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics={})
+    reg.promote(first, "first")
+    second = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics={})
+    reg.promote(second, "second")
+    with TestClient(create_app(ctx)) as client:
+        admin, trader = _key(ctx.db, ("admin",)), _key(ctx.db, ("trade",))
+        assert client.post(f"/v1/models/{first}/pin", json={"reason": "x"}, headers=trader).status_code == 403
+        assert client.post("/v1/models/20990101T000000000000Z-00000000/pin", json={}, headers=admin).status_code == 404
+        r = client.post("/v1/models/rollback", json={"reason": "second misbehaves"}, headers=admin)
+        assert r.status_code == 202, r.text
+        assert client.get("/v1/models", headers=admin).json()["pinned"] == first
+        # pinned to the first: there is no champion before it to roll back to
+        assert client.post("/v1/models/rollback", json={}, headers=admin).status_code == 404
+        assert client.post(f"/v1/models/{second}/pin", json={"reason": "fixed"}, headers=admin).status_code == 202
+        assert client.post("/v1/models/unpin", json={"reason": "follow the champion"},
+                           headers=admin).status_code == 202
+    view = read_control(kafka_bootstrap, f"{topic_prefix}control", keyring(key))
+    assert [(r.command.action, r.command.parameters.get("version"), r.outcome) for r in view.records] == [
+        ("pin_model", first, "applied"), ("pin_model", second, "applied"), ("unpin_model", None, "applied")]
+    assert view.state.pinned_model() is None

@@ -37,7 +37,7 @@ from operators.api.access import Principal
 from operators.api.commands import Rejected, build_command
 from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name, time_ns
 from schemas.api import (AuditOut, CalibrationOut, ControlAccepted, ControlStateOut, DriftOut, EquityOut, ErrorOut,
-                         FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelsOut, ModeRequest, OrderOut, Page,
+                         FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelPinRequest, ModelsOut, ModeRequest, OrderOut, Page,
                          PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest, SignalOut, StatusOut,
                          StrategyRequest, WhoAmIOut)
 from schemas.events import NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
@@ -332,14 +332,19 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         latest order/fill/decision and now, the signed control state (modes per scope, limit overrides, disabled
         strategies, the model pin) and the account's kill switch (the operators' mode and the risk gate's
         drawdown switch as the newest decision shows it)."""
-        db_ok = ctx.db.ping()
-        last: dict[str, int | None] = _db(ctx.db.last_event_times) if db_ok else {}
+        def read() -> tuple[bool, dict[str, int | None], int, list[dict[str, Any]]]:
+            ok = ctx.db.ping()
+            if not ok:
+                return False, {}, 0, []
+            return True, _db(ctx.db.last_event_times), _db(ctx.db.schema_version), _db(
+                lambda: ctx.db.latest_decisions(1))
+
+        db_ok, last, schema_version, decisions = ctx.cached_read("status", read)
         recent = [v for k, v in last.items() if k in ("orders", "fills", "risk_decisions") and v is not None]
         now = ctx.clock_ns()
         control = ctx.control_state()
-        decisions = _db(lambda: ctx.db.latest_decisions(1)) if db_ok else []
         return StatusOut(service="levibot-api", version=API_VERSION, time=iso(now), database=db_ok,
-                         schema_version=_db(ctx.db.schema_version) if db_ok else 0,
+                         schema_version=schema_version,
                          last_events={k: (iso(v) if v is not None else None) for k, v in last.items()},
                          lag_s=(now - max(recent)) / 1e9 if recent else None,
                          control=ControlStateOut(**control), kill_switch=_kill_switch(ctx, control, decisions))
@@ -355,7 +360,7 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     def positions(symbol: Optional[str] = _Symbol, ctx: ApiContext = Depends(context),
                   p: Principal = Depends(read_book)) -> Any:
         """Net position and P&L per symbol from the stored fills (see PositionOut)."""
-        return _db(lambda: ctx.db.positions(symbol))
+        return ctx.cached_read(("positions", symbol), lambda: _db(lambda: ctx.db.positions(symbol)))
 
     @app.get("/v1/orders", response_model=Page[OrderOut], responses=_ERRORS, tags=["read"], name="orders")
     def orders(symbol: Optional[str] = _Symbol, strategy: Optional[str] = _name_query("Strategy name."),
@@ -488,6 +493,43 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         except (OSError, RuntimeError, TypeError) as exc:
             log.warning("model %s unreadable: %s", version, type(exc).__name__)
             raise ApiError(503, "registry_unavailable", "the model cannot be loaded") from None
+
+    admin_control = require("admin", "control")
+
+    @app.post("/v1/models/{version}/pin", response_model=ControlAccepted, status_code=202,
+              responses={**_ERRORS, 404: {"model": ErrorOut}}, tags=["control"], name="models.pin")
+    def pin_model(request: Request, body: ModelPinRequest, version: str = _Version,
+                  ctx: ApiContext = Depends(context), p: Principal = Depends(admin_control)) -> Any:
+        """Promote for trading: the flow scores with this registered version instead of the registry's champion
+        (a signed ``pin_model`` command; the version must be in the registry)."""
+        _, metas = _meta_list(ctx)
+        if version not in {m["version"] for m in metas}:
+            raise ApiError(404, "not_found", "no such model version")
+        return _command(ctx, request, p, "pin_model", body.scope, body.reason, {"version": version},
+                        {**body.model_dump(), "version": version})
+
+    @app.post("/v1/models/unpin", response_model=ControlAccepted, status_code=202, responses=_ERRORS,
+              tags=["control"], name="models.unpin")
+    def unpin_model(request: Request, body: ModelPinRequest, ctx: ApiContext = Depends(context),
+                    p: Principal = Depends(admin_control)) -> Any:
+        """Follow the registry's champion again (a signed ``unpin_model`` command)."""
+        return _command(ctx, request, p, "unpin_model", body.scope, body.reason, {}, body.model_dump())
+
+    @app.post("/v1/models/rollback", response_model=ControlAccepted, status_code=202,
+              responses={**_ERRORS, 404: {"model": ErrorOut}}, tags=["control"], name="models.rollback")
+    def rollback_model(request: Request, body: ModelPinRequest, ctx: ApiContext = Depends(context),
+                       p: Principal = Depends(admin_control)) -> Any:
+        """Roll back: pin the champion before the current one (the newest retired version that was promoted;
+        404 when there is none)."""
+        reg, metas = _meta_list(ctx)
+        current = ctx.control_state().get("pinned_model") or reg.latest_champion_version()
+        before = sorted((m for m in metas if m.get("promoted_at") and m["version"] != current
+                         and m.get("status") == "retired"), key=lambda m: m["promoted_at"])
+        if not before:
+            raise ApiError(404, "not_found", "no earlier champion to roll back to")
+        version = before[-1]["version"]
+        return _command(ctx, request, p, "pin_model", body.scope, body.reason or f"roll back from {current}",
+                        {"version": version}, {**body.model_dump(), "version": version})
 
     @app.get("/v1/audit", response_model=Page[AuditOut], responses=_ERRORS, tags=["read"], name="audit")
     def audit(actor: Optional[str] = _name_query("api:<key id>, an operator, flow, anonymous."),

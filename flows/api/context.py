@@ -42,6 +42,7 @@ class ApiContext:
     _control: tuple[float, dict[str, Any]] | None = None
     _drift: tuple[float, dict[str, Any]] | None = None
     _calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _reads: dict[Any, tuple[float, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._tiers = self.api.tier_map()
@@ -121,6 +122,23 @@ class ApiContext:
         return {"available": True, "modes": d["modes"], "limits": d["limits"], "strategies": d["strategies"],
                 "disabled_strategies": d["disabled_strategies"], "pinned_model": d["pinned_model"],
                 "counts": d["counts"], "read_at": iso(self.clock_ns())}
+
+    def cached_read(self, key: Any, fn: Callable[[], Any]) -> Any:
+        """``fn()``, reused for ``read_cache_s`` seconds per ``key`` (0: always ``fn()``)."""
+        ttl = self.api.read_cache_s
+        if ttl <= 0:
+            return fn()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._reads.get(key)
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        value = fn()
+        with self._lock:
+            if len(self._reads) > 256:
+                self._reads.clear()
+            self._reads[key] = (time.monotonic(), value)
+        return value
 
     # -- models ----------------------------------------------------------------------------------------------------
 

@@ -43,6 +43,10 @@ class ApiSettings:
     db_pool_size: int = field(default=8, metadata={
         "env": "LEVIBOT_API_DB_POOL", "doc": "Most PostgreSQL connections the API holds."})
 
+    read_cache_s: float = field(default=1.0, metadata={
+        "env": "LEVIBOT_API_READ_CACHE_S",
+        "doc": "Seconds one process reuses what /v1/status and /v1/positions read from PostgreSQL (0: read on "
+               "every request). The key, its scopes and revocation are read on every request regardless."})
     account: str = field(default="default", metadata={
         "env": "LEVIBOT_API_ACCOUNT",
         "doc": "The account /v1/status (kill switch), /v1/risk and the console show."})
