@@ -269,6 +269,32 @@ def test_docker_compose_has_no_working_default_secret(tmp_path):
         assert res.returncode != 0 and f"set {missing} in .env" in res.stderr, (missing, res.stderr)
 
 
+def test_faust_apps_are_probed_and_scraped_on_the_port_they_serve():
+    """A Faust app serves its pages on one port (LEVIBOT_SIGNAL_WEB_PORT / LEVIBOT_ALERT_WEB_PORT, defaults 6066 and
+    6067): compose, Prometheus and k8s must all use the port the deployment sets."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    prom = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    targets = {t.split(":")[0]: t.split(":")[1] for job in prom["scrape_configs"] for sc in job["static_configs"]
+               for t in sc["targets"]}
+    docs = [d for f in sorted((ROOT / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    for svc, var, k8s in (("signal-ingest", "LEVIBOT_SIGNAL_WEB_PORT", "levibot-signal-ingest"),
+                          ("alert-dispatch", "LEVIBOT_ALERT_WEB_PORT", "levibot-alert-dispatch")):
+        port = services[svc]["environment"][var]
+        assert targets[svc] == port, (svc, targets[svc], port)
+        health = services[svc].get("healthcheck") or services["flow-0"]["healthcheck"]
+        assert f"127.0.0.1:{port}/" in " ".join(health["test"]), (svc, health)
+        dep = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == k8s)
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        named = {p_["name"]: str(p_["containerPort"]) for p_ in c["ports"]}
+        assert env[var] in named.values(), (k8s, env[var], named)
+        probe_port = c["readinessProbe"]["httpGet"]["port"]
+        assert named.get(probe_port, str(probe_port)) == env[var], (k8s, probe_port)
+        service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == k8s)
+        metrics = next(p_ for p_ in service["spec"]["ports"] if p_["name"] == "metrics")
+        assert named[metrics["targetPort"]] == env[var], (k8s, metrics)
+
+
 def test_k8s_secret_ships_no_working_default():
     docs = list(yaml.safe_load_all((ROOT / "k8s" / "secret.yaml").read_text()))
     (secret,) = [d for d in docs if d]
