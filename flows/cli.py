@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from flows.settings import REPO_ROOT, Settings
+
+#: Modules that add commands through ``register(app)``: imported only when one of their commands is asked for (or
+#: the command list is shown), so ``levibot run`` does not pay for the API, training, sweep and control imports.
+EXTENSIONS = ("flows.cli_edges", "flows.training", "flows.sweep", "flows.cli_control", "flows.cli_report",
+              "flows.cli_api")
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level command group: the commands of :data:`EXTENSIONS` are loaded on first need."""
+
+    _extensions_loaded = False
+
+    def _load_extensions(self) -> None:
+        if self._extensions_loaded:
+            return
+        self._extensions_loaded = True
+        ext = typer.Typer()
+        for name in EXTENSIONS:
+            importlib.import_module(name).register(ext)
+        for cmd_name, cmd in typer.main.get_group(ext).commands.items():
+            self.commands.setdefault(cmd_name, cmd)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and not self._extensions_loaded:
+            self._load_extensions()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load_extensions()
+        return super().list_commands(ctx)
+
 
 app = typer.Typer(
     help="LeviBot Stream: a real-time trading decision engine on Kafka and Bytewax.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_LazyGroup,
 )
 topics_app = typer.Typer(help="Kafka topics from the registry in schemas/topics.py.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations (PostgreSQL/TimescaleDB and ClickHouse).", no_args_is_help=True)
@@ -295,24 +331,6 @@ def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory
     init_recovery(directory, partitions)
     typer.echo(f"recovery partitions ready in {directory}")
 
-
-def _register_commands() -> None:
-    from flows.cli_api import register as register_api
-    from flows.cli_control import register as register_control
-    from flows.cli_edges import register as register_edges
-    from flows.cli_report import register as register_report
-    from flows.sweep import register as register_sweep
-    from flows.training import register as register_training
-
-    register_edges(app)
-    register_training(app)
-    register_sweep(app)
-    register_control(app)
-    register_report(app)
-    register_api(app)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     app()
