@@ -15,7 +15,9 @@ Execution and costs: ``operators.sweep.simulate`` (the pipeline's model: next-ba
   online River model, blended by the streaming ``Scorer``'s log-loss weights (the ensemble score is traded).
   Label: the next 4 bars' log return > 0. River learns online from the training window's start; the fold's
   LightGBM is swapped in at the first test bar. Rule: ``MLScoreThreshold(rule="edge")`` with the move sizes
-  ``E[r | r > 0]``, ``E[−r | r < 0]`` of the training window and the simulation's 17 bps round trip (margin 0.5);
+  ``E[r | r > 0]``, ``E[−r | r < 0]`` of the training window and the simulation's 17 bps round trip; the margin
+  (0.5, 1, 2 or 4) is chosen per fold by the training-window Sharpe of the rule run on the inner CV's out-of-fold
+  calibrated LightGBM scores (out-of-sample predictions inside the training window; the test window is not used);
   ``ml_score_threshold`` is the old fixed-threshold rule (0.55 / 0.45) on the same scores, for comparison.
 * Telegram follower: no real signal history is bundled for these years, so signals come from a synthetic,
   rule-based "channel" (a 48-bar Donchian breakout posts an entry zone ±0.2 % around the close, three targets at
@@ -30,7 +32,7 @@ Execution and costs: ``operators.sweep.simulate`` (the pipeline's model: next-ba
 Columns beyond the equity statistics: ``turnover_per_year`` (traded notional / starting capital / year),
 ``fees_frac_per_year`` (fees / starting capital / year; each fold's simulation starts at the capital) and fills.
 
-Run: ``.venv/bin/python scripts/strategy_walkforward.py`` (about 7 minutes on the shared 2-core VM: the models
+Run: ``.venv/bin/python scripts/strategy_walkforward.py`` (3 to 9 minutes on the shared 2-core VM: the models
 are trained per fold).
 """
 
@@ -52,7 +54,7 @@ from connectors.model_registry import ModelRegistry  # noqa: E402
 from connectors.report import json_clean  # noqa: E402
 from flows.sweep import load_bar_arrays  # noqa: E402
 from operators.features import CORE_V1, compute_features_array  # noqa: E402
-from operators.models import Scorer, ScorerConfig, TrainConfig, train_lightgbm  # noqa: E402
+from operators.models import Scorer, ScorerConfig, TrainConfig, cross_validate, train_lightgbm  # noqa: E402
 from operators.models.dataset import DEFAULT_EXCLUDED  # noqa: E402
 from operators.orchestrator import Orchestrator  # noqa: E402
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,  # noqa: E402
@@ -68,7 +70,7 @@ GRIDS = {
     "trend": [dict(entry=e, exit=e * f) for e, f in itertools.product([0.004, 0.007, 0.01, 0.015, 0.02], [0.0, 0.25, 0.5])],
     "zscore_mr": [dict(window=w, entry_z=e, exit_z=x) for w, e, x in itertools.product([24, 48, 96], [2.0, 2.5, 3.0], [0.0, 0.5])],
     "vol_breakout": [dict(window=w, k=k) for w, k in itertools.product([24, 48, 96], [1.5, 2.0, 3.0])],
-    "ml_score": [dict()],
+    "ml_score": [dict(margin=m) for m in (0.5, 1.0, 2.0, 4.0)],
     "ml_score_threshold": [dict()],
     "tg_follow": [dict(zone_tolerance_bps=z) for z in (20.0, 50.0)],
 }
@@ -89,7 +91,8 @@ def make(name: str, p: dict, moves: tuple[float, float] | None = None):
     if name == "vol_breakout":
         return VolatilityBreakout(int(p["window"]), p["k"])
     if name == "ml_score":
-        return MLScoreThreshold(rule="edge", cost=COSTS, margin=0.5, horizon_bars=HORIZON, move_stats=moves)
+        return MLScoreThreshold(rule="edge", cost=COSTS, margin=p.get("margin", 0.5), horizon_bars=HORIZON,
+                                move_stats=moves)
     if name == "ml_score_threshold":
         return MLScoreThreshold(0.55, 0.45, 0.52, 0.48, rule="threshold", name="ml_score")
     return SignalFollower(max_size=1.0, zone_tolerance_bps=p["zone_tolerance_bps"])
@@ -138,24 +141,34 @@ def train_fold_model(feats, bars, fold, registry: ModelRegistry):
     training window whose label (next ``HORIZON`` bars up) lies inside it, registered, promoted and loaded back
     through the registry as the flow's model watcher would."""
     idx = [CORE_V1.features.index(n) for n in MODEL_NAMES]
-    X, y, ts = [], [], []
-    for F, b, (f0, f1, _) in zip(feats, bars, fold):
+    X, y, ts, where = [], [], [], []
+    for k, (F, b, (f0, f1, _)) in enumerate(zip(feats, bars, fold)):
         t = np.arange(f0, f1 - HORIZON)
         ok = t[np.isfinite(F[t]).all(axis=1)]
         X.append(F[ok][:, idx])
         y.append((np.log(b.close[ok + HORIZON] / b.close[ok]) > 0).astype(float))
         ts.append(b.mark_ts[ok])
-    X, y, ts = np.vstack(X), np.concatenate(y), np.concatenate(ts)
+        where.append(np.stack([np.full(ok.size, k), ok], axis=1))
+    X, y, ts, where = np.vstack(X), np.concatenate(y), np.concatenate(ts), np.vstack(where)
     order = np.argsort(ts, kind="stable")
+    X, y, ts, where = X[order], y[order], ts[order], where[order]
     res_ns = bars[0].resolution_s * 1_000_000_000
     gap = (HORIZON + 1) * res_ns
-    model = train_lightgbm(X[order], y[order], ts[order], MODEL_NAMES, TrainConfig(gap_ns=gap, calibration="isotonic"),
-                           info={"horizon_bars": HORIZON})
+    cfg = TrainConfig(gap_ns=gap, calibration="isotonic")
+    model = train_lightgbm(X, y, ts, MODEL_NAMES, cfg, info={"horizon_bars": HORIZON})
     spec = CORE_V1.with_resolution(bars[0].resolution_s)
     version = registry.register(model, feature_set=spec.id, feature_set_version=spec.version,
                                 horizon_ns=HORIZON * res_ns, metrics={"cv_calibrated": model.info["cv_calibrated"]})
     registry.promote(version, "walk-forward fold")
-    return registry.load(version), version
+    # the inner CV's out-of-fold predictions (the same, deterministic, that the calibrator was fitted on), as
+    # calibrated scores per symbol: out-of-sample scores inside the training window, to choose the ML margin
+    oof = cross_validate(X, y, ts, cfg).oof
+    oof_scores = [np.full(len(b), np.nan) for b in bars]
+    m = np.isfinite(oof)
+    cal = model.calibrator.predict(oof[m])
+    for (k, t), p in zip(where[m], cal):
+        oof_scores[int(k)][int(t)] = p
+    return registry.load(version), version, oof_scores
 
 
 def model_scores(F: np.ndarray, b, f0: int, f1: int, f2: int, model, version: str) -> np.ndarray:
@@ -237,7 +250,7 @@ def main(max_bars: int | None = None) -> dict:
     registry = ModelRegistry(Path(tempfile.mkdtemp(prefix="wf-models-")))
     fold_models: list[dict] = []
     for fold in folds:
-        model, version = train_fold_model(feats, bars, fold, registry)
+        model, version, oof_scores = train_fold_model(feats, bars, fold, registry)
         scores = [model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
         fold_models.append({"version": version, "n_rounds": model.info["n_rounds"],
                             "cv_calibrated": model.info["cv_calibrated"]})
@@ -246,12 +259,18 @@ def main(max_bars: int | None = None) -> dict:
         for name in names:
             best, bp = -np.inf, None
             for p in GRIDS[name]:
-                if name.startswith("ml_score"):
+                if name == "ml_score_threshold":
                     bp = p
                     break
-                eqs = [sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
-                       for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold)]
+                if name == "ml_score":   # on the training window's out-of-fold LightGBM scores
+                    eqs = [sim_window(targets_for(make(name, p, mv), b, F, sg, f0, f1, scores=oo), b, f0, f1)
+                           for b, F, sg, mv, oo, (f0, f1, _) in zip(bars, feats, sigs, moves, oof_scores, fold)]
+                else:
+                    eqs = [sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
+                           for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold)]
                 sr = sharpe_of(eqs)
+                if name == "ml_score" and sr != sr:
+                    sr = 0.0       # a margin that never trades is a valid choice: flat, Sharpe 0
                 if sr == sr and sr > best:
                     best, bp = sr, p
             best_p[name] = bp if bp is not None else GRIDS[name][0]
