@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 
-from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
+from operators.risk import MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits
 
 T0 = 1_700_000_000_000_000_000
 
 
-def _rate(gate: RiskGate, intent: OrderIntent, market: MarketState, n: int) -> float:
+def _rate(gate: RiskGate, intent: OrderRequest, market: MarketState, n: int) -> float:
     portfolio = PortfolioState(equity=100_000.0, positions={"BTC-USD": 0.5, "ETH-USD": -2.0})
     best = float("inf")
     for _ in range(3):
@@ -31,8 +31,8 @@ def run(n: int = 2000) -> dict[str, float]:
     market = MarketState(prices={"BTC-USD": 30_000.0, "ETH-USD": 2_000.0},
                          price_ts_ns={"BTC-USD": T0, "ETH-USD": T0}, symbols=("BTC-USD", "ETH-USD"),
                          returns=rng.normal(0, 0.01, size=(1000, 2)))
-    small = OrderIntent("i-small", "BTC-USD", "buy", 0.1, confidence=0.9)
-    big = OrderIntent("i-big", "BTC-USD", "buy", 20.0, confidence=0.9)
+    small = OrderRequest("i-small", "BTC-USD", "buy", 0.1, confidence=0.9)
+    big = OrderRequest("i-big", "BTC-USD", "buy", 20.0, confidence=0.9)
     out: dict[str, float] = {}
     for method in ("gaussian", "historical"):
         limits = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9)

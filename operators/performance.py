@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from operators.risk.backtest import KupiecResult, kupiec_pof
-from operators.risk.normal import chi2_1_sf
+from operators.risk.standard_normal import chi2_1_sf
 
 __all__ = [
     "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.risk import (KillSwitch, MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits,
+from operators.risk import (KillSwitch, MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits,
                             TokenBucket, check_confidence, check_kill_switch, check_limit, check_stale,
                             historical_cvar, historical_var, max_feasible_qty, portfolio_cvar_gaussian,
                             portfolio_var_gaussian,
@@ -44,8 +44,8 @@ def _gate(**kw) -> RiskGate:
     return RiskGate(RiskLimits(**{**LOOSE, **kw}))
 
 
-def _buy(qty: float, sym: str = BTC, conf: float | None = 0.9, iid: str = "i-1", side: str = "buy") -> OrderIntent:
-    return OrderIntent(iid, sym, side, qty, strategy="trend", confidence=conf)
+def _buy(qty: float, sym: str = BTC, conf: float | None = 0.9, iid: str = "i-1", side: str = "buy") -> OrderRequest:
+    return OrderRequest(iid, sym, side, qty, strategy="trend", confidence=conf)
 
 
 EQ = PortfolioState(100_000.0, {})
@@ -350,7 +350,7 @@ def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, p
                      max_leverage=2.0, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0)
     g = RiskGate(lim)
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
-    d = g.evaluate(OrderIntent("p", sym, side, qty, confidence=0.9), book, market, T0)
+    d = g.evaluate(OrderRequest("p", sym, side, qty, confidence=0.9), book, market, T0)
     assert 0.0 <= d.approved_qty <= d.requested_qty == qty
     assert (d.action == "approved") == (d.approved_qty == qty)
     msgspec.json.decode(encode(d))  # valid JSON event
@@ -400,7 +400,7 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
                      max_leverage=leverage, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0,
                      default_lot_size=1e-12, min_qty=1e-12)
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
-    it = OrderIntent("p", sym, side, qty, confidence=0.9)
+    it = OrderRequest("p", sym, side, qty, confidence=0.9)
     fast = RiskGate(lim).evaluate(it, book, market, T0)
     closed = gate_mod._limit
     try:
@@ -429,7 +429,7 @@ def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym,
                      max_position_frac=1.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12,
                      min_history=2)
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
-    it = OrderIntent("p", sym, side, qty, confidence=0.9)
+    it = OrderRequest("p", sym, side, qty, confidence=0.9)
     fast = RiskGate(lim).evaluate(it, book, market, T0)
     closed = gate_mod._limit
     full = gate_mod.ScenarioLines.var_cvar

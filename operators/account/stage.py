@@ -41,7 +41,7 @@ from operators.execution.stage import ExecutionStage
 from operators.execution.venue import SimVenue, Venue
 from operators.ids import stable_id
 from operators.messages import DecisionPoint, Emitted, SymbolUpdate
-from operators.risk import MarketState, OrderIntent, PortfolioState, RiskGate, RiskLimits
+from operators.risk import MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits
 from operators.risk.historical import historical_var
 from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
 from operators.risk.gate import decision_id
@@ -376,7 +376,7 @@ class AccountStage:
                 target_qty = held
         delta = target_qty - held
         side = "buy" if delta > 0 else "sell"
-        oi = OrderIntent(it.id, sym, side, abs(delta), strategy=it.strategy, confidence=it.confidence, ts=it.ts)
+        oi = OrderRequest(it.id, sym, side, abs(delta), strategy=it.strategy, confidence=it.confidence, ts=it.ts)
         if mode == "halted":
             d = self._refused(oi, equity, marks, t, "operator_halt")
         elif mode == "reduce_only" and target_qty != wanted and abs(delta) * price < cfg.min_notional:
@@ -424,11 +424,11 @@ class AccountStage:
         self._contrib[sym] = dict(contributions)
         return out if changed else target
 
-    def _refused(self, oi: OrderIntent, equity: float, marks: dict[str, float], t: int, reason: str) -> RiskDecision:
+    def _refused(self, oi: OrderRequest, equity: float, marks: dict[str, float], t: int, reason: str) -> RiskDecision:
         d = self._small(oi, equity, marks, t)
         return msgspec.structs.replace(d, reasons=[reason])
 
-    def _small(self, oi: OrderIntent, equity: float, marks: dict[str, float], t: int) -> RiskDecision:
+    def _small(self, oi: OrderRequest, equity: float, marks: dict[str, float], t: int) -> RiskDecision:
         """The decision on an intent whose change is below ``min_notional``: rejected, nothing checked."""
         held = self.ledger.holdings()
         expo = self.ledger.exposures(marks)

@@ -13,14 +13,14 @@ from .backtest import METHODS, KupiecResult, VarBacktest, kupiec_pof, rolling_fo
 from .cornish_fisher import (RollingCornishFisher, cornish_fisher_cvar, cornish_fisher_monotone_tail,
                              cornish_fisher_var, cornish_fisher_z)
 from .ewma import RISKMETRICS_LAMBDA, EwmaEstimator, ewma_cvar, ewma_sigma, ewma_var, ewma_variance_path
-from .gate import GateState, MarketState, OrderIntent, PortfolioState, RiskGate, to_loss
-from .gates import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
+from .gate import GateState, MarketState, OrderRequest, PortfolioState, RiskGate, to_loss
+from .checks import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
 from .gaussian import (RollingGaussian, gaussian_cvar, gaussian_var, normal_cvar, normal_var,
                        population_moments)
 from .historical import RollingHistorical, acerbi_tasche_cvar, historical_cvar, historical_var, historical_var_cvar
 from .kill_switch import KillState, KillSwitch
 from .limits import RiskLimits
-from .normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
+from .standard_normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
 from .portfolio import (component_var, incremental_var, incremental_var_historical, marginal_var,
                         population_covariance, portfolio_cvar_gaussian, portfolio_cvar_historical,
                         portfolio_returns, portfolio_sigma, portfolio_var_gaussian, portfolio_var_historical,
@@ -42,7 +42,7 @@ __all__ = [
     "portfolio_var_gaussian", "portfolio_cvar_gaussian", "portfolio_var_historical", "portfolio_cvar_historical",
     "marginal_var", "component_var", "incremental_var", "incremental_var_historical",
     # gates
-    "RiskLimits", "RiskGate", "GateState", "OrderIntent", "PortfolioState", "MarketState", "KillSwitch",
+    "RiskLimits", "RiskGate", "GateState", "OrderRequest", "PortfolioState", "MarketState", "KillSwitch",
     "KillState", "TokenBucket", "Verdict", "check_kill_switch", "check_stale", "check_confidence", "check_limit",
     "max_feasible_qty",
     # sizing

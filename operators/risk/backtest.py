@@ -34,7 +34,7 @@ from .cornish_fisher import _tail_factor, cornish_fisher_cvar, cornish_fisher_va
 from .ewma import RISKMETRICS_LAMBDA, ewma_variance_path
 from .gaussian import _DEGENERATE, gaussian_cvar, gaussian_var, normal_cvar, normal_var
 from .historical import historical_cvar, historical_var
-from .normal import chi2_1_sf, norm_pdf, norm_ppf
+from .standard_normal import chi2_1_sf, norm_pdf, norm_ppf
 
 __all__ = ["Method", "METHODS", "KupiecResult", "ChristoffersenResult", "VarBacktest", "var_breaches", "kupiec_pof",
            "christoffersen", "rolling_forecasts", "var_backtest"]

@@ -35,7 +35,7 @@ import numpy as np
 
 from ._common import RollingEstimator, check_alpha
 from .gaussian import population_moments
-from .normal import norm_pdf, norm_ppf
+from .standard_normal import norm_pdf, norm_ppf
 
 __all__ = ["cornish_fisher_z", "cornish_fisher_var", "cornish_fisher_cvar", "cornish_fisher_monotone_tail",
            "RollingCornishFisher"]

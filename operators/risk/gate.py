@@ -3,7 +3,7 @@
 
 Inputs (event time only; the caller passes ``now_ns``):
 
-* intent — :class:`OrderIntent` or any object with ``intent_id`` (or ``id``), ``symbol``, ``side`` (``buy`` /
+* intent — :class:`OrderRequest` or any object with ``intent_id`` (or ``id``), ``symbol``, ``side`` (``buy`` /
   ``sell``), ``qty`` (base units, > 0), optional ``strategy`` and ``confidence`` (fraction).
 * portfolio — :class:`PortfolioState` or any object with ``equity`` (quote currency) and ``positions``
   (``{symbol: signed base units}``), e.g. ``schemas.events.PortfolioSnapshot``.
@@ -40,7 +40,7 @@ computed (no history, equity <= 0).
 >>> market = MarketState(prices={"BTC-USD": 30_000.0}, price_ts_ns={"BTC-USD": 1_700_000_000_000_000_000},
 ...                      symbols=("BTC-USD",), returns=rng.normal(0, 0.01, size=(500, 1)))
 >>> gate = RiskGate(RiskLimits(symbol_var_budget=0.02, default_lot_size=0.001))
->>> d = gate.evaluate(OrderIntent("i-1", "BTC-USD", "buy", 5.0, confidence=0.6),
+>>> d = gate.evaluate(OrderRequest("i-1", "BTC-USD", "buy", 5.0, confidence=0.6),
 ...                   PortfolioState(equity=100_000.0, positions={}), market, now_ns=1_700_000_000_000_000_000)
 >>> d.action, d.reasons, d.approved_qty    # 5 BTC = 150 % of equity; 99 % VaR of 2 % of equity fits ~2.8 BTC
 ('resized', ['position_limit', 'symbol_var_budget'], 2.824)
@@ -60,16 +60,16 @@ import numpy as np
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
-from .gates import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
+from .checks import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
 from .scenarios import ScenarioLines, var_cvar
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
-from .normal import norm_pdf, norm_ppf
+from .standard_normal import norm_pdf, norm_ppf
 from .portfolio import sample_covariance
 from .rate_limit import TokenBucket
 from .sizing import round_to_lot
 
-__all__ = ["OrderIntent", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
+__all__ = ["OrderRequest", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
 
 
 def to_loss(x: float) -> float:
@@ -82,7 +82,7 @@ def to_loss(x: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderIntent:
+class OrderRequest:
     """What a strategy wants: ``qty`` base units (> 0) on ``side``; ``confidence`` a fraction (None = not given);
     ``ts`` ns UTC of the intent (informational; the gate uses its ``now_ns``)."""
 
@@ -244,7 +244,7 @@ class _Book:
 
 def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
            solve: Callable[[float, float], float] | None, q_cap: float | None = None) -> Verdict:
-    """:func:`~operators.risk.gates.check_limit` with a solver ``solve(b, hi)`` for the largest ``q`` in
+    """:func:`~operators.risk.checks.check_limit` with a solver ``solve(b, hi)`` for the largest ``q`` in
     ``[q0, hi]`` with ``loss(q) <= b`` (closed form, or the scenario search), bisection without one. The same
     semantics: the bound is ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none.
 

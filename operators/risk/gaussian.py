@@ -1,7 +1,7 @@
 """Parametric Gaussian (variance-covariance) VaR and CVaR.
 
 Conventions (``docs/risk.md``): returns ~ N(μ, σ²) with the **population** moments of the window
-(``μ = Σr/n``, ``σ² = Σ(r-μ)²/n``, divide by n); ``z_α = Φ⁻¹(α)`` (:func:`operators.risk.normal.norm_ppf`).
+(``μ = Σr/n``, ``σ² = Σ(r-μ)²/n``, divide by n); ``z_α = Φ⁻¹(α)`` (:func:`operators.risk.standard_normal.norm_ppf`).
 Results in **return sign** (a loss is negative), units of the returns:
 
 * ``VaR_α = μ - σ z_α``
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ._common import RollingEstimator, as_returns, check_alpha
-from .normal import norm_pdf, norm_ppf
+from .standard_normal import norm_pdf, norm_ppf
 
 __all__ = ["normal_var", "normal_cvar", "population_moments", "gaussian_var", "gaussian_cvar", "RollingGaussian"]
 

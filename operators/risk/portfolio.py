@@ -35,7 +35,7 @@ import numpy as np
 
 from ._common import check_alpha
 from .historical import historical_cvar, historical_var
-from .normal import norm_pdf, norm_ppf
+from .standard_normal import norm_pdf, norm_ppf
 
 __all__ = [
     "sample_covariance",

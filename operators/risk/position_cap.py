@@ -5,10 +5,10 @@ It only caps the resulting position at ``max_position_frac`` of equity (``positi
 rejects orders below ``min_notional`` quote currency (``below_min_notional``) — the simple path that the vectorised
 sweep (``operators.sweep``) reproduces exactly. No VaR, no kill switch.
 
->>> from operators.risk.gate import MarketState, OrderIntent, PortfolioState
+>>> from operators.risk.gate import MarketState, OrderRequest, PortfolioState
 >>> g = PositionCapGate(max_position_frac=1.0, min_notional=10.0)
 >>> m = MarketState(prices={"BTC-USD": 100.0}, price_ts_ns={"BTC-USD": 0})
->>> d = g.evaluate(OrderIntent("i", "BTC-USD", "buy", 15.0, strategy="trend"),
+>>> d = g.evaluate(OrderRequest("i", "BTC-USD", "buy", 15.0, strategy="trend"),
 ...                PortfolioState(equity=1_000.0, positions={}), m, 10**18)
 >>> d.action, d.approved_qty, d.reasons
 ('resized', 10.0, ['position_cap'])

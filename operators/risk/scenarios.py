@@ -10,7 +10,7 @@ scenarios strictly below it, return sign (a loss is negative) — the definition
 partial sort instead of ``np.quantile``.
 
 :meth:`ScenarioLines.largest` answers "the largest ``q`` whose loss fits the bound" with the same bisection as
-:func:`operators.risk.gates.max_feasible_qty` (the same midpoints and the same decisions, so the same answer), but each
+:func:`operators.risk.checks.max_feasible_qty` (the same midpoints and the same decisions, so the same answer), but each
 step evaluates only the scenarios that can still matter. For ``q`` in the current bracket ``[lo, hi]`` each
 ``v_i(q)`` lies between its values at the ends (float evaluation is monotone in ``q``); a scenario whose largest
 value is below the ``k``-th smallest of all smallest values is below the quantile for every ``q`` in the bracket
@@ -103,7 +103,7 @@ class ScenarioLines:
     # -- the search ----------------------------------------------------------------------------------------------
     def largest(self, kind: str, off: float, scale: float, bound: float, lo: float, hi: float,
                 iterations: int = 60) -> float:
-        """The bisection of :func:`~operators.risk.gates.max_feasible_qty` for the loss ``(X(q) - off) / scale``
+        """The bisection of :func:`~operators.risk.checks.max_feasible_qty` for the loss ``(X(q) - off) / scale``
         with ``X`` the VaR (``kind="var"``) or CVaR (``"cvar"``) as a positive loss, on ``[lo, hi]`` where ``lo``
         fits ``bound`` and ``hi`` does not; returns the last fitting point (``lo`` when nothing larger fits)."""
         if kind not in ("var", "cvar"):

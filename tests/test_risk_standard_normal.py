@@ -1,4 +1,4 @@
-"""operators.risk.normal against closed forms and SciPy (reference only; operators never import SciPy)."""
+"""operators.risk.standard_normal against closed forms and SciPy (reference only; operators never import SciPy)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from operators.risk.normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
+from operators.risk.standard_normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
 
 
 def test_quantiles_at_95_and_99_match_the_closed_form_values():
