@@ -189,7 +189,8 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
             from operators.models.xgb import train_xgboost
 
             t1 = time.perf_counter()
-            mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, TrainConfig(gap_ns=gap, calibration=calibration))
+            mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
+                               TrainConfig(gap_ns=gap, calibration=calibration))
             extra_s[c].append(time.perf_counter() - t1)
             extra[c].append(pd.DataFrame({"symbol": ds.symbol[te], "ts": ds.ts[te], c: mc.predict(ds.X[te])}))
     # stream every symbol through a Scorer

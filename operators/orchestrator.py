@@ -24,7 +24,8 @@ Definitions (per symbol; the pipeline keeps one orchestrator per symbol, so "per
   strategy's wishes before netting): a position is held at least ``min_hold_bars`` bars (default 4, the label
   horizon of the walk-forward's model), and each strategy has a turnover budget of ``turnover_per_year`` units of
   ``|Δ target|`` a year (default 26: thirteen full round trips; ``burst`` = 8 units banked at most, full at
-  the start); an entry it cannot afford is skipped, exits always pass. ``min_hold_bars=0, turnover_per_year=None`` turns it off.
+  the start); an entry it cannot afford is skipped, exits always pass. ``min_hold_bars=0,
+  turnover_per_year=None`` turns it off.
 * **Net target** ``clip(Σ c_i, −max_gross, max_gross)``: the strategies' wishes are netted first, and only the
   net is traded. A new intent is emitted when it moves by at least ``min_change`` (the no-trade band, default
   0.1 of capital) from the last emitted target, or reaches exactly 0 (an exit is never held back).

@@ -83,7 +83,7 @@ OLD_RULES = dict(rebalance_bars=1, min_change=0.05, min_hold_bars=0, turnover_pe
 
 
 def make(name: str, p: dict, moves: tuple[float, float] | None = None):
-    """Strategy ``name`` with parameters ``p``; ``moves``: the ML score's ``(m_up, m_down)`` from the training window."""
+    """Strategy ``name`` with parameters ``p``; ``moves``: the ML score's ``(m_up, m_down)`` (training window)."""
     if name == "trend":
         return EmaSpreadTrend(p["entry"], p["exit"], name="trend")
     if name == "zscore_mr":
@@ -253,7 +253,9 @@ def main(max_bars: int | None = None) -> dict:
         model, version, oof_scores = train_fold_model(feats, bars, fold, registry)
         scores = [model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
         fold_models.append({"version": version, "n_rounds": model.info["n_rounds"],
-                            "cv_calibrated": model.info["cv_calibrated"]})
+                            "cv_calibrated": model.info["cv_calibrated"],
+                            "train_end_ns": model.info["train_end_ns"],
+                            "test_start_ns": int(tfolds[len(fold_models)][1])})
         moves = [move_stats(b.close, slice(f0, f1)) for b, (f0, f1, _) in zip(bars, fold)]
         best_p = {}
         for name in names:

@@ -84,8 +84,9 @@ def _threshold(cond: float) -> float:
 def compile_xgb(booster, X_probe: np.ndarray) -> FlatForest:
     """XGBoost's trees (``get_dump(dump_format="json")``) as a :class:`~.forest.FlatForest`, for the one-row hot
     path without XGBoost's per-call overhead. XGBoost sends ``x < c`` to ``yes``; the forest tests ``x <= t``, so
-    ``t`` is set by :func:`_threshold` (XGBoost rounds features to float32); a missing value follows ``missing``. The base margin (``base_score``)
-    becomes one extra single-leaf tree, measured on ``X_probe`` rows as XGBoost's margin minus the trees' sum."""
+    ``t`` is set by :func:`_threshold` (XGBoost rounds features to float32); a missing value follows ``missing``.
+    The base margin (``base_score``) becomes one extra single-leaf tree, measured on ``X_probe`` rows as XGBoost's
+    margin minus the trees' sum."""
     import json
 
     feat: list[int] = []
