@@ -53,7 +53,7 @@ from operators.strategies.base import Intent
 from operators.strategies.discipline import TradeDiscipline
 from schemas.events import Signal
 
-__all__ = ["Orchestrator", "RollingStd"]
+__all__ = ["Orchestrator", "RollingStd", "default_portfolio"]
 
 _SHIFT = 1074          # every finite float is an integer multiple of 2**-1074
 
@@ -266,3 +266,25 @@ class Orchestrator:
             if hasattr(s, "on_signal"):
                 self._take(signal.symbol, s.on_signal(signal), s.name)
         return self._net(signal.symbol, signal.ts)
+
+
+def default_portfolio(cfg: Any) -> Orchestrator:
+    """The full mode's five strategies under one orchestrator, built from a pipeline configuration
+    (``operators.pipeline.PipelineConfig``): the EMA trend with ``cfg.trend_entry``/``trend_exit``/``allow_short``,
+    the ML score's edge rule with the costs of ``cfg.broker`` (:meth:`CostModel.from_broker`) and the label
+    horizon of ``cfg.scorer`` (``horizon_bars``), z-score reversion, volatility breakout and the Telegram follower
+    with their defaults, ``cfg.allocation``, and the orchestrator's default discipline.
+
+    >>> from operators.pipeline import PipelineConfig
+    >>> o = default_portfolio(PipelineConfig())
+    >>> o.names, round(o.strategies[1].inner.hurdle * 1e4, 2)      # 1.5 x the 19 bps round trip
+    (['trend', 'ml_score', 'zscore_mr', 'vol_breakout', 'tg_follow'], 28.5)
+    """
+    from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
+                                      ZScoreReversion)
+    from operators.strategies.costs import CostModel
+
+    trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
+    ml = MLScoreThreshold(cost=CostModel.from_broker(cfg.broker), horizon_bars=max(1, int(cfg.scorer.horizon_bars)))
+    return Orchestrator([trend, ml, ZScoreReversion(), VolatilityBreakout(), SignalFollower()],
+                        allocation=cfg.allocation)

@@ -256,3 +256,33 @@ def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
     assert t_raw > 10 * t_new
     assert pickle.loads(pickle.dumps(o)).on_bar("X", T0 + 3000 * half_hour, 100.0, None) == \
         o.on_bar("X", T0 + 3000 * half_hour, 100.0, None)
+
+
+def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_costs():
+    """``default_portfolio(cfg)`` gives the same intents as the signal stage's own five strategies for the default
+    configuration, and takes the venue's costs and the scorer's horizon from the configuration."""
+    import random
+    from dataclasses import replace
+
+    from operators.execution.broker import BrokerConfig
+    from operators.models.scorer import ScorerConfig
+    from operators.orchestrator import default_portfolio
+    from operators.pipeline import PipelineConfig
+    from operators.signal_stage import SignalStage
+
+    cfg = PipelineConfig(models=False)
+    a, b = default_portfolio(cfg), SignalStage("BTC-USD", cfg).strategy
+    assert a.names == b.names
+    rnd = random.Random(9)
+    px, n = 100.0, 0
+    for i in range(3000):
+        px *= 1 + rnd.gauss(0, 0.01)
+        sc = min(0.99, max(0.01, 0.5 + rnd.gauss(0, 0.12)))
+        ia = a.on_bar("BTC-USD", T0 + i * 1800 * 10**9, px, None, score=sc)
+        assert ia == b.on_bar("BTC-USD", T0 + i * 1800 * 10**9, px, None, score=sc)
+        n += ia is not None
+    assert n > 20 and a.strategies[1].state["BTC-USD"].spent > 0      # the ML edge rule traded too
+    dear = replace(cfg, broker=BrokerConfig(taker_fee_bps=20.0), scorer=ScorerConfig(horizon_bars=4))
+    ml = default_portfolio(dear).strategies[1].inner
+    assert ml.horizon_bars == ml.min_hold_bars == 4
+    assert ml.hurdle > default_portfolio(cfg).strategies[1].inner.hurdle
