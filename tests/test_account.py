@@ -203,7 +203,8 @@ def test_disabling_a_strategy_drops_its_contribution(closes):
     assert without == pytest.approx(0.6 * full, rel=1e-3)
 
 
-@pytest.mark.parametrize("name", ["operators.account.ledger", "operators.account.returns", "operators.execution.paper_venue",
+@pytest.mark.parametrize("name", ["operators.account.ledger", "operators.account.returns", "operators.account.attribution",
+                                  "operators.execution.paper_venue",
                                   "operators.risk.position_cap", "operators.messages"])
 def test_doctests(name):
     import doctest
@@ -229,3 +230,52 @@ def test_return_window_covariance_stays_exact_as_rows_come_and_go():
         exact = sample_covariance(w.matrix())
         scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
         assert np.max(np.abs(w.cov() - exact) / scale) < 1e-12, k
+
+
+def _run_with_contributions(closes, contrib_of, n_bars: int = 3000) -> AccountStage:
+    """The account over the real history with an intent per symbol every 40 bars; ``contrib_of(i, symbol)`` gives
+    that intent's contributions by strategy (its target is their sum)."""
+    acc = _account(RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+                              max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9,
+                              min_confidence=0.0, max_drawdown=1.0, resume_drawdown=0.5))
+    short = {s: c[:n_bars] for s, c in closes.items()}
+    for u in _updates(short, {}):
+        p = u.points[0]
+        i = (p.ts - 1_700_000_000 * NS) // (1800 * NS) - 1
+        if i % 40 == 0 and i >= 120:
+            c = contrib_of(i, u.symbol)
+            it = Intent(id=stable_id("int", "attr", u.symbol, p.ts), symbol=u.symbol, strategy="portfolio",
+                        target=sum(c.values()), confidence=1.0, contributions=c, price=p.close, ts=p.ts)
+            u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
+        acc.on_update(u)
+    acc.flush()
+    return acc
+
+
+def test_pnl_by_strategy_equals_pnl_by_symbol_when_each_strategy_trades_one_symbol(closes):
+    """A strategy that alone holds a symbol owns that symbol's P&L: the attribution by strategy (cash flows and
+    marks between decisions) equals the ledger's own net P&L of the symbol (realised + open - fees)."""
+    acc = _run_with_contributions(closes, lambda i, s: {("x" if s == "BTC-USD" else "y"): (1.0 if (i // 40) % 3 else -0.5)})
+    summ = acc.summary()
+    by_sym, by_strat = summ["by_symbol"], summ["pnl_by_strategy"]
+    assert set(by_strat) == {"x", "y"} and summ["decisions"]["approved"] + summ["decisions"]["resized"] > 50
+    for strat, sym in (("x", "BTC-USD"), ("y", "ETH-USD")):
+        assert by_strat[strat]["net_pnl"] == pytest.approx(by_sym[sym]["net_pnl"], rel=1e-9, abs=1e-6)
+        assert by_strat[strat]["fees"] == pytest.approx(by_sym[sym]["fees"], rel=1e-12)
+    assert abs(by_strat["x"]["net_pnl"]) > 100.0 and abs(by_strat["y"]["net_pnl"]) > 100.0
+
+
+def test_pnl_by_strategy_splits_shared_positions_by_their_contributions(closes):
+    """Two strategies share both symbols, one of them changing sides: their P&L adds up to the account's P&L and
+    their fees to its fees, and a strategy that never contributes gets nothing."""
+    def contrib(i, s):
+        k = (i // 40) % 4
+        return {"trend": 0.6, "swing": (0.5 if k < 2 else -0.3) * (1.0 if s == "BTC-USD" else 0.5), "idle": 0.0}
+
+    acc = _run_with_contributions(closes, contrib)
+    summ = acc.summary()
+    by = summ["pnl_by_strategy"]
+    assert sum(v["net_pnl"] for v in by.values()) == pytest.approx(summ["pnl"], rel=1e-9, abs=1e-6)
+    assert sum(v["fees"] for v in by.values()) == pytest.approx(summ["fees"], rel=1e-9)
+    assert by["idle"]["net_pnl"] == 0.0 and by["idle"]["fees"] == 0.0
+    assert by["trend"]["fees"] > 0 and by["swing"]["fees"] != 0

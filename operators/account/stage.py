@@ -50,6 +50,7 @@ import msgspec
 
 from schemas.events import Alert, ControlCommand, ExecutionReport, PortfolioSnapshot, RiskDecision
 
+from .attribution import StrategyAttribution
 from .ledger import Ledger
 from .returns import ReturnWindow
 
@@ -133,6 +134,9 @@ class AccountStage:
         self._mkt: tuple[int, MarketState] | None = None  # the gate's market view, built once per time
         self.peak_equity = cfg.capital
         self.shares: dict[str, dict[str, float]] = {}  # symbol -> strategy -> share of its last target
+        # symbol -> strategy -> share of the position for P&L attribution (normalised to sum 1)
+        self.attr_shares: dict[str, dict[str, float]] = {}
+        self.attribution = StrategyAttribution()
         self.control = ControlState(base_limits=cfg.limits)
         self.reconcile_mode: str = "normal"  # "reduce_only" after a mismatch with the venue, until one matches
         self.mismatches = 0
@@ -308,8 +312,11 @@ class AccountStage:
 
     def _apply(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
         book = self.ledger.book
+        attr = self.attribution
         for f in self.execution.apply(reports, out):
             book(f)
+            q = f.last_qty if f.side == "buy" else -f.last_qty
+            attr.on_fill(f.symbol, q, float(f.last_price), f.fee, self.attr_shares.get(f.symbol))  # type: ignore[arg-type]
 
     def _marks(self) -> dict[str, float]:
         m = dict(self.last_price)
@@ -334,6 +341,7 @@ class AccountStage:
         self.peak_equity = max(self.peak_equity, equity)
         self._last_equity = equity
         out.marks.append((t, equity))
+        self.attribution.mark(marks, self.ledger.holdings(), self.attr_shares)
         self.gate.update_equity(equity, t)
         for p in group:
             if p.intent is not None:
@@ -357,6 +365,11 @@ class AccountStage:
         if target != 0.0 and it.contributions:
             self.shares[sym] = {k: v / target for k, v in it.contributions.items()
                                 if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"}
+            tot = sum(v * target for v in self.shares[sym].values())
+            if tot != 0.0:
+                self.attr_shares[sym] = {k: v * target / tot for k, v in self.shares[sym].items()}
+        elif not it.contributions and target != 0.0:  # one strategy, no orchestrator (a flat target keeps the
+            self.attr_shares[sym] = {it.strategy: 1.0}  # shares of whoever held the position it closes)
         ex = self.execution
         if cfg.execution == "twap":
             reps = ex.cancel_open(sym, t)
@@ -496,5 +509,6 @@ class AccountStage:
                 "unrealised_pnl": led.unrealised(marks), "positions": led.holdings(), "by_symbol": led.by_symbol(marks),
                 "by_strategy": {k: {"fees": v.fees, "traded": v.traded, "fills": v.fills}
                                 for k, v in sorted(led.by_strategy.items())},
+                "pnl_by_strategy": self.attribution.result(marks, led.holdings(), self.attr_shares),
                 "decisions": dict(self.decisions), "open_orders": len(self.oms.open), "risk": self.risk_report(),
                 "report_counts": dict(self.oms.counts)}

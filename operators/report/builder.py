@@ -368,22 +368,40 @@ def _attribution_section(inp: RunInputs, trades: list[Trade], eq, years) -> Sect
                 a = agg2.setdefault(k, defaultdict(float))
                 for key in ("fees", "traded", "fills"):
                     a[key] += _f(v.get(key, 0.0))
+        attributed: dict[str, dict[str, float]] = {}
+        for acc in inp.accounts:
+            for k, v in (acc.get("pnl_by_strategy") or {}).items():
+                a = attributed.setdefault(k, defaultdict(float))
+                a["net"] += _f(v.get("net_pnl", 0.0))
+                a["fees"] += _f(v.get("fees", 0.0))
         for k in sorted(set(agg2) | set(orders_by)):
             a = agg2.get(k, {})
-            srows.append({"strategy": k, "closed": pnl_by.get(k) if trades_by.get(k) else None,
+            srows.append({"strategy": k, "net": attributed[k]["net"] if k in attributed else None,
+                          "closed": pnl_by.get(k) if trades_by.get(k) else None,
                           "fees": a.get("fees", 0.0), "traded": a.get("traded", 0.0),
                           "turnover": perf.turnover(a.get("traded", 0.0), mean_eq, years) if years > 0 else NAN,
                           "orders": orders_by.get(k, 0), "fills": int(a.get("fills", 0)),
                           "trades": trades_by.get(k, 0)})
-        if srows and len(srows) == 1:
+        contributors = sorted(set(attributed) - set(agg2) - set(orders_by))
+        for k in contributors:
+            srows.append({"strategy": k, "net": attributed[k]["net"], "closed": None, "fees": attributed[k]["fees"],
+                          "traded": None, "turnover": None, "orders": None, "fills": None, "trades": None})
+        if contributors:
+            named = ", ".join(sorted(set(agg2) | set(orders_by))) or "the orchestrator"
+            s.notes.append(f"Orders carry the name {named}: the orchestrator combines the strategies' targets before "
+                           "the account. The rows below it split the account's net P&L and fees among the strategies "
+                           "by each one's share of the target it traded on (the split adds up to the account's P&L); "
+                           "traded notional, orders and fills belong to the combined orders.")
+        elif srows and len(srows) == 1 and srows[0]["net"] is None:
             s.notes.append(f"All orders carry the one strategy name {srows[0]['strategy']!r}: the orchestrator "
                            "combines the strategies' targets before the account, and the run results do not split "
                            "P&L among the contributing strategies.")
     for r in srows:
-        if "turnover" not in r:
+        if "turnover" not in r and r.get("traded", 0.0) is not None:
             r["turnover"] = perf.turnover(_f(r.get("traded", 0.0)), mean_eq, years) if years > 0 else NAN
     s.tables.append(Table("by_strategy", "By strategy",
-                          (Column("strategy", "Strategy"), Column("closed", "P&L of closed trades", "quote"),
+                          (Column("strategy", "Strategy"), Column("net", "Net P&L", "quote"),
+                           Column("closed", "P&L of closed trades", "quote"),
                            Column("fees", "Fees", "quote"), Column("traded", "Traded notional", "quote"),
                            Column("turnover", "Annual turnover", "per_year"), Column("orders", "Orders", "count"),
                            Column("fills", "Fills", "count"), Column("trades", "Trades (round trips)", "count")),
