@@ -19,6 +19,7 @@ Guide: ``docs/api.md``; schema: ``docs/openapi.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -30,12 +31,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
+from connectors.kafka.sink import DeliveryError
 from flows.api.context import ApiContext
+from flows.cli_control import new_command_id
 from flows.api.middleware import GuardMiddleware
 from flows.api.security import ApiError, client_address, context, request_parameters, require
 from operators.api.access import Principal
+from operators.api.analytics import gate_kill_switch, pnl_series, return_matrix, risk_view
 from operators.api.commands import Rejected, build_command
 from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name, time_ns
+from operators.control.signing import parse_key, sign
+from operators.risk import RiskLimits
 from schemas.api import (AuditOut, CalibrationOut, ControlAccepted, ControlStateOut, DriftOut, EquityOut, ErrorOut,
                          FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelPinRequest, ModelsOut, ModeRequest, OrderOut, Page,
                          PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest, SignalOut, StatusOut,
@@ -96,10 +102,6 @@ def _db(fn: Callable[[], Any]) -> Any:
 
 def _command(ctx: ApiContext, request: Request, p: Principal, action: str, scope: str, reason: str,
              params: dict[str, Any], body: dict[str, Any]) -> ControlAccepted:
-    from connectors.kafka.sink import DeliveryError
-    from flows.cli_control import new_command_id
-    from operators.control.signing import parse_key, sign
-
     route = getattr(request.state, "route_name", "control")
     rid = request.state.request_id
     audit_params = {"body": body, **request_parameters(request)}
@@ -142,10 +144,6 @@ _MODES = ("normal", "reduce_only", "halted")
 def _limits(ctx: ApiContext, control: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     """The gate's limits as the API knows them: ``RiskLimits`` defaults with the control topic's overrides of the
     account."""
-    import dataclasses
-
-    from operators.risk import RiskLimits
-
     raw = (control.get("limits") or {}).get(f"account:{ctx.api.account}") or {}
     over = {k: float(v["value"]) for k, v in raw.items() if isinstance(v, dict) and "value" in v}
     names = {f.name for f in dataclasses.fields(RiskLimits)}
@@ -157,8 +155,6 @@ def _limits(ctx: ApiContext, control: dict[str, Any]) -> tuple[Any, dict[str, fl
 
 
 def _kill_switch(ctx: ApiContext, control: dict[str, Any], decisions: list[dict[str, Any]]) -> KillSwitchOut:
-    from operators.api.analytics import gate_kill_switch
-
     lim, _ = _limits(ctx, control)
     gate = gate_kill_switch(((d["ts_ns"], d["reasons"], (d["portfolio"] or {}).get("drawdown")) for d in decisions),
                             lim.max_drawdown)
@@ -179,8 +175,6 @@ def _kill_switch(ctx: ApiContext, control: dict[str, Any], decisions: list[dict[
 def compute_equity(ctx: ApiContext, symbol: str | None = None, s_ns: int | None = None, u_ns: int | None = None,
                    resolution_s: int | None = None, max_points: int = 1000) -> dict[str, Any]:
     """The /v1/equity answer (EquityOut fields)."""
-    from operators.api.analytics import pnl_series
-
     fills, truncated = _db(lambda: ctx.db.fills_until(u_ns, symbol, ctx.api.max_fills))
     syms = sorted({f[1] for f in fills} | ({symbol} if symbol else set()))
     res = resolution_s or (_db(lambda: ctx.db.bar_resolution(syms)) if syms else None)
@@ -196,8 +190,6 @@ def compute_equity(ctx: ApiContext, symbol: str | None = None, s_ns: int | None 
 def compute_risk(ctx: ApiContext, window: int = 500, resolution_s: int | None = None,
                  alpha: float | None = None) -> dict[str, Any]:
     """The /v1/risk answer (RiskOut fields): the book's risk recomputed from the stored fills and closes."""
-    from operators.api.analytics import return_matrix, risk_view
-
     control = ctx.control_state()
     lim, over = _limits(ctx, control)
     qty, by_qty = _db(ctx.db.holdings)
@@ -317,7 +309,7 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     def healthz(request: Request) -> Any:
         """Readiness: whether PostgreSQL and, with shared rate limits, Redis answer (no key needed; nothing else
         is revealed). 503 when either does not."""
-        c = context(request)
+        c: ApiContext = request.app.state.ctx
         db = c.db.ping()
         shared = getattr(c.limiter, "shared", False)
         rl = c.limiter.check() if shared else True

@@ -12,14 +12,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from connectors.control import read_control
 from connectors.postgres.api import ApiDatabase
 from connectors.ratelimit import RateLimiter
 from flows.api.settings import ApiSettings
+from flows.cli_control import status_data
 from flows.settings import Settings
 from operators.api.access import Tier
 from operators.api.audit import api_audit_event
 from operators.api.keys import KeyHasher, VerifiedCache
+from operators.control.signing import keyring
 from schemas.events import AuditEvent
+from schemas.time import iso
 
 __all__ = ["ApiContext"]
 
@@ -39,6 +43,8 @@ class ApiContext:
     audit_failures: int = 0
     _publisher: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _refreshing: threading.Lock = field(default_factory=threading.Lock)
+    _refreshing_reads: threading.Lock = field(default_factory=threading.Lock)
     _control: tuple[float, dict[str, Any]] | None = None
     _drift: tuple[float, dict[str, Any]] | None = None
     _calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -91,9 +97,16 @@ class ApiContext:
         with self._lock:
             if self._control is not None and now - self._control[0] < self.api.control_cache_s:
                 return self._control[1]
-        data = self._read_control()
-        with self._lock:
-            self._control = (time.monotonic(), data)
+            stale = self._control
+        # one thread reads the topic; the others answer with the previous state meanwhile (no stampede)
+        if not self._refreshing.acquire(blocking=stale is None):
+            return stale[1]  # type: ignore[index]
+        try:
+            data = self._read_control()
+            with self._lock:
+                self._control = (time.monotonic(), data)
+        finally:
+            self._refreshing.release()
         return data
 
     def invalidate_control(self) -> None:
@@ -101,11 +114,6 @@ class ApiContext:
             self._control = None
 
     def _read_control(self) -> dict[str, Any]:
-        from connectors.control import read_control
-        from flows.cli_control import status_data
-        from operators.control.signing import keyring
-        from schemas.time import iso
-
         s = self.settings
         try:
             keys = keyring(s.control_key, s.control_key_id, s.control_verify_keys)
@@ -133,11 +141,17 @@ class ApiContext:
             hit = self._reads.get(key)
         if hit is not None and now - hit[0] < ttl:
             return hit[1]
-        value = fn()
-        with self._lock:
-            if len(self._reads) > 256:
-                self._reads.clear()
-            self._reads[key] = (time.monotonic(), value)
+        # one thread refreshes; the others answer with the previous value meanwhile (no stampede)
+        if not self._refreshing_reads.acquire(blocking=hit is None):
+            return hit[1]  # type: ignore[index]
+        try:
+            value = fn()
+            with self._lock:
+                if len(self._reads) > 256:
+                    self._reads.clear()
+                self._reads[key] = (time.monotonic(), value)
+        finally:
+            self._refreshing_reads.release()
         return value
 
     # -- models ----------------------------------------------------------------------------------------------------

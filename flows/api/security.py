@@ -47,7 +47,7 @@ class ApiError(HTTPException):
         self.reason = reason
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
     return request.app.state.ctx
 
 
