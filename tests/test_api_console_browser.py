@@ -2,7 +2,9 @@
 ``levibot api`` process on the real PostgreSQL and Kafka: log in with a key, open every page and see the stored
 data (tables filled, charts drawn), check the session cookie's flags, halt the account from the control page (form,
 confirmation) and find the signed command on the control topic and the halt in the overview and the audit page,
-refuse a form without its CSRF token, resume. No request leaves the API's address."""
+refuse a form without its CSRF token, resume. No request leaves the API's address. Second test: a live run (replay
+into a live flow storing in PostgreSQL), its data in the console, and a halt from the control page that the running
+flow applies (its own audit row on the audit page, no order after it)."""
 
 from __future__ import annotations
 
@@ -188,3 +190,101 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
         ("api.console.control.halt", "denied", "csrf"), ("api.console.control.halt", "applied", "published"),
         ("api.console.control.resume", "applied", "published")]
     assert rows[3][3] == cmd_id
+
+
+def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
+    """A live run (replay -> live flow on the sim venue, stores in PostgreSQL): the console shows its data, a halt
+    from the control page is applied by the running flow (its own audit row, shown on the audit page) and no order
+    follows it; resume."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (make tools installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from schemas.events import Order
+
+    from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, \
+        read_events
+
+    prefix = new_prefix("console")
+    migrate(pg_dsn)
+    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY, LEVIBOT_PG_DSN=pg_dsn)
+    procs: list = []
+    api = None
+    try:
+        create_topics(kafka_bootstrap, prefix)
+        procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
+                              tmp_path / "replay.log"))
+        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS], env,
+                        tmp_path / "flow.log")
+        procs.append(flow)
+        orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
+        _wait(lambda: orders.count() > 20 or not flow.running, "the first orders", 180)
+        assert flow.running, flow.tail()
+
+        def stored(table: str) -> int:
+            with psycopg.connect(pg_dsn) as conn:
+                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+        _wait(lambda: stored("fills") > 5 and stored("bars") > 5, "fills and bars in PostgreSQL", 120)
+        db = ApiDatabase(pg_dsn, max_size=1).open()
+        tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
+        kid, sec = parse_token(tok)
+        db.create_key(key_id=kid, name="desk", secret_hash=FAST.hash(sec), scopes=["trade"], tier="pro",
+                      accounts=["default"], rate="", created_by="pytest", expires_at=None)
+        db.close()
+        api_env = {k: v for k, v in env.items() if not k.startswith("LEVIBOT_API_")}
+        api_env.update(LEVIBOT_API_COOKIE_SECURE="0", LEVIBOT_API_CONTROL_CACHE_S="0.5", LEVIBOT_API_READ_CACHE_S="0")
+        api = Replica(api_env, tmp_path / "api.log")
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 1400})
+                page.goto(f"{api.url}/console/login")
+                page.fill("input[name=token]", tok)
+                page.click("form[data-form=login] button[type=submit]")
+                page.wait_for_selector("body[data-page=overview]")
+                page.wait_for_function("() => document.querySelector('#chart-equity').dataset.rendered === '1'")
+                ov = page.evaluate(_PAGE_JS)
+                assert {c["key"]: c["points"] for c in ov["charts"]}["equity"] > 2
+                assert ov["cards"]["operator_mode"] == "normal"
+                page.click("header a[data-nav=positions]")
+                page.wait_for_selector("body[data-page=positions]")
+                assert page.evaluate(_PAGE_JS)["rows"]["positions"] >= 1
+                page.click("header a[data-nav=control]")
+                page.click("form[data-form=halt] button")
+                page.fill("form[data-form=confirm] input[name=reason]", "console live halt")
+                page.click("form[data-form=confirm] button[data-action=confirm]")
+                cmd_id = page.get_attribute("[data-command-id]", "data-command-id")
+
+                def flow_rows() -> list:
+                    with psycopg.connect(pg_dsn) as conn:
+                        return conn.execute("SELECT result, ts_ns FROM audit WHERE source = 'flow' AND command_id = %s",
+                                            (cmd_id,)).fetchall()
+
+                applied = _wait(flow_rows, "the flow to apply the console's halt", 120)
+                assert applied[0][0] == "applied"
+                n = orders.count()
+                time.sleep(6.0)  # the flow keeps consuming ticks while halted
+                assert flow.running, flow.tail()
+                page.click("header a[data-nav=audit]")
+                page.wait_for_selector("body[data-page=audit]")
+                rows = page.eval_on_selector_all("table[data-table=audit] tbody tr", "rs => rs.map(r => "
+                                                 "[...r.children].map(c => c.textContent))")
+                mine = [r for r in rows if cmd_id in r]
+                assert sorted((r[1], r[5]) for r in mine) == [("api", "applied"), ("flow", "applied")], rows[:5]
+                halt_ts = applied[0][1]
+                after = [o for o in read_events(kafka_bootstrap, f"{prefix}orders", Order) if o.ts > halt_ts]
+                assert not after, f"{len(after)} orders after the halt ({orders.count() - n} since it)"
+                page.click("header a[data-nav=control]")
+                page.click("form[data-form=resume] button")
+                page.fill("form[data-form=confirm] input[name=reason]", "console live resume")
+                page.click("form[data-form=confirm] button[data-action=confirm]")
+                assert page.get_attribute("[data-command-id]", "data-command-id")
+            finally:
+                browser.close()
+        orders.close()
+    finally:
+        if api is not None:
+            api.stop()
+        for p in procs:
+            p.kill()
+        drop_topics(kafka_bootstrap, [prefix])
