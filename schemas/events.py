@@ -749,10 +749,13 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
     def __post_init__(self) -> None:
         _ts(self.ts)
         _version(1, self.schema_version)
-        for name in ("order_qty", "last_qty", "cum_qty", "leaves_qty"):
-            _nonneg(name, getattr(self, name))
-        _finite("fee", self.fee)
-        _finite("slippage_bps", self.slippage_bps)
+        if not (0.0 <= self.order_qty < _INF and 0.0 <= self.last_qty < _INF and 0.0 <= self.cum_qty < _INF
+                and 0.0 <= self.leaves_qty < _INF):
+            for name in ("order_qty", "last_qty", "cum_qty", "leaves_qty"):
+                _nonneg(name, getattr(self, name))
+        if not (-_INF < self.fee < _INF and -_INF < self.slippage_bps < _INF):
+            _finite("fee", self.fee)
+            _finite("slippage_bps", self.slippage_bps)
         if self.cash is not None:
             _finite("cash", self.cash)
         for sym, q in self.positions.items():

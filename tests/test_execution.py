@@ -199,3 +199,28 @@ def test_split_quantity_exact_when_the_last_child_alone_cannot_be():
     w = [0.3661420864934227, 0.6338579135065773]
     q = split_quantity(7766.864937291423, w)
     assert math.fsum(q) == 7766.864937291423 and all(x > 0 for x in q)
+
+
+def test_the_in_process_venue_fills_are_the_ones_a_report_gives_and_none_is_kept():
+    """The execution stage publishes the in-process venue's own Fill of each fill report (saving a rebuild); it is
+    equal to what ``fill_of_report`` builds from the report, and the venue keeps none of them afterwards."""
+    from collections import namedtuple
+
+    from operators.execution.stage import ExecutionStage
+    from operators.execution.venue import SimVenue, fill_of_report
+    from operators.messages import Emitted
+    from schemas.events import RiskDecision, PortfolioSnapshot
+
+    T = namedtuple("T", "symbol ts price qty")
+    t0 = 1_700_000_000_000_000_000
+    ex = ExecutionStage(SimVenue(1e6, BrokerConfig(latency_s=0.0)), execution="twap", twap_horizon_s=30.0,
+                        twap_slice_s=10.0)
+    d = RiskDecision(id="rd:1", intent_id="1", symbol="BTC-USD", ts=t0, action="approved", requested_qty=3.0,
+                     approved_qty=3.0, portfolio=PortfolioSnapshot(equity=1e6), strategy="s", side="buy")
+    out = Emitted()
+    ex.apply(ex.submit(d, "s", t0, 1.0, False, t0, out), out)
+    for i in range(4):
+        ex.apply(ex.on_ticks([T("BTC-USD", t0 + i * 10**10, 100.0 + i, 50.0)]), out)
+    fills = [r for r in out.reports if r.kind == "fill"]
+    assert len(fills) == 3 and out.fills == [fill_of_report(r) for r in fills]
+    assert ex.venue.fills == {} and not ex.oms.open

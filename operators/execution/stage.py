@@ -71,11 +71,13 @@ class ExecutionStage:
         Returns the fill reports for the account to book."""
         book: list[ExecutionReport] = []
         oms = self.oms
+        made = getattr(self.venue, "fills", None) or {}  # the in-process venue's own Fill of a report, if any
         for r in reports:
             out.reports.append(r)
+            fill = made.pop(r.id, None)
             for f in oms.apply(r):
                 book.append(f)
-                out.fills.append(fill_of_report(f))
+                out.fills.append(fill if fill is not None and f is r else fill_of_report(f))
         return book
 
     def on_ticks(self, rows: Any) -> list[ExecutionReport]:

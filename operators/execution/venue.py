@@ -72,15 +72,21 @@ class SimVenue:
         self.broker = SimBroker(cash, cfg)
         self.seq = 0
         self.orders: dict[str, Order] = {}  # open orders by client id
+        # fill report id -> the broker's Fill, the very one ``fill_of_report`` would build; taken (and so emptied)
+        # by whoever applies the reports
+        self.fills: dict[str, Fill] = {}
 
     def _report(self, kind: str, ts: int, o: Order | None = None, **kw: Any) -> ExecutionReport:
-        r = ExecutionReport(id=f"{self.name}:{self.account}:{self.seq}", account=self.account, venue=self.name,
-                            kind=kind, seq=self.seq, ts=ts,  # type: ignore[arg-type]
-                            **({} if o is None else dict(client_order_id=o.order_id, venue_order_id=f"{self.name}-{o.order_id}",
-                                                         parent_id=o.parent_id, strategy=o.strategy, symbol=o.symbol,
-                                                         side=o.side, order_qty=o.qty)), **kw)
-        self.seq += 1
-        return r
+        seq = self.seq
+        self.seq = seq + 1
+        name = self.name
+        if o is None:
+            return ExecutionReport(id=f"{name}:{self.account}:{seq}", account=self.account, venue=name, kind=kind,  # type: ignore[arg-type]
+                                   seq=seq, ts=ts, **kw)
+        return ExecutionReport(id=f"{name}:{self.account}:{seq}", account=self.account, venue=name, kind=kind,  # type: ignore[arg-type]
+                               seq=seq, ts=ts, client_order_id=o.order_id, venue_order_id=f"{name}-{o.order_id}",
+                               parent_id=o.parent_id, strategy=o.strategy, symbol=o.symbol, side=o.side,
+                               order_qty=o.qty, **kw)
 
     def submit(self, order: Order) -> list[ExecutionReport]:
         if order.order_id in self.orders:
@@ -101,8 +107,10 @@ class SimVenue:
         if fills:
             for f in fills:
                 o = self.orders.pop(f.order_id)
-                out.append(self._report("fill", f.ts, o, last_qty=f.qty, last_price=f.price, cum_qty=f.qty,
-                                        leaves_qty=0.0, fee=f.fee, slippage_bps=f.slippage_bps, liquidity=f.liquidity))
+                r = self._report("fill", f.ts, o, last_qty=f.qty, last_price=f.price, cum_qty=f.qty,
+                                 leaves_qty=0.0, fee=f.fee, slippage_bps=f.slippage_bps, liquidity=f.liquidity)
+                self.fills[r.id] = f
+                out.append(r)
         cancelled = self.broker.cancelled
         if cancelled:  # IOC/FOK limits that could not fill, DAY limits past their day
             for oid in cancelled:
