@@ -2,7 +2,7 @@
 API host: bot commands from allow-listed chats and users (``/status``, ``/positions``, ``/pnl``, ``/halt`` with its
 ``/confirm``) answered by ``sendMessage``, the halt signed on the control topic, refusals from other chats, users and
 scopes audited; Mini App ``initData``: valid opens the console, forged, expired, foreign or not allow-listed is
-refused and audited."""
+refused and audited; and (slow) a Telegram ``/halt`` that a running live flow applies."""
 
 from __future__ import annotations
 
@@ -174,3 +174,69 @@ def test_mini_app_init_data(tg):
                     ("anonymous", "api.console.telegram_login", "denied", "bad_signature"),
                     ("telegram:8", "api.console.telegram_login", "denied", "not_allowed"),
                     ("anonymous", "api.console.telegram_login", "denied", "malformed")]
+
+
+@pytest.mark.slow
+def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
+    """``/halt`` + ``/confirm`` from an allow-listed chat halts a running live flow: the flow applies the command and
+    audits it, and no order follows it."""
+    from schemas.events import AuditEvent, Order
+
+    from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, \
+        read_events
+
+    prefix = new_prefix("tg")
+    migrate(pg_dsn)
+    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY, LEVIBOT_PG_DSN=pg_dsn)
+    bot = FakeBotApi()
+    procs: list = []
+    try:
+        create_topics(kafka_bootstrap, prefix)
+        procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
+                              tmp_path / "replay.log"))
+        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS], env,
+                        tmp_path / "flow.log")
+        procs.append(flow)
+        orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
+        deadline = time.monotonic() + 180
+        while orders.count() <= 20 and flow.running and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert flow.running and orders.count() > 20, flow.tail()
+        db = ApiDatabase(pg_dsn, max_size=1).open()
+        trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
+        db.close()
+        s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_CONTROL_KEY": KEY, "LEVIBOT_TOPIC_PREFIX": prefix,
+                               "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path / "var")})
+        a = ApiSettings(telegram_bot_token=BOT_TOKEN, telegram_secret_token=SECRET, telegram_api_url=bot.url,
+                        telegram_chats=f"{CHAT}", telegram_users=json.dumps({"7": trader}))
+        ctx = ApiContext(settings=s, api=a, db=ApiDatabase(pg_dsn, max_size=2), limiter=RateLimiter(), hasher=FAST)
+        with TestClient(create_app(ctx)) as client:
+            assert _say(client, bot, OTHER_CHAT, 7, "/halt") == "Not allowed here."
+            code = re.search(r"/confirm ([0-9a-f]{6})", _say(client, bot, CHAT, 7, "/halt telegram live")).group(1)
+            cmd_id = re.search(r"command (cmd-[0-9a-f]+)", _say(client, bot, CHAT, 7, f"/confirm {code}")).group(1)
+
+            def applied() -> list:
+                return [e for e in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
+                        if e.command_id == cmd_id and e.result == "applied" and e.source == "flow"]
+
+            deadline = time.monotonic() + 120
+            while not applied() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            halt = applied()[0]
+            assert halt.actor == f"api:{trader}" and halt.action == "halt"
+            time.sleep(6.0)  # the flow keeps consuming ticks while halted
+            assert flow.running, flow.tail()
+        after = [o for o in read_events(kafka_bootstrap, f"{prefix}orders", Order) if o.ts > halt.ts]
+        assert not after, f"{len(after)} orders after the Telegram halt"
+        orders.close()
+        with psycopg.connect(pg_dsn) as conn:
+            rows = conn.execute("SELECT source, actor, action, result FROM audit WHERE command_id = %s OR "
+                                "action = 'api.telegram.halt' ORDER BY source, ts_ns", (cmd_id,)).fetchall()
+        assert rows == [("api", "telegram:7", "api.telegram.halt", "denied"),
+                        ("api", f"api:{trader}", "api.telegram.halt", "applied"),
+                        ("flow", f"api:{trader}", "halt", "applied")]
+    finally:
+        bot.close()
+        for p in procs:
+            p.kill()
+        drop_topics(kafka_bootstrap, [prefix])
