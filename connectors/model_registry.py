@@ -211,6 +211,24 @@ class ChampionWatcher:
             self._loaded = _Loaded(v, self.registry.load(v))
         return self._loaded.model
 
+    def usable(self, version: str) -> bool:
+        """True when ``version`` is registered and was trained on this watcher's feature set (what a pin may
+        name)."""
+        try:
+            meta = self.registry.get(version)
+        except KeyError:
+            return False
+        return self.feature_set is None or meta.get("feature_set") == self.feature_set
+
+    def model_at(self, version: str) -> BatchModel | None:
+        """The model of a pinned ``version`` (loaded once, like the champion's); None when it is not
+        :meth:`usable` here."""
+        if not self.usable(version):
+            return None
+        if self._loaded is None or self._loaded.version != version:
+            self._loaded = _Loaded(version, self.registry.load(version))
+        return self._loaded.model
+
     def __getstate__(self) -> dict[str, Any]:  # travels with flow config: no cached model
         return {"registry": self.registry, "poll_s": self.poll_s, "feature_set": self.feature_set}
 

@@ -126,6 +126,32 @@ def test_hot_swap_of_a_promoted_model_while_scoring(tmp_path):
     assert isinstance(ev, Score) and ev.model_versions["lgbm"] == v2
 
 
+def test_a_pinned_model_stays_while_champions_change_and_unpin_follows_the_champion(tmp_path):
+    """An operator's pin_model holds the scorer at that version while newer champions are promoted; a version the
+    registry does not know, or one trained on other features, changes nothing; unpinning follows the champion."""
+    reg = ModelRegistry(tmp_path / "models")
+    m1, m2 = _model(0, 1500), _model(0, 3000)
+    v1 = reg.register(m1, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
+    reg.promote(v1, "first")
+    v2 = reg.register(m2, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
+    reg.promote(v2, "second")
+    other = reg.register(m1, feature_set="other-bars", feature_set_version=1, horizon_ns=RES, metrics={})
+    watcher = ChampionWatcher(reg, poll_s=0.0, feature_set=SPEC.id)
+    sc = Scorer("BTC-USD", SPEC, cfg=ScorerConfig())
+    assert sc.maybe_swap(watcher) and sc.batch_version == v2
+    assert sc.maybe_swap(watcher, pinned=v1) and sc.batch_version == v1 and sc.batch is not None
+    assert not sc.maybe_swap(watcher, pinned=v1)  # stays, nothing reloaded
+    v3 = reg.register(m2, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
+    reg.promote(v3, "third")
+    assert not sc.maybe_swap(watcher, pinned=v1) and sc.batch_version == v1
+    for bad in ("no-such-version", other):
+        assert not watcher.usable(bad)
+        assert not sc.maybe_swap(watcher, pinned=bad) and sc.batch_version == v1
+    x = [0.0] * len(m1.names)
+    assert sc.batch.predict_one(x)[0] == pytest.approx(m1.predict_one(x)[0], abs=1e-15)
+    assert sc.maybe_swap(watcher) and sc.batch_version == v3  # unpinned: the champion again
+
+
 def test_adwin_raises_model_drift_alert_and_retrain_request():
     d = DriftMonitor("BTC-USD", delta=0.002, cooldown_s=0)
     rng = np.random.default_rng(0)

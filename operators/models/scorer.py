@@ -52,6 +52,10 @@ class ModelSource(Protocol):
     @property
     def model(self) -> BatchModel | None: ...
 
+    def model_at(self, version: str) -> BatchModel | None:
+        """The model of one registered version (for a pin), None when unusable."""
+        ...
+
 
 @dataclass(frozen=True)
 class ScorerConfig:
@@ -136,12 +140,14 @@ class Scorer:
             self.drift.set_reference(model.reference if model is not None else None)
             self.metrics.pop("lgbm", None)
 
-    def maybe_swap(self, source: ModelSource) -> bool:
-        """Load the source's model if its version differs from ours (or ours was left out of a pickle)."""
-        v = source.version
+    def maybe_swap(self, source: ModelSource, pinned: str | None = None) -> bool:
+        """Load the source's model if its version differs from ours (or ours was left out of a pickle). With
+        ``pinned`` (an operator's ``pin_model``), that version instead of the champion, for as long as it is
+        pinned (``source.model_at(pinned)``; a version the source cannot serve leaves the model as it is)."""
+        v = pinned if pinned is not None else source.version
         if v is None or (v == self.batch_version and self.batch is not None):
             return False
-        m = source.model
+        m = source.model_at(v) if pinned is not None else source.model  # type: ignore[attr-defined]
         if m is None:
             return False
         self.swap_batch(m, v)
