@@ -33,6 +33,9 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
     res: dict[str, float] = {}
     for per_bar in (3600, 36000):
         res.update(flow.throughput(n_ticks, per_bar))
+    # `make run` end to end, in the same run: its ticks/s against the in-process flow's on sparse ticks
+    res.update(flow.embedded_run())
+    res["make_run_vs_flow_2tps_ratio"] = res["make_run_ticks_per_s"] / res["flow_2tps_ticks_per_s"]
     # (c) at half of the in-process maximum measured for the same ticks and strategy, on a strategy
     # that trades often enough to sample the latency
     ticks = flow.dense_ticks(3600, 60)

@@ -79,7 +79,7 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
                   alerts=[CollectSink(alerts)], dead=[CollectSink(dead)])
     if ch_dsn:
         migrate(connect(ch_dsn), database)
-        for kind, table, typ in (("ticks", "ticks", Tick), ("bars", "bars", Bar), ("features", "features", FeatureVector),
+        for kind, table, typ in (("tick_rows", "ticks", Tick), ("bar_rows", "bars", Bar), ("features", "features", FeatureVector),
                                  ("decisions", "risk_decisions", RiskDecision), ("orders", "orders", Order),
                                  ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
                                  ("scores", "scores", Score), ("alerts", "alerts", Alert)):

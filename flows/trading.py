@@ -24,13 +24,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import numpy as np
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 
 from operators.account.stage import AccountStage
 from operators.control import audit_event, refusal_alert, verify
-from operators.messages import Emitted
+from operators.messages import Emitted, TickBatch, TickRecord
 from operators.pipeline import PipelineConfig, bar_event
 from operators.signal_stage import SignalStage
 from schemas.codec import encode
@@ -45,10 +46,14 @@ class Outputs:
     """Sinks per kind of output; each entry is a list of Bytewax sinks that receive lists of events.
 
     ``marks`` receive ``(account, ts ns, equity)`` tuples; ``accounts`` each account's figures (a dict, see
-    ``AccountStage.summary``) at the end of a finite run."""
+    ``AccountStage.summary``) at the end of a finite run. ``bar_rows`` are bar sinks that take
+    ``operators.bars.BarRecord`` rows (the ``Bar`` fields by name, plus ``revision``) instead of validated ``Bar``
+    events: a column-oriented store reads the fields and needs no event (the bars come from the flow's own fold)."""
 
     ticks: list = field(default_factory=list)
+    tick_rows: list = field(default_factory=list)
     bars: list = field(default_factory=list)
+    bar_rows: list = field(default_factory=list)
     features: list = field(default_factory=list)
     decisions: list = field(default_factory=list)
     orders: list = field(default_factory=list)
@@ -83,14 +88,41 @@ class _Splitter:
     """Per-partition state of the ``split`` step: the symbols seen, the partition's watermark (ns), the recent trade
     ids (for duplicates) and the counts of what the input policy refused."""
 
-    __slots__ = ("symbols", "watermark", "recent", "recent_set", "refused")
+    __slots__ = ("symbols", "watermark", "recent", "n_recent", "recent_set", "refused")
 
     def __init__(self) -> None:
         self.symbols: list[str] = []
         self.watermark: int | None = None
-        self.recent: deque = deque()  # (ts, (symbol, trade_id)) in arrival order
+        # the accepted ticks' (symbol, trade_id) in arrival order, one block per batch: [ts int64 array, keys, start]
+        self.recent: deque = deque()
+        self.n_recent = 0
         self.recent_set: set = set()
         self.refused: dict[str, int] = {}
+
+    def remember(self, ts: Any, keys: list) -> None:
+        """Add a batch's accepted ticks (``ts`` ns, ``(symbol, trade_id)`` keys, arrival order)."""
+        if keys:
+            self.recent.append([np.asarray(ts, np.int64), keys, 0])
+            self.n_recent += len(keys)
+
+    def forget(self, edge: int, cap: int) -> None:
+        """Forget trade ids from the oldest on, one by one, while the oldest is dated before ``edge`` (ns) or more
+        than ``cap`` are kept (what a queue of single ids popped in a loop does, a block at a time)."""
+        recent, seen = self.recent, self.recent_set
+        while recent:
+            blk = recent[0]
+            ts, keys, start = blk
+            n = len(keys)
+            i0 = start + min(max(0, self.n_recent - cap), n - start)
+            keep = np.flatnonzero(ts[i0:] >= edge)
+            j = i0 + int(keep[0]) if keep.size else n
+            if j > start:
+                seen.difference_update(keys[start:j])
+                self.n_recent -= j - start
+            if j < n:
+                blk[2] = j
+                return
+            recent.popleft()
 
 
 def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
@@ -100,34 +132,35 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
     cap = cfg.dedupe_max_ids
     allowed = frozenset(cfg.symbols)
 
-    def refuse(st: _Splitter, out: list, batch: Any, i: int, t: Any, error: str, detail: str) -> None:
-        offs = batch.offsets
+    def refuse(st: _Splitter, out: list, batch: Any, offs: Any, i: int, t: Any, error: str, detail: str) -> None:
         st.refused[error] = st.refused.get(error, 0) + 1
         out.append((None, tick_dead_letter(t, error, detail, "split", batch.topic, batch.partition,
                                            offs[i] if offs is not None else -1)))
 
-    def step(state: _Splitter | None, batch: Any) -> tuple[_Splitter, list]:
-        st = state if state is not None else _Splitter()
+    def step_objects(st: _Splitter, batch: Any, events: Any, offs: Any) -> tuple[dict, list]:
+        """The input policy tick by tick: (symbol -> (ticks, offsets)) and the dead letters."""
         groups: dict[str, tuple[list, list]] = {}
         top = st.watermark
-        recent, seen = st.recent, st.recent_set
+        seen = st.recent_set
+        kept_ts: list[int] = []
+        kept: list = []
         refused: list = []
-        offs = batch.offsets
-        for i, t in enumerate(batch.events):
+        for i, t in enumerate(events):
             sym = t.symbol
             if sym not in allowed:
-                refuse(st, refused, batch, i, t, "unknown_symbol", f"symbol {sym!r} is not in the configured universe")
+                refuse(st, refused, batch, offs, i, t, "unknown_symbol", f"symbol {sym!r} is not in the configured universe")
                 continue
             if top is not None and t.ts - lateness_ns > top + skew_ns:
-                refuse(st, refused, batch, i, t, "future_skew",
+                refuse(st, refused, batch, offs, i, t, "future_skew",
                        f"tick at {t.ts} is {(t.ts - top) / NS:,.0f} s ahead of the watermark (bound {cfg.max_future_skew_s:,.0f} s)")
                 continue
             key = (sym, t.trade_id)
             if key in seen:
-                refuse(st, refused, batch, i, t, "duplicate_tick", f"trade id {t.trade_id} of {sym} seen before")
+                refuse(st, refused, batch, offs, i, t, "duplicate_tick", f"trade id {t.trade_id} of {sym} seen before")
                 continue
             seen.add(key)
-            recent.append((t.ts, key))
+            kept_ts.append(t.ts)
+            kept.append(key)
             g = groups.get(sym)
             if g is None:
                 groups[sym] = ([t], [offs[i] if offs is not None else -1])
@@ -137,16 +170,64 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
             if top is None or t.ts - lateness_ns > top:
                 top = t.ts - lateness_ns
         st.watermark = top
+        st.remember(kept_ts, kept)
+        return groups, refused
+
+    def step_columns(st: _Splitter, tb: TickBatch) -> dict | None:
+        """The input policy over a columnar batch: symbol -> its ticks (a one-symbol ``TickBatch``), or None when
+        some tick is refused (the batch then goes tick by tick, so the refusals are exactly the per-tick ones)."""
+        names = tb.symbols
+        known = np.fromiter((nm in allowed for nm in names), bool, len(names))
+        if not known[tb.codes].all():
+            return None
+        cand = tb.ts - lateness_ns  # every tick accepted: the watermark before tick i is the running max before it
+        top = st.watermark
+        if len(cand):
+            before = np.maximum.accumulate(cand)
+            before = np.concatenate(([top if top is not None else cand[0]], before[:-1]))
+            if top is not None:
+                before = np.maximum(before, top)
+            if (cand[1:] > before[1:] + skew_ns).any() or (top is not None and cand[0] > top + skew_ns):
+                return None
+        keys = list(zip(np.asarray(names, object)[tb.codes].tolist(), tb.trade_id.tolist()))
+        seen = st.recent_set
+        if not seen.isdisjoint(keys) or len(set(keys)) != len(keys):
+            return None
+        seen.update(keys)
+        st.remember(tb.ts, keys)
+        if len(cand):
+            m = int(cand.max())
+            st.watermark = m if top is None or m > top else top
+        if len(names) == 1:
+            return {names[0]: tb} if len(tb) else {}
+        order = np.argsort(tb.codes, kind="stable")
+        sorted_codes = tb.codes[order]
+        cuts = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
+        firsts = np.concatenate(([0], cuts))
+        # symbols in order of their first tick in the batch (as the per-tick split groups them)
+        parts = sorted(zip(order[firsts].tolist(), np.split(order, cuts)), key=lambda x: x[0])
+        return {names[int(tb.codes[idx[0]])]: tb.take(idx).only(names[int(tb.codes[idx[0]])]) for _, idx in parts}
+
+    def step(state: _Splitter | None, batch: Any) -> tuple[_Splitter, list]:
+        st = state if state is not None else _Splitter()
+        events = batch.events
+        groups: dict | None = step_columns(st, events) if isinstance(events, TickBatch) else None
+        refused: list = []
+        if groups is None:  # a list of ticks, or a columnar batch with a refused tick: the policy tick by tick
+            if isinstance(events, TickBatch):
+                groups, refused = step_objects(st, batch, events.events(), events.offsets.tolist())
+            else:
+                groups, refused = step_objects(st, batch, events, batch.offsets)
+        top = st.watermark
         if top is not None:  # forget trade ids that left the window (or beyond the cap)
-            edge = top - window_ns
-            while recent and (recent[0][0] < edge or len(recent) > cap):
-                seen.discard(recent.popleft()[1])
+            st.forget(top - window_ns, cap)
         for sym in groups:
             if sym not in st.symbols:
                 st.symbols.append(sym)
         rx = batch.received_ns
-        out: list = [(sym, ("ticks", ticks, top, rx, (batch.topic, batch.partition, o)))
-                     for sym, (ticks, o) in groups.items()]
+        out: list = [(sym, ("ticks", g, top, rx, (batch.topic, batch.partition, None)))
+                     if isinstance(g, TickBatch) else (sym, ("ticks", g[0], top, rx, (batch.topic, batch.partition, g[1])))
+                     for sym, g in groups.items()]
         if top is not None:
             out.extend((sym, ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
         if refused:
@@ -164,14 +245,17 @@ def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[SignalStage |
             p.on_signals(sigs)
             return p, Emitted()
         _, ticks, watermark, received_ns, coords = item
-        p = state if state is not None else SignalStage(ticks[0].symbol, cfg)
+        columnar = isinstance(ticks, TickBatch)
+        p = state if state is not None else SignalStage(ticks.symbol if columnar else ticks[0].symbol, cfg)
         if models is not None:  # hot reload: a newly promoted champion is picked up between batches
             p.swap_models(models)
         out = p.on_batch(ticks, watermark)
         if out.late:
             topic, part, offs = coords if coords is not None else ("ticks", -1, None)
-            where = {id(t): offs[i] for i, t in enumerate(ticks)} if offs is not None else {}
-            out.dead.extend(late_dead_letter(t, topic, part, where.get(id(t), -1)) for t in out.late)
+            if columnar:
+                offs = ticks.offsets.tolist()
+            out.dead.extend(late_dead_letter(t, topic, part, offs[i] if offs is not None else -1)
+                            for t, i in zip(out.late, out.late_rows))
         out.received_ns = received_ns
         return p, out
 
@@ -206,6 +290,45 @@ class _AccountLogic(StatefulLogic):
     def snapshot(self) -> bytes:
         # pickled bytes: an immutable copy, and several times cheaper than a deep copy of the account's queues
         return pickle.dumps(self.stage, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _tick_events(batch: Any) -> list:
+    """The batch's ticks as ``Tick`` events (built here, for the ticks sinks, when the batch is columnar)."""
+    ev = batch.events
+    return ev.events() if isinstance(ev, TickBatch) else ev
+
+
+def _tick_records(batch: Any) -> list:
+    """The batch's ticks as ``TickRecord`` rows (for column-oriented tick stores)."""
+    ev = batch.events
+    if isinstance(ev, TickBatch):
+        return ev.records()
+    return [TickRecord(t.symbol, t.ts, t.price, t.qty, t.side, t.trade_id, t.venue, t.synthetic) for t in ev]
+
+
+class _Newest:
+    """``len`` of a columnar batch and its newest tick as the one item (what ``FlowMetrics.observe_batch`` reads of
+    the events: their count and the largest ``ts``), without building a ``Tick`` per row."""
+
+    __slots__ = ("n", "ts")
+
+    def __init__(self, tb: TickBatch) -> None:
+        self.n = len(tb)
+        self.ts = int(tb.ts.max()) if self.n else 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Any:
+        return iter((self,) if self.n else ())
+
+
+def _metrics_view(batch: Any) -> Any:
+    if not isinstance(batch.events, TickBatch):
+        return batch
+    from dataclasses import replace as _replace
+
+    return _replace(batch, events=_Newest(batch.events))
 
 
 def _signals_by_symbol(batch: Any) -> list[tuple[str, list]]:
@@ -253,9 +376,12 @@ def build_trading_flow(
     if progress is not None:
         batches = op.inspect("progress", batches, lambda _s, b: progress(b.size))
     if metrics is not None:  # events in, batch sizes, dead letters by reason, read positions for the lag
-        batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(b))
+        batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(_metrics_view(b)))
     if outputs.ticks:
-        _out("ticks_out", op.filter("tick_lists", op.map("tick_events", batches, lambda b: b.events), bool), outputs.ticks)
+        _out("ticks_out", op.filter("tick_lists", op.map("tick_events", batches, _tick_events), bool), outputs.ticks)
+    if outputs.tick_rows:
+        _out("tick_rows_out", op.filter("tick_row_lists", op.map("tick_records", batches, _tick_records), bool),
+             outputs.tick_rows)
     dead = op.filter("decode_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
 
     keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
@@ -320,6 +446,7 @@ def build_trading_flow(
             _out(f"{kind}_out", op.filter(f"{kind}_any", op.map(kind, src, get), bool), sinks)
 
     branch("bars", sem, outputs.bars, lambda e: [bar_event(b) for b in e.bars])
+    branch("bar_rows", sem, outputs.bar_rows, lambda e: list(e.bars))
     branch("features", sem, outputs.features, lambda e: e.features)
     branch("scores", sem, outputs.scores, lambda e: e.scores)
     branch("decisions", em, outputs.decisions, lambda e: e.decisions)

@@ -45,12 +45,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
+from itertools import repeat
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 __all__ = [
     "BarRecord",
+    "BarColumns",
     "AggResult",
     "BarAggregator",
     "MultiBarAggregator",
@@ -89,6 +92,10 @@ class BarRecord(NamedTuple):
     synthetic: bool = False
     revision: int = 0
 
+    #: the ``schemas.events.Bar`` version a record stands for (a class constant, not a field), so that a
+    #: column-oriented store can take records in place of ``Bar`` events
+    schema_version = 1
+
     def as_kwargs(self, include_revision: bool = False) -> dict[str, Any]:
         """Fields as a dict, e.g. ``schemas.events.Bar(**rec.as_kwargs())``."""
         d = self._asdict()
@@ -113,6 +120,105 @@ def _bar(symbol: str, start: int, res_s: int, a: list, revision: int = 0) -> Bar
     vwap = min(max(a[_PV] / v, a[_L]), a[_H]) if v > 0 else a[_C]  # clip: float rounding / subnormal qty
     return BarRecord(symbol, start, res_s, a[_O], a[_H], a[_L], a[_C], v, a[_BV], a[_SV], vwap, a[_N], a[_SYN],
                      revision)
+
+
+_BAR_FLOATS = ("open", "high", "low", "close", "volume", "buy_volume", "sell_volume", "vwap")
+
+
+class BarColumns:
+    """Bars of one symbol and one resolution as columns, in window order: ``ts`` (int64 ns window starts), the
+    float64 columns of :class:`BarRecord` (``open`` … ``vwap``), ``trade_count`` (int64), ``synthetic`` (bool) and
+    ``revision`` (int64). :meth:`records` builds the :class:`BarRecord` rows (only for what leaves a stage)."""
+
+    __slots__ = ("symbol", "resolution_s", "ts", "open", "high", "low", "close", "volume", "buy_volume",
+                 "sell_volume", "vwap", "trade_count", "synthetic", "revision")
+
+    def __init__(self, symbol: str, resolution_s: int, ts: np.ndarray, open: np.ndarray, high: np.ndarray,
+                 low: np.ndarray, close: np.ndarray, volume: np.ndarray, buy_volume: np.ndarray,
+                 sell_volume: np.ndarray, vwap: np.ndarray, trade_count: np.ndarray, synthetic: np.ndarray,
+                 revision: np.ndarray | None = None) -> None:
+        self.symbol = symbol
+        self.resolution_s = int(resolution_s)
+        self.ts, self.open, self.high, self.low, self.close = ts, open, high, low, close
+        self.volume, self.buy_volume, self.sell_volume, self.vwap = volume, buy_volume, sell_volume, vwap
+        self.trade_count, self.synthetic = trade_count, synthetic
+        self.revision = revision if revision is not None else np.zeros(len(ts), np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @classmethod
+    def empty(cls, symbol: str, resolution_s: int) -> "BarColumns":
+        f = np.zeros(0)
+        return cls(symbol, resolution_s, np.zeros(0, np.int64), f, f, f, f, f, f, f, f, np.zeros(0, np.int64),
+                   np.zeros(0, bool))
+
+    @classmethod
+    def from_records(cls, symbol: str, resolution_s: int, bars: Sequence[BarRecord]) -> "BarColumns":
+        """Columns of ``bars`` (all of ``symbol`` at ``resolution_s``)."""
+        if not bars:
+            return cls.empty(symbol, resolution_s)
+        cols = list(zip(*bars))
+        fl = [np.asarray(cols[i], np.float64) for i in range(3, 11)]
+        return cls(symbol, resolution_s, np.asarray(cols[1], np.int64), *fl, np.asarray(cols[11], np.int64),
+                   np.asarray(cols[12], bool), np.asarray(cols[13], np.int64))
+
+    def take(self, idx: Any) -> "BarColumns":
+        """The rows ``idx`` (a slice, mask or index array)."""
+        return BarColumns(self.symbol, self.resolution_s, self.ts[idx], self.open[idx], self.high[idx],
+                          self.low[idx], self.close[idx], self.volume[idx], self.buy_volume[idx],
+                          self.sell_volume[idx], self.vwap[idx], self.trade_count[idx], self.synthetic[idx],
+                          self.revision[idx])
+
+    @staticmethod
+    def concat(parts: Sequence["BarColumns"]) -> "BarColumns":
+        """The rows of ``parts`` one after the other (same symbol and resolution; at least one part)."""
+        parts = [p for p in parts if len(p)] or list(parts[:1])
+        if len(parts) == 1:
+            return parts[0]
+        p0 = parts[0]
+        return BarColumns(p0.symbol, p0.resolution_s,
+                          *(np.concatenate([getattr(p, n) for p in parts]) for n in BarColumns.__slots__[2:]))
+
+    def records(self) -> list[BarRecord]:
+        """The bars as :class:`BarRecord` rows (Python numbers)."""
+        n = len(self.ts)
+        if not n:
+            return []
+        # tuple.__new__ straight from the zipped columns: no Python frame per row (what BarRecord._make does)
+        return list(map(partial(tuple.__new__, BarRecord),
+                        zip(repeat(self.symbol, n), self.ts.tolist(), repeat(self.resolution_s, n), self.open.tolist(),
+                            self.high.tolist(), self.low.tolist(), self.close.tolist(), self.volume.tolist(),
+                            self.buy_volume.tolist(), self.sell_volume.tolist(), self.vwap.tolist(),
+                            self.trade_count.tolist(), self.synthetic.tolist(), self.revision.tolist())))
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths of the runs of equal values in ``keys`` (non-empty, sorted)."""
+    brk = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate(([0], brk))
+    return starts, np.diff(np.concatenate((starts, [len(keys)])))
+
+
+def _seq_sums(starts: np.ndarray, lengths: np.ndarray, values: Sequence[np.ndarray],
+              inits: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per run, ``init + x0 + x1 + …`` added strictly left to right (bit-identical to a Python loop of ``+=``, so
+    a bar does not depend on where batches split it); vectorised over the runs, one pass per position."""
+    acc = [np.array(i, np.float64, copy=True) for i in inits]
+    active = np.arange(len(starts))
+    j = 0
+    while active.size:
+        rows = starts[active] + j
+        for a, v in zip(acc, values):
+            a[active] += v[rows]
+        j += 1
+        active = active[lengths[active] > j]
+    return acc
+
+
+def _vwap(pv: np.ndarray, v: np.ndarray, low: np.ndarray, high: np.ndarray, close: np.ndarray) -> np.ndarray:
+    pos = v > 0
+    return np.where(pos, np.minimum(np.maximum(pv / np.where(pos, v, 1.0), low), high), close)
 
 
 class BarAggregator:
@@ -193,11 +299,85 @@ class BarAggregator:
     ) -> AggResult:
         """Fold a columnar batch: ``ts`` int ns, ``price``, ``qty``, ``side`` int codes (+1 buy, -1 sell, 0 unknown),
         ``synthetic`` bool array or scalar. Returns bars and the int64 row indices of the late ticks."""
+        bars, late = self.fold_columns(ts, price, qty, side, synthetic)
+        return AggResult(bars.records(), late)
+
+    def fold_columns(
+        self,
+        ts: np.ndarray,
+        price: np.ndarray,
+        qty: np.ndarray,
+        side: np.ndarray,
+        synthetic: np.ndarray | bool = False,
+    ) -> tuple[BarColumns, np.ndarray]:
+        """:meth:`add_columns` with the closed bars as :class:`BarColumns`.
+
+        A batch in event-time order that starts at or after the latest tick seen (the usual case) is folded with
+        array operations (the sums added left to right, so the bars are bit-identical to the per-tick fold
+        whatever the batching); any other batch, ``late_policy="correct"`` and ``fill_empty`` take the per-tick
+        fold."""
+        ts = np.asarray(ts, np.int64)
+        price = np.asarray(price, np.float64)
+        qty = np.asarray(qty, np.float64)
+        side = np.asarray(side, np.int64)
         n = len(ts)
-        syn = [bool(synthetic)] * n if np.isscalar(synthetic) else np.asarray(synthetic, bool).tolist()
-        bars, late_idx = self._run(np.asarray(ts, np.int64).tolist(), np.asarray(price, float).tolist(),
-                                   np.asarray(qty, float).tolist(), np.asarray(side, np.int64).tolist(), syn)
-        return AggResult(bars, np.asarray(late_idx, dtype=np.int64))
+        syn = np.ascontiguousarray(np.broadcast_to(np.asarray(synthetic, bool), (n,)))
+        if n == 0:
+            return BarColumns.empty(self.symbol, self.resolution_s), np.zeros(0, np.int64)
+        fast = (self.late_policy == "drop" and not self.fill_empty
+                and (self.max_ts is None or int(ts[0]) >= self.max_ts) and (n == 1 or bool((ts[1:] >= ts[:-1]).all())))
+        if not fast:
+            bars, late_idx = self._run(ts.tolist(), price.tolist(), qty.tolist(), side.tolist(), syn.tolist())
+            return BarColumns.from_records(self.symbol, self.resolution_s, bars), np.asarray(late_idx, np.int64)
+        res = self.res_ns
+        w = ts - ts % res
+        starts, lengths = _groups(w)
+        ends = starts + lengths - 1
+        gw = w[starts]
+        high = np.maximum.reduceat(price, starts)
+        low = np.minimum.reduceat(price, starts)
+        open_p = price[starts]
+        close = price[ends]
+        ots = ts[starts]
+        cts = ts[ends]
+        count = lengths.astype(np.int64)
+        synr = np.logical_or.reduceat(syn, starts)
+        inits = [np.zeros(len(starts)) for _ in range(4)]
+        open_ = self.open
+        w0 = int(gw[0])
+        a = open_.pop(w0, None)
+        if a is not None:  # the batch continues the latest open window
+            high[0] = max(high[0], a[_H])
+            low[0] = min(low[0], a[_L])
+            open_p[0] = a[_O]
+            ots[0] = a[_OTS]
+            count[0] += a[_N]
+            synr[0] = synr[0] or a[_SYN]
+            for k, slot in enumerate((_V, _BV, _SV, _PV)):
+                inits[k][0] = a[slot]
+        vol, bv, sv, pv = _seq_sums(starts, lengths, [qty, np.where(side == 1, qty, 0.0), np.where(side == -1, qty, 0.0),
+                                                      price * qty], inits)
+        max_ts = int(ts[-1])
+        nb = ((max_ts - self.lateness_ns) // res) * res
+        boundary = self.boundary if self.boundary is not None and self.boundary >= nb else nb
+        self.max_ts = max_ts
+        self.boundary = boundary
+        self.ticks_in += n
+        old = [_bar(self.symbol, ws, self.resolution_s, open_.pop(ws)) for ws in sorted(x for x in open_ if x < boundary)]
+        done = gw < boundary
+        k = int(done.sum())
+        for i in range(k, len(gw)):  # still open
+            open_[int(gw[i])] = [float(open_p[i]), float(high[i]), float(low[i]), float(close[i]), float(vol[i]),
+                                 float(bv[i]), float(sv[i]), float(pv[i]), int(count[i]), int(ots[i]), int(cts[i]),
+                                 bool(synr[i])]
+        new = BarColumns(self.symbol, self.resolution_s, gw[:k], open_p[:k], high[:k], low[:k], close[:k], vol[:k],
+                         bv[:k], sv[:k], _vwap(pv[:k], vol[:k], low[:k], high[:k], close[:k]), count[:k], synr[:k])
+        out = BarColumns.concat([BarColumns.from_records(self.symbol, self.resolution_s, old), new]) if old else new
+        if len(out):
+            self.bars_emitted += len(out)
+            self.last_start = int(out.ts[-1])
+            self.last_close = float(out.close[-1])
+        return out, np.zeros(0, np.int64)
 
     def advance(self, watermark_ns: int) -> AggResult:
         """Move event time to ``watermark_ns`` (ns) without a tick, closing windows that end at or before it.
@@ -461,6 +641,66 @@ class Resampler:
         if bar.ts + self.base_ns >= w + self.res_ns:
             out.append(self._emit())
         return out
+
+    def update_columns(self, bars: BarColumns) -> BarColumns:
+        """Fold a block of base bars (one symbol, window order); the closed coarse bars as columns.
+
+        Equal to :meth:`update` bar by bar: in-order traded bars of revision 0 (the usual case) are folded with
+        array operations, the sums added left to right; anything else goes bar by bar."""
+        n = len(bars)
+        if n == 0:
+            return BarColumns.empty(bars.symbol, self.resolution_s)
+        ts = bars.ts
+        R = self.res_ns
+        w = ts - ts % R
+        w0 = int(w[0])
+        a = self.acc
+        fast = (bars.resolution_s == self.base_resolution_s and not bars.revision.any() and bool((bars.trade_count > 0).all())
+                and (n == 1 or bool((ts[1:] > ts[:-1]).all()))
+                and (a is None or (a[8] > 0 and a[10] == bars.symbol))
+                and (w0 >= self.start if self.start is not None else (self.last_start is None or w0 > self.last_start)))
+        if not fast:
+            return BarColumns.from_records(bars.symbol, self.resolution_s,
+                                           [c for b in bars.records() for c in self.update(b)])
+        old: list[BarRecord] = []
+        if self.start is not None and w0 != self.start:  # a later window: the open one is done
+            old.append(self._emit())
+            a = None
+        starts, lengths = _groups(w)
+        ends = starts + lengths - 1
+        gw = w[starts]
+        o = bars.open[starts]
+        h = np.maximum.reduceat(bars.high, starts)
+        lo = np.minimum.reduceat(bars.low, starts)
+        c = bars.close[ends]
+        cnt = np.add.reduceat(bars.trade_count, starts)
+        syn = np.logical_or.reduceat(bars.synthetic, starts)
+        inits = [np.zeros(len(starts)) for _ in range(4)]
+        if a is not None:  # the block continues the open window
+            o[0] = a[0]
+            h[0] = max(h[0], a[1])
+            lo[0] = min(lo[0], a[2])
+            cnt[0] += a[8]
+            syn[0] = syn[0] or a[9]
+            for k in range(4):
+                inits[k][0] = a[4 + k]
+        v, bv, sv, pv = _seq_sums(starts, lengths, [bars.volume, bars.buy_volume, bars.sell_volume,
+                                                    bars.vwap * bars.volume], inits)
+        last = len(gw) - 1
+        complete = int(ts[ends[last]]) + self.base_ns >= int(gw[last]) + R
+        k = last + 1 if complete else last
+        if complete:
+            self.acc = None
+            self.start = None
+        else:
+            self.start = int(gw[last])
+            self.acc = [float(o[last]), float(h[last]), float(lo[last]), float(c[last]), float(v[last]), float(bv[last]),
+                        float(sv[last]), float(pv[last]), int(cnt[last]), bool(syn[last]), bars.symbol]
+        if k:
+            self.last_start = int(gw[k - 1])
+        new = BarColumns(bars.symbol, self.resolution_s, gw[:k], o[:k], h[:k], lo[:k], c[:k], v[:k], bv[:k], sv[:k],
+                         _vwap(pv[:k], v[:k], lo[:k], h[:k], c[:k]), cnt[:k], syn[:k])
+        return BarColumns.concat([BarColumns.from_records(bars.symbol, self.resolution_s, old), new]) if old else new
 
     def advance(self, watermark_ns: int) -> list[BarRecord]:
         """Emit the open coarse bar if ``watermark_ns`` (ns) is at or past its end."""

@@ -22,10 +22,10 @@ from __future__ import annotations
 import bisect
 from typing import Any, Sequence
 
-from operators.bars import BarAggregator, BarRecord, Resampler
+from operators.bars import BarAggregator, BarColumns, BarRecord, Resampler
 from operators.features import CORE_V1, CoreFeatures
 from operators.ids import stable_id
-from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickColumns
+from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickBatch, TickColumns
 from operators.models.scorer import ModelSource, Scorer
 from operators.orchestrator import Orchestrator
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
@@ -59,11 +59,13 @@ class SignalStage:
         # that divides it, so a base bar touches one resampler, not all of them
         self.resamplers: dict[int, Resampler] = {}
         self.children: dict[int, list[int]] = {cfg.base_resolution_s: []}
+        self.parent: dict[int, int] = {}
         for r in sorted(set(cfg.bar_resolutions_s) - {cfg.base_resolution_s}):
             parent = max(p for p in self.children if r % p == 0)
             self.resamplers[r] = Resampler(r, parent)
             self.children[parent].append(r)
             self.children[r] = []
+            self.parent[r] = parent
         self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
         self.features = CoreFeatures(self.spec)
         trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
@@ -93,42 +95,47 @@ class SignalStage:
             self.signals_in += 1
             bisect.insort(self.pending_signals, (sig.ts, self.signal_seq, sig), key=lambda x: (x[0], x[1]))
 
-    def on_batch(self, ticks: Sequence[Any], watermark_ns: int | None = None) -> Emitted:
-        """Fold a batch of this symbol's ticks (stream order) and an optional watermark (ns); the result's
-        ``update`` is the message for the account stage."""
+    def on_batch(self, ticks: Sequence[Any] | TickBatch, watermark_ns: int | None = None) -> Emitted:
+        """Fold a batch of this symbol's ticks (stream order: a one-symbol :class:`TickBatch`, or Tick-like
+        objects) and an optional watermark (ns); the result's ``update`` is the message for the account stage.
+
+        The ticks stay columns through the bar folds (base bars and every coarser resolution as
+        :class:`~operators.bars.BarColumns`). ``out.bars`` holds them as blocks (resolution order, each in window
+        order; rows built only when read); ``out.late`` the late ticks (Tick objects for a batch, the given objects
+        otherwise) and ``out.late_rows`` their row numbers in the batch."""
         out = Emitted()
-        self.ticks_in += len(ticks)
-        res = self.agg.add(ticks)
-        base = list(res.bars)
-        out.late.extend(res.late)
+        cols = ticks if isinstance(ticks, TickBatch) else TickBatch.from_ticks(ticks)
+        self.ticks_in += len(cols)
+        base, late = self.agg.fold_columns(cols.ts, cols.price, cols.qty, cols.side, cols.synthetic)
+        if len(late):
+            rows = late.tolist()
+            out.late_rows = rows
+            out.late.extend(cols.event(i) if ticks is cols else ticks[i] for i in rows)
+        sym, bres = self.symbol, self.cfg.base_resolution_s
         if watermark_ns is not None:
-            base.extend(self.agg.advance(watermark_ns).bars)
-        decision_bars: list[BarRecord] = []
-        self._push(base, self.cfg.base_resolution_s, out, decision_bars)
+            more = self.agg.advance(watermark_ns).bars
+            if more:
+                base = BarColumns.concat([base, BarColumns.from_records(sym, bres, more)])
+        dres = self.cfg.decision_resolution_s
         boundary = self.agg.watermark
-        if boundary is not None:
-            for r, rs in self.resamplers.items():  # ascending: a parent's bars reach its children first
-                self._push(rs.advance(boundary), r, out, decision_bars)
+        by_res: dict[int, BarColumns] = {bres: base}
+        fresh = {bres: base.take(base.revision == 0) if base.revision.any() else base}  # corrections: stored only
+        for r, rs in self.resamplers.items():  # ascending: a parent's bars (folded and advanced) reach its children first
+            got = rs.update_columns(fresh[self.parent[r]])
+            if boundary is not None:
+                adv = rs.advance(boundary)
+                if adv:
+                    got = BarColumns.concat([got, BarColumns.from_records(sym, r, adv)])
+            by_res[r] = fresh[r] = got
+        for r in sorted(by_res):
+            out.bars.add_block(by_res[r])
+        decision_bars = fresh[dres].records() if dres in fresh else []
         points = [self._decide(b, b.ts + b.resolution_s * 1_000_000_000, out) for b in decision_bars]
         floor = self.progress
         if boundary is not None and (floor is None or boundary > floor):
             self.progress = boundary
-        out.update = SymbolUpdate(self.symbol, floor, TickColumns(self.symbol, ticks, floor), points, self.progress)
+        out.update = SymbolUpdate(self.symbol, floor, TickColumns(self.symbol, cols, floor), points, self.progress)
         return out
-
-    # -- stages -------------------------------------------------------------------------------------------------
-    def _push(self, bars: list[BarRecord], res: int, out: Emitted, decision: list[BarRecord]) -> None:
-        """Record closed bars of resolution ``res`` and derive the coarser bars that they close."""
-        dres = self.cfg.decision_resolution_s
-        children = self.children[res]
-        for b in bars:
-            out.bars.append(b)
-            if b.revision:  # a correction: stored, but never re-decided or re-derived
-                continue
-            if res == dres:
-                decision.append(b)
-            for child in children:
-                self._push(self.resamplers[child].update(b), child, out, decision)
 
     def _decide(self, bar: BarRecord, ts: int, out: Emitted) -> DecisionPoint:
         if self.scorer is not None:  # labels of earlier predictions mature with this close

@@ -181,3 +181,66 @@ def test_signed_halt_stops_trading_and_a_forged_command_is_refused(history):
     assert [(d.error, d.stage, d.offset) for d in out["dead"]] == [("bad_signature", "control", 1)]
     assert [a.labels["reason"] for a in out["alerts"] if a.kind == "control.refused"] == ["bad_signature"]
     assert sorted((a.command_id, a.result) for a in out["audit"]) == [("cmd-halt", "applied"), ("cmd-resume", "refused")]
+
+
+def test_columnar_batches_give_what_tick_objects_give(history):
+    """The same ticks as columnar batches (``HistorySource``: the array folds) and as lists of ``Tick`` objects
+    (the per-tick path): the same bars, features, orders, fills and dead letters, late ticks (some ticks moved
+    back by 20 min) and a refused duplicate included."""
+    from dataclasses import replace as dc_replace
+
+    import pandas as pd
+
+    from connectors.history import iter_tick_events
+
+    t = history.ticks.iloc[:12_000].copy()
+    late = t.index[3000:12_000:997]
+    t.loc[late, "ts"] -= 1200 * 10**9  # late for the 300 s bars: dead letters, a batch on the per-tick path
+    t = pd.concat([t, t.iloc[[5000]]]).sort_index(kind="stable").reset_index(drop=True)  # one duplicate trade id
+    cfg = dc_replace(CFG, symbols=("BTC-USD", "ETH-USD"), allowed_lateness_s=60.0)
+
+    def run(source):
+        got = {k: [] for k in ("orders", "fills", "dead", "bars", "features")}
+        run_main(build_trading_flow(source, Outputs(**{k: [CollectSink(v)] for k, v in got.items()}), cfg))
+        return {"orders": sorted(got["orders"], key=lambda o: o.order_id),
+                "fills": sorted(got["fills"], key=lambda f: f.fill_id),
+                "dead": sorted((d.error, d.offset, d.raw) for d in got["dead"]),
+                "bars": sorted((b.symbol, b.resolution_s, b.ts, b.close, b.volume, b.vwap) for b in got["bars"]),
+                "features": sorted((f.symbol, f.ts, tuple(f.values)) for f in got["features"])}
+
+    ticks = list(iter_tick_events(t))
+    objects = _ListSource([EventBatch("ticks", 0, i + 1234, ticks[i:i + 1234], offsets=list(range(i, min(len(ticks), i + 1234))))
+                           for i in range(0, len(ticks), 1234)])
+    a, b = run(HistorySource(t, partitions=1, batch_size=2000)), run(objects)
+    assert len(a["orders"]) > 10 and {d[0] for d in a["dead"]} == {"late_tick", "duplicate_tick"}
+    assert a == b
+
+
+def test_split_forgets_trade_ids_like_a_queue_of_single_ids():
+    """The split's block-wise memory of recent trade ids forgets exactly what a queue of single ids, popped while
+    the oldest is older than the edge or more than the cap are kept, forgets."""
+    from collections import deque
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from flows.trading import _Splitter
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(st.lists(st.integers(0, 50), max_size=8), st.integers(0, 60), st.integers(0, 12)),
+                    min_size=1, max_size=12))
+    def check(rounds):
+        sp, ref, ref_set, k = _Splitter(), deque(), set(), 0
+        for ts, edge, cap in rounds:
+            keys = [("X", str(k + i)) for i in range(len(ts))]
+            k += len(ts)
+            sp.recent_set.update(keys)
+            sp.remember(ts, keys)
+            ref.extend(zip(ts, keys))
+            ref_set.update(keys)
+            sp.forget(edge, cap)
+            while ref and (ref[0][0] < edge or len(ref) > cap):
+                ref_set.discard(ref.popleft()[1])
+            assert sp.recent_set == ref_set and sp.n_recent == len(ref)
+
+    check()

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from connectors.kafka.config import consumer_config
 from connectors.kafka.decode import decode_messages
 from connectors.shutdown import stop_requested
+from operators.messages import TickBatch
 from schemas.events import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ E = TypeVar("E")
 class EventBatch(Generic[E]):
     """Decoded result of one poll of one partition.
 
-    ``next_offset`` is the offset after the last message of the poll; ``events`` keep Kafka order.
+    ``next_offset`` is the offset after the last message of the poll; ``events`` keep Kafka order (a list, or
+    for a columnar tick source one :class:`~operators.messages.TickBatch` that carries the offsets itself).
     """
 
     topic: str
@@ -71,8 +73,10 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         poll_timeout_s: float,
         max_message_bytes: int,
         stop_at_end: bool,
+        columnar: bool = False,
     ) -> None:
         self._consumer = Consumer(conf)
+        self._columnar = columnar
         self._consumer.assign([TopicPartition(topic, partition, offset)])
         self._topic = topic
         self._partition = partition
@@ -117,6 +121,9 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
             offsets = [m.offset() for m in good if m.offset() not in bad]
         else:
             offsets = [m.offset() for m in good]
+        if self._columnar:  # the ticks as columns, their offsets with them
+            return [EventBatch(self._topic, self._partition, self._offset, TickBatch.from_ticks(events, offsets), dead,
+                               received)]
         return [EventBatch(self._topic, self._partition, self._offset, events, dead, received, offsets)]
 
     def snapshot(self) -> int:
@@ -133,6 +140,8 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
     reaches the end it saw; otherwise the source tails the topic until a stop is requested
     (:func:`connectors.shutdown.request_stop`, which SIGINT/SIGTERM call once
     :func:`connectors.shutdown.stop_on_signals` is installed): every partition then ends at its next poll.
+    ``columnar`` (ticks only): each batch's events are one :class:`~operators.messages.TickBatch` (columns, the
+    offsets inside) instead of a list of ``Tick`` objects, which is what the trading flow folds fastest.
     """
 
     def __init__(
@@ -147,7 +156,10 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
         stop_at_end: bool = False,
         start_offset: int = OFFSET_BEGINNING,
         extra_config: dict[str, str] | None = None,
+        columnar: bool = False,
     ) -> None:
+        if columnar and event_type.__name__ != "Tick":
+            raise ValueError(f"columnar batches are for ticks, not {event_type.__name__}")
         self.bootstrap = bootstrap
         self.topic = topic
         self.event_type = event_type
@@ -157,6 +169,7 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
         self.stop_at_end = stop_at_end
         self.start_offset = start_offset
         self.extra_config = extra_config or {}
+        self.columnar = columnar
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in list_partitions(self.bootstrap, self.topic)]
@@ -174,6 +187,7 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
             self.poll_timeout_s,
             self.max_message_bytes,
             self.stop_at_end,
+            self.columnar,
         )
 
 
