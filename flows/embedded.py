@@ -31,9 +31,10 @@ from schemas.events import Alert, Bar, DeadLetter, FeatureVector, Fill, Order, R
 DATABASE = "levibot"
 
 #: The bundled history is 30-minute bars: the default decides on 30-minute bars rebuilt from its ticks.
-#: Synthetic ticks come every 225 s, so a price up to an hour old is still current; parents are sliced over
-#: 15 minutes in 5-minute children.
-EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60, 300, 1800), decision_resolution_s=1800,
+#: Synthetic ticks come every 225 s, so the base bars are 5 minutes (1 s or 1 min bars of ticks 225 s apart would
+#: each hold one tick: 1.1 million stored copies of the ticks table, and the same decisions, orders and fills);
+#: a price up to an hour old is still current; parents are sliced over 15 minutes in 5-minute children.
+EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
                                    trend_entry=0.01, trend_exit=0.002, limits=RiskLimits(max_price_age_s=3600.0),
                                    twap_horizon_s=900.0, twap_slice_s=300.0)
 
