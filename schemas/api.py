@@ -13,8 +13,8 @@ from schemas.events import NAME_PATTERN, SCOPE_PATTERN
 
 __all__ = ["ErrorOut", "Page", "OrderOut", "FillOut", "RiskDecisionOut", "SignalOut", "AuditOut", "PositionOut",
            "StatusOut", "ControlStateOut", "WhoAmIOut", "ModeRequest", "SetLimitRequest", "StrategyRequest",
-           "ControlAccepted", "HealthOut", "LiveOut", "ModelPinRequest", "KillSwitchOut", "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut",
-           "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
+           "ControlAccepted", "HealthOut", "LiveOut", "ModelPinRequest", "SignalLifecycleOut", "KillSwitchOut",
+           "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut", "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
 
 T = TypeVar("T")
 
@@ -104,6 +104,16 @@ class SignalOut(_Out):
     trust: float
     ts_ns: int
     time: str
+
+
+class SignalLifecycleOut(_Out):
+    """One signal from its first message on: every version of it (edits) and of the follow-ups that point at it
+    (``ref_id``: update, cancel, close), oldest first; ``state`` the kind of the newest."""
+
+    id: str
+    state: str
+    count: int
+    events: list[SignalOut]
 
 
 class AuditOut(_Out):

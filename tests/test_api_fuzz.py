@@ -21,7 +21,7 @@ from operators.api.keys import KeyHasher, make_token, parse_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
-PER_OPERATION = 80  # 26 operations; the ones without parameters run once (hypothesis sees a single example)
+PER_OPERATION = 80  # 27 operations; the ones without parameters run once (hypothesis sees a single example)
 
 
 def test_fuzz_from_the_openapi_schema(kafka_bootstrap, pg_dsn, topic_prefix):
@@ -45,7 +45,7 @@ def test_fuzz_from_the_openapi_schema(kafka_bootstrap, pg_dsn, topic_prefix):
                           created_by="pytest", expires_at=None)
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         ops = [r.ok() for r in schema.get_all_operations()]
-        assert len(ops) == 26
+        assert len(ops) == 27
         counts: dict[str, int] = {}
         checks = [status_code_conformance, response_schema_conformance, negative_data_rejection]
         for op in ops:

@@ -285,3 +285,27 @@ def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_
     assert [(r.command.action, r.command.parameters.get("version"), r.outcome) for r in view.records] == [
         ("pin_model", first, "applied"), ("pin_model", second, "applied"), ("unpin_model", None, "applied")]
     assert view.state.pinned_model() is None
+
+
+def test_signal_lifecycle(api):
+    client, ctx, dsn = api
+    h = _key(ctx.db)
+    rows = [("tg:-100:1", 1, "open", None, "{30000}", 0), ("tg:-100:1", 2, "open", None, "{30100}", 5),
+            ("tg:-100:2", 1, "update", "tg:-100:1", "{}", 10), ("tg:-100:3", 1, "close", "tg:-100:1", "{}", 20),
+            ("tg:-100:9", 1, "open", None, "{2000}", 15)]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sid, ver, kind, ref, entries, sec in rows:
+            ts = T0 + sec * S
+            conn.execute("INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
+                         "entries, ref_id, trust, ts, ts_ns) VALUES (%s, %s, '-100', 1, 'BTC-USD', 'long', %s, %s, "
+                         "%s, 0.5, to_timestamp(%s / 1e9), %s)", (sid, ver, kind, entries, ref, ts, ts))
+    r = client.get("/v1/signals/tg:-100:1", headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "close" and body["count"] == 4
+    assert [(e["id"], e["version"], e["kind"]) for e in body["events"]] == [
+        ("tg:-100:1", 1, "open"), ("tg:-100:1", 2, "open"), ("tg:-100:2", 1, "update"), ("tg:-100:3", 1, "close")]
+    assert body["events"][1]["entries"] == [30100.0]
+    assert client.get("/v1/signals/tg:-100:404", headers=h).status_code == 404
+    assert client.get("/v1/signals/' OR '1'='1", headers=h).status_code == 422  # spaces: not an id
+    assert client.get("/v1/signals/x'OR'1'='1", headers=h).status_code == 404  # a bind parameter: no match

@@ -327,6 +327,18 @@ class ApiDatabase:
             return cur.execute("SELECT ts_ns, reasons, var, cvar, portfolio, action FROM risk_decisions "
                                "ORDER BY ts DESC, ts_ns DESC, id DESC LIMIT %s", (n,)).fetchall()
 
+    def signal_lifecycle(self, signal_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every version of the signal ``signal_id`` and of the follow-ups that point at it (``ref_id``), oldest
+        first."""
+        cols = RESOURCES["signals"].columns
+        q = sql.SQL("SELECT {cols} FROM signals WHERE id = %s OR ref_id = %s ORDER BY ts_ns, id, version "
+                    "LIMIT %s").format(cols=sql.SQL(", ").join(map(sql.Identifier, cols)))
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(q, (signal_id, signal_id, limit)).fetchall()
+        for r in rows:
+            r["time"] = iso(r["ts_ns"])
+        return rows
+
     def last_event_times(self) -> dict[str, int | None]:
         """Latest ``ts_ns`` of each table the flow writes (None when empty)."""
         out: dict[str, int | None] = {}

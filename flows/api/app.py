@@ -43,9 +43,9 @@ from operators.api.query import DEFAULT_LIMIT, MAX_LIMIT, ListFilter, check_name
 from operators.control.signing import parse_key, sign
 from operators.risk import RiskLimits
 from schemas.api import (AuditOut, CalibrationOut, ControlAccepted, ControlStateOut, DriftOut, EquityOut, ErrorOut,
-                         FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelPinRequest, ModelsOut, ModeRequest, OrderOut, Page,
-                         PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest, SignalOut, StatusOut,
-                         StrategyRequest, WhoAmIOut)
+                         FillOut, HealthOut, KillSwitchOut, LiveOut, ModelOut, ModelPinRequest, ModelsOut,
+                         ModeRequest, OrderOut, Page, PositionOut, RiskDecisionOut, RiskOut, SetLimitRequest,
+                         SignalLifecycleOut, SignalOut, StatusOut, StrategyRequest, WhoAmIOut)
 from schemas.events import NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
 from schemas.time import iso
 
@@ -424,6 +424,16 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
         """Parsed trading signals (every version: open, update, cancel, close), newest first."""
         return _page(ctx, "signals", symbol=symbol, since=since, until=until, cursor=cursor, limit=limit,
                      equals={"kind": kind, "source_chat": source_chat})
+
+    @app.get("/v1/signals/{signal_id}", response_model=SignalLifecycleOut,
+             responses={**_ERRORS, 404: {"model": ErrorOut}}, tags=["read"], name="signal")
+    def signal(signal_id: str = Path(..., pattern=r"^[!-~]{1,128}$", max_length=128, description="Signal id."),
+               ctx: ApiContext = Depends(context), p: Principal = Depends(require("read", "signals"))) -> Any:
+        """The lifecycle of one signal: its versions and its follow-ups (update, cancel, close), oldest first."""
+        rows = _db(lambda: ctx.db.signal_lifecycle(signal_id))
+        if not rows:
+            raise ApiError(404, "not_found", "no such signal")
+        return SignalLifecycleOut(id=signal_id, state=rows[-1]["kind"], count=len(rows), events=rows)
 
     read_models = require("read", "models")
     _Version = Path(..., pattern=r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$", max_length=40,
