@@ -110,10 +110,13 @@ def _audit(dsn):
                             "ORDER BY ts_ns").fetchall()
 
 
-def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap):
+def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
+    import logging
+
     from connectors.control import read_control
     from operators.control.signing import keyring
 
+    caplog.set_level(logging.DEBUG)
     client, bot, ctx, trader, dsn, prefix = tg
     _store(dsn)
     r = client.post("/telegram/bot", json=_update(CHAT, 7, "/status"), headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
@@ -137,6 +140,7 @@ def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap):
     assert view.records[0].command.issuer == f"api:{trader}" and view.records[0].command.reason == "exchange outage"
     assert "nothing to confirm" in _say(client, bot, CHAT, 7, f"/confirm {code}")  # once only
     assert bot.calls[-1][1]["reply_parameters"]["message_id"] == 1
+    assert BOT_TOKEN not in caplog.text and SECRET not in caplog.text  # the token is in the Bot API's URL path
     rows = _audit(dsn)
     assert rows == [("anonymous", "api.telegram.webhook", "denied", "bad_secret_token"),
                     ("telegram:7", "api.telegram.halt", "denied", "not_allowed"),
