@@ -279,3 +279,30 @@ def test_pnl_by_strategy_splits_shared_positions_by_their_contributions(closes):
     assert sum(v["fees"] for v in by.values()) == pytest.approx(summ["fees"], rel=1e-9)
     assert by["idle"]["net_pnl"] == 0.0 and by["idle"]["fees"] == 0.0
     assert by["trend"]["fees"] > 0 and by["swing"]["fees"] != 0
+
+
+def test_var_forecasts_of_the_book_go_with_the_next_periods_pnl(closes):
+    """Before each period the account forecasts its book's VaR and CVaR (the gate's Gaussian method, the window's
+    covariance, positions plus what is working); the series carries the realised P&L of the period that followed.
+    Checked against an independent computation from the ledger's positions and the return window."""
+    acc = _run_with_contributions(closes, lambda i, s: {"t": (1.0 if (i // 40) % 3 else -0.5)}, n_bars=1500)
+    vf = acc.summary()["var_forecasts"]
+    n = len(vf["ts"])
+    assert n > 1000 and len(vf["pnl"]) == n - 1 and vf["method"] == "gaussian" and vf["alpha"] == 0.99
+    assert vf["ts"] == sorted(vf["ts"])
+    eq = np.array(vf["equity"])
+    assert np.allclose(np.diff(eq), vf["pnl"], rtol=0, atol=1e-9)
+    var, cvar = np.array(vf["var"]), np.array(vf["cvar"])
+    assert np.isnan(var[0]) and np.isfinite(var[-500:]).all() and (var[-500:] > 0).mean() > 0.5
+    assert (cvar[np.isfinite(cvar)] >= var[np.isfinite(var)] - 1e-9).all()  # CVaR at least the VaR
+    # the last forecast: the book at the end (nothing is working any more after the flush)
+    marks = acc._marks()
+    x = np.array([acc.ledger.position(s) * marks[s] for s in SYMS])
+    cov = sample_covariance(acc.returns.matrix())
+    want = -portfolio_var_gaussian(x, cov, 0.99)
+    assert var[-1] == pytest.approx(want, rel=1e-9)
+    # about one period in a hundred loses more than the 99 % VaR when the book is exposed
+    pnl = np.array(vf["pnl"])
+    v = var[:-1]
+    live = np.isfinite(v) & (v > 0)
+    assert 0.0 < np.mean(-pnl[live] > v[live]) < 0.05

@@ -28,6 +28,7 @@ Pure and picklable: the whole stage is Bytewax state.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -43,6 +44,8 @@ from operators.ids import stable_id
 from operators.messages import DecisionPoint, Emitted, SymbolUpdate
 from operators.risk import MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits
 from operators.risk.historical import historical_var
+from operators.risk.scenarios import var_cvar
+from operators.risk.standard_normal import norm_pdf, norm_ppf
 from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
 from operators.risk.gate import decision_id
 from operators.risk.position_cap import PositionCapGate
@@ -67,7 +70,8 @@ class AccountConfig:
     (:class:`~operators.risk.RiskGate` with ``limits``) or ``"position_cap"`` (the baseline:
     ``max_position_frac`` of equity); ``min_notional`` quote currency; ``risk_window``: return rows kept for the
     covariance (count); ``execution``: ``"twap"`` (children over ``twap_horizon_s`` every ``twap_slice_s``) or
-    ``"market"``; ``broker``: the in-process venue's costs."""
+    ``"market"``; ``broker``: the in-process venue's costs; ``forecasts_kept``: the latest VaR forecasts kept for the
+    run's backtest (count)."""
 
     name: str = "default"
     symbols: tuple[str, ...] = ()
@@ -83,6 +87,7 @@ class AccountConfig:
     twap_horizon_s: float = 30.0
     twap_slice_s: float = 10.0
     broker: BrokerConfig = field(default_factory=BrokerConfig)
+    forecasts_kept: int = 200_000
 
     def __post_init__(self) -> None:
         if not self.symbols or len(set(self.symbols)) != len(self.symbols):
@@ -145,6 +150,9 @@ class AccountStage:
         self._last_equity = cfg.capital
         self._contrib: dict[str, dict[str, float]] = {}  # symbol -> the last intent's contributions
         self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
+        # one-period VaR/CVaR forecasts of the book after each decision time, for the backtest against the next
+        # period's realised P&L: (ts ns, VaR, CVaR as positive losses in quote currency or NaN, equity quote)
+        self.forecasts: deque[tuple[int, float, float, float]] = deque(maxlen=cfg.forecasts_kept)
 
     @property
     def oms(self) -> OrderManager:
@@ -346,6 +354,27 @@ class AccountStage:
         for p in group:
             if p.intent is not None:
                 self._decide(p, t, marks, equity, out)
+        self._forecast(t, marks, equity)
+
+    def _forecast(self, t: int, marks: dict[str, float], equity: float) -> None:
+        """The book's one-period VaR and CVaR at the gate's confidence and method, after the decisions at ``t``
+        (positions plus what is still working: the exposure going into the next period); NaN while the window
+        holds fewer than two returns."""
+        lim = self.cfg.limits
+        book = self.exposure_book()
+        x = np.array([book.get(s, 0.0) * marks.get(s, 0.0) for s in self.symbols])
+        if len(self.returns) < 2:
+            var = cvar = math.nan
+        elif not x.any():
+            var = cvar = 0.0
+        elif lim.var_method == "historical":
+            v, c = var_cvar(self.returns.matrix() @ x, lim.alpha)
+            var, cvar = -v, -c
+        else:
+            sp = math.sqrt(max(float(x @ self.returns.cov() @ x), 0.0))
+            z = norm_ppf(lim.alpha)
+            var, cvar = z * sp, norm_pdf(z) / (1.0 - lim.alpha) * sp
+        self.forecasts.append((t, var, cvar, equity))
 
     # -- decisions ------------------------------------------------------------------------------------------------
     def _market(self, marks: dict[str, float]) -> MarketState:
@@ -499,6 +528,17 @@ class AccountStage:
         return out
 
     # -- results --------------------------------------------------------------------------------------------------
+    def forecast_series(self) -> dict[str, Any]:
+        """The VaR forecasts and what followed: for each decision time ``ts`` (ns) the book's VaR and CVaR over the
+        next period (positive losses, quote currency; NaN before the window had two returns) and the equity then;
+        ``pnl[i]`` is the realised P&L of the period after ``ts[i]`` (equity at the next time minus equity at
+        ``ts[i]``; the last period has none). ``alpha`` and ``method`` are the gate's."""
+        f = list(self.forecasts)
+        eq = [r[3] for r in f]
+        return {"alpha": self.cfg.limits.alpha, "method": self.cfg.limits.var_method,
+                "ts": [r[0] for r in f], "var": [r[1] for r in f], "cvar": [r[2] for r in f], "equity": eq,
+                "pnl": [b - a for a, b in zip(eq, eq[1:])]}
+
     def summary(self) -> dict[str, Any]:
         """The account's figures: equity, cash, positions, fees, P&L by symbol and by strategy (quote currency)."""
         marks = self._marks()
@@ -511,4 +551,5 @@ class AccountStage:
                                 for k, v in sorted(led.by_strategy.items())},
                 "pnl_by_strategy": self.attribution.result(marks, led.holdings(), self.attr_shares),
                 "decisions": dict(self.decisions), "open_orders": len(self.oms.open), "risk": self.risk_report(),
+                "var_forecasts": self.forecast_series(),
                 "report_counts": dict(self.oms.counts)}

@@ -19,7 +19,7 @@ import numpy as np
 
 from operators import performance as perf
 from operators.models import metrics as mm
-from operators.risk.backtest import christoffersen, rolling_forecasts, var_breaches
+from operators.risk.backtest import christoffersen, kupiec_pof, rolling_forecasts, var_breaches
 
 from .model import Chart, Column, Metric, Report, Section, Series, Table, downsample_minmax
 from .trades import Trade, round_trips
@@ -486,8 +486,76 @@ def _exposure_section(ts, eq, pos: dict[str, np.ndarray], inp: RunInputs, n) -> 
     return s
 
 
+def _gate_forecasts(inp: RunInputs) -> dict[str, Any] | None:
+    """The account's own VaR forecasts (one account, at least 30 periods with a forecast), or None."""
+    if len(inp.accounts) != 1:
+        return None
+    vf = inp.accounts[0].get("var_forecasts") or {}
+    var = np.asarray(vf.get("var", [])[:-1], dtype=np.float64)
+    pnl = np.asarray(vf.get("pnl", []), dtype=np.float64)
+    if var.size != pnl.size or int(np.isfinite(var).sum()) < 30:
+        return None
+    return vf
+
+
+def _gate_risk(s: Section, vf: dict[str, Any], n) -> None:
+    """The backtest of the gate's own forecasts: each period's realised P&L against the VaR of the book that went
+    into it, over the periods that had something at risk (a flat book with nothing working forecasts, and can
+    make, no loss); a breach is a period that lost more than its VaR."""
+    a = float(vf["alpha"])
+    var = np.asarray(vf["var"][:-1], dtype=np.float64)
+    cvar = np.asarray(vf["cvar"][:-1], dtype=np.float64)
+    pnl = np.asarray(vf["pnl"], dtype=np.float64)
+    t = np.asarray(vf["ts"][1:], dtype=np.int64)
+    ok = np.isfinite(var)
+    n_all = int(ok.sum())
+    ok &= var > 0.0
+    var, cvar, pnl, t = var[ok], cvar[ok], pnl[ok], t[ok]
+    s.metrics += [_m("var_periods", "Periods forecast", n_all, "count"),
+                  _m("var_forecasts", "Periods with a position at risk", int(var.size), "count",
+                     "the backtest runs over these")]
+    if var.size < 30:
+        s.notes.append(f"Only {var.size} periods had a position at risk: too few for a VaR backtest.")
+        return
+    hits = -pnl > var
+    ch = christoffersen(hits, a)
+    kp = kupiec_pof(int(hits.size), int(hits.sum()), a)
+    s.metrics += [_m("var_breaches", "VaR breaches", int(hits.sum()), "count"),
+                  _m("var_breach_rate", "Breach rate", float(hits.mean()), "fraction"),
+                  _m("var_expected_rate", "Expected breach rate", 1.0 - a, "fraction"),
+                  _m("kupiec_p", "Kupiec test p-value (breach count)", kp.p_value,
+                     "probability", "below 0.05: the VaR is breached too often or too rarely"),
+                  _m("christoffersen_ind_p", "Christoffersen test p-value (breaches independent)", ch.p_ind,
+                     "probability", "below 0.05: breaches come in clusters"),
+                  _m("christoffersen_cc_p", "Christoffersen test p-value (conditional coverage)", ch.p_cc,
+                     "probability", "count and independence together"),
+                  _m("breach_after_breach", "Breach rate right after a breach", ch.p11, "fraction")]
+    bt, br = t[hits], pnl[hits]
+    if bt.size > 500:
+        keep = np.sort(np.argsort(br)[:500])
+        bt, br = bt[keep], br[keep]
+    s.charts.append(Chart("var_backtest", f"Realised P&L against the gate's {a:.0%} VaR and CVaR", "time (UTC)",
+                          "P&L per period (quote currency)",
+                          [Series("Realised P&L", *_thin(t, pnl, n), color="#8c959f"),
+                           Series("VaR forecast (as a loss)", *_thin(t, -var, n), color="#bf8700"),
+                           Series("CVaR forecast (as a loss)", *_thin(t, -cvar, n), color="#cf222e"),
+                           Series("Breach", bt.tolist(), br.tolist(), kind="markers", color="#cf222e")],
+                          "Periods with a position at risk. Red dots are breaches; at 99 % about one period in a "
+                          "hundred should fall below the yellow line, and the dots should not bunch together.",
+                          y_unit="quote"))
+
+
 def _risk_section(ts, r, inp: RunInputs, summary: dict, n) -> Section:
     a = inp.var_alpha
+    vf = _gate_forecasts(inp)
+    if vf is not None:
+        s = Section("risk", "Risk: the gate's VaR forecasts against realised P&L",
+                    f"Before each period the account forecasts the one-period VaR and CVaR of its book at "
+                    f"{float(vf['alpha']):.0%} ({vf['method']} method, the gate's own): the positions it holds plus "
+                    "what is still being executed, over the return window the gate uses. A breach is a period that "
+                    "lost more than its VaR; the backtest counts the periods that had a position at risk.")
+        _gate_risk(s, vf, n)
+        return _risk_limits(s, inp)
     s = Section("risk", "Risk: VaR forecasts against realised returns",
                 f"A rolling historical VaR and CVaR at {a:.0%} over the previous {inp.var_window:,} periods of the "
                 "account's own returns, each forecast made before the period it covers; a breach is a period that "
@@ -523,6 +591,11 @@ def _risk_section(ts, r, inp: RunInputs, summary: dict, n) -> Section:
                               "yellow line, and the dots should not bunch together.", y_unit="fraction"))
     else:
         s.notes.append(f"Too few returns for the VaR backtest (needs more than {inp.var_window + 1:,}).")
+    return _risk_limits(s, inp)
+
+
+def _risk_limits(s: Section, inp: RunInputs) -> Section:
+    """Limit hits and kill-switch events of the run's risk decisions."""
     reasons: Counter = Counter()
     actions: Counter = Counter()
     kill: list[int] = []
