@@ -306,3 +306,22 @@ def test_var_forecasts_of_the_book_go_with_the_next_periods_pnl(closes):
     v = var[:-1]
     live = np.isfinite(v) & (v > 0)
     assert 0.0 < np.mean(-pnl[live] > v[live]) < 0.05
+
+
+def test_the_forecast_series_is_bounded_and_stays_aligned(closes):
+    """Only the latest ``forecasts_kept`` forecasts are kept (the state pickles small however long a live run is);
+    times and values stay row-aligned when the oldest are dropped."""
+    import pickle
+
+    acc = AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, execution="market", forecasts_kept=100,
+                                     limits=RiskLimits(max_price_age_s=3600.0, min_history=2)))
+    short = {s: c[:400] for s, c in closes.items()}
+    ts = []
+    for u in _updates(short, {}):
+        acc.on_update(u)
+        ts.append(u.points[0].ts)
+    vf = acc.summary()["var_forecasts"]
+    assert 100 <= len(vf["ts"]) <= 125 and len(vf["ts"]) == len(vf["var"]) == len(vf["equity"])
+    assert vf["ts"] == sorted(set(ts))[-len(vf["ts"]):]
+    assert vf["equity"] == [100_000.0] * len(vf["ts"])  # no intent, no trade
+    assert len(pickle.dumps(acc)) < 200_000

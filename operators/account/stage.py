@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -87,7 +88,7 @@ class AccountConfig:
     twap_horizon_s: float = 30.0
     twap_slice_s: float = 10.0
     broker: BrokerConfig = field(default_factory=BrokerConfig)
-    forecasts_kept: int = 200_000
+    forecasts_kept: int = 60_000
 
     def __post_init__(self) -> None:
         if not self.symbols or len(set(self.symbols)) != len(self.symbols):
@@ -151,8 +152,10 @@ class AccountStage:
         self._contrib: dict[str, dict[str, float]] = {}  # symbol -> the last intent's contributions
         self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
         # one-period VaR/CVaR forecasts of the book after each decision time, for the backtest against the next
-        # period's realised P&L: (ts ns, VaR, CVaR as positive losses in quote currency or NaN, equity quote)
-        self.forecasts: deque[tuple[int, float, float, float]] = deque(maxlen=cfg.forecasts_kept)
+        # period's realised P&L: ts (ns) and (VaR, CVaR as positive losses in quote currency or NaN, equity quote);
+        # flat typed arrays, so that the state pickles as a few byte strings however long the run
+        self._fc_ts = array("q")
+        self._fc_val = array("d")
 
     @property
     def oms(self) -> OrderManager:
@@ -374,7 +377,13 @@ class AccountStage:
             sp = math.sqrt(max(float(x @ self.returns.cov() @ x), 0.0))
             z = norm_ppf(lim.alpha)
             var, cvar = z * sp, norm_pdf(z) / (1.0 - lim.alpha) * sp
-        self.forecasts.append((t, var, cvar, equity))
+        self._fc_ts.append(t)
+        self._fc_val.extend((var, cvar, equity))
+        keep = self.cfg.forecasts_kept
+        if len(self._fc_ts) > keep + keep // 4:  # drop the oldest in one go, now and then
+            cut = len(self._fc_ts) - keep
+            del self._fc_ts[:cut]
+            del self._fc_val[:3 * cut]
 
     # -- decisions ------------------------------------------------------------------------------------------------
     def _market(self, marks: dict[str, float]) -> MarketState:
@@ -533,10 +542,10 @@ class AccountStage:
         next period (positive losses, quote currency; NaN before the window had two returns) and the equity then;
         ``pnl[i]`` is the realised P&L of the period after ``ts[i]`` (equity at the next time minus equity at
         ``ts[i]``; the last period has none). ``alpha`` and ``method`` are the gate's."""
-        f = list(self.forecasts)
-        eq = [r[3] for r in f]
+        v = self._fc_val
+        eq = v[2::3].tolist()
         return {"alpha": self.cfg.limits.alpha, "method": self.cfg.limits.var_method,
-                "ts": [r[0] for r in f], "var": [r[1] for r in f], "cvar": [r[2] for r in f], "equity": eq,
+                "ts": self._fc_ts.tolist(), "var": v[0::3].tolist(), "cvar": v[1::3].tolist(), "equity": eq,
                 "pnl": [b - a for a, b in zip(eq, eq[1:])]}
 
     def summary(self) -> dict[str, Any]:
