@@ -107,3 +107,23 @@ def test_tampered_revoked_and_out_of_tier_sessions(console):
     assert _audit(dsn) == [("api.console.login", "applied", "login"), ("api.console.risk", "denied", "tier"),
                            ("api.console.control.halt", "denied", "tier"),  # free: no control group
                            ("api.console.positions", "denied", "revoked_key")]
+
+
+def test_signals_page_links_each_signal_to_its_lifecycle(console):
+    client, ctx, dsn = console
+    tok = _key(ctx.db, ("read",), "pro")["X-API-Key"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sid, kind, ref, sec in (("tg:-1:1", "open", None, 1), ("tg:-1:2", "close", "tg:-1:1", 2)):
+            conn.execute("INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
+                         "entries, ref_id, trust, ts, ts_ns) VALUES (%s, 1, '-1', 1, 'BTC-USD', 'long', %s, "
+                         "'{30000}', %s, 0.5, to_timestamp(%s), %s)", (sid, kind, ref, 1_800_000_000 + sec,
+                                                                      (1_800_000_000 + sec) * 10**9))
+    assert _login(client, tok).status_code == 303
+    page = client.get("/console/signals")
+    assert 'href="/console/signals?id=tg%3A-1%3A1"' in page.text and 'data-table="lifecycle"' not in page.text
+    life = client.get("/console/signals", params={"id": "tg:-1:1"})
+    assert life.status_code == 200 and "Lifecycle of tg:-1:1: close" in life.text
+    table = life.text.split('data-table="lifecycle"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 3  # the header and the two messages
+    assert "<script>" not in client.get("/console/signals", params={"id": "<script>"}).text.split("<main>")[1] \
+        .split("</main>")[0]

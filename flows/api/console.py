@@ -258,6 +258,10 @@ def _older(path: str, cursor: str | None) -> str:
     return f'<p><a href="{e(path)}?cursor={quote(cursor)}" data-older="1">Older →</a></p>' if cursor else ""
 
 
+def _prices(v: Any) -> str:
+    return e(", ".join(f"{y:g}" for y in v or []))
+
+
 def _time(v: Any) -> str:
     return e(str(v)[:19].replace("T", " ")) if v else ""
 
@@ -468,14 +472,24 @@ def mount_console(app: FastAPI) -> None:
 
     @app.get("/console/signals", include_in_schema=False)
     @_safe
-    def signals(request: Request, cursor: str | None = None) -> Response:
+    def signals(request: Request, cursor: str | None = None, id: str | None = None) -> Response:
+        from flows.api.app import _db
+
         ctx, p, s = _authenticate(request, "console.signals", "read", "signals")
+        life = ""
+        if id is not None and 0 < len(id) <= 128 and id.isascii() and id.isprintable() and " " not in id:
+            events = _db(lambda: ctx.db.signal_lifecycle(id))
+            life = (f'<h2>Lifecycle of {e(id)}: {e(events[-1]["kind"]) if events else "unknown"}</h2>' + _table(
+                [("time", "Time"), ("id", "Message"), ("version", "Version"), ("kind", "Kind"), ("side", "Side"),
+                 ("entries", "Entries"), ("targets", "Targets"), ("stop", "Stop"), ("close_fraction", "Close")],
+                events, num={"stop", "close_fraction"}, fmt={"time": _time, "entries": _prices, "targets": _prices},
+                name="lifecycle"))
         rows, nxt = _rows(ctx, "signals", 100, cursor)
-        tbl = _table([("time", "Time"), ("id", "Signal"), ("version", "Version"), ("kind", "Lifecycle"),
+        link = (lambda v: f'<a href="/console/signals?id={quote(str(v), safe="")}" data-signal="{e(v)}">{e(v)}</a>')
+        tbl = life + _table([("time", "Time"), ("id", "Signal"), ("version", "Version"), ("kind", "Lifecycle"),
                       ("symbol", "Symbol"), ("side", "Side"), ("entries", "Entries"), ("targets", "Targets"),
                       ("stop", "Stop"), ("trust", "Trust"), ("source_chat", "Chat")], rows, num={"stop", "trust"},
-                     fmt={"time": _time, "entries": lambda x: e(", ".join(f"{y:g}" for y in x or [])),
-                          "targets": lambda x: e(", ".join(f"{y:g}" for y in x or []))}, name="signals")
+                     fmt={"time": _time, "entries": _prices, "targets": _prices, "id": link}, name="signals")
         return _page(ctx, "Signals", tbl + _older("/console/signals", nxt), active="signals", p=p, session=s)
 
     @app.get("/console/models", include_in_schema=False)
