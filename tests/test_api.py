@@ -189,3 +189,26 @@ def test_openapi_export_is_current(tmp_path):
         for op in ops.values():
             if path.startswith("/v1/"):
                 assert {"401", "403", "429"} <= set(op["responses"]), path
+
+
+def test_k8s_api_manifest_matches_the_app():
+    """k8s/api/levibot-api.yaml (kubeconform-validated with the rest of k8s/ by tests/test_deploy.py): the probes
+    name routes the app serves, the API reaches the Redis Service it ships, and the ports agree."""
+    import yaml
+
+    from flows.api.app import create_app
+
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in
+            yaml.safe_load_all((REPO / "k8s" / "api" / "levibot-api.yaml").read_text()) if d}
+    paths = {r.path for r in create_app(api_settings=ApiSettings()).routes}
+    c = docs[("Deployment", "levibot-api")]["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"] == ["api"] and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {c["readinessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["path"]} <= paths
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["LEVIBOT_API_HOST"] == "0.0.0.0" and c["ports"][0]["containerPort"] == int(env["LEVIBOT_API_PORT"])
+    ApiSettings.from_env(env)  # valid settings
+    redis_svc = docs[("Service", "levibot-redis")]
+    assert env["LEVIBOT_API_RATE_STORAGE"] == (f"redis://{redis_svc['metadata']['name']}.levibot.svc.cluster.local:"
+                                               f"{redis_svc['spec']['ports'][0]['port']}/0")
+    assert docs[("Service", "levibot-api")]["spec"]["selector"] == {"app.kubernetes.io/name": "levibot-api"}
+    assert docs[("Deployment", "levibot-api")]["spec"]["replicas"] >= 2  # why the limits live in Redis
