@@ -136,3 +136,20 @@ def test_unreachable_redis_is_unavailable_not_per_process(pg_dsn):
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute("SELECT result, detail FROM audit").fetchall()
     assert [(r[0], r[1].split(":")[0]) for r in rows] == [("error", "rate_limit_unavailable")]
+
+
+def test_telegram_confirmation_staged_on_one_replica_confirmed_on_another(redis_url):
+    from connectors.confirmations import RedisConfirmations
+
+    a, b = RedisConfirmations(redis_url, ttl_s=60), RedisConfirmations(redis_url, ttl_s=60)
+    chat = -secrets.randbelow(10**9)
+    code = a.stage("halt", "account:default", "outage", chat_id=chat, user_id=7, now_s=time.time())
+    assert b.take("000000" if code != "000000" else "111111", chat_id=chat, user_id=7, now_s=time.time()) is None
+    code = a.stage("halt", "account:default", "outage", chat_id=chat, user_id=7, now_s=time.time())
+    got = b.take(code, chat_id=chat, user_id=7, now_s=time.time())
+    assert got is not None and (got.action, got.scope, got.reason) == ("halt", "account:default", "outage")
+    assert a.take(code, chat_id=chat, user_id=7, now_s=time.time()) is None  # once only, on any replica
+    short = RedisConfirmations(redis_url, ttl_s=0.2)
+    code = short.stage("resume", "account:default", "", chat_id=chat, user_id=7, now_s=time.time())
+    time.sleep(0.4)
+    assert b.take(code, chat_id=chat, user_id=7, now_s=time.time()) is None  # expired in Redis

@@ -4,7 +4,8 @@
 updates here with the ``X-Telegram-Bot-Api-Secret-Token`` header (``LEVIBOT_API_TELEGRAM_SECRET_TOKEN``; without
 it configured the route is 404). ``/status``, ``/positions``, ``/pnl`` answer; ``/halt [reason]`` and ``/resume``
 stage a command and answer with a code that ``/confirm <code>`` (same chat, same user, within 60 s) sends through
-the same signed control path as ``POST /v1/control/*``. Only chats in ``LEVIBOT_API_TELEGRAM_CHATS`` and users in
+the same signed control path as ``POST /v1/control/*`` (staged commands live in Redis when the rate limits do, so
+any replica can confirm them; in process memory otherwise). Only chats in ``LEVIBOT_API_TELEGRAM_CHATS`` and users in
 ``LEVIBOT_API_TELEGRAM_USERS`` are served, each user acting as its mapped API key (scopes, tier and quota apply);
 every refusal and every command sent is in the audit table. Answers go out by the Bot API's ``sendMessage``.
 
@@ -45,7 +46,12 @@ class _Telegram:
     def __init__(self, ctx: ApiContext) -> None:
         a = ctx.api
         self.access = TelegramAccess.parse(a.telegram_chats, a.telegram_users)
-        self.confirmations = Confirmations(ttl_s=60.0)
+        if a.rate_storage.startswith(("redis://", "rediss://")):  # replicas share their staged commands
+            from connectors.confirmations import RedisConfirmations
+
+            self.confirmations: Any = RedisConfirmations(a.rate_storage, ttl_s=60.0)
+        else:
+            self.confirmations = Confirmations(ttl_s=60.0)
         self._bot: Any = None
         self.ctx = ctx
 
