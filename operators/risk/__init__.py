@@ -13,6 +13,7 @@ from .backtest import METHODS, KupiecResult, VarBacktest, kupiec_pof, rolling_fo
 from .cornish_fisher import (RollingCornishFisher, cornish_fisher_cvar, cornish_fisher_monotone_tail,
                              cornish_fisher_var, cornish_fisher_z)
 from .ewma import RISKMETRICS_LAMBDA, EwmaEstimator, ewma_cvar, ewma_sigma, ewma_var, ewma_variance_path
+from .filtered import FHS_LAMBDA, fhs_var_cvar, standardised_residuals
 from .gate import GateState, MarketState, OrderRequest, PortfolioState, RiskGate, to_loss
 from .checks import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
 from .gaussian import (RollingGaussian, gaussian_cvar, gaussian_var, normal_cvar, normal_var,
@@ -36,6 +37,7 @@ __all__ = [
     "cornish_fisher_z", "cornish_fisher_var", "cornish_fisher_cvar", "cornish_fisher_monotone_tail",
     "RollingCornishFisher",
     "RISKMETRICS_LAMBDA", "ewma_variance_path", "ewma_sigma", "ewma_var", "ewma_cvar", "EwmaEstimator",
+    "FHS_LAMBDA", "fhs_var_cvar", "standardised_residuals",
     "norm_ppf", "norm_pdf", "norm_cdf", "chi2_1_sf", "to_loss", "make_estimator",
     # portfolio
     "sample_covariance", "population_covariance", "portfolio_returns", "portfolio_sigma",

@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ._common import as_returns, check_alpha
 from .cornish_fisher import _tail_factor, cornish_fisher_cvar, cornish_fisher_var, cornish_fisher_z
 from .ewma import RISKMETRICS_LAMBDA, ewma_variance_path
+from .filtered import FHS_LAMBDA, fhs_var_cvar, standardised_residuals
 from .gaussian import _DEGENERATE, gaussian_cvar, gaussian_var, normal_cvar, normal_var
 from .historical import historical_cvar, historical_var
 from .standard_normal import chi2_1_sf, norm_pdf, norm_ppf
@@ -39,8 +40,8 @@ from .standard_normal import chi2_1_sf, norm_pdf, norm_ppf
 __all__ = ["Method", "METHODS", "KupiecResult", "ChristoffersenResult", "VarBacktest", "var_breaches", "kupiec_pof",
            "christoffersen", "rolling_forecasts", "var_backtest"]
 
-Method = Literal["historical", "gaussian", "cornish_fisher", "ewma"]
-METHODS: tuple[str, ...] = ("historical", "gaussian", "cornish_fisher", "ewma")
+Method = Literal["historical", "gaussian", "cornish_fisher", "ewma", "fhs"]
+METHODS: tuple[str, ...] = ("historical", "gaussian", "cornish_fisher", "ewma", "fhs")
 
 _WINDOW_FNS: dict[str, tuple[Callable[[np.ndarray, float], float], Callable[[np.ndarray, float], float]]] = {
     "historical": (historical_var, historical_cvar),
@@ -151,9 +152,11 @@ def christoffersen(hits, alpha: float) -> ChristoffersenResult:
 
 
 def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Method = "historical",
-                      lam: float = RISKMETRICS_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
+                      lam: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-sample ``(VaR, CVaR)`` forecasts for periods ``window .. T-1`` (arrays of length ``T - window``),
-    return sign. ``method`` one of :data:`METHODS`; ``lam`` the EWMA decay.
+    return sign. ``method`` one of :data:`METHODS`; ``lam`` the EWMA decay (default
+    :data:`~operators.risk.ewma.RISKMETRICS_LAMBDA` for ``ewma``, :data:`~operators.risk.filtered.FHS_LAMBDA` for
+    ``fhs``, whose quantile runs over the ``window`` residuals before each period).
 
     >>> v, c = rolling_forecasts(np.array([0.01, -0.02, 0.03, -0.01]), window=3, alpha=0.5)
     >>> v.tolist(), c.tolist()
@@ -165,7 +168,21 @@ def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Me
     if not 1 <= w < r.size:
         raise ValueError(f"need 1 <= window < len(returns) = {r.size}, got {window!r}")
     m = r.size - w
+    if method == "fhs":
+        lf = FHS_LAMBDA if lam is None else lam
+        z, _ = standardised_residuals(r, lf)
+        sig = np.sqrt(ewma_variance_path(r, lf)[w - 1:-1])  # σ_t for t = w .. T-1
+        var = np.empty(m)
+        cvar = np.empty(m)
+        views = sliding_window_view(z[:-1], w)  # row i = z[i:i + w], the residuals before period w + i
+        for lo in range(0, m, _CHUNK):
+            var[lo:lo + _CHUNK], cvar[lo:lo + _CHUNK] = _window_stats(views[lo:lo + _CHUNK], a, "historical")
+        var[0], cvar[0] = fhs_var_cvar(r[:w], a, lf, window=w)  # z[0] forecasts nothing: left out, as there
+        var[1:] *= sig[1:]
+        cvar[1:] *= sig[1:]
+        return var, cvar
     if method == "ewma":
+        lam = RISKMETRICS_LAMBDA if lam is None else lam
         s2 = ewma_variance_path(r[:-1], lam)[w - 1:]  # s²_{t-1}: forecast for t = w .. T-1
         sig = np.sqrt(s2)
         return sig * normal_var(0.0, 1.0, a), sig * normal_cvar(0.0, 1.0, a)
@@ -210,7 +227,7 @@ def _window_stats(win: np.ndarray, a: float, method: str) -> tuple[np.ndarray, n
 
 
 def var_backtest(returns: np.ndarray, window: int, alpha: float, method: Method = "historical",
-                 lam: float = RISKMETRICS_LAMBDA) -> VarBacktest:
+                 lam: float | None = None) -> VarBacktest:
     """Rolling VaR backtest of ``method`` over ``returns`` (see module doc); pure, deterministic."""
     r = as_returns(returns)
     var, cvar = rolling_forecasts(r, window, alpha, method, lam)
