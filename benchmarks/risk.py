@@ -34,7 +34,7 @@ def run(n: int = 2000) -> dict[str, float]:
     small = OrderRequest("i-small", "BTC-USD", "buy", 0.1, confidence=0.9)
     big = OrderRequest("i-big", "BTC-USD", "buy", 20.0, confidence=0.9)
     out: dict[str, float] = {}
-    for method in ("gaussian", "historical"):
+    for method in ("gaussian", "historical", "fhs"):
         limits = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9)
         out[f"gate_{method}_approved_per_s"] = _rate(RiskGate(limits), small, market, n)
         out[f"gate_{method}_resized_per_s"] = _rate(RiskGate(limits), big, market, max(50, n // 10))

@@ -325,3 +325,46 @@ def test_the_forecast_series_is_bounded_and_stays_aligned(closes):
     assert vf["ts"] == sorted(set(ts))[-len(vf["ts"]):]
     assert vf["equity"] == [100_000.0] * len(vf["ts"])  # no intent, no trade
     assert len(pickle.dumps(acc)) < 200_000
+
+
+def test_fhs_scenarios_of_the_window_equal_the_batch_filter():
+    """The account's window keeps each symbol's EWMA variance across every row it saw: before it wraps its FHS
+    scenarios equal the batch filter of its rows; after, the last rows of the batch filter over all rows pushed."""
+    from operators.account.returns import ReturnWindow
+    from operators.risk.filtered import filtered_scenarios
+
+    rng = np.random.default_rng(11)
+    rows = rng.standard_t(4, size=(700, 3)) * 0.01
+    rows[:3, 2] = 0.0  # a symbol that has not moved yet
+    w = ReturnWindow(250, 3, lam=0.7)
+    for i, r in enumerate(rows):
+        w.push(r)
+        if i in (1, 100, 249):
+            np.testing.assert_allclose(w.scenarios(), filtered_scenarios(rows[: i + 1], 0.7), rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(w.scenarios(), filtered_scenarios(rows, 0.7)[-250:], rtol=1e-12, atol=1e-18)
+    assert w.scenarios().shape == (250, 3)
+
+
+def test_the_account_gates_on_filtered_historical_var(closes):
+    """var_method="fhs": the gate sizes on the filtered scenarios and the account forecasts with them."""
+    lim = RiskLimits(var_method="fhs", max_portfolio_var=0.01, max_portfolio_cvar=0.015, symbol_var_budget=0.006,
+                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0,
+                     max_drawdown=1.0, resume_drawdown=0.5, max_leverage=10.0)
+    acc = AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0, limits=lim, execution="market",
+                                     risk_window=500))
+    short = {s: c[:1500] for s, c in closes.items()}
+    n = 0
+    for u in _updates(short, {i: {"BTC-USD": 1.0 if (i // 40) % 2 else -1.0, "ETH-USD": 1.0}
+                              for i in range(120, 1500, 40)}):
+        n += sum(1 for d in acc.on_update(u).decisions if "portfolio_var_limit" in d.reasons)
+    acc.flush()
+    vf = acc.summary()["var_forecasts"]
+    assert vf["method"] == "fhs" and n > 0
+    var = np.array(vf["var"])
+    assert np.isfinite(var[-300:]).all() and (var[-300:] > 0).any()
+    # the last forecast: the FHS VaR of the book over the window's filtered scenarios
+    from operators.risk.scenarios import var_cvar as vc
+
+    marks = acc._marks()
+    x = np.array([acc.ledger.position(s) * marks[s] for s in SYMS])
+    assert var[-1] == pytest.approx(-vc(acc.returns.scenarios() @ x, 0.99)[0], rel=1e-12)

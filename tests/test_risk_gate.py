@@ -416,15 +416,16 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
 @settings(max_examples=300, deadline=None)
 @given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
        st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.integers(30, 1000),
-       st.sampled_from([0.95, 0.975, 0.99]), st.integers(0, 3))
-def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym, pb, pe, var_limit, window, alpha, seed):
+       st.sampled_from([0.95, 0.975, 0.99]), st.integers(0, 3), st.sampled_from(["historical", "fhs"]))
+def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym, pb, pe, var_limit, window, alpha, seed,
+                                                                  method):
     """The historical gate searches each VaR/CVaR limit over the scenario lines that can still matter (no re-sort
     of the window per step) and only below what the earlier limits allow; brute force — the plain bisection of every
     limit over the whole request, each step a full historical VaR/CVaR of the window — decides the same."""
     import operators.risk.gate as gate_mod
 
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(window, seed))
-    lim = RiskLimits(var_method="historical", alpha=alpha, max_portfolio_var=var_limit,
+    lim = RiskLimits(var_method=method, alpha=alpha, max_portfolio_var=var_limit,
                      max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2, max_leverage=3.0,
                      max_position_frac=1.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12,
                      min_history=2)
@@ -448,3 +449,25 @@ def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym,
     assert fast.approved_qty == pytest.approx(slow.approved_qty, rel=1e-8, abs=1e-9)
     assert fast.reasons == slow.reasons
     assert fast.portfolio.var == pytest.approx(slow.portfolio.var, rel=1e-9, abs=1e-15)
+
+
+def test_fhs_gate_limits_the_filtered_portfolio_var():
+    """With var_method="fhs" the portfolio VaR the gate holds to its limit is the historical VaR of the filtered
+    scenarios (each symbol's returns standardised by its EWMA volatility and rescaled by today's)."""
+    from operators.risk.filtered import filtered_scenarios
+
+    rets = _returns(800, 2)
+    rets[-20:] *= 4.0  # a volatility burst at the end: the filtered VaR sees it at once
+    market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), rets)
+    lim = dict(max_portfolio_var=0.01, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
+               max_position_frac=10.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12)
+    it = OrderRequest("p", BTC, "buy", 20.0, confidence=0.9)
+    book = PortfolioState(100_000.0, {})
+    fhs = RiskGate(RiskLimits(var_method="fhs", **lim)).evaluate(it, book, market, T0)
+    hist = RiskGate(RiskLimits(var_method="historical", **lim)).evaluate(it, book, market, T0)
+    assert fhs.action == hist.action == "resized" and "portfolio_var_limit" in fhs.reasons
+    assert fhs.approved_qty < 0.6 * hist.approved_qty  # the burst makes today's risk larger than the window's
+    scen = filtered_scenarios(rets, 0.7)
+    x = np.array([fhs.approved_qty * 30_000.0, 0.0])
+    assert -historical_var(scen @ x, 0.99) / 1e5 == pytest.approx(0.01, rel=1e-6)
+    assert fhs.portfolio.var == pytest.approx(0.01, rel=1e-6)

@@ -25,11 +25,22 @@ __all__ = ["ReturnWindow"]
 
 
 class ReturnWindow:
-    """Rows of ``n`` returns, at most ``size`` of them; picklable, O(n²) per push."""
+    """Rows of ``n`` returns, at most ``size`` of them; picklable, O(n²) per push. With ``lam`` it also keeps each
+    column's EWMA variance over every row pushed (seeded with the first row's squares) and the rows standardised by
+    the volatility forecast made before them, for filtered historical simulation (:meth:`scenarios`)."""
 
-    def __init__(self, size: int, n: int) -> None:
+    lam: float | None = None  # class defaults: a window pickled before FHS existed unpickles without it
+    _zbuf: np.ndarray | None = None
+    _ew: np.ndarray | None = None
+
+    def __init__(self, size: int, n: int, lam: float | None = None) -> None:
         if size < 1 or n < 1:
             raise ValueError("need size >= 1 and n >= 1")
+        if lam is not None and not 0.0 < lam < 1.0:
+            raise ValueError(f"lam must be in (0, 1), got {lam!r}")
+        self.lam = lam
+        self._zbuf = np.zeros((size, n)) if lam is not None else None  # standardised rows, same ring as buf
+        self._ew: np.ndarray | None = None  # EWMA variance per column after the last row
         self.buf = np.zeros((size, n), dtype=np.float64)
         self.count = 0  # rows pushed so far
         self.head = 0  # next row to overwrite
@@ -49,6 +60,15 @@ class ReturnWindow:
             self._s1 -= old
             self._s2 -= np.outer(old, old)
         self.buf[self.head] = r
+        if self._zbuf is not None:
+            if self._ew is None:
+                self._zbuf[self.head] = 0.0  # nothing forecast the first row
+                self._ew = r * r
+            else:
+                sig = np.sqrt(self._ew)
+                self._zbuf[self.head] = np.divide(r, sig, out=np.zeros_like(r), where=sig > 0.0)
+                lam = self.lam
+                self._ew = lam * self._ew + (1.0 - lam) * (r * r)  # type: ignore[operator]
         self._s1 += r
         self._s2 += np.outer(r, r)
         self.head = (self.head + 1) % size
@@ -67,6 +87,18 @@ class ReturnWindow:
         if self.head == 0:
             return self.buf
         return np.concatenate((self.buf[self.head:], self.buf[: self.head]))
+
+    def scenarios(self) -> np.ndarray:
+        """Filtered historical scenarios: the window's standardised rows (oldest first; the very first row pushed,
+        which nothing forecast, left out) times each column's volatility forecast for the next period."""
+        if self._zbuf is None or self._ew is None:
+            raise ValueError("scenarios need a window made with lam and at least one row")
+        size = self.buf.shape[0]
+        z = self._zbuf[: self.count] if self.count < size else np.concatenate((self._zbuf[self.head:],
+                                                                               self._zbuf[: self.head]))
+        if self.count <= size:
+            z = z[1:]
+        return z * np.sqrt(self._ew)
 
     def cov(self) -> np.ndarray:
         """(n, n) sample covariance of the rows in the window (divide by len - 1; needs len >= 2). Read-only."""

@@ -136,7 +136,8 @@ class AccountStage:
         self.prev_close: dict[str, float] = {}
         self.last_tick_ts: dict[str, int] = {}
         self.last_price: dict[str, float] = {}
-        self.returns = ReturnWindow(cfg.risk_window, len(cfg.symbols))
+        self.returns = ReturnWindow(cfg.risk_window, len(cfg.symbols),
+                                    lam=cfg.limits.fhs_lambda if cfg.limits.var_method == "fhs" else None)
         self._mkt: tuple[int, MarketState] | None = None  # the gate's market view, built once per time
         self.peak_equity = cfg.capital
         self.shares: dict[str, dict[str, float]] = {}  # symbol -> strategy -> share of its last target
@@ -370,8 +371,9 @@ class AccountStage:
             var = cvar = math.nan
         elif not x.any():
             var = cvar = 0.0
-        elif lim.var_method == "historical":
-            v, c = var_cvar(self.returns.matrix() @ x, lim.alpha)
+        elif lim.var_method in ("historical", "fhs"):
+            rows = self.returns.matrix() if lim.var_method == "historical" else self.returns.scenarios()
+            v, c = var_cvar(rows @ x, lim.alpha)
             var, cvar = -v, -c
         else:
             sp = math.sqrt(max(float(x @ self.returns.cov() @ x), 0.0))

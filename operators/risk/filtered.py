@@ -36,7 +36,7 @@ from ._common import as_returns, check_alpha
 from .ewma import ewma_variance_path
 from .historical import historical_var_cvar
 
-__all__ = ["FHS_LAMBDA", "standardised_residuals", "fhs_var_cvar"]
+__all__ = ["FHS_LAMBDA", "standardised_residuals", "fhs_var_cvar", "filtered_scenarios"]
 
 #: EWMA decay per period of the filter (chosen on training data only; see the module doc)
 FHS_LAMBDA = 0.7
@@ -65,3 +65,18 @@ def fhs_var_cvar(returns: Iterable[float] | np.ndarray, alpha: float = 0.99, lam
         raise ValueError("FHS needs at least two returns")
     q, es = historical_var_cvar(zw, a)
     return sig * q, sig * es
+
+
+def filtered_scenarios(returns: np.ndarray, lam: float = FHS_LAMBDA) -> np.ndarray:
+    """The FHS scenarios of a (T, N) window of aligned returns (oldest first): each column standardised by its own
+    EWMA volatility and rescaled by that column's forecast for the next period, rows ``1 .. T-1`` (row 0 has no
+    forecast). Each row keeps the window's cross-section of residuals, so a portfolio's scenario P&L is
+    ``scenarios @ x``; a column that never moved gives zeros."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] < 2:
+        raise ValueError(f"need a (T >= 2, N) window, got {r.shape}")
+    out = np.empty((r.shape[0] - 1, r.shape[1]))
+    for j in range(r.shape[1]):
+        z, sig = standardised_residuals(r[:, j], lam)
+        out[:, j] = z[1:] * sig
+    return out

@@ -61,6 +61,7 @@ import numpy as np
 from schemas.events import PortfolioSnapshot, RiskDecision
 
 from .checks import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
+from .filtered import filtered_scenarios
 from .scenarios import ScenarioLines, var_cvar
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
@@ -114,7 +115,7 @@ class MarketState:
     :class:`~operators.account.returns.ReturnWindow`) may supply the rows and a covariance it keeps up to date;
     its rows are finite by construction and are only materialised when a check needs them (historical VaR)."""
 
-    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov")
+    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs")
 
     def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
                  returns: np.ndarray | None = None, *, window: Any = None) -> None:
@@ -123,6 +124,7 @@ class MarketState:
         self.symbols = tuple(symbols)
         self._window = window
         self._cov: np.ndarray | None = None
+        self._fhs: tuple[float, np.ndarray] | None = None
         if window is not None:
             if returns is not None:
                 raise ValueError("give returns or window, not both")
@@ -166,6 +168,20 @@ class MarketState:
         """Column of ``symbol`` in ``returns`` (None if absent)."""
         return self._index.get(symbol)
 
+    def scenarios(self, method: str, lam: float) -> np.ndarray:
+        """The (T', N) return scenarios of a historical ``method``: the window's rows (``"historical"``), or their
+        filtered version (``"fhs"``, decay ``lam``; from the window when it keeps its own EWMA state, else
+        :func:`~operators.risk.filtered.filtered_scenarios` of the rows)."""
+        if method == "historical":
+            return self.returns
+        if self._fhs is None or self._fhs[0] != lam:
+            w = self._window
+            if w is not None and getattr(w, "lam", None) == lam:
+                self._fhs = (lam, w.scenarios())
+            else:
+                self._fhs = (lam, filtered_scenarios(self.returns, lam))
+        return self._fhs[1]
+
 
 class GateState:
     """The gate's mutable state (lives in Bytewax state): kill switch, rate bucket, decision counters."""
@@ -207,7 +223,7 @@ class _Book:
             sx = cov @ exposures
             self.a, self.b, self.c = float(exposures @ sx), dj * float(sx[j]), dj * dj * float(cov[j, j])
         else:
-            r = market.returns
+            r = market.scenarios(gate.limits.var_method, gate.limits.fhs_lambda)
             self.lines = ScenarioLines(r @ exposures, dj * r[:, j], self.alpha)
 
     def losses(self, q: float) -> tuple[float, float]:
@@ -533,7 +549,7 @@ class RiskGate:
         if L.var_method == "gaussian":
             sp = math.sqrt(max(float(x @ market.cov @ x), 0.0))
             return self._kv * sp, self._kc * sp
-        v, c = var_cvar(market.returns @ x, L.alpha)
+        v, c = var_cvar(market.scenarios(L.var_method, L.fhs_lambda) @ x, L.alpha)
         return to_loss(v), to_loss(c)
 
     def __getstate__(self) -> tuple:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .filtered import FHS_LAMBDA
+
 __all__ = ["RiskLimits"]
 
 
@@ -23,8 +25,10 @@ __all__ = ["RiskLimits"]
 class RiskLimits:
     """Limits and parameters of :class:`operators.risk.gate.RiskGate`.
 
-    VaR and CVaR (``var_method``: ``"gaussian"`` — zero mean, sample covariance (n-1) — or ``"historical"`` on the
-    portfolio P&L series; confidence ``alpha``, fraction):
+    VaR and CVaR (``var_method``: ``"gaussian"`` — zero mean, sample covariance (n-1) — ``"historical"`` on the
+    portfolio P&L series, or ``"fhs"``, filtered historical simulation: the historical method on each symbol's
+    returns standardised by its EWMA volatility (decay ``fhs_lambda`` per period) and rescaled by today's, see
+    :mod:`operators.risk.filtered`; confidence ``alpha``, fraction):
 
     * ``max_portfolio_var`` / ``max_portfolio_cvar``: portfolio one-period VaR / CVaR after the order, fraction of
       equity.
@@ -53,7 +57,8 @@ class RiskLimits:
     """
 
     alpha: float = 0.99
-    var_method: Literal["gaussian", "historical"] = "gaussian"
+    var_method: Literal["gaussian", "historical", "fhs"] = "gaussian"
+    fhs_lambda: float = FHS_LAMBDA
     min_history: int = 100
     max_portfolio_var: float = 0.05
     max_portfolio_cvar: float = 0.08
@@ -80,8 +85,10 @@ class RiskLimits:
     def __post_init__(self) -> None:
         if not 0.5 < self.alpha < 1.0:
             raise ValueError(f"alpha must be in (0.5, 1), got {self.alpha!r}")
-        if self.var_method not in ("gaussian", "historical"):
-            raise ValueError(f"var_method must be 'gaussian' or 'historical', got {self.var_method!r}")
+        if self.var_method not in ("gaussian", "historical", "fhs"):
+            raise ValueError(f"var_method must be 'gaussian', 'historical' or 'fhs', got {self.var_method!r}")
+        if not 0.0 < self.fhs_lambda < 1.0:
+            raise ValueError(f"fhs_lambda must be in (0, 1), got {self.fhs_lambda!r}")
         if self.min_history < 2:
             raise ValueError("min_history must be >= 2 returns")
         for name in ("max_portfolio_var", "max_portfolio_cvar", "symbol_var_budget", "max_position_frac",
