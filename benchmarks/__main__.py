@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,25 +29,32 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
+def _got(res: dict[str, float], part: dict[str, float]) -> None:
+    """Add a part's results and print them at once (a long suite shows what it has measured so far)."""
+    res.update(part)
+    for k, v in part.items():
+        print(f"  {k} = {v:,.3f}", file=sys.stderr, flush=True)
+
+
 def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
     """Issue 3 (a)-(e) at two tick densities: 2 and 20 ticks/s per symbol (BTC-USD and ETH-USD)."""
     res: dict[str, float] = {}
     for per_bar in (3600, 36000):
-        res.update(flow.throughput(n_ticks, per_bar))
+        _got(res, flow.throughput(n_ticks, per_bar))
     # `make run` end to end, in the same run: its ticks/s against the in-process flow's on sparse ticks
-    res.update(flow.embedded_run())
-    res["make_run_vs_flow_2tps_ratio"] = res["make_run_ticks_per_s"] / res["flow_2tps_ticks_per_s"]
+    _got(res, flow.embedded_run())
+    _got(res, {"make_run_vs_flow_2tps_ratio": res["make_run_ticks_per_s"] / res["flow_2tps_ticks_per_s"]})
     # (c) at half of the in-process maximum measured for the same ticks and strategy, on a strategy
     # that trades often enough to sample the latency
     ticks = flow.dense_ticks(3600, 60)
     busy = PipelineConfig(trend_entry=0.0005, trend_exit=0.0001)
     seconds, _ = flow.run_project_flow(ticks, cfg=busy)
-    res["latency_max_rate_ticks_per_s"] = len(ticks) / seconds
-    res.update(flow.decision_latency(len(ticks) / seconds / 2, ticks, busy))
-    res.update(flow.memory_1000_symbols())
+    _got(res, {"latency_max_rate_ticks_per_s": len(ticks) / seconds})
+    _got(res, flow.decision_latency(len(ticks) / seconds / 2, ticks, busy))
+    _got(res, flow.memory_1000_symbols())
     for per_bar in (3600, 36000):
-        res.update(flow.kafka_flow_vs_bare(s.kafka_bootstrap, n_ticks, per_bar))
-    res.update(flow.cluster_scaling(s.kafka_bootstrap, n_ticks))
+        _got(res, flow.kafka_flow_vs_bare(s.kafka_bootstrap, n_ticks, per_bar))
+    _got(res, flow.cluster_scaling(s.kafka_bootstrap, n_ticks))
     return res
 
 

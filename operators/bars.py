@@ -302,6 +302,11 @@ class BarAggregator:
         bars, late = self.fold_columns(ts, price, qty, side, synthetic)
         return AggResult(bars.records(), late)
 
+    def fold_rows(self, ts: list, price: list, qty: list, side: list, synthetic: list) -> tuple[list[BarRecord], list[int]]:
+        """The per-tick fold of columns given as Python lists (``side`` int codes, ``synthetic`` bools): the closed
+        bars and the row numbers of the late ticks."""
+        return self._run(ts, price, qty, side, synthetic)
+
     def fold_columns(
         self,
         ts: np.ndarray,

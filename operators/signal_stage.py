@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from operators.bars import BarAggregator, BarColumns, BarRecord, Resampler
 from operators.features import CORE_V1, CoreFeatures
 from operators.ids import stable_id
-from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickBatch, TickColumns
+from operators.messages import SIDE_CODES, DecisionPoint, Emitted, SymbolUpdate, TickBatch, TickColumns
 from operators.models.scorer import ModelSource, Scorer
 from operators.orchestrator import Orchestrator
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
@@ -33,7 +33,10 @@ from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollow
 from operators.strategies.base import Intent as StrategyIntent
 from schemas.events import FeatureVector, Intent, Signal
 
-__all__ = ["SignalStage", "intent_event"]
+__all__ = ["SignalStage", "intent_event", "SMALL_BATCH"]
+
+#: batches of at most this many ticks are folded tick by tick (the same bars; numpy's per-call cost would dominate)
+SMALL_BATCH = 32
 
 
 def intent_event(si: StrategyIntent, price: float, account: str = "default",
@@ -102,10 +105,27 @@ class SignalStage:
         The ticks stay columns through the bar folds (base bars and every coarser resolution as
         :class:`~operators.bars.BarColumns`). ``out.bars`` holds them as blocks (resolution order, each in window
         order; rows built only when read); ``out.late`` the late ticks (Tick objects for a batch, the given objects
-        otherwise) and ``out.late_rows`` their row numbers in the batch."""
+        otherwise) and ``out.late_rows`` their row numbers in the batch. Batches of at most :data:`SMALL_BATCH`
+        ticks are folded tick by tick into the same state (the same bars; ``out.bars`` then in derivation order)."""
         out = Emitted()
-        cols = ticks if isinstance(ticks, TickBatch) else TickBatch.from_ticks(ticks)
-        self.ticks_in += len(cols)
+        columnar = isinstance(ticks, TickBatch)
+        self.ticks_in += len(ticks)
+        if len(ticks) > SMALL_BATCH:
+            cols = ticks if columnar else TickBatch.from_ticks(ticks)
+            decision_bars = self._fold_columns(cols, ticks, watermark_ns, out)
+        else:  # a few ticks (many symbols, sparse trading): array calls would cost more than the ticks
+            cols = ticks
+            decision_bars = self._fold_rows(ticks, columnar, watermark_ns, out)
+        boundary = self.agg.watermark
+        points = [self._decide(b, b.ts + b.resolution_s * 1_000_000_000, out) for b in decision_bars]
+        floor = self.progress
+        if boundary is not None and (floor is None or boundary > floor):
+            self.progress = boundary
+        out.update = SymbolUpdate(self.symbol, floor, TickColumns(self.symbol, cols, floor), points, self.progress)
+        return out
+
+    def _fold_columns(self, cols: TickBatch, ticks: Any, watermark_ns: int | None, out: Emitted) -> list[BarRecord]:
+        """Bars of every resolution as columns; returns the decision bars (rows)."""
         base, late = self.agg.fold_columns(cols.ts, cols.price, cols.qty, cols.side, cols.synthetic)
         if len(late):
             rows = late.tolist()
@@ -129,13 +149,44 @@ class SignalStage:
             by_res[r] = fresh[r] = got
         for r in sorted(by_res):
             out.bars.add_block(by_res[r])
-        decision_bars = fresh[dres].records() if dres in fresh else []
-        points = [self._decide(b, b.ts + b.resolution_s * 1_000_000_000, out) for b in decision_bars]
-        floor = self.progress
-        if boundary is not None and (floor is None or boundary > floor):
-            self.progress = boundary
-        out.update = SymbolUpdate(self.symbol, floor, TickColumns(self.symbol, cols, floor), points, self.progress)
-        return out
+        return fresh[dres].records() if dres in fresh else []
+
+    def _fold_rows(self, ticks: Any, columnar: bool, watermark_ns: int | None, out: Emitted) -> list[BarRecord]:
+        """The same bars tick by tick and bar by bar (small batches); returns the decision bars."""
+        agg = self.agg
+        if columnar:
+            lists = (ticks.ts.tolist(), ticks.price.tolist(), ticks.qty.tolist(), ticks.side.tolist(),
+                     ticks.synthetic.tolist())
+        else:
+            sc = SIDE_CODES
+            lists = ([t.ts for t in ticks], [t.price for t in ticks], [t.qty for t in ticks],
+                     [sc.get(t.side, 0) for t in ticks], [bool(getattr(t, "synthetic", False)) for t in ticks])
+        base, late = agg.fold_rows(*lists)
+        if late:
+            out.late_rows = late
+            out.late.extend(ticks.event(i) if columnar else ticks[i] for i in late)
+        if watermark_ns is not None:
+            base.extend(agg.advance(watermark_ns).bars)
+        decision: list[BarRecord] = []
+        self._push(base, self.cfg.base_resolution_s, out, decision)
+        boundary = agg.watermark
+        if boundary is not None:
+            for r, rs in self.resamplers.items():  # ascending: a parent's bars reach its children first
+                self._push(rs.advance(boundary), r, out, decision)
+        return decision
+
+    def _push(self, bars: list[BarRecord], res: int, out: Emitted, decision: list[BarRecord]) -> None:
+        """Record closed bars of resolution ``res`` and derive the coarser bars that they close."""
+        dres = self.cfg.decision_resolution_s
+        children = self.children[res]
+        for b in bars:
+            out.bars.append(b)
+            if b.revision:  # a correction: stored, but never re-decided or re-derived
+                continue
+            if res == dres:
+                decision.append(b)
+            for child in children:
+                self._push(self.resamplers[child].update(b), child, out, decision)
 
     def _decide(self, bar: BarRecord, ts: int, out: Emitted) -> DecisionPoint:
         if self.scorer is not None:  # labels of earlier predictions mature with this close

@@ -172,3 +172,33 @@ def test_late_ticks_are_returned_not_lost():
     e2 = p.on_batch("BTC-USD", [tk(3, 0.5), tk(4, 3.1)])  # tick 3 belongs to a closed 1 s window
     assert [t.trade_id for t in e2.late] == ["x:3"] and not e1.late
     assert sum(b.volume for b in e1.bars + e2.bars if b.resolution_s == 1) == 3.0  # bars 0 s, 1 s, 2 s
+
+
+def test_small_and_columnar_batches_fold_alike(btc_ticks):
+    """Batches below and above ``SMALL_BATCH`` (tick by tick, or array folds), as Tick objects or as columns,
+    mixed in one stream: the same bars, features and decision points as one batch of everything; 1 s base bars
+    with 60 s and 300 s bars derived, so every path of both folds runs."""
+    from dataclasses import replace
+
+    from operators.messages import TickBatch
+    from operators.signal_stage import SMALL_BATCH, SignalStage
+
+    cfg = replace(CFG, base_resolution_s=1, bar_resolutions_s=(60, 300), decision_resolution_s=300)
+    ticks = btc_ticks[:6000]
+
+    def fold(cuts: list[int], columnar: bool):
+        st, bars, feats, points, i, k = SignalStage("BTC-USD", cfg), [], [], [], 0, 0
+        while i < len(ticks):
+            j = min(len(ticks), i + cuts[k % len(cuts)])
+            chunk = ticks[i:j]
+            out = st.on_batch(TickBatch.from_ticks(chunk) if columnar and k % 2 else chunk, ticks[j - 1].ts)
+            bars += out.bars
+            feats += [(f.ts, f.values) for f in out.features]
+            points += [(p.ts, p.close, p.intent) for p in out.update.points]
+            i, k = j, k + 1
+        return sorted(bars), feats, points
+
+    ref = fold([len(ticks)], False)
+    assert len(ref[2]) > 100
+    assert fold([1, 3, SMALL_BATCH, SMALL_BATCH + 1, 250, 7], True) == ref
+    assert fold([2, 400, 5], False) == ref
