@@ -54,7 +54,8 @@ class PipelineConfig:
     the symbol's weight (equal weights); ``max_position_frac``: baseline cap on position notional, fraction
     of equity; ``min_notional``: smallest order, quote currency; ``trend_entry``/``trend_exit``: EMA spread
     thresholds (fraction of price); ``broker``: costs of the in-process venue (``paper_broker_config`` gives
-    the baseline's fixed slippage and fee).
+    the baseline's fixed slippage and fee); ``orchestrator_args``: ``(name, value)`` pairs passed to the full
+    mode's :class:`~operators.orchestrator.Orchestrator` (e.g. ``(("turnover_per_year", None),)``).
     """
 
     base_resolution_s: int = 1
@@ -79,6 +80,7 @@ class PipelineConfig:
     scorer: ScorerConfig = field(default_factory=lambda: ScorerConfig(pickle_model=False))
     mode: str = "full"
     allocation: str = "risk_parity"
+    orchestrator_args: tuple[tuple[str, Any], ...] = ()
     limits: RiskLimits = field(default_factory=RiskLimits)
     risk_window: int = 500
     execution: str = "twap"

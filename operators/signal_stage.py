@@ -76,7 +76,8 @@ class SignalStage:
         self.strategy: Any
         if self.full:
             self.strategy = Orchestrator([trend, MLScoreThreshold(), ZScoreReversion(), VolatilityBreakout(),
-                                          SignalFollower()], allocation=cfg.allocation)
+                                          SignalFollower()], allocation=cfg.allocation,
+                                          **dict(cfg.orchestrator_args))
         else:
             self.strategy = trend
         self.pending_signals: list[tuple[int, int, Signal]] = []  # (ts, arrival seq, signal), sorted
