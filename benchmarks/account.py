@@ -81,20 +81,18 @@ def _stage(cfg: AccountConfig) -> tuple[AccountStage, _TimedExecution]:
     return acc, ex
 
 
-def _config() -> AccountConfig:
+def _config(var_method: str = "gaussian") -> AccountConfig:
     return AccountConfig(symbols=SYMBOLS, limits=RiskLimits(max_price_age_s=3600.0, rate_per_s=1e9, rate_burst=1e9,
                                                             min_history=20, min_confidence=0.0, max_drawdown=1.0,
-                                                            resume_drawdown=0.5),
+                                                            resume_drawdown=0.5, var_method=var_method),
                          twap_horizon_s=900.0, twap_slice_s=300.0, broker=BrokerConfig())
 
 
-def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
-    """Intents per second of the account stage (``n_times`` x 2 intents), and what they became."""
-    updates = _inputs(n_times)
+def _measure(updates: list[SymbolUpdate], var_method: str, repeats: int) -> tuple[float, float, AccountStage]:
     best = (float("inf"), 0.0)
     acc = None
     for _ in range(repeats):
-        acc, ex = _stage(_config())
+        acc, ex = _stage(_config(var_method))
         gc.collect()
         gc.freeze()
         try:
@@ -105,10 +103,19 @@ def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
         finally:
             gc.unfreeze()
     assert acc is not None
+    return best[0], best[1], acc
+
+
+def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
+    """Intents per second of the account stage (``n_times`` x 2 intents) on the Gaussian gate, and what they
+    became; the same on the default gate (filtered historical simulation, ``account_fhs_*``)."""
+    updates = _inputs(n_times)
     n = 2 * n_times
-    total, in_execution = best
+    total, in_execution, acc = _measure(updates, "gaussian", repeats)
+    f_total, f_exec, _ = _measure(updates, "fhs", repeats)
     return {"account_intents": float(n), "account_intents_per_s": n / total,
             "account_stage_intents_per_s": n / (total - in_execution),
             "account_execution_share": in_execution / total,
             "account_approved_frac": (acc.decisions["approved"] + acc.decisions["resized"]) / n,
-            "account_orders": float(len(acc.oms.finished) + len(acc.oms.open))}
+            "account_orders": float(len(acc.oms.finished) + len(acc.oms.open)),
+            "account_fhs_intents_per_s": n / f_total, "account_fhs_stage_intents_per_s": n / (f_total - f_exec)}

@@ -47,7 +47,11 @@ def _updates(closes: dict[str, np.ndarray], intents_at: dict[int, dict[str, floa
 
 
 def _account(limits: RiskLimits) -> AccountStage:
-    return AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0, limits=limits,
+    """An account on the Gaussian gate (these tests check its closed-form portfolio maths)."""
+    import dataclasses
+
+    return AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0,
+                                      limits=dataclasses.replace(limits, var_method="gaussian"),
                                       execution="market", risk_window=500))
 
 

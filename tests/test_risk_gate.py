@@ -26,7 +26,7 @@ T0 = 1_700_000_000 * NS
 BTC, ETH = "BTC-USD", "ETH-USD"
 Z99 = 2.3263478740408408
 LOOSE = dict(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=100.0,
-             max_position_frac=100.0, min_confidence=0.0, rate_burst=1000.0)
+             max_position_frac=100.0, min_confidence=0.0, rate_burst=1000.0, var_method="gaussian")
 
 
 def _returns(t: int = 500, seed: int = 0) -> np.ndarray:
@@ -396,7 +396,7 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
     import operators.risk.gate as gate_mod
 
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(300, 1))
-    lim = RiskLimits(max_portfolio_var=var_limit, max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2,
+    lim = RiskLimits(var_method="gaussian", max_portfolio_var=var_limit, max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2,
                      max_leverage=leverage, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0,
                      default_lot_size=1e-12, min_qty=1e-12)
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})

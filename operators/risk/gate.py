@@ -39,7 +39,7 @@ computed (no history, equity <= 0).
 >>> rng = np.random.default_rng(0)
 >>> market = MarketState(prices={"BTC-USD": 30_000.0}, price_ts_ns={"BTC-USD": 1_700_000_000_000_000_000},
 ...                      symbols=("BTC-USD",), returns=rng.normal(0, 0.01, size=(500, 1)))
->>> gate = RiskGate(RiskLimits(symbol_var_budget=0.02, default_lot_size=0.001))
+>>> gate = RiskGate(RiskLimits(var_method="gaussian", symbol_var_budget=0.02, default_lot_size=0.001))
 >>> d = gate.evaluate(OrderRequest("i-1", "BTC-USD", "buy", 5.0, confidence=0.6),
 ...                   PortfolioState(equity=100_000.0, positions={}), market, now_ns=1_700_000_000_000_000_000)
 >>> d.action, d.reasons, d.approved_qty    # 5 BTC = 150 % of equity; 99 % VaR of 2 % of equity fits ~2.8 BTC

@@ -57,7 +57,7 @@ class RiskLimits:
     """
 
     alpha: float = 0.99
-    var_method: Literal["gaussian", "historical", "fhs"] = "gaussian"
+    var_method: Literal["gaussian", "historical", "fhs"] = "fhs"
     fhs_lambda: float = FHS_LAMBDA
     min_history: int = 100
     max_portfolio_var: float = 0.05
