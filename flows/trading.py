@@ -239,6 +239,10 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
 
 def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[SignalStage | None, Any], tuple[SignalStage, Emitted]]:
     def step(state: SignalStage | None, item: Any) -> tuple[SignalStage, Emitted]:
+        if item[0] == "pin":  # ("pin", symbol, version or None): a verified pin_model / unpin_model
+            p = state if state is not None else SignalStage(item[1], cfg)
+            p.pin_model(item[2])
+            return p, Emitted()
         if item[0] == "signals":  # ("signals", [Signal, ...]): held by the stage until their event time
             sigs = item[1]
             p = state if state is not None else SignalStage(sigs[0].symbol, cfg)
@@ -398,6 +402,14 @@ def build_trading_flow(
         by_symbol = op.merge("ticks_and_signals", by_symbol,
                              op.map_value("signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]),
                                           lambda kv: ("signals", kv[1])))
+    checked = None
+    if control_source is not None:  # verified first: model pins go to the signal stages, the rest to the accounts
+        ctl = op.input("control_in", flow, control_source)
+        if metrics is not None:
+            ctl = op.inspect("metrics_control", ctl, lambda _s, b: metrics.observe_batch(b))
+        checked = op.map("verify_control", ctl, _verify_control(cfg, control_keys or {}, models))
+        pins = op.flat_map("model_pins", checked, lambda r: _model_pins(cfg, r[0]))
+        by_symbol = op.merge("ticks_and_pins", by_symbol, op.key_on("pin_key", pins, lambda item: item[1]))
     # heartbeats go only to symbols the partition has seen, so the stage state always exists for them
     sig_out = op.stateful_map("signals", by_symbol, _signals(cfg, models))
     if metrics is not None:  # bars, features, scores, late ticks, latencies
@@ -415,11 +427,7 @@ def build_trading_flow(
         rep_items = op.flat_map("reports_by_account", reps, _reports_by_account)
         updates = op.merge("updates_and_reports", updates, rep_items)
     remote = reports_source is not None
-    if control_source is not None:
-        ctl = op.input("control_in", flow, control_source)
-        if metrics is not None:
-            ctl = op.inspect("metrics_control", ctl, lambda _s, b: metrics.observe_batch(b))
-        checked = op.map("verify_control", ctl, _verify_control(cfg, control_keys or {}))
+    if control_source is not None and checked is not None:
         refused_ctl = op.filter("control_refused_any", op.map("control_refused", checked, lambda r: r[1]), bool)
         if metrics is not None:  # every refusal reason starts at 0, so the first one is an increase
             metrics.init_control(getattr(control_source, "topic", "control"))
@@ -521,10 +529,25 @@ def _reports_by_account(batch: Any) -> list[tuple[str, tuple]]:
     return [(acc, ("reports", reps, batch.received_ns, acc)) for acc, reps in groups.items()]
 
 
-def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes]) -> Callable[[Any], tuple[list, list]]:
+def _model_pins(cfg: PipelineConfig, items: list) -> list[tuple[str, tuple]]:
+    """The verified ``pin_model`` / ``unpin_model`` commands of a batch (topic order) as ``("pin", symbol,
+    version or None)`` items for every symbol of the account they name."""
+    out = []
+    for account, (_, cmds, _rx, _a) in items:
+        for c in cmds:
+            if c.action in ("pin_model", "unpin_model"):
+                v = str(c.parameters["version"]) if c.action == "pin_model" else None
+                out.extend(("pin", s, v) for s in cfg.symbols if cfg.account_of(s) == account)
+    return out
+
+
+def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes], models: Any | None = None
+                    ) -> Callable[[Any], tuple[list, list]]:
     """A batch of control commands -> (account items of the verified ones, (dead letter, alert, audit) of the
     refused). ``symbol:`` scopes go to the symbol's account, ``account:`` scopes to that account, ``strategy:``
-    scopes to every account; a scope naming nothing this flow trades is refused as ``unknown_scope``."""
+    scopes to every account; a scope naming nothing this flow trades is refused as ``unknown_scope``, a
+    ``pin_model`` of a version the model source cannot serve (unknown, or trained on other features) as
+    ``unknown_model``."""
     accounts = cfg.account_names()
 
     def refuse(b: Any, i: int, c: Any, reason: str, detail: str) -> tuple:
@@ -552,6 +575,11 @@ def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes]) -> Callable[
                 targets = accounts
             if not targets:
                 refused.append(refuse(b, i, c, "unknown_scope", f"{c.scope} names no account or symbol of this flow"))
+                continue
+            if c.action == "pin_model" and models is not None and hasattr(models, "usable") and \
+                    not models.usable(str(c.parameters["version"])):
+                refused.append(refuse(b, i, c, "unknown_model", f"model {c.parameters['version']} is not in the "
+                                      "registry for this flow's features"))
                 continue
             for a in targets:
                 groups.setdefault(a, []).append(c)

@@ -88,9 +88,18 @@ class SignalStage:
         self.ticks_in = 0
         self.progress: int | None = None  # bar watermark after the last batch (ns)
 
+    #: the operator's pinned model version (``pin_model``), None to follow the champion; a class default so that a
+    #: stage pickled before pins existed unpickles without it
+    model_pin: str | None = None
+
     def swap_models(self, source: ModelSource) -> bool:
-        """Adopt a newly promoted batch model (hot reload); ``source`` is provided by the flow's wiring."""
-        return self.scorer.maybe_swap(source) if self.scorer is not None else False
+        """Adopt a newly promoted batch model (hot reload), or the pinned version while one is pinned; ``source``
+        is provided by the flow's wiring."""
+        return self.scorer.maybe_swap(source, self.model_pin) if self.scorer is not None else False
+
+    def pin_model(self, version: str | None) -> None:
+        """An operator's ``pin_model`` (a registry version) or ``unpin_model`` (None); applied at the next batch."""
+        self.model_pin = version
 
     def on_signals(self, signals: Sequence[Signal]) -> None:
         """Hold trading signals of this symbol until the first decision at or after their event time."""
