@@ -273,7 +273,7 @@ def default_portfolio(cfg: Any) -> Orchestrator:
     (``operators.pipeline.PipelineConfig``): the EMA trend with ``cfg.trend_entry``/``trend_exit``/``allow_short``,
     the ML score's edge rule with the costs of ``cfg.broker`` (:meth:`CostModel.from_broker`) and the label
     horizon of ``cfg.scorer`` (``horizon_bars``), z-score reversion, volatility breakout and the Telegram follower
-    with their defaults, ``cfg.allocation``, and the orchestrator's default discipline.
+    with their defaults, ``cfg.allocation``, and the orchestrator's discipline with ``cfg.orchestrator_args``.
 
     >>> from operators.pipeline import PipelineConfig
     >>> o = default_portfolio(PipelineConfig())
@@ -287,4 +287,4 @@ def default_portfolio(cfg: Any) -> Orchestrator:
     trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
     ml = MLScoreThreshold(cost=CostModel.from_broker(cfg.broker), horizon_bars=max(1, int(cfg.scorer.horizon_bars)))
     return Orchestrator([trend, ml, ZScoreReversion(), VolatilityBreakout(), SignalFollower()],
-                        allocation=cfg.allocation)
+                        allocation=cfg.allocation, **dict(getattr(cfg, "orchestrator_args", ())))

@@ -27,9 +27,8 @@ from operators.features import CORE_V1, CoreFeatures
 from operators.ids import stable_id
 from operators.messages import SIDE_CODES, DecisionPoint, Emitted, SymbolUpdate, TickBatch, TickColumns
 from operators.models.scorer import ModelSource, Scorer
-from operators.orchestrator import Orchestrator
-from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
-                                  ZScoreReversion)
+from operators.orchestrator import default_portfolio
+from operators.strategies import EmaSpreadTrend
 from operators.strategies.base import Intent as StrategyIntent
 from schemas.events import FeatureVector, Intent, Signal
 
@@ -71,15 +70,12 @@ class SignalStage:
             self.parent[r] = parent
         self.spec = CORE_V1.with_resolution(cfg.decision_resolution_s)
         self.features = CoreFeatures(self.spec)
-        trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
         self.full = cfg.mode == "full"
         self.strategy: Any
         if self.full:
-            self.strategy = Orchestrator([trend, MLScoreThreshold(), ZScoreReversion(), VolatilityBreakout(),
-                                          SignalFollower()], allocation=cfg.allocation,
-                                          **dict(cfg.orchestrator_args))
+            self.strategy = default_portfolio(cfg)
         else:
-            self.strategy = trend
+            self.strategy = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
         self.pending_signals: list[tuple[int, int, Signal]] = []  # (ts, arrival seq, signal), sorted
         self.signal_seq = 0
         self.signals_in = 0

@@ -259,8 +259,9 @@ def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
 
 
 def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_costs():
-    """``default_portfolio(cfg)`` gives the same intents as the signal stage's own five strategies for the default
-    configuration, and takes the venue's costs and the scorer's horizon from the configuration."""
+    """``default_portfolio(cfg)`` gives the same intents as the five strategies built by hand with their defaults
+    for the default configuration, takes the venue's costs and the scorer's horizon from the configuration, and is
+    what the signal stage trades."""
     import random
     from dataclasses import replace
 
@@ -270,8 +271,14 @@ def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_cos
     from operators.pipeline import PipelineConfig
     from operators.signal_stage import SignalStage
 
+    from operators.orchestrator import Orchestrator
+    from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
+                                      ZScoreReversion)
+
     cfg = PipelineConfig(models=False)
-    a, b = default_portfolio(cfg), SignalStage("BTC-USD", cfg).strategy
+    a = default_portfolio(cfg)
+    b = Orchestrator([EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short), MLScoreThreshold(),
+                      ZScoreReversion(), VolatilityBreakout(), SignalFollower()], allocation=cfg.allocation)
     assert a.names == b.names
     rnd = random.Random(9)
     px, n = 100.0, 0
@@ -286,3 +293,5 @@ def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_cos
     ml = default_portfolio(dear).strategies[1].inner
     assert ml.horizon_bars == ml.min_hold_bars == 4
     assert ml.hurdle > default_portfolio(cfg).strategies[1].inner.hurdle
+    staged = SignalStage("BTC-USD", dear).strategy.strategies[1].inner  # the signal stage trades this portfolio
+    assert (staged.hurdle, staged.horizon_bars) == (ml.hurdle, ml.horizon_bars)
