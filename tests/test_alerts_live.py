@@ -68,8 +68,9 @@ INDUCED: dict[str, str] = {
     "LevibotVarNearLimit": "`levibot control set-limit max_portfolio_var 0.0000001`, below the book's VaR",
     "LevibotCvarNearLimit": "`levibot control set-limit max_portfolio_cvar 0.0000001`, below the book's CVaR",
     "LevibotKillSwitchEngaged": "`set-limit max_drawdown 0.00001` (resume_drawdown 0): the next dip trips it",
-    "LevibotTradingHaltedByOperator": "`levibot control halt`",
-    "LevibotReconciliationMismatch": "`levibot paper-venue --phantom ETH-USD:3:10` reports a position the book never had",
+    "LevibotTradingHaltedByOperator": "`levibot control halt` once the book holds risk (it freezes the book)",
+    "LevibotReconciliationMismatch": "a second flow whose `levibot paper-venue --phantom ETH-USD:3:10` reports a "
+                                     "position the book never had",
     "LevibotControlCommandRefused": "a `resume` signed with another key",
     "LevibotModelDrift": "a regime change after the history (a trend, then noise): the flow's ADWIN detectors see "
                          "the online model's errors rise",
@@ -157,6 +158,16 @@ class Prometheus:
                                                  f"firing: {sorted(self.seen)}\n{alive[-1].tail() if alive else ''}")
             time.sleep(1)
 
+    def wait_on(self, alert: str, instance: str, timeout_s: float, alive: list[FlowProc]) -> None:
+        """Wait until ``alert`` has fired with the label ``instance`` (one target of several)."""
+        deadline = time.monotonic() + timeout_s
+        while not any(a.get("instance") == instance for a in self.seen.get(alert, [])):
+            self.poll()
+            for p in alive:
+                assert p.running, f"`{' '.join(p.args)}` exited while waiting for {alert} on {instance}:\n{p.tail()}"
+            assert time.monotonic() < deadline, f"{alert} not firing on {instance} after {timeout_s}s"
+            time.sleep(1)
+
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -186,8 +197,8 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
     from .test_faults import Toxiproxy
 
     assert set(INDUCED) == set(alert_rules()), set(INDUCED) ^ set(alert_rules())
-    prefix = new_prefix("al")
-    (m_port,) = free_ports(1)
+    prefix, prefix_r = new_prefix("al"), new_prefix("alr")
+    m_port, m_port_r = free_ports(2)
     toxi = Toxiproxy(tmp_path / "toxiproxy.log")
     pg = conninfo_to_dict(pg_dsn)
     listen = toxi.proxy("pg", int(pg.get("port") or 5432))
@@ -195,17 +206,29 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
     env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY)
     flow_envm = dict(env, LEVIBOT_METRICS_PORT=str(m_port), LEVIBOT_PG_DSN=proxied,
                      LEVIBOT_SINK_BUFFER_EVENTS=str(SPOOL_BOUND), LEVIBOT_SINK_CLOSE_TIMEOUT_S="1")
+    # a second, smaller system for the reconciliation mismatch: its venue's phantom puts that account in reduce-only,
+    # which unwinds the book the VaR conditions of the first one need
+    env_r = flow_env(prefix=prefix_r, var=tmp_path / "var-r", LEVIBOT_CONTROL_KEY=KEY)
     forged = dict(env, LEVIBOT_CONTROL_KEY="someone-else-entirely-0123456789abcdef")
-    prom = Prometheus(tmp_path, [f"127.0.0.1:{m_port}"], rules_with_short_for(tmp_path / "rules.yml"))
+    prom = Prometheus(tmp_path, [f"127.0.0.1:{m_port}", f"127.0.0.1:{m_port_r}"],
+                      rules_with_short_for(tmp_path / "rules.yml"))
+    main_instance = f'instance="127.0.0.1:{m_port}"'
     procs: list[FlowProc] = []
     try:
         create_topics(kafka_bootstrap, prefix)
-        venue = FlowProc(["paper-venue", "--snapshot-every", "20", "--phantom", "ETH-USD:3:10"], env,
-                         tmp_path / "venue.log")
+        create_topics(kafka_bootstrap, prefix_r)
+        venue = FlowProc(["paper-venue", "--snapshot-every", "20"], env, tmp_path / "venue.log")
         flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], flow_envm,
                         tmp_path / "flow.log")
-        procs += [venue, flow]
-        alive = [venue, flow]
+        venue_r = FlowProc(["paper-venue", "--snapshot-every", "20", "--phantom", "ETH-USD:3:10"], env_r,
+                           tmp_path / "venue-r.log")
+        flow_r = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
+                          dict(env_r, LEVIBOT_METRICS_PORT=str(m_port_r)), tmp_path / "flow-r.log")
+        procs += [venue, flow, venue_r, flow_r]
+        alive = [venue, venue_r, flow_r, flow]
+        # the dead-letter counters exist at 0 and Prometheus has scraped them before the first bad message arrives
+        wait(lambda: prom.value(f'sum(levibot_dead_letters_total{{{main_instance}, source_topic="{prefix}ticks"}})')
+             == 0, 60, "the first scrape of the flow", flow)
         raw = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         bad = (b'{"symbol": "BTC-USD", "ts": ', b'{"event": "tick"}', b"\xff\xfe")  # cut JSON, wrong shape, not UTF-8
         for i in range(MALFORMED):  # before the replayed ticks
@@ -213,18 +236,20 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         raw.flush(60)
         replay = FlowProc(["replay", "--max-bars", str(MAX_BARS), "--speed", "60000", "--no-progress"], env,
                           tmp_path / "replay.log")
-        procs.append(replay)
-        # the venue books a position it never reports after 10 fills: its next snapshot disagrees with the book
-        prom.wait_for({"LevibotReconciliationMismatch"}, 120, alive, "the venue's phantom position")
-        # while the replay runs: tight limits (VaR/CVaR above 90 % of them, a kill switch on the next dip), a forged
-        # command, a halt; each takes effect at the flow's next event
+        replay_r = FlowProc(["replay", "--max-bars", "600", "--speed", "60000", "--no-progress"], env_r,
+                            tmp_path / "replay-r.log")
+        procs += [replay, replay_r]
+        # once the book holds risk: a halt freezes it (no order at all, reducing ones neither), then limits below what
+        # it carries (VaR/CVaR above 90 % of them, a kill switch on the next dip of its marks), and a forged command
+        var_q = f'max(levibot_risk_var_ratio{{{main_instance}, scope="account:default"}})'
+        wait(lambda: (prom.value(var_q) or 0) > 1e-6, 120, "a book with risk", flow, poll_s=0.2)
+        run_ok(["control", "halt", "--reason", "alert test"], env, tmp_path / "halt.log", 60)
         for name, value in (("max_portfolio_var", "0.0000001"), ("max_portfolio_cvar", "0.0000001"),
                             ("resume_drawdown", "0"), ("halt_cooldown_s", "1e9"), ("max_drawdown", "0.00001")):
             run_ok(["control", "set-limit", name, value, "--reason", "alert test"], env, tmp_path / f"{name}.log", 60)
         run_ok(["control", "resume", "--reason", "forged"], forged, tmp_path / "forged.log", 60)
-        time.sleep(5)
-        run_ok(["control", "halt", "--reason", "alert test"], env, tmp_path / "halt.log", 60)
         replay.wait_ok(180)
+        replay_r.wait_ok(180)
         # the regime change after the history, on both symbols (ADWIN: model drift)
         history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=MAX_BARS)
         last: dict[str, Tick] = {}
@@ -244,8 +269,8 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
                   "LevibotControlCommandRefused"}
         prom.wait_for(phase1, 120, alive, "phase 1")
         orders_now = len(read_events(kafka_bootstrap, f"{prefix}orders", Order))
-        wait(lambda: prom.value("sum(levibot_orders_total)") == orders_now, 30, "orders scraped = orders on the topic",
-             flow)
+        wait(lambda: prom.value(f"sum(levibot_orders_total{{{main_instance}}})") == orders_now, 30,
+             "orders scraped = orders on the topic", flow)
 
         # phase 2: PostgreSQL cut off behind the proxy; the spool fills, the flow waits, ticks keep coming
         toxi.api("POST", "/proxies/pg", {"enabled": False})
@@ -255,18 +280,22 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         raw.flush(120)
         prom.wait_for({"LevibotCircuitBreakerOpen", "LevibotSinkFailing", "LevibotConsumerLagHigh"}, 90, alive,
                       "PostgreSQL cut off")
-        prom.wait_for({"LevibotPipelineStalled", "LevibotNoInput"}, 200, alive, "the flow waiting")
+        for name in ("LevibotPipelineStalled", "LevibotNoInput"):  # on the waiting flow (the second one idles too)
+            prom.wait_on(name, f"127.0.0.1:{m_port}", 200, alive)
         stalled_after = time.monotonic() - t_cut
         assert stalled_after >= 60, stalled_after  # the rules' own thresholds, not a shortcut
 
         # phase 3: the process dies
         flow.kill9()
-        prom.wait_for({"LevibotTargetDown"}, 60, [venue], "the flow killed")
+        prom.wait_on("LevibotTargetDown", f"127.0.0.1:{m_port}", 60, [venue, flow_r])
         # every rule fired; the drift alert came from the flow's own detector (its alert is on `alerts`)
         assert set(INDUCED) <= prom.poll()
         drift = [a for a in read_events(kafka_bootstrap, f"{prefix}alerts", Alert) if a.kind == "model_drift"]
         assert any(a.severity != "info" for a in drift), drift
         assert {a["account"] for a in prom.seen["LevibotReconciliationMismatch"]} == {"default"}
+        main = f"127.0.0.1:{m_port}"  # every other condition was induced in the first flow, and fired there
+        for name in ("LevibotTargetDown", "LevibotPipelineStalled", "LevibotNoInput"):  # the rules that keep it
+            assert any(a.get("instance") == main for a in prom.seen[name]), (name, prom.seen[name])
         assert any(a["scope"] == "account:default" for a in prom.seen["LevibotVarNearLimit"])
         assert any(a["breaker"].startswith("postgres.") for a in prom.seen["LevibotCircuitBreakerOpen"])
         assert any(a["sink"].startswith("postgres.") for a in prom.seen["LevibotSinkFailing"])
@@ -276,7 +305,7 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
             p.kill()
         prom.close()
         toxi.close()
-        drop_topics(kafka_bootstrap, [prefix])
+        drop_topics(kafka_bootstrap, [prefix, prefix_r])
 
 
 def test_alert_table_in_the_docs_is_current():
