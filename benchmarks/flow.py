@@ -359,6 +359,7 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
     """(e): wall time of `levibot run --live --until-end` as 1 process and as a 2-process cluster over the
     same 6-partition topic, start-up (measured on an empty topic) subtracted; ratio of throughputs."""
     import os
+    import secrets
     import subprocess
     import sys
     import uuid
@@ -369,7 +370,9 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
     cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--venue", "sim", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
 
     def timed(prefix: str, processes: int) -> float:
-        env = {**os.environ, "LEVIBOT_TOPIC_PREFIX": prefix, "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}
+        # a live run refuses to start without its control key: a throwaway one unless the caller set one
+        env = {"LEVIBOT_CONTROL_KEY": "hex:" + secrets.token_hex(32), **os.environ, "LEVIBOT_TOPIC_PREFIX": prefix,
+               "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}
         base = 2300 + (uuid.uuid4().int % 500) * 2
         extra = [] if processes == 1 else ["--processes", str(processes),
                                            "--addresses", ";".join(f"127.0.0.1:{base + i}" for i in range(processes))]
