@@ -244,3 +244,25 @@ def test_split_forgets_trade_ids_like_a_queue_of_single_ids():
             assert sp.recent_set == ref_set and sp.n_recent == len(ref)
 
     check()
+
+
+def test_split_state_copy_is_independent():
+    """The split's state as Bytewax snapshots it (``copy.deepcopy``): later batches do not change the copy."""
+    import copy
+
+    from flows.trading import _Splitter
+
+    sp = _Splitter()
+    sp.symbols.append("X")
+    sp.recent_set.update({("X", "1"), ("X", "2")})
+    sp.remember([5, 9], [("X", "1"), ("X", "2")])
+    snap = copy.deepcopy(sp)
+    sp.forget(6, 10)
+    sp.recent_set.add(("X", "3"))
+    sp.remember([12], [("X", "3")])
+    sp.symbols.append("Y")
+    sp.refused["x"] = 1
+    assert snap.recent_set == {("X", "1"), ("X", "2")} and snap.n_recent == 2 and snap.symbols == ["X"]
+    assert [b[2] for b in snap.recent] == [0] and len(snap.recent) == 1 and snap.refused == {}
+    snap.forget(100, 10)
+    assert snap.recent_set == set() and sp.recent_set == {("X", "2"), ("X", "3")}
