@@ -5,11 +5,12 @@ Toxiproxy), scraped every second by the real Prometheus server (`make tools`) lo
 conditions are induced, not fed: malformed ticks among the replayed history, operator commands (halt, tight VaR, CVaR
 and drawdown limits), a forged command, a position the venue reports and the book never had, PostgreSQL cut off
 behind the proxy (breaker opens, failed writes, the bounded spool fills, the flow waits while ticks keep arriving), and
-finally the flow killed with SIGKILL. The test polls ``/api/v1/alerts`` and requires every alerting rule to have been
+finally the flow killed with SIGKILL. The reconciliation mismatch is induced in a second, smaller flow beside
+it (its reduce-only would unwind the book the VaR conditions need). The test polls ``/api/v1/alerts`` and requires every alerting rule to have been
 seen ``firing``.
 
 Deviation, on purpose: Prometheus loads a TEST COPY of the rules in which every ``for:`` is 5 s (the real ones are
-1-10 minutes); expressions, thresholds and range windows are the real ones. That keeps the run to about four minutes.
+1-10 minutes); expressions, thresholds and range windows are the real ones. That keeps the run to about 3.5 minutes.
 
 The same run replaces the old hand-wired metrics harness: what Prometheus scraped (ticks in, orders) equals what the
 topics hold. ``deploy/prometheus/alert_table.py`` turns ``INDUCED`` into the table of docs/observability.md; the last
@@ -234,26 +235,41 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         for i in range(MALFORMED):  # before the replayed ticks
             raw.produce_raw(b"BTC-USD", bad[i % 3] + (b" %d" % i if i % 3 == 2 else b""))
         raw.flush(60)
-        replay = FlowProc(["replay", "--max-bars", str(MAX_BARS), "--speed", "60000", "--no-progress"], env,
-                          tmp_path / "replay.log")
         replay_r = FlowProc(["replay", "--max-bars", "600", "--speed", "60000", "--no-progress"], env_r,
                             tmp_path / "replay-r.log")
-        procs += [replay, replay_r]
-        # once the book holds risk: a halt freezes it (no order at all, reducing ones neither), then limits below what
-        # it carries (VaR/CVaR above 90 % of them, a kill switch on the next dip of its marks), and a forged command
+        procs.append(replay_r)
+        # the history (what `levibot replay` produces), in chunks of 100 bars: after each one the flow idles with its
+        # book as it is; once that book holds risk, a halt freezes it (no order at all, reducing ones neither), then
+        # limits below what it carries (VaR/CVaR above 90 % of them, a kill switch on the next dip of its marks), and
+        # a forged command
+        history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=MAX_BARS)
+        ticks = list(iter_tick_events(history.ticks))
+        ticks_out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
+        ingest = f'sum(levibot_events_in_total{{stage="ingest", topic="{prefix}ticks"}})'
         var_q = f'max(levibot_risk_var_ratio{{{main_instance}, scope="account:default"}})'
-        wait(lambda: (prom.value(var_q) or 0) > 1e-6, 120, "a book with risk", flow, poll_s=0.2)
+        chunk, sent = 2 * 8 * 100, 0
+        while True:
+            assert sent < len(ticks) // 2, "the book held no risk after half the history"
+            ticks_out.send(ticks[sent:sent + chunk])
+            ticks_out.flush(60)
+            sent += chunk
+            wait(lambda: prom.value(ingest) == MALFORMED + sent, 60, f"{sent} ticks consumed", flow)
+            time.sleep(2)  # the account's state after the last decision, scraped
+            if (prom.value(var_q) or 0) > 1e-6:
+                break
         run_ok(["control", "halt", "--reason", "alert test"], env, tmp_path / "halt.log", 60)
         for name, value in (("max_portfolio_var", "0.0000001"), ("max_portfolio_cvar", "0.0000001"),
                             ("resume_drawdown", "0"), ("halt_cooldown_s", "1e9"), ("max_drawdown", "0.00001")):
             run_ok(["control", "set-limit", name, value, "--reason", "alert test"], env, tmp_path / f"{name}.log", 60)
         run_ok(["control", "resume", "--reason", "forged"], forged, tmp_path / "forged.log", 60)
-        replay.wait_ok(180)
+        prom.wait_for({"LevibotVarNearLimit", "LevibotCvarNearLimit", "LevibotTradingHaltedByOperator",
+                       "LevibotControlCommandRefused"}, 90, alive, "the commands")
+        ticks_out.send(ticks[sent:])  # the rest of the history: the marks move, the kill switch trips
+        ticks_out.flush(120)
         replay_r.wait_ok(180)
         # the regime change after the history, on both symbols (ADWIN: model drift)
-        history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=MAX_BARS)
         last: dict[str, Tick] = {}
-        for tk in iter_tick_events(history.ticks):
+        for tk in ticks:
             last[tk.symbol] = tk
         regime = [tk for sym in sorted(last) for tk in regime_ticks(last[sym])]
         ticks_out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
@@ -262,7 +278,6 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         n_in = topic_count(kafka_bootstrap, f"{prefix}ticks")
         assert n_in == MALFORMED + 2 * MAX_BARS * 8 + len(regime), n_in
         # everything consumed and scraped: what Prometheus saw is what the topic holds
-        ingest = f'sum(levibot_events_in_total{{stage="ingest", topic="{prefix}ticks"}})'
         wait(lambda: prom.value(ingest) == n_in, 120, f"{n_in} ticks in, scraped", flow)
         phase1 = {"LevibotDeadLetterRateHigh", "LevibotVarNearLimit", "LevibotCvarNearLimit",
                   "LevibotKillSwitchEngaged", "LevibotTradingHaltedByOperator", "LevibotReconciliationMismatch",
