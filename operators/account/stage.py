@@ -128,6 +128,7 @@ class AccountStage:
             self.gate = PositionCapGate(cfg.max_position_frac, cfg.min_notional, (f"fixed_fraction={cfg.fraction}",))
         self.progress: dict[str, int | None] = {s: None for s in cfg.symbols}
         self._prog_heap: list[tuple[int, str]] = []
+        self._silent = len(cfg.symbols)  # symbols that have not reported any progress yet
         self.ticks: dict[str, deque] = {s: deque() for s in cfg.symbols}  # [TickColumns, next index]
         self.points: list[tuple[int, int, int, DecisionPoint]] = []  # heap of (ts, symbol index, seq, point)
         self._seq = 0
@@ -182,6 +183,8 @@ class AccountStage:
             heapq.heappush(self.points, (p.ts, self.index[sym], self._seq, p))
         if u.progress is not None:
             old = self.progress[sym]
+            if old is None:
+                self._silent = self._unreported() - 1
             if old is None or u.progress > old:
                 self.progress[sym] = u.progress
                 heapq.heappush(self._prog_heap, (u.progress, sym))
@@ -282,9 +285,17 @@ class AccountStage:
         return out
 
     # -- the clock ------------------------------------------------------------------------------------------------
+    _silent: int | None = None  # class default: a stage pickled before the count existed recounts once
+
+    def _unreported(self) -> int:
+        """How many symbols of the universe have not reported progress yet (kept as a count: O(1))."""
+        if self._silent is None:
+            self._silent = sum(v is None for v in self.progress.values())
+        return self._silent
+
     def _barrier(self) -> int | None:
         """The smallest progress over the universe (ns), None while a symbol has not reported yet."""
-        if None in self.progress.values():
+        if self._unreported():
             return None
         h = self._prog_heap
         while self.progress[h[0][1]] != h[0][0]:  # stale entries: that symbol has moved on
