@@ -66,7 +66,7 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account"], default="all")
+    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account", "api"], default="all")
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
     ap.add_argument("--sink-rows", type=int, default=200_000, help="rows written to each store (default 200,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per side of a ratio; the best is kept")
@@ -95,6 +95,10 @@ def main() -> None:
         from benchmarks import account
 
         res.update(account.run())
+    if args.suite in ("all", "api"):
+        from benchmarks import api
+
+        res.update(api.run())
     if args.suite in ("all", "sweep"):
         from benchmarks import sweep
 

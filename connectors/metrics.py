@@ -454,7 +454,7 @@ class FlowMetrics:
     def init_control(self, topic: str) -> None:
         """Create the control plane's counters at 0 (refusal reasons of ``topic``, command results), so that the
         first refused command is an increase Prometheus can see."""
-        for reason in ("unsigned", "unknown_key", "bad_signature", "unknown_scope"):
+        for reason in ("unsigned", "unknown_key", "bad_signature", "unknown_scope", "unknown_model"):
             self.m.dead_letters_total.labels(reason=reason, source_topic=topic, stage="control").inc(0)
         for result in ("applied", "refused", "duplicate"):
             self.m.control_commands_total.labels(result=result).inc(0)

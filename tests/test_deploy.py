@@ -174,6 +174,7 @@ COMPOSE_SECRETS = {
     "LEVIBOT_CONTROL_KEY": "control-key-5d2e-0123456789", "LEVIBOT_TELEGRAM_SECRET_TOKEN": "tg-token-77ab",
     "LEVIBOT_ALERT_WEBHOOK_URL": "https://alerts.example.com/levibot", "LEVIBOT_ALERT_WEBHOOK_SECRET": "alert-hmac-90fe",
     "GRAFANA_ADMIN_USER": "ops-admin-1", "GRAFANA_ADMIN_PASSWORD": "grafana-pw-c4d1",
+    "LEVIBOT_API_SESSION_SECRET": "api-session-secret-6b1e-0123456789abcdef",
 }
 
 
@@ -338,14 +339,15 @@ def test_k8s_manifests_validate_against_kubernetes_schemas(tmp_path):
 
 def test_k8s_cluster_wiring_is_consistent():
     docs = {}
-    for f in (ROOT / "k8s").glob("*.yaml"):
+    for f in (ROOT / "k8s").glob("**/*.yaml"):
         for d in yaml.safe_load_all(f.read_text()):
             if d:
                 docs[(d["kind"], d["metadata"]["name"] if "metadata" in d else f.name)] = d
     kust = yaml.safe_load((ROOT / "k8s" / "kustomization.yaml").read_text())
-    # every manifest but the Secret's empty template (the operator creates the real one; docs/deploy.md)
-    assert set(kust["resources"]) == {f.name for f in (ROOT / "k8s").glob("*.yaml")} - {"kustomization.yaml",
-                                                                                       "secret.yaml"}
+    # every manifest (the API's in its own folder) but the Secret's empty template (the operator creates the real
+    # one; docs/deploy.md)
+    manifests = {str(f.relative_to(ROOT / "k8s")) for f in (ROOT / "k8s").glob("**/*.yaml")}
+    assert set(kust["resources"]) == manifests - {"kustomization.yaml", "secret.yaml"}
     sts = docs[("StatefulSet", "levibot-flow")]
     cluster = docs[("ConfigMap", "levibot-flow-cluster")]["data"]
     replicas = sts["spec"]["replicas"]
