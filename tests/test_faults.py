@@ -257,7 +257,7 @@ def reference(services, ticks, tmp_path_factory) -> Reference:
     finally:
         proc.kill()
     orders = read_orders(services.bootstrap, f"{prefix}orders")
-    assert counts["orders"] == len(orders) > 500 and len({o.order_id for o in orders}) == len(orders)
+    assert counts["orders"] == len(orders) > 100 and len({o.order_id for o in orders}) == len(orders)
     return Reference(counts, orders, time.monotonic() - t0)
 
 

@@ -30,7 +30,7 @@ def test_paper_venue_and_flow_as_separate_processes(kafka_bootstrap, tmp_path):
     try:
         create_topics(kafka_bootstrap, prefix)
         venue = FlowProc(["paper-venue", "--participation", "0.002", "--ttl", "900", "--snapshot-every", "100",
-                          "--max-order-notional", "12000", "--phantom", "BTC-USD:0.5:60"], env, tmp_path / "venue.log")
+                          "--max-order-notional", "12000", "--phantom", "BTC-USD:0.5:20"], env, tmp_path / "venue.log")
         flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS], env, tmp_path / "flow.log")
         procs += [venue, flow]
         # ticks arrive as they would live: ~1,500 bars of both symbols over ~30 s
