@@ -498,6 +498,30 @@ def _gate_forecasts(inp: RunInputs) -> dict[str, Any] | None:
     return vf
 
 
+def _breach_metrics(hits: np.ndarray, a: float, kupiec_p: Any) -> list[Metric]:
+    """The VaR backtest's figures for a breach sequence at confidence ``a`` (Kupiec's p-value given)."""
+    ch = christoffersen(hits, a)
+    return [_m("var_breaches", "VaR breaches", int(hits.sum()), "count"),
+            _m("var_breach_rate", "Breach rate", float(hits.mean()), "fraction"),
+            _m("var_expected_rate", "Expected breach rate", 1.0 - a, "fraction"),
+            _m("kupiec_p", "Kupiec test p-value (breach count)", kupiec_p,
+               "probability", "below 0.05: the VaR is breached too often or too rarely"),
+            _m("christoffersen_ind_p", "Christoffersen test p-value (breaches independent)", ch.p_ind,
+               "probability", "below 0.05: breaches come in clusters"),
+            _m("christoffersen_cc_p", "Christoffersen test p-value (conditional coverage)", ch.p_cc,
+               "probability", "count and independence together"),
+            _m("breach_after_breach", "Breach rate right after a breach", ch.p11, "fraction")]
+
+
+def _worst_breaches(t: np.ndarray, x: np.ndarray, hits: np.ndarray, k: int = 500) -> tuple[list, list]:
+    """Times and values of the breaches, the ``k`` worst of them when there are more, in time order."""
+    bt, bx = t[hits], x[hits]
+    if bt.size > k:
+        keep = np.sort(np.argsort(bx)[:k])
+        bt, bx = bt[keep], bx[keep]
+    return bt.tolist(), bx.tolist()
+
+
 def _gate_risk(s: Section, vf: dict[str, Any], n) -> None:
     """The backtest of the gate's own forecasts: each period's realised P&L against the VaR of the book that went
     into it, over the periods that had something at risk (a flat book with nothing working forecasts, and can
@@ -518,28 +542,14 @@ def _gate_risk(s: Section, vf: dict[str, Any], n) -> None:
         s.notes.append(f"Only {var.size} periods had a position at risk: too few for a VaR backtest.")
         return
     hits = -pnl > var
-    ch = christoffersen(hits, a)
-    kp = kupiec_pof(int(hits.size), int(hits.sum()), a)
-    s.metrics += [_m("var_breaches", "VaR breaches", int(hits.sum()), "count"),
-                  _m("var_breach_rate", "Breach rate", float(hits.mean()), "fraction"),
-                  _m("var_expected_rate", "Expected breach rate", 1.0 - a, "fraction"),
-                  _m("kupiec_p", "Kupiec test p-value (breach count)", kp.p_value,
-                     "probability", "below 0.05: the VaR is breached too often or too rarely"),
-                  _m("christoffersen_ind_p", "Christoffersen test p-value (breaches independent)", ch.p_ind,
-                     "probability", "below 0.05: breaches come in clusters"),
-                  _m("christoffersen_cc_p", "Christoffersen test p-value (conditional coverage)", ch.p_cc,
-                     "probability", "count and independence together"),
-                  _m("breach_after_breach", "Breach rate right after a breach", ch.p11, "fraction")]
-    bt, br = t[hits], pnl[hits]
-    if bt.size > 500:
-        keep = np.sort(np.argsort(br)[:500])
-        bt, br = bt[keep], br[keep]
+    s.metrics += _breach_metrics(hits, a, kupiec_pof(int(hits.size), int(hits.sum()), a).p_value)
+    bt, br = _worst_breaches(t, pnl, hits)
     s.charts.append(Chart("var_backtest", f"Realised P&L against the gate's {a:.0%} VaR and CVaR", "time (UTC)",
                           "P&L per period (quote currency)",
                           [Series("Realised P&L", *_thin(t, pnl, n), color="#8c959f"),
                            Series("VaR forecast (as a loss)", *_thin(t, -var, n), color="#bf8700"),
                            Series("CVaR forecast (as a loss)", *_thin(t, -cvar, n), color="#cf222e"),
-                           Series("Breach", bt.tolist(), br.tolist(), kind="markers", color="#cf222e")],
+                           Series("Breach", bt, br, kind="markers", color="#cf222e")],
                           "Periods with a position at risk. Red dots are breaches; at 99 % about one period in a "
                           "hundred should fall below the yellow line, and the dots should not bunch together.",
                           y_unit="quote"))
@@ -565,28 +575,15 @@ def _risk_section(ts, r, inp: RunInputs, summary: dict, n) -> Section:
         real = r[inp.var_window:]
         hits = var_breaches(real, var)
         t = ts[1 + inp.var_window:]
-        ch = christoffersen(hits, a)
         s.metrics += [_m("var_forecasts", "VaR forecasts", int(hits.size), "count"),
-                      _m("var_breaches", "VaR breaches", int(hits.sum()), "count"),
-                      _m("var_breach_rate", "Breach rate", float(hits.mean()), "fraction"),
-                      _m("var_expected_rate", "Expected breach rate", 1.0 - a, "fraction"),
-                      _m("kupiec_p", "Kupiec test p-value (breach count)", summary.get("kupiec_p_value"),
-                         "probability", "below 0.05: the VaR is breached too often or too rarely"),
-                      _m("christoffersen_ind_p", "Christoffersen test p-value (breaches independent)", ch.p_ind,
-                         "probability", "below 0.05: breaches come in clusters"),
-                      _m("christoffersen_cc_p", "Christoffersen test p-value (conditional coverage)", ch.p_cc,
-                         "probability", "count and independence together"),
-                      _m("breach_after_breach", "Breach rate right after a breach", ch.p11, "fraction")]
-        bt, br = t[hits], real[hits]
-        if bt.size > 500:
-            keep = np.argsort(br)[:500]
-            bt, br = bt[np.sort(keep)], br[np.sort(keep)]
+                      *_breach_metrics(hits, a, summary.get("kupiec_p_value"))]
+        bt, br = _worst_breaches(t, real, hits)
         s.charts.append(Chart("var_backtest", f"Realised returns against the {a:.0%} VaR and CVaR", "time (UTC)",
                               "return per period (%)",
                               [Series("Realised return", *_thin(t, real, n), color="#8c959f"),
                                Series("VaR forecast", *_thin(t, var, n), color="#bf8700"),
                                Series("CVaR forecast", *_thin(t, cvar, n), color="#cf222e"),
-                               Series("Breach", bt.tolist(), br.tolist(), kind="markers", color="#cf222e")],
+                               Series("Breach", bt, br, kind="markers", color="#cf222e")],
                               "Red dots are breaches; at 99 % about one period in a hundred should fall below the "
                               "yellow line, and the dots should not bunch together.", y_unit="fraction"))
     else:
