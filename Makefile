@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# promtool and the Prometheus server, kubeconform with offline Kubernetes schemas, the docker compose plugin
+# promtool and the Prometheus server, kubeconform with offline Kubernetes schemas, the docker compose plugin, vegeta
+# (the load generator of benchmarks/api.py)
 tools: $(STAMP)
 	scripts/install_tools.sh
 
@@ -59,7 +60,7 @@ test: services-up tools
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not kafka and not postgres and not slow" $(PYTEST_ARGS)
 
-bench: services-up
+bench: services-up tools
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # not part of `make test`: a live run at a fixed tick rate for SOAK_MINUTES (default 30), then the webhook at 1,000

@@ -52,15 +52,15 @@ def export_openapi(path: Path) -> None:
     path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def serve(host: str, port: int, log_level: str = "info") -> None:
+def serve(host: str, port: int, log_level: str = "info", *, workers: int = 1, access_log: bool = True) -> None:
+    """uvicorn on ``create_app`` (imported by each of ``workers`` processes: ``--workers`` > 1 needs shared
+    rate limits, i.e. a Redis ``LEVIBOT_API_RATE_STORAGE``, or every process would count its own quota)."""
     import uvicorn
 
-    from flows.api.app import create_app
-
-    app = create_app()
     # access log: method, path and status only (tokens travel in headers, never in the URL)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, proxy_headers=False,
-                timeout_graceful_shutdown=10, limit_concurrency=512, h11_max_incomplete_event_size=16_384)
+    uvicorn.run("flows.api.app:create_app", factory=True, host=host, port=port, log_level=log_level,
+                server_header=False, proxy_headers=False, timeout_graceful_shutdown=10, limit_concurrency=512,
+                h11_max_incomplete_event_size=16_384, workers=workers, access_log=access_log)
 
 
 def _audit_cli(db: Any, action: str, key_id: str, result: str, detail: str, params: dict[str, Any]) -> None:
@@ -184,7 +184,12 @@ def register(app: typer.Typer) -> None:
             port: Optional[int] = typer.Option(None, help="Port (default LEVIBOT_API_PORT, 8700)."),
             openapi_out: Optional[Path] = typer.Option(None, "--openapi-out",
                                                        help="Write the OpenAPI schema to this file and exit."),
-            log_level: str = typer.Option("info", help="uvicorn log level.")) -> None:
+            log_level: str = typer.Option("info", help="uvicorn log level."),
+            workers: Optional[int] = typer.Option(None, min=1, max=64, help="Worker processes (default "
+                                                  "LEVIBOT_API_WORKERS, 1); more than one needs a Redis "
+                                                  "LEVIBOT_API_RATE_STORAGE."),
+            access_log: bool = typer.Option(True, "--access-log/--no-access-log",
+                                            help="uvicorn's access log (method, path, status).")) -> None:
         """Serve the operator API (FastAPI on uvicorn): read endpoints over PostgreSQL, signed control commands
         (docs/api.md)."""
         if openapi_out is not None:
@@ -192,7 +197,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {openapi_out}")
             return
         _, a = _settings()
-        serve(host or a.host, port or a.port, log_level)
+        n = workers or a.workers
+        if n > 1 and not a.rate_storage.startswith("redis"):
+            _fail("more than one worker needs shared rate limits: set LEVIBOT_API_RATE_STORAGE=redis://...")
+        serve(host or a.host, port or a.port, log_level, workers=n, access_log=access_log)
 
     app.add_typer(build_keys_app(), name="api-keys")
 

@@ -3,7 +3,13 @@
 * ``POST <LEVIBOT_TELEGRAM_WEBHOOK_PATH>`` (default ``/telegram/webhook``): Telegram's webhook. Checks the
   ``X-Telegram-Bot-Api-Secret-Token`` header (401 when missing or wrong; without a configured secret the app refuses to
   start), limits the body (413 above ``LEVIBOT_TELEGRAM_MAX_BODY_BYTES``; every other page too), writes the update verbatim to ``telegram.updates`` keyed by
-  chat id and answers 200 once Kafka acknowledged it (503 if it did not, so Telegram retries).
+  chat id and answers 200 once Kafka acknowledged it (503 if it did not, so Telegram retries). With
+  ``LEVIBOT_TELEGRAM_COMMANDS_URL`` (the operator API's ``POST /telegram/bot``), a bot command (a message or edit
+  whose text is ``/status``, ``/positions``, ``/pnl``, ``/halt``, ``/resume``, ``/confirm``, ``/help`` or ``/start``)
+  is not a signal: it is forwarded there verbatim with ``LEVIBOT_TELEGRAM_COMMANDS_SECRET`` as the secret header
+  (the API decides who may send it, answers through ``sendMessage`` and audits); 200 when the API took it, 503 when
+  it could not be reached or failed (Telegram retries), and a dead letter ``command_refused`` when it refused the
+  forward itself (a configuration error: wrong secret, bot commands not enabled).
 * Agent ``ingest`` on ``telegram.updates``: each message, post or edit goes through
   :func:`operators.signals.lifecycle_state.ingest_message` with the Faust table ``messages`` as its state; signals go
   to ``signals`` (keyed by symbol), rejections to ``dlq`` with the reason code, duplicates are dropped and counted.
@@ -16,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -63,7 +70,10 @@ class SignalIngestConfig:
     ``web_host``/``web_port`` [LEVIBOT_SIGNAL_WEB_HOST, default 127.0.0.1 / LEVIBOT_SIGNAL_WEB_PORT, default 6066];
     ``webhook_path`` [LEVIBOT_TELEGRAM_WEBHOOK_PATH]; ``max_body_bytes`` [LEVIBOT_TELEGRAM_MAX_BODY_BYTES, default
     1 MiB]; ``app_id`` [LEVIBOT_SIGNAL_APP_ID, default ``<topic prefix>levibot-signal-ingest``; also the consumer group
-    and the changelog topic prefix]; ``produce_timeout_s`` seconds the webhook waits for Kafka's ack.
+    and the changelog topic prefix]; ``produce_timeout_s`` seconds the webhook waits for Kafka's ack;
+    ``commands_url`` [LEVIBOT_TELEGRAM_COMMANDS_URL: the operator API's ``/telegram/bot``; empty: bot commands are
+    ingested like any message] and ``commands_secret`` [LEVIBOT_TELEGRAM_COMMANDS_SECRET: the API's
+    LEVIBOT_API_TELEGRAM_SECRET_TOKEN, required with the URL]; ``commands_timeout_s`` seconds a forward may take.
     """
 
     bootstrap: str
@@ -77,6 +87,9 @@ class SignalIngestConfig:
     app_id: str = "levibot-signal-ingest"
     datadir: Path = Path("var/faust")
     produce_timeout_s: float = 10.0
+    commands_url: str = ""
+    commands_secret: str = field(default="", repr=False)
+    commands_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "SignalIngestConfig":
@@ -95,10 +108,42 @@ class SignalIngestConfig:
             max_body_bytes=int(e.get("LEVIBOT_TELEGRAM_MAX_BODY_BYTES") or (1 << 20)),
             app_id=e.get("LEVIBOT_SIGNAL_APP_ID") or f"{base.topic_prefix}levibot-signal-ingest",
             datadir=base.var_dir / "faust",
+            commands_url=_commands_url(e.get("LEVIBOT_TELEGRAM_COMMANDS_URL", "")),
+            commands_secret=_commands_secret(e),
         )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def _commands_url(url: str) -> str:
+    url = url.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError("LEVIBOT_TELEGRAM_COMMANDS_URL must be an http(s) URL (the operator API's /telegram/bot)")
+    return url
+
+
+def _commands_secret(e: dict[str, str]) -> str:
+    secret = e.get("LEVIBOT_TELEGRAM_COMMANDS_SECRET", "")
+    if e.get("LEVIBOT_TELEGRAM_COMMANDS_URL", "").strip() and not secret:
+        raise ValueError("LEVIBOT_TELEGRAM_COMMANDS_URL needs LEVIBOT_TELEGRAM_COMMANDS_SECRET (the operator API's "
+                         "LEVIBOT_API_TELEGRAM_SECRET_TOKEN)")
+    return secret
+
+
+def bot_command(body: bytes) -> str | None:
+    """The name of the bot command in an update's raw JSON (see ``operators.api.telegram.parse_command``: a
+    ``message`` or ``edited_message`` whose text starts with one of its ``COMMANDS``), else None."""
+    import json
+
+    from operators.api.telegram import COMMANDS, parse_command
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    cmd = parse_command(doc) if isinstance(doc, dict) else None
+    return cmd.name if cmd is not None and cmd.name in COMMANDS else None
 
 
 def create_app(cfg: SignalIngestConfig):  # -> faust.App
@@ -160,6 +205,52 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         if ack_timeout_s is not None:
             await asyncio.wait_for(fut, ack_timeout_s)
 
+    http: dict[str, Any] = {}
+
+    async def forward_command(update_id: int, body: bytes):
+        """POST a bot command's update to the operator API; the webhook's answer to Telegram (see the module doc)."""
+        import aiohttp
+
+        if "session" not in http:
+            http["session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.commands_timeout_s))
+        try:
+            async with http["session"].post(cfg.commands_url, data=body, headers={
+                    "Content-Type": "application/json", SECRET_HEADER: cfg.commands_secret}) as r:
+                status = r.status
+                await r.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.warning("could not forward bot command update %s: %s", update_id, type(exc).__name__)
+            m_updates.labels("command_unavailable").inc()
+            return _json({"ok": False, "error": "try again later"}, 503)
+        if 200 <= status < 300:
+            m_updates.labels("command_forwarded").inc()
+            return _json({"ok": True, "forwarded": "command"}, 200)
+        if status >= 500 or status == 429:
+            log.warning("the operator API answered HTTP %s to bot command update %s", status, update_id)
+            m_updates.labels("command_unavailable").inc()
+            return _json({"ok": False, "error": "try again later"}, 503)
+        # the API refused the forward itself (wrong secret, bot commands not configured): never going to work as
+        # is, so keep the update as a dead letter and let Telegram stop redelivering it
+        received_ms = int(time.time() * 1000)
+        try:
+            await dead_letter(None, body, "command_refused", f"the operator API answered HTTP {status} to the "
+                              f"forwarded bot command (LEVIBOT_TELEGRAM_COMMANDS_URL / _SECRET)", -1, -1,
+                              received_ms, "telegram_webhook", ack_timeout_s=cfg.produce_timeout_s)
+        except Exception as kafka_exc:
+            log.warning("could not dead-letter a refused bot command: %r", kafka_exc)
+            m_updates.labels("kafka_error").inc()
+            return _json({"ok": False, "error": "try again later"}, 503)
+        m_updates.labels("command_refused").inc()
+        return _json({"ok": True, "dead_letter": "command_refused"}, 200)
+
+    def _json(obj: dict[str, Any], status: int):
+        return aioweb.json_response(obj, status=status)
+
+    @app.on_before_shutdown.connect
+    async def close_http(app, **kwargs) -> None:  # noqa: ARG001
+        if "session" in http:
+            await http.pop("session").close()
+
     class TelegramWebhook(faust.web.View):
         """Telegram's webhook: verify, bound, forward to Kafka, answer."""
 
@@ -193,6 +284,8 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
                     return self.json({"ok": False, "error": "try again later"}, status=503)
                 m_updates.labels(f"dlq_{exc.reason}").inc()
                 return self.json({"ok": True, "dead_letter": exc.reason})
+            if cfg.commands_url and bot_command(body) is not None:
+                return await forward_command(update.update_id, body)
             msg = update.any_message
             key = str(msg.chat.id).encode() if msg is not None else b"none"
             ts_s = (msg.edit_date or msg.date) if msg is not None else None

@@ -7,6 +7,7 @@
 #   k8s JSON schemas        generated offline from the PyPI package kubernetes-validate (scripts/k8s_schemas.py)
 #   docker compose          the Compose v2 CLI plugin built from the Go module proxy, only if `docker compose` fails
 #   toxiproxy-server        Shopify's TCP fault proxy from the Go module proxy (go install), for the -m faults tests
+#   vegeta                  the constant-rate HTTP load generator of benchmarks/api.py (go install)
 # Everything but the apt package goes to $LEVIBOT_TOOLS (default $LEVIBOT_VAR/tools, i.e. ./var/tools).
 # Usage: scripts/install_tools.sh            (the Makefile's `tools` target runs it; it needs .venv)
 set -euo pipefail
@@ -16,6 +17,7 @@ VAR="${LEVIBOT_VAR:-$ROOT/var}"
 TOOLS="${LEVIBOT_TOOLS:-$VAR/tools}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 KUBECONFORM_VERSION="v0.8.0"
+VEGETA_VERSION="v12.13.0"
 TOXIPROXY_VERSION="v2.5.0"   # the server's package is cmd/server up to v2.5 (cmd/toxiproxy-server later)
 K8S_VERSION="${LEVIBOT_K8S_VERSION:-1.34.0}"
 export PATH="$PATH:/usr/local/go/bin"
@@ -90,4 +92,12 @@ if [[ ! -x "$TOOLS/bin/toxiproxy-server" || ! -f "$TOOLS/bin/.toxiproxy-$TOXIPRO
   rm -rf "$TOXI_BUILD"
   touch "$TOOLS/bin/.toxiproxy-$TOXIPROXY_VERSION"
 fi
-log "ready: $(promtool --version 2>&1 | head -1); kubeconform $KUBECONFORM_VERSION; toxiproxy $TOXIPROXY_VERSION; schemas $SCHEMAS"
+# 6. vegeta (open-loop, constant-rate HTTP load of benchmarks/api.py: the API's 1,000 requests/s) from the Go module
+# proxy
+if [[ ! -x "$TOOLS/bin/vegeta" || ! -f "$TOOLS/bin/.vegeta-$VEGETA_VERSION" ]]; then
+  command -v go >/dev/null || { log "go is required to install vegeta"; exit 1; }
+  log "go install vegeta $VEGETA_VERSION"
+  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+  touch "$TOOLS/bin/.vegeta-$VEGETA_VERSION"
+fi
+log "ready: $(promtool --version 2>&1 | head -1); kubeconform $KUBECONFORM_VERSION; toxiproxy $TOXIPROXY_VERSION; vegeta $VEGETA_VERSION; schemas $SCHEMAS"

@@ -212,3 +212,29 @@ def test_k8s_api_manifest_matches_the_app():
                                                f"{redis_svc['spec']['ports'][0]['port']}/0")
     assert docs[("Service", "levibot-api")]["spec"]["selector"] == {"app.kubernetes.io/name": "levibot-api"}
     assert docs[("Deployment", "levibot-api")]["spec"]["replicas"] >= 2  # why the limits live in Redis
+
+
+def test_key_row_cache_serves_only_while_enabled_and_refuses_rows_read_before_a_change():
+    from operators.api.keys import KeyRowCache
+
+    now = [0.0]
+    c = KeyRowCache(ttl_s=30, clock=lambda: now[0])
+    g = c.generation()
+    assert not c.enabled and c.put("k", "row", g) is False and c.get("k") is None  # not listening: nothing cached
+    c.set_enabled(True)
+    g = c.generation()
+    assert c.put("k", "row", g) and c.get("k") == "row"
+    # a revocation notified while a request was reading the old row: that row must not be stored
+    g = c.generation()
+    c.drop("other")  # any change notified meanwhile
+    assert c.put("k", "old row", g) is False and c.get("k") == "row"
+    c.drop("k")
+    assert c.get("k") is None
+    g = c.generation()
+    assert c.put("k", "row 2", g)
+    now[0] = 30.0  # the TTL bounds everything else
+    assert c.get("k") is None
+    assert c.put("k", "row 3", c.generation())
+    c.set_enabled(False)  # the listening connection is lost: everything goes, nothing served
+    assert c.get("k") is None and c.put("k", "row", c.generation()) is False
+    assert KeyRowCache(ttl_s=0).enabled is False

@@ -3,11 +3,14 @@ audit writer. Parameterised queries only: identifiers come from the fixed tables
 value is a bind parameter.
 
 One :class:`ApiDatabase` holds a ``psycopg_pool`` connection pool shared by the API's worker threads.
+:class:`KeyChangeListener` keeps one more connection that LISTENs on :data:`KEY_CHANNEL` (migration 0005 notifies
+every change of an ``api_keys`` row there) and drops the changed key from the process's key cache.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Sequence
@@ -21,7 +24,7 @@ from operators.api.query import ListFilter, encode_cursor
 from schemas.events import AuditEvent
 from schemas.time import from_ns, iso
 
-__all__ = ["KeyRow", "Resource", "RESOURCES", "ApiDatabase"]
+__all__ = ["KeyRow", "Resource", "RESOURCES", "ApiDatabase", "KeyChangeListener", "KEY_CHANNEL"]
 
 log = logging.getLogger(__name__)
 _UTC: Final = timezone.utc
@@ -106,6 +109,60 @@ RESOURCES: Final[dict[str, Resource]] = {
                        "source", "client_address", "ts_ns", "recorded_at"),
                       ("actor", "action", "scope", "result", "command_id", "source"), symbol=False),
 }
+
+
+#: The channel migration 0005's trigger notifies with the key id of every inserted or updated ``api_keys`` row.
+KEY_CHANNEL: Final = "levibot_api_keys"
+
+
+class KeyChangeListener:
+    """A daemon thread on its own connection: ``LISTEN levibot_api_keys``; each notification drops that key from
+    ``cache`` (an :class:`operators.api.keys.KeyRowCache`). The cache is enabled only while the LISTEN is in place:
+    it is switched on (emptied) once the LISTEN is acknowledged and off (emptied) when the connection fails, then
+    the thread reconnects every ``retry_s``. ``listening`` is set while the LISTEN is in place."""
+
+    def __init__(self, dsn: str, cache: Any, *, retry_s: float = 1.0, poll_s: float = 0.5) -> None:
+        self.dsn = dsn
+        self.cache = cache
+        self.retry_s = retry_s
+        self.poll_s = poll_s
+        self.listening = threading.Event()
+        self.notifications = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "KeyChangeListener":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="api-key-listener", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.cache.set_enabled(False)
+        self.listening.clear()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(KEY_CHANNEL)))
+                    self.cache.set_enabled(True)
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        for n in conn.notifies(timeout=self.poll_s):
+                            self.notifications += 1
+                            self.cache.drop(n.payload)
+            except Exception as exc:  # connection refused or lost: no cached key row may be trusted now
+                if self.listening.is_set():
+                    log.warning("api key change listener lost its connection: %s", type(exc).__name__)
+            finally:
+                self.cache.set_enabled(False)
+                self.listening.clear()
+            self._stop.wait(self.retry_s)
 
 
 def _dt(ns: int) -> datetime:

@@ -1,7 +1,10 @@
 """Grafana dashboards as code: ``python deploy/grafana/build.py`` writes deploy/grafana/dashboards/*.json.
 
 ``--check`` writes nothing and exits 1 when a JSON file differs from what this script generates (the tests run
-it). Every query uses only metrics from ``connectors/metrics.py`` (or recording rules of
+it). Each dashboard links to the operator console (``levibot api``, docs/api.md): the hidden ``console`` variable
+holds its address (default ``http://127.0.0.1:8700/console``). Set it per deployment with ``--console-url URL
+--out DIR`` (dashboards generated for that address into DIR, mounted instead of these), or per link with Grafana's
+``?var-console=URL``. Every query uses only metrics from ``connectors/metrics.py`` (or recording rules of
 ``deploy/prometheus/rules``); ``tests/test_deploy.py`` parses each one with ``promtool`` and checks the names.
 
 The dashboards (uid, title):
@@ -24,6 +27,8 @@ OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 INSTANCE = 'instance=~"$instance"'
 SCHEMA_VERSION = 39
+#: where the operator console answers by default (``levibot api`` on its default port; docs/api.md)
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8700/console"
 
 
 @dataclass
@@ -66,6 +71,9 @@ class Dashboard:
     description: str
     rows: list[Row]
     tags: tuple[str, ...] = ("levibot",)
+    #: the console page that shows this dashboard's state (path under the console; "" the overview)
+    console_page: str = ""
+    console_title: str = "Operator console"
 
 
 def _panel_json(p: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
@@ -110,8 +118,10 @@ def _panel_json(p: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
     return out
 
 
-def render(d: Dashboard) -> dict[str, Any]:
-    """The dashboard as Grafana JSON (provisioned: no ``id``, fixed ``uid``)."""
+def render(d: Dashboard, console_url: str = DEFAULT_CONSOLE_URL) -> dict[str, Any]:
+    """The dashboard as Grafana JSON (provisioned: no ``id``, fixed ``uid``), linking to the console at
+    ``console_url``."""
+    console_url = console_url.rstrip("/")
     panels: list[dict[str, Any]] = []
     pid, y = 1, 0
     for row in d.rows:
@@ -141,13 +151,21 @@ def render(d: Dashboard) -> dict[str, Any]:
             "definition": "label_values(levibot_process_info, instance)",
             "includeAll": True, "multi": True, "allValue": ".*",
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "refresh": 2, "sort": 1,
+        }, {
+            # the operator console's address, used by the links below (hidden; ?var-console=URL overrides it)
+            "name": "console", "label": "operator console", "type": "textbox", "hide": 2, "query": console_url,
+            "current": {"selected": False, "text": console_url, "value": console_url},
+            "options": [{"selected": True, "text": console_url, "value": console_url}],
         }]},
         "annotations": {"list": [{
             "name": "Alerts", "datasource": DATASOURCE, "enable": True, "iconColor": "red",
             "expr": 'ALERTS{alertname=~"Levibot.*", alertstate="firing"}', "titleFormat": "{{alertname}}",
             "textFormat": "{{summary}}", "step": "60s",
         }]},
-        "links": [{"title": "LeviBot dashboards", "type": "dashboards", "tags": ["levibot"], "asDropdown": True}],
+        "links": [{"title": "LeviBot dashboards", "type": "dashboards", "tags": ["levibot"], "asDropdown": True},
+                  {"title": d.console_title, "type": "link", "url": "${console}" + d.console_page,
+                   "tooltip": "State and actions (positions, risk, halt) in the LeviBot operator console",
+                   "icon": "external link", "targetBlank": True, "includeVars": False, "keepTime": False}],
         "panels": panels,
     }
 
@@ -360,6 +378,10 @@ def dashboards() -> list[Dashboard]:
                   [Target(_quantile(0.99, 'stage=~"bar_to_score|score_to_order"'), "{{stage}}")], unit="s"),
         ]),
     ])
+    # the console page each dashboard links to: the state behind its time series, and the halt button
+    trading.console_page, trading.console_title = "/positions", "Positions in the operator console"
+    risk.console_page, risk.console_title = "/risk", "Risk in the operator console"
+    models.console_page, models.console_title = "/models", "Models in the operator console"
     return [pipeline, trading, risk, models]
 
 
@@ -376,17 +398,25 @@ def all_queries(ds: list[Dashboard] | None = None) -> list[tuple[str, str, str]]
     return out
 
 
-def files() -> dict[Path, str]:
+def files(console_url: str = DEFAULT_CONSOLE_URL, out_dir: Path = OUT_DIR) -> dict[Path, str]:
     """Output path -> JSON text of every dashboard."""
-    return {OUT_DIR / f"{d.uid}.json": json.dumps(render(d), indent=2, ensure_ascii=False) + "\n" for d in dashboards()}
+    return {out_dir / f"{d.uid}.json": json.dumps(render(d, console_url), indent=2, ensure_ascii=False) + "\n"
+            for d in dashboards()}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the JSON files are missing or stale")
+    ap.add_argument("--console-url", default=DEFAULT_CONSOLE_URL,
+                    help=f"the operator console's address the dashboards link to (default {DEFAULT_CONSOLE_URL})")
+    ap.add_argument("--out", type=Path, default=OUT_DIR, help="directory to write (default deploy/grafana/dashboards)")
     args = ap.parse_args(argv)
+    if not args.console_url.startswith(("http://", "https://")):
+        ap.error("--console-url must be an http(s) URL")
+    if args.out.resolve() == OUT_DIR.resolve() and args.console_url.rstrip("/") != DEFAULT_CONSOLE_URL and not args.check:
+        ap.error("the checked-in dashboards use the default console URL: write others with --out DIR")
     stale = []
-    for path, text in files().items():
+    for path, text in files(args.console_url, args.out).items():
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path)

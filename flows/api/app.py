@@ -229,7 +229,7 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         c = ctx or (context_factory() if context_factory else _context_from_env())
-        c.db.open()
+        c.start()
         app.state.ctx = c
         try:
             yield
@@ -319,7 +319,7 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
                             status_code=200 if ok else 503)
 
     @app.get("/v1/status", response_model=StatusOut, responses=_ERRORS, tags=["read"], name="status")
-    def status(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
+    async def status(ctx: ApiContext = Depends(context), p: Principal = Depends(read_status)) -> Any:
         """Service version, database and schema version, the latest stored event per table, the lag between the
         latest order/fill/decision and now, the signed control state (modes per scope, limit overrides, disabled
         strategies, the model pin) and the account's kill switch (the operators' mode and the risk gate's
@@ -331,10 +331,11 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
             return True, _db(ctx.db.last_event_times), _db(ctx.db.schema_version), _db(
                 lambda: ctx.db.latest_decisions(1))
 
-        db_ok, last, schema_version, decisions = ctx.cached_read("status", read)
+        # async: answered from the process's cached reads without a worker thread (refreshes run in one)
+        db_ok, last, schema_version, decisions = await ctx.cached_read_async("status", read)
         recent = [v for k, v in last.items() if k in ("orders", "fills", "risk_decisions") and v is not None]
         now = ctx.clock_ns()
-        control = ctx.control_state()
+        control = await ctx.control_state_async()
         return StatusOut(service="levibot-api", version=API_VERSION, time=iso(now), database=db_ok,
                          schema_version=schema_version,
                          last_events={k: (iso(v) if v is not None else None) for k, v in last.items()},
@@ -349,10 +350,10 @@ def create_app(ctx: ApiContext | None = None, *, context_factory: Callable[[], A
                          rate=p.rate or (tier.rate if tier else ""), groups=sorted(tier.groups) if tier else [])
 
     @app.get("/v1/positions", response_model=list[PositionOut], responses=_ERRORS, tags=["read"], name="positions")
-    def positions(symbol: Optional[str] = _Symbol, ctx: ApiContext = Depends(context),
-                  p: Principal = Depends(read_book)) -> Any:
+    async def positions(symbol: Optional[str] = _Symbol, ctx: ApiContext = Depends(context),
+                        p: Principal = Depends(read_book)) -> Any:
         """Net position and P&L per symbol from the stored fills (see PositionOut)."""
-        return ctx.cached_read(("positions", symbol), lambda: _db(lambda: ctx.db.positions(symbol)))
+        return await ctx.cached_read_async(("positions", symbol), lambda: _db(lambda: ctx.db.positions(symbol)))
 
     @app.get("/v1/orders", response_model=Page[OrderOut], responses=_ERRORS, tags=["read"], name="orders")
     def orders(symbol: Optional[str] = _Symbol, strategy: Optional[str] = _name_query("Strategy name."),

@@ -184,7 +184,7 @@ def _authenticate(request: Request, route: str, scope: str, group: str) -> tuple
     s = verify_session(ctx.session_secret, request.cookies.get(SESSION_COOKIE), now_s=int(time.time()))
     if s is None:
         raise _Denied(_to_login(clear=SESSION_COOKIE in request.cookies))
-    row = ctx.db.get_key(s.key_id)
+    row = ctx.get_key(s.key_id)
     state = row.state(datetime.now(timezone.utc)) if row else "unknown"
     if row is None or state != "active":
         _audit_denied(ctx, request, route, f"{state}_key", f"console session of a key that is {state}",
@@ -324,7 +324,7 @@ def mount_console(app: FastAPI) -> None:
             _audit_denied(ctx, request, route, "rate_limited", "too many unauthenticated requests from this address",
                           actor_name(key_id, False))
             return RedirectResponse("/console/login?error=limited", status_code=303)
-        row = ctx.db.get_key(parsed[0]) if parsed else None
+        row = ctx.get_key(parsed[0]) if parsed else None
         ok = (parsed is not None and row is not None and row.state(datetime.now(timezone.utc)) == "active"
               and ctx.hasher.verify(row.secret_hash, parsed[1]))
         if not ok:

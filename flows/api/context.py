@@ -1,5 +1,6 @@
-"""Everything one API process holds: settings, the database pool, the rate limiter, the key hasher, the control
-publisher (opened at the first command) and the cached control state. ``audit()`` writes one row and never raises:
+"""Everything one API process holds: settings, the database pool, the rate limiter, the key hasher, the key rows
+(cached while PostgreSQL's key-change notifications are heard: :meth:`ApiContext.get_key`), the control publisher
+(opened at the first command) and the cached control state and reads. ``audit()`` writes one row and never raises:
 a failed audit write is logged (without secrets) and counted."""
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from anyio import to_thread
+
 from connectors.control import read_control
-from connectors.postgres.api import ApiDatabase
+from connectors.postgres.api import ApiDatabase, KeyChangeListener, KeyRow
 from connectors.ratelimit import RateLimiter
 from flows.api.settings import ApiSettings
 from flows.cli_control import status_data
 from flows.settings import Settings
 from operators.api.access import Tier
 from operators.api.audit import api_audit_event
-from operators.api.keys import KeyHasher, VerifiedCache
+from operators.api.keys import KeyHasher, KeyRowCache, VerifiedCache
 from operators.control.signing import keyring
 from schemas.events import AuditEvent
 from schemas.time import iso
@@ -49,9 +52,13 @@ class ApiContext:
     _drift: tuple[float, dict[str, Any]] | None = None
     _calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
     _reads: dict[Any, tuple[float, Any]] = field(default_factory=dict)
+    _verifying: dict[str, threading.Lock] = field(default_factory=dict)
+    key_listener: KeyChangeListener | None = None
 
     def __post_init__(self) -> None:
         self._tiers = self.api.tier_map()
+        #: key rows between requests, served only while ``key_listener`` hears PostgreSQL's change notifications
+        self.keys = KeyRowCache(ttl_s=self.api.key_cache_s)
         #: signs console sessions and CSRF tokens (a random one per process without LEVIBOT_API_SESSION_SECRET)
         self.session_secret: bytes = (self.api.session_secret.encode() if self.api.session_secret
                                       else secrets.token_bytes(32))
@@ -62,6 +69,36 @@ class ApiContext:
 
     def tier(self, name: str) -> Tier | None:
         return self._tiers.get(name)
+
+    def start(self) -> None:
+        """Open the database pool and start listening to key changes (the key cache works only from then on)."""
+        self.db.open()
+        if self.api.key_cache_s > 0 and self.key_listener is None:
+            self.key_listener = KeyChangeListener(self.db.pool.conninfo, self.keys).start()
+            self.key_listener.listening.wait(5.0)
+
+    def get_key(self, key_id: str) -> KeyRow | None:
+        """The row of ``key_id``: from the key cache, else from PostgreSQL (then cached unless a key change was
+        notified meanwhile). Unknown keys are never cached."""
+        row = self.keys.get(key_id)
+        if row is not None:
+            return row
+        gen = self.keys.generation()
+        row = self.db.get_key(key_id)
+        if row is not None:
+            self.keys.put(key_id, row, gen)
+        return row
+
+    def verify_lock(self, key_id: str) -> threading.Lock:
+        """One lock per key id: concurrent first requests of a key wait for one Argon2 verification instead of
+        each computing it (a restart under load would otherwise run hundreds at once)."""
+        with self._lock:
+            lk = self._verifying.get(key_id)
+            if lk is None:
+                if len(self._verifying) > 4096:
+                    self._verifying.clear()
+                lk = self._verifying[key_id] = threading.Lock()
+            return lk
 
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex}"
@@ -109,6 +146,15 @@ class ApiContext:
             self._refreshing.release()
         return data
 
+    async def control_state_async(self) -> dict[str, Any]:
+        """:meth:`control_state` without leaving the event loop while the cached state is fresh, or stale while
+        another thread refreshes it; otherwise the refresh runs in a worker thread."""
+        with self._lock:
+            hit = self._control
+        if hit is not None and (time.monotonic() - hit[0] < self.api.control_cache_s or self._refreshing.locked()):
+            return hit[1]
+        return await to_thread.run_sync(self.control_state)
+
     def invalidate_control(self) -> None:
         with self._lock:
             self._control = None
@@ -153,6 +199,17 @@ class ApiContext:
         finally:
             self._refreshing_reads.release()
         return value
+
+    async def cached_read_async(self, key: Any, fn: Callable[[], Any]) -> Any:
+        """:meth:`cached_read` for ``async`` routes: a fresh value, or a stale one while another thread refreshes
+        it, is answered from the event loop; a read of PostgreSQL runs in a worker thread."""
+        if self.api.read_cache_s > 0:
+            with self._lock:
+                hit = self._reads.get(key)
+            if hit is not None and (time.monotonic() - hit[0] < self.api.read_cache_s
+                                    or self._refreshing_reads.locked()):
+                return hit[1]
+        return await to_thread.run_sync(self.cached_read, key, fn)
 
     # -- models ----------------------------------------------------------------------------------------------------
 
@@ -201,6 +258,9 @@ class ApiContext:
         return data
 
     def close(self) -> None:
+        if self.key_listener is not None:
+            self.key_listener.stop()
+            self.key_listener = None
         with self._lock:
             if self._publisher is not None:
                 try:

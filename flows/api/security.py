@@ -4,9 +4,11 @@
 Order of checks (each failure is answered and written to the audit table as ``denied``):
 
 1. a credential: ``X-API-Key: <token>`` or ``Authorization: Bearer <token>``; none or malformed → 401;
-2. the key row by the token's key id; unknown → 401. Revoked or expired → 401;
+2. the key row by the token's key id (``ApiContext.get_key``: cached only while PostgreSQL's notifications of key
+   changes are heard, so a revocation takes effect at once); unknown → 401. Revoked or expired → 401;
 3. the secret against the stored Argon2id hash, unless this process verified the same secret for the same hash
-   before. Every verification that is not cached, and every request without a valid key, first counts against the
+   before (concurrent first requests of a key wait for one verification). Every verification that is not cached, and
+   every request without a valid key, first counts against the
    client address's quota (``LEVIBOT_API_AUTH_RATE``; over it → 429), which bounds what guessing costs us;
    mismatch → 401;
 4. the route's group in the key's tier, the route's scope in the key's scopes → 403;
@@ -109,7 +111,7 @@ def require(scope: str, group: str) -> Callable[..., Principal]:
             raise _deny(ctx, request, route, Denial(401, "malformed_key", "the API key is not a LeviBot key token"),
                         key_id=None, authenticated=False, headers={"WWW-Authenticate": "Bearer"})
         key_id, secret = parsed
-        row = ctx.db.get_key(key_id)
+        row = ctx.get_key(key_id)
         if row is None:
             _auth_quota(ctx, request, route, key_id)
             raise _deny(ctx, request, route, Denial(401, "unknown_key", "no such API key"), key_id=key_id,
@@ -121,11 +123,15 @@ def require(scope: str, group: str) -> Callable[..., Principal]:
             raise _deny(ctx, request, route, Denial(401, f"{state}_key", f"this API key is {state}"), key_id=key_id,
                         authenticated=False, headers={"WWW-Authenticate": "Bearer"})
         if not ctx.verified.seen(key_id, row.secret_hash, secret):
-            _auth_quota(ctx, request, route, key_id)
-            if not ctx.hasher.verify(row.secret_hash, secret):
-                raise _deny(ctx, request, route, Denial(401, "bad_secret", "the API key does not match"),
-                            key_id=key_id, authenticated=False, headers={"WWW-Authenticate": "Bearer"})
-            ctx.verified.add(key_id, row.secret_hash, secret)
+            # one verification per key at a time: the requests that waited find it done (and are not counted
+            # against the address's quota for it)
+            with ctx.verify_lock(key_id):
+                if not ctx.verified.seen(key_id, row.secret_hash, secret):
+                    _auth_quota(ctx, request, route, key_id)
+                    if not ctx.hasher.verify(row.secret_hash, secret):
+                        raise _deny(ctx, request, route, Denial(401, "bad_secret", "the API key does not match"),
+                                    key_id=key_id, authenticated=False, headers={"WWW-Authenticate": "Bearer"})
+                    ctx.verified.add(key_id, row.secret_hash, secret)
         p = Principal(key_id=key_id, scopes=row.scopes, tier=row.tier, accounts=row.accounts, rate=row.rate,
                       name=row.name)
         request.state.principal = p

@@ -40,13 +40,21 @@ class ApiSettings:
     control_cache_s: float = field(default=2.0, metadata={
         "env": "LEVIBOT_API_CONTROL_CACHE_S",
         "doc": "Seconds /v1/status reuses the folded control topic before reading it again."})
+    workers: int = field(default=1, metadata={
+        "env": "LEVIBOT_API_WORKERS",
+        "doc": "uvicorn worker processes of `levibot api` (more than one needs a Redis LEVIBOT_API_RATE_STORAGE)."})
     db_pool_size: int = field(default=8, metadata={
         "env": "LEVIBOT_API_DB_POOL", "doc": "Most PostgreSQL connections the API holds."})
 
     read_cache_s: float = field(default=1.0, metadata={
         "env": "LEVIBOT_API_READ_CACHE_S",
         "doc": "Seconds one process reuses what /v1/status and /v1/positions read from PostgreSQL (0: read on "
-               "every request). The key, its scopes and revocation are read on every request regardless."})
+               "every request)."})
+    key_cache_s: float = field(default=30.0, metadata={
+        "env": "LEVIBOT_API_KEY_CACHE_S",
+        "doc": "Seconds one process reuses a key's row (scopes, tier, revocation) between requests, only while it "
+               "listens to PostgreSQL's notifications of key changes (a revocation drops the row at once); "
+               "0: read the row on every request."})
     account: str = field(default="default", metadata={
         "env": "LEVIBOT_API_ACCOUNT",
         "doc": "The account /v1/status (kill switch), /v1/risk and the console show."})
@@ -125,6 +133,8 @@ class ApiSettings:
         TelegramAccess.parse(s.telegram_chats, s.telegram_users)  # fail early on a bad allow-list
         if not s.capital > 0 or s.max_fills < 1 or s.drift_tail < 1:
             raise ValueError("LEVIBOT_API_CAPITAL must be > 0, LEVIBOT_API_MAX_FILLS and LEVIBOT_API_DRIFT_TAIL >= 1")
+        if not 1 <= s.workers <= 64:
+            raise ValueError("LEVIBOT_API_WORKERS must be 1 to 64")
         if s.max_body_bytes < 1024 or s.max_query_bytes < 256:
             raise ValueError("LEVIBOT_API_MAX_BODY_BYTES must be >= 1024 and LEVIBOT_API_MAX_QUERY_BYTES >= 256")
         return s

@@ -177,7 +177,7 @@ def mount_telegram(app: FastAPI) -> None:
             _audit(ctx, request, route, "denied", "not_allowed", f"{why} not allow-listed (chat {cmd.chat_id})", actor)
             text = "Not allowed here."
         else:
-            row = ctx.db.get_key(key_id)
+            row = ctx.get_key(key_id)
             state = row.state(datetime.now(timezone.utc)) if row else "unknown"
             if row is None or state != "active":
                 _audit(ctx, request, route, "denied", f"{state}_key", f"telegram user {cmd.user_id}'s key is {state}",
@@ -247,7 +247,7 @@ def mount_telegram(app: FastAPI) -> None:
             return _page(ctx, "Not allowed", _notice(f"Telegram data refused: {exc.reason}", "error"), active="",
                          status=401)
         key_id = tg.access.user_key(data.user_id)
-        row = ctx.db.get_key(key_id) if key_id else None
+        row = ctx.get_key(key_id) if key_id else None
         if row is None or row.state(datetime.now(timezone.utc)) != "active":
             _audit(ctx, request, route, "denied", "not_allowed", f"telegram user {data.user_id} is not allow-listed "
                    "or its key is not active", f"telegram:{data.user_id}")

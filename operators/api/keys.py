@@ -6,7 +6,9 @@ secret is stored (``api_keys.secret_hash``); the token is shown once, when the k
 
 Verifying a hash costs tens of milliseconds by design. :class:`VerifiedCache` remembers, in memory only, which
 ``(key id, hash, secret)`` triples verified, as a SHA-256 digest, so a key's later requests skip Argon2; whether the
-key is still valid (revoked, expired) is checked on every request from the stored row.
+key is still valid (revoked, expired) is checked on every request from the key's row. :class:`KeyRowCache` holds
+those rows in memory between requests; the API drops a row the moment PostgreSQL notifies a change of it (revocation)
+and uses no cached row at all while it is not listening (``connectors.postgres.api.KeyChangeListener``).
 
 >>> tok = make_token(bytes.fromhex("00112233aabb"), bytes(range(32)))
 >>> tok[:17], len(tok)
@@ -28,14 +30,15 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 from collections import OrderedDict
-from typing import Final
+from typing import Any, Callable, Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 __all__ = ["TOKEN_PREFIX", "KEY_ID_PATTERN", "make_token", "parse_token", "token_hint", "is_key_id", "KeyHasher",
-           "VerifiedCache"]
+           "VerifiedCache", "KeyRowCache"]
 
 TOKEN_PREFIX: Final = "lvb"
 #: Key ids: 12 lowercase hex digits.
@@ -128,3 +131,82 @@ class VerifiedCache:
         with self._lock:
             for d in [d for d, k in self._seen.items() if k == key_id]:
                 del self._seen[d]
+
+
+class KeyRowCache:
+    """Key rows (``api_keys``) kept in memory between requests, each at most ``ttl_s`` seconds.
+
+    Served only while ``enabled``: the API enables it while its listener on PostgreSQL's change notifications is
+    connected (a row that changes is dropped at once: :meth:`drop`), and disables it (clearing everything) when that
+    connection is lost, so no cached row outlives a revocation it could not hear about. ``ttl_s`` bounds any other
+    staleness. Every drop or clear bumps a generation counter: a row read from the database is stored
+    (:meth:`put`) only if no change arrived since the read began (:meth:`generation` taken before it), so a
+    revocation that lands while a request is reading the old row cannot be overwritten by it.
+
+    >>> c = KeyRowCache(ttl_s=30, clock=lambda: 0.0)
+    >>> c.set_enabled(True); g = c.generation(); c.put("k", "row", g), c.get("k")
+    (True, 'row')
+    >>> g = c.generation(); c.drop("k"); c.put("k", "stale row", g), c.get("k")
+    (False, None)
+    """
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = float(ttl_s)
+        self._max = max_entries
+        self._clock = clock
+        self._rows: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._gen = 0
+        self._enabled = False
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled and self.ttl_s > 0
+
+    def set_enabled(self, on: bool) -> None:
+        """Serve cached rows (``on``) or not; either way everything cached so far is dropped."""
+        with self._lock:
+            self._enabled = bool(on)
+            self._rows.clear()
+            self._gen += 1
+
+    def generation(self) -> int:
+        with self._lock:
+            return self._gen
+
+    def get(self, key_id: str) -> Any | None:
+        """The cached row of ``key_id`` (None: not cached, too old, or the cache is not enabled)."""
+        with self._lock:
+            if not (self._enabled and self.ttl_s > 0):
+                return None
+            hit = self._rows.get(key_id)
+            if hit is None:
+                return None
+            if self._clock() - hit[0] >= self.ttl_s:
+                del self._rows[key_id]
+                return None
+            return hit[1]
+
+    def put(self, key_id: str, row: Any, generation: int) -> bool:
+        """Store ``row`` read after :meth:`generation` returned ``generation``; False (not stored) when a change or
+        a clear came in between, or the cache is not enabled."""
+        with self._lock:
+            if not (self._enabled and self.ttl_s > 0) or generation != self._gen:
+                return False
+            self._rows[key_id] = (self._clock(), row)
+            self._rows.move_to_end(key_id)
+            while len(self._rows) > self._max:
+                self._rows.popitem(last=False)
+            return True
+
+    def drop(self, key_id: str) -> None:
+        """A change of ``key_id`` was notified: forget its row (and refuse rows read before now)."""
+        with self._lock:
+            self._rows.pop(key_id, None)
+            self._gen += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+            self._gen += 1
