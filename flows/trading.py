@@ -138,7 +138,9 @@ class _Splitter:
             recent.popleft()
 
 
-def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
+def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
+    """The ``split`` step. With ``emit_accepted`` it also emits ``(None, ("accepted", ticks))``: the batch's ticks the
+    input policy accepted, in arrival order (the whole columnar batch when none was refused), for the tick stores."""
     lateness_ns = int(cfg.allowed_lateness_s * NS)
     skew_ns = int(cfg.max_future_skew_s * NS)
     window_ns = int(cfg.dedupe_window_s * NS)
@@ -150,8 +152,9 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
         out.append((None, tick_dead_letter(t, error, detail, "split", batch.topic, batch.partition,
                                            offs[i] if offs is not None else -1)))
 
-    def step_objects(st: _Splitter, batch: Any, events: Any, offs: Any) -> tuple[dict, list]:
-        """The input policy tick by tick: (symbol -> (ticks, offsets)) and the dead letters."""
+    def step_objects(st: _Splitter, batch: Any, events: Any, offs: Any, accepted: list | None = None) -> tuple[dict, list]:
+        """The input policy tick by tick: (symbol -> (ticks, offsets)) and the dead letters; the accepted ticks are
+        appended to ``accepted`` (arrival order) when it is given."""
         groups: dict[str, tuple[list, list]] = {}
         top = st.watermark
         seen = st.recent_set
@@ -174,6 +177,8 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
             seen.add(key)
             kept_ts.append(t.ts)
             kept.append(key)
+            if accepted is not None:
+                accepted.append(t)
             g = groups.get(sym)
             if g is None:
                 groups[sym] = ([t], [offs[i] if offs is not None else -1])
@@ -226,11 +231,13 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
         events = batch.events
         groups: dict | None = step_columns(st, events) if isinstance(events, TickBatch) else None
         refused: list = []
+        accepted: Any = events if groups is not None else None  # a columnar batch the policy took whole
         if groups is None:  # a list of ticks, or a columnar batch with a refused tick: the policy tick by tick
+            accepted = [] if emit_accepted else None
             if isinstance(events, TickBatch):
-                groups, refused = step_objects(st, batch, events.events(), events.offsets.tolist())
+                groups, refused = step_objects(st, batch, events.events(), events.offsets.tolist(), accepted)
             else:
-                groups, refused = step_objects(st, batch, events, batch.offsets)
+                groups, refused = step_objects(st, batch, events, batch.offsets, accepted)
         top = st.watermark
         if top is not None:  # forget trade ids that left the window (or beyond the cap)
             st.forget(top - window_ns, cap)
@@ -245,6 +252,8 @@ def _split(cfg: PipelineConfig) -> Callable[[_Splitter | None, Any], tuple[_Spli
             out.extend((sym, ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
         if refused:
             out.append((None, ("dead", [d for _, d in refused])))
+        if emit_accepted and accepted is not None and len(accepted):
+            out.append((None, ("accepted", accepted)))
         return st, out
 
     return step
@@ -309,15 +318,14 @@ class _AccountLogic(StatefulLogic):
         return pickle.dumps(self.stage, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _tick_events(batch: Any) -> list:
-    """The batch's ticks as ``Tick`` events (built here, for the ticks sinks, when the batch is columnar)."""
-    ev = batch.events
+def _tick_events(ev: Any) -> list:
+    """Accepted ticks (a columnar batch or a list of ticks) as ``Tick`` events (built here, for the ticks sinks,
+    when the batch is columnar)."""
     return ev.events() if isinstance(ev, TickBatch) else ev
 
 
-def _tick_records(batch: Any) -> list:
-    """The batch's ticks as ``TickRecord`` rows (for column-oriented tick stores)."""
-    ev = batch.events
+def _tick_records(ev: Any) -> list:
+    """Accepted ticks as ``TickRecord`` rows (for column-oriented tick stores)."""
     if isinstance(ev, TickBatch):
         return ev.records()
     return [TickRecord(t.symbol, t.ts, t.price, t.qty, t.side, t.trade_id, t.venue, t.synthetic) for t in ev]
@@ -394,16 +402,23 @@ def build_trading_flow(
         batches = op.inspect("progress", batches, lambda _s, b: progress(b.size))
     if metrics is not None:  # events in, batch sizes, dead letters by reason, read positions for the lag
         batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(_metrics_view(b)))
-    if outputs.ticks:
-        _out("ticks_out", op.filter("tick_lists", op.map("tick_events", batches, _tick_events), bool), outputs.ticks)
-    if outputs.tick_rows:
-        _out("tick_rows_out", op.filter("tick_row_lists", op.map("tick_records", batches, _tick_records), bool),
-             outputs.tick_rows)
     dead = op.filter("decode_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
 
     keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
-    split = op.key_rm("split_unkeyed", op.stateful_flat_map("split", keyed, _split(cfg)))
-    refused = op.map("refused", op.filter("refused_any", split, lambda kv: kv[0] is None), lambda kv: kv[1][1])
+    tick_stores = bool(outputs.ticks or outputs.tick_rows)
+    split = op.key_rm("split_unkeyed", op.stateful_flat_map("split", keyed, _split(cfg, emit_accepted=tick_stores)))
+    # the tick stores get exactly the ticks the input policy accepted (not the unknown symbols, the far-future
+    # ticks, the duplicates it dead-letters)
+    if tick_stores:
+        accepted = op.map("accepted", op.filter("accepted_any", split,
+                                                lambda kv: kv[0] is None and kv[1][0] == "accepted"),
+                          lambda kv: kv[1][1])
+        if outputs.ticks:
+            _out("ticks_out", op.map("tick_events", accepted, _tick_events), outputs.ticks)
+        if outputs.tick_rows:
+            _out("tick_rows_out", op.map("tick_records", accepted, _tick_records), outputs.tick_rows)
+    refused = op.map("refused", op.filter("refused_any", split, lambda kv: kv[0] is None and kv[1][0] == "dead"),
+                     lambda kv: kv[1][1])
     per_symbol = op.filter("to_symbols", split, lambda kv: kv[0] is not None)
     by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
     sig = None
