@@ -61,8 +61,8 @@ STORE_TABLES = (
 CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals", Signal), ("scores", "scores", Score),
                    ("alerts", "alerts", Alert))
 #: (Outputs field, registry topic) published to Kafka
-TOPIC_OUTPUTS = (("orders", "orders"), ("fills", "fills"), ("decisions", "risk.decisions"), ("features", "features"),
-                 ("scores", "scores"))
+TOPIC_OUTPUTS = (("orders", "orders"), ("cancels", "order.cancels"), ("fills", "fills"), ("decisions", "risk.decisions"),
+                 ("features", "features"), ("scores", "scores"))
 #: (Outputs field, table, event type) written to PostgreSQL only (the append-only audit trail)
 POSTGRES_ONLY = (("audit", "audit", AuditEvent),)
 

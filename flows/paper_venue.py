@@ -1,8 +1,8 @@
-"""`levibot paper-venue`: the paper venue as its own process, between the `orders`/`ticks` topics and
-`execution.reports` (docs/execution.md, "The paper venue").
+"""`levibot paper-venue`: the paper venue as its own process, between the `orders`/`order.cancels`/`ticks` topics
+and `execution.reports` (docs/execution.md, "The paper venue").
 
-It reads every partition of `orders` from the beginning and `ticks` from the beginning (``from_beginning``) or
-from their end, in arrival order, hands them to :class:`operators.execution.paper_venue.PaperVenue`, and publishes
+It reads every partition of `orders` and `order.cancels` from the beginning and `ticks` from the beginning
+(``from_beginning``) or from their end, in arrival order, hands them to :class:`operators.execution.paper_venue.PaperVenue`, and publishes
 what it reports (keyed by account, idempotent producer, every delivery checked). On start it rebuilds itself from
 its own earlier reports (sequence numbers, client ids already seen, positions and cash), so a restart neither
 executes an order twice nor reuses a report id; orders that were working when it stopped are reported cancelled
@@ -26,7 +26,7 @@ from connectors.shutdown import stop_on_signals, stop_requested
 from flows.settings import Settings
 from operators.execution.paper_venue import PaperVenue
 from schemas.codec import decode_many
-from schemas.events import ExecutionReport, Order, Tick
+from schemas.events import CancelRequest, ExecutionReport, Order, Tick
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,13 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
     out.flush()
     log.info("paper venue %r for account %r: %d earlier reports restored (next seq %d, %d working orders reported "
              "cancelled), %d symbols", venue.name, venue.account, restored, venue.seq, len(orphans), len(venue.symbols))
-    orders_t, ticks_t = s.topic("orders"), s.topic("ticks")
+    orders_t, ticks_t, cancels_t = s.topic("orders"), s.topic("ticks"), s.topic("order.cancels")
     c = Consumer(consumer_config(s.kafka_bootstrap, eof=False))
-    c.assign([TopicPartition(orders_t, p, OFFSET_BEGINNING) for p in list_partitions(s.kafka_bootstrap, orders_t)] +
+    c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in (orders_t, cancels_t)
+              for p in list_partitions(s.kafka_bootstrap, t)] +
              [TopicPartition(ticks_t, p, OFFSET_BEGINNING if from_beginning else OFFSET_END)
               for p in list_partitions(s.kafka_bootstrap, ticks_t)])
-    counts = {"orders": 0, "ticks": 0, "reports": 0, "dead": 0, "restored": restored}
+    counts = {"orders": 0, "cancels": 0, "ticks": 0, "reports": 0, "dead": 0, "restored": restored}
     last_msg = time.monotonic()
     fills = 0
     try:
@@ -88,7 +89,7 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
                 while j < len(good) and good[j].topic() == topic:
                     j += 1
                 run = good[i:j]
-                typ: Any = Order if topic == orders_t else Tick
+                typ: Any = Order if topic == orders_t else CancelRequest if topic == cancels_t else Tick
                 events, dead = decode_messages(run, typ, max_bytes=s.max_message_bytes)
                 if dead:
                     counts["dead"] += dlq.send(dead)
@@ -96,6 +97,10 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
                     counts["orders"] += len(events)
                     for o in events:
                         reports.extend(venue.submit(o))
+                elif typ is CancelRequest:
+                    counts["cancels"] += len(events)
+                    for q in events:
+                        reports.extend(venue.on_cancel_request(q))
                 else:
                     counts["ticks"] += len(events)
                     got = venue.on_ticks(events)

@@ -57,6 +57,7 @@ class Outputs:
     features: list = field(default_factory=list)
     decisions: list = field(default_factory=list)
     orders: list = field(default_factory=list)
+    cancels: list = field(default_factory=list)  # CancelRequests to a remote venue (``order.cancels``)
     fills: list = field(default_factory=list)
     reports: list = field(default_factory=list)
     audit: list = field(default_factory=list)
@@ -487,6 +488,7 @@ def build_trading_flow(
     branch("scores", sem, outputs.scores, lambda e: e.scores)
     branch("decisions", em, outputs.decisions, lambda e: e.decisions)
     branch("orders", em, outputs.orders, lambda e: e.orders)
+    branch("cancels", em, outputs.cancels, lambda e: e.cancels)
     branch("fills", em, outputs.fills, lambda e: e.fills)
     branch("reports", em, outputs.reports, lambda e: e.reports)
     if outputs.audit:

@@ -26,7 +26,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from schemas.events import Alert, AuditEvent, DeadLetter, ExecutionReport, FeatureVector, Intent, Order, RiskDecision, Score
+from schemas.events import (Alert, AuditEvent, CancelRequest, DeadLetter, ExecutionReport, FeatureVector, Intent, Order,
+                            RiskDecision, Score)
 
 __all__ = ["DecisionPoint", "TickRow", "TickRecord", "TickBatch", "TickColumns", "SymbolUpdate", "Emitted", "SIDE_CODES", "BarList"]
 
@@ -295,6 +296,7 @@ class Emitted:
     features: list[FeatureVector] = field(default_factory=list)
     decisions: list[RiskDecision] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
+    cancels: list[CancelRequest] = field(default_factory=list)
     fills: list = field(default_factory=list)
     reports: list[ExecutionReport] = field(default_factory=list)
     late: list = field(default_factory=list)
@@ -312,6 +314,6 @@ class Emitted:
 
     def extend(self, other: "Emitted") -> None:
         """Append every list of ``other`` to this one."""
-        for name in ("bars", "features", "decisions", "orders", "fills", "reports", "late", "marks", "scores",
-                     "alerts", "audit", "dead", "intents"):
+        for name in ("bars", "features", "decisions", "orders", "cancels", "fills", "reports", "late", "marks",
+                     "scores", "alerts", "audit", "dead", "intents"):
             getattr(self, name).extend(getattr(other, name))

@@ -159,7 +159,9 @@ def sharpe(returns: Any, periods_per_year: float) -> float:
 
 
 def _sortino_from_moments(n: int, mean: float, downside_sq_sum: float, ppy: float) -> float:
-    if n < 1 or not downside_sq_sum > 0:
+    # a downside deviation below this fraction of |mean| is rounding noise (a "loss" of -2e-16 from dividing
+    # equal equities), not a loss: NaN as without losses, the same rule as Sharpe's
+    if n < 1 or not downside_sq_sum > 0 or math.sqrt(downside_sq_sum / n) <= _REL_ZERO_STD * abs(mean):
         return NAN
     return float(mean / math.sqrt(downside_sq_sum / n) * math.sqrt(ppy))
 

@@ -63,6 +63,7 @@ __all__ = [
     "DeadLetter",
     "Intent",
     "ExecutionReport",
+    "CancelRequest",
     "ControlCommand",
     "AuditEvent",
     "CONTROL_ACTIONS",
@@ -776,6 +777,30 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
         return self.last_qty if self.side == "buy" else -self.last_qty
 
 
+class CancelRequest(Event, tag="cancel_request", kw_only=True):
+    """The account asks its venue to cancel a working order (``order.cancels`` topic, keyed by symbol): what a FIX
+    session's OrderCancelRequest is. ``client_order_id`` names the order (its ``Order.order_id``); ``id`` is
+    deterministic and one per order (``cxl:<client_order_id>``), so a re-sent request after recovery is the same
+    request. ``reason`` says why (``operator_halt``, ``operator_reduce_only``, ``reconciliation_reduce_only``...).
+    The venue answers with a ``cancel`` report for what was still working, or nothing when the order had already
+    ended; a request that arrives before its order is remembered and cancels the order when it comes. ``ts`` ns UTC:
+    the account's event time of the request."""
+
+    id: Id
+    account: Name = "default"
+    client_order_id: Id
+    symbol: Symbol
+    strategy: Name
+    reason: ShortText = ""
+    ts: Timestamp
+    schema_version: SchemaVersion1 = 1
+
+    def __post_init__(self) -> None:
+        _ts(self.ts)
+        _symbol(self.symbol)
+        _version(1, self.schema_version)
+
+
 #: Operator actions on the ``control`` topic and what each needs in ``parameters``.
 CONTROL_ACTIONS: dict[str, str] = {
     "halt": "stop every order in the scope (reducing ones too) until resume",
@@ -876,6 +901,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeadLetter,
     Intent,
     ExecutionReport,
+    CancelRequest,
     ControlCommand,
     AuditEvent,
 )

@@ -16,6 +16,7 @@ from typing import Literal
 from schemas.events import (
     Alert,
     AuditEvent,
+    CancelRequest,
     ControlCommand,
     ExecutionReport,
     DeadLetter,
@@ -134,6 +135,14 @@ _SPECS = (
         event_type=Fill,
         description="Executions from the paper broker or the executor.",
         partitions=3,
+        retention_ms=30 * DAY_MS,
+    ),
+    TopicSpec(
+        name="order.cancels",
+        key="symbol",
+        event_type=CancelRequest,
+        description="The account's requests to cancel working orders at a remote venue (a halt, a reduce-only).",
+        partitions=6,
         retention_ms=30 * DAY_MS,
     ),
     TopicSpec(

@@ -24,6 +24,7 @@ from schemas.events import (
     Bar,
     ControlCommand,
     DeadLetter,
+    CancelRequest,
     ExecutionReport,
     Intent,
     FeatureVector,
@@ -179,6 +180,10 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
             positions=st.dictionaries(symbols, finite, max_size=5), open_orders=st.lists(ids, max_size=5),
             cash=st.none() | finite, ts=tss,
         ),
+    ),
+    CancelRequest: st.builds(
+        CancelRequest, id=ids, account=names, client_order_id=ids, symbol=symbols, strategy=names,
+        reason=st.text(max_size=256), ts=tss,
     ),
     ControlCommand: st.builds(
         ControlCommand, id=ids, issuer=names,
@@ -542,6 +547,7 @@ DESIGN_TOPICS = {  # DESIGN §2: topic -> (key, event)
     "ticks": ("symbol", Tick), "telegram.updates": ("chat id", TelegramUpdate), "signals": ("symbol", Signal),
     "features": ("symbol", FeatureVector), "scores": ("symbol", Score), "risk.decisions": ("symbol", RiskDecision),
     "orders": ("symbol", Order), "fills": ("symbol", Fill),
+    "order.cancels": ("symbol", CancelRequest),  # added by the project to DESIGN §2 (docs/topics.md)
     "execution.reports": ("account", ExecutionReport), "control": ("scope", ControlCommand), "audit": ("scope", AuditEvent),
     "alerts": ("alert kind", Alert),
     "dlq": ("source topic", DeadLetter),

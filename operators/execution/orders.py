@@ -60,6 +60,7 @@ class OrderState:
     fees: float = 0.0
     reason: str = ""
     sent: bool = True  # False while a child waits in the account for its release time
+    cancel_requested: bool = False  # a CancelRequest went to the remote venue; it still works until it reports
 
     @property
     def leaves(self) -> float:

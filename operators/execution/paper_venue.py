@@ -17,6 +17,9 @@ fills against the past):
   or through its limit price, at the limit price, with ``maker_fee_bps``.
 * **Expiry.** What is left of an order ``ttl_s`` seconds of event time after it became due is cancelled
   (``cancel``, reason ``ttl``).
+* **Cancel requests** (``order.cancels``): what is left of a working order is cancelled (``cancel``, the request's
+  reason); an order that already ended is left alone; a request that arrives before its order (the topics are
+  read as they come) is kept (at most ``max_pending_cancels``) and cancels the order when it arrives.
 * **Snapshots.** Every ``snapshot_every`` ticks a ``positions`` report carries the venue's positions, open orders
   and cash, so the account can reconcile.
 
@@ -41,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from schemas.events import ExecutionReport, Order
+from schemas.events import CancelRequest, ExecutionReport, Order
 
 from .broker import Position, sqrt_impact_bps
 
@@ -88,6 +91,8 @@ class PaperVenue:
         self.ticks = 0
         self.phantom: dict[str, float] = {}
         self._orphans: dict[str, ExecutionReport] = {}  # restored orders that were still working
+        self.pending_cancels: dict[str, str] = {}  # client id -> reason: cancel requests ahead of their order
+        self.max_pending_cancels = 100_000
 
     # -- reports ----------------------------------------------------------------------------------------------
     def _report(self, kind: str, ts: int, o: Order | None = None, **kw: Any) -> ExecutionReport:
@@ -111,6 +116,9 @@ class PaperVenue:
         self.seen.add(oid)
         ts = max(order.ts, self.last_ts)
         sym = order.symbol
+        why = self.pending_cancels.pop(oid, None)
+        if why is not None:  # its cancel request came first
+            return [self._report("cancel", ts, order, leaves_qty=order.qty, reason=why)]
         if sym not in self.symbols:
             return [self._report("reject", ts, order, reason="unknown_symbol")]
         px = self.last_price.get(sym, order.limit_price or 0.0)
@@ -131,6 +139,25 @@ class PaperVenue:
             if w is not None:
                 return [self._report("cancel", max(ts, self.last_ts), w.order, cum_qty=w.cum,
                                      leaves_qty=w.order.qty - w.cum, reason="cancel_requested")]
+        return []
+
+    def on_cancel_request(self, req: CancelRequest) -> list[ExecutionReport]:
+        """A request from the account (``order.cancels``): the order's remainder is cancelled (a ``cancel`` report,
+        the request's reason). An order that already ended gets nothing; one not seen yet is cancelled when it
+        arrives (the two topics are read in arrival order, so a request may overtake its order)."""
+        oid = req.client_order_id
+        if req.account != self.account:
+            return []
+        book = self.working.get(req.symbol)
+        w = book.pop(oid, None) if book else None
+        if w is not None:
+            return [self._report("cancel", max(req.ts, self.last_ts), w.order, cum_qty=w.cum,
+                                 leaves_qty=w.order.qty - w.cum, reason=req.reason or "cancel_requested")]
+        if oid not in self.seen:
+            pending = self.pending_cancels
+            pending[oid] = req.reason or "cancel_requested"
+            if len(pending) > self.max_pending_cancels:  # bounded: the oldest request is forgotten
+                del pending[next(iter(pending))]
         return []
 
     def on_ticks(self, ticks: Iterable[Any]) -> list[ExecutionReport]:

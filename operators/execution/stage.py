@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from operators.ids import stable_id
 from operators.messages import Emitted
-from schemas.events import ExecutionReport, Order, RiskDecision
+from schemas.events import CancelRequest, ExecutionReport, Order, RiskDecision
 
 from .orders import OrderManager
 from .slicing import ChildQueue, twap_children
@@ -35,10 +35,11 @@ class ExecutionStage:
     """Orders of one account: ``execution`` ``"twap"`` or ``"market"``; ``venue`` in process, or None (remote)."""
 
     def __init__(self, venue: Venue | None, *, execution: str = "twap", twap_horizon_s: float = 30.0,
-                 twap_slice_s: float = 10.0) -> None:
+                 twap_slice_s: float = 10.0, account: str = "default") -> None:
         if execution not in ("twap", "market"):
             raise ValueError(f"execution must be 'twap' or 'market', got {execution!r}")
         self.venue = venue
+        self.account = account
         self.execution = execution
         self.twap_horizon_s = twap_horizon_s
         self.twap_slice_s = twap_slice_s
@@ -141,33 +142,37 @@ class ExecutionStage:
             reports.extend(self.venue.cancel(oid, t))
         return reports
 
-    def withdraw_unsent(self, keep_reducing: bool, scope: str = "account:") -> None:
-        """Remote venue: withdraw the children not sent yet (in ``scope``; only those that add risk when
-        ``keep_reducing``), so a halt or a reduce-only also stops what was already decided."""
+    def stop(self, keep_reducing: bool, scope: str, reason: str, t: int, out: Emitted) -> list[ExecutionReport]:
+        """Stop what is working in ``scope`` (``account:...``, ``symbol:<s>`` or ``strategy:<name>``) at event time
+        ``t`` (ns); with ``keep_reducing`` only the orders that add risk (not ``reduce_only``).
+
+        Remote venue: the children not sent yet are withdrawn here, and for every sent order still working a
+        :class:`~schemas.events.CancelRequest` goes to ``out.cancels`` (once per order; its quantity counts as
+        in flight until the venue's ``cancel`` or last fill says how it ended). In process: the venue cancels them
+        now; the reports it answered are returned."""
         kind, name = scope.split(":", 1)
-        oms = self.oms
+        oms, venue = self.oms, self.venue
+        reports: list[ExecutionReport] = []
         for oid in oms.open_ids():
             st = oms.open[oid]
-            if st.sent or (keep_reducing and st.order.reduce_only):
-                continue
             o = st.order
+            if keep_reducing and o.reduce_only:
+                continue
             if kind == "symbol" and o.symbol != name or kind == "strategy" and o.strategy != name:
                 continue
-            oms.withdraw(oid, "withdrawn_" + ("reduce_only" if keep_reducing else "halt"))
+            if venue is not None:
+                reports.extend(venue.cancel(oid, t))
+            elif not st.sent:
+                oms.withdraw(oid, "withdrawn_" + reason)
+            elif not st.cancel_requested:
+                st.cancel_requested = True
+                out.cancels.append(CancelRequest(id=f"cxl:{oid}", account=self.account, client_order_id=oid,
+                                                 symbol=o.symbol, strategy=o.strategy, reason=reason, ts=t))
+        return reports
 
-    def on_command(self, action: str, scope: str, symbols: Iterable[str], t: int) -> list[ExecutionReport]:
-        """An applied halt or reduce-only: remote, the unsent children in its scope are withdrawn (for a reduce-only
-        only those adding risk); in process, a halt cancels what is working in its scope at ``t`` (ns)."""
+    def on_command(self, action: str, scope: str, t: int, out: Emitted) -> list[ExecutionReport]:
+        """An applied halt or reduce-only stops what is working in its scope (:meth:`stop`): a halt every order, a
+        reduce-only those that add risk. In process the reports of the cancels are returned."""
         if action not in ("halt", "reduce_only"):
             return []
-        if self.venue is None:
-            self.withdraw_unsent(keep_reducing=action == "reduce_only", scope=scope)
-            return []
-        if action != "halt":
-            return []
-        kind, name = scope.split(":", 1)
-        reports: list[ExecutionReport] = []
-        for sym in symbols:
-            if kind == "account" or (kind == "symbol" and name == sym) or kind == "strategy":
-                reports.extend(self.cancel_open(sym, t, strategy=name if kind == "strategy" else None))
-        return reports
+        return self.stop(action == "reduce_only", scope, "operator_" + action, t, out)
