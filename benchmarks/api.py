@@ -1,6 +1,7 @@
 """Load benchmark of the operator API (issue 16): an open-loop load at a fixed rate (default 1,000 requests/s for
 30 s) against ``/v1/status`` and ``/v1/positions`` of a real ``levibot api`` service on the real PostgreSQL (its own
-database ``levibot_bench_api``: keys cannot be deleted, so they do not go into the shared one) with its quotas in the
+database ``levibot_bench_api``: keys cannot be deleted, so they do not go into the shared one; seeded once with 4
+symbols' bars, 4,000 orders and fills, 200 risk decisions) with its quotas in the
 real Redis (``LEVIBOT_API_RATE_STORAGE``, as a deployment with replicas runs it), and against a bare FastAPI endpoint
 on the same uvicorn settings as the reference of the ratio.
 
@@ -102,15 +103,18 @@ def _tree_cpu_s(pid: int) -> float:
 
 def summarise(rows: list[tuple[int, int, int, int, str]], rate: float) -> dict[str, float]:
     """Figures of vegeta's results ``(seq, sent_ns, code, latency_ns, error)``: latency from the moment each request
-    was due (the first request's send time + seq / rate), errors by kind, the achieved answer rate."""
+    was due (the schedule's start + seq / rate), errors by kind, the achieved answer rate."""
     if not rows:
         return {"requests": 0.0, "errors": 0.0}
     seq = np.array([r[0] for r in rows], dtype=np.int64)
     sent = np.array([r[1] for r in rows], dtype=np.int64)
     code = np.array([r[2] for r in rows], dtype=np.int64)
     lat = np.array([r[3] for r in rows], dtype=np.int64)
-    start = int(sent[seq.argmin()]) - int(seq.min() * 1e9 / rate)
-    due = start + (seq * (1e9 / rate)).astype(np.int64)
+    # vegeta never sends a request before it is due: the schedule's start is the earliest one consistent with
+    # every send (a late first request would otherwise shift every due time)
+    offsets = (seq * (1e9 / rate)).astype(np.int64)
+    start = int((sent - offsets).min())
+    due = start + offsets
     from_due = (sent + lat - due) / 1e6  # ms
     ok = (code == 200) & np.array([not r[4] for r in rows])
     kinds: dict[str, int] = {}
@@ -173,6 +177,49 @@ def _bench_db(admin_dsn: str) -> str:
     return make_conninfo(**d)
 
 
+SEED_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD")
+
+
+def _seed(dsn: str, n_bars: int = 2000, n_fills: int = 4000, n_decisions: int = 200) -> None:
+    """Give the endpoints something to read (once per database): ``n_bars`` one-minute bars per symbol, ``n_fills``
+    orders and fills spread over the symbols, ``n_decisions`` risk decisions (deterministic random walk)."""
+    import psycopg
+
+    rng = np.random.default_rng(16)
+    t0, step = 1_800_000_000_000_000_000, 60_000_000_000
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT count(*) FROM fills").fetchone()[0] > 0:
+            return
+        with conn.transaction(), conn.cursor() as cur:
+            closes = {}
+            for k, sym in enumerate(SEED_SYMBOLS):
+                px = (100.0 * (k + 1)) * np.exp(np.cumsum(rng.normal(0, 0.002, n_bars)))
+                closes[sym] = px
+                cur.executemany("INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, "
+                                "vwap) VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
+                                [(sym, t0 + i * step, t0 + i * step, float(c), float(c) * 1.001, float(c) * 0.999,
+                                  float(c), float(c)) for i, c in enumerate(px)])
+            orders, fills = [], []
+            for i in range(n_fills):
+                sym = SEED_SYMBOLS[i % len(SEED_SYMBOLS)]
+                bar = int(i * n_bars / n_fills)
+                ts = t0 + bar * step + 1
+                side = "buy" if rng.random() < 0.55 else "sell"
+                qty, price = float(rng.uniform(0.01, 1.0)), float(closes[sym][bar])
+                orders.append((f"bo{i}", "trend" if i % 2 else "meanrev", sym, side, qty, ts, ts))
+                fills.append((f"bf{i}", f"bo{i}", sym, side, price, qty, price * qty * 1e-4, ts, ts))
+            cur.executemany("INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
+                            "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)", orders)
+            cur.executemany("INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, "
+                            "ts_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)", fills)
+            cur.executemany("INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, "
+                            "requested_qty, approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, "
+                            "'BTC-USD', 'trend', 'buy', 'approved', 1, 1, '{}', 0.01, 0.02, %s, "
+                            "to_timestamp(%s / 1e9), %s)",
+                            [(f"bd{i}", f"bi{i}", json.dumps({"equity": 100_000.0, "drawdown": 0.01}),
+                              t0 + i * step * 10, t0 + i * step * 10) for i in range(n_decisions)])
+
+
 def _redis_url() -> str:
     url = os.environ.get("LEVIBOT_API_RATE_STORAGE", "")
     if url.startswith("redis"):
@@ -201,6 +248,7 @@ def run(rate: float = 1000.0, seconds: float = 30.0, workers: int = 2, api_root:
     s = Settings.from_env()
     dsn = _bench_db(s.pg_dsn)
     migrate(dsn)
+    _seed(dsn)
     db = ApiDatabase(dsn, max_size=1).open()
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, sec = parse_token(tok)  # type: ignore[misc]

@@ -238,3 +238,16 @@ def test_key_row_cache_serves_only_while_enabled_and_refuses_rows_read_before_a_
     c.set_enabled(False)  # the listening connection is lost: everything goes, nothing served
     assert c.get("k") is None and c.put("k", "row", c.generation()) is False
     assert KeyRowCache(ttl_s=0).enabled is False
+
+
+def test_several_workers_need_shared_rate_limits():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
+    out = subprocess.run([sys.executable, "-c", "from flows.cli import app; app()", "api", "--workers", "2"],
+                         cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2 and "LEVIBOT_API_RATE_STORAGE=redis://" in out.stderr
+    with pytest.raises(ValueError, match="LEVIBOT_API_WORKERS"):
+        ApiSettings.from_env({"LEVIBOT_API_WORKERS": "0"})
+    assert ApiSettings.from_env({"LEVIBOT_API_WORKERS": "3"}).workers == 3

@@ -22,6 +22,8 @@ from operators.api.sessions import issue_session
 
 from .test_api_read_live import FAST, _key
 
+from .test_api_keycache_live import wait_revocation_heard
+
 pytestmark = [pytest.mark.postgres]
 
 
@@ -103,6 +105,7 @@ def test_tampered_revoked_and_out_of_tier_sessions(console):
     kid = parse_token(free)[0]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = 'pytest' WHERE key_id = %s", (kid,))
+    wait_revocation_heard(ctx, kid)
     assert client.get("/console/positions").headers["location"] == "/console/login"
     assert _audit(dsn) == [("api.console.login", "applied", "login"), ("api.console.risk", "denied", "tier"),
                            ("api.console.control.halt", "denied", "tier"),  # free: no control group

@@ -26,6 +26,8 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
 
+from .test_api_keycache_live import wait_revocation_heard
+
 pytestmark = [pytest.mark.postgres]
 REPO = Path(__file__).resolve().parent.parent
 CONTROL_KEY = "api-live-test-control-key-0123456789"
@@ -111,7 +113,7 @@ def test_api_keys_cli_create_list_revoke(pg_dsn):
 
 
 def test_denials_are_answered_and_audited(api, caplog):
-    client, keys, dsn, _ = api
+    client, keys, dsn, ctx = api
     caplog.set_level(logging.DEBUG)
     reader = keys.make(("read",), "pro")
     free = keys.make(("read",), "free")
@@ -136,6 +138,7 @@ def test_denials_are_answered_and_audited(api, caplog):
     kid = parse_token(reader)[0]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = 'pytest' WHERE key_id = %s", (kid,))
+    wait_revocation_heard(ctx, kid)
     r = client.get("/v1/orders", headers={"X-API-Key": reader})  # verified before: the cache must not let it in
     assert r.status_code == 401 and r.json()["error"] == "revoked_key"
 

@@ -10,6 +10,7 @@ every change of an ``api_keys`` row there) and drops the changed key from the pr
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -128,6 +129,7 @@ class KeyChangeListener:
         self.poll_s = poll_s
         self.listening = threading.Event()
         self.notifications = 0
+        self._fd: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -150,6 +152,7 @@ class KeyChangeListener:
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(KEY_CHANNEL)))
+                    self._fd = conn.fileno()
                     self.cache.set_enabled(True)
                     self.listening.set()
                     while not self._stop.is_set():
@@ -160,9 +163,22 @@ class KeyChangeListener:
                 if self.listening.is_set():
                     log.warning("api key change listener lost its connection: %s", type(exc).__name__)
             finally:
+                self._fd = None
                 self.cache.set_enabled(False)
                 self.listening.clear()
             self._stop.wait(self.retry_s)
+
+    def pending(self) -> bool:
+        """True when a notification may be waiting to be processed: bytes unread on the listening connection (or no
+        connection). A request that finds this true reads the key's row from the table instead of the cache, so
+        the window between PostgreSQL sending a revocation and this thread dropping the row is not served."""
+        fd = self._fd
+        if fd is None:
+            return True
+        try:
+            return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
 
 def _dt(ns: int) -> datetime:

@@ -78,10 +78,10 @@ class ApiContext:
             self.key_listener.listening.wait(5.0)
 
     def get_key(self, key_id: str) -> KeyRow | None:
-        """The row of ``key_id``: from the key cache, else from PostgreSQL (then cached unless a key change was
-        notified meanwhile). Unknown keys are never cached."""
+        """The row of ``key_id``: from the key cache unless a key-change notification is on its way in, else from
+        PostgreSQL (then cached unless a key change was notified meanwhile). Unknown keys are never cached."""
         row = self.keys.get(key_id)
-        if row is not None:
+        if row is not None and not (self.key_listener is not None and self.key_listener.pending()):
             return row
         gen = self.keys.generation()
         row = self.db.get_key(key_id)
