@@ -6,15 +6,28 @@ machine, the in-process venue filling them and its reports). ``account_intents_p
 ``account_stage_intents_per_s`` leaves out the time inside :class:`~operators.execution.stage.ExecutionStage`
 (measured by timing each of its calls), which is what the account stage itself costs per intent.
 
-The input is two symbols' decision points at every 30-minute time with an intent each, alternating targets so
-that most intents trade; one tick per symbol and time keeps the venue and the marks moving. Timed in process,
-no Bytewax, the garbage collector frozen after set-up; best of ``repeats`` runs.
+Two inputs:
+
+* **worst case** (``account_*``): two symbols' decision points at every 30-minute time with an intent each,
+  alternating targets so that almost every intent trades (3 TWAP children, 3 acks, 3 fills); one tick per symbol
+  and time keeps the venue and the marks moving.
+* **realistic** (``account_real_*``, :func:`run_realistic`): the very updates the signal stages send the account
+  when the embedded default (``flows.embedded``, full mode) runs over the bundled BTC/ETH history: every tick, every
+  decision point, the few intents its strategies produce; recorded from that run, then replayed into a fresh
+  account stage with the run's configuration. Intents per second there count the intents; the stage's time is
+  mostly the ticks and the decision times without intents.
+
+Timed in process, no Bytewax, the garbage collector frozen after set-up; best of ``repeats`` runs.
 """
 
 from __future__ import annotations
 
 import gc
+import pickle
 import time
+import types
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,23 +67,33 @@ def _inputs(n_times: int, seed: int = 3) -> list[SymbolUpdate]:
 
 
 class _TimedExecution(ExecutionStage):
-    """The execution stage with the wall time of every call summed in ``spent`` (seconds)."""
+    """The execution stage with the wall time of every call of its public methods summed in ``spent`` (seconds;
+    a method called from another one is counted once, in the outer call)."""
 
     spent = 0.0
+    _depth = 0
 
-    def _timed(name: str):  # type: ignore[no-untyped-def]
-        def call(self, *a, **kw):  # type: ignore[no-untyped-def]
-            t = time.perf_counter()
-            try:
-                return getattr(ExecutionStage, name)(self, *a, **kw)
-            finally:
-                self.spent += time.perf_counter() - t
-        return call
 
-    for _name in ("apply", "on_ticks", "submit", "send_due", "cancel_open", "withdraw_unsent", "on_command",
-                  "in_flight", "add_in_flight"):
-        locals()[_name] = _timed(_name)
-    del _name, _timed
+def _timed(f: Any) -> Any:
+    clock = time.perf_counter
+
+    def call(self, *a, **kw):  # type: ignore[no-untyped-def]
+        if self._depth:
+            return f(self, *a, **kw)
+        self._depth = 1
+        t = clock()
+        try:
+            return f(self, *a, **kw)
+        finally:
+            self.spent += clock() - t
+            self._depth = 0
+    return call
+
+
+for _name, _f in list(vars(ExecutionStage).items()):
+    if isinstance(_f, types.FunctionType) and not _name.startswith("_"):
+        setattr(_TimedExecution, _name, _timed(_f))
+del _name, _f
 
 
 def _stage(cfg: AccountConfig) -> tuple[AccountStage, _TimedExecution]:
@@ -88,11 +111,12 @@ def _config(var_method: str = "gaussian") -> AccountConfig:
                          twap_horizon_s=900.0, twap_slice_s=300.0, broker=BrokerConfig())
 
 
-def _measure(updates: list[SymbolUpdate], var_method: str, repeats: int) -> tuple[float, float, AccountStage]:
+def _measure(updates: list[SymbolUpdate], var_method: str, repeats: int, cfg: AccountConfig | None = None
+             ) -> tuple[float, float, AccountStage]:
     best = (float("inf"), 0.0)
     acc = None
     for _ in range(repeats):
-        acc, ex = _stage(_config(var_method))
+        acc, ex = _stage(cfg or _config(var_method))
         gc.collect()
         gc.freeze()
         try:
@@ -106,9 +130,10 @@ def _measure(updates: list[SymbolUpdate], var_method: str, repeats: int) -> tupl
     return best[0], best[1], acc
 
 
-def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
-    """Intents per second of the account stage (``n_times`` x 2 intents) on the Gaussian gate, and what they
-    became; the same on the default gate (filtered historical simulation, ``account_fhs_*``)."""
+def run(n_times: int = 10_000, repeats: int = 3, realistic: bool = True) -> dict[str, float]:
+    """Intents per second of the account stage on the worst case (``n_times`` x 2 intents) on the Gaussian gate,
+    and what they became; the same on the default gate (filtered historical simulation, ``account_fhs_*``); and
+    (``realistic``) the recorded input of the embedded default (``account_real_*``, :func:`run_realistic`)."""
     updates = _inputs(n_times)
     n = 2 * n_times
     total, in_execution, acc = _measure(updates, "gaussian", repeats)
@@ -118,4 +143,52 @@ def run(n_times: int = 10_000, repeats: int = 3) -> dict[str, float]:
             "account_execution_share": in_execution / total,
             "account_approved_frac": (acc.decisions["approved"] + acc.decisions["resized"]) / n,
             "account_orders": float(len(acc.oms.finished) + len(acc.oms.open)),
-            "account_fhs_intents_per_s": n / f_total, "account_fhs_stage_intents_per_s": n / (f_total - f_exec)}
+            "account_fhs_intents_per_s": n / f_total, "account_fhs_stage_intents_per_s": n / (f_total - f_exec),
+            **(run_realistic(repeats=repeats) if realistic else {})}
+
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED = [REPO / "data" / "market" / "BTC-30m.csv.gz", REPO / "data" / "market" / "ETH-30m.csv.gz"]
+
+
+def record_realistic(max_bars: int | None = None) -> tuple[AccountConfig, list[SymbolUpdate]]:
+    """Run the embedded default over the bundled history (``max_bars`` per file; None = all) and record what the
+    account stage received: its configuration and every ``SymbolUpdate``, in arrival order (copies)."""
+    from connectors.history import load_history
+    from flows.embedded import EMBEDDED_PIPELINE, run_history
+
+    seen: list[bytes] = []
+    cfgs: list[AccountConfig] = []
+    orig = AccountStage.on_update
+
+    def record(self: AccountStage, u: SymbolUpdate) -> Any:
+        if not cfgs:
+            cfgs.append(self.cfg)
+        seen.append(pickle.dumps(u, protocol=pickle.HIGHEST_PROTOCOL))
+        return orig(self, u)
+
+    history = load_history(BUNDLED, ticks_per_bar=8, max_bars=max_bars)
+    AccountStage.on_update = record  # type: ignore[method-assign]
+    try:
+        run_history(history, None, EMBEDDED_PIPELINE, progress=False)
+    finally:
+        AccountStage.on_update = orig  # type: ignore[method-assign]
+    return cfgs[0], [pickle.loads(b) for b in seen]
+
+
+def run_realistic(max_bars: int | None = None, repeats: int = 3) -> dict[str, float]:
+    """``account_real_*``: the recorded input of the embedded default (see the module doc) replayed into a fresh
+    account stage with the run's own configuration (the default FHS gate, TWAP): intents, updates and decision
+    times per second, whole path and the account stage alone."""
+    cfg, updates = record_realistic(max_bars)
+    n_int = sum(1 for u in updates for p in u.points if p.intent is not None)
+    n_pts = len({p.ts for u in updates for p in u.points})
+    n_ticks = sum(len(u.ticks) for u in updates)
+    total, in_execution, acc = _measure(updates, cfg.limits.var_method, repeats, cfg)
+    return {"account_real_intents": float(n_int), "account_real_updates": float(len(updates)),
+            "account_real_decision_times": float(n_pts), "account_real_ticks": float(n_ticks),
+            "account_real_intents_per_s": n_int / total, "account_real_stage_intents_per_s": n_int / (total - in_execution),
+            "account_real_updates_per_s": len(updates) / total, "account_real_ticks_per_s": n_ticks / total,
+            "account_real_decision_times_per_s": n_pts / total,
+            "account_real_execution_share": in_execution / total,
+            "account_real_orders": float(len(acc.oms.finished) + len(acc.oms.open))}

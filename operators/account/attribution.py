@@ -29,6 +29,7 @@ __all__ = ["StrategyAttribution", "UNATTRIBUTED"]
 
 #: where P&L goes when a symbol has no strategy shares yet (a fill before any intent named its strategies)
 UNATTRIBUTED = "unattributed"
+_NONE = {UNATTRIBUTED: 1.0}  # the shares of a symbol without any (never modified)
 
 
 class StrategyAttribution:
@@ -45,16 +46,24 @@ class StrategyAttribution:
     def on_fill(self, symbol: str, signed_qty: float, price: float, fee: float,
                 shares: Mapping[str, float] | None) -> None:
         """A fill of ``signed_qty`` (base units, + buy) at ``price`` paying ``fee``, under ``shares``."""
-        self._flow[symbol] = self._flow.get(symbol, 0.0) - signed_qty * price - fee
-        for k, w in (shares or {UNATTRIBUTED: 1.0}).items():
-            self.fees[k] = self.fees.get(k, 0.0) + fee * w
+        flow = self._flow
+        flow[symbol] = flow.get(symbol, 0.0) - signed_qty * price - fee
+        fees = self.fees
+        for k, w in (shares or _NONE).items():
+            fees[k] = fees.get(k, 0.0) + fee * w
 
     def _deltas(self, marks: Mapping[str, float], positions: Mapping[str, float]) -> dict[str, float]:
+        """Each symbol's P&L since the last mark, in symbol order (so the strategies' sums do not depend on the
+        order of a set, which changes with the interpreter's string hashing from one process to the next)."""
         out = {}
-        for sym in set(self._value) | set(self._flow) | {s for s, q in positions.items() if q != 0.0}:
+        value, flow = self._value, self._flow
+        syms = {s for s, q in positions.items() if q != 0.0}
+        syms.update(value)
+        syms.update(flow)
+        for sym in sorted(syms):
             q = positions.get(sym, 0.0)
-            value = q * marks[sym] if q != 0.0 else 0.0
-            out[sym] = value - self._value.get(sym, 0.0) + self._flow.get(sym, 0.0)
+            v = q * marks[sym] if q != 0.0 else 0.0
+            out[sym] = v - value.get(sym, 0.0) + flow.get(sym, 0.0)
         return out
 
     def mark(self, marks: Mapping[str, float], positions: Mapping[str, float],

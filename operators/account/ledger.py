@@ -53,12 +53,17 @@ class Ledger:
         sign = 1.0 if r.side == "buy" else -1.0
         price = float(r.last_price)  # type: ignore[arg-type]
         qty = r.last_qty
-        self.positions.setdefault(r.symbol, Position()).apply(sign, price, qty, r.fee)  # type: ignore[arg-type]
-        self.cash -= sign * qty * price + r.fee
-        sb = self.by_strategy.get(r.strategy or "unknown")
+        fee = r.fee
+        p = self.positions.get(r.symbol)  # type: ignore[arg-type]
+        if p is None:
+            p = self.positions[r.symbol] = Position()  # type: ignore[index]
+        p.apply(sign, price, qty, fee)
+        self.cash -= sign * qty * price + fee
+        name = r.strategy or "unknown"
+        sb = self.by_strategy.get(name)
         if sb is None:
-            sb = self.by_strategy[r.strategy or "unknown"] = StrategyBook()
-        sb.fees += r.fee
+            sb = self.by_strategy[name] = StrategyBook()
+        sb.fees += fee
         sb.traded += qty * price
         sb.fills += 1
         self.fills += 1

@@ -32,6 +32,12 @@ class ReturnWindow:
     lam: float | None = None  # class defaults: a window pickled before FHS existed unpickles without it
     _zbuf: np.ndarray | None = None
     _ew: np.ndarray | None = None
+    # up to SMALL_N columns the running sums are Python floats (lists; the numpy calls on two or three numbers
+    # cost more than the arithmetic); the same operations in the same order, so the same numbers. None: numpy
+    # arrays in _s1/_s2 (more columns, or a window pickled before)
+    _l1: list[float] | None = None
+    _l2: list[list[float]] | None = None
+    SMALL_N = 4
 
     def __init__(self, size: int, n: int, lam: float | None = None) -> None:
         if size < 1 or n < 1:
@@ -46,6 +52,9 @@ class ReturnWindow:
         self.head = 0  # next row to overwrite
         self._s1 = np.zeros(n)  # sum of the rows in the window
         self._s2 = np.zeros((n, n))  # sum of their outer products
+        if n <= self.SMALL_N:
+            self._l1, self._l2 = self._s1.tolist(), self._s2.tolist()
+            self._s1 = self._s2 = None  # type: ignore[assignment]
         self._cov: np.ndarray | None = None  # cache, cleared on push
 
     def __len__(self) -> int:
@@ -54,30 +63,68 @@ class ReturnWindow:
     def push(self, row: Sequence[float] | np.ndarray) -> None:
         """Append one row (the oldest leaves once the window is full)."""
         size = self.buf.shape[0]
-        r = np.asarray(row, dtype=np.float64)
+        head = self.head
+        small = self._l1 is not None
+        if small and self._zbuf is None:
+            rl: list[float] | None = [float(v) for v in row]
+            r = None
+        else:
+            r = np.asarray(row, dtype=np.float64)
+            rl = r.tolist() if small else None
+        old = None
         if self.count >= size:
-            old = self.buf[self.head]
-            self._s1 -= old
-            self._s2 -= np.outer(old, old)
-        self.buf[self.head] = r
+            if small:
+                old = self.buf[head].tolist()
+            else:
+                o = self.buf[head]
+                self._s1 -= o
+                self._s2 -= np.multiply.outer(o, o)  # np.outer of two vectors, without its Python wrapping
+        self.buf[head] = rl if r is None else r
         if self._zbuf is not None:
+            assert r is not None
             if self._ew is None:
-                self._zbuf[self.head] = 0.0  # nothing forecast the first row
+                self._zbuf[head] = 0.0  # nothing forecast the first row
                 self._ew = r * r
             else:
                 sig = np.sqrt(self._ew)
-                self._zbuf[self.head] = np.divide(r, sig, out=np.zeros_like(r), where=sig > 0.0)
+                self._zbuf[head] = np.divide(r, sig, out=np.zeros_like(r), where=sig > 0.0)
                 lam = self.lam
                 self._ew = lam * self._ew + (1.0 - lam) * (r * r)  # type: ignore[operator]
-        self._s1 += r
-        self._s2 += np.outer(r, r)
-        self.head = (self.head + 1) % size
+        if small:
+            self._add_small(rl, old)  # type: ignore[arg-type]
+        else:
+            self._s1 += r
+            self._s2 += np.multiply.outer(r, r)
+        self.head = (head + 1) % size
         self.count += 1
         self._cov = None
         if self.count % size == 0:  # exact again, once per window
-            live = self.buf[: len(self)]
-            self._s1 = live.sum(axis=0)
-            self._s2 = live.T @ live
+            self._resync()
+
+    def _resync(self) -> None:
+        live = self.buf[: len(self)]
+        s1, s2 = live.sum(axis=0), live.T @ live
+        if self._l1 is not None:
+            self._l1, self._l2 = s1.tolist(), s2.tolist()
+        else:
+            self._s1, self._s2 = s1, s2
+
+    def _add_small(self, r: list[float], old: list[float] | None) -> None:
+        """The running sums as lists: minus the row ``old`` leaving (if any), plus ``r``, element by element as
+        the numpy path does (``s1 -= old; s2 -= outer(old, old); s1 += r; s2 += outer(r, r)``)."""
+        s1, s2 = self._l1, self._l2
+        n = len(r)
+        if old is not None:
+            for i in range(n):
+                s1[i] -= old[i]  # type: ignore[index]
+                oi, row = old[i], s2[i]  # type: ignore[index]
+                for k in range(n):
+                    row[k] -= oi * old[k]
+        for i in range(n):
+            s1[i] += r[i]  # type: ignore[index]
+            ri, row = r[i], s2[i]  # type: ignore[index]
+            for k in range(n):
+                row[k] += ri * r[k]
 
     def matrix(self) -> np.ndarray:
         """The rows, oldest first: a (len, n) array (a copy once the window has wrapped)."""
@@ -106,8 +153,13 @@ class ReturnWindow:
             t = len(self)
             if t < 2:
                 raise ValueError("sample covariance needs at least 2 observations")
-            c = (self._s2 - np.outer(self._s1, self._s1) / t) / (t - 1)
-            c = 0.5 * (c + c.T)
+            if self._l1 is not None:  # the same element-wise operations on the lists
+                s1, s2, n = self._l1, self._l2, len(self._l1)
+                d = [[(s2[i][k] - s1[i] * s1[k] / t) / (t - 1) for k in range(n)] for i in range(n)]  # type: ignore[index]
+                c = np.array([0.5 * (d[i][k] + d[k][i]) for i in range(n) for k in range(n)]).reshape(n, n)
+            else:
+                c = (self._s2 - np.multiply.outer(self._s1, self._s1) / t) / (t - 1)
+                c = 0.5 * (c + c.T)
             c.flags.writeable = False
             self._cov = c
         return self._cov

@@ -42,7 +42,7 @@ from operators.execution.orders import OrderManager
 from operators.execution.stage import ExecutionStage
 from operators.execution.venue import SimVenue, Venue
 from operators.ids import stable_id
-from operators.messages import DecisionPoint, Emitted, SymbolUpdate
+from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickColumns, TickRow
 from operators.risk import MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits
 from operators.risk.historical import historical_var
 from operators.risk.scenarios import var_cvar
@@ -121,7 +121,7 @@ class AccountStage:
         self.execution = ExecutionStage(None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker,
                                                                                       account=cfg.name)),
                                         execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s,
-                                        twap_slice_s=cfg.twap_slice_s, account=cfg.name)
+                                        twap_slice_s=cfg.twap_slice_s)
         if cfg.gate == "risk":
             self.gate: Any = RiskGate(cfg.limits)
         else:
@@ -153,6 +153,7 @@ class AccountStage:
         self._last_equity = cfg.capital
         self._contrib: dict[str, dict[str, float]] = {}  # symbol -> the last intent's contributions
         self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
+        self._weights = {s: cfg.weight(s) for s in cfg.symbols}  # cfg.weight per symbol, computed once
         # one-period VaR/CVaR forecasts of the book after each decision time, for the backtest against the next
         # period's realised P&L: ts (ns) and (VaR, CVaR as positive losses in quote currency or NaN, equity quote);
         # flat typed arrays, so that the state pickles as a few byte strings however long the run
@@ -176,8 +177,9 @@ class AccountStage:
         sym = u.symbol
         if sym not in self.index:
             raise KeyError(f"symbol {sym!r} is not in account {self.name!r}'s universe {self.symbols}")
-        if len(u.ticks):
-            self.ticks[sym].append([u.ticks, 0])
+        ticks = u.ticks
+        if len(ticks.ts) if type(ticks) is TickColumns else len(ticks):
+            self.ticks[sym].append([ticks, 0])
         for p in u.points:
             self._seq += 1
             heapq.heappush(self.points, (p.ts, self.index[sym], self._seq, p))
@@ -193,7 +195,7 @@ class AccountStage:
                     heapq.heapify(self._prog_heap)
         barrier = self._barrier()
         self._release(barrier, out)
-        if barrier is not None and self.execution.remote:
+        if barrier is not None and self.execution.venue is None:  # remote
             self.execution.send_due(barrier, out)
         if out.marks or out.decisions:
             out.state = self.state()
@@ -226,10 +228,7 @@ class AccountStage:
             self.mismatches += 1
             first = self.reconcile_mode == "normal"
             self.reconcile_mode = "reduce_only"
-            reps = self.execution.stop(True, "account:" + self.name, "reconciliation_reduce_only",
-                                       max(self.clock or 0, ts), out)
-            if reps:
-                self._apply(reps, out)
+            self.execution.withdraw_unsent(keep_reducing=True)
             detail = "; ".join(f"{s}: book {a:+.10g} vs venue {b:+.10g}" for s, (a, b) in diff.items())
             if unknown:
                 detail += ("; " if detail else "") + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
@@ -254,18 +253,14 @@ class AccountStage:
         """Operator commands whose signatures the flow has verified, in topic order. Each takes effect now: at the
         account's next decision (its event time ``clock``), before any later intent; a halt also cancels what is
         working in its scope. Every applied or refused command gives an audit event (``ts``: the account's event
-        time at which it took effect; with a remote venue not before the release time of the children already
-        sent) and a refused one an alert."""
+        time at which it took effect) and a refused one an alert."""
         out = Emitted()
         for c in commands:
             res = self.control.apply(c)
             if res.status == "duplicate":
                 continue
             ev = audit_event(c, res)
-            # the event time from which it holds: a remote venue may already have children released up to
-            # ``sent_until`` (sent before the command came), so that is where "after the command" starts
-            at = max(self.clock or c.ts, self.execution.sent_until)
-            out.audit.append(msgspec.structs.replace(ev, ts=at))
+            out.audit.append(msgspec.structs.replace(ev, ts=self.clock or c.ts))
             if res.status != "applied":
                 out.alerts.append(refusal_alert(c, res.reason, res.detail))
                 continue
@@ -277,7 +272,7 @@ class AccountStage:
                                                                            lim.resume_drawdown)
                 self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = float(lim.rate_per_s), float(lim.rate_burst)
             else:
-                reps = self.execution.on_command(c.action, c.scope, at, out)
+                reps = self.execution.on_command(c.action, c.scope, self.symbols, self.clock or c.ts)
                 if reps:
                     self._apply(reps, out)
         out.state = self.state()
@@ -293,6 +288,8 @@ class AccountStage:
 
     # -- the clock ------------------------------------------------------------------------------------------------
     _silent: int | None = None  # class default: a stage pickled before the count existed recounts once
+    _weights: dict[str, float] | None = None  # class default: a stage pickled before the cache computes each time
+    _z_of: dict[float, tuple[float, float]] = {}  # alpha -> (z, CVaR factor) of the Gaussian forecast (shared cache)
 
     def _unreported(self) -> int:
         """How many symbols of the universe have not reported progress yet (kept as a count: O(1))."""
@@ -327,15 +324,23 @@ class AccountStage:
             while q:
                 chunk = q[0]
                 cols, i = chunk
-                j = cols.cut(i, t)
+                n = len(cols.ts)
+                # every key of the chunk below t (keys never decrease): all of it, without the search
+                j = n if t is not None and cols.keys[-1] < t else cols.cut(i, t)
                 if j > i:
-                    self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), int(cols.ts[i:j].max()))
+                    if j == i + 1:  # one trade: its row without slicing the columns (TickColumns.rows(i, j))
+                        top = cols.ts.item(i)
+                        rows = [TickRow(cols.symbol, top, cols.price.item(i), cols.qty.item(i))]
+                    else:
+                        top = int(cols.ts[i:j].max())
+                        rows = None
+                    self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), top)
                     self.last_price[sym] = float(cols.price[j - 1])
-                    if not ex.remote:
-                        reports = ex.on_ticks(cols.rows(i, j))
+                    if ex.venue is not None:  # not ex.remote
+                        reports = ex.on_ticks(rows if rows is not None else cols.rows(i, j))
                         if reports:
                             self._apply(reports, out)
-                if j < len(cols):
+                if j < n:
                     chunk[1] = j
                     break
                 q.popleft()
@@ -354,15 +359,16 @@ class AccountStage:
         return m
 
     def _at(self, t: int, group: list[DecisionPoint], out: Emitted) -> None:
-        rets = np.zeros(len(self.symbols))
+        rets = [0.0] * len(self.symbols)
         any_ret = False
+        prev_close, closes, index = self.prev_close, self.closes, self.index
         for p in group:
-            prev = self.prev_close.get(p.symbol)
+            sym = p.symbol
+            prev = prev_close.get(sym)
             if prev is not None:
-                rets[self.index[p.symbol]] = p.close / prev - 1.0
+                rets[index[sym]] = p.close / prev - 1.0
                 any_ret = True
-            self.prev_close[p.symbol] = p.close
-            self.closes[p.symbol] = p.close
+            prev_close[sym] = closes[sym] = p.close
         if any_ret:
             self.returns.push(rets)
         self.clock = t
@@ -372,10 +378,10 @@ class AccountStage:
         self._last_equity = equity
         out.marks.append((t, equity))
         self.attribution.mark(marks, self.ledger.holdings(), self.attr_shares)
-        self.gate.update_equity(equity, t)
+        kill = self.gate.update_equity(equity, t)
         for p in group:
             if p.intent is not None:
-                self._decide(p, t, marks, equity, out)
+                self._decide(p, t, marks, equity, out, kill)
         self._forecast(t, marks, equity)
 
     def _forecast(self, t: int, marks: dict[str, float], equity: float) -> None:
@@ -384,19 +390,24 @@ class AccountStage:
         holds fewer than two returns."""
         lim = self.cfg.limits
         book = self.exposure_book()
-        x = np.array([book.get(s, 0.0) * marks.get(s, 0.0) for s in self.symbols])
+        xl = [book.get(s, 0.0) * marks.get(s, 0.0) for s in self.symbols]
         if len(self.returns) < 2:
             var = cvar = math.nan
-        elif not x.any():
+        elif not any(xl):
             var = cvar = 0.0
         elif lim.var_method in ("historical", "fhs"):
+            x = np.array(xl)
             rows = self.returns.matrix() if lim.var_method == "historical" else self.returns.scenarios()
             v, c = var_cvar(rows @ x, lim.alpha)
             var, cvar = -v, -c
         else:
-            sp = math.sqrt(max(float(x @ self.returns.cov() @ x), 0.0))
-            z = norm_ppf(lim.alpha)
-            var, cvar = z * sp, norm_pdf(z) / (1.0 - lim.alpha) * sp
+            x = np.array(xl)
+            sp = math.sqrt(max(float(x.dot(self.returns.cov()).dot(x)), 0.0))  # = x @ cov @ x, the same BLAS calls
+            k = self._z_of.get(lim.alpha)
+            if k is None:
+                z = norm_ppf(lim.alpha)
+                k = self._z_of[lim.alpha] = (z, norm_pdf(z) / (1.0 - lim.alpha))
+            var, cvar = k[0] * sp, k[1] * sp
         self._fc_ts.append(t)
         self._fc_val.extend((var, cvar, equity))
         keep = self.cfg.forecasts_kept
@@ -414,7 +425,8 @@ class AccountStage:
                                            window=self.returns))
         return self._mkt[1]
 
-    def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted) -> None:
+    def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted,
+                kill: str | None = None) -> None:
         cfg = self.cfg
         it = p.intent
         assert it is not None
@@ -433,9 +445,17 @@ class AccountStage:
             reps = ex.cancel_open(sym, t)
             if reps:
                 self._apply(reps, out)
-        held = self.ledger.position(sym) + ex.in_flight(sym)
-        target_qty = target * cfg.fraction * cfg.weight(sym) * max(equity, 0.0) / price
-        mode = self.control.mode(self.name, sym, it.strategy)
+        # what is held and working, per symbol (the gate's view too): the symbol's entry is its position plus its
+        # quantity in flight, the very sum ledger.position(sym) + ex.in_flight(sym)
+        book = self.exposure_book()
+        held = book.get(sym, 0.0)
+        w = self._weights.get(sym) if self._weights is not None else None
+        if w is None:
+            w = cfg.weight(sym)
+        target_qty = target * cfg.fraction * w * max(equity, 0.0) / price
+        # no operator mode command ever applied: every scope is normal (ControlState.mode's answer, without its
+        # three look-ups)
+        mode = self.control.mode(self.name, sym, it.strategy) if self.control._modes else "normal"
         why = "operator_reduce_only"
         if mode == "normal" and self.reconcile_mode != "normal":
             mode, why = self.reconcile_mode, "reconciliation_reduce_only"
@@ -447,15 +467,20 @@ class AccountStage:
                 target_qty = held
         delta = target_qty - held
         side = "buy" if delta > 0 else "sell"
-        oi = OrderRequest(it.id, sym, side, abs(delta), strategy=it.strategy, confidence=it.confidence, ts=it.ts)
+        qty = abs(delta)
         if mode == "halted":
-            d = self._refused(oi, equity, marks, t, "operator_halt")
-        elif mode == "reduce_only" and target_qty != wanted and abs(delta) * price < cfg.min_notional:
-            d = self._refused(oi, equity, marks, t, why)
-        elif cfg.gate == "risk" and abs(delta) * price < cfg.min_notional:
-            d = self._small(oi, equity, marks, t)
+            d = self._refused(self._request(it, sym, side, qty), equity, marks, t, "operator_halt")
+        elif mode == "reduce_only" and target_qty != wanted and qty * price < cfg.min_notional:
+            d = self._refused(self._request(it, sym, side, qty), equity, marks, t, why)
+        elif cfg.gate == "risk" and qty * price < cfg.min_notional:
+            d = self._small(self._request(it, sym, side, qty), equity, marks, t)
+        elif cfg.gate == "risk":  # the gate's evaluate on the intent's fields (no request objects built)
+            # the kill switch was updated with this equity at t by _at (nothing between changes it)
+            d = self.gate.decide(it.id, sym, side, qty, it.strategy, it.confidence, equity, book, self.shares,
+                                 self._market(marks), t, kill)
         else:
-            d = self.gate.evaluate(oi, PortfolioState(equity=equity, positions=self.exposure_book(), shares=self.shares),
+            d = self.gate.evaluate(self._request(it, sym, side, qty),
+                                   PortfolioState(equity=equity, positions=book, shares=self.shares),
                                    self._market(marks), t)
         self.decisions[d.action] += 1
         if d.portfolio is not None and (d.portfolio.var or d.portfolio.cvar):
@@ -468,6 +493,10 @@ class AccountStage:
         reps = ex.submit(d, it.strategy, it.ts, it.target, abs(target_qty) < abs(held), t, out)
         if reps:
             self._apply(reps, out)
+
+    @staticmethod
+    def _request(it: Any, sym: str, side: str, qty: float) -> OrderRequest:
+        return OrderRequest(it.id, sym, side, qty, strategy=it.strategy, confidence=it.confidence, ts=it.ts)
 
     def exposure_book(self) -> dict[str, float]:
         """What the gate counts as held: every position plus what is still working at the venue, per symbol

@@ -72,6 +72,8 @@ from .sizing import round_to_lot
 
 __all__ = ["OrderRequest", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
 
+_NS = 1_000_000_000
+
 
 def to_loss(x: float) -> float:
     """Return-sign risk number to the positive-loss convention: ``-x`` (a VaR of -0.03 is a 0.03 loss).
@@ -212,6 +214,8 @@ class _Book:
     variance after ``q`` more is the quadratic ``a + 2 b q + c q²`` (``a = x0'Σx0``, ``b = dj (Σx0)_j``,
     ``c = dj² Σ_jj``), so each VaR/CVaR limit has a closed-form largest quantity (:meth:`max_q`)."""
 
+    __slots__ = ("alpha", "gauss", "kv", "kc", "_memo", "gross_o", "net_o", "a", "b", "c", "lines")
+
     def __init__(self, market: MarketState, exposures: np.ndarray, j: int, dj: float, gate: RiskGate) -> None:
         self.alpha = gate.limits.alpha
         self.gauss = gate.limits.var_method == "gaussian"
@@ -225,6 +229,18 @@ class _Book:
         else:
             r = market.scenarios(gate.limits.var_method, gate.limits.fhs_lambda)
             self.lines = ScenarioLines(r @ exposures, dj * r[:, j], self.alpha)
+
+    @classmethod
+    def gaussian(cls, a: float, b: float, c: float, gate: RiskGate) -> _Book:
+        """The Gaussian book of the quadratic ``a + 2 b q + c q²`` (computed by the caller as in ``__init__``)."""
+        self = cls.__new__(cls)
+        self.alpha = gate.limits.alpha
+        self.gauss = True
+        self.kv, self.kc = gate._kv, gate._kc
+        self._memo = {}
+        self.gross_o = self.net_o = 0.0
+        self.a, self.b, self.c = a, b, c
+        return self
 
     def losses(self, q: float) -> tuple[float, float]:
         """Portfolio (VaR, CVaR) after ``q`` more along the order direction: positive losses, quote currency."""
@@ -296,6 +312,11 @@ class RiskGate:
         z = norm_ppf(self.limits.alpha)
         self._kv = z  # VaR loss per unit of σ (zero mean)
         self._kc = norm_pdf(z) / (1.0 - self.limits.alpha)  # CVaR loss per unit of σ
+        L = self.limits
+        self._gauss = L.var_method == "gaussian"
+        # no strategy has a finite component-VaR budget, whatever the shares (then none is ever checked)
+        self._no_strategy_budgets = math.isinf(L.strategy_var_budget) and all(
+            math.isinf(v) for v in L.strategy_var_budgets.values())
 
     def update_equity(self, equity: float, now_ns: int) -> str:
         """Feed an equity mark (quote currency) to the kill switch between intents; the kill-switch state."""
@@ -303,20 +324,26 @@ class RiskGate:
 
     def evaluate(self, intent: Any, portfolio: Any, market: MarketState, now_ns: int) -> RiskDecision:
         """Decide on one intent at event time ``now_ns`` (ns UTC); see the module doc for the checks."""
-        L = self.limits
-        sym: str = intent.symbol
-        req = float(intent.qty)
-        side = intent.side
-        sign = 1.0 if side == "buy" else -1.0
-        equity = float(portfolio.equity)
-        positions = dict(portfolio.positions)
-        cur = float(positions.get(sym, 0.0))
-        kill_state = self.state.kill.update(equity, now_ns)
-        reasons: list[str] = []
+        return self.decide(getattr(intent, "intent_id", None) or intent.id, intent.symbol, intent.side,
+                           float(intent.qty), getattr(intent, "strategy", None), getattr(intent, "confidence", None),
+                           float(portfolio.equity), portfolio.positions, getattr(portfolio, "shares", None) or {},
+                           market, now_ns)
 
-        def cap(v: Verdict, limit: float) -> float:
-            reasons.extend(r for r in v.reasons if r not in reasons)
-            return limit
+    def decide(self, intent_id: str, sym: str, side: str, req: float, strategy: str | None,
+               confidence: float | None, equity: float, positions: Mapping[str, float],
+               shares: Mapping[str, Mapping[str, float]], market: MarketState, now_ns: int,
+               kill_state: str | None = None) -> RiskDecision:
+        """:meth:`evaluate` on the intent's and the portfolio's fields (``req`` base units, ``equity`` quote,
+        ``positions`` signed base units per symbol, not modified), without building their objects: the account
+        stage's call. ``kill_state``: what :meth:`update_equity` returned for this very ``equity`` and ``now_ns``
+        (the update is then not repeated: a second update with the same equity and time changes nothing)."""
+        L = self.limits
+        sign = 1.0 if side == "buy" else -1.0
+        positions = dict(positions)
+        cur = float(positions.get(sym, 0.0))
+        if kill_state is None:
+            kill_state = self.state.kill.update(equity, now_ns)
+        reasons: list[str] = []
 
         qmax = req if req > 0.0 and math.isfinite(req) else 0.0
         if qmax == 0.0:
@@ -326,29 +353,63 @@ class RiskGate:
         reducing = min(qmax, max(0.0, -sign * cur))  # part of the order that shrinks |position|
         increases = qmax > reducing
 
-        v = check_kill_switch(kill_state, increases)
-        if not v.ok:
-            qmax = cap(v, 0.0 if kill_state == "halted" else reducing)
-        price = market.prices.get(sym)
+        # each reason below is added at most once and none of them can be in the list already (a failing check
+        # leaves no room for the next ones that share its reason)
+        if kill_state == "halted":
+            reasons.append("kill_switch_halted")
+            qmax = 0.0
+        elif kill_state == "reduce_only" and increases:
+            reasons.append("kill_switch_reduce_only")
+            qmax = reducing
+        prices = market.prices
+        price = prices.get(sym)
         if price is None or not price > 0.0:
-            qmax = cap(Verdict(False, ("no_price",)), 0.0 if price is None else reducing)
+            reasons.append("no_price")
+            qmax = 0.0 if price is None else reducing
         if qmax > reducing:
-            for v in (Verdict(False, ("no_equity",)) if equity <= 0.0 else Verdict(True),
-                      check_stale(market.price_ts_ns.get(sym), now_ns, L.max_price_age_s),
-                      check_confidence(getattr(intent, "confidence", None), L.min_confidence)):
-                if not v.ok:
-                    qmax = cap(v, reducing)
+            if equity <= 0.0:
+                reasons.append("no_equity")
+                qmax = reducing
+            pts = market.price_ts_ns.get(sym)
+            if pts is None or now_ns - pts > L.max_price_age_s * _NS:
+                reasons.append("stale_price")
+                qmax = reducing
+            if confidence is not None and not confidence >= L.min_confidence:
+                reasons.append("low_confidence")
+                qmax = reducing
         if qmax > reducing:
-            held = {s for s, q in positions.items() if q != 0.0} | {sym}
-            if any(not market.prices.get(s, 0.0) > 0.0 for s in held):
-                qmax = cap(Verdict(False, ("no_price",)), reducing)
-            elif any(market.index(s) is None for s in held) or market.n_returns < L.min_history:
-                qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
+            # every held symbol (and the order's) priced, then in the return window with enough history
+            index = market._index
+            priced = in_window = True
+            for s, q in positions.items():
+                if q != 0.0:
+                    if not prices.get(s, 0.0) > 0.0:
+                        priced = False
+                        break
+                    if s not in index:
+                        in_window = False
+            if priced and not prices.get(sym, 0.0) > 0.0:
+                priced = False
+            if not priced:
+                reasons.append("no_price")
+                qmax = reducing
+            elif market.n_returns < L.min_history or not in_window or sym not in index:
+                reasons.append("insufficient_history")
+                qmax = reducing
         book: _Book | None = None
         if qmax > reducing:
-            qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
-                                               getattr(portfolio, "shares", None) or {})
-        q = round_to_lot(qmax, L.lot_size(sym))
+            if self._gauss and (self._no_strategy_budgets or not any(shares.values())):
+                qmax, book = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
+            else:
+                qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market,
+                                                   reasons, shares)
+        lot = L.lot_sizes.get(sym, L.default_lot_size) if L.lot_sizes else L.default_lot_size  # L.lot_size(sym)
+        if lot > 0.0:
+            q = round_to_lot(qmax, lot)
+        elif qmax >= 0.0 and qmax < math.inf:  # round_to_lot without a lot: the quantity itself
+            q = qmax if qmax > 0.0 else 0.0
+        else:
+            q = round_to_lot(qmax, lot)  # raises
         if q < qmax and q > 0.0 and not reasons and q != req:
             reasons.append("lot_size")
         if 0.0 < q < L.min_qty or (q == 0.0 and qmax > 0.0):
@@ -362,7 +423,98 @@ class RiskGate:
         action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
         self.state.decisions[action] += 1
         positions[sym] = cur + sign * q
-        return self._decision(intent, req, q, action, reasons, equity, positions, market, now_ns, book)
+        return self._decision(intent_id, sym, side, strategy, req, q, action, reasons, equity, positions, market,
+                              now_ns, book)
+
+    def _gauss_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
+                      positions: dict[str, float], market: MarketState, reasons: list[str]) -> tuple[float, _Book]:
+        """:meth:`_quantity_limits` for the Gaussian method without strategy budgets, the same numbers with less
+        work: each limit is first judged on its losses at ``q0`` and at the request (closed forms), and only a
+        limit the request breaks goes through :func:`_limit` (with the same loss functions as the general path).
+        Every loss is convex in ``q`` there, so no final verification is needed (as in the general path)."""
+        L = self.limits
+        prices = market.prices
+        price = prices[sym]
+        gross_o = net_o = 0.0
+        others = [q * prices[s] for s, q in positions.items() if s != sym and q != 0.0]
+        if len(others) == 1:  # fsum of one number: that number (+ 0.0: fsum's zero is never negative)
+            net_o = others[0] + 0.0
+            gross_o = abs(net_o)
+        elif others:
+            gross_o = math.fsum(abs(e) for e in others)
+            net_o = math.fsum(others)
+        n = len(market.symbols)
+        xs = [0.0] * n
+        index = market._index
+        for s, q in positions.items():
+            i = index.get(s)
+            if i is not None and q != 0.0:  # (a flat symbol adds nothing, and may have no price)
+                xs[i] += q * prices[s]
+        x0 = np.array(xs)
+        j: int = index[sym]
+        dj = sign * price
+        cov = market.cov
+        sx = cov.dot(x0)  # ndarray.dot: the same BLAS call as cov @ x0, a third of its overhead
+        a, b, c = float(x0.dot(sx)), dj * float(sx[j]), dj * dj * float(cov[j, j])
+        book = _Book.gaussian(a, b, c, self)
+        book.gross_o, book.net_o = gross_o, net_o
+        kv, kc = self._kv, self._kc
+        q_req = qmax
+
+        def pos(q: float) -> float:
+            return cur + sign * q
+
+        pos0, pos_req = cur + sign * q0, cur + sign * q_req  # pos(q0), pos(q_req)
+        p0 = abs(pos0)
+        p_req = abs(pos_req)
+
+        def fail(reason: str, loss: Callable[[float], float], limit: float,
+                 solve: Callable[[float, float], float]) -> None:
+            nonlocal qmax
+            v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
+            qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
+            if reason not in reasons:
+                reasons.append(reason)
+
+        # exposure limits: the same expressions as the general path's loss functions
+        limit = min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price)
+        if not (math.isinf(limit) and limit > 0) and not p_req <= max(limit, p0):
+            fail("position_limit", lambda q: abs(pos(q)), limit, lambda b_, hi: q0 + (b_ - p0))
+        limit = L.max_gross_exposure
+        if not (math.isinf(limit) and limit > 0) and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
+            fail("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, limit,
+                 lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price)
+        limit = L.max_net_exposure
+        if not (math.isinf(limit) and limit > 0) and \
+                not abs(net_o + pos_req * price) <= max(limit, abs(net_o + pos0 * price)):
+            a0 = net_o + pos0 * price
+            fail("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), limit,
+                 lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price)
+        limit = L.max_leverage
+        if not (math.isinf(limit) and limit > 0) and \
+                not (gross_o + p_req * price) / equity <= max(limit, (gross_o + p0 * price) / equity):
+            fail("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, limit,
+                 lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price)
+        # VaR limits: portfolio sigma after q more is sqrt(a + 2 b q + c q^2) (as _Book.losses)
+        s0 = math.sqrt(max(a + 2.0 * b * 0.0 + c * 0.0 * 0.0, 0.0))
+        sq0 = math.sqrt(max(a + 2.0 * b * q0 + c * q0 * q0, 0.0))
+        sreq = math.sqrt(max(a + 2.0 * b * q_req + c * q_req * q_req, 0.0))
+        base = kv * s0
+        var_loss = book.var_loss
+        limit = L.var_budget(sym)
+        if not (math.isinf(limit) and limit > 0) and \
+                not (kv * sreq - base) / equity <= max(limit, (kv * sq0 - base) / equity):
+            fail("symbol_var_budget", lambda q: (var_loss(q) - base) / equity, limit,
+                 lambda b_, hi: book.max_q(kv, b_ * equity + base))
+        limit = L.max_portfolio_var
+        if not (math.isinf(limit) and limit > 0) and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
+            fail("portfolio_var_limit", lambda q: var_loss(q) / equity, limit,
+                 lambda b_, hi: book.max_q(kv, b_ * equity))
+        limit = L.max_portfolio_cvar
+        if not (math.isinf(limit) and limit > 0) and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
+            fail("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, limit,
+                 lambda b_, hi: book.max_q(kc, b_ * equity))
+        return qmax, book
 
     # ----------------------------------------------------------------------------------------------------------
 
@@ -384,7 +536,7 @@ class RiskGate:
         x0 = np.zeros(n)
         for s, q in positions.items():
             i = market.index(s)
-            if i is not None:
+            if i is not None and q != 0.0:  # (a flat symbol adds nothing, and may have no price)
                 x0[i] += q * market.prices[s]
         j: int = market.index(sym)  # type: ignore[assignment]
         book = _Book(market, x0, j, sign * price, self)
@@ -484,14 +636,13 @@ class RiskGate:
 
         return loss
 
-    def _decision(self, intent: Any, req: float, q: float, action: str, reasons: list[str], equity: float,
-                  positions: dict[str, float], market: MarketState, now_ns: int, book: _Book | None = None
-                  ) -> RiskDecision:
+    def _decision(self, iid: str, sym: str, side: str, strategy: str | None, req: float, q: float, action: str,
+                  reasons: list[str], equity: float, positions: dict[str, float], market: MarketState, now_ns: int,
+                  book: _Book | None = None) -> RiskDecision:
         """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
         Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
         checked that), so nothing is recomputed."""
         L = self.limits
-        sym = intent.symbol
         held = {s: p for s, p in positions.items() if p != 0.0}
         px = market.prices
         s_var = s_cvar = p_var = p_cvar = 0.0
@@ -500,7 +651,7 @@ class RiskGate:
             gross = book.gross_o + abs(x_j)
             net = book.net_o + x_j
             p_var, p_cvar = book.losses(q)
-            j: int = market.index(sym)  # type: ignore[assignment]
+            j: int = market._index[sym]
             if book.gauss:
                 sp = math.sqrt(max(float(market.cov[j, j]), 0.0)) * abs(x_j)
                 s_var, s_cvar = self._kv * sp, self._kc * sp
@@ -509,37 +660,47 @@ class RiskGate:
                 xs[j] = x_j
                 s_var, s_cvar = self._losses(market, xs)
             p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
-            ok_data = False
         else:
-            gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
-            net = math.fsum(p * px[s] for s, p in held.items() if s in px)
-            ok_data = equity > 0.0 and market.n_returns >= 2 and all(
-                s in px and market.index(s) is not None for s in held)
-        if ok_data:
-            n = len(market.symbols)
-            x = np.zeros(n)
-            for s, p in held.items():
-                x[market.index(s)] = p * px[s]  # type: ignore[index]
-            i = market.index(sym)
-            p_var, p_cvar = self._losses(market, x)
-            if i is None:
-                pass
-            elif L.var_method == "gaussian":  # the symbol alone: σ = sqrt(Σ_ii) |x_i|
-                sp = math.sqrt(max(float(market.cov[i, i]), 0.0)) * abs(float(x[i]))
-                s_var, s_cvar = self._kv * sp, self._kc * sp
+            ex = [(p, px[s]) for s, p in held.items() if s in px]
+            if len(ex) == 1:  # fsum of one or two numbers: one rounding, as a plain sum (+ 0.0: fsum's zero
+                (p, m), = ex  # is never negative)
+                gross, net = abs(p) * m + 0.0, p * m + 0.0
+            elif len(ex) == 2:
+                (p, m), (p2, m2) = ex
+                gross, net = abs(p) * m + abs(p2) * m2 + 0.0, p * m + p2 * m2 + 0.0
             else:
-                xs = np.zeros(n)
-                xs[i] = x[i]
-                s_var, s_cvar = self._losses(market, xs)
-            p_var, p_cvar, s_var, s_cvar = (v / equity for v in (p_var, p_cvar, s_var, s_cvar))
+                gross = math.fsum(abs(p) * m for p, m in ex)
+                net = math.fsum(p * m for p, m in ex)
+            index = market._index
+            if equity > 0.0 and market.n_returns >= 2 and all(s in px and s in index for s in held):
+                xl = [0.0] * len(market.symbols)
+                for s, p in held.items():
+                    xl[index[s]] = p * px[s]
+                i = index.get(sym)
+                if any(xl):  # (_losses without its test of x)
+                    x = np.array(xl)
+                    if self._gauss:
+                        sp = math.sqrt(max(float(x.dot(market.cov).dot(x)), 0.0))  # = x @ cov @ x
+                        p_var, p_cvar = self._kv * sp, self._kc * sp
+                    else:
+                        p_var, p_cvar = self._losses(market, x)
+                if i is None:
+                    pass
+                elif L.var_method == "gaussian":  # the symbol alone: σ = sqrt(Σ_ii) |x_i|
+                    sp = math.sqrt(max(float(market.cov[i, i]), 0.0)) * abs(xl[i])
+                    s_var, s_cvar = self._kv * sp, self._kc * sp
+                else:
+                    xs = np.zeros(len(market.symbols))
+                    xs[i] = xl[i]
+                    s_var, s_cvar = self._losses(market, xs)
+                p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
         kill = self.state.kill
         snap = PortfolioSnapshot(equity=equity, gross_exposure=gross, net_exposure=net,
                                  drawdown=min(max(kill.drawdown, 0.0), 1.0), var=p_var, cvar=p_cvar,
-                                 positions=dict(list(held.items())[:256]))
-        iid = getattr(intent, "intent_id", None) or intent.id
+                                 positions=held if len(held) <= 256 else dict(list(held.items())[:256]))
         return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
-                            requested_qty=req, approved_qty=q, reasons=reasons[:32], var=s_var, cvar=s_cvar,
-                            portfolio=snap, strategy=getattr(intent, "strategy", None), side=intent.side)
+                            requested_qty=req, approved_qty=q, reasons=reasons if len(reasons) <= 32 else reasons[:32],
+                            var=s_var, cvar=s_cvar, portfolio=snap, strategy=strategy, side=side)
 
     def _losses(self, market: MarketState, x: np.ndarray) -> tuple[float, float]:
         """(VaR, CVaR) positive losses of exposure vector ``x``, quote currency."""
@@ -547,7 +708,7 @@ class RiskGate:
         if not x.any():
             return 0.0, 0.0
         if L.var_method == "gaussian":
-            sp = math.sqrt(max(float(x @ market.cov @ x), 0.0))
+            sp = math.sqrt(max(float(x.dot(market.cov).dot(x)), 0.0))  # = x @ cov @ x, the same BLAS calls
             return self._kv * sp, self._kc * sp
         v, c = var_cvar(market.scenarios(L.var_method, L.fhs_lambda) @ x, L.alpha)
         return to_loss(v), to_loss(c)

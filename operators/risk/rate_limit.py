@@ -42,7 +42,12 @@ class TokenBucket:
 
     def try_take(self, now_ns: int, n: float = 1.0) -> bool:
         """Take ``n`` tokens if available at ``now_ns``; True if taken."""
-        self._refill(now_ns)
+        last = self.last_ns  # _refill, inline
+        if last is None:
+            self.last_ns = int(now_ns)
+        elif now_ns > last:
+            self.tokens = min(self.burst, self.tokens + (now_ns - last) * 1e-9 * self.rate_per_s)
+            self.last_ns = int(now_ns)
         if self.tokens + 1e-12 >= n:
             self.tokens = max(0.0, self.tokens - n)
             return True

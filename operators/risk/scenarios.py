@@ -71,11 +71,18 @@ def var_cvar(v: np.ndarray, alpha: float) -> tuple[float, float]:
     :func:`~operators.risk.historical.historical_var_cvar` from one partial sort."""
     k, k1, g = quantile_ranks(v.size, alpha)
     part = np.partition(v, (k, k1) if k1 != k else k)
-    q = _lerp(float(part[k]), float(part[k1]), g)
-    tail = v[v < q]
-    if tail.size == 0:
+    hi = float(part[k1])
+    q = _lerp(float(part[k]), hi, g)
+    if not q <= hi:  # (never: the interpolation stays between its ends) the tail from all of v
+        tail0 = v[v < q]
+        return q, (math.fsum(tail0.tolist()) / tail0.size if tail0.size else q)
+    # the tail v[v < q]: every value below q is before position k1 of the partition (those from k1 on are >=
+    # part[k1] >= q), and fsum is exact, so the order of the tail does not matter: the same CVaR from k1 values
+    # instead of a pass over all of v
+    tail = [x for x in part[:k1].tolist() if x < q]
+    if not tail:
         return q, q
-    return q, math.fsum(tail.tolist()) / tail.size
+    return q, math.fsum(tail) / len(tail)
 
 
 class ScenarioLines:
@@ -172,8 +179,10 @@ class ScenarioLines:
         else:
             vc = self.a[cand] + q * self.s[cand]
             part = np.partition(vc, (kb, kb1) if kb1 != kb else kb)
-            qv = _lerp(float(part[kb]), float(part[kb1]), self.g)
-            tail = vc[vc < qv].tolist()
+            hi = float(part[kb1])
+            qv = _lerp(float(part[kb]), hi, self.g)
+            # = vc[vc < qv] (see var_cvar)
+            tail = [x for x in part[:kb1].tolist() if x < qv] if qv <= hi else vc[vc < qv].tolist()
             if nb:
                 tail += (self.a[below] + q * self.s[below]).tolist()
         cv = math.fsum(tail) / len(tail) if tail else qv
