@@ -121,7 +121,7 @@ class AccountStage:
         self.execution = ExecutionStage(None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker,
                                                                                       account=cfg.name)),
                                         execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s,
-                                        twap_slice_s=cfg.twap_slice_s)
+                                        twap_slice_s=cfg.twap_slice_s, account=cfg.name)
         if cfg.gate == "risk":
             self.gate: Any = RiskGate(cfg.limits)
         else:
@@ -228,7 +228,10 @@ class AccountStage:
             self.mismatches += 1
             first = self.reconcile_mode == "normal"
             self.reconcile_mode = "reduce_only"
-            self.execution.withdraw_unsent(keep_reducing=True)
+            reps = self.execution.stop(True, "account:" + self.name, "reconciliation_reduce_only",
+                                       max(self.clock or 0, ts), out)
+            if reps:
+                self._apply(reps, out)
             detail = "; ".join(f"{s}: book {a:+.10g} vs venue {b:+.10g}" for s, (a, b) in diff.items())
             if unknown:
                 detail += ("; " if detail else "") + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
@@ -253,14 +256,18 @@ class AccountStage:
         """Operator commands whose signatures the flow has verified, in topic order. Each takes effect now: at the
         account's next decision (its event time ``clock``), before any later intent; a halt also cancels what is
         working in its scope. Every applied or refused command gives an audit event (``ts``: the account's event
-        time at which it took effect) and a refused one an alert."""
+        time at which it took effect; with a remote venue not before the release time of the children already
+        sent) and a refused one an alert."""
         out = Emitted()
         for c in commands:
             res = self.control.apply(c)
             if res.status == "duplicate":
                 continue
             ev = audit_event(c, res)
-            out.audit.append(msgspec.structs.replace(ev, ts=self.clock or c.ts))
+            # the event time from which it holds: a remote venue may already have children released up to
+            # ``sent_until`` (sent before the command came), so that is where "after the command" starts
+            at = max(self.clock or c.ts, self.execution.sent_until)
+            out.audit.append(msgspec.structs.replace(ev, ts=at))
             if res.status != "applied":
                 out.alerts.append(refusal_alert(c, res.reason, res.detail))
                 continue
@@ -272,7 +279,7 @@ class AccountStage:
                                                                            lim.resume_drawdown)
                 self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = float(lim.rate_per_s), float(lim.rate_burst)
             else:
-                reps = self.execution.on_command(c.action, c.scope, self.symbols, self.clock or c.ts)
+                reps = self.execution.on_command(c.action, c.scope, at, out)
                 if reps:
                     self._apply(reps, out)
         out.state = self.state()
