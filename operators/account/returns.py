@@ -17,6 +17,7 @@ matches the two-pass formula to about 1e-13 relative (``tests/test_account.py`` 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -65,12 +66,12 @@ class ReturnWindow:
         size = self.buf.shape[0]
         head = self.head
         small = self._l1 is not None
-        if small and self._zbuf is None:
+        if small:
             rl: list[float] | None = [float(v) for v in row]
             r = None
         else:
             r = np.asarray(row, dtype=np.float64)
-            rl = r.tolist() if small else None
+            rl = None
         old = None
         if self.count >= size:
             if small:
@@ -80,7 +81,22 @@ class ReturnWindow:
                 self._s1 -= o
                 self._s2 -= np.multiply.outer(o, o)  # np.outer of two vectors, without its Python wrapping
         self.buf[head] = rl if r is None else r
-        if self._zbuf is not None:
+        if self._zbuf is not None and small:
+            ew = self._ew
+            if ew is None:
+                self._zbuf[head] = 0.0  # nothing forecast the first row
+                self._ew = np.array([x * x for x in rl])  # type: ignore[union-attr]
+            else:
+                # np.divide(r, sqrt(ew), where=sqrt(ew) > 0) and lam * ew + (1 - lam) * r², element by element
+                ewl = ew.tolist()
+                z = []
+                for x, e in zip(rl, ewl):  # type: ignore[arg-type]
+                    sg = math.sqrt(e)
+                    z.append(x / sg if sg > 0.0 else 0.0)
+                self._zbuf[head] = z
+                lam = self.lam
+                self._ew = np.array([lam * e + (1.0 - lam) * (x * x) for x, e in zip(rl, ewl)])  # type: ignore[operator, arg-type]
+        elif self._zbuf is not None:
             assert r is not None
             if self._ew is None:
                 self._zbuf[head] = 0.0  # nothing forecast the first row
@@ -114,6 +130,24 @@ class ReturnWindow:
         the numpy path does (``s1 -= old; s2 -= outer(old, old); s1 += r; s2 += outer(r, r)``)."""
         s1, s2 = self._l1, self._l2
         n = len(r)
+        if n == 2:  # the loops below, unrolled (outer(x, x)[i][k] = x[i] * x[k])
+            a, b = s2  # type: ignore[misc]
+            if old is not None:
+                o0, o1 = old
+                s1[0] -= o0  # type: ignore[index]
+                a[0] -= o0 * o0
+                a[1] -= o0 * o1
+                s1[1] -= o1  # type: ignore[index]
+                b[0] -= o1 * o0
+                b[1] -= o1 * o1
+            r0, r1 = r
+            s1[0] += r0  # type: ignore[index]
+            a[0] += r0 * r0
+            a[1] += r0 * r1
+            s1[1] += r1  # type: ignore[index]
+            b[0] += r1 * r0
+            b[1] += r1 * r1
+            return
         if old is not None:
             for i in range(n):
                 s1[i] -= old[i]  # type: ignore[index]
@@ -153,7 +187,13 @@ class ReturnWindow:
             t = len(self)
             if t < 2:
                 raise ValueError("sample covariance needs at least 2 observations")
-            if self._l1 is not None:  # the same element-wise operations on the lists
+            if self._l1 is not None and len(self._l1) == 2:  # the lines below for two columns, unrolled
+                (u, v), ((a, b), (e, f)) = self._l1, self._l2  # type: ignore[misc]
+                m = t - 1
+                d00, d01 = (a - u * u / t) / m, (b - u * v / t) / m
+                d10, d11 = (e - v * u / t) / m, (f - v * v / t) / m
+                c = np.array(((0.5 * (d00 + d00), 0.5 * (d01 + d10)), (0.5 * (d10 + d01), 0.5 * (d11 + d11))))
+            elif self._l1 is not None:  # the same element-wise operations on the lists
                 s1, s2, n = self._l1, self._l2, len(self._l1)
                 d = [[(s2[i][k] - s1[i] * s1[k] / t) / (t - 1) for k in range(n)] for i in range(n)]  # type: ignore[index]
                 c = np.array([0.5 * (d[i][k] + d[k][i]) for i in range(n) for k in range(n)]).reshape(n, n)

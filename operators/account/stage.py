@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
@@ -109,6 +110,30 @@ class AccountConfig:
         return self.weights.get(symbol, 0.0) / sum(self.weights.values())
 
 
+class _Chunk:
+    """One batch of a symbol's ticks waiting for the venue: its columns and the next row to feed; the columns as
+    Python lists (keys, ts, price, qty) once a search or a slice of several rows needs them (not pickled: rebuilt
+    from the columns when needed)."""
+
+    __slots__ = ("cols", "i", "_lists")
+
+    def __init__(self, cols: TickColumns, i: int = 0) -> None:
+        self.cols, self.i, self._lists = cols, i, None
+
+    def lists(self) -> tuple[list, list, list, list]:
+        if self._lists is None:
+            c = self.cols
+            self._lists = (c.keys.tolist(), c.ts.tolist(), c.price.tolist(), c.qty.tolist())
+        return self._lists
+
+    def __getstate__(self) -> tuple:
+        return (self.cols, self.i)
+
+    def __setstate__(self, s: tuple) -> None:
+        self.cols, self.i = s
+        self._lists = None
+
+
 class AccountStage:
     """Account state: ledger, orders, gate, venue (in process or remote), the symbols' queues and return window."""
 
@@ -179,7 +204,7 @@ class AccountStage:
             raise KeyError(f"symbol {sym!r} is not in account {self.name!r}'s universe {self.symbols}")
         ticks = u.ticks
         if len(ticks.ts) if type(ticks) is TickColumns else len(ticks):
-            self.ticks[sym].append([ticks, 0])
+            self.ticks[sym].append(_Chunk(ticks))
         for p in u.points:
             self._seq += 1
             heapq.heappush(self.points, (p.ts, self.index[sym], self._seq, p))
@@ -330,25 +355,34 @@ class AccountStage:
             q = self.ticks[sym]
             while q:
                 chunk = q[0]
-                cols, i = chunk
+                if type(chunk) is list:  # a stage pickled before chunks had their class: [columns, next index]
+                    chunk = q[0] = _Chunk(chunk[0], chunk[1])
+                cols, i = chunk.cols, chunk.i
                 n = len(cols.ts)
                 # every key of the chunk below t (keys never decrease): all of it, without the search
-                j = n if t is not None and cols.keys[-1] < t else cols.cut(i, t)
+                if t is None or cols.keys[-1] < t:
+                    j = n
+                else:  # cols.cut(i, t): the first key >= t at or after i
+                    j = bisect_left(chunk.lists()[0], t, i)
                 if j > i:
-                    if j == i + 1:  # one trade: its row without slicing the columns (TickColumns.rows(i, j))
+                    one = j == i + 1
+                    if one:  # one trade: its values without slicing the columns
                         top = cols.ts.item(i)
-                        rows = [TickRow(cols.symbol, top, cols.price.item(i), cols.qty.item(i))]
+                        price = cols.price.item(i)
                     else:
-                        top = int(cols.ts[i:j].max())
-                        rows = None
+                        _, ts, px, qty = chunk.lists()
+                        top = max(ts[i:j])
+                        price = px[j - 1]
                     self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), top)
-                    self.last_price[sym] = float(cols.price[j - 1])
-                    if ex.venue is not None:  # not ex.remote
-                        reports = ex.on_ticks(rows if rows is not None else cols.rows(i, j))
+                    self.last_price[sym] = price
+                    if ex.venue is not None:  # not ex.remote: the rows cols.rows(i, j) would give, the same values
+                        rows = [TickRow(cols.symbol, top, price, cols.qty.item(i))] if one else \
+                            [TickRow(cols.symbol, a, b, c) for a, b, c in zip(ts[i:j], px[i:j], qty[i:j])]
+                        reports = ex.on_ticks(rows)
                         if reports:
                             self._apply(reports, out)
                 if j < n:
-                    chunk[1] = j
+                    chunk.i = j
                     break
                 q.popleft()
 

@@ -117,6 +117,25 @@ def slice_weights(start_ns: int, horizon_s: float, slice_s: float,
     >>> slice_weights(0, 90, 60)
     ([0, 60000000000], [0.6666666666666666, 0.3333333333333333])
     """
+    if profile is None:  # the weights depend on the lengths only: computed once per (horizon, slice)
+        key = (horizon_s, slice_s)
+        hit = _TWAP_WEIGHTS.get(key)
+        if hit is None:
+            _, w0 = _slice_weights(0, horizon_s, slice_s, None)
+            hit = (int(round(slice_s * NS)), tuple(w0))
+            if len(_TWAP_WEIGHTS) < 1024:
+                _TWAP_WEIGHTS[key] = hit
+        s_ns, w = hit
+        return [start_ns + i * s_ns for i in range(len(w))], list(w)
+    return _slice_weights(start_ns, horizon_s, slice_s, profile)
+
+
+#: (horizon_s, slice_s) -> (slice length ns, TWAP weights): what _slice_weights gives for any start
+_TWAP_WEIGHTS: dict[tuple[float, float], tuple[int, tuple[float, ...]]] = {}
+
+
+def _slice_weights(start_ns: int, horizon_s: float, slice_s: float,
+                   profile: VolumeProfile | None) -> tuple[list[int], list[float]]:
     if horizon_s <= 0 or slice_s <= 0:
         raise ValueError("horizon_s and slice_s must be > 0")
     h_ns, s_ns = int(round(horizon_s * NS)), int(round(slice_s * NS))

@@ -397,9 +397,10 @@ class RiskGate:
                 reasons.append("insufficient_history")
                 qmax = reducing
         book: _Book | None = None
+        quad = None
         if qmax > reducing:
             if self._gauss and (self._no_strategy_budgets or not any(shares.values())):
-                qmax, book = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
+                qmax, quad = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
             else:
                 qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market,
                                                    reasons, shares)
@@ -424,14 +425,16 @@ class RiskGate:
         self.state.decisions[action] += 1
         positions[sym] = cur + sign * q
         return self._decision(intent_id, sym, side, strategy, req, q, action, reasons, equity, positions, market,
-                              now_ns, book)
+                              now_ns, book, quad)
 
     def _gauss_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
-                      positions: dict[str, float], market: MarketState, reasons: list[str]) -> tuple[float, _Book]:
+                      positions: dict[str, float], market: MarketState, reasons: list[str]
+                      ) -> tuple[float, tuple[float, float, float, float, float]]:
         """:meth:`_quantity_limits` for the Gaussian method without strategy budgets, the same numbers with less
         work: each limit is first judged on its losses at ``q0`` and at the request (closed forms), and only a
         limit the request breaks goes through :func:`_limit` (with the same loss functions as the general path).
-        Every loss is convex in ``q`` there, so no final verification is needed (as in the general path)."""
+        Every loss is convex in ``q`` there, so no final verification is needed (as in the general path). Returns
+        the quantity and the book's ``(a, b, c, gross_o, net_o)`` (see :class:`_Book`) for the decision."""
         L = self.limits
         prices = market.prices
         price = prices[sym]
@@ -456,8 +459,7 @@ class RiskGate:
         cov = market.cov
         sx = cov.dot(x0)  # ndarray.dot: the same BLAS call as cov @ x0, a third of its overhead
         a, b, c = float(x0.dot(sx)), dj * float(sx[j]), dj * dj * float(cov[j, j])
-        book = _Book.gaussian(a, b, c, self)
-        book.gross_o, book.net_o = gross_o, net_o
+        book: _Book | None = None  # made only when a limit has to be searched
         kv, kc = self._kv, self._kc
         q_req = qmax
 
@@ -477,21 +479,22 @@ class RiskGate:
                 reasons.append(reason)
 
         # exposure limits: the same expressions as the general path's loss functions
+        # (a limit of +inf is no limit, as in the general path; limits are never NaN or negative)
         limit = min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price)
-        if not (math.isinf(limit) and limit > 0) and not p_req <= max(limit, p0):
+        if limit != math.inf and not p_req <= max(limit, p0):
             fail("position_limit", lambda q: abs(pos(q)), limit, lambda b_, hi: q0 + (b_ - p0))
         limit = L.max_gross_exposure
-        if not (math.isinf(limit) and limit > 0) and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
+        if limit != math.inf and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
             fail("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, limit,
                  lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price)
         limit = L.max_net_exposure
-        if not (math.isinf(limit) and limit > 0) and \
+        if limit != math.inf and \
                 not abs(net_o + pos_req * price) <= max(limit, abs(net_o + pos0 * price)):
             a0 = net_o + pos0 * price
             fail("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), limit,
                  lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price)
         limit = L.max_leverage
-        if not (math.isinf(limit) and limit > 0) and \
+        if limit != math.inf and \
                 not (gross_o + p_req * price) / equity <= max(limit, (gross_o + p0 * price) / equity):
             fail("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, limit,
                  lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price)
@@ -500,21 +503,29 @@ class RiskGate:
         sq0 = math.sqrt(max(a + 2.0 * b * q0 + c * q0 * q0, 0.0))
         sreq = math.sqrt(max(a + 2.0 * b * q_req + c * q_req * q_req, 0.0))
         base = kv * s0
-        var_loss = book.var_loss
-        limit = L.var_budget(sym)
-        if not (math.isinf(limit) and limit > 0) and \
-                not (kv * sreq - base) / equity <= max(limit, (kv * sq0 - base) / equity):
-            fail("symbol_var_budget", lambda q: (var_loss(q) - base) / equity, limit,
-                 lambda b_, hi: book.max_q(kv, b_ * equity + base))
+
+        def the_book() -> _Book:
+            nonlocal book
+            if book is None:
+                book = _Book.gaussian(a, b, c, self)
+            return book
+
+        limit = L.symbol_var_budgets.get(sym, L.symbol_var_budget) if L.symbol_var_budgets else L.symbol_var_budget
+        if limit != math.inf and not (kv * sreq - base) / equity <= max(limit, (kv * sq0 - base) / equity):
+            bk = the_book()
+            fail("symbol_var_budget", lambda q: (bk.var_loss(q) - base) / equity, limit,
+                 lambda b_, hi: bk.max_q(kv, b_ * equity + base))
         limit = L.max_portfolio_var
-        if not (math.isinf(limit) and limit > 0) and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
-            fail("portfolio_var_limit", lambda q: var_loss(q) / equity, limit,
-                 lambda b_, hi: book.max_q(kv, b_ * equity))
+        if limit != math.inf and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
+            bk = the_book()
+            fail("portfolio_var_limit", lambda q: bk.var_loss(q) / equity, limit,
+                 lambda b_, hi: bk.max_q(kv, b_ * equity))
         limit = L.max_portfolio_cvar
-        if not (math.isinf(limit) and limit > 0) and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
-            fail("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, limit,
-                 lambda b_, hi: book.max_q(kc, b_ * equity))
-        return qmax, book
+        if limit != math.inf and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
+            bk = the_book()
+            fail("portfolio_cvar_limit", lambda q: bk.cvar_loss(q) / equity, limit,
+                 lambda b_, hi: bk.max_q(kc, b_ * equity))
+        return qmax, (a, b, c, gross_o, net_o)
 
     # ----------------------------------------------------------------------------------------------------------
 
@@ -638,15 +649,28 @@ class RiskGate:
 
     def _decision(self, iid: str, sym: str, side: str, strategy: str | None, req: float, q: float, action: str,
                   reasons: list[str], equity: float, positions: dict[str, float], market: MarketState, now_ns: int,
-                  book: _Book | None = None) -> RiskDecision:
+                  book: _Book | None = None, quad: tuple | None = None) -> RiskDecision:
         """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
         Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
-        checked that), so nothing is recomputed."""
+        checked that), so nothing is recomputed; ``quad``: the same for the Gaussian fast path, the book's
+        ``(a, b, c, gross_o, net_o)`` (its losses: ``_Book.losses``)."""
         L = self.limits
         held = {s: p for s, p in positions.items() if p != 0.0}
         px = market.prices
         s_var = s_cvar = p_var = p_cvar = 0.0
-        if book is not None and equity > 0.0 and market.n_returns >= 2:
+        if quad is not None:  # (equity > 0 and enough history: the limits only run then)
+            a, b, c, gross_o, net_o = quad
+            x_j = positions[sym] * px[sym]
+            gross = gross_o + abs(x_j)
+            net = net_o + x_j
+            sp = math.sqrt(max(a + 2.0 * b * q + c * q * q, 0.0))  # _Book.losses(q)
+            kv, kc = self._kv, self._kc
+            p_var, p_cvar = kv * sp, kc * sp
+            j = market._index[sym]
+            sp = math.sqrt(max(float(market.cov[j, j]), 0.0)) * abs(x_j)
+            s_var, s_cvar = kv * sp, kc * sp
+            p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
+        elif book is not None and equity > 0.0 and market.n_returns >= 2:
             x_j = positions[sym] * px[sym]
             gross = book.gross_o + abs(x_j)
             net = book.net_o + x_j
