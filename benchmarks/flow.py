@@ -224,19 +224,25 @@ def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2400, check
 
 
 class _Paced(FixedPartitionedSource):
-    """Releases pre-built ticks at ``rate`` ticks/s of wall time; a poll returns every tick already due
-    (at most ``cap``), like a Kafka poll returns what has arrived. A batch's ``received_ns`` is the
-    scheduled arrival of its EARLIEST tick, so measured latency includes any queueing (conservative)."""
+    """Releases pre-built ticks at ``rate`` ticks/s of wall time (``inf``: as fast as the flow takes them); a poll
+    returns every tick already due (at most ``cap``), like a Kafka poll returns what has arrived. A batch's
+    ``received_ns`` is the scheduled arrival of its EARLIEST tick, so measured latency includes any queueing
+    (conservative). ``columnar``: each poll's ticks become one :class:`~operators.messages.TickBatch` inside the
+    poll (timed, as the columnar Kafka source builds one per poll), else a list of ``Tick``s."""
 
-    def __init__(self, ticks: list[Tick], rate: float, cap: int = 5000) -> None:
-        self.ticks, self.rate, self.cap = ticks, rate, cap
+    def __init__(self, ticks: list[Tick], rate: float, cap: int = 5000, columnar: bool = True) -> None:
+        self.ticks, self.rate, self.cap, self.columnar = ticks, rate, cap, columnar
         self.started_ns = 0
+        self.ended_ns = 0
 
     def list_parts(self) -> list[str]:
         return ["0"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any) -> StatefulSourcePartition:
+        from operators.messages import TickBatch
+
         src = self
+        unpaced = src.rate == float("inf")
 
         class Part(StatefulSourcePartition):
             def __init__(self) -> None:
@@ -246,14 +252,20 @@ class _Paced(FixedPartitionedSource):
             def next_batch(self) -> list:
                 n = len(src.ticks)
                 if self.i >= n:
+                    src.ended_ns = src.ended_ns or time.monotonic_ns()
                     raise StopIteration()
                 now = time.monotonic_ns()
-                due = min(n, int((now - self.t0) * src.rate / 1e9) + 1, self.i + src.cap)
-                if due <= self.i:
-                    time.sleep(min(0.0005, (self.i + 1) / src.rate - (now - self.t0) / 1e9))
-                    return []
-                first_arrival = self.t0 + int(self.i / src.rate * 1e9)
-                batch = EventBatch("ticks", 0, due, src.ticks[self.i:due], [], first_arrival)
+                if unpaced:
+                    due = min(n, self.i + src.cap)
+                else:
+                    due = min(n, int((now - self.t0) * src.rate / 1e9) + 1, self.i + src.cap)
+                    if due <= self.i:
+                        time.sleep(min(0.0005, (self.i + 1) / src.rate - (now - self.t0) / 1e9))
+                        return []
+                first_arrival = now if unpaced else self.t0 + int(self.i / src.rate * 1e9)
+                rows = src.ticks[self.i:due]
+                payload = TickBatch.from_ticks(rows, range(self.i, due)) if src.columnar else rows
+                batch = EventBatch("ticks", 0, due, payload, [], first_arrival)
                 self.i = due
                 return [batch]
 
@@ -263,10 +275,19 @@ class _Paced(FixedPartitionedSource):
         return Part()
 
 
+def paced_max_rate(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, cap: int = 5000) -> float:
+    """(c)'s reference: ticks/s of the flow fed by the same source as :func:`decision_latency` with no pacing (every
+    poll returns ``cap`` ticks, each poll's batch built inside it), orders observed the same way."""
+    src = _Paced(ticks, float("inf"), cap)
+    flow = build_trading_flow(src, Outputs(), universe(cfg, ticks), on_orders=lambda e: None)
+    run_main(flow)
+    return len(ticks) / ((src.ended_ns - src.started_ns) / 1e9)
+
+
 def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG,
                      warmup_frac: float = 0.25) -> dict[str, float]:
-    """(c): latency (ms) from the arrival of the tick that closes a bar to the order that bar causes
-    leaving the pipeline step, at a fixed input ``rate`` (ticks/s).
+    """(c): latency (ms) from the arrival of the tick that closes a bar to the first order the decision at that
+    bar causes leaving the account step, at a fixed input ``rate`` (ticks/s); one figure per decision.
 
     Tick ``i`` arrives at ``t0 + i / rate``; the closing tick of an order's bar is the first tick of its
     symbol at or after the bar's end (= the order's ``ts``). Orders in the first ``warmup_frac`` of the
@@ -294,8 +315,15 @@ def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_
         by_symbol[sym] = (np.array([ticks[i].ts for i in idx], dtype=np.int64), idx)
     t0 = src.started_ns
     cut = ticks[int(len(ticks) * warmup_frac)].ts
-    lat = []
+    # one latency per decision: its first order (a TWAP parent's children leave together, the later ones
+    # dated at their release times, which are not when the decision was made)
+    first: dict[str, tuple[int, Any]] = {}
     for now, o in emitted:
+        key = o.parent_id or o.order_id
+        if key not in first or o.ts < first[key][1].ts:
+            first[key] = (min(now, first[key][0]) if key in first else now, o)
+    lat = []
+    for now, o in first.values():
         if o.ts < cut:
             continue
         ts, idx = by_symbol[o.symbol]
@@ -303,7 +331,7 @@ def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_
         arrival = t0 + int(idx[k] / rate * 1e9)
         lat.append((now - arrival) / 1e6)
     a = np.asarray(lat, dtype=np.float64)
-    return {"latency_rate_ticks_per_s": rate, "latency_orders": float(a.size),
+    return {"latency_rate_ticks_per_s": rate, "latency_decisions": float(a.size),
             "latency_p50_ms": float(np.percentile(a, 50)) if a.size else float("nan"),
             "latency_p99_ms": float(np.percentile(a, 99)) if a.size else float("nan"),
             "latency_max_ms": float(a.max()) if a.size else float("nan")}

@@ -203,9 +203,27 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _seq_sums(starts: np.ndarray, lengths: np.ndarray, values: Sequence[np.ndarray],
               inits: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Per run, ``init + x0 + x1 + …`` added strictly left to right (bit-identical to a Python loop of ``+=``, so
-    a bar does not depend on where batches split it); vectorised over the runs, one pass per position."""
+    a bar does not depend on where batches split it).
+
+    When the runs are of similar length (padding them to the longest costs at most 4x the input), one
+    ``np.add.accumulate`` along a padded (values x runs x 1+longest) block: accumulate adds each element to the
+    previous partial sum in order, and the zero padding after a run's end leaves its sum as it is (``x + 0.0 == x``;
+    the sums are of non-negative volumes and notionals). Otherwise (a few long runs among many short ones) one
+    vectorised pass per position over the runs still open."""
+    n_runs = len(starts)
+    top = int(lengths.max())
+    if n_runs * top <= 4 * len(values[0]) + 64:
+        cols = np.arange(top)
+        inside = cols[None, :] < lengths[:, None]
+        idx = np.where(inside, starts[:, None] + cols[None, :], 0)
+        block = np.empty((len(values), n_runs, top + 1))
+        for k, (v, i) in enumerate(zip(values, inits)):
+            block[k, :, 0] = i
+            block[k, :, 1:] = np.where(inside, np.asarray(v, np.float64)[idx], 0.0)
+        sums = np.add.accumulate(block, axis=2)[:, :, -1]
+        return [sums[k].copy() for k in range(len(values))]
     acc = [np.array(i, np.float64, copy=True) for i in inits]
-    active = np.arange(len(starts))
+    active = np.arange(n_runs)
     j = 0
     while active.size:
         rows = starts[active] + j
