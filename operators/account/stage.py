@@ -461,9 +461,10 @@ class AccountStage:
     def _market(self, marks: dict[str, float]) -> MarketState:
         t = self.clock or 0
         if self._mkt is None or self._mkt[0] != t:
-            ts = {s: self.last_tick_ts.get(s, t) for s in self.symbols}
+            last = self.last_tick_ts
+            ts = {s: last.get(s, t) for s in self.symbols}
             self._mkt = (t, MarketState(prices=marks, price_ts_ns=ts, symbols=self.symbols,
-                                           window=self.returns))
+                                           window=self.returns, index=self.index))
         return self._mkt[1]
 
     def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted,
@@ -585,9 +586,11 @@ class AccountStage:
         """What an operator watches, after the last event: the kill switch (``normal``, ``reduce_only``,
         ``halted``), the operators' mode of the account, the reconciliation mode, the mismatches so far, the last
         decision's portfolio VaR/CVaR (fraction of equity) and the gate's limits for them, the commands handled."""
-        kill = self.gate.state.kill.state if self.cfg.gate == "risk" else "normal"
-        lim = self.gate.limits if self.cfg.gate == "risk" else None
-        return {"account": self.name, "kill_switch": kill, "operator_mode": self.control.scope_mode(f"account:{self.name}"),
+        risk = self.cfg.gate == "risk"
+        kill = self.gate.state.kill.state if risk else "normal"
+        lim = self.gate.limits if risk else None
+        return {"account": self.name, "kill_switch": kill,
+                "operator_mode": self.control.scope_mode("account:" + self.name) if self.control._modes else "normal",
                 "reconcile_mode": self.reconcile_mode, "mismatches": self.mismatches, "var_frac": self._last_var[0],
                 "cvar_frac": self._last_var[1], "var_limit": lim.max_portfolio_var if lim else None,
                 "cvar_limit": lim.max_portfolio_cvar if lim else None, "control": dict(self.control.counts),

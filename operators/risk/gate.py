@@ -120,7 +120,9 @@ class MarketState:
     __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs")
 
     def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
-                 returns: np.ndarray | None = None, *, window: Any = None) -> None:
+                 returns: np.ndarray | None = None, *, window: Any = None,
+                 index: Mapping[str, int] | None = None) -> None:
+        """``index``: ``{symbol: column}`` of ``symbols`` when the caller already has it (not checked)."""
         self.prices = prices
         self.price_ts_ns = price_ts_ns
         self.symbols = tuple(symbols)
@@ -140,7 +142,7 @@ class MarketState:
                 raise ValueError("returns must be finite")
             self._returns = r
             self.n_returns = r.shape[0]
-        self._index = {s: i for i, s in enumerate(self.symbols)}
+        self._index = index if index is not None else {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
     def from_windows(cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int],
