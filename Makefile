@@ -53,8 +53,13 @@ schemas-export: $(STAMP)
 	$(PY) scripts/export_jsonschema.py
 
 # The whole suite against real services. LEVIBOT_REQUIRE_SERVICES turns any skip into a failure.
+# TEST_WORKERS pytest-xdist processes (most tests wait on subprocesses and brokers, so more than the 2 cores pay off);
+# one test module per worker at a time (--dist loadfile: a module's fixtures stay in one process), the slowest
+# modules first (tests/conftest.py, SLOWEST_FIRST). TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 4
 test: services-up tools
-	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder $(PYTEST_ARGS)
 
 # Pure tests only (no services): quick feedback while editing.
 test-fast: $(STAMP)

@@ -109,3 +109,18 @@ def ch_database(chdb_path: Path):
     client.command(f"CREATE DATABASE {name}")
     yield client, name
     client.command(f"DROP DATABASE IF EXISTS {name}")
+
+
+#: The slowest test modules (measured, see docs/performance.md "Test suite time"), longest first. Under `make test` the
+#: suite runs on several pytest-xdist workers, one module per worker at a time (``--dist loadfile``, in collection
+#: order): starting the long ones first keeps one of them from being the last thing still running at the end.
+SLOWEST_FIRST = (
+    "test_alerts_live.py", "test_faults.py", "test_flow_recovery.py", "test_replay_e2e.py",
+    "test_paper_venue_live.py", "test_safe_defaults.py", "test_control_live.py", "test_flow_scaleout.py",
+    "test_api_console_browser.py", "test_strategies.py", "test_fuzz_live.py", "test_api_flow_live.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

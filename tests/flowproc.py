@@ -146,19 +146,35 @@ def read_orders_file(path: Path) -> list[Order]:
     return [decode(line, Order) for line in path.read_bytes().splitlines() if line.strip()]
 
 
+#: Ports handed out by :func:`free_ports`: below the kernel's ephemeral range (32768-60999 here), so that no outgoing
+#: connection of any process can take one between the moment it is picked and the moment a server binds it, and
+#: split into one slice per pytest-xdist worker, so that two workers never pick the same one.
+PORT_RANGE = (20000, 32000)
+PORT_SLICES = 16
+
+
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports that were free a moment ago (bound to port 0, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """``n`` distinct TCP ports on 127.0.0.1 that nothing is bound to now, from this process's slice of
+    :data:`PORT_RANGE` (pytest-xdist worker ``gwK`` gets slice ``K + 1``, a run without workers slice 0)."""
+    import random
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    width = (PORT_RANGE[1] - PORT_RANGE[0]) // PORT_SLICES
+    lo = PORT_RANGE[0] + (index % PORT_SLICES) * width
+    candidates = list(range(lo, lo + width))
+    random.SystemRandom().shuffle(candidates)
+    out: list[int] = []
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))  # no SO_REUSEADDR: a port still in TIME_WAIT is not free either
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    raise RuntimeError(f"fewer than {n} free ports in {lo}-{lo + width - 1}")
 
 
 #: The control key of every flow run of these tests: a live flow refuses to start without one (flows/live.py), so the

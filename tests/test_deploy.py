@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +37,9 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from .flowproc import free_ports
+
+    return free_ports(1)[0]
 
 
 # -- Prometheus --------------------------------------------------------------------------------------------------

@@ -225,11 +225,9 @@ def test_recovery_watcher_counts_snapshots_and_resumes(tmp_path):
 
 
 def test_metrics_server_serves_parsable_exposition():
-    import socket
+    from tests.flowproc import free_ports
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
+    base = free_ports(1)[0]
     reg = CollectorRegistry()
     port = cm.start_metrics_server(base - 2, process_id=2, processes=3, addr="127.0.0.1", registry=reg)
     assert port == base
@@ -242,11 +240,9 @@ def test_metrics_server_serves_parsable_exposition():
 
 
 def _free_port() -> int:
-    import socket
+    from tests.flowproc import free_ports
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _non_loopback_address() -> str | None:

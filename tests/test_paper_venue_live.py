@@ -4,15 +4,21 @@ caught by reconciliation, alerted, and the account goes reduce-only."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import signal
 import time
+import urllib.request
 
 import pytest
 
+from connectors.history import iter_tick_events, load_history
+from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, ExecutionReport, Fill, Order
 
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events, run_ok
+from .conftest import DATA
+from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
+    read_events, run_ok
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -83,37 +89,158 @@ def test_paper_venue_and_flow_as_separate_processes(kafka_bootstrap, tmp_path):
         drop_topics(kafka_bootstrap, [prefix])
 
 
+class PacedTicks:
+    """The replayed history (what `levibot replay` produces: the bundled bars as 8 synthetic ticks each), sent by the
+    test itself in batches of ``batch`` ticks at ``speed`` x event time, as `levibot replay --speed` paces them. The
+    test can hold the tape between two batches: no tick reaches the venue then, so an order the venue has accepted
+    stays working until the test sends the next batch."""
+
+    def __init__(self, bootstrap: str, topic: str, max_bars: int, speed: float, batch: int = 256) -> None:
+        history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=max_bars)
+        self.ticks = list(iter_tick_events(history.ticks))
+        self.out = EventProducer(bootstrap, topic)
+        self.speed, self.batch, self.sent = speed, batch, 0
+        self._t0: float | None = None  # wall time of event time 0 of the tape (reset after each hold)
+        self._e0 = 0
+
+    @property
+    def done(self) -> bool:
+        return self.sent >= len(self.ticks)
+
+    def hold(self) -> None:
+        self._t0 = None
+
+    def send(self, batches: int = 1) -> None:
+        """The next ``batches`` batches, each one at its due wall time, flushed (delivered) before returning."""
+        for _ in range(batches):
+            if self.done:
+                return
+            chunk = self.ticks[self.sent:self.sent + self.batch]
+            if self._t0 is None:
+                self._t0, self._e0 = time.monotonic(), chunk[0].ts
+            wait = self._t0 + (chunk[0].ts - self._e0) / 1e9 / self.speed - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self.out.send(chunk)
+            self.out.flush(60)
+            self.sent += len(chunk)
+
+
+def _working_market_orders(bootstrap: str, prefix: str) -> tuple[set[str], set[str]] | None:
+    """The venue's working market orders (acknowledged, no terminal report), read from its reports; None while an
+    order on the orders topic has no answer from the venue yet."""
+    reports = read_events(bootstrap, f"{prefix}execution.reports", ExecutionReport)
+    sent = {o.order_id: o for o in read_events(bootstrap, f"{prefix}orders", Order)}  # read after: all it answered
+    answered = {r.client_order_id for r in reports if r.kind in ("ack", "reject", "cancel")}
+    if set(sent) - answered:
+        return None
+    ended = {r.client_order_id for r in reports if r.kind in ("fill", "cancel", "reject", "expire")}
+    acked = {r.client_order_id for r in reports if r.kind == "ack"}
+    return {oid for oid in acked - ended if sent[oid].type == "market"}, acked
+
+
+def _ticks_in(port: int, topic: str) -> int:
+    """Ticks the flow has read (its ``levibot_events_in_total`` at the ingest stage), from its /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    want = f'topic="{topic}"'
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("levibot_events_in_total{") and 'stage="ingest"' in line and want in line))
+
+
+def _wait(pred, timeout_s: float, what: str, proc: FlowProc):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.running, f"exited while waiting for {what}:\n{proc.tail()}"
+        try:
+            got = pred()
+        except OSError:  # the metrics endpoint not up yet
+            got = None
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
+        time.sleep(0.1)
+
+
 def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_bootstrap, tmp_path):
     """`kill -9` of the flow while the paper venue works its orders; the flow restarts from its snapshot. The orders it
     re-sends carry the same client ids (the venue executes none twice), the reports that arrived while it was down
     are applied exactly once (every later positions snapshot of the venue matches the book: no reconciliation
-    mismatch), and the fills it publishes are exactly the venue's."""
+    mismatch), and the fills it publishes are exactly the venue's.
+
+    The test sends the ticks itself (paced like `levibot replay --speed 200000`) so that the kill always finds orders
+    working: once 40 orders are out, it holds the tape until the flow has read every tick, the venue has answered
+    every order and holds a working market order, waits two snapshot intervals, kills the flow, and only then sends
+    the next ticks, which fill those orders while the flow is down. With a free-running `levibot replay` (before
+    2026-12-03) the kill landed at a random moment of the tape, and about 1 run in 5 (2 in 2 on a loaded machine)
+    found every order the venue had acknowledged already finished: no order across the crash, the test failed."""
     prefix = new_prefix("pvk")
     env = flow_env(prefix=prefix, var=tmp_path / "var")
     args = ["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS,
             "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "1"]
+    (m_port,) = free_ports(1)
     procs: list[FlowProc] = []
     try:
         create_topics(kafka_bootstrap, prefix)
-        # slow fills (0.2 % of each tick), so that orders are always working when the flow dies
-        venue = FlowProc(["paper-venue", "--participation", "0.002", "--ttl", "900", "--snapshot-every", "50"], env,
+        # an order is due 3 hours of event time after its own time (more than one batch of the tape spans, so the
+        # orders the flow sends for the ticks of a batch are all still working when the tape is held after it,
+        # whichever of the flow and the venue read that batch first), then fills slowly (0.2 % of each tick) for
+        # up to 2 hours
+        venue = FlowProc(["paper-venue", "--latency", "10800", "--participation", "0.002", "--ttl", "7200",
+                          "--snapshot-every", "50"], env,
                          tmp_path / "venue.log")
-        flow = FlowProc(args, env, tmp_path / "flow-1.log")
-        replay = FlowProc(["replay", "--max-bars", "4000", "--speed", "40000", "--no-progress"], env,
-                          tmp_path / "replay.log")
-        procs += [venue, flow, replay]
+        flow = FlowProc(args, dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow-1.log")
+        procs += [venue, flow]
+        tape = PacedTicks(kafka_bootstrap, f"{prefix}ticks", max_bars=4000, speed=200_000, batch=64)  # 2 h/batch
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         reports_at = TopicCounter(kafka_bootstrap, f"{prefix}execution.reports")
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while orders.count() < 40:
-            assert time.monotonic() < deadline and flow.running, "no orders from the flow: " + flow.tail()
-            time.sleep(0.2)
+            assert time.monotonic() < deadline and flow.running and not tape.done, "no orders: " + flow.tail()
+            tape.send()
+        tape.hold()
+        holds = 0
+        while True:  # the tape held: once the flow has read every tick sent and the venue has answered every order,
+            # an order the venue accepted after its last tick is working, and stays working until the next batch
+            holds += 1
+            _wait(lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent, 60, "the flow to read the tape", flow)
+            n, since = orders.count(), time.monotonic()
+            while time.monotonic() - since < 1.0:  # its orders for those ticks follow within a moment
+                time.sleep(0.1)
+                if orders.count() != n:
+                    n, since = orders.count(), time.monotonic()
+            working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue's answers",
+                                   venue)
+            if working:
+                time.sleep(2.5)  # two snapshot intervals: the flow's last snapshot holds every order it sent
+                working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue", venue)
+                if working:
+                    break
+            if time.monotonic() > deadline or tape.done:
+                reports = read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport)
+                alerts = read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
+                raise AssertionError(
+                    f"no working order at {holds} holds ({tape.sent} of {len(tape.ticks)} ticks sent, {orders.count()} "
+                    f"orders): reports {collections.Counter((r.kind, r.reason) for r in reports)}, alerts "
+                    f"{collections.Counter(a.kind for a in alerts)}")
+            tape.send()  # nothing working: one more batch, then hold again
+            tape.hold()
         assert flow.kill9() == -9
         killed_at = reports_at.count()  # reports from here on were produced while the flow was down or later
-        time.sleep(3.0)  # the venue goes on filling what it holds
+        log.info("killed after %d of %d ticks (tape held %d times): %d orders acknowledged, %d working", tape.sent,
+                 len(tape.ticks), holds, len(acked), len(working))
+        tape.send(16)  # while the flow is down, the venue goes on filling what it holds (1,024 ticks, 32 hours)
+        fills_due = time.monotonic() + 60
+        while not {r.client_order_id for r in read_events(kafka_bootstrap, f"{prefix}execution.reports",
+                                                          ExecutionReport)[killed_at:]
+                   if r.kind in ("partial_fill", "fill")} & working:
+            assert time.monotonic() < fills_due and venue.running, "the held orders got no fill: " + venue.tail()
+            time.sleep(0.2)
         flow = FlowProc(args, env, tmp_path / "flow-2.log")
         procs.append(flow)
-        replay.wait_ok(240)
+        while not tape.done:
+            assert flow.running, flow.tail()
+            tape.send()
         last, still = -1, 0
         while still < 6:  # until the flow has caught up (no new order or report for 6 s)
             n = orders.count() + reports_at.count()

@@ -244,7 +244,14 @@ def tick_dict(**over: Any) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not _DROP}
 
 
-_DROP = object()
+class _Drop:
+    """Marks a field to leave out; its repr is stable, so every pytest-xdist worker collects the same test ids."""
+
+    def __repr__(self) -> str:
+        return "<dropped>"
+
+
+_DROP = _Drop()
 
 
 def reason_of(raw: bytes | str, event_type: type = Tick, **kw: Any) -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,9 +32,9 @@ pytestmark = pytest.mark.kafka
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from .flowproc import free_ports
+
+    return free_ports(1)[0]
 
 
 def read_all(bootstrap: str, topic: str) -> list:
