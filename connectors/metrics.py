@@ -161,6 +161,14 @@ METRIC_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("levibot_sink_failures_total", "counter", "Failed sink batch writes (count).", ("sink",)),
     MetricSpec("levibot_circuit_breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
                ("breaker",)),
+    MetricSpec("levibot_orders_unanswered", "gauge",
+               "Orders sent to a remote venue with no execution report yet (count; the execution-report watchdog).", ()),
+    MetricSpec("levibot_oldest_unanswered_order_seconds", "gauge",
+               "Wall-clock age of the oldest order without an execution report, seconds (0 when none).", ()),
+    MetricSpec("levibot_self_reduce_only_total", "counter",
+               "Signed reduce_only commands the flow sent itself, by cause: orders_unpublishable (the kafka.orders "
+               "breaker stayed open), reports_silent (no execution report within the watchdog's bound) (count).",
+               ("cause",)),
     MetricSpec("levibot_recovery_snapshots_total", "counter",
                "Recovery snapshots (epochs) committed by this process's recovery partitions (count).", ()),
     MetricSpec("levibot_recovery_committed_epoch", "gauge", "Latest committed recovery epoch (epoch number).", ()),
@@ -584,6 +592,20 @@ class FlowMetrics:
         """One failed write of sink ``kind`` that the resilience layer absorbed (spooled, retried): the write did
         not raise, so :func:`metered_sink` did not see it."""
         self.m.sink_failures_total.labels(sink=kind).inc()
+
+    def set_unanswered_orders(self, n: int, oldest_age_s: float) -> None:
+        """The execution-report watchdog: orders without a report and the age of the oldest, seconds."""
+        self.m.orders_unanswered.set(n)
+        self.m.oldest_unanswered_order_seconds.set(oldest_age_s)
+
+    def count_self_reduce_only(self, cause: str) -> None:
+        """One signed reduce_only the flow sent itself (``orders_unpublishable``, ``reports_silent``)."""
+        self.m.self_reduce_only_total.labels(cause=cause).inc()
+
+    def init_self_reduce_only(self) -> None:
+        """Create the self reduce-only counters at 0 (so the first one is an increase Prometheus can see)."""
+        for cause in ("orders_unpublishable", "reports_silent"):
+            self.m.self_reduce_only_total.labels(cause=cause).inc(0)
 
     def set_circuit_breaker(self, breaker: str, state: str) -> None:
         """State of a circuit breaker: ``closed``, ``half_open`` or ``open``."""

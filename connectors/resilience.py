@@ -23,7 +23,8 @@ librdkafka's queue and a batch is not acknowledged to Bytewax before the broker 
 :class:`BreakerReporter` is the listener the live flow attaches to every breaker: it sets
 ``levibot_circuit_breaker_state{breaker=...}``, logs, and publishes an ``Alert`` (kinds ``sink_circuit_open`` and
 ``sink_circuit_closed``) on the ``alerts`` topic. :class:`ReduceOnlyOnOutage` sends a signed ``reduce_only`` command
-when orders cannot be published for longer than a bound.
+when orders cannot be published for longer than a bound, :class:`ReportSilenceWatchdog` when orders sent to a remote
+venue get no execution report within a bound (the logic: ``operators.watchdog``).
 """
 
 from __future__ import annotations
@@ -400,8 +401,10 @@ class ReduceOnlyOnOutage:
     ``sign_fn(cmd) -> signed cmd``; with no key configured, the flow logs that it cannot do this."""
 
     def __init__(self, producer: Any, sign_fn: Callable[[Any], Any] | None, *, after_s: float,
-                 scope: str = "account:default", clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 scope: str = "account:default", clock_ns: Callable[[], int] = time.time_ns,
+                 metrics: Any = None) -> None:
         self.producer = producer
+        self.metrics = metrics
         self.sign_fn = sign_fn
         self.after_s = after_s
         self.scope = scope
@@ -440,6 +443,9 @@ class ReduceOnlyOnOutage:
         signed = self.sign_fn(cmd)
         self.producer.send([signed])
         self.sent.append(signed)
+        count = getattr(self.metrics, "count_self_reduce_only", None)
+        if count is not None:
+            count("orders_unpublishable")
         log.error("orders unpublishable for %.0fs: signed reduce_only %s queued on control for %s", self.after_s,
                   signed.id, self.scope)
 
@@ -465,3 +471,119 @@ class SinkResilience:
         return ResilientWriter(writer, self.breaker(name), spool, policy=self.policy, transient=transient,
                                close_timeout_s=self.close_timeout_s,
                                on_failure=self.reporter.write_failed if self.reporter is not None else None)
+
+
+class ReportSilenceWatchdog:
+    """The wall-clock side of ``operators.watchdog.ReportWatchdog`` in the live flow with a remote venue: two Bytewax
+    sinks feed it (:meth:`orders_sink`: the orders as the account stage sends them; :meth:`reports_sink`: the
+    execution reports as the account stage reads them) and a daemon thread checks it every ``check_every_s``. When an
+    account's oldest unanswered order has waited ``timeout_s``, it sends a signed ``reduce_only`` command for that
+    account on ``control`` (issuer ``levibot-flow``; the reason names the silence and the oldest unanswered order),
+    logs it, and counts it in ``levibot_self_reduce_only_total{cause="reports_silent"}``. Like the orders-outage
+    command it is never lifted automatically (``levibot control resume``). The gauges
+    ``levibot_orders_unanswered`` and ``levibot_oldest_unanswered_order_seconds`` follow the watchdog at every check.
+
+    ``sign_fn(cmd) -> signed cmd``; None (no key) logs that the command cannot be sent. ``producer``: anything with
+    ``send(events)`` (an ``EventProducer`` on ``control`` that keeps messages while the broker is away)."""
+
+    def __init__(self, producer: Any, sign_fn: Callable[[Any], Any] | None, *, timeout_s: float, metrics: Any = None,
+                 account_of: Callable[[str], str] = lambda _s: "default", check_every_s: float | None = None,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        from operators.watchdog import ReportWatchdog
+
+        self.producer = producer
+        self.sign_fn = sign_fn
+        self.metrics = metrics
+        self.timeout_s = float(timeout_s)
+        self.check_every_s = check_every_s if check_every_s is not None else min(1.0, max(0.05, self.timeout_s / 10))
+        self._clock_ns = clock_ns
+        self.watchdog = ReportWatchdog(self.timeout_s, account_of=account_of)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sent: list[Any] = []
+
+    # -- feeding it ----------------------------------------------------------------------------------------------
+    def on_orders(self, orders: Iterable[Any]) -> None:
+        now = self._clock_ns()
+        with self._lock:
+            self.watchdog.sent(orders, now)
+
+    def on_reports(self, reports: Iterable[Any]) -> None:
+        now = self._clock_ns()
+        with self._lock:
+            self.watchdog.reported(reports, now)
+
+    def orders_sink(self) -> Any:
+        """A Bytewax sink of order lists (the flow's ``Outputs.orders``)."""
+        return _CallbackSink(self.on_orders)
+
+    def reports_sink(self) -> Any:
+        """A Bytewax sink of execution-report lists (the flow's ``Outputs.reports``)."""
+        return _CallbackSink(self.on_reports)
+
+    # -- the timer -----------------------------------------------------------------------------------------------
+    def start(self) -> "ReportSilenceWatchdog":
+        self._thread = threading.Thread(target=self._loop, name="levibot-report-watchdog", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.check_every_s):
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - the watchdog never stops the flow; it logs and tries again
+                log.exception("execution-report watchdog check failed")
+
+    def check(self) -> list[Any]:
+        """One check (the thread calls it): gauges, and a command for every silence that fires now."""
+        now = self._clock_ns()
+        with self._lock:
+            silences = self.watchdog.check(now)
+            n, age = self.watchdog.status(now)
+        set_gauges = getattr(self.metrics, "set_unanswered_orders", None)
+        if set_gauges is not None:
+            set_gauges(n, age)
+        return [self._fire(s, now) for s in silences]
+
+    def _fire(self, silence: Any, now: int) -> Any:
+        scope = f"account:{silence.account}"
+        if self.sign_fn is None:
+            log.error("execution reports silent (%s) and no control key (LEVIBOT_CONTROL_KEY): cannot send reduce-only",
+                      silence.reason)
+            return None
+        from schemas.events import ControlCommand
+
+        cmd = ControlCommand(id=f"reports-silent-{silence.account}-{now}", issuer="levibot-flow", scope=scope,
+                             action="reduce_only", ts=now, reason=silence.reason[:4096])
+        signed = self.sign_fn(cmd)
+        self.producer.send([signed])
+        self.sent.append(signed)
+        count = getattr(self.metrics, "count_self_reduce_only", None)
+        if count is not None:
+            count("reports_silent")
+        log.error("%s: signed reduce_only %s queued on control for %s", silence.reason, signed.id, scope)
+        return signed
+
+
+class _CallbackSink:
+    """A Bytewax ``DynamicSink`` whose partitions hand every item (a list of events) to ``fn``."""
+
+    def __new__(cls, fn: Callable[[list], None]) -> Any:
+        from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+        class _Part(StatelessSinkPartition[Any]):
+            def write_batch(self, items: list[Any]) -> None:
+                for events in items:
+                    fn(events)
+
+        class _Sink(DynamicSink[Any]):
+            def build(self, step_id: str, worker_index: int, worker_count: int) -> _Part:
+                return _Part()
+
+        return _Sink()

@@ -14,7 +14,8 @@ Outages: every sink goes through ``connectors.resilience`` (retries with backoff
 sink with the ``levibot_circuit_breaker_state`` gauge and ``sink_circuit_open``/``sink_circuit_closed`` alerts on
 ``alerts``). A store that is down buffers its rows in a bounded spool under ``<var>/spool`` while the flow keeps
 deciding, and catches up when it is back; a Kafka sink waits for the broker (the flow pauses) and never drops or
-duplicates a message; orders unpublishable for ``LEVIBOT_ORDERS_OUTAGE_REDUCE_ONLY_S`` send a signed ``reduce_only``
+duplicates a message; orders unpublishable for ``LEVIBOT_ORDERS_OUTAGE_REDUCE_ONLY_S`` send a signed ``reduce_only``,
+and so do orders a remote venue leaves without an execution report for ``LEVIBOT_REPORTS_SILENCE_REDUCE_ONLY_S``
 (``docs/reliability.md``).
 """
 
@@ -41,7 +42,7 @@ from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, met
 from connectors.model_registry import ChampionWatcher
 from connectors.shutdown import stop_on_signals
 from connectors.postgres.sink import PostgresSink
-from connectors.resilience import BreakerReporter, ReduceOnlyOnOutage, RetryPolicy, SinkResilience
+from connectors.resilience import BreakerReporter, ReduceOnlyOnOutage, ReportSilenceWatchdog, RetryPolicy, SinkResilience
 from flows.settings import MissingSecrets, Settings, require_secrets
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
@@ -140,7 +141,7 @@ def outage_handling(s: Settings, fm: FlowMetrics, process_id: int = 0) -> tuple[
     if s.control_key.strip():
         key, key_id = parse_key(s.control_key), s.control_key_id
         sign_fn = lambda cmd: sign(cmd, key, key_id=key_id)  # noqa: E731
-    reduce_only = ReduceOnlyOnOutage(control, sign_fn, after_s=float(s.orders_outage_reduce_only_s))
+    reduce_only = ReduceOnlyOnOutage(control, sign_fn, after_s=float(s.orders_outage_reduce_only_s), metrics=fm)
     return resilience, reduce_only, [alerts, control]
 
 
@@ -186,6 +187,7 @@ def run_live(
         log.warning("metrics endpoint not started (port %s: %s); the flow runs on", s.metrics_port, exc)
     fm = FlowMetrics()
     fm.init_drift()
+    fm.init_self_reduce_only()
     KafkaLagPoller(s.kafka_bootstrap, fm).start()
     ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,
                              max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
@@ -204,6 +206,13 @@ def run_live(
     fm.init_dead_letters(ticks.topic, "split", ("unknown_symbol", "future_skew", "duplicate_tick"))
     resilience, reduce_only, side_producers = outage_handling(s, fm, process_id)
     outputs = live_outputs(s, set(stores), process_id, fm, resilience, (reduce_only,))
+    watchdog = None
+    if reports is not None and s.reports_silence_reduce_only_s > 0:  # orders the venue never answers: reduce-only
+        watchdog = ReportSilenceWatchdog(reduce_only.producer, reduce_only.sign_fn, metrics=fm,
+                                         timeout_s=float(s.reports_silence_reduce_only_s), account_of=cfg.account_of)
+        outputs.orders.append(watchdog.orders_sink())
+        outputs.reports.append(watchdog.reports_sink())
+        watchdog.start()
     flow = build_trading_flow(ticks, outputs, cfg, signals_source=sig,
                               reports_source=reports, control_source=control, control_keys=keys,
                               flush_at_eof=until_end, models=models, metrics=fm)
@@ -220,6 +229,8 @@ def run_live(
     else:
         cli_main(flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s),
                  recovery_config=recovery)
+    if watchdog is not None:
+        watchdog.stop()
     for p in side_producers:  # alerts and commands queued during an outage
         try:
             p.flush(10.0)

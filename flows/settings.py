@@ -165,6 +165,16 @@ class Settings:
         },
     )
 
+    reports_silence_reduce_only_s: int = field(
+        default=30,
+        metadata={
+            "env": "LEVIBOT_REPORTS_SILENCE_REDUCE_ONLY_S",
+            "doc": "Seconds an order sent to a remote venue (--venue paper) may wait for its first execution report "
+            "(ack, fill, reject, ...) before the flow sends a signed reduce_only command for the order's account on "
+            "`control`; 0 never. Lifted only by an operator (docs/reliability.md).",
+        },
+    )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Build settings from ``env`` (default: ``os.environ``); unknown variables are ignored."""

@@ -8,9 +8,10 @@
 * The running flow (``levibot run --live --venue sim``) gets real bars from late 2018 (bar 20,000 on: October 2018,
   the calmest stretch of the data). That is a real regime change: its drift monitor compares the last 500 feature
   rows with the champion's training window (``operators.models.drift``) and raises ``model_drift`` alerts (source
-  ``psi``, worst feature a volatility: PSI about 2, the threshold is 0.25) about 550 bars in, on `alerts`.
+  ``psi``, the worst features the volatilities: PSI 1.5 to 1.7, the threshold is 0.25) about 550 bars in, on
+  `alerts`.
 * ``levibot retrain`` (``flows.retrain.retrain_loop``, polling every second, schedule a week) consumes them and runs
-  the real training on the whole bundled history (about 6 s here); the challenger beats the old champion on the
+  the real training on the whole bundled history (about 3 s here); the challenger beats the old champion on the
   later holdout and is promoted by the champion/challenger rule.
 * The flow's ``ChampionWatcher`` picks the new champion up between batches: the scores it publishes after that carry
   the new version as ``model_versions["lgbm"]``.
