@@ -57,6 +57,9 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
     top = flow.paced_max_rate(ticks, busy)
     _got(res, {"latency_max_rate_ticks_per_s": top})
     _got(res, flow.decision_latency(top / 2, ticks, busy))
+    # what a live flow's Kafka inputs add before (c) starts: the default (no wait) and a 50 ms poll timeout
+    _got(res, flow.kafka_source_latency(s.kafka_bootstrap))
+    _got(res, flow.kafka_source_latency(s.kafka_bootstrap, poll_timeout_s=0.05))
     _got(res, flow.memory_1000_symbols())
     for per_bar in (3600, 36000):
         _got(res, flow.kafka_flow_vs_bare(s.kafka_bootstrap, n_ticks, per_bar))

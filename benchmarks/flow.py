@@ -337,6 +337,71 @@ def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_
             "latency_max_ms": float(a.max()) if a.size else float("nan")}
 
 
+def kafka_source_latency(bootstrap: str, rate: float = 200.0, seconds: float = 10.0,
+                         poll_timeout_s: float | None = None) -> dict[str, float]:
+    """The live flow's inputs as ``levibot run --live`` builds them (ticks in columns over the registry's 6
+    partitions, signals 3, control 1, execution reports 1; one Bytewax worker), ticks produced at ``rate`` per
+    second over BTC-USD and ETH-USD (each tick's ``ts`` = its send time): ms from the send to the flow's first step
+    seeing it. ``poll_timeout_s``: the sources' poll timeout (None: their default)."""
+    import threading
+    import uuid
+
+    from confluent_kafka import Producer
+
+    from connectors import shutdown
+    from connectors.kafka.admin import delete_topics, ensure_topics
+    from connectors.kafka.source import KafkaEventSource
+    from schemas.codec import encode
+    from schemas.events import ControlCommand, ExecutionReport, Signal
+
+    prefix = f"benchsrc{uuid.uuid4().hex[:6]}."
+    names = ("ticks", "signals", "control", "execution.reports")
+    ensure_topics(bootstrap, prefix=prefix, names=list(names))
+    seen: list[float] = []
+
+    def watch(_s: str, b: Any) -> None:
+        now = time.time_ns()
+        if b.topic.endswith("ticks"):
+            seen.extend((now - int(t)) / 1e6 for t in b.events.ts)
+
+    kw = {} if poll_timeout_s is None else {"poll_timeout_s": poll_timeout_s}
+    flow = Dataflow("source-latency")
+    for name, typ, size in zip(names, (Tick, Signal, ControlCommand, ExecutionReport), (5000, 1000, 100, 1000)):
+        step = name.replace(".", "_")
+        src = KafkaEventSource(bootstrap, prefix + name, typ, batch_size=size, columnar=typ is Tick, **kw)
+        op.inspect(f"seen_{step}", op.input(f"in_{step}", flow, src), watch)
+
+    def produce() -> None:
+        p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        time.sleep(2.0)  # the consumers are assigned
+        n = int(rate * seconds) // 2
+        t0 = time.monotonic()
+        for i in range(n):
+            for sym in ("BTC-USD", "ETH-USD"):
+                tick = Tick(symbol=sym, ts=time.time_ns(), price=100.0, qty=1.0, side="buy", trade_id=f"{sym}:{i}",
+                            venue="bench")
+                p.produce(prefix + "ticks", key=sym.encode(), value=encode(tick))
+            p.poll(0)
+            time.sleep(max(0.0, t0 + (i + 1) * 2 / rate - time.monotonic()))
+        p.flush(30)
+        time.sleep(1.0)
+        shutdown.request_stop("benchmark done")
+
+    shutdown.clear_stop()
+    threading.Thread(target=produce, daemon=True).start()
+    try:
+        run_main(flow)
+    finally:
+        shutdown.clear_stop()
+        delete_topics(bootstrap, [prefix + n for n in names])
+    a = np.asarray(seen[int(len(seen) * 0.1):], dtype=np.float64)  # the first tenth: start-up
+    tag = "default" if poll_timeout_s is None else f"{poll_timeout_s * 1e3:g}ms"
+    return {f"source_latency_{tag}_ticks": float(len(seen)),
+            f"source_latency_{tag}_p50_ms": float(np.percentile(a, 50)),
+            f"source_latency_{tag}_p99_ms": float(np.percentile(a, 99)),
+            f"source_latency_{tag}_max_ms": float(a.max())}
+
+
 def _produce(bootstrap: str, topic: str, ticks: list[Tick]) -> None:
     from connectors.kafka.sink import EventProducer
 

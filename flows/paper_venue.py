@@ -21,7 +21,7 @@ from connectors.kafka.admin import ensure_topics, wait_ready
 from connectors.kafka.config import consumer_config
 from connectors.kafka.decode import decode_messages
 from connectors.kafka.sink import EventProducer, key_by_source_topic
-from connectors.kafka.source import iter_topic, list_partitions
+from connectors.kafka.source import consume_ready, iter_topic, list_partitions
 from connectors.shutdown import stop_on_signals, stop_requested
 from flows.settings import Settings
 from operators.execution.paper_venue import PaperVenue
@@ -68,7 +68,7 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
     fills = 0
     try:
         while not stop_requested():
-            msgs = c.consume(2000, 0.1)
+            msgs = consume_ready(c, 2000, 0.1)
             good = [m for m in msgs if m.error() is None]
             for m in msgs:
                 err = m.error()
