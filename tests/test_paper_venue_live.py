@@ -199,16 +199,23 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
             assert time.monotonic() < deadline and flow.running and not tape.done, "no orders: " + flow.tail()
             tape.send()
         tape.hold()
-        holds = 0
+        holds, seen = 0, -1
         while True:  # the tape held: once the flow has read every tick sent and the venue has answered every order,
             # an order the venue accepted after its last tick is working, and stays working until the next batch
             holds += 1
             _wait(lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent, 60, "the flow to read the tape", flow)
+            if holds > 1 and orders.count() == seen:  # no new order: nothing new can be working, send the next batch
+                if time.monotonic() > deadline or tape.done:
+                    raise AssertionError(f"no new order at {holds} holds ({tape.sent} ticks sent)")
+                tape.send()
+                tape.hold()
+                continue
             n, since = orders.count(), time.monotonic()
             while time.monotonic() - since < 1.0:  # its orders for those ticks follow within a moment
                 time.sleep(0.1)
                 if orders.count() != n:
                     n, since = orders.count(), time.monotonic()
+            seen = n
             working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue's answers",
                                    venue)
             if working:
