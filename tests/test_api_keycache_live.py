@@ -72,6 +72,19 @@ def wait_revocation_heard(ctx: ApiContext, kid: str, timeout_s: float = 2.0) -> 
         time.sleep(0.002)
 
 
+def _new_key_heard(ctx: ApiContext, timeout_s: float = 2.0) -> tuple[str, str]:
+    """A new key, once this process has heard the notification of its INSERT: a change notification that arrives
+    while a request reads the row keeps that row out of the cache (the generation check), so a test that expects
+    the next read to stay cached waits for it first."""
+    heard = ctx.key_listener.notifications
+    tok, kid = _key(ctx.db)
+    deadline = time.monotonic() + timeout_s
+    while ctx.key_listener.notifications == heard:
+        assert time.monotonic() < deadline, f"no notification of the key's creation within {timeout_s}s"
+        time.sleep(0.002)
+    return tok, kid
+
+
 def _revoke_sql(dsn: str, kid: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = 'pytest' WHERE key_id = %s", (kid,))
@@ -81,7 +94,7 @@ def test_cached_row_dropped_by_the_notification_of_a_revocation(pg_dsn):
     ctx, app = _app(pg_dsn)
     with TestClient(app) as client:
         assert ctx.key_listener is not None and ctx.key_listener.listening.is_set() and ctx.keys.enabled
-        tok, kid = _key(ctx.db)
+        tok, kid = _new_key_heard(ctx)
         assert client.get("/v1/positions", headers={"X-API-Key": tok}).status_code == 200
         assert ctx.keys.get(kid) is not None  # served from memory from now on
         before = ctx.key_listener.notifications
@@ -97,7 +110,7 @@ def test_cached_row_dropped_by_the_notification_of_a_revocation(pg_dsn):
 def test_revoked_by_the_cli_is_refused_on_the_next_request(pg_dsn):
     ctx, app = _app(pg_dsn)
     with TestClient(app) as client:
-        tok, kid = _key(ctx.db)
+        tok, kid = _new_key_heard(ctx)
         for _ in range(3):
             assert client.get("/v1/status", headers={"X-API-Key": tok}).status_code == 200
         assert ctx.keys.get(kid) is not None
