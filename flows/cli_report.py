@@ -43,15 +43,21 @@ def walkforward_report(res: dict[str, Any], headline: str = "portfolio_risk_pari
         rows.append({"strategy": name.replace("_", " "), "ret": row.get("total_return_frac"),
                      "cagr": row.get("cagr_frac"), "sharpe": row.get("sharpe"),
                      "vol": row.get("volatility_ann_frac"), "mdd": row.get("max_drawdown_frac"),
-                     "calmar": row.get("calmar")})
+                     "calmar": row.get("calmar"), "psr": row.get("probabilistic_sharpe"),
+                     "dsr": row.get("deflated_sharpe")})
         x, y = downsample_minmax(np.asarray(t), np.asarray(e), 800)
         series.append(Series(name.replace("_", " "), x.tolist(), y.tolist()))
     table = Table("strategies_out_of_sample", "Every strategy out of sample, after costs",
                   (Column("strategy", "Strategy"), Column("ret", "Total return", "fraction"),
                    Column("cagr", "Annual growth rate", "fraction"), Column("sharpe", "Sharpe ratio", "ratio"),
                    Column("vol", "Volatility", "fraction"), Column("mdd", "Max drawdown", "fraction"),
-                   Column("calmar", "Calmar ratio", "ratio")), rows,
-                  note="Test windows chained: each starts at the previous one's final equity.")
+                   Column("calmar", "Calmar ratio", "ratio"),
+                   Column("psr", "Probability the Sharpe ratio is above 0", "probability"),
+                   Column("dsr", "Deflated Sharpe ratio", "probability")), rows,
+                  note=("Test windows chained: each starts at the previous one's final equity. The deflated Sharpe "
+                        "ratio is the probability that the Sharpe ratio beats the best of "
+                        f"{res.get('trials', 'the')} configurations tried by luck alone (Bailey and López de "
+                        "Prado); above 0.95 the result survives the search."))
     chart = Chart("strategies_equity", "Out-of-sample equity of every strategy", "time (UTC)",
                   "equity (quote currency)", series,
                   "Only test-window decisions are traded; a strategy above the others on every fold is robust, one "

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from operators.risk.backtest import KupiecResult, kupiec_pof
-from operators.risk.standard_normal import chi2_1_sf
+from operators.risk.standard_normal import chi2_1_sf, norm_cdf, norm_ppf
 
 __all__ = [
     "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",
@@ -62,6 +62,7 @@ __all__ = [
     "max_drawdown", "max_drawdown_duration_s", "total_return", "years_between", "cagr", "calmar",
     "traded_notional", "turnover", "hit_rate", "var_breach_count", "chi2_1_sf", "kupiec_pof", "summarize",
     "rolling_sharpe_vol", "drawdown_periods", "calendar_returns", "skew_kurtosis", "win_loss",
+    "probabilistic_sharpe", "expected_max_sharpe", "deflated_sharpe",
 ]
 
 NS_PER_S = 1_000_000_000
@@ -437,6 +438,60 @@ def skew_kurtosis(returns: Any) -> tuple[float, float]:
     if not m2 > 0:
         return NAN, NAN
     return float(np.mean(d ** 3) / m2 ** 1.5), float(np.mean(d ** 4) / m2 ** 2 - 3.0)
+
+
+_EULER_GAMMA = 0.5772156649015329
+
+
+def probabilistic_sharpe(returns: Any, benchmark_sr: float = 0.0) -> float:
+    """Probabilistic Sharpe ratio (Bailey and López de Prado, 2012): the probability that the true per-period
+    Sharpe ratio exceeds ``benchmark_sr`` (per period, not annualised), given the sample's Sharpe ratio ``s``, its
+    length ``T``, skewness ``g3`` and (non-excess) kurtosis ``g4``:
+    ``Phi((s - benchmark) * sqrt(T - 1) / sqrt(1 - g3 s + (g4 - 1) / 4 s^2))``. NaN with fewer than 3 returns or
+    a flat series.
+
+    >>> r = np.array([0.01, -0.005, 0.02, 0.0, 0.012, -0.008, 0.004])
+    >>> round(probabilistic_sharpe(r), 4)
+    0.8821
+    """
+    r = _as_returns(returns)
+    if r.size < 3:
+        return NAN
+    sd = float(r.std(ddof=1))
+    if not sd > 0:
+        return NAN
+    s = float(r.mean()) / sd
+    g3, ex = skew_kurtosis(r)
+    if g3 != g3:
+        return NAN
+    den = 1.0 - g3 * s + (ex + 3.0 - 1.0) / 4.0 * s * s
+    if not den > 0:
+        return NAN
+    return norm_cdf((s - benchmark_sr) * math.sqrt(r.size - 1) / math.sqrt(den))
+
+
+def expected_max_sharpe(n_trials: int, var_sr: float) -> float:
+    """Expected largest of ``n_trials`` Sharpe ratios drawn with variance ``var_sr`` around a true value of 0
+    (the False Strategy theorem, Bailey and López de Prado, 2014):
+    ``sqrt(var) * ((1 - gamma) Phi^-1(1 - 1/N) + gamma Phi^-1(1 - 1/(N e)))``, ``gamma`` Euler-Mascheroni.
+    0 for one trial.
+
+    >>> round(expected_max_sharpe(100, 1.0), 4)
+    2.5306
+    """
+    if n_trials < 1 or not var_sr >= 0:
+        raise ValueError("n_trials must be >= 1 and var_sr >= 0")
+    if n_trials == 1:
+        return 0.0
+    g = _EULER_GAMMA
+    return math.sqrt(var_sr) * ((1 - g) * norm_ppf(1 - 1 / n_trials) + g * norm_ppf(1 - 1 / (n_trials * math.e)))
+
+
+def deflated_sharpe(returns: Any, n_trials: int, var_sr: float) -> float:
+    """Deflated Sharpe ratio: :func:`probabilistic_sharpe` against the Sharpe ratio the best of ``n_trials``
+    configurations would show by luck alone (:func:`expected_max_sharpe`; ``var_sr`` the variance of the trials'
+    per-period Sharpe ratios). Above 0.95: the result survives the number of configurations tried."""
+    return probabilistic_sharpe(returns, expected_max_sharpe(n_trials, var_sr))
 
 
 def win_loss(trade_pnls: Sequence[float] | np.ndarray) -> dict[str, float]:

@@ -57,6 +57,7 @@ from operators.features import CORE_V1, compute_features_array  # noqa: E402
 from operators.models import Scorer, ScorerConfig, TrainConfig, cross_validate, train_lightgbm  # noqa: E402
 from operators.models.dataset import DEFAULT_EXCLUDED  # noqa: E402
 from operators.orchestrator import Orchestrator  # noqa: E402
+from operators.performance import deflated_sharpe, probabilistic_sharpe  # noqa: E402
 from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,  # noqa: E402
                                   ZScoreReversion)
 from operators.strategies.costs import CostModel  # noqa: E402
@@ -297,6 +298,7 @@ def main(max_bars: int | None = None) -> dict:
             oos_ts[name].append(seg_ts)
     rows = []
     curves = {}
+    period_rets: dict[str, np.ndarray] = {}
     for name, segs in oos.items():
         r = np.concatenate([s[1:] / s[:-1] - 1 for s in segs])
         eq = 2 * CFG.capital * np.concatenate([[1.0], np.cumprod(1 + r)])
@@ -306,9 +308,22 @@ def main(max_bars: int | None = None) -> dict:
         st.update(fills=c["fills"], fees_frac_per_year=c["fees"] / (2 * CFG.capital) / years,
                   turnover_per_year=c["notional"] / (2 * CFG.capital) / years)
         rows.append({"strategy": name, **st})
+        period_rets[name] = r
         curves[name] = (np.concatenate([oos_ts[name][0][:1]] + [t[1:] for t in oos_ts[name]]), eq)
+    # probabilistic Sharpe (vs 0) and deflated Sharpe: against what the best of every configuration tried would
+    # show by luck (each grid point of each strategy is a trial, and each portfolio rule; buy-and-hold is not), the
+    # trials' Sharpe variance estimated from the out-of-sample per-bar Sharpe ratios of the strategies reported
+    n_trials = sum(len(g) for g in GRIDS.values()) + sum(p.startswith("portfolio") for p in portfolios)
+    per_bar = [float(x.mean() / x.std(ddof=1)) for n_, x in period_rets.items()
+               if n_ != "buy_and_hold" and x.size > 2 and x.std(ddof=1) > 0]
+    var_sr = float(np.var(per_bar, ddof=1)) if len(per_bar) > 1 else 0.0
+    for row in rows:
+        x = period_rets[row["strategy"]]
+        row["probabilistic_sharpe"] = probabilistic_sharpe(x)
+        row["deflated_sharpe"] = deflated_sharpe(x, n_trials, var_sr)
     out = {"folds": len(folds), "test_start_ts_ns": int(tfolds[0][1]), "test_end_ts_ns": int(tfolds[-1][2]),
            "rows": rows, "chosen": chosen, "models": fold_models, "seconds": time.time() - t0, "curves": curves,
+           "trials": n_trials, "trials_sharpe_var": var_sr,
            "prices": {b.symbol: (b.mark_ts, b.close) for b in bars}}
     return out
 

@@ -304,8 +304,11 @@ def test_walkforward_result_becomes_a_tear_sheet():
     ts = np.arange(300, dtype=np.int64) * 1800 * NS
     curves = {k: (ts, 2e5 * np.cumprod(1 + np.random.default_rng(i).normal(0, 1e-3, ts.size)))
               for i, k in enumerate(("trend", "portfolio_risk_parity"))}
-    rows = [{"strategy": k, "sharpe": 1.0, "total_return_frac": 0.1} for k in curves]
-    rep = walkforward_report({"curves": curves, "rows": rows, "folds": 2, "seconds": 1.0})
+    rows = [{"strategy": k, "sharpe": 1.0, "total_return_frac": 0.1, "probabilistic_sharpe": 0.9,
+             "deflated_sharpe": 0.4} for k in curves]
+    rep = walkforward_report({"curves": curves, "rows": rows, "folds": 2, "seconds": 1.0, "trials": 52})
     assert rep.kind == "walkforward" and rep.section("runs").tables[0].rows[0]["strategy"] == "trend"
+    table = rep.section("runs").tables[0]
+    assert table.rows[0]["dsr"] == 0.4 and "52 configurations" in table.note
     assert len(rep.section("runs").charts[0].series) == 2
     assert not UNIT_SUFFIXED.findall(_visible_text(render_html(rep)))

@@ -309,6 +309,11 @@ def test_walkforward_one_fold_trains_on_the_training_window_only():
     for r in rows.values():
         assert r["fills"] >= 0 and r["turnover_per_year"] >= 0 and r["fees_frac_per_year"] >= 0
     assert rows["portfolio_risk_parity"]["fills"] < rows["portfolio_risk_parity_old_rules"]["fills"]
+    # every configuration tried is counted; deflating for them never raises the probability
+    assert res["trials"] == sum(len(g) for g in wf.GRIDS.values()) + 3 and res["trials_sharpe_var"] > 0
+    for r in rows.values():
+        p, d = r["probabilistic_sharpe"], r["deflated_sharpe"]
+        assert (p != p and d != d) or (0.0 <= d <= p <= 1.0), r["strategy"]
     m = res["models"][0]
     horizon_ns = wf.HORIZON * 1800 * 10**9
     assert m["train_end_ns"] + horizon_ns < m["test_start_ns"] == res["test_start_ts_ns"]
