@@ -248,6 +248,7 @@ def main(max_bars: int | None = None) -> dict:
     costs = {k: {"fills": 0, "fees": 0.0, "notional": 0.0} for k in oos}
     oos_ts: dict[str, list[np.ndarray]] = {k: [] for k in oos}
     chosen: dict[str, list] = {k: [] for k in names}
+    trial_srs: list[float] = []  # the training-window Sharpe ratio of every configuration tried, every fold
     registry = ModelRegistry(Path(tempfile.mkdtemp(prefix="wf-models-")))
     fold_models: list[dict] = []
     for fold in folds:
@@ -274,6 +275,8 @@ def main(max_bars: int | None = None) -> dict:
                 sr = sharpe_of(eqs)
                 if name == "ml_score" and sr != sr:
                     sr = 0.0       # a margin that never trades is a valid choice: flat, Sharpe 0
+                if sr == sr:
+                    trial_srs.append(sr)   # every configuration tried, for the deflated Sharpe ratio
                 if sr == sr and sr > best:
                     best, bp = sr, p
             best_p[name] = bp if bp is not None else GRIDS[name][0]
@@ -311,12 +314,12 @@ def main(max_bars: int | None = None) -> dict:
         period_rets[name] = r
         curves[name] = (np.concatenate([oos_ts[name][0][:1]] + [t[1:] for t in oos_ts[name]]), eq)
     # probabilistic Sharpe (vs 0) and deflated Sharpe: against what the best of every configuration tried would
-    # show by luck (each grid point of each strategy is a trial, and each portfolio rule; buy-and-hold is not), the
-    # trials' Sharpe variance estimated from the out-of-sample per-bar Sharpe ratios of the strategies reported
+    # show by luck (each grid point of each strategy is a trial, and each portfolio rule; buy-and-hold is not); the
+    # trials' Sharpe variance from the training-window Sharpe ratios of every grid point of every fold (annualised
+    # there, per bar here)
     n_trials = sum(len(g) for g in GRIDS.values()) + sum(p.startswith("portfolio") for p in portfolios)
-    per_bar = [float(x.mean() / x.std(ddof=1)) for n_, x in period_rets.items()
-               if n_ != "buy_and_hold" and x.size > 2 and x.std(ddof=1) > 0]
-    var_sr = float(np.var(per_bar, ddof=1)) if len(per_bar) > 1 else 0.0
+    per_bar = np.asarray(trial_srs) / np.sqrt(365 * BARS_PER_DAY)
+    var_sr = float(np.var(per_bar, ddof=1)) if per_bar.size > 1 else 0.0
     for row in rows:
         x = period_rets[row["strategy"]]
         row["probabilistic_sharpe"] = probabilistic_sharpe(x)
