@@ -38,9 +38,9 @@ from operators.ids import stable_id
 from operators.messages import DecisionPoint, SymbolUpdate, TickColumns
 from operators.risk import RiskLimits
 from schemas.events import Intent, Tick
+from schemas.time import NS_PER_S as NS
 
 T0 = 1_700_000_000_000_000_000
-NS = 1_000_000_000
 STEP = 1800 * NS
 SYMBOLS = ("BTC-USD", "ETH-USD")
 

@@ -15,9 +15,9 @@ import numpy as np
 from flows.training import dataset, load_bars
 from operators.features import CORE_V1
 from operators.models import Scorer, ScorerConfig, TrainConfig, features_frame, train_lightgbm
+from schemas.time import NS_PER_S as NS
 
 SPEC = CORE_V1.with_resolution(1800)
-NS = 1_000_000_000
 
 
 def training_time() -> dict:

@@ -15,10 +15,9 @@ import numpy as np
 from connectors.report import terminal_summary, write_report
 from operators.portfolio import combine_marks
 from operators.report import Report, RunInputs, build_report
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["decision_closes", "run_inputs", "run_report", "publish"]
-
-NS = 1_000_000_000
 
 
 def decision_closes(ticks: Any, resolution_s: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

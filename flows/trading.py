@@ -36,9 +36,8 @@ from operators.pipeline import PipelineConfig, bar_event
 from operators.signal_stage import SignalStage
 from schemas.codec import encode
 from schemas.events import DeadLetter
+from schemas.time import NS_PER_S as NS
 from schemas.time import TS_MAX_NS, TS_MIN_NS
-
-NS = 1_000_000_000
 
 
 @dataclass

@@ -26,12 +26,12 @@ from operators.features import CORE_V1, FeatureSet
 from operators.models import (BatchModel, PromotionRule, Scorer, ScorerConfig, TrainConfig, TrainingSet,
                               build_training_set, features_frame, promotion_decision, replay_bars, retrain_due,
                               summarize, train_lightgbm, walk_forward_splits)
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["DEFAULT_SOURCES", "load_bars", "features_build", "dataset", "train", "evaluate", "scheduled_retrain",
            "register"]
 
 DEFAULT_SOURCES = [REPO_ROOT / "data" / "market" / "BTC-30m.csv.gz", REPO_ROOT / "data" / "market" / "ETH-30m.csv.gz"]
-NS = 1_000_000_000
 
 
 def load_bars(sources: Sequence[str | Path] | None = None, *, resolution_s: int = 1800,

@@ -51,6 +51,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from schemas.time import NS_PER_S
+
 __all__ = [
     "BarRecord",
     "BarColumns",
@@ -62,7 +64,6 @@ __all__ = [
     "aggregate_ticks",
 ]
 
-NS_PER_S = 1_000_000_000
 LatePolicy = Literal["drop", "correct"]
 _SIDE_CODE = {"buy": 1, "sell": -1, "unknown": 0}
 

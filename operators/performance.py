@@ -55,6 +55,7 @@ import numpy as np
 
 from operators.risk.backtest import KupiecResult, kupiec_pof
 from operators.risk.standard_normal import chi2_1_sf, norm_cdf, norm_ppf
+from schemas.time import NS_PER_S
 
 __all__ = [
     "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",
@@ -65,7 +66,6 @@ __all__ = [
     "probabilistic_sharpe", "expected_max_sharpe", "deflated_sharpe",
 ]
 
-NS_PER_S = 1_000_000_000
 SECONDS_PER_YEAR = 365 * 86_400  # crypto: 24/7, 365-day year
 NAN = float("nan")
 _REL_ZERO_STD = 1e-12  # std below this fraction of |mean| is rounding noise of a constant series: Sharpe NaN

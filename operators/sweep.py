@@ -39,12 +39,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from operators.features.core import PARAMS_V1
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["NS", "SimConfig", "BarArrays", "SimResult", "SweepResult", "param_grid", "hysteresis_positions",
            "trend_positions", "ema_spread", "rolling_zscore_array", "zscore_positions", "next_open_fill_prices",
            "simulate", "equity_stats", "combine_equity", "sweep_trend", "sweep_zscore", "strategy_targets"]
 
-NS = 1_000_000_000
 SECONDS_PER_YEAR = 365 * 86_400
 
 

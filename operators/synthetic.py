@@ -38,6 +38,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from schemas.time import NS_PER_S
+
 __all__ = [
     "SIDE_BUY",
     "SIDE_SELL",
@@ -53,7 +55,6 @@ __all__ = [
     "make_trade_id",
 ]
 
-NS_PER_S = 1_000_000_000
 SIDE_BUY: int = 1
 SIDE_SELL: int = -1
 SIDE_UNKNOWN: int = 0

@@ -31,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-S = 1_000_000_000
+from schemas.time import NS_PER_S as S
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,13 @@ from operators.risk.position_cap import PositionCapGate
 import msgspec
 
 from schemas.events import Alert, ControlCommand, ExecutionReport, PortfolioSnapshot, RiskDecision
+from schemas.time import NS_PER_S as NS
 
 from .attribution import StrategyAttribution
 from .ledger import Ledger
 from .returns import ReturnWindow
 
 __all__ = ["AccountConfig", "AccountStage"]
-
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)

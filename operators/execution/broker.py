@@ -43,10 +43,9 @@ from typing import Any, Iterable, Sequence
 
 from operators.ids import stable_id
 from schemas.events import Fill, Order, PortfolioSnapshot
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["BrokerConfig", "Position", "SimBroker", "sqrt_impact_bps"]
-
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ from schemas.events import CancelRequest, ExecutionReport, Order
 
 from .broker import Position, sqrt_impact_bps
 
-__all__ = ["PaperVenue"]
+from schemas.time import NS_PER_S as NS
 
-NS = 1_000_000_000
+__all__ = ["PaperVenue"]
 
 
 @dataclass(slots=True)

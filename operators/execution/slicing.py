@@ -42,10 +42,10 @@ import numpy as np
 
 from operators.ids import stable_id
 from schemas.events import Order
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["VolumeProfile", "slice_weights", "split_quantity", "twap_children", "vwap_children", "ChildQueue"]
 
-NS = 1_000_000_000
 DAY_S = 86_400
 
 

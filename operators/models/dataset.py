@@ -29,11 +29,11 @@ import pandas as pd
 from operators.bars import aggregate_ticks
 from operators.features import FeatureSet, compute_features_array
 from operators.synthetic import synthesize_ticks
+from schemas.time import NS_PER_S as NS
 
 __all__ = ["LookAheadError", "TrainingSet", "replay_bars", "features_frame", "forward_labels",
            "build_training_set", "audit_point_in_time", "label_of", "DEFAULT_EXCLUDED"]
 
-NS = 1_000_000_000
 #: features that are artefacts of synthetic ticks on the bundled bars (docs/data.md): not for models by default
 DEFAULT_EXCLUDED: tuple[str, ...] = ("ofi", "log_trades")
 

@@ -26,9 +26,9 @@ from schemas.events import Alert
 
 from .psi import PsiReference
 
-__all__ = ["DriftMonitor", "RetrainRequest"]
+from schemas.time import NS_PER_S as NS
 
-NS = 1_000_000_000
+__all__ = ["DriftMonitor", "RetrainRequest"]
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PromotionRule", "promotion_decision", "retrain_due"]
+from schemas.time import NS_PER_S as NS
 
-NS = 1_000_000_000
+__all__ = ["PromotionRule", "promotion_decision", "retrain_due"]
 
 
 @dataclass(frozen=True)

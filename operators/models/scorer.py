@@ -37,9 +37,10 @@ from .lgbm import BatchModel
 from .metrics import RollingMetrics
 from .online import OnlineModel
 
+from schemas.time import NS_PER_S as NS
+
 __all__ = ["Scorer", "ScorerConfig", "ModelSource", "ScoreResult"]
 
-NS = 1_000_000_000
 ScoreResult = tuple[dict[str, float], float, float, float]
 
 

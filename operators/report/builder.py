@@ -24,10 +24,11 @@ from operators.risk.backtest import christoffersen, kupiec_pof, rolling_forecast
 from .model import Chart, Column, Metric, Report, Section, Series, Table, downsample_minmax
 from .trades import Trade, round_trips
 
+from schemas.time import NS_PER_S as NS
+
 __all__ = ["RunInputs", "build_report", "buy_and_hold", "price_at", "positions_at", "SECTION_KEYS"]
 
 NAN = float("nan")
-NS = 1_000_000_000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SECTION_KEYS = ("equity", "drawdown", "calendar", "rolling", "distribution", "attribution", "trades", "exposure",
                 "risk", "models", "signals", "data_quality")

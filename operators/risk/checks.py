@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from .kill_switch import KillState
 
+from schemas.time import NS_PER_S as _NS
+
 __all__ = [
     "Verdict",
     "PASS",
@@ -31,8 +33,6 @@ __all__ = [
     "max_feasible_qty",
     "check_limit",
 ]
-
-_NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)

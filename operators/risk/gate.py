@@ -70,9 +70,9 @@ from .portfolio import sample_covariance
 from .rate_limit import TokenBucket
 from .sizing import round_to_lot
 
-__all__ = ["OrderRequest", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
+from schemas.time import NS_PER_S as _NS
 
-_NS = 1_000_000_000
+__all__ = ["OrderRequest", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
 
 
 def to_loss(x: float) -> float:

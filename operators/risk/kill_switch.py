@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from schemas.time import NS_PER_S as _NS
+
 __all__ = ["KillState", "KillSwitch"]
 
 KillState = Literal["normal", "halted", "reduce_only"]
-_NS = 1_000_000_000
 
 
 class KillSwitch:

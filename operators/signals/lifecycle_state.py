@@ -48,6 +48,8 @@ from .convert import to_signal
 from .parser import parse_message
 from .results import LifecycleUpdate, ParseResult, Rejection, SignalDraft
 
+from schemas.time import NS_PER_S as _NS
+
 __all__ = [
     "ChatAllowList",
     "InboundMessage",
@@ -68,8 +70,6 @@ INGEST_REASONS: dict[str, str] = {
     "market_entry_unpriced": "a market entry without a written price: the ingest has no market price to use",
     "invalid_signal": "the parsed values do not make a valid Signal event",
 }
-
-_NS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
