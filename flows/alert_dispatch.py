@@ -177,7 +177,7 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
             detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
             ts=dead_letter_ts(ts_ms), stage=stage[:64],
         )
-        fut = await dlq.send(key=alerts_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
+        fut = await dlq.send(key=alerts_name.encode(), value=encode(dl))
         await fut  # the dead letter must be in Kafka before the alert's offset is committed
 
     async def deliver(m: Any, value: bytes, alert: Alert) -> None:

@@ -1,8 +1,9 @@
 """`levibot replay`: history (files or ClickHouse) into a Kafka topic at a chosen speed.
 
 Ticks go out in event-time order (so per-key order holds on every partition), keyed by symbol,
-with the event time as the Kafka timestamp. Rows that could not be read become dead letters on
-``dlq`` with their reason. Replaying the same input twice produces the same trade ids.
+stamped with the produce time as the Kafka timestamp (the event time is in the payload: topics
+retain by Kafka time, so history stamped with its own time would be deleted at once). Rows that
+could not be read become dead letters on ``dlq`` with their reason. Replaying the same input twice produces the same trade ids.
 """
 
 from __future__ import annotations

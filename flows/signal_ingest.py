@@ -201,7 +201,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
             detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
             ts=dead_letter_ts(ts_ms), stage=stage,
         )
-        fut = await dlq.send(key=updates_name.encode(), value=encode(dl), timestamp=ts_ms / 1000)
+        fut = await dlq.send(key=updates_name.encode(), value=encode(dl))
         if ack_timeout_s is not None:
             await asyncio.wait_for(fut, ack_timeout_s)
 
@@ -288,9 +288,10 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
                 return await forward_command(update.update_id, body)
             msg = update.any_message
             key = str(msg.chat.id).encode() if msg is not None else b"none"
-            ts_s = (msg.edit_date or msg.date) if msg is not None else None
+            # Kafka timestamp = produce time (DESIGN: topics retain by Kafka time); the message's own date stays in
+            # the body. Stamping an edit of a months-old post with its date would hand it to retention at once.
             try:
-                fut = await updates.send(key=key, value=body, timestamp=ts_s)
+                fut = await updates.send(key=key, value=body)
                 await asyncio.wait_for(fut, cfg.produce_timeout_s)
             except Exception as exc:  # Kafka unreachable: Telegram will retry later
                 log.warning("could not produce update %s: %r", update.update_id, exc)
@@ -331,7 +332,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
             if out.status == "signal":
                 sig = out.signal
                 assert sig is not None
-                await signals.send(key=sig.symbol.encode(), value=encode(sig), timestamp=sig.ts / 1e9)
+                await signals.send(key=sig.symbol.encode(), value=encode(sig))
                 m_out.labels(sig.kind).inc()
             elif out.status == "rejected":
                 m_out.labels(out.reason).inc()
