@@ -15,7 +15,9 @@ reading on its own signal, and the dataflow ends when every process has stopped:
 
 >>> stop_requested()
 False
->>> request_stop("test"); stop_requested(), stop_reason()
+>>> request_stop("test")
+True
+>>> stop_requested(), stop_reason()
 (True, 'test')
 >>> clear_stop(); stop_requested()
 False
