@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
 import pytest
@@ -13,7 +12,10 @@ from connectors.kafka.sink import EventProducer
 from connectors.webhooks import ALERT_ID_HEADER, SignatureError, verify_signature
 from schemas.codec import decode
 from schemas.events import Alert, DeadLetter
-from tests.test_signal_ingest import free_port, read_all, start_app, stop_app, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import read_all, wait_for
+from tests.test_signal_ingest import free_port, start_app, stop_app
 from tests.test_webhooks import Receiver
 
 pytestmark = pytest.mark.kafka
@@ -26,6 +28,18 @@ def alert(i: int | str, *, severity: str = "warning", kind: str = "risk.limit", 
           ts_s: int = 0) -> Alert:
     return Alert(id=f"al-{i}", severity=severity, kind=kind, message=f"alert {i}", labels={"symbol": "BTC-USDT"},
                  dedupe_key=key or f"k-{i}", ts=TS + ts_s * 10**9)
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset], float]:
+    """The dispatcher's /metrics as ``{(sample name, labels): value}``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def sample(metrics: dict, name: str, **labels: str) -> float:
+    return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootstrap, topic_prefix, tmp_path):
@@ -74,17 +88,28 @@ def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootst
         prod.flush()
         wait_for(lambda: len(set(ops.ids())) >= 4 and len(set(chat.ids())) >= 3, 30, "phase-1 deliveries")
 
-        # phase 2: the ops receiver goes down; alerts wait and all arrive once it is back
+        # phase 2: the ops receiver goes down; alerts wait (retried, the breaker opens, nothing is dead-lettered)
+        # and all arrive once it is back
+        before = scrape(port)
         ops.stop()
         prod.send([alert(f"o{i}") for i in range(20)])
         prod.flush()
-        time.sleep(3.0)
-        assert not any(i.startswith("al-o") for i in ops.ids())
+        down = wait_for(lambda: (m := scrape(port)) and sample(m, "levibot_alerts_breaker_state", destination="ops") == 2
+                        and m, 30, "the ops breaker to open on the outage")
+        failed = (sample(down, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error")
+                  - sample(before, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error"))
+        assert failed >= 3  # the breaker's failure threshold: the dispatcher tried the dead receiver
+        assert sample(down, "levibot_alerts_in_flight", destination="ops") >= 1  # the alerts wait, not dropped
+        assert (sample(down, "levibot_alerts_delivered_total", destination="ops")
+                == sample(before, "levibot_alerts_delivered_total", destination="ops") == 4)
+        assert sample(down, "levibot_alerts_dead_lettered_total", destination="ops") == 0
         ops.start()
         wait_for(lambda: {f"al-o{i}" for i in range(20)} <= set(ops.ids()), 30, "deliveries after the outage")
         wait_for(lambda: any(decode(m.value(), DeadLetter).error == "delivery_failed"
                              for m in read_all(kafka_bootstrap, topic_prefix + "dlq")), 30, "delivery_failed dead letter")
-        time.sleep(1.0)  # room for any duplicate to show up
+        # nothing left in flight anywhere: no retry (hence no duplicate) can still arrive
+        wait_for(lambda: all(v == 0 for (n, _), v in scrape(port).items() if n == "levibot_alerts_in_flight"), 30,
+                 "every delivery to finish")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
     finally:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka.admin import ensure_topics
-from connectors.kafka.source import iter_topic
 from operators.signals.lifecycle_state import ChatAllowList, InboundMessage, ingest_message
 from schemas.codec import decode
 from schemas.events import DeadLetter, Signal
+from tests.support import read_all, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 EXPORT = REPO / "tests" / "data" / "telegram_export.json"
@@ -35,21 +35,6 @@ def free_port() -> int:
     from .flowproc import free_ports
 
     return free_ports(1)[0]
-
-
-def read_all(bootstrap: str, topic: str) -> list:
-    return [m for batch in iter_topic(bootstrap, topic, timeout_s=10) for m in batch]
-
-
-def wait_for(pred, timeout_s: float, what: str, interval_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def start_app(module: str, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
@@ -146,7 +131,9 @@ def test_webhook_to_signals_exactly_once(kafka_bootstrap, topic_prefix, tmp_path
         sig_topic, dlq_topic = topic_prefix + "signals", topic_prefix + "dlq"
         wait_for(lambda: len(read_all(kafka_bootstrap, sig_topic)) >= 3 and len(read_all(kafka_bootstrap, dlq_topic)) >= 2,
                  30, "3 signals and 2 dead letters")
-        time.sleep(2.0)  # give a duplicate the chance to show up
+        # the agent has handled every one of the 7 accepted updates (one outcome each): a duplicate signal would
+        # already be on the topic
+        wait_for(lambda: metric_total(port, "levibot_signal_ingest_total") == 7, 30, "7 ingest outcomes")
         sigs = sorted((decode(m.value(), Signal) for m in read_all(kafka_bootstrap, sig_topic)),
                       key=lambda s: (s.source_message_id, s.version))
         dls = [decode(m.value(), DeadLetter) for m in read_all(kafka_bootstrap, dlq_topic)]
@@ -253,6 +240,13 @@ def post_json(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, {}
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of a counter over all its label values."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
 def metric_value(port: int, name: str, labels: str) -> float:
