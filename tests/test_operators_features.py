@@ -7,6 +7,7 @@ import gzip
 import math
 import pathlib
 import pickle
+import re
 from collections import namedtuple
 
 import numpy as np
@@ -58,7 +59,14 @@ def close_enough(got: pd.Series, want, rtol: float = 1e-9, atol: float = 0.0) ->
 def test_warmup_rows(feats):
     assert feats.iloc[:WARM].isna().all().all()
     assert not feats.iloc[WARM:].isna().any().any()
-    assert list(feats.columns) == list(CORE_V1.features) and len(CORE_V1.features) >= 12
+    assert list(feats.columns) == list(CORE_V1.features) == DOCUMENTED_FEATURES
+
+
+#: The feature names of docs/features.md's table of ``core@1``, in its order (the page documents every feature).
+DOCUMENTED_FEATURES = [line.split("|")[2].strip().strip("`")
+                       for line in (pathlib.Path(__file__).resolve().parent.parent / "docs" / "features.md")
+                       .read_text(encoding="utf-8").split("## Feature set `core@1`", 1)[1].split("\n## ", 1)[0]
+                       .splitlines() if re.match(r"\| \d+ \| `", line)]
 
 
 def test_log_returns_vs_numpy(btc, feats):
