@@ -134,12 +134,46 @@ def alert_dispatch_throughput(n: int = 3000, max_in_flight: int = 16) -> dict[st
     }
 
 
+def webhook_give_up(rounds: int = 20, max_attempts: int = 3) -> dict[str, Any]:
+    """Seconds a :class:`connectors.webhooks.WebhookSender` takes to give up on a destination where nobody listens
+    (connection refused on 127.0.0.1): ``max_attempts`` attempts with the retry delays of 10-20 ms that
+    ``tests/test_webhooks.py`` uses, the breaker left closed; median and worst of ``rounds`` deliveries."""
+    import socket
+    import statistics
+
+    import aiohttp
+
+    from connectors.webhooks import BreakerPolicy, RetryPolicy, WebhookSender
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def go() -> list[float]:
+        out = []
+        async with aiohttp.ClientSession() as session:
+            for i in range(rounds):
+                s = WebhookSender("bench", f"http://127.0.0.1:{port}/hook", b"bench-key", session=session,
+                                  retry=RetryPolicy(max_attempts=max_attempts, base_delay_s=0.01, max_delay_s=0.02),
+                                  breaker=BreakerPolicy(failure_threshold=10))
+                r = await s.deliver(b"{}", f"g-{i}")
+                assert not r.ok and r.attempts == max_attempts
+                out.append(r.seconds)
+        return out
+
+    secs = asyncio.run(go())
+    return {"rounds": rounds, "attempts": max_attempts, "give_up_s_p50": round(statistics.median(secs), 4),
+            "give_up_s_max": round(max(secs), 4)}
+
+
 def run_all() -> dict[str, Any]:
-    """Both benchmarks (the dispatcher at 1 and 16 requests in flight)."""
+    """Every benchmark here (the dispatcher at 1 and 16 requests in flight, the give-up time of a dead
+    destination)."""
     return {
         "parser": parser_throughput(),
         "alert_dispatch_serial": alert_dispatch_throughput(n=1000, max_in_flight=1),
         "alert_dispatch": alert_dispatch_throughput(),
+        "webhook_give_up": webhook_give_up(),
     }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -177,17 +176,3 @@ def test_psi_alert_on_a_feature_shift():
     for i in range(400, 800):
         alerts += d.observe_features([rng.normal(2.0), rng.normal()], T0 + i * RES)
     assert len(alerts) == 1 and alerts[0].labels["feature"] == "a" and d.requests[-1].reason == "feature_drift"
-
-
-def test_one_decision_is_far_below_a_millisecond():
-    bars, feats = _data()
-    sc = Scorer("BTC-USD", SPEC, batch=_model(0, 2000), batch_version="v1")
-    _stream(sc, feats, bars, 0, 2000)
-    rows = [tuple(r) for r in feats[list(SPEC.features)].iloc[2000:2500].itertuples(index=False)]
-    ts = feats.ts.iloc[2000:2500].tolist()
-    cpu = []
-    for r, t in zip(rows, ts):
-        c0 = time.thread_time_ns()
-        sc.score(r, int(t))
-        cpu.append(time.thread_time_ns() - c0)
-    assert np.median(cpu) < 300_000, np.median(cpu)  # ns of CPU; measured ~40 us (benchmarks/models.py)

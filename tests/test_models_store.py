@@ -87,7 +87,6 @@ def test_features_build_then_training_from_the_store(ch_database, chdb_path, tmp
     np.testing.assert_array_equal(ds.y, ds2.y)
     r1 = train(tmp_path / "var", ds=ds, spec=spec, n_splits=2)
     reg = ModelRegistry(tmp_path / "var" / "models")
-    assert r1["train_seconds"] < 60
     meta = reg.get(r1["version"])
     assert meta["feature_set"] == spec.id and meta["names"] == list(ds.names) and meta["horizon_ns"] == RES
     assert meta["status"] == ("champion" if r1["promoted"] else "challenger")

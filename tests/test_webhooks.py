@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -176,12 +175,11 @@ def test_sender_4xx_is_final_and_budget_is_bounded():
     finally:
         rx.stop()
     assert (res[0].ok, res[0].attempts, res[0].status) == (False, 1, 400)
-    # nobody listening: exactly max_attempts attempts, then a failure result
-    t0 = time.monotonic()
+    # nobody listening: exactly max_attempts attempts, then a failure result (how long that takes is measured in
+    # benchmarks/edges.py, webhook_give_up)
     res, s = asyncio.run(_deliver_many(rx.url(), 1, retry=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02),
                                        breaker=BreakerPolicy(failure_threshold=10)))
     assert (res[0].ok, res[0].attempts) == (False, 3) and "connection_error" in res[0].error
-    assert time.monotonic() - t0 < 5
 
 
 def test_sender_waits_through_outage_with_open_breaker():
