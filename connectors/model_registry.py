@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from operators.models import BatchModel
+from operators.models.sequence import SequenceModel
 from operators.models.xgb import XgbModel
 
 __all__ = ["ModelRegistry", "ChampionWatcher", "atomic_write_bytes"]
@@ -114,8 +115,8 @@ class ModelRegistry:
         if got != want:
             raise RuntimeError(f"model {version}: content hash {got[:12]} != registered {want[:12]} (corrupt file?)")
         obj = pickle.loads(data)  # our own artefact, integrity-checked above
-        if not isinstance(obj, (BatchModel, XgbModel)):
-            raise TypeError(f"model {version} is a {type(obj).__name__}, not a BatchModel or an XgbModel")
+        if not isinstance(obj, (BatchModel, XgbModel, SequenceModel)):
+            raise TypeError(f"model {version} is a {type(obj).__name__}, not a BatchModel, XgbModel or SequenceModel")
         return obj
 
     # -- changes --------------------------------------------------------------------------------------------------

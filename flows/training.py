@@ -88,6 +88,14 @@ def dataset(sources: Sequence[str | Path] | None = None, *, resolution_s: int = 
     return ds, bars, spec
 
 
+def _predict(model: Any, ds: TrainingSet, idx: np.ndarray) -> np.ndarray:
+    """Calibrated P(up) of rows ``idx``; a sequence model (``model.sequence``) reads each row's window from the
+    rows of its symbol before it in ``ds``."""
+    if getattr(model, "sequence", False):
+        return model.predict(ds.X, groups=ds.symbol)[idx]
+    return model.predict(ds.X[idx])
+
+
 def _baseline(y_train: np.ndarray, n: int) -> np.ndarray:
     return np.full(n, float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6)))
 
@@ -100,7 +108,8 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
     """Train a challenger on all rows before the holdout (minus the gap), register it under ``<var>/models`` and
     promote it if it beats the champion (or the baseline) on the later holdout. Returns a summary.
 
-    ``model_kind``: ``"lightgbm"`` or ``"xgboost"`` (same CV, gap, calibration, registry and promotion rule)."""
+    ``model_kind``: ``"lightgbm"``, ``"xgboost"`` or ``"gru"`` (same CV, gap, calibration, registry and promotion
+    rule)."""
     from connectors.model_registry import ModelRegistry
 
     t0 = time.perf_counter()
@@ -123,18 +132,22 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
         from operators.models.xgb import train_xgboost
 
         model = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, info=info)
+    elif model_kind == "gru":
+        from operators.models.sequence import train_gru
+
+        model = train_gru(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, groups=ds.symbol[tr], info=info)
     else:
-        raise ValueError(f"model_kind must be 'lightgbm' or 'xgboost', got {model_kind!r}")
+        raise ValueError(f"model_kind must be 'lightgbm', 'xgboost' or 'gru', got {model_kind!r}")
     t_train = time.perf_counter() - t1
-    yh, Xh = ds.y[ho], ds.X[ho]
-    m_ch = summarize(yh, model.predict(Xh))
+    yh = ds.y[ho]
+    m_ch = summarize(yh, _predict(model, ds, ho))
     m_base = summarize(yh, _baseline(ds.y[tr], ho.size))
     reg = ModelRegistry(Path(var_dir) / "models")
     champ_meta = reg.champion()
     m_champ = None
     if champ_meta is not None and champ_meta["names"] == list(ds.names) \
             and champ_meta["feature_set"] == spec.id and champ_meta["horizon_ns"] == ds.horizon_ns:
-        m_champ = summarize(yh, reg.load(champ_meta["version"]).predict(Xh))
+        m_champ = summarize(yh, _predict(reg.load(champ_meta["version"]), ds, ho))
     promote, reason = promotion_decision(m_ch, m_champ, m_base, rule)
     metrics = {"cv_calibrated": model.info["cv_calibrated"], "holdout": m_ch, "holdout_baseline": m_base,
                "holdout_champion": m_champ, "holdout_start_ns": h_start}
@@ -162,8 +175,9 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     hot-swapped at each window start, River learning online from delayed labels from the first bar on. Only
     predictions inside the test windows are scored. Baseline: the training rows' up frequency as a constant.
 
-    ``challengers`` (``"xgboost"``): batch models trained on the same rows with the same CV, gap and calibration
-    (:func:`operators.models.xgb.train_xgboost`), scored on the same test rows; a challenger earns a place in
+    ``challengers`` (``"xgboost"``, ``"gru"``): batch models trained on the same rows with the same CV, gap and
+    calibration (:func:`operators.models.xgb.train_xgboost`, :func:`operators.models.sequence.train_gru`), scored
+    on the same test rows (the GRU's windows reach back into the rows before the window); a challenger earns a place in
     the ensemble only if its out-of-sample log-loss beats LightGBM's (the ``keep`` entry of the result).
     """
     if ds is None or bars is None or spec is None:
@@ -172,9 +186,9 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     cfg = scorer_cfg or ScorerConfig(horizon_bars=horizon_bars, threshold=threshold)
     t0 = time.perf_counter()
     folds = walk_forward_splits(ds.ts, n_folds, gap, min_train_frac=min_train_frac)
-    unknown = set(challengers) - {"xgboost"}
+    unknown = set(challengers) - {"xgboost", "gru"}
     if unknown:
-        raise ValueError(f"unknown challengers {sorted(unknown)}; known: xgboost")
+        raise ValueError(f"unknown challengers {sorted(unknown)}; known: xgboost, gru")
     models: list[tuple[int, int, BatchModel, float]] = []
     train_s = []
     extra: dict[str, list[pd.DataFrame]] = {c: [] for c in challengers}
@@ -186,13 +200,19 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
         train_s.append(time.perf_counter() - t1)
         models.append((int(ds.ts[te].min()), int(ds.ts[te].max()), m, float(ds.y[tr].mean())))
         for c in challengers:
-            from operators.models.xgb import train_xgboost
-
             t1 = time.perf_counter()
-            mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
-                               TrainConfig(gap_ns=gap, calibration=calibration))
+            if c == "gru":
+                from operators.models.sequence import train_gru
+
+                mc = train_gru(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
+                               TrainConfig(gap_ns=gap, calibration=calibration), groups=ds.symbol[tr])
+            else:
+                from operators.models.xgb import train_xgboost
+
+                mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
+                                   TrainConfig(gap_ns=gap, calibration=calibration))
             extra_s[c].append(time.perf_counter() - t1)
-            extra[c].append(pd.DataFrame({"symbol": ds.symbol[te], "ts": ds.ts[te], c: mc.predict(ds.X[te])}))
+            extra[c].append(pd.DataFrame({"symbol": ds.symbol[te], "ts": ds.ts[te], c: _predict(mc, ds, te)}))
     # stream every symbol through a Scorer
     res_ns = spec.resolution_s * NS
     feats = features_frame(bars, spec)
@@ -236,7 +256,7 @@ def render_table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`evaluate`'s result."""
     names = {"baseline": "base rate (constant)", "lgbm_raw": "LightGBM, uncalibrated", "lgbm": "LightGBM, isotonic",
              "river": "River logistic (online)", "ensemble": "ensemble (log-loss weights)",
-             "xgboost": "XGBoost, isotonic (challenger)"}
+             "xgboost": "XGBoost, isotonic (challenger)", "gru": "GRU (sequence), isotonic (challenger)"}
     out = ["| data | model | n | log-loss | AUC | Brier | ECE |", "|---|---|---|---|---|---|---|"]
     for scope, t in result["table"].items():
         for k, m in t.items():
@@ -291,9 +311,9 @@ def register(app: typer.Typer) -> None:
         search_budget: float = typer.Option(0.0, help="Hyperparameter search time budget, s (0 = off)."),
         calibration: str = typer.Option("isotonic", help="isotonic | platt | identity"),
         from_store: bool = typer.Option(False, help="Read features from the ClickHouse store (audited)."),
-        model: str = typer.Option("lightgbm", help="lightgbm | xgboost (challenger; needs xgboost-cpu)."),
+        model: str = typer.Option("lightgbm", help="lightgbm | xgboost | gru (challengers; extra 'challengers')."),
     ) -> None:
-        """Train a LightGBM (or XGBoost) challenger, register it, promote it if it wins on the holdout."""
+        """Train a LightGBM (or XGBoost, GRU) challenger, register it, promote it if it wins on the holdout."""
         s = Settings.from_env()
         out = train(s.var_dir, sources=source or None, resolution_s=resolution, horizon_bars=horizon,
                     threshold=threshold, holdout_frac=holdout, search_budget_s=search_budget,
@@ -309,7 +329,7 @@ def register(app: typer.Typer) -> None:
         threshold: float = typer.Option(0.0, help="Label dead band, log return."),
         folds: int = typer.Option(4, help="Walk-forward test windows."),
         out: Path = typer.Option(None, help="Also write the result as JSON here."),
-        challenger: list[str] = typer.Option(None, help="Also evaluate a challenger batch model: xgboost."),
+        challenger: list[str] = typer.Option(None, help="Also evaluate a challenger batch model: xgboost, gru."),
     ) -> None:
         """Walk-forward out-of-sample AUC, log-loss, Brier, ECE of LightGBM, River, ensemble vs base rate."""
         r = evaluate(sources=source or None, resolution_s=resolution, horizon_bars=horizon, threshold=threshold,

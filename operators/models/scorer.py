@@ -133,6 +133,8 @@ class Scorer:
         if model is not None and tuple(model.names) != self.names:
             raise ValueError(f"model features {model.names} differ from the scorer's {self.names}")
         changed = version != self.batch_version
+        if model is not None and hasattr(model, "stream"):   # a sequence model: this symbol's own window state
+            model = model.stream(self.batch)
         self.batch = model
         self.batch_version = version if model is not None else None
         if changed:
