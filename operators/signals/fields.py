@@ -26,21 +26,42 @@ __all__ = ["Section", "sections", "section_numbers", "find_side", "find_side_hin
 _ENUM = r"(?:\s?\#?\d{1,2}\s?[:).=\]](?!\d)|\s?\#\d{1,2}(?!\d)|\d{1,2}(?![\d.,]))?"
 # "Entry 2 - 0.35", "Target 1 - 0.2090": a singular label, an enumerator and a dash before the price.
 _DASH_ENUM = r"\s?\d{1,2}\s?-(?=\s?\$?\.?\d)"
+# Keywords of the Spanish, Portuguese, Russian, Turkish, Vietnamese and Indonesian channels (see docs/signals.md);
+# they end with (?!\w), since their letters are not in [a-z].
+_ENTRY_WORDS = (
+    r"zona\sde\s(?:entrada|compra|venta|venda)|punto\sde\sentrada|precio\sde\sentrada|pre[çc]o\sde\sentrada"
+    r"|entrada|точка\sвхода|зона\sвхода|вход|giriş(?:\s(?:bölgesi|fiyatı|seviyesi|aralığı))?"
+    r"|vùng\svào\slệnh|điểm\svào(?:\slệnh)?|vào\slệnh|giá\svào|area\s(?:beli|jual|entry)|harga\s(?:masuk|beli|entry)"
+)
+_TARGET_WORDS = (
+    r"objetivos?|alvos?|цели|цель|тейк(?:и|-профит)?|hedefler|hedef|mục\stiêu|chốt\slời"
+)
+_STOP_WORDS = r"стоп(?:[\s-]?лосс)?|zarar\s?(?:kes|durdur)|cắt\slỗ|dừng\slỗ"
+_LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩy|margem|маржа"
+_OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận"
 _LABEL_RE = re.compile(
-    r"(?P<entry>\bentry" + _DASH_ENUM
+    # every label starts at a word or at 🎯: the prefix lets the engine skip the other positions fast
+    r"(?:(?<!\w)(?=[^\W\d_])|(?=🎯))"
+    r"(?:(?P<entry>\bentry" + _DASH_ENUM
     + r"|\b(?:entry\s?(?:zones?|prices?|points?|range|targets?|area|levels?)|entries|entry"
     r"|enter(?:\s(?:at|between|around|zone|price))?|(?:buy|sell)(?:ing)?\s?(?:zone|range|area|price|levels?)"
-    r"|open(?:ing)?\s?price|accumulation\s?zone)(?![a-z])" + _ENUM + r")"
+    r"|open(?:ing)?\s?price|accumulation\s?zone)(?![a-z])" + _ENUM
+    + r"|\b(?:" + _ENTRY_WORDS + r")(?!\w)" + _ENUM + r")"
     r"|(?P<stop>\b(?:stop[\s-]?loss(?:es)?(?:\s?targets?)?|stop[\s-]?targets?|stop(?:\s?(?:price|level))?"
-    r"|s\s?/\s?l|sl|invalidation)(?![a-z])" + _ENUM + r")"
+    r"|s\s?/\s?l|sl|invalidation)(?![a-z])" + _ENUM
+    + r"|\b(?:" + _STOP_WORDS + r")(?!\w)" + _ENUM + r")"
     r"|(?P<target>(?:\b(?:target|tp|take[\s-]?profit)" + _DASH_ENUM
     + r"|\b(?:take[\s-]?profits?(?:\s?targets?)?|profit\s?targets?|targets?|tgts?|tps?|goals?"
-    r"|exit\s?targets?)(?![a-z])|🎯)" + _ENUM + r")"
-    r"|(?P<leverage>\b(?:leverage|lev|margin(?:\s?mode)?)(?![a-z]))"
+    r"|exit\s?targets?)(?![a-z])|🎯"
+    # "T1 : 0.168", "T2 - 0.172": T and a target number before a price
+    r"|\bt(?=\d{1,2}\s?[:=\-]?\s?\$?\.?\d)"
+    r"|\b(?:" + _TARGET_WORDS + r")(?!\w))" + _ENUM + r")"
+    r"|(?P<leverage>\b(?:leverage|lev|margin(?:\s?mode)?)(?![a-z])|\b(?:" + _LEVERAGE_WORDS + r")(?!\w))"
     r"|(?P<other>\b(?:profit|period|duration|time\s?frame|timeframe|risk(?:\s?reward)?|r\s?:\s?r|rr|note|exchange"
-    r"|capital|amount|volume|position\s?size|strategy|win\s?rate|roi|pnl)(?![a-z]))"
-    r"|(?P<dir>\b(?:buy|sell|long|short)(?=\s?(?:@|:|at\b|around\b|between\b|below\b|above\b|under\b|over\b"
-    r"|from\b)?\s?\$?(?:\d|\.\d|cmp\b|market\b|now\b)))",
+    r"|capital|amount|volume|position\s?size|strategy|win\s?rate|roi|pnl)(?![a-z])|\b(?:" + _OTHER_WORDS + r")(?!\w))"
+    # "Buy @ 6.42", "Long 27000", "Buy below : 0.49", "Buy $WLD at market"
+    r"|(?P<dir>\b(?:buy|sell|long|short)(?=(?:\s?[#$][a-z0-9]{2,15})?\s?(?:(?:at|around|between|below|above|under"
+    r"|over|from)\b)?\s?[:@]?\s?\$?(?:\d|\.\d|cmp\b|market\b|now\b))))",
     re.IGNORECASE,
 )
 _TRAIL_RE = re.compile(r"\s?[:=@\-]?")
@@ -51,11 +72,14 @@ _CONT_WORDS = re.compile(
 )
 _WORD3 = re.compile(r"[a-z]{3,}", re.IGNORECASE)
 _HAS_DIGIT = re.compile(r"\d")
+# A target or stop label followed by a word saying it was hit reports a result ("Targets hit: 142").
+_TALLY = re.compile(r"\s?(?:hit|hits|done|reached|achieved|smashed|triggered)\b", re.IGNORECASE)
 
 _LEV_TOKEN = re.compile(
     r"(?<![\w.])\d+(?:[.,]\d+)?\s?x(?![a-z0-9])|(?<![\w.])x\s?\d+(?:\.\d+)?(?![\d.])", re.IGNORECASE
 )
-_PCT = re.compile(r"[+-]?\s?(\d+(?:[.,]\d+)?)\s?%")
+# "5%", "-3 %", and the Turkish order "%3"
+_PCT = re.compile(r"[+-]?\s?(\d+(?:[.,]\d+)?)\s?%|(?<![\d.,])[+-]?%\s?(\d+(?:[.,]\d+)?)")
 _TIMEFRAME = re.compile(
     r"(?<![\w.])\d+\s?(?:h|hr|hrs|hours?|m|mins?|minutes?|d|days?|w|weeks?|months?)(?![a-z0-9])", re.IGNORECASE
 )
@@ -66,15 +90,33 @@ _ENUMERATOR = re.compile(
 _RANGE_SEP = re.compile(r"\s*(?:-|/|~|to|and|till|until|->)\s*", re.IGNORECASE)
 
 MARKET_RE = re.compile(
-    r"\b(?:cmp|market(?:\s?price)?|current(?:\s?market)?\s?price|now)\b", re.IGNORECASE
+    r"\b(?:cmp|market(?:\s?price)?|current(?:\s?market)?\s?price|now"
+    r"|precio\s(?:de\s)?mercado|precio\sactual|a\smercado|pre[çc]o\s(?:atual|de\smercado)|por\s?рынку|по\sрынку"
+    r"|рыночн\w*|piyasa(?:\sfiyatı\w*)?|giá\s(?:hiện\stại|thị\strường)|harga\s(?:sekarang|pasar))(?!\w)",
+    re.IGNORECASE,
 )
-_BELOW_RE = re.compile(r"\b(?:below|under|beneath)\b|<", re.IGNORECASE)
-_ABOVE_RE = re.compile(r"\b(?:above|over|breakout|break\s?above)\b|>", re.IGNORECASE)
+_BELOW_RE = re.compile(
+    r"\b(?:below|under|beneath|por\sdebajo\sde|debajo\sde|abaixo\sde|ниже|altında|dưới|di\sbawah)(?!\w)|<",
+    re.IGNORECASE,
+)
+_ABOVE_RE = re.compile(
+    r"\b(?:above|over|breakout|break\s?above|por\sencima\sde|encima\sde|acima\sde|выше|üstünde|trên|di\satas)(?!\w)|>",
+    re.IGNORECASE,
+)
 
+# LONG/SHORT and the channels' own words for them (Spanish largo/corto, Russian лонг/шорт), not in "long term",
+# "a largo plazo"; buy/sell and compra/venta (es), compra/venda (pt), покупка/продажа (ru), beli/jual (id).
 _STRONG_SIDE = re.compile(
-    r"(?<![a-z])(long|short)(?![a-z])(?!\s?-?\s?terms?\b)(?!\s(?:as|time|ago|while|of)\b)", re.IGNORECASE
+    r"(?<!\w)(long|short|largo|corto|лонг|шорт)(?!\w)(?!\s?-?\s?(?:terms?|plazo|prazo)\b)"
+    r"(?!\s(?:as|time|ago|while|of)\b)",
+    re.IGNORECASE,
 )
-_WEAK_SIDE = re.compile(r"(?<![a-z])(buy|buying|sell|selling)(?![a-z])", re.IGNORECASE)
+_WEAK_SIDE = re.compile(
+    r"(?<!\w)(buy|buying|sell|selling|compra|comprar|venta|vender|venda|покупка|продажа|beli|jual)(?!\w)",
+    re.IGNORECASE,
+)
+_LONG_WORDS = frozenset(("long", "largo", "лонг"))
+_BUY_WORDS = frozenset(("buy", "buying", "compra", "comprar", "покупка", "beli"))
 _HINT_LONG = re.compile(r"🟢|📈|\bbullish\b", re.IGNORECASE)
 _HINT_SHORT = re.compile(r"🔴|📉|\bbearish\b", re.IGNORECASE)
 
@@ -84,10 +126,19 @@ _LEV_RANGE = re.compile(
 _LEV_SINGLE = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s?x(?![a-z0-9])|(?<![\w.])x\s?(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE
 )
+# isolated / cross and the channels' words: aislado, isolada, izole, изолированная; cruzado, cruzada, кросс, çapraz
+_ISOLATED = r"isolated|aislad[oa]|isolad[oa]|izole|изолированн\w*"
+_CROSS = r"cross(?:ed)?|cruzad[oa]|кросс|çapraz"
 _MARGIN = re.compile(
-    r"\b(isolated|cross)(?:ed)?(?:\s?margin)?\b(?=\s?[(:\-]?\s?(?:\d|x\d|$|\)|\n|leverage|lev\b))", re.IGNORECASE
+    rf"(?<!\w)({_ISOLATED}|{_CROSS})(?:\s?margin)?(?!\w)(?=\s?[(:\-]?\s?(?:\d|x\d|$|\)|\n|leverage|lev\b))",
+    re.IGNORECASE,
 )
-_MARGIN_LABELLED = re.compile(r"\b(?:margin(?:\s?mode)?|leverage|lev)\b\s?[:\-]?\s?(isolated|cross)", re.IGNORECASE)
+_MARGIN_LABELLED = re.compile(
+    rf"(?<!\w)(?:margin(?:\s?mode)?|leverage|lev|margem|маржа|apalancamiento|alavancagem|плечо|kaldıraç)(?!\w)"
+    rf"\s?[:\-]?\s?({_ISOLATED}|{_CROSS})(?!\w)",
+    re.IGNORECASE,
+)
+_ISOLATED_RE = re.compile(_ISOLATED, re.IGNORECASE)
 
 
 @dataclass
@@ -126,14 +177,37 @@ def sections(text: str) -> list[Section]:
             t = _TRAIL_RE.match(line, start, end)
             if t is not None and m.lastgroup != "dir":
                 start = t.end()
-            out.append(Section(m.lastgroup or "other", m.group(0), line[start:end]))
+            kind = m.lastgroup or "other"
+            if kind in ("target", "stop") and _TALLY.match(line, m.end(), end):
+                kind = "other"  # "142 targets hit", "Stop Target Hit": a report, not prices
+            out.append(Section(kind, m.group(0), line[start:end]))
         current = out[-1] if out[-1].field != "other" else None
     return out
 
 
+_DASH_NUMBERED = re.compile(r"^\s?(\d{1,2})\s?-\s?(?=\$?\.?\d)")
+
+
+def _strip_dash_numbers(body: str) -> str:
+    """A list numbered ``1 - 15.42``, ``2 - 15.70`` on its own lines (two or more, numbered 1, 2, ... in order): the
+    numbers and dashes are enumerators, not a range.
+
+    >>> _strip_dash_numbers("\\n1 - 15.42\\n2 - 15.70"), _strip_dash_numbers("\\n10 - 12")
+    ('\\n15.42\\n15.70', '\\n10 - 12')
+    """
+    lines = body.split("\n")
+    found = [(i, m) for i, line in enumerate(lines) if (m := _DASH_NUMBERED.match(line))]
+    if len(found) < 2 or [int(m.group(1)) for _, m in found] != list(range(1, len(found) + 1)):
+        return body
+    for i, m in found:
+        lines[i] = lines[i][m.end():]
+    return "\n".join(lines)
+
+
 def clean_body(body: str) -> tuple[str, list[float]]:
     """``body`` without leverage tokens, percentages, timeframes and enumerators; and the percentages found."""
-    pcts = [float(p.replace(",", ".")) for p in _PCT.findall(body)]
+    body = _strip_dash_numbers(body)
+    pcts = [float((a or b).replace(",", ".")) for a, b in _PCT.findall(body)]
     t = _LEV_TOKEN.sub(" ", body)
     t = _PCT.sub(" ", t)
     t = _TIMEFRAME.sub(" ", t)
@@ -191,14 +265,14 @@ def find_side(text: str) -> tuple[str | None, bool]:
     >>> find_side("SHORT #ETH"), find_side("Buy 1.2 sell 1.5"), find_side("long or short?"), find_side("hi")
     (('short', False), ('long', False), (None, True), (None, False))
     """
-    strong = {m.group(1).lower() for m in _STRONG_SIDE.finditer(text)}
+    strong = {"long" if m.group(1).lower() in _LONG_WORDS else "short" for m in _STRONG_SIDE.finditer(text)}
     if len(strong) == 2:
         return None, True
     if strong:
         return strong.pop(), False
     m = _WEAK_SIDE.search(text)
     if m:
-        return ("long" if m.group(1).lower().startswith("buy") else "short"), False
+        return ("long" if m.group(1).lower() in _BUY_WORDS else "short"), False
     return None, False
 
 
@@ -236,7 +310,7 @@ def find_leverage(text: str, lev_secs: list[Section]) -> tuple[float | None, flo
     return lo, (hi if hi != lo else None)
 
 
-_MARGIN_WORDS = re.compile(r"\b(?:isolated|cross(?:ed)?|margin|mode)\b", re.IGNORECASE)
+_MARGIN_WORDS = re.compile(rf"(?<!\w)(?:{_ISOLATED}|{_CROSS}|margin|mode)(?!\w)", re.IGNORECASE)
 
 
 def find_margin_mode(text: str) -> str | None:
@@ -246,4 +320,6 @@ def find_margin_mode(text: str) -> str | None:
     ('cross', None)
     """
     m = _MARGIN.search(text) or _MARGIN_LABELLED.search(text)
-    return m.group(1).lower() if m else None
+    if m is None:
+        return None
+    return "isolated" if _ISOLATED_RE.fullmatch(m.group(1)) else "cross"

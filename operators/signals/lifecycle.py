@@ -32,55 +32,85 @@ from .results import LIFECYCLE_EVENTS
 __all__ = ["detect_lifecycle", "lifecycle_action"]
 
 _HIT = (r"(?:hit|hits|reached|achieved|done|smashed|completed|touched|booked|secured|filled"
-        r"|✅|🎯|💰|🔥|🚀|💸|✔)")
+        r"|alcanzados?|alcanzadas?|logrados?|atingidos?|atingidas?|batidos?|alcançados?|достигнуты?|достигнута"
+        r"|взяты?|взята|geldi|ulaşıldı|tercapai|kena|đạt|✅|🎯|💰|🔥|🚀|💸|✔)")
+# Target words of the channels' languages: Spanish, Portuguese, Russian, Turkish, Vietnamese (Indonesian uses
+# "target"); "T1" and "🎯1" are the short forms.
+_TGT = (r"(?:tp|target|take[\s-]?profit(?:\s?target)?|objetivo|alvo|цель|тейк|hedef|mục\stiêu|t(?=\s?\d)"
+        r"|🎯(?=\s?\d))")
 _BEEN = r"(?:is\s?|are\s?|was\s?|were\s?|has\s?been\s?|have\s?been\s?|got\s?|just\s?)*"
 _N = r"\d+(?:[.,]\d+)*(?:\s\d{3})?"
 
+# Not "Entry target 1 ✅" (Cornix: an entry order filled).
+# The patterns below start at a word (or at 🎯): this prefix lets the regex engine skip every other position fast.
+_AT_WORD = r"(?:(?<!\w)(?=\w)|(?=🎯))"
+_AT_LETTER = r"(?<![^\W\d_])(?=[^\W\d_])"
 _TARGET_HIT = re.compile(
-    rf"(?<![a-z])(?:tp|target|take[\s-]?profit(?:\s?target)?)\s?#?\s?(\d{{1,2}})(?!\d)\s?[:!.]?\s?{_BEEN}{_HIT}"
-    rf"|(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th)\s?(?:target|tp|take[\s-]?profit)\s?{_BEEN}{_HIT}",
+    _AT_WORD + rf"(?:(?<![\w])(?<!entry\s)(?<!entry)(?:{_TGT})\s?#?\s?(\d{{1,2}})(?!\d)\s?[:!.]?\s?{_BEEN}{_HIT}"
+    rf"|(?<![\d.])(\d{{1,2}})(?:st|nd|rd|th)\s?(?:target|tp|take[\s-]?profit)\s?{_BEEN}{_HIT}"
+    # "Đạt mục tiêu 1": the verb first
+    rf"|(?<!\w)(?:đạt|chạm)\s?(?:{_TGT})\s?(\d{{1,2}})(?!\d))",
     re.IGNORECASE,
 )
 _ALL_TARGETS = re.compile(
-    rf"\ball\s?(?:the\s?)?(?:take[\s-]?profit\s?)?(?:targets?|tps?)\s?{_BEEN}{_HIT}", re.IGNORECASE
-)
-_ENTRIES_FILLED = re.compile(
-    r"(?<![a-z])(?:all\s?)?(?:entry|entries|buy\s?orders?|sell\s?orders?|limit\s?orders?|orders?)"
-    r"(?:\s?(?:targets?|orders?|zone|points?|prices?))?\s?#?\s?(?:\d{1,2}\s?)?" + _BEEN
-    + r"(?:filled|triggered|activated|executed|hit|reached|achieved|done|✅)"
-    r"|\b(?:entered|position\s?opened|trade\s?(?:is\s?)?(?:active|activated|opened|triggered))\b",
+    _AT_LETTER + rf"(?:\ball\s?(?:the\s?)?(?:take[\s-]?profit\s?)?(?:targets?|tps?)"
+    rf"|(?<!\w)(?:todos\s?(?:los\s?|os\s?)?(?:objetivos|alvos|targets|tps)|все\s?цели|tüm\s?hedefler"
+    rf"|semua\s?target|tất\s?cả\s?(?:mục\stiêu|tp))(?!\w))\s?{_BEEN}{_HIT}",
     re.IGNORECASE,
 )
-_STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l)"
-_BE = r"(?P<be>break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost)"
+_ENTRIES_FILLED = re.compile(
+    _AT_LETTER + r"(?:(?<![a-z])(?:all\s?)?(?:entry|entries|buy\s?orders?|sell\s?orders?|limit\s?orders?|orders?)"
+    r"(?:\s?(?:targets?|orders?|zone|points?|prices?))?\s?#?\s?(?:\d{1,2}\s?)?" + _BEEN
+    + r"(?:filled|triggered|activated|executed|hit|reached|achieved|done|✅)"
+    r"|\b(?:entered|position\s?opened|trade\s?(?:is\s?)?(?:active|activated|opened|triggered))\b)",
+    re.IGNORECASE,
+)
+_STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l|стоп(?:[\s-]?лосс)?)"
+_BE = (r"(?P<be>break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost"
+       r"|(?:(?:el|la|o|a)\s)?(?:pre[cç]io\sde\s|punto\sde\s|pre[çc]o\sde\s)?entrada|безубыток|вход|điểm\svào)")
+_TO = r"(?:to|at|@|:|=|->|→|➡|a|para|no|na|en|на|в|về|lên|xuống|ke)"
 _FOR = r"(?:\s?(?:for|on|of|in)\s?[#$]?[a-z0-9]+(?:/[a-z]+)?)?"
 _WHERE = rf"(?:{_BE})?\s?\(?\s?\$?(?P<n>{_N})?"
 _STOP_MOVED = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        rf"(?:mov(?:e|ed|ing)|shift(?:ed)?|set|trail(?:ed|ing)?|adjust(?:ed)?|rais(?:e|ed)|lower(?:ed)?|updat(?:e|ed)"
-        rf"|chang(?:e|ed)|bring|put)\s?(?:the\s?|your\s?|our\s?)?{_STOP}{_FOR}\s?(?:to|at|@|:|=|->|→)?\s?{_WHERE}",
-        rf"\bnew\s?{_STOP}{_FOR}\s?(?:is\s?|at\s?|:|=|@|->)?\s?{_WHERE}",
+        rf"(?<!\w)(?:mov(?:e|ed|ing)|shift(?:ed)?|set|trail(?:ed|ing)?|adjust(?:ed)?|rais(?:e|ed)|lower(?:ed)?"
+        rf"|updat(?:e|ed)|chang(?:e|ed)|bring|put|mover|movemos|mueve|movido|mova|movam|subir|subimos|sube"
+        rf"|переносим|перенесли|переставляем|двигаем|dời|kéo|pindahkan|pindah|naikkan|geser)"
+        rf"\s?(?:the\s?|your\s?|our\s?|el\s?|o\s?)?{_STOP}{_FOR}\s?{_TO}?\s?{_WHERE}",
+        rf"(?<!\w)(?:new|nuevo|novo|новый)\s?{_STOP}{_FOR}\s?(?:is\s?|at\s?|:|=|@|->)?\s?{_WHERE}",
         rf"(?<![a-z]){_STOP}\s?(?:is\s?|has\s?been\s?)?(?:now\s?)?"
-        rf"(?:moved|shifted|updated|changed|trailed|raised|lowered)?\s?(?:to|->|→|now\s?at)\s?{_WHERE}",
+        rf"(?:moved|shifted|updated|changed|trailed|raised|lowered|movido|перенесли|переносим|переставили)?\s?"
+        rf"(?:to|->|→|➡|now\s?at|a|para|no|na|на|в|về|ke)\s?{_WHERE}",
+        # Turkish: the place (dative) before the verb, "Stop girişe çekildi"
+        rf"(?<!\w){_STOP}\s?(?P<be>girişe|giriş\s?seviyesine|maliyete)\s?(?:çek|taşı)\w*(?P<n>)",
     )
 )
 _STOP_HIT = re.compile(
-    rf"(?<![a-z]){_STOP}\s?{_BEEN}(?:hit|triggered|reached|taken|touched|❌|🛑)|\bstopped\s?out\b",
+    _AT_LETTER + rf"(?:(?<![a-z]){_STOP}(?:\s?targets?)?\s?{_BEEN}(?:hit|triggered|reached|taken|touched|tocado|alcanzado|atingido"
+    rf"|acionado|сработал|oldu|❌|🛑)|\bstopped\s?out\b"
+    rf"|(?<!\w)(?:stopad[oa]s?|выбило\s?(?:по\s?)?стоп\w*|dính\s?sl|kena\s?(?:sl|stop(?:\s?loss)?))(?!\w))",
     re.IGNORECASE,
 )
 _CANCELLED = re.compile(
-    r"\b(?:cancel(?:l?ed|ling|ing)?|invalidated|void(?:ed)?|not\s?valid(?:\s?anymore)?|don'?t\s?(?:enter|open)"
-    r"|do\s?not\s?(?:enter|open)|ignore\s?(?:this|the|previous|that|above))\b"
+    _AT_LETTER + r"\b(?:cancel(?:l?ed|ling|ing)?|invalidated|void(?:ed)?|not\s?valid(?:\s?anymore)?|don'?t\s?(?:enter|open)"
+    r"|do\s?not\s?(?:enter|open)|ignore\s?(?:this|the|previous|that|above)"
+    r"|cancelad[oa]s?|anulad[oa]s?|отмена|отменен[аоы]?|отменяем|iptal|hủy|dibatalkan|batal)(?!\w)"
     r"(?!\s?(?:the\s?)?(?:trade\s?|signal\s?|order\s?|setup\s?|idea\s?)?(?:if|when|below|above|on|in\s?case)\b)",
     re.IGNORECASE,
 )
+# Closing words of the channels' languages (close / closed), and "realizar X%" (take X % of the profit).
+_CLOSE_WORDS = (r"cerrad[oa]s?|cerramos|encerrad[oa]s?|fechad[oa]s?|fechamos|закрываем|закрыли|закрыт[аоы]?"
+                r"|kapatıldı|kapattık|kapatın|đóng\s?lệnh|tutup\s?posisi|ditutup")
 _CLOSED = re.compile(
-    r"\b(?:clos(?:e|ing)|exit(?:ing)?)\s?(?:the\s?|this\s?|our\s?|your\s?|all\s?|a\s?)?"
+    _AT_LETTER + r"(?:(?<!\w)(?:realiz(?:ar|em|e|amos)|cerrar|fechar|закрыть|kapat|đóng(?:\s?lệnh)?|tutup)\s?"
+    r"(?P<pct2>\d+(?:[.,]\d+)?)\s?%"
+    r"|(?<!\w)(?:" + _CLOSE_WORDS + r")(?!\w)"
+    r"|\b(?:clos(?:e|ing)|exit(?:ing)?)\s?(?:the\s?|this\s?|our\s?|your\s?|all\s?|a\s?)?"
     r"(?:(?P<pct>\d+(?:[.,]\d+)?)\s?%|(?P<half>half|partial(?:ly)?)|trade|position|signal|it\b|now|manually|here"
     r"|early|rest|remaining|in\s?(?:profit|loss)|at\s?(?:entry|breakeven|market|cmp|profit|loss|\$?\d)|\$?\d)"
     r"|(?<!candle\s)(?<!candles\s)\b(?:closed|exited)\b(?!\s?(?:below|above|under|over)\b)"
-    r"|\b(?:take|book|secure)\s?(?P<half2>partial|some)\s?profits?",
+    r"|\b(?:take|book|secure)\s?(?P<half2>partial|some)\s?profits?)",
     re.IGNORECASE,
 )
 
@@ -94,7 +124,7 @@ def detect_lifecycle(text: str, *, decimal_comma: bool = False) -> (
     stop: float | None = None
     fraction: float | None = None
     for m in _TARGET_HIT.finditer(text):
-        n = int(m.group(1) or m.group(2))
+        n = int(m.group(1) or m.group(2) or m.group(3))
         if n >= 1:
             events.add("target_hit")
             target_hit = max(target_hit or 0, n)
@@ -116,8 +146,9 @@ def detect_lifecycle(text: str, *, decimal_comma: bool = False) -> (
         events.add("cancelled")
     for m in _CLOSED.finditer(text):
         events.add("closed")
-        if m.group("pct"):
-            p = float(m.group("pct").replace(",", ".")) / 100.0
+        pct = m.group("pct") or m.group("pct2")
+        if pct:
+            p = float(pct.replace(",", ".")) / 100.0
             if 0.0 < p < 1.0:
                 fraction = p
         elif m.group("half") or m.group("half2"):

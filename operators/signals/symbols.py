@@ -45,14 +45,15 @@ STOPWORDS = frozenset(
 
 _Q = "|".join(QUOTES)
 _GQ = "|".join(_GLUED_QUOTES)
-# A base: letters/digits with at least one letter; a leading number only as a multiplier prefix (1000PEPE).
-_BASE = r"(?:\d{3,}[A-Za-z][A-Za-z0-9]{1,16}|[A-Za-z][A-Za-z0-9]{0,19})"
+# A base: letters/digits with at least one letter; a leading number either a multiplier prefix (1000PEPE) or one
+# or two digits before at least three letters (1INCH).
+_BASE = r"(?:\d{3,}[A-Za-z][A-Za-z0-9]{1,16}|\d{1,2}[A-Za-z]{3}[A-Za-z0-9]{0,14}|[A-Za-z][A-Za-z0-9]{0,19})"
 _PAIR_RE = re.compile(rf"(?<![A-Za-z0-9])[#$]?({_BASE})\s?[/\-]\s?({_Q})(?![A-Za-z0-9])", re.IGNORECASE)
 _GLUED_RE = re.compile(rf"(?<![A-Za-z0-9])[#$]?({_BASE}?)({_GQ})(?:\.P|PERP)?(?![A-Za-z0-9])", re.IGNORECASE)
 _HASH_QUOTE_RE = re.compile(rf"[#$]({_BASE})\s({_Q})(?![A-Za-z0-9])", re.IGNORECASE)
 _TAG_RE = re.compile(rf"[#$]({_BASE})(?![A-Za-z0-9/])")
 _LABEL_RE = re.compile(
-    rf"\b(?:coin|pair|symbol|asset|ticker|token|currency|instrument)\s?[:=\-]\s?[#$]?({_BASE})(?:\s?[/\-]\s?({_Q}))?"
+    rf"\b(?:coin|pair|symbol|asset|ticker|token|currency|instrument|moneda|moeda|par|монета|пара|koin|coin)\s?[:=\-]\s?[#$]?({_BASE})(?:\s?[/\-]\s?({_Q}))?"
     rf"(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
@@ -87,6 +88,26 @@ def _ok(base: str) -> bool:
     return 1 <= len(b) <= 20 and b not in STOPWORDS and not b.isdigit()
 
 
+#: Stop words that still cannot be the base of an explicit pair: quotes and signal vocabulary (``GMT/USDT`` is an
+#: instrument although ``GMT`` alone is a time zone).
+_PAIR_STOPWORDS = frozenset("USDT USDC BUSD USD TUSD FDUSD EUR PERP LONG SHORT BUY SELL TP SL ENTRY STOP TARGET".split())
+
+
+def _ok_pair(base: str) -> bool:
+    b = base.upper()
+    return 1 <= len(b) <= 20 and b not in _PAIR_STOPWORDS and not b.isdigit()
+
+
+def _labelled(base: str, quote: str | None) -> str | None:
+    """``Pair: BTCUSDT`` names BTC-USDT: a labelled base without a separate quote may end in a glued quote."""
+    if quote is None:
+        upper = base.upper()
+        glued = next((q for q in _GLUED_QUOTES if upper.endswith(q) and len(upper) > len(q) + 1), None)
+        if glued:
+            return _glued(base[: -len(glued)], glued)
+    return normalize_symbol(base, quote) if _ok(base) else None
+
+
 def _glued(tok: str, quote: str) -> str | None:
     return normalize_symbol(tok, quote) if len(tok) >= 2 and _ok(tok) else None
 
@@ -109,13 +130,12 @@ def find_symbols(text: str) -> list[str]:
         found.append((pos, sym))
 
     for m in _LABEL_RE.finditer(text):
-        if _ok(m.group(1)):
-            add(m.start(1), m.end(), normalize_symbol(m.group(1), m.group(2)))
+        add(m.start(1), m.end(), _labelled(m.group(1), m.group(2)))
     for m in _PAIR_RE.finditer(text):
-        if _ok(m.group(1)):
+        if _ok_pair(m.group(1)):
             add(m.start(), m.end(), normalize_symbol(m.group(1), m.group(2)))
     for m in _HASH_QUOTE_RE.finditer(text):
-        if _ok(m.group(1)):
+        if _ok_pair(m.group(1)):
             add(m.start(), m.end(), normalize_symbol(m.group(1), m.group(2)))
     for m in _GLUED_RE.finditer(text):
         add(m.start(), m.end(), _glued(m.group(1), m.group(2)))
