@@ -3,8 +3,6 @@ impact, limits, rebuild from fills after a restart)."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import math
 import pickle
 from collections import namedtuple
@@ -24,13 +22,6 @@ Tk = namedtuple("Tk", "symbol ts price qty")
 
 def _parent(qty=1.0, side="buy", ts=T0, oid="ord-p"):
     return Order(order_id=oid, strategy="trend", symbol="BTC-USD", side=side, qty=qty, type="market", ts=ts)
-
-
-@pytest.mark.parametrize("name", ["operators.execution.slicing", "operators.execution.broker",
-                                  "operators.execution.venue", "operators.execution.orders"])
-def test_doctests(name):
-    res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and res.attempted > 0
 
 
 @settings(max_examples=200, deadline=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 import pickle
 
@@ -10,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import operators.orchestrator as orch_mod
 from operators.orchestrator import Orchestrator
 from operators.strategies import Intent, SignalFollower
 from schemas.events import Signal
@@ -34,11 +32,6 @@ class Fixed:
             return None
         self.cur = t
         return Intent(self.name, symbol, ts, t, confidence=0.5)
-
-
-def test_doctests():
-    res = doctest.testmod(orch_mod)
-    assert res.failed == 0 and res.attempted > 0
 
 
 def test_static_weights_netting_and_caps():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import math
 import pickle
 from collections import namedtuple
@@ -16,14 +14,6 @@ from schemas.events import Signal
 
 T0 = 1_700_000_000_000_000_000
 B = namedtuple("B", "open high low close volume")
-MODULES = ["operators.strategies.api", "operators.strategies.ml_score", "operators.strategies.mean_reversion",
-           "operators.strategies.breakout", "operators.strategies.telegram", "operators.strategies.trend"]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_doctests(name):
-    res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and res.attempted > 0
 
 
 def test_all_strategies_share_the_interface_and_pickle():
@@ -138,14 +128,7 @@ def test_follower_cancel_expiry_trust_and_stop_before_entry():
 
 
 # ------------------------------------------------------------------------------------------ cost-aware decisions
-MODULES_COST = ["operators.strategies.costs", "operators.strategies.discipline"]
 YEAR = 365 * 86_400 * 10**9
-
-
-@pytest.mark.parametrize("name", MODULES_COST)
-def test_cost_doctests(name):
-    res = doctest.testmod(importlib.import_module(name))
-    assert res.failed == 0 and res.attempted > 0
 
 
 def test_cost_model_from_the_broker_config():
