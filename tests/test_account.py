@@ -207,17 +207,6 @@ def test_disabling_a_strategy_drops_its_contribution(closes):
     assert without == pytest.approx(0.6 * full, rel=1e-3)
 
 
-@pytest.mark.parametrize("name", ["operators.account.ledger", "operators.account.returns", "operators.account.attribution",
-                                  "operators.execution.paper_venue",
-                                  "operators.risk.position_cap", "operators.messages"])
-def test_doctests(name):
-    import doctest
-    import importlib
-
-    res = doctest.testmod(importlib.import_module(name))
-    assert res.failed == 0
-
-
 def test_return_window_covariance_stays_exact_as_rows_come_and_go():
     """The running-sum covariance equals the two-pass sample covariance of the window's rows to 1e-12 (relative
     to the scale sqrt(var_i var_j)) after every push, through several wraps of the ring buffer."""
