@@ -4,7 +4,6 @@ without unit-suffixed field names, and `levibot report compare`."""
 
 from __future__ import annotations
 
-import doctest
 import json
 import math
 import re
@@ -14,9 +13,6 @@ import numpy as np
 import pytest
 
 import connectors.report as creport
-import operators.report.builder as builder
-import operators.report.model as rmodel
-import operators.report.trades as rtrades
 from connectors.report import (FORMAT, compare_summaries, format_value, render_comparison, render_html, report_json,
                                terminal_summary, write_report)
 from operators import performance as perf
@@ -27,12 +23,6 @@ NS = 1_000_000_000
 DAY = 86_400 * NS
 #: a field name with a unit suffix, as the old summary table showed them (``var_breach_rate_frac``, ``start_ts_ns``)
 UNIT_SUFFIXED = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:frac|quote|ns|s|per_year|pct|bps|ms)\b")
-
-
-@pytest.mark.parametrize("mod", [builder, rmodel, rtrades, creport])
-def test_doctests(mod):
-    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert res.attempted > 0 and res.failed == 0
 
 
 # ------------------------------------------------------------------------------------------- a fixed run

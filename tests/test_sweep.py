@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import operators.sweep as sweep_mod
 from connectors.files import read_bars
 from operators.features import CORE_V1, compute_features_array
 from operators.strategies import EmaSpreadTrend, ZScoreReversion
@@ -28,11 +26,6 @@ def _bars(n: int = N_BARS) -> list[BarArrays]:
         df = read_bars(f).frame.head(n)
         out.append(BarArrays.from_columns(str(df["symbol"].iloc[0]), df, 1800))
     return out
-
-
-def test_doctests():
-    res = doctest.testmod(sweep_mod, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and res.attempted > 5
 
 
 def test_ema_spread_is_the_feature_bit_for_bit():
