@@ -348,8 +348,12 @@ class BarAggregator:
         syn = np.ascontiguousarray(np.broadcast_to(np.asarray(synthetic, bool), (n,)))
         if n == 0:
             return BarColumns.empty(self.symbol, self.resolution_s), np.zeros(0, np.int64)
+        # in order, from the latest tick seen on, and none in a window already closed (an ``advance`` can have
+        # moved the boundary past the latest tick: such a tick is late, as the per-tick fold says)
+        t0 = int(ts[0])
         fast = (self.late_policy == "drop" and not self.fill_empty
-                and (self.max_ts is None or int(ts[0]) >= self.max_ts) and (n == 1 or bool((ts[1:] >= ts[:-1]).all())))
+                and (self.max_ts is None or t0 >= self.max_ts) and (self.boundary is None or t0 >= self.boundary)
+                and (n == 1 or bool((ts[1:] >= ts[:-1]).all())))
         if not fast:
             bars, late_idx = self._run(ts.tolist(), price.tolist(), qty.tolist(), side.tolist(), syn.tolist())
             return BarColumns.from_records(self.symbol, self.resolution_s, bars), np.asarray(late_idx, np.int64)
@@ -402,6 +406,143 @@ class BarAggregator:
             self.last_start = int(out.ts[-1])
             self.last_close = float(out.close[-1])
         return out, np.zeros(0, np.int64)
+
+    def fold_in_order(self, ts_l: list, px_l: list, q_l: list, side_l: list, syn_l: list) -> list[BarRecord] | None:
+        """The per-tick fold of a small batch given as Python lists (``side`` int codes, ``synthetic`` bools) when
+        nothing in it can be late: the closed bars, bit-identical to :meth:`fold_rows` and :meth:`fold_columns`
+        (the same comparisons, the sums added left to right), with the same state after it.
+
+        Returns None, and leaves the state as it was, unless the batch is in event-time order from the latest
+        tick seen on, none in a window already closed, with ``late_policy="drop"`` and no ``fill_empty``: the
+        caller then takes :meth:`fold_rows`. One Python loop with the newest window's accumulator in locals and
+        no call per tick or per bar: numpy's cost per call is most of a few dozen ticks' fold."""
+        n = len(ts_l)
+        if not n or self.late_policy != "drop" or self.fill_empty:
+            return None
+        last = self.max_ts
+        boundary = self.boundary
+        first = ts_l[0]
+        if (last is not None and first < last) or (boundary is not None and first < boundary):
+            return None
+        res, lat = self.res_ns, self.lateness_ns
+        sym, rs = self.symbol, self.resolution_s
+        open_ = self.open
+        # the older open windows (only with an allowed lateness) are never touched by in-order ticks: closed or
+        # kept as they are; the newest continues in locals. Nothing of the state is changed before the end.
+        starts = sorted(open_)
+        pend = [(w, open_[w]) for w in starts]
+        cw = None
+        if pend:
+            cw, acc = pend.pop()
+            o, h, lo, c, v, bv, sv, pv, cnt, ots, cts, syn = acc
+        out: list[BarRecord] = []
+        emit = out.append
+        new = tuple.__new__
+        pi = 0
+        if last is None:
+            last = first - 1
+        if lat == 0 and not pend:  # no lateness: a tick in a later window closes the newest one, nothing else open
+            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l):
+                if t < last:
+                    return None  # out of order: the general fold (nothing was changed)
+                last = t
+                w = t - t % res
+                if w == cw:
+                    if p > h:
+                        h = p
+                    elif p < lo:
+                        lo = p
+                    c = p
+                    cts = t
+                    v += q
+                    if s == 1:
+                        bv += q
+                    elif s == -1:
+                        sv += q
+                    pv += p * q
+                    cnt += 1
+                    if y:
+                        syn = True
+                    continue
+                if cw is not None:
+                    if v > 0:
+                        x = pv / v
+                        x = lo if lo > x else x  # min(max(pv / v, low), high), as _bar
+                        x = h if h < x else x
+                    else:
+                        x = c
+                    emit(new(BarRecord, (sym, cw, rs, o, h, lo, c, v, bv, sv, x, cnt, syn, 0)))
+                cw = w
+                o = h = lo = c = p
+                v = q
+                bv = q if s == 1 else 0.0
+                sv = q if s == -1 else 0.0
+                pv = p * q
+                cnt = 1
+                ots = cts = t
+                syn = bool(y)
+            if boundary is None or cw > boundary:
+                boundary = cw
+        else:  # an allowed lateness: several windows open, the older ones closed as the boundary passes them
+            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l):
+                if t < last:
+                    return None  # out of order: the general fold (nothing was changed)
+                w = t - t % res
+                if w == cw:
+                    if p > h:
+                        h = p
+                    elif p < lo:
+                        lo = p
+                    c = p
+                    cts = t
+                    v += q
+                    if s == 1:
+                        bv += q
+                    elif s == -1:
+                        sv += q
+                    pv += p * q
+                    cnt += 1
+                    if y:
+                        syn = True
+                else:
+                    if cw is not None:
+                        pend.append((cw, [o, h, lo, c, v, bv, sv, pv, cnt, ots, cts, syn]))
+                    cw = w
+                    o = h = lo = c = p
+                    v = q
+                    bv = q if s == 1 else 0.0
+                    sv = q if s == -1 else 0.0
+                    pv = p * q
+                    cnt = 1
+                    ots = cts = t
+                    syn = bool(y)
+                if t > last:
+                    last = t
+                    nb = ((t - lat) // res) * res
+                    if boundary is None or nb > boundary:
+                        boundary = nb
+                        while pi < len(pend) and pend[pi][0] < nb:  # the newest window is never before nb
+                            ws, a = pend[pi]
+                            pi += 1
+                            av = a[4]
+                            emit(new(BarRecord, (sym, ws, rs, a[0], a[1], a[2], a[3], av, a[5], a[6],
+                                                 min(max(a[7] / av, a[2]), a[1]) if av > 0 else a[3], a[8], a[11], 0)))
+        # commit
+        if lat == 0 and not pend:
+            open_.clear()  # at most the newest window was open, and it is ``cw`` now or was closed
+        for ws, _ in pend[:pi]:
+            open_.pop(ws, None)
+        for ws, a in pend[pi:]:
+            open_[ws] = a
+        open_[cw] = [o, h, lo, c, v, bv, sv, pv, cnt, ots, cts, syn]
+        self.max_ts = last
+        self.boundary = boundary
+        self.ticks_in += n
+        if out:
+            self.bars_emitted += len(out)
+            self.last_start = out[-1].ts
+            self.last_close = out[-1].close
+        return out
 
     def advance(self, watermark_ns: int) -> AggResult:
         """Move event time to ``watermark_ns`` (ns) without a tick, closing windows that end at or before it.
@@ -664,6 +805,73 @@ class Resampler:
             a[9] = a[9] or bool(getattr(bar, "synthetic", False))
         if bar.ts + self.base_ns >= w + self.res_ns:
             out.append(self._emit())
+        return out
+
+    def update_rows(self, bars: Sequence[BarRecord]) -> list[BarRecord]:
+        """Fold a list of base bars (one symbol, window order); the closed coarse bars. Equal to :meth:`update` bar
+        by bar (the same comparisons, the sums added left to right), the open window kept in locals: traded bars
+        of revision 0 in a window at or after the open one take the loop, any other bar goes through
+        :meth:`update` (small batches: no numpy call)."""
+        out: list[BarRecord] = []
+        if not bars:
+            return out
+        R, base, rs = self.res_ns, self.base_resolution_s, self.resolution_s
+        base_ns = self.base_ns
+        new = tuple.__new__
+        emit = out.append
+        start, last_start = self.start, self.last_start
+        a = self.acc
+        if a is not None:
+            o, h, lo, c, v, bv, sv, pv, cnt, syn, sym = a
+        else:
+            sym = None
+        for b in bars:
+            bts = b[1]
+            w = bts - bts % R
+            # the loop's case: a traded on-time base bar of the open window's symbol, in the open window or a later
+            # one (after the last emitted), the open window (if any) holding a traded bar
+            if (b[13] or b[2] != base or b[11] <= 0 or (start is not None and (w < start or cnt <= 0 or b[0] != sym))
+                    or (start is None and last_start is not None and w <= last_start)):
+                self.start, self.last_start = start, last_start
+                self.acc = None if start is None else [o, h, lo, c, v, bv, sv, pv, cnt, syn, sym]
+                out.extend(self.update(b))
+                start, last_start = self.start, self.last_start
+                a = self.acc
+                if a is not None:
+                    o, h, lo, c, v, bv, sv, pv, cnt, syn, sym = a
+                continue
+            if start is not None and w != start:  # a later window: the open one is done
+                emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
+                                     min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                last_start = start
+                start = None
+            bv_ = b[7]
+            if start is None:
+                start = w
+                sym = b[0]
+                o, h, lo, c = b[3], b[4], b[5], b[6]
+                v, bv, sv, pv = bv_, b[8], b[9], b[10] * bv_
+                cnt = b[11]
+                syn = bool(b[12])
+            else:
+                if b[4] > h:
+                    h = b[4]
+                if b[5] < lo:
+                    lo = b[5]
+                c = b[6]
+                v += bv_
+                bv += b[8]
+                sv += b[9]
+                pv += b[10] * bv_
+                cnt += b[11]
+                syn = syn or bool(b[12])
+            if bts + base_ns >= w + R:  # the base bar ending the window: emit at once
+                emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
+                                     min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                last_start = start
+                start = None
+        self.start, self.last_start = start, last_start
+        self.acc = None if start is None else [o, h, lo, c, v, bv, sv, pv, cnt, syn, sym]
         return out
 
     def update_columns(self, bars: BarColumns) -> BarColumns:
