@@ -57,6 +57,8 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
     rng = random.Random(seed)
     n_kills = rng.randint(MIN_KILLS, MIN_KILLS + 1)
     log.info("recovery test: seed %d, %d kills", seed, n_kills)
+    # on stdout, which pytest shows with a failure ("Captured stdout call"): the draw of a failed run can be repeated
+    print(f"recovery test: LEVIBOT_TEST_SEED={seed} ({n_kills} kills)", flush=True)
 
     history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=TICKS_PER_BAR)
     n_ticks = len(history)
