@@ -6,28 +6,20 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 
+from connectors.metrics import FlowMetrics, RecoveryWatcher
 from schemas.events import AuditEvent, DeadLetter, Order
 
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events, run_ok
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 log = logging.getLogger(__name__)
 KEY = "control-key-for-the-live-test-0123456789"
-
-
-def _wait(pred, what: str, timeout_s: float = 120.0, every: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_dsn, tmp_path):
@@ -38,6 +30,14 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
             "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "1"]
     procs: list[FlowProc] = []
     audit_topic = f"{prefix}audit"
+
+    recovery = RecoveryWatcher(tmp_path / "recovery", FlowMetrics(registry=CollectorRegistry()))
+
+    def snapshots() -> tuple[int, int]:
+        """(the latest snapshot epoch that every recovery partition has committed, executions of the dataflow)"""
+        parts = recovery._read().values()
+        epochs = [e for e, _ in parts]
+        return (min(epochs) if epochs and None not in epochs else -1), max((x for _, x in parts), default=0)
 
     def applied(action: str) -> list[AuditEvent]:
         return [a for a in read_events(kafka_bootstrap, audit_topic, AuditEvent)
@@ -50,22 +50,30 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
         flow = FlowProc(args, env, tmp_path / "flow-1.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
-        _wait(lambda: orders.count() > 20, "the first orders")
+        wait_for(lambda: orders.count() > 20, 120.0, "the first orders", interval_s=0.5)
         run_ok(["control", "halt", "--reason", "live test"], env, tmp_path / "halt.log", 60)
-        halt = _wait(lambda: applied("halt"), "the halt to be applied")[0]
-        time.sleep(3.0)  # a snapshot or two after the halt
+        halt = wait_for(lambda: applied("halt"), 120.0, "the halt to be applied", interval_s=0.5)[0]
+        at_halt, _ = snapshots()
+        # three snapshots (1 s apart) after the one committed when the halt was seen: the halt is in the state
+        wait_for(lambda: snapshots()[0] >= at_halt + 3, 60, "snapshots after the halt", procs=[flow])
         assert flow.kill9() == -9
+        at_kill = snapshots()[0]
         flow = FlowProc(args, env, tmp_path / "flow-2.log")  # resumes from its snapshot
         procs.append(flow)
-        time.sleep(8.0)
+        # the restarted flow runs from its snapshot: a second execution, which has committed snapshots of its own
+        wait_for(lambda: (lambda e, x: x >= 2 and e >= at_kill + 2)(*snapshots()), 90,
+                 "the restarted flow to resume and snapshot", procs=[flow])
         run_ok(["control", "resume", "--reason", "forged"], forged_env, tmp_path / "forged.log", 60)
-        _wait(lambda: [d for d in read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter)
-                       if d.stage == "control"], "the forged command in the dead-letter topic")
-        time.sleep(3.0)
+        wait_for(lambda: [d for d in read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter) if d.stage == "control"],
+                 120.0, "the forged command in the dead-letter topic", interval_s=0.5)
+        # the flow goes on for three more snapshots after the refusal, still halted (checked below: no order
+        # between the halt and the real resume)
+        at_refusal, _ = snapshots()
+        wait_for(lambda: snapshots()[0] >= at_refusal + 3, 60, "snapshots after the refusal", procs=[flow])
         run_ok(["control", "resume", "--reason", "live test over"], env, tmp_path / "resume.log", 60)
-        resume = _wait(lambda: applied("resume"), "the resume to be applied")[0]
+        resume = wait_for(lambda: applied("resume"), 120.0, "the resume to be applied", interval_s=0.5)[0]
         n = orders.count()
-        _wait(lambda: orders.count() > n + 5, "orders after the resume", timeout_s=180)
+        wait_for(lambda: orders.count() > n + 5, 180, "orders after the resume", interval_s=0.5)
         orders.close()
         flow.proc.send_signal(signal.SIGTERM)
         flow.wait_ok(60)

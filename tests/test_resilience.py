@@ -17,6 +17,7 @@ from connectors.metrics import FlowMetrics
 from connectors.resilience import (BreakerReporter, CircuitBreaker, ReduceOnlyOnOutage, ResilientWriter, RetryPolicy,
                                    Spool)
 from schemas.events import Alert, Tick
+from tests.support import wait_for
 
 FAST = RetryPolicy(attempts=2, initial_s=0.01, max_s=0.02, jitter_s=0.0, probe_initial_s=0.02, probe_max_s=0.05)
 
@@ -54,13 +55,6 @@ class ListSender:
     def send(self, events) -> int:
         self.sent.extend(events)
         return len(events)
-
-
-def wait_for(pred, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_breaker_reports_gauge_and_alerts_on_open_and_close_only():
@@ -101,7 +95,7 @@ def test_spool_keeps_order_survives_a_restart_and_blocks_when_full(tmp_path):
     blocked = []
     t = threading.Thread(target=lambda: (sp.put(ticks(8, 4), on_block=lambda: blocked.append(1)), done.set()))
     t.start()
-    time.sleep(0.3)
+    wait_for(lambda: blocked, 10.0, "the put to block on the full spool", interval_s=0.01)
     assert not done.is_set() and blocked == [1]
     path, _ = sp.peek(0)
     sp.pop(path)
@@ -126,7 +120,7 @@ def test_writer_spools_through_an_outage_and_catches_up_exactly_once(tmp_path):
     assert breaker.state in ("open", "half_open") and len(store.rows) == 5 and w.spool.events == 25
     assert fm.registry.get_sample_value("levibot_circuit_breaker_state", {"breaker": "postgres.ticks"}) >= 1
     store.down = False
-    wait_for(lambda: breaker.state == "closed")
+    wait_for(lambda: breaker.state == "closed", 10.0, "the breaker to close", interval_s=0.01)
     assert sorted(store.rows) == sorted(f"t{i}" for i in range(30)) and w.spool.events == 0
     assert not list((tmp_path / "sp").glob("*.batch"))
     w.write(ticks(30, 5))  # healthy again: written synchronously
@@ -163,7 +157,7 @@ def test_a_permanent_error_is_raised_never_swallowed(tmp_path):
                         transient=(ConnectionError,), close_timeout_s=2)
     w.write(ticks(0, 2))
     store.down = False
-    wait_for(lambda: w._error is not None)
+    wait_for(lambda: w._error is not None, 10.0, "the permanent error", interval_s=0.01)
     with pytest.raises(RuntimeError, match="failed permanently"):
         w.write(ticks(2, 2))
 
@@ -180,7 +174,7 @@ def test_reduce_only_is_sent_once_orders_stay_unpublishable(tmp_path):
     time.sleep(0.4)
     assert sender.sent == []
     b.open("unacknowledged")
-    wait_for(lambda: sender.sent)
+    wait_for(lambda: sender.sent, 10.0, "the reduce-only command", interval_s=0.01)
     cmd = sender.sent[0]
     assert (cmd.action, cmd.scope, cmd.issuer) == ("reduce_only", "account:default", "levibot-flow")
     assert verify(cmd, {"default": key}).ok
