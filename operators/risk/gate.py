@@ -63,6 +63,7 @@ from schemas.events import PortfolioSnapshot, RiskDecision
 from .checks import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
 from .filtered import filtered_scenarios
 from .scenarios import ScenarioLines, var_cvar
+from .scenario_search import ScenarioSearch
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
 from .standard_normal import norm_pdf, norm_ppf
@@ -562,7 +563,7 @@ class RiskGate:
         kv, kc = book.kv, book.kc
         # (reason, loss(q), limit, largest q for a bound on the loss): closed form for the Gaussian method (each
         # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
-        hist = None if gauss else book.lines
+        hist = None if gauss else ScenarioSearch(book.lines)  # the exact segment search
         specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
             ("position_limit", lambda q: abs(pos(q)),
              min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
