@@ -26,19 +26,20 @@ __all__ = ["Section", "sections", "section_numbers", "find_side", "find_side_hin
 _ENUM = r"(?:\s?\#?\d{1,2}\s?[:).=\]](?!\d)|\s?\#\d{1,2}(?!\d)|\d{1,2}(?![\d.,]))?"
 # "Entry 2 - 0.35", "Target 1 - 0.2090": a singular label, an enumerator and a dash before the price.
 _DASH_ENUM = r"\s?\d{1,2}\s?-(?=\s?\$?\.?\d)"
-# Keywords of the Spanish, Portuguese, Russian, Turkish, Vietnamese and Indonesian channels (see docs/signals.md);
+# Keywords of the Spanish, Portuguese, Russian, Turkish, Vietnamese, Indonesian and French channels (see docs/signals.md);
 # they end with (?!\w), since their letters are not in [a-z].
 _ENTRY_WORDS = (
     r"zona\sde\s(?:entrada|compra|venta|venda)|punto\sde\sentrada|precio\sde\sentrada|pre[çc]o\sde\sentrada"
     r"|entrada|точка\sвхода|зона\sвхода|вход|giriş(?:\s(?:bölgesi|fiyatı|seviyesi|aralığı))?"
     r"|vùng\svào\slệnh|điểm\svào(?:\slệnh)?|vào\slệnh|giá\svào|area\s(?:beli|jual|entry)|harga\s(?:masuk|beli|entry)"
+    r"|(?:zone|point|prix)\sd['’]\s?entrée|entrée"
 )
 _TARGET_WORDS = (
-    r"objetivos?|alvos?|цели|цель|тейк(?:и|-профит)?|hedefler|hedef|mục\stiêu|chốt\slời"
+    r"objetivos?|alvos?|цели|цель|тейк(?:и|-профит)?|hedefler|hedef|mục\stiêu|chốt\slời|objectifs?"
 )
 _STOP_WORDS = r"стоп(?:[\s-]?лосс)?|zarar\s?(?:kes|durdur)|cắt\slỗ|dừng\slỗ"
-_LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩy|margem|маржа"
-_OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận"
+_LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩy|margem|маржа|levier|marge"
+_OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận|risque|remarque"
 _LABEL_RE = re.compile(
     # every label starts at a word or at 🎯: the prefix lets the engine skip the other positions fast
     r"(?:(?<!\w)(?=[^\W\d_])|(?=🎯))"
@@ -92,31 +93,35 @@ _RANGE_SEP = re.compile(r"\s*(?:-|/|~|to|and|till|until|->)\s*", re.IGNORECASE)
 MARKET_RE = re.compile(
     r"\b(?:cmp|market(?:\s?price)?|current(?:\s?market)?\s?price|now"
     r"|precio\s(?:de\s)?mercado|precio\sactual|a\smercado|pre[çc]o\s(?:atual|de\smercado)|por\s?рынку|по\sрынку"
-    r"|рыночн\w*|piyasa(?:\sfiyatı\w*)?|giá\s(?:hiện\stại|thị\strường)|harga\s(?:sekarang|pasar))(?!\w)",
+    r"|рыночн\w*|piyasa(?:\sfiyatı\w*)?|giá\s(?:hiện\stại|thị\strường)|harga\s(?:sekarang|pasar)"
+    r"|prix\s(?:du\smarché|actuel)|au\smarché)(?!\w)",
     re.IGNORECASE,
 )
 _BELOW_RE = re.compile(
-    r"\b(?:below|under|beneath|por\sdebajo\sde|debajo\sde|abaixo\sde|ниже|altında|dưới|di\sbawah)(?!\w)|<",
+    r"\b(?:below|under|beneath|por\sdebajo\sde|debajo\sde|abaixo\sde|ниже|altında|dưới|di\sbawah|en\sdessous\sde"
+    r"|sous)(?!\w)|<",
     re.IGNORECASE,
 )
 _ABOVE_RE = re.compile(
-    r"\b(?:above|over|breakout|break\s?above|por\sencima\sde|encima\sde|acima\sde|выше|üstünde|trên|di\satas)(?!\w)|>",
+    r"\b(?:above|over|breakout|break\s?above|por\sencima\sde|encima\sde|acima\sde|выше|üstünde|trên|di\satas"
+    r"|au[\s-]dessus\sde)(?!\w)|>",
     re.IGNORECASE,
 )
 
 # LONG/SHORT and the channels' own words for them (Spanish largo/corto, Russian лонг/шорт), not in "long term",
-# "a largo plazo"; buy/sell and compra/venta (es), compra/venda (pt), покупка/продажа (ru), beli/jual (id).
+# "a largo plazo"; buy/sell and compra/venta (es), compra/venda (pt), покупка/продажа (ru), beli/jual (id),
+# achat/vente (fr).
 _STRONG_SIDE = re.compile(
     r"(?<!\w)(long|short|largo|corto|лонг|шорт)(?!\w)(?!\s?-?\s?(?:terms?|plazo|prazo)\b)"
     r"(?!\s(?:as|time|ago|while|of)\b)",
     re.IGNORECASE,
 )
 _WEAK_SIDE = re.compile(
-    r"(?<!\w)(buy|buying|sell|selling|compra|comprar|venta|vender|venda|покупка|продажа|beli|jual)(?!\w)",
+    r"(?<!\w)(buy|buying|sell|selling|compra|comprar|venta|vender|venda|покупка|продажа|beli|jual|achat|vente)(?!\w)",
     re.IGNORECASE,
 )
 _LONG_WORDS = frozenset(("long", "largo", "лонг"))
-_BUY_WORDS = frozenset(("buy", "buying", "compra", "comprar", "покупка", "beli"))
+_BUY_WORDS = frozenset(("buy", "buying", "compra", "comprar", "покупка", "beli", "achat"))
 _HINT_LONG = re.compile(r"🟢|📈|\bbullish\b", re.IGNORECASE)
 _HINT_SHORT = re.compile(r"🔴|📉|\bbearish\b", re.IGNORECASE)
 
@@ -126,15 +131,16 @@ _LEV_RANGE = re.compile(
 _LEV_SINGLE = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s?x(?![a-z0-9])|(?<![\w.])x\s?(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE
 )
-# isolated / cross and the channels' words: aislado, isolada, izole, изолированная; cruzado, cruzada, кросс, çapraz
-_ISOLATED = r"isolated|aislad[oa]|isolad[oa]|izole|изолированн\w*"
-_CROSS = r"cross(?:ed)?|cruzad[oa]|кросс|çapraz"
+# isolated / cross and the channels' words: aislado, isolada, izole, изолированная, isolé; cruzado, cruzada, кросс,
+# çapraz, croisé
+_ISOLATED = r"isolated|aislad[oa]|isolad[oa]|izole|изолированн\w*|isolée?"
+_CROSS = r"cross(?:ed)?|cruzad[oa]|кросс|çapraz|croisée?"
 _MARGIN = re.compile(
     rf"(?<!\w)({_ISOLATED}|{_CROSS})(?:\s?margin)?(?!\w)(?=\s?[(:\-]?\s?(?:\d|x\d|$|\)|\n|leverage|lev\b))",
     re.IGNORECASE,
 )
 _MARGIN_LABELLED = re.compile(
-    rf"(?<!\w)(?:margin(?:\s?mode)?|leverage|lev|margem|маржа|apalancamiento|alavancagem|плечо|kaldıraç)(?!\w)"
+    rf"(?<!\w)(?:margin(?:\s?mode)?|leverage|lev|margem|маржа|apalancamiento|alavancagem|плечо|kaldıraç|levier|marge)(?!\w)"
     rf"\s?[:\-]?\s?({_ISOLATED}|{_CROSS})(?!\w)",
     re.IGNORECASE,
 )
@@ -195,6 +201,8 @@ def _strip_dash_numbers(body: str) -> str:
     >>> _strip_dash_numbers("\\n1 - 15.42\\n2 - 15.70"), _strip_dash_numbers("\\n10 - 12")
     ('\\n15.42\\n15.70', '\\n10 - 12')
     """
+    if body.count("\n") < 2:
+        return body  # the list needs two lines after the label line
     lines = body.split("\n")
     found = [(i, m) for i, line in enumerate(lines) if (m := _DASH_NUMBERED.match(line))]
     if len(found) < 2 or [int(m.group(1)) for _, m in found] != list(range(1, len(found) + 1)):
