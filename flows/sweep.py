@@ -64,7 +64,7 @@ def run_sweep(bars: Sequence[BarArrays], strategy: str = "trend", *, entries: Se
 def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, seconds: float, cfg: SimConfig = SimConfig(),
                  top: int = 20) -> Any:
     """The tear sheet of the best parameter set by in-sample Sharpe (``operators.report``), with the top rows."""
-    from operators.report import Column, RunInputs, Table, build_report, trades_from_positions
+    from operators.report import Column, RunInputs, Table, build_report
 
     rows = res.rows("sharpe")
     best = int(np.nanargmax(np.nan_to_num(res.stats["sharpe"], nan=-np.inf)))
@@ -74,7 +74,7 @@ def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, second
         mts = b.mark_ts
         prices[b.symbol] = (mts, b.close)
         positions[b.symbol] = (mts, r.position[best])
-        tr = trades_from_positions(b.symbol, mts, r.position[best], r.equity[best], "sweep")
+        tr = r.trades(best, b.symbol, mts, "sweep")  # with each trade's fees
         trades += tr
         by_symbol.append({"symbol": b.symbol, "net": float(r.equity[best][-1] - cfg.capital), "fees": float(r.fees[best]),
                           "traded": float(r.traded_notional[best]), "fills": int(r.n_fills[best]),
@@ -98,7 +98,7 @@ def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, second
                           "Symbols": ", ".join(b.symbol for b in bars), "Sweep time": f"{seconds:,.2f} s"})
     return build_report(inp, title=title, kind="sweep",
                         subtitle="The best parameter set by in-sample Sharpe ratio; fills at the next bar's open with "
-                                 "fees and slippage; trades measured from the marks.")
+                                 "fees and slippage; trades measured from the marks, each with its fills' fees.")
 
 
 def write_sweep_report(res: SweepResult, out_dir: Path, title: str, seconds: float, top: int = 20,

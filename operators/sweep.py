@@ -105,7 +105,9 @@ class SimResult:
     at the mark; ``n_fills``, ``traded_notional`` (quote), ``fees`` (quote),
     ``trade_pnls`` list of arrays: P&L (quote) of each non-flat position segment, measured from the equity at
     the decision that opened it (its entry costs are in) to the equity at the decision that ended it (the exit's
-    costs fall in the next segment) or the last mark — used for the hit rate."""
+    costs fall in the next segment) or the last mark — used for the hit rate. ``fill_bar`` (P, K) the bar of each
+    decision that filled (ordinal ``k`` of the row's position changes; -1 where nothing filled) and ``fill_fee``
+    (P, K) its fee (quote): :meth:`fee_marks` and :meth:`trades` split the fees per round trip."""
 
     equity: np.ndarray
     position: np.ndarray
@@ -113,6 +115,28 @@ class SimResult:
     traded_notional: np.ndarray
     fees: np.ndarray
     trade_pnls: list = field(default_factory=list)
+    fill_bar: np.ndarray | None = None
+    fill_fee: np.ndarray | None = None
+
+    def fee_marks(self, row: int) -> np.ndarray:
+        """(T,) fee paid by the fill that takes effect at each mark of parameter set ``row`` (quote; 0 where the
+        position did not change): a decision at bar ``t`` fills at the next bar and shows at mark ``t + 1``."""
+        out = np.zeros(self.equity.shape[1])
+        if self.fill_bar is None or self.fill_fee is None:
+            raise ValueError("this result keeps no fills (simulate() records them)")
+        b, f = self.fill_bar[row], self.fill_fee[row]
+        ok = b >= 0
+        np.add.at(out, b[ok] + 1, f[ok])
+        return out
+
+    def trades(self, row: int, symbol: str, mark_ts: Any, strategy: str = "") -> list:
+        """Round trips of parameter set ``row`` (:func:`operators.report.trades_from_positions` over its marks),
+        each with the fees of its fills; a flip's fee split between the trade it closes and the one it opens in
+        proportion to the quantities. Closed and open trades' fees add up to :attr:`fees` of the row."""
+        from operators.report.trades import trades_from_positions
+
+        return trades_from_positions(symbol, mark_ts, self.position[row], self.equity[row], strategy,
+                                     fees=self.fee_marks(row))
 
 
 @dataclass
@@ -300,6 +324,8 @@ def simulate(targets: np.ndarray, close: np.ndarray, fill_price: np.ndarray, cfg
     cash_after = np.empty((P, max(K, 1)))
     q_after = np.empty((P, max(K, 1)))
     e_before = np.empty((P, max(K, 1)))
+    fill_bar = np.full((P, max(K, 1)), -1, dtype=np.int64)
+    fill_fee = np.zeros((P, max(K, 1)))
     n_fills = np.zeros(P, dtype=np.int64)
     notional = np.zeros(P)
     fees = np.zeros(P)
@@ -329,6 +355,8 @@ def simulate(targets: np.ndarray, close: np.ndarray, fill_price: np.ndarray, cfg
         n_fills += ok
         notional += np.where(ok, px * qty, 0.0)
         fees += np.where(ok, fee, 0.0)
+        fill_bar[:, k] = np.where(ok, i, -1)
+        fill_fee[:, k] = np.where(ok, fee, 0.0)
         cash_after[:, k] = cash
         q_after[:, k] = q
     # state after the trades decided before bar t (filled before its close); column 0 = the initial state
@@ -349,7 +377,7 @@ def simulate(targets: np.ndarray, close: np.ndarray, fill_price: np.ndarray, cfg
         ends = np.append(e_before[p, 1:n], equity[p, -1])
         seg = ends - e_before[p, :n]
         pnls.append(seg[q_after[p, :n] != 0.0])
-    return SimResult(equity, q_t, n_fills, notional, fees, pnls)
+    return SimResult(equity, q_t, n_fills, notional, fees, pnls, fill_bar[:, :K], fill_fee[:, :K])
 
 
 # ---------------------------------------------------------------------------------------------- statistics

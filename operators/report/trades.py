@@ -116,41 +116,66 @@ def round_trips(fills: Iterable[Any], strategy_of: Mapping[str, str] | None = No
     return closed, still
 
 
-def trades_from_positions(symbol: str, ts, position, equity, strategy: str = "") -> list[Trade]:
+def trades_from_positions(symbol: str, ts, position, equity, strategy: str = "", fees=None) -> list[Trade]:
     """Round trips of a position series sampled at marks (vectorised backtests that keep no fills): a trade opens
     at the first mark holding a position after a flat one and closes at the first mark that is flat again (or that
     holds the opposite side: a flip closes one trade and opens the next there). Its P&L is the symbol's equity at
-    the close minus its equity at the mark before the open (quote; costs included, fees not split out). A position
-    still held at the last mark is an open trade (``close_ts`` None).
+    the close minus its equity at the mark before the open (quote; costs included). A position still held at the
+    last mark is an open trade (``close_ts`` None).
 
-    >>> t = trades_from_positions("X", [1, 2, 3, 4, 5], [0.0, 1.0, 1.0, -1.0, 0.0], [100.0, 101.0, 103.0, 102.0, 104.0])
-    >>> [(x.side, x.open_ts, x.close_ts, x.pnl) for x in t]
-    [('long', 2, 4, 2.0), ('short', 4, 5, 2.0)]
+    ``fees`` (optional, one per mark): the fee of the fill that changed the position to ``position[i]`` (quote, 0
+    where it did not change). Each trade then carries the fees of its fills and their count (``fills``); a flip's
+    fee is split between the trade it closes and the one it opens in proportion to the quantities (as
+    :func:`round_trips` splits a fill), so the trades' fees add up to the total. Without ``fees`` they are 0.
+
+    >>> t = trades_from_positions("X", [1, 2, 3, 4, 5], [0.0, 1.0, 1.0, -1.0, 0.0], [100.0, 101.0, 103.0, 102.0, 104.0],
+    ...                           fees=[0.0, 0.1, 0.0, 0.2, 0.1])
+    >>> [(x.side, x.open_ts, x.close_ts, x.pnl, round(x.fees, 12), x.fills) for x in t]
+    [('long', 2, 4, 2.0, 0.2, 2), ('short', 4, 5, 2.0, 0.2, 2)]
     """
     import numpy as np
 
     t = np.asarray(ts, dtype=np.int64)
     q = np.asarray(position, dtype=np.float64)
     e = np.asarray(equity, dtype=np.float64)
+    fee = np.zeros(t.size) if fees is None else np.asarray(fees, dtype=np.float64)
+    if fee.shape != t.shape:
+        raise ValueError("fees must have one value per mark")
+    counted = fees is not None
     out: list[Trade] = []
     sign = np.sign(q)
     start = None  # index of the opening mark
     base = 0.0
     peak = 0.0
+    paid = 0.0  # fees of the running trade's fills
+    n = 0  # and their count
     for i in range(t.size):
         s_prev = sign[i - 1] if i else 0.0
+        q_prev = float(q[i - 1]) if i else 0.0
+        changed = float(q[i]) != q_prev
         flipped = False
+        opening_fee = float(fee[i]) if changed else 0.0  # what is left of this mark's fill for a trade opening here
         if start is not None and sign[i] != s_prev:  # flat again or flipped: close
+            part = opening_fee
+            if sign[i] != 0.0:  # a flip: the part of the fill that reaches flat
+                part = opening_fee * abs(q_prev) / (abs(q_prev) + abs(float(q[i])))
             out.append(Trade(symbol, "long" if s_prev > 0 else "short", int(t[start]), int(t[i]),
-                             float(e[i] - base), 0.0, peak, 0, strategy))
+                             float(e[i] - base), paid + part, peak, n + (1 if counted and changed else 0), strategy))
+            opening_fee -= part
             start, flipped = None, True
+            paid, n = 0.0, 0
+        elif start is not None and changed:  # scaling in or out of the running trade
+            paid += opening_fee
+            n += 1 if counted else 0
+            opening_fee = 0.0
         if start is None and sign[i] != 0.0:
             start = i
             base = float(e[i]) if flipped or not i else float(e[i - 1])
             peak = 0.0
+            paid, n = opening_fee, (1 if counted and changed else 0)
         if start is not None:
             peak = max(peak, abs(float(q[i])))
     if start is not None:
         out.append(Trade(symbol, "long" if sign[start] > 0 else "short", int(t[start]), None,
-                         float(e[-1] - base), 0.0, peak, 0, strategy))
+                         float(e[-1] - base), paid, peak, n, strategy))
     return out
