@@ -22,6 +22,7 @@ from operators.api.keys import make_token, parse_token
 
 from .test_api_read_live import CAPITAL, FAST, _store, _train_model
 from .test_api_redis_live import Replica
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 CHROMIUM = os.environ.get("LEVIBOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,16 +40,6 @@ _PAGE_JS = """
           c.querySelector('.value').textContent.trim()])),
 })
 """
-
-
-def _wait(pred, what: str, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_path):
@@ -217,14 +208,15 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
                         tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
-        _wait(lambda: orders.count() > 20 or not flow.running, "the first orders", 180)
+        wait_for(lambda: orders.count() > 20 or not flow.running, 180, "the first orders", interval_s=0.3)
         assert flow.running, flow.tail()
 
         def stored(table: str) -> int:
             with psycopg.connect(pg_dsn) as conn:
                 return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
-        _wait(lambda: stored("fills") > 5 and stored("bars") > 5, "fills and bars in PostgreSQL", 120)
+        wait_for(lambda: stored("fills") > 5 and stored("bars") > 5, 120, "fills and bars in PostgreSQL",
+                 interval_s=0.3)
         db = ApiDatabase(pg_dsn, max_size=1).open()
         tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
         kid, sec = parse_token(tok)
@@ -260,7 +252,7 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
                         return conn.execute("SELECT result, ts_ns FROM audit WHERE source = 'flow' AND command_id = %s",
                                             (cmd_id,)).fetchall()
 
-                applied = _wait(flow_rows, "the flow to apply the console's halt", 120)
+                applied = wait_for(flow_rows, 120, "the flow to apply the console's halt", interval_s=0.3)
                 assert applied[0][0] == "applied"
                 n = orders.count()
                 time.sleep(6.0)  # the flow keeps consuming ticks while halted

@@ -23,20 +23,11 @@ from operators.api.keys import KeyHasher, make_token, parse_token
 from schemas.events import AuditEvent, Order
 
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 KEY = "api-flow-live-control-key-0123456789"
 FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
-
-
-def _wait(pred, what: str, timeout_s: float = 120.0, every: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_path):
@@ -58,7 +49,7 @@ def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_
                         tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
-        _wait(lambda: orders.count() > 20 or not flow.running, "the first orders")
+        wait_for(lambda: orders.count() > 20 or not flow.running, 120.0, "the first orders", interval_s=0.5)
         assert flow.running, flow.tail()
         with TestClient(create_app(ctx)) as client:
             ctx.db.create_key(key_id=kid, name="desk", secret_hash=FAST.hash(parse_token(tok)[1]), scopes=["trade"],
@@ -72,7 +63,7 @@ def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_
                 return [a for a in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
                         if a.command_id == cmd_id and a.result == "applied"]
 
-            halt = _wait(applied, "the flow to apply the API's halt")[0]
+            halt = wait_for(applied, 120.0, "the flow to apply the API's halt", interval_s=0.5)[0]
             assert halt.actor == f"api:{kid}" and halt.action == "halt" and halt.source == "flow"
             n = orders.count()
             time.sleep(6.0)  # the flow keeps consuming ticks while halted

@@ -39,6 +39,10 @@ from schemas.events import Alert, Order
 from .conftest import DATA, REPO
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, flow_env, free_ports, new_prefix, read_events, \
     read_orders
+from tests.support import wait_for
+
+#: what a wait treats as "not yet": the metrics endpoint not up, the tables not migrated, the server away
+PG_NOT_YET = (OSError, psycopg.Error)
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -189,20 +193,6 @@ def breaker_states(port: int) -> dict[str, float]:
     return out
 
 
-def wait_until(pred, timeout_s: float, what: str, proc: FlowProc, poll_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"the flow exited ({proc.proc.returncode}) while waiting for {what}:\n{proc.tail()}"
-        try:
-            got = pred()
-        except (OSError, psycopg.Error):
-            got = None
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
-        time.sleep(poll_s)
-
-
 def settle(dsn: str, n_ticks: int, proc: FlowProc, timeout_s: float = 180, quiet_s: float = 3.0) -> dict[str, int]:
     """Wait until every tick is stored and no table has changed for ``quiet_s`` seconds; the counts."""
     last, since = None, time.monotonic()
@@ -283,27 +273,31 @@ def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothi
         # 1. latency: 150 ms (+-50) on every PostgreSQL answer; writes are slower, nothing fails
         toxi.add_toxic("pg", "slow", "latency", latency=150, jitter=50)
         produce(services.bootstrap, f"{prefix}ticks", ticks[:cut_a])
-        wait_until(lambda: pg_counts(dsn)["ticks"] == cut_a, 120, "the first quarter stored through the latency", proc)
+        wait_for(lambda: pg_counts(dsn)["ticks"] == cut_a, 120, "the first quarter stored through the latency",
+                 procs=[proc], retry_on=PG_NOT_YET)
         toxi.remove_toxic("pg", "slow")
         assert set(breaker_states(metrics_port).values()) == {0.0}, "latency alone must not open a breaker"
 
         # 2. connection resets by the proxy: the ticks breaker opens, then closes when the resets stop
         toxi.add_toxic("pg", "reset", "reset_peer", timeout=0)
         produce(services.bootstrap, f"{prefix}ticks", ticks[cut_a:cut_b])
-        wait_until(lambda: breaker_states(metrics_port).get("postgres.ticks", 0) > 0, 60,
-                   "the postgres.ticks breaker to open on resets", proc)
+        wait_for(lambda: breaker_states(metrics_port).get("postgres.ticks", 0) > 0, 60,
+                 "the postgres.ticks breaker to open on resets", procs=[proc], retry_on=PG_NOT_YET)
         toxi.remove_toxic("pg", "reset")
-        wait_until(lambda: pg_counts(dsn)["ticks"] == cut_b, 60, "the reset-time ticks caught up", proc)
-        wait_until(lambda: breaker_states(metrics_port).get("postgres.ticks") == 0, 60, "the breaker closed", proc)
+        wait_for(lambda: pg_counts(dsn)["ticks"] == cut_b, 60, "the reset-time ticks caught up", procs=[proc],
+                 retry_on=PG_NOT_YET)
+        wait_for(lambda: breaker_states(metrics_port).get("postgres.ticks") == 0, 60, "the breaker closed",
+                 procs=[proc], retry_on=PG_NOT_YET)
 
         # 3. the real server stopped for OUTAGE_S: the flow keeps deciding, the breaker is open
         before = orders.count()
         t_down = time.monotonic()
         services.run("down", "postgres")
         produce(services.bootstrap, f"{prefix}ticks", ticks[cut_b:cut_c])
-        wait_until(lambda: orders.count() > before, 60, "orders decided while PostgreSQL is down", proc)
-        states = wait_until(lambda: (lambda st: st if st.get("postgres.ticks") == 2 else None)(breaker_states(metrics_port)),
-                            30, "postgres.ticks open during the outage", proc)
+        wait_for(lambda: orders.count() > before, 60, "orders decided while PostgreSQL is down", procs=[proc],
+                 retry_on=PG_NOT_YET)
+        states = wait_for(lambda: (lambda st: st if st.get("postgres.ticks") == 2 else None)(breaker_states(metrics_port)),
+                          30, "postgres.ticks open during the outage", procs=[proc], retry_on=PG_NOT_YET)
         decided_during_outage = orders.count() - before
         open_during = sorted(b for b, v in states.items() if v > 0)
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
@@ -352,7 +346,8 @@ def test_broker_restart_mid_run_gives_the_clean_runs_orders_exactly_once(service
     proc = FlowProc(live_args("none"), env_for(services, prefix, tmp_path / "var"), tmp_path / "flow.log")
     orders = TopicCounter(services.bootstrap, f"{prefix}orders")
     try:
-        wait_until(lambda: orders.count() >= R // 4, 120, "a quarter of the orders", proc, poll_s=0.05)
+        wait_for(lambda: orders.count() >= R // 4, 120, "a quarter of the orders", procs=[proc], retry_on=PG_NOT_YET,
+                 interval_s=0.05)
         at_stop = orders.count()
         t0 = time.monotonic()
         services.run("down", "kafka")

@@ -35,6 +35,7 @@ from schemas.events import Alert, FeatureVector, Fill, Order, RiskDecision, Scor
 from .conftest import DATA, REPO
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
     read_events
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -64,20 +65,6 @@ def metrics(port: int) -> dict[str, float]:
 def breakers(m: dict[str, float]) -> dict[str, float]:
     return {k.split('breaker="', 1)[1].split('"', 1)[0]: v for k, v in m.items()
             if k.startswith("levibot_circuit_breaker_state{") and "clickhouse." in k}
-
-
-def wait_until(pred, timeout_s: float, what: str, proc: FlowProc, poll_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"the flow exited ({proc.proc.returncode}) while waiting for {what}:\n{proc.tail()}"
-        try:
-            got = pred()
-        except OSError:
-            got = None
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
-        time.sleep(poll_s)
 
 
 def fill_disk(mount: Path) -> Path:
@@ -141,7 +128,8 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         # 1. healthy: the first third written, every clickhouse breaker closed
         out.send(ticks[:cut_a])
         out.flush(120)
-        wait_until(lambda: metrics(port).get(ingest) == cut_a, 180, "the first third consumed", proc)
+        wait_for(lambda: metrics(port).get(ingest) == cut_a, 180, "the first third consumed", procs=[proc],
+                 retry_on=(OSError,))
         st = breakers(metrics(port))
         assert st and set(st.values()) == {0.0}, st
 
@@ -151,10 +139,12 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         t_full = time.monotonic()
         out.send(ticks[cut_a:cut_b])
         out.flush(120)
-        wait_until(lambda: metrics(port).get(ingest) == cut_b, 180, "the second third consumed on a full disk", proc)
-        wait_until(lambda: orders.count() > before, 120, "orders decided while ClickHouse cannot write", proc)
-        m = wait_until(lambda: (lambda mm: mm if breakers(mm).get("clickhouse.ticks") == 2 else None)(metrics(port)),
-                       60, "clickhouse.ticks open on the full disk", proc)
+        wait_for(lambda: metrics(port).get(ingest) == cut_b, 180, "the second third consumed on a full disk",
+                 procs=[proc], retry_on=(OSError,))
+        wait_for(lambda: orders.count() > before, 120, "orders decided while ClickHouse cannot write", procs=[proc],
+                 retry_on=(OSError,))
+        m = wait_for(lambda: (lambda mm: mm if breakers(mm).get("clickhouse.ticks") == 2 else None)(metrics(port)),
+                     60, "clickhouse.ticks open on the full disk", procs=[proc], retry_on=(OSError,))
         open_during = sorted(b for b, v in breakers(m).items() if v == 2)
         failures = {k: v for k, v in m.items() if k.startswith("levibot_sink_failures_total{") and "clickhouse." in k}
         assert failures.get('levibot_sink_failures_total{sink="clickhouse.ticks"}', 0) >= 1, failures
@@ -171,9 +161,11 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         t_free = time.monotonic()
         out.send(ticks[cut_b:])
         out.flush(120)
-        wait_until(lambda: metrics(port).get(ingest) == n, 180, "every tick consumed", proc)
-        wait_until(lambda: set(breakers(metrics(port)).values()) == {0.0}, 120, "every clickhouse breaker closed", proc)
-        wait_until(lambda: not any(spool.rglob("*.batch")), 60, "the spool drained", proc)
+        wait_for(lambda: metrics(port).get(ingest) == n, 180, "every tick consumed", procs=[proc],
+                 retry_on=(OSError,))
+        wait_for(lambda: set(breakers(metrics(port)).values()) == {0.0}, 120, "every clickhouse breaker closed",
+                 procs=[proc], retry_on=(OSError,))
+        wait_for(lambda: not any(spool.rglob("*.batch")), 60, "the spool drained", procs=[proc], retry_on=(OSError,))
         caught_up_s = time.monotonic() - t_free
         time.sleep(3)  # the last decisions of the tail written
         os.kill(proc.pid, signal.SIGTERM)

@@ -26,6 +26,7 @@ from schemas.events import DeadLetter, Tick
 from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, \
     listening_addresses, new_prefix, read_events, read_located, run_ok
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka]
 
@@ -121,16 +122,6 @@ def start_live(prefix: str, tmp_path: Path, name: str) -> FlowProc:
                     tmp_path / f"{name}.log")
 
 
-def wait_until(pred, timeout_s: float, what: str, proc: FlowProc) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if not proc.running:
-            raise AssertionError(f"the flow exited ({proc.proc.returncode}) while waiting for {what}:\n{proc.tail()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}")
-        time.sleep(0.2)
-
-
 def stop_and_check(proc: FlowProc, sig: signal.Signals) -> float:
     """Send ``sig`` to the flow process; assert a clean exit (0) within STOP_WITHIN_S and the log line. Returns the
     seconds the stop took."""
@@ -160,7 +151,8 @@ def test_sigterm_stops_the_idle_live_flow_cleanly(kafka_bootstrap, tmp_path):
         proc = start_live(prefix, tmp_path, "term")
         dlq = TopicCounter(kafka_bootstrap, f"{prefix}dlq")
         try:
-            wait_until(lambda: dlq.count() >= len(poison), 90, "the dead letters of the poison messages", proc)
+            wait_for(lambda: dlq.count() >= len(poison), 90, "the dead letters of the poison messages", procs=[proc],
+                     interval_s=0.2)
         finally:
             dlq.close()
         time.sleep(1.0)  # well into idle polling
@@ -187,7 +179,7 @@ def test_sigint_stops_the_busy_live_flow_cleanly(kafka_bootstrap, tmp_path):
         proc = start_live(prefix, tmp_path, "int")
         features = TopicCounter(kafka_bootstrap, f"{prefix}features")
         try:
-            wait_until(lambda: features.count() > 0, 120, "the first features", proc)
+            wait_for(lambda: features.count() > 0, 120, "the first features", procs=[proc], interval_s=0.2)
             stop_and_check(proc, signal.SIGINT)
             after = features.count()
         finally:
@@ -216,7 +208,8 @@ def test_live_metrics_endpoint_binds_loopback_unless_configured(kafka_bootstrap,
                 env["LEVIBOT_METRICS_HOST"] = host
             procs.append(FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], env, tmp_path / f"{name}.log"))
         for proc, port in zip(procs, (default_port, wide_port)):
-            wait_until(lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", proc)
+            wait_for(lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", procs=[proc],
+                     interval_s=0.2)
         assert listening_addresses(default_port) == {"127.0.0.1"}
         assert listening_addresses(wide_port) == {"0.0.0.0"}
         with urllib.request.urlopen(f"http://127.0.0.1:{default_port}/metrics", timeout=5) as r:

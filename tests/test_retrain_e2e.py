@@ -37,6 +37,7 @@ from schemas.events import Alert, Score
 
 from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, new_prefix, read_events
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -52,19 +53,6 @@ def head_of(src: Path, dst: Path, bars: int) -> Path:
     with gzip.open(dst, "wt") as f:
         f.writelines(lines)
     return dst
-
-
-def wait_until(pred, timeout_s: float, what: str, procs: list[FlowProc], poll_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        for p in procs:
-            assert p.running, f"`{' '.join(p.args)}` exited while waiting for {what}:\n{p.tail()}"
-        got = pred()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n" + \
-            "\n".join(p.tail(15) for p in procs)
-        time.sleep(poll_s)
 
 
 def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_takes_the_new_champion(kafka_bootstrap,
@@ -97,12 +85,12 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
         out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         out.send(ticks[:cut])
         out.flush(60)
-        drift = wait_until(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
-                                    if a.kind == "model_drift" and a.severity == "warning"], 120,
-                           "a model_drift alert from the running flow", procs)
+        drift = wait_for(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
+                                  if a.kind == "model_drift" and a.severity == "warning"], 120,
+                         "a model_drift alert from the running flow", procs=procs, interval_s=0.5)
         t_drift = time.monotonic()
-        new = wait_until(lambda: (lambda v: v if v not in (None, old) else None)(reg.latest_champion_version()), 180,
-                         "a new champion from the retrain loop", procs)
+        new = wait_for(lambda: (lambda v: v if v not in (None, old) else None)(reg.latest_champion_version()), 180,
+                       "a new champion from the retrain loop", procs=procs, interval_s=0.5)
         t_new = time.monotonic()
         # the rest as a live feed: 10 bars of both symbols a second (the flow's ChampionWatcher re-reads the
         # registry at most every 5 s, at a batch; the batch that sees the new champion swaps it in)
@@ -120,15 +108,16 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
             return [s for s in got if s.model_versions.get("lgbm") == new]
 
         try:
-            scored = wait_until(feed_and_score, 120, "scores of the new champion from the flow", procs, poll_s=1.0)
+            scored = wait_for(feed_and_score, 120, "scores of the new champion from the flow", procs=procs,
+                              interval_s=1.0)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nscores by lgbm version: {dict(seen)}; old {old}, new {new}") from None
         for i in rest:  # the rest of the feed
             out.send(ticks[i:min(i + 2 * 8 * 10, end)])
         out.flush(60)
         last_ts = ticks[end - 1].ts - 2 * 1800 * 10**9  # the last closed decision bar, give or take one
-        wait_until(lambda: max(s.ts for s in read_events(kafka_bootstrap, f"{prefix}scores", Score)) >= last_ts, 60,
-                   "the scores of the whole feed", procs)
+        wait_for(lambda: max(s.ts for s in read_events(kafka_bootstrap, f"{prefix}scores", Score)) >= last_ts, 60,
+                 "the scores of the whole feed", procs=procs, interval_s=0.5)
         versions = [v["version"] for v in reg.versions()]
         meta = reg.get(new)
         scores = read_events(kafka_bootstrap, f"{prefix}scores", Score)
