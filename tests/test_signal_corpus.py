@@ -93,7 +93,7 @@ def check_case(case: dict[str, Any]) -> list[str]:
     result = parse_message(case["text"])
     got = summarize(result)
     if got != case["expect"]:
-        diff = {k: got.get(k) for k in set(got) | set(case["expect"]) if got.get(k) != case["expect"].get(k)}
+        diff = {k: got.get(k) for k in sorted(set(got) | set(case["expect"])) if got.get(k) != case["expect"].get(k)}
         problems.append(f"parse differs {diff}" + (f" ({result.message})" if isinstance(result, Rejection) else ""))
     if "ref" in case:
         first, out = ingest_follow_up(case)

@@ -131,7 +131,9 @@ def test_find_numbers_lists_and_decimal_comma():
         ("$SOL", "SOL-USDT"), ("1000PEPE/USDT", "1000PEPE-USDT"), ("#1000PEPEUSDT", "1000PEPE-USDT"),
         ("BTCUSDT.P", "BTC-USDT"), ("ETH/BTC", "ETH-BTC"), ("btc-usd", "BTC-USD"), ("Coin: #LINK", "LINK-USDT"),
         ("Pair: ARB/USDT", "ARB-USDT"), ("SOL LONG", "SOL-USDT"), ("short AVAX", "AVAX-USDT"), ("#XRP", "XRP-USDT"),
-        ("ETHUSDTPERP", "ETH-USDT"), ("#Binance #Futures #DOGE", "DOGE-USDT"),
+        ("ETHUSDTPERP", "ETH-USDT"), ("#Binance #Futures #DOGE", "DOGE-USDT"), ("#1INCH", "1INCH-USDT"),
+        ("$1INCH", "1INCH-USDT"), ("1INCHUSDT.P", "1INCH-USDT"), ("Pair: BTCUSDT", "BTC-USDT"),
+        ("Moeda: #SOL/USDT", "SOL-USDT"), ("#GMT/USDT", "GMT-USDT"), ("1000SATS-PERP", "1000SATS-USDT"),
     ],
 )
 def test_symbol_forms(text, symbol):
@@ -139,7 +141,8 @@ def test_symbol_forms(text, symbol):
     assert SYMBOL_RE.fullmatch(symbol)
 
 
-@pytest.mark.parametrize("text", ["hello world", "S/L 5", "#1 signal", "USDT", "TP/SL", "#VIP #Signal"])
+@pytest.mark.parametrize("text", ["hello world", "S/L 5", "#1 signal", "USDT", "TP/SL", "#VIP #Signal", "#1st",
+                                  "#GMT", "#4H", "LONG/USDT"])
 def test_not_symbols(text):
     assert find_symbols(text) == []
 
@@ -171,6 +174,49 @@ def test_relative_stop_applied_to_mean_entry_and_at_market():
     assert (s.entries, s.stop) == ([100.0], 104.0)
     with pytest.raises(ValueError, match="market_price"):
         to_signal(m, chat_id=1, message_id=2, version=1, ts_ns=TS, trust=0.5)
+
+
+@pytest.mark.parametrize(
+    "text, side",
+    [("#SOL/USDT LARGO", "long"), ("#SOL/USDT ШОРТ", "short"), ("VENTA #SOL/USDT", "short"),
+     ("COMPRA #SOL/USDT", "long"), ("BELI #SOL/USDT", "long"), ("VENTE #SOL/USDT", "short"),
+     ("#SOL/USDT compra a largo plazo", "long"), ("#SOL/USDT venta a corto plazo", "short")],
+)
+def test_side_words_of_other_languages(text, side):
+    r = parse_message(text + "\nEntrada: 100\nStop: " + ("95" if side == "long" else "105"))
+    assert isinstance(r, SignalDraft) and r.side == side, r
+
+
+def test_dash_numbered_lists_and_ranges():
+    lst = parse_message("#LINK/USDT SHORT\nEntry:\n1 - 15.42\n2 - 15.70\nTargets:\n1 - 15.05\n2 - 14.70\nSL 16.05")
+    assert (lst.entry_type, lst.entries, lst.targets) == ("limit", (15.42, 15.7), (15.05, 14.7))
+    # one line "10 - 12" is a zone, and a list not numbered 1, 2, ... keeps its numbers
+    zone = parse_message("#LINK/USDT LONG\nEntry:\n10 - 12\nTP 14\nSL 9")
+    assert (zone.entry_type, zone.entries) == ("zone", (10.0, 12.0))
+    odd = parse_message("#LINK/USDT LONG\nEntry:\n3 - 4.5\n5 - 6.5\nSL 2")
+    assert odd.entries == (3.0, 4.5, 5.0, 6.5)
+
+
+def test_tallies_and_result_posts_are_not_prices():
+    assert parse_message("142 targets hit and only 21 stopped trades this month").reason == "no_signal"
+    assert parse_message("#ETH/USDT Stop Target Hit ⛔").events == ("stop_hit",)
+    assert parse_message("#ETH/USDT Entry target 1 ✅").events == ("entries_filled",)
+
+
+def test_follow_ups_in_other_languages():
+    cases = {
+        "Objetivo 2 alcanzado, cerramos el 50%": (("target_hit", "closed"), 2, None, 0.5),
+        "вторая цель взята, стоп в безубыток": (("target_hit", "stop_to_breakeven"), 2, None, None),
+        "Hedef 1 ✅ Stop 0,0015 seviyesine çekildi": (("target_hit", "stop_moved"), 1, 0.0015, None),
+        "Đạt mục tiêu 3 ✅": (("target_hit",), 3, None, None),
+        "TP1 tercapai, kena SL di sisa posisi": (("target_hit", "stop_hit"), 1, None, None),
+        "Objectif 1 atteint ! Stop au point d'entrée": (("target_hit", "stop_to_breakeven"), 1, None, None),
+        "took profit on half, rest rides": (("closed",), None, None, 0.5),
+    }
+    for text, (events, hit, stop, fraction) in cases.items():
+        r = parse_message(text)
+        assert isinstance(r, LifecycleUpdate), (text, r)
+        assert (r.events, r.target_hit, r.stop, r.close_fraction) == (events, hit, stop, fraction), text
 
 
 def test_full_signal_with_lifecycle_wording_stays_a_signal():

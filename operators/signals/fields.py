@@ -4,6 +4,9 @@ A *label* starts a section (``Entry``, ``Buy zone``, ``TP1``, ``Target 2:``, ``�
 ``Stop Targets:``, ``Leverage``, ``Buy @``/``Long 27000`` ...). A section runs to the next label on the same line,
 and on over the following lines while they hold only numbers (``1) 0.35``, ``0.36 - 0.37``); a line with words and
 no label ends it. Other labels (``Profit``, ``Period``, ``Risk``, ``Note`` ...) end a section and are ignored.
+The labels of the Spanish, Portuguese, Russian, Turkish, Vietnamese, Indonesian and French channels (``Entrada``,
+``Alvos``, ``Стоп``, ``Kaldıraç``, ``Cắt lỗ``, ``Area beli``, ``Objectifs`` ...) count as well, and ``T1 :`` is a
+target label. A target or stop label followed by ``hit``/``done`` reports a result and holds no prices.
 Inside a section, leverage tokens (``10x``), percentages, timeframes (``4H``) and enumerators (``1)``, ``(2)``,
 ``3rd``, ``#4``) are removed before the numbers are read (:mod:`operators.signals.numbers`).
 
@@ -21,13 +24,13 @@ from dataclasses import dataclass, field
 from .numbers import find_number_spans, join_space_thousands
 
 __all__ = ["Section", "sections", "section_numbers", "find_side", "find_side_hint", "find_leverage",
-           "find_margin_mode", "extract_entries", "MARKET_RE"]
+           "find_margin_mode", "extract_entries", "writes_comma_language", "MARKET_RE"]
 
 _ENUM = r"(?:\s?\#?\d{1,2}\s?[:).=\]](?!\d)|\s?\#\d{1,2}(?!\d)|\d{1,2}(?![\d.,]))?"
 # "Entry 2 - 0.35", "Target 1 - 0.2090": a singular label, an enumerator and a dash before the price.
 _DASH_ENUM = r"\s?\d{1,2}\s?-(?=\s?\$?\.?\d)"
-# Keywords of the Spanish, Portuguese, Russian, Turkish, Vietnamese, Indonesian and French channels (see docs/signals.md);
-# they end with (?!\w), since their letters are not in [a-z].
+# Keywords of the Spanish, Portuguese, Russian, Turkish, Vietnamese, Indonesian and French channels (see
+# docs/signals.md); they end with (?!\w), since their letters are not in [a-z].
 _ENTRY_WORDS = (
     r"zona\sde\s(?:entrada|compra|venta|venda)|punto\sde\sentrada|precio\sde\sentrada|pre[çc]o\sde\sentrada"
     r"|entrada|точка\sвхода|зона\sвхода|вход|giriş(?:\s(?:bölgesi|fiyatı|seviyesi|aralığı))?"
@@ -40,6 +43,21 @@ _TARGET_WORDS = (
 _STOP_WORDS = r"стоп(?:[\s-]?лосс)?|zarar\s?(?:kes|durdur)|cắt\slỗ|dừng\slỗ"
 _LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩy|margem|маржа|levier|marge"
 _OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận|risque|remarque"
+# The languages above write the decimal mark as a comma: "Entrada: 2,640" is 2.64 when no number has a point.
+_COMMA_LANGUAGE_RE = re.compile(
+    r"(?<!\w)(?:" + "|".join((_ENTRY_WORDS, _TARGET_WORDS, _STOP_WORDS, _LEVERAGE_WORDS)) + r")(?!\w)", re.IGNORECASE
+)
+
+
+def writes_comma_language(text: str) -> bool:
+    """True if ``text`` uses a label of one of the other languages (all of them write decimal commas).
+
+    >>> writes_comma_language("Entrada: 2,640"), writes_comma_language("Entry: 2,640")
+    (True, False)
+    """
+    return _COMMA_LANGUAGE_RE.search(text) is not None
+
+
 _LABEL_RE = re.compile(
     # every label starts at a word or at 🎯: the prefix lets the engine skip the other positions fast
     r"(?:(?<!\w)(?=[^\W\d_])|(?=🎯))"
@@ -73,6 +91,9 @@ _CONT_WORDS = re.compile(
 )
 _WORD3 = re.compile(r"[a-z]{3,}", re.IGNORECASE)
 _HAS_DIGIT = re.compile(r"\d")
+# A target label after a preposition and with a target number refers to a target ("at target 2", "after TP1").
+_REFERENCE = re.compile(r"\b(?:at|after|on|until|before|from|once|when|reach(?:es|ing)?)\s?$", re.IGNORECASE)
+_TARGET_NUMBER = re.compile(r"\s?#?\d{1,2}(?![\d.,])")
 # A target or stop label followed by a word saying it was hit reports a result ("Targets hit: 142").
 _TALLY = re.compile(r"\s?(?:hit|hits|done|reached|achieved|smashed|triggered)\b", re.IGNORECASE)
 
@@ -140,7 +161,8 @@ _MARGIN = re.compile(
     re.IGNORECASE,
 )
 _MARGIN_LABELLED = re.compile(
-    rf"(?<!\w)(?:margin(?:\s?mode)?|leverage|lev|margem|маржа|apalancamiento|alavancagem|плечо|kaldıraç|levier|marge)(?!\w)"
+    rf"(?<!\w)(?:margin(?:\s?mode)?|leverage|lev|margem|маржа|apalancamiento|alavancagem|плечо|kaldıraç|levier"
+    rf"|marge)(?!\w)"
     rf"\s?[:\-]?\s?({_ISOLATED}|{_CROSS})(?!\w)",
     re.IGNORECASE,
 )
@@ -186,6 +208,9 @@ def sections(text: str) -> list[Section]:
             kind = m.lastgroup or "other"
             if kind in ("target", "stop") and _TALLY.match(line, m.end(), end):
                 kind = "other"  # "142 targets hit", "Stop Target Hit": a report, not prices
+            elif kind == "target" and _REFERENCE.search(line, 0, m.start()) and (
+                    any(c.isdigit() for c in m.group(0)) or _TARGET_NUMBER.match(line, m.end(), end)):
+                kind = "other"  # "close 50% at target 2", "move SL after TP1": names a target, holds no price
             out.append(Section(kind, m.group(0), line[start:end]))
         current = out[-1] if out[-1].field != "other" else None
     return out

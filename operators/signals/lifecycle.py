@@ -14,7 +14,15 @@ Recognised (case-insensitive, on normalised text):
   ``take partial profit``/``close partially`` (0.5); ``closed`` after ``candle`` or before ``below``/``above`` is a
   chart condition, not an exit.
 
+The same events in Spanish, Portuguese, Russian, Turkish, Vietnamese, Indonesian and French wording
+(``Objetivo 1 alcanzado``, ``Alvo 2 atingido``, ``стоп в безубыток``, ``Stop girişe çekildi``, ``dính SL``,
+``kena SL``, ``signal annulé``; the table is in ``docs/signals.md``); short forms ``T1 ✅`` and ``🎯1 ✅``; ordinals
+(``first target done``, ``вторая цель взята``); ``Entry target 1 ✅`` is Cornix's "entry filled", not a target.
+
 ``action``: ``cancel`` if cancelled; else ``close`` if stop hit, closed or all targets hit; else ``update``.
+
+>>> detect_lifecycle("#BTC/USDT Objetivo 1 alcanzado ✅ Mover stop a entrada")
+(('target_hit', 'stop_to_breakeven'), 1, None, None)
 
 >>> detect_lifecycle("#BTC/USDT Take-Profit target 2 ✅ Profit: 45%. Move SL to entry")
 (('target_hit', 'stop_to_breakeven'), 2, None, None)
@@ -33,7 +41,8 @@ __all__ = ["detect_lifecycle", "lifecycle_action"]
 
 _HIT = (r"(?:hit|hits|reached|achieved|done|smashed|completed|touched|booked|secured|filled"
         r"|alcanzados?|alcanzadas?|logrados?|atingidos?|atingidas?|batidos?|alcançados?|достигнуты?|достигнута"
-        r"|взяты?|взята|geldi|ulaşıldı|tercapai|kena|đạt|atteints?|atteintes?|touchée?s?|✅|🎯|💰|🔥|🚀|💸|✔)")
+        r"|взяты?|взята|geldi|ulaşıldı|tamamlandı|tercapai|kena|đạt|atteints?|atteintes?|touchée?s?"
+        r"|✅|🎯|💰|🔥|🚀|💸|✔)")
 # Target words of the channels' languages: Spanish, Portuguese, Russian, Turkish, Vietnamese, French (Indonesian
 # uses "target"); "T1" and "🎯1" are the short forms.
 _TGT = (r"(?:tp|target|take[\s-]?profit(?:\s?target)?|objetivo|alvo|цель|тейк|hedef|mục\stiêu|objectif"
@@ -83,7 +92,7 @@ _ENTRIES_FILLED = re.compile(
     r"|\b(?:entered|position\s?opened|trade\s?(?:is\s?)?(?:active|activated|opened|triggered))\b)",
     re.IGNORECASE,
 )
-_STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l|стоп(?:[\s-]?лосс)?)"
+_STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l|invalidation|стоп(?:[\s-]?лосс)?)"
 _BE_WORDS = (r"(?:break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost"
              r"|(?:(?:el|la|o|a)\s)?(?:pre[cç]io\sde\s|punto\sde\s|pre[çc]o\sde\s)?entrada|безубыток|вход"
              r"|điểm\svào|(?:(?:le|au)\s)?(?:point|prix)\sd['’]\s?entrée|entrée)")
@@ -101,7 +110,8 @@ _STOP_MOVED = tuple(
         rf"\s?(?:the\s?|your\s?|our\s?|el\s?|o\s?)?{_STOP}{_FOR}\s?{_TO}?\s?{_WHERE}",
         rf"(?<!\w)(?:new|nuevo|novo|новый|nouveau)\s?{_STOP}{_FOR}\s?(?:is\s?|at\s?|:|=|@|->)?\s?{_WHERE}",
         rf"(?<![a-z]){_STOP}\s?(?:is\s?|has\s?been\s?)?(?:now\s?)?"
-        rf"(?:moved|shifted|updated|changed|trailed|raised|lowered|movido|перенесли|переносим|переставили)?\s?"
+        rf"(?:moved|shifted|updated|changed|trailed|raised|lowered|movido|перенесли|переносим|переставили|pindah"
+        rf"|dipindah(?:kan)?|geser|digeser)?\s?"
         rf"(?:(?:to|now\s?at|a|para|no|na|на|в|về|ke|au|à)(?!\w)|->|→|➡)\s?{_WHERE}",
         # "stop at entry", "stop at breakeven" (a price after "at" alone may just restate the stop)
         rf"(?<![a-z]){_STOP}\s?(?:at|@)\s?{_BE}(?P<n>)",
@@ -111,13 +121,15 @@ _STOP_MOVED = tuple(
     )
 )
 _STOP_HIT = re.compile(
-    _AT_LETTER + rf"(?:(?<![a-z]){_STOP}(?:\s?targets?)?\s?{_BEEN}(?:hit|triggered|reached|taken|touched|touché|tocado|alcanzado|atingido"
+    _AT_LETTER + rf"(?:(?<![a-z]){_STOP}(?:\s?targets?)?\s?{_BEEN}"
+    rf"(?:hit|triggered|reached|taken|touched|touché|tocado|alcanzado|atingido"
     rf"|acionado|сработал|oldu|❌|🛑)|\bstopped\s?out\b"
     rf"|(?<!\w)(?:stopad[oa]s?|выбило\s?(?:по\s?)?стоп\w*|dính\s?sl|kena\s?(?:sl|stop(?:\s?loss)?))(?!\w))",
     re.IGNORECASE,
 )
 _CANCELLED = re.compile(
-    _AT_LETTER + r"\b(?:cancel(?:l?ed|ling|ing)?|invalidated|void(?:ed)?|not\s?valid(?:\s?anymore)?|don'?t\s?(?:enter|open)"
+    _AT_LETTER + r"\b(?:cancel(?:l?ed|ling|ing)?|invalidated|void(?:ed)?|not\s?valid(?:\s?anymore)?"
+    r"|don'?t\s?(?:enter|open)"
     r"|do\s?not\s?(?:enter|open)|ignore\s?(?:this|the|previous|that|above)"
     r"|cancelad[oa]s?|anulad[oa]s?|отмена|отменен[аоы]?|отменяем|iptal|hủy|dibatalkan|batal|annulée?s?)(?!\w)"
     r"(?!\s?(?:the\s?)?(?:trade\s?|signal\s?|order\s?|setup\s?|idea\s?)?(?:if|when|below|above|on|in\s?case)\b)",
@@ -132,7 +144,7 @@ _CLOSE_WORDS = (r"cerrad[oa]s?|cerramos|encerrad[oa]s?|fechad[oa]s?|fechamos|з�
 _CLOSED = re.compile(
     _AT_LETTER + r"(?:(?<!\w)(?:realiz(?:ar|em|e|amos)|cerrar|cerramos|cierren|fechar|fechem|закрыть|закрываем|kapat"
     r"|đóng(?:\s?lệnh)?|tutup|book(?:ed|ing)?|secur(?:e|ed|ing)|t(?:ook|aking)\s?profits?|amankan(?:\s?profit)?"
-    r"|clôturer|clôturez)\s?(?:on\s|of\s|el\s|la\s|o\s|a\s)?"
+    r"|clôturer|clôturez|sécuris(?:e|er|ons|ez))\s?(?:on\s|of\s|el\s|la\s|o\s|a\s)?"
     r"(?:(?P<pct2>\d+(?:[.,]\d+)?)\s?%|(?P<half3>half|la\smitad|a\smetade|metade|la\smoitié|moitié|половин[уа]))"
     r"|(?<!\w)(?:" + _CLOSE_WORDS + r")(?!\w)"
     r"|\b(?:clos(?:e|ing)|exit(?:ing)?)\s?(?:the\s?|this\s?|our\s?|your\s?|all\s?|a\s?)?"

@@ -52,14 +52,19 @@ def round_price(x: float) -> float:
     return float(f"{x:.12g}")
 
 
-def uses_decimal_comma(text: str) -> bool:
-    """True if ``text`` writes some number with a decimal comma that cannot be a thousands group (``0,0345``,
-    ``1,5``) and no number with a decimal point.
+def uses_decimal_comma(text: str, *, hint: bool = False) -> bool:
+    """True if ``text`` writes no number with a decimal point and either some number with a decimal comma that cannot
+    be a thousands group (``0,0345``, ``1,5``) or ``hint`` is set (the caller knows the message is written in a
+    language whose decimal mark is the comma).
 
     >>> uses_decimal_comma("Entry 0,0345 SL 0,031 TP 0,040"), uses_decimal_comma("27,350 and 1.5")
     (True, False)
+    >>> uses_decimal_comma("2,640 - 2,690"), uses_decimal_comma("2,640 - 2,690", hint=True)
+    (False, True)
     """
-    return bool(_UNAMBIGUOUS_DECIMAL_COMMA.search(text)) and not _UNAMBIGUOUS_DECIMAL_DOT.search(text)
+    if _UNAMBIGUOUS_DECIMAL_DOT.search(text):
+        return False
+    return hint or bool(_UNAMBIGUOUS_DECIMAL_COMMA.search(text))
 
 
 def split_number_token(token: str, *, decimal_comma: bool = False) -> list[float]:

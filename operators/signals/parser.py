@@ -40,6 +40,7 @@ from .fields import (
     section_numbers,
     sections,
     clean_body,
+    writes_comma_language,
 )
 from .lifecycle import detect_lifecycle, lifecycle_action
 from .numbers import round_price, uses_decimal_comma
@@ -92,7 +93,7 @@ def parse_message(text: str) -> ParseResult:
     norm = normalize(text if isinstance(text, str) else "")
     if not norm:
         return Rejection(reason="no_signal", message="empty message")
-    dc = uses_decimal_comma(norm)
+    dc = uses_decimal_comma(norm, hint=writes_comma_language(norm))
     secs = sections(norm)
     entry_secs, target_secs, stop_secs, lev_secs = _split(secs)
     entry_type, entries = extract_entries(entry_secs, decimal_comma=dc)

@@ -8,7 +8,8 @@ mean the USDT perpetual. The venue's own spelling is ``base + quote`` (:func:`ve
 Forms recognised, strongest first (a message naming two different instruments in these forms is ``ambiguous``):
 
 * pairs ``BTC/USDT``, ``Lit/Usdt``, ``BTC-USDT``, ``#ETH USDT``, ``#ETH/BTC``; glued ``BTCUSDT``, ``1000PEPEUSDT``,
-  ``BTCUSDT.P``; hashtags ``#BTC``; cashtags ``$SOL``; labels ``Coin: LINK``, ``Pair: ARB/USDT``;
+  ``BTCUSDT.P``; hashtags ``#BTC``; cashtags ``$SOL``; labels ``Coin: LINK``, ``Pair: ARB/USDT``, ``Pair: BTCUSDT``;
+  a base starts with a letter, a multiplier of 3+ digits (``1000PEPE``) or 1-2 digits before 3 letters (``1INCH``);
 * only when none of those occurs: an upper-case ticker right before or after a side word (``SOL LONG``,
   ``Short ETH``), or a ticker in any case that opens the message before a side word (``eth long``).
 
@@ -18,6 +19,8 @@ Forms recognised, strongest first (a message naming two different instruments in
 [['BTC-USDT'], ['LIT-USDT'], ['ETH-USDT'], ['SOL-USDT'], ['BTC-USDT'], ['SOL-USDT']]
 >>> find_symbols("#BTC/USDT and #ETH/USDT")
 ['BTC-USDT', 'ETH-USDT']
+>>> [find_symbols(t) for t in ("#1INCH/USDT", "Pair: BTCUSDT", "#GMT/USDT", "#GMT")]
+[['1INCH-USDT'], ['BTC-USDT'], ['GMT-USDT'], []]
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ _GLUED_RE = re.compile(rf"(?<![A-Za-z0-9])[#$]?({_BASE}?)({_GQ})(?:\.P|PERP)?(?!
 _HASH_QUOTE_RE = re.compile(rf"[#$]({_BASE})\s({_Q})(?![A-Za-z0-9])", re.IGNORECASE)
 _TAG_RE = re.compile(rf"[#$]({_BASE})(?![A-Za-z0-9/])")
 _LABEL_RE = re.compile(
-    rf"\b(?:coin|pair|symbol|asset|ticker|token|currency|instrument|moneda|moeda|par|монета|пара|koin|coin)\s?[:=\-]\s?[#$]?({_BASE})(?:\s?[/\-]\s?({_Q}))?"
+    rf"\b(?:coin|pair|symbol|asset|ticker|token|currency|instrument|moneda|moeda|par|монета|пара|koin)"
+    rf"\s?[:=\-]\s?[#$]?({_BASE})(?:\s?[/\-]\s?({_Q}))?"
     rf"(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
@@ -90,7 +94,9 @@ def _ok(base: str) -> bool:
 
 #: Stop words that still cannot be the base of an explicit pair: quotes and signal vocabulary (``GMT/USDT`` is an
 #: instrument although ``GMT`` alone is a time zone).
-_PAIR_STOPWORDS = frozenset("USDT USDC BUSD USD TUSD FDUSD EUR PERP LONG SHORT BUY SELL TP SL ENTRY STOP TARGET".split())
+_PAIR_STOPWORDS = frozenset(
+    "USDT USDC BUSD USD TUSD FDUSD EUR PERP LONG SHORT BUY SELL TP SL ENTRY STOP TARGET".split()
+)
 
 
 def _ok_pair(base: str) -> bool:
