@@ -181,7 +181,7 @@ class _ReferenceGate(ref_gate.RiskGate):
     kill switch updated again, as the reference always did)."""
 
     def decide(self, intent_id, sym, side, req, strategy, confidence, equity, positions, shares, market, now_ns,
-               kill_state=None):  # type: ignore[no-untyped-def]
+               kill_state=None, positions_owned=False):  # type: ignore[no-untyped-def]
         mk = ref_gate.MarketState(market.prices, market.price_ts_ns, market.symbols, window=market._window)
         return self.evaluate(OrderRequest(intent_id, sym, side, req, strategy=strategy, confidence=confidence),
                              PortfolioState(equity=equity, positions=positions, shares=shares), mk, now_ns)

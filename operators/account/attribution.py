@@ -69,17 +69,24 @@ class StrategyAttribution:
     def mark(self, marks: Mapping[str, float], positions: Mapping[str, float],
              shares: Mapping[str, Mapping[str, float]]) -> None:
         """Book each symbol's P&L since the last mark (``positions`` signed base units, ``marks`` quote/base) to
-        the strategies by the shares in force until now."""
-        for sym, d in self._deltas(marks, positions).items():
-            if d != 0.0:
-                for k, w in (shares.get(sym) or {UNATTRIBUTED: 1.0}).items():
-                    self.pnl[k] = self.pnl.get(k, 0.0) + d * w
+        the strategies by the shares in force until now. (:meth:`_deltas` and the booking in one pass over the
+        symbols in sorted order: the same operations in the same order.)"""
+        value, flow, pnl = self._value, self._flow, self.pnl
+        syms = {s for s, q in positions.items() if q != 0.0}
+        syms.update(value)
+        syms.update(flow)
+        for sym in sorted(syms):
             q = positions.get(sym, 0.0)
+            v = q * marks[sym] if q != 0.0 else 0.0
+            d = v - value.get(sym, 0.0) + flow.get(sym, 0.0)
+            if d != 0.0:
+                for k, w in (shares.get(sym) or _NONE).items():
+                    pnl[k] = pnl.get(k, 0.0) + d * w
             if q != 0.0:
-                self._value[sym] = q * marks[sym]
+                value[sym] = v
             else:
-                self._value.pop(sym, None)
-        self._flow.clear()
+                value.pop(sym, None)
+        flow.clear()
 
     def result(self, marks: Mapping[str, float], positions: Mapping[str, float],
                shares: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:

@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 from schemas.events import ExecutionReport
 
 from operators.execution.broker import Position
+
+from .attribution import UNATTRIBUTED
+
+_UNATTRIBUTED_SHARES = {UNATTRIBUTED: 1.0}  # a symbol without strategy shares (never modified)
 
 __all__ = ["Ledger", "StrategyBook"]
 
@@ -68,6 +72,72 @@ class Ledger:
         sb.fills += 1
         self.fills += 1
 
+    def book_many(self, reports: Sequence[ExecutionReport], attribution: Any = None,
+                  shares: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        """Book fill reports in order: :meth:`book` of each and, with ``attribution`` (a
+        :class:`~operators.account.attribution.StrategyAttribution`), its ``on_fill`` of the signed quantity under
+        ``shares[symbol]`` -- the very floating-point operations of those methods and of
+        :meth:`~operators.execution.broker.Position.apply` (inlined here: ``tests/test_account_reference.py``
+        compares the books with the frozen implementation that calls them), in the same order, in one loop."""
+        positions, by_strategy = self.positions, self.by_strategy
+        flow = afees = None
+        if attribution is not None:
+            flow, afees = attribution._flow, attribution.fees
+        cash = self.cash
+        psym = pname = None
+        p: Position | None = None
+        sb: StrategyBook | None = None
+        sh: Any = ()
+        for r in reports:
+            sym = r.symbol
+            if sym != psym:
+                p = positions.get(sym)  # type: ignore[arg-type]
+                if p is None:
+                    p = positions[sym] = Position()  # type: ignore[index]
+                if flow is not None:
+                    sh = ((shares.get(sym) if shares else None) or _UNATTRIBUTED_SHARES).items()  # type: ignore[union-attr]
+                psym = sym
+            name = r.strategy or "unknown"
+            if name != pname:
+                sb = by_strategy.get(name)
+                if sb is None:
+                    sb = by_strategy[name] = StrategyBook()
+                pname = name
+            price = float(r.last_price)  # type: ignore[arg-type]
+            qty = r.last_qty
+            fee = r.fee
+            signed = qty if r.side == "buy" else -qty  # sign * qty (exact)
+            pq = price * qty
+            # Position.apply(sign, price, qty, fee)
+            pos = p.qty  # type: ignore[union-attr]
+            if pos == 0 or (pos > 0) == (signed > 0):
+                new = pos + signed
+                p.avg_price = (p.avg_price * abs(pos) + pq) / abs(new)  # type: ignore[union-attr]
+            else:
+                closed = min(abs(pos), qty)
+                p.realised += closed * (price - p.avg_price) * (1.0 if pos > 0 else -1.0)  # type: ignore[union-attr]
+                new = pos + signed
+                if abs(new) < 1e-12:
+                    new = 0.0
+                if new != 0 and (new > 0) != (pos > 0):
+                    p.avg_price = price  # type: ignore[union-attr]
+                elif new == 0:
+                    p.avg_price = 0.0  # type: ignore[union-attr]
+            p.qty = new  # type: ignore[union-attr]
+            p.fees += fee  # type: ignore[union-attr]
+            p.traded += pq  # type: ignore[union-attr]
+            sp = signed * price  # sign * qty * price
+            cash -= sp + fee
+            sb.fees += fee  # type: ignore[union-attr]
+            sb.traded += pq  # type: ignore[union-attr]
+            sb.fills += 1  # type: ignore[union-attr]
+            if flow is not None:  # StrategyAttribution.on_fill(sym, signed, price, fee, shares.get(sym))
+                flow[sym] = flow.get(sym, 0.0) - sp - fee  # type: ignore[index]
+                for k, w in sh:
+                    afees[k] = afees.get(k, 0.0) + fee * w  # type: ignore[union-attr, index]
+        self.cash = cash
+        self.fills += len(reports)
+
     def position(self, symbol: str) -> float:
         """Signed position of ``symbol`` (base units)."""
         p = self.positions.get(symbol)
@@ -79,7 +149,7 @@ class Ledger:
 
     def equity(self, marks: Mapping[str, float]) -> float:
         """Cash plus every position at ``marks`` (quote/base; a symbol without a mark counts at its average price)."""
-        return self.cash + math.fsum(p.qty * marks.get(s, p.avg_price) for s, p in self.positions.items())
+        return self.cash + math.fsum([p.qty * marks.get(s, p.avg_price) for s, p in self.positions.items()])
 
     def exposures(self, marks: Mapping[str, float]) -> dict[str, float]:
         """Signed exposure per held symbol, quote currency."""

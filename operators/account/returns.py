@@ -39,6 +39,7 @@ class ReturnWindow:
     _l1: list[float] | None = None
     _l2: list[list[float]] | None = None
     SMALL_N = 4
+    _scn: np.ndarray | None = None  # the filtered scenarios after the last push (cache, not pickled)
 
     def __init__(self, size: int, n: int, lam: float | None = None) -> None:
         if size < 1 or n < 1:
@@ -114,6 +115,7 @@ class ReturnWindow:
         self.head = (head + 1) % size
         self.count += 1
         self._cov = None
+        self._scn = None
         if self.count % size == 0:  # exact again, once per window
             self._resync()
 
@@ -171,7 +173,10 @@ class ReturnWindow:
 
     def scenarios(self) -> np.ndarray:
         """Filtered historical scenarios: the window's standardised rows (oldest first; the very first row pushed,
-        which nothing forecast, left out) times each column's volatility forecast for the next period."""
+        which nothing forecast, left out) times each column's volatility forecast for the next period. Computed
+        once per push (read-only)."""
+        if self._scn is not None:
+            return self._scn
         if self._zbuf is None or self._ew is None:
             raise ValueError("scenarios need a window made with lam and at least one row")
         size = self.buf.shape[0]
@@ -179,7 +184,15 @@ class ReturnWindow:
                                                                                self._zbuf[: self.head]))
         if self.count <= size:
             z = z[1:]
-        return z * np.sqrt(self._ew)
+        s = z * np.sqrt(self._ew)
+        s.flags.writeable = False  # (shared by every reader until the next push: read-only)
+        self._scn = s
+        return s
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_scn", None)  # a cache: rebuilt on the first read after a restore
+        return state
 
     def cov(self) -> np.ndarray:
         """(n, n) sample covariance of the rows in the window (divide by len - 1; needs len >= 2). Read-only."""

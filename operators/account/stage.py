@@ -386,12 +386,12 @@ class AccountStage:
                 q.popleft()
 
     def _apply(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
-        book = self.ledger.book
-        attr = self.attribution
-        for f in self.execution.apply(reports, out):
-            book(f)
-            q = f.last_qty if f.side == "buy" else -f.last_qty
-            attr.on_fill(f.symbol, q, float(f.last_price), f.fee, self.attr_shares.get(f.symbol))  # type: ignore[arg-type]
+        """Apply reports to the order states; book the fills they carry in the ledger and the attribution (the
+        very operations of ``Ledger.book`` and ``StrategyAttribution.on_fill``, in one pass)."""
+        fills = self.execution.apply(reports, out)
+        if not fills:
+            return
+        self.ledger.book_many(fills, self.attribution, self.attr_shares)
 
     def _marks(self) -> dict[str, float]:
         m = dict(self.last_price)
@@ -482,7 +482,7 @@ class AccountStage:
         elif not it.contributions and target != 0.0:  # one strategy, no orchestrator (a flat target keeps the
             self.attr_shares[sym] = {it.strategy: 1.0}  # shares of whoever held the position it closes)
         ex = self.execution
-        if cfg.execution == "twap":
+        if cfg.execution == "twap" and ex.oms.by_symbol.get(sym):  # (nothing of the symbol open: nothing to cancel)
             reps = ex.cancel_open(sym, t)
             if reps:
                 self._apply(reps, out)
@@ -518,7 +518,7 @@ class AccountStage:
         elif cfg.gate == "risk":  # the gate's evaluate on the intent's fields (no request objects built)
             # the kill switch was updated with this equity at t by _at (nothing between changes it)
             d = self.gate.decide(it.id, sym, side, qty, it.strategy, it.confidence, equity, book, self.shares,
-                                 self._market(marks), t, kill)
+                                 self._market(marks), t, kill, positions_owned=True)  # (book: not read below)
         else:
             d = self.gate.evaluate(self._request(it, sym, side, qty),
                                    PortfolioState(equity=equity, positions=book, shares=self.shares),
@@ -542,7 +542,9 @@ class AccountStage:
     def exposure_book(self) -> dict[str, float]:
         """What the gate counts as held: every position plus what is still working at the venue, per symbol
         (signed base units), so two intents in a row never see the same room twice."""
-        return self.execution.add_in_flight(self.ledger.holdings())
+        held = self.ledger.holdings()
+        ex = self.execution
+        return ex.add_in_flight(held) if ex.oms.open else held  # (no open order: nothing in flight)
 
     def _controlled_target(self, sym: str, target: float, contributions: Mapping[str, float]) -> float:
         """The intent's target without the contributions of strategies an operator disabled or halted, and with

@@ -87,6 +87,11 @@ class OrderManager:
         self.gaps: list[tuple[str, int, int]] = []  # (venue, expected seq, got)
         self.counts: dict[str, int] = {}
         self._recent: dict[str, OrderState] = {}  # states of recently finished orders, for queries
+        # symbol -> in_flight(symbol) as last computed, dropped whenever one of the symbol's orders changes (so a
+        # cached value is the very sum a recomputation would give)
+        self._inflight: dict[str, float] = {}
+
+    _inflight: dict[str, float] | None = None  # class default: a manager pickled before the cache existed
 
     # -- sending ----------------------------------------------------------------------------------------------
     def new(self, order: Order) -> None:
@@ -96,6 +101,8 @@ class OrderManager:
             raise ValueError(f"client order id {oid!r} was used before")
         self.open[oid] = OrderState(order)
         self.by_symbol.setdefault(order.symbol, {})[oid] = None
+        if self._inflight:
+            self._inflight.pop(order.symbol, None)
 
     # -- queries ----------------------------------------------------------------------------------------------
     def state(self, client_order_id: str) -> OrderState | None:
@@ -103,14 +110,22 @@ class OrderManager:
         return self.open.get(client_order_id) or self._recent.get(client_order_id)
 
     def in_flight(self, symbol: str) -> float:
-        """Signed quantity of ``symbol`` still working at the venue (base units; + buy)."""
+        """Signed quantity of ``symbol`` still working at the venue (base units; + buy). Kept per symbol until one
+        of its orders changes."""
         ids = self.by_symbol.get(symbol)
         if not ids:
             return 0.0
+        cache = self._inflight
+        if cache is None:
+            cache = self._inflight = {}
+        tot = cache.get(symbol)
+        if tot is not None:
+            return tot
         tot = 0.0
         for oid in ids:
             st = self.open[oid]
             tot += st.leaves if st.order.side == "buy" else -st.leaves
+        cache[symbol] = tot
         return tot
 
     def open_ids(self, symbol: str | None = None) -> list[str]:
@@ -143,6 +158,8 @@ class OrderManager:
             # a fill of an order this account does not track (sent before a restart and forgotten, or by someone
             # else) still moved the venue's position: book it so the ledger matches the venue, and count it
             return [r] if r.kind in ("fill", "partial_fill") else []
+        if self._inflight:
+            self._inflight.pop(st.order.symbol, None)
         if r.kind == "ack":
             if st.status == "new":
                 st.status = "acknowledged"
@@ -171,6 +188,8 @@ class OrderManager:
 
     def _finish(self, oid: str) -> None:
         st = self.open.pop(oid)
+        if self._inflight:
+            self._inflight.pop(st.order.symbol, None)
         ids = self.by_symbol.get(st.order.symbol)
         if ids is not None:
             ids.pop(oid, None)

@@ -118,7 +118,8 @@ class MarketState:
     :class:`~operators.account.returns.ReturnWindow`) may supply the rows and a covariance it keeps up to date;
     its rows are finite by construction and are only materialised when a check needs them (historical VaR)."""
 
-    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs")
+    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs",
+                 "_covl")
 
     def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
                  returns: np.ndarray | None = None, *, window: Any = None,
@@ -129,6 +130,7 @@ class MarketState:
         self.symbols = tuple(symbols)
         self._window = window
         self._cov: np.ndarray | None = None
+        self._covl: list[list[float]] | None = None
         self._fhs: tuple[float, np.ndarray] | None = None
         if window is not None:
             if returns is not None:
@@ -168,6 +170,12 @@ class MarketState:
         if self._cov is None:
             self._cov = self._window.cov() if self._window is not None else sample_covariance(self.returns)
         return self._cov
+
+    def cov_list(self) -> list[list[float]]:
+        """``cov`` as nested Python floats (the same values: ``cov_list()[i][k] == float(cov[i, k])``), made once."""
+        if self._covl is None:
+            self._covl = self.cov.tolist()
+        return self._covl
 
     def index(self, symbol: str) -> int | None:
         """Column of ``symbol`` in ``returns`` (None if absent)."""
@@ -303,6 +311,17 @@ def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, 
     return Verdict(False, (reason,), q)
 
 
+def _fail(reason: str, loss: Callable[[float], float], limit: float, solve: Callable[[float, float], float],
+          q0: float, q_req: float, qmax: float, reasons: list[str]) -> float:
+    """A limit the request breaks (the Gaussian fast path): the largest quantity it allows below ``qmax`` (what the
+    earlier limits allow; :func:`_limit`), its reason named once. Returns the new ``qmax``."""
+    v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
+    qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
+    if reason not in reasons:
+        reasons.append(reason)
+    return qmax
+
+
 class RiskGate:
     """Pre-trade risk gate (see the module doc); ``limits`` immutable, ``state`` picklable. Whole gate picklable."""
 
@@ -335,14 +354,17 @@ class RiskGate:
     def decide(self, intent_id: str, sym: str, side: str, req: float, strategy: str | None,
                confidence: float | None, equity: float, positions: Mapping[str, float],
                shares: Mapping[str, Mapping[str, float]], market: MarketState, now_ns: int,
-               kill_state: str | None = None) -> RiskDecision:
+               kill_state: str | None = None, positions_owned: bool = False) -> RiskDecision:
         """:meth:`evaluate` on the intent's and the portfolio's fields (``req`` base units, ``equity`` quote,
         ``positions`` signed base units per symbol, not modified), without building their objects: the account
         stage's call. ``kill_state``: what :meth:`update_equity` returned for this very ``equity`` and ``now_ns``
-        (the update is then not repeated: a second update with the same equity and time changes nothing)."""
+        (the update is then not repeated: a second update with the same equity and time changes nothing).
+        ``positions_owned``: ``positions`` is a dict the caller gives away (the gate then books the order into it
+        instead of into a copy)."""
         L = self.limits
         sign = 1.0 if side == "buy" else -1.0
-        positions = dict(positions)
+        if not positions_owned:
+            positions = dict(positions)
         cur = float(positions.get(sym, 0.0))
         if kill_state is None:
             kill_state = self.state.kill.update(equity, now_ns)
@@ -437,7 +459,8 @@ class RiskGate:
         work: each limit is first judged on its losses at ``q0`` and at the request (closed forms), and only a
         limit the request breaks goes through :func:`_limit` (with the same loss functions as the general path).
         Every loss is convex in ``q`` there, so no final verification is needed (as in the general path). Returns
-        the quantity and the book's ``(a, b, c, gross_o, net_o)`` (see :class:`_Book`) for the decision."""
+        the quantity and the book's ``(a, b, c, gross_o, net_o)`` (see :class:`_Book`) for the decision. No
+        closure is made unless a limit is searched (``pos(q)`` of the general path is ``cur + sign * q``)."""
         L = self.limits
         prices = market.prices
         price = prices[sym]
@@ -459,75 +482,66 @@ class RiskGate:
         x0 = np.array(xs)
         j: int = index[sym]
         dj = sign * price
-        cov = market.cov
-        sx = cov.dot(x0)  # ndarray.dot: the same BLAS call as cov @ x0, a third of its overhead
-        a, b, c = float(x0.dot(sx)), dj * float(sx[j]), dj * dj * float(cov[j, j])
+        sx = market.cov.dot(x0)  # ndarray.dot: the same BLAS call as cov @ x0, a third of its overhead
+        a, b, c = float(x0.dot(sx)), dj * float(sx[j]), dj * dj * market.cov_list()[j][j]
         book: _Book | None = None  # made only when a limit has to be searched
         kv, kc = self._kv, self._kc
         q_req = qmax
-
-        def pos(q: float) -> float:
-            return cur + sign * q
-
         pos0, pos_req = cur + sign * q0, cur + sign * q_req  # pos(q0), pos(q_req)
         p0 = abs(pos0)
         p_req = abs(pos_req)
-
-        def fail(reason: str, loss: Callable[[float], float], limit: float,
-                 solve: Callable[[float, float], float]) -> None:
-            nonlocal qmax
-            v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
-            qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
-            if reason not in reasons:
-                reasons.append(reason)
+        fail = _fail
+        inf = math.inf
 
         # exposure limits: the same expressions as the general path's loss functions
         # (a limit of +inf is no limit, as in the general path; limits are never NaN or negative)
-        limit = min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price)
-        if limit != math.inf and not p_req <= max(limit, p0):
-            fail("position_limit", lambda q: abs(pos(q)), limit, lambda b_, hi: q0 + (b_ - p0))
+        limit = min(L.max_position_qty.get(sym, inf), L.max_position_frac * equity / price) \
+            if L.max_position_qty else min(inf, L.max_position_frac * equity / price)
+        if limit != inf and not p_req <= max(limit, p0):
+            qmax = fail("position_limit", lambda q: abs(cur + sign * q), limit, lambda b_, hi: q0 + (b_ - p0),
+                        q0, q_req, qmax, reasons)
         limit = L.max_gross_exposure
-        if limit != math.inf and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
-            fail("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, limit,
-                 lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price)
+        if limit != inf and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
+            qmax = fail("gross_exposure_limit", lambda q: gross_o + abs(cur + sign * q) * price, limit,
+                        lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price, q0, q_req, qmax, reasons)
         limit = L.max_net_exposure
-        if limit != math.inf and \
+        if limit != inf and \
                 not abs(net_o + pos_req * price) <= max(limit, abs(net_o + pos0 * price)):
             a0 = net_o + pos0 * price
-            fail("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), limit,
-                 lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price)
+            qmax = fail("net_exposure_limit", lambda q: abs(net_o + (cur + sign * q) * price), limit,
+                        lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price, q0, q_req, qmax, reasons)
         limit = L.max_leverage
-        if limit != math.inf and \
+        if limit != inf and \
                 not (gross_o + p_req * price) / equity <= max(limit, (gross_o + p0 * price) / equity):
-            fail("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, limit,
-                 lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price)
+            qmax = fail("leverage_limit", lambda q: (gross_o + abs(cur + sign * q) * price) / equity, limit,
+                        lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price, q0, q_req, qmax, reasons)
         # VaR limits: portfolio sigma after q more is sqrt(a + 2 b q + c q^2) (as _Book.losses)
         s0 = math.sqrt(max(a + 2.0 * b * 0.0 + c * 0.0 * 0.0, 0.0))
         sq0 = math.sqrt(max(a + 2.0 * b * q0 + c * q0 * q0, 0.0))
         sreq = math.sqrt(max(a + 2.0 * b * q_req + c * q_req * q_req, 0.0))
         base = kv * s0
 
-        def the_book() -> _Book:
-            nonlocal book
+        limit = L.symbol_var_budgets.get(sym, L.symbol_var_budget) if L.symbol_var_budgets else L.symbol_var_budget
+        if limit != inf and not (kv * sreq - base) / equity <= max(limit, (kv * sq0 - base) / equity):
             if book is None:
                 book = _Book.gaussian(a, b, c, self)
-            return book
-
-        limit = L.symbol_var_budgets.get(sym, L.symbol_var_budget) if L.symbol_var_budgets else L.symbol_var_budget
-        if limit != math.inf and not (kv * sreq - base) / equity <= max(limit, (kv * sq0 - base) / equity):
-            bk = the_book()
-            fail("symbol_var_budget", lambda q: (bk.var_loss(q) - base) / equity, limit,
-                 lambda b_, hi: bk.max_q(kv, b_ * equity + base))
+            bk = book
+            qmax = fail("symbol_var_budget", lambda q: (bk.var_loss(q) - base) / equity, limit,
+                        lambda b_, hi: bk.max_q(kv, b_ * equity + base), q0, q_req, qmax, reasons)
         limit = L.max_portfolio_var
-        if limit != math.inf and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
-            bk = the_book()
-            fail("portfolio_var_limit", lambda q: bk.var_loss(q) / equity, limit,
-                 lambda b_, hi: bk.max_q(kv, b_ * equity))
+        if limit != inf and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
+            if book is None:
+                book = _Book.gaussian(a, b, c, self)
+            bv = book
+            qmax = fail("portfolio_var_limit", lambda q: bv.var_loss(q) / equity, limit,
+                        lambda b_, hi: bv.max_q(kv, b_ * equity), q0, q_req, qmax, reasons)
         limit = L.max_portfolio_cvar
-        if limit != math.inf and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
-            bk = the_book()
-            fail("portfolio_cvar_limit", lambda q: bk.cvar_loss(q) / equity, limit,
-                 lambda b_, hi: bk.max_q(kc, b_ * equity))
+        if limit != inf and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
+            if book is None:
+                book = _Book.gaussian(a, b, c, self)
+            bc = book
+            qmax = fail("portfolio_cvar_limit", lambda q: bc.cvar_loss(q) / equity, limit,
+                        lambda b_, hi: bc.max_q(kc, b_ * equity), q0, q_req, qmax, reasons)
         return qmax, (a, b, c, gross_o, net_o)
 
     # ----------------------------------------------------------------------------------------------------------
@@ -670,7 +684,7 @@ class RiskGate:
             kv, kc = self._kv, self._kc
             p_var, p_cvar = kv * sp, kc * sp
             j = market._index[sym]
-            sp = math.sqrt(max(float(market.cov[j, j]), 0.0)) * abs(x_j)
+            sp = math.sqrt(max(market.cov_list()[j][j], 0.0)) * abs(x_j)
             s_var, s_cvar = kv * sp, kc * sp
             p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
         elif book is not None and equity > 0.0 and market.n_returns >= 2:
@@ -699,7 +713,12 @@ class RiskGate:
                 gross = math.fsum(abs(p) * m for p, m in ex)
                 net = math.fsum(p * m for p, m in ex)
             index = market._index
-            if equity > 0.0 and market.n_returns >= 2 and all(s in px and s in index for s in held):
+            every = True  # all(s in px and s in index for s in held)
+            for s in held:
+                if s not in px or s not in index:
+                    every = False
+                    break
+            if equity > 0.0 and market.n_returns >= 2 and every:
                 xl = [0.0] * len(market.symbols)
                 for s, p in held.items():
                     xl[index[s]] = p * px[s]
@@ -714,7 +733,7 @@ class RiskGate:
                 if i is None:
                     pass
                 elif L.var_method == "gaussian":  # the symbol alone: σ = sqrt(Σ_ii) |x_i|
-                    sp = math.sqrt(max(float(market.cov[i, i]), 0.0)) * abs(xl[i])
+                    sp = math.sqrt(max(market.cov_list()[i][i], 0.0)) * abs(xl[i])
                     s_var, s_cvar = self._kv * sp, self._kc * sp
                 else:
                     xs = np.zeros(len(market.symbols))
