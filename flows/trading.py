@@ -22,7 +22,7 @@ from __future__ import annotations
 import pickle
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import numpy as np
 from bytewax import operators as op
@@ -402,25 +402,25 @@ def build_trading_flow(
         batches = op.inspect("progress", batches, lambda _s, b: progress(b.size))
     if metrics is not None:  # events in, batch sizes, dead letters by reason, read positions for the lag
         batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(_metrics_view(b)))
-    dead = op.filter("decode_dead", op.map("dead_letters", batches, lambda b: b.dead), bool)
+    # every step below costs Bytewax ~1 us per batch: what a poll goes through is one step where a filter, a map
+    # and a re-keying would be three (decision latency, docs/performance.md)
+    dead = op.flat_map_batch("decode_dead", batches, lambda bs: [b.dead for b in bs if b.dead])
 
     keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
     tick_stores = bool(outputs.ticks or outputs.tick_rows)
-    split = op.key_rm("split_unkeyed", op.stateful_flat_map("split", keyed, _split(cfg, emit_accepted=tick_stores)))
+    # (partition, (symbol, item)) for the signal stages, (partition, (None, ("dead" | "accepted", ...))) else
+    split = op.stateful_flat_map("split", keyed, _split(cfg, emit_accepted=tick_stores))
     # the tick stores get exactly the ticks the input policy accepted (not the unknown symbols, the far-future
     # ticks, the duplicates it dead-letters)
     if tick_stores:
-        accepted = op.map("accepted", op.filter("accepted_any", split,
-                                                lambda kv: kv[0] is None and kv[1][0] == "accepted"),
-                          lambda kv: kv[1][1])
+        accepted = op.flat_map_batch("accepted", split, lambda kvs: [v[1][1] for _, v in kvs
+                                                                     if v[0] is None and v[1][0] == "accepted"])
         if outputs.ticks:
             _out("ticks_out", op.map("tick_events", accepted, _tick_events), outputs.ticks)
         if outputs.tick_rows:
             _out("tick_rows_out", op.map("tick_records", accepted, _tick_records), outputs.tick_rows)
-    refused = op.map("refused", op.filter("refused_any", split, lambda kv: kv[0] is None and kv[1][0] == "dead"),
-                     lambda kv: kv[1][1])
-    per_symbol = op.filter("to_symbols", split, lambda kv: kv[0] is not None)
-    by_symbol = op.map_value("drop_symbol", op.key_on("by_symbol", per_symbol, lambda kv: kv[0]), lambda kv: kv[1])
+    # the split's (symbol, item) pairs are already keyed by symbol
+    by_symbol = cast(Any, op.flat_map_batch("to_symbols", split, lambda kvs: [v for _, v in kvs if v[0] is not None]))
     sig = None
     if signals_source is not None:
         sig = op.input("signals_in", flow, signals_source)
@@ -442,11 +442,20 @@ def build_trading_flow(
     sig_out = op.stateful_map("signals", by_symbol, _signals(cfg, models))
     if metrics is not None:  # bars, features, scores, late ticks, latencies
         sig_out = op.inspect("metrics_signals_out", sig_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
-    sem = op.key_rm("signals_emitted", sig_out)
+    # the signal stages' outputs without their keys, for the sinks that take them (built only for those)
+    sem: Any = op.key_rm("signals_emitted", sig_out) if (outputs.bars or outputs.bar_rows or outputs.features
+                                                          or outputs.scores or outputs.alerts) else None
 
-    updates = op.map("account_items", op.filter("has_update", sem, lambda e: e.update is not None),
-                     lambda e: (cfg.account_of(e.update.symbol),
-                                ("update", e.update, e.received_ns, cfg.account_of(e.update.symbol))))
+    def account_items(kvs: list) -> list:  # (account, item): keyed by account as they are
+        out = []
+        for _, e in kvs:
+            u = e.update
+            if u is not None:
+                a = cfg.account_of(u.symbol)
+                out.append((a, ("update", u, e.received_ns, a)))
+        return out
+
+    updates = op.flat_map_batch("account_items", sig_out, account_items)
     if reports_source is not None:
         reps = op.input("reports_in", flow, reports_source)
         if metrics is not None:
@@ -468,18 +477,17 @@ def build_trading_flow(
         updates = op.merge("updates_and_control", updates, op.flat_map("control_items", checked, lambda r: r[0]))
     else:
         ctl_alerts = ctl_audit = None
-    acc_in = op.key_on("by_account", updates, lambda kv: kv[0])
-    acc_in = op.map_value("account_payload", acc_in, lambda kv: kv[1])
-    acc_out = op.stateful("account", acc_in, _account_builder(cfg, remote, flush_at_eof))
+    # every item of ``updates`` is (account, payload): keyed by account as it is
+    acc_out = op.stateful("account", cast(Any, updates), _account_builder(cfg, remote, flush_at_eof))
     if metrics is not None:  # decisions, orders, fills, equity, decision latency
         acc_out = op.inspect("metrics_account_out", acc_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
+    if on_orders is not None:  # as the outputs leave the account step
+        acc_out = op.inspect("decision_latency", acc_out, lambda _s, kv: on_orders(kv[1]) if kv[1].orders else None)
     em = op.key_rm("account_emitted", acc_out)
-    if on_orders is not None:
-        em = op.inspect("decision_latency", em, lambda _s, e: on_orders(e) if e.orders else None)
 
     def branch(kind: str, src: Any, sinks: list, get: Callable[[Emitted], list]) -> None:
-        if sinks:
-            _out(f"{kind}_out", op.filter(f"{kind}_any", op.map(kind, src, get), bool), sinks)
+        if sinks:  # one step: the non-empty lists of ``get``
+            _out(f"{kind}_out", op.flat_map_batch(kind, src, lambda es: [xs for xs in map(get, es) if xs]), sinks)
 
     branch("bars", sem, outputs.bars, lambda e: [bar_event(b) for b in e.bars])
     branch("bar_rows", sem, outputs.bar_rows, lambda e: list(e.bars))
@@ -507,19 +515,22 @@ def build_trading_flow(
     if outputs.accounts:
         _out("accounts_out", op.filter("summary_any", op.map("summaries", em, lambda e: [e.summary] if e.summary else []), bool),
              outputs.accounts)
-    late = op.filter("late_any", op.map("late", sem, lambda e: e.dead), bool)
-    if metrics is not None:  # decoding failures are counted with their batch (metrics_in); these are the flow's own
-        late = op.inspect("metrics_late_dead", late, lambda _s, ds: metrics.observe_dead(ds))
-        refused = op.inspect("metrics_refused_dead", refused, lambda _s, ds: metrics.observe_dead(ds))
-    all_dead = op.merge("all_dead", dead, late, refused)
-
-    if sig is not None:
-        all_dead = op.merge("all_dead_sig", all_dead, op.filter("sig_dead", op.map("sig_dead_letters", sig, lambda b: b.dead), bool))
-        if outputs.signals:
-            _out("signals_out", op.filter("sig_any", op.map("signal_events", sig, lambda b: b.events), bool), outputs.signals)
-
-    if outputs.dead:
-        _out("dlq_out", all_dead, outputs.dead)
+    if outputs.dead or metrics is not None:  # the split's refusals and the late ticks (no step without a taker)
+        late = op.flat_map_batch("late", sig_out, lambda kvs: [e.dead for _, e in kvs if e.dead])
+        refused = op.flat_map_batch("refused", split, lambda kvs: [v[1][1] for _, v in kvs
+                                                                   if v[0] is None and v[1][0] == "dead"])
+        if metrics is not None:  # decoding failures are counted with their batch (metrics_in); these are the flow's own
+            late = op.inspect("metrics_late_dead", late, lambda _s, ds: metrics.observe_dead(ds))
+            refused = op.inspect("metrics_refused_dead", refused, lambda _s, ds: metrics.observe_dead(ds))
+        if outputs.dead:
+            all_dead = op.merge("all_dead", dead, late, refused)
+            if sig is not None:
+                all_dead = op.merge("all_dead_sig", all_dead, op.flat_map_batch(
+                    "sig_dead", sig, lambda bs: [b.dead for b in bs if b.dead]))
+            _out("dlq_out", all_dead, outputs.dead)
+    if sig is not None and outputs.signals:
+        _out("signals_out", op.flat_map_batch("sig_any", sig, lambda bs: [b.events for b in bs if b.events]),
+             outputs.signals)
     return flow
 
 
