@@ -213,6 +213,12 @@ def run_live(
         outputs.orders.append(watchdog.orders_sink())
         outputs.reports.append(watchdog.reports_sink())
         watchdog.start()
+    collector = None
+    if live_report_enabled():  # the run's tear sheet at its end (LEVIBOT_LIVE_REPORT=1)
+        from connectors.report_live import LiveRunCollector
+
+        collector = LiveRunCollector(cfg.decision_resolution_s, s.topic("signals"))
+        collector.attach(outputs)
     flow = build_trading_flow(ticks, outputs, cfg, signals_source=sig,
                               reports_source=reports, control_source=control, control_keys=keys,
                               flush_at_eof=until_end, models=models, metrics=fm)
@@ -236,5 +242,46 @@ def run_live(
             p.flush(10.0)
         except Exception as exc:  # noqa: BLE001 - the log line and the gauge already told
             log.error("side producer %s: %s", p.topic, exc)
+    if collector is not None:
+        try:
+            publish_live_report(s, cfg, collector, ticks_read(fm, ticks.topic), signals=sig is not None,
+                                stem="live-run" if processes == 1 else f"live-run-p{process_id}")
+        except Exception as exc:  # noqa: BLE001 - the run's outputs are all out already; only its summary is lost
+            log.error("live tear sheet not written: %s", exc)
     if stop.requested:
         log.info("live flow stopped on %s: sources ended at their last poll, sinks flushed; exiting 0", stop.reason)
+
+
+# ------------------------------------------------------------------------------------------------- the summary
+
+
+def live_report_enabled() -> bool:
+    """``LEVIBOT_LIVE_REPORT=1``: the live run keeps what its tear sheet needs and writes it at the end (off by
+    default: it holds every order, fill and decision in memory, and a benchmark of the flow measures none of it)."""
+    import os
+
+    return os.environ.get("LEVIBOT_LIVE_REPORT", "0").strip().lower() in ("1", "true", "yes")
+
+
+def ticks_read(fm: FlowMetrics, topic: str) -> int:
+    """Messages read from ``topic`` by this process (the flow metrics' input counter)."""
+    n = 0.0
+    for metric in fm.m.events_in_total.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("topic") == topic:
+                n += sample.value
+    return int(n)
+
+
+def publish_live_report(s: Settings, cfg: PipelineConfig, collector: Any, ticks: int, *, signals: bool,
+                        stem: str = "live-run") -> None:
+    """The live run's tear sheet (``<var>/reports/<stem>.html`` and ``.json``) and its terminal summary (stderr),
+    from what ``collector`` kept; the signals section has the Telegram signals read from ``signals``."""
+    from flows.reporting import live_inputs, publish
+    from operators.report import build_report
+
+    inp = live_inputs(collector, cfg.decision_resolution_s, ticks=ticks, signals=signals, mode=cfg.mode,
+                      var_window=cfg.risk_window, var_alpha=cfg.limits.alpha,
+                      info={"Run": "live (Kafka)", "Topics": s.topic_prefix or "(no prefix)"})
+    rep = build_report(inp, title="Live run", kind="run")
+    publish(rep, s.var_dir / "reports", stem, echo=lambda text: print(text, file=sys.stderr, flush=True))

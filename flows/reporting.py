@@ -17,7 +17,7 @@ from operators.portfolio import combine_marks
 from operators.report import Report, RunInputs, build_report
 from schemas.time import NS_PER_S as NS
 
-__all__ = ["decision_closes", "run_inputs", "run_report", "publish"]
+__all__ = ["decision_closes", "run_inputs", "run_report", "live_inputs", "publish"]
 
 
 def decision_closes(ticks: Any, resolution_s: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -63,6 +63,46 @@ def run_inputs(res: Any, history: Any, resolution_s: int, *, rejected_rows: int 
                      stored=stored, capital=capital, var_window=var_window, var_alpha=var_alpha,
                      info={"Symbols": ", ".join(sorted(prices)), "Ticks": f"{res.ticks:,}",
                            "Decision bar": f"{resolution_s // 60:,} minutes", "Run time": f"{res.seconds:,.1f} s"})
+
+
+def live_inputs(col: Any, resolution_s: int, *, ticks: int = 0, signals: bool = True, mode: str = "full",
+                info: dict[str, str] | None = None, var_window: int = 500, var_alpha: float = 0.99) -> RunInputs:
+    """``RunInputs`` of a live run from what its :class:`connectors.report_live.LiveRunCollector` kept: the marks,
+    orders, fills, decisions, accounts, scores, alerts and dead letters; the decision bars' closes as the prices
+    (the first emission of each bar: what the flow decided on); the signals read from ``signals`` (``signals``:
+    the run had that input) with the rejected ones by reason and their outcomes
+    (:func:`operators.report.signals.signal_summary`; ``mode``: the pipeline's, only ``full`` applies signals)."""
+    from operators.report.signals import signal_summary
+
+    ev = col.events
+    res = int(resolution_s) * NS
+    seen: dict[tuple[str, int], float] = {}
+    for b in ev["bars"]:
+        seen.setdefault((str(b.symbol), int(b.ts) + res), float(b.close))
+    prices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for sym in sorted({k[0] for k in seen}):
+        pts = sorted((t, c) for (s_, t), c in seen.items() if s_ == sym)
+        prices[sym] = (np.array([t for t, _ in pts], np.int64), np.array([c for _, c in pts]))
+    ts, eq = combine_marks(ev["marks"])
+    final = None
+    accounts = ev["accounts"]
+    if accounts and prices:
+        last_px = {s_: float(c[-1]) for s_, (_, c) in prices.items()}
+        end = max(int(t[-1]) for t, _ in prices.values())
+        value = sum(float(a["cash"]) + sum(q * last_px.get(s_, 0.0) for s_, q in (a.get("positions") or {}).items())
+                    for a in accounts)
+        final = (end, value)
+    sig = None
+    if signals:
+        sig = signal_summary(ev["signals"], dict(col.signal_rejections), ev["bars"], resolution_s,
+                             applied=mode == "full")
+    capital = sum(float(a["initial_capital"]) for a in accounts) if accounts else None
+    return RunInputs(ts=ts, equity=eq, final_mark=final, prices=prices, fills=ev["fills"], orders=ev["orders"],
+                     decisions=ev["decisions"], accounts=accounts, scores=ev["scores"], alerts=ev["alerts"],
+                     dead_letters=dict(col.dead_counts), signals=sig, ticks=int(ticks), capital=capital,
+                     var_window=var_window, var_alpha=var_alpha,
+                     info={"Symbols": ", ".join(sorted(prices)), "Ticks": f"{int(ticks):,}",
+                           "Decision bar": f"{int(resolution_s) // 60:,} minutes", **(info or {})})
 
 
 def run_report(res: Any, history: Any, resolution_s: int, *, title: str, kind: str) -> Report:

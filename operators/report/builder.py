@@ -54,7 +54,8 @@ class RunInputs:
     the decision bars (ts = bar close), for buy-and-hold, exposure and model outcomes; ``fills``/``orders``: events
     or mappings; ``decisions``: ``RiskDecision`` s; ``accounts``: ``AccountStage.summary()`` dicts; ``scores``:
     ``Score`` events; ``alerts``: ``Alert`` events; ``dead_letters``: ``(stage, error) -> count``; ``signals``:
-    ``{"received", "parsed", "rejected": {reason: n}, "acted_on"}`` or None when the run had no signal input;
+    ``{"received", "parsed", "rejected": {reason: n}, "acted_on", "outcomes": {outcome: n}}``
+    (:func:`operators.report.signals.signal_summary`) or None when the run had no signal input;
     ``capital``: starting capital (quote; default the first mark); ``trades``: round trips when the source knows
     them better than its fills (sweeps); ``positions``: symbol -> ``(ts, qty)`` when there are no fills;
     ``by_symbol``/``by_strategy``: attribution rows when there is no account summary; ``tables``: extra tables
@@ -731,11 +732,24 @@ def _signals_section(inp: RunInputs) -> Section:
     s.metrics += [_m("signals_received", "Signals received", int(sig.get("received", 0)), "count"),
                   _m("signals_parsed", "Signals parsed", int(sig.get("parsed", 0)), "count"),
                   _m("signals_rejected", "Signals rejected", int(sum(rej.values())), "count"),
-                  _m("signals_acted_on", "Signals that led to an order", int(sig.get("acted_on", 0) or 0), "count")]
+                  _m("signals_acted_on", "Signals acted on", int(sig.get("acted_on", 0) or 0), "count",
+                     "the signal follower took or changed a position on them")]
     if rej:
         s.tables.append(Table("signal_rejections", "Rejected signals by reason",
                               (Column("reason", "Reason"), Column("n", "Signals", "count")),
-                              [{"reason": k, "n": v} for k, v in sorted(rej.items(), key=lambda kv: -kv[1])]))
+                              [{"reason": k, "n": v} for k, v in sorted(rej.items(), key=lambda kv: -kv[1])],
+                              note="Messages on the signals topic the flow could not read as a signal (the reason "
+                                   "code of their dead letter)."))
+    outcomes = dict(sig.get("outcomes") or {})
+    if outcomes:
+        from .signals import OUTCOMES
+
+        s.tables.append(Table("signal_outcomes", "What became of the parsed signals",
+                              (Column("outcome", "Outcome"), Column("n", "Signals", "count")),
+                              [{"outcome": OUTCOMES.get(k, k), "n": int(v)} for k, v in outcomes.items()],
+                              note="The signal follower's own reading of each signal (entry zone, trust, "
+                                   "follow-ups), replayed over the decision bars; its position is then netted with "
+                                   "the other strategies' by the orchestrator before the risk gate."))
     return s
 
 
