@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LEVIBOT_VAR ?= $(CURDIR)/var
 
-.PHONY: help venv tools run test test-fast bench soak services-up services-down services-status topics schemas-export docs clean
+.PHONY: help venv tools run test test-fast bench rl-experiment soak services-up services-down services-status topics schemas-export docs clean
 
 help:
 	@echo "make run            replay the bundled BTC/ETH history through the flow (embedded, no services)"
 	@echo "make test           venv + services + full test suite (fails on any skipped test)"
 	@echo "make bench          benchmarks; results go to docs/performance.md by hand"
+	@echo "make rl-experiment  PPO position sizing walk-forward against the rule-based sizing (docs/models.md)"
 	@echo "make soak           30-minute live soak + webhook load (SOAK_MINUTES=3 for a quick one)"
 	@echo "make services-up    start Kafka and PostgreSQL (idempotent); services-down stops them"
 
@@ -67,6 +68,11 @@ test-fast: $(STAMP)
 
 bench: services-up tools
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# the RL sizing experiment (issue 17): PPO in JAX + optax on a gymnasium environment over the features, walk-forward
+# after costs against the rule-based sizing, three seeds (about 3 minutes); the `rl` extra is also in `test`
+rl-experiment: $(STAMP)
+	$(PY) -m flows.rl_experiment $(RL_ARGS)
 
 # not part of `make test`: a live run at a fixed tick rate for SOAK_MINUTES (default 30), then the webhook at 1,000
 # requests/s for 30 s; figures and a chart under var/soak/ (scripts/soak.py)
