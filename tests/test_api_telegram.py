@@ -27,6 +27,7 @@ from operators.api.keys import parse_token
 from operators.api.telegram import sign_init_data
 
 from .test_api_read_live import FAST, _key, _store
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 BOT_TOKEN = "123456:TEST-bot-token"
@@ -202,10 +203,7 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
                         tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
-        deadline = time.monotonic() + 180
-        while orders.count() <= 20 and flow.running and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert flow.running and orders.count() > 20, flow.tail()
+        wait_for(lambda: orders.count() > 20, 180, "the first orders", procs=[flow], interval_s=0.5)
         db = ApiDatabase(pg_dsn, max_size=1).open()
         trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
         db.close()
@@ -223,10 +221,7 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
                 return [e for e in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
                         if e.command_id == cmd_id and e.result == "applied" and e.source == "flow"]
 
-            deadline = time.monotonic() + 120
-            while not applied() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            halt = applied()[0]
+            halt = wait_for(applied, 120, "the flow to apply the Telegram halt", procs=[flow], interval_s=0.5)[0]
             assert halt.actor == f"api:{trader}" and halt.action == "halt"
             time.sleep(6.0)  # the flow keeps consuming ticks while halted
             assert flow.running, flow.tail()
