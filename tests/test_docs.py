@@ -47,7 +47,8 @@ def map_entries() -> set[str]:
 def test_the_module_map_lists_exactly_the_modules_of_the_tree():
     tree, documented = tree_entries(), map_entries()
     assert len(tree) > 60  # the walk found the packages
-    assert sorted(tree - documented) == [], "modules missing from the module map in docs/architecture.md"
+    assert sorted(tree - documented) == [], ("modules missing from the module map in docs/architecture.md: add a "
+                                             "row with what each holds")
     assert sorted(documented - tree) == [], "the module map in docs/architecture.md lists modules that do not exist"
 
 
