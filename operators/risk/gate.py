@@ -577,7 +577,7 @@ class RiskGate:
         kv, kc = book.kv, book.kc
         # (reason, loss(q), limit, largest q for a bound on the loss): closed form for the Gaussian method (each
         # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
-        hist = None if gauss else ScenarioSearch(book.lines)  # the exact segment search
+        hist = None if gauss else ScenarioSearch.serve(book)  # the exact segment search; the book's evaluations
         specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
             ("position_limit", lambda q: abs(pos(q)),
              min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),

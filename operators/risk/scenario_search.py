@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,32 @@ class ScenarioSearch:
         self._points: dict[float, _Point] = {}
         self._cur: tuple | None = None
         self._smax: float | None = None
+
+    @classmethod
+    def serve(cls, book: Any) -> ScenarioSearch:
+        """The search of a gate book (``operators.risk.gate._Book``), which then also answers the book's own
+        VaR/CVaR evaluations (:meth:`var_cvar`): the gate's checks of a limit at the quantities a search already
+        evaluated, or inside its bracket, cost no full pass over the window."""
+        s = cls(book.lines)
+        book.lines = s
+        return s
+
+    def var_cvar(self, q: float) -> tuple[float, float]:
+        """:meth:`ScenarioLines.var_cvar`, the same floats: from an evaluation already made, or over the candidates
+        when ``q`` is inside a pruned bracket, else over the whole window."""
+        p = self._points.get(q)
+        if p is None:
+            for b in self._brackets:
+                if b[0] <= q <= b[1]:
+                    cur, self._cur = self._cur, b
+                    try:
+                        p = self._point(q)
+                    finally:
+                        self._cur = cur
+                    break
+            else:
+                return self.lines.var_cvar(q)
+        return -p.var, -p.cvar
 
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
@@ -243,6 +270,19 @@ class ScenarioSearch:
             q = max(lo, q - max(abs(q), 1.0) * 4e-16 - tol * 1e-3)
         else:
             return None
-        if q < hi and fits(min(hi, q + tol)):
+        z = min(hi, q + tol)
+        if q < hi and not ScenarioSearch._surely_out(lin, t, z) and fits(z):
             return None  # not the boundary (rounding made the piece look linear): keep halving
         return q
+
+    @staticmethod
+    def _surely_out(lin: tuple[float, float, int], t: float, z: float) -> bool:
+        """The segment puts the return-sign VaR/CVaR at ``z`` below ``t`` by far more than the evaluation's
+        rounding (1e-10 of the magnitudes against float errors of 1e-15): ``z`` does not fit, no need to evaluate
+        it (the decision an evaluation would take; ``z`` lies on the certified segment)."""
+        x, y, n = lin
+        if n:
+            val, mag = (x + z * y) / n, (abs(x) + abs(z * y)) / n
+        else:
+            val, mag = x + z * y, abs(x) + abs(z * y)
+        return val < t - 1e-10 * (mag + abs(t))
