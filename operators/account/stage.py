@@ -412,7 +412,8 @@ class AccountStage:
         if any_ret:
             self.returns.push(rets)
         self.clock = t
-        marks = self._marks()
+        marks = dict(self.last_price)  # _marks()
+        marks.update(closes)
         equity = self.ledger.equity(marks)
         self.peak_equity = max(self.peak_equity, equity)
         self._last_equity = equity
@@ -472,8 +473,9 @@ class AccountStage:
         it = p.intent
         assert it is not None
         sym, price = p.symbol, p.close
-        target = self._controlled_target(sym, it.target, it.contributions)
-        if target != 0.0 and it.contributions:
+        contributions = it.contributions
+        target = self._controlled_target(sym, it.target, contributions) if contributions else it.target
+        if target != 0.0 and contributions:
             self.shares[sym] = {k: v / target for k, v in it.contributions.items()
                                 if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"}
             tot = sum(v * target for v in self.shares[sym].values())
@@ -487,8 +489,10 @@ class AccountStage:
             if reps:
                 self._apply(reps, out)
         # what is held and working, per symbol (the gate's view too): the symbol's entry is its position plus its
-        # quantity in flight, the very sum ledger.position(sym) + ex.in_flight(sym)
-        book = self.exposure_book()
+        # quantity in flight, the very sum ledger.position(sym) + ex.in_flight(sym) (exposure_book, inline)
+        book = self.ledger.holdings()
+        if ex.oms.open:
+            book = ex.add_in_flight(book)
         held = book.get(sym, 0.0)
         w = self._weights.get(sym) if self._weights is not None else None
         if w is None:
@@ -517,8 +521,10 @@ class AccountStage:
             d = self._small(self._request(it, sym, side, qty), equity, marks, t)
         elif cfg.gate == "risk":  # the gate's evaluate on the intent's fields (no request objects built)
             # the kill switch was updated with this equity at t by _at (nothing between changes it)
+            mk = self._mkt  # the market view of this time (_market, without the call once it is made)
             d = self.gate.decide(it.id, sym, side, qty, it.strategy, it.confidence, equity, book, self.shares,
-                                 self._market(marks), t, kill, positions_owned=True)  # (book: not read below)
+                                 mk[1] if mk is not None and mk[0] == t else self._market(marks), t, kill,
+                                 positions_owned=True)  # (book: not read below)
         else:
             d = self.gate.evaluate(self._request(it, sym, side, qty),
                                    PortfolioState(equity=equity, positions=book, shares=self.shares),
