@@ -1,4 +1,5 @@
-"""Model-layer benchmarks: scoring latency per decision, decisions/s, training time on the bundled history.
+"""Model-layer benchmarks: scoring latency per decision, decisions/s, training time on the bundled history (LightGBM,
+and the XGBoost and GRU challengers when their packages are installed).
 
 Run: ``.venv/bin/python -m benchmarks.models`` (prints JSON). Each function returns a dict.
 """
@@ -84,6 +85,27 @@ def xgboost_challenger(bars, n: int = 20_000) -> dict:
     return out
 
 
+def gru_challenger(bars, n: int = 20_000) -> dict:
+    """The GRU sequence challenger (``operators.models.sequence``): training time with the same CV and calibration,
+    and the Scorer's per-decision latency with it as the batch model (keys prefixed ``gru_``; the numpy forward
+    against the jitted JAX one is in ``benchmarks/sequence.py``). Empty when jax/optax are not installed."""
+    try:
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except ImportError:
+        return {}
+    from operators.models.sequence import train_gru
+
+    ds, _, spec = dataset(bars=bars)
+    t0 = time.perf_counter()
+    m = train_gru(ds.X, ds.y, ds.ts, ds.names, TrainConfig(gap_ns=ds.horizon_ns + spec.resolution_s * NS),
+                  groups=ds.symbol)
+    out = {"gru_train_s": round(time.perf_counter() - t0, 2), "gru_epochs": m.info["n_rounds"]}
+    lat = scoring_latency(m, bars, n)
+    out.update({f"gru_{k}": v for k, v in lat.items() if k.startswith("score_")})
+    return out
+
+
 def main() -> dict:
     tr = training_time()
     bars = tr["_bars"]
@@ -91,6 +113,9 @@ def main() -> dict:
     xgb = xgboost_challenger(bars)
     tr.update({k: v for k, v in xgb.items() if k in ("xgb_train_s", "xgb_trees")})
     lat.update({k: v for k, v in xgb.items() if k.startswith("xgb_score")})
+    gru = gru_challenger(bars)
+    tr.update({k: v for k, v in gru.items() if k in ("gru_train_s", "gru_epochs")})
+    lat.update({k: v for k, v in gru.items() if k.startswith("gru_score")})
     return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "load_avg_1m": round(os.getloadavg()[0], 2)}, "training": tr, "scoring": lat}
 
