@@ -45,6 +45,7 @@ from .conftest import DATA
 
 from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
     read_events, run_ok, topic_count
+from tests.support import wait_for
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,18 +178,8 @@ class Prometheus:
             self.proc.kill()
 
 
-def wait(pred, timeout_s: float, what: str, proc: FlowProc, poll_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"the flow exited while waiting for {what}:\n{proc.tail()}"
-        try:
-            got = pred()
-        except Exception:  # noqa: BLE001 - a topic whose leader is not known yet, Prometheus starting
-            got = None
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
-        time.sleep(poll_s)
+#: a topic whose leader is not known yet, Prometheus starting: "not yet" for every wait here
+NOT_YET = (Exception,)
 
 
 @pytest.mark.kafka
@@ -228,8 +219,8 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         procs += [venue, flow, venue_r, flow_r]
         alive = [venue, venue_r, flow_r, flow]
         # the dead-letter counters exist at 0 and Prometheus has scraped them before the first bad message arrives
-        wait(lambda: prom.value(f'sum(levibot_dead_letters_total{{{main_instance}, source_topic="{prefix}ticks"}})')
-             == 0, 60, "the first scrape of the flow", flow)
+        wait_for(lambda: prom.value(f'sum(levibot_dead_letters_total{{{main_instance}, source_topic="{prefix}ticks"}})')
+                 == 0, 60, "the first scrape of the flow", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
         raw = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         bad = (b'{"symbol": "BTC-USD", "ts": ', b'{"event": "tick"}', b"\xff\xfe")  # cut JSON, wrong shape, not UTF-8
         for i in range(MALFORMED):  # before the replayed ticks
@@ -253,7 +244,8 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
             ticks_out.send(ticks[sent:sent + chunk])
             ticks_out.flush(60)
             sent += chunk
-            wait(lambda: prom.value(ingest) == MALFORMED + sent, 60, f"{sent} ticks consumed", flow)
+            wait_for(lambda: prom.value(ingest) == MALFORMED + sent, 60, f"{sent} ticks consumed", procs=[flow],
+                     retry_on=NOT_YET, interval_s=0.5)
             # the account's state after the last decision, scraped (1 s scrapes; under a loaded 4-worker run the
             # decision can lag the ingest count by seconds, and a stale reading could stop at a flat book)
             time.sleep(5)
@@ -280,14 +272,15 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         n_in = topic_count(kafka_bootstrap, f"{prefix}ticks")
         assert n_in == MALFORMED + 2 * MAX_BARS * 8 + len(regime), n_in
         # everything consumed and scraped: what Prometheus saw is what the topic holds
-        wait(lambda: prom.value(ingest) == n_in, 120, f"{n_in} ticks in, scraped", flow)
+        wait_for(lambda: prom.value(ingest) == n_in, 120, f"{n_in} ticks in, scraped", procs=[flow], retry_on=NOT_YET,
+                 interval_s=0.5)
         phase1 = {"LevibotDeadLetterRateHigh", "LevibotVarNearLimit", "LevibotCvarNearLimit",
                   "LevibotKillSwitchEngaged", "LevibotTradingHaltedByOperator", "LevibotReconciliationMismatch",
                   "LevibotControlCommandRefused"}
         prom.wait_for(phase1, 120, alive, "phase 1")
         orders_now = len(read_events(kafka_bootstrap, f"{prefix}orders", Order))
-        wait(lambda: prom.value(f"sum(levibot_orders_total{{{main_instance}}})") == orders_now, 30,
-             "orders scraped = orders on the topic", flow)
+        wait_for(lambda: prom.value(f"sum(levibot_orders_total{{{main_instance}}})") == orders_now, 30,
+                 "orders scraped = orders on the topic", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
 
         # phase 2: PostgreSQL cut off behind the proxy; the spool fills, the flow waits, ticks keep coming
         toxi.api("POST", "/proxies/pg", {"enabled": False})
