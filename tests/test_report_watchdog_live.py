@@ -26,25 +26,12 @@ from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, read_events
 from .test_alerts_live import Prometheus, rules_with_short_for
 from .test_faults_clickhouse import metrics
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 SILENCE_S = 5
 MAX_BARS = 1500  # per file: 2 x 1500 bars x 8 ticks = 24,000 ticks
-
-
-def wait_until(pred, timeout_s: float, what: str, proc: FlowProc, poll_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"the flow exited ({proc.proc.returncode}) while waiting for {what}:\n{proc.tail()}"
-        try:
-            got = pred()
-        except OSError:
-            got = None
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
-        time.sleep(poll_s)
 
 
 def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstrap, pg_dsn, tmp_path):
@@ -69,24 +56,26 @@ def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstra
             out.flush(60)
             sent += chunk
             ingest = f'levibot_events_in_total{{stage="ingest",topic="{prefix}ticks"}}'
-            m = wait_until(lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)), 120,
-                           f"{sent} ticks consumed", proc)
+            m = wait_for(lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)), 120,
+                         f"{sent} ticks consumed", procs=[proc], retry_on=(OSError,))
             if m.get("levibot_orders_unanswered", 0) > 0:
                 break
         t_orders = time.monotonic()
         assert m.get('levibot_self_reduce_only_total{cause="reports_silent"}') == 0  # created at 0, not yet sent
         # the silence: no report comes; the watchdog sends its command, the account applies it
-        cmds = wait_until(lambda: [c for c in read_events(kafka_bootstrap, f"{prefix}control", ControlCommand)
-                                   if c.issuer == "levibot-flow"], 90, "the flow's reduce-only on control", proc)
+        cmds = wait_for(lambda: [c for c in read_events(kafka_bootstrap, f"{prefix}control", ControlCommand)
+                                 if c.issuer == "levibot-flow"], 90, "the flow's reduce-only on control",
+                        procs=[proc], retry_on=(OSError,))
         fired_after = time.monotonic() - t_orders
-        wait_until(lambda: metrics(port).get('levibot_trading_halted{account="default",cause="operator"}') == 1, 60,
-                   "the account reduce-only", proc)
+        wait_for(lambda: metrics(port).get('levibot_trading_halted{account="default",cause="operator"}') == 1, 60,
+                 "the account reduce-only", procs=[proc], retry_on=(OSError,))
         prom.wait_for({"LevibotTradingHaltedByOperator"}, 90, [proc], "the reduce-only alert")
         # more history: the account keeps deciding, reduce-only
         out.send(ticks[sent:sent + 8 * chunk])
         out.flush(60)
         sent += 8 * chunk
-        wait_until(lambda: metrics(port).get(ingest) == sent, 120, "the rest consumed", proc)
+        wait_for(lambda: metrics(port).get(ingest) == sent, 120, "the rest consumed", procs=[proc],
+                 retry_on=(OSError,))
         time.sleep(2)
         m = metrics(port)
         orders = read_events(kafka_bootstrap, f"{prefix}orders", Order)
