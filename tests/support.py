@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["wait_for", "read_all"]
+__all__ = ["wait_for", "read_all", "metric_total"]
 
 
 def _exited(proc: Any) -> str | None:
@@ -70,3 +70,17 @@ def read_all(bootstrap: str, topic: str) -> list:
     from connectors.kafka.source import iter_topic
 
     return [m for batch in iter_topic(bootstrap, topic, timeout_s=10) for m in batch]
+
+
+def metric_total(port: int, name: str, **labels: str) -> float:
+    """The sum of the samples called ``name`` whose labels include ``labels``, on the Prometheus page that a
+    process serves at ``http://127.0.0.1:<port>/metrics``; 0 when there is none. Raises ``OSError`` while the
+    endpoint is not up (``retry_on=(OSError,)`` in a :func:`wait_for`)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import time
 
 import psycopg
 import pytest
@@ -22,7 +21,7 @@ from operators.api.keys import make_token, parse_token
 
 from .test_api_read_live import CAPITAL, FAST, _store, _train_model
 from .test_api_redis_live import Replica
-from tests.support import wait_for
+from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 CHROMIUM = os.environ.get("LEVIBOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -204,8 +203,11 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
         create_topics(kafka_bootstrap, prefix)
         procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
                               tmp_path / "replay.log"))
-        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS], env,
-                        tmp_path / "flow.log")
+        from .flowproc import free_ports
+
+        m_port = free_ports(1)[0]
+        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
+                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20 or not flow.running, 180, "the first orders", interval_s=0.3)
@@ -255,8 +257,14 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
                 applied = wait_for(flow_rows, 120, "the flow to apply the console's halt", interval_s=0.3)
                 assert applied[0][0] == "applied"
                 n = orders.count()
-                time.sleep(6.0)  # the flow keeps consuming ticks while halted
-                assert flow.running, flow.tail()
+                # the flow goes on reading ticks while halted: 1,600 more (100 decision bars of each symbol), or the
+                # whole replay (2 files x 6,000 bars x 8 ticks)
+                def ticks_read() -> float:
+                    return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
+
+                read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
+                wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
+                         procs=[flow], retry_on=(OSError,))
                 page.click("header a[data-nav=audit]")
                 page.wait_for_selector("body[data-page=audit]")
                 rows = page.eval_on_selector_all("table[data-table=audit] tbody tr", "rs => rs.map(r => "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 
 import psycopg
 import pytest
@@ -22,8 +21,9 @@ from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
 from schemas.events import AuditEvent, Order
 
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events
-from tests.support import wait_for
+from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
+    read_events
+from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 KEY = "api-flow-live-control-key-0123456789"
@@ -45,8 +45,9 @@ def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_
         create_topics(kafka_bootstrap, prefix)
         procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
                               tmp_path / "replay.log"))
-        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS], env,
-                        tmp_path / "flow.log")
+        m_port = free_ports(1)[0]
+        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
+                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20 or not flow.running, 120.0, "the first orders", interval_s=0.5)
@@ -66,8 +67,14 @@ def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_
             halt = wait_for(applied, 120.0, "the flow to apply the API's halt", interval_s=0.5)[0]
             assert halt.actor == f"api:{kid}" and halt.action == "halt" and halt.source == "flow"
             n = orders.count()
-            time.sleep(6.0)  # the flow keeps consuming ticks while halted
-            assert flow.running, flow.tail()
+            # the flow goes on reading ticks while halted: 1,600 more (100 decision bars of each symbol), or the
+            # whole replay (2 files x 6,000 bars x 8 ticks)
+            read = wait_for(lambda: metric_total(m_port, "levibot_events_in_total", stage="ingest",
+                                                 topic=f"{prefix}ticks"), 30, "the flow's ingest count",
+                            procs=[flow], retry_on=(OSError,))
+            wait_for(lambda: metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
+                     >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted", procs=[flow],
+                     retry_on=(OSError,))
             status = client.get("/v1/status", headers={"X-API-Key": tok}).json()
             assert status["control"]["modes"]["account:default"]["mode"] == "halted"
         sent = read_events(kafka_bootstrap, f"{prefix}orders", Order)

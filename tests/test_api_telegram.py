@@ -27,7 +27,7 @@ from operators.api.keys import parse_token
 from operators.api.telegram import sign_init_data
 
 from .test_api_read_live import FAST, _key, _store
-from tests.support import wait_for
+from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 BOT_TOKEN = "123456:TEST-bot-token"
@@ -199,8 +199,11 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
         create_topics(kafka_bootstrap, prefix)
         procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
                               tmp_path / "replay.log"))
-        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS], env,
-                        tmp_path / "flow.log")
+        from .flowproc import free_ports
+
+        m_port = free_ports(1)[0]
+        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
+                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20, 180, "the first orders", procs=[flow], interval_s=0.5)
@@ -223,8 +226,14 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
 
             halt = wait_for(applied, 120, "the flow to apply the Telegram halt", procs=[flow], interval_s=0.5)[0]
             assert halt.actor == f"api:{trader}" and halt.action == "halt"
-            time.sleep(6.0)  # the flow keeps consuming ticks while halted
-            assert flow.running, flow.tail()
+            # the flow goes on reading ticks while halted: 1,600 more (100 decision bars of each symbol), or the
+            # whole replay (2 files x 6,000 bars x 8 ticks)
+            def ticks_read() -> float:
+                return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
+
+            read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
+            wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
+                     procs=[flow], retry_on=(OSError,))
         after = [o for o in read_events(kafka_bootstrap, f"{prefix}orders", Order) if o.ts > halt.ts]
         assert not after, f"{len(after)} orders after the Telegram halt"
         orders.close()
