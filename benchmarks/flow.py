@@ -284,6 +284,28 @@ def paced_max_rate(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, cap: int =
     return len(ticks) / ((src.ended_ns - src.started_ns) / 1e9)
 
 
+def poll_costs(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, caps: tuple[int, ...] = (10, 50, 100, 300, 5000),
+               repeats: int = 2) -> dict[str, float]:
+    """What (c) depends on: CPU time of the whole flow per poll and per tick when every poll of the :class:`_Paced`
+    source (unpaced) returns ``cap`` ticks (best of ``repeats``, ``time.process_time``: the flow runs in this
+    thread). At a rate ``r`` a busy flow's batches settle where a poll's cost equals its ticks' arrival time
+    (``cost(n) = n / r``), and a decision waits for about two polls; at half the maximum that is where the cost
+    per tick is twice the large-batch cost, so the part of a poll's cost that does not grow with its ticks sets it."""
+    out: dict[str, float] = {}
+    for cap in caps:
+        best = float("inf")
+        for _ in range(repeats):
+            src = _Paced(ticks, float("inf"), cap)
+            flow = build_trading_flow(src, Outputs(), universe(cfg, ticks), on_orders=lambda e: None)
+            t = time.process_time()
+            run_main(flow)
+            best = min(best, time.process_time() - t)
+        polls = -(-len(ticks) // cap)
+        out[f"poll_cost_{cap}_us_per_poll"] = best / polls * 1e6
+        out[f"poll_cost_{cap}_us_per_tick"] = best / len(ticks) * 1e6
+    return out
+
+
 def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG,
                      warmup_frac: float = 0.25) -> dict[str, float]:
     """(c): latency (ms) from the arrival of the tick that closes a bar to the first order the decision at that

@@ -442,10 +442,9 @@ class BarAggregator:
         if last is None:
             last = first - 1
         if lat == 0 and not pend:  # no lateness: a tick in a later window closes the newest one, nothing else open
+            if n > 1 and ts_l != sorted(ts_l):  # (C loops: a sorted list sorts in one pass)
+                return None  # out of order: the general fold (nothing was changed)
             for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l):
-                if t < last:
-                    return None  # out of order: the general fold (nothing was changed)
-                last = t
                 w = t - t % res
                 if w == cw:
                     if p > h:
@@ -453,7 +452,6 @@ class BarAggregator:
                     elif p < lo:
                         lo = p
                     c = p
-                    cts = t
                     v += q
                     if s == 1:
                         bv += q
@@ -479,8 +477,9 @@ class BarAggregator:
                 sv = q if s == -1 else 0.0
                 pv = p * q
                 cnt = 1
-                ots = cts = t
+                ots = t
                 syn = bool(y)
+            last = cts = ts_l[-1]  # the latest tick, in the newest window
             if boundary is None or cw > boundary:
                 boundary = cw
         else:  # an allowed lateness: several windows open, the older ones closed as the boundary passes them
