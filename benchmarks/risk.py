@@ -1,7 +1,8 @@
 """Risk-gate benchmark (issue 5): decisions per second of ``RiskGate.evaluate`` on one intent, for the
 Gaussian and historical VaR methods, on an order that passes, on one that must be resized (the position and leverage
 limits bind before the VaR limits), and on one that only the VaR limits resize (``var_resized``: tight VaR/CVaR
-limits, so each VaR/CVaR limit's largest quantity is searched — the scenario search for the historical method)."""
+limits, so each VaR/CVaR limit's largest quantity is searched — the scenario search for the historical method), and
+on one that only the CVaR limit resizes (``cvar_resized``)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ def run(n: int = 2000) -> dict[str, float]:
                                      market, T0)
         assert d.action == "resized" and "portfolio_var_limit" in d.reasons, d
         out[f"gate_{method}_var_resized_per_s"] = _rate(RiskGate(tight), big, market, max(50, n // 10))
+        # only the CVaR limit binds (its search alone: the scenario search without the VaR's slope bound)
+        cvar = RiskLimits(var_method=method, rate_per_s=1e9, rate_burst=1e9, max_price_age_s=1e9,
+                          max_portfolio_cvar=0.006, max_portfolio_var=1.0, symbol_var_budget=1.0)
+        d = RiskGate(cvar).evaluate(big, PortfolioState(equity=100_000.0, positions={"BTC-USD": 0.5, "ETH-USD": -2.0}),
+                                    market, T0)
+        assert d.action == "resized" and d.reasons[-1] == "portfolio_cvar_limit", d
+        out[f"gate_{method}_cvar_resized_per_s"] = _rate(RiskGate(cvar), big, market, max(50, n // 10))
     return out
 
 

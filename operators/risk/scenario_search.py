@@ -31,8 +31,9 @@ path and ends at the same boundary when the loss crosses the bound more than onc
   candidates, pruned once for the whole bracket (a handful of NumPy calls): one partition, one mask and a sort of
   the ``k1 + 1`` lowest; the evaluations are shared by the searches of one book (several limits on the same lines).
 
-Ties (identical lines, a zero tail) only delay the certificate; when the tail's highest line is among the
-scenarios below every candidate the search falls back to :meth:`ScenarioLines.largest`.
+Ties (identical lines) only delay the certificate; a window too short to have a scenario in the CVaR tail falls
+back to :meth:`ScenarioLines.largest`. :meth:`ScenarioSearch.serve` also hands the gate book's own VaR/CVaR
+evaluations to the search (the same floats, from its evaluations or its candidates).
 
 >>> import numpy as np
 >>> from operators.risk.scenarios import ScenarioLines
@@ -110,25 +111,22 @@ class ScenarioSearch:
 
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
-        """Candidates valid on ``[lo, hi]``: a pruning made for an interval containing it, else a new one.
-        ``(lo, hi, idx, a, s, below)``; ``below``: scenarios under the ``k``-th order statistic everywhere."""
+        """Candidates valid on ``[lo, hi]``: a pruning made for an interval containing it, else a new one:
+        ``(lo, hi, idx, a, s, below, kb, kb1, nc, g, a_below, s_below)`` (``below``, scenarios known to lie under
+        the tail's highest line everywhere, is kept empty: finding them costs more than it saves)."""
         for b in self._brackets:
             if b[0] <= lo and hi <= b[1]:
                 return b
         L = self.lines
+        if self.n < 1:  # no scenario in the CVaR tail (a tiny window): not handled here
+            return None
         a, s = L.a, L.s
         v0, v1 = a + lo * s, a + hi * s
-        small, large = np.minimum(v0, v1), np.maximum(v0, v1)
-        lower = np.partition(small, L.k)[L.k]  # <= the k-th value anywhere in the bracket
-        upper = np.partition(large, L.k1)[L.k1]  # >= the k1-th value anywhere in the bracket
-        under = large < lower
-        idx = np.flatnonzero(~under & ~(small > upper))
-        below = np.flatnonzero(under).tolist()
-        if self.n - len(below) < 1:  # the tail's highest line is one of the always-below ones: not handled here
-            return None
-        nb = len(below)
-        ab, sb = (a[below].tolist(), s[below].tolist()) if nb else ([], [])
-        b = (lo, hi, idx, a[idx], s[idx], below, L.k - nb, L.k1 - nb, self.n - nb, L.g, ab, sb)
+        large = np.maximum(v0, v1)
+        w = large.copy()
+        w.partition(L.k1)  # w[k1] >= the k1-th value anywhere in the bracket: a line above it there never matters
+        idx = (np.minimum(v0, v1) <= w[L.k1]).nonzero()[0]
+        b = (lo, hi, idx, a[idx], s[idx], [], L.k, L.k1, self.n, L.g, [], [])
         self._brackets.append(b)
         return b
 
