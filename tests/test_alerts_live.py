@@ -247,10 +247,14 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
             wait_for(lambda: prom.value(ingest) == MALFORMED + sent, 60, f"{sent} ticks consumed", procs=[flow],
                      retry_on=NOT_YET, interval_s=0.5)
             # the account's state after the last decision, scraped (1 s scrapes; under a loaded 4-worker run the
-            # decision can lag the ingest count by seconds, and a stale reading could stop at a flat book)
-            time.sleep(5)
-            if (prom.value(var_q) or 0) > 1e-6:
+            # decision can lag the ingest count by seconds, and a stale reading shows a flat book): up to 5 s for
+            # the book's VaR to show, else the next chunk
+            try:
+                wait_for(lambda: (prom.value(var_q) or 0) > 1e-6, 5, "the book to hold risk", procs=[flow],
+                         retry_on=NOT_YET, interval_s=0.5)
                 break
+            except AssertionError:
+                assert flow.running, flow.tail()
         run_ok(["control", "halt", "--reason", "alert test"], env, tmp_path / "halt.log", 60)
         for name, value in (("max_portfolio_var", "0.0000001"), ("max_portfolio_cvar", "0.0000001"),
                             ("resume_drawdown", "0"), ("halt_cooldown_s", "1e9"), ("max_drawdown", "0.00001")):
