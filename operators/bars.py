@@ -806,11 +806,16 @@ class Resampler:
             out.append(self._emit())
         return out
 
-    def update_rows(self, bars: Sequence[BarRecord]) -> list[BarRecord]:
+    def update_rows(self, bars: Sequence[BarRecord], checked: bool = False) -> list[BarRecord]:
         """Fold a list of base bars (one symbol, window order); the closed coarse bars. Equal to :meth:`update` bar
         by bar (the same comparisons, the sums added left to right), the open window kept in locals: traded bars
         of revision 0 in a window at or after the open one take the loop, any other bar goes through
-        :meth:`update` (small batches: no numpy call)."""
+        :meth:`update` (small batches: no numpy call).
+
+        ``checked``: the caller vouches that ``bars`` are traded on-time bars of one symbol at the base resolution
+        in strictly increasing window order (what a drop-policy :class:`BarAggregator` without ``fill_empty``, or a
+        :class:`Resampler`, emits); the first bar is checked against the state, the others go through the loop
+        without a test each."""
         out: list[BarRecord] = []
         if not bars:
             return out
@@ -824,6 +829,47 @@ class Resampler:
             o, h, lo, c, v, bv, sv, pv, cnt, syn, sym = a
         else:
             sym = None
+        b0 = bars[0]
+        w0 = b0[1] - b0[1] % R
+        if checked and not b0[13] and b0[2] == base and b0[11] > 0 and (
+                (start is not None and w0 >= start and cnt > 0 and b0[0] == sym)
+                or (start is None and (last_start is None or w0 > last_start))):
+            for b in bars:
+                bts = b[1]
+                w = bts - bts % R
+                if w != start:
+                    if start is not None:  # a later window: the open one is done
+                        emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
+                                             min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                        last_start = start
+                    start = w
+                    sym = b[0]
+                    o, h, lo, c = b[3], b[4], b[5], b[6]
+                    v = b[7]
+                    bv, sv, pv = b[8], b[9], b[10] * v
+                    cnt = b[11]
+                    syn = bool(b[12])
+                else:
+                    if b[4] > h:
+                        h = b[4]
+                    if b[5] < lo:
+                        lo = b[5]
+                    c = b[6]
+                    bv_ = b[7]
+                    v += bv_
+                    bv += b[8]
+                    sv += b[9]
+                    pv += b[10] * bv_
+                    cnt += b[11]
+                    syn = syn or bool(b[12])
+                if bts + base_ns >= w + R:  # the base bar ending the window: emit at once
+                    emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
+                                         min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                    last_start = start
+                    start = None
+            self.start, self.last_start = start, last_start
+            self.acc = None if start is None else [o, h, lo, c, v, bv, sv, pv, cnt, syn, sym]
+            return out
         for b in bars:
             bts = b[1]
             w = bts - bts % R

@@ -182,7 +182,7 @@ class SignalStage:
             fresh: dict[int, list[BarRecord]] = {bres: base_rows}  # drop policy: no corrections
             boundary = agg.watermark
             for r, rs in self.resamplers.items():  # ascending: a parent's bars (folded and advanced) first
-                got = rs.update_rows(fresh[self.parent[r]])
+                got = rs.update_rows(fresh[self.parent[r]], checked=True)  # the aggregator's or a resampler's bars
                 if boundary is not None:
                     got.extend(rs.advance(boundary))
                 fresh[r] = got

@@ -205,3 +205,39 @@ def test_signal_stage_small_and_array_paths_emit_the_same(cuts, seed):
     assert len(python[2]) > 50
     assert python[:4] == array[:4]
     assert pickle.dumps(python[4]) == pickle.dumps(array[4])
+
+
+@settings(max_examples=200, deadline=None)
+@given(_stream, st.lists(st.integers(1, 25), min_size=1, max_size=10), st.sampled_from([(3, 6), (5, 60), (2, 10)]),
+       st.booleans())
+def test_checked_resampler_rows_equal_bar_by_bar(rows, cuts, chain, advance):
+    """What ``checked`` vouches for (a drop-policy aggregator's bars, then a resampler's) through a chain of two
+    resamplers in lists of any size: the coarse bars and state of ``update`` bar by bar."""
+    agg = BarAggregator("X", 1)
+    rows = sorted(rows, key=lambda r: r[0])
+    ts, px, q, sd, sy = (c.tolist() for c in _cols(rows))
+    bars = agg.fold_rows([t * 3 for t in ts], px, q, sd, sy)[0] + agg.flush()
+    r1, r2 = chain
+    ref = [Resampler(r1, 1), Resampler(r2, r1)]
+    fast = [Resampler(r1, 1), Resampler(r2, r1)]
+    want: list = [[], []]
+    got: list = [[], []]
+    i = k = 0
+    while i < len(bars):
+        j = min(len(bars), i + cuts[k % len(cuts)])
+        mid = [c for b in bars[i:j] for c in ref[0].update(b)]
+        mid_f = fast[0].update_rows(bars[i:j], checked=True)
+        if advance:
+            wm = bars[j - 1].ts + NS
+            mid += ref[0].advance(wm)
+            mid_f += fast[0].advance(wm)
+        want[0] += mid
+        got[0] += mid_f
+        want[1] += [c for b in mid for c in ref[1].update(b)]
+        got[1] += fast[1].update_rows(mid_f, checked=True)
+        for a, b in zip(fast, ref):
+            assert (a.start, a.last_start, a.ignored) == (b.start, b.last_start, b.ignored)
+            assert [x.hex() if isinstance(x, float) else x for x in (a.acc or [])] == \
+                [x.hex() if isinstance(x, float) else x for x in (b.acc or [])]
+        i, k = j, k + 1
+    assert bits(got[0]) == bits(want[0]) and bits(got[1]) == bits(want[1])
