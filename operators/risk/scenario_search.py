@@ -97,17 +97,20 @@ class ScenarioSearch:
         when ``q`` is inside a pruned bracket, else over the whole window."""
         p = self._points.get(q)
         if p is None:
-            for b in self._brackets:
-                if b[0] <= q <= b[1]:
-                    cur, self._cur = self._cur, b
-                    try:
-                        p = self._point(q)
-                    finally:
-                        self._cur = cur
-                    break
-            else:
+            if self.n < 1:
                 return self.lines.var_cvar(q)
+            b = next((b for b in self._brackets if b[0] <= q <= b[1]), None) or self._whole()
+            cur, self._cur = self._cur, b
+            try:
+                p = self._point(q)  # (kept: a search that starts or ends at q finds it evaluated)
+            finally:
+                self._cur = cur
         return -p.var, -p.cvar
+
+    def _whole(self) -> tuple:
+        """Every scenario as a candidate (valid for any ``q``)."""
+        L = self.lines
+        return (-math.inf, math.inf, np.arange(L.a.size), L.a, L.s, [], L.k, L.k1, self.n, L.g, [], [])
 
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
