@@ -45,7 +45,7 @@ _LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩ
 _OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận|risque|remarque"
 # The languages above write the decimal mark as a comma: "Entrada: 2,640" is 2.64 when no number has a point.
 _COMMA_LANGUAGE_RE = re.compile(
-    r"(?<!\w)(?:" + "|".join((_ENTRY_WORDS, _TARGET_WORDS, _STOP_WORDS, _LEVERAGE_WORDS)) + r")(?!\w)", re.IGNORECASE
+    r"(?<!\w)(?=[^\W\d_])(?:" + "|".join((_ENTRY_WORDS, _TARGET_WORDS, _STOP_WORDS, _LEVERAGE_WORDS)) + r")(?!\w)", re.IGNORECASE
 )
 
 
@@ -92,7 +92,10 @@ _CONT_WORDS = re.compile(
 _WORD3 = re.compile(r"[a-z]{3,}", re.IGNORECASE)
 _HAS_DIGIT = re.compile(r"\d")
 # A target label after a preposition and with a target number refers to a target ("at target 2", "after TP1").
-_REFERENCE = re.compile(r"\b(?:at|after|on|until|before|from|once|when|reach(?:es|ing)?)\s?$", re.IGNORECASE)
+_REFERENCE = re.compile(
+    r"(?<![^\W\d_])(?:at|after|on|until|before|from|once|when|reach(?:es|ing)?)\s?\Z", re.IGNORECASE
+)
+_REFERENCE_WINDOW = 12  # characters before the label to look at (the longest word and a space)
 _TARGET_NUMBER = re.compile(r"\s?#?\d{1,2}(?![\d.,])")
 # A target or stop label followed by a word saying it was hit reports a result ("Targets hit: 142").
 _TALLY = re.compile(r"\s?(?:hit|hits|done|reached|achieved|smashed|triggered)\b", re.IGNORECASE)
@@ -208,7 +211,7 @@ def sections(text: str) -> list[Section]:
             kind = m.lastgroup or "other"
             if kind in ("target", "stop") and _TALLY.match(line, m.end(), end):
                 kind = "other"  # "142 targets hit", "Stop Target Hit": a report, not prices
-            elif kind == "target" and _REFERENCE.search(line, 0, m.start()) and (
+            elif kind == "target" and _REFERENCE.search(line, max(0, m.start() - _REFERENCE_WINDOW), m.start()) and (
                     any(c.isdigit() for c in m.group(0)) or _TARGET_NUMBER.match(line, m.end(), end)):
                 kind = "other"  # "close 50% at target 2", "move SL after TP1": names a target, holds no price
             out.append(Section(kind, m.group(0), line[start:end]))

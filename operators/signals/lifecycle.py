@@ -102,7 +102,7 @@ _FOR = r"(?:\s?(?:for|on|of|in)\s?[#$]?[a-z0-9]+(?:/[a-z]+)?)?"
 # breakeven words, a price, or both; the lookahead keeps the engine from stopping at "SL to" with neither
 _WHERE = rf"(?={_BE_WORDS}|\s?\(?\s?\$?\d)(?:{_BE})?\s?\(?\s?\$?(?P<n>{_N})?"
 _STOP_MOVED = tuple(
-    re.compile(p, re.IGNORECASE)
+    re.compile(_AT_LETTER + "(?:" + p + ")", re.IGNORECASE)
     for p in (
         rf"(?<!\w)(?:mov(?:e|ed|ing)|shift(?:ed)?|set|trail(?:ed|ing)?|adjust(?:ed)?|rais(?:e|ed)|lower(?:ed)?"
         rf"|updat(?:e|ed)|chang(?:e|ed)|bring|put|mover|movemos|mueve|movido|mova|movam|subir|subimos|sube"
