@@ -196,13 +196,18 @@ def test_missing_columns_rejected():
 @st.composite
 def bar_frames(draw):
     n = draw(st.integers(30, 60))
-    c = 100 * np.exp(np.cumsum(draw(st.lists(st.floats(-0.05, 0.05), min_size=n, max_size=n))))
+    # one-bar moves are 0 or at least 1e-7: a move of a few ulps is rounded away or not depending on the price
+    # scale, which turns skew_20 of an otherwise flat window from sqrt(20) into 0 (no real bar moves by 1e-300)
+    move = st.one_of(st.just(0.0), st.floats(1e-7, 0.05), st.floats(-0.05, -1e-7))
+    c = 100 * np.exp(np.cumsum(draw(st.lists(move, min_size=n, max_size=n))))
     # ranges are 0 or at least 1e-5 of the price: close_pos = (c - low) / (high - low) is ill-conditioned for
     # ranges of a few ulps, which no real bar has
     rel = st.one_of(st.just(0.0), st.floats(1e-5, 0.03))
     up = np.array(draw(st.lists(rel, min_size=n, max_size=n)))
     dn = np.array(draw(st.lists(rel, min_size=n, max_size=n)))
-    v = np.array(draw(st.lists(st.floats(0.1, 1e3), min_size=n, max_size=n)))
+    # volumes in steps of 0.001 (equal or clearly apart): two volumes an ulp apart make vol_z_20 of an otherwise
+    # constant window sqrt(19) or 0 depending on the scale, as for the moves above
+    v = np.array(draw(st.lists(st.integers(100, 1_000_000), min_size=n, max_size=n))) / 1000.0
     buy = v * np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
     return pd.DataFrame({"close": c, "high": c * (1 + up), "low": c * (1 - dn), "volume": v, "buy_volume": buy,
                          "sell_volume": v - buy, "vwap": c * (1 + (up - dn) / 3),
