@@ -25,6 +25,7 @@ from flows.api.context import ApiContext
 from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.postgres]
 REPO = Path(__file__).resolve().parent.parent
@@ -66,10 +67,7 @@ def _app(pg_dsn: str, **api):
 def wait_revocation_heard(ctx: ApiContext, kid: str, timeout_s: float = 2.0) -> None:
     """Wait until the process has dropped ``kid``'s cached row (PostgreSQL delivers the notification of a change
     asynchronously, milliseconds after the commit; see docs/api.md). Fails if it never comes."""
-    deadline = time.monotonic() + timeout_s
-    while ctx.keys.get(kid) is not None:
-        assert time.monotonic() < deadline, f"no key-change notification for {kid} within {timeout_s}s"
-        time.sleep(0.002)
+    wait_for(lambda: ctx.keys.get(kid) is None, timeout_s, f"the key-change notification for {kid}", interval_s=0.002)
 
 
 def _new_key_heard(ctx: ApiContext, timeout_s: float = 2.0) -> tuple[str, str]:
@@ -78,10 +76,8 @@ def _new_key_heard(ctx: ApiContext, timeout_s: float = 2.0) -> tuple[str, str]:
     the next read to stay cached waits for it first."""
     heard = ctx.key_listener.notifications
     tok, kid = _key(ctx.db)
-    deadline = time.monotonic() + timeout_s
-    while ctx.key_listener.notifications == heard:
-        assert time.monotonic() < deadline, f"no notification of the key's creation within {timeout_s}s"
-        time.sleep(0.002)
+    wait_for(lambda: ctx.key_listener.notifications != heard, timeout_s, "the notification of the key's creation",
+             interval_s=0.002)
     return tok, kid
 
 

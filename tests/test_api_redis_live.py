@@ -20,6 +20,7 @@ from connectors.postgres.api import ApiDatabase
 from connectors.postgres.migrate import migrate
 from connectors.ratelimit import LimiterUnavailable, RateLimiter
 from operators.api.keys import KeyHasher, make_token, parse_token
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.postgres]
 REPO = Path(__file__).resolve().parent.parent
@@ -50,16 +51,12 @@ class Replica:
                                       "--log-level", "warning"], cwd=REPO, env=env, stdout=log.open("ab"),
                                      stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"replica on {self.port} not ready: {log.read_text()[-2000:]}")
+        try:
+            wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, 60,
+                     f"the replica on {self.port} to answer /healthz", procs=[self.proc], retry_on=(httpx.HTTPError,),
+                     interval_s=0.3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()[-2000:]}") from None
 
     def get(self, path: str, tok: str) -> httpx.Response:
         return httpx.get(self.url + path, headers={"X-API-Key": tok}, timeout=10)

@@ -34,6 +34,7 @@ from schemas.events import AuditEvent
 from .flowproc import BAR_ARGS, REPO, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
     read_events, run_ok
 from .test_webhooks import Receiver
+from tests.support import wait_for
 
 
 def _levibot(args: list[str], env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:
@@ -108,17 +109,13 @@ def test_metrics_endpoint_answers_get_only_and_reads_no_body():
         assert "levibot_process_info" in r.read().decode()  # and it still serves
 
 
+def _answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2):
+        return True
+
+
 def _wait_http(url: str, proc: FlowProc, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"{proc.args} exited:\n{proc.tail()}"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not answer in {timeout_s}s:\n{proc.tail()}"
-        time.sleep(0.3)
+    wait_for(lambda: _answers(url), timeout_s, f"{url} to answer", procs=[proc], retry_on=(OSError,), interval_s=0.3)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
@@ -180,11 +177,7 @@ def test_a_full_live_run_logs_none_of_its_secrets(kafka_bootstrap, pg_dsn, tmp_p
         # a signed command is applied, a forged one refused: its alert reaches the receiver, signed with the HMAC key
         run_ok(["control", "reduce-only", "--reason", "safe defaults"], env, tmp_path / "reduce-only.log", 60)
         run_ok(["control", "resume", "--reason", "forged"], forged, tmp_path / "forged.log", 60)
-        deadline = time.monotonic() + 120
-        while not receiver.requests:
-            assert flow.running and dispatch.running, flow.tail() + dispatch.tail()
-            assert time.monotonic() < deadline, f"no alert delivered:\n{dispatch.tail()}\n{flow.tail()}"
-            time.sleep(0.5)
+        wait_for(lambda: receiver.requests, 120, "an alert delivered", procs=[flow, dispatch], interval_s=0.5)
         for _, headers, body in receiver.requests:
             verify_signature(body, headers, secrets["LEVIBOT_ALERT_WEBHOOK_SECRET"].encode())
         assert any(json.loads(b)["kind"] == "control.refused" for _, _, b in receiver.requests)
