@@ -26,10 +26,10 @@ class Workers(Replica):
     """A `levibot api --workers 2` service."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        import time
-
         import httpx
+        import psycopg
 
+        from .support import wait_for
         from .test_api_redis_live import _free_port
 
         self.port = _free_port()
@@ -38,17 +38,19 @@ class Workers(Replica):
                                       "--log-level", "warning", "--workers", "2"], cwd=REPO, env=env,
                                      stdout=log.open("ab"), stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if len(self.children()) == 2 and httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    time.sleep(2.0)  # both workers up (each opens its pool and its key-change listener)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"workers on {self.port} not ready: {log.read_text()[-2000:]}")
+        def listeners() -> int:
+            """Connections to the test's database that LISTEN for key changes (one per worker once it is up)."""
+            with psycopg.connect(env["LEVIBOT_PG_DSN"]) as conn:
+                return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND query ILIKE 'LISTEN%'").fetchone()[0]
+
+        # both workers up: two children, /healthz answers, and each has its key-change listener in place
+        try:
+            wait_for(lambda: len(self.children()) == 2 and httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+                     and listeners() == 2, 90, f"both workers on {self.port}", procs=[self.proc],
+                     retry_on=(httpx.HTTPError, OSError), interval_s=0.3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()[-2000:]}") from None
 
     def children(self) -> list[int]:
         kids: list[int] = []
