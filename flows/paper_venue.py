@@ -27,6 +27,7 @@ from flows.settings import Settings
 from operators.execution.paper_venue import PaperVenue
 from schemas.codec import decode_many
 from schemas.events import CancelRequest, ExecutionReport, Order, Tick
+from schemas.time import TS_MIN_NS
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
     out = EventProducer(s.kafka_bootstrap, s.topic("execution.reports"), key_fn=lambda r: r.account.encode())
     dlq = EventProducer(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic)
     orphans = venue.orphan_cancels()
-    # and a positions snapshot at once, so the account reconciles at the venue's start
-    out.send(orphans + [venue.snapshot(venue.last_ts or time.time_ns())])
+    # and a positions snapshot at once, so the account reconciles at the venue's start: dated at the venue's last
+    # trade, or (a venue that has traded nothing) at the start of the time range, before any market data; never
+    # the wall clock, which would hold the account's reports until the market data reached it (report_hold.py)
+    out.send(orphans + [venue.snapshot(venue.last_ts or TS_MIN_NS)])
     out.flush()
     log.info("paper venue %r for account %r: %d earlier reports restored (next seq %d, %d working orders reported "
              "cancelled), %d symbols", venue.name, venue.account, restored, venue.seq, len(orphans), len(venue.symbols))
@@ -117,7 +120,7 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
                 out.flush()
             dlq.flush()
     finally:
-        final = venue.snapshot(venue.last_ts or time.time_ns())
+        final = venue.snapshot(venue.last_ts or TS_MIN_NS)
         out.send([final])
         counts["reports"] += 1
         out.flush()

@@ -67,7 +67,10 @@ def test_restart_restores_seq_positions_and_reports_working_orders_cancelled():
 
 
 def test_account_reconciles_and_goes_reduce_only_on_a_mismatch():
+    from operators.messages import SymbolUpdate
+
     acc = AccountStage(AccountConfig(symbols=("BTC-USD",)), remote_venue=True)
+    acc.on_update(SymbolUpdate("BTC-USD", None, [], [], T + 10 * NS))  # the account's event time: reports before it apply
     v = venue(snapshot_every=0)
     o = order("c1", qty=2.0)
     acc.oms.new(o)

@@ -159,8 +159,11 @@ def test_the_account_stage_books_a_venue_cancel_after_its_request():
     from operators.account.stage import AccountConfig, AccountStage
     from schemas.events import ControlCommand
 
+    from operators.messages import SymbolUpdate
+
     acc = AccountStage(AccountConfig(symbols=("BTC-USD",), capital=100_000.0, execution="market", gate="position_cap"),
                        remote_venue=True)
+    acc.on_update(SymbolUpdate("BTC-USD", None, [], [], T0 + 10))  # the account's event time: reports before it apply
     v = _venue()
     o = _order("o1", qty=3.0)
     acc.execution.oms.new(o)

@@ -53,14 +53,17 @@ from operators.risk.gate import decision_id
 from operators.risk.position_cap import PositionCapGate
 import msgspec
 
-from schemas.events import Alert, ControlCommand, ExecutionReport, PortfolioSnapshot, RiskDecision
+from schemas.events import Alert, CancelRequest, ControlCommand, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
 from schemas.time import NS_PER_S as NS
 
 from .attribution import StrategyAttribution
 from .ledger import Ledger
+from .report_hold import ReportHold
 from .returns import ReturnWindow
 
 __all__ = ["AccountConfig", "AccountStage"]
+
+_NEVER = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,10 @@ class AccountStage:
         # flat typed arrays, so that the state pickles as a few byte strings however long the run
         self._fc_ts = array("q")
         self._fc_val = array("d")
+        # remote venue: its reports wait here until the account's event time passes theirs (report_hold.py)
+        self._hold = ReportHold()
+        self._sent_at = {}  # remote venue: client id -> the account's barrier when it was sent (ns), while open
+        self.adopted = 0  # orders the venue works that the book did not know, or knew with other terms (taken over)
 
     @property
     def oms(self) -> OrderManager:
@@ -218,24 +225,98 @@ class AccountStage:
                     self._prog_heap = [(p, s) for s, p in self.progress.items() if p is not None]
                     heapq.heapify(self._prog_heap)
         barrier = self._barrier()
+        self._now = barrier
         self._release(barrier, out)
         if barrier is not None and self.execution.venue is None:  # remote
             self.execution.send_due(barrier, out)
+            sent_at = self._sent_times()
+            for o in out.orders:  # what left in this update left at its barrier (the decisions' orders: marked)
+                sent_at[o.order_id] = barrier
+            hold = self._hold
+            if hold is not None and hold.queue:  # the venue's reports dated at or before every symbol's progress
+                self._apply_remote(hold.due(barrier + 1, self._report_time), out)  # (later decisions are after it)
         if out.marks or out.decisions:
             out.state = self.state()
         return out
 
     def on_reports(self, reports: Iterable[ExecutionReport]) -> Emitted:
-        """Reports from a remote venue (``execution.reports``), in their arrival order. A ``positions`` snapshot is
-        reconciled against the book (every earlier report of the venue has been applied by then: one partition per
-        account keeps them in order)."""
+        """Reports from a remote venue (``execution.reports``), in their arrival order. Each is applied once the
+        account's event time has passed its time (held until then, in order: :mod:`.report_hold`), so a decision at
+        ``T`` sees the venue's reports dated before ``T`` and no later one, also when a recovery reads them long
+        before the ticks it replays. A ``positions`` snapshot is reconciled against the book (every earlier report
+        of the venue has been applied by then: one partition per account keeps them in order)."""
         out = Emitted()
-        for r in reports:
-            self._apply([r], out)
-            if r.kind == "positions":
-                self._reconcile(r, out)
+        hold = self._hold
+        if hold is None:  # a stage pickled before reports were held
+            hold = self._hold = ReportHold()
+        hold.add(reports)
+        barrier = self._barrier()
+        if barrier is not None:  # every decision time up to the barrier is done: what is dated at or before it applies
+            self._apply_remote(hold.due(barrier + 1, self._report_time), out)
         out.state = self.state()
         return out
+
+    def _sent_times(self) -> dict[str, int]:
+        """Remote venue: the account's barrier (ns) when each open order was sent."""
+        d = self._sent_at
+        if d is None:  # a stage pickled before the times were kept
+            d = self._sent_at = {}
+        return d
+
+    def _report_time(self, r: ExecutionReport) -> int:
+        """When a held report may apply (ns; it does before a decision time after this): its venue time, but not
+        before its order left the account; a report of an order the account has not sent yet (a child of a replayed
+        decision, named by a report of the run before the restart) waits until it has."""
+        oid = r.client_order_id
+        st = self.oms.open.get(oid) if oid is not None else None
+        if st is None:
+            return r.ts
+        if not st.sent:
+            return _NEVER
+        at = self._sent_at.get(oid) if self._sent_at is not None else None
+        return r.ts if at is None else max(r.ts, at)
+
+    def _apply_remote(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
+        """Apply released reports of the remote venue in order. An order the book does not know that is still
+        working (an order of an earlier run its replay did not re-create, or one the book forgot), or knows with
+        other terms (side, quantity), is taken over from its report, so that what is in flight and the open orders
+        match the venue's."""
+        oms = self.oms
+        sent_at = self._sent_times()
+        for r in reports:
+            oid = r.client_order_id
+            if oid is not None and r.kind in ("ack", "partial_fill") and r.side is not None and r.order_qty > 0:
+                st = oms.open.get(oid)
+                if st is None and r.symbol is not None:
+                    gone = oms._recent.get(oid) if oid in oms._finished_set else None
+                    withdrawn = gone is not None and not gone.sent  # the book withdrew it unsent; the venue has it
+                    if oid not in oms._finished_set or withdrawn:
+                        if withdrawn:  # (a replay withdrew a child the run before the restart had sent)
+                            oms._finished_set.discard(oid)
+                            del oms._recent[oid]
+                        oms.new(Order(order_id=oid, parent_id=r.parent_id, strategy=r.strategy or "unknown",
+                                      symbol=r.symbol, side=r.side, qty=r.order_qty, type="market", ts=r.ts))
+                        sent_at[oid] = r.ts
+                        self.adopted += 1
+                        if withdrawn:  # what the book had withdrawn it still does not want: cancel it at the venue
+                            oms.open[oid].cancel_requested = True
+                            out.cancels.append(CancelRequest(id=f"cxl:{oid}", account=self.name,
+                                                             client_order_id=oid, symbol=r.symbol,
+                                                             strategy=r.strategy or "unknown",
+                                                             reason=gone.reason[:64] or "withdrawn",
+                                                             ts=max(self.clock or r.ts, r.ts)))
+                elif st.order.side != r.side or abs(st.order.qty - r.order_qty) > 1e-12 * r.order_qty:
+                    # the venue works this id with other terms (a replayed decision that came out otherwise than
+                    # the first run's, whose order the venue kept): what the venue works is what is in flight
+                    st.order = msgspec.structs.replace(st.order, side=r.side, qty=r.order_qty)
+                    if oms._inflight:  # (the manager's in-flight sum of the symbol is stale now)
+                        oms._inflight.pop(st.order.symbol, None)
+                    self.adopted += 1
+            self._apply([r], out)
+            if oid is not None and oid not in oms.open:
+                sent_at.pop(oid, None)
+            if r.kind == "positions":
+                self._reconcile(r, out)
 
     def _reconcile(self, snap: ExecutionReport, out: Emitted, tol: float = 1e-9) -> None:
         """Compare the book with the venue's snapshot: positions per symbol (relative ``tol``) and open orders. A
@@ -314,6 +395,8 @@ class AccountStage:
         out = Emitted()
         self._release(None, out, final=True)
         self._feed(None, out)
+        if self._hold is not None and self._hold.queue:
+            self._apply_remote(self._hold.due(None), out)
         self.execution.send_due(None, out)
         return out
 
@@ -321,6 +404,10 @@ class AccountStage:
     _silent: int | None = None  # class default: a stage pickled before the count existed recounts once
     _weights: dict[str, float] | None = None  # class default: a stage pickled before the cache computes each time
     _z_of: dict[float, tuple[float, float]] = {}  # alpha -> (z, CVaR factor) of the Gaussian forecast (shared cache)
+    _hold: ReportHold | None = None  # class default: a stage pickled before remote reports were held
+    _sent_at: dict[str, int] | None = None  # the same, for the send times of the open orders
+    _now: int | None = None  # the barrier of the update being processed (ns)
+    adopted = 0
 
     def _unreported(self) -> int:
         """How many symbols of the universe have not reported progress yet (kept as a count: O(1))."""
@@ -345,6 +432,18 @@ class AccountStage:
             while pts and pts[0][0] == t:
                 group.append(heapq.heappop(pts)[3])
             self._feed(t, out)
+            if self.execution.venue is None:  # remote venue
+                # the children due before t leave before the decision at t supersedes them, however the ticks were
+                # batched (a batch that spans both would otherwise withdraw a child another batching had sent)
+                n_out = len(out.orders)
+                self.execution.send_due(t - 1, out)
+                if len(out.orders) > n_out:
+                    sent_at, now = self._sent_times(), self._now if self._now is not None else t
+                    for o in out.orders[n_out:]:
+                        sent_at[o.order_id] = now
+                hold = self._hold
+                if hold is not None and hold.queue:  # its reports dated before t, before deciding at t
+                    self._apply_remote(hold.due(t, self._report_time), out)
             self._at(t, group, out)
 
     def _feed(self, t: int | None, out: Emitted) -> None:
@@ -537,9 +636,14 @@ class AccountStage:
             return
         if d.side is None:
             d = msgspec.structs.replace(d, side=side)
+        n_out = len(out.orders)
         reps = ex.submit(d, it.strategy, it.ts, it.target, abs(target_qty) < abs(held), t, out)
         if reps:
             self._apply(reps, out)
+        elif ex.venue is None and len(out.orders) > n_out:  # remote: sent at the barrier of this update
+            sent_at, now = self._sent_times(), self._now if self._now is not None else t
+            for o in out.orders[n_out:]:
+                sent_at[o.order_id] = now
 
     @staticmethod
     def _request(it: Any, sym: str, side: str, qty: float) -> OrderRequest:
@@ -661,4 +765,5 @@ class AccountStage:
                 "pnl_by_strategy": self.attribution.result(marks, led.holdings(), self.attr_shares),
                 "decisions": dict(self.decisions), "open_orders": len(self.oms.open), "risk": self.risk_report(),
                 "var_forecasts": self.forecast_series(),
-                "report_counts": dict(self.oms.counts)}
+                "report_counts": dict(self.oms.counts), "orders_adopted": self.adopted,
+                "reports_held_max": self._hold.held_max if self._hold is not None else 0}

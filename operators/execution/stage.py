@@ -103,6 +103,8 @@ class ExecutionStage:
         reports: list[ExecutionReport] = []
         oms, venue = self.oms, self.venue
         for o in orders:
+            if venue is None and (o.order_id in oms.open or o.order_id in oms._finished_set):
+                continue  # taken over from the venue's reports before its replayed decision: the venue has it
             oms.new(o)
             if venue is not None:
                 out.orders.append(o)
