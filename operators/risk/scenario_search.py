@@ -97,20 +97,28 @@ class ScenarioSearch:
         when ``q`` is inside a pruned bracket, else over the whole window."""
         p = self._points.get(q)
         if p is None:
-            if self.n < 1:
-                return self.lines.var_cvar(q)
-            b = next((b for b in self._brackets if b[0] <= q <= b[1]), None) or self._whole()
+            b = None
+            for c in self._brackets:
+                if c[0] <= q <= c[1]:
+                    b = c
+                    break
+            if b is None:  # over the whole window; kept without its certificate data until a search needs them
+                v, c = self.lines.var_cvar(q)
+                self._points[q] = _Point(-v, -c, None, -1, -1, False)  # type: ignore[arg-type]
+                return v, c
             cur, self._cur = self._cur, b
             try:
-                p = self._point(q)  # (kept: a search that starts or ends at q finds it evaluated)
+                p = self._point(q)
             finally:
                 self._cur = cur
         return -p.var, -p.cvar
 
-    def _whole(self) -> tuple:
-        """Every scenario as a candidate (valid for any ``q``)."""
-        L = self.lines
-        return (-math.inf, math.inf, np.arange(L.a.size), L.a, L.s, [], L.k, L.k1, self.n, L.g, [], [])
+    def _complete(self, p: _Point, q: float) -> _Point:
+        """``p`` (at ``q``, inside the current bracket) with its certificate data."""
+        if p.tail is None:
+            del self._points[q]
+            p = self._point(q)  # (the same VaR and CVaR floats)
+        return p
 
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
@@ -220,6 +228,7 @@ class ScenarioSearch:
                 break
             if fresh and (e_lo, e_hi) not in tried:
                 tried.add((e_lo, e_hi))
+                p_lo, p_hi = self._complete(p_lo, e_lo), self._complete(p_hi, e_hi)
                 lin = self._linear(p_lo, p_hi, cvar)
                 if lin is not None:
                     q = self._solve(lin, target, lo, hi, tol, fits)
