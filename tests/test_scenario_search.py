@@ -18,6 +18,7 @@ from operators.risk.scenario_search import ScenarioSearch
 from operators.risk.scenarios import ScenarioLines
 
 from .reference import scenario_bisection as ref
+from .test_risk_gate import fits_every_var_limit, several_crossings
 
 T0 = 1_700_000_000_000_000_000
 
@@ -177,6 +178,9 @@ def test_gate_with_the_search_decides_as_the_brute_force_gate(qty, side, pb, pe,
         slow = RiskGate(lim).evaluate(it, book, market, T0)
     finally:
         gate_mod._limit = searched
+    assert math.isfinite(fast.portfolio.var)
+    if several_crossings(market, lim, book, it):  # each bisection may end at another crossing (test_risk_gate.py)
+        assert fits_every_var_limit(market, lim, book, it, fast.approved_qty)
+        return
     assert fast.reasons == slow.reasons and fast.action == slow.action
     assert fast.approved_qty == pytest.approx(slow.approved_qty, rel=1e-8, abs=1e-9)
-    assert math.isfinite(fast.portfolio.var)
