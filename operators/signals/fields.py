@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from .numbers import find_number_spans, join_space_thousands
 
 __all__ = ["Section", "sections", "section_numbers", "find_side", "find_side_hint", "find_leverage",
-           "find_margin_mode", "extract_entries", "writes_comma_language", "MARKET_RE"]
+           "find_margin_mode", "extract_entries", "writes_comma_language", "side_of_word", "MARKET_RE"]
 
 _ENUM = r"(?:\s?\#?\d{1,2}\s?[:).=\]](?!\d)|\s?\#\d{1,2}(?!\d)|\d{1,2}(?![\d.,]))?"
 # "Entry 2 - 0.35", "Target 1 - 0.2090": a singular label, an enumerator and a dash before the price.
@@ -58,6 +58,7 @@ def writes_comma_language(text: str) -> bool:
     return _COMMA_LANGUAGE_RE.search(text) is not None
 
 
+_SIDE_WORDS = r"лонг|шорт|largo|corto|compra|venta|venda|beli|jual|achat|vente"
 _LABEL_RE = re.compile(
     # every label starts at a word or at 🎯: the prefix lets the engine skip the other positions fast
     r"(?:(?<!\w)(?=[^\W\d_])|(?=🎯))"
@@ -79,8 +80,10 @@ _LABEL_RE = re.compile(
     r"|(?P<other>\b(?:profit|period|duration|time\s?frame|timeframe|risk(?:\s?reward)?|r\s?:\s?r|rr|note|exchange"
     r"|capital|amount|volume|position\s?size|strategy|win\s?rate|roi|pnl)(?![a-z])|\b(?:" + _OTHER_WORDS + r")(?!\w))"
     # "Buy @ 6.42", "Long 27000", "Buy below : 0.49", "Buy $WLD at market"
-    r"|(?P<dir>\b(?:buy|sell|long|short)(?=(?:\s?[#$][a-z0-9]{2,15})?\s?(?:(?:at|around|between|below|above|under"
-    r"|over|from)\b)?\s?[:@]?\s?\$?(?:\d|\.\d|cmp\b|market\b|now\b))))",
+    # and the same in the channels' languages: "лонг от 2300", "Beli $ADA di 0.37", "compra en 1.2"
+    r"|(?P<dir>\b(?:buy|sell|long|short|" + _SIDE_WORDS + r")(?!\w)(?=(?:\s?[#$][a-z0-9]{2,15})?\s?"
+    r"(?:(?:at|around|between|below|above|under|over|from|от|по|desde|de|em|en|à|a|di|dari|tại|ở)(?!\w))?"
+    r"\s?[:@]?\s?\$?(?:\d|\.\d|cmp\b|market\b|now\b))))",
     re.IGNORECASE,
 )
 _TRAIL_RE = re.compile(r"\s?[:=@\-]?")
@@ -146,6 +149,16 @@ _WEAK_SIDE = re.compile(
 )
 _LONG_WORDS = frozenset(("long", "largo", "лонг"))
 _BUY_WORDS = frozenset(("buy", "buying", "compra", "comprar", "покупка", "beli", "achat"))
+
+
+def side_of_word(word: str) -> str:
+    """``long`` for a long or buy word (``long``, ``лонг``, ``compra``, ``beli`` ...), else ``short``.
+
+    >>> side_of_word("Лонг"), side_of_word("BUY"), side_of_word("venta")
+    ('long', 'long', 'short')
+    """
+    w = word.lower()
+    return "long" if w in _LONG_WORDS or w in _BUY_WORDS else "short"
 _HINT_LONG = re.compile(r"🟢|📈|\bbullish\b", re.IGNORECASE)
 _HINT_SHORT = re.compile(r"🔴|📉|\bbearish\b", re.IGNORECASE)
 

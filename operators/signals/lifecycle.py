@@ -148,6 +148,7 @@ _CLOSED = re.compile(
     r"(?:(?P<pct2>\d+(?:[.,]\d+)?)\s?%|(?P<half3>half|la\smitad|a\smetade|metade|la\smoitié|moitié|половин[уа]))"
     r"|(?<!\w)(?:" + _CLOSE_WORDS + r")(?!\w)"
     r"|\b(?:clos(?:e|ing)|exit(?:ing)?)\s?(?:the\s?|this\s?|our\s?|your\s?|all\s?|a\s?)?"
+    r"(?:[#$][a-z0-9]{2,15}(?:/[a-z]{3,5})?\s?)?"
     r"(?:(?P<pct>\d+(?:[.,]\d+)?)\s?%|(?P<half>half|partial(?:ly)?)|trade|position|signal|it\b|now|manually|here"
     r"|early|rest|remaining|in\s?(?:profit|loss)|at\s?(?:entry|breakeven|market|cmp|profit|loss|\$?\d)|\$?\d)"
     r"|(?<!candle\s)(?<!candles\s)\b(?:closed|exited)\b(?!\s?(?:below|above|under|over)\b)"

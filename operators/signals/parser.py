@@ -40,6 +40,7 @@ from .fields import (
     section_numbers,
     sections,
     clean_body,
+    side_of_word,
     writes_comma_language,
 )
 from .lifecycle import detect_lifecycle, lifecycle_action
@@ -70,7 +71,7 @@ def _split(secs: list[Section]) -> tuple[list[Section], list[Section], list[Sect
     for s in secs:
         f = s.field
         if f == "dir":
-            d = "long" if s.label.lower() in ("buy", "long") else "short"
+            d = side_of_word(s.label)
             if first_dir is None:
                 first_dir = d
             if d != first_dir:
