@@ -205,3 +205,36 @@ def test_account_stage_with_the_reference_gate(method: str) -> None:
     new.flush(), old.flush()
     assert _same(new.summary(), old.summary())
     assert math.isfinite(new.summary()["equity"])
+
+
+def test_kill_switch_matches_the_reference() -> None:
+    """The kill switch's update (its common path inline) against the frozen one: random equity paths through
+    drawdowns, recoveries, zero and negative equity, cool-downs and manual resets give the same state, peak,
+    drawdown, halt time and transition count after every event."""
+    from operators.risk.kill_switch import KillSwitch
+
+    from .reference.kill_switch import KillSwitch as RefKillSwitch
+
+    rng = np.random.default_rng(21)
+    states = set()
+    for _ in range(300):
+        md = float(rng.choice([0.02, 0.1, 0.5, 1.0]))
+        args = (md, float(rng.choice([0.0, 30.0, 3600.0])), float(rng.uniform(0.0, md * 0.9)))
+        new, old = KillSwitch(*args), RefKillSwitch(*args)
+        eq, t = float(rng.choice([100.0, 0.0, -5.0, 1e5])), T0
+        for _ in range(60):
+            r = rng.random()
+            eq = 0.0 if r < 0.03 else (-abs(eq) if r < 0.05 else eq * float(np.exp(rng.normal(0, 0.05))))
+            if rng.random() < 0.1:
+                eq = float(round(eq))  # exact money amounts
+            if old.peak is not None and rng.random() < 0.15:  # exactly on a threshold: the boundary comparisons
+                eq = (1.0 - (args[0] if rng.random() < 0.5 else args[2])) * old.peak
+            t += int(rng.integers(0, 120)) * NS
+            if rng.random() < 0.03:
+                new.reset(eq, t)
+                old.reset(eq, t)
+            assert new.update(eq, t) == old.update(eq, t)
+            assert (new.state, new.peak, new.drawdown, new.halted_at_ns, new.transitions) == \
+                   (old.state, old.peak, old.drawdown, old.halted_at_ns, old.transitions)
+            states.add(new.state)
+    assert states == {"normal", "halted", "reduce_only"}

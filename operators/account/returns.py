@@ -40,6 +40,7 @@ class ReturnWindow:
     _l2: list[list[float]] | None = None
     SMALL_N = 4
     _scn: np.ndarray | None = None  # the filtered scenarios after the last push (cache, not pickled)
+    _ewl: list[float] | None = None  # small windows: _ew as Python floats (the same values), None = use _ew
 
     def __init__(self, size: int, n: int, lam: float | None = None) -> None:
         if size < 1 or n < 1:
@@ -86,17 +87,26 @@ class ReturnWindow:
             ew = self._ew
             if ew is None:
                 self._zbuf[head] = 0.0  # nothing forecast the first row
-                self._ew = np.array([x * x for x in rl])  # type: ignore[union-attr]
+                ewn = [x * x for x in rl]  # type: ignore[union-attr]
+                self._ew, self._ewl = np.array(ewn), ewn
             else:
                 # np.divide(r, sqrt(ew), where=sqrt(ew) > 0) and lam * ew + (1 - lam) * r², element by element
-                ewl = ew.tolist()
-                z = []
-                for x, e in zip(rl, ewl):  # type: ignore[arg-type]
-                    sg = math.sqrt(e)
-                    z.append(x / sg if sg > 0.0 else 0.0)
-                self._zbuf[head] = z
+                ewl = self._ewl if self._ewl is not None else ew.tolist()
                 lam = self.lam
-                self._ew = np.array([lam * e + (1.0 - lam) * (x * x) for x, e in zip(rl, ewl)])  # type: ignore[operator, arg-type]
+                if len(rl) == 2:  # the loops below, unrolled
+                    x0, x1 = rl  # type: ignore[misc]
+                    e0, e1 = ewl
+                    g0, g1 = math.sqrt(e0), math.sqrt(e1)
+                    self._zbuf[head] = (x0 / g0 if g0 > 0.0 else 0.0, x1 / g1 if g1 > 0.0 else 0.0)
+                    ewn = [lam * e0 + (1.0 - lam) * (x0 * x0), lam * e1 + (1.0 - lam) * (x1 * x1)]  # type: ignore[operator]
+                else:
+                    z = []
+                    for x, e in zip(rl, ewl):  # type: ignore[arg-type]
+                        sg = math.sqrt(e)
+                        z.append(x / sg if sg > 0.0 else 0.0)
+                    self._zbuf[head] = z
+                    ewn = [lam * e + (1.0 - lam) * (x * x) for x, e in zip(rl, ewl)]  # type: ignore[operator, arg-type]
+                self._ew, self._ewl = np.array(ewn), ewn
         elif self._zbuf is not None:
             assert r is not None
             if self._ew is None:

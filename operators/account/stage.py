@@ -31,6 +31,8 @@ import heapq
 import math
 from bisect import bisect_left
 from array import array
+from functools import partial
+from itertools import repeat
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -110,6 +112,10 @@ class AccountConfig:
         if self.weights is None:
             return 1.0 / len(self.symbols)
         return self.weights.get(symbol, 0.0) / sum(self.weights.values())
+
+
+#: TickRow(symbol, ts, price, qty) from a (symbol, ts, price, qty) tuple, without the named tuple's Python __new__
+_new_row = partial(tuple.__new__, TickRow)
 
 
 class _Chunk:
@@ -475,7 +481,7 @@ class AccountStage:
                     self.last_price[sym] = price
                     if ex.venue is not None:  # not ex.remote: the rows cols.rows(i, j) would give, the same values
                         rows = [TickRow(cols.symbol, top, price, cols.qty.item(i))] if one else \
-                            [TickRow(cols.symbol, a, b, c) for a, b, c in zip(ts[i:j], px[i:j], qty[i:j])]
+                            list(map(_new_row, zip(repeat(cols.symbol), ts[i:j], px[i:j], qty[i:j])))
                         reports = ex.on_ticks(rows)
                         if reports:
                             self._apply(reports, out)
@@ -529,7 +535,10 @@ class AccountStage:
         (positions plus what is still working: the exposure going into the next period); NaN while the window
         holds fewer than two returns."""
         lim = self.cfg.limits
-        book = self.exposure_book()
+        book = self.ledger.holdings()  # exposure_book(), inline
+        ex = self.execution
+        if ex.oms.open:
+            book = ex.add_in_flight(book)
         xl = [book.get(s, 0.0) * marks.get(s, 0.0) for s in self.symbols]
         if len(self.returns) < 2:
             var = cvar = math.nan

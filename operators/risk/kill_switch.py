@@ -64,9 +64,15 @@ class KillSwitch:
 
     def update(self, equity: float, now_ns: int) -> KillState:
         """Fold the current equity (quote currency) at event time ``now_ns``; the state after it."""
-        if self.peak is None or equity > self.peak:
-            self.peak = float(equity)
-        dd = self.drawdown = self._dd(equity)
+        peak = self.peak
+        if peak is None or equity > peak:
+            peak = self.peak = float(equity)
+        # _dd(equity), inline (the peak is set by now)
+        self.drawdown = (0.0 if equity > 0.0 else 1.0) if peak <= 0.0 else min(max(0.0, 1.0 - equity / peak), 1.0)
+        if self.state == "normal":  # the common case: no transition unless _below(equity, max_drawdown), inline
+            pk = peak if peak > 0.0 else 0.0
+            if not (equity <= 0.0 if pk == 0.0 else equity < (1.0 - self.max_drawdown) * pk):
+                return "normal"
         while True:
             s = self.state
             if s == "normal" and self._below(equity, self.max_drawdown):
