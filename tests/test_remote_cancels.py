@@ -16,6 +16,7 @@ from operators.execution.stage import ExecutionStage
 from operators.messages import Emitted
 from schemas.codec import decode_many, encode
 from schemas.events import CancelRequest, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
+from tests.support import wait_for
 
 T0 = 1_700_000_000_000_000_000
 NS = 1_000_000_000
@@ -197,24 +198,15 @@ def test_a_halt_cancels_what_is_working_at_the_paper_venue(kafka_bootstrap, tmp_
     """The venue fills slowly (0.001 % of each trade's quantity, no expiry), so orders are still working when the
     operator halts: the flow sends one cancel request per working order on `order.cancels`, the venue cancels each
     remainder, nothing is left working, no order follows the halt, and the book is still exactly the venue's fills."""
-    import time
-
     from schemas.events import AuditEvent, Fill
 
-    from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, new_prefix, read_events, run_ok
+    from .flowproc import (BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, read_events,
+                           run_ok, topic_count)
+    from .support import metric_total
 
     prefix = new_prefix("cxl")
     env = flow_env(prefix=prefix, var=tmp_path / "var")
     procs: list[FlowProc] = []
-
-    def wait(pred, what: str, timeout_s: float = 150.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            got = pred()
-            if got:
-                return got
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}")
 
     def working() -> set[str]:
         reps = read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport)
@@ -225,19 +217,32 @@ def test_a_halt_cancels_what_is_working_at_the_paper_venue(kafka_bootstrap, tmp_
         create_topics(kafka_bootstrap, prefix)
         venue = FlowProc(["paper-venue", "--participation", "0.00001", "--ttl", "1000000", "--snapshot-every", "100"],
                          env, tmp_path / "venue.log")
-        flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS], env, tmp_path / "flow.log")
+        m_port = free_ports(1)[0]
+        flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
+                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
         replay = FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
                           tmp_path / "replay.log")
         procs += [venue, flow, replay]
-        wait(lambda: len(working()) >= 2, "orders working at the venue")
+        wait_for(lambda: len(working()) >= 2, 150.0, "orders working at the venue", interval_s=0.5)
         run_ok(["control", "halt", "--reason", "cancel test"], env, tmp_path / "halt.log", 60)
-        halt = wait(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
-                             if a.action == "halt" and a.result == "applied"], "the halt to be applied")[0]
-        cancels = wait(lambda: read_events(kafka_bootstrap, f"{prefix}order.cancels", CancelRequest), "cancel requests")
-        wait(lambda: not working(), "every working order to end", timeout_s=60)
-        time.sleep(5.0)  # the flow goes on deciding (halted) on the ticks that keep coming
+        halt = wait_for(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
+                                 if a.action == "halt" and a.result == "applied"], 150.0, "the halt to be applied",
+                        interval_s=0.5)[0]
+        cancels = wait_for(lambda: read_events(kafka_bootstrap, f"{prefix}order.cancels", CancelRequest), 150.0,
+                           "cancel requests", interval_s=0.5)
+        wait_for(lambda: not working(), 60, "every working order to end", interval_s=0.5)
+        def ticks_read() -> float:
+            return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
+
+        # the flow goes on deciding (halted) on the ticks that keep coming: 1,600 more (100 decision bars of each
+        # symbol), or the whole replay (2 files x 6,000 bars x 8 ticks)
+        read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
+        wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
+                 procs=[flow], retry_on=(OSError,))
         replay.kill()
-        time.sleep(2.0)
+        # then everything the replay sent is read before the stop
+        wait_for(lambda: ticks_read() == topic_count(kafka_bootstrap, f"{prefix}ticks"), 60, "every tick read",
+                 procs=[flow], retry_on=(OSError,))
         for p in (flow, venue):
             p.proc.send_signal(__import__("signal").SIGTERM)
             p.wait_ok(60)
