@@ -19,6 +19,7 @@ from schemas.events import Alert, ExecutionReport, Fill, Order
 from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
     read_events, run_ok
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -148,20 +149,6 @@ def _ticks_in(port: int, topic: str) -> int:
                    if line.startswith("levibot_events_in_total{") and 'stage="ingest"' in line and want in line))
 
 
-def _wait(pred, timeout_s: float, what: str, proc: FlowProc):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        assert proc.running, f"exited while waiting for {what}:\n{proc.tail()}"
-        try:
-            got = pred()
-        except OSError:  # the metrics endpoint not up yet
-            got = None
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}:\n{proc.tail()}"
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("after_snapshot", [False, True], ids=["all-orders-in-the-snapshot", "orders-after-the-snapshot"])
 def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_bootstrap, tmp_path, after_snapshot):
     """`kill -9` of the flow while the paper venue works its orders; the flow restarts from its snapshot. The orders it
@@ -211,7 +198,8 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
         while True:  # the tape held: once the flow has read every tick sent and the venue has answered every order,
             # an order the venue accepted after its last tick is working, and stays working until the next batch
             holds += 1
-            _wait(lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent, 60, "the flow to read the tape", flow)
+            wait_for(lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent, 60, "the flow to read the tape",
+                     procs=[flow], retry_on=(OSError,), interval_s=0.1)
             if holds > 1 and orders.count() == seen:  # no new order: nothing new can be working, send the next batch
                 if time.monotonic() > deadline or tape.done:
                     raise AssertionError(f"no new order at {holds} holds ({tape.sent} ticks sent)")
@@ -224,8 +212,8 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 if orders.count() != n:
                     n, since = orders.count(), time.monotonic()
             seen = n
-            working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue's answers",
-                                   venue)
+            working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60,
+                                      "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
             if working and after_snapshot:  # one more batch: new orders, answered by the venue, then the kill
                 n = orders.count()
                 tape.send()
@@ -234,15 +222,16 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 while orders.count() == n and time.monotonic() < until:
                     time.sleep(0.05)
                 if orders.count() > n:
-                    working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60,
-                                           "the venue's answers", venue)
+                    working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60,
+                                              "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
                     if working:
                         break
                 assert time.monotonic() < deadline and not tape.done, f"no working order at {holds} holds"
                 continue
             if working:
                 time.sleep(2.5)  # two snapshot intervals: the flow's last snapshot holds every order it sent
-                working, acked = _wait(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue", venue)
+                working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue",
+                                          procs=[venue], retry_on=(OSError,), interval_s=0.1)
                 if working:
                     break
             if time.monotonic() > deadline or tape.done:
