@@ -102,10 +102,8 @@ class ScenarioSearch:
                 if c[0] <= q <= c[1]:
                     b = c
                     break
-            if b is None:  # over the whole window; kept without its certificate data until a search needs them
-                v, c = self.lines.var_cvar(q)
-                self._points[q] = _Point(-v, -c, None, -1, -1, False)  # type: ignore[arg-type]
-                return v, c
+            if b is None:  # over the whole window (a search starting or ending here evaluates it with its data)
+                return self.lines.var_cvar(q)
             cur, self._cur = self._cur, b
             try:
                 p = self._point(q)
@@ -113,12 +111,7 @@ class ScenarioSearch:
                 self._cur = cur
         return -p.var, -p.cvar
 
-    def _complete(self, p: _Point, q: float) -> _Point:
-        """``p`` (at ``q``, inside the current bracket) with its certificate data."""
-        if p.tail is None:
-            del self._points[q]
-            p = self._point(q)  # (the same VaR and CVaR floats)
-        return p
+
 
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
@@ -228,7 +221,6 @@ class ScenarioSearch:
                 break
             if fresh and (e_lo, e_hi) not in tried:
                 tried.add((e_lo, e_hi))
-                p_lo, p_hi = self._complete(p_lo, e_lo), self._complete(p_hi, e_hi)
                 lin = self._linear(p_lo, p_hi, cvar)
                 if lin is not None:
                     q = self._solve(lin, target, lo, hi, tol, fits)
