@@ -219,6 +219,22 @@ def test_follow_ups_in_other_languages():
         assert (r.events, r.target_hit, r.stop, r.close_fraction) == (events, hit, stop, fraction), text
 
 
+@pytest.mark.parametrize("odd", ["İ", "ı", "ſ", "\u212a"])
+def test_case_folding_letters_never_raise_nor_make_invalid_symbols(odd):
+    """Case-insensitive patterns match these letters ("fırst" matches "first", "BELİ" matches "beli") though they
+    do not lower-case to the same word, and "LİNK" upper-cases to no valid symbol."""
+    words = ["first target hit", "second objetivo alcanzado", "BELI #SOL/USDT entry 10 sl 9", "long", "short",
+             "#LINK/USDT long entry 10 sl 9", "$sol long entry 10 sl 9", "Pair: LINKUSDT long entry 10 sl 9",
+             "isolated 10x", "stop to breakeven", "close half", "KAS short entry 10 sl 11"]
+    for w in words:
+        for ch in "iIsSkK":
+            text = w.replace(ch, odd, 1)
+            r = parse_message(text)
+            _check_invariants(r)
+            if isinstance(r, SignalDraft) and text.upper().startswith("BEL"):
+                assert r.side == "long", text
+
+
 def test_full_signal_with_lifecycle_wording_stays_a_signal():
     text = "#SOL/USDT LONG\nEntry 20\nTP 21 / 22\nSL 19\nAfter TP1 hit move SL to entry"
     assert isinstance(parse_message(text), SignalDraft)

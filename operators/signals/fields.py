@@ -147,18 +147,19 @@ _WEAK_SIDE = re.compile(
     r"(?<!\w)(buy|buying|sell|selling|compra|comprar|venta|vender|venda|покупка|продажа|beli|jual|achat|vente)(?!\w)",
     re.IGNORECASE,
 )
-_LONG_WORDS = frozenset(("long", "largo", "лонг"))
-_BUY_WORDS = frozenset(("buy", "buying", "compra", "comprar", "покупка", "beli", "achat"))
+# Matched case-insensitively like the patterns above (a regex, not a set of lower-case words: "BELİ" with a Turkish
+# dotted capital matches "beli" but does not lower-case to it).
+_LONG_WORD_RE = re.compile(r"long|largo|лонг", re.IGNORECASE)
+_BUY_WORD_RE = re.compile(r"buy|buying|compra|comprar|покупка|beli|achat", re.IGNORECASE)
 
 
 def side_of_word(word: str) -> str:
     """``long`` for a long or buy word (``long``, ``лонг``, ``compra``, ``beli`` ...), else ``short``.
 
-    >>> side_of_word("Лонг"), side_of_word("BUY"), side_of_word("venta")
-    ('long', 'long', 'short')
+    >>> side_of_word("Лонг"), side_of_word("BUY"), side_of_word("venta"), side_of_word("BELİ")
+    ('long', 'long', 'short', 'long')
     """
-    w = word.lower()
-    return "long" if w in _LONG_WORDS or w in _BUY_WORDS else "short"
+    return "long" if _LONG_WORD_RE.fullmatch(word) or _BUY_WORD_RE.fullmatch(word) else "short"
 _HINT_LONG = re.compile(r"🟢|📈|\bbullish\b", re.IGNORECASE)
 _HINT_SHORT = re.compile(r"🔴|📉|\bbearish\b", re.IGNORECASE)
 
@@ -314,14 +315,14 @@ def find_side(text: str) -> tuple[str | None, bool]:
     >>> find_side("SHORT #ETH"), find_side("Buy 1.2 sell 1.5"), find_side("long or short?"), find_side("hi")
     (('short', False), ('long', False), (None, True), (None, False))
     """
-    strong = {"long" if m.group(1).lower() in _LONG_WORDS else "short" for m in _STRONG_SIDE.finditer(text)}
+    strong = {"long" if _LONG_WORD_RE.fullmatch(m.group(1)) else "short" for m in _STRONG_SIDE.finditer(text)}
     if len(strong) == 2:
         return None, True
     if strong:
         return strong.pop(), False
     m = _WEAK_SIDE.search(text)
     if m:
-        return ("long" if m.group(1).lower() in _BUY_WORDS else "short"), False
+        return ("long" if _BUY_WORD_RE.fullmatch(m.group(1)) else "short"), False
     return None, False
 
 

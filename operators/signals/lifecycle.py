@@ -64,6 +64,12 @@ _ORDINALS = {
     for i, w in enumerate(words.split())
 }
 _ORD = "|".join(sorted(_ORDINALS, key=len, reverse=True))
+
+
+def _ordinal(word: str) -> int:
+    """The number of an ordinal the pattern matched, compared as the pattern compares (case-insensitively: "fırst"
+    with a dotless i matches "first" but does not lower-case to it)."""
+    return next(n for w, n in _ORDINALS.items() if re.fullmatch(w, word, re.IGNORECASE))
 _BEEN = r"(?:is\s?|are\s?|was\s?|were\s?|has\s?been\s?|have\s?been\s?|got\s?|just\s?)*"
 _N = r"\d+(?:[.,]\d+)*(?:\s\d{3})?"
 
@@ -166,7 +172,7 @@ def detect_lifecycle(text: str, *, decimal_comma: bool = False) -> (
     stop: float | None = None
     fraction: float | None = None
     for m in _TARGET_HIT.finditer(text):
-        n = _ORDINALS[m.group("ord").lower()] if m.group("ord") else int(m.group(1) or m.group(2) or m.group(3))
+        n = _ordinal(m.group("ord")) if m.group("ord") else int(m.group(1) or m.group(2) or m.group(3))
         if n >= 1:
             events.add("target_hit")
             target_hit = max(target_hit or 0, n)

@@ -51,20 +51,20 @@ _GQ = "|".join(_GLUED_QUOTES)
 # A base: letters/digits with at least one letter; a leading number either a multiplier prefix (1000PEPE) or one
 # or two digits before at least three letters (1INCH).
 _BASE = r"(?:\d{3,}[A-Za-z][A-Za-z0-9]{1,16}|\d{1,2}[A-Za-z]{3}[A-Za-z0-9]{0,14}|[A-Za-z][A-Za-z0-9]{0,19})"
-_PAIR_RE = re.compile(rf"(?<![A-Za-z0-9])[#$]?({_BASE})\s?[/\-]\s?({_Q})(?![A-Za-z0-9])", re.IGNORECASE)
-_GLUED_RE = re.compile(rf"(?<![A-Za-z0-9])[#$]?({_BASE}?)({_GQ})(?:\.P|PERP)?(?![A-Za-z0-9])", re.IGNORECASE)
-_HASH_QUOTE_RE = re.compile(rf"[#$]({_BASE})\s({_Q})(?![A-Za-z0-9])", re.IGNORECASE)
-_TAG_RE = re.compile(rf"[#$]({_BASE})(?![A-Za-z0-9/])")
+_PAIR_RE = re.compile(rf"(?<![^\W_])[#$]?({_BASE})\s?[/\-]\s?({_Q})(?![^\W_])", re.IGNORECASE)
+_GLUED_RE = re.compile(rf"(?<![^\W_])[#$]?({_BASE}?)({_GQ})(?:\.P|PERP)?(?![^\W_])", re.IGNORECASE)
+_HASH_QUOTE_RE = re.compile(rf"[#$]({_BASE})\s({_Q})(?![^\W_])", re.IGNORECASE)
+_TAG_RE = re.compile(rf"[#$]({_BASE})(?![^\W_]|/)")
 _LABEL_RE = re.compile(
     rf"\b(?:coin|pair|symbol|asset|ticker|token|currency|instrument|moneda|moeda|par|монета|пара|koin)"
     rf"\s?[:=\-]\s?[#$]?({_BASE})(?:\s?[/\-]\s?({_Q}))?"
-    rf"(?![A-Za-z0-9])",
+    rf"(?![^\W_])",
     re.IGNORECASE,
 )
 _SIDE = r"(?:long|short|buy|sell)"
-_BARE_BEFORE_RE = re.compile(rf"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{{1,9}})\s?[:(\-]?\s?(?i:{_SIDE})(?![A-Za-z])")
-_LEADING_RE = re.compile(rf"\A\s?([A-Za-z][A-Za-z0-9]{{1,9}})\s?[:(\-]?\s?(?i:{_SIDE})(?![A-Za-z])")
-_BARE_AFTER_RE = re.compile(rf"(?<![A-Za-z])(?i:{_SIDE})\s?[:\-]?\s?([A-Z][A-Z0-9]{{1,9}})(?![A-Za-z0-9/])")
+_BARE_BEFORE_RE = re.compile(rf"(?<![^\W_]|[#$])([A-Z][A-Z0-9]{{1,9}})\s?[:(\-]?\s?(?i:{_SIDE})(?![^\W\d_])")
+_LEADING_RE = re.compile(rf"\A\s?([A-Za-z][A-Za-z0-9]{{1,9}})\s?[:(\-]?\s?(?i:{_SIDE})(?![^\W\d_])")
+_BARE_AFTER_RE = re.compile(rf"(?<![^\W\d_])(?i:{_SIDE})\s?[:\-]?\s?([A-Z][A-Z0-9]{{1,9}})(?![^\W_]|/)")
 
 
 def normalize_symbol(base: str, quote: str | None = None) -> str:
@@ -89,7 +89,8 @@ def split_symbol(symbol: str) -> tuple[str, str]:
 
 def _ok(base: str) -> bool:
     b = base.upper()
-    return 1 <= len(b) <= 20 and b not in STOPWORDS and not b.isdigit()
+    # ASCII only: the case-insensitive patterns also match "İ", "ı", "ſ" and the Kelvin sign; "LİNK" is no symbol
+    return 1 <= len(b) <= 20 and b.isascii() and b not in STOPWORDS and not b.isdigit()
 
 
 #: Stop words that still cannot be the base of an explicit pair: quotes and signal vocabulary (``GMT/USDT`` is an
@@ -101,7 +102,7 @@ _PAIR_STOPWORDS = frozenset(
 
 def _ok_pair(base: str) -> bool:
     b = base.upper()
-    return 1 <= len(b) <= 20 and b not in _PAIR_STOPWORDS and not b.isdigit()
+    return 1 <= len(b) <= 20 and b.isascii() and b not in _PAIR_STOPWORDS and not b.isdigit()
 
 
 def _labelled(base: str, quote: str | None) -> str | None:
