@@ -375,7 +375,12 @@ SIGNALISH = st.lists(
     st.sampled_from(["#BTC/USDT", "LONG", "SHORT", "Entry", ":", "TP1", "Targets", "SL", "Stop", "10x", "x5", "-",
                      "/", "|", ",", "\n", " ", "CMP", "below", "above", "0,0345", "27,350.5", "27 350", "1.5", "$",
                      "🎯", "✅", "1)", "hit", "move SL to", "entry", "cancelled", "close 50%", "5%", "🟢", "🔴",
-                     "Leverage: 10-20x", "Isolated (5.0X)", "1000PEPE/USDT", "$SOL", "Lit/Usdt", "to", "k", "9"]),
+                     "Leverage: 10-20x", "Isolated (5.0X)", "1000PEPE/USDT", "$SOL", "Lit/Usdt", "to", "k", "9",
+                     # the channel-corpus vocabulary (other languages, short forms, letters that case-fold oddly)
+                     "#1INCH", "Pair: BTCUSDT", "лонг", "от", "Вход:", "Стоп:", "Entrada:", "Alvos:", "Hedef 1",
+                     "Cắt lỗ:", "Entrée :", "T1 :", "🎯1", "first", "вторая", "alcanzado", "tercapai", "girişe",
+                     "çekildi", "%3", "2,640", "1 - 15.42\n2 - 15.70", "at target 2", "booked 50%", "Closing",
+                     "безубыток", "hủy", "BELİ", "fırst", "ſ", "İ"]),
     max_size=40,
 ).map("".join)
 
