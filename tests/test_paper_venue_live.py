@@ -127,17 +127,25 @@ class PacedTicks:
             self.sent += len(chunk)
 
 
-def _working_market_orders(bootstrap: str, prefix: str) -> tuple[set[str], set[str]] | None:
+def _working_market_orders(bootstrap: str, prefix: str, alive_after: int | None = None,
+                           latency_s: float = 0.0, ttl_s: float = 0.0) -> tuple[set[str], set[str]] | None:
     """The venue's working market orders (acknowledged, no terminal report), read from its reports; None while an
-    order on the orders topic has no answer from the venue yet."""
+    order on the orders topic has no answer from the venue yet. With ``alive_after`` (ns) only those the venue's TTL
+    leaves working past that event time: due at ``max(order time + latency_s, its ack's time)``, cancelled
+    ``ttl_s`` after that."""
     reports = read_events(bootstrap, f"{prefix}execution.reports", ExecutionReport)
     sent = {o.order_id: o for o in read_events(bootstrap, f"{prefix}orders", Order)}  # read after: all it answered
     answered = {r.client_order_id for r in reports if r.kind in ("ack", "reject", "cancel")}
     if set(sent) - answered:
         return None
     ended = {r.client_order_id for r in reports if r.kind in ("fill", "cancel", "reject", "expire")}
-    acked = {r.client_order_id for r in reports if r.kind == "ack"}
-    return {oid for oid in acked - ended if sent[oid].type == "market"}, acked
+    acks = {r.client_order_id: r for r in reports if r.kind == "ack"}
+    acked = set(acks)
+    working = {oid for oid in acked - ended if sent[oid].type == "market"}
+    if alive_after is not None:
+        working = {oid for oid in working
+                   if max(sent[oid].ts + int(latency_s * 1e9), acks[oid].ts) + int(ttl_s * 1e9) > alive_after}
+    return working, acked
 
 
 def _ticks_in(port: int, topic: str) -> int:
@@ -195,6 +203,12 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
             tape.send()
         tape.hold()
         holds, seen = 0, -1
+
+        def alive() -> tuple[int, float, float]:
+            # working orders only if the venue's TTL keeps them working an hour of event time past the tape's end
+            # (so that the ticks sent after the kill can fill them; the venue's --latency and --ttl above)
+            return tape.ticks[tape.sent - 1].ts + 3600 * 10**9, 10800.0, 7200.0
+
         while True:  # the tape held: once the flow has read every tick sent and the venue has answered every order,
             # an order the venue accepted after its last tick is working, and stays working until the next batch
             holds += 1
@@ -212,7 +226,7 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 if orders.count() != n:
                     n, since = orders.count(), time.monotonic()
             seen = n
-            working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60,
+            working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60,
                                       "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
             if working and after_snapshot:  # one more batch: new orders, answered by the venue, then the kill
                 n = orders.count()
@@ -222,7 +236,7 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 while orders.count() == n and time.monotonic() < until:
                     time.sleep(0.05)
                 if orders.count() > n:
-                    working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60,
+                    working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60,
                                               "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
                     if working:
                         break
@@ -230,7 +244,7 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 continue
             if working:
                 time.sleep(2.5)  # two snapshot intervals: the flow's last snapshot holds every order it sent
-                working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix), 60, "the venue",
+                working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60, "the venue",
                                           procs=[venue], retry_on=(OSError,), interval_s=0.1)
                 if working:
                     break
