@@ -472,8 +472,12 @@ def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 
 
 def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 36000) -> dict[str, float]:
     """(e): wall time of `levibot run --live --until-end` as 1 process and as a 2-process cluster over the
-    same 6-partition topic, start-up (measured on an empty topic) subtracted; ratio of throughputs."""
+    same 6-partition topic, start-up (measured on an empty topic) subtracted; ratio of throughputs. And what the
+    cluster costs per tick when cores are available: the processes' CPU seconds (user + system, from
+    ``getrusage(RUSAGE_CHILDREN)`` around each run) per million ticks, the empty run's subtracted, 2 processes
+    against 1 (``cluster_cpu_2p_vs_1p_ratio``; issue target <= 1.15)."""
     import os
+    import resource
     import secrets
     import subprocess
     import sys
@@ -484,13 +488,14 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
     ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
     cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--venue", "sim", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
 
-    def timed(prefix: str, processes: int) -> float:
+    def timed(prefix: str, processes: int) -> tuple[float, float]:
         # a live run refuses to start without its control key: a throwaway one unless the caller set one
         env = {"LEVIBOT_CONTROL_KEY": "hex:" + secrets.token_hex(32), **os.environ, "LEVIBOT_TOPIC_PREFIX": prefix,
                "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}
         base = 2300 + (uuid.uuid4().int % 500) * 2
         extra = [] if processes == 1 else ["--processes", str(processes),
                                            "--addresses", ";".join(f"127.0.0.1:{base + i}" for i in range(processes))]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         procs = [subprocess.Popen(cmd + extra + ([] if processes == 1 else ["--process-id", str(i)]), env=env,
                                   cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -499,7 +504,9 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
             _, err = p.communicate(timeout=900)
             if p.returncode != 0:
                 raise RuntimeError(f"flow process failed: {err.decode()[-2000:]}")
-        return time.perf_counter() - t
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
     out: dict[str, float] = {"cluster_ticks": float(len(ticks))}
     prefixes = []
@@ -511,11 +518,13 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
             ensure_topics(bootstrap, prefix=empty)
             ensure_topics(bootstrap, prefix=full)
             _produce(bootstrap, f"{full}ticks", ticks)
-            overhead = timed(empty, procs)
-            total = timed(full, procs)
+            overhead, cpu0 = timed(empty, procs)
+            total, cpu = timed(full, procs)
             out[f"cluster_{procs}p_startup_s"] = overhead
             out[f"cluster_{procs}p_ticks_per_s"] = len(ticks) / max(total - overhead, 1e-9)
+            out[f"cluster_{procs}p_cpu_s_per_mticks"] = (cpu - cpu0) / len(ticks) * 1e6
         out["cluster_2p_vs_1p_ratio"] = out["cluster_2p_ticks_per_s"] / out["cluster_1p_ticks_per_s"]
+        out["cluster_cpu_2p_vs_1p_ratio"] = out["cluster_2p_cpu_s_per_mticks"] / out["cluster_1p_cpu_s_per_mticks"]
     finally:
         from confluent_kafka.admin import AdminClient
 
