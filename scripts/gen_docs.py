@@ -61,6 +61,9 @@ def configuration_md() -> str:
               "| `LEVIBOT_LOG_FORMAT` | `connectors/logging.py` | `json` for one JSON object per line (the images set it), else text |",
               "| `LEVIBOT_LOG_LEVEL` | `connectors/logging.py` | root log level, default `INFO` |",
               "| `LEVIBOT_PROCESS_ID` | `connectors/logging.py`, `connectors/tracing.py` | cluster index written into logs and span resources |",
+              "| `LEVIBOT_LIVE_REPORT` | `flows/live.py` | `1` makes `levibot run --live` keep what its tear sheet needs (in "
+              "memory: every order, fill and decision) and write `<var>/reports/live-run.html` / `.json` when it ends; off "
+              "by default (docs/reports.md, \"A live run's tear sheet\") |",
               "| `OTEL_EXPORTER_OTLP_ENDPOINT` | `connectors/tracing.py` | OTLP/HTTP endpoint; when set, spans are exported |",
               "| `OTEL_SERVICE_NAME` | `connectors/tracing.py` | service name of the spans, default `levibot` |", ""]
     return "\n".join(lines)
