@@ -1,4 +1,4 @@
-"""`levibot run` on its embedded default (DESIGN §6) and `levibot backtest`: history through the flow.
+"""`levibot run` on its embedded default and `levibot backtest`: history through the flow.
 
 No service is needed: history is replayed in-process through the same trading flow the live path
 runs (a Kafka-shaped source of tick batches), and everything it emits is stored in ClickHouse

@@ -1,7 +1,7 @@
 """`levibot ingest`: Kafka `ticks` into PostgreSQL/TimescaleDB and ClickHouse, bad input into `dlq`.
 
-The storage edge of DESIGN §3 step 8 for raw ticks, as its own small Bytewax flow: typed batches
-from the Kafka source, every batch written to both stores (idempotent: re-reading the topic after
+The storage edge for raw ticks, as its own small Bytewax flow: typed batches from the Kafka source,
+every batch written to both stores (idempotent: re-reading the topic after
 a restart or a second replay changes no count), dead letters to the `dlq` topic.
 """
 

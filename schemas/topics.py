@@ -1,4 +1,4 @@
-"""Topic registry: every Kafka topic of DESIGN §2 with its key, event type, partitions and retention.
+"""Topic registry: every Kafka topic of the system with its key, event type, partitions and retention.
 
 >>> topic("ticks").event_type.__name__
 'Tick'
@@ -189,7 +189,7 @@ _SPECS = (
     ),
 )
 
-#: Registry name -> spec, in DESIGN §2 order.
+#: Registry name -> spec, in the order of the topics table (docs/topics.md).
 TOPICS: dict[str, TopicSpec] = {s.name: s for s in _SPECS}
 
 

@@ -112,7 +112,7 @@ def _doc(cls: type) -> str:
 
 def topics_md() -> str:
     """docs/topics.md: the registry, then each event type's fields."""
-    lines = [HEADER.format(src="schemas/topics.py and schemas/events.py"), "# Topics and event schemas", "",
+    lines = [HEADER.format(src="schemas/topics.py and schemas/events/"), "# Topics and event schemas", "",
              "Every Kafka topic comes from the registry in `schemas/topics.py` (`levibot topics create` creates the",
              "missing ones; the broker does not auto-create topics). Names get `LEVIBOT_TOPIC_PREFIX` prepended.",
              "Messages are JSON-encoded `msgspec` structs with an `event` tag and a `schema_version`; JSON Schema",

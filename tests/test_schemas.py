@@ -648,7 +648,7 @@ def test_id_pattern_matches_the_fast_check() -> None:
     for s in ["a", "~" * 128, "x" * 129, "a b", "é", "a\t", "", "\x7f", "binance:BTCUSD:1", "a\n", *string.printable]:
         fast_ok = True
         try:
-            events._id(s, "id")
+            events.base._id(s, "id")
         except ValueError:
             fast_ok = False
         assert fast_ok == (rx.fullmatch(s) is not None), repr(s)
