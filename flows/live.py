@@ -211,7 +211,7 @@ def run_live(
         watchdog = ReportSilenceWatchdog(reduce_only.producer, reduce_only.sign_fn, metrics=fm,
                                          timeout_s=float(s.reports_silence_reduce_only_s), account_of=cfg.account_of)
         outputs.orders.append(watchdog.orders_sink())
-        outputs.reports.append(watchdog.reports_sink())
+        outputs.reports_read.append(watchdog.reports_sink())  # as read: the account holds reports in event time
         watchdog.start()
     collector = None
     if live_report_enabled():  # the run's tear sheet at its end (LEVIBOT_LIVE_REPORT=1)

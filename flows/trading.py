@@ -59,6 +59,9 @@ class Outputs:
     cancels: list = field(default_factory=list)  # CancelRequests to a remote venue (``order.cancels``)
     fills: list = field(default_factory=list)
     reports: list = field(default_factory=list)
+    # execution-report lists as read from ``execution.reports``, before the account holds them in event time
+    # (the report-silence watchdog: a report the venue has sent answers its order, applied or not yet)
+    reports_read: list = field(default_factory=list)
     audit: list = field(default_factory=list)
     accounts: list = field(default_factory=list)
     dead: list = field(default_factory=list)
@@ -487,6 +490,9 @@ def build_trading_flow(
         if metrics is not None:
             reps = op.inspect("metrics_reports", reps, lambda _s, b: metrics.observe_batch(b))
         dead = op.merge("dead_and_reports", dead, op.filter("rep_dead", op.map("rep_dead_letters", reps, lambda b: b.dead), bool))
+        if outputs.reports_read:
+            _out("reports_read_out", op.filter("reports_read", op.map("reports_read_events", reps, lambda b: b.events),
+                                               bool), outputs.reports_read)
         rep_items = op.flat_map("reports_by_account", reps, _reports_by_account)
         updates = op.merge("updates_and_reports", updates, rep_items)
     remote = reports_source is not None

@@ -238,6 +238,7 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         ticks_out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         ingest = f'sum(levibot_events_in_total{{stage="ingest", topic="{prefix}ticks"}})'
         var_q = f'max(levibot_risk_var_ratio{{{main_instance}, scope="account:default"}})'
+        fills_q = f'sum(levibot_fills_total{{{main_instance}}})'
         chunk, sent = 2 * 8 * 100, 0
         while True:
             assert sent < len(ticks) // 2, "the book held no risk after half the history"
@@ -248,10 +249,11 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
                      retry_on=NOT_YET, interval_s=0.5)
             # the account's state after the last decision, scraped (1 s scrapes; under a loaded 4-worker run the
             # decision can lag the ingest count by seconds, and a stale reading shows a flat book): up to 5 s for
-            # the book's VaR to show, else the next chunk
+            # the book's VaR to show with a position the venue has filled (VaR alone can be orders in flight, which
+            # the halt below cancels, leaving a flat book whose marks never dip), else the next chunk
             try:
-                wait_for(lambda: (prom.value(var_q) or 0) > 1e-6, 5, "the book to hold risk", procs=[flow],
-                         retry_on=NOT_YET, interval_s=0.5)
+                wait_for(lambda: (prom.value(var_q) or 0) > 1e-6 and (prom.value(fills_q) or 0) > 0, 5,
+                         "the book to hold risk", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
                 break
             except AssertionError:
                 assert flow.running, flow.tail()
