@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LEVIBOT_VAR ?= $(CURDIR)/var
 
-.PHONY: help venv tools run test test-fast bench rl-experiment soak services-up services-down services-status topics schemas-export docs clean
+.PHONY: help venv tools lint run test test-fast bench rl-experiment soak services-up services-down services-status topics schemas-export docs clean
 
 help:
 	@echo "make run            replay the bundled BTC/ETH history through the flow (embedded, no services)"
@@ -58,9 +58,13 @@ schemas-export: $(STAMP)
 # one test module per worker at a time (--dist loadfile: a module's fixtures stay in one process), the slowest
 # modules first (tests/conftest.py, SLOWEST_FIRST). TEST_WORKERS=0 runs it in this one process.
 TEST_WORKERS ?= 4
-test: services-up tools
+test: services-up tools lint
 	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
 		--no-loadscope-reorder $(PYTEST_ARGS)
+
+# The lint gate (pyproject.toml [tool.ruff]): a finding fails make test.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # Pure tests only (no services): quick feedback while editing.
 test-fast: $(STAMP)

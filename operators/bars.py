@@ -653,7 +653,6 @@ class BarAggregator:
 
     def _close_until(self, nb: int, out: list[BarRecord]) -> None:
         """Close (emit) every window starting before ``nb`` (ns) and set the boundary to ``nb``."""
-        res = self.res_ns
         starts = sorted(w for w in self.open if w < nb)
         for w in starts:
             if self.fill_empty:

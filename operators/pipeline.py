@@ -30,7 +30,6 @@ from operators.models.scorer import ScorerConfig
 from operators.risk import RiskLimits
 from operators.signal_stage import SignalStage
 from schemas.events import Bar, Signal
-from schemas.time import NS_PER_S as NS
 
 __all__ = ["PipelineConfig", "LocalPipeline", "Emitted", "bar_event", "paper_broker_config"]
 

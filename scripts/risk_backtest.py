@@ -38,8 +38,8 @@ def main() -> None:
     ap.add_argument("--data", type=pathlib.Path,
                     default=pathlib.Path(__file__).resolve().parents[1] / "data" / "market")
     args = ap.parse_args()
-    print(f"| asset | estimator | α | forecasts | breaches | breach rate | expected | Kupiec LR | p-value "
-          f"| mean VaR | mean CVaR |")
+    print("| asset | estimator | α | forecasts | breaches | breach rate | expected | Kupiec LR | p-value "
+          "| mean VaR | mean CVaR |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     spans = []
     for asset in ASSETS:

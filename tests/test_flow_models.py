@@ -16,7 +16,7 @@ from flows.embedded import EMBEDDED_PIPELINE
 from flows.live import init_recovery
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
-from operators.models import build_training_set, features_frame, train_lightgbm
+from operators.models import build_training_set, train_lightgbm
 from operators.signal_stage import SignalStage
 
 from .conftest import DATA

@@ -28,7 +28,7 @@ from connectors.history import load_history
 from connectors.kafka.source import EventBatch
 from connectors.memory import CollectSink
 from connectors.metrics import METRIC_SPECS, FlowMetrics, metered_sink
-from operators.pipeline import LocalPipeline, PipelineConfig
+from operators.pipeline import LocalPipeline
 from schemas.events import DeadLetter, Fill, PortfolioSnapshot, RiskDecision, Score
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ Tk = namedtuple("Tk", "symbol ts price qty")
 R = namedtuple("R", "seq ts")
 
 
-def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdate, list]]:
+def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdate, list]]:  # noqa: F811
     """Per bar and symbol: six trades inside the bar (the venue fills on them) and a decision point at the close,
     with an intent whose target moves every few bars; each update with its trades for the venue."""
     rng = np.random.default_rng(seed)

@@ -32,7 +32,6 @@ from operators.api.audit import actor_name
 from operators.api.keys import parse_token
 from operators.api.query import ListFilter
 from operators.api.sessions import Session, check_csrf, csrf_token, issue_session, new_nonce, verify_session
-from schemas.time import iso
 
 __all__ = ["mount_console"]
 

@@ -56,7 +56,6 @@ from operators.risk.position_cap import PositionCapGate
 import msgspec
 
 from schemas.events import Alert, CancelRequest, ControlCommand, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
-from schemas.time import NS_PER_S as NS
 
 from .attribution import StrategyAttribution
 from .ledger import Ledger

@@ -60,7 +60,7 @@ import numpy as np
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
-from .checks import PASS, Verdict, check_confidence, check_kill_switch, check_stale, max_feasible_qty
+from .checks import PASS, Verdict, max_feasible_qty
 from .filtered import filtered_scenarios
 from .scenarios import ScenarioLines, var_cvar
 from .scenario_search import ScenarioSearch
