@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from .scenarios import ScenarioLines, _lerp
+from .scenarios import ScenarioLines, _lerp, settle_root
 
 __all__ = ["ScenarioSearch"]
 
@@ -266,11 +266,8 @@ class ScenarioSearch:
         t = -target  # the return-sign value of the VaR / CVaR at the boundary
         q = (t * n - x) / y if n else (t - x) / y  # CVaR: the tail mean (x + q y) / n; VaR: x + q y
         q = min(max(q, lo), hi)
-        for _ in range(8):  # settle float rounding at the root: step down until it fits
-            if fits(q):
-                break
-            q = max(lo, q - max(abs(q), 1.0) * 4e-16 - tol * 1e-3)
-        else:
+        q = settle_root(q, lo, tol, fits)
+        if q is None:
             return None
         z = min(hi, q + tol)
         if q < hi and not ScenarioSearch._surely_out(lin, t, z) and fits(z):

@@ -36,6 +36,7 @@ True
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -59,6 +60,17 @@ def quantile_ranks(n: int, alpha: float) -> tuple[int, int, float]:
         return n - 1, n - 1, h - math.floor(h)
     k = math.floor(h)
     return k, k + 1, h - k
+
+
+def settle_root(q: float, lo: float, tol: float, fits: Callable[[float], bool]) -> float | None:
+    """A solved root ``q`` stepped down (never below ``lo``) until ``fits(q)``: float rounding at the root can put
+    the solved value a few ulps on the wrong side. None when 8 steps do not get there (the caller goes on
+    halving)."""
+    for _ in range(8):
+        if fits(q):
+            return q
+        q = max(lo, q - max(abs(q), 1.0) * 4e-16 - tol * 1e-3)
+    return None
 
 
 def _lerp(lo: float, hi: float, g: float) -> float:
@@ -227,11 +239,8 @@ class ScenarioLines:
         def fits(x: float) -> bool:
             return (self._eval(cand, below, x)[i] - off) / scale <= bound
 
-        for _ in range(8):  # settle float rounding at the root: step down until it fits
-            if fits(q):
-                break
-            q = max(lo, q - max(abs(q), 1.0) * 4e-16 - tol * 1e-3)
-        else:
+        q = settle_root(q, lo, tol, fits)
+        if q is None:
             return None
         if q < hi and fits(min(hi, q + tol)):
             return None  # not the boundary (rounding made the piece look linear): keep halving
