@@ -68,13 +68,19 @@ class EventBatch(Generic[E]):
 
 
 def list_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[int]:
-    """Partition ids of ``topic``; raises a clear error when the topic is missing."""
-    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=timeout_s)
-    tmd = md.topics.get(topic)
-    if tmd is None or tmd.error is not None:
-        reason = tmd.error.str() if tmd is not None and tmd.error is not None else "not found"
-        raise RuntimeError(f"Kafka topic {topic!r} is not usable: {reason} (create it with `levibot topics create`)")
-    return sorted(tmd.partitions)
+    """Partition ids of ``topic``; raises a clear error when the topic is missing. A topic created a moment ago
+    may not be in the broker's metadata yet: an unknown topic is asked for again until ``timeout_s`` has passed."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        md = admin.list_topics(topic, timeout=max(deadline - time.monotonic(), 0.5))
+        tmd = md.topics.get(topic)
+        if tmd is not None and tmd.error is None:
+            return sorted(tmd.partitions)
+        if time.monotonic() >= deadline:
+            reason = tmd.error.str() if tmd is not None and tmd.error is not None else "not found"
+            raise RuntimeError(f"Kafka topic {topic!r} is not usable: {reason} (create it with `levibot topics create`)")
+        time.sleep(0.2)
 
 
 class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
