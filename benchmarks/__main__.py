@@ -26,13 +26,18 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    )
 
 
 #: (c)'s strategy: the full path, trading often enough to sample the latency (no turnover budget, 1-bar hold:
 #: about 2,000 orders over the 432,000 ticks; the default discipline allows two dozen)
-LATENCY_CFG = PipelineConfig(trend_entry=0.0005, trend_exit=0.0001,
-                             orchestrator_args=(("turnover_per_year", None), ("min_hold_bars", 1), ("min_change", 0.05)))
+LATENCY_CFG = PipelineConfig(
+    trend_entry=0.0005,
+    trend_exit=0.0001,
+    orchestrator_args=(("turnover_per_year", None), ("min_hold_bars", 1), ("min_change", 0.05)),
+)
 
 
 def _got(res: dict[str, float], part: dict[str, float]) -> None:
@@ -69,7 +74,11 @@ def run_flow_suite(s: Settings, n_ticks: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--suite", choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account", "api"], default="all")
+    ap.add_argument(
+        "--suite",
+        choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account", "api"],
+        default="all",
+    )
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
     ap.add_argument("--sink-rows", type=int, default=200_000, help="rows written to each store (default 200,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per side of a ratio; the best is kept")
@@ -79,8 +88,16 @@ def main() -> None:
     res: dict[str, float] = {}
     if args.suite in ("all", "foundation"):
         with tempfile.TemporaryDirectory() as chdir:
-            res.update(foundation.run(s.kafka_bootstrap, s.pg_dsn, chdir, n_ticks=args.ticks,
-                                      sink_rows=args.sink_rows, repeats=args.repeats))
+            res.update(
+                foundation.run(
+                    s.kafka_bootstrap,
+                    s.pg_dsn,
+                    chdir,
+                    n_ticks=args.ticks,
+                    sink_rows=args.sink_rows,
+                    repeats=args.repeats,
+                )
+            )
     if args.suite in ("all", "flow"):
         res.update(run_flow_suite(s, args.ticks))
     if args.suite in ("all", "models"):
@@ -88,8 +105,13 @@ def main() -> None:
 
         got = models.main()
         for part in ("training", "scoring"):
-            res.update({f"models_{part}_{k}": float(v) for k, v in got[part].items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            res.update(
+                {
+                    f"models_{part}_{k}": float(v)
+                    for k, v in got[part].items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
+            )
     if args.suite in ("all", "risk"):
         from benchmarks import risk
 
@@ -105,16 +127,25 @@ def main() -> None:
     if args.suite in ("all", "sweep"):
         from benchmarks import sweep
 
-        res.update({f"sweep_{k}": float(v) for k, v in sweep.run().items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        res.update(
+            {
+                f"sweep_{k}": float(v)
+                for k, v in sweep.run().items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+        )
     if args.suite in ("all", "edges"):
         from benchmarks import edges
 
         for name, part in edges.run_all().items():
             res.update({f"{name}_{k}": float(v) for k, v in part.items() if isinstance(v, (int, float))})
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    record = {"date": stamp, "machine": machine(), "command": f"make bench BENCH_ARGS='--suite {args.suite}'",
-              "results": res}
+    record = {
+        "date": stamp,
+        "machine": machine(),
+        "command": f"make bench BENCH_ARGS='--suite {args.suite}'",
+        "results": res,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.suite}-{stamp}.json").write_text(json.dumps(record, indent=2))
     print(f"\n{stamp} — {record['machine']}")

@@ -60,9 +60,18 @@ def _inputs(n_times: int, seed: int = 3) -> list[SymbolUpdate]:
             p = float(px[i, j])
             tick = Tick(symbol=sym, ts=t - NS, price=p, qty=5.0, side="buy", trade_id=f"b:{sym}:{i}", venue="bench")
             tg = targets[(i + j) % len(targets)]
-            it = Intent(id=stable_id("int", "bench", sym, t, tg), symbol=sym, strategy="bench", target=tg,
-                        confidence=0.9, price=p, ts=t)
-            out.append(SymbolUpdate(sym, t - STEP, TickColumns(sym, [tick], t - STEP), [DecisionPoint(sym, t, p, it)], t))
+            it = Intent(
+                id=stable_id("int", "bench", sym, t, tg),
+                symbol=sym,
+                strategy="bench",
+                target=tg,
+                confidence=0.9,
+                price=p,
+                ts=t,
+            )
+            out.append(
+                SymbolUpdate(sym, t - STEP, TickColumns(sym, [tick], t - STEP), [DecisionPoint(sym, t, p, it)], t)
+            )
     return out
 
 
@@ -91,6 +100,7 @@ def _timed(f: Any) -> Any:
         finally:
             self.spent += clock() - t
             self._depth = 0
+
     return call
 
 
@@ -102,21 +112,35 @@ del _name, _f
 
 def _stage(cfg: AccountConfig) -> tuple[AccountStage, _TimedExecution]:
     acc = AccountStage(cfg)
-    ex = _TimedExecution(acc.venue, execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s,
-                         twap_slice_s=cfg.twap_slice_s)
+    ex = _TimedExecution(
+        acc.venue, execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s, twap_slice_s=cfg.twap_slice_s
+    )
     acc.execution = ex
     return acc, ex
 
 
 def _config(var_method: str = "gaussian") -> AccountConfig:
-    return AccountConfig(symbols=SYMBOLS, limits=RiskLimits(max_price_age_s=3600.0, rate_per_s=1e9, rate_burst=1e9,
-                                                            min_history=20, min_confidence=0.0, max_drawdown=1.0,
-                                                            resume_drawdown=0.5, var_method=var_method),
-                         twap_horizon_s=900.0, twap_slice_s=300.0, broker=BrokerConfig())
+    return AccountConfig(
+        symbols=SYMBOLS,
+        limits=RiskLimits(
+            max_price_age_s=3600.0,
+            rate_per_s=1e9,
+            rate_burst=1e9,
+            min_history=20,
+            min_confidence=0.0,
+            max_drawdown=1.0,
+            resume_drawdown=0.5,
+            var_method=var_method,
+        ),
+        twap_horizon_s=900.0,
+        twap_slice_s=300.0,
+        broker=BrokerConfig(),
+    )
 
 
-def _measure(updates: list[SymbolUpdate], var_method: str, repeats: int, cfg: AccountConfig | None = None
-             ) -> tuple[float, float, AccountStage]:
+def _measure(
+    updates: list[SymbolUpdate], var_method: str, repeats: int, cfg: AccountConfig | None = None
+) -> tuple[float, float, AccountStage]:
     best = (float("inf"), 0.0)
     acc = None
     for _ in range(repeats):
@@ -145,13 +169,17 @@ def run(n_times: int = 10_000, repeats: int = 3, realistic: bool = True, cpu: bo
     n = 2 * n_times
     total, in_execution, acc = _measure(updates, "gaussian", repeats)
     f_total, f_exec, _ = _measure(updates, "fhs", repeats)
-    return {"account_intents": float(n), "account_intents_per_s": n / total,
-            "account_stage_intents_per_s": n / (total - in_execution),
-            "account_execution_share": in_execution / total,
-            "account_approved_frac": (acc.decisions["approved"] + acc.decisions["resized"]) / n,
-            "account_orders": float(len(acc.oms.finished) + len(acc.oms.open)),
-            "account_fhs_intents_per_s": n / f_total, "account_fhs_stage_intents_per_s": n / (f_total - f_exec),
-            **(run_realistic(repeats=repeats) if realistic else {})}
+    return {
+        "account_intents": float(n),
+        "account_intents_per_s": n / total,
+        "account_stage_intents_per_s": n / (total - in_execution),
+        "account_execution_share": in_execution / total,
+        "account_approved_frac": (acc.decisions["approved"] + acc.decisions["resized"]) / n,
+        "account_orders": float(len(acc.oms.finished) + len(acc.oms.open)),
+        "account_fhs_intents_per_s": n / f_total,
+        "account_fhs_stage_intents_per_s": n / (f_total - f_exec),
+        **(run_realistic(repeats=repeats) if realistic else {}),
+    }
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,10 +220,16 @@ def run_realistic(max_bars: int | None = None, repeats: int = 3) -> dict[str, fl
     n_pts = len({p.ts for u in updates for p in u.points})
     n_ticks = sum(len(u.ticks) for u in updates)
     total, in_execution, acc = _measure(updates, cfg.limits.var_method, repeats, cfg)
-    return {"account_real_intents": float(n_int), "account_real_updates": float(len(updates)),
-            "account_real_decision_times": float(n_pts), "account_real_ticks": float(n_ticks),
-            "account_real_intents_per_s": n_int / total, "account_real_stage_intents_per_s": n_int / (total - in_execution),
-            "account_real_updates_per_s": len(updates) / total, "account_real_ticks_per_s": n_ticks / total,
-            "account_real_decision_times_per_s": n_pts / total,
-            "account_real_execution_share": in_execution / total,
-            "account_real_orders": float(len(acc.oms.finished) + len(acc.oms.open))}
+    return {
+        "account_real_intents": float(n_int),
+        "account_real_updates": float(len(updates)),
+        "account_real_decision_times": float(n_pts),
+        "account_real_ticks": float(n_ticks),
+        "account_real_intents_per_s": n_int / total,
+        "account_real_stage_intents_per_s": n_int / (total - in_execution),
+        "account_real_updates_per_s": len(updates) / total,
+        "account_real_ticks_per_s": n_ticks / total,
+        "account_real_decision_times_per_s": n_pts / total,
+        "account_real_execution_share": in_execution / total,
+        "account_real_orders": float(len(acc.oms.finished) + len(acc.oms.open)),
+    }

@@ -120,32 +120,57 @@ def summarise(rows: list[tuple[int, int, int, int, str]], rate: float) -> dict[s
     kinds: dict[str, int] = {}
     for r, good in zip(rows, ok):
         if not good:
-            k = f"http_{r[2]}" if r[2] else ("timeout" if "timeout" in r[4].lower() or "deadline" in r[4].lower()
-                                            else "connection")
+            k = (
+                f"http_{r[2]}"
+                if r[2]
+                else ("timeout" if "timeout" in r[4].lower() or "deadline" in r[4].lower() else "connection")
+            )
             kinds[k] = kinds.get(k, 0) + 1
     wall_s = (int((sent + lat).max()) - start) / 1e9
     send_s = (int(sent.max()) - int(sent.min())) / 1e9
     q = np.percentile(from_due[ok], [50, 95, 99]) if ok.any() else [float("nan")] * 3
     own = np.percentile(lat[ok] / 1e6, [50, 95, 99]) if ok.any() else [float("nan")] * 3
-    return {"requests": float(len(rows)), "errors": float((~ok).sum()),
-            **{f"errors_{k}": float(v) for k, v in sorted(kinds.items())},
-            "sent_per_s": (len(rows) - 1) / send_s if send_s > 0 else float("nan"),
-            "achieved_per_s": float(ok.sum()) / wall_s if wall_s > 0 else float("nan"),
-            "p50_ms": float(q[0]), "p95_ms": float(q[1]), "p99_ms": float(q[2]),
-            "max_ms": float(from_due[ok].max()) if ok.any() else float("nan"),
-            "sent_p95_ms": float(own[1])}
+    return {
+        "requests": float(len(rows)),
+        "errors": float((~ok).sum()),
+        **{f"errors_{k}": float(v) for k, v in sorted(kinds.items())},
+        "sent_per_s": (len(rows) - 1) / send_s if send_s > 0 else float("nan"),
+        "achieved_per_s": float(ok.sum()) / wall_s if wall_s > 0 else float("nan"),
+        "p50_ms": float(q[0]),
+        "p95_ms": float(q[1]),
+        "p99_ms": float(q[2]),
+        "max_ms": float(from_due[ok].max()) if ok.any() else float("nan"),
+        "sent_p95_ms": float(own[1]),
+    }
 
 
-def attack(url: str, headers: dict[str, str], rate: float, seconds: float, server_pid: int | None = None,
-           ) -> dict[str, float]:
+def attack(
+    url: str,
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+    server_pid: int | None = None,
+) -> dict[str, float]:
     """One vegeta run at ``rate`` for ``seconds`` against ``GET url``; :func:`summarise` figures plus
     ``server_cpu_ms_per_req`` when ``server_pid`` is given."""
     veg = vegeta_path()
     target = f"GET {url}\n" + "".join(f"{k}: {v}\n" for k, v in headers.items())
     cpu0 = _tree_cpu_s(server_pid) if server_pid else 0.0
-    att = subprocess.Popen([veg, "attack", f"-rate={rate:g}/1s", f"-duration={seconds:g}s",
-                            f"-timeout={TIMEOUT_S:g}s", "-workers=32", "-max-body=0", "-http2=false",
-                            "-redirects=-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    att = subprocess.Popen(
+        [
+            veg,
+            "attack",
+            f"-rate={rate:g}/1s",
+            f"-duration={seconds:g}s",
+            f"-timeout={TIMEOUT_S:g}s",
+            "-workers=32",
+            "-max-body=0",
+            "-http2=false",
+            "-redirects=-1",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     enc = subprocess.Popen([veg, "encode", "--to", "csv"], stdin=att.stdout, stdout=subprocess.PIPE)
     assert att.stdin is not None and att.stdout is not None
     att.stdin.write(target.encode())
@@ -195,10 +220,23 @@ def _seed(dsn: str, n_bars: int = 2000, n_fills: int = 4000, n_decisions: int = 
             for k, sym in enumerate(SEED_SYMBOLS):
                 px = (100.0 * (k + 1)) * np.exp(np.cumsum(rng.normal(0, 0.002, n_bars)))
                 closes[sym] = px
-                cur.executemany("INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, "
-                                "vwap) VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
-                                [(sym, t0 + i * step, t0 + i * step, float(c), float(c) * 1.001, float(c) * 0.999,
-                                  float(c), float(c)) for i, c in enumerate(px)])
+                cur.executemany(
+                    "INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, "
+                    "vwap) VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
+                    [
+                        (
+                            sym,
+                            t0 + i * step,
+                            t0 + i * step,
+                            float(c),
+                            float(c) * 1.001,
+                            float(c) * 0.999,
+                            float(c),
+                            float(c),
+                        )
+                        for i, c in enumerate(px)
+                    ],
+                )
             orders, fills = [], []
             for i in range(n_fills):
                 sym = SEED_SYMBOLS[i % len(SEED_SYMBOLS)]
@@ -208,16 +246,32 @@ def _seed(dsn: str, n_bars: int = 2000, n_fills: int = 4000, n_decisions: int = 
                 qty, price = float(rng.uniform(0.01, 1.0)), float(closes[sym][bar])
                 orders.append((f"bo{i}", "trend" if i % 2 else "meanrev", sym, side, qty, ts, ts))
                 fills.append((f"bf{i}", f"bo{i}", sym, side, price, qty, price * qty * 1e-4, ts, ts))
-            cur.executemany("INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
-                            "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)", orders)
-            cur.executemany("INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, "
-                            "ts_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)", fills)
-            cur.executemany("INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, "
-                            "requested_qty, approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, "
-                            "'BTC-USD', 'trend', 'buy', 'approved', 1, 1, '{}', 0.01, 0.02, %s, "
-                            "to_timestamp(%s / 1e9), %s)",
-                            [(f"bd{i}", f"bi{i}", json.dumps({"equity": 100_000.0, "drawdown": 0.01}),
-                              t0 + i * step * 10, t0 + i * step * 10) for i in range(n_decisions)])
+            cur.executemany(
+                "INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
+                "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)",
+                orders,
+            )
+            cur.executemany(
+                "INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, "
+                "ts_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)",
+                fills,
+            )
+            cur.executemany(
+                "INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, "
+                "requested_qty, approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, "
+                "'BTC-USD', 'trend', 'buy', 'approved', 1, 1, '{}', 0.01, 0.02, %s, "
+                "to_timestamp(%s / 1e9), %s)",
+                [
+                    (
+                        f"bd{i}",
+                        f"bi{i}",
+                        json.dumps({"equity": 100_000.0, "drawdown": 0.01}),
+                        t0 + i * step * 10,
+                        t0 + i * step * 10,
+                    )
+                    for i in range(n_decisions)
+                ],
+            )
 
 
 def _redis_url() -> str:
@@ -237,8 +291,12 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.kill()
 
 
-def run(rate: float = 1000.0, seconds: float = 30.0, workers: int = 2, api_root: str | None = None,
-        ) -> dict[str, float]:
+def run(
+    rate: float = 1000.0,
+    seconds: float = 30.0,
+    workers: int = 2,
+    api_root: str | None = None,
+) -> dict[str, float]:
     """The three loads, one after the other; ``api_<endpoint>_<figure>`` and the p95 ratio to the bare endpoint."""
     from connectors.postgres.api import ApiDatabase
     from connectors.postgres.migrate import migrate
@@ -252,8 +310,17 @@ def run(rate: float = 1000.0, seconds: float = 30.0, workers: int = 2, api_root:
     db = ApiDatabase(dsn, max_size=1).open()
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, sec = parse_token(tok)  # type: ignore[misc]
-    db.create_key(key_id=kid, name="bench", secret_hash=KeyHasher().hash(sec), scopes=["read"], tier="enterprise",
-                  accounts=["*"], rate="100000000/minute", created_by="benchmarks.api", expires_at=None)
+    db.create_key(
+        key_id=kid,
+        name="bench",
+        secret_hash=KeyHasher().hash(sec),
+        scopes=["read"],
+        tier="enterprise",
+        accounts=["*"],
+        rate="100000000/minute",
+        created_by="benchmarks.api",
+        expires_at=None,
+    )
     db.close()
     api_port, bare_port = _port(), _port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
@@ -261,19 +328,35 @@ def run(rate: float = 1000.0, seconds: float = 30.0, workers: int = 2, api_root:
     root = Path(api_root).resolve() if api_root else ROOT
     if api_root:  # another checkout's API (a before/after comparison): its modules first on the path
         env["PYTHONPATH"] = str(root)
-    cmd = [sys.executable, "-c", "from flows.cli import app; app()", "api", "--port", str(api_port),
-           "--log-level", "warning"] + (["--workers", str(workers)] if workers > 1 else [])
-    procs = [subprocess.Popen(cmd, cwd=root, env=env),
-             subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port)], cwd=ROOT)]
-    out: dict[str, float] = {"api_rate": rate, "api_seconds": seconds, "api_workers": float(workers),
-                             "api_load_average_1m": os.getloadavg()[0]}
+    cmd = [
+        sys.executable,
+        "-c",
+        "from flows.cli import app; app()",
+        "api",
+        "--port",
+        str(api_port),
+        "--log-level",
+        "warning",
+    ] + (["--workers", str(workers)] if workers > 1 else [])
+    procs = [
+        subprocess.Popen(cmd, cwd=root, env=env),
+        subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port)], cwd=ROOT),
+    ]
+    out: dict[str, float] = {
+        "api_rate": rate,
+        "api_seconds": seconds,
+        "api_workers": float(workers),
+        "api_load_average_1m": os.getloadavg()[0],
+    }
     try:
         _wait_up(f"http://127.0.0.1:{api_port}/livez", procs[0])
         _wait_up(f"http://127.0.0.1:{bare_port}/bare", procs[1])
         h = {"X-API-Key": tok}
-        for name, url, headers, pid in (("bare", f"http://127.0.0.1:{bare_port}/bare", {}, procs[1].pid),
-                                        ("status", f"http://127.0.0.1:{api_port}/v1/status", h, procs[0].pid),
-                                        ("positions", f"http://127.0.0.1:{api_port}/v1/positions", h, procs[0].pid)):
+        for name, url, headers, pid in (
+            ("bare", f"http://127.0.0.1:{bare_port}/bare", {}, procs[1].pid),
+            ("status", f"http://127.0.0.1:{api_port}/v1/status", h, procs[0].pid),
+            ("positions", f"http://127.0.0.1:{api_port}/v1/positions", h, procs[0].pid),
+        ):
             attack(url, headers, min(rate, 100.0), 2.0)  # warm up: pools, every worker's verified-key cache
             got = attack(url, headers, rate, seconds, pid)
             out.update({f"api_{name}_{k}": v for k, v in got.items()})
@@ -290,8 +373,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0, help="requests per second (default 1000)")
     ap.add_argument("--seconds", type=float, default=30.0, help="seconds per endpoint (default 30)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")
-    ap.add_argument("--api-root", default=None, help="run the API from this checkout instead (e.g. `git archive` "
-                    "of an older commit, for a before/after comparison; --workers 1 unless it has the option)")
+    ap.add_argument(
+        "--api-root",
+        default=None,
+        help="run the API from this checkout instead (e.g. `git archive` "
+        "of an older commit, for a before/after comparison; --workers 1 unless it has the option)",
+    )
     args = ap.parse_args()
     res = run(args.rate, args.seconds, args.workers, args.api_root)
     print(json.dumps(res, indent=2))

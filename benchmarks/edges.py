@@ -35,8 +35,9 @@ def parser_throughput(rounds: int = 20, path: Path = MESSAGES) -> dict[str, Any]
         state: dict = {}
         t0 = time.perf_counter()
         for i, t in enumerate(texts):
-            out = ingest_message(InboundMessage(chat_id=-1001, message_id=i, date_s=1_700_000_000 + i, text=t),
-                                 trust=0.5, get=state.get)
+            out = ingest_message(
+                InboundMessage(chat_id=-1001, message_id=i, date_s=1_700_000_000 + i, text=t), trust=0.5, get=state.get
+            )
             state.update(out.writes)
         best_ingest = min(best_ingest, time.perf_counter() - t0)
     n = len(texts)
@@ -106,16 +107,24 @@ def alert_dispatch_throughput(n: int = 3000, max_in_flight: int = 16) -> dict[st
 
     rx = _AioReceiver()
     dest = Destination(name="bench", url=f"http://127.0.0.1:{rx.port}/hook")
-    alerts = [Alert(id=f"b-{i}", severity="warning", kind="bench", message=f"benchmark alert {i}",
-                    labels={"symbol": "BTC-USDT"}, dedupe_key=f"k{i}", ts=1_700_000_000_000_000_000 + i)
-              for i in range(n)]
+    alerts = [
+        Alert(
+            id=f"b-{i}",
+            severity="warning",
+            kind="bench",
+            message=f"benchmark alert {i}",
+            labels={"symbol": "BTC-USDT"},
+            dedupe_key=f"k{i}",
+            ts=1_700_000_000_000_000_000 + i,
+        )
+        for i in range(n)
+    ]
 
     async def go() -> float:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             s = WebhookSender(dest.name, dest.url, b"bench-key", session=session, max_in_flight=max_in_flight)
             t0 = time.perf_counter()
-            res = await asyncio.gather(
-                *(s.deliver(msgspec.json.encode(render_payload(a, dest)), a.id) for a in alerts))
+            res = await asyncio.gather(*(s.deliver(msgspec.json.encode(render_payload(a, dest)), a.id) for a in alerts))
             dt = time.perf_counter() - t0
             assert all(r.ok for r in res)
             return dt
@@ -153,17 +162,26 @@ def webhook_give_up(rounds: int = 20, max_attempts: int = 3) -> dict[str, Any]:
         out = []
         async with aiohttp.ClientSession() as session:
             for i in range(rounds):
-                s = WebhookSender("bench", f"http://127.0.0.1:{port}/hook", b"bench-key", session=session,
-                                  retry=RetryPolicy(max_attempts=max_attempts, base_delay_s=0.01, max_delay_s=0.02),
-                                  breaker=BreakerPolicy(failure_threshold=10))
+                s = WebhookSender(
+                    "bench",
+                    f"http://127.0.0.1:{port}/hook",
+                    b"bench-key",
+                    session=session,
+                    retry=RetryPolicy(max_attempts=max_attempts, base_delay_s=0.01, max_delay_s=0.02),
+                    breaker=BreakerPolicy(failure_threshold=10),
+                )
                 r = await s.deliver(b"{}", f"g-{i}")
                 assert not r.ok and r.attempts == max_attempts
                 out.append(r.seconds)
         return out
 
     secs = asyncio.run(go())
-    return {"rounds": rounds, "attempts": max_attempts, "give_up_s_p50": round(statistics.median(secs), 4),
-            "give_up_s_max": round(max(secs), 4)}
+    return {
+        "rounds": rounds,
+        "attempts": max_attempts,
+        "give_up_s_p50": round(statistics.median(secs), 4),
+        "give_up_s_max": round(max(secs), 4),
+    }
 
 
 def run_all() -> dict[str, Any]:

@@ -49,17 +49,35 @@ def dense_ticks(ticks_per_bar: int, max_bars: int, symbols: dict[str, Any] | Non
     cols = []
     for sym, path in symbols.items():
         bars = read_bars(path).frame.head(max_bars)
-        t = synthesize_ticks(bars["ts"].to_numpy(np.int64), bars["open"].to_numpy(), bars["high"].to_numpy(),
-                             bars["low"].to_numpy(), bars["close"].to_numpy(), bars["volume"].to_numpy(),
-                             resolution_s=bar_resolution_s(bars["ts"].to_numpy()), n=ticks_per_bar, symbol=sym)
+        t = synthesize_ticks(
+            bars["ts"].to_numpy(np.int64),
+            bars["open"].to_numpy(),
+            bars["high"].to_numpy(),
+            bars["low"].to_numpy(),
+            bars["close"].to_numpy(),
+            bars["volume"].to_numpy(),
+            resolution_s=bar_resolution_s(bars["ts"].to_numpy()),
+            n=ticks_per_bar,
+            symbol=sym,
+        )
         cols.append(t)
     src, row = merge_order(*[c.ts for c in cols])
     ids = [c.trade_ids() for c in cols]
     out = []
     for s, r in zip(src.tolist(), row.tolist()):
         c = cols[s]
-        out.append(Tick(symbol=c.symbol, ts=int(c.ts[r]), price=float(c.price[r]), qty=float(c.qty[r]),
-                        side=SIDE_NAMES[int(c.side[r])], trade_id=ids[s][r], venue=c.venue, synthetic=True))
+        out.append(
+            Tick(
+                symbol=c.symbol,
+                ts=int(c.ts[r]),
+                price=float(c.price[r]),
+                qty=float(c.qty[r]),
+                side=SIDE_NAMES[int(c.side[r])],
+                trade_id=ids[s][r],
+                venue=c.venue,
+                synthetic=True,
+            )
+        )
     return out
 
 
@@ -70,9 +88,17 @@ class _Batches(FixedPartitionedSource):
     def __init__(self, ticks: list[Tick], batch: int, columnar: bool = True) -> None:
         from operators.messages import TickBatch
 
-        self.batches = [EventBatch("ticks", 0, i + batch,
-                                   TickBatch.from_ticks(ticks[i:i + batch], range(i, min(len(ticks), i + batch)))
-                                   if columnar else ticks[i:i + batch]) for i in range(0, len(ticks), batch)]
+        self.batches = [
+            EventBatch(
+                "ticks",
+                0,
+                i + batch,
+                TickBatch.from_ticks(ticks[i : i + batch], range(i, min(len(ticks), i + batch)))
+                if columnar
+                else ticks[i : i + batch],
+            )
+            for i in range(0, len(ticks), batch)
+        ]
 
     def list_parts(self) -> list[str]:
         return ["0"]
@@ -96,12 +122,14 @@ class _Batches(FixedPartitionedSource):
         return Part()
 
 
-def run_project_flow(ticks: list[Tick], batch: int = 5000, cfg: PipelineConfig = LIVE_CFG,
-                     columnar: bool = True) -> tuple[float, int]:
+def run_project_flow(
+    ticks: list[Tick], batch: int = 5000, cfg: PipelineConfig = LIVE_CFG, columnar: bool = True
+) -> tuple[float, int]:
     """Seconds for the full trading flow over ``ticks`` (orders collected in memory); and the order count."""
     orders: list = []
-    flow = build_trading_flow(_Batches(ticks, batch, columnar), Outputs(orders=[CollectSink(orders)]),
-                              universe(cfg, ticks))
+    flow = build_trading_flow(
+        _Batches(ticks, batch, columnar), Outputs(orders=[CollectSink(orders)]), universe(cfg, ticks)
+    )
     t = time.perf_counter()
     run_main(flow)
     return time.perf_counter() - t, len(orders)
@@ -140,8 +168,12 @@ def throughput(n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2) 
     ours = min(run_project_flow(ticks)[0] for _ in range(repeats))
     bare = min(run_bare_fold(ticks) for _ in range(repeats))
     rate = per_bar // 1800
-    return {f"flow_{rate}tps_ticks": float(len(ticks)), f"flow_{rate}tps_ticks_per_s": len(ticks) / ours,
-            f"bare_fold_{rate}tps_ticks_per_s": len(ticks) / bare, f"flow_vs_bare_{rate}tps_ratio": bare / ours}
+    return {
+        f"flow_{rate}tps_ticks": float(len(ticks)),
+        f"flow_{rate}tps_ticks_per_s": len(ticks) / ours,
+        f"bare_fold_{rate}tps_ticks_per_s": len(ticks) / bare,
+        f"flow_vs_bare_{rate}tps_ratio": bare / ours,
+    }
 
 
 def _vm_rss_mib(field: str = "VmRSS") -> float:
@@ -163,8 +195,18 @@ def _memory_child(symbols: int, ticks_per_symbol: int, checkpoints: int) -> dict
         for i in range(ticks_per_symbol):  # every symbol trades every 250 ms (4 ticks/s each)
             ts = t0 + i * 250_000_000
             row = px[i]
-            yield [Tick(symbol=names[j], ts=ts + j, price=float(row[j]), qty=1.0, side="buy" if i % 2 else "sell",
-                        trade_id=f"b:{j}:{i}", venue="bench") for j in range(symbols)]
+            yield [
+                Tick(
+                    symbol=names[j],
+                    ts=ts + j,
+                    price=float(row[j]),
+                    qty=1.0,
+                    side="buy" if i % 2 else "sell",
+                    trade_id=f"b:{j}:{i}",
+                    venue="bench",
+                )
+                for j in range(symbols)
+            ]
 
     samples: list[float] = []
     total = ticks_per_symbol
@@ -198,8 +240,11 @@ def _memory_child(symbols: int, ticks_per_symbol: int, checkpoints: int) -> dict
     orders: list = []
     samples.append(_vm_rss_mib())
     run_main(build_trading_flow(Src(), Outputs(orders=[CollectSink(orders)]), replace(LIVE_CFG, symbols=tuple(names))))
-    out = {"memory_symbols": float(symbols), "memory_ticks": float(symbols * ticks_per_symbol),
-           "memory_rss_mib_start": samples[0]}
+    out = {
+        "memory_symbols": float(symbols),
+        "memory_ticks": float(symbols * ticks_per_symbol),
+        "memory_rss_mib_start": samples[0],
+    }
     for k, v in enumerate(samples[1:], 1):
         out[f"memory_rss_mib_at_{k}of{len(samples) - 1}"] = v
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of a big parent would
@@ -215,8 +260,10 @@ def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2400, check
     import subprocess
     import sys
 
-    code = (f"import json; from benchmarks.flow import _memory_child; "
-            f"print(json.dumps(_memory_child({symbols}, {ticks_per_symbol}, {checkpoints})))")
+    code = (
+        f"import json; from benchmarks.flow import _memory_child; "
+        f"print(json.dumps(_memory_child({symbols}, {ticks_per_symbol}, {checkpoints})))"
+    )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     if res.returncode != 0:
         raise RuntimeError(f"memory benchmark failed: {res.stderr[-2000:]}")
@@ -263,7 +310,7 @@ class _Paced(FixedPartitionedSource):
                         time.sleep(min(0.0005, (self.i + 1) / src.rate - (now - self.t0) / 1e9))
                         return []
                 first_arrival = now if unpaced else self.t0 + int(self.i / src.rate * 1e9)
-                rows = src.ticks[self.i:due]
+                rows = src.ticks[self.i : due]
                 payload = TickBatch.from_ticks(rows, range(self.i, due)) if src.columnar else rows
                 batch = EventBatch("ticks", 0, due, payload, [], first_arrival)
                 self.i = due
@@ -284,8 +331,12 @@ def paced_max_rate(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, cap: int =
     return len(ticks) / ((src.ended_ns - src.started_ns) / 1e9)
 
 
-def poll_costs(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, caps: tuple[int, ...] = (10, 50, 100, 300, 5000),
-               repeats: int = 2) -> dict[str, float]:
+def poll_costs(
+    ticks: list[Tick],
+    cfg: PipelineConfig = LIVE_CFG,
+    caps: tuple[int, ...] = (10, 50, 100, 300, 5000),
+    repeats: int = 2,
+) -> dict[str, float]:
     """What (c) depends on: CPU time of the whole flow per poll and per tick when every poll of the :class:`_Paced`
     source (unpaced) returns ``cap`` ticks (best of ``repeats``, ``time.process_time``: the flow runs in this
     thread). At a rate ``r`` a busy flow's batches settle where a poll's cost equals its ticks' arrival time
@@ -306,8 +357,9 @@ def poll_costs(ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, caps: tuple[in
     return out
 
 
-def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG,
-                     warmup_frac: float = 0.25) -> dict[str, float]:
+def decision_latency(
+    rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_CFG, warmup_frac: float = 0.25
+) -> dict[str, float]:
     """(c): latency (ms) from the arrival of the tick that closes a bar to the first order the decision at that
     bar causes leaving the account step, at a fixed input ``rate`` (ticks/s); one figure per decision.
 
@@ -353,14 +405,18 @@ def decision_latency(rate: float, ticks: list[Tick], cfg: PipelineConfig = LIVE_
         arrival = t0 + int(idx[k] / rate * 1e9)
         lat.append((now - arrival) / 1e6)
     a = np.asarray(lat, dtype=np.float64)
-    return {"latency_rate_ticks_per_s": rate, "latency_decisions": float(a.size),
-            "latency_p50_ms": float(np.percentile(a, 50)) if a.size else float("nan"),
-            "latency_p99_ms": float(np.percentile(a, 99)) if a.size else float("nan"),
-            "latency_max_ms": float(a.max()) if a.size else float("nan")}
+    return {
+        "latency_rate_ticks_per_s": rate,
+        "latency_decisions": float(a.size),
+        "latency_p50_ms": float(np.percentile(a, 50)) if a.size else float("nan"),
+        "latency_p99_ms": float(np.percentile(a, 99)) if a.size else float("nan"),
+        "latency_max_ms": float(a.max()) if a.size else float("nan"),
+    }
 
 
-def kafka_source_latency(bootstrap: str, rate: float = 200.0, seconds: float = 10.0,
-                         poll_timeout_s: float | None = None) -> dict[str, float]:
+def kafka_source_latency(
+    bootstrap: str, rate: float = 200.0, seconds: float = 10.0, poll_timeout_s: float | None = None
+) -> dict[str, float]:
     """The live flow's inputs as ``levibot run --live`` builds them (ticks in columns over the registry's 6
     partitions, signals 3, control 1, execution reports 1; one Bytewax worker), ticks produced at ``rate`` per
     second over BTC-USD and ETH-USD (each tick's ``ts`` = its send time): ms from the send to the flow's first step
@@ -400,8 +456,15 @@ def kafka_source_latency(bootstrap: str, rate: float = 200.0, seconds: float = 1
         t0 = time.monotonic()
         for i in range(n):
             for sym in ("BTC-USD", "ETH-USD"):
-                tick = Tick(symbol=sym, ts=time.time_ns(), price=100.0, qty=1.0, side="buy", trade_id=f"{sym}:{i}",
-                            venue="bench")
+                tick = Tick(
+                    symbol=sym,
+                    ts=time.time_ns(),
+                    price=100.0,
+                    qty=1.0,
+                    side="buy",
+                    trade_id=f"{sym}:{i}",
+                    venue="bench",
+                )
                 p.produce(prefix + "ticks", key=sym.encode(), value=encode(tick))
             p.poll(0)
             time.sleep(max(0.0, t0 + (i + 1) * 2 / rate - time.monotonic()))
@@ -416,12 +479,14 @@ def kafka_source_latency(bootstrap: str, rate: float = 200.0, seconds: float = 1
     finally:
         shutdown.clear_stop()
         delete_topics(bootstrap, [prefix + n for n in names])
-    a = np.asarray(seen[int(len(seen) * 0.1):], dtype=np.float64)  # the first tenth: start-up
+    a = np.asarray(seen[int(len(seen) * 0.1) :], dtype=np.float64)  # the first tenth: start-up
     tag = "default" if poll_timeout_s is None else f"{poll_timeout_s * 1e3:g}ms"
-    return {f"source_latency_{tag}_ticks": float(len(seen)),
-            f"source_latency_{tag}_p50_ms": float(np.percentile(a, 50)),
-            f"source_latency_{tag}_p99_ms": float(np.percentile(a, 99)),
-            f"source_latency_{tag}_max_ms": float(a.max())}
+    return {
+        f"source_latency_{tag}_ticks": float(len(seen)),
+        f"source_latency_{tag}_p50_ms": float(np.percentile(a, 50)),
+        f"source_latency_{tag}_p99_ms": float(np.percentile(a, 99)),
+        f"source_latency_{tag}_max_ms": float(a.max()),
+    }
 
 
 def _produce(bootstrap: str, topic: str, ticks: list[Tick]) -> None:
@@ -429,11 +494,13 @@ def _produce(bootstrap: str, topic: str, ticks: list[Tick]) -> None:
 
     p = EventProducer(bootstrap, topic)
     for i in range(0, len(ticks), 10_000):
-        p.send(ticks[i:i + 10_000])
+        p.send(ticks[i : i + 10_000])
     p.flush()
 
 
-def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2) -> dict[str, float]:
+def kafka_flow_vs_bare(
+    bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2
+) -> dict[str, float]:
     """(b): Kafka `ticks` -> flow -> Kafka `orders`, ticks/s, against a bare consume + decode loop on the same topic."""
     import uuid
 
@@ -449,9 +516,11 @@ def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 
         _produce(bootstrap, f"{prefix}ticks", ticks)
 
         def flow_once() -> float:
-            flow = build_trading_flow(KafkaEventSource(bootstrap, f"{prefix}ticks", Tick, batch_size=5000, stop_at_end=True,
-                                                       columnar=True),
-                                      Outputs(orders=[KafkaEventSink(bootstrap, f"{prefix}orders")]), LIVE_CFG)
+            flow = build_trading_flow(
+                KafkaEventSource(bootstrap, f"{prefix}ticks", Tick, batch_size=5000, stop_at_end=True, columnar=True),
+                Outputs(orders=[KafkaEventSink(bootstrap, f"{prefix}orders")]),
+                LIVE_CFG,
+            )
             t = time.perf_counter()
             run_main(flow)
             return time.perf_counter() - t
@@ -466,8 +535,12 @@ def kafka_flow_vs_bare(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 
     finally:
         delete_topics(bootstrap, [f"{prefix}ticks", f"{prefix}orders"])
     rate = per_bar // 1800
-    return {f"kafka_{rate}tps_ticks": float(len(ticks)), f"kafka_flow_{rate}tps_ticks_per_s": len(ticks) / t_flow,
-            f"kafka_bare_decode_{rate}tps_per_s": len(ticks) / t_bare, f"kafka_flow_vs_bare_{rate}tps_ratio": t_bare / t_flow}
+    return {
+        f"kafka_{rate}tps_ticks": float(len(ticks)),
+        f"kafka_flow_{rate}tps_ticks_per_s": len(ticks) / t_flow,
+        f"kafka_bare_decode_{rate}tps_per_s": len(ticks) / t_bare,
+        f"kafka_flow_vs_bare_{rate}tps_ratio": t_bare / t_flow,
+    }
 
 
 def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 36000) -> dict[str, float]:
@@ -486,20 +559,52 @@ def cluster_scaling(bootstrap: str, n_ticks: int = 1_000_000, per_bar: int = 360
     from connectors.kafka.admin import delete_topics, ensure_topics
 
     ticks = dense_ticks(per_bar, max(1, n_ticks // (2 * per_bar)))
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--live", "--venue", "sim", "--until-end", "--stores", "none", "--snapshot-interval", "5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "run",
+        "--live",
+        "--venue",
+        "sim",
+        "--until-end",
+        "--stores",
+        "none",
+        "--snapshot-interval",
+        "5",
+    ]
 
     def timed(prefix: str, processes: int) -> tuple[float, float]:
         # a live run refuses to start without its control key: a throwaway one unless the caller set one
-        env = {"LEVIBOT_CONTROL_KEY": "hex:" + secrets.token_hex(32), **os.environ, "LEVIBOT_TOPIC_PREFIX": prefix,
-               "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap}
+        env = {
+            "LEVIBOT_CONTROL_KEY": "hex:" + secrets.token_hex(32),
+            **os.environ,
+            "LEVIBOT_TOPIC_PREFIX": prefix,
+            "LEVIBOT_KAFKA_BOOTSTRAP": bootstrap,
+        }
         base = 2300 + (uuid.uuid4().int % 500) * 2
-        extra = [] if processes == 1 else ["--processes", str(processes),
-                                           "--addresses", ";".join(f"127.0.0.1:{base + i}" for i in range(processes))]
+        extra = (
+            []
+            if processes == 1
+            else [
+                "--processes",
+                str(processes),
+                "--addresses",
+                ";".join(f"127.0.0.1:{base + i}" for i in range(processes)),
+            ]
+        )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        procs = [subprocess.Popen(cmd + extra + ([] if processes == 1 else ["--process-id", str(i)]), env=env,
-                                  cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for i in range(processes)]
+        procs = [
+            subprocess.Popen(
+                cmd + extra + ([] if processes == 1 else ["--process-id", str(i)]),
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for i in range(processes)
+        ]
         for p in procs:
             _, err = p.communicate(timeout=900)
             if p.returncode != 0:
@@ -550,8 +655,14 @@ def embedded_run(repeats: int = 1) -> dict[str, float]:
             env.pop("LEVIBOT_KAFKA_BOOTSTRAP", None)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
-            res = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=REPO_ROOT, env=env,
-                                 capture_output=True, text=True, timeout=1800)
+            res = subprocess.run(
+                [sys.executable, "-m", "flows.cli", "run"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             wall = time.perf_counter() - t
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if res.returncode != 0:
@@ -563,5 +674,9 @@ def embedded_run(repeats: int = 1) -> dict[str, float]:
     from flows.cli import BUNDLED
 
     n = len(load_history(BUNDLED, ticks_per_bar=8))
-    return {"make_run_ticks": float(n), "make_run_wall_s": best[0], "make_run_ticks_per_s": n / best[0],
-            "make_run_cpu_s": best[1]}
+    return {
+        "make_run_ticks": float(n),
+        "make_run_wall_s": best[0],
+        "make_run_ticks_per_s": n / best[0],
+        "make_run_cpu_s": best[1],
+    }

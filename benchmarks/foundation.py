@@ -72,8 +72,9 @@ def source_consume_decode(bootstrap: str, topic: str, expected: int) -> int:
     return count[0]
 
 
-def run(bootstrap: str, pg_dsn: str, chdb_dir: str, *, n_ticks: int = 1_000_000, sink_rows: int = 200_000,
-        repeats: int = 3) -> dict[str, float]:
+def run(
+    bootstrap: str, pg_dsn: str, chdb_dir: str, *, n_ticks: int = 1_000_000, sink_rows: int = 200_000, repeats: int = 3
+) -> dict[str, float]:
     """Run the foundation suite; returns the measured figures (rates per second and ratios)."""
     out: dict[str, float] = {}
     per_bar = max(4, -(-n_ticks // 70_030))  # the bundled files hold 70,030 bars
@@ -121,8 +122,12 @@ def _sink_rates(ticks: list[Tick], pg_dsn: str, chdb_dir: str, batch: int = 10_0
         dsn = make_conninfo(**params)
         pg_migrate(dsn)
         w = PostgresWriter(dsn, "ticks", Tick)
-        out["postgres_rows_per_s"] = len(ticks) / _timed(lambda: [w.write(ticks[i:i + batch]) for i in range(0, len(ticks), batch)])
-        out["postgres_duplicate_rows_per_s"] = len(ticks) / _timed(lambda: [w.write(ticks[i:i + batch]) for i in range(0, len(ticks), batch)])
+        out["postgres_rows_per_s"] = len(ticks) / _timed(
+            lambda: [w.write(ticks[i : i + batch]) for i in range(0, len(ticks), batch)]
+        )
+        out["postgres_duplicate_rows_per_s"] = len(ticks) / _timed(
+            lambda: [w.write(ticks[i : i + batch]) for i in range(0, len(ticks), batch)]
+        )
         if w.rows_inserted != len(ticks):
             raise RuntimeError(f"postgres stored {w.rows_inserted} of {len(ticks)}")
         w.close()
@@ -134,7 +139,9 @@ def _sink_rates(ticks: list[Tick], pg_dsn: str, chdb_dir: str, batch: int = 10_0
     chdb_name = f"bench_{uuid.uuid4().hex[:6]}"
     ch_migrate(client, chdb_name)
     cw = ClickHouseWriter(client, "ticks", Tick, database=chdb_name)
-    out["clickhouse_rows_per_s"] = len(ticks) / _timed(lambda: [cw.write(ticks[i:i + batch]) for i in range(0, len(ticks), batch)])
+    out["clickhouse_rows_per_s"] = len(ticks) / _timed(
+        lambda: [cw.write(ticks[i : i + batch]) for i in range(0, len(ticks), batch)]
+    )
     stored = client.query(f"SELECT count() FROM {chdb_name}.ticks FINAL").result_rows[0][0]
     if stored != len(ticks):
         raise RuntimeError(f"clickhouse stored {stored} of {len(ticks)}")

@@ -29,9 +29,16 @@ def training_time() -> dict:
     t1 = time.perf_counter()
     m = train_lightgbm(ds.X, ds.y, ds.ts, ds.names, TrainConfig(gap_ns=ds.horizon_ns + spec.resolution_s * NS))
     t2 = time.perf_counter()
-    return {"rows": len(ds), "features": len(ds.names), "data_s": round(t1 - t0, 2), "train_s": round(t2 - t1, 2),
-            "trees": m.forest.n_trees, "cv_auc": round(m.info["cv_calibrated"]["auc"], 4), "_model": m,
-            "_bars": bars}
+    return {
+        "rows": len(ds),
+        "features": len(ds.names),
+        "data_s": round(t1 - t0, 2),
+        "train_s": round(t2 - t1, 2),
+        "trees": m.forest.n_trees,
+        "cv_auc": round(m.info["cv_calibrated"]["auc"], 4),
+        "_model": m,
+        "_bars": bars,
+    }
 
 
 def scoring_latency(model=None, bars=None, n: int = 20_000) -> dict:
@@ -42,8 +49,7 @@ def scoring_latency(model=None, bars=None, n: int = 20_000) -> dict:
     b = bars[bars.symbol == "BTC-USD"]
     f = features_frame(b, SPEC)
     close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist()))
-    sc = Scorer("BTC-USD", SPEC, batch=model, batch_version="bench" if model is not None else None,
-                cfg=ScorerConfig())
+    sc = Scorer("BTC-USD", SPEC, batch=model, batch_version="bench" if model is not None else None, cfg=ScorerConfig())
     rows = [tuple(r) for r in f[list(SPEC.features)].itertuples(index=False)][:n]
     ts = f.ts.tolist()[:n]
     wall, cpu, learn = [], [], []
@@ -59,11 +65,17 @@ def scoring_latency(model=None, bars=None, n: int = 20_000) -> dict:
         learn.append(w2 - w1)
     total = time.perf_counter() - t_start
     pct = lambda a, q: round(float(np.percentile(np.asarray(a) / 1000, q)), 1)  # noqa: E731
-    return {"decisions": len(rows), "with_lightgbm": model is not None,
-            "score_wall_us_p50": pct(wall, 50), "score_wall_us_p99": pct(wall, 99),
-            "score_cpu_us_p50": pct(cpu, 50), "score_cpu_us_p99": pct(cpu, 99),
-            "learn_wall_us_p50": pct(learn, 50), "learn_wall_us_p99": pct(learn, 99),
-            "decisions_per_s": round(len(rows) / total)}
+    return {
+        "decisions": len(rows),
+        "with_lightgbm": model is not None,
+        "score_wall_us_p50": pct(wall, 50),
+        "score_wall_us_p99": pct(wall, 99),
+        "score_cpu_us_p50": pct(cpu, 50),
+        "score_cpu_us_p99": pct(cpu, 99),
+        "learn_wall_us_p50": pct(learn, 50),
+        "learn_wall_us_p99": pct(learn, 99),
+        "decisions_per_s": round(len(rows) / total),
+    }
 
 
 def xgboost_challenger(bars, n: int = 20_000) -> dict:
@@ -98,8 +110,9 @@ def gru_challenger(bars, n: int = 20_000) -> dict:
 
     ds, _, spec = dataset(bars=bars)
     t0 = time.perf_counter()
-    m = train_gru(ds.X, ds.y, ds.ts, ds.names, TrainConfig(gap_ns=ds.horizon_ns + spec.resolution_s * NS),
-                  groups=ds.symbol)
+    m = train_gru(
+        ds.X, ds.y, ds.ts, ds.names, TrainConfig(gap_ns=ds.horizon_ns + spec.resolution_s * NS), groups=ds.symbol
+    )
     out = {"gru_train_s": round(time.perf_counter() - t0, 2), "gru_epochs": m.info["n_rounds"]}
     lat = scoring_latency(m, bars, n)
     out.update({f"gru_{k}": v for k, v in lat.items() if k.startswith("score_")})
@@ -116,8 +129,15 @@ def main() -> dict:
     gru = gru_challenger(bars)
     tr.update({k: v for k, v in gru.items() if k in ("gru_train_s", "gru_epochs")})
     lat.update({k: v for k, v in gru.items() if k.startswith("gru_score")})
-    return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "load_avg_1m": round(os.getloadavg()[0], 2)}, "training": tr, "scoring": lat}
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+        "training": tr,
+        "scoring": lat,
+    }
 
 
 if __name__ == "__main__":

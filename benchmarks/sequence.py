@@ -35,8 +35,12 @@ def _pct(a, q) -> float:
 
 
 def _stats(prefix: str, wall, cpu) -> dict:
-    return {f"{prefix}_wall_us_p50": _pct(wall, 50), f"{prefix}_wall_us_p99": _pct(wall, 99),
-            f"{prefix}_cpu_us_p50": _pct(cpu, 50), f"{prefix}_cpu_us_p99": _pct(cpu, 99)}
+    return {
+        f"{prefix}_wall_us_p50": _pct(wall, 50),
+        f"{prefix}_wall_us_p99": _pct(wall, 99),
+        f"{prefix}_cpu_us_p50": _pct(cpu, 50),
+        f"{prefix}_cpu_us_p99": _pct(cpu, 99),
+    }
 
 
 def training(frac: float = 1.0) -> tuple[dict, object, object, object]:
@@ -48,9 +52,19 @@ def training(frac: float = 1.0) -> tuple[dict, object, object, object]:
     t1 = time.perf_counter()
     lg = train_lightgbm(ds.X[:n], ds.y[:n], ds.ts[:n], ds.names, cfg)
     t2 = time.perf_counter()
-    return ({"rows": n, "gru_train_s": round(t1 - t0, 2), "lgbm_train_s": round(t2 - t1, 2),
-             "gru_epochs": g.info["n_rounds"], "gru_fold_epochs": g.info["fold_best_epochs"],
-             "gru_params": g.info["params"]}, g, lg, bars)
+    return (
+        {
+            "rows": n,
+            "gru_train_s": round(t1 - t0, 2),
+            "lgbm_train_s": round(t2 - t1, 2),
+            "gru_epochs": g.info["n_rounds"],
+            "gru_fold_epochs": g.info["fold_best_epochs"],
+            "gru_params": g.info["params"],
+        },
+        g,
+        lg,
+        bars,
+    )
 
 
 def forward(model, bars, n: int = 20_000) -> dict:
@@ -64,7 +78,7 @@ def forward(model, bars, n: int = 20_000) -> dict:
     st = model.stream()
     Z = model.standardize(X).astype(np.float32)
     win = np.zeros((1, model.window, Z.shape[1]), np.float32)
-    fwd(w, jnp.asarray(win)).block_until_ready()                    # compile once
+    fwd(w, jnp.asarray(win)).block_until_ready()  # compile once
     nw, nc, jw, jc, diff = [], [], [], [], []
     for i in range(X.shape[0]):
         row = X[i].tolist()
@@ -95,8 +109,10 @@ def scoring(gru, lgbm, bars, n: int = 20_000) -> dict:
     close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist()))
     rows = [tuple(r) for r in f[list(SPEC.features)].itertuples(index=False)][:n]
     ts = f.ts.tolist()[:n]
-    scs = {"gru": Scorer("BTC-USD", SPEC, batch=gru, batch_version="g", cfg=ScorerConfig()),
-           "lgbm": Scorer("BTC-USD", SPEC, batch=lgbm, batch_version="l", cfg=ScorerConfig())}
+    scs = {
+        "gru": Scorer("BTC-USD", SPEC, batch=gru, batch_version="g", cfg=ScorerConfig()),
+        "lgbm": Scorer("BTC-USD", SPEC, batch=lgbm, batch_version="l", cfg=ScorerConfig()),
+    }
     wall: dict[str, list[int]] = {k: [] for k in scs}
     cpu: dict[str, list[int]] = {k: [] for k in scs}
     for r, t in zip(rows, ts):
@@ -117,10 +133,18 @@ def main(quick: bool = False) -> dict:
     load0 = os.getloadavg()[0]
     tr, g, lg, bars = training(0.3 if quick else 1.0)
     n = 5000 if quick else 20_000
-    return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "load_avg_1m_start": round(load0, 2), "load_avg_1m_end": round(os.getloadavg()[0], 2)},
-            "defaults": GruParams().__dict__, "training": tr, "forward": forward(g, bars, n),
-            "scoring": scoring(g, lg, bars, n)}
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m_start": round(load0, 2),
+            "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        },
+        "defaults": GruParams().__dict__,
+        "training": tr,
+        "forward": forward(g, bars, n),
+        "scoring": scoring(g, lg, bars, n),
+    }
 
 
 if __name__ == "__main__":

@@ -53,15 +53,25 @@ def event_driven(event_sets: int = 2) -> dict[str, float]:
     picks = np.linspace(0, 99, event_sets).round().astype(int)
     secs = []
     for i in picks:
-        cfg = replace(EMBEDDED_PIPELINE, mode="baseline", models=False, accounts="per_symbol",
-                      trend_entry=float(g["entry"][i]), trend_exit=float(g["exit"][i]),
-                      broker=paper_broker_config(latency_s=0.0))
+        cfg = replace(
+            EMBEDDED_PIPELINE,
+            mode="baseline",
+            models=False,
+            accounts="per_symbol",
+            trend_entry=float(g["entry"][i]),
+            trend_exit=float(g["exit"][i]),
+            broker=paper_broker_config(latency_s=0.0),
+        )
         t0 = time.perf_counter()
         run_history(history, None, cfg, progress=False)
         secs.append(time.perf_counter() - t0)
     per = float(np.mean(secs))
-    return {"event_driven_measured_sets": float(event_sets), "event_driven_ticks": float(len(history)),
-            "event_driven_s_per_set": per, "event_driven_100_sets_s_extrapolated": per * 100}
+    return {
+        "event_driven_measured_sets": float(event_sets),
+        "event_driven_ticks": float(len(history)),
+        "event_driven_s_per_set": per,
+        "event_driven_100_sets_s_extrapolated": per * 100,
+    }
 
 
 def run(event_sets: int = 2, repeats: int = 3) -> dict[str, float]:

@@ -29,8 +29,9 @@ class RedisConfirmations:
 
     def stage(self, action: str, scope: str, reason: str, *, chat_id: int, user_id: int, now_s: float) -> str:
         code = secrets.token_hex(3)
-        value = json.dumps({"code": code, "action": action, "scope": scope, "reason": reason,
-                            "expires_s": now_s + self.ttl_s})
+        value = json.dumps(
+            {"code": code, "action": action, "scope": scope, "reason": reason, "expires_s": now_s + self.ttl_s}
+        )
         self._r.set(self._key(chat_id, user_id), value, px=int(self.ttl_s * 1000))
         return code
 

@@ -23,8 +23,15 @@ from operators.control.state import ControlState
 from schemas.codec import DecodeError, decode, validate
 from schemas.events import ControlCommand
 
-__all__ = ["key_by_compaction_key", "key_by_scope", "ControlPublisher", "ControlRecord", "ControlView", "fold",
-           "read_control"]
+__all__ = [
+    "key_by_compaction_key",
+    "key_by_scope",
+    "ControlPublisher",
+    "ControlRecord",
+    "ControlView",
+    "fold",
+    "read_control",
+]
 
 Outcome = Literal["applied", "refused", "duplicate", "undecodable", "tombstone"]
 
@@ -49,8 +56,12 @@ class ControlPublisher:
         list_partitions(bootstrap, topic)
         self.topic = topic
         self.timeout_s = timeout_s
-        self._producer = EventProducer(bootstrap, topic, key_fn=key_by_compaction_key,
-                                       extra_config={"message.timeout.ms": str(int(timeout_s * 1000))})
+        self._producer = EventProducer(
+            bootstrap,
+            topic,
+            key_fn=key_by_compaction_key,
+            extra_config={"message.timeout.ms": str(int(timeout_s * 1000))},
+        )
 
     def publish(self, cmd: ControlCommand) -> ControlCommand:
         """Validate (patterns and bounds too), send and wait for the ack; returns the command as sent."""
@@ -91,8 +102,13 @@ class ControlView:
         return [r for r in self.records if r.outcome == outcome]
 
 
-def fold(messages: Iterable[tuple[int, int, bytes | None, bytes | None]], keys: Mapping[str, bytes], *,
-         state: ControlState | None = None, topic: str = "control") -> ControlView:
+def fold(
+    messages: Iterable[tuple[int, int, bytes | None, bytes | None]],
+    keys: Mapping[str, bytes],
+    *,
+    state: ControlState | None = None,
+    topic: str = "control",
+) -> ControlView:
     """Fold ``(partition, offset, key, value)`` messages, in the order given, into a state.
 
     A tombstone (``value`` None, a compaction delete marker; nothing in LeviBot writes one) is ignored. A value that
@@ -126,8 +142,9 @@ def fold(messages: Iterable[tuple[int, int, bytes | None, bytes | None]], keys: 
     return view
 
 
-def read_control(bootstrap: str, topic: str, keys: Mapping[str, bytes], *, timeout_s: float = 10.0,
-                 state: ControlState | None = None) -> ControlView:
+def read_control(
+    bootstrap: str, topic: str, keys: Mapping[str, bytes], *, timeout_s: float = 10.0, state: ControlState | None = None
+) -> ControlView:
     """Read ``topic`` from the beginning to its current end and :func:`fold` it.
 
     Topic order is offset order (``control`` has one partition). Should the topic have several partitions, the

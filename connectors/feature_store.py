@@ -23,8 +23,9 @@ def store_name(spec: FeatureSet) -> str:
     return f"{spec.name}/{spec.resolution_s}s"
 
 
-def write_features(client: Client, frame: pd.DataFrame, spec: FeatureSet, *, database: str = "levibot",
-                   batch_rows: int = 50_000) -> int:
+def write_features(
+    client: Client, frame: pd.DataFrame, spec: FeatureSet, *, database: str = "levibot", batch_rows: int = 50_000
+) -> int:
     """Insert a features frame (``symbol, ts`` = window end ns, one column per ``spec.features``); NaN rows skipped.
 
     Column-oriented inserts of ``batch_rows`` rows with a deterministic deduplication token per batch (a retried
@@ -40,19 +41,36 @@ def write_features(client: Client, frame: pd.DataFrame, spec: FeatureSet, *, dat
     n = 0
     for s in range(0, ts.size, batch_rows):
         e = min(s + batch_rows, ts.size)
-        data = [sym[s:e].tolist(), ts[s:e].tolist(), [name] * (e - s), [spec.version] * (e - s),
-                [cols] * (e - s), vals[s:e].tolist()]
+        data = [
+            sym[s:e].tolist(),
+            ts[s:e].tolist(),
+            [name] * (e - s),
+            [spec.version] * (e - s),
+            [cols] * (e - s),
+            vals[s:e].tolist(),
+        ]
         token = f"features|{name}|{spec.version}|{sym[s]}|{int(ts[s])}|{sym[e - 1]}|{int(ts[e - 1])}|{e - s}"
-        client.insert("features", data, column_names=["symbol", "ts", "feature_set", "feature_set_version", "names",
-                                                      "values"], database=database, column_oriented=True,
-                      settings={"insert_deduplication_token": token})
+        client.insert(
+            "features",
+            data,
+            column_names=["symbol", "ts", "feature_set", "feature_set_version", "names", "values"],
+            database=database,
+            column_oriented=True,
+            settings={"insert_deduplication_token": token},
+        )
         n += e - s
     return n
 
 
-def read_features(client: Client, spec: FeatureSet, *, database: str = "levibot",
-                  symbols: Sequence[str] | None = None, start_ns: int | None = None,
-                  end_ns: int | None = None) -> pd.DataFrame:
+def read_features(
+    client: Client,
+    spec: FeatureSet,
+    *,
+    database: str = "levibot",
+    symbols: Sequence[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> pd.DataFrame:
     """Features of ``spec`` as a frame ``symbol, ts`` (ns) + one column per feature, ordered by (symbol, ts).
 
     Reads with FINAL (deduplicated). Rows whose stored ``names`` differ from the spec's raise ``ValueError``.
@@ -68,8 +86,10 @@ def read_features(client: Client, spec: FeatureSet, *, database: str = "levibot"
     if end_ns is not None:
         where.append("toUnixTimestamp64Nano(ts) < {e:Int64}")
         params["e"] = int(end_ns)
-    q = (f"SELECT symbol, toUnixTimestamp64Nano(ts), names, values FROM {database}.features FINAL "
-         f"WHERE {' AND '.join(where)} ORDER BY symbol, ts")
+    q = (
+        f"SELECT symbol, toUnixTimestamp64Nano(ts), names, values FROM {database}.features FINAL "
+        f"WHERE {' AND '.join(where)} ORDER BY symbol, ts"
+    )
     res = client.query(q, parameters=params)
     cols = list(spec.features)
     rows = res.result_rows

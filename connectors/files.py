@@ -107,7 +107,9 @@ def read_bars(path: str | Path, symbol: str | None = None) -> Loaded:
 
     flag(df["ts"].isna(), "unparseable timestamp")
     px = df[["open", "high", "low", "close"]].to_numpy()
-    flag(pd.Series(~np.isfinite(px).all(axis=1) | (px <= 0).any(axis=1), index=df.index), "price not finite and positive")
+    flag(
+        pd.Series(~np.isfinite(px).all(axis=1) | (px <= 0).any(axis=1), index=df.index), "price not finite and positive"
+    )
     flag(~np.isfinite(df["volume"]) | (df["volume"] < 0), "volume not finite and non-negative")
     ohlc_bad = (df["low"] > df[["open", "close"]].min(axis=1)) | (df["high"] < df[["open", "close"]].max(axis=1))
     flag(ohlc_bad, "OHLC inconsistent (low above open/close or high below)")

@@ -78,16 +78,32 @@ def load_history(
             for sym, g in bars.groupby("symbol", sort=True):
                 res = bar_resolution_s(g["ts"].to_numpy())
                 t = synthesize_ticks(
-                    g["ts"].to_numpy(np.int64), g["open"].to_numpy(), g["high"].to_numpy(), g["low"].to_numpy(),
-                    g["close"].to_numpy(), g["volume"].to_numpy(), resolution_s=res, n=ticks_per_bar,
-                    symbol=str(sym), venue=venue,
+                    g["ts"].to_numpy(np.int64),
+                    g["open"].to_numpy(),
+                    g["high"].to_numpy(),
+                    g["low"].to_numpy(),
+                    g["close"].to_numpy(),
+                    g["volume"].to_numpy(),
+                    resolution_s=res,
+                    n=ticks_per_bar,
+                    symbol=str(sym),
+                    venue=venue,
                 )
                 side_names = np.array([SIDE_NAMES[-1], SIDE_NAMES[0], SIDE_NAMES[1]], dtype=object)
-                frames.append(pd.DataFrame({
-                    "symbol": str(sym), "ts": t.ts, "price": t.price, "qty": t.qty,
-                    "side": side_names[t.side.astype(np.int64) + 1], "trade_id": t.trade_ids(),
-                    "venue": venue, "synthetic": True,
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "symbol": str(sym),
+                            "ts": t.ts,
+                            "price": t.price,
+                            "qty": t.qty,
+                            "side": side_names[t.side.astype(np.int64) + 1],
+                            "trade_id": t.trade_ids(),
+                            "venue": venue,
+                            "synthetic": True,
+                        }
+                    )
+                )
         else:
             loaded = read_ticks(p)
             ticks = loaded.frame

@@ -45,9 +45,18 @@ def tick_columns(ticks: pd.DataFrame) -> TickBatch:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"tick row {i} is not a valid Tick: {ticks.iloc[i].to_dict()}")
-    return TickBatch([str(x) for x in names], codes.astype(np.int32), ts, price, qty, side,
-                     ticks["synthetic"].to_numpy(bool), ticks["trade_id"].to_numpy(object),
-                     ticks["venue"].to_numpy(object), np.arange(len(ticks), dtype=np.int64))
+    return TickBatch(
+        [str(x) for x in names],
+        codes.astype(np.int32),
+        ts,
+        price,
+        qty,
+        side,
+        ticks["synthetic"].to_numpy(bool),
+        ticks["trade_id"].to_numpy(object),
+        ticks["venue"].to_numpy(object),
+        np.arange(len(ticks), dtype=np.int64),
+    )
 
 
 class _Part(StatefulSourcePartition[EventBatch, int]):
@@ -68,7 +77,9 @@ class _Part(StatefulSourcePartition[EventBatch, int]):
 class HistorySource(FixedPartitionedSource[EventBatch, int]):
     """Replay a tick table (``connectors.history.History.ticks``) into a flow, ``batch_size`` ticks per item."""
 
-    def __init__(self, ticks: pd.DataFrame, *, partitions: int = 1, batch_size: int = 5000, topic: str = "ticks") -> None:
+    def __init__(
+        self, ticks: pd.DataFrame, *, partitions: int = 1, batch_size: int = 5000, topic: str = "ticks"
+    ) -> None:
         self.topic = topic
         self.batch_size = batch_size
         parts = np.array([partition_of(s, partitions) for s in ticks["symbol"].unique().tolist()], dtype=np.int64)

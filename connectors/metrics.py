@@ -85,99 +85,208 @@ class MetricSpec:
 
 METRIC_SPECS: tuple[MetricSpec, ...] = (
     # -- flow throughput ----------------------------------------------------------------------------------------
-    MetricSpec("levibot_events_in_total", "counter",
-               "Events entering a stage, by stage and topic (count; dead letters included at ingest).",
-               ("stage", "topic")),
-    MetricSpec("levibot_events_out_total", "counter",
-               "Events leaving a stage, by stage and output topic or table (count).", ("stage", "topic")),
-    MetricSpec("levibot_batch_size_messages", "histogram", "Messages per consumed input batch (count).",
-               ("topic",), BATCH_BUCKETS),
-    MetricSpec("levibot_last_batch_timestamp_seconds", "gauge",
-               "Wall-clock time the last input batch was processed, Unix seconds (stall detection).", ("topic",)),
-    MetricSpec("levibot_last_event_timestamp_seconds", "gauge",
-               "Event time of the newest event seen, Unix seconds.", ("topic",)),
-    MetricSpec("levibot_stage_latency_seconds", "histogram",
-               "Processing latency per stage, seconds: tick_to_bar (batch received -> bars emitted), bar_to_score, "
-               "score_to_order, decision (batch received -> orders emitted).", ("stage",), LATENCY_BUCKETS),
-    MetricSpec("levibot_kafka_consumer_lag_messages", "gauge",
-               "Messages between the partition's high watermark and the flow's read position (count).",
-               ("topic", "partition")),
-    MetricSpec("levibot_late_ticks_total", "counter", "Ticks that arrived after their bar closed (count).",
-               ("symbol",)),
-    MetricSpec("levibot_dead_letters_total", "counter",
-               "Inputs rejected to the dlq topic, by reason code, source topic and stage (count).",
-               ("reason", "source_topic", "stage")),
+    MetricSpec(
+        "levibot_events_in_total",
+        "counter",
+        "Events entering a stage, by stage and topic (count; dead letters included at ingest).",
+        ("stage", "topic"),
+    ),
+    MetricSpec(
+        "levibot_events_out_total",
+        "counter",
+        "Events leaving a stage, by stage and output topic or table (count).",
+        ("stage", "topic"),
+    ),
+    MetricSpec(
+        "levibot_batch_size_messages",
+        "histogram",
+        "Messages per consumed input batch (count).",
+        ("topic",),
+        BATCH_BUCKETS,
+    ),
+    MetricSpec(
+        "levibot_last_batch_timestamp_seconds",
+        "gauge",
+        "Wall-clock time the last input batch was processed, Unix seconds (stall detection).",
+        ("topic",),
+    ),
+    MetricSpec(
+        "levibot_last_event_timestamp_seconds",
+        "gauge",
+        "Event time of the newest event seen, Unix seconds.",
+        ("topic",),
+    ),
+    MetricSpec(
+        "levibot_stage_latency_seconds",
+        "histogram",
+        "Processing latency per stage, seconds: tick_to_bar (batch received -> bars emitted), bar_to_score, "
+        "score_to_order, decision (batch received -> orders emitted).",
+        ("stage",),
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "levibot_kafka_consumer_lag_messages",
+        "gauge",
+        "Messages between the partition's high watermark and the flow's read position (count).",
+        ("topic", "partition"),
+    ),
+    MetricSpec(
+        "levibot_late_ticks_total", "counter", "Ticks that arrived after their bar closed (count).", ("symbol",)
+    ),
+    MetricSpec(
+        "levibot_dead_letters_total",
+        "counter",
+        "Inputs rejected to the dlq topic, by reason code, source topic and stage (count).",
+        ("reason", "source_topic", "stage"),
+    ),
     # -- models -------------------------------------------------------------------------------------------------
-    MetricSpec("levibot_score_probability", "histogram",
-               "Distribution of model scores, probability in [0, 1], by model (ensemble and calibrated included).",
-               ("model",), PROBABILITY_BUCKETS),
-    MetricSpec("levibot_model_calibration_error", "gauge",
-               "Expected calibration error of a model's probabilities on matured labels (fraction).", ("model",)),
-    MetricSpec("levibot_drift_events_total", "counter", "Drift detections, by model and detector (count).",
-               ("model", "detector")),
+    MetricSpec(
+        "levibot_score_probability",
+        "histogram",
+        "Distribution of model scores, probability in [0, 1], by model (ensemble and calibrated included).",
+        ("model",),
+        PROBABILITY_BUCKETS,
+    ),
+    MetricSpec(
+        "levibot_model_calibration_error",
+        "gauge",
+        "Expected calibration error of a model's probabilities on matured labels (fraction).",
+        ("model",),
+    ),
+    MetricSpec(
+        "levibot_drift_events_total",
+        "counter",
+        "Drift detections, by model and detector (count).",
+        ("model", "detector"),
+    ),
     MetricSpec("levibot_retrain_requests_total", "counter", "Retrain requests raised, by model (count).", ("model",)),
     # -- risk ---------------------------------------------------------------------------------------------------
-    MetricSpec("levibot_risk_var_ratio", "gauge",
-               "Value at risk, one period, positive loss as a fraction of equity; scope is a symbol or 'portfolio'.",
-               ("scope",)),
-    MetricSpec("levibot_risk_cvar_ratio", "gauge",
-               "Conditional VaR (expected shortfall), positive loss as a fraction of equity; scope is a symbol or "
-               "'portfolio'.", ("scope",)),
-    MetricSpec("levibot_risk_limit_ratio", "gauge",
-               "Configured risk limit, fraction of equity, by limit name (var, cvar, drawdown, ...) and scope.",
-               ("limit", "scope")),
-    MetricSpec("levibot_risk_decisions_total", "counter",
-               "Risk-gate verdicts, by action (approved, resized, rejected) and strategy (count).",
-               ("action", "strategy")),
+    MetricSpec(
+        "levibot_risk_var_ratio",
+        "gauge",
+        "Value at risk, one period, positive loss as a fraction of equity; scope is a symbol or 'portfolio'.",
+        ("scope",),
+    ),
+    MetricSpec(
+        "levibot_risk_cvar_ratio",
+        "gauge",
+        "Conditional VaR (expected shortfall), positive loss as a fraction of equity; scope is a symbol or "
+        "'portfolio'.",
+        ("scope",),
+    ),
+    MetricSpec(
+        "levibot_risk_limit_ratio",
+        "gauge",
+        "Configured risk limit, fraction of equity, by limit name (var, cvar, drawdown, ...) and scope.",
+        ("limit", "scope"),
+    ),
+    MetricSpec(
+        "levibot_risk_decisions_total",
+        "counter",
+        "Risk-gate verdicts, by action (approved, resized, rejected) and strategy (count).",
+        ("action", "strategy"),
+    ),
     MetricSpec("levibot_risk_rejections_total", "counter", "Rejected intents by reason code (count).", ("reason",)),
-    MetricSpec("levibot_kill_switch_engaged", "gauge", "1 while the drawdown kill switch halts trading, else 0.",
-               ("scope",)),
-    MetricSpec("levibot_trading_halted", "gauge",
-               "1 while an account may not add risk, by cause: operator (halt or reduce-only command), kill_switch "
-               "(drawdown), reconciliation (book and venue disagree); else 0.", ("account", "cause")),
-    MetricSpec("levibot_reconciliation_mismatches_total", "counter",
-               "Venue position snapshots that disagreed with the account's book (count).", ("account",)),
-    MetricSpec("levibot_control_commands_total", "counter",
-               "Operator commands handled by the flow, by result (applied, refused, duplicate) (count).", ("result",)),
+    MetricSpec(
+        "levibot_kill_switch_engaged", "gauge", "1 while the drawdown kill switch halts trading, else 0.", ("scope",)
+    ),
+    MetricSpec(
+        "levibot_trading_halted",
+        "gauge",
+        "1 while an account may not add risk, by cause: operator (halt or reduce-only command), kill_switch "
+        "(drawdown), reconciliation (book and venue disagree); else 0.",
+        ("account", "cause"),
+    ),
+    MetricSpec(
+        "levibot_reconciliation_mismatches_total",
+        "counter",
+        "Venue position snapshots that disagreed with the account's book (count).",
+        ("account",),
+    ),
+    MetricSpec(
+        "levibot_control_commands_total",
+        "counter",
+        "Operator commands handled by the flow, by result (applied, refused, duplicate) (count).",
+        ("result",),
+    ),
     # -- trading ------------------------------------------------------------------------------------------------
     MetricSpec("levibot_orders_total", "counter", "Orders emitted (count).", ("symbol", "side", "strategy", "type")),
     MetricSpec("levibot_fills_total", "counter", "Fills received (count).", ("symbol", "side", "liquidity")),
     MetricSpec("levibot_fill_notional_quote_total", "counter", "Filled notional, quote currency.", ("symbol",)),
     MetricSpec("levibot_fees_quote_total", "counter", "Fees paid, quote currency.", ("symbol",)),
-    MetricSpec("levibot_fill_slippage_bps", "histogram", "Slippage of fills against the reference price, bps.",
-               ("symbol",), SLIPPAGE_BUCKETS),
-    MetricSpec("levibot_position_qty", "gauge", "Signed position after the last decision, base units.",
-               ("symbol",)),
-    MetricSpec("levibot_equity_quote", "gauge", "Equity marked at the last decision bar, quote currency.",
-               ("symbol",)),
-    MetricSpec("levibot_pnl_quote", "gauge", "Profit and loss since the process first saw the symbol, quote currency.",
-               ("symbol",)),
-    MetricSpec("levibot_drawdown_ratio", "gauge", "Drawdown from the equity peak, fraction of the peak.",
-               ("symbol",)),
+    MetricSpec(
+        "levibot_fill_slippage_bps",
+        "histogram",
+        "Slippage of fills against the reference price, bps.",
+        ("symbol",),
+        SLIPPAGE_BUCKETS,
+    ),
+    MetricSpec("levibot_position_qty", "gauge", "Signed position after the last decision, base units.", ("symbol",)),
+    MetricSpec("levibot_equity_quote", "gauge", "Equity marked at the last decision bar, quote currency.", ("symbol",)),
+    MetricSpec(
+        "levibot_pnl_quote",
+        "gauge",
+        "Profit and loss since the process first saw the symbol, quote currency.",
+        ("symbol",),
+    ),
+    MetricSpec("levibot_drawdown_ratio", "gauge", "Drawdown from the equity peak, fraction of the peak.", ("symbol",)),
     # -- sinks and resilience -----------------------------------------------------------------------------------
-    MetricSpec("levibot_sink_write_seconds", "histogram", "Duration of one sink batch write, seconds.", ("sink",),
-               LATENCY_BUCKETS),
+    MetricSpec(
+        "levibot_sink_write_seconds",
+        "histogram",
+        "Duration of one sink batch write, seconds.",
+        ("sink",),
+        LATENCY_BUCKETS,
+    ),
     MetricSpec("levibot_sink_rows_total", "counter", "Rows or messages written by a sink (count).", ("sink",)),
     MetricSpec("levibot_sink_failures_total", "counter", "Failed sink batch writes (count).", ("sink",)),
-    MetricSpec("levibot_circuit_breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
-               ("breaker",)),
-    MetricSpec("levibot_orders_unanswered", "gauge",
-               "Orders sent to a remote venue with no execution report yet (count; the execution-report watchdog).", ()),
-    MetricSpec("levibot_oldest_unanswered_order_seconds", "gauge",
-               "Wall-clock age of the oldest order without an execution report, seconds (0 when none).", ()),
-    MetricSpec("levibot_self_reduce_only_total", "counter",
-               "Signed reduce_only commands the flow sent itself, by cause: orders_unpublishable (the kafka.orders "
-               "breaker stayed open), reports_silent (no execution report within the watchdog's bound) (count).",
-               ("cause",)),
-    MetricSpec("levibot_recovery_snapshots_total", "counter",
-               "Recovery snapshots (epochs) committed by this process's recovery partitions (count).", ()),
+    MetricSpec(
+        "levibot_circuit_breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ("breaker",)
+    ),
+    MetricSpec(
+        "levibot_orders_unanswered",
+        "gauge",
+        "Orders sent to a remote venue with no execution report yet (count; the execution-report watchdog).",
+        (),
+    ),
+    MetricSpec(
+        "levibot_oldest_unanswered_order_seconds",
+        "gauge",
+        "Wall-clock age of the oldest order without an execution report, seconds (0 when none).",
+        (),
+    ),
+    MetricSpec(
+        "levibot_self_reduce_only_total",
+        "counter",
+        "Signed reduce_only commands the flow sent itself, by cause: orders_unpublishable (the kafka.orders "
+        "breaker stayed open), reports_silent (no execution report within the watchdog's bound) (count).",
+        ("cause",),
+    ),
+    MetricSpec(
+        "levibot_recovery_snapshots_total",
+        "counter",
+        "Recovery snapshots (epochs) committed by this process's recovery partitions (count).",
+        (),
+    ),
     MetricSpec("levibot_recovery_committed_epoch", "gauge", "Latest committed recovery epoch (epoch number).", ()),
-    MetricSpec("levibot_recovery_resumes_total", "counter",
-               "Executions resumed from a recovery snapshot after the first, as recorded by the recovery store.", ()),
-    MetricSpec("levibot_process_restarts_total", "counter",
-               "Starts of this process that found earlier recovery state (count; 0 on a fresh start).", ()),
-    MetricSpec("levibot_process_info", "gauge", "Constant 1; labels give the cluster index and size of the process.",
-               ("process", "processes")),
+    MetricSpec(
+        "levibot_recovery_resumes_total",
+        "counter",
+        "Executions resumed from a recovery snapshot after the first, as recorded by the recovery store.",
+        (),
+    ),
+    MetricSpec(
+        "levibot_process_restarts_total",
+        "counter",
+        "Starts of this process that found earlier recovery state (count; 0 on a fresh start).",
+        (),
+    ),
+    MetricSpec(
+        "levibot_process_info",
+        "gauge",
+        "Constant 1; labels give the cluster index and size of the process.",
+        ("process", "processes"),
+    ),
 )
 
 #: Every exported metric family name (counters without ``_total``, as Prometheus clients register them).
@@ -289,8 +398,14 @@ def serve_metrics(port: int, addr: str, registry: CollectorRegistry) -> tuple[WS
     return server, thread
 
 
-def start_metrics_server(port: int, *, process_id: int = 0, processes: int = 1, addr: str | None = None,
-                         registry: CollectorRegistry | None = None) -> int:
+def start_metrics_server(
+    port: int,
+    *,
+    process_id: int = 0,
+    processes: int = 1,
+    addr: str | None = None,
+    registry: CollectorRegistry | None = None,
+) -> int:
     """Serve ``/metrics`` for this process on ``metrics_port_for(port, process_id)``; returns the port (0 = off).
 
     Binds ``addr``, by default :func:`metrics_host` (``LEVIBOT_METRICS_HOST``, else 127.0.0.1: never all
@@ -333,8 +448,13 @@ class FlowMetrics:
     latencies, ns; the flow's ``received_ns`` comes from the same clock), ``wall`` (Unix seconds).
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *,
-                 clock_ns: Callable[[], int] = time.monotonic_ns, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.m = default_metrics() if registry is None else _metrics_for(registry)
         self.registry = self.m.registry
         self._clock_ns = clock_ns
@@ -379,8 +499,9 @@ class FlowMetrics:
         """Dead letters (``DeadLetter``: error, source_topic, stage) counted by reason."""
         try:
             for d in dead_letters:
-                self.m.dead_letters_total.labels(reason=_reason_code(d.error), source_topic=d.source_topic,
-                                                 stage=getattr(d, "stage", "decode")).inc()
+                self.m.dead_letters_total.labels(
+                    reason=_reason_code(d.error), source_topic=d.source_topic, stage=getattr(d, "stage", "decode")
+                ).inc()
         except Exception:  # noqa: BLE001
             log.exception("metrics: observe_dead failed")
 
@@ -438,8 +559,11 @@ class FlowMetrics:
         labels = a.labels or {}
         self.observe_drift(labels.get("model") or "features", labels.get("source") or "unknown")
 
-    def init_drift(self, models: Sequence[str] = ("river", "lgbm", "ensemble"), detectors: Sequence[str] = ("adwin",),
-                   ) -> None:
+    def init_drift(
+        self,
+        models: Sequence[str] = ("river", "lgbm", "ensemble"),
+        detectors: Sequence[str] = ("adwin",),
+    ) -> None:
         """Create the drift counters at 0 (each model's ADWIN, the features' PSI), so that the first detection is an
         increase Prometheus can see (``LevibotModelDrift`` uses ``increase``)."""
         for model in models:
@@ -485,7 +609,8 @@ class FlowMetrics:
         with self._lock:  # counters from the stage's running totals (monotone within a process)
             seen = self._account_totals.setdefault(acc, {})
             for key, metric, labels in [("mismatches", m.reconciliation_mismatches_total, {"account": acc})] + [
-                    (f"control:{k}", m.control_commands_total, {"result": k}) for k in st.get("control", {})]:
+                (f"control:{k}", m.control_commands_total, {"result": k}) for k in st.get("control", {})
+            ]:
                 total = st["mismatches"] if key == "mismatches" else st["control"][key.split(":", 1)[1]]
                 step = total - seen.get(key, 0)
                 if step > 0:
@@ -723,10 +848,11 @@ class KafkaLagPoller(_Poller):
         from confluent_kafka import Consumer, TopicPartition
 
         if self._consumer is None:
-            self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "levibot-lag-probe",
-                                       "enable.auto.commit": False})
+            self._consumer = Consumer(
+                {"bootstrap.servers": self.bootstrap, "group.id": "levibot-lag-probe", "enable.auto.commit": False}
+            )
         out: dict[tuple[str, int], int] = {}
-        for (topic, partition) in self.metrics.read_positions():
+        for topic, partition in self.metrics.read_positions():
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5.0)
             lag = self.metrics.set_consumer_lag(topic, partition, high)
             if lag is not None:
@@ -776,8 +902,7 @@ class RecoveryWatcher(_Poller):
         parts = [str(p) for p in sorted(self.directory.glob("part-*.sqlite3"))]
         if not parts:
             return {}
-        res = subprocess.run([sys.executable, "-c", _READ_RECOVERY, *parts], capture_output=True, text=True,
-                             timeout=30)
+        res = subprocess.run([sys.executable, "-c", _READ_RECOVERY, *parts], capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
             raise RuntimeError(f"reading the recovery partitions failed: {res.stderr.strip()[-500:]}")
         return {Path(k).name: (v[0], v[1]) for k, v in json.loads(res.stdout).items()}

@@ -120,18 +120,36 @@ class ModelRegistry:
         return obj
 
     # -- changes --------------------------------------------------------------------------------------------------
-    def register(self, model: BatchModel, *, feature_set: str, feature_set_version: int, horizon_ns: int,
-                 metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    def register(
+        self,
+        model: BatchModel,
+        *,
+        feature_set: str,
+        feature_set_version: int,
+        horizon_ns: int,
+        metrics: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> str:
         """Store a new model as ``challenger``; returns its version (``<UTC stamp>-<hash8>``)."""
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         h = hashlib.sha256(data).hexdigest()
         now = dt.datetime.now(dt.timezone.utc)
         version = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{h[:8]}"
-        meta = {"version": version, "feature_set": feature_set, "feature_set_version": int(feature_set_version),
-                "names": list(model.names), "horizon_ns": int(horizon_ns),
-                "train_start_ns": int(model.info.get("train_start_ns", 0)),
-                "train_end_ns": int(model.info.get("train_end_ns", 0)), "metrics": metrics, "content_hash": h,
-                "created_at": now.isoformat(), "status": "challenger", "promotion": None, **(extra or {})}
+        meta = {
+            "version": version,
+            "feature_set": feature_set,
+            "feature_set_version": int(feature_set_version),
+            "names": list(model.names),
+            "horizon_ns": int(horizon_ns),
+            "train_start_ns": int(model.info.get("train_start_ns", 0)),
+            "train_end_ns": int(model.info.get("train_end_ns", 0)),
+            "metrics": metrics,
+            "content_hash": h,
+            "created_at": now.isoformat(),
+            "status": "challenger",
+            "promotion": None,
+            **(extra or {}),
+        }
         with self._locked():
             atomic_write_bytes(self.root / version / "model.pkl", data)
             idx = self._index()
@@ -183,7 +201,9 @@ class ChampionWatcher:
     the model to ``feature_names`` (the stream's feature tuple order).
     """
 
-    def __init__(self, registry: ModelRegistry | str | Path, poll_s: float = 5.0, feature_set: str | None = None) -> None:
+    def __init__(
+        self, registry: ModelRegistry | str | Path, poll_s: float = 5.0, feature_set: str | None = None
+    ) -> None:
         self.registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
         self.poll_s = poll_s
         # only champions trained on this feature set (``FeatureSet.id``: name, version, resolution hash) are used
@@ -198,7 +218,11 @@ class ChampionWatcher:
         if now - self._checked >= self.poll_s:
             self._checked = now
             v = self.registry.latest_champion_version()
-            if v is not None and self.feature_set is not None and self.registry.get(v).get("feature_set") != self.feature_set:
+            if (
+                v is not None
+                and self.feature_set is not None
+                and self.registry.get(v).get("feature_set") != self.feature_set
+            ):
                 v = None  # a champion for other bars: never apply it to these features
             self._version = v
         return self._version

@@ -46,13 +46,17 @@ def _item(rate: str) -> RateLimitItem:
 class RateLimiter:
     """``hit(identity, rate)`` counts one request of ``identity`` against ``rate`` (``"600/minute"``)."""
 
-    def __init__(self, storage: str = "memory://", *, namespace: str = "levibot-api",
-                 timeout_s: float = 2.0) -> None:
+    def __init__(self, storage: str = "memory://", *, namespace: str = "levibot-api", timeout_s: float = 2.0) -> None:
         self.storage_uri = storage
         self.shared = storage.startswith("redis")
         if self.shared:
-            self._storage = storage_from_string(storage, key_prefix=namespace, wrap_exceptions=True,
-                                                socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            self._storage = storage_from_string(
+                storage,
+                key_prefix=namespace,
+                wrap_exceptions=True,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+            )
         else:
             self._storage = storage_from_string(storage)
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)

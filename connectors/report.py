@@ -33,9 +33,21 @@ import numpy as np
 from operators.report import Chart, Report, Table
 from operators.report.model import downsample_minmax
 
-__all__ = ["FORMAT", "VERSION", "format_value", "report_json", "render_html", "write_html_report",
-           "write_json_summary", "write_report", "terminal_summary", "json_clean", "downsample_minmax",
-           "compare_summaries", "render_comparison"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "format_value",
+    "report_json",
+    "render_html",
+    "write_html_report",
+    "write_json_summary",
+    "write_report",
+    "terminal_summary",
+    "json_clean",
+    "downsample_minmax",
+    "compare_summaries",
+    "render_comparison",
+]
 
 FORMAT = "levibot.report"
 VERSION = 1
@@ -170,9 +182,12 @@ def _atomic_write(path: Path, text: str) -> Path:
 
 
 def _table_json(t: Table) -> dict[str, Any]:
-    return {"title": t.title, "note": t.note,
-            "columns": [{"key": c.key, "label": c.label, "unit": c.unit} for c in t.columns],
-            "rows": [{c.key: r.get(c.key) for c in t.columns} for r in t.rows]}
+    return {
+        "title": t.title,
+        "note": t.note,
+        "columns": [{"key": c.key, "label": c.label, "unit": c.unit} for c in t.columns],
+        "rows": [{c.key: r.get(c.key) for c in t.columns} for r in t.rows],
+    }
 
 
 def report_json(rep: Report) -> dict[str, Any]:
@@ -189,15 +204,33 @@ def report_json(rep: Report) -> dict[str, Any]:
                 info[m.key] = {"label": m.label, "unit": m.unit, "section": s.key, "note": m.note}
     period = None
     if rep.period:
-        period = {"start": _iso(rep.period[0], True), "end": _iso(rep.period[1], True),
-                  "start_ns": rep.period[0], "end_ns": rep.period[1]}
-    return json_clean({
-        "format": FORMAT, "version": VERSION, "title": rep.title, "kind": rep.kind, "period": period,
-        "info": dict(rep.info), "metrics": metrics, "metric_info": info,
-        "sections": {s.key: {"title": s.title, "notes": list(s.notes),
-                             "tables": {t.key: _table_json(t) for t in s.tables},
-                             "charts": [c.key for c in s.charts]} for s in rep.sections},
-    })
+        period = {
+            "start": _iso(rep.period[0], True),
+            "end": _iso(rep.period[1], True),
+            "start_ns": rep.period[0],
+            "end_ns": rep.period[1],
+        }
+    return json_clean(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "title": rep.title,
+            "kind": rep.kind,
+            "period": period,
+            "info": dict(rep.info),
+            "metrics": metrics,
+            "metric_info": info,
+            "sections": {
+                s.key: {
+                    "title": s.title,
+                    "notes": list(s.notes),
+                    "tables": {t.key: _table_json(t) for t in s.tables},
+                    "charts": [c.key for c in s.charts],
+                }
+                for s in rep.sections
+            },
+        }
+    )
 
 
 def write_json_summary(path: str | os.PathLike[str], summary: Report | Mapping[str, Any]) -> Path:
@@ -239,18 +272,31 @@ def _plotly_spec(c: Chart) -> dict[str, Any]:
     time_x = c.x_kind == "time"
 
     def xs(v: list) -> list:
-        return [int(x) // 1_000_000 if time_x and x is not None else (_num(x) if not isinstance(x, str) else x)
-                for x in v]
+        return [
+            int(x) // 1_000_000 if time_x and x is not None else (_num(x) if not isinstance(x, str) else x) for x in v
+        ]
 
     data = []
     for i, s in enumerate(c.series):
         color = s.color or _KIND_COLORS[i % len(_KIND_COLORS)]
         if c.kind == "heatmap":
             z = [[_num(v) for v in row] for row in (s.z or [])]
-            data.append({"type": "heatmap", "name": s.name, "x": list(s.x), "y": list(s.y), "z": z, "zmid": 0,
-                         "colorscale": [[0, "#cf222e"], [0.5, "#f6f8fa"], [1, "#1a7f37"]],
-                         "texttemplate": "%{z:.1%}", "hovertemplate": "%{y} %{x}: %{z:.2%}<extra></extra>",
-                         "colorbar": {"tickformat": ".1%", "title": {"text": "return"}}, "xgap": 2, "ygap": 2})
+            data.append(
+                {
+                    "type": "heatmap",
+                    "name": s.name,
+                    "x": list(s.x),
+                    "y": list(s.y),
+                    "z": z,
+                    "zmid": 0,
+                    "colorscale": [[0, "#cf222e"], [0.5, "#f6f8fa"], [1, "#1a7f37"]],
+                    "texttemplate": "%{z:.1%}",
+                    "hovertemplate": "%{y} %{x}: %{z:.2%}<extra></extra>",
+                    "colorbar": {"tickformat": ".1%", "title": {"text": "return"}},
+                    "xgap": 2,
+                    "ygap": 2,
+                }
+            )
             continue
         tr: dict[str, Any] = {"name": s.name, "x": xs(s.x), "y": [_num(v) for v in s.y]}
         if s.kind == "bar":
@@ -275,10 +321,18 @@ def _plotly_spec(c: Chart) -> dict[str, Any]:
         yaxis["autorange"] = "reversed"
     else:
         yaxis.update(_axis_format(c.y_unit))
-    layout = {"title": {"text": c.title, "x": 0, "font": {"size": 15}}, "xaxis": xaxis, "yaxis": yaxis,
-              "margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "legend": {"orientation": "h", "y": -0.22},
-              "hovermode": "closest" if c.kind == "heatmap" else "x unified", "barmode": "group",
-              "paper_bgcolor": "#fff", "plot_bgcolor": "#fff", "font": {"family": "system-ui, sans-serif"}}
+    layout = {
+        "title": {"text": c.title, "x": 0, "font": {"size": 15}},
+        "xaxis": xaxis,
+        "yaxis": yaxis,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "y": -0.22},
+        "hovermode": "closest" if c.kind == "heatmap" else "x unified",
+        "barmode": "group",
+        "paper_bgcolor": "#fff",
+        "plot_bgcolor": "#fff",
+        "font": {"family": "system-ui, sans-serif"},
+    }
     return {"data": data, "layout": layout}
 
 
@@ -293,20 +347,27 @@ def _table_html(t: Table) -> str:
     if not t.rows:
         body = f'<tr><td colspan="{len(t.columns)}">none</td></tr>'
     note = f'<p class="chart-reading">{html.escape(t.note)}</p>' if t.note else ""
-    return (f'<h3>{html.escape(t.title)}</h3><table data-table="{html.escape(t.key)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}</tbody></table>{note}")
+    return (
+        f'<h3>{html.escape(t.title)}</h3><table data-table="{html.escape(t.key)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{body}</tbody></table>{note}"
+    )
 
 
 def _cards(metrics: list) -> str:
     out = ['<div class="cards">']
     for m in metrics:
         cls = ""
-        if m.unit in ("fraction", "quote") and not _missing(m.value) and m.key in ("total_return", "pnl", "cagr",
-                                                                                  "excess_return"):
+        if (
+            m.unit in ("fraction", "quote")
+            and not _missing(m.value)
+            and m.key in ("total_return", "pnl", "cagr", "excess_return")
+        ):
             cls = " pos" if float(m.value) > 0 else (" neg" if float(m.value) < 0 else "")
         note = f'<div class="note">{html.escape(m.note)}</div>' if m.note else ""
-        out.append(f'<div class="card" data-metric="{html.escape(m.key)}"><div class="label">{html.escape(m.label)}'
-                   f'</div><div class="value{cls}">{html.escape(format_value(m.unit, m.value))}</div>{note}</div>')
+        out.append(
+            f'<div class="card" data-metric="{html.escape(m.key)}"><div class="label">{html.escape(m.label)}'
+            f'</div><div class="value{cls}">{html.escape(format_value(m.unit, m.value))}</div>{note}</div>'
+        )
     out.append("</div>")
     return "".join(out)
 
@@ -321,25 +382,44 @@ def render_html(rep: Report) -> str:
     """The whole self-contained page as a string."""
     t = html.escape(rep.title)
     charts: dict[str, Any] = {}
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{t}</title>",
-             f"<style>{_CSS}</style>", "<script>", _plotly_js().replace("</script", "<\\/script"), "</script>",
-             "</head>", "<body>", f"<h1>{t}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{t}</title>",
+        f"<style>{_CSS}</style>",
+        "<script>",
+        _plotly_js().replace("</script", "<\\/script"),
+        "</script>",
+        "</head>",
+        "<body>",
+        f"<h1>{t}</h1>",
+    ]
     if rep.subtitle:
         parts.append(f'<p class="sub">{html.escape(rep.subtitle)}</p>')
     if rep.period:
         parts.append(f'<p class="sub">{html.escape(_iso(rep.period[0]))} to {html.escape(_iso(rep.period[1]))}</p>')
     if rep.info:
-        parts.append('<p class="sub">' + " · ".join(f"{html.escape(k)}: {html.escape(str(v))}"
-                                                   for k, v in rep.info.items()) + "</p>")
-    parts.append("<nav>" + '<a href="#headline">Headline</a>' +
-                 "".join(f'<a href="#{html.escape(s.key)}">{html.escape(s.title.split(":")[0])}</a>'
-                         for s in rep.sections) + "</nav>")
-    parts.append('<section id="headline" data-section="headline"><h2>Headline</h2>' + _cards(rep.headline)
-                 + "</section>")
+        parts.append(
+            '<p class="sub">'
+            + " · ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in rep.info.items())
+            + "</p>"
+        )
+    parts.append(
+        "<nav>"
+        + '<a href="#headline">Headline</a>'
+        + "".join(f'<a href="#{html.escape(s.key)}">{html.escape(s.title.split(":")[0])}</a>' for s in rep.sections)
+        + "</nav>"
+    )
+    parts.append(
+        '<section id="headline" data-section="headline"><h2>Headline</h2>' + _cards(rep.headline) + "</section>"
+    )
     for s in rep.sections:
-        parts.append(f'<section id="{html.escape(s.key)}" data-section="{html.escape(s.key)}">'
-                     f"<h2>{html.escape(s.title)}</h2>")
+        parts.append(
+            f'<section id="{html.escape(s.key)}" data-section="{html.escape(s.key)}"><h2>{html.escape(s.title)}</h2>'
+        )
         if s.reading:
             parts.append(f'<p class="reading">{html.escape(s.reading)}</p>')
         if s.notes:
@@ -349,21 +429,28 @@ def render_html(rep: Report) -> str:
         for c in s.charts:
             cid = f"chart-{c.key}"
             charts[cid] = _plotly_spec(c)
-            parts.append(f'<div class="chart" id="{html.escape(cid)}" data-chart="{html.escape(c.key)}" '
-                         f'data-points="{c.points()}"></div>'
-                         f'<p class="chart-reading">{html.escape(c.reading)}</p>')
+            parts.append(
+                f'<div class="chart" id="{html.escape(cid)}" data-chart="{html.escape(c.key)}" '
+                f'data-points="{c.points()}"></div>'
+                f'<p class="chart-reading">{html.escape(c.reading)}</p>'
+            )
         for tb in s.tables:
             parts.append(_table_html(tb))
         parts.append("</section>")
     payload = json.dumps(json_clean(charts), separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-    parts += ['<footer>LeviBot Stream tear sheet · charts drawn with plotly.js, embedded in this file · '
-              "definitions in docs/reports.md</footer>",
-              f'<script id="chart-data" type="application/json">{payload}</script>',
-              "<script>(function(){var c=JSON.parse(document.getElementById('chart-data').textContent);"
-              "var cfg={displaylogo:false,responsive:true};"
-              "Object.keys(c).forEach(function(id){var el=document.getElementById(id);"
-              "Plotly.newPlot(el,c[id].data,c[id].layout,cfg).then(function(){el.setAttribute('data-rendered','1');});});"
-              "})();</script>", "</body>", "</html>", ""]
+    parts += [
+        "<footer>LeviBot Stream tear sheet · charts drawn with plotly.js, embedded in this file · "
+        "definitions in docs/reports.md</footer>",
+        f'<script id="chart-data" type="application/json">{payload}</script>',
+        "<script>(function(){var c=JSON.parse(document.getElementById('chart-data').textContent);"
+        "var cfg={displaylogo:false,responsive:true};"
+        "Object.keys(c).forEach(function(id){var el=document.getElementById(id);"
+        "Plotly.newPlot(el,c[id].data,c[id].layout,cfg).then(function(){el.setAttribute('data-rendered','1');});});"
+        "})();</script>",
+        "</body>",
+        "</html>",
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -380,8 +467,15 @@ def write_report(rep: Report, out_dir: str | os.PathLike[str], stem: str) -> tup
 
 # ----------------------------------------------------------------------------------------------- terminal
 
-_TERMINAL_EXTRA = ("var_breaches", "var_expected_rate", "kupiec_p", "christoffersen_cc_p", "model_auc",
-                   "dead_letters", "signals_received")
+_TERMINAL_EXTRA = (
+    "var_breaches",
+    "var_expected_rate",
+    "kupiec_p",
+    "christoffersen_cc_p",
+    "model_auc",
+    "dead_letters",
+    "signals_received",
+)
 
 
 def terminal_summary(rep: Report, width: int = 34) -> str:
@@ -415,19 +509,38 @@ def compare_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[s
         va, vb = ma.get(k), mb.get(k)
         num = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
         meta = info.get(k, {})
-        rows.append({"key": k, "label": meta.get("label", k), "unit": meta.get("unit", "ratio"),
-                     "section": meta.get("section", ""), "a": va, "b": vb, "diff": vb - va if num else None})
+        rows.append(
+            {
+                "key": k,
+                "label": meta.get("label", k),
+                "unit": meta.get("unit", "ratio"),
+                "section": meta.get("section", ""),
+                "a": va,
+                "b": vb,
+                "diff": vb - va if num else None,
+            }
+        )
     return rows
 
 
-def render_comparison(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = "A", name_b: str = "B",
-                      headline_only: bool = False, width: int = 46) -> str:
+def render_comparison(
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    name_a: str = "A",
+    name_b: str = "B",
+    headline_only: bool = False,
+    width: int = 46,
+) -> str:
     """Two reports' metrics side by side with the difference (B minus A), as plain text."""
     rows = compare_summaries(a, b)
     if headline_only:
         rows = [r for r in rows if r["section"] == "headline"]
-    lines = [f"A: {a.get('title', name_a)} ({name_a})", f"B: {b.get('title', name_b)} ({name_b})", "",
-             f"  {'':<{width}} {'A':>16} {'B':>16} {'B minus A':>16}"]
+    lines = [
+        f"A: {a.get('title', name_a)} ({name_a})",
+        f"B: {b.get('title', name_b)} ({name_b})",
+        "",
+        f"  {'':<{width}} {'A':>16} {'B':>16} {'B minus A':>16}",
+    ]
     section = None
     for r in rows:
         if r["section"] != section:
@@ -435,10 +548,18 @@ def render_comparison(a: Mapping[str, Any], b: Mapping[str, Any], name_a: str = 
             lines.append(f"  [{section.replace('_', ' ')}]")
         u = r["unit"]
         d = r["diff"]
-        dtext = "" if d is None else (format_value(u, d) if u not in ("timestamp", "count") else
-                                      (f"{d:+,}" if u == "count" else format_value("seconds", d / 1e9)))
+        dtext = (
+            ""
+            if d is None
+            else (
+                format_value(u, d)
+                if u not in ("timestamp", "count")
+                else (f"{d:+,}" if u == "count" else format_value("seconds", d / 1e9))
+            )
+        )
         if d is not None and u not in ("count", "timestamp") and d > 0:
             dtext = "+" + dtext
-        lines.append(f"  {r['label'][:width]:<{width}} {format_value(u, r['a']):>16} {format_value(u, r['b']):>16} "
-                     f"{dtext:>16}")
+        lines.append(
+            f"  {r['label'][:width]:<{width}} {format_value(u, r['a']):>16} {format_value(u, r['b']):>16} {dtext:>16}"
+        )
     return "\n".join(lines)

@@ -64,6 +64,7 @@ class LiveRunCollector:
                     with self._lock:
                         into.extend(keep)
         elif kind == "dead":
+
             def write(items: list) -> None:
                 with self._lock:
                     for d in items:
@@ -72,9 +73,11 @@ class LiveRunCollector:
                             self.signal_rejections[str(d.error)] += 1
                     into.extend(items)
         else:
+
             def write(items: list) -> None:
                 with self._lock:
                     into.extend(items)
+
         return _Sink(write)
 
     def attach(self, outputs: Any) -> None:

@@ -62,8 +62,9 @@ class CircuitBreaker:
     1
     """
 
-    def __init__(self, name: str, *, listeners: Iterable[BreakerListener] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, name: str, *, listeners: Iterable[BreakerListener] = (), clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.name = name
         self._listeners = list(listeners)
         self._clock = clock
@@ -126,8 +127,9 @@ class RetryPolicy:
         return wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.jitter_s)
 
     def probe_wait(self) -> Any:
-        return wait_exponential_jitter(multiplier=self.probe_initial_s, max=self.probe_max_s,
-                                       jitter=max(self.jitter_s, self.probe_initial_s / 2))
+        return wait_exponential_jitter(
+            multiplier=self.probe_initial_s, max=self.probe_max_s, jitter=max(self.jitter_s, self.probe_initial_s / 2)
+        )
 
 
 class Spool:
@@ -214,9 +216,17 @@ class ResilientWriter:
     """Wraps a store writer (``write(events)``, ``close()``) with retries, a breaker and a :class:`Spool`; see the
     module docstring. ``transient`` are the exception types that mean "the store is unreachable, try again"."""
 
-    def __init__(self, writer: Any, breaker: CircuitBreaker, spool: Spool, *, policy: RetryPolicy = RetryPolicy(),
-                 transient: tuple[type[BaseException], ...] = (OSError,), close_timeout_s: float = 30.0,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        writer: Any,
+        breaker: CircuitBreaker,
+        spool: Spool,
+        *,
+        policy: RetryPolicy = RetryPolicy(),
+        transient: tuple[type[BaseException], ...] = (OSError,),
+        close_timeout_s: float = 30.0,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self._writer = writer
         self._on_failure = on_failure  # called with the breaker's name for every failed write (batch or probe)
         self.breaker = breaker
@@ -230,8 +240,13 @@ class ResilientWriter:
         self._abort = threading.Event()
         self.spooled_batches = 0
         if spool.recovered:
-            log.warning("sink %s: %d batches (%d events) left in %s by a previous run; writing them first",
-                        breaker.name, spool.recovered, spool.events, spool.directory)
+            log.warning(
+                "sink %s: %d batches (%d events) left in %s by a previous run; writing them first",
+                breaker.name,
+                spool.recovered,
+                spool.events,
+                spool.directory,
+            )
         self._thread = threading.Thread(target=self._drain_loop, name=f"levibot-drain-{breaker.name}", daemon=True)
         self._thread.start()
 
@@ -244,16 +259,26 @@ class ResilientWriter:
         if self.breaker.state == "closed" and self.spool.empty:
             try:
                 with self._lock:
-                    Retrying(stop=stop_after_attempt(self.policy.attempts), wait=self.policy.closed_wait(),
-                             retry=retry_if_exception_type(self.transient), reraise=True)(self._writer.write, events)
+                    Retrying(
+                        stop=stop_after_attempt(self.policy.attempts),
+                        wait=self.policy.closed_wait(),
+                        retry=retry_if_exception_type(self.transient),
+                        reraise=True,
+                    )(self._writer.write, events)
                 return
             except self.transient as exc:
                 self._failed()
                 self.breaker.open(f"{type(exc).__name__}: {_short(exc)}")
         self.spooled_batches += 1
-        self.spool.put(events, on_block=lambda: log.error(
-            "sink %s: spool full (%d events in %s): the flow waits for the store", self.breaker.name,
-            self.spool.events, self.spool.directory))
+        self.spool.put(
+            events,
+            on_block=lambda: log.error(
+                "sink %s: spool full (%d events in %s): the flow waits for the store",
+                self.breaker.name,
+                self.spool.events,
+                self.spool.directory,
+            ),
+        )
 
     def close(self) -> None:
         """Drain the spool (up to ``close_timeout_s``), stop the drain thread, close the writer."""
@@ -262,9 +287,14 @@ class ResilientWriter:
         if not drained:
             self._abort.set()
             if not self.spool.empty:
-                log.error("sink %s: store still unavailable at shutdown; %d batches (%d events) stay in %s and are "
-                          "written at the next start", self.breaker.name, len(self.spool), self.spool.events,
-                          self.spool.directory)
+                log.error(
+                    "sink %s: store still unavailable at shutdown; %d batches (%d events) stay in %s and are "
+                    "written at the next start",
+                    self.breaker.name,
+                    len(self.spool),
+                    self.spool.events,
+                    self.spool.directory,
+                )
         self._thread.join(timeout=10)
         try:
             self._writer.close()
@@ -309,8 +339,13 @@ class ResilientWriter:
                 continue
             path, events = item
             try:
-                Retrying(wait=self.policy.probe_wait(), stop=self._stop_probing, before_sleep=self._probe_failed,
-                         retry=retry_if_exception_type(self.transient), reraise=True)(self._write_probe, events)
+                Retrying(
+                    wait=self.policy.probe_wait(),
+                    stop=self._stop_probing,
+                    before_sleep=self._probe_failed,
+                    retry=retry_if_exception_type(self.transient),
+                    reraise=True,
+                )(self._write_probe, events)
             except self.transient:
                 return  # aborted at shutdown: the batch stays in the spool
             except BaseException as exc:  # noqa: BLE001 - a permanent failure is raised in the flow's thread
@@ -368,24 +403,41 @@ class BreakerReporter:
             with self._lock:
                 self._opened_ns[name] = now
             log.error("circuit breaker %s OPEN: %s; writes are buffered and retried", name, detail)
-            self._alert("sink_circuit_open", "critical", name, now,
-                        f"circuit breaker {name} opened: {detail}. Writes are buffered and retried with backoff.")
+            self._alert(
+                "sink_circuit_open",
+                "critical",
+                name,
+                now,
+                f"circuit breaker {name} opened: {detail}. Writes are buffered and retried with backoff.",
+            )
         elif new == "closed":
             with self._lock:
                 since = self._opened_ns.pop(name, now)
             took = (now - since) / 1e9
             log.warning("circuit breaker %s CLOSED after %.1fs: %s", name, took, detail)
-            self._alert("sink_circuit_closed", "info", name, now,
-                        f"circuit breaker {name} closed after {took:.1f}s: {detail}.", outage_s=f"{took:.1f}")
+            self._alert(
+                "sink_circuit_closed",
+                "info",
+                name,
+                now,
+                f"circuit breaker {name} closed after {took:.1f}s: {detail}.",
+                outage_s=f"{took:.1f}",
+            )
 
     def _alert(self, kind: str, severity: str, name: str, now: int, message: str, **labels: str) -> None:
         if self.alerts is None:
             return
         from schemas.events import Alert
 
-        alert = Alert(id=f"{kind}:{name}:{now}", severity=severity, kind=kind,  # type: ignore[arg-type]
-                      message=message[:4096], labels={"breaker": name, **labels},
-                      dedupe_key=f"circuit:{name}:{kind}", ts=now)
+        alert = Alert(
+            id=f"{kind}:{name}:{now}",
+            severity=severity,
+            kind=kind,  # type: ignore[arg-type]
+            message=message[:4096],
+            labels={"breaker": name, **labels},
+            dedupe_key=f"circuit:{name}:{kind}",
+            ts=now,
+        )
         try:
             self.alerts.send([alert])
         except Exception:  # noqa: BLE001 - the log line and the gauge already tell
@@ -400,9 +452,16 @@ class ReduceOnlyOnOutage:
 
     ``sign_fn(cmd) -> signed cmd``; with no key configured, the flow logs that it cannot do this."""
 
-    def __init__(self, producer: Any, sign_fn: Callable[[Any], Any] | None, *, after_s: float,
-                 scope: str = "account:default", clock_ns: Callable[[], int] = time.time_ns,
-                 metrics: Any = None) -> None:
+    def __init__(
+        self,
+        producer: Any,
+        sign_fn: Callable[[Any], Any] | None,
+        *,
+        after_s: float,
+        scope: str = "account:default",
+        clock_ns: Callable[[], int] = time.time_ns,
+        metrics: Any = None,
+    ) -> None:
         self.producer = producer
         self.metrics = metrics
         self.sign_fn = sign_fn
@@ -431,23 +490,35 @@ class ReduceOnlyOnOutage:
         if self._breaker is not None and self._breaker.state == "closed":
             return
         if self.sign_fn is None:
-            log.error("orders unpublishable for %.0fs (%s) and no control key (LEVIBOT_CONTROL_KEY): cannot send "
-                      "reduce-only", self.after_s, name)
+            log.error(
+                "orders unpublishable for %.0fs (%s) and no control key (LEVIBOT_CONTROL_KEY): cannot send reduce-only",
+                self.after_s,
+                name,
+            )
             return
         from schemas.events import ControlCommand
 
         now = self._clock_ns()
-        cmd = ControlCommand(id=f"outage-{name}-{now}", issuer="levibot-flow", scope=self.scope,
-                             action="reduce_only", ts=now,
-                             reason=f"orders could not be published for {self.after_s:.0f}s ({name}: {detail})"[:4096])
+        cmd = ControlCommand(
+            id=f"outage-{name}-{now}",
+            issuer="levibot-flow",
+            scope=self.scope,
+            action="reduce_only",
+            ts=now,
+            reason=f"orders could not be published for {self.after_s:.0f}s ({name}: {detail})"[:4096],
+        )
         signed = self.sign_fn(cmd)
         self.producer.send([signed])
         self.sent.append(signed)
         count = getattr(self.metrics, "count_self_reduce_only", None)
         if count is not None:
             count("orders_unpublishable")
-        log.error("orders unpublishable for %.0fs: signed reduce_only %s queued on control for %s", self.after_s,
-                  signed.id, self.scope)
+        log.error(
+            "orders unpublishable for %.0fs: signed reduce_only %s queued on control for %s",
+            self.after_s,
+            signed.id,
+            self.scope,
+        )
 
 
 @dataclass
@@ -465,12 +536,19 @@ class SinkResilience:
         b = CircuitBreaker(name)
         return self.reporter.register(b) if self.reporter is not None else b
 
-    def wrap(self, name: str, worker_index: int, writer: Any, event_type: type,
-             transient: tuple[type[BaseException], ...]) -> ResilientWriter:
+    def wrap(
+        self, name: str, worker_index: int, writer: Any, event_type: type, transient: tuple[type[BaseException], ...]
+    ) -> ResilientWriter:
         spool = Spool(self.spool_root / name / f"w{worker_index}", event_type, max_events=self.max_buffered_events)
-        return ResilientWriter(writer, self.breaker(name), spool, policy=self.policy, transient=transient,
-                               close_timeout_s=self.close_timeout_s,
-                               on_failure=self.reporter.write_failed if self.reporter is not None else None)
+        return ResilientWriter(
+            writer,
+            self.breaker(name),
+            spool,
+            policy=self.policy,
+            transient=transient,
+            close_timeout_s=self.close_timeout_s,
+            on_failure=self.reporter.write_failed if self.reporter is not None else None,
+        )
 
 
 class ReportSilenceWatchdog:
@@ -486,9 +564,17 @@ class ReportSilenceWatchdog:
     ``sign_fn(cmd) -> signed cmd``; None (no key) logs that the command cannot be sent. ``producer``: anything with
     ``send(events)`` (an ``EventProducer`` on ``control`` that keeps messages while the broker is away)."""
 
-    def __init__(self, producer: Any, sign_fn: Callable[[Any], Any] | None, *, timeout_s: float, metrics: Any = None,
-                 account_of: Callable[[str], str] = lambda _s: "default", check_every_s: float | None = None,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        producer: Any,
+        sign_fn: Callable[[Any], Any] | None,
+        *,
+        timeout_s: float,
+        metrics: Any = None,
+        account_of: Callable[[str], str] = lambda _s: "default",
+        check_every_s: float | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         from operators.watchdog import ReportWatchdog
 
         self.producer = producer
@@ -554,13 +640,21 @@ class ReportSilenceWatchdog:
     def _fire(self, silence: Any, now: int) -> Any:
         scope = f"account:{silence.account}"
         if self.sign_fn is None:
-            log.error("execution reports silent (%s) and no control key (LEVIBOT_CONTROL_KEY): cannot send reduce-only",
-                      silence.reason)
+            log.error(
+                "execution reports silent (%s) and no control key (LEVIBOT_CONTROL_KEY): cannot send reduce-only",
+                silence.reason,
+            )
             return None
         from schemas.events import ControlCommand
 
-        cmd = ControlCommand(id=f"reports-silent-{silence.account}-{now}", issuer="levibot-flow", scope=scope,
-                             action="reduce_only", ts=now, reason=silence.reason[:4096])
+        cmd = ControlCommand(
+            id=f"reports-silent-{silence.account}-{now}",
+            issuer="levibot-flow",
+            scope=scope,
+            action="reduce_only",
+            ts=now,
+            reason=silence.reason[:4096],
+        )
         signed = self.sign_fn(cmd)
         self.producer.send([signed])
         self.sent.append(signed)

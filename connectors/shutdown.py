@@ -83,8 +83,11 @@ class StopSignals:
             log.warning("%s received again while stopping: exiting now, without waiting for the flow", name)
             logging.shutdown()
             os._exit(128 + signum)
-        log.info("%s received: stopping the flow at the next poll of its sources, then flushing its sinks "
-                 "(send it again to exit at once)", name)
+        log.info(
+            "%s received: stopping the flow at the next poll of its sources, then flushing its sinks "
+            "(send it again to exit at once)",
+            name,
+        )
 
     def install(self) -> "StopSignals":
         if threading.current_thread() is not threading.main_thread():
@@ -118,6 +121,8 @@ def stop_on_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) 
     handle (also a context manager that restores the previous handlers)."""
     clear_stop()
     handle = StopSignals(signums).install()
-    log.info("%s stop this process cleanly: its sources end at their next poll and its sinks are flushed",
-             " or ".join(signal.Signals(s).name for s in signums))
+    log.info(
+        "%s stop this process cleanly: its sources end at their next poll and its sinks are flushed",
+        " or ".join(signal.Signals(s).name for s in signums),
+    )
     return handle

@@ -33,8 +33,12 @@ class BotApi:
         body: dict[str, object] = {"chat_id": chat_id, "text": text[:4096], "disable_web_page_preview": True}
         if reply_to:
             body["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
-        req = urllib.request.Request(f"{self._base}/sendMessage", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self._base}/sendMessage",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as r:  # noqa: S310 (http(s) checked above)
                 ok = r.status == 200 and json.loads(r.read() or b"{}").get("ok") is True

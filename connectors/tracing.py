@@ -42,8 +42,9 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
     return env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
 
 
-def configure_tracing(service_name: str | None = None, env: Mapping[str, str] | None = None,
-                      exporter: Any | None = None) -> bool:
+def configure_tracing(
+    service_name: str | None = None, env: Mapping[str, str] | None = None, exporter: Any | None = None
+) -> bool:
     """Install a tracer provider exporting through OTLP/HTTP when an endpoint is configured; returns whether on.
 
     ``exporter`` replaces the OTLP exporter (tests pass an in-memory one). Safe to call more than once:
@@ -65,8 +66,9 @@ def configure_tracing(service_name: str | None = None, env: Mapping[str, str] | 
             log.warning("OTEL endpoint set but opentelemetry-sdk is not installed: tracing stays off")
             return False
         name = service_name or e.get("OTEL_SERVICE_NAME") or "levibot"
-        provider = TracerProvider(resource=Resource.create({"service.name": name,
-                                                            "levibot.process": e.get("LEVIBOT_PROCESS_ID", "0")}))
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": name, "levibot.process": e.get("LEVIBOT_PROCESS_ID", "0")})
+        )
         if exporter is None:
             try:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -92,8 +94,9 @@ def _tracer() -> Any:
 
 
 @contextlib.contextmanager
-def span(name: str, *, parent: Any | None = None, attributes: Mapping[str, Any] | None = None,
-         kind: str = "internal") -> Iterator[Any]:
+def span(
+    name: str, *, parent: Any | None = None, attributes: Mapping[str, Any] | None = None, kind: str = "internal"
+) -> Iterator[Any]:
     """A span around the block (``None`` when tracing is off). ``parent`` is a context from :func:`extract_context`.
 
     ``kind``: internal, producer or consumer (Kafka messaging semantics).
@@ -101,10 +104,10 @@ def span(name: str, *, parent: Any | None = None, attributes: Mapping[str, Any] 
     if not (_HAVE_OTEL and _enabled):
         yield None
         return
-    k = {"internal": trace.SpanKind.INTERNAL, "producer": trace.SpanKind.PRODUCER,
-         "consumer": trace.SpanKind.CONSUMER}[kind]
-    with _tracer().start_as_current_span(name, context=parent, kind=k,
-                                         attributes=dict(attributes or {})) as s:
+    k = {"internal": trace.SpanKind.INTERNAL, "producer": trace.SpanKind.PRODUCER, "consumer": trace.SpanKind.CONSUMER}[
+        kind
+    ]
+    with _tracer().start_as_current_span(name, context=parent, kind=k, attributes=dict(attributes or {})) as s:
         yield s
 
 
@@ -115,8 +118,11 @@ class _HeaderSetter:
 
 class _HeaderGetter:
     def get(self, carrier: Sequence[tuple[str, Any]], key: str) -> list[str] | None:
-        vals = [v.decode("ascii", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
-                for k, v in carrier if k.lower() == key.lower() and v is not None]
+        vals = [
+            v.decode("ascii", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
+            for k, v in carrier
+            if k.lower() == key.lower() and v is not None
+        ]
         return vals or None
 
     def keys(self, carrier: Sequence[tuple[str, Any]]) -> list[str]:

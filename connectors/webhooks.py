@@ -121,7 +121,9 @@ def verify_signature(
         raise SignatureError("malformed", f"{TIMESTAMP_HEADER} {ts_raw!r} is not an integer") from None
     now_s = time.time() if now is None else now
     if abs(now_s - ts) > tolerance_s:
-        raise SignatureError("stale", f"timestamp {ts} is {abs(now_s - ts):.0f} s away from now (tolerance {tolerance_s:.0f} s)")
+        raise SignatureError(
+            "stale", f"timestamp {ts} is {abs(now_s - ts):.0f} s away from now (tolerance {tolerance_s:.0f} s)"
+        )
     keys = key if isinstance(key, list) else [key]
     given = [p.strip() for p in sig_raw.split(",") if p.strip().startswith("v1=")]
     if not given:
@@ -281,7 +283,9 @@ METRICS = _Metrics(
         "levibot_alerts_dead_lettered_total", "Alerts sent to dlq after the retry budget (or a 4xx).", ["destination"]
     ),
     request_seconds=Histogram(
-        "levibot_alerts_request_seconds", "Duration of one HTTP attempt, seconds.", ["destination"],
+        "levibot_alerts_request_seconds",
+        "Duration of one HTTP attempt, seconds.",
+        ["destination"],
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     ),
     delivery_seconds=Histogram(
@@ -291,7 +295,9 @@ METRICS = _Metrics(
         buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
     ),
     breaker_state=Gauge(
-        "levibot_alerts_breaker_state", "Circuit breaker per destination: 0 closed, 1 half-open, 2 open.", ["destination"]
+        "levibot_alerts_breaker_state",
+        "Circuit breaker per destination: 0 closed, 1 half-open, 2 open.",
+        ["destination"],
     ),
     in_flight=Gauge("levibot_alerts_in_flight", "Alerts being delivered or waiting on a destination.", ["destination"]),
 )

@@ -64,8 +64,10 @@ class AlertDispatchConfig:
         for d in routing.destinations:
             key = env.get(d.key_env, "")
             if not key.strip():
-                raise MissingSecrets("levibot dispatch-alerts", {
-                    d.key_env: f"the HMAC-SHA256 key that signs every alert sent to destination {d.name!r}"})
+                raise MissingSecrets(
+                    "levibot dispatch-alerts",
+                    {d.key_env: f"the HMAC-SHA256 key that signs every alert sent to destination {d.name!r}"},
+                )
             keys[d.name] = key.encode()
         return cls(
             routing=routing,
@@ -87,11 +89,22 @@ class AlertDispatchConfig:
         elif e.get("LEVIBOT_ALERT_ROUTES_FILE"):
             raw = Path(e["LEVIBOT_ALERT_ROUTES_FILE"]).read_text()
         elif e.get("LEVIBOT_ALERT_WEBHOOK_URL"):
-            raw = json.dumps({"destinations": [{"name": "default", "url": e["LEVIBOT_ALERT_WEBHOOK_URL"],
-                                                "key_env": "LEVIBOT_ALERT_WEBHOOK_SECRET"}]})
+            raw = json.dumps(
+                {
+                    "destinations": [
+                        {
+                            "name": "default",
+                            "url": e["LEVIBOT_ALERT_WEBHOOK_URL"],
+                            "key_env": "LEVIBOT_ALERT_WEBHOOK_SECRET",
+                        }
+                    ]
+                }
+            )
         else:
-            raise ValueError("no alert routing: set LEVIBOT_ALERT_ROUTES (JSON), LEVIBOT_ALERT_ROUTES_FILE, or "
-                             "LEVIBOT_ALERT_WEBHOOK_URL (one destination signed with LEVIBOT_ALERT_WEBHOOK_SECRET)")
+            raise ValueError(
+                "no alert routing: set LEVIBOT_ALERT_ROUTES (JSON), LEVIBOT_ALERT_ROUTES_FILE, or "
+                "LEVIBOT_ALERT_WEBHOOK_URL (one destination signed with LEVIBOT_ALERT_WEBHOOK_SECRET)"
+            )
         try:
             cfg = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -130,8 +143,11 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
     alerts_name = cfg.topic("alerts")
     n_parts = partition_count(cfg.bootstrap, alerts_name)
     if n_parts != 1:
-        log.warning("%s has %d partitions: run a single dispatcher instance (the throttle table is global)",
-                    alerts_name, n_parts)
+        log.warning(
+            "%s has %d partitions: run a single dispatcher instance (the throttle table is global)",
+            alerts_name,
+            n_parts,
+        )
     cfg.datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         cfg.app_id,
@@ -165,17 +181,30 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         if s is None:
             dest = next(d for d in cfg.routing.destinations if d.name == name)
             s = senders[name] = WebhookSender(
-                dest.name, dest.url, cfg.keys[dest.name], session=session_box[0], timeout_s=dest.timeout_s,
-                retry=cfg.retry, breaker=cfg.breaker, max_in_flight=cfg.max_in_flight,
+                dest.name,
+                dest.url,
+                cfg.keys[dest.name],
+                session=session_box[0],
+                timeout_s=dest.timeout_s,
+                retry=cfg.retry,
+                breaker=cfg.breaker,
+                max_in_flight=cfg.max_in_flight,
             )
         return s
 
     async def dead_letter(m: Any, value: bytes, reason: str, detail: str, stage: str) -> None:
         ts_ms = int(m.timestamp * 1000) if m.timestamp else 0
         dl = DeadLetter(
-            source_topic=alerts_name, partition=m.partition, offset=m.offset, key=m.key, error=reason,
-            detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
-            ts=dead_letter_ts(ts_ms), stage=stage[:64],
+            source_topic=alerts_name,
+            partition=m.partition,
+            offset=m.offset,
+            key=m.key,
+            error=reason,
+            detail=detail[:4096],
+            raw=value[:DEAD_LETTER_RAW_MAX_BYTES],
+            raw_size=len(value),
+            ts=dead_letter_ts(ts_ms),
+            stage=stage[:64],
         )
         fut = await dlq.send(key=alerts_name.encode(), value=encode(dl))
         await fut  # the dead letter must be in Kafka before the alert's offset is committed
@@ -187,8 +216,13 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         )
         for d, r in zip(dests, results):
             if not r.ok:
-                await dead_letter(m, value, "delivery_failed",
-                                  f"destination {d.name}: {r.error} after {r.attempts} attempts", f"alert_dispatch.{d.name}")
+                await dead_letter(
+                    m,
+                    value,
+                    "delivery_failed",
+                    f"destination {d.name}: {r.error} after {r.attempts} attempts",
+                    f"alert_dispatch.{d.name}",
+                )
 
     @app.agent(alerts)
     async def dispatch(stream):
@@ -230,8 +264,7 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
 
     @app.page("/healthz")
     async def healthz(self, request):
-        return self.json({"ok": True, "app": cfg.app_id,
-                          "breakers": {n: s.breaker.state for n, s in senders.items()}})
+        return self.json({"ok": True, "app": cfg.app_id, "breakers": {n: s.breaker.state for n, s in senders.items()}})
 
     return app
 

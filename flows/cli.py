@@ -15,8 +15,14 @@ from flows.settings import REPO_ROOT, Settings
 
 #: Modules that add commands through ``register(app)``: imported only when one of their commands is asked for (or
 #: the command list is shown), so ``levibot run`` does not pay for the API, training, sweep and control imports.
-EXTENSIONS = ("flows.cli_edges", "flows.training", "flows.sweep", "flows.cli_control", "flows.cli_report",
-              "flows.cli_api")
+EXTENSIONS = (
+    "flows.cli_edges",
+    "flows.training",
+    "flows.sweep",
+    "flows.cli_control",
+    "flows.cli_report",
+    "flows.cli_api",
+)
 
 
 class _LazyGroup(TyperGroup):
@@ -95,7 +101,9 @@ def topics_create(
 
     s = _settings()
     wait_ready(s.kafka_bootstrap)
-    overrides = {n: partitions for n, spec in TOPICS.items() if partitions and spec.partitions > 1} if partitions else None
+    overrides = (
+        {n: partitions for n, spec in TOPICS.items() if partitions and spec.partitions > 1} if partitions else None
+    )
     result = ensure_topics(s.kafka_bootstrap, prefix=s.topic_prefix if prefix is None else prefix, partitions=overrides)
     for topic, state in sorted(result.items()):
         typer.echo(f"{state:8} {topic}")
@@ -108,8 +116,10 @@ def topics_list() -> None:
 
     for name, spec in TOPICS.items():
         cfg = spec.kafka_config()
-        typer.echo(f"{name:18} key={spec.key:12} partitions={spec.partitions:<3} {cfg.get('cleanup.policy', '')} "
-                   f"retention.ms={cfg.get('retention.ms', '-')} event={spec.event_type.__name__}")
+        typer.echo(
+            f"{name:18} key={spec.key:12} partitions={spec.partitions:<3} {cfg.get('cleanup.policy', '')} "
+            f"retention.ms={cfg.get('retention.ms', '-')} event={spec.event_type.__name__}"
+        )
 
 
 @db_app.command("migrate")
@@ -134,13 +144,17 @@ def db_migrate(
 
 @app.command()
 def replay(
-    files: list[Path] = typer.Argument(None, help="Bar or tick files (CSV, CSV.gz, Parquet). Default: the bundled BTC and ETH bars."),
+    files: list[Path] = typer.Argument(
+        None, help="Bar or tick files (CSV, CSV.gz, Parquet). Default: the bundled BTC and ETH bars."
+    ),
     topic: str = typer.Option("ticks", help="Registry topic to produce to."),
     speed: float = typer.Option(0.0, help="Event time / wall time: 1 = real time, 10 = 10x; 0 = as fast as possible."),
     ticks_per_bar: int = typer.Option(8, min=4, help="Synthetic ticks generated per bar when replaying bars."),
     symbol: Optional[str] = typer.Option(None, help="Symbol for bar files that carry none."),
     max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
-    from_clickhouse: bool = typer.Option(False, "--from-clickhouse", help="Read ticks from the ClickHouse `ticks` table instead of files."),
+    from_clickhouse: bool = typer.Option(
+        False, "--from-clickhouse", help="Read ticks from the ClickHouse `ticks` table instead of files."
+    ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Replay history into Kafka in event-time order; bars become synthetic ticks (marked synthetic)."""
@@ -168,8 +182,10 @@ def replay(
     producer = EventProducer(s.kafka_bootstrap, s.topic(topic))
     dlq = EventProducer(s.kafka_bootstrap, s.topic("dlq"), key_fn=key_by_source_topic)
     res = do_replay(history, producer, dlq, speed=speed, progress=progress and sys.stderr.isatty())
-    typer.echo(f"replayed {res.produced:,} ticks to {producer.topic} in {res.seconds:.1f}s ({res.rate:,.0f}/s); "
-               f"{res.dead_letters} rejected rows to {dlq.topic}")
+    typer.echo(
+        f"replayed {res.produced:,} ticks to {producer.topic} in {res.seconds:.1f}s ({res.rate:,.0f}/s); "
+        f"{res.dead_letters} rejected rows to {dlq.topic}"
+    )
     for sym, n in sorted(res.per_symbol.items()):
         typer.echo(f"  {sym:12} {n:,}")
 
@@ -180,9 +196,14 @@ def _pipeline_config(base: int, bars: str, decision: int, lateness: float, defau
         from dataclasses import replace
 
         limits = default.limits if max_price_age < 0 else replace(default.limits, max_price_age_s=max_price_age)
-        return replace(default, base_resolution_s=base or default.base_resolution_s, bar_resolutions_s=res,
-                       decision_resolution_s=decision or default.decision_resolution_s,
-                       allowed_lateness_s=default.allowed_lateness_s if lateness < 0 else lateness, limits=limits)
+        return replace(
+            default,
+            base_resolution_s=base or default.base_resolution_s,
+            bar_resolutions_s=res,
+            decision_resolution_s=decision or default.decision_resolution_s,
+            allowed_lateness_s=default.allowed_lateness_s if lateness < 0 else lateness,
+            limits=limits,
+        )
     except ValueError as exc:
         _fail(f"bad bar settings: {exc}")
 
@@ -191,14 +212,22 @@ _BASE = typer.Option(0, "--base-resolution", help="Base bar length, s (0 = defau
 _BARS = typer.Option("", "--bar-resolutions", help="Derived bar lengths, s, comma separated (empty = default).")
 _DECISION = typer.Option(0, "--decision-resolution", help="Bars that drive features and strategies, s (0 = default).")
 _LATENESS = typer.Option(-1.0, "--lateness", help="Allowed lateness of ticks, s (negative = default).")
-_PRICE_AGE = typer.Option(-1.0, "--max-price-age", help="Oldest last trade the risk gate accepts at a decision, s of "
-                          "event time (negative = default: 60 s live, 3600 s for the bundled 30-minute history).")
+_PRICE_AGE = typer.Option(
+    -1.0,
+    "--max-price-age",
+    help="Oldest last trade the risk gate accepts at a decision, s of "
+    "event time (negative = default: 60 s live, 3600 s for the bundled 30-minute history).",
+)
 
 
 @app.command()
 def run(
-    live: bool = typer.Option(False, "--live", help="Run on Kafka and the stores (default when LEVIBOT_KAFKA_BOOTSTRAP is set)."),
-    embedded: bool = typer.Option(False, "--embedded", help="Force the embedded default even when Kafka is configured."),
+    live: bool = typer.Option(
+        False, "--live", help="Run on Kafka and the stores (default when LEVIBOT_KAFKA_BOOTSTRAP is set)."
+    ),
+    embedded: bool = typer.Option(
+        False, "--embedded", help="Force the embedded default even when Kafka is configured."
+    ),
     processes: int = typer.Option(1, min=1, help="Processes in the Bytewax cluster (live)."),
     process_id: int = typer.Option(0, min=0, help="This process's index in the cluster (live)."),
     addresses: str = typer.Option("", help="Cluster addresses host:port;host:port (default 127.0.0.1:2101+i)."),
@@ -206,12 +235,18 @@ def run(
     snapshot_interval: float = typer.Option(10.0, help="Seconds between snapshots (epoch length, live)."),
     until_end: bool = typer.Option(False, help="Stop when the input topics are read to their current end (live)."),
     stores: str = typer.Option("postgres,clickhouse", help="Stores to write (live): postgres, clickhouse, or none."),
-    venue: str = typer.Option("paper", help="Live: 'paper' sends orders to `orders` and books only the venue's "
-                              "execution.reports (run `levibot paper-venue` or an exchange adapter); 'sim' simulates "
-                              "fills inside the flow, deterministically (replays, backtest parity)."),
+    venue: str = typer.Option(
+        "paper",
+        help="Live: 'paper' sends orders to `orders` and books only the venue's "
+        "execution.reports (run `levibot paper-venue` or an exchange adapter); 'sim' simulates "
+        "fills inside the flow, deterministically (replays, backtest parity).",
+    ),
     max_bars: Optional[int] = typer.Option(None, help="Embedded: use only the first N bars of each bundled file."),
-    base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
-    lateness: float = _LATENESS, max_price_age: float = _PRICE_AGE,
+    base_resolution: int = _BASE,
+    bar_resolutions: str = _BARS,
+    decision_resolution: int = _DECISION,
+    lateness: float = _LATENESS,
+    max_price_age: float = _PRICE_AGE,
 ) -> None:
     """Run the main job. With no configuration: the embedded default over the bundled BTC/ETH history."""
     import os
@@ -221,8 +256,9 @@ def run(
         from flows.live import run_live
         from operators.pipeline import PipelineConfig
 
-        cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(),
-                               max_price_age)
+        cfg = _pipeline_config(
+            base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(), max_price_age
+        )
         chosen = {x.strip() for x in stores.split(",") if x.strip() and x.strip() != "none"}
         unknown = chosen - {"postgres", "clickhouse"}
         if unknown:
@@ -231,14 +267,24 @@ def run(
             _fail("--process-id must be below --processes")
         if venue not in ("paper", "sim"):
             _fail(f"--venue must be paper or sim, got {venue!r}")
-        run_live(s, cfg, stores=chosen, processes=processes, process_id=process_id,
-                 addresses=[a for a in addresses.split(";") if a] or None, recovery_dir=recovery_dir,
-                 snapshot_interval_s=snapshot_interval, until_end=until_end, venue=venue)
+        run_live(
+            s,
+            cfg,
+            stores=chosen,
+            processes=processes,
+            process_id=process_id,
+            addresses=[a for a in addresses.split(";") if a] or None,
+            recovery_dir=recovery_dir,
+            snapshot_interval_s=snapshot_interval,
+            until_end=until_end,
+            venue=venue,
+        )
         return
     from flows.embedded import EMBEDDED_PIPELINE, run_embedded
 
-    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, EMBEDDED_PIPELINE,
-                           max_price_age)
+    cfg = _pipeline_config(
+        base_resolution, bar_resolutions, decision_resolution, lateness, EMBEDDED_PIPELINE, max_price_age
+    )
     run_embedded(s, BUNDLED, cfg, max_bars=max_bars)
 
 
@@ -262,16 +308,27 @@ def paper_venue(
     from operators.execution.paper_venue import PaperVenue
 
     s = _settings()
-    v = PaperVenue(s.symbol_list, cash=cash, name=name, account=account, latency_s=latency,
-                   max_participation=participation, ttl_s=ttl, taker_fee_bps=fee_bps,
-                   max_order_notional=max_order_notional, snapshot_every=snapshot_every)
+    v = PaperVenue(
+        s.symbol_list,
+        cash=cash,
+        name=name,
+        account=account,
+        latency_s=latency,
+        max_participation=participation,
+        ttl_s=ttl,
+        taker_fee_bps=fee_bps,
+        max_order_notional=max_order_notional,
+        snapshot_every=snapshot_every,
+    )
     kw: dict = {}
     if phantom:
         sym, qty, after = phantom.split(":")
         kw = dict(phantom_symbol=sym, phantom_qty=float(qty), phantom_after_fills=int(after))
     counts = run_paper_venue(s, v, from_beginning=from_beginning, idle_exit_s=idle_exit, **kw)
-    typer.echo(f"paper venue {name}: {counts['orders']:,} orders, {counts['ticks']:,} ticks, "
-               f"{counts['reports']:,} reports, {counts['dead']:,} dead letters")
+    typer.echo(
+        f"paper venue {name}: {counts['orders']:,} orders, {counts['ticks']:,} ticks, "
+        f"{counts['reports']:,} reports, {counts['dead']:,} dead letters"
+    )
 
 
 @app.command()
@@ -281,8 +338,11 @@ def backtest(
     ticks_per_bar: int = typer.Option(8, min=4, help="Synthetic ticks per bar when the input is bars."),
     max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
     store: bool = typer.Option(False, help="Also store everything in ClickHouse (LEVIBOT_CLICKHOUSE_DSN or embedded)."),
-    base_resolution: int = _BASE, bar_resolutions: str = _BARS, decision_resolution: int = _DECISION,
-    lateness: float = _LATENESS, max_price_age: float = _PRICE_AGE,
+    base_resolution: int = _BASE,
+    bar_resolutions: str = _BARS,
+    decision_resolution: int = _DECISION,
+    lateness: float = _LATENESS,
+    max_price_age: float = _PRICE_AGE,
 ) -> None:
     """The identical trading flow over history, in event time, in this process; ends with a tear sheet."""
     from connectors.history import load_history
@@ -293,8 +353,9 @@ def backtest(
 
     s = _settings()
     # the live flow's defaults, so that a backtest and a live run of the same settings decide alike
-    cfg = _pipeline_config(base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(),
-                               max_price_age)
+    cfg = _pipeline_config(
+        base_resolution, bar_resolutions, decision_resolution, lateness, PipelineConfig(), max_price_age
+    )
     paths = files or BUNDLED
     for p in paths:
         if not p.exists():
@@ -303,7 +364,9 @@ def backtest(
     res = run_history(history, s.clickhouse_dsn_resolved if store else None, cfg, progress=sys.stderr.isatty())
     if orders_out:
         orders_out.parent.mkdir(parents=True, exist_ok=True)
-        orders_out.write_bytes(b"".join(encode(o) + b"\n" for o in sorted(res.orders, key=lambda o: (o.ts, o.order_id))))
+        orders_out.write_bytes(
+            b"".join(encode(o) + b"\n" for o in sorted(res.orders, key=lambda o: (o.ts, o.order_id)))
+        )
     rep = run_report(res, history, cfg.decision_resolution_s, kind="backtest", title="LeviBot Stream — backtest")
     publish(rep, s.var_dir / "reports", "backtest", echo=typer.echo)
 
@@ -323,8 +386,10 @@ def retrain(
 
 
 @app.command("recovery-init")
-def recovery_init(directory: Path = typer.Argument(..., help="Recovery directory."),
-                  partitions: int = typer.Option(1, min=1, help="Recovery partitions (>= processes is typical).")) -> None:
+def recovery_init(
+    directory: Path = typer.Argument(..., help="Recovery directory."),
+    partitions: int = typer.Option(1, min=1, help="Recovery partitions (>= processes is typical)."),
+) -> None:
     """Create Bytewax recovery partitions for a live run (once; existing partitions are kept)."""
     from flows.live import init_recovery
 

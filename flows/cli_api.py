@@ -58,9 +58,20 @@ def serve(host: str, port: int, log_level: str = "info", *, workers: int = 1, ac
     import uvicorn
 
     # access log: method, path and status only (tokens travel in headers, never in the URL)
-    uvicorn.run("flows.api.app:create_app", factory=True, host=host, port=port, log_level=log_level,
-                server_header=False, proxy_headers=False, timeout_graceful_shutdown=10, limit_concurrency=512,
-                h11_max_incomplete_event_size=16_384, workers=workers, access_log=access_log)
+    uvicorn.run(
+        "flows.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=512,
+        h11_max_incomplete_event_size=16_384,
+        workers=workers,
+        access_log=access_log,
+    )
 
 
 def _audit_cli(db: Any, action: str, key_id: str, result: str, detail: str, params: dict[str, Any]) -> None:
@@ -70,25 +81,40 @@ def _audit_cli(db: Any, action: str, key_id: str, result: str, detail: str, para
     from flows.cli_control import default_issuer
     from operators.api.audit import api_audit_event
 
-    db.write_audit(api_audit_event(request_id=f"cli-{uuid.uuid4().hex}", actor=default_issuer(), route=action,
-                                   result=result, detail=detail, parameters=params, ts=time.time_ns(),
-                                   scope=f"api_key:{key_id}", source="cli"))
+    db.write_audit(
+        api_audit_event(
+            request_id=f"cli-{uuid.uuid4().hex}",
+            actor=default_issuer(),
+            route=action,
+            result=result,
+            detail=detail,
+            parameters=params,
+            ts=time.time_ns(),
+            scope=f"api_key:{key_id}",
+            source="cli",
+        )
+    )
 
 
 def build_keys_app() -> typer.Typer:
-    keys = typer.Typer(help="API keys of `levibot api`: create (the token is shown once), list, revoke.",
-                       no_args_is_help=True, add_completion=False)
+    keys = typer.Typer(
+        help="API keys of `levibot api`: create (the token is shown once), list, revoke.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
 
     @keys.command("create")
-    def create(name: str = typer.Option(..., "--name", help="Who or what the key is for (shown in listings)."),
-               scopes: str = typer.Option("read", "--scopes", help="Comma-separated: read, trade, admin."),
-               tier: Optional[str] = typer.Option(None, "--tier", help="free, pro, enterprise or a configured tier "
-                                                  "(default LEVIBOT_API_DEFAULT_TIER)."),
-               accounts: str = typer.Option("default", "--accounts", help="Accounts it may command, comma-separated."),
-               rate: str = typer.Option("", "--rate", help="Own quota replacing the tier's, e.g. 120/minute."),
-               expires_days: float = typer.Option(0.0, "--expires-days",
-                                                  help="Expire after this many days (0: never)."),
-               as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    def create(
+        name: str = typer.Option(..., "--name", help="Who or what the key is for (shown in listings)."),
+        scopes: str = typer.Option("read", "--scopes", help="Comma-separated: read, trade, admin."),
+        tier: Optional[str] = typer.Option(
+            None, "--tier", help="free, pro, enterprise or a configured tier (default LEVIBOT_API_DEFAULT_TIER)."
+        ),
+        accounts: str = typer.Option("default", "--accounts", help="Accounts it may command, comma-separated."),
+        rate: str = typer.Option("", "--rate", help="Own quota replacing the tier's, e.g. 120/minute."),
+        expires_days: float = typer.Option(0.0, "--expires-days", help="Expire after this many days (0: never)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
         """Create a key and print its token once: store it now, it cannot be shown again."""
         from flows.cli_control import default_issuer, sanitize_name
         from operators.api.access import check_accounts, normalise_scopes, parse_rate
@@ -119,11 +145,25 @@ def build_keys_app() -> typer.Typer:
         db = _db(s.pg_dsn)
         try:
             expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
-            row = db.create_key(key_id=key_id, name=name.strip(), secret_hash=KeyHasher().hash(secret), scopes=sc,
-                                tier=t.name, accounts=acc, rate=rate, created_by=sanitize_name(default_issuer()),
-                                expires_at=expires)
-            _audit_cli(db, "api_keys.create", key_id, "applied", "key created",
-                       {"scopes": list(sc), "tier": t.name, "accounts": list(acc), "rate": rate})
+            row = db.create_key(
+                key_id=key_id,
+                name=name.strip(),
+                secret_hash=KeyHasher().hash(secret),
+                scopes=sc,
+                tier=t.name,
+                accounts=acc,
+                rate=rate,
+                created_by=sanitize_name(default_issuer()),
+                expires_at=expires,
+            )
+            _audit_cli(
+                db,
+                "api_keys.create",
+                key_id,
+                "applied",
+                "key created",
+                {"scopes": list(sc), "tier": t.name, "accounts": list(acc), "rate": rate},
+            )
         finally:
             db.close()
         info = row.public(datetime.now(timezone.utc))
@@ -134,8 +174,10 @@ def build_keys_app() -> typer.Typer:
             typer.echo(f"token (shown once, keep it secret): {token}")
 
     @keys.command("list")
-    def list_(as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
-              active: bool = typer.Option(False, "--active", help="Only keys that are not revoked.")) -> None:
+    def list_(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+        active: bool = typer.Option(False, "--active", help="Only keys that are not revoked."),
+    ) -> None:
         """Every key: id, name, scopes, tier, accounts, state (never the secret or its hash)."""
         s, _ = _settings()
         db = _db(s.pg_dsn)
@@ -150,8 +192,10 @@ def build_keys_app() -> typer.Typer:
         if not rows:
             typer.echo("no API keys")
         for r in rows:
-            typer.echo(f"{r['key_id']}  {r['state']:8} {','.join(r['scopes']):16} {r['tier']:10} "
-                       f"{','.join(r['accounts']):16} created {r['created_at'][:19]} by {r['created_by']}  {r['name']}")
+            typer.echo(
+                f"{r['key_id']}  {r['state']:8} {','.join(r['scopes']):16} {r['tier']:10} "
+                f"{','.join(r['accounts']):16} created {r['created_at'][:19]} by {r['created_by']}  {r['name']}"
+            )
 
     @keys.command("revoke")
     def revoke(key_id: str = typer.Argument(..., help="The key id (12 hex digits, as `list` shows).")) -> None:
@@ -180,16 +224,25 @@ def register(app: typer.Typer) -> None:
     """Add ``api`` and ``api-keys`` to the ``levibot`` Typer app."""
 
     @app.command("api")
-    def api(host: Optional[str] = typer.Option(None, help="Bind address (default LEVIBOT_API_HOST, 127.0.0.1)."),
-            port: Optional[int] = typer.Option(None, help="Port (default LEVIBOT_API_PORT, 8700)."),
-            openapi_out: Optional[Path] = typer.Option(None, "--openapi-out",
-                                                       help="Write the OpenAPI schema to this file and exit."),
-            log_level: str = typer.Option("info", help="uvicorn log level."),
-            workers: Optional[int] = typer.Option(None, min=1, max=64, help="Worker processes (default "
-                                                  "LEVIBOT_API_WORKERS, 1); more than one needs a Redis "
-                                                  "LEVIBOT_API_RATE_STORAGE."),
-            access_log: bool = typer.Option(True, "--access-log/--no-access-log",
-                                            help="uvicorn's access log (method, path, status).")) -> None:
+    def api(
+        host: Optional[str] = typer.Option(None, help="Bind address (default LEVIBOT_API_HOST, 127.0.0.1)."),
+        port: Optional[int] = typer.Option(None, help="Port (default LEVIBOT_API_PORT, 8700)."),
+        openapi_out: Optional[Path] = typer.Option(
+            None, "--openapi-out", help="Write the OpenAPI schema to this file and exit."
+        ),
+        log_level: str = typer.Option("info", help="uvicorn log level."),
+        workers: Optional[int] = typer.Option(
+            None,
+            min=1,
+            max=64,
+            help="Worker processes (default "
+            "LEVIBOT_API_WORKERS, 1); more than one needs a Redis "
+            "LEVIBOT_API_RATE_STORAGE.",
+        ),
+        access_log: bool = typer.Option(
+            True, "--access-log/--no-access-log", help="uvicorn's access log (method, path, status)."
+        ),
+    ) -> None:
         """Serve the operator API (FastAPI on uvicorn): read endpoints over PostgreSQL, signed control commands
         (docs/api.md)."""
         if openapi_out is not None:

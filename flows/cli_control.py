@@ -31,8 +31,10 @@ __all__ = ["register", "build_app", "status_data", "default_issuer", "sanitize_n
 
 _NAME_RE = re.compile(NAME_PATTERN)
 _SCOPE_HELP = "account:<name>, symbol:<SYMBOL> or strategy:<name>."
-_NO_KEY = ("LEVIBOT_CONTROL_KEY is not set: control commands are signed with a key that comes only from the "
-           "environment (LEVIBOT_CONTROL_KEY, and LEVIBOT_CONTROL_KEY_ID for its id); see docs/control.md")
+_NO_KEY = (
+    "LEVIBOT_CONTROL_KEY is not set: control commands are signed with a key that comes only from the "
+    "environment (LEVIBOT_CONTROL_KEY, and LEVIBOT_CONTROL_KEY_ID for its id); see docs/control.md"
+)
 
 
 def sanitize_name(text: str, fallback: str = "operator") -> str:
@@ -112,8 +114,16 @@ def _send(action: str, scope: str, reason: str, issuer: Optional[str], parameter
     if action in ("halt", "reduce_only") and not reason.strip():
         _fail(f"{action.replace('_', '-')} needs a --reason")
     try:
-        cmd = ControlCommand(id=new_command_id(), issuer=who, scope=scope, action=action,  # type: ignore[arg-type]
-                             parameters=parameters, reason=reason, ts=time.time_ns(), key_id=key_id)
+        cmd = ControlCommand(
+            id=new_command_id(),
+            issuer=who,
+            scope=scope,
+            action=action,  # type: ignore[arg-type]
+            parameters=parameters,
+            reason=reason,
+            ts=time.time_ns(),
+            key_id=key_id,
+        )
     except ValueError as exc:
         _fail(str(exc))
     problem = check(cmd)
@@ -128,28 +138,40 @@ def _send(action: str, scope: str, reason: str, issuer: Optional[str], parameter
         _fail(f"not sent: {exc}")
     except (RuntimeError, DeliveryError) as exc:  # missing topic, broker down, delivery failed
         _fail(f"not sent: {exc}", code=1)
-    typer.echo(f"sent {action} {scope} id={sent.id} issuer={sent.issuer} key_id={sent.key_id} ts={iso(sent.ts)} "
-               f"topic={topic} key={sent.compaction_key}")
+    typer.echo(
+        f"sent {action} {scope} id={sent.id} issuer={sent.issuer} key_id={sent.key_id} ts={iso(sent.ts)} "
+        f"topic={topic} key={sent.compaction_key}"
+    )
 
 
 def _who(cmd: Any) -> dict[str, Any]:
     from schemas.time import iso
 
-    return {"id": cmd.id, "issuer": cmd.issuer, "ts": cmd.ts, "time": iso(cmd.ts), "reason": cmd.reason,
-            "key_id": cmd.key_id}
+    return {
+        "id": cmd.id,
+        "issuer": cmd.issuer,
+        "ts": cmd.ts,
+        "time": iso(cmd.ts),
+        "reason": cmd.reason,
+        "key_id": cmd.key_id,
+    }
 
 
 def status_data(view: Any) -> dict[str, Any]:
     """The state of a :class:`connectors.control.ControlView` as plain data (what ``status --json`` prints)."""
     st = view.state
     counts = {o: len(view.by_outcome(o)) for o in ("applied", "refused", "duplicate", "undecodable", "tombstone")}
-    modes = {scope: {"mode": st.scope_mode(scope), **_who(c), "action": c.action}
-             for scope, c in st.mode_commands().items()}
-    limits = {f"account:{acct}": {name: {"value": st.limit_overrides(acct)[name], **_who(c)}
-                                  for name, c in per.items()}
-              for acct, per in st.limit_commands().items()}
-    strategies = {f"strategy:{n}": {"enabled": c.action == "enable_strategy", **_who(c)}
-                  for n, c in st.strategy_commands().items()}
+    modes = {
+        scope: {"mode": st.scope_mode(scope), **_who(c), "action": c.action} for scope, c in st.mode_commands().items()
+    }
+    limits = {
+        f"account:{acct}": {name: {"value": st.limit_overrides(acct)[name], **_who(c)} for name, c in per.items()}
+        for acct, per in st.limit_commands().items()
+    }
+    strategies = {
+        f"strategy:{n}": {"enabled": c.action == "enable_strategy", **_who(c)}
+        for n, c in st.strategy_commands().items()
+    }
     mc = st.model_command()
     model = None if mc is None else {"pinned": st.pinned_model(), "action": mc.action, "scope": mc.scope, **_who(mc)}
     refused = []
@@ -157,19 +179,34 @@ def status_data(view: Any) -> dict[str, Any]:
         if r.outcome in ("refused", "undecodable"):
             item: dict[str, Any] = {"partition": r.partition, "offset": r.offset, "outcome": r.outcome}
             if r.command is not None:
-                item.update(action=r.command.action, scope=r.command.scope, parameters=dict(r.command.parameters),
-                            **_who(r.command))
+                item.update(
+                    action=r.command.action,
+                    scope=r.command.scope,
+                    parameters=dict(r.command.parameters),
+                    **_who(r.command),
+                )
             item.update(refusal=r.reason, refusal_detail=r.detail)  # reason code and text (not the command's reason)
             refused.append(item)
-    return {"topic": view.topic, "messages": len(view.records), "counts": counts, "modes": modes, "limits": limits,
-            "strategies": strategies, "disabled_strategies": st.disabled_strategies(), "model": model,
-            "pinned_model": st.pinned_model(), "refused": refused}
+    return {
+        "topic": view.topic,
+        "messages": len(view.records),
+        "counts": counts,
+        "modes": modes,
+        "limits": limits,
+        "strategies": strategies,
+        "disabled_strategies": st.disabled_strategies(),
+        "model": model,
+        "pinned_model": st.pinned_model(),
+        "refused": refused,
+    }
 
 
 def _print_status(d: dict[str, Any]) -> None:
     c = d["counts"]
-    typer.echo(f"control topic {d['topic']}: {d['messages']} message(s): {c['applied']} applied, {c['refused']} "
-               f"refused, {c['duplicate']} duplicate, {c['undecodable']} undecodable")
+    typer.echo(
+        f"control topic {d['topic']}: {d['messages']} message(s): {c['applied']} applied, {c['refused']} "
+        f"refused, {c['duplicate']} duplicate, {c['undecodable']} undecodable"
+    )
 
     def since(x: dict[str, Any]) -> str:
         why = f": {x['reason']}" if x.get("reason") else ""
@@ -195,11 +232,15 @@ def _print_status(d: dict[str, Any]) -> None:
     typer.echo(f"refused (not applied): {len(d['refused'])}")
     for r in d["refused"]:
         if "id" in r:
-            typer.echo(f"  {r['id']} {r['action']} {r['scope']} by {r['issuer']} at {r['time']} key_id={r['key_id']}: "
-                       f"{r['refusal']} ({r['refusal_detail']})")
+            typer.echo(
+                f"  {r['id']} {r['action']} {r['scope']} by {r['issuer']} at {r['time']} key_id={r['key_id']}: "
+                f"{r['refusal']} ({r['refusal_detail']})"
+            )
         else:
-            typer.echo(f"  partition {r['partition']} offset {r['offset']}: {r['outcome']} {r['refusal']} "
-                       f"({r['refusal_detail'][:200]})")
+            typer.echo(
+                f"  partition {r['partition']} offset {r['offset']}: {r['outcome']} {r['refusal']} "
+                f"({r['refusal_detail'][:200]})"
+            )
 
 
 def register(app: typer.Typer) -> None:
@@ -210,8 +251,11 @@ def register(app: typer.Typer) -> None:
 def build_app() -> typer.Typer:
     """The ``control`` command group on its own (``python -m flows.cli_control`` runs it without loading the rest
     of the CLI, which starts faster)."""
-    control = typer.Typer(help="Operator commands on the signed, compacted `control` topic (docs/control.md).",
-                          no_args_is_help=True, add_completion=False)
+    control = typer.Typer(
+        help="Operator commands on the signed, compacted `control` topic (docs/control.md).",
+        no_args_is_help=True,
+        add_completion=False,
+    )
 
     scope_opt = typer.Option("account:default", "--scope", help=f"Scope of the command: {_SCOPE_HELP}")
     issuer_opt = typer.Option(None, "--issuer", help="Who sends it (default: the OS user name, sanitised).")
@@ -234,9 +278,13 @@ def build_app() -> typer.Typer:
         _send("resume", scope, reason, issuer, {})
 
     @control.command("set-limit")
-    def set_limit(name: str = typer.Argument(..., help="A numeric RiskLimits field, e.g. max_leverage."),
-                  value: str = typer.Argument(..., help="New value (finite, >= 0; integer for integer fields)."),
-                  scope: str = scope_opt, reason: str = reason_opt, issuer: Optional[str] = issuer_opt) -> None:
+    def set_limit(
+        name: str = typer.Argument(..., help="A numeric RiskLimits field, e.g. max_leverage."),
+        value: str = typer.Argument(..., help="New value (finite, >= 0; integer for integer fields)."),
+        scope: str = scope_opt,
+        reason: str = reason_opt,
+        issuer: Optional[str] = issuer_opt,
+    ) -> None:
         """Override one risk limit of an account (scope account:<name>)."""
         from operators.control.state import numeric_limit_fields
 
@@ -254,20 +302,30 @@ def build_app() -> typer.Typer:
         _send("set_limit", scope, reason, issuer, {"name": name, "value": number})
 
     @control.command("enable-strategy")
-    def enable_strategy(name: str = typer.Argument(..., help="Strategy name."), reason: str = reason_opt,
-                        issuer: Optional[str] = issuer_opt) -> None:
+    def enable_strategy(
+        name: str = typer.Argument(..., help="Strategy name."),
+        reason: str = reason_opt,
+        issuer: Optional[str] = issuer_opt,
+    ) -> None:
         """Count the strategy's intents again (scope strategy:<NAME>)."""
         _send("enable_strategy", f"strategy:{name}", reason, issuer, {})
 
     @control.command("disable-strategy")
-    def disable_strategy(name: str = typer.Argument(..., help="Strategy name."), reason: str = reason_opt,
-                         issuer: Optional[str] = issuer_opt) -> None:
+    def disable_strategy(
+        name: str = typer.Argument(..., help="Strategy name."),
+        reason: str = reason_opt,
+        issuer: Optional[str] = issuer_opt,
+    ) -> None:
         """Drop the strategy's contribution and unwind its positions (scope strategy:<NAME>)."""
         _send("disable_strategy", f"strategy:{name}", reason, issuer, {})
 
     @control.command("pin-model")
-    def pin_model(version: str = typer.Argument(..., help="A model registry version."), scope: str = scope_opt,
-                  reason: str = reason_opt, issuer: Optional[str] = issuer_opt) -> None:
+    def pin_model(
+        version: str = typer.Argument(..., help="A model registry version."),
+        scope: str = scope_opt,
+        reason: str = reason_opt,
+        issuer: Optional[str] = issuer_opt,
+    ) -> None:
         """Stop the model hot reload at VERSION (deployment-wide)."""
         _send("pin_model", scope, reason, issuer, {"version": version})
 
@@ -277,8 +335,10 @@ def build_app() -> typer.Typer:
         _send("unpin_model", scope, reason, issuer, {})
 
     @control.command("status")
-    def status(as_json: bool = typer.Option(False, "--json", help="Print the state as one JSON object."),
-               timeout: float = typer.Option(10.0, help="Seconds to wait for the end of the topic.")) -> None:
+    def status(
+        as_json: bool = typer.Option(False, "--json", help="Print the state as one JSON object."),
+        timeout: float = typer.Option(10.0, help="Seconds to wait for the end of the topic."),
+    ) -> None:
         """Show the state the control topic holds: modes per scope, limit overrides, strategies, the model pin, who
         set each and when and why, and every refused command."""
         from connectors.control import read_control
@@ -294,6 +354,7 @@ def build_app() -> typer.Typer:
             typer.echo(json.dumps(data, sort_keys=True))
         else:
             _print_status(data)
+
     return control
 
 

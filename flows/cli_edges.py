@@ -58,9 +58,21 @@ def replay_export(
             rejected[out.reason] += 1
             if dead_letters:
                 raw = (msg.text or "").encode()
-                dlq_out.send([DeadLetter(source_topic=EXPORT_SOURCE, offset=i, key=str(msg.chat_id).encode(),
-                                         error=out.reason, detail=out.detail[:4096], raw=raw[:256 * 1024],
-                                         raw_size=len(raw), ts=msg.ts_ns, stage="replay_telegram")])
+                dlq_out.send(
+                    [
+                        DeadLetter(
+                            source_topic=EXPORT_SOURCE,
+                            offset=i,
+                            key=str(msg.chat_id).encode(),
+                            error=out.reason,
+                            detail=out.detail[:4096],
+                            raw=raw[: 256 * 1024],
+                            raw_size=len(raw),
+                            ts=msg.ts_ns,
+                            stage="replay_telegram",
+                        )
+                    ]
+                )
         else:
             duplicates += 1
     sig_out.flush()
@@ -113,10 +125,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("replay-telegram")
     def replay_telegram(
-        result_json: Path = typer.Argument(..., exists=True, dir_okay=False, help="Telegram Desktop export result.json."),
+        result_json: Path = typer.Argument(
+            ..., exists=True, dir_okay=False, help="Telegram Desktop export result.json."
+        ),
         chat: Optional[int] = typer.Option(None, help="Bot API chat id to use (default: from the export, -100<id>)."),
         trust: Optional[float] = typer.Option(
-            None, min=0.0, max=1.0, help="Trust weight in [0, 1] (default: the chat's in LEVIBOT_TELEGRAM_CHATS)."),
+            None, min=0.0, max=1.0, help="Trust weight in [0, 1] (default: the chat's in LEVIBOT_TELEGRAM_CHATS)."
+        ),
         dlq: bool = typer.Option(True, help="Write rejected messages to dlq with their reason."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
     ) -> None:
@@ -131,19 +146,32 @@ def register(app: typer.Typer) -> None:
             cid = chat if chat is not None else read_desktop_export(result_json).chat_id
             weight = ChatAllowList.parse(os.environ.get("LEVIBOT_TELEGRAM_CHATS", "")).trust(cid, None)
             if weight is None:
-                typer.secho(f"error: chat {cid} is not in LEVIBOT_TELEGRAM_CHATS; pass --trust", fg=typer.colors.RED,
-                            err=True)
+                typer.secho(
+                    f"error: chat {cid} is not in LEVIBOT_TELEGRAM_CHATS; pass --trust", fg=typer.colors.RED, err=True
+                )
                 raise typer.Exit(2)
-        res = replay_export(result_json, bootstrap=s.kafka_bootstrap, topic_prefix=s.topic_prefix, trust=weight,
-                            chat_id=chat, dead_letters=dlq, progress=progress)
+        res = replay_export(
+            result_json,
+            bootstrap=s.kafka_bootstrap,
+            topic_prefix=s.topic_prefix,
+            trust=weight,
+            chat_id=chat,
+            dead_letters=dlq,
+            progress=progress,
+        )
         typer.echo(f"chat {res['chat_id']}: messages {res['messages']}")
         kinds = res["kinds"]
         assert isinstance(kinds, dict)
         typer.echo(f"signals {res['signals']} " + " ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
         rejected = res["rejected"]
         assert isinstance(rejected, dict)
-        typer.echo(f"rejected {sum(rejected.values())} " + " ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
-                   + (" (to dlq)" if dlq else " (not written)"))
+        typer.echo(
+            f"rejected {sum(rejected.values())} "
+            + " ".join(f"{k}={v}" for k, v in sorted(rejected.items()))
+            + (" (to dlq)" if dlq else " (not written)")
+        )
         skipped = res["skipped"]
         assert isinstance(skipped, dict)
-        typer.echo(f"duplicates {res['duplicates']}; skipped " + (" ".join(f"{k} {v}" for k, v in skipped.items()) or "0"))
+        typer.echo(
+            f"duplicates {res['duplicates']}; skipped " + (" ".join(f"{k} {v}" for k, v in skipped.items()) or "0")
+        )

@@ -40,35 +40,74 @@ def walkforward_report(res: dict[str, Any], headline: str = "portfolio_risk_pari
     series = []
     for name, (t, e) in curves.items():
         row = next((r for r in res["rows"] if r["strategy"] == name), {})
-        rows.append({"strategy": name.replace("_", " "), "ret": row.get("total_return_frac"),
-                     "cagr": row.get("cagr_frac"), "sharpe": row.get("sharpe"),
-                     "vol": row.get("volatility_ann_frac"), "mdd": row.get("max_drawdown_frac"),
-                     "calmar": row.get("calmar"), "psr": row.get("probabilistic_sharpe"),
-                     "dsr": row.get("deflated_sharpe")})
+        rows.append(
+            {
+                "strategy": name.replace("_", " "),
+                "ret": row.get("total_return_frac"),
+                "cagr": row.get("cagr_frac"),
+                "sharpe": row.get("sharpe"),
+                "vol": row.get("volatility_ann_frac"),
+                "mdd": row.get("max_drawdown_frac"),
+                "calmar": row.get("calmar"),
+                "psr": row.get("probabilistic_sharpe"),
+                "dsr": row.get("deflated_sharpe"),
+            }
+        )
         x, y = downsample_minmax(np.asarray(t), np.asarray(e), 800)
         series.append(Series(name.replace("_", " "), x.tolist(), y.tolist()))
-    table = Table("strategies_out_of_sample", "Every strategy out of sample, after costs",
-                  (Column("strategy", "Strategy"), Column("ret", "Total return", "fraction"),
-                   Column("cagr", "Annual growth rate", "fraction"), Column("sharpe", "Sharpe ratio", "ratio"),
-                   Column("vol", "Volatility", "fraction"), Column("mdd", "Max drawdown", "fraction"),
-                   Column("calmar", "Calmar ratio", "ratio"),
-                   Column("psr", "Probability the Sharpe ratio is above 0", "probability"),
-                   Column("dsr", "Deflated Sharpe ratio", "probability")), rows,
-                  note=("Test windows chained: each starts at the previous one's final equity. The deflated Sharpe "
-                        "ratio is the probability that the Sharpe ratio beats the best of "
-                        f"{res.get('trials', 'the')} configurations tried by luck alone (Bailey and López de "
-                        "Prado); above 0.95 the result survives the search."))
-    chart = Chart("strategies_equity", "Out-of-sample equity of every strategy", "time (UTC)",
-                  "equity (quote currency)", series,
-                  "Only test-window decisions are traded; a strategy above the others on every fold is robust, one "
-                  "that wins only in one stretch is not.", y_unit="quote")
-    inp = RunInputs(ts=ts, equity=eq, prices=res.get("prices", {}), capital=capital, tables=[table], charts=[chart],
-                    trades=[],
-                    info={"Folds": str(res.get("folds")), "Strategy in the headline": headline.replace("_", " "),
-                          "Run time": f"{res.get('seconds', 0):,.0f} s"})
-    return build_report(inp, title="LeviBot Stream — walk-forward evaluation of the strategies", kind="walkforward",
-                        subtitle="Out of sample: parameters chosen on each 180-day training window, traded on the "
-                                 "following 90 days; next-bar-open fills, fees and slippage.")
+    table = Table(
+        "strategies_out_of_sample",
+        "Every strategy out of sample, after costs",
+        (
+            Column("strategy", "Strategy"),
+            Column("ret", "Total return", "fraction"),
+            Column("cagr", "Annual growth rate", "fraction"),
+            Column("sharpe", "Sharpe ratio", "ratio"),
+            Column("vol", "Volatility", "fraction"),
+            Column("mdd", "Max drawdown", "fraction"),
+            Column("calmar", "Calmar ratio", "ratio"),
+            Column("psr", "Probability the Sharpe ratio is above 0", "probability"),
+            Column("dsr", "Deflated Sharpe ratio", "probability"),
+        ),
+        rows,
+        note=(
+            "Test windows chained: each starts at the previous one's final equity. The deflated Sharpe "
+            "ratio is the probability that the Sharpe ratio beats the best of "
+            f"{res.get('trials', 'the')} configurations tried by luck alone (Bailey and López de "
+            "Prado); above 0.95 the result survives the search."
+        ),
+    )
+    chart = Chart(
+        "strategies_equity",
+        "Out-of-sample equity of every strategy",
+        "time (UTC)",
+        "equity (quote currency)",
+        series,
+        "Only test-window decisions are traded; a strategy above the others on every fold is robust, one "
+        "that wins only in one stretch is not.",
+        y_unit="quote",
+    )
+    inp = RunInputs(
+        ts=ts,
+        equity=eq,
+        prices=res.get("prices", {}),
+        capital=capital,
+        tables=[table],
+        charts=[chart],
+        trades=[],
+        info={
+            "Folds": str(res.get("folds")),
+            "Strategy in the headline": headline.replace("_", " "),
+            "Run time": f"{res.get('seconds', 0):,.0f} s",
+        },
+    )
+    return build_report(
+        inp,
+        title="LeviBot Stream — walk-forward evaluation of the strategies",
+        kind="walkforward",
+        subtitle="Out of sample: parameters chosen on each 180-day training window, traded on the "
+        "following 90 days; next-bar-open fills, fees and slippage.",
+    )
 
 
 def register(app: Any) -> None:
@@ -79,10 +118,12 @@ def register(app: Any) -> None:
     app.add_typer(report_app, name="report")
 
     @report_app.command("compare")
-    def compare(a: Path = typer.Argument(..., help="First report's JSON summary (e.g. var/reports/backtest.json)."),
-                b: Path = typer.Argument(..., help="Second report's JSON summary."),
-                headline_only: bool = typer.Option(False, "--headline", help="Only the headline metrics."),
-                as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of text.")) -> None:
+    def compare(
+        a: Path = typer.Argument(..., help="First report's JSON summary (e.g. var/reports/backtest.json)."),
+        b: Path = typer.Argument(..., help="Second report's JSON summary."),
+        headline_only: bool = typer.Option(False, "--headline", help="Only the headline metrics."),
+        as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON instead of text."),
+    ) -> None:
         """Two runs' metrics in two columns with the difference (B minus A)."""
         from connectors.report import FORMAT, compare_summaries, render_comparison
 
@@ -94,8 +135,11 @@ def register(app: Any) -> None:
                 typer.secho(f"error: cannot read {p}: {exc}", fg=typer.colors.RED, err=True)
                 raise typer.Exit(2)
             if d.get("format") != FORMAT:
-                typer.secho(f"error: {p} is not a LeviBot report summary (no \"format\": \"{FORMAT}\")",
-                            fg=typer.colors.RED, err=True)
+                typer.secho(
+                    f'error: {p} is not a LeviBot report summary (no "format": "{FORMAT}")',
+                    fg=typer.colors.RED,
+                    err=True,
+                )
                 raise typer.Exit(2)
             docs.append(d)
         if as_json:
@@ -105,8 +149,9 @@ def register(app: Any) -> None:
 
     @app.command("evaluate-strategies")
     def evaluate_strategies(
-        max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each bundled symbol "
-                                                          "(at least 13,000 for one fold)."),
+        max_bars: Optional[int] = typer.Option(
+            None, help="Use only the first N bars of each bundled symbol (at least 13,000 for one fold)."
+        ),
         out: Optional[Path] = typer.Option(None, help="Report directory (default <var>/reports)."),
     ) -> None:
         """Walk-forward (out-of-sample) test of every strategy and the portfolio, after costs; ends with a tear sheet."""

@@ -34,9 +34,16 @@ DATABASE = "levibot"
 #: Synthetic ticks come every 225 s, so the base bars are 5 minutes (1 s or 1 min bars of ticks 225 s apart would
 #: each hold one tick: 1.1 million stored copies of the ticks table, and the same decisions, orders and fills);
 #: a price up to an hour old is still current; parents are sliced over 15 minutes in 5-minute children.
-EMBEDDED_PIPELINE = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                                   trend_entry=0.01, trend_exit=0.002, limits=RiskLimits(max_price_age_s=3600.0),
-                                   twap_horizon_s=900.0, twap_slice_s=300.0)
+EMBEDDED_PIPELINE = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    trend_entry=0.01,
+    trend_exit=0.002,
+    limits=RiskLimits(max_price_age_s=3600.0),
+    twap_horizon_s=900.0,
+    twap_slice_s=300.0,
+)
 
 
 @dataclass
@@ -59,9 +66,17 @@ class RunResult:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBEDDED_PIPELINE, *,
-                partitions: int = 2, batch_size: int = 5000, progress: bool = True,
-                database: str = DATABASE, metrics: Any | None = None) -> RunResult:
+def run_history(
+    history: History,
+    ch_dsn: str | None,
+    cfg: PipelineConfig = EMBEDDED_PIPELINE,
+    *,
+    partitions: int = 2,
+    batch_size: int = 5000,
+    progress: bool = True,
+    database: str = DATABASE,
+    metrics: Any | None = None,
+) -> RunResult:
     """Run the trading flow over ``history`` in this process; store into ClickHouse when ``ch_dsn`` is given.
 
     The universe is the history's symbols (``cfg.symbols`` is replaced by them)."""
@@ -75,19 +90,38 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
     scores: list = []
     alerts: list = []
     dead: list = []
-    out = Outputs(orders=[CollectSink(orders)], fills=[CollectSink(fills)], marks=[CollectSink(marks)],
-                  decisions=[CollectSink(decisions)], accounts=[CollectSink(accounts)], scores=[CollectSink(scores)],
-                  alerts=[CollectSink(alerts)], dead=[CollectSink(dead)])
+    out = Outputs(
+        orders=[CollectSink(orders)],
+        fills=[CollectSink(fills)],
+        marks=[CollectSink(marks)],
+        decisions=[CollectSink(decisions)],
+        accounts=[CollectSink(accounts)],
+        scores=[CollectSink(scores)],
+        alerts=[CollectSink(alerts)],
+        dead=[CollectSink(dead)],
+    )
     if ch_dsn:
         migrate(connect(ch_dsn), database)
-        for kind, table, typ in (("tick_rows", "ticks", Tick), ("bar_rows", "bars", Bar), ("features", "features", FeatureVector),
-                                 ("decisions", "risk_decisions", RiskDecision), ("orders", "orders", Order),
-                                 ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
-                                 ("scores", "scores", Score), ("alerts", "alerts", Alert)):
+        for kind, table, typ in (
+            ("tick_rows", "ticks", Tick),
+            ("bar_rows", "bars", Bar),
+            ("features", "features", FeatureVector),
+            ("decisions", "risk_decisions", RiskDecision),
+            ("orders", "orders", Order),
+            ("fills", "fills", Fill),
+            ("dead", "dead_letters", DeadLetter),
+            ("scores", "scores", Score),
+            ("alerts", "alerts", Alert),
+        ):
             getattr(out, kind).append(ClickHouseSink(ch_dsn, table, typ, database=database))
     bar = tqdm(total=len(history), unit="tick", unit_scale=True, desc="levibot", disable=not progress)
-    flow = build_trading_flow(HistorySource(history.ticks, partitions=partitions, batch_size=batch_size), out, cfg,
-                              progress=bar.update, metrics=metrics)
+    flow = build_trading_flow(
+        HistorySource(history.ticks, partitions=partitions, batch_size=batch_size),
+        out,
+        cfg,
+        progress=bar.update,
+        metrics=metrics,
+    )
     run_main(flow)
     bar.close()
     counts: dict[str, int] = {}
@@ -95,8 +129,19 @@ def run_history(history: History, ch_dsn: str | None, cfg: PipelineConfig = EMBE
         client = connect(ch_dsn)
         for t in ("ticks", "bars", "features", "scores", "alerts", "risk_decisions", "orders", "fills", "dead_letters"):
             counts[t] = client.query(f"SELECT count() FROM {database}.{t} FINAL").result_rows[0][0]
-    return RunResult(counts, orders, fills, marks, decisions, accounts, time.monotonic() - t0, len(history),
-                     scores=scores, alerts=alerts, dead=dead)
+    return RunResult(
+        counts,
+        orders,
+        fills,
+        marks,
+        decisions,
+        accounts,
+        time.monotonic() - t0,
+        len(history),
+        scores=scores,
+        alerts=alerts,
+        dead=dead,
+    )
 
 
 def _serve_metrics(settings: Settings) -> Any | None:
@@ -113,8 +158,13 @@ def _serve_metrics(settings: Settings) -> Any | None:
     return FlowMetrics()
 
 
-def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EMBEDDED_PIPELINE,
-                 max_bars: int | None = None, report_dir: Path | None = None) -> tuple[RunResult, Any, Path]:
+def run_embedded(
+    settings: Settings,
+    files: list[Path],
+    cfg: PipelineConfig = EMBEDDED_PIPELINE,
+    max_bars: int | None = None,
+    report_dir: Path | None = None,
+) -> tuple[RunResult, Any, Path]:
     """`levibot run` with no configuration: bundled history -> flow -> embedded ClickHouse, and a tear sheet
     (``<var>/reports/embedded-run.html`` and ``.json``). Returns the run, the report and the HTML path."""
     from flows.reporting import publish, run_report
@@ -123,8 +173,13 @@ def run_embedded(settings: Settings, files: list[Path], cfg: PipelineConfig = EM
     metrics = _serve_metrics(settings)
     res = run_history(history, settings.clickhouse_dsn_resolved, cfg, progress=sys.stderr.isatty(), metrics=metrics)
     out_dir = report_dir or settings.var_dir / "reports"
-    rep = run_report(res, history, cfg.decision_resolution_s, kind="run",
-                     title="LeviBot Stream — embedded run (bundled BTC/ETH history)")
+    rep = run_report(
+        res,
+        history,
+        cfg.decision_resolution_s,
+        kind="run",
+        title="LeviBot Stream — embedded run (bundled BTC/ETH history)",
+    )
     html_path, _ = publish(rep, out_dir, "embedded-run")
     print(f"  store    {settings.clickhouse_dsn_resolved}")
     return res, rep, html_path

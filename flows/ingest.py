@@ -35,8 +35,14 @@ def build_ingest_flow(
 ) -> Dataflow:
     """Wire the ingest flow; either store may be left out (None)."""
     flow = Dataflow("levibot-ingest")
-    src = KafkaEventSource(bootstrap, ticks_topic, Tick, batch_size=batch_size, stop_at_end=stop_at_end,
-                           max_message_bytes=max_message_bytes)
+    src = KafkaEventSource(
+        bootstrap,
+        ticks_topic,
+        Tick,
+        batch_size=batch_size,
+        stop_at_end=stop_at_end,
+        max_message_bytes=max_message_bytes,
+    )
     batches = op.input("ticks_in", flow, src)
     events = op.filter("nonempty", op.map("events", batches, lambda b: b.events), bool)
     if pg_dsn:

@@ -42,35 +42,70 @@ from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, met
 from connectors.model_registry import ChampionWatcher
 from connectors.shutdown import stop_on_signals
 from connectors.postgres.sink import PostgresSink
-from connectors.resilience import BreakerReporter, ReduceOnlyOnOutage, ReportSilenceWatchdog, RetryPolicy, SinkResilience
+from connectors.resilience import (
+    BreakerReporter,
+    ReduceOnlyOnOutage,
+    ReportSilenceWatchdog,
+    RetryPolicy,
+    SinkResilience,
+)
 from flows.settings import MissingSecrets, Settings, require_secrets
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
 from operators.pipeline import PipelineConfig
 from operators.control import keyring
 from operators.control.signing import parse_key, sign
-from schemas.events import (Alert, AuditEvent, Bar, ControlCommand, DeadLetter, ExecutionReport, FeatureVector, Fill,
-                            Order, RiskDecision, Score, Signal, Tick)
+from schemas.events import (
+    Alert,
+    AuditEvent,
+    Bar,
+    ControlCommand,
+    DeadLetter,
+    ExecutionReport,
+    FeatureVector,
+    Fill,
+    Order,
+    RiskDecision,
+    Score,
+    Signal,
+    Tick,
+)
 
 log = logging.getLogger(__name__)
 
 #: (Outputs field, table, event type) written to each store
 STORE_TABLES = (
-    ("ticks", "ticks", Tick), ("bars", "bars", Bar), ("decisions", "risk_decisions", RiskDecision),
-    ("orders", "orders", Order), ("fills", "fills", Fill), ("dead", "dead_letters", DeadLetter),
+    ("ticks", "ticks", Tick),
+    ("bars", "bars", Bar),
+    ("decisions", "risk_decisions", RiskDecision),
+    ("orders", "orders", Order),
+    ("fills", "fills", Fill),
+    ("dead", "dead_letters", DeadLetter),
 )
-CLICKHOUSE_ONLY = (("features", "features", FeatureVector), ("signals", "signals", Signal), ("scores", "scores", Score),
-                   ("alerts", "alerts", Alert))
+CLICKHOUSE_ONLY = (
+    ("features", "features", FeatureVector),
+    ("signals", "signals", Signal),
+    ("scores", "scores", Score),
+    ("alerts", "alerts", Alert),
+)
 #: (Outputs field, registry topic) published to Kafka
-TOPIC_OUTPUTS = (("orders", "orders"), ("cancels", "order.cancels"), ("fills", "fills"), ("decisions", "risk.decisions"),
-                 ("features", "features"), ("scores", "scores"))
+TOPIC_OUTPUTS = (
+    ("orders", "orders"),
+    ("cancels", "order.cancels"),
+    ("fills", "fills"),
+    ("decisions", "risk.decisions"),
+    ("features", "features"),
+    ("scores", "scores"),
+)
 #: (Outputs field, table, event type) written to PostgreSQL only (the append-only audit trail)
 POSTGRES_ONLY = (("audit", "audit", AuditEvent),)
 
 
 #: secrets the live flow refuses to start without: variable -> what it is for
-LIVE_SECRETS = {"LEVIBOT_CONTROL_KEY": "the HMAC key that verifies operator commands on `control` and signs the flow's "
-                                       "own reduce-only command, at least 16 bytes"}
+LIVE_SECRETS = {
+    "LEVIBOT_CONTROL_KEY": "the HMAC key that verifies operator commands on `control` and signs the flow's "
+    "own reduce-only command, at least 16 bytes"
+}
 
 
 def check_live_secrets(s: Settings) -> None:
@@ -91,8 +126,14 @@ def init_recovery(directory: Path, partitions: int) -> None:
     init_db_dir(directory, partitions)
 
 
-def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: FlowMetrics | None = None,
-                 resilience: SinkResilience | None = None, orders_registrars: tuple[Any, ...] = ()) -> Outputs:
+def live_outputs(
+    s: Settings,
+    stores: set[str],
+    process_id: int = 0,
+    metrics: FlowMetrics | None = None,
+    resilience: SinkResilience | None = None,
+    orders_registrars: tuple[Any, ...] = (),
+) -> Outputs:
     """Kafka topics plus the chosen stores (``postgres``, ``clickhouse``), migrated before use; every sink
     is metered (write latency and failures) when ``metrics`` is given, and rides out outages behind a circuit
     breaker when ``resilience`` is given (``orders_registrars`` are attached to the ``kafka.orders`` breaker)."""
@@ -103,12 +144,16 @@ def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: Fl
         getattr(out, field_name).append(metered_sink(sink, kind, metrics) if metrics is not None else sink)
 
     def kafka(topic: str, kind: str, **kw: Any) -> KafkaEventSink:
-        return KafkaEventSink(s.kafka_bootstrap, s.topic(topic), resilience=resilience, name=kind,
-                              open_after_s=open_after, **kw)
+        return KafkaEventSink(
+            s.kafka_bootstrap, s.topic(topic), resilience=resilience, name=kind, open_after_s=open_after, **kw
+        )
 
     for field_name, name in TOPIC_OUTPUTS:
-        add(field_name, kafka(name, f"kafka.{name}", breaker_registrars=orders_registrars if name == "orders" else ()),
-            f"kafka.{name}")
+        add(
+            field_name,
+            kafka(name, f"kafka.{name}", breaker_registrars=orders_registrars if name == "orders" else ()),
+            f"kafka.{name}",
+        )
     add("dead", kafka("dlq", "kafka.dlq", key_fn=key_by_source_topic), "kafka.dlq")
     add("alerts", kafka("alerts", "kafka.alerts", key_fn=lambda a: a.kind.encode()), "kafka.alerts")
     add("audit", kafka("audit", "kafka.audit", key_fn=lambda a: (a.scope or "none").encode()), "kafka.audit")
@@ -124,19 +169,25 @@ def live_outputs(s: Settings, stores: set[str], process_id: int = 0, metrics: Fl
     return out
 
 
-def outage_handling(s: Settings, fm: FlowMetrics, process_id: int = 0) -> tuple[SinkResilience, ReduceOnlyOnOutage,
-                                                                                 list[EventProducer]]:
+def outage_handling(
+    s: Settings, fm: FlowMetrics, process_id: int = 0
+) -> tuple[SinkResilience, ReduceOnlyOnOutage, list[EventProducer]]:
     """The resilience of this process's sinks: spools under ``<var>/spool/p<process>``, a reporter that sets the
     breaker gauge and publishes alerts, and the reduce-only hook of the orders breaker. Returns the side producers
     (alerts, control) too, to be flushed at the end."""
     side = {"message.timeout.ms": "0"}  # queued while the broker is away, delivered when it is back
     alerts = EventProducer(s.kafka_bootstrap, s.topic("alerts"), key_fn=lambda a: a.kind.encode(), extra_config=side)
-    control = EventProducer(s.kafka_bootstrap, s.topic("control"), key_fn=lambda c: c.compaction_key.encode(),
-                            extra_config=side)
+    control = EventProducer(
+        s.kafka_bootstrap, s.topic("control"), key_fn=lambda c: c.compaction_key.encode(), extra_config=side
+    )
     reporter = BreakerReporter(fm, alerts)
-    resilience = SinkResilience(s.var_dir / "spool" / f"p{process_id}", reporter, RetryPolicy(),
-                                max_buffered_events=s.sink_buffer_events,
-                                close_timeout_s=float(s.sink_close_timeout_s))
+    resilience = SinkResilience(
+        s.var_dir / "spool" / f"p{process_id}",
+        reporter,
+        RetryPolicy(),
+        max_buffered_events=s.sink_buffer_events,
+        close_timeout_s=float(s.sink_close_timeout_s),
+    )
     sign_fn = None
     if s.control_key.strip():
         key, key_id = parse_key(s.control_key), s.control_key_id
@@ -181,25 +232,61 @@ def run_live(
     # process has its own address (containers, pods)
     local = not addresses or all(a.split(":")[0] in ("127.0.0.1", "localhost", "::1") for a in addresses)
     try:
-        start_metrics_server(s.metrics_port, process_id=process_id if processes > 1 and local else 0,
-                             processes=processes, addr=s.metrics_host)
+        start_metrics_server(
+            s.metrics_port,
+            process_id=process_id if processes > 1 and local else 0,
+            processes=processes,
+            addr=s.metrics_host,
+        )
     except OSError as exc:  # a busy port costs the endpoint, never the flow
         log.warning("metrics endpoint not started (port %s: %s); the flow runs on", s.metrics_port, exc)
     fm = FlowMetrics()
     fm.init_drift()
     fm.init_self_reduce_only()
     KafkaLagPoller(s.kafka_bootstrap, fm).start()
-    ticks = KafkaEventSource(s.kafka_bootstrap, s.topic("ticks"), Tick, batch_size=s.consume_batch,
-                             max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
-    sig = KafkaEventSource(s.kafka_bootstrap, s.topic("signals"), Signal, batch_size=1000,
-                           max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if signals else None
-    control = KafkaEventSource(s.kafka_bootstrap, s.topic("control"), ControlCommand, batch_size=100,
-                               max_message_bytes=s.max_message_bytes, stop_at_end=until_end)
+    ticks = KafkaEventSource(
+        s.kafka_bootstrap,
+        s.topic("ticks"),
+        Tick,
+        batch_size=s.consume_batch,
+        max_message_bytes=s.max_message_bytes,
+        stop_at_end=until_end,
+    )
+    sig = (
+        KafkaEventSource(
+            s.kafka_bootstrap,
+            s.topic("signals"),
+            Signal,
+            batch_size=1000,
+            max_message_bytes=s.max_message_bytes,
+            stop_at_end=until_end,
+        )
+        if signals
+        else None
+    )
+    control = KafkaEventSource(
+        s.kafka_bootstrap,
+        s.topic("control"),
+        ControlCommand,
+        batch_size=100,
+        max_message_bytes=s.max_message_bytes,
+        stop_at_end=until_end,
+    )
     keys = keyring(s.control_key, s.control_key_id, s.control_verify_keys)
     models = ChampionWatcher(s.var_dir / "models", feature_set=CORE_V1.with_resolution(cfg.decision_resolution_s).id)
     cfg = replace(cfg, symbols=s.symbol_list)
-    reports = KafkaEventSource(s.kafka_bootstrap, s.topic("execution.reports"), ExecutionReport, batch_size=1000,
-                               max_message_bytes=s.max_message_bytes, stop_at_end=until_end) if venue == "paper" else None
+    reports = (
+        KafkaEventSource(
+            s.kafka_bootstrap,
+            s.topic("execution.reports"),
+            ExecutionReport,
+            batch_size=1000,
+            max_message_bytes=s.max_message_bytes,
+            stop_at_end=until_end,
+        )
+        if venue == "paper"
+        else None
+    )
     for src in (ticks, sig, control, reports):
         if src is not None:
             fm.init_dead_letters(src.topic)
@@ -208,8 +295,13 @@ def run_live(
     outputs = live_outputs(s, set(stores), process_id, fm, resilience, (reduce_only,))
     watchdog = None
     if reports is not None and s.reports_silence_reduce_only_s > 0:  # orders the venue never answers: reduce-only
-        watchdog = ReportSilenceWatchdog(reduce_only.producer, reduce_only.sign_fn, metrics=fm,
-                                         timeout_s=float(s.reports_silence_reduce_only_s), account_of=cfg.account_of)
+        watchdog = ReportSilenceWatchdog(
+            reduce_only.producer,
+            reduce_only.sign_fn,
+            metrics=fm,
+            timeout_s=float(s.reports_silence_reduce_only_s),
+            account_of=cfg.account_of,
+        )
         outputs.orders.append(watchdog.orders_sink())
         outputs.reports_read.append(watchdog.reports_sink())  # as read: the account holds reports in event time
         watchdog.start()
@@ -219,9 +311,18 @@ def run_live(
 
         collector = LiveRunCollector(cfg.decision_resolution_s, s.topic("signals"))
         collector.attach(outputs)
-    flow = build_trading_flow(ticks, outputs, cfg, signals_source=sig,
-                              reports_source=reports, control_source=control, control_keys=keys,
-                              flush_at_eof=until_end, models=models, metrics=fm)
+    flow = build_trading_flow(
+        ticks,
+        outputs,
+        cfg,
+        signals_source=sig,
+        reports_source=reports,
+        control_source=control,
+        control_keys=keys,
+        flush_at_eof=until_end,
+        models=models,
+        metrics=fm,
+    )
     recovery = None
     if recovery_dir is not None:
         fm.mark_start(any(recovery_dir.glob("part-*.sqlite3")))
@@ -230,11 +331,18 @@ def run_live(
         RecoveryWatcher(recovery_dir, fm).start()
     if processes > 1:
         addresses = addresses or [f"127.0.0.1:{base_port + i}" for i in range(processes)]
-        cli_main(flow, workers_per_process=1, process_id=process_id, addresses=addresses,
-                 epoch_interval=timedelta(seconds=snapshot_interval_s), recovery_config=recovery)
+        cli_main(
+            flow,
+            workers_per_process=1,
+            process_id=process_id,
+            addresses=addresses,
+            epoch_interval=timedelta(seconds=snapshot_interval_s),
+            recovery_config=recovery,
+        )
     else:
-        cli_main(flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s),
-                 recovery_config=recovery)
+        cli_main(
+            flow, workers_per_process=1, epoch_interval=timedelta(seconds=snapshot_interval_s), recovery_config=recovery
+        )
     if watchdog is not None:
         watchdog.stop()
     for p in side_producers:  # alerts and commands queued during an outage
@@ -244,8 +352,14 @@ def run_live(
             log.error("side producer %s: %s", p.topic, exc)
     if collector is not None:
         try:
-            publish_live_report(s, cfg, collector, ticks_read(fm, ticks.topic), signals=sig is not None,
-                                stem="live-run" if processes == 1 else f"live-run-p{process_id}")
+            publish_live_report(
+                s,
+                cfg,
+                collector,
+                ticks_read(fm, ticks.topic),
+                signals=sig is not None,
+                stem="live-run" if processes == 1 else f"live-run-p{process_id}",
+            )
         except Exception as exc:  # noqa: BLE001 - the run's outputs are all out already; only its summary is lost
             log.error("live tear sheet not written: %s", exc)
     if stop.requested:
@@ -273,15 +387,23 @@ def ticks_read(fm: FlowMetrics, topic: str) -> int:
     return int(n)
 
 
-def publish_live_report(s: Settings, cfg: PipelineConfig, collector: Any, ticks: int, *, signals: bool,
-                        stem: str = "live-run") -> None:
+def publish_live_report(
+    s: Settings, cfg: PipelineConfig, collector: Any, ticks: int, *, signals: bool, stem: str = "live-run"
+) -> None:
     """The live run's tear sheet (``<var>/reports/<stem>.html`` and ``.json``) and its terminal summary (stderr),
     from what ``collector`` kept; the signals section has the Telegram signals read from ``signals``."""
     from flows.reporting import live_inputs, publish
     from operators.report import build_report
 
-    inp = live_inputs(collector, cfg.decision_resolution_s, ticks=ticks, signals=signals, mode=cfg.mode,
-                      var_window=cfg.risk_window, var_alpha=cfg.limits.alpha,
-                      info={"Run": "live (Kafka)", "Topics": s.topic_prefix or "(no prefix)"})
+    inp = live_inputs(
+        collector,
+        cfg.decision_resolution_s,
+        ticks=ticks,
+        signals=signals,
+        mode=cfg.mode,
+        var_window=cfg.risk_window,
+        var_alpha=cfg.limits.alpha,
+        info={"Run": "live (Kafka)", "Topics": s.topic_prefix or "(no prefix)"},
+    )
     rep = build_report(inp, title="Live run", kind="run")
     publish(rep, s.var_dir / "reports", stem, echo=lambda text: print(text, file=sys.stderr, flush=True))

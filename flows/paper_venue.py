@@ -41,9 +41,16 @@ def _restore(venue: PaperVenue, s: Settings) -> int:
     return venue.restore(reports)
 
 
-def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = True, idle_exit_s: float | None = None,
-                    phantom_after_fills: int | None = None, phantom_qty: float = 0.0,
-                    phantom_symbol: str | None = None) -> dict[str, int]:
+def run_paper_venue(
+    s: Settings,
+    venue: PaperVenue,
+    *,
+    from_beginning: bool = True,
+    idle_exit_s: float | None = None,
+    phantom_after_fills: int | None = None,
+    phantom_qty: float = 0.0,
+    phantom_symbol: str | None = None,
+) -> dict[str, int]:
     """Run until stopped (or idle for ``idle_exit_s`` seconds); returns counts. ``phantom_*``: test hook that
     books ``phantom_qty`` into the venue's own position after that many fills, unreported."""
     stop = stop_on_signals()
@@ -58,14 +65,29 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
     # the wall clock, which would hold the account's reports until the market data reached it (report_hold.py)
     out.send(orphans + [venue.snapshot(venue.last_ts or TS_MIN_NS)])
     out.flush()
-    log.info("paper venue %r for account %r: %d earlier reports restored (next seq %d, %d working orders reported "
-             "cancelled), %d symbols", venue.name, venue.account, restored, venue.seq, len(orphans), len(venue.symbols))
+    log.info(
+        "paper venue %r for account %r: %d earlier reports restored (next seq %d, %d working orders reported "
+        "cancelled), %d symbols",
+        venue.name,
+        venue.account,
+        restored,
+        venue.seq,
+        len(orphans),
+        len(venue.symbols),
+    )
     orders_t, ticks_t, cancels_t = s.topic("orders"), s.topic("ticks"), s.topic("order.cancels")
     c = Consumer(consumer_config(s.kafka_bootstrap, eof=False))
-    c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in (orders_t, cancels_t)
-              for p in list_partitions(s.kafka_bootstrap, t)] +
-             [TopicPartition(ticks_t, p, OFFSET_BEGINNING if from_beginning else OFFSET_END)
-              for p in list_partitions(s.kafka_bootstrap, ticks_t)])
+    c.assign(
+        [
+            TopicPartition(t, p, OFFSET_BEGINNING)
+            for t in (orders_t, cancels_t)
+            for p in list_partitions(s.kafka_bootstrap, t)
+        ]
+        + [
+            TopicPartition(ticks_t, p, OFFSET_BEGINNING if from_beginning else OFFSET_END)
+            for p in list_partitions(s.kafka_bootstrap, ticks_t)
+        ]
+    )
     counts = {"orders": 0, "cancels": 0, "ticks": 0, "reports": 0, "dead": 0, "restored": restored}
     last_msg = time.monotonic()
     fills = 0
@@ -111,8 +133,11 @@ def run_paper_venue(s: Settings, venue: PaperVenue, *, from_beginning: bool = Tr
                     fills += sum(r.kind in ("fill", "partial_fill") for r in got)
                     if phantom_after_fills is not None and fills >= phantom_after_fills and phantom_symbol:
                         venue.phantom[phantom_symbol] = venue.phantom.get(phantom_symbol, 0.0) + phantom_qty
-                        log.warning("test hook: %s %+g booked into the venue's position without a report",
-                                    phantom_symbol, phantom_qty)
+                        log.warning(
+                            "test hook: %s %+g booked into the venue's position without a report",
+                            phantom_symbol,
+                            phantom_qty,
+                        )
                         phantom_after_fills = None
                 i = j
             if reports:

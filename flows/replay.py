@@ -45,10 +45,20 @@ def rejects_to_dead_letters(history: History) -> list[DeadLetter]:
     out = []
     for src, row, reason in zip(history.rejects["source"], history.rejects["row"], history.rejects["reason"]):
         raw = msgspec.json.encode({"source": src, "row": int(row)})
-        out.append(DeadLetter(
-            source_topic="replay.files", partition=-1, offset=int(row), key=None, error="validation",
-            detail=f"{src}: row {int(row)}: {reason}", raw=raw, raw_size=len(raw), ts=TS_MIN_NS, stage="replay",
-        ))
+        out.append(
+            DeadLetter(
+                source_topic="replay.files",
+                partition=-1,
+                offset=int(row),
+                key=None,
+                error="validation",
+                detail=f"{src}: row {int(row)}: {reason}",
+                raw=raw,
+                raw_size=len(raw),
+                ts=TS_MIN_NS,
+                stage="replay",
+            )
+        )
     return out
 
 

@@ -36,8 +36,15 @@ def decision_closes(ticks: Any, resolution_s: int) -> dict[str, tuple[np.ndarray
     return out
 
 
-def run_inputs(res: Any, history: Any, resolution_s: int, *, rejected_rows: int | None = None,
-               var_window: int = 500, var_alpha: float = 0.99) -> RunInputs:
+def run_inputs(
+    res: Any,
+    history: Any,
+    resolution_s: int,
+    *,
+    rejected_rows: int | None = None,
+    var_window: int = 500,
+    var_alpha: float = 0.99,
+) -> RunInputs:
     """``RunInputs`` of an in-process run (``flows.embedded.RunResult``) over ``history``.
 
     The account marks stop at the last decision the flow took, one bar before the end of the data; the final
@@ -49,24 +56,54 @@ def run_inputs(res: Any, history: Any, resolution_s: int, *, rejected_rows: int 
     if res.accounts and prices:
         last_px = {s: float(c[-1]) for s, (_, c) in prices.items()}
         end = max(int(t[-1]) for t, _ in prices.values())
-        value = sum(float(a["cash"]) + sum(q * last_px.get(s, 0.0) for s, q in (a.get("positions") or {}).items())
-                    for a in res.accounts)
+        value = sum(
+            float(a["cash"]) + sum(q * last_px.get(s, 0.0) for s, q in (a.get("positions") or {}).items())
+            for a in res.accounts
+        )
         final = (end, value)
     dead = Counter((str(d.stage), str(d.error)) for d in getattr(res, "dead", []) or [])
     stored = {k: v for k, v in (res.counts or {}).items()}
     capital = sum(float(a["initial_capital"]) for a in res.accounts) if res.accounts else None
     signals = getattr(res, "signal_counts", None)
-    return RunInputs(ts=ts, equity=eq, final_mark=final, prices=prices, fills=res.fills, orders=res.orders,
-                     decisions=res.decisions, accounts=res.accounts, scores=getattr(res, "scores", []) or [],
-                     alerts=getattr(res, "alerts", []) or [], dead_letters=dict(dead), signals=signals,
-                     ticks=res.ticks, rejected_rows=len(history.rejects) if rejected_rows is None else rejected_rows,
-                     stored=stored, capital=capital, var_window=var_window, var_alpha=var_alpha,
-                     info={"Symbols": ", ".join(sorted(prices)), "Ticks": f"{res.ticks:,}",
-                           "Decision bar": f"{resolution_s // 60:,} minutes", "Run time": f"{res.seconds:,.1f} s"})
+    return RunInputs(
+        ts=ts,
+        equity=eq,
+        final_mark=final,
+        prices=prices,
+        fills=res.fills,
+        orders=res.orders,
+        decisions=res.decisions,
+        accounts=res.accounts,
+        scores=getattr(res, "scores", []) or [],
+        alerts=getattr(res, "alerts", []) or [],
+        dead_letters=dict(dead),
+        signals=signals,
+        ticks=res.ticks,
+        rejected_rows=len(history.rejects) if rejected_rows is None else rejected_rows,
+        stored=stored,
+        capital=capital,
+        var_window=var_window,
+        var_alpha=var_alpha,
+        info={
+            "Symbols": ", ".join(sorted(prices)),
+            "Ticks": f"{res.ticks:,}",
+            "Decision bar": f"{resolution_s // 60:,} minutes",
+            "Run time": f"{res.seconds:,.1f} s",
+        },
+    )
 
 
-def live_inputs(col: Any, resolution_s: int, *, ticks: int = 0, signals: bool = True, mode: str = "full",
-                info: dict[str, str] | None = None, var_window: int = 500, var_alpha: float = 0.99) -> RunInputs:
+def live_inputs(
+    col: Any,
+    resolution_s: int,
+    *,
+    ticks: int = 0,
+    signals: bool = True,
+    mode: str = "full",
+    info: dict[str, str] | None = None,
+    var_window: int = 500,
+    var_alpha: float = 0.99,
+) -> RunInputs:
     """``RunInputs`` of a live run from what its :class:`connectors.report_live.LiveRunCollector` kept: the marks,
     orders, fills, decisions, accounts, scores, alerts and dead letters; the decision bars' closes as the prices
     (the first emission of each bar: what the flow decided on); the signals read from ``signals`` (``signals``:
@@ -89,20 +126,41 @@ def live_inputs(col: Any, resolution_s: int, *, ticks: int = 0, signals: bool = 
     if accounts and prices:
         last_px = {s_: float(c[-1]) for s_, (_, c) in prices.items()}
         end = max(int(t[-1]) for t, _ in prices.values())
-        value = sum(float(a["cash"]) + sum(q * last_px.get(s_, 0.0) for s_, q in (a.get("positions") or {}).items())
-                    for a in accounts)
+        value = sum(
+            float(a["cash"]) + sum(q * last_px.get(s_, 0.0) for s_, q in (a.get("positions") or {}).items())
+            for a in accounts
+        )
         final = (end, value)
     sig = None
     if signals:
-        sig = signal_summary(ev["signals"], dict(col.signal_rejections), ev["bars"], resolution_s,
-                             applied=mode == "full")
+        sig = signal_summary(
+            ev["signals"], dict(col.signal_rejections), ev["bars"], resolution_s, applied=mode == "full"
+        )
     capital = sum(float(a["initial_capital"]) for a in accounts) if accounts else None
-    return RunInputs(ts=ts, equity=eq, final_mark=final, prices=prices, fills=ev["fills"], orders=ev["orders"],
-                     decisions=ev["decisions"], accounts=accounts, scores=ev["scores"], alerts=ev["alerts"],
-                     dead_letters=dict(col.dead_counts), signals=sig, ticks=int(ticks), capital=capital,
-                     var_window=var_window, var_alpha=var_alpha,
-                     info={"Symbols": ", ".join(sorted(prices)), "Ticks": f"{int(ticks):,}",
-                           "Decision bar": f"{int(resolution_s) // 60:,} minutes", **(info or {})})
+    return RunInputs(
+        ts=ts,
+        equity=eq,
+        final_mark=final,
+        prices=prices,
+        fills=ev["fills"],
+        orders=ev["orders"],
+        decisions=ev["decisions"],
+        accounts=accounts,
+        scores=ev["scores"],
+        alerts=ev["alerts"],
+        dead_letters=dict(col.dead_counts),
+        signals=sig,
+        ticks=int(ticks),
+        capital=capital,
+        var_window=var_window,
+        var_alpha=var_alpha,
+        info={
+            "Symbols": ", ".join(sorted(prices)),
+            "Ticks": f"{int(ticks):,}",
+            "Decision bar": f"{int(resolution_s) // 60:,} minutes",
+            **(info or {}),
+        },
+    )
 
 
 def run_report(res: Any, history: Any, resolution_s: int, *, title: str, kind: str) -> Report:

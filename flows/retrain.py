@@ -38,8 +38,15 @@ def drift_requested(messages: list[Any]) -> int:
     return n
 
 
-def retrain_loop(s: Settings, *, every_s: float = 7 * 86400, poll_s: float = 60.0, once: bool = False,
-                 retrain: Callable[..., dict | None] = scheduled_retrain, **train_kwargs: Any) -> list[dict]:
+def retrain_loop(
+    s: Settings,
+    *,
+    every_s: float = 7 * 86400,
+    poll_s: float = 60.0,
+    once: bool = False,
+    retrain: Callable[..., dict | None] = scheduled_retrain,
+    **train_kwargs: Any,
+) -> list[dict]:
     """Check the schedule and the alerts every ``poll_s`` seconds; ``once`` returns after the first check.
 
     Offsets of the alerts topic are committed only after a retraining they asked for has finished, so a crash
@@ -58,8 +65,11 @@ def retrain_loop(s: Settings, *, every_s: float = 7 * 86400, poll_s: float = 60.
             deadline = time.monotonic() + (min(poll_s, 5.0) if once else poll_s)
             msgs: list[Any] = []
             while time.monotonic() < deadline:
-                msgs.extend(m for m in consumer.consume(1000, 0.5) if m.error() is None
-                            or m.error().code() != KafkaError._PARTITION_EOF)
+                msgs.extend(
+                    m
+                    for m in consumer.consume(1000, 0.5)
+                    if m.error() is None or m.error().code() != KafkaError._PARTITION_EOF
+                )
             drifts = drift_requested(msgs)
             out = retrain(s.var_dir, every_s=every_s, drift_requested=drifts > 0, **train_kwargs)
             if out is not None:

@@ -30,8 +30,15 @@ import numpy as np
 from flows.settings import REPO_ROOT
 from operators.features import CORE_V1, compute_features_array
 from operators.models.dataset import DEFAULT_EXCLUDED
-from operators.sweep import SimConfig, combine_equity, ema_spread, equity_stats, next_open_fill_prices, simulate, \
-    trend_positions
+from operators.sweep import (
+    SimConfig,
+    combine_equity,
+    ema_spread,
+    equity_stats,
+    next_open_fill_prices,
+    simulate,
+    trend_positions,
+)
 
 __all__ = ["load", "folds", "run", "run_seeds", "main"]
 
@@ -46,8 +53,16 @@ SECONDS_PER_YEAR = 365 * 86_400
 
 
 def _features(b) -> np.ndarray:
-    cols = dict(close=b.close, high=b.high, low=b.low, volume=b.volume, buy_volume=0 * b.volume,
-                sell_volume=0 * b.volume, vwap=(b.high + b.low + b.close) / 3, trade_count=0 * b.volume + 8)
+    cols = dict(
+        close=b.close,
+        high=b.high,
+        low=b.low,
+        volume=b.volume,
+        buy_volume=0 * b.volume,
+        sell_volume=0 * b.volume,
+        vwap=(b.high + b.low + b.close) / 3,
+        trade_count=0 * b.volume + 8,
+    )
     return compute_features_array(cols, CORE_V1.with_resolution(b.resolution_s))
 
 
@@ -66,8 +81,9 @@ def folds(bars) -> list[list[tuple[int, int, int]]]:
     """Per fold, per symbol: (train start, test start, test end) row indices, cut by event time."""
     n = min(len(b) for b in bars)
     grid = bars[0].mark_ts
-    tf = [(grid[s], grid[s + TRAIN], grid[min(s + TRAIN + TEST, n - 1)]) for s in range(0, n - TRAIN - BARS_PER_DAY,
-                                                                                        TEST)]
+    tf = [
+        (grid[s], grid[s + TRAIN], grid[min(s + TRAIN + TEST, n - 1)]) for s in range(0, n - TRAIN - BARS_PER_DAY, TEST)
+    ]
     return [[tuple(int(np.searchsorted(b.mark_ts, t)) for t in f) for b in bars] for f in tf]
 
 
@@ -110,8 +126,13 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
         Xtr = np.vstack([F[w:f1] for F, _, _, w, f1 in tr_rows])
         mean, scale = np.nanmean(Xtr, axis=0), np.nanstd(Xtr, axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-        market = make_market([(F[w:f1], s[w:f1], b.close[w:f1]) for F, s, b, w, f1 in tr_rows], mean, scale,
-                             fraction=SIM.fraction, cost=(SIM.fee_bps + SIM.slippage_bps) / 1e4)
+        market = make_market(
+            [(F[w:f1], s[w:f1], b.close[w:f1]) for F, s, b, w, f1 in tr_rows],
+            mean,
+            scale,
+            fraction=SIM.fraction,
+            cost=(SIM.fee_bps + SIM.slippage_bps) / 1e4,
+        )
         pol = train_ppo(market, replace(cfg, seed=cfg.seed + k))
         # in sample (the training window, greedy): tells a policy that learnt nothing from one that overfits
         ins: dict[str, list] = {"ppo_sizing": [], "trend_rule_sizing": []}
@@ -122,15 +143,28 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
             ins["trend_rule_sizing"].append(_sim(np.asarray(s[w:f1], float), b, w, f1, scratch["trend_rule_sizing"]))
         parts: dict[str, list] = {n: [] for n in names}
         for F, s, b, (f0, f1, f2) in zip(feats, sigs, bars, fold):
-            test = make_market([(F[f1:f2], s[f1:f2], b.close[f1:f2])], mean, scale, fraction=SIM.fraction,
-                               cost=(SIM.fee_bps + SIM.slippage_bps) / 1e4)
-            targets = {"ppo_sizing": pol.run(test, 0, f2 - f1), "trend_rule_sizing": s[f1:f2],
-                       "buy_and_hold": np.ones(f2 - f1)}
+            test = make_market(
+                [(F[f1:f2], s[f1:f2], b.close[f1:f2])],
+                mean,
+                scale,
+                fraction=SIM.fraction,
+                cost=(SIM.fee_bps + SIM.slippage_bps) / 1e4,
+            )
+            targets = {
+                "ppo_sizing": pol.run(test, 0, f2 - f1),
+                "trend_rule_sizing": s[f1:f2],
+                "buy_and_hold": np.ones(f2 - f1),
+            }
             for n, tg in targets.items():
                 parts[n].append(_sim(np.asarray(tg, float), b, f1, f2, acc[n]))
-        fold_row = {"test_start_ns": int(bars[0].mark_ts[fold[0][1]]), "train_seconds": round(pol.info["train_seconds"], 1),
-                    "train_reward_first_last": [pol.info["history"][0]["reward_per_step"],
-                                                pol.info["history"][-1]["reward_per_step"]]}
+        fold_row = {
+            "test_start_ns": int(bars[0].mark_ts[fold[0][1]]),
+            "train_seconds": round(pol.info["train_seconds"], 1),
+            "train_reward_first_last": [
+                pol.info["history"][0]["reward_per_step"],
+                pol.info["history"][-1]["reward_per_step"],
+            ],
+        }
         for n, pts in ins.items():
             eq = _total(pts)
             fold_row[f"in_sample_{n}"] = float(eq[-1] / eq[0] - 1.0)
@@ -146,23 +180,45 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
         eq = capital * np.concatenate([[1.0], np.cumprod(1.0 + r)])
         st = {k2: float(v[0]) for k2, v in equity_stats(eq[None, :], 1800).items()}
         years = r.size * 1800 / SECONDS_PER_YEAR
-        table[n] = {"total_return_frac": st["total_return_frac"], "sharpe": st["sharpe"],
-                    "max_drawdown_frac": st["max_drawdown_frac"], "volatility_ann_frac": st["volatility_ann_frac"],
-                    "turnover_per_year": acc[n]["notional"] / capital / years,
-                    "fees_frac_per_year": acc[n]["fees"] / capital / years, "fills": acc[n]["fills"],
-                    "folds_won_vs_rule": int(sum(f[n] > f["trend_rule_sizing"] for f in per_fold))}
+        table[n] = {
+            "total_return_frac": st["total_return_frac"],
+            "sharpe": st["sharpe"],
+            "max_drawdown_frac": st["max_drawdown_frac"],
+            "volatility_ann_frac": st["volatility_ann_frac"],
+            "turnover_per_year": acc[n]["notional"] / capital / years,
+            "fees_frac_per_year": acc[n]["fees"] / capital / years,
+            "fills": acc[n]["fills"],
+            "folds_won_vs_rule": int(sum(f[n] > f["trend_rule_sizing"] for f in per_fold)),
+        }
     p, rule, bh = table["ppo_sizing"], table["trend_rule_sizing"], table["buy_and_hold"]
     beats_rule = p["sharpe"] > rule["sharpe"]
     # shipped only if it wins out of sample: the issue's bar for the portfolio (a positive Sharpe above
     # buy-and-hold's) and better than the rule-based sizing of the same signal
     wins = bool(beats_rule and p["sharpe"] > max(bh["sharpe"], 0.0) and p["total_return_frac"] > 0)
-    why = ("wins" if wins else
-           "does not win: " + ", ".join(x for x, bad in (
-               ("Sharpe not above the rule-based sizing's", not beats_rule),
-               ("Sharpe not positive and above buy-and-hold's", p["sharpe"] <= max(bh["sharpe"], 0.0)),
-               ("loses money after costs", p["total_return_frac"] <= 0)) if bad))
-    return {"table": table, "folds": per_fold, "n_folds": len(fl), "ppo": cfg.__dict__, "decision": why,
-            "ppo_beats_rule": bool(beats_rule), "ppo_wins": wins, "seconds": round(time.perf_counter() - t0, 1)}
+    why = (
+        "wins"
+        if wins
+        else "does not win: "
+        + ", ".join(
+            x
+            for x, bad in (
+                ("Sharpe not above the rule-based sizing's", not beats_rule),
+                ("Sharpe not positive and above buy-and-hold's", p["sharpe"] <= max(bh["sharpe"], 0.0)),
+                ("loses money after costs", p["total_return_frac"] <= 0),
+            )
+            if bad
+        )
+    )
+    return {
+        "table": table,
+        "folds": per_fold,
+        "n_folds": len(fl),
+        "ppo": cfg.__dict__,
+        "decision": why,
+        "ppo_beats_rule": bool(beats_rule),
+        "ppo_wins": wins,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def run_seeds(seeds=SEEDS, max_bars: int | None = None, ppo=None, n_folds: int | None = None) -> dict:
@@ -172,28 +228,40 @@ def run_seeds(seeds=SEEDS, max_bars: int | None = None, ppo=None, n_folds: int |
 
     t0 = time.perf_counter()
     data = load(max_bars)
-    runs = {int(sd): run(ppo=replace(ppo or PpoConfig(), seed=int(sd)), n_folds=n_folds, data=data)
-            for sd in seeds}
+    runs = {int(sd): run(ppo=replace(ppo or PpoConfig(), seed=int(sd)), n_folds=n_folds, data=data) for sd in seeds}
     first = runs[int(seeds[0])]
     table = {f"ppo_sizing_seed{sd}": r["table"]["ppo_sizing"] for sd, r in runs.items()}
     table["trend_rule_sizing"] = first["table"]["trend_rule_sizing"]
     table["buy_and_hold"] = first["table"]["buy_and_hold"]
     rets = [r["table"]["ppo_sizing"]["total_return_frac"] for r in runs.values()]
     wins = all(r["ppo_wins"] for r in runs.values())
-    return {"table": table, "runs": runs, "n_folds": first["n_folds"], "seeds": [int(x) for x in seeds],
-            "ppo_return_range": [min(rets), max(rets)], "ppo_wins_every_seed": wins,
-            "decision": ("ship as an optional strategy" if wins else
-                         f"not shipped: wins with {sum(r['ppo_wins'] for r in runs.values())} of {len(runs)} seeds"),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "table": table,
+        "runs": runs,
+        "n_folds": first["n_folds"],
+        "seeds": [int(x) for x in seeds],
+        "ppo_return_range": [min(rets), max(rets)],
+        "ppo_wins_every_seed": wins,
+        "decision": (
+            "ship as an optional strategy"
+            if wins
+            else f"not shipped: wins with {sum(r['ppo_wins'] for r in runs.values())} of {len(runs)} seeds"
+        ),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def render(r: dict) -> str:
-    out = ["| sizing | return | Sharpe | max drawdown | turnover / yr | fees / yr | fills | folds beating the rule |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| sizing | return | Sharpe | max drawdown | turnover / yr | fees / yr | fills | folds beating the rule |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for n, t in r["table"].items():
-        out.append(f"| {n} | {t['total_return_frac']:+.2%} | {t['sharpe']:.2f} | {t['max_drawdown_frac']:.2%} | "
-                   f"{t['turnover_per_year']:.1f}× | {t['fees_frac_per_year']:.2%} | {t['fills']} | "
-                   f"{t['folds_won_vs_rule']}/{r['n_folds']} |")
+        out.append(
+            f"| {n} | {t['total_return_frac']:+.2%} | {t['sharpe']:.2f} | {t['max_drawdown_frac']:.2%} | "
+            f"{t['turnover_per_year']:.1f}× | {t['fees_frac_per_year']:.2%} | {t['fills']} | "
+            f"{t['folds_won_vs_rule']}/{r['n_folds']} |"
+        )
     return "\n".join(out)
 
 
@@ -207,13 +275,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="PPO seeds (fold k uses seed + k)")
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "var" / "reports" / "rl_experiment.json")
     a = ap.parse_args(argv)
-    r = run_seeds([int(x) for x in a.seeds.split(",")], ppo=replace(PpoConfig(), updates=a.updates),
-                  n_folds=a.folds)
+    r = run_seeds([int(x) for x in a.seeds.split(",")], ppo=replace(PpoConfig(), updates=a.updates), n_folds=a.folds)
     print(render(r))
     print(json.dumps({k: v for k, v in r.items() if k not in ("table", "runs")}, default=str, indent=1))
     for sd, one in r["runs"].items():
-        print(f"seed {sd}: {one['decision']}; per fold (in sample -> out of sample):",
-              ", ".join(f"{f['in_sample_ppo_sizing']:+.1%} -> {f['ppo_sizing']:+.1%}" for f in one["folds"]))
+        print(
+            f"seed {sd}: {one['decision']}; per fold (in sample -> out of sample):",
+            ", ".join(f"{f['in_sample_ppo_sizing']:+.1%} -> {f['ppo_sizing']:+.1%}" for f in one["folds"]),
+        )
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(json_clean(r), indent=1))
     return r

@@ -28,7 +28,8 @@ class MissingSecrets(ValueError):
         super().__init__(
             f"{process} refuses to start without its secrets: set {what}. Secrets come only from the environment "
             "(docker compose: the .env file, see .env.example; Kubernetes: the levibot-secrets Secret); make a key with "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'` (docs/deploy.md).")
+            "`python -c 'import secrets; print(secrets.token_hex(32))'` (docs/deploy.md)."
+        )
 
 
 def require_secrets(process: str, values: dict[str, str], needed: dict[str, str]) -> None:
@@ -61,7 +62,10 @@ class Settings:
     )
     topic_prefix: str = field(
         default="",
-        metadata={"env": "LEVIBOT_TOPIC_PREFIX", "doc": "Prefix for every topic name (isolates test runs and tenants)."},
+        metadata={
+            "env": "LEVIBOT_TOPIC_PREFIX",
+            "doc": "Prefix for every topic name (isolates test runs and tenants).",
+        },
     )
     pg_dsn: str = field(
         default=DEFAULT_PG_DSN,
@@ -81,7 +85,10 @@ class Settings:
     )
     max_message_bytes: int = field(
         default=1 << 20,
-        metadata={"env": "LEVIBOT_MAX_MESSAGE_BYTES", "doc": "Largest accepted Kafka message value, bytes; larger ones go to dlq."},
+        metadata={
+            "env": "LEVIBOT_MAX_MESSAGE_BYTES",
+            "doc": "Largest accepted Kafka message value, bytes; larger ones go to dlq.",
+        },
     )
     consume_batch: int = field(
         default=5000,

@@ -35,8 +35,10 @@ from operators.signals.lifecycle_state import ChatAllowList
 __all__ = ["INGEST_SECRETS", "SignalIngestConfig", "create_app", "run", "main"]
 
 #: secrets the signal ingest refuses to start without: variable -> what it is for
-INGEST_SECRETS = {"LEVIBOT_TELEGRAM_SECRET_TOKEN": "the secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token "
-                                                   "with every webhook call (setWebhook's secret_token)"}
+INGEST_SECRETS = {
+    "LEVIBOT_TELEGRAM_SECRET_TOKEN": "the secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token "
+    "with every webhook call (setWebhook's secret_token)"
+}
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,10 @@ def _commands_url(url: str) -> str:
 def _commands_secret(e: dict[str, str]) -> str:
     secret = e.get("LEVIBOT_TELEGRAM_COMMANDS_SECRET", "")
     if e.get("LEVIBOT_TELEGRAM_COMMANDS_URL", "").strip() and not secret:
-        raise ValueError("LEVIBOT_TELEGRAM_COMMANDS_URL needs LEVIBOT_TELEGRAM_COMMANDS_SECRET (the operator API's "
-                         "LEVIBOT_API_TELEGRAM_SECRET_TOKEN)")
+        raise ValueError(
+            "LEVIBOT_TELEGRAM_COMMANDS_URL needs LEVIBOT_TELEGRAM_COMMANDS_SECRET (the operator API's "
+            "LEVIBOT_API_TELEGRAM_SECRET_TOKEN)"
+        )
     return secret
 
 
@@ -193,13 +197,30 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
 
     m_updates, m_out = _METRICS_UPDATES, _METRICS_OUT
 
-    async def dead_letter(key: bytes | None, value: bytes, reason: str, detail: str, partition: int, offset: int,
-                          ts_ms: int, stage: str, *, ack_timeout_s: float | None = None) -> None:
+    async def dead_letter(
+        key: bytes | None,
+        value: bytes,
+        reason: str,
+        detail: str,
+        partition: int,
+        offset: int,
+        ts_ms: int,
+        stage: str,
+        *,
+        ack_timeout_s: float | None = None,
+    ) -> None:
         """Queue a dead letter; with ``ack_timeout_s`` also wait (seconds) until Kafka acknowledged it."""
         dl = DeadLetter(
-            source_topic=updates_name, partition=partition, offset=offset, key=key, error=reason,
-            detail=detail[:4096], raw=value[:DEAD_LETTER_RAW_MAX_BYTES], raw_size=len(value),
-            ts=dead_letter_ts(ts_ms), stage=stage,
+            source_topic=updates_name,
+            partition=partition,
+            offset=offset,
+            key=key,
+            error=reason,
+            detail=detail[:4096],
+            raw=value[:DEAD_LETTER_RAW_MAX_BYTES],
+            raw_size=len(value),
+            ts=dead_letter_ts(ts_ms),
+            stage=stage,
         )
         fut = await dlq.send(key=updates_name.encode(), value=encode(dl))
         if ack_timeout_s is not None:
@@ -214,8 +235,11 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         if "session" not in http:
             http["session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.commands_timeout_s))
         try:
-            async with http["session"].post(cfg.commands_url, data=body, headers={
-                    "Content-Type": "application/json", SECRET_HEADER: cfg.commands_secret}) as r:
+            async with http["session"].post(
+                cfg.commands_url,
+                data=body,
+                headers={"Content-Type": "application/json", SECRET_HEADER: cfg.commands_secret},
+            ) as r:
                 status = r.status
                 await r.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -233,9 +257,18 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         # is, so keep the update as a dead letter and let Telegram stop redelivering it
         received_ms = int(time.time() * 1000)
         try:
-            await dead_letter(None, body, "command_refused", f"the operator API answered HTTP {status} to the "
-                              f"forwarded bot command (LEVIBOT_TELEGRAM_COMMANDS_URL / _SECRET)", -1, -1,
-                              received_ms, "telegram_webhook", ack_timeout_s=cfg.produce_timeout_s)
+            await dead_letter(
+                None,
+                body,
+                "command_refused",
+                f"the operator API answered HTTP {status} to the "
+                f"forwarded bot command (LEVIBOT_TELEGRAM_COMMANDS_URL / _SECRET)",
+                -1,
+                -1,
+                received_ms,
+                "telegram_webhook",
+                ack_timeout_s=cfg.produce_timeout_s,
+            )
         except Exception as kafka_exc:
             log.warning("could not dead-letter a refused bot command: %r", kafka_exc)
             m_updates.labels("kafka_error").inc()
@@ -276,8 +309,17 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
                 # let the broker's retention delete the dead letter at once.
                 received_ms = int(time.time() * 1000)
                 try:
-                    await dead_letter(None, body, exc.reason, exc.detail, -1, -1, received_ms, "telegram_webhook",
-                                      ack_timeout_s=cfg.produce_timeout_s)
+                    await dead_letter(
+                        None,
+                        body,
+                        exc.reason,
+                        exc.detail,
+                        -1,
+                        -1,
+                        received_ms,
+                        "telegram_webhook",
+                        ack_timeout_s=cfg.produce_timeout_s,
+                    )
                 except Exception as kafka_exc:
                     log.warning("could not dead-letter a %s webhook body: %r", exc.reason, kafka_exc)
                     m_updates.labels("kafka_error").inc()
@@ -325,8 +367,16 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
             inbound = inbound_from_update(update)
             if inbound is None:
                 m_out.labels("unsupported_update").inc()
-                await dead_letter(m.key, value, "unsupported_update", f"update {update.update_id} has no message",
-                                  m.partition, m.offset, ts_ms, "signal_ingest")
+                await dead_letter(
+                    m.key,
+                    value,
+                    "unsupported_update",
+                    f"update {update.update_id} has no message",
+                    m.partition,
+                    m.offset,
+                    ts_ms,
+                    "signal_ingest",
+                )
                 continue
             out = ingest_message(inbound, trust=cfg.chats.trust(inbound.chat_id, inbound.username), get=messages.get)
             if out.status == "signal":

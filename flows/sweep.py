@@ -44,9 +44,16 @@ def parse_axis(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
-def run_sweep(bars: Sequence[BarArrays], strategy: str = "trend", *, entries: Sequence[float] = (),
-              exit_fracs: Sequence[float] = (), windows: Sequence[float] = (), cfg: SimConfig = SimConfig(),
-              allow_short: bool = True) -> tuple[SweepResult, float]:
+def run_sweep(
+    bars: Sequence[BarArrays],
+    strategy: str = "trend",
+    *,
+    entries: Sequence[float] = (),
+    exit_fracs: Sequence[float] = (),
+    windows: Sequence[float] = (),
+    cfg: SimConfig = SimConfig(),
+    allow_short: bool = True,
+) -> tuple[SweepResult, float]:
     """Run the sweep; returns the result and its wall time (s). ``trend``: ``entries`` × ``exit_fracs`` (exit =
     entry × fraction); ``zscore``: ``windows`` × ``entries`` (entry z) × ``exit_fracs`` (exit z = entry z × fraction)."""
     t0 = time.perf_counter()
@@ -61,8 +68,9 @@ def run_sweep(bars: Sequence[BarArrays], strategy: str = "trend", *, entries: Se
     return res, time.perf_counter() - t0
 
 
-def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, seconds: float, cfg: SimConfig = SimConfig(),
-                 top: int = 20) -> Any:
+def sweep_report(
+    res: SweepResult, bars: Sequence[BarArrays], title: str, seconds: float, cfg: SimConfig = SimConfig(), top: int = 20
+) -> Any:
     """The tear sheet of the best parameter set by in-sample Sharpe (``operators.report``), with the top rows."""
     from operators.report import Column, RunInputs, Table, build_report
 
@@ -76,33 +84,78 @@ def sweep_report(res: SweepResult, bars: Sequence[BarArrays], title: str, second
         positions[b.symbol] = (mts, r.position[best])
         tr = r.trades(best, b.symbol, mts, "sweep")  # with each trade's fees
         trades += tr
-        by_symbol.append({"symbol": b.symbol, "net": float(r.equity[best][-1] - cfg.capital), "fees": float(r.fees[best]),
-                          "traded": float(r.traded_notional[best]), "fills": int(r.n_fills[best]),
-                          "trades": sum(t.close_ts is not None for t in tr)})
+        by_symbol.append(
+            {
+                "symbol": b.symbol,
+                "net": float(r.equity[best][-1] - cfg.capital),
+                "fees": float(r.fees[best]),
+                "traded": float(r.traded_notional[best]),
+                "fills": int(r.n_fills[best]),
+                "trades": sum(t.close_ts is not None for t in tr),
+            }
+        )
     names = list(res.params)
     cols = tuple(Column(k, k.replace("_", " "), "ratio") for k in names) + (
-        Column("sharpe", "Sharpe ratio (annualised)", "ratio"), Column("total_return_frac", "Total return", "fraction"),
-        Column("max_drawdown_frac", "Max drawdown", "fraction"), Column("n_fills", "Fills", "count"),
-        Column("fees_quote", "Fees", "quote"), Column("hit_rate_frac", "Hit rate (position segments)", "fraction"))
-    table = Table("parameter_sets", f"Top {min(top, len(rows))} of {len(rows):,} parameter sets by Sharpe ratio (in-sample)",
-                  cols, rows[:top], note="Ranked on the same data they were fitted to: expect worse out of sample.")
+        Column("sharpe", "Sharpe ratio (annualised)", "ratio"),
+        Column("total_return_frac", "Total return", "fraction"),
+        Column("max_drawdown_frac", "Max drawdown", "fraction"),
+        Column("n_fills", "Fills", "count"),
+        Column("fees_quote", "Fees", "quote"),
+        Column("hit_rate_frac", "Hit rate (position segments)", "fraction"),
+    )
+    table = Table(
+        "parameter_sets",
+        f"Top {min(top, len(rows))} of {len(rows):,} parameter sets by Sharpe ratio (in-sample)",
+        cols,
+        rows[:top],
+        note="Ranked on the same data they were fitted to: expect worse out of sample.",
+    )
     best_params = ", ".join(f"{k.replace('_', ' ')} {res.params[k][best]:.4g}" for k in names)
-    inp = RunInputs(ts=res.ts, equity=res.equity[best], prices=prices, positions=positions, trades=trades,
-                    by_symbol=by_symbol,
-                    by_strategy=[{"strategy": "sweep (best set)", "closed": sum(t.pnl for t in trades if t.close_ts),
-                                  "fees": sum(r["fees"] for r in by_symbol), "traded": sum(r["traded"] for r in by_symbol),
-                                  "fills": sum(r["fills"] for r in by_symbol),
-                                  "trades": sum(r["trades"] for r in by_symbol)}],
-                    capital=cfg.capital * len(bars), tables=[table],
-                    info={"Best parameter set": best_params, "Parameter sets": f"{len(rows):,}",
-                          "Symbols": ", ".join(b.symbol for b in bars), "Sweep time": f"{seconds:,.2f} s"})
-    return build_report(inp, title=title, kind="sweep",
-                        subtitle="The best parameter set by in-sample Sharpe ratio; fills at the next bar's open with "
-                                 "fees and slippage; trades measured from the marks, each with its fills' fees.")
+    inp = RunInputs(
+        ts=res.ts,
+        equity=res.equity[best],
+        prices=prices,
+        positions=positions,
+        trades=trades,
+        by_symbol=by_symbol,
+        by_strategy=[
+            {
+                "strategy": "sweep (best set)",
+                "closed": sum(t.pnl for t in trades if t.close_ts),
+                "fees": sum(r["fees"] for r in by_symbol),
+                "traded": sum(r["traded"] for r in by_symbol),
+                "fills": sum(r["fills"] for r in by_symbol),
+                "trades": sum(r["trades"] for r in by_symbol),
+            }
+        ],
+        capital=cfg.capital * len(bars),
+        tables=[table],
+        info={
+            "Best parameter set": best_params,
+            "Parameter sets": f"{len(rows):,}",
+            "Symbols": ", ".join(b.symbol for b in bars),
+            "Sweep time": f"{seconds:,.2f} s",
+        },
+    )
+    return build_report(
+        inp,
+        title=title,
+        kind="sweep",
+        subtitle="The best parameter set by in-sample Sharpe ratio; fills at the next bar's open with "
+        "fees and slippage; trades measured from the marks, each with its fills' fees.",
+    )
 
 
-def write_sweep_report(res: SweepResult, out_dir: Path, title: str, seconds: float, top: int = 20,
-                       bars: Sequence[BarArrays] = (), cfg: SimConfig = SimConfig(), echo: Any = None) -> Path:
+def write_sweep_report(
+    res: SweepResult,
+    out_dir: Path,
+    title: str,
+    seconds: float,
+    top: int = 20,
+    bars: Sequence[BarArrays] = (),
+    cfg: SimConfig = SimConfig(),
+    echo: Any = None,
+) -> Path:
     """``sweep.html`` and ``sweep.json`` (the tear sheet of the best set, and every row) under ``out_dir``."""
     from connectors.report import terminal_summary, write_report
 
@@ -121,8 +174,9 @@ def register(app: Any) -> None:
     def sweep(
         files: list[Path] = typer.Argument(None, help="Bar files (default: the bundled BTC and ETH bars)."),
         strategy: str = typer.Option("trend", help="trend (EMA-spread thresholds) or zscore (mean reversion)."),
-        entries: str = typer.Option("", help="Entry thresholds: 'a,b,c' or 'start:stop:n'. Default trend "
-                                              "0.002:0.02:10, zscore 1.5:3.5:5."),
+        entries: str = typer.Option(
+            "", help="Entry thresholds: 'a,b,c' or 'start:stop:n'. Default trend 0.002:0.02:10, zscore 1.5:3.5:5."
+        ),
         exit_fracs: str = typer.Option("0:0.9:10", help="Exit threshold as a fraction of the entry."),
         windows: str = typer.Option("24,48,96,192", help="z-score windows in bars (zscore only)."),
         fee_bps: float = typer.Option(7.5, help="Fee, bps of traded notional."),
@@ -147,21 +201,34 @@ def register(app: Any) -> None:
         ent = parse_axis(entries or ("0.002:0.02:10" if strategy == "trend" else "1.5:3.5:5"))
         cfg = SimConfig(capital=capital, fraction=fraction, fee_bps=fee_bps, slippage_bps=slippage_bps)
         try:
-            res, secs = run_sweep(bars, strategy, entries=ent, exit_fracs=parse_axis(exit_fracs),
-                                  windows=parse_axis(windows), cfg=cfg, allow_short=not long_only)
+            res, secs = run_sweep(
+                bars,
+                strategy,
+                entries=ent,
+                exit_fracs=parse_axis(exit_fracs),
+                windows=parse_axis(windows),
+                cfg=cfg,
+                allow_short=not long_only,
+            )
         except ValueError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
         out_dir = out or Settings.from_env().var_dir / "reports"
-        report = write_sweep_report(res, out_dir, f"LeviBot Stream — {strategy} sweep", secs, bars=bars, cfg=cfg,
-                                    echo=typer.echo)
+        report = write_sweep_report(
+            res, out_dir, f"LeviBot Stream — {strategy} sweep", secs, bars=bars, cfg=cfg, echo=typer.echo
+        )
         n = res.equity.shape[0]
-        typer.echo(f"\n{n} parameter sets x {len(bars)} symbols x {max(len(b) for b in bars):,} bars in {secs:.2f}s "
-                   "(in-sample ranking; `levibot evaluate-strategies` gives out-of-sample results)")
+        typer.echo(
+            f"\n{n} parameter sets x {len(bars)} symbols x {max(len(b) for b in bars):,} bars in {secs:.2f}s "
+            "(in-sample ranking; `levibot evaluate-strategies` gives out-of-sample results)"
+        )
         heads = [(k, k.replace("_", " "), "{:>14.4g}") for k in res.params] + [
-            ("sharpe", "Sharpe", "{:>14.2f}"), ("total_return_frac", "total return", "{:>14.2%}"),
-            ("max_drawdown_frac", "max drawdown", "{:>14.2%}"), ("n_fills", "fills", "{:>14,.0f}"),
-            ("hit_rate_frac", "hit rate", "{:>14.2%}")]
+            ("sharpe", "Sharpe", "{:>14.2f}"),
+            ("total_return_frac", "total return", "{:>14.2%}"),
+            ("max_drawdown_frac", "max drawdown", "{:>14.2%}"),
+            ("n_fills", "fills", "{:>14,.0f}"),
+            ("hit_rate_frac", "hit rate", "{:>14.2%}"),
+        ]
         typer.echo("  ".join(f"{h:>14}" for _, h, _ in heads))
         for row in res.rows("sharpe", top):
             typer.echo("  ".join(fmt.format(row[k]) for k, _, fmt in heads))

@@ -71,20 +71,37 @@ class Outputs:
     alerts: list = field(default_factory=list)
 
 
-def tick_dead_letter(tick: Any, error: str, detail: str, stage: str, topic: str = "ticks", partition: int = -1,
-                     offset: int = -1) -> DeadLetter:
+def tick_dead_letter(
+    tick: Any, error: str, detail: str, stage: str, topic: str = "ticks", partition: int = -1, offset: int = -1
+) -> DeadLetter:
     """A tick refused by a stage of the flow, deterministic from the tick and its input coordinates (so each dead
     letter has its own natural key ``(topic, partition, offset, stage)``)."""
     raw = encode(tick)
-    return DeadLetter(source_topic=topic, partition=partition, offset=offset, key=tick.symbol.encode(), error=error,
-                      detail=detail[:4096], raw=raw, raw_size=len(raw), ts=min(max(tick.ts, TS_MIN_NS), TS_MAX_NS - 1),
-                      stage=stage)
+    return DeadLetter(
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=tick.symbol.encode(),
+        error=error,
+        detail=detail[:4096],
+        raw=raw,
+        raw_size=len(raw),
+        ts=min(max(tick.ts, TS_MIN_NS), TS_MAX_NS - 1),
+        stage=stage,
+    )
 
 
 def late_dead_letter(tick: Any, topic: str = "ticks", partition: int = -1, offset: int = -1) -> DeadLetter:
     """A late tick as a dead letter (reason ``late_tick``)."""
-    return tick_dead_letter(tick, "late_tick", f"tick {tick.trade_id} at {tick.ts} arrived after its bar closed",
-                            "bars", topic, partition, offset)
+    return tick_dead_letter(
+        tick,
+        "late_tick",
+        f"tick {tick.trade_id} at {tick.ts} arrived after its bar closed",
+        "bars",
+        topic,
+        partition,
+        offset,
+    )
 
 
 class _Splitter:
@@ -141,7 +158,9 @@ class _Splitter:
             recent.popleft()
 
 
-def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
+def _split(
+    cfg: PipelineConfig, emit_accepted: bool = False
+) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
     """The ``split`` step. With ``emit_accepted`` it also emits ``(None, ("accepted", ticks))``: the batch's ticks the
     input policy accepted, in arrival order (the whole columnar batch when none was refused), for the tick stores."""
     lateness_ns = int(cfg.allowed_lateness_s * NS)
@@ -152,10 +171,18 @@ def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Split
 
     def refuse(st: _Splitter, out: list, batch: Any, offs: Any, i: int, t: Any, error: str, detail: str) -> None:
         st.refused[error] = st.refused.get(error, 0) + 1
-        out.append((None, tick_dead_letter(t, error, detail, "split", batch.topic, batch.partition,
-                                           offs[i] if offs is not None else -1)))
+        out.append(
+            (
+                None,
+                tick_dead_letter(
+                    t, error, detail, "split", batch.topic, batch.partition, offs[i] if offs is not None else -1
+                ),
+            )
+        )
 
-    def step_objects(st: _Splitter, batch: Any, events: Any, offs: Any, accepted: list | None = None) -> tuple[dict, list]:
+    def step_objects(
+        st: _Splitter, batch: Any, events: Any, offs: Any, accepted: list | None = None
+    ) -> tuple[dict, list]:
         """The input policy tick by tick: (symbol -> (ticks, offsets)) and the dead letters; the accepted ticks are
         appended to ``accepted`` (arrival order) when it is given."""
         groups: dict[str, tuple[list, list]] = {}
@@ -167,11 +194,28 @@ def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Split
         for i, t in enumerate(events):
             sym = t.symbol
             if sym not in allowed:
-                refuse(st, refused, batch, offs, i, t, "unknown_symbol", f"symbol {sym!r} is not in the configured universe")
+                refuse(
+                    st,
+                    refused,
+                    batch,
+                    offs,
+                    i,
+                    t,
+                    "unknown_symbol",
+                    f"symbol {sym!r} is not in the configured universe",
+                )
                 continue
             if top is not None and t.ts - lateness_ns > top + skew_ns:
-                refuse(st, refused, batch, offs, i, t, "future_skew",
-                       f"tick at {t.ts} is {(t.ts - top) / NS:,.0f} s ahead of the watermark (bound {cfg.max_future_skew_s:,.0f} s)")
+                refuse(
+                    st,
+                    refused,
+                    batch,
+                    offs,
+                    i,
+                    t,
+                    "future_skew",
+                    f"tick at {t.ts} is {(t.ts - top) / NS:,.0f} s ahead of the watermark (bound {cfg.max_future_skew_s:,.0f} s)",
+                )
                 continue
             key = (sym, t.trade_id)
             if key in seen:
@@ -274,9 +318,12 @@ def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Split
             if sym not in st.symbols:
                 st.symbols.append(sym)
         rx = batch.received_ns
-        out: list = [(sym, ("ticks", g, top, rx, (batch.topic, batch.partition, None)))
-                     if isinstance(g, TickBatch) else (sym, ("ticks", g[0], top, rx, (batch.topic, batch.partition, g[1])))
-                     for sym, g in groups.items()]
+        out: list = [
+            (sym, ("ticks", g, top, rx, (batch.topic, batch.partition, None)))
+            if isinstance(g, TickBatch)
+            else (sym, ("ticks", g[0], top, rx, (batch.topic, batch.partition, g[1])))
+            for sym, g in groups.items()
+        ]
         if top is not None:
             out.extend((sym, ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
         if refused:
@@ -288,7 +335,9 @@ def _split(cfg: PipelineConfig, emit_accepted: bool = False) -> Callable[[_Split
     return step
 
 
-def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[SignalStage | None, Any], tuple[SignalStage, Emitted]]:
+def _signals(
+    cfg: PipelineConfig, models: Any | None
+) -> Callable[[SignalStage | None, Any], tuple[SignalStage, Emitted]]:
     def step(state: SignalStage | None, item: Any) -> tuple[SignalStage, Emitted]:
         if item[0] == "pin":  # ("pin", symbol, version or None): a verified pin_model / unpin_model
             p = state if state is not None else SignalStage(item[1], cfg)
@@ -309,8 +358,10 @@ def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[SignalStage |
             topic, part, offs = coords if coords is not None else ("ticks", -1, None)
             if columnar:
                 offs = ticks.offsets.tolist()
-            out.dead.extend(late_dead_letter(t, topic, part, offs[i] if offs is not None else -1)
-                            for t, i in zip(out.late, out.late_rows))
+            out.dead.extend(
+                late_dead_letter(t, topic, part, offs[i] if offs is not None else -1)
+                for t, i in zip(out.late, out.late_rows)
+            )
         out.received_ns = received_ns
         return p, out
 
@@ -442,8 +493,9 @@ def build_trading_flow(
     # the tick stores get exactly the ticks the input policy accepted (not the unknown symbols, the far-future
     # ticks, the duplicates it dead-letters)
     if tick_stores:
-        accepted = op.flat_map_batch("accepted", split, lambda kvs: [v[1][1] for _, v in kvs
-                                                                     if v[0] is None and v[1][0] == "accepted"])
+        accepted = op.flat_map_batch(
+            "accepted", split, lambda kvs: [v[1][1] for _, v in kvs if v[0] is None and v[1][0] == "accepted"]
+        )
         if outputs.ticks:
             _out("ticks_out", op.map("tick_events", accepted, _tick_events), outputs.ticks)
         if outputs.tick_rows:
@@ -456,9 +508,13 @@ def build_trading_flow(
         if metrics is not None:
             sig = op.inspect("metrics_signals", sig, lambda _s, b: metrics.observe_batch(b))
         sig_items = op.flat_map("signals_by_symbol", sig, _signals_by_symbol)
-        by_symbol = op.merge("ticks_and_signals", by_symbol,
-                             op.map_value("signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]),
-                                          lambda kv: ("signals", kv[1])))
+        by_symbol = op.merge(
+            "ticks_and_signals",
+            by_symbol,
+            op.map_value(
+                "signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]), lambda kv: ("signals", kv[1])
+            ),
+        )
     checked = None
     if control_source is not None:  # verified first: model pins go to the signal stages, the rest to the accounts
         ctl = op.input("control_in", flow, control_source)
@@ -472,8 +528,11 @@ def build_trading_flow(
     if metrics is not None:  # bars, features, scores, late ticks, latencies
         sig_out = op.inspect("metrics_signals_out", sig_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
     # the signal stages' outputs without their keys, for the sinks that take them (built only for those)
-    sem: Any = op.key_rm("signals_emitted", sig_out) if (outputs.bars or outputs.bar_rows or outputs.features
-                                                          or outputs.scores or outputs.alerts) else None
+    sem: Any = (
+        op.key_rm("signals_emitted", sig_out)
+        if (outputs.bars or outputs.bar_rows or outputs.features or outputs.scores or outputs.alerts)
+        else None
+    )
 
     def account_items(kvs: list) -> list:  # (account, item): keyed by account as they are
         out = []
@@ -489,10 +548,15 @@ def build_trading_flow(
         reps = op.input("reports_in", flow, reports_source)
         if metrics is not None:
             reps = op.inspect("metrics_reports", reps, lambda _s, b: metrics.observe_batch(b))
-        dead = op.merge("dead_and_reports", dead, op.filter("rep_dead", op.map("rep_dead_letters", reps, lambda b: b.dead), bool))
+        dead = op.merge(
+            "dead_and_reports", dead, op.filter("rep_dead", op.map("rep_dead_letters", reps, lambda b: b.dead), bool)
+        )
         if outputs.reports_read:
-            _out("reports_read_out", op.filter("reports_read", op.map("reports_read_events", reps, lambda b: b.events),
-                                               bool), outputs.reports_read)
+            _out(
+                "reports_read_out",
+                op.filter("reports_read", op.map("reports_read_events", reps, lambda b: b.events), bool),
+                outputs.reports_read,
+            )
         rep_items = op.flat_map("reports_by_account", reps, _reports_by_account)
         updates = op.merge("updates_and_reports", updates, rep_items)
     remote = reports_source is not None
@@ -500,10 +564,15 @@ def build_trading_flow(
         refused_ctl = op.filter("control_refused_any", op.map("control_refused", checked, lambda r: r[1]), bool)
         if metrics is not None:  # every refusal reason starts at 0, so the first one is an increase
             metrics.init_control(getattr(control_source, "topic", "control"))
-            refused_ctl = op.inspect("metrics_control_refused", refused_ctl,
-                                     lambda _s, xs: metrics.observe_dead([x[0] for x in xs]))
-        dead = op.merge("dead_and_control", dead, op.filter("ctl_dead", op.map("ctl_dead_letters", ctl, lambda b: b.dead), bool),
-                        op.map("ctl_refused_dead", refused_ctl, lambda xs: [x[0] for x in xs]))
+            refused_ctl = op.inspect(
+                "metrics_control_refused", refused_ctl, lambda _s, xs: metrics.observe_dead([x[0] for x in xs])
+            )
+        dead = op.merge(
+            "dead_and_control",
+            dead,
+            op.filter("ctl_dead", op.map("ctl_dead_letters", ctl, lambda b: b.dead), bool),
+            op.map("ctl_refused_dead", refused_ctl, lambda xs: [x[0] for x in xs]),
+        )
         ctl_alerts = op.map("ctl_refused_alerts", refused_ctl, lambda xs: [x[1] for x in xs])
         ctl_audit = op.map("ctl_refused_audit", refused_ctl, lambda xs: [x[2] for x in xs])
         updates = op.merge("updates_and_control", updates, op.flat_map("control_items", checked, lambda r: r[0]))
@@ -536,8 +605,11 @@ def build_trading_flow(
             audit = op.merge("audit_all", audit, ctl_audit)
         _out("audit_out", audit, outputs.audit)
     if outputs.alerts:  # drift alerts of the signal stages, the accounts' and the control plane's alerts
-        alerts = op.merge("alerts_all", op.filter("sig_alerts_any", op.map("sig_alerts", sem, lambda e: e.alerts), bool),
-                          op.filter("acc_alerts_any", op.map("acc_alerts", em, lambda e: e.alerts), bool))
+        alerts = op.merge(
+            "alerts_all",
+            op.filter("sig_alerts_any", op.map("sig_alerts", sem, lambda e: e.alerts), bool),
+            op.filter("acc_alerts_any", op.map("acc_alerts", em, lambda e: e.alerts), bool),
+        )
         if ctl_alerts is not None:
             alerts = op.merge("alerts_and_control", alerts, ctl_alerts)
         _out("alerts_out", alerts, outputs.alerts)
@@ -545,28 +617,40 @@ def build_trading_flow(
         marks = op.map("marks", acc_out, lambda kv: [(kv[0], ts, eq) for ts, eq in kv[1].marks])
         _out("marks_out", op.filter("marks_any", marks, bool), outputs.marks)
     if outputs.accounts:
-        _out("accounts_out", op.filter("summary_any", op.map("summaries", em, lambda e: [e.summary] if e.summary else []), bool),
-             outputs.accounts)
+        _out(
+            "accounts_out",
+            op.filter("summary_any", op.map("summaries", em, lambda e: [e.summary] if e.summary else []), bool),
+            outputs.accounts,
+        )
     if outputs.dead or metrics is not None:  # the split's refusals and the late ticks (no step without a taker)
         late = op.flat_map_batch("late", sig_out, lambda kvs: [e.dead for _, e in kvs if e.dead])
-        refused = op.flat_map_batch("refused", split, lambda kvs: [v[1][1] for _, v in kvs
-                                                                   if v[0] is None and v[1][0] == "dead"])
+        refused = op.flat_map_batch(
+            "refused", split, lambda kvs: [v[1][1] for _, v in kvs if v[0] is None and v[1][0] == "dead"]
+        )
         if metrics is not None:  # decoding failures are counted with their batch (metrics_in); these are the flow's own
             late = op.inspect("metrics_late_dead", late, lambda _s, ds: metrics.observe_dead(ds))
             refused = op.inspect("metrics_refused_dead", refused, lambda _s, ds: metrics.observe_dead(ds))
         if outputs.dead:
             all_dead = op.merge("all_dead", dead, late, refused)
             if sig is not None:
-                all_dead = op.merge("all_dead_sig", all_dead, op.flat_map_batch(
-                    "sig_dead", sig, lambda bs: [b.dead for b in bs if b.dead]))
+                all_dead = op.merge(
+                    "all_dead_sig",
+                    all_dead,
+                    op.flat_map_batch("sig_dead", sig, lambda bs: [b.dead for b in bs if b.dead]),
+                )
             _out("dlq_out", all_dead, outputs.dead)
     if sig is not None and outputs.signals:
-        _out("signals_out", op.flat_map_batch("sig_any", sig, lambda bs: [b.events for b in bs if b.events]),
-             outputs.signals)
+        _out(
+            "signals_out",
+            op.flat_map_batch("sig_any", sig, lambda bs: [b.events for b in bs if b.events]),
+            outputs.signals,
+        )
     return flow
 
 
-def _account_builder(cfg: PipelineConfig, remote: bool, flush_at_eof: bool) -> Callable[[AccountStage | None], _AccountLogic]:
+def _account_builder(
+    cfg: PipelineConfig, remote: bool, flush_at_eof: bool
+) -> Callable[[AccountStage | None], _AccountLogic]:
     def build(resume: bytes | None) -> _AccountLogic:
         # the account's name is not passed to the builder: the first item tells it (see _AccountLogic.on_item)
         return _LazyAccount(cfg, remote, flush_at_eof, resume)
@@ -613,8 +697,9 @@ def _model_pins(cfg: PipelineConfig, items: list) -> list[tuple[str, tuple]]:
     return out
 
 
-def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes], models: Any | None = None
-                    ) -> Callable[[Any], tuple[list, list]]:
+def _verify_control(
+    cfg: PipelineConfig, keys: Mapping[str, bytes], models: Any | None = None
+) -> Callable[[Any], tuple[list, list]]:
     """A batch of control commands -> (account items of the verified ones, (dead letter, alert, audit) of the
     refused). ``symbol:`` scopes go to the symbol's account, ``account:`` scopes to that account, ``strategy:``
     scopes to every account; a scope naming nothing this flow trades is refused as ``unknown_scope``, a
@@ -625,9 +710,18 @@ def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes], models: Any 
     def refuse(b: Any, i: int, c: Any, reason: str, detail: str) -> tuple:
         offs = b.offsets
         raw = encode(c)
-        d = DeadLetter(source_topic=b.topic, partition=b.partition, offset=offs[i] if offs is not None else -1,
-                       key=c.compaction_key.encode(), error=reason, detail=detail[:4096], raw=raw, raw_size=len(raw),
-                       ts=c.ts, stage="control")
+        d = DeadLetter(
+            source_topic=b.topic,
+            partition=b.partition,
+            offset=offs[i] if offs is not None else -1,
+            key=c.compaction_key.encode(),
+            error=reason,
+            detail=detail[:4096],
+            raw=raw,
+            raw_size=len(raw),
+            ts=c.ts,
+            stage="control",
+        )
         return d, refusal_alert(c, reason, detail), audit_event(c, "refused", f"{reason}: {detail}")
 
     def step(b: Any) -> tuple[list, list]:
@@ -648,10 +742,21 @@ def _verify_control(cfg: PipelineConfig, keys: Mapping[str, bytes], models: Any 
             if not targets:
                 refused.append(refuse(b, i, c, "unknown_scope", f"{c.scope} names no account or symbol of this flow"))
                 continue
-            if c.action == "pin_model" and models is not None and hasattr(models, "usable") and \
-                    not models.usable(str(c.parameters["version"])):
-                refused.append(refuse(b, i, c, "unknown_model", f"model {c.parameters['version']} is not in the "
-                                      "registry for this flow's features"))
+            if (
+                c.action == "pin_model"
+                and models is not None
+                and hasattr(models, "usable")
+                and not models.usable(str(c.parameters["version"]))
+            ):
+                refused.append(
+                    refuse(
+                        b,
+                        i,
+                        c,
+                        "unknown_model",
+                        f"model {c.parameters['version']} is not in the registry for this flow's features",
+                    )
+                )
                 continue
             for a in targets:
                 groups.setdefault(a, []).append(c)

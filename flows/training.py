@@ -23,19 +23,41 @@ import typer
 
 from flows.settings import REPO_ROOT, Settings
 from operators.features import CORE_V1, FeatureSet
-from operators.models import (BatchModel, PromotionRule, Scorer, ScorerConfig, TrainConfig, TrainingSet,
-                              build_training_set, features_frame, promotion_decision, replay_bars, retrain_due,
-                              summarize, train_lightgbm, walk_forward_splits)
+from operators.models import (
+    BatchModel,
+    PromotionRule,
+    Scorer,
+    ScorerConfig,
+    TrainConfig,
+    TrainingSet,
+    build_training_set,
+    features_frame,
+    promotion_decision,
+    replay_bars,
+    retrain_due,
+    summarize,
+    train_lightgbm,
+    walk_forward_splits,
+)
 from schemas.time import NS_PER_S as NS
 
-__all__ = ["DEFAULT_SOURCES", "load_bars", "features_build", "dataset", "train", "evaluate", "scheduled_retrain",
-           "register"]
+__all__ = [
+    "DEFAULT_SOURCES",
+    "load_bars",
+    "features_build",
+    "dataset",
+    "train",
+    "evaluate",
+    "scheduled_retrain",
+    "register",
+]
 
 DEFAULT_SOURCES = [REPO_ROOT / "data" / "market" / "BTC-30m.csv.gz", REPO_ROOT / "data" / "market" / "ETH-30m.csv.gz"]
 
 
-def load_bars(sources: Sequence[str | Path] | None = None, *, resolution_s: int = 1800,
-              ticks_per_bar: int = 8) -> pd.DataFrame:
+def load_bars(
+    sources: Sequence[str | Path] | None = None, *, resolution_s: int = 1800, ticks_per_bar: int = 8
+) -> pd.DataFrame:
     """Bars of every history file as the stream builds them on replay (``symbol, ts`` = window start, ...)."""
     from connectors.files import read_bars
 
@@ -43,13 +65,30 @@ def load_bars(sources: Sequence[str | Path] | None = None, *, resolution_s: int 
     for src in sources or DEFAULT_SOURCES:
         b = read_bars(src).frame
         for sym, g in b.groupby("symbol", sort=True):
-            frames.append(replay_bars(g.ts, g.open, g.high, g.low, g.close, g.volume, resolution_s=resolution_s,
-                                      symbol=str(sym), ticks_per_bar=ticks_per_bar))
+            frames.append(
+                replay_bars(
+                    g.ts,
+                    g.open,
+                    g.high,
+                    g.low,
+                    g.close,
+                    g.volume,
+                    resolution_s=resolution_s,
+                    symbol=str(sym),
+                    ticks_per_bar=ticks_per_bar,
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
-def features_build(dsn: str, *, database: str = "levibot", sources: Sequence[str | Path] | None = None,
-                   resolution_s: int = 1800, migrate: bool = True) -> dict[str, Any]:
+def features_build(
+    dsn: str,
+    *,
+    database: str = "levibot",
+    sources: Sequence[str | Path] | None = None,
+    resolution_s: int = 1800,
+    migrate: bool = True,
+) -> dict[str, Any]:
     """Compute the offline features of the history files and write them to the ClickHouse store."""
     from connectors.clickhouse.client import connect
     from connectors.clickhouse.migrate import migrate as ch_migrate
@@ -63,13 +102,25 @@ def features_build(dsn: str, *, database: str = "levibot", sources: Sequence[str
     bars = load_bars(sources, resolution_s=resolution_s)
     feats = features_frame(bars, spec)
     n = write_features(client, feats, spec, database=database)
-    return {"feature_set": store_name(spec), "spec": spec.id, "rows": n,
-            "symbols": sorted(feats["symbol"].unique().tolist()), "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "feature_set": store_name(spec),
+        "spec": spec.id,
+        "rows": n,
+        "symbols": sorted(feats["symbol"].unique().tolist()),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
-def dataset(sources: Sequence[str | Path] | None = None, *, resolution_s: int = 1800, horizon_bars: int = 1,
-            threshold: float = 0.0, dsn: str | None = None, database: str = "levibot",
-            bars: pd.DataFrame | None = None) -> tuple[TrainingSet, pd.DataFrame, FeatureSet]:
+def dataset(
+    sources: Sequence[str | Path] | None = None,
+    *,
+    resolution_s: int = 1800,
+    horizon_bars: int = 1,
+    threshold: float = 0.0,
+    dsn: str | None = None,
+    database: str = "levibot",
+    bars: pd.DataFrame | None = None,
+) -> tuple[TrainingSet, pd.DataFrame, FeatureSet]:
     """Point-in-time training set; features from the ClickHouse store when ``dsn`` is given (audited against
     the bars), else computed from the bars by the same code."""
     spec = CORE_V1.with_resolution(resolution_s)
@@ -83,8 +134,9 @@ def dataset(sources: Sequence[str | Path] | None = None, *, resolution_s: int = 
             raise RuntimeError("the feature store is empty: run `levibot features build` first")
         ds = build_training_set(feats, bars, spec, horizon_bars=horizon_bars, threshold=threshold, audit=True)
     else:
-        ds = build_training_set(features_frame(bars, spec), bars, spec, horizon_bars=horizon_bars,
-                                threshold=threshold, audit=False)  # computed here by the causal code itself
+        ds = build_training_set(
+            features_frame(bars, spec), bars, spec, horizon_bars=horizon_bars, threshold=threshold, audit=False
+        )  # computed here by the causal code itself
     return ds, bars, spec
 
 
@@ -100,11 +152,24 @@ def _baseline(y_train: np.ndarray, n: int) -> np.ndarray:
     return np.full(n, float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6)))
 
 
-def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, resolution_s: int = 1800,
-          horizon_bars: int = 1, threshold: float = 0.0, holdout_frac: float = 0.2, search_budget_s: float = 0.0,
-          calibration: str = "isotonic", n_splits: int = 4, dsn: str | None = None, database: str = "levibot",
-          rule: PromotionRule = PromotionRule(), ds: TrainingSet | None = None,
-          spec: FeatureSet | None = None, model_kind: str = "lightgbm") -> dict[str, Any]:
+def train(
+    var_dir: str | Path,
+    *,
+    sources: Sequence[str | Path] | None = None,
+    resolution_s: int = 1800,
+    horizon_bars: int = 1,
+    threshold: float = 0.0,
+    holdout_frac: float = 0.2,
+    search_budget_s: float = 0.0,
+    calibration: str = "isotonic",
+    n_splits: int = 4,
+    dsn: str | None = None,
+    database: str = "levibot",
+    rule: PromotionRule = PromotionRule(),
+    ds: TrainingSet | None = None,
+    spec: FeatureSet | None = None,
+    model_kind: str = "lightgbm",
+) -> dict[str, Any]:
     """Train a challenger on all rows before the holdout (minus the gap), register it under ``<var>/models`` and
     promote it if it beats the champion (or the baseline) on the later holdout. Returns a summary.
 
@@ -114,8 +179,14 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
 
     t0 = time.perf_counter()
     if ds is None:
-        ds, _, spec = dataset(sources, resolution_s=resolution_s, horizon_bars=horizon_bars, threshold=threshold,
-                              dsn=dsn, database=database)
+        ds, _, spec = dataset(
+            sources,
+            resolution_s=resolution_s,
+            horizon_bars=horizon_bars,
+            threshold=threshold,
+            dsn=dsn,
+            database=database,
+        )
     assert spec is not None
     t_data = time.perf_counter() - t0
     gap = ds.horizon_ns + spec.resolution_s * NS
@@ -145,28 +216,64 @@ def train(var_dir: str | Path, *, sources: Sequence[str | Path] | None = None, r
     reg = ModelRegistry(Path(var_dir) / "models")
     champ_meta = reg.champion()
     m_champ = None
-    if champ_meta is not None and champ_meta["names"] == list(ds.names) \
-            and champ_meta["feature_set"] == spec.id and champ_meta["horizon_ns"] == ds.horizon_ns:
+    if (
+        champ_meta is not None
+        and champ_meta["names"] == list(ds.names)
+        and champ_meta["feature_set"] == spec.id
+        and champ_meta["horizon_ns"] == ds.horizon_ns
+    ):
         m_champ = summarize(yh, _predict(reg.load(champ_meta["version"]), ds, ho))
     promote, reason = promotion_decision(m_ch, m_champ, m_base, rule)
-    metrics = {"cv_calibrated": model.info["cv_calibrated"], "holdout": m_ch, "holdout_baseline": m_base,
-               "holdout_champion": m_champ, "holdout_start_ns": h_start}
-    version = reg.register(model, feature_set=spec.id, feature_set_version=spec.version, horizon_ns=ds.horizon_ns,
-                           metrics=metrics, extra={"threshold": threshold, "model_kind": model_kind})
+    metrics = {
+        "cv_calibrated": model.info["cv_calibrated"],
+        "holdout": m_ch,
+        "holdout_baseline": m_base,
+        "holdout_champion": m_champ,
+        "holdout_start_ns": h_start,
+    }
+    version = reg.register(
+        model,
+        feature_set=spec.id,
+        feature_set_version=spec.version,
+        horizon_ns=ds.horizon_ns,
+        metrics=metrics,
+        extra={"threshold": threshold, "model_kind": model_kind},
+    )
     if promote:
         reg.promote(version, reason)
     else:
         reg.set_status(version, "challenger", reason)
-    return {"version": version, "promoted": promote, "reason": reason, "rows_train": int(tr.size),
-            "rows_holdout": int(ho.size), "n_rounds": model.info["n_rounds"], "holdout": m_ch,
-            "holdout_baseline": m_base, "holdout_champion": m_champ, "data_seconds": round(t_data, 2),
-            "train_seconds": round(t_train, 2), "total_seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "version": version,
+        "promoted": promote,
+        "reason": reason,
+        "rows_train": int(tr.size),
+        "rows_holdout": int(ho.size),
+        "n_rounds": model.info["n_rounds"],
+        "holdout": m_ch,
+        "holdout_baseline": m_base,
+        "holdout_champion": m_champ,
+        "data_seconds": round(t_data, 2),
+        "train_seconds": round(t_train, 2),
+        "total_seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
-def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int = 1800, horizon_bars: int = 1,
-             threshold: float = 0.0, n_folds: int = 4, min_train_frac: float = 0.4, calibration: str = "isotonic",
-             scorer_cfg: ScorerConfig | None = None, ds: TrainingSet | None = None, bars: pd.DataFrame | None = None,
-             spec: FeatureSet | None = None, challengers: Sequence[str] = ()) -> dict[str, Any]:
+def evaluate(
+    *,
+    sources: Sequence[str | Path] | None = None,
+    resolution_s: int = 1800,
+    horizon_bars: int = 1,
+    threshold: float = 0.0,
+    n_folds: int = 4,
+    min_train_frac: float = 0.4,
+    calibration: str = "isotonic",
+    scorer_cfg: ScorerConfig | None = None,
+    ds: TrainingSet | None = None,
+    bars: pd.DataFrame | None = None,
+    spec: FeatureSet | None = None,
+    challengers: Sequence[str] = (),
+) -> dict[str, Any]:
     """Walk-forward out-of-sample evaluation, run through the streaming :class:`Scorer`.
 
     The time range after the first ``min_train_frac`` is cut into ``n_folds`` test windows. For window k a
@@ -195,8 +302,7 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     extra_s: dict[str, list[float]] = {c: [] for c in challengers}
     for tr, te in folds:
         t1 = time.perf_counter()
-        m = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
-                           TrainConfig(gap_ns=gap, calibration=calibration))
+        m = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, TrainConfig(gap_ns=gap, calibration=calibration))
         train_s.append(time.perf_counter() - t1)
         models.append((int(ds.ts[te].min()), int(ds.ts[te].max()), m, float(ds.y[tr].mean())))
         for c in challengers:
@@ -204,13 +310,20 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
             if c == "gru":
                 from operators.models.sequence import train_gru
 
-                mc = train_gru(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
-                               TrainConfig(gap_ns=gap, calibration=calibration), groups=ds.symbol[tr])
+                mc = train_gru(
+                    ds.X[tr],
+                    ds.y[tr],
+                    ds.ts[tr],
+                    ds.names,
+                    TrainConfig(gap_ns=gap, calibration=calibration),
+                    groups=ds.symbol[tr],
+                )
             else:
                 from operators.models.xgb import train_xgboost
 
-                mc = train_xgboost(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names,
-                                   TrainConfig(gap_ns=gap, calibration=calibration))
+                mc = train_xgboost(
+                    ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, TrainConfig(gap_ns=gap, calibration=calibration)
+                )
             extra_s[c].append(time.perf_counter() - t1)
             extra[c].append(pd.DataFrame({"symbol": ds.symbol[te], "ts": ds.ts[te], c: _predict(mc, ds, te)}))
     # stream every symbol through a Scorer
@@ -243,30 +356,54 @@ def evaluate(*, sources: Sequence[str | Path] | None = None, resolution_s: int =
     for scope, g in [("pooled", pred), *list(pred.groupby("symbol", sort=True))]:
         table[str(scope)] = {c: summarize(g["y"].to_numpy(), g[c].to_numpy()) for c in cols}
     keep = {c: bool(table["pooled"][c]["log_loss"] < table["pooled"]["lgbm"]["log_loss"]) for c in challengers}
-    return {"table": table, "n_test": int(len(pred)), "folds": n_folds, "horizon_bars": horizon_bars,
-            "threshold": threshold, "resolution_s": spec.resolution_s, "feature_set": spec.id,
-            "features": list(ds.names), "train_seconds_per_fold": [round(s, 2) for s in train_s],
-            "challengers": {c: {"keep": keep[c], "train_seconds_per_fold": [round(x, 2) for x in extra_s[c]]}
-                            for c in challengers},
-            "test_start_ns": models[0][0], "test_end_ns": models[-1][1],
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "table": table,
+        "n_test": int(len(pred)),
+        "folds": n_folds,
+        "horizon_bars": horizon_bars,
+        "threshold": threshold,
+        "resolution_s": spec.resolution_s,
+        "feature_set": spec.id,
+        "features": list(ds.names),
+        "train_seconds_per_fold": [round(s, 2) for s in train_s],
+        "challengers": {
+            c: {"keep": keep[c], "train_seconds_per_fold": [round(x, 2) for x in extra_s[c]]} for c in challengers
+        },
+        "test_start_ns": models[0][0],
+        "test_end_ns": models[-1][1],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def render_table(result: dict[str, Any]) -> str:
     """Markdown table of :func:`evaluate`'s result."""
-    names = {"baseline": "base rate (constant)", "lgbm_raw": "LightGBM, uncalibrated", "lgbm": "LightGBM, isotonic",
-             "river": "River logistic (online)", "ensemble": "ensemble (log-loss weights)",
-             "xgboost": "XGBoost, isotonic (challenger)", "gru": "GRU (sequence), isotonic (challenger)"}
+    names = {
+        "baseline": "base rate (constant)",
+        "lgbm_raw": "LightGBM, uncalibrated",
+        "lgbm": "LightGBM, isotonic",
+        "river": "River logistic (online)",
+        "ensemble": "ensemble (log-loss weights)",
+        "xgboost": "XGBoost, isotonic (challenger)",
+        "gru": "GRU (sequence), isotonic (challenger)",
+    }
     out = ["| data | model | n | log-loss | AUC | Brier | ECE |", "|---|---|---|---|---|---|---|"]
     for scope, t in result["table"].items():
         for k, m in t.items():
-            out.append(f"| {scope} | {names[k]} | {m['n']} | {m['log_loss']:.4f} | {m['auc']:.4f} | "
-                       f"{m['brier']:.4f} | {m['ece']:.4f} |")
+            out.append(
+                f"| {scope} | {names[k]} | {m['n']} | {m['log_loss']:.4f} | {m['auc']:.4f} | "
+                f"{m['brier']:.4f} | {m['ece']:.4f} |"
+            )
     return "\n".join(out)
 
 
-def scheduled_retrain(var_dir: str | Path, *, every_s: float = 7 * 86400, now_ns: int | None = None,
-                      drift_requested: bool = False, **train_kwargs: Any) -> dict[str, Any] | None:
+def scheduled_retrain(
+    var_dir: str | Path,
+    *,
+    every_s: float = 7 * 86400,
+    now_ns: int | None = None,
+    drift_requested: bool = False,
+    **train_kwargs: Any,
+) -> dict[str, Any] | None:
     """Run :func:`train` when due (``every_s`` since the newest registered model, or a drift request).
 
     The new model becomes champion only through the champion/challenger rule. Returns the train summary or
@@ -298,8 +435,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compute features from history through the stream's operator code into ClickHouse."""
         s = Settings.from_env()
-        typer.echo(json.dumps(features_build(s.clickhouse_dsn_resolved, database=database, sources=source or None,
-                                             resolution_s=resolution)))
+        typer.echo(
+            json.dumps(
+                features_build(
+                    s.clickhouse_dsn_resolved, database=database, sources=source or None, resolution_s=resolution
+                )
+            )
+        )
 
     @app.command("train")
     def train_cmd(
@@ -315,10 +457,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a LightGBM (or XGBoost, GRU) challenger, register it, promote it if it wins on the holdout."""
         s = Settings.from_env()
-        out = train(s.var_dir, sources=source or None, resolution_s=resolution, horizon_bars=horizon,
-                    threshold=threshold, holdout_frac=holdout, search_budget_s=search_budget,
-                    calibration=calibration, dsn=s.clickhouse_dsn_resolved if from_store else None,
-                    model_kind=model)
+        out = train(
+            s.var_dir,
+            sources=source or None,
+            resolution_s=resolution,
+            horizon_bars=horizon,
+            threshold=threshold,
+            holdout_frac=holdout,
+            search_budget_s=search_budget,
+            calibration=calibration,
+            dsn=s.clickhouse_dsn_resolved if from_store else None,
+            model_kind=model,
+        )
         typer.echo(json.dumps(out, indent=1, default=str))
 
     @app.command("evaluate-models")
@@ -332,8 +482,14 @@ def register(app: typer.Typer) -> None:
         challenger: list[str] = typer.Option(None, help="Also evaluate a challenger batch model: xgboost, gru."),
     ) -> None:
         """Walk-forward out-of-sample AUC, log-loss, Brier, ECE of LightGBM, River, ensemble vs base rate."""
-        r = evaluate(sources=source or None, resolution_s=resolution, horizon_bars=horizon, threshold=threshold,
-                     n_folds=folds, challengers=tuple(challenger or ()))
+        r = evaluate(
+            sources=source or None,
+            resolution_s=resolution,
+            horizon_bars=horizon,
+            threshold=threshold,
+            n_folds=folds,
+            challengers=tuple(challenger or ()),
+        )
         typer.echo(render_table(r))
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "table"}, default=str))
         if out is not None:

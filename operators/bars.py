@@ -119,8 +119,9 @@ class AggResult(NamedTuple):
 def _bar(symbol: str, start: int, res_s: int, a: list, revision: int = 0) -> BarRecord:
     v = a[_V]
     vwap = min(max(a[_PV] / v, a[_L]), a[_H]) if v > 0 else a[_C]  # clip: float rounding / subnormal qty
-    return BarRecord(symbol, start, res_s, a[_O], a[_H], a[_L], a[_C], v, a[_BV], a[_SV], vwap, a[_N], a[_SYN],
-                     revision)
+    return BarRecord(
+        symbol, start, res_s, a[_O], a[_H], a[_L], a[_C], v, a[_BV], a[_SV], vwap, a[_N], a[_SYN], revision
+    )
 
 
 _BAR_FLOATS = ("open", "high", "low", "close", "volume", "buy_volume", "sell_volume", "vwap")
@@ -131,13 +132,40 @@ class BarColumns:
     float64 columns of :class:`BarRecord` (``open`` … ``vwap``), ``trade_count`` (int64), ``synthetic`` (bool) and
     ``revision`` (int64). :meth:`records` builds the :class:`BarRecord` rows (only for what leaves a stage)."""
 
-    __slots__ = ("symbol", "resolution_s", "ts", "open", "high", "low", "close", "volume", "buy_volume",
-                 "sell_volume", "vwap", "trade_count", "synthetic", "revision")
+    __slots__ = (
+        "symbol",
+        "resolution_s",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "buy_volume",
+        "sell_volume",
+        "vwap",
+        "trade_count",
+        "synthetic",
+        "revision",
+    )
 
-    def __init__(self, symbol: str, resolution_s: int, ts: np.ndarray, open: np.ndarray, high: np.ndarray,
-                 low: np.ndarray, close: np.ndarray, volume: np.ndarray, buy_volume: np.ndarray,
-                 sell_volume: np.ndarray, vwap: np.ndarray, trade_count: np.ndarray, synthetic: np.ndarray,
-                 revision: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        resolution_s: int,
+        ts: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        buy_volume: np.ndarray,
+        sell_volume: np.ndarray,
+        vwap: np.ndarray,
+        trade_count: np.ndarray,
+        synthetic: np.ndarray,
+        revision: np.ndarray | None = None,
+    ) -> None:
         self.symbol = symbol
         self.resolution_s = int(resolution_s)
         self.ts, self.open, self.high, self.low, self.close = ts, open, high, low, close
@@ -151,8 +179,21 @@ class BarColumns:
     @classmethod
     def empty(cls, symbol: str, resolution_s: int) -> "BarColumns":
         f = np.zeros(0)
-        return cls(symbol, resolution_s, np.zeros(0, np.int64), f, f, f, f, f, f, f, f, np.zeros(0, np.int64),
-                   np.zeros(0, bool))
+        return cls(
+            symbol,
+            resolution_s,
+            np.zeros(0, np.int64),
+            f,
+            f,
+            f,
+            f,
+            f,
+            f,
+            f,
+            f,
+            np.zeros(0, np.int64),
+            np.zeros(0, bool),
+        )
 
     @classmethod
     def from_records(cls, symbol: str, resolution_s: int, bars: Sequence[BarRecord]) -> "BarColumns":
@@ -161,15 +202,34 @@ class BarColumns:
             return cls.empty(symbol, resolution_s)
         cols = list(zip(*bars))
         fl = [np.asarray(cols[i], np.float64) for i in range(3, 11)]
-        return cls(symbol, resolution_s, np.asarray(cols[1], np.int64), *fl, np.asarray(cols[11], np.int64),
-                   np.asarray(cols[12], bool), np.asarray(cols[13], np.int64))
+        return cls(
+            symbol,
+            resolution_s,
+            np.asarray(cols[1], np.int64),
+            *fl,
+            np.asarray(cols[11], np.int64),
+            np.asarray(cols[12], bool),
+            np.asarray(cols[13], np.int64),
+        )
 
     def take(self, idx: Any) -> "BarColumns":
         """The rows ``idx`` (a slice, mask or index array)."""
-        return BarColumns(self.symbol, self.resolution_s, self.ts[idx], self.open[idx], self.high[idx],
-                          self.low[idx], self.close[idx], self.volume[idx], self.buy_volume[idx],
-                          self.sell_volume[idx], self.vwap[idx], self.trade_count[idx], self.synthetic[idx],
-                          self.revision[idx])
+        return BarColumns(
+            self.symbol,
+            self.resolution_s,
+            self.ts[idx],
+            self.open[idx],
+            self.high[idx],
+            self.low[idx],
+            self.close[idx],
+            self.volume[idx],
+            self.buy_volume[idx],
+            self.sell_volume[idx],
+            self.vwap[idx],
+            self.trade_count[idx],
+            self.synthetic[idx],
+            self.revision[idx],
+        )
 
     @staticmethod
     def concat(parts: Sequence["BarColumns"]) -> "BarColumns":
@@ -178,8 +238,11 @@ class BarColumns:
         if len(parts) == 1:
             return parts[0]
         p0 = parts[0]
-        return BarColumns(p0.symbol, p0.resolution_s,
-                          *(np.concatenate([getattr(p, n) for p in parts]) for n in BarColumns.__slots__[2:]))
+        return BarColumns(
+            p0.symbol,
+            p0.resolution_s,
+            *(np.concatenate([getattr(p, n) for p in parts]) for n in BarColumns.__slots__[2:]),
+        )
 
     def records(self) -> list[BarRecord]:
         """The bars as :class:`BarRecord` rows (Python numbers)."""
@@ -187,11 +250,27 @@ class BarColumns:
         if not n:
             return []
         # tuple.__new__ straight from the zipped columns: no Python frame per row (what BarRecord._make does)
-        return list(map(partial(tuple.__new__, BarRecord),
-                        zip(repeat(self.symbol, n), self.ts.tolist(), repeat(self.resolution_s, n), self.open.tolist(),
-                            self.high.tolist(), self.low.tolist(), self.close.tolist(), self.volume.tolist(),
-                            self.buy_volume.tolist(), self.sell_volume.tolist(), self.vwap.tolist(),
-                            self.trade_count.tolist(), self.synthetic.tolist(), self.revision.tolist())))
+        return list(
+            map(
+                partial(tuple.__new__, BarRecord),
+                zip(
+                    repeat(self.symbol, n),
+                    self.ts.tolist(),
+                    repeat(self.resolution_s, n),
+                    self.open.tolist(),
+                    self.high.tolist(),
+                    self.low.tolist(),
+                    self.close.tolist(),
+                    self.volume.tolist(),
+                    self.buy_volume.tolist(),
+                    self.sell_volume.tolist(),
+                    self.vwap.tolist(),
+                    self.trade_count.tolist(),
+                    self.synthetic.tolist(),
+                    self.revision.tolist(),
+                ),
+            )
+        )
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +280,9 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.concatenate((starts, [len(keys)])))
 
 
-def _seq_sums(starts: np.ndarray, lengths: np.ndarray, values: Sequence[np.ndarray],
-              inits: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _seq_sums(
+    starts: np.ndarray, lengths: np.ndarray, values: Sequence[np.ndarray], inits: Sequence[np.ndarray]
+) -> list[np.ndarray]:
     """Per run, ``init + x0 + x1 + …`` added strictly left to right (bit-identical to a Python loop of ``+=``, so
     a bar does not depend on where batches split it).
 
@@ -303,8 +383,11 @@ class BarAggregator:
             raise ValueError(f"BarAggregator({sym!r}) received a tick of another symbol")
         sc = _SIDE_CODE
         bars, late_idx = self._run(
-            [t.ts for t in ticks], [t.price for t in ticks], [t.qty for t in ticks],
-            [sc.get(t.side, 0) for t in ticks], [getattr(t, "synthetic", False) for t in ticks],
+            [t.ts for t in ticks],
+            [t.price for t in ticks],
+            [t.qty for t in ticks],
+            [sc.get(t.side, 0) for t in ticks],
+            [getattr(t, "synthetic", False) for t in ticks],
         )
         return AggResult(bars, [ticks[i] for i in late_idx])
 
@@ -321,7 +404,9 @@ class BarAggregator:
         bars, late = self.fold_columns(ts, price, qty, side, synthetic)
         return AggResult(bars.records(), late)
 
-    def fold_rows(self, ts: list, price: list, qty: list, side: list, synthetic: list) -> tuple[list[BarRecord], list[int]]:
+    def fold_rows(
+        self, ts: list, price: list, qty: list, side: list, synthetic: list
+    ) -> tuple[list[BarRecord], list[int]]:
         """The per-tick fold of columns given as Python lists (``side`` int codes, ``synthetic`` bools): the closed
         bars and the row numbers of the late ticks."""
         return self._run(ts, price, qty, side, synthetic)
@@ -351,9 +436,13 @@ class BarAggregator:
         # in order, from the latest tick seen on, and none in a window already closed (an ``advance`` can have
         # moved the boundary past the latest tick: such a tick is late, as the per-tick fold says)
         t0 = int(ts[0])
-        fast = (self.late_policy == "drop" and not self.fill_empty
-                and (self.max_ts is None or t0 >= self.max_ts) and (self.boundary is None or t0 >= self.boundary)
-                and (n == 1 or bool((ts[1:] >= ts[:-1]).all())))
+        fast = (
+            self.late_policy == "drop"
+            and not self.fill_empty
+            and (self.max_ts is None or t0 >= self.max_ts)
+            and (self.boundary is None or t0 >= self.boundary)
+            and (n == 1 or bool((ts[1:] >= ts[:-1]).all()))
+        )
         if not fast:
             bars, late_idx = self._run(ts.tolist(), price.tolist(), qty.tolist(), side.tolist(), syn.tolist())
             return BarColumns.from_records(self.symbol, self.resolution_s, bars), np.asarray(late_idx, np.int64)
@@ -383,23 +472,50 @@ class BarAggregator:
             synr[0] = synr[0] or a[_SYN]
             for k, slot in enumerate((_V, _BV, _SV, _PV)):
                 inits[k][0] = a[slot]
-        vol, bv, sv, pv = _seq_sums(starts, lengths, [qty, np.where(side == 1, qty, 0.0), np.where(side == -1, qty, 0.0),
-                                                      price * qty], inits)
+        vol, bv, sv, pv = _seq_sums(
+            starts, lengths, [qty, np.where(side == 1, qty, 0.0), np.where(side == -1, qty, 0.0), price * qty], inits
+        )
         max_ts = int(ts[-1])
         nb = ((max_ts - self.lateness_ns) // res) * res
         boundary = self.boundary if self.boundary is not None and self.boundary >= nb else nb
         self.max_ts = max_ts
         self.boundary = boundary
         self.ticks_in += n
-        old = [_bar(self.symbol, ws, self.resolution_s, open_.pop(ws)) for ws in sorted(x for x in open_ if x < boundary)]
+        old = [
+            _bar(self.symbol, ws, self.resolution_s, open_.pop(ws)) for ws in sorted(x for x in open_ if x < boundary)
+        ]
         done = gw < boundary
         k = int(done.sum())
         for i in range(k, len(gw)):  # still open
-            open_[int(gw[i])] = [float(open_p[i]), float(high[i]), float(low[i]), float(close[i]), float(vol[i]),
-                                 float(bv[i]), float(sv[i]), float(pv[i]), int(count[i]), int(ots[i]), int(cts[i]),
-                                 bool(synr[i])]
-        new = BarColumns(self.symbol, self.resolution_s, gw[:k], open_p[:k], high[:k], low[:k], close[:k], vol[:k],
-                         bv[:k], sv[:k], _vwap(pv[:k], vol[:k], low[:k], high[:k], close[:k]), count[:k], synr[:k])
+            open_[int(gw[i])] = [
+                float(open_p[i]),
+                float(high[i]),
+                float(low[i]),
+                float(close[i]),
+                float(vol[i]),
+                float(bv[i]),
+                float(sv[i]),
+                float(pv[i]),
+                int(count[i]),
+                int(ots[i]),
+                int(cts[i]),
+                bool(synr[i]),
+            ]
+        new = BarColumns(
+            self.symbol,
+            self.resolution_s,
+            gw[:k],
+            open_p[:k],
+            high[:k],
+            low[:k],
+            close[:k],
+            vol[:k],
+            bv[:k],
+            sv[:k],
+            _vwap(pv[:k], vol[:k], low[:k], high[:k], close[:k]),
+            count[:k],
+            synr[:k],
+        )
         out = BarColumns.concat([BarColumns.from_records(self.symbol, self.resolution_s, old), new]) if old else new
         if len(out):
             self.bars_emitted += len(out)
@@ -524,8 +640,27 @@ class BarAggregator:
                             ws, a = pend[pi]
                             pi += 1
                             av = a[4]
-                            emit(new(BarRecord, (sym, ws, rs, a[0], a[1], a[2], a[3], av, a[5], a[6],
-                                                 min(max(a[7] / av, a[2]), a[1]) if av > 0 else a[3], a[8], a[11], 0)))
+                            emit(
+                                new(
+                                    BarRecord,
+                                    (
+                                        sym,
+                                        ws,
+                                        rs,
+                                        a[0],
+                                        a[1],
+                                        a[2],
+                                        a[3],
+                                        av,
+                                        a[5],
+                                        a[6],
+                                        min(max(a[7] / av, a[2]), a[1]) if av > 0 else a[3],
+                                        a[8],
+                                        a[11],
+                                        0,
+                                    ),
+                                )
+                            )
         # commit
         if lat == 0 and not pend:
             open_.clear()  # at most the newest window was open, and it is ``cw`` now or was closed
@@ -591,8 +726,20 @@ class BarAggregator:
                 continue
             a = open_.get(w)
             if a is None:
-                open_[w] = [p, p, p, p, q, q if s == 1 else 0.0, q if s == -1 else 0.0, p * q, 1, ts, ts,
-                            bool(syn_l[i])]
+                open_[w] = [
+                    p,
+                    p,
+                    p,
+                    p,
+                    q,
+                    q if s == 1 else 0.0,
+                    q if s == -1 else 0.0,
+                    p * q,
+                    1,
+                    ts,
+                    ts,
+                    bool(syn_l[i]),
+                ]
             else:
                 if p > a[_H]:
                     a[_H] = p
@@ -766,7 +913,10 @@ class Resampler:
     def update(self, bar: Any) -> list[BarRecord]:
         """Fold one base bar (Bar-like: ``ts`` ns window start, OHLC, volumes, vwap, trade_count); return closed
         coarse bars (0, 1 or 2)."""
-        if getattr(bar, "revision", 0) or getattr(bar, "resolution_s", self.base_resolution_s) != self.base_resolution_s:
+        if (
+            getattr(bar, "revision", 0)
+            or getattr(bar, "resolution_s", self.base_resolution_s) != self.base_resolution_s
+        ):
             self.ignored += 1
             return []
         w = bar.ts - bar.ts % self.res_ns
@@ -776,7 +926,7 @@ class Resampler:
                 self.ignored += 1
                 return []
             out.append(self._emit())
-        if (self.last_start is not None and w <= self.last_start):
+        if self.last_start is not None and w <= self.last_start:
             self.ignored += 1
             return out
         a = self.acc
@@ -787,8 +937,19 @@ class Resampler:
             a = None
         if a is None:
             self.start = w
-            self.acc = [bar.open, bar.high, bar.low, bar.close, v, bar.buy_volume, bar.sell_volume,
-                        bar.vwap * v, bar.trade_count, bool(getattr(bar, "synthetic", False)), bar.symbol]
+            self.acc = [
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.close,
+                v,
+                bar.buy_volume,
+                bar.sell_volume,
+                bar.vwap * v,
+                bar.trade_count,
+                bool(getattr(bar, "synthetic", False)),
+                bar.symbol,
+            ]
         else:
             if bar.symbol != a[10]:
                 raise ValueError("Resampler received bars of two symbols")
@@ -830,16 +991,42 @@ class Resampler:
             sym = None
         b0 = bars[0]
         w0 = b0[1] - b0[1] % R
-        if checked and not b0[13] and b0[2] == base and b0[11] > 0 and (
+        if (
+            checked
+            and not b0[13]
+            and b0[2] == base
+            and b0[11] > 0
+            and (
                 (start is not None and w0 >= start and cnt > 0 and b0[0] == sym)
-                or (start is None and (last_start is None or w0 > last_start))):
+                or (start is None and (last_start is None or w0 > last_start))
+            )
+        ):
             for b in bars:
                 bts = b[1]
                 w = bts - bts % R
                 if w != start:
                     if start is not None:  # a later window: the open one is done
-                        emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
-                                             min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                        emit(
+                            new(
+                                BarRecord,
+                                (
+                                    sym,
+                                    start,
+                                    rs,
+                                    o,
+                                    h,
+                                    lo,
+                                    c,
+                                    v,
+                                    bv,
+                                    sv,
+                                    min(max(pv / v, lo), h) if v > 0 else c,
+                                    cnt,
+                                    syn,
+                                    0,
+                                ),
+                            )
+                        )
                         last_start = start
                     start = w
                     sym = b[0]
@@ -862,8 +1049,27 @@ class Resampler:
                     cnt += b[11]
                     syn = syn or bool(b[12])
                 if bts + base_ns >= w + R:  # the base bar ending the window: emit at once
-                    emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
-                                         min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                    emit(
+                        new(
+                            BarRecord,
+                            (
+                                sym,
+                                start,
+                                rs,
+                                o,
+                                h,
+                                lo,
+                                c,
+                                v,
+                                bv,
+                                sv,
+                                min(max(pv / v, lo), h) if v > 0 else c,
+                                cnt,
+                                syn,
+                                0,
+                            ),
+                        )
+                    )
                     last_start = start
                     start = None
             self.start, self.last_start = start, last_start
@@ -874,8 +1080,13 @@ class Resampler:
             w = bts - bts % R
             # the loop's case: a traded on-time base bar of the open window's symbol, in the open window or a later
             # one (after the last emitted), the open window (if any) holding a traded bar
-            if (b[13] or b[2] != base or b[11] <= 0 or (start is not None and (w < start or cnt <= 0 or b[0] != sym))
-                    or (start is None and last_start is not None and w <= last_start)):
+            if (
+                b[13]
+                or b[2] != base
+                or b[11] <= 0
+                or (start is not None and (w < start or cnt <= 0 or b[0] != sym))
+                or (start is None and last_start is not None and w <= last_start)
+            ):
                 self.start, self.last_start = start, last_start
                 self.acc = None if start is None else [o, h, lo, c, v, bv, sv, pv, cnt, syn, sym]
                 out.extend(self.update(b))
@@ -885,8 +1096,12 @@ class Resampler:
                     o, h, lo, c, v, bv, sv, pv, cnt, syn, sym = a
                 continue
             if start is not None and w != start:  # a later window: the open one is done
-                emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
-                                     min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                emit(
+                    new(
+                        BarRecord,
+                        (sym, start, rs, o, h, lo, c, v, bv, sv, min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0),
+                    )
+                )
                 last_start = start
                 start = None
             bv_ = b[7]
@@ -910,8 +1125,12 @@ class Resampler:
                 cnt += b[11]
                 syn = syn or bool(b[12])
             if bts + base_ns >= w + R:  # the base bar ending the window: emit at once
-                emit(new(BarRecord, (sym, start, rs, o, h, lo, c, v, bv, sv,
-                                     min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0)))
+                emit(
+                    new(
+                        BarRecord,
+                        (sym, start, rs, o, h, lo, c, v, bv, sv, min(max(pv / v, lo), h) if v > 0 else c, cnt, syn, 0),
+                    )
+                )
                 last_start = start
                 start = None
         self.start, self.last_start = start, last_start
@@ -931,13 +1150,18 @@ class Resampler:
         w = ts - ts % R
         w0 = int(w[0])
         a = self.acc
-        fast = (bars.resolution_s == self.base_resolution_s and not bars.revision.any() and bool((bars.trade_count > 0).all())
-                and (n == 1 or bool((ts[1:] > ts[:-1]).all()))
-                and (a is None or (a[8] > 0 and a[10] == bars.symbol))
-                and (w0 >= self.start if self.start is not None else (self.last_start is None or w0 > self.last_start)))
+        fast = (
+            bars.resolution_s == self.base_resolution_s
+            and not bars.revision.any()
+            and bool((bars.trade_count > 0).all())
+            and (n == 1 or bool((ts[1:] > ts[:-1]).all()))
+            and (a is None or (a[8] > 0 and a[10] == bars.symbol))
+            and (w0 >= self.start if self.start is not None else (self.last_start is None or w0 > self.last_start))
+        )
         if not fast:
-            return BarColumns.from_records(bars.symbol, self.resolution_s,
-                                           [c for b in bars.records() for c in self.update(b)])
+            return BarColumns.from_records(
+                bars.symbol, self.resolution_s, [c for b in bars.records() for c in self.update(b)]
+            )
         old: list[BarRecord] = []
         if self.start is not None and w0 != self.start:  # a later window: the open one is done
             old.append(self._emit())
@@ -960,8 +1184,9 @@ class Resampler:
             syn[0] = syn[0] or a[9]
             for k in range(4):
                 inits[k][0] = a[4 + k]
-        v, bv, sv, pv = _seq_sums(starts, lengths, [bars.volume, bars.buy_volume, bars.sell_volume,
-                                                    bars.vwap * bars.volume], inits)
+        v, bv, sv, pv = _seq_sums(
+            starts, lengths, [bars.volume, bars.buy_volume, bars.sell_volume, bars.vwap * bars.volume], inits
+        )
         last = len(gw) - 1
         complete = int(ts[ends[last]]) + self.base_ns >= int(gw[last]) + R
         k = last + 1 if complete else last
@@ -970,12 +1195,36 @@ class Resampler:
             self.start = None
         else:
             self.start = int(gw[last])
-            self.acc = [float(o[last]), float(h[last]), float(lo[last]), float(c[last]), float(v[last]), float(bv[last]),
-                        float(sv[last]), float(pv[last]), int(cnt[last]), bool(syn[last]), bars.symbol]
+            self.acc = [
+                float(o[last]),
+                float(h[last]),
+                float(lo[last]),
+                float(c[last]),
+                float(v[last]),
+                float(bv[last]),
+                float(sv[last]),
+                float(pv[last]),
+                int(cnt[last]),
+                bool(syn[last]),
+                bars.symbol,
+            ]
         if k:
             self.last_start = int(gw[k - 1])
-        new = BarColumns(bars.symbol, self.resolution_s, gw[:k], o[:k], h[:k], lo[:k], c[:k], v[:k], bv[:k], sv[:k],
-                         _vwap(pv[:k], v[:k], lo[:k], h[:k], c[:k]), cnt[:k], syn[:k])
+        new = BarColumns(
+            bars.symbol,
+            self.resolution_s,
+            gw[:k],
+            o[:k],
+            h[:k],
+            lo[:k],
+            c[:k],
+            v[:k],
+            bv[:k],
+            sv[:k],
+            _vwap(pv[:k], v[:k], lo[:k], h[:k], c[:k]),
+            cnt[:k],
+            syn[:k],
+        )
         return BarColumns.concat([BarColumns.from_records(bars.symbol, self.resolution_s, old), new]) if old else new
 
     def advance(self, watermark_ns: int) -> list[BarRecord]:
@@ -995,8 +1244,22 @@ class Resampler:
         self.start = None
         self.last_start = w
         v = a[4]
-        return BarRecord(a[10], w, self.resolution_s, a[0], a[1], a[2], a[3], v, a[5], a[6],
-                         min(max(a[7] / v, a[2]), a[1]) if v > 0 else a[3], a[8], a[9], 0)
+        return BarRecord(
+            a[10],
+            w,
+            self.resolution_s,
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            v,
+            a[5],
+            a[6],
+            min(max(a[7] / v, a[2]), a[1]) if v > 0 else a[3],
+            a[8],
+            a[9],
+            0,
+        )
 
 
 def resample_bars(bars: Iterable[Any], resolution_s: int, base_resolution_s: int | None = None) -> list[BarRecord]:
@@ -1050,7 +1313,7 @@ def aggregate_ticks(
         first = np.concatenate([[0], brk])
         last = np.concatenate([brk - 1, [ts.size - 1]])
         starts = w_s[first]
-    red = (lambda f, x: f.reduceat(x, first) if ts.size else np.zeros(0, x.dtype))
+    red = lambda f, x: f.reduceat(x, first) if ts.size else np.zeros(0, x.dtype)
     vol = red(np.add, q_s)
     pv = red(np.add, p_s * q_s)
     close = p_s[last] if ts.size else np.zeros(0)
@@ -1068,6 +1331,8 @@ def aggregate_ticks(
         "buy_volume": red(np.add, np.where(sd_s == 1, q_s, 0.0)),
         "sell_volume": red(np.add, np.where(sd_s == -1, q_s, 0.0)),
         "vwap": np.where(vol > 0, np.clip(pv / np.where(vol > 0, vol, 1.0), low, high), close),
-        "trade_count": np.diff(np.concatenate([first, [ts.size]])).astype(np.int64) if ts.size else np.zeros(0, np.int64),
+        "trade_count": np.diff(np.concatenate([first, [ts.size]])).astype(np.int64)
+        if ts.size
+        else np.zeros(0, np.int64),
         "synthetic": red(np.logical_or, syn_s.astype(bool)) if ts.size else np.zeros(0, bool),
     }

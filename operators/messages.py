@@ -26,10 +26,30 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from schemas.events import (Alert, AuditEvent, CancelRequest, DeadLetter, ExecutionReport, FeatureVector, Intent, Order,
-                            RiskDecision, Score)
+from schemas.events import (
+    Alert,
+    AuditEvent,
+    CancelRequest,
+    DeadLetter,
+    ExecutionReport,
+    FeatureVector,
+    Intent,
+    Order,
+    RiskDecision,
+    Score,
+)
 
-__all__ = ["DecisionPoint", "TickRow", "TickRecord", "TickBatch", "TickColumns", "SymbolUpdate", "Emitted", "SIDE_CODES", "BarList"]
+__all__ = [
+    "DecisionPoint",
+    "TickRow",
+    "TickRecord",
+    "TickBatch",
+    "TickColumns",
+    "SymbolUpdate",
+    "Emitted",
+    "SIDE_CODES",
+    "BarList",
+]
 
 #: Aggressor side as an int code in columnar batches (+1 buy, -1 sell, 0 unknown), as ``operators.bars`` folds them.
 SIDE_CODES = {"buy": 1, "sell": -1, "unknown": 0}
@@ -73,9 +93,19 @@ class TickBatch:
 
     __slots__ = ("symbols", "codes", "ts", "price", "qty", "side", "synthetic", "trade_id", "venue", "offsets")
 
-    def __init__(self, symbols: Sequence[str], codes: np.ndarray, ts: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                 side: np.ndarray, synthetic: np.ndarray, trade_id: np.ndarray, venue: np.ndarray,
-                 offsets: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        codes: np.ndarray,
+        ts: np.ndarray,
+        price: np.ndarray,
+        qty: np.ndarray,
+        side: np.ndarray,
+        synthetic: np.ndarray,
+        trade_id: np.ndarray,
+        venue: np.ndarray,
+        offsets: np.ndarray | None = None,
+    ) -> None:
         self.symbols = tuple(symbols)
         self.codes, self.ts, self.price, self.qty, self.side = codes, ts, price, qty, side
         self.synthetic, self.trade_id, self.venue = synthetic, trade_id, venue
@@ -93,12 +123,18 @@ class TickBatch:
         codes = np.fromiter((names.setdefault(t.symbol, len(names)) for t in ticks), np.int32, n)
         sc = SIDE_CODES
         obj = lambda xs: np.array(list(xs) + [None], dtype=object)[:-1]  # noqa: E731  (always 1-d, never split)
-        return cls(list(names), codes, np.fromiter((t.ts for t in ticks), np.int64, n),
-                   np.fromiter((t.price for t in ticks), np.float64, n), np.fromiter((t.qty for t in ticks), np.float64, n),
-                   np.fromiter((sc.get(t.side, 0) for t in ticks), np.int8, n),
-                   np.fromiter((bool(getattr(t, "synthetic", False)) for t in ticks), bool, n),
-                   obj(t.trade_id for t in ticks), obj(getattr(t, "venue", "") for t in ticks),
-                   np.asarray(offsets, np.int64) if offsets is not None else None)
+        return cls(
+            list(names),
+            codes,
+            np.fromiter((t.ts for t in ticks), np.int64, n),
+            np.fromiter((t.price for t in ticks), np.float64, n),
+            np.fromiter((t.qty for t in ticks), np.float64, n),
+            np.fromiter((sc.get(t.side, 0) for t in ticks), np.int8, n),
+            np.fromiter((bool(getattr(t, "synthetic", False)) for t in ticks), bool, n),
+            obj(t.trade_id for t in ticks),
+            obj(getattr(t, "venue", "") for t in ticks),
+            np.asarray(offsets, np.int64) if offsets is not None else None,
+        )
 
     @property
     def symbol(self) -> str:
@@ -112,21 +148,48 @@ class TickBatch:
 
     def take(self, idx: Any) -> "TickBatch":
         """The ticks ``idx`` (slice, mask or index array), stream order kept."""
-        return TickBatch(self.symbols, self.codes[idx], self.ts[idx], self.price[idx], self.qty[idx], self.side[idx],
-                         self.synthetic[idx], self.trade_id[idx], self.venue[idx], self.offsets[idx])
+        return TickBatch(
+            self.symbols,
+            self.codes[idx],
+            self.ts[idx],
+            self.price[idx],
+            self.qty[idx],
+            self.side[idx],
+            self.synthetic[idx],
+            self.trade_id[idx],
+            self.venue[idx],
+            self.offsets[idx],
+        )
 
     def only(self, symbol: str) -> "TickBatch":
         """This batch's ticks re-labelled as one symbol's (``symbols == (symbol,)``): the split's per-symbol item."""
-        return TickBatch((symbol,), np.zeros(len(self.ts), np.int32), self.ts, self.price, self.qty, self.side,
-                         self.synthetic, self.trade_id, self.venue, self.offsets)
+        return TickBatch(
+            (symbol,),
+            np.zeros(len(self.ts), np.int32),
+            self.ts,
+            self.price,
+            self.qty,
+            self.side,
+            self.synthetic,
+            self.trade_id,
+            self.venue,
+            self.offsets,
+        )
 
     def event(self, i: int) -> Any:
         """Tick ``i`` as a ``schemas.events.Tick``."""
         from schemas.events import Tick
 
-        return Tick(symbol=self.symbols[int(self.codes[i])], ts=int(self.ts[i]), price=float(self.price[i]),
-                    qty=float(self.qty[i]), side=_SIDES[int(self.side[i])], trade_id=self.trade_id[i],
-                    venue=self.venue[i], synthetic=bool(self.synthetic[i]))
+        return Tick(
+            symbol=self.symbols[int(self.codes[i])],
+            ts=int(self.ts[i]),
+            price=float(self.price[i]),
+            qty=float(self.qty[i]),
+            side=_SIDES[int(self.side[i])],
+            trade_id=self.trade_id[i],
+            venue=self.venue[i],
+            synthetic=bool(self.synthetic[i]),
+        )
 
     def records(self) -> list[TickRecord]:
         """Every tick as a :class:`TickRecord` (for column-oriented stores; no Python frame per row)."""
@@ -134,19 +197,40 @@ class TickBatch:
 
         names = np.asarray(self.symbols + ("",), object)[self.codes]
         sides = np.asarray(["unknown", "buy", "sell"], object)[self.side.astype(np.int64)]  # codes 0, 1, -1
-        return list(map(partial(tuple.__new__, TickRecord),
-                        zip(names.tolist(), self.ts.tolist(), self.price.tolist(), self.qty.tolist(), sides.tolist(),
-                            self.trade_id.tolist(), self.venue.tolist(), self.synthetic.tolist())))
+        return list(
+            map(
+                partial(tuple.__new__, TickRecord),
+                zip(
+                    names.tolist(),
+                    self.ts.tolist(),
+                    self.price.tolist(),
+                    self.qty.tolist(),
+                    sides.tolist(),
+                    self.trade_id.tolist(),
+                    self.venue.tolist(),
+                    self.synthetic.tolist(),
+                ),
+            )
+        )
 
     def events(self) -> list:
         """Every tick as a ``schemas.events.Tick`` (for sinks)."""
         from schemas.events import Tick
 
         names, sides = self.symbols, _SIDES
-        return [Tick(symbol=names[c], ts=t, price=p, qty=q, side=sides[s], trade_id=tid, venue=v, synthetic=y)
-                for c, t, p, q, s, tid, v, y in zip(self.codes.tolist(), self.ts.tolist(), self.price.tolist(),
-                                                    self.qty.tolist(), self.side.tolist(), self.trade_id.tolist(),
-                                                    self.venue.tolist(), self.synthetic.tolist())]
+        return [
+            Tick(symbol=names[c], ts=t, price=p, qty=q, side=sides[s], trade_id=tid, venue=v, synthetic=y)
+            for c, t, p, q, s, tid, v, y in zip(
+                self.codes.tolist(),
+                self.ts.tolist(),
+                self.price.tolist(),
+                self.qty.tolist(),
+                self.side.tolist(),
+                self.trade_id.tolist(),
+                self.venue.tolist(),
+                self.synthetic.tolist(),
+            )
+        ]
 
 
 class TickColumns:
@@ -180,8 +264,10 @@ class TickColumns:
     def rows(self, i: int, j: int) -> list[TickRow]:
         """Trades ``i:j`` as :class:`TickRow`s (stream order)."""
         sym = self.symbol
-        return [TickRow(sym, ts, px, q) for ts, px, q in
-                zip(self.ts[i:j].tolist(), self.price[i:j].tolist(), self.qty[i:j].tolist())]
+        return [
+            TickRow(sym, ts, px, q)
+            for ts, px, q in zip(self.ts[i:j].tolist(), self.price[i:j].tolist(), self.qty[i:j].tolist())
+        ]
 
     def __getstate__(self) -> tuple:
         return (self.symbol, self.ts, self.price, self.qty, self.keys)
@@ -314,6 +400,20 @@ class Emitted:
 
     def extend(self, other: "Emitted") -> None:
         """Append every list of ``other`` to this one."""
-        for name in ("bars", "features", "decisions", "orders", "cancels", "fills", "reports", "late", "marks",
-                     "scores", "alerts", "audit", "dead", "intents"):
+        for name in (
+            "bars",
+            "features",
+            "decisions",
+            "orders",
+            "cancels",
+            "fills",
+            "reports",
+            "late",
+            "marks",
+            "scores",
+            "alerts",
+            "audit",
+            "dead",
+            "intents",
+        ):
             getattr(self, name).extend(getattr(other, name))

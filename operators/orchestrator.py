@@ -55,7 +55,7 @@ from schemas.events import Signal
 
 __all__ = ["Orchestrator", "RollingStd", "default_portfolio"]
 
-_SHIFT = 1074          # every finite float is an integer multiple of 2**-1074
+_SHIFT = 1074  # every finite float is an integer multiple of 2**-1074
 
 
 def _fixed(x: float) -> tuple[int, int]:
@@ -87,10 +87,10 @@ class RollingStd:
             raise ValueError("window must be >= 2")
         self.window = window
         self.xs: deque[float] = deque()
-        self.s1 = 0      # sum of x, units 2**-1074
-        self.s2 = 0      # sum of x*x, units 2**-2148
-        self.bad = 0     # non-finite values in the window
-        self._std: float | None = None   # cached result, cleared by push
+        self.s1 = 0  # sum of x, units 2**-1074
+        self.s2 = 0  # sum of x*x, units 2**-2148
+        self.bad = 0  # non-finite values in the window
+        self._std: float | None = None  # cached result, cleared by push
 
     def __len__(self) -> int:
         return len(self.xs)
@@ -125,12 +125,12 @@ class RollingStd:
             if n < 2 or self.bad:
                 self._std = math.nan
             else:
-                num = n * self.s2 - self.s1 * self.s1           # >= 0 exactly (Cauchy-Schwarz)
+                num = n * self.s2 - self.s1 * self.s1  # >= 0 exactly (Cauchy-Schwarz)
                 self._std = math.sqrt(num / ((n * (n - 1)) << (2 * _SHIFT)))
         return self._std
 
     def __getstate__(self) -> tuple:
-        return (self.window, list(self.xs))             # the sums are rebuilt from the values
+        return (self.window, list(self.xs))  # the sums are rebuilt from the values
 
     def __setstate__(self, state: tuple) -> None:
         window, xs = state
@@ -142,12 +142,24 @@ class RollingStd:
 class Orchestrator:
     """Allocate between ``strategies`` (each with a unique ``name``); see the module docstring for the rules."""
 
-
-    def __init__(self, strategies: Sequence[Any], *, allocation: str = "static",
-                 weights: Mapping[str, float] | None = None, caps: Mapping[str, float] | float = 1.0,
-                 vol_window: int = 480, min_periods: int = 96, vol_floor: float = 0.25, max_gross: float = 1.0,
-                 min_change: float = 0.1, rebalance_bars: int = 48, min_hold_bars: int = 4,
-                 turnover_per_year: float | None = 26.0, burst: float = 8.0, name: str = "portfolio") -> None:
+    def __init__(
+        self,
+        strategies: Sequence[Any],
+        *,
+        allocation: str = "static",
+        weights: Mapping[str, float] | None = None,
+        caps: Mapping[str, float] | float = 1.0,
+        vol_window: int = 480,
+        min_periods: int = 96,
+        vol_floor: float = 0.25,
+        max_gross: float = 1.0,
+        min_change: float = 0.1,
+        rebalance_bars: int = 48,
+        min_hold_bars: int = 4,
+        turnover_per_year: float | None = 26.0,
+        burst: float = 8.0,
+        name: str = "portfolio",
+    ) -> None:
         names = [s.name for s in strategies]
         if not names or len(set(names)) != len(names):
             raise ValueError("need at least one strategy, with unique names")
@@ -165,8 +177,10 @@ class Orchestrator:
         self.caps = {n: float(caps.get(n, 1.0)) if isinstance(caps, Mapping) else float(caps) for n in names}
         self.name = name
         if min_hold_bars or turnover_per_year:
-            strategies = [TradeDiscipline(st, min_hold_bars=min_hold_bars, turnover_per_year=turnover_per_year,
-                                          burst=burst) for st in strategies]
+            strategies = [
+                TradeDiscipline(st, min_hold_bars=min_hold_bars, turnover_per_year=turnover_per_year, burst=burst)
+                for st in strategies
+            ]
         self.strategies = list(strategies)
         self.rebalance_bars = rebalance_bars
         self.min_hold_bars, self.turnover_per_year, self.burst = min_hold_bars, turnover_per_year, burst
@@ -175,12 +189,12 @@ class Orchestrator:
         self.allocation = allocation
         self.vol_window, self.min_periods, self.vol_floor = vol_window, min_periods, vol_floor
         self.max_gross, self.min_change = max_gross, min_change
-        self.targets: dict[str, dict[str, float]] = {}      # symbol -> strategy -> target
-        self.confidence: dict[str, dict[str, float]] = {}   # symbol -> strategy -> last confidence
+        self.targets: dict[str, dict[str, float]] = {}  # symbol -> strategy -> target
+        self.confidence: dict[str, dict[str, float]] = {}  # symbol -> strategy -> last confidence
         self.returns: dict[str, dict[str, RollingStd]] = {}  # symbol -> strategy -> recent strategy returns
         self.asset_returns: dict[str, RollingStd] = {}
         self.prev_close: dict[str, float] = {}
-        self.n_returns: dict[str, int] = {}                 # symbol -> returns booked (bars after the first)
+        self.n_returns: dict[str, int] = {}  # symbol -> returns booked (bars after the first)
         self.emitted: dict[str, float] = {}
         self.last_contributions: dict[str, float] = {}  # c_i of the last netting (fraction of capital)
 
@@ -243,8 +257,16 @@ class Orchestrator:
             self.targets[symbol][name] = float(intent.target)
             self.confidence[symbol][name] = float(intent.confidence)
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """Book the strategies' returns of the bar, run every strategy, return the netted intent (or None)."""
         self._sym(symbol)
         prev = self.prev_close.get(symbol)
@@ -280,11 +302,19 @@ def default_portfolio(cfg: Any) -> Orchestrator:
     >>> o.names, round(o.strategies[1].inner.hurdle * 1e4, 2)      # 1.5 x the 19 bps round trip
     (['trend', 'ml_score', 'zscore_mr', 'vol_breakout', 'tg_follow'], 28.5)
     """
-    from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
-                                      ZScoreReversion)
+    from operators.strategies import (
+        EmaSpreadTrend,
+        MLScoreThreshold,
+        SignalFollower,
+        VolatilityBreakout,
+        ZScoreReversion,
+    )
     from operators.strategies.costs import CostModel
 
     trend = EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short)
     ml = MLScoreThreshold(cost=CostModel.from_broker(cfg.broker), horizon_bars=max(1, int(cfg.scorer.horizon_bars)))
-    return Orchestrator([trend, ml, ZScoreReversion(), VolatilityBreakout(), SignalFollower()],
-                        allocation=cfg.allocation, **dict(getattr(cfg, "orchestrator_args", ())))
+    return Orchestrator(
+        [trend, ml, ZScoreReversion(), VolatilityBreakout(), SignalFollower()],
+        allocation=cfg.allocation,
+        **dict(getattr(cfg, "orchestrator_args", ())),
+    )

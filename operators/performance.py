@@ -57,12 +57,37 @@ from operators.risk.standard_normal import chi2_1_sf, norm_cdf, norm_ppf
 from schemas.time import NS_PER_S
 
 __all__ = [
-    "NS_PER_S", "SECONDS_PER_YEAR", "KupiecResult", "EquityTracker",
-    "periods_per_year", "infer_period_s", "period_returns", "sharpe", "sortino", "drawdown_series",
-    "max_drawdown", "max_drawdown_duration_s", "total_return", "years_between", "cagr", "calmar",
-    "traded_notional", "turnover", "hit_rate", "var_breach_count", "chi2_1_sf", "kupiec_pof", "summarize",
-    "rolling_sharpe_vol", "drawdown_periods", "calendar_returns", "skew_kurtosis", "win_loss",
-    "probabilistic_sharpe", "expected_max_sharpe", "deflated_sharpe",
+    "NS_PER_S",
+    "SECONDS_PER_YEAR",
+    "KupiecResult",
+    "EquityTracker",
+    "periods_per_year",
+    "infer_period_s",
+    "period_returns",
+    "sharpe",
+    "sortino",
+    "drawdown_series",
+    "max_drawdown",
+    "max_drawdown_duration_s",
+    "total_return",
+    "years_between",
+    "cagr",
+    "calmar",
+    "traded_notional",
+    "turnover",
+    "hit_rate",
+    "var_breach_count",
+    "chi2_1_sf",
+    "kupiec_pof",
+    "summarize",
+    "rolling_sharpe_vol",
+    "drawdown_periods",
+    "calendar_returns",
+    "skew_kurtosis",
+    "win_loss",
+    "probabilistic_sharpe",
+    "expected_max_sharpe",
+    "deflated_sharpe",
 ]
 
 SECONDS_PER_YEAR = 365 * 86_400  # crypto: 24/7, 365-day year
@@ -358,8 +383,8 @@ def rolling_sharpe_vol(returns: Any, window: int, periods_per_year: float) -> tu
     std = np.sqrt(var)
     ok = (std > 0) & (std > _REL_ZERO_STD * np.abs(mean)) & (std > 1e-15)
     with np.errstate(divide="ignore", invalid="ignore"):
-        shp[w - 1:] = np.where(ok, mean / np.where(ok, std, 1.0) * math.sqrt(periods_per_year), NAN)
-    vol[w - 1:] = std * math.sqrt(periods_per_year)
+        shp[w - 1 :] = np.where(ok, mean / np.where(ok, std, 1.0) * math.sqrt(periods_per_year), NAN)
+    vol[w - 1 :] = std * math.sqrt(periods_per_year)
     return shp, vol
 
 
@@ -387,9 +412,15 @@ def drawdown_periods(ts: Any, equity: Any, top: int = 5) -> list[dict[str, Any]]
             j += 1
         trough = i + int(np.argmax(dd[i:j]))
         end = j if j < n else None
-        out.append({"start_ts": int(t[start]), "trough_ts": int(t[trough]),
-                    "end_ts": int(t[end]) if end is not None else None, "depth": float(dd[trough]),
-                    "duration_s": (int(t[end if end is not None else n - 1]) - int(t[start])) / NS_PER_S})
+        out.append(
+            {
+                "start_ts": int(t[start]),
+                "trough_ts": int(t[trough]),
+                "end_ts": int(t[end]) if end is not None else None,
+                "depth": float(dd[trough]),
+                "duration_s": (int(t[end if end is not None else n - 1]) - int(t[start])) / NS_PER_S,
+            }
+        )
         i = j
     out.sort(key=lambda r: -r["depth"])
     return out[:top]
@@ -436,7 +467,7 @@ def skew_kurtosis(returns: Any) -> tuple[float, float]:
     m2 = float(np.mean(d * d))
     if not m2 > 0:
         return NAN, NAN
-    return float(np.mean(d ** 3) / m2 ** 1.5), float(np.mean(d ** 4) / m2 ** 2 - 3.0)
+    return float(np.mean(d**3) / m2**1.5), float(np.mean(d**4) / m2**2 - 3.0)
 
 
 _EULER_GAMMA = 0.5772156649015329
@@ -504,17 +535,28 @@ def win_loss(trade_pnls: Sequence[float] | np.ndarray) -> dict[str, float]:
     wins, losses = p[p > 0.0], p[p < 0.0]
     aw = float(wins.mean()) if wins.size else NAN
     al = float(losses.mean()) if losses.size else NAN
-    return {"avg_win": aw, "avg_loss": al, "win_loss_ratio": aw / -al if wins.size and losses.size else NAN,
-            "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else NAN,
-            "expectancy": float(p.mean()) if p.size else NAN}
+    return {
+        "avg_win": aw,
+        "avg_loss": al,
+        "win_loss_ratio": aw / -al if wins.size and losses.size else NAN,
+        "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else NAN,
+        "expectancy": float(p.mean()) if p.size else NAN,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ summary
 
 
-def summarize(ts: Any, equity: Any, *, period_s: float | None = None, fills: Iterable[Any] | None = None,
-              trade_pnls: Sequence[float] | np.ndarray | None = None, var_forecasts: Any = None,
-              var_alpha: float = 0.99) -> dict[str, float | int]:
+def summarize(
+    ts: Any,
+    equity: Any,
+    *,
+    period_s: float | None = None,
+    fills: Iterable[Any] | None = None,
+    trade_pnls: Sequence[float] | np.ndarray | None = None,
+    var_forecasts: Any = None,
+    var_alpha: float = 0.99,
+) -> dict[str, float | int]:
     """All statistics of one equity curve as a flat dict of Python ``int``/``float`` (NaN where undefined).
 
     ``period_s``: bar period in seconds (default: the median spacing of ``ts``). ``fills``: see
@@ -606,8 +648,21 @@ class EquityTracker:
     (0.1, 3, 8.5438)
     """
 
-    __slots__ = ("first_ts", "last_ts", "first_equity", "last_equity", "peak", "peak_ts", "drawdown",
-                 "max_drawdown", "max_drawdown_duration_ns", "n_returns", "mean", "m2", "downside_sq_sum")
+    __slots__ = (
+        "first_ts",
+        "last_ts",
+        "first_equity",
+        "last_equity",
+        "peak",
+        "peak_ts",
+        "drawdown",
+        "max_drawdown",
+        "max_drawdown_duration_ns",
+        "n_returns",
+        "mean",
+        "m2",
+        "downside_sq_sum",
+    )
 
     def __init__(self) -> None:
         self.first_ts: int | None = None

@@ -113,25 +113,53 @@ class PipelineConfig:
         """The :class:`~operators.account.stage.AccountConfig` of account ``name``."""
         syms = (name,) if self.accounts == "per_symbol" else self.symbols
         full = self.mode == "full"
-        return AccountConfig(name=name, symbols=syms, capital=self.capital, fraction=self.fraction,
-                             gate="risk" if full else "position_cap", limits=self.limits,
-                             max_position_frac=self.max_position_frac, min_notional=self.min_notional,
-                             risk_window=self.risk_window, execution=self.execution if full else "market",
-                             twap_horizon_s=self.twap_horizon_s, twap_slice_s=self.twap_slice_s, broker=self.broker)
+        return AccountConfig(
+            name=name,
+            symbols=syms,
+            capital=self.capital,
+            fraction=self.fraction,
+            gate="risk" if full else "position_cap",
+            limits=self.limits,
+            max_position_frac=self.max_position_frac,
+            min_notional=self.min_notional,
+            risk_window=self.risk_window,
+            execution=self.execution if full else "market",
+            twap_horizon_s=self.twap_horizon_s,
+            twap_slice_s=self.twap_slice_s,
+            broker=self.broker,
+        )
 
 
 def paper_broker_config(latency_s: float = 0.05, slippage_bps: float = 1.0, fee_bps: float = 7.5) -> BrokerConfig:
     """Venue costs of the baseline: fixed ``slippage_bps`` against every market order (bps of price), no impact,
     ``fee_bps`` of notional, ``latency_s`` seconds from order to the first tick that can fill it."""
-    return BrokerConfig(latency_s=latency_s, half_spread_bps=slippage_bps, impact_k_bps=0.0, max_impact_bps=0.0,
-                        taker_fee_bps=fee_bps, maker_fee_bps=fee_bps)
+    return BrokerConfig(
+        latency_s=latency_s,
+        half_spread_bps=slippage_bps,
+        impact_k_bps=0.0,
+        max_impact_bps=0.0,
+        taker_fee_bps=fee_bps,
+        maker_fee_bps=fee_bps,
+    )
 
 
 def bar_event(b: BarRecord) -> Bar:
     """The wire/storage ``Bar`` of a bar record (built only where a sink needs it: it validates)."""
-    return Bar(symbol=b.symbol, ts=b.ts, resolution_s=b.resolution_s, open=b.open, high=b.high, low=b.low,
-               close=b.close, volume=b.volume, buy_volume=b.buy_volume, sell_volume=b.sell_volume, vwap=b.vwap,
-               trade_count=b.trade_count, synthetic=b.synthetic)
+    return Bar(
+        symbol=b.symbol,
+        ts=b.ts,
+        resolution_s=b.resolution_s,
+        open=b.open,
+        high=b.high,
+        low=b.low,
+        close=b.close,
+        volume=b.volume,
+        buy_volume=b.buy_volume,
+        sell_volume=b.sell_volume,
+        vwap=b.vwap,
+        trade_count=b.trade_count,
+        synthetic=b.synthetic,
+    )
 
 
 class LocalPipeline:

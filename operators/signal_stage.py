@@ -40,12 +40,22 @@ __all__ = ["SignalStage", "intent_event", "SMALL_BATCH"]
 SMALL_BATCH = 400
 
 
-def intent_event(si: StrategyIntent, price: float, account: str = "default",
-                 contributions: dict[str, float] | None = None) -> Intent:
+def intent_event(
+    si: StrategyIntent, price: float, account: str = "default", contributions: dict[str, float] | None = None
+) -> Intent:
     """The wire :class:`~schemas.events.Intent` of a strategy's intent, decided at ``price`` (quote/base)."""
-    return Intent(id=stable_id("int", si.strategy, si.symbol, si.ts, round(si.target, 12)), account=account,
-                  symbol=si.symbol, strategy=si.strategy, target=si.target, confidence=si.confidence,
-                  contributions=contributions or {}, reasons=[si.reason] if si.reason else [], price=price, ts=si.ts)
+    return Intent(
+        id=stable_id("int", si.strategy, si.symbol, si.ts, round(si.target, 12)),
+        account=account,
+        symbol=si.symbol,
+        strategy=si.strategy,
+        target=si.target,
+        confidence=si.confidence,
+        contributions=contributions or {},
+        reasons=[si.reason] if si.reason else [],
+        price=price,
+        ts=si.ts,
+    )
 
 
 class SignalStage:
@@ -57,8 +67,9 @@ class SignalStage:
         self.symbol = symbol
         self.cfg = cfg
         self.account = cfg.account_of(symbol)
-        self.agg = BarAggregator(symbol, cfg.base_resolution_s, allowed_lateness_s=cfg.allowed_lateness_s,
-                                 late_policy=cfg.late_policy)
+        self.agg = BarAggregator(
+            symbol, cfg.base_resolution_s, allowed_lateness_s=cfg.allowed_lateness_s, late_policy=cfg.late_policy
+        )
         # coarser bars are derived in a chain (1 s -> 60 s -> 300 s): each from the largest finer resolution
         # that divides it, so a base bar touches one resampler, not all of them
         self.resamplers: dict[int, Resampler] = {}
@@ -148,7 +159,10 @@ class SignalStage:
         boundary = self.agg.watermark
         by_res: dict[int, BarColumns] = {bres: base}
         fresh = {bres: base.take(base.revision == 0) if base.revision.any() else base}  # corrections: stored only
-        for r, rs in self.resamplers.items():  # ascending: a parent's bars (folded and advanced) reach its children first
+        for (
+            r,
+            rs,
+        ) in self.resamplers.items():  # ascending: a parent's bars (folded and advanced) reach its children first
             got = rs.update_columns(fresh[self.parent[r]])
             if boundary is not None:
                 adv = rs.advance(boundary)
@@ -168,12 +182,22 @@ class SignalStage:
         derivation order)."""
         agg = self.agg
         if columnar:
-            lists = (ticks.ts.tolist(), ticks.price.tolist(), ticks.qty.tolist(), ticks.side.tolist(),
-                     ticks.synthetic.tolist())
+            lists = (
+                ticks.ts.tolist(),
+                ticks.price.tolist(),
+                ticks.qty.tolist(),
+                ticks.side.tolist(),
+                ticks.synthetic.tolist(),
+            )
         else:
             sc = SIDE_CODES
-            lists = ([t.ts for t in ticks], [t.price for t in ticks], [t.qty for t in ticks],
-                     [sc.get(t.side, 0) for t in ticks], [bool(getattr(t, "synthetic", False)) for t in ticks])
+            lists = (
+                [t.ts for t in ticks],
+                [t.price for t in ticks],
+                [t.qty for t in ticks],
+                [sc.get(t.side, 0) for t in ticks],
+                [bool(getattr(t, "synthetic", False)) for t in ticks],
+            )
         base_rows = agg.fold_in_order(*lists)
         if base_rows is not None:
             if watermark_ns is not None:
@@ -232,9 +256,16 @@ class SignalStage:
                     got.append(si)
         score = None
         if values is not None:
-            out.features.append(FeatureVector(symbol=self.symbol, ts=ts, feature_set=self.spec.name,
-                                              feature_set_version=self.spec.version, names=list(self.spec.features),
-                                              values=list(values)))
+            out.features.append(
+                FeatureVector(
+                    symbol=self.symbol,
+                    ts=ts,
+                    feature_set=self.spec.name,
+                    feature_set_version=self.spec.version,
+                    names=list(self.spec.features),
+                    values=list(values),
+                )
+            )
             if self.scorer is not None:
                 result = self.scorer.score(values, ts)
                 out.scores.append(self.scorer.score_event(ts, result))
@@ -248,7 +279,11 @@ class SignalStage:
         intent = None
         if got:  # the orchestrator nets: its last intent holds the symbol's target
             last = got[-1]
-            contrib = dict(getattr(self.strategy, "last_contributions", {}) or {}) if self.full else {last.strategy: last.target}
+            contrib = (
+                dict(getattr(self.strategy, "last_contributions", {}) or {})
+                if self.full
+                else {last.strategy: last.target}
+            )
             intent = intent_event(last, close, self.account, {k: v for k, v in contrib.items() if v != 0.0})
             out.intents.append(intent)
         return DecisionPoint(self.symbol, ts, close, intent)

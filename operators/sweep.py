@@ -41,9 +41,26 @@ import numpy as np
 from operators.features.core import PARAMS_V1
 from schemas.time import NS_PER_S as NS
 
-__all__ = ["NS", "SimConfig", "BarArrays", "SimResult", "SweepResult", "param_grid", "hysteresis_positions",
-           "trend_positions", "ema_spread", "rolling_zscore_array", "zscore_positions", "next_open_fill_prices",
-           "simulate", "equity_stats", "combine_equity", "sweep_trend", "sweep_zscore", "strategy_targets"]
+__all__ = [
+    "NS",
+    "SimConfig",
+    "BarArrays",
+    "SimResult",
+    "SweepResult",
+    "param_grid",
+    "hysteresis_positions",
+    "trend_positions",
+    "ema_spread",
+    "rolling_zscore_array",
+    "zscore_positions",
+    "next_open_fill_prices",
+    "simulate",
+    "equity_stats",
+    "combine_equity",
+    "sweep_trend",
+    "sweep_zscore",
+    "strategy_targets",
+]
 
 SECONDS_PER_YEAR = 365 * 86_400
 
@@ -81,8 +98,16 @@ class BarArrays:
     def from_columns(cls, symbol: str, cols: Mapping[str, Any], resolution_s: int) -> BarArrays:
         """From a mapping (or DataFrame) with ``ts, open, high, low, close, volume``."""
         f = lambda k: np.ascontiguousarray(np.asarray(cols[k], dtype=np.float64))  # noqa: E731
-        return cls(symbol, np.asarray(cols["ts"], dtype=np.int64), f("open"), f("high"), f("low"), f("close"),
-                   f("volume"), int(resolution_s))
+        return cls(
+            symbol,
+            np.asarray(cols["ts"], dtype=np.int64),
+            f("open"),
+            f("high"),
+            f("low"),
+            f("close"),
+            f("volume"),
+            int(resolution_s),
+        )
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -95,8 +120,16 @@ class BarArrays:
     def slice(self, start: int, stop: int) -> BarArrays:
         """Rows ``[start, stop)``."""
         s = slice(start, stop)
-        return BarArrays(self.symbol, self.ts[s], self.open[s], self.high[s], self.low[s], self.close[s],
-                         self.volume[s], self.resolution_s)
+        return BarArrays(
+            self.symbol,
+            self.ts[s],
+            self.open[s],
+            self.high[s],
+            self.low[s],
+            self.close[s],
+            self.volume[s],
+            self.resolution_s,
+        )
 
 
 @dataclass
@@ -135,8 +168,9 @@ class SimResult:
         proportion to the quantities. Closed and open trades' fees add up to :attr:`fees` of the row."""
         from operators.report.trades import trades_from_positions
 
-        return trades_from_positions(symbol, mark_ts, self.position[row], self.equity[row], strategy,
-                                     fees=self.fee_marks(row))
+        return trades_from_positions(
+            symbol, mark_ts, self.position[row], self.equity[row], strategy, fees=self.fee_marks(row)
+        )
 
 
 @dataclass
@@ -155,8 +189,10 @@ class SweepResult:
         """Rows of params and stats, best ``order_by`` first (NaN last)."""
         key = np.nan_to_num(self.stats[order_by], nan=-np.inf)
         idx = np.argsort(-key, kind="stable")[:top]
-        return [{**{k: float(v[i]) for k, v in self.params.items()}, **{k: float(v[i]) for k, v in self.stats.items()}}
-                for i in idx]
+        return [
+            {**{k: float(v[i]) for k, v in self.params.items()}, **{k: float(v[i]) for k, v in self.stats.items()}}
+            for i in idx
+        ]
 
 
 def param_grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:
@@ -219,8 +255,13 @@ def ema_spread(close: np.ndarray, params: Mapping[str, Any] = PARAMS_V1) -> np.n
     c = np.asarray(close, dtype=np.float64).tolist()
     out = np.full(len(c), np.nan)
     fast, slow = int(params["ema_fast"]), int(params["ema_slow"])
-    warm = max(slow - 1, int(params["rv_window"]), int(params["skew_window"]), int(params["rsi_period"]),
-               int(params["volz_window"]) - 1)
+    warm = max(
+        slow - 1,
+        int(params["rv_window"]),
+        int(params["skew_window"]),
+        int(params["rsi_period"]),
+        int(params["volz_window"]) - 1,
+    )
 
     def ema(n: int) -> list:
         a = 2.0 / (n + 1)
@@ -256,13 +297,14 @@ def rolling_zscore_array(close: np.ndarray, window: int) -> np.ndarray:
     m = w.mean(axis=1)
     sd = np.sqrt(((w - m[:, None]) ** 2).sum(axis=1) / (window - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sd > 0, (c[window - 1:] - m) / sd, np.nan)
-    out[window - 1:] = z
+        z = np.where(sd > 0, (c[window - 1 :] - m) / sd, np.nan)
+    out[window - 1 :] = z
     return out
 
 
-def zscore_positions(close: np.ndarray, window: np.ndarray, entry_z: np.ndarray, exit_z: np.ndarray,
-                     allow_short: bool = True) -> np.ndarray:
+def zscore_positions(
+    close: np.ndarray, window: np.ndarray, entry_z: np.ndarray, exit_z: np.ndarray, allow_short: bool = True
+) -> np.ndarray:
     """``ZScoreReversion`` for every (window, entry_z, exit_z): long when ``z <= −entry_z``, short when
     ``z >= entry_z``, flat when ``|z| <= exit_z``, else hold."""
     window = np.asarray(window).astype(np.int64)
@@ -405,8 +447,14 @@ def equity_stats(equity: np.ndarray, period_s: float) -> dict[str, np.ndarray]:
         growth = e[:, -1] / e[:, 0]
         cagr = growth ** (1.0 / years) - 1.0 if years > 0 else np.full(e.shape[0], np.nan)
         calmar = np.where(mdd > 0, cagr / mdd, np.nan)
-    return {"total_return_frac": growth - 1.0, "cagr_frac": cagr, "sharpe": sharpe,
-            "volatility_ann_frac": sd * math.sqrt(ppy), "max_drawdown_frac": mdd, "calmar": calmar}
+    return {
+        "total_return_frac": growth - 1.0,
+        "cagr_frac": cagr,
+        "sharpe": sharpe,
+        "volatility_ann_frac": sd * math.sqrt(ppy),
+        "max_drawdown_frac": mdd,
+        "calmar": calmar,
+    }
 
 
 def combine_equity(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -424,8 +472,12 @@ def combine_equity(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.n
     return u, tot
 
 
-def _sweep(bars: Sequence[BarArrays], params: dict[str, np.ndarray],
-           positions: Callable[[BarArrays], np.ndarray], cfg: SimConfig) -> SweepResult:
+def _sweep(
+    bars: Sequence[BarArrays],
+    params: dict[str, np.ndarray],
+    positions: Callable[[BarArrays], np.ndarray],
+    cfg: SimConfig,
+) -> SweepResult:
     per: dict[str, SimResult] = {}
     parts = []
     for b in bars:
@@ -448,8 +500,13 @@ def _sweep(bars: Sequence[BarArrays], params: dict[str, np.ndarray],
     return SweepResult(params, stats, ts, eq, per)
 
 
-def sweep_trend(bars: Sequence[BarArrays], entry: Sequence[float], exit: Sequence[float],
-                cfg: SimConfig = SimConfig(), allow_short: bool = True) -> SweepResult:
+def sweep_trend(
+    bars: Sequence[BarArrays],
+    entry: Sequence[float],
+    exit: Sequence[float],
+    cfg: SimConfig = SimConfig(),
+    allow_short: bool = True,
+) -> SweepResult:
     """The EMA-spread trend rule for every ``(entry[i], exit[i])`` (fractions of price, ``exit <= entry``) over every
     symbol's bars; the portfolio is the sum of the symbols' equity (``cfg.capital`` each)."""
     e, x = np.asarray(entry, dtype=np.float64), np.asarray(exit, dtype=np.float64)
@@ -458,19 +515,31 @@ def sweep_trend(bars: Sequence[BarArrays], entry: Sequence[float], exit: Sequenc
     return _sweep(bars, {"entry": e, "exit": x}, lambda b: trend_positions(ema_spread(b.close), e, x, allow_short), cfg)
 
 
-def sweep_zscore(bars: Sequence[BarArrays], window: Sequence[int], entry_z: Sequence[float],
-                 exit_z: Sequence[float], cfg: SimConfig = SimConfig(), allow_short: bool = True) -> SweepResult:
+def sweep_zscore(
+    bars: Sequence[BarArrays],
+    window: Sequence[int],
+    entry_z: Sequence[float],
+    exit_z: Sequence[float],
+    cfg: SimConfig = SimConfig(),
+    allow_short: bool = True,
+) -> SweepResult:
     """The z-score mean-reversion rule for every ``(window[i], entry_z[i], exit_z[i])``."""
     w = np.asarray(window, dtype=np.float64)
     e, x = np.asarray(entry_z, dtype=np.float64), np.asarray(exit_z, dtype=np.float64)
     if not (w.shape == e.shape == x.shape) or (x >= e).any() or (w < 2).any():
         raise ValueError("need equal-length window/entry_z/exit_z with window >= 2 and exit_z < entry_z")
-    return _sweep(bars, {"window": w, "entry_z": e, "exit_z": x},
-                  lambda b: zscore_positions(b.close, w, e, x, allow_short), cfg)
+    return _sweep(
+        bars, {"window": w, "entry_z": e, "exit_z": x}, lambda b: zscore_positions(b.close, w, e, x, allow_short), cfg
+    )
 
 
-def strategy_targets(strategy: Any, bars: BarArrays, features: np.ndarray | None = None,
-                     scores: np.ndarray | None = None, signals: Sequence[Any] = ()) -> np.ndarray:
+def strategy_targets(
+    strategy: Any,
+    bars: BarArrays,
+    features: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
+    signals: Sequence[Any] = (),
+) -> np.ndarray:
     """Run an event-driven strategy (any of ``operators.strategies``, or an ``Orchestrator``) over ``bars`` and
     return its wanted position after each bar close (T,), for :func:`simulate`. ``features`` (T, F) rows (NaN row
     = not warm: None is passed), ``scores`` (T,) probabilities (NaN = none), ``signals``: ``Signal`` events, each

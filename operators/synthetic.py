@@ -121,11 +121,23 @@ class SyntheticTicks:
         prefix = f"{self.venue}:{self.symbol}:"
         sym, venue, names = self.symbol, self.venue, SIDE_NAMES
         for ts, p, q, s, b, j in zip(
-            self.ts.tolist(), self.price.tolist(), self.qty.tolist(),
-            self.side.tolist(), self.bar_ts.tolist(), self.index.tolist(),
+            self.ts.tolist(),
+            self.price.tolist(),
+            self.qty.tolist(),
+            self.side.tolist(),
+            self.bar_ts.tolist(),
+            self.index.tolist(),
         ):
-            yield factory(symbol=sym, ts=ts, price=p, qty=q, side=names[s], trade_id=f"{prefix}{b}:{j}",
-                          venue=venue, synthetic=True)
+            yield factory(
+                symbol=sym,
+                ts=ts,
+                price=p,
+                qty=q,
+                side=names[s],
+                trade_id=f"{prefix}{b}:{j}",
+                venue=venue,
+                synthetic=True,
+            )
 
 
 def path_layout(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +257,14 @@ def _bar_columns(bars: Iterable[Any]) -> tuple[np.ndarray, ...]:
     if not rows:
         return (np.zeros(0, np.int64),) + tuple(np.zeros(0) for _ in range(5))
     t, o, h, lo, c, v = zip(*rows)
-    return (np.asarray(t, np.int64), np.asarray(o, float), np.asarray(h, float), np.asarray(lo, float),
-            np.asarray(c, float), np.asarray(v, float))
+    return (
+        np.asarray(t, np.int64),
+        np.asarray(o, float),
+        np.asarray(h, float),
+        np.asarray(lo, float),
+        np.asarray(c, float),
+        np.asarray(v, float),
+    )
 
 
 def synthesize_from_bars(
@@ -271,8 +289,20 @@ def synthesize_from_bars(
     if any(getattr(b, "symbol", symbol) != symbol for b in bars):
         raise ValueError("synthesize_from_bars takes the bars of one symbol")
     t, o, h, lo, c, v = _bar_columns(bars)
-    return synthesize_ticks(t, o, h, lo, c, v, resolution_s=resolution_s, n=n, symbol=symbol, venue=venue,
-                            prev_close=prev_close, prev_side=prev_side)
+    return synthesize_ticks(
+        t,
+        o,
+        h,
+        lo,
+        c,
+        v,
+        resolution_s=resolution_s,
+        n=n,
+        symbol=symbol,
+        venue=venue,
+        prev_close=prev_close,
+        prev_side=prev_side,
+    )
 
 
 def iter_synthetic_ticks(
@@ -301,8 +331,9 @@ def iter_synthetic_ticks(
                 break
         if not chunk:
             return
-        cols = synthesize_from_bars(chunk, resolution_s=resolution_s, n=n, venue=venue,
-                                    prev_close=prev_close, prev_side=prev_side)
+        cols = synthesize_from_bars(
+            chunk, resolution_s=resolution_s, n=n, venue=venue, prev_close=prev_close, prev_side=prev_side
+        )
         yield from cols.iter_ticks(factory)
         prev_close = float(cols.price[-1])
         prev_side = int(cols.side[-1])

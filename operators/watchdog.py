@@ -49,9 +49,11 @@ class Silence:
     @property
     def reason(self) -> str:
         """The reason text of the reduce-only command (names the silence and the oldest unanswered order)."""
-        return (f"no execution report for {self.unanswered} order(s) within {self.timeout_s:g}s; oldest unanswered "
-                f"{self.oldest_order_id} ({self.oldest_symbol}), sent {self.oldest_age_s:.1f}s ago: the venue is "
-                "silent or the flow cannot read execution.reports")
+        return (
+            f"no execution report for {self.unanswered} order(s) within {self.timeout_s:g}s; oldest unanswered "
+            f"{self.oldest_order_id} ({self.oldest_symbol}), sent {self.oldest_age_s:.1f}s ago: the venue is "
+            "silent or the flow cannot read execution.reports"
+        )
 
 
 class ReportWatchdog:
@@ -59,8 +61,9 @@ class ReportWatchdog:
     (orders carry no account); ``remember`` bounds the window of answered ids and the unanswered orders kept (the
     oldest are kept: they are what the watchdog reports)."""
 
-    def __init__(self, timeout_s: float, *, account_of: Callable[[str], str] = lambda _s: "default",
-                 remember: int = 100_000) -> None:
+    def __init__(
+        self, timeout_s: float, *, account_of: Callable[[str], str] = lambda _s: "default", remember: int = 100_000
+    ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.timeout_ns = int(timeout_s * S)

@@ -11,10 +11,39 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import NAME_PATTERN, SCOPE_PATTERN
 
-__all__ = ["ErrorOut", "Page", "OrderOut", "FillOut", "RiskDecisionOut", "SignalOut", "AuditOut", "PositionOut",
-           "StatusOut", "ControlStateOut", "WhoAmIOut", "ModeRequest", "SetLimitRequest", "StrategyRequest",
-           "ControlAccepted", "HealthOut", "LiveOut", "ModelPinRequest", "SignalLifecycleOut", "KillSwitchOut",
-           "EquityPointOut", "EquityOut", "LimitOut", "RiskLimitsOut", "RiskOut", "ModelOut", "ModelsOut", "CalibrationPointOut", "CalibrationOut", "DriftAlertOut", "DriftOut"]
+__all__ = [
+    "ErrorOut",
+    "Page",
+    "OrderOut",
+    "FillOut",
+    "RiskDecisionOut",
+    "SignalOut",
+    "AuditOut",
+    "PositionOut",
+    "StatusOut",
+    "ControlStateOut",
+    "WhoAmIOut",
+    "ModeRequest",
+    "SetLimitRequest",
+    "StrategyRequest",
+    "ControlAccepted",
+    "HealthOut",
+    "LiveOut",
+    "ModelPinRequest",
+    "SignalLifecycleOut",
+    "KillSwitchOut",
+    "EquityPointOut",
+    "EquityOut",
+    "LimitOut",
+    "RiskLimitsOut",
+    "RiskOut",
+    "ModelOut",
+    "ModelsOut",
+    "CalibrationPointOut",
+    "CalibrationOut",
+    "DriftAlertOut",
+    "DriftOut",
+]
 
 T = TypeVar("T")
 
@@ -188,8 +217,11 @@ class StatusOut(_Out):
     database: bool
     schema_version: int
     last_events: dict[str, Optional[str]] = Field(description="Latest event time stored per table (ISO-8601).")
-    lag_s: Optional[float] = Field(None, description="Seconds between now and the latest stored order, fill or "
-                                   "risk decision (event time; a replay of history shows its age).")
+    lag_s: Optional[float] = Field(
+        None,
+        description="Seconds between now and the latest stored order, fill or "
+        "risk decision (event time; a replay of history shows its age).",
+    )
     control: ControlStateOut
     kill_switch: KillSwitchOut
 
@@ -225,8 +257,12 @@ class _In(BaseModel):
 class ModeRequest(_In):
     """Body of halt, reduce-only and resume."""
 
-    scope: str = Field("account:default", pattern=SCOPE_PATTERN, max_length=128,
-                       description="account:<name>, symbol:<SYMBOL> or strategy:<name>.")
+    scope: str = Field(
+        "account:default",
+        pattern=SCOPE_PATTERN,
+        max_length=128,
+        description="account:<name>, symbol:<SYMBOL> or strategy:<name>.",
+    )
     reason: str = Reason
 
 
@@ -271,8 +307,9 @@ class EquityPointOut(_Out):
     drawdown: float = Field(description="Peak P&L so far − P&L, quote currency.")
     equity: float = Field(description="capital + pnl, quote currency.")
     drawdown_frac: float = Field(description="Drawdown, fraction of the peak equity.")
-    buy_and_hold: float = Field(description="The capital spread equally over the symbols marked at the first "
-                                "point and held, quote currency.")
+    buy_and_hold: float = Field(
+        description="The capital spread equally over the symbols marked at the first point and held, quote currency."
+    )
 
 
 class EquityOut(_Out):
@@ -287,8 +324,9 @@ class EquityOut(_Out):
     max_drawdown_frac: float
     fees: float
     symbols: list[str]
-    truncated: bool = Field(description="True when more fills exist than the API reads (LEVIBOT_API_MAX_FILLS): "
-                            "the series stops short.")
+    truncated: bool = Field(
+        description="True when more fills exist than the API reads (LEVIBOT_API_MAX_FILLS): the series stops short."
+    )
     points: list[EquityPointOut]
 
 
@@ -327,8 +365,9 @@ class RiskOut(_Out):
     limits: RiskLimitsOut
     breaches: list[str]
     limit_overrides: dict[str, float] = Field(description="Limits an operator set on the control topic.")
-    last_decision: Optional[dict[str, Any]] = Field(None, description="The gate's own VaR/CVaR and portfolio at the "
-                                                    "newest stored decision.")
+    last_decision: Optional[dict[str, Any]] = Field(
+        None, description="The gate's own VaR/CVaR and portfolio at the newest stored decision."
+    )
 
 
 class ModelOut(BaseModel):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Write the JSON Schema of every event type to ``schemas/jsonschema/<event tag>.json``.
 
-    python scripts/export_jsonschema.py          # (re)write the files, remove stale ones
-    python scripts/export_jsonschema.py --check  # exit 1 if any committed file is missing, stale or extra
+python scripts/export_jsonschema.py          # (re)write the files, remove stale ones
+python scripts/export_jsonschema.py --check  # exit 1 if any committed file is missing, stale or extra
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ OUT_DIR = REPO_ROOT / "schemas" / "jsonschema"
 def stale_files(out_dir: Path = OUT_DIR) -> list[str]:
     """Names of files that differ from the generated ones (missing, changed, or no longer generated)."""
     wanted = json_schemas()
-    problems = [n for n, text in wanted.items() if not (out_dir / n).is_file() or (out_dir / n).read_text("utf-8") != text]
+    problems = [
+        n for n, text in wanted.items() if not (out_dir / n).is_file() or (out_dir / n).read_text("utf-8") != text
+    ]
     problems += [p.name for p in sorted(out_dir.glob("*.json")) if p.name not in wanted]
     return problems
 

@@ -40,7 +40,7 @@ def _rewrite(node: Any, found: set[str]) -> Any:
         out = {}
         for k, v in node.items():
             if k == "$ref" and isinstance(v, str):
-                name = v[len(REF_PREFIX):] if v.startswith(REF_PREFIX) else v.removeprefix("#/$defs/")
+                name = v[len(REF_PREFIX) :] if v.startswith(REF_PREFIX) else v.removeprefix("#/$defs/")
                 found.add(name)
                 out[k] = "#/$defs/" + name
             else:
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--kubernetes-version", default="1.34.0")
-    ap.add_argument("--kinds", default="", help="comma-separated file stems (service-v1, deployment-apps-v1); default all")
+    ap.add_argument(
+        "--kinds", default="", help="comma-separated file stems (service-v1, deployment-apps-v1); default all"
+    )
     args = ap.parse_args(argv)
     src = source_dir(args.kubernetes_version)
     defs = json.loads((src / "_definitions.json").read_text())["$defs"]

@@ -35,11 +35,14 @@ def load_log_returns(data: pathlib.Path, asset: str) -> tuple[np.ndarray, str, s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=int, default=1000, help="estimation window, bars (default 1000)")
-    ap.add_argument("--data", type=pathlib.Path,
-                    default=pathlib.Path(__file__).resolve().parents[1] / "data" / "market")
+    ap.add_argument(
+        "--data", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[1] / "data" / "market"
+    )
     args = ap.parse_args()
-    print("| asset | estimator | α | forecasts | breaches | breach rate | expected | Kupiec LR | p-value "
-          "| mean VaR | mean CVaR |")
+    print(
+        "| asset | estimator | α | forecasts | breaches | breach rate | expected | Kupiec LR | p-value "
+        "| mean VaR | mean CVaR |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     spans = []
     for asset in ASSETS:
@@ -49,11 +52,15 @@ def main() -> None:
             for a in ALPHAS:
                 b = var_backtest(r, args.window, a, method)
                 pv = f"{b.p_value:.3g}" if b.p_value >= 1e-300 else "< 1e-300"
-                print(f"| {asset} | {method} | {a:.2f} | {b.n} | {b.breaches} | {100 * b.rate:.2f} % "
-                      f"| {100 * b.expected:.0f} % | {b.lr:.2f} | {pv} | {100 * b.mean_var:.3f} % "
-                      f"| {100 * b.mean_cvar:.3f} % |")
-    print(f"\nwindow = {args.window} bars; data {'; '.join(spans)} (30-minute bars); returns ln(close_t/close_t-1);"
-          f" VaR/CVaR in return sign, percent of position value per bar.")
+                print(
+                    f"| {asset} | {method} | {a:.2f} | {b.n} | {b.breaches} | {100 * b.rate:.2f} % "
+                    f"| {100 * b.expected:.0f} % | {b.lr:.2f} | {pv} | {100 * b.mean_var:.3f} % "
+                    f"| {100 * b.mean_cvar:.3f} % |"
+                )
+    print(
+        f"\nwindow = {args.window} bars; data {'; '.join(spans)} (30-minute bars); returns ln(close_t/close_t-1);"
+        f" VaR/CVaR in return sign, percent of position value per bar."
+    )
 
 
 if __name__ == "__main__":

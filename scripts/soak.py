@@ -52,7 +52,9 @@ WEBHOOK_S = float(os.environ.get("SOAK_WEBHOOK_S") or 30)
 SYMBOLS = ("BTC-USD", "ETH-USD")
 #: bars of the soaked flow: 1 s base bars, decisions on 5 s bars (the strategies warm up within minutes, so a short
 #: soak measures decisions too); override with SOAK_FLOW_ARGS
-FLOW_ARGS = (os.environ.get("SOAK_FLOW_ARGS") or "--base-resolution 1 --bar-resolutions 5 --decision-resolution 5").split()
+FLOW_ARGS = (
+    os.environ.get("SOAK_FLOW_ARGS") or "--base-resolution 1 --bar-resolutions 5 --decision-resolution 5"
+).split()
 #: the risk gate's min_history (returns before any risk-increasing order, default 100) is set to this by a signed
 #: `levibot control set-limit` at the start, so that orders (and their decision latency) need not wait for 100
 #: returns; SOAK_MIN_HISTORY=0 keeps the default (see docs/reliability.md: not yet shown to bring orders sooner)
@@ -112,8 +114,14 @@ def delta(now: dict[float, float], before: dict[float, float]) -> dict[float, fl
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(p: subprocess.Popen) -> None:
@@ -128,13 +136,31 @@ def stop(p: subprocess.Popen) -> None:
 
 def soak(s: Settings, out: Path, env: dict[str, str]) -> dict:
     port = free_port()
-    flow = start(["run", "--live", "--venue", "sim", "--stores", "none", *FLOW_ARGS], dict(env, LEVIBOT_METRICS_PORT=str(port)),
-                 out / "flow.log")
+    flow = start(
+        ["run", "--live", "--venue", "sim", "--stores", "none", *FLOW_ARGS],
+        dict(env, LEVIBOT_METRICS_PORT=str(port)),
+        out / "flow.log",
+    )
     producer = EventProducer(s.kafka_bootstrap, s.topic("ticks"))
     if MIN_HISTORY:
-        res = subprocess.run([sys.executable, "-m", "flows.cli", "control", "set-limit", "min_history", str(MIN_HISTORY),
-                              "--reason", "soak: orders within minutes"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=120)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "control",
+                "set-limit",
+                "min_history",
+                str(MIN_HISTORY),
+                "--reason",
+                "soak: orders within minutes",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if res.returncode != 0:
             raise SystemExit(f"set-limit min_history failed: {res.stderr[-2000:]}")
     rng = random.Random(42)
@@ -160,8 +186,17 @@ def soak(s: Settings, out: Path, env: dict[str, str]) -> dict:
                 # decision latency) keep coming
                 phase = 2 * math.pi * (time.monotonic() - t0) / 300
                 price[sym] *= math.exp(0.00005 * math.sin(phase) + rng.gauss(0, 0.0002))
-                batch.append(Tick(symbol=sym, ts=now_ns, price=round(price[sym], 2), qty=round(rng.uniform(0.01, 1), 4),
-                                  side="buy" if rng.random() < 0.5 else "sell", trade_id=f"soak:{sent}", venue="soak"))
+                batch.append(
+                    Tick(
+                        symbol=sym,
+                        ts=now_ns,
+                        price=round(price[sym], 2),
+                        qty=round(rng.uniform(0.01, 1), 4),
+                        side="buy" if rng.random() < 0.5 else "sell",
+                        trade_id=f"soak:{sent}",
+                        venue="soak",
+                    )
+                )
                 sent += 1
             if batch:
                 producer.send(batch)
@@ -179,10 +214,18 @@ def soak(s: Settings, out: Path, env: dict[str, str]) -> dict:
                     first_buckets = dict(buckets)
                 d = delta(buckets, prev_buckets)
                 prev_buckets = buckets
-                rows.append({"t_s": round(time.monotonic() - t0, 1), "rss_mib": round(rss_kib(flow.pid) / 1024, 1),
-                             "lag_messages": lag, "decisions": d.get(math.inf, 0.0),
-                             "decision_p50_s": quantile(d, 0.5), "decision_p99_s": quantile(d, 0.99),
-                             "tick_to_bar_p99_s": quantile(d_bars, 0.99), "ticks_sent": sent})
+                rows.append(
+                    {
+                        "t_s": round(time.monotonic() - t0, 1),
+                        "rss_mib": round(rss_kib(flow.pid) / 1024, 1),
+                        "lag_messages": lag,
+                        "decisions": d.get(math.inf, 0.0),
+                        "decision_p50_s": quantile(d, 0.5),
+                        "decision_p99_s": quantile(d, 0.99),
+                        "tick_to_bar_p99_s": quantile(d_bars, 0.99),
+                        "ticks_sent": sent,
+                    }
+                )
                 print(f"soak {rows[-1]}", flush=True)
             time.sleep(0.02)
         producer.flush(60)
@@ -193,25 +236,44 @@ def soak(s: Settings, out: Path, env: dict[str, str]) -> dict:
         w.writeheader()
         w.writerows(rows)
     rss = [r["rss_mib"] for r in rows]
-    settled = rows[len(rows) // 10:] or rows  # after the first tenth (imports, model warm-up)
+    settled = rows[len(rows) // 10 :] or rows  # after the first tenth (imports, model warm-up)
     whole = prev_buckets
-    third = rows[-max(2, len(rows) // 3):]  # the slope at the end: does memory level off?
+    third = rows[-max(2, len(rows) // 3) :]  # the slope at the end: does memory level off?
     slope = (third[-1]["rss_mib"] - third[0]["rss_mib"]) / max(1e-9, (third[-1]["t_s"] - third[0]["t_s"]) / 600)
-    return {"minutes": MINUTES, "ticks_per_s": RATE, "ticks_sent": sent, "samples": len(rows),
-            "rss_mib_first": rss[0], "rss_mib_after_first_tenth": settled[0]["rss_mib"], "rss_mib_last": rss[-1],
-            "rss_mib_max": max(rss), "rss_growth_mib_after_first_tenth": round(rss[-1] - settled[0]["rss_mib"], 1),
-            "rss_mib_per_10_min_last_third": round(slope, 1),
-            "lag_max_messages": max(r["lag_messages"] for r in rows),
-            "lag_max_after_first_tenth": max(r["lag_messages"] for r in settled),
-            "decisions": whole.get(math.inf, 0.0), "decision_p50_s": quantile(whole, 0.5),
-            "decision_p99_s": quantile(whole, 0.99), "tick_to_bar_p99_s": quantile(prev_bars, 0.99),
-            "flow_args": " ".join(FLOW_ARGS), "min_history": MIN_HISTORY or "default"}
+    return {
+        "minutes": MINUTES,
+        "ticks_per_s": RATE,
+        "ticks_sent": sent,
+        "samples": len(rows),
+        "rss_mib_first": rss[0],
+        "rss_mib_after_first_tenth": settled[0]["rss_mib"],
+        "rss_mib_last": rss[-1],
+        "rss_mib_max": max(rss),
+        "rss_growth_mib_after_first_tenth": round(rss[-1] - settled[0]["rss_mib"], 1),
+        "rss_mib_per_10_min_last_third": round(slope, 1),
+        "lag_max_messages": max(r["lag_messages"] for r in rows),
+        "lag_max_after_first_tenth": max(r["lag_messages"] for r in settled),
+        "decisions": whole.get(math.inf, 0.0),
+        "decision_p50_s": quantile(whole, 0.5),
+        "decision_p99_s": quantile(whole, 0.99),
+        "tick_to_bar_p99_s": quantile(prev_bars, 0.99),
+        "flow_args": " ".join(FLOW_ARGS),
+        "min_history": MIN_HISTORY or "default",
+    }
 
 
 def update(i: int, chat: int) -> bytes:
-    return json.dumps({"update_id": i, "channel_post": {
-        "message_id": i, "date": int(time.time()), "chat": {"id": chat, "type": "channel", "title": "soak"},
-        "text": f"market comment {i}"}}).encode()
+    return json.dumps(
+        {
+            "update_id": i,
+            "channel_post": {
+                "message_id": i,
+                "date": int(time.time()),
+                "chat": {"id": chat, "type": "channel", "title": "soak"},
+                "text": f"market comment {i}",
+            },
+        }
+    ).encode()
 
 
 async def hammer(url: str, secret: str, chat: int, rate: float, seconds: float) -> tuple[Counter, list[int], float]:
@@ -223,11 +285,13 @@ async def hammer(url: str, secret: str, chat: int, rate: float, seconds: float) 
     sem = asyncio.Semaphore(256)
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
+
         async def one(i: int) -> None:
             async with sem:
                 try:
-                    async with http.post(url, data=update(i, chat), headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=30)) as r:
+                    async with http.post(
+                        url, data=update(i, chat), headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+                    ) as r:
                         await r.read()
                         statuses[r.status] += 1
                         if r.status == 200:
@@ -249,8 +313,16 @@ async def hammer(url: str, secret: str, chat: int, rate: float, seconds: float) 
 
 def webhook_load(s: Settings, out: Path, env: dict[str, str]) -> dict:
     port, secret, chat = free_port(), uuid.uuid4().hex, -1001234567890
-    app = start(["ingest-signals"], dict(env, LEVIBOT_TELEGRAM_SECRET_TOKEN=secret, LEVIBOT_SIGNAL_WEB_PORT=str(port),
-                                         LEVIBOT_TELEGRAM_CHATS=f"{chat}:0.5"), out / "ingest.log")
+    app = start(
+        ["ingest-signals"],
+        dict(
+            env,
+            LEVIBOT_TELEGRAM_SECRET_TOKEN=secret,
+            LEVIBOT_SIGNAL_WEB_PORT=str(port),
+            LEVIBOT_TELEGRAM_CHATS=f"{chat}:0.5",
+        ),
+        out / "ingest.log",
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -262,21 +334,32 @@ def webhook_load(s: Settings, out: Path, env: dict[str, str]) -> dict:
                     raise SystemExit(f"ingest-signals did not start: see {out / 'ingest.log'}")
                 time.sleep(0.3)
         t0 = time.monotonic()
-        statuses, accepted, sent_in = asyncio.run(hammer(f"http://127.0.0.1:{port}/telegram/webhook", secret, chat,
-                                                         WEBHOOK_RATE, WEBHOOK_S))
+        statuses, accepted, sent_in = asyncio.run(
+            hammer(f"http://127.0.0.1:{port}/telegram/webhook", secret, chat, WEBHOOK_RATE, WEBHOOK_S)
+        )
         took = time.monotonic() - t0
     finally:
         stop(app)
-    on_topic = Counter(json.loads(m.value())["update_id"] for msgs in iter_topic(s.kafka_bootstrap,
-                                                                                 s.topic("telegram.updates"),
-                                                                                 timeout_s=30) for m in msgs)
+    on_topic = Counter(
+        json.loads(m.value())["update_id"]
+        for msgs in iter_topic(s.kafka_bootstrap, s.topic("telegram.updates"), timeout_s=30)
+        for m in msgs
+    )
     missing = [i for i in accepted if on_topic[i] == 0]
     doubled = [i for i, c in on_topic.items() if c > 1]
-    return {"rate_wanted_per_s": WEBHOOK_RATE, "seconds": WEBHOOK_S, "requests": sum(statuses.values()),
-            "sent_in_s": round(sent_in, 2), "all_answered_in_s": round(took, 2),
-            "answers": {str(k): v for k, v in statuses.items()}, "accepted": len(accepted),
-            "on_topic": sum(on_topic.values()), "accepted_missing": len(missing), "duplicated_on_topic": len(doubled),
-            "on_topic_not_accepted": len(set(on_topic) - set(accepted))}
+    return {
+        "rate_wanted_per_s": WEBHOOK_RATE,
+        "seconds": WEBHOOK_S,
+        "requests": sum(statuses.values()),
+        "sent_in_s": round(sent_in, 2),
+        "all_answered_in_s": round(took, 2),
+        "answers": {str(k): v for k, v in statuses.items()},
+        "accepted": len(accepted),
+        "on_topic": sum(on_topic.values()),
+        "accepted_missing": len(missing),
+        "duplicated_on_topic": len(doubled),
+        "on_topic_not_accepted": len(set(on_topic) - set(accepted)),
+    }
 
 
 def chart(out: Path, rows: list[dict]) -> None:
@@ -284,8 +367,12 @@ def chart(out: Path, rows: list[dict]) -> None:
     import plotly.graph_objects as go
 
     t = [r["t_s"] / 60 for r in rows]
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, subplot_titles=(
-        "resident memory of the flow (MiB)", "consumer lag (messages)", "decision latency (s)"))
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=("resident memory of the flow (MiB)", "consumer lag (messages)", "decision latency (s)"),
+    )
     fig.add_trace(go.Scatter(x=t, y=[r["rss_mib"] for r in rows], name="RSS"), row=1, col=1)
     fig.add_trace(go.Scatter(x=t, y=[r["lag_messages"] for r in rows], name="lag"), row=2, col=1)
     fig.add_trace(go.Scatter(x=t, y=[r["decision_p50_s"] for r in rows], name="decision p50"), row=3, col=1)
@@ -300,24 +387,39 @@ def svg_chart(rows: list[dict], path: Path, title: str) -> None:
     """A small dependency-free SVG of RSS (MiB) and consumer lag (messages) over time, for docs/."""
     w, h, pad = 720, 170, 44
     t = [r["t_s"] / 60 for r in rows]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{2 * h + 30}" font-family="sans-serif" '
-             f'font-size="11"><text x="{pad}" y="14" font-size="13">{title}</text>']
-    for k, (key, label, colour) in enumerate((("rss_mib", "resident memory of the flow, MiB", "#1f77b4"),
-                                              ("lag_messages", "consumer lag, messages", "#d62728"))):
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{2 * h + 30}" font-family="sans-serif" '
+        f'font-size="11"><text x="{pad}" y="14" font-size="13">{title}</text>'
+    ]
+    for k, (key, label, colour) in enumerate(
+        (
+            ("rss_mib", "resident memory of the flow, MiB", "#1f77b4"),
+            ("lag_messages", "consumer lag, messages", "#d62728"),
+        )
+    ):
         ys = [r[key] or 0.0 for r in rows]
         lo, hi = (0.0 if key == "lag_messages" else min(ys)), max(ys)
         hi = hi if hi > lo else lo + 1
         top = 24 + k * (h + 4)
+
         def xy(x: float, y: float) -> str:
-            return (f"{pad + (w - 2 * pad) * (x - t[0]) / max(1e-9, t[-1] - t[0]):.1f},"
-                    f"{top + h - 20 - (h - 40) * (y - lo) / (hi - lo):.1f}")
+            return (
+                f"{pad + (w - 2 * pad) * (x - t[0]) / max(1e-9, t[-1] - t[0]):.1f},"
+                f"{top + h - 20 - (h - 40) * (y - lo) / (hi - lo):.1f}"
+            )
+
         parts.append(f'<rect x="{pad}" y="{top}" width="{w - 2 * pad}" height="{h - 20}" fill="none" stroke="#ccc"/>')
         parts.append(f'<text x="{pad + 4}" y="{top + 12}">{label}</text>')
         parts.append(f'<text x="2" y="{top + 20}">{hi:.0f}</text><text x="2" y="{top + h - 20}">{lo:.0f}</text>')
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
-                     + " ".join(xy(x, y) for x, y in zip(t, ys)) + '"/>')
-    parts.append(f'<text x="{pad}" y="{2 * h + 24}">0 min</text><text x="{w - pad - 40}" y="{2 * h + 24}">'
-                 f'{t[-1]:.0f} min</text></svg>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
+            + " ".join(xy(x, y) for x, y in zip(t, ys))
+            + '"/>'
+        )
+    parts.append(
+        f'<text x="{pad}" y="{2 * h + 24}">0 min</text><text x="{w - pad - 40}" y="{2 * h + 24}">'
+        f"{t[-1]:.0f} min</text></svg>"
+    )
     path.write_text("\n".join(parts) + "\n")
 
 
@@ -327,8 +429,12 @@ def main() -> int:
     out = base.var_dir / "soak" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("LEVIBOT_PG_DSN", "LEVIBOT_CLICKHOUSE_DSN")}
-    env.update(LEVIBOT_TOPIC_PREFIX=prefix, LEVIBOT_VAR=str(out / "var"), PYTHONUNBUFFERED="1",
-               LEVIBOT_CONTROL_KEY=os.environ.get("LEVIBOT_CONTROL_KEY") or uuid.uuid4().hex)
+    env.update(
+        LEVIBOT_TOPIC_PREFIX=prefix,
+        LEVIBOT_VAR=str(out / "var"),
+        PYTHONUNBUFFERED="1",
+        LEVIBOT_CONTROL_KEY=os.environ.get("LEVIBOT_CONTROL_KEY") or uuid.uuid4().hex,
+    )
     s = Settings.from_env(env)
     ensure_topics(s.kafka_bootstrap, prefix=prefix)
     try:
@@ -340,8 +446,12 @@ def main() -> int:
         web = webhook_load(s, out, env) if WEBHOOK_S > 0 else {"skipped": True}
     finally:
         delete_topics(s.kafka_bootstrap, [t for t in _topics(s.kafka_bootstrap) if t.startswith(prefix)])
-    summary = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": f"{os.cpu_count()} cores",
-               "soak": soak_summary, "webhook": web}
+    summary = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores",
+        "soak": soak_summary,
+        "webhook": web,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"soak: {out / 'summary.json'}, chart {out / 'soak.html'}")

@@ -58,8 +58,13 @@ from operators.models import Scorer, ScorerConfig, TrainConfig, cross_validate, 
 from operators.models.dataset import DEFAULT_EXCLUDED  # noqa: E402
 from operators.orchestrator import Orchestrator  # noqa: E402
 from operators.performance import deflated_sharpe, probabilistic_sharpe  # noqa: E402
-from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,  # noqa: E402
-                                  ZScoreReversion)
+from operators.strategies import (
+    EmaSpreadTrend,
+    MLScoreThreshold,
+    SignalFollower,
+    VolatilityBreakout,  # noqa: E402
+    ZScoreReversion,
+)
 from operators.strategies.costs import CostModel  # noqa: E402
 from operators.sweep import SimConfig, combine_equity, equity_stats, next_open_fill_prices, simulate, strategy_targets  # noqa: E402
 from schemas.events import Signal  # noqa: E402
@@ -68,8 +73,12 @@ BARS_PER_DAY = 48
 TRAIN, TEST = 180 * BARS_PER_DAY, 90 * BARS_PER_DAY
 CFG = SimConfig()
 GRIDS = {
-    "trend": [dict(entry=e, exit=e * f) for e, f in itertools.product([0.004, 0.007, 0.01, 0.015, 0.02], [0.0, 0.25, 0.5])],
-    "zscore_mr": [dict(window=w, entry_z=e, exit_z=x) for w, e, x in itertools.product([24, 48, 96], [2.0, 2.5, 3.0], [0.0, 0.5])],
+    "trend": [
+        dict(entry=e, exit=e * f) for e, f in itertools.product([0.004, 0.007, 0.01, 0.015, 0.02], [0.0, 0.25, 0.5])
+    ],
+    "zscore_mr": [
+        dict(window=w, entry_z=e, exit_z=x) for w, e, x in itertools.product([24, 48, 96], [2.0, 2.5, 3.0], [0.0, 0.5])
+    ],
     "vol_breakout": [dict(window=w, k=k) for w, k in itertools.product([24, 48, 96], [1.5, 2.0, 3.0])],
     "ml_score": [dict(margin=m) for m in (0.5, 1.0, 2.0, 4.0)],
     "ml_score_threshold": [dict()],
@@ -77,8 +86,8 @@ GRIDS = {
 }
 
 
-HORIZON = 4                                              # label horizon of the ML score (bars)
-COSTS = CostModel.from_sim(CFG.fee_bps, CFG.slippage_bps)   # what the simulation charges: 17 bps a round trip
+HORIZON = 4  # label horizon of the ML score (bars)
+COSTS = CostModel.from_sim(CFG.fee_bps, CFG.slippage_bps)  # what the simulation charges: 17 bps a round trip
 #: the orchestrator's rules before cost-aware decisions (weights every bar, 0.05 band, no hold, no budget)
 OLD_RULES = dict(rebalance_bars=1, min_change=0.05, min_hold_bars=0, turnover_per_year=None)
 
@@ -92,8 +101,9 @@ def make(name: str, p: dict, moves: tuple[float, float] | None = None):
     if name == "vol_breakout":
         return VolatilityBreakout(int(p["window"]), p["k"])
     if name == "ml_score":
-        return MLScoreThreshold(rule="edge", cost=COSTS, margin=p.get("margin", 0.5), horizon_bars=HORIZON,
-                                move_stats=moves)
+        return MLScoreThreshold(
+            rule="edge", cost=COSTS, margin=p.get("margin", 0.5), horizon_bars=HORIZON, move_stats=moves
+        )
     if name == "ml_score_threshold":
         return MLScoreThreshold(0.55, 0.45, 0.52, 0.48, rule="threshold", name="ml_score")
     return SignalFollower(max_size=1.0, zone_tolerance_bps=p["zone_tolerance_bps"])
@@ -107,8 +117,16 @@ def move_stats(close: np.ndarray, tr: slice, horizon: int = HORIZON) -> tuple[fl
 
 
 def features(b) -> np.ndarray:
-    cols = dict(close=b.close, high=b.high, low=b.low, volume=b.volume, buy_volume=0 * b.volume,
-                sell_volume=0 * b.volume, vwap=(b.high + b.low + b.close) / 3, trade_count=0 * b.volume + 8)
+    cols = dict(
+        close=b.close,
+        high=b.high,
+        low=b.low,
+        volume=b.volume,
+        buy_volume=0 * b.volume,
+        sell_volume=0 * b.volume,
+        vwap=(b.high + b.low + b.close) / 3,
+        trade_count=0 * b.volume + 8,
+    )
     return compute_features_array(cols, CORE_V1.with_resolution(b.resolution_s))
 
 
@@ -117,23 +135,33 @@ def synthetic_signals(b, window: int = 48) -> list[Signal]:
     out = []
     c, h, lo = b.close, b.high, b.low
     tr = np.maximum(h[1:], c[:-1]) - np.minimum(lo[1:], c[:-1])
-    last = -10**9
+    last = -(10**9)
     for t in range(window + 1, len(b)):
-        hi, lw = h[t - window:t].max(), lo[t - window:t].min()
-        atr = tr[t - window:t].mean()
+        hi, lw = h[t - window : t].max(), lo[t - window : t].min()
+        atr = tr[t - window : t].mean()
         side = "long" if c[t] > hi else "short" if c[t] < lw else None
         if side is None or t - last < window or atr <= 0:
             continue
         last = t
         sgn = 1 if side == "long" else -1
-        out.append(Signal(id=f"syn-{b.symbol}-{t}", source_chat="@synthetic", source_message_id=t, symbol=b.symbol,
-                          side=side, entries=[float(c[t] * 0.998), float(c[t] * 1.002)],
-                          targets=[float(c[t] + sgn * k * atr) for k in (1, 2, 3)],
-                          stop=float(c[t] - sgn * 2 * atr), trust=0.7, ts=int(b.mark_ts[t]) + 10**9))
+        out.append(
+            Signal(
+                id=f"syn-{b.symbol}-{t}",
+                source_chat="@synthetic",
+                source_message_id=t,
+                symbol=b.symbol,
+                side=side,
+                entries=[float(c[t] * 0.998), float(c[t] * 1.002)],
+                targets=[float(c[t] + sgn * k * atr) for k in (1, 2, 3)],
+                stop=float(c[t] - sgn * 2 * atr),
+                trust=0.7,
+                ts=int(b.mark_ts[t]) + 10**9,
+            )
+        )
     return out
 
 
-MODEL_NAMES = tuple(f for f in CORE_V1.features if f not in DEFAULT_EXCLUDED)   # the Scorer's default features
+MODEL_NAMES = tuple(f for f in CORE_V1.features if f not in DEFAULT_EXCLUDED)  # the Scorer's default features
 
 
 def train_fold_model(feats, bars, fold, registry: ModelRegistry):
@@ -158,8 +186,13 @@ def train_fold_model(feats, bars, fold, registry: ModelRegistry):
     cfg = TrainConfig(gap_ns=gap, calibration="isotonic")
     model = train_lightgbm(X, y, ts, MODEL_NAMES, cfg, info={"horizon_bars": HORIZON})
     spec = CORE_V1.with_resolution(bars[0].resolution_s)
-    version = registry.register(model, feature_set=spec.id, feature_set_version=spec.version,
-                                horizon_ns=HORIZON * res_ns, metrics={"cv_calibrated": model.info["cv_calibrated"]})
+    version = registry.register(
+        model,
+        feature_set=spec.id,
+        feature_set_version=spec.version,
+        horizon_ns=HORIZON * res_ns,
+        metrics={"cv_calibrated": model.info["cv_calibrated"]},
+    )
     registry.promote(version, "walk-forward fold")
     # the inner CV's out-of-fold predictions (the same, deterministic, that the calibrator was fitted on), as
     # calibrated scores per symbol: out-of-sample scores inside the training window, to choose the ML margin
@@ -177,8 +210,9 @@ def model_scores(F: np.ndarray, b, f0: int, f1: int, f2: int, model, version: st
     flow's :class:`~operators.models.Scorer`: River learns online from the delayed labels from the start of the
     training window; the fold's LightGBM is swapped in at the first test bar (as ``levibot evaluate-models``
     does), so the ensemble weights see only out-of-sample LightGBM predictions. NaN outside the test window."""
-    sc = Scorer(b.symbol, CORE_V1.with_resolution(b.resolution_s), cfg=ScorerConfig(horizon_bars=HORIZON),
-                names=MODEL_NAMES)
+    sc = Scorer(
+        b.symbol, CORE_V1.with_resolution(b.resolution_s), cfg=ScorerConfig(horizon_bars=HORIZON), names=MODEL_NAMES
+    )
     out = np.full(len(b), np.nan)
     mts = b.mark_ts.tolist()
     closes = b.close.tolist()
@@ -232,17 +266,20 @@ def main(max_bars: int | None = None) -> dict:
     """The walk-forward over the bundled bars (the first ``max_bars`` of each symbol when given). The result's
     ``curves`` hold each strategy's chained out-of-sample equity ``(ts ns, equity quote)``."""
     t0 = time.time()
-    bars = load_bar_arrays([ROOT / "data/market/BTC-30m.csv.gz", ROOT / "data/market/ETH-30m.csv.gz"], max_bars=max_bars)
+    bars = load_bar_arrays(
+        [ROOT / "data/market/BTC-30m.csv.gz", ROOT / "data/market/ETH-30m.csv.gz"], max_bars=max_bars
+    )
     n = min(len(b) for b in bars)
     feats = [features(b) for b in bars]
     sigs = [synthetic_signals(b) for b in bars]
     # fold bounds in event time (from the first symbol's bar grid), cut per symbol by time (their gaps differ)
     grid = bars[0].mark_ts
-    tfolds = [(grid[s], grid[s + TRAIN], grid[min(s + TRAIN + TEST, n - 1)])
-              for s in range(0, n - TRAIN - BARS_PER_DAY, TEST)]
+    tfolds = [
+        (grid[s], grid[s + TRAIN], grid[min(s + TRAIN + TEST, n - 1)]) for s in range(0, n - TRAIN - BARS_PER_DAY, TEST)
+    ]
     folds = [[tuple(int(np.searchsorted(b.mark_ts, t)) for t in tf) for b in bars] for tf in tfolds]
     names = list(GRIDS)
-    members = [k for k in names if k != "ml_score_threshold"]        # the portfolio's five strategies
+    members = [k for k in names if k != "ml_score_threshold"]  # the portfolio's five strategies
     portfolios = ["portfolio_risk_parity", "portfolio_static", "portfolio_risk_parity_old_rules", "buy_and_hold"]
     oos: dict[str, list[np.ndarray]] = {k: [] for k in names + portfolios}
     costs = {k: {"fills": 0, "fees": 0.0, "notional": 0.0} for k in oos}
@@ -254,10 +291,15 @@ def main(max_bars: int | None = None) -> dict:
     for fold in folds:
         model, version, oof_scores = train_fold_model(feats, bars, fold, registry)
         scores = [model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
-        fold_models.append({"version": version, "n_rounds": model.info["n_rounds"],
-                            "cv_calibrated": model.info["cv_calibrated"],
-                            "train_end_ns": model.info["train_end_ns"],
-                            "test_start_ns": int(tfolds[len(fold_models)][1])})
+        fold_models.append(
+            {
+                "version": version,
+                "n_rounds": model.info["n_rounds"],
+                "cv_calibrated": model.info["cv_calibrated"],
+                "train_end_ns": model.info["train_end_ns"],
+                "test_start_ns": int(tfolds[len(fold_models)][1]),
+            }
+        )
         moves = [move_stats(b.close, slice(f0, f1)) for b, (f0, f1, _) in zip(bars, fold)]
         best_p = {}
         for name in names:
@@ -266,17 +308,21 @@ def main(max_bars: int | None = None) -> dict:
                 if name == "ml_score_threshold":
                     bp = p
                     break
-                if name == "ml_score":   # on the training window's out-of-fold LightGBM scores
-                    eqs = [sim_window(targets_for(make(name, p, mv), b, F, sg, f0, f1, scores=oo), b, f0, f1)
-                           for b, F, sg, mv, oo, (f0, f1, _) in zip(bars, feats, sigs, moves, oof_scores, fold)]
+                if name == "ml_score":  # on the training window's out-of-fold LightGBM scores
+                    eqs = [
+                        sim_window(targets_for(make(name, p, mv), b, F, sg, f0, f1, scores=oo), b, f0, f1)
+                        for b, F, sg, mv, oo, (f0, f1, _) in zip(bars, feats, sigs, moves, oof_scores, fold)
+                    ]
                 else:
-                    eqs = [sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
-                           for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold)]
+                    eqs = [
+                        sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
+                        for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold)
+                    ]
                 sr = sharpe_of(eqs)
                 if name == "ml_score" and sr != sr:
-                    sr = 0.0       # a margin that never trades is a valid choice: flat, Sharpe 0
+                    sr = 0.0  # a margin that never trades is a valid choice: flat, Sharpe 0
                 if sr == sr:
-                    trial_srs.append(sr)   # every configuration tried, for the deflated Sharpe ratio
+                    trial_srs.append(sr)  # every configuration tried, for the deflated Sharpe ratio
                 if sr == sr and sr > best:
                     best, bp = sr, p
             best_p[name] = bp if bp is not None else GRIDS[name][0]
@@ -284,18 +330,20 @@ def main(max_bars: int | None = None) -> dict:
         for name in names + portfolios:
             seg = []
             for b, F, sg, sc, mv, (f0, f1, f2) in zip(bars, feats, sigs, scores, moves, fold):
-                if name == "buy_and_hold":   # long at full conviction (50 % of equity) from the first test bar
+                if name == "buy_and_hold":  # long at full conviction (50 % of equity) from the first test bar
                     seg.append(sim_window(np.ones(f2 - f1), b, f1, f2, costs[name]))
                     continue
                 if name.startswith("portfolio"):
                     rules = OLD_RULES if name.endswith("old_rules") else {}
-                    strat = Orchestrator([make(k, best_p[k], mv) for k in members],
-                                         allocation="static" if name == "portfolio_static" else "risk_parity",
-                                         **rules)
+                    strat = Orchestrator(
+                        [make(k, best_p[k], mv) for k in members],
+                        allocation="static" if name == "portfolio_static" else "risk_parity",
+                        **rules,
+                    )
                 else:
                     strat = make(name, best_p[name], mv)
-                tg = targets_for(strat, b, F, sg, f0, f2, scores=sc)   # warm on the training window
-                seg.append(sim_window(tg[f1 - f0:], b, f1, f2, costs[name]))
+                tg = targets_for(strat, b, F, sg, f0, f2, scores=sc)  # warm on the training window
+                seg.append(sim_window(tg[f1 - f0 :], b, f1, f2, costs[name]))
             seg_ts, seg_eq = total_ts(seg)
             oos[name].append(seg_eq)
             oos_ts[name].append(seg_ts)
@@ -307,9 +355,12 @@ def main(max_bars: int | None = None) -> dict:
         eq = 2 * CFG.capital * np.concatenate([[1.0], np.cumprod(1 + r)])
         st = {k: float(v[0]) for k, v in equity_stats(eq[None, :], 1800).items()}
         years = r.size * 1800 / (365 * 86_400)
-        c = costs[name]   # each fold's simulation starts from CFG.capital per symbol: per-year figures of that capital
-        st.update(fills=c["fills"], fees_frac_per_year=c["fees"] / (2 * CFG.capital) / years,
-                  turnover_per_year=c["notional"] / (2 * CFG.capital) / years)
+        c = costs[name]  # each fold's simulation starts from CFG.capital per symbol: per-year figures of that capital
+        st.update(
+            fills=c["fills"],
+            fees_frac_per_year=c["fees"] / (2 * CFG.capital) / years,
+            turnover_per_year=c["notional"] / (2 * CFG.capital) / years,
+        )
         rows.append({"strategy": name, **st})
         period_rets[name] = r
         curves[name] = (np.concatenate([oos_ts[name][0][:1]] + [t[1:] for t in oos_ts[name]]), eq)
@@ -324,23 +375,38 @@ def main(max_bars: int | None = None) -> dict:
         x = period_rets[row["strategy"]]
         row["probabilistic_sharpe"] = probabilistic_sharpe(x)
         row["deflated_sharpe"] = deflated_sharpe(x, n_trials, var_sr)
-    out = {"folds": len(folds), "test_start_ts_ns": int(tfolds[0][1]), "test_end_ts_ns": int(tfolds[-1][2]),
-           "rows": rows, "chosen": chosen, "models": fold_models, "seconds": time.time() - t0, "curves": curves,
-           "trials": n_trials, "trials_sharpe_var": var_sr,
-           "prices": {b.symbol: (b.mark_ts, b.close) for b in bars}}
+    out = {
+        "folds": len(folds),
+        "test_start_ts_ns": int(tfolds[0][1]),
+        "test_end_ts_ns": int(tfolds[-1][2]),
+        "rows": rows,
+        "chosen": chosen,
+        "models": fold_models,
+        "seconds": time.time() - t0,
+        "curves": curves,
+        "trials": n_trials,
+        "trials_sharpe_var": var_sr,
+        "prices": {b.symbol: (b.mark_ts, b.close) for b in bars},
+    }
     return out
 
 
 if __name__ == "__main__":
     res = main()
-    print(f"{res['folds']} folds, out-of-sample from {np.datetime64(res['test_start_ts_ns'], 'ns')} to "
-          f"{np.datetime64(res['test_end_ts_ns'], 'ns')}, {res['seconds']:.0f}s\n")
-    print("| strategy | total return | CAGR | Sharpe | ann. vol | max drawdown | Calmar | turnover/yr | fees/yr | fills |")
+    print(
+        f"{res['folds']} folds, out-of-sample from {np.datetime64(res['test_start_ts_ns'], 'ns')} to "
+        f"{np.datetime64(res['test_end_ts_ns'], 'ns')}, {res['seconds']:.0f}s\n"
+    )
+    print(
+        "| strategy | total return | CAGR | Sharpe | ann. vol | max drawdown | Calmar | turnover/yr | fees/yr | fills |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in res["rows"]:
-        print(f"| {r['strategy']} | {r['total_return_frac']:.1%} | {r['cagr_frac']:.1%} | {r['sharpe']:.2f} | "
-              f"{r['volatility_ann_frac']:.1%} | {r['max_drawdown_frac']:.1%} | {r['calmar']:.2f} | "
-              f"{r['turnover_per_year']:.1f}× | {r['fees_frac_per_year']:.2%} | {r['fills']:,} |")
+        print(
+            f"| {r['strategy']} | {r['total_return_frac']:.1%} | {r['cagr_frac']:.1%} | {r['sharpe']:.2f} | "
+            f"{r['volatility_ann_frac']:.1%} | {r['max_drawdown_frac']:.1%} | {r['calmar']:.2f} | "
+            f"{r['turnover_per_year']:.1f}× | {r['fees_frac_per_year']:.2%} | {r['fills']:,} |"
+        )
     print("\nchosen parameters per fold:")
     for k, v in res["chosen"].items():
         print(f"  {k}: {v}")

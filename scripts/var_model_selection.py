@@ -27,14 +27,16 @@ DECAYS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.94)
 TRAIN = 0.4
 
 
-def scores(r: np.ndarray, window: int, method: str, lam: float | None, part: str) -> list[tuple[float, float, float, float]]:
+def scores(
+    r: np.ndarray, window: int, method: str, lam: float | None, part: str
+) -> list[tuple[float, float, float, float]]:
     """(breach rate, Kupiec p, Christoffersen independence p, conditional coverage p) per α, on one part."""
     split = int(TRAIN * r.size)
     out = []
     for a in ALPHAS:
         v, _ = rolling_forecasts(r, window, a, method, lam)
         hits = r[window:] < v
-        hits = hits[: split - window] if part == "train" else hits[split - window:]
+        hits = hits[: split - window] if part == "train" else hits[split - window :]
         k, ch = kupiec_pof(hits.size, int(hits.sum()), a), christoffersen(hits, a)
         out.append((float(hits.mean()), k.p_value, ch.p_ind, ch.p_cc))
     return out
@@ -43,21 +45,24 @@ def scores(r: np.ndarray, window: int, method: str, lam: float | None, part: str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--window", type=int, default=1000, help="residual window, bars (default 1000)")
-    ap.add_argument("--data", type=pathlib.Path,
-                    default=pathlib.Path(__file__).resolve().parents[1] / "data" / "market")
+    ap.add_argument(
+        "--data", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[1] / "data" / "market"
+    )
     args = ap.parse_args()
     rets = {a: load_log_returns(args.data, a)[0] for a in ASSETS}
 
     def row(name: str, res: dict[str, list]) -> str:
         cells = []
         for asset in ASSETS:
-            for (rate, kp, ip, cp) in res[asset]:
+            for rate, kp, ip, cp in res[asset]:
                 cells.append(f"{100 * rate:.2f} % · {kp:.2g} / {ip:.2g} / {cp:.2g}")
         worst = min(min(x[1:]) for asset in ASSETS for x in res[asset])
         return f"| {name} | " + " | ".join(cells) + f" | {worst:.2g} |"
 
-    head = ("| model | " + " | ".join(f"{asset} {a:.0%}" for asset in ASSETS for a in ALPHAS) + " | smallest p |\n"
-            "|---|" + "---|" * (len(ASSETS) * len(ALPHAS)) + "---:|")
+    head = (
+        "| model | " + " | ".join(f"{asset} {a:.0%}" for asset in ASSETS for a in ALPHAS) + " | smallest p |\n"
+        "|---|" + "---|" * (len(ASSETS) * len(ALPHAS)) + "---:|"
+    )
     print("Training part (first 40 %): breach rate · Kupiec / independence / conditional coverage p-values\n")
     print(head)
     train = {}

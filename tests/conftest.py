@@ -115,10 +115,22 @@ def ch_database(chdb_path: Path):
 #: suite runs on several pytest-xdist workers, one module per worker at a time (``--dist loadfile``, in collection
 #: order): starting the long ones first keeps one of them from being the last thing still running at the end.
 SLOWEST_FIRST = (
-    "test_alerts_live.py", "test_flow_recovery.py", "test_faults.py", "test_replay_e2e.py",
-    "test_paper_venue_live.py", "test_control_live.py", "test_api_console_browser.py", "test_flow_scaleout.py",
-    "test_faults_clickhouse.py", "test_schemas.py", "test_api_fuzz.py", "test_strategies.py", "test_safe_defaults.py",
-    "test_remote_cancels.py", "test_fuzz_live.py", "test_api_flow_live.py",
+    "test_alerts_live.py",
+    "test_flow_recovery.py",
+    "test_faults.py",
+    "test_replay_e2e.py",
+    "test_paper_venue_live.py",
+    "test_control_live.py",
+    "test_api_console_browser.py",
+    "test_flow_scaleout.py",
+    "test_faults_clickhouse.py",
+    "test_schemas.py",
+    "test_api_fuzz.py",
+    "test_strategies.py",
+    "test_safe_defaults.py",
+    "test_remote_cancels.py",
+    "test_fuzz_live.py",
+    "test_api_flow_live.py",
 )
 
 

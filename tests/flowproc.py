@@ -31,9 +31,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Bar settings of every flow run in these tests: 5-minute base bars, decisions on 30-minute bars
 #: (the bundled history is 30-minute bars), which keeps a 1M-tick run to seconds of work.
-BAR_ARGS = ["--base-resolution", "300", "--bar-resolutions", "1800", "--decision-resolution", "1800",
-            # replayed 30-minute bars carry a trade every 225 s at most: an hour-old price is still current
-            "--max-price-age", "3600"]
+BAR_ARGS = [
+    "--base-resolution",
+    "300",
+    "--bar-resolutions",
+    "1800",
+    "--decision-resolution",
+    "1800",
+    # replayed 30-minute bars carry a trade every 225 s at most: an hour-old price is still current
+    "--max-price-age",
+    "3600",
+]
 
 
 def new_prefix(tag: str) -> str:
@@ -54,10 +62,16 @@ def create_topics(bootstrap: str, prefix: str) -> None:
     ensure_topics(bootstrap, prefix=prefix)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     configs = {"retention.ms": "-1", "segment.ms": str(100 * 365 * 86_400_000)}
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, f"{prefix}{name}",
-                                incremental_configs=[ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-                                                     for k, v in configs.items()])
-                 for name in TOPICS]
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            f"{prefix}{name}",
+            incremental_configs=[
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()
+            ],
+        )
+        for name in TOPICS
+    ]
     for fut in admin.incremental_alter_configs(resources).values():
         fut.result(30)
 
@@ -133,8 +147,11 @@ def read_events(bootstrap: str, topic: str, typ: type) -> list:
 
 def read_located(bootstrap: str, topic: str, typ: type) -> list[tuple[int, int, object]]:
     """Every message of a topic as ``(partition, offset, decoded event)``."""
-    return [(m.partition(), m.offset(), decode(m.value(), typ))
-            for msgs in iter_topic(bootstrap, topic, timeout_s=30) for m in msgs]
+    return [
+        (m.partition(), m.offset(), decode(m.value(), typ))
+        for msgs in iter_topic(bootstrap, topic, timeout_s=30)
+        for m in msgs
+    ]
 
 
 def read_orders(bootstrap: str, topic: str) -> list[Order]:
@@ -189,8 +206,13 @@ def flow_env(*, prefix: str, var: Path, **extra: str) -> dict[str, str]:
     for k in ("LEVIBOT_PG_DSN", "LEVIBOT_CLICKHOUSE_DSN"):
         env.pop(k, None)
     # no /metrics endpoint: the default port (9464) is one per host, and concurrent runs would collide on it
-    env.update(LEVIBOT_TOPIC_PREFIX=prefix, LEVIBOT_VAR=str(var), LEVIBOT_METRICS_PORT="0", PYTHONUNBUFFERED="1",
-               LEVIBOT_CONTROL_KEY=TEST_CONTROL_KEY)
+    env.update(
+        LEVIBOT_TOPIC_PREFIX=prefix,
+        LEVIBOT_VAR=str(var),
+        LEVIBOT_METRICS_PORT="0",
+        PYTHONUNBUFFERED="1",
+        LEVIBOT_CONTROL_KEY=TEST_CONTROL_KEY,
+    )
     env.update(extra)
     return env
 
@@ -204,9 +226,15 @@ class FlowProc:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(log, "ab")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env,
-                                     stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", *args],
+            cwd=REPO,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
 
     @property
@@ -228,8 +256,9 @@ class FlowProc:
             rc = self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"`levibot {' '.join(self.args)}` still running after {timeout_s}s; "
-                                 f"log {self.log}:\n{self.tail()}") from None
+            raise AssertionError(
+                f"`levibot {' '.join(self.args)}` still running after {timeout_s}s; log {self.log}:\n{self.tail()}"
+            ) from None
         finally:
             self._fh.close()
         if rc != 0:
@@ -270,8 +299,9 @@ def wait_all_ok(procs: list[FlowProc], timeout_s: float) -> None:
             for p in procs:
                 p.kill()
             p = failed[0]
-            raise AssertionError(f"`levibot {' '.join(p.args)}` exited with {p.proc.returncode}; "
-                                 f"log {p.log}:\n{p.tail()}")
+            raise AssertionError(
+                f"`levibot {' '.join(p.args)}` exited with {p.proc.returncode}; log {p.log}:\n{p.tail()}"
+            )
         if all(p.proc.poll() == 0 for p in procs):
             for p in procs:
                 p.kill()  # closes the log files
@@ -279,8 +309,10 @@ def wait_all_ok(procs: list[FlowProc], timeout_s: float) -> None:
         if time.monotonic() > deadline:
             for p in procs:
                 p.kill()
-            raise AssertionError(f"cluster still running after {timeout_s}s; logs: {[str(p.log) for p in procs]}\n"
-                                 + "\n".join(p.tail(10) for p in procs))
+            raise AssertionError(
+                f"cluster still running after {timeout_s}s; logs: {[str(p.log) for p in procs]}\n"
+                + "\n".join(p.tail(10) for p in procs)
+            )
         time.sleep(0.2)
 
 
@@ -299,11 +331,18 @@ def chdb_query(path: Path, *queries: str, timeout_s: float = 120) -> list[list[l
     chDB allows one data path per process, and the pytest process may already hold the session's
     (``chdb_path`` fixture), so each flow run's store is read from a short-lived subprocess.
     """
-    code = ("import json, sys\nfrom connectors.clickhouse.client import connect\n"
-            "c = connect(sys.argv[1])\n"
-            "print(json.dumps([[list(r) for r in c.query(q).result_rows] for q in sys.argv[2:]]))\n")
-    out = subprocess.run([sys.executable, "-c", code, f"chdb://{path}", *queries], cwd=REPO, capture_output=True,
-                         timeout=timeout_s, text=True)
+    code = (
+        "import json, sys\nfrom connectors.clickhouse.client import connect\n"
+        "c = connect(sys.argv[1])\n"
+        "print(json.dumps([[list(r) for r in c.query(q).result_rows] for q in sys.argv[2:]]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"chdb://{path}", *queries],
+        cwd=REPO,
+        capture_output=True,
+        timeout=timeout_s,
+        text=True,
+    )
     if out.returncode != 0:
         raise AssertionError(f"chDB queries failed ({out.returncode}): {queries}\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -322,18 +361,25 @@ def wait_pg_idle(dsn: str, timeout_s: float = 120.0) -> list:
 
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         # no new autovacuum work for the launcher to start in this database
-        tables = conn.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                              "WHERE c.relkind IN ('r', 'm') AND pg_has_role(c.relowner, 'USAGE') "
-                              "AND n.nspname NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'm') AND pg_has_role(c.relowner, 'USAGE') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
         for schema, table in tables:
-            conn.execute(sql.SQL("ALTER TABLE {}.{} SET (autovacuum_enabled = false)").format(
-                sql.Identifier(schema), sql.Identifier(table)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {}.{} SET (autovacuum_enabled = false)").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            )
     deadline = time.monotonic() + timeout_s
     others: list = []
     while time.monotonic() < deadline:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            others = conn.execute("SELECT pid, backend_type FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+            others = conn.execute(
+                "SELECT pid, backend_type FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
         if not others:
             return []
         time.sleep(0.5)
@@ -359,7 +405,7 @@ def listening_addresses(port: int) -> set[str]:
             if state != "0A" or int(port_hex, 16) != port or len(addr_hex) != width:
                 continue
             # the kernel prints each 32-bit word in host (little-endian) byte order
-            raw = b"".join(bytes.fromhex(addr_hex[i:i + 8])[::-1] for i in range(0, width, 8))
+            raw = b"".join(bytes.fromhex(addr_hex[i : i + 8])[::-1] for i in range(0, width, 8))
             ip = ipaddress.ip_address(raw)
             mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 (Java's IPv4 sockets) is 127.0.0.1
             found.add(str(mapped or ip))

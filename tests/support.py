@@ -29,8 +29,15 @@ def _exited(proc: Any) -> str | None:
     return None if rc is None else f"process {proc.args!r} exited ({rc})"
 
 
-def wait_for(pred: Callable[[], T], timeout_s: float, what: str, *, procs: Iterable[Any] = (),
-             interval_s: float = 0.25, retry_on: tuple[type[BaseException], ...] = ()) -> T:
+def wait_for(
+    pred: Callable[[], T],
+    timeout_s: float,
+    what: str,
+    *,
+    procs: Iterable[Any] = (),
+    interval_s: float = 0.25,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
     """Call ``pred()`` every ``interval_s`` seconds until it returns a truthy value, and return that value.
 
     Fails (``AssertionError`` naming ``what``) after ``timeout_s`` seconds, or as soon as one of ``procs`` has
@@ -82,5 +89,9 @@ def metric_total(port: int, name: str, **labels: str) -> float:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )

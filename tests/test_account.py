@@ -41,8 +41,20 @@ def _updates(closes: dict[str, np.ndarray], intents_at: dict[int, dict[str, floa
             p = float(closes[s][i])
             tick = Tick(symbol=s, ts=t - NS, price=p, qty=1e6, side="buy", trade_id=f"{s}:{i}", venue="t")
             tg = intents_at.get(i, {}).get(s)
-            it = None if tg is None else Intent(id=stable_id("int", "t", s, t, tg), symbol=s, strategy="t", target=tg,
-                                                confidence=1.0, price=p, ts=t, contributions={"t": tg})
+            it = (
+                None
+                if tg is None
+                else Intent(
+                    id=stable_id("int", "t", s, t, tg),
+                    symbol=s,
+                    strategy="t",
+                    target=tg,
+                    confidence=1.0,
+                    price=p,
+                    ts=t,
+                    contributions={"t": tg},
+                )
+            )
             yield SymbolUpdate(s, t - 1800 * NS, TickColumns(s, [tick], t - 1800 * NS), [DecisionPoint(s, t, p, it)], t)
 
 
@@ -50,15 +62,22 @@ def _account(limits: RiskLimits) -> AccountStage:
     """An account on the Gaussian gate (these tests check its closed-form portfolio maths)."""
     import dataclasses
 
-    return AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0,
-                                      limits=dataclasses.replace(limits, var_method="gaussian"),
-                                      execution="market", risk_window=500))
+    return AccountStage(
+        AccountConfig(
+            symbols=SYMS,
+            capital=100_000.0,
+            fraction=1.0,
+            limits=dataclasses.replace(limits, var_method="gaussian"),
+            execution="market",
+            risk_window=500,
+        )
+    )
 
 
 def test_two_intents_that_each_fit_are_resized_so_the_portfolio_fits(closes):
     r = np.column_stack([closes[s][1:] / closes[s][:-1] - 1 for s in SYMS])
     k = len(closes["BTC-USD"]) - 2
-    window = r[k - 500:k]  # the account's window at the decision: the 500 returns before it
+    window = r[k - 500 : k]  # the account's window at the decision: the 500 returns before it
     assert np.corrcoef(window.T)[0, 1] > 0.5, "BTC and ETH move together in this window"
     cov = sample_covariance(window)
     expo = 100_000.0 * 0.5  # fraction 1 x equal weights 1/2 x equity, each symbol
@@ -67,8 +86,17 @@ def test_two_intents_that_each_fit_are_resized_so_the_portfolio_fits(closes):
     both = -portfolio_var_gaussian(np.array([expo, expo]), cov, 0.99) / 1e5
     limit = (max(alone) + both) / 2  # each fits alone, together they do not
     assert max(alone) < limit < both
-    lim = RiskLimits(max_portfolio_var=limit, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    lim = RiskLimits(
+        max_portfolio_var=limit,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+    )
     acc = _account(lim)
     decisions = []
     for u in _updates(closes, {k: {"BTC-USD": 1.0, "ETH-USD": 1.0}}):
@@ -86,8 +114,17 @@ def test_two_intents_that_each_fit_are_resized_so_the_portfolio_fits(closes):
 
 
 def test_component_var_by_symbol_sums_to_the_portfolio_var(closes):
-    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    lim = RiskLimits(
+        max_portfolio_var=1.0,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+    )
     acc = _account(lim)
     k = len(closes["BTC-USD"]) - 3
     for u in _updates(closes, {k: {"BTC-USD": 0.8, "ETH-USD": -0.3}}):
@@ -106,8 +143,17 @@ def test_component_var_by_symbol_sums_to_the_portfolio_var(closes):
 def test_a_strategy_budget_holds(closes):
     """Two strategies share BTC's target; the small one's component VaR budget binds: the order is resized so that
     its component stays within the budget, and the larger strategy's unlimited budget does not matter."""
-    base = dict(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    base = dict(
+        max_portfolio_var=1.0,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+    )
     k = len(closes["BTC-USD"]) - 3
 
     def run(budgets: dict[str, float]):
@@ -117,8 +163,16 @@ def test_a_strategy_budget_holds(closes):
         for u in _updates(closes, {}, t0):
             if u.points[0].ts == t0 + (k + 1) * 1800 * NS and u.symbol == "BTC-USD":
                 p = u.points[0]
-                it = Intent(id="int-two", symbol="BTC-USD", strategy="portfolio", target=1.0, confidence=1.0,
-                            contributions={"ml": 0.25, "trend": 0.75}, price=p.close, ts=p.ts)
+                it = Intent(
+                    id="int-two",
+                    symbol="BTC-USD",
+                    strategy="portfolio",
+                    target=1.0,
+                    confidence=1.0,
+                    contributions={"ml": 0.25, "trend": 0.75},
+                    price=p.close,
+                    ts=p.ts,
+                )
                 u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
             out += acc.on_update(u).decisions
         acc.flush()
@@ -140,23 +194,41 @@ def test_a_strategy_budget_holds(closes):
 def _cmd(i: int, action: str, scope: str = "account:default", **params):
     from schemas.events import ControlCommand
 
-    return ControlCommand(id=f"cmd-{i}", issuer="ops", scope=scope, action=action, parameters=params,
-                          reason="test", ts=1_700_000_000 * NS)
+    return ControlCommand(
+        id=f"cmd-{i}", issuer="ops", scope=scope, action=action, parameters=params, reason="test", ts=1_700_000_000 * NS
+    )
 
 
 def test_operator_halt_reduce_only_resume_and_limits(closes):
     """Commands take effect at the account's next decision: a halt refuses every order and cancels what is working,
     reduce-only lets only reductions through, resume restores trading, set_limit changes the gate; every command
     leaves an audit event with the event time at which it took effect."""
-    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    lim = RiskLimits(
+        max_portfolio_var=1.0,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+    )
     acc = _account(lim)
     n = len(closes["BTC-USD"])
-    plan = {n - 12: {"BTC-USD": 0.6}, n - 10: {"BTC-USD": 1.0}, n - 8: {"BTC-USD": 0.3}, n - 6: {"BTC-USD": 0.9},
-            n - 4: {"BTC-USD": 1.0}}
-    commands = {n - 10: [_cmd(1, "halt")], n - 9: [_cmd(2, "reduce_only", "symbol:BTC-USD"), _cmd(3, "resume")],
-                n - 7: [_cmd(4, "resume", "symbol:BTC-USD")],
-                n - 5: [_cmd(5, "set_limit", name="max_position_frac", value=0.05), _cmd(6, "set_limit", name="nope", value=1)]}
+    plan = {
+        n - 12: {"BTC-USD": 0.6},
+        n - 10: {"BTC-USD": 1.0},
+        n - 8: {"BTC-USD": 0.3},
+        n - 6: {"BTC-USD": 0.9},
+        n - 4: {"BTC-USD": 1.0},
+    }
+    commands = {
+        n - 10: [_cmd(1, "halt")],
+        n - 9: [_cmd(2, "reduce_only", "symbol:BTC-USD"), _cmd(3, "resume")],
+        n - 7: [_cmd(4, "resume", "symbol:BTC-USD")],
+        n - 5: [_cmd(5, "set_limit", name="max_position_frac", value=0.05), _cmd(6, "set_limit", name="nope", value=1)],
+    }
     decisions, audit, alerts = [], [], []
     i = -1
     for u in _updates(closes, plan):
@@ -169,10 +241,10 @@ def test_operator_halt_reduce_only_resume_and_limits(closes):
         e = acc.on_update(u)
         decisions += e.decisions
     by = [(d.action, tuple(d.reasons)) for d in decisions]
-    assert by[0][0] == "approved"                                  # 0.6 before any command
-    assert by[1] == ("rejected", ("operator_halt",))               # halted: nothing, not even a reduction
+    assert by[0][0] == "approved"  # 0.6 before any command
+    assert by[1] == ("rejected", ("operator_halt",))  # halted: nothing, not even a reduction
     assert by[2][0] != "rejected" and decisions[2].side == "sell"  # reduce-only: 1.0 -> 0.3 is a reduction: allowed
-    assert by[3][0] != "rejected" and decisions[3].side == "buy"   # resumed: 0.3 -> 0.9
+    assert by[3][0] != "rejected" and decisions[3].side == "buy"  # resumed: 0.3 -> 0.9
     # set_limit max_position_frac=0.05: BTC already holds ~45 % of equity, so no increase passes any more
     assert "position_limit" in decisions[4].reasons
     assert [a.result for a in audit] == ["applied"] * 5 + ["refused"]
@@ -184,8 +256,17 @@ def test_operator_halt_reduce_only_resume_and_limits(closes):
 
 
 def test_disabling_a_strategy_drops_its_contribution(closes):
-    lim = RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0)
+    lim = RiskLimits(
+        max_portfolio_var=1.0,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+    )
 
     def run(disable: bool) -> float:
         acc = _account(lim)
@@ -196,8 +277,16 @@ def test_disabling_a_strategy_drops_its_contribution(closes):
         for u in _updates(closes, {}, t0):
             if u.symbol == "BTC-USD" and u.points[0].ts == t0 + (k + 1) * 1800 * NS:
                 p = u.points[0]
-                it = Intent(id="int-c", symbol="BTC-USD", strategy="portfolio", target=1.0, confidence=1.0,
-                            contributions={"ml": 0.4, "trend": 0.6}, price=p.close, ts=p.ts)
+                it = Intent(
+                    id="int-c",
+                    symbol="BTC-USD",
+                    strategy="portfolio",
+                    target=1.0,
+                    confidence=1.0,
+                    contributions={"ml": 0.4, "trend": 0.6},
+                    price=p.close,
+                    ts=p.ts,
+                )
                 u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
             acc.on_update(u)
         acc.flush()
@@ -214,8 +303,9 @@ def test_return_window_covariance_stays_exact_as_rows_come_and_go():
 
     rng = np.random.default_rng(11)
     w = ReturnWindow(50, 3)
-    rows = rng.multivariate_normal([3e-4, -2e-4, 1e-4], [[1e-4, 6e-5, 1e-5], [6e-5, 2e-4, 0.0], [1e-5, 0.0, 5e-5]],
-                                   size=400)
+    rows = rng.multivariate_normal(
+        [3e-4, -2e-4, 1e-4], [[1e-4, 6e-5, 1e-5], [6e-5, 2e-4, 0.0], [1e-5, 0.0, 5e-5]], size=400
+    )
     for k, r in enumerate(rows):
         w.push(r)
         if len(w) < 2:
@@ -228,17 +318,37 @@ def test_return_window_covariance_stays_exact_as_rows_come_and_go():
 def _run_with_contributions(closes, contrib_of, n_bars: int = 3000) -> AccountStage:
     """The account over the real history with an intent per symbol every 40 bars; ``contrib_of(i, symbol)`` gives
     that intent's contributions by strategy (its target is their sum)."""
-    acc = _account(RiskLimits(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-                              max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9,
-                              min_confidence=0.0, max_drawdown=1.0, resume_drawdown=0.5))
+    acc = _account(
+        RiskLimits(
+            max_portfolio_var=1.0,
+            max_portfolio_cvar=1.0,
+            symbol_var_budget=1.0,
+            max_leverage=10.0,
+            max_price_age_s=3600.0,
+            min_history=100,
+            rate_per_s=1e9,
+            rate_burst=1e9,
+            min_confidence=0.0,
+            max_drawdown=1.0,
+            resume_drawdown=0.5,
+        )
+    )
     short = {s: c[:n_bars] for s, c in closes.items()}
     for u in _updates(short, {}):
         p = u.points[0]
         i = (p.ts - 1_700_000_000 * NS) // (1800 * NS) - 1
         if i % 40 == 0 and i >= 120:
             c = contrib_of(i, u.symbol)
-            it = Intent(id=stable_id("int", "attr", u.symbol, p.ts), symbol=u.symbol, strategy="portfolio",
-                        target=sum(c.values()), confidence=1.0, contributions=c, price=p.close, ts=p.ts)
+            it = Intent(
+                id=stable_id("int", "attr", u.symbol, p.ts),
+                symbol=u.symbol,
+                strategy="portfolio",
+                target=sum(c.values()),
+                confidence=1.0,
+                contributions=c,
+                price=p.close,
+                ts=p.ts,
+            )
             u = SymbolUpdate(u.symbol, u.floor, u.ticks, [DecisionPoint(u.symbol, p.ts, p.close, it)], u.progress)
         acc.on_update(u)
     acc.flush()
@@ -248,7 +358,9 @@ def _run_with_contributions(closes, contrib_of, n_bars: int = 3000) -> AccountSt
 def test_pnl_by_strategy_equals_pnl_by_symbol_when_each_strategy_trades_one_symbol(closes):
     """A strategy that alone holds a symbol owns that symbol's P&L: the attribution by strategy (cash flows and
     marks between decisions) equals the ledger's own net P&L of the symbol (realised + open - fees)."""
-    acc = _run_with_contributions(closes, lambda i, s: {("x" if s == "BTC-USD" else "y"): (1.0 if (i // 40) % 3 else -0.5)})
+    acc = _run_with_contributions(
+        closes, lambda i, s: {("x" if s == "BTC-USD" else "y"): (1.0 if (i // 40) % 3 else -0.5)}
+    )
     summ = acc.summary()
     by_sym, by_strat = summ["by_symbol"], summ["pnl_by_strategy"]
     assert set(by_strat) == {"x", "y"} and summ["decisions"]["approved"] + summ["decisions"]["resized"] > 50
@@ -261,6 +373,7 @@ def test_pnl_by_strategy_equals_pnl_by_symbol_when_each_strategy_trades_one_symb
 def test_pnl_by_strategy_splits_shared_positions_by_their_contributions(closes):
     """Two strategies share both symbols, one of them changing sides: their P&L adds up to the account's P&L and
     their fees to its fees, and a strategy that never contributes gets nothing."""
+
     def contrib(i, s):
         k = (i // 40) % 4
         return {"trend": 0.6, "swing": (0.5 if k < 2 else -0.3) * (1.0 if s == "BTC-USD" else 0.5), "idle": 0.0}
@@ -306,8 +419,15 @@ def test_the_forecast_series_is_bounded_and_stays_aligned(closes):
     times and values stay row-aligned when the oldest are dropped."""
     import pickle
 
-    acc = AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, execution="market", forecasts_kept=100,
-                                     limits=RiskLimits(max_price_age_s=3600.0, min_history=2)))
+    acc = AccountStage(
+        AccountConfig(
+            symbols=SYMS,
+            capital=100_000.0,
+            execution="market",
+            forecasts_kept=100,
+            limits=RiskLimits(max_price_age_s=3600.0, min_history=2),
+        )
+    )
     short = {s: c[:400] for s, c in closes.items()}
     ts = []
     for u in _updates(short, {}):
@@ -315,7 +435,7 @@ def test_the_forecast_series_is_bounded_and_stays_aligned(closes):
         ts.append(u.points[0].ts)
     vf = acc.summary()["var_forecasts"]
     assert 100 <= len(vf["ts"]) <= 125 and len(vf["ts"]) == len(vf["var"]) == len(vf["equity"])
-    assert vf["ts"] == sorted(set(ts))[-len(vf["ts"]):]
+    assert vf["ts"] == sorted(set(ts))[-len(vf["ts"]) :]
     assert vf["equity"] == [100_000.0] * len(vf["ts"])  # no intent, no trade
     assert len(pickle.dumps(acc)) < 200_000
 
@@ -340,15 +460,28 @@ def test_fhs_scenarios_of_the_window_equal_the_batch_filter():
 
 def test_the_account_gates_on_filtered_historical_var(closes):
     """var_method="fhs": the gate sizes on the filtered scenarios and the account forecasts with them."""
-    lim = RiskLimits(var_method="fhs", max_portfolio_var=0.01, max_portfolio_cvar=0.015, symbol_var_budget=0.006,
-                     max_price_age_s=3600.0, min_history=100, rate_per_s=1e9, rate_burst=1e9, min_confidence=0.0,
-                     max_drawdown=1.0, resume_drawdown=0.5, max_leverage=10.0)
-    acc = AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0, limits=lim, execution="market",
-                                     risk_window=500))
+    lim = RiskLimits(
+        var_method="fhs",
+        max_portfolio_var=0.01,
+        max_portfolio_cvar=0.015,
+        symbol_var_budget=0.006,
+        max_price_age_s=3600.0,
+        min_history=100,
+        rate_per_s=1e9,
+        rate_burst=1e9,
+        min_confidence=0.0,
+        max_drawdown=1.0,
+        resume_drawdown=0.5,
+        max_leverage=10.0,
+    )
+    acc = AccountStage(
+        AccountConfig(symbols=SYMS, capital=100_000.0, fraction=1.0, limits=lim, execution="market", risk_window=500)
+    )
     short = {s: c[:1500] for s, c in closes.items()}
     n = 0
-    for u in _updates(short, {i: {"BTC-USD": 1.0 if (i // 40) % 2 else -1.0, "ETH-USD": 1.0}
-                              for i in range(120, 1500, 40)}):
+    for u in _updates(
+        short, {i: {"BTC-USD": 1.0 if (i // 40) % 2 else -1.0, "ETH-USD": 1.0} for i in range(120, 1500, 40)}
+    ):
         n += sum(1 for d in acc.on_update(u).decisions if "portfolio_var_limit" in d.reasons)
     acc.flush()
     vf = acc.summary()["var_forecasts"]

@@ -32,11 +32,29 @@ def _enc(x: object) -> bytes:
 class _RefGate(ref_gate.RiskGate):
     """The frozen gate behind the frozen stage's ``decide`` call (it builds the objects and evaluates)."""
 
-    def decide(self, intent_id, sym, side, req, strategy, confidence, equity, positions, shares, market, now_ns,
-               kill_state=None, positions_owned=False):  # type: ignore[no-untyped-def]
+    def decide(
+        self,
+        intent_id,
+        sym,
+        side,
+        req,
+        strategy,
+        confidence,
+        equity,
+        positions,
+        shares,
+        market,
+        now_ns,
+        kill_state=None,
+        positions_owned=False,
+    ):  # type: ignore[no-untyped-def]
         mk = ref_gate.MarketState(market.prices, market.price_ts_ns, market.symbols, window=market._window)
-        return self.evaluate(OrderRequest(intent_id, sym, side, req, strategy=strategy, confidence=confidence),
-                             PortfolioState(equity=equity, positions=positions, shares=shares), mk, now_ns)
+        return self.evaluate(
+            OrderRequest(intent_id, sym, side, req, strategy=strategy, confidence=confidence),
+            PortfolioState(equity=equity, positions=positions, shares=shares),
+            mk,
+            now_ns,
+        )
 
 
 def _pair(cfg):  # type: ignore[no-untyped-def]
@@ -70,23 +88,44 @@ def _inputs(n: int, seed: int):  # type: ignore[no-untyped-def]
             elif r < 0.3 and p.intent is not None and p.intent.target != 0.0:
                 t = p.intent.target
                 w = float(rng.uniform(-0.5, 1.5))
-                u.points[i] = dataclasses.replace(p, intent=msgspec.structs.replace(
-                    p.intent, strategy="orchestrator", contributions={"trend": t * w, "mean_reversion": t * (1 - w)}))
+                u.points[i] = dataclasses.replace(
+                    p,
+                    intent=msgspec.structs.replace(
+                        p.intent, strategy="orchestrator", contributions={"trend": t * w, "mean_reversion": t * (1 - w)}
+                    ),
+                )
     return ups
 
 
 CASES = {
     "gaussian": dict(var_method="gaussian"),
-    "gaussian_tight": dict(var_method="gaussian", max_portfolio_var=0.004, symbol_var_budget=0.003, max_leverage=0.8,
-                           default_lot_size=0.001),
-    "gaussian_budgets": dict(var_method="gaussian", max_portfolio_var=0.006, strategy_var_budget=0.002,
-                             max_gross_exposure=60_000.0, max_net_exposure=30_000.0),
+    "gaussian_tight": dict(
+        var_method="gaussian",
+        max_portfolio_var=0.004,
+        symbol_var_budget=0.003,
+        max_leverage=0.8,
+        default_lot_size=0.001,
+    ),
+    "gaussian_budgets": dict(
+        var_method="gaussian",
+        max_portfolio_var=0.006,
+        strategy_var_budget=0.002,
+        max_gross_exposure=60_000.0,
+        max_net_exposure=30_000.0,
+    ),
     "fhs": dict(var_method="fhs"),
-    "fhs_tight": dict(var_method="fhs", max_portfolio_var=0.004, symbol_var_budget=0.003, max_leverage=0.8,
-                      default_lot_size=0.001),
+    "fhs_tight": dict(
+        var_method="fhs", max_portfolio_var=0.004, symbol_var_budget=0.003, max_leverage=0.8, default_lot_size=0.001
+    ),
     "historical_tight": dict(var_method="historical", max_portfolio_cvar=0.006, max_position_frac=0.4, min_qty=0.01),
-    "drawdown": dict(var_method="gaussian", max_drawdown=0.02, resume_drawdown=0.005, halt_cooldown_s=7200.0,
-                     rate_per_s=0.0003, rate_burst=2.0),
+    "drawdown": dict(
+        var_method="gaussian",
+        max_drawdown=0.02,
+        resume_drawdown=0.005,
+        halt_cooldown_s=7200.0,
+        rate_per_s=0.0003,
+        rate_burst=2.0,
+    ),
 }
 
 
@@ -127,13 +166,18 @@ def test_operator_commands_match_the_reference() -> None:
     cfg = bench._config()
     new, old = _pair(cfg)
     ups = _inputs(400, seed=9)
-    plan = {60: ("reduce_only", "symbol:ETH-USD"), 120: ("halt", "strategy:trend"), 150: ("disable_strategy", "strategy:mean_reversion"),
-            200: ("resume", "symbol:ETH-USD"), 260: ("halt", "account:default"), 330: ("resume", "account:default")}
+    plan = {
+        60: ("reduce_only", "symbol:ETH-USD"),
+        120: ("halt", "strategy:trend"),
+        150: ("disable_strategy", "strategy:mean_reversion"),
+        200: ("resume", "symbol:ETH-USD"),
+        260: ("halt", "account:default"),
+        330: ("resume", "account:default"),
+    }
     for i, u in enumerate(ups):
         if i in plan:
             action, scope = plan[i]
-            c = ControlCommand(id=f"c{i}", action=action, scope=scope, issuer="tester", reason="test",
-                               ts=u.progress)
+            c = ControlCommand(id=f"c{i}", action=action, scope=scope, issuer="tester", reason="test", ts=u.progress)
             _check(new.on_control([c]), old.on_control([c]), f"command {i}")
         _check(new.on_update(u), old.on_update(u), f"update {i}")
     _same_summary(new, old)

@@ -24,18 +24,29 @@ KEY_OPS, KEY_CHAT = "ops-signing-key-123", "chat-signing-key-456"
 TS = 1_700_000_000_000_000_000  # ns
 
 
-def alert(i: int | str, *, severity: str = "warning", kind: str = "risk.limit", key: str | None = None,
-          ts_s: int = 0) -> Alert:
-    return Alert(id=f"al-{i}", severity=severity, kind=kind, message=f"alert {i}", labels={"symbol": "BTC-USDT"},
-                 dedupe_key=key or f"k-{i}", ts=TS + ts_s * 10**9)
+def alert(
+    i: int | str, *, severity: str = "warning", kind: str = "risk.limit", key: str | None = None, ts_s: int = 0
+) -> Alert:
+    return Alert(
+        id=f"al-{i}",
+        severity=severity,
+        kind=kind,
+        message=f"alert {i}",
+        labels={"symbol": "BTC-USDT"},
+        dedupe_key=key or f"k-{i}",
+        ts=TS + ts_s * 10**9,
+    )
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset], float]:
     """The dispatcher's /metrics as ``{(sample name, labels): value}``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def sample(metrics: dict, name: str, **labels: str) -> float:
@@ -48,12 +59,30 @@ def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootst
     dead_port = free_port()  # nobody listens there
     routes = {
         "destinations": [
-            {"name": "ops", "url": ops.url("/ops"), "format": "json", "min_severity": "warning",
-             "exclude_kinds": ["doomed"], "key_env": "T_KEY_OPS"},
-            {"name": "slack", "url": chat.url("/slack"), "format": "slack", "min_severity": "critical",
-             "key_env": "T_KEY_CHAT"},
-            {"name": "tg", "url": chat.url("/tg"), "format": "telegram", "chat_id": -100777, "kinds": ["drift.*"],
-             "min_severity": "info", "key_env": "T_KEY_CHAT"},
+            {
+                "name": "ops",
+                "url": ops.url("/ops"),
+                "format": "json",
+                "min_severity": "warning",
+                "exclude_kinds": ["doomed"],
+                "key_env": "T_KEY_OPS",
+            },
+            {
+                "name": "slack",
+                "url": chat.url("/slack"),
+                "format": "slack",
+                "min_severity": "critical",
+                "key_env": "T_KEY_CHAT",
+            },
+            {
+                "name": "tg",
+                "url": chat.url("/tg"),
+                "format": "telegram",
+                "chat_id": -100777,
+                "kinds": ["drift.*"],
+                "min_severity": "info",
+                "key_env": "T_KEY_CHAT",
+            },
             {"name": "dead", "url": f"http://127.0.0.1:{dead_port}/x", "kinds": ["doomed"], "key_env": "T_KEY_OPS"},
         ],
         "throttle": {"window_s": 300, "max_per_window": 1},
@@ -74,16 +103,19 @@ def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootst
     proc = start_app("flows.alert_dispatch", env, port, tmp_path / "dispatch.log")
     try:
         # phase 1: routing, signing, throttling, duplicates, a bad payload, a dead destination
-        prod.send([
-            alert(1),                                            # ops
-            alert(2, severity="critical"),                       # ops + slack
-            alert(3, severity="info"),                           # below every min_severity except tg's kinds: none
-            alert(4, severity="info", kind="drift.model"),       # tg only
-            alert(5, key="same", ts_s=0), alert(6, key="same", ts_s=10),  # 6 rate-limited (same key, 10 s later)
-            alert(7, key="same", ts_s=20, severity="critical"),  # escalation passes: ops + slack
-            alert(1),                                            # exact duplicate id: dropped
-            alert(8, kind="doomed"),                             # only the dead destination -> dlq delivery_failed
-        ])
+        prod.send(
+            [
+                alert(1),  # ops
+                alert(2, severity="critical"),  # ops + slack
+                alert(3, severity="info"),  # below every min_severity except tg's kinds: none
+                alert(4, severity="info", kind="drift.model"),  # tg only
+                alert(5, key="same", ts_s=0),
+                alert(6, key="same", ts_s=10),  # 6 rate-limited (same key, 10 s later)
+                alert(7, key="same", ts_s=20, severity="critical"),  # escalation passes: ops + slack
+                alert(1),  # exact duplicate id: dropped
+                alert(8, kind="doomed"),  # only the dead destination -> dlq delivery_failed
+            ]
+        )
         prod.produce_raw(b"risk.limit", b'{"event":"alert","id":"broken"')
         prod.flush()
         wait_for(lambda: len(set(ops.ids())) >= 4 and len(set(chat.ids())) >= 3, 30, "phase-1 deliveries")
@@ -94,22 +126,38 @@ def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootst
         ops.stop()
         prod.send([alert(f"o{i}") for i in range(20)])
         prod.flush()
-        down = wait_for(lambda: (m := scrape(port)) and sample(m, "levibot_alerts_breaker_state", destination="ops") == 2
-                        and m, 30, "the ops breaker to open on the outage")
-        failed = (sample(down, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error")
-                  - sample(before, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error"))
+        down = wait_for(
+            lambda: (m := scrape(port)) and sample(m, "levibot_alerts_breaker_state", destination="ops") == 2 and m,
+            30,
+            "the ops breaker to open on the outage",
+        )
+        failed = sample(
+            down, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error"
+        ) - sample(before, "levibot_alerts_delivery_attempts_total", destination="ops", outcome="connection_error")
         assert failed >= 3  # the breaker's failure threshold: the dispatcher tried the dead receiver
         assert sample(down, "levibot_alerts_in_flight", destination="ops") >= 1  # the alerts wait, not dropped
-        assert (sample(down, "levibot_alerts_delivered_total", destination="ops")
-                == sample(before, "levibot_alerts_delivered_total", destination="ops") == 4)
+        assert (
+            sample(down, "levibot_alerts_delivered_total", destination="ops")
+            == sample(before, "levibot_alerts_delivered_total", destination="ops")
+            == 4
+        )
         assert sample(down, "levibot_alerts_dead_lettered_total", destination="ops") == 0
         ops.start()
         wait_for(lambda: {f"al-o{i}" for i in range(20)} <= set(ops.ids()), 30, "deliveries after the outage")
-        wait_for(lambda: any(decode(m.value(), DeadLetter).error == "delivery_failed"
-                             for m in read_all(kafka_bootstrap, topic_prefix + "dlq")), 30, "delivery_failed dead letter")
+        wait_for(
+            lambda: any(
+                decode(m.value(), DeadLetter).error == "delivery_failed"
+                for m in read_all(kafka_bootstrap, topic_prefix + "dlq")
+            ),
+            30,
+            "delivery_failed dead letter",
+        )
         # nothing left in flight anywhere: no retry (hence no duplicate) can still arrive
-        wait_for(lambda: all(v == 0 for (n, _), v in scrape(port).items() if n == "levibot_alerts_in_flight"), 30,
-                 "every delivery to finish")
+        wait_for(
+            lambda: all(v == 0 for (n, _), v in scrape(port).items() if n == "levibot_alerts_in_flight"),
+            30,
+            "every delivery to finish",
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
     finally:
@@ -141,7 +189,10 @@ def test_alerts_signed_routed_throttled_and_survive_receiver_outage(kafka_bootst
     with pytest.raises(SignatureError):
         verify_signature(b0, h0, KEY_CHAT.encode())
     # dead letters: the broken payload and the undeliverable alert
-    dls = {(d.error, d.stage) for d in (decode(m.value(), DeadLetter) for m in read_all(kafka_bootstrap, topic_prefix + "dlq"))}
+    dls = {
+        (d.error, d.stage)
+        for d in (decode(m.value(), DeadLetter) for m in read_all(kafka_bootstrap, topic_prefix + "dlq"))
+    }
     assert dls == {("invalid_json", "alert_dispatch"), ("delivery_failed", "alert_dispatch.dead")}
     # metrics
     assert 'levibot_alerts_delivered_total{destination="ops"} 24.0' in metrics

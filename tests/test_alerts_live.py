@@ -43,8 +43,18 @@ from schemas.events import Alert, Order, Tick
 
 from .conftest import DATA
 
-from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
-    read_events, run_ok, topic_count
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    read_events,
+    run_ok,
+    topic_count,
+)
 from tests.support import wait_for
 
 log = logging.getLogger(__name__)
@@ -52,16 +62,16 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "rules" / "levibot.rules.yml"
 KEY = "alerts-live-test-control-key-0123456789"
 TEST_FOR = "5s"
-MAX_BARS = 1500      # per file: 2 x 1500 bars x 8 ticks = 24,000 ticks
-MALFORMED = 2_000    # about 8 % of the input: above the 1 % dead-letter threshold
-BACKLOG = 30_000     # produced while the flow waits for PostgreSQL: lag above 10,000
+MAX_BARS = 1500  # per file: 2 x 1500 bars x 8 ticks = 24,000 ticks
+MALFORMED = 2_000  # about 8 % of the input: above the 1 % dead-letter threshold
+BACKLOG = 30_000  # produced while the flow waits for PostgreSQL: lag above 10,000
 SPOOL_BOUND = 2_000  # events per sink: the spool is full after a few batches
 
 #: alert -> the condition this test induces for it (also the last column of the table in docs/observability.md)
 INDUCED: dict[str, str] = {
     "LevibotTargetDown": "the flow killed with SIGKILL at the end",
     "LevibotPipelineStalled": "PostgreSQL cut off (Toxiproxy disabled), the spool full: the flow waits, ticks keep "
-                              "arriving (lag > 0), no batch for 60 s",
+    "arriving (lag > 0), no batch for 60 s",
     "LevibotNoInput": "the same wait, 120 s without an input batch",
     "LevibotConsumerLagHigh": "30,000 messages produced while the flow waits (BACKLOG)",
     "LevibotDeadLetterRateHigh": "2,000 malformed messages before the replayed ticks (MALFORMED)",
@@ -72,10 +82,10 @@ INDUCED: dict[str, str] = {
     "LevibotKillSwitchEngaged": "`set-limit max_drawdown 0.00001` (resume_drawdown 0): the next dip trips it",
     "LevibotTradingHaltedByOperator": "`levibot control halt` once the book holds risk (it freezes the book)",
     "LevibotReconciliationMismatch": "a second flow whose `levibot paper-venue --phantom ETH-USD:3:10` reports a "
-                                     "position the book never had",
+    "position the book never had",
     "LevibotControlCommandRefused": "a `resume` signed with another key",
     "LevibotModelDrift": "a regime change after the history (a trend, then noise): the flow's ADWIN detectors see "
-                         "the online model's errors rise",
+    "the online model's errors rise",
 }
 
 
@@ -94,9 +104,17 @@ def regime_ticks(last: Tick, seed: int = 7) -> list[Tick]:
             bar += 1
             for k in range(8):
                 price *= math.exp(drift / 8 + rng.gauss(0, sd))
-                out.append(Tick(symbol=last.symbol, ts=last.ts + bar * 1800 * 10**9 + (k + 1) * 225 * 10**9 - 10**9,
-                                price=price, qty=0.1, side="buy" if k % 2 else "sell",
-                                trade_id=f"regime:{last.symbol}:{bar}:{k}", venue="test"))
+                out.append(
+                    Tick(
+                        symbol=last.symbol,
+                        ts=last.ts + bar * 1800 * 10**9 + (k + 1) * 225 * 10**9 - 10**9,
+                        price=price,
+                        qty=0.1,
+                        side="buy" if k % 2 else "sell",
+                        trade_id=f"regime:{last.symbol}:{bar}:{k}",
+                        venue="test",
+                    )
+                )
     return out
 
 
@@ -119,12 +137,25 @@ class Prometheus:
         binary = shutil.which("prometheus")
         assert binary, "the Prometheus server is installed by scripts/install_tools.sh (make tools)"
         (self.port,) = free_ports(1)
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "rule_files": [str(rules)],
-            "scrape_configs": [{"job_name": "levibot-flow", "static_configs": [{"targets": targets}]}]}))
-        self.proc = subprocess.Popen([binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-                                      f"--web.listen-address=127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=(tmp / "prometheus.log").open("w"))
+        (tmp / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(rules)],
+                    "scrape_configs": [{"job_name": "levibot-flow", "static_configs": [{"targets": targets}]}],
+                }
+            )
+        )
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "prometheus.log").open("w"),
+        )
         self.seen: dict[str, list[dict]] = {}  # alert -> labels of every firing instance seen so far
 
     def _get(self, path: str) -> dict:
@@ -156,8 +187,10 @@ class Prometheus:
         while not wanted <= self.poll():
             for p in alive:
                 assert p.running, f"`{' '.join(p.args)}` exited while waiting for {what}:\n{p.tail()}"
-            assert time.monotonic() < deadline, (f"{what}: not firing after {timeout_s}s: {wanted - set(self.seen)}; "
-                                                 f"firing: {sorted(self.seen)}\n{alive[-1].tail() if alive else ''}")
+            assert time.monotonic() < deadline, (
+                f"{what}: not firing after {timeout_s}s: {wanted - set(self.seen)}; "
+                f"firing: {sorted(self.seen)}\n{alive[-1].tail() if alive else ''}"
+            )
             time.sleep(1)
 
     def wait_on(self, alert: str, instance: str, timeout_s: float, alive: list[FlowProc]) -> None:
@@ -196,38 +229,58 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
     listen = toxi.proxy("pg", int(pg.get("port") or 5432))
     proxied = make_conninfo(**{**pg, "host": "127.0.0.1", "port": str(listen)})
     env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY)
-    flow_envm = dict(env, LEVIBOT_METRICS_PORT=str(m_port), LEVIBOT_PG_DSN=proxied,
-                     LEVIBOT_SINK_BUFFER_EVENTS=str(SPOOL_BOUND), LEVIBOT_SINK_CLOSE_TIMEOUT_S="1")
+    flow_envm = dict(
+        env,
+        LEVIBOT_METRICS_PORT=str(m_port),
+        LEVIBOT_PG_DSN=proxied,
+        LEVIBOT_SINK_BUFFER_EVENTS=str(SPOOL_BOUND),
+        LEVIBOT_SINK_CLOSE_TIMEOUT_S="1",
+    )
     # a second, smaller system for the reconciliation mismatch: its venue's phantom puts that account in reduce-only,
     # which unwinds the book the VaR conditions of the first one need
     env_r = flow_env(prefix=prefix_r, var=tmp_path / "var-r", LEVIBOT_CONTROL_KEY=KEY)
     forged = dict(env, LEVIBOT_CONTROL_KEY="someone-else-entirely-0123456789abcdef")
-    prom = Prometheus(tmp_path, [f"127.0.0.1:{m_port}", f"127.0.0.1:{m_port_r}"],
-                      rules_with_short_for(tmp_path / "rules.yml"))
+    prom = Prometheus(
+        tmp_path, [f"127.0.0.1:{m_port}", f"127.0.0.1:{m_port_r}"], rules_with_short_for(tmp_path / "rules.yml")
+    )
     main_instance = f'instance="127.0.0.1:{m_port}"'
     procs: list[FlowProc] = []
     try:
         create_topics(kafka_bootstrap, prefix)
         create_topics(kafka_bootstrap, prefix_r)
         venue = FlowProc(["paper-venue", "--snapshot-every", "20"], env, tmp_path / "venue.log")
-        flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], flow_envm,
-                        tmp_path / "flow.log")
-        venue_r = FlowProc(["paper-venue", "--snapshot-every", "20", "--phantom", "ETH-USD:3:10"], env_r,
-                           tmp_path / "venue-r.log")
-        flow_r = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
-                          dict(env_r, LEVIBOT_METRICS_PORT=str(m_port_r)), tmp_path / "flow-r.log")
+        flow = FlowProc(
+            ["run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], flow_envm, tmp_path / "flow.log"
+        )
+        venue_r = FlowProc(
+            ["paper-venue", "--snapshot-every", "20", "--phantom", "ETH-USD:3:10"], env_r, tmp_path / "venue-r.log"
+        )
+        flow_r = FlowProc(
+            ["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
+            dict(env_r, LEVIBOT_METRICS_PORT=str(m_port_r)),
+            tmp_path / "flow-r.log",
+        )
         procs += [venue, flow, venue_r, flow_r]
         alive = [venue, venue_r, flow_r, flow]
         # the dead-letter counters exist at 0 and Prometheus has scraped them before the first bad message arrives
-        wait_for(lambda: prom.value(f'sum(levibot_dead_letters_total{{{main_instance}, source_topic="{prefix}ticks"}})')
-                 == 0, 60, "the first scrape of the flow", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
+        wait_for(
+            lambda: (
+                prom.value(f'sum(levibot_dead_letters_total{{{main_instance}, source_topic="{prefix}ticks"}})') == 0
+            ),
+            60,
+            "the first scrape of the flow",
+            procs=[flow],
+            retry_on=NOT_YET,
+            interval_s=0.5,
+        )
         raw = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         bad = (b'{"symbol": "BTC-USD", "ts": ', b'{"event": "tick"}', b"\xff\xfe")  # cut JSON, wrong shape, not UTF-8
         for i in range(MALFORMED):  # before the replayed ticks
             raw.produce_raw(b"BTC-USD", bad[i % 3] + (b" %d" % i if i % 3 == 2 else b""))
         raw.flush(60)
-        replay_r = FlowProc(["replay", "--max-bars", "600", "--speed", "60000", "--no-progress"], env_r,
-                            tmp_path / "replay-r.log")
+        replay_r = FlowProc(
+            ["replay", "--max-bars", "600", "--speed", "60000", "--no-progress"], env_r, tmp_path / "replay-r.log"
+        )
         procs.append(replay_r)
         # the history (what `levibot replay` produces), in chunks of 100 bars: after each one the flow idles with its
         # book as it is; once that book holds risk, a halt freezes it (no order at all, reducing ones neither), then
@@ -238,32 +291,58 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         ticks_out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         ingest = f'sum(levibot_events_in_total{{stage="ingest", topic="{prefix}ticks"}})'
         var_q = f'max(levibot_risk_var_ratio{{{main_instance}, scope="account:default"}})'
-        fills_q = f'sum(levibot_fills_total{{{main_instance}}})'
+        fills_q = f"sum(levibot_fills_total{{{main_instance}}})"
         chunk, sent = 2 * 8 * 100, 0
         while True:
             assert sent < len(ticks) // 2, "the book held no risk after half the history"
-            ticks_out.send(ticks[sent:sent + chunk])
+            ticks_out.send(ticks[sent : sent + chunk])
             ticks_out.flush(60)
             sent += chunk
-            wait_for(lambda: prom.value(ingest) == MALFORMED + sent, 60, f"{sent} ticks consumed", procs=[flow],
-                     retry_on=NOT_YET, interval_s=0.5)
+            wait_for(
+                lambda: prom.value(ingest) == MALFORMED + sent,
+                60,
+                f"{sent} ticks consumed",
+                procs=[flow],
+                retry_on=NOT_YET,
+                interval_s=0.5,
+            )
             # the account's state after the last decision, scraped (1 s scrapes; under a loaded 4-worker run the
             # decision can lag the ingest count by seconds, and a stale reading shows a flat book): up to 5 s for
             # the book's VaR to show with a position the venue has filled (VaR alone can be orders in flight, which
             # the halt below cancels, leaving a flat book whose marks never dip), else the next chunk
             try:
-                wait_for(lambda: (prom.value(var_q) or 0) > 1e-6 and (prom.value(fills_q) or 0) > 0, 5,
-                         "the book to hold risk", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
+                wait_for(
+                    lambda: (prom.value(var_q) or 0) > 1e-6 and (prom.value(fills_q) or 0) > 0,
+                    5,
+                    "the book to hold risk",
+                    procs=[flow],
+                    retry_on=NOT_YET,
+                    interval_s=0.5,
+                )
                 break
             except AssertionError:
                 assert flow.running, flow.tail()
         run_ok(["control", "halt", "--reason", "alert test"], env, tmp_path / "halt.log", 60)
-        for name, value in (("max_portfolio_var", "0.0000001"), ("max_portfolio_cvar", "0.0000001"),
-                            ("resume_drawdown", "0"), ("halt_cooldown_s", "1e9"), ("max_drawdown", "0.00001")):
+        for name, value in (
+            ("max_portfolio_var", "0.0000001"),
+            ("max_portfolio_cvar", "0.0000001"),
+            ("resume_drawdown", "0"),
+            ("halt_cooldown_s", "1e9"),
+            ("max_drawdown", "0.00001"),
+        ):
             run_ok(["control", "set-limit", name, value, "--reason", "alert test"], env, tmp_path / f"{name}.log", 60)
         run_ok(["control", "resume", "--reason", "forged"], forged, tmp_path / "forged.log", 60)
-        prom.wait_for({"LevibotVarNearLimit", "LevibotCvarNearLimit", "LevibotTradingHaltedByOperator",
-                       "LevibotControlCommandRefused"}, 90, alive, "the commands")
+        prom.wait_for(
+            {
+                "LevibotVarNearLimit",
+                "LevibotCvarNearLimit",
+                "LevibotTradingHaltedByOperator",
+                "LevibotControlCommandRefused",
+            },
+            90,
+            alive,
+            "the commands",
+        )
         ticks_out.send(ticks[sent:])  # the rest of the history: the marks move, the kill switch trips
         ticks_out.flush(120)
         replay_r.wait_ok(180)
@@ -278,15 +357,33 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         n_in = topic_count(kafka_bootstrap, f"{prefix}ticks")
         assert n_in == MALFORMED + 2 * MAX_BARS * 8 + len(regime), n_in
         # everything consumed and scraped: what Prometheus saw is what the topic holds
-        wait_for(lambda: prom.value(ingest) == n_in, 120, f"{n_in} ticks in, scraped", procs=[flow], retry_on=NOT_YET,
-                 interval_s=0.5)
-        phase1 = {"LevibotDeadLetterRateHigh", "LevibotVarNearLimit", "LevibotCvarNearLimit",
-                  "LevibotKillSwitchEngaged", "LevibotTradingHaltedByOperator", "LevibotReconciliationMismatch",
-                  "LevibotControlCommandRefused"}
+        wait_for(
+            lambda: prom.value(ingest) == n_in,
+            120,
+            f"{n_in} ticks in, scraped",
+            procs=[flow],
+            retry_on=NOT_YET,
+            interval_s=0.5,
+        )
+        phase1 = {
+            "LevibotDeadLetterRateHigh",
+            "LevibotVarNearLimit",
+            "LevibotCvarNearLimit",
+            "LevibotKillSwitchEngaged",
+            "LevibotTradingHaltedByOperator",
+            "LevibotReconciliationMismatch",
+            "LevibotControlCommandRefused",
+        }
         prom.wait_for(phase1, 120, alive, "phase 1")
         orders_now = len(read_events(kafka_bootstrap, f"{prefix}orders", Order))
-        wait_for(lambda: prom.value(f"sum(levibot_orders_total{{{main_instance}}})") == orders_now, 30,
-                 "orders scraped = orders on the topic", procs=[flow], retry_on=NOT_YET, interval_s=0.5)
+        wait_for(
+            lambda: prom.value(f"sum(levibot_orders_total{{{main_instance}}})") == orders_now,
+            30,
+            "orders scraped = orders on the topic",
+            procs=[flow],
+            retry_on=NOT_YET,
+            interval_s=0.5,
+        )
 
         # phase 2: PostgreSQL cut off behind the proxy; the spool fills, the flow waits, ticks keep coming
         toxi.api("POST", "/proxies/pg", {"enabled": False})
@@ -294,8 +391,12 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
         for i in range(BACKLOG):
             raw.produce_raw(b"ETH-USD", b'{"not": "a tick", "n": %d}' % i)
         raw.flush(120)
-        prom.wait_for({"LevibotCircuitBreakerOpen", "LevibotSinkFailing", "LevibotConsumerLagHigh"}, 90, alive,
-                      "PostgreSQL cut off")
+        prom.wait_for(
+            {"LevibotCircuitBreakerOpen", "LevibotSinkFailing", "LevibotConsumerLagHigh"},
+            90,
+            alive,
+            "PostgreSQL cut off",
+        )
         for name in ("LevibotPipelineStalled", "LevibotNoInput"):  # on the waiting flow (the second one idles too)
             prom.wait_on(name, f"127.0.0.1:{m_port}", 200, alive)
         stalled_after = time.monotonic() - t_cut
@@ -325,6 +426,11 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
 
 
 def test_alert_table_in_the_docs_is_current():
-    res = subprocess.run([sys.executable, str(ROOT / "deploy" / "prometheus" / "alert_table.py"), "--check"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "prometheus" / "alert_table.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stdout + res.stderr

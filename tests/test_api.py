@@ -24,11 +24,13 @@ T0 = 1_800_000_000_000_000_000
 
 
 def test_operators_api_is_pure():
-    code = ("import sys, operators.api.access, operators.api.keys, operators.api.query, operators.api.audit, "
-            "operators.api.commands, operators.api.analytics, operators.api.models, operators.api.sessions, operators.api.telegram; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'psycopg', "
-            "'psycopg_pool', 'limits', 'redis', 'confluent_kafka', 'bytewax', 'httpx', 'connectors', 'flows')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, operators.api.access, operators.api.keys, operators.api.query, operators.api.audit, "
+        "operators.api.commands, operators.api.analytics, operators.api.models, operators.api.sessions, operators.api.telegram; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'psycopg', "
+        "'psycopg_pool', 'limits', 'redis', 'confluent_kafka', 'bytewax', 'httpx', 'connectors', 'flows')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
@@ -54,8 +56,14 @@ def test_tiers_gate_groups_scopes_and_accounts():
     with pytest.raises(ValueError):
         check_accounts(["*"], pro)
     assert check_accounts(["*"], ent) == ("*",)
-    for bad in ('[1]', '{"x": {"rate": "1/second"}}', '{"free": {"rate": "lots"}}', '{"free": {"groups": ["x"]}}',
-                '{"free": {"scopes": ["root"]}}', "{"):
+    for bad in (
+        "[1]",
+        '{"x": {"rate": "1/second"}}',
+        '{"free": {"rate": "lots"}}',
+        '{"free": {"groups": ["x"]}}',
+        '{"free": {"scopes": ["root"]}}',
+        "{",
+    ):
         with pytest.raises(ValueError):
             parse_tiers(bad)
 
@@ -80,8 +88,10 @@ def test_tokens_and_hash():
     assert not cache.seen("k0", stored, secret) and cache.seen("k2", stored, secret)
 
 
-@given(ts=st.integers(946_684_800 * 10**9, 4_102_444_800 * 10**9 - 1),
-       row_id=st.from_regex(r"[!-~]{1,128}", fullmatch=True))
+@given(
+    ts=st.integers(946_684_800 * 10**9, 4_102_444_800 * 10**9 - 1),
+    row_id=st.from_regex(r"[!-~]{1,128}", fullmatch=True),
+)
 @settings(max_examples=200, deadline=None)
 def test_cursor_round_trip(ts, row_id):
     assert decode_cursor(encode_cursor(ts, row_id)) == (ts, row_id)
@@ -117,8 +127,16 @@ def test_filters_refuse_what_cannot_match():
 
 def test_audit_entry_never_holds_parameters():
     secret = "hunter2-super-secret-value"
-    ev = api_audit_event(request_id="req-1", actor="api:00112233aabb/unverified", route="control.halt",
-                         result="denied", reason="bad_secret", parameters={"password": secret}, ts=T0, client="2001:db8::1")
+    ev = api_audit_event(
+        request_id="req-1",
+        actor="api:00112233aabb/unverified",
+        route="control.halt",
+        result="denied",
+        reason="bad_secret",
+        parameters={"password": secret},
+        ts=T0,
+        client="2001:db8::1",
+    )
     assert secret not in json.dumps([getattr(ev, f) for f in ev.__struct_fields__])
     assert ev.parameters_digest == request_digest({"password": secret}) and ev.actor == "api:00112233aabb/unverified"
     assert api_audit_event(request_id="r", actor="bad actor!", route="x y", result="error", ts=T0).actor == "bad_actor_"
@@ -126,17 +144,27 @@ def test_audit_entry_never_holds_parameters():
 
 def test_commands_from_requests():
     p = Principal("00112233aabb", ("admin",), "enterprise", ("desk",))
-    c = build_command(p, "set_limit", "account:desk", "", {"name": "min_history", "value": 200.0}, ts=T0,
-                      command_id="cmd-x", key_id="k1")
+    c = build_command(
+        p,
+        "set_limit",
+        "account:desk",
+        "",
+        {"name": "min_history", "value": 200.0},
+        ts=T0,
+        command_id="cmd-x",
+        key_id="k1",
+    )
     assert c.parameters == {"name": "min_history", "value": 200} and type(c.parameters["value"]) is int
     assert c.issuer == "api:00112233aabb" and c.key_id == "k1" and not c.signature
-    cases = [("halt", "account:desk", "", {}, "missing_reason"),
-             ("halt", "account:default", "x", {}, "account_not_allowed"),
-             ("halt", "venue:x", "x", {}, "invalid_scope"),
-             ("set_limit", "account:desk", "", {"name": "lot_sizes", "value": 1.0}, "unknown_limit"),
-             ("set_limit", "account:desk", "", {"name": "max_leverage", "value": float("nan")}, "invalid_value"),
-             ("set_limit", "symbol:BTC-USD", "", {"name": "max_leverage", "value": 1.0}, "wrong_scope"),
-             ("disable_strategy", "account:desk", "", {}, "wrong_scope")]
+    cases = [
+        ("halt", "account:desk", "", {}, "missing_reason"),
+        ("halt", "account:default", "x", {}, "account_not_allowed"),
+        ("halt", "venue:x", "x", {}, "invalid_scope"),
+        ("set_limit", "account:desk", "", {"name": "lot_sizes", "value": 1.0}, "unknown_limit"),
+        ("set_limit", "account:desk", "", {"name": "max_leverage", "value": float("nan")}, "invalid_value"),
+        ("set_limit", "symbol:BTC-USD", "", {"name": "max_leverage", "value": 1.0}, "wrong_scope"),
+        ("disable_strategy", "account:desk", "", {}, "wrong_scope"),
+    ]
     for action, scope, reason, params, want in cases:
         with pytest.raises(Rejected) as exc:
             build_command(p, action, scope, reason, params, ts=T0, command_id="cmd-y", key_id="k1")
@@ -147,9 +175,14 @@ def test_api_settings():
     s = ApiSettings.from_env({})
     assert s.host == "127.0.0.1" and s.rate_storage == "memory://"
     assert "redis" not in repr(ApiSettings.from_env({"LEVIBOT_API_RATE_STORAGE": "redis://:pw@h:6379/0"}))
-    for env in ({"LEVIBOT_API_PORT": "x"}, {"LEVIBOT_API_TIERS": "{"}, {"LEVIBOT_API_DEFAULT_TIER": "gold"},
-                {"LEVIBOT_API_RATE_STORAGE": "mongodb://x"}, {"LEVIBOT_API_AUTH_RATE": "often"},
-                {"LEVIBOT_API_MAX_BODY_BYTES": "10"}):
+    for env in (
+        {"LEVIBOT_API_PORT": "x"},
+        {"LEVIBOT_API_TIERS": "{"},
+        {"LEVIBOT_API_DEFAULT_TIER": "gold"},
+        {"LEVIBOT_API_RATE_STORAGE": "mongodb://x"},
+        {"LEVIBOT_API_AUTH_RATE": "often"},
+        {"LEVIBOT_API_MAX_BODY_BYTES": "10"},
+    ):
         with pytest.raises(ValueError):
             ApiSettings.from_env(env)
 
@@ -168,11 +201,16 @@ def test_openapi_export_is_current(tmp_path):
     out = tmp_path / "openapi.json"
     export_openapi(out)
     committed = (REPO / "docs" / "openapi.json").read_text()
-    assert out.read_text() == committed, ("docs/openapi.json is stale: run "
-                                          "`.venv/bin/levibot api --openapi-out docs/openapi.json`")
+    assert out.read_text() == committed, (
+        "docs/openapi.json is stale: run `.venv/bin/levibot api --openapi-out docs/openapi.json`"
+    )
     schema = json.loads(committed)
-    secured = [(path, m) for path, ops in schema["paths"].items() for m, op in ops.items() if path.startswith("/v1/")
-               and op.get("security")]
+    secured = [
+        (path, m)
+        for path, ops in schema["paths"].items()
+        for m, op in ops.items()
+        if path.startswith("/v1/") and op.get("security")
+    ]
     assert len(secured) == sum(len(ops) for path, ops in schema["paths"].items() if path.startswith("/v1/"))
     for path, ops in schema["paths"].items():
         for op in ops.values():
@@ -187,8 +225,11 @@ def test_k8s_api_manifest_matches_the_app():
 
     from flows.api.app import create_app
 
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in
-            yaml.safe_load_all((REPO / "k8s" / "api" / "levibot-api.yaml").read_text()) if d}
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in yaml.safe_load_all((REPO / "k8s" / "api" / "levibot-api.yaml").read_text())
+        if d
+    }
     paths = {r.path for r in create_app(api_settings=ApiSettings()).routes}
     c = docs[("Deployment", "levibot-api")]["spec"]["template"]["spec"]["containers"][0]
     assert c["args"] == ["api"] and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -197,8 +238,9 @@ def test_k8s_api_manifest_matches_the_app():
     assert env["LEVIBOT_API_HOST"] == "0.0.0.0" and c["ports"][0]["containerPort"] == int(env["LEVIBOT_API_PORT"])
     ApiSettings.from_env(env)  # valid settings
     redis_svc = docs[("Service", "levibot-redis")]
-    assert env["LEVIBOT_API_RATE_STORAGE"] == (f"redis://{redis_svc['metadata']['name']}.levibot.svc.cluster.local:"
-                                               f"{redis_svc['spec']['ports'][0]['port']}/0")
+    assert env["LEVIBOT_API_RATE_STORAGE"] == (
+        f"redis://{redis_svc['metadata']['name']}.levibot.svc.cluster.local:{redis_svc['spec']['ports'][0]['port']}/0"
+    )
     assert docs[("Service", "levibot-api")]["spec"]["selector"] == {"app.kubernetes.io/name": "levibot-api"}
     assert docs[("Deployment", "levibot-api")]["spec"]["replicas"] >= 2  # why the limits live in Redis
 
@@ -233,9 +275,14 @@ def test_several_workers_need_shared_rate_limits():
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
-    out = subprocess.run([sys.executable, "-c", "from flows.cli import app; app()", "api", "--workers", "2"],
-                         cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "from flows.cli import app; app()", "api", "--workers", "2"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "LEVIBOT_API_RATE_STORAGE=redis://" in out.stderr
     with pytest.raises(ValueError, match="LEVIBOT_API_WORKERS"):
         ApiSettings.from_env({"LEVIBOT_API_WORKERS": "0"})

@@ -74,12 +74,16 @@ def test_login_session_cookie_and_csrf(console):
     confirm = client.post("/console/control", data={"action": "halt", "scope": "account:default", "csrf": csrf})
     assert confirm.status_code == 200 and 'data-form="confirm"' in confirm.text  # nothing sent before confirming
     # no signing key configured: the confirmed command is refused by the API's control path, audited as error
-    sent = client.post("/console/control", data={"action": "halt", "scope": "account:default", "csrf": csrf,
-                                                  "confirm": "yes", "reason": "test"})
+    sent = client.post(
+        "/console/control",
+        data={"action": "halt", "scope": "account:default", "csrf": csrf, "confirm": "yes", "reason": "test"},
+    )
     assert sent.status_code == 503 and "control_unavailable" in sent.text
     assert [a for a in _audit(dsn) if a[0] != "api.console.login"] == [
-        ("api.console.control.halt", "denied", "csrf"), ("api.console.control.halt", "denied", "csrf"),
-        ("api.console.control.halt", "error", "control_unavailable")]
+        ("api.console.control.halt", "denied", "csrf"),
+        ("api.console.control.halt", "denied", "csrf"),
+        ("api.console.control.halt", "error", "control_unavailable"),
+    ]
 
 
 def test_tampered_revoked_and_out_of_tier_sessions(console):
@@ -107,9 +111,12 @@ def test_tampered_revoked_and_out_of_tier_sessions(console):
         conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = 'pytest' WHERE key_id = %s", (kid,))
     wait_revocation_heard(ctx, kid)
     assert client.get("/console/positions").headers["location"] == "/console/login"
-    assert _audit(dsn) == [("api.console.login", "applied", "login"), ("api.console.risk", "denied", "tier"),
-                           ("api.console.control.halt", "denied", "tier"),  # free: no control group
-                           ("api.console.positions", "denied", "revoked_key")]
+    assert _audit(dsn) == [
+        ("api.console.login", "applied", "login"),
+        ("api.console.risk", "denied", "tier"),
+        ("api.console.control.halt", "denied", "tier"),  # free: no control group
+        ("api.console.positions", "denied", "revoked_key"),
+    ]
 
 
 def test_signals_page_links_each_signal_to_its_lifecycle(console):
@@ -117,10 +124,12 @@ def test_signals_page_links_each_signal_to_its_lifecycle(console):
     tok = _key(ctx.db, ("read",), "pro")["X-API-Key"]
     with psycopg.connect(dsn, autocommit=True) as conn:
         for sid, kind, ref, sec in (("tg:-1:1", "open", None, 1), ("tg:-1:2", "close", "tg:-1:1", 2)):
-            conn.execute("INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
-                         "entries, ref_id, trust, ts, ts_ns) VALUES (%s, 1, '-1', 1, 'BTC-USD', 'long', %s, "
-                         "'{30000}', %s, 0.5, to_timestamp(%s), %s)", (sid, kind, ref, 1_800_000_000 + sec,
-                                                                      (1_800_000_000 + sec) * 10**9))
+            conn.execute(
+                "INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
+                "entries, ref_id, trust, ts, ts_ns) VALUES (%s, 1, '-1', 1, 'BTC-USD', 'long', %s, "
+                "'{30000}', %s, 0.5, to_timestamp(%s), %s)",
+                (sid, kind, ref, 1_800_000_000 + sec, (1_800_000_000 + sec) * 10**9),
+            )
     assert _login(client, tok).status_code == 303
     page = client.get("/console/signals")
     assert 'href="/console/signals?id=tg%3A-1%3A1"' in page.text and 'data-table="lifecycle"' not in page.text
@@ -128,5 +137,7 @@ def test_signals_page_links_each_signal_to_its_lifecycle(console):
     assert life.status_code == 200 and "Lifecycle of tg:-1:1: close" in life.text
     table = life.text.split('data-table="lifecycle"')[1].split("</table>")[0]
     assert table.count("<tr>") == 3  # the header and the two messages
-    assert "<script>" not in client.get("/console/signals", params={"id": "<script>"}).text.split("<main>")[1] \
-        .split("</main>")[0]
+    assert (
+        "<script>"
+        not in client.get("/console/signals", params={"id": "<script>"}).text.split("<main>")[1].split("</main>")[0]
+    )

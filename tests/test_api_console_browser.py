@@ -54,25 +54,48 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
     migrate(pg_dsn)
     _store(pg_dsn)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, entries, "
-                     "targets, stop, trust, ts, ts_ns) VALUES ('sig-1', 1, 'chat-a', 7, 'BTC-USD', 'long', 'open', "
-                     "'{30000}', '{31000,32000}', 29000, 0.8, to_timestamp(1800000005), 1800000005000000000)")
+        conn.execute(
+            "INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, entries, "
+            "targets, stop, trust, ts, ts_ns) VALUES ('sig-1', 1, 'chat-a', 7, 'BTC-USD', 'long', 'open', "
+            "'{30000}', '{31000,32000}', 29000, 0.8, to_timestamp(1800000005), 1800000005000000000)"
+        )
     reg = ModelRegistry(tmp_path / "var" / "models")
     model = _train_model()
-    version = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * 10**9,
-                           metrics={"cv_calibrated": model.info["cv_calibrated"], "cv_raw": model.info["cv_raw"]})
+    version = reg.register(
+        model,
+        feature_set="core-v1",
+        feature_set_version=1,
+        horizon_ns=60 * 10**9,
+        metrics={"cv_calibrated": model.info["cv_calibrated"], "cv_raw": model.info["cv_raw"]},
+    )
     reg.promote(version, "first champion")
     db = ApiDatabase(pg_dsn, max_size=1).open()
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, sec = parse_token(tok)
-    db.create_key(key_id=kid, name="desk alice", secret_hash=FAST.hash(sec), scopes=["trade"], tier="pro",
-                  accounts=["default"], rate="", created_by="pytest", expires_at=None)
+    db.create_key(
+        key_id=kid,
+        name="desk alice",
+        secret_hash=FAST.hash(sec),
+        scopes=["trade"],
+        tier="pro",
+        accounts=["default"],
+        rate="",
+        created_by="pytest",
+        expires_at=None,
+    )
     db.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
-    env.update(LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_KAFKA_BOOTSTRAP=kafka_bootstrap, LEVIBOT_TOPIC_PREFIX=topic_prefix,
-               LEVIBOT_CONTROL_KEY=KEY, LEVIBOT_VAR=str(tmp_path / "var"), LEVIBOT_API_COOKIE_SECURE="0",
-               LEVIBOT_API_CAPITAL=str(CAPITAL), LEVIBOT_API_GRAFANA_URL="http://127.0.0.1:3000/d/levibot",
-               LEVIBOT_API_CONTROL_CACHE_S="0.5")
+    env.update(
+        LEVIBOT_PG_DSN=pg_dsn,
+        LEVIBOT_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        LEVIBOT_TOPIC_PREFIX=topic_prefix,
+        LEVIBOT_CONTROL_KEY=KEY,
+        LEVIBOT_VAR=str(tmp_path / "var"),
+        LEVIBOT_API_COOKIE_SECURE="0",
+        LEVIBOT_API_CAPITAL=str(CAPITAL),
+        LEVIBOT_API_GRAFANA_URL="http://127.0.0.1:3000/d/levibot",
+        LEVIBOT_API_CONTROL_CACHE_S="0.5",
+    )
     api = Replica(env, tmp_path / "api.log")
     base = api.url
     requests: list[str] = []
@@ -98,8 +121,10 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
                 def visit(nav: str) -> dict:
                     page.click(f"header a[data-nav={nav}]")
                     page.wait_for_selector(f"body[data-page={nav}]")
-                    page.wait_for_function("() => [...document.querySelectorAll('.chart')]"
-                                           ".every(el => el.dataset.rendered === '1')", timeout=20_000)
+                    page.wait_for_function(
+                        "() => [...document.querySelectorAll('.chart')].every(el => el.dataset.rendered === '1')",
+                        timeout=20_000,
+                    )
                     return page.evaluate(_PAGE_JS)
 
                 seen = {"overview": page.evaluate(_PAGE_JS)}
@@ -111,8 +136,14 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
                 assert ov["cards"]["kill_switch"] == "halted"  # the stored decision: the gate's drawdown switch
                 assert ov["cards"]["gate"] == "halted" and ov["cards"]["operator_mode"] == "normal"
                 charts = {c["key"]: c for n in seen.values() for c in n["charts"]}
-                assert set(charts) == {"equity", "drawdown", "positions_pnl", "component_var",
-                                       "component_var_by_strategy", "calibration"}
+                assert set(charts) == {
+                    "equity",
+                    "drawdown",
+                    "positions_pnl",
+                    "component_var",
+                    "component_var_by_strategy",
+                    "calibration",
+                }
                 for c in charts.values():
                     assert c["rendered"] and c["svg"] and c["points"] >= 2, c
                 assert charts["equity"]["points"] == 2 * 60  # equity and buy-and-hold, one point per stored close
@@ -139,7 +170,8 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
                 assert cmd_id
                 view = read_control(kafka_bootstrap, f"{topic_prefix}control", keyring(KEY))
                 assert [(r.command.id, r.command.action, r.outcome) for r in view.records] == [
-                    (cmd_id, "halt", "applied")]
+                    (cmd_id, "halt", "applied")
+                ]
                 assert view.state.scope_mode("account:default") == "halted"
                 assert view.records[0].command.issuer == f"api:{kid}"
                 assert view.records[0].command.reason == "browser test halt"
@@ -170,15 +202,21 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
                 browser.close()
     finally:
         api.stop()
-    assert requests and all(u.startswith(base) or u.startswith("data:") for u in requests), \
-        [u for u in requests if not u.startswith(base)][:5]
+    assert requests and all(u.startswith(base) or u.startswith("data:") for u in requests), [
+        u for u in requests if not u.startswith(base)
+    ][:5]
     with psycopg.connect(pg_dsn) as conn:
-        rows = conn.execute("SELECT action, result, split_part(detail, ':', 1), command_id FROM audit "
-                            "WHERE source = 'api' ORDER BY ts_ns").fetchall()
+        rows = conn.execute(
+            "SELECT action, result, split_part(detail, ':', 1), command_id FROM audit "
+            "WHERE source = 'api' ORDER BY ts_ns"
+        ).fetchall()
     assert [(a, r, d) for a, r, d, _ in rows] == [
-        ("api.console.login", "denied", "bad_secret"), ("api.console.login", "applied", "login"),
-        ("api.console.control.halt", "denied", "csrf"), ("api.console.control.halt", "applied", "published"),
-        ("api.console.control.resume", "applied", "published")]
+        ("api.console.login", "denied", "bad_secret"),
+        ("api.console.login", "applied", "login"),
+        ("api.console.control.halt", "denied", "csrf"),
+        ("api.console.control.halt", "applied", "published"),
+        ("api.console.control.resume", "applied", "published"),
+    ]
     assert rows[3][3] == cmd_id
 
 
@@ -191,8 +229,16 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     from schemas.events import Order
 
-    from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, \
-        read_events
+    from .flowproc import (
+        BAR_ARGS,
+        FlowProc,
+        TopicCounter,
+        create_topics,
+        drop_topics,
+        flow_env,
+        new_prefix,
+        read_events,
+    )
 
     prefix = new_prefix("console")
     migrate(pg_dsn)
@@ -201,13 +247,19 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
     api = None
     try:
         create_topics(kafka_bootstrap, prefix)
-        procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
-                              tmp_path / "replay.log"))
+        procs.append(
+            FlowProc(
+                ["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log"
+            )
+        )
         from .flowproc import free_ports
 
         m_port = free_ports(1)[0]
-        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
-                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
+        flow = FlowProc(
+            ["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
+            dict(env, LEVIBOT_METRICS_PORT=str(m_port)),
+            tmp_path / "flow.log",
+        )
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20 or not flow.running, 180, "the first orders", interval_s=0.3)
@@ -217,13 +269,23 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
             with psycopg.connect(pg_dsn) as conn:
                 return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
-        wait_for(lambda: stored("fills") > 5 and stored("bars") > 5, 120, "fills and bars in PostgreSQL",
-                 interval_s=0.3)
+        wait_for(
+            lambda: stored("fills") > 5 and stored("bars") > 5, 120, "fills and bars in PostgreSQL", interval_s=0.3
+        )
         db = ApiDatabase(pg_dsn, max_size=1).open()
         tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
         kid, sec = parse_token(tok)
-        db.create_key(key_id=kid, name="desk", secret_hash=FAST.hash(sec), scopes=["trade"], tier="pro",
-                      accounts=["default"], rate="", created_by="pytest", expires_at=None)
+        db.create_key(
+            key_id=kid,
+            name="desk",
+            secret_hash=FAST.hash(sec),
+            scopes=["trade"],
+            tier="pro",
+            accounts=["default"],
+            rate="",
+            created_by="pytest",
+            expires_at=None,
+        )
         db.close()
         api_env = {k: v for k, v in env.items() if not k.startswith("LEVIBOT_API_")}
         api_env.update(LEVIBOT_API_COOKIE_SECURE="0", LEVIBOT_API_CONTROL_CACHE_S="0.5", LEVIBOT_API_READ_CACHE_S="0")
@@ -251,24 +313,32 @@ def test_console_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
 
                 def flow_rows() -> list:
                     with psycopg.connect(pg_dsn) as conn:
-                        return conn.execute("SELECT result, ts_ns FROM audit WHERE source = 'flow' AND command_id = %s",
-                                            (cmd_id,)).fetchall()
+                        return conn.execute(
+                            "SELECT result, ts_ns FROM audit WHERE source = 'flow' AND command_id = %s", (cmd_id,)
+                        ).fetchall()
 
                 applied = wait_for(flow_rows, 120, "the flow to apply the console's halt", interval_s=0.3)
                 assert applied[0][0] == "applied"
                 n = orders.count()
+
                 # the flow goes on reading ticks while halted: 1,600 more (100 decision bars of each symbol), or the
                 # whole replay (2 files x 6,000 bars x 8 ticks)
                 def ticks_read() -> float:
                     return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
 
                 read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
-                wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
-                         procs=[flow], retry_on=(OSError,))
+                wait_for(
+                    lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8),
+                    60,
+                    "ticks read while halted",
+                    procs=[flow],
+                    retry_on=(OSError,),
+                )
                 page.click("header a[data-nav=audit]")
                 page.wait_for_selector("body[data-page=audit]")
-                rows = page.eval_on_selector_all("table[data-table=audit] tbody tr", "rs => rs.map(r => "
-                                                 "[...r.children].map(c => c.textContent))")
+                rows = page.eval_on_selector_all(
+                    "table[data-table=audit] tbody tr", "rs => rs.map(r => [...r.children].map(c => c.textContent))"
+                )
                 mine = [r for r in rows if cmd_id in r]
                 assert sorted((r[1], r[5]) for r in mine) == [("api", "applied"), ("flow", "applied")], rows[:5]
                 halt_ts = applied[0][1]

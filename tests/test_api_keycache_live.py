@@ -50,8 +50,17 @@ class CountingHasher(KeyHasher):
 def _key(db: ApiDatabase, hasher: KeyHasher = FAST) -> tuple[str, str]:
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, secret = parse_token(tok)
-    db.create_key(key_id=kid, name="cache", secret_hash=hasher.hash(secret), scopes=["read"], tier="pro",
-                  accounts=["default"], rate="", created_by="pytest", expires_at=None)
+    db.create_key(
+        key_id=kid,
+        name="cache",
+        secret_hash=hasher.hash(secret),
+        scopes=["read"],
+        tier="pro",
+        accounts=["default"],
+        rate="",
+        created_by="pytest",
+        expires_at=None,
+    )
     return tok, kid
 
 
@@ -76,8 +85,12 @@ def _new_key_heard(ctx: ApiContext, timeout_s: float = 2.0) -> tuple[str, str]:
     the next read to stay cached waits for it first."""
     heard = ctx.key_listener.notifications
     tok, kid = _key(ctx.db)
-    wait_for(lambda: ctx.key_listener.notifications != heard, timeout_s, "the notification of the key's creation",
-             interval_s=0.002)
+    wait_for(
+        lambda: ctx.key_listener.notifications != heard,
+        timeout_s,
+        "the notification of the key's creation",
+        interval_s=0.002,
+    )
     return tok, kid
 
 
@@ -111,8 +124,14 @@ def test_revoked_by_the_cli_is_refused_on_the_next_request(pg_dsn):
             assert client.get("/v1/status", headers={"X-API-Key": tok}).status_code == 200
         assert ctx.keys.get(kid) is not None
         env = {**os.environ, "LEVIBOT_PG_DSN": pg_dsn}
-        out = subprocess.run([sys.executable, "-c", "from flows.cli_api import main; main()", "revoke", kid],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", "from flows.cli_api import main; main()", "revoke", kid],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         r = client.get("/v1/status", headers={"X-API-Key": tok})  # no waiting: the CLI has returned, that is all
         assert r.status_code == 401 and r.json()["error"] == "revoked_key"

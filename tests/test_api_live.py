@@ -43,8 +43,17 @@ class Keys:
     def make(self, scopes=("read",), tier="pro", accounts=("default",), rate="", name="test") -> str:
         tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
         kid, secret = parse_token(tok)
-        self.db.create_key(key_id=kid, name=name, secret_hash=FAST.hash(secret), scopes=list(scopes), tier=tier,
-                           accounts=list(accounts), rate=rate, created_by="pytest", expires_at=None)
+        self.db.create_key(
+            key_id=kid,
+            name=name,
+            secret_hash=FAST.hash(secret),
+            scopes=list(scopes),
+            tier=tier,
+            accounts=list(accounts),
+            rate=rate,
+            created_by="pytest",
+            expires_at=None,
+        )
         return tok
 
 
@@ -70,8 +79,14 @@ def api(pg_dsn):
 
 
 def _levibot(args, env, timeout=60):
-    return subprocess.run([sys.executable, "-c", "from flows.cli_api import main; main()", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", "from flows.cli_api import main; main()", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_api_keys_cli_create_list_revoke(pg_dsn):
@@ -103,13 +118,19 @@ def test_api_keys_cli_create_list_revoke(pg_dsn):
     assert _levibot(["list", "--json", "--active"], env).stdout.strip() == "[]"
     # a revoked key cannot come back, and no key can be deleted or re-hashed
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        for stmt in ("UPDATE api_keys SET revoked_at = NULL", "DELETE FROM api_keys",
-                     "UPDATE api_keys SET secret_hash = '$argon2id$x'", "TRUNCATE api_keys"):
+        for stmt in (
+            "UPDATE api_keys SET revoked_at = NULL",
+            "DELETE FROM api_keys",
+            "UPDATE api_keys SET secret_hash = '$argon2id$x'",
+            "TRUNCATE api_keys",
+        ):
             with pytest.raises(psycopg.errors.RestrictViolation):
                 conn.execute(stmt)
     rows = _audit(pg_dsn, source="cli")
-    assert [(r["action"], r["result"]) for r in rows] == [("api_keys.create", "applied"),
-                                                          ("api_keys.revoke", "applied")]
+    assert [(r["action"], r["result"]) for r in rows] == [
+        ("api_keys.create", "applied"),
+        ("api_keys.revoke", "applied"),
+    ]
 
 
 def test_denials_are_answered_and_audited(api, caplog):
@@ -145,10 +166,15 @@ def test_denials_are_answered_and_audited(api, caplog):
     denied = _audit(dsn, result="denied")
     got = [(d["actor"], d["action"], d["detail"].split(":")[0]) for d in denied]
     fid, lid = parse_token(free)[0], parse_token(limited)[0]
-    assert got == [("anonymous", "api.orders", "unauthenticated"), ("anonymous", "api.orders", "malformed_key"),
-                   (f"api:{kid}/unverified", "api.orders", "bad_secret"), (f"api:{kid}", "api.control.halt", "scope"),
-                   (f"api:{fid}", "api.risk_decisions", "tier"), (f"api:{lid}", "api.status", "rate_limited"),
-                   (f"api:{kid}/unverified", "api.orders", "revoked_key")]
+    assert got == [
+        ("anonymous", "api.orders", "unauthenticated"),
+        ("anonymous", "api.orders", "malformed_key"),
+        (f"api:{kid}/unverified", "api.orders", "bad_secret"),
+        (f"api:{kid}", "api.control.halt", "scope"),
+        (f"api:{fid}", "api.risk_decisions", "tier"),
+        (f"api:{lid}", "api.status", "rate_limited"),
+        (f"api:{kid}/unverified", "api.orders", "revoked_key"),
+    ]
     assert {d["client_address"] for d in denied} == {"10.1.2.3"} and {d["source"] for d in denied} == {"api"}
     # no secret anywhere: not in the audit table, not in any log line
     with psycopg.connect(dsn) as conn:
@@ -161,8 +187,13 @@ def test_denials_are_answered_and_audited(api, caplog):
 def test_auth_quota_per_address(pg_dsn):
     migrate(pg_dsn)
     s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn})
-    ctx = ApiContext(settings=s, api=ApiSettings(auth_rate="2/minute"), db=ApiDatabase(pg_dsn, max_size=2),
-                     limiter=RateLimiter(), hasher=FAST)
+    ctx = ApiContext(
+        settings=s,
+        api=ApiSettings(auth_rate="2/minute"),
+        db=ApiDatabase(pg_dsn, max_size=2),
+        limiter=RateLimiter(),
+        hasher=FAST,
+    )
     with TestClient(create_app(ctx), client=("10.9.9.9", 1)) as client:
         codes = [client.get("/v1/orders", headers={"X-API-Key": "guess"}).status_code for _ in range(3)]
         assert codes == [401, 401, 429]
@@ -174,8 +205,11 @@ def test_size_limits(api):
     tok = keys.make(("trade",), "pro")
     r = client.get("/v1/orders?strategy=" + "a" * 2000, headers={"X-API-Key": tok})
     assert r.status_code == 414 and r.json()["error"] == "query_too_long"
-    r = client.post("/v1/control/halt", content=b'{"reason": "' + b"x" * 5000 + b'"}',
-                    headers={"X-API-Key": tok, "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/control/halt",
+        content=b'{"reason": "' + b"x" * 5000 + b'"}',
+        headers={"X-API-Key": tok, "Content-Type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["error"] == "body_too_large"
 
     def chunks():
@@ -184,16 +218,37 @@ def test_size_limits(api):
             yield b"y" * 1000
         yield b'"}'
 
-    r = client.post("/v1/control/halt", content=chunks(), headers={"X-API-Key": tok,
-                                                                   "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/control/halt", content=chunks(), headers={"X-API-Key": tok, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert [(a["action"], a["detail"].split(":")[0]) for a in _audit(dsn, result="denied")] == [
-        ("api.guard", "query_too_long"), ("api.guard", "body_too_large"), ("api.guard", "body_too_large")]
+        ("api.guard", "query_too_long"),
+        ("api.guard", "body_too_large"),
+        ("api.guard", "body_too_large"),
+    ]
 
 
-INJECTIONS = ["' OR '1'='1", "BTC-USD'; DROP TABLE orders; --", "1) OR (1=1", "%", "_", "*", "\\", "\x00", "ü" * 40,
-              "$$; SELECT pg_sleep(5); $$", "trend' UNION SELECT secret_hash FROM api_keys --", "a" * 300,
-              "../../etc/passwd", "<script>alert(1)</script>", "${jndi:ldap://x}", "null", "[]", "{}"]
+INJECTIONS = [
+    "' OR '1'='1",
+    "BTC-USD'; DROP TABLE orders; --",
+    "1) OR (1=1",
+    "%",
+    "_",
+    "*",
+    "\\",
+    "\x00",
+    "ü" * 40,
+    "$$; SELECT pg_sleep(5); $$",
+    "trend' UNION SELECT secret_hash FROM api_keys --",
+    "a" * 300,
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "${jndi:ldap://x}",
+    "null",
+    "[]",
+    "{}",
+]
 
 
 def _store_orders(dsn: str, n: int) -> None:
@@ -203,8 +258,15 @@ def _store_orders(dsn: str, n: int) -> None:
             conn.execute(
                 "INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
                 "VALUES (%s, %s, %s, %s, 1.0, 'market', 'IOC', to_timestamp(%s / 1e9), %s)",
-                (f"ord-{i:03d}", "trend" if i % 2 else "breakout", "BTC-USD" if i % 3 else "ETH-USD",
-                 "buy" if i % 2 else "sell", ts, ts))
+                (
+                    f"ord-{i:03d}",
+                    "trend" if i % 2 else "breakout",
+                    "BTC-USD" if i % 3 else "ETH-USD",
+                    "buy" if i % 2 else "sell",
+                    ts,
+                    ts,
+                ),
+            )
 
 
 def test_injection_strings_in_filters_are_harmless(api):
@@ -212,13 +274,25 @@ def test_injection_strings_in_filters_are_harmless(api):
     _store_orders(dsn, 12)
     tok = keys.make(("read",), "enterprise")
     h = {"X-API-Key": tok}
-    params = {"/v1/orders": ["symbol", "strategy", "side", "parent_id", "since", "until", "cursor", "limit"],
-              "/v1/fills": ["symbol", "order_id", "side", "since", "until", "cursor", "limit"],
-              "/v1/risk-decisions": ["symbol", "strategy", "action", "since", "until", "cursor", "limit"],
-              "/v1/signals": ["symbol", "kind", "source_chat", "since", "until", "cursor", "limit"],
-              "/v1/audit": ["actor", "action", "scope", "result", "command_id", "source", "since", "until", "cursor",
-                            "limit"],
-              "/v1/positions": ["symbol"]}
+    params = {
+        "/v1/orders": ["symbol", "strategy", "side", "parent_id", "since", "until", "cursor", "limit"],
+        "/v1/fills": ["symbol", "order_id", "side", "since", "until", "cursor", "limit"],
+        "/v1/risk-decisions": ["symbol", "strategy", "action", "since", "until", "cursor", "limit"],
+        "/v1/signals": ["symbol", "kind", "source_chat", "since", "until", "cursor", "limit"],
+        "/v1/audit": [
+            "actor",
+            "action",
+            "scope",
+            "result",
+            "command_id",
+            "source",
+            "since",
+            "until",
+            "cursor",
+            "limit",
+        ],
+        "/v1/positions": ["symbol"],
+    }
     n = 0
     for path, names in params.items():
         for name in names:
@@ -253,8 +327,11 @@ def test_pagination_and_filters(api):
     assert seen == [f"ord-{i:03d}" for i in reversed(range(25))]
     eth = client.get("/v1/orders", params={"symbol": "ETH-USD", "limit": 1000}, headers=h).json()["items"]
     assert {o["order_id"] for o in eth} == {f"ord-{i:03d}" for i in range(25) if i % 3 == 0}
-    window = client.get("/v1/orders", params={"since": "2027-01-15T08:00:05Z", "until": "2027-01-15T08:00:10Z",
-                                              "strategy": "trend"}, headers=h).json()["items"]
+    window = client.get(
+        "/v1/orders",
+        params={"since": "2027-01-15T08:00:05Z", "until": "2027-01-15T08:00:10Z", "strategy": "trend"},
+        headers=h,
+    ).json()["items"]
     assert [o["order_id"] for o in window] == ["ord-009", "ord-007", "ord-005"]
     assert window[0]["time"].startswith("2027-01-15T08:00:09")
     r = client.get("/v1/orders", params={"since": "2027-01-15T08:00:10Z", "until": "2027-01-15T08:00:05Z"}, headers=h)
@@ -270,29 +347,49 @@ def test_halt_via_api_is_signed_on_the_control_topic(kafka_bootstrap, pg_dsn, to
 
     ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     migrate(pg_dsn)
-    s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_CONTROL_KEY": CONTROL_KEY,
-                           "LEVIBOT_TOPIC_PREFIX": topic_prefix, "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap})
-    ctx = ApiContext(settings=s, api=ApiSettings(), db=ApiDatabase(pg_dsn, max_size=2), limiter=RateLimiter(),
-                     hasher=FAST)
+    s = Settings.from_env(
+        {
+            "LEVIBOT_PG_DSN": pg_dsn,
+            "LEVIBOT_CONTROL_KEY": CONTROL_KEY,
+            "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+            "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        }
+    )
+    ctx = ApiContext(
+        settings=s, api=ApiSettings(), db=ApiDatabase(pg_dsn, max_size=2), limiter=RateLimiter(), hasher=FAST
+    )
     with TestClient(create_app(ctx)) as client:
         keys = Keys(ctx.db)
         trader, admin = keys.make(("trade",), "pro"), keys.make(("admin",), "enterprise", accounts=("*",))
-        r = client.post("/v1/control/halt", json={"scope": "symbol:BTC-USD", "reason": "api test"},
-                        headers={"X-API-Key": trader})
+        r = client.post(
+            "/v1/control/halt", json={"scope": "symbol:BTC-USD", "reason": "api test"}, headers={"X-API-Key": trader}
+        )
         assert r.status_code == 202, r.text
         sent = r.json()
         assert sent["issuer"] == f"api:{parse_token(trader)[0]}" and sent["audited"] is True
         assert client.post("/v1/control/halt", json={"reason": ""}, headers={"X-API-Key": trader}).status_code == 422
-        assert client.post("/v1/control/halt", json={"scope": "account:other", "reason": "x"},
-                           headers={"X-API-Key": trader}).json()["error"] == "account_not_allowed"
-        r = client.post("/v1/control/limits", json={"name": "max_leverage", "value": 1.5},
-                        headers={"X-API-Key": trader})
+        assert (
+            client.post(
+                "/v1/control/halt", json={"scope": "account:other", "reason": "x"}, headers={"X-API-Key": trader}
+            ).json()["error"]
+            == "account_not_allowed"
+        )
+        r = client.post(
+            "/v1/control/limits", json={"name": "max_leverage", "value": 1.5}, headers={"X-API-Key": trader}
+        )
         assert r.status_code == 403
-        r = client.post("/v1/control/limits", json={"scope": "account:desk", "name": "max_leverage", "value": 1.5},
-                        headers={"X-API-Key": admin})
+        r = client.post(
+            "/v1/control/limits",
+            json={"scope": "account:desk", "name": "max_leverage", "value": 1.5},
+            headers={"X-API-Key": admin},
+        )
         assert r.status_code == 202, r.text
-        assert client.post("/v1/control/strategies/telegram/disable", json={"reason": "compromised"},
-                           headers={"X-API-Key": trader}).status_code == 202
+        assert (
+            client.post(
+                "/v1/control/strategies/telegram/disable", json={"reason": "compromised"}, headers={"X-API-Key": trader}
+            ).status_code
+            == 202
+        )
         status = client.get("/v1/status", headers={"X-API-Key": trader}).json()
     view = read_control(kafka_bootstrap, f"{topic_prefix}control", keyring(CONTROL_KEY))
     assert [r.outcome for r in view.records] == ["applied"] * 3  # verified with the flow's key: signed
@@ -303,8 +400,11 @@ def test_halt_via_api_is_signed_on_the_control_topic(kafka_bootstrap, pg_dsn, to
     assert status["control"]["available"] and status["control"]["modes"]["symbol:BTC-USD"]["mode"] == "halted"
     rows = _audit(pg_dsn, source="api")
     applied = [(r["action"], r["scope"]) for r in rows if r["result"] == "applied"]
-    assert applied == [("api.control.halt", "symbol:BTC-USD"), ("api.control.set_limit", "account:desk"),
-                       ("api.control.disable_strategy", "strategy:telegram")]
+    assert applied == [
+        ("api.control.halt", "symbol:BTC-USD"),
+        ("api.control.set_limit", "account:desk"),
+        ("api.control.disable_strategy", "strategy:telegram"),
+    ]
     assert rows[0]["command_id"] == sent["command_id"]
     refused = [(r["action"], r["detail"].split(":")[0]) for r in rows if r["result"] == "refused"]
     assert refused == [("api.control.halt", "missing_reason"), ("api.control.halt", "account_not_allowed")]

@@ -33,8 +33,17 @@ CAPITAL = 10_000.0
 def _key(db: ApiDatabase, scopes=("read",), tier="enterprise") -> dict[str, str]:
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, sec = parse_token(tok)
-    db.create_key(key_id=kid, name="t", secret_hash=FAST.hash(sec), scopes=list(scopes), tier=tier,
-                  accounts=["default"], rate="", created_by="pytest", expires_at=None)
+    db.create_key(
+        key_id=kid,
+        name="t",
+        secret_hash=FAST.hash(sec),
+        scopes=list(scopes),
+        tier=tier,
+        accounts=["default"],
+        rate="",
+        created_by="pytest",
+        expires_at=None,
+    )
     return {"X-API-Key": tok}
 
 
@@ -59,23 +68,31 @@ def _store(dsn: str, n_bars: int = 60) -> dict[str, list[float]]:
         for sym, closes in px.items():
             for i, c in enumerate(closes):
                 ts = T0 + i * S  # a bar a second of event time (resolution_s is only a label here)
-                conn.execute("INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, vwap) "
-                             "VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
-                             (sym, ts, ts, c, c * 1.001, c * 0.999, c, c))
+                conn.execute(
+                    "INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, vwap) "
+                    "VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
+                    (sym, ts, ts, c, c * 1.001, c * 0.999, c, c),
+                )
         for i, (sec, sym, side, qty, price, fee, strat) in enumerate(FILLS):
             ts = T0 + sec * S
-            conn.execute("INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
-                         "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)",
-                         (f"o{i}", strat, sym, side, qty, ts, ts))
-            conn.execute("INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, ts_ns) "
-                         "VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)",
-                         (f"f{i}", f"o{i}", sym, side, price, qty, fee, ts, ts))
+            conn.execute(
+                "INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
+                "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)",
+                (f"o{i}", strat, sym, side, qty, ts, ts),
+            )
+            conn.execute(
+                "INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, ts_ns) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)",
+                (f"f{i}", f"o{i}", sym, side, price, qty, fee, ts, ts),
+            )
         for i, (reasons, dd) in enumerate([([], 0.05), (["kill_switch_halted"], 0.31)]):
             ts = T0 + (40 + i) * S
-            conn.execute("INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, requested_qty, "
-                         "approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, 'BTC-USD', 'trend', "
-                         "'buy', 'rejected', 1, 0, %s, 0.01, 0.02, %s, to_timestamp(%s / 1e9), %s)",
-                         (f"d{i}", f"i{i}", reasons, json.dumps({"equity": CAPITAL, "drawdown": dd}), ts, ts))
+            conn.execute(
+                "INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, requested_qty, "
+                "approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, 'BTC-USD', 'trend', "
+                "'buy', 'rejected', 1, 0, %s, 0.01, 0.02, %s, to_timestamp(%s / 1e9), %s)",
+                (f"d{i}", f"i{i}", reasons, json.dumps({"equity": CAPITAL, "drawdown": dd}), ts, ts),
+            )
     return px
 
 
@@ -123,8 +140,12 @@ def test_equity_series_matches_the_fills_and_closes(api):
     only_eth = client.get("/v1/equity", params={"symbol": "ETH-USD", "max_points": 5000}, headers=h).json()
     assert only_eth["symbols"] == ["ETH-USD"]
     assert only_eth["points"][-1]["pnl"] == pytest.approx(2.0 * (px["ETH-USD"][-1] - 2_010.0) - 2.0)
-    assert client.get("/v1/equity", params={"since": "2027-01-15T08:00:30Z", "until": "2027-01-15T08:00:10Z"},
-                      headers=h).status_code == 422
+    assert (
+        client.get(
+            "/v1/equity", params={"since": "2027-01-15T08:00:30Z", "until": "2027-01-15T08:00:10Z"}, headers=h
+        ).status_code
+        == 422
+    )
 
 
 def test_risk_components_and_limits(api):
@@ -151,8 +172,12 @@ def test_risk_components_and_limits(api):
     # by strategy: trend holds 0.15 BTC, breakout 0.1 BTC and 2 ETH; together they are the whole book
     m = {s: comp[s] / x[i] for i, s in enumerate(syms)}
     assert v["component_var_by_strategy"] == pytest.approx(
-        {"trend": 0.15 * px["BTC-USD"][-1] * m["BTC-USD"],
-         "breakout": 0.1 * px["BTC-USD"][-1] * m["BTC-USD"] + 2.0 * px["ETH-USD"][-1] * m["ETH-USD"]}, rel=1e-6)
+        {
+            "trend": 0.15 * px["BTC-USD"][-1] * m["BTC-USD"],
+            "breakout": 0.1 * px["BTC-USD"][-1] * m["BTC-USD"] + 2.0 * px["ETH-USD"][-1] * m["ETH-USD"],
+        },
+        rel=1e-6,
+    )
     assert sum(v["component_var_by_strategy"].values()) == pytest.approx(var, rel=1e-9)
     lim = v["limits"]["portfolio_var"]
     assert lim["limit"] == 0.05 and lim["breached"] == (var / CAPITAL > 0.05)
@@ -182,8 +207,9 @@ def _train_model():
     X = rng.normal(size=(n, 3))
     y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(float)
     ts = T0 + np.arange(n, dtype=np.int64) * 60 * S
-    return train_lightgbm(X, y, ts, ("a", "b", "c"), TrainConfig(params=LgbmParams(num_boost_round=15), n_splits=2,
-                                                                 gap_ns=120 * S))
+    return train_lightgbm(
+        X, y, ts, ("a", "b", "c"), TrainConfig(params=LgbmParams(num_boost_round=15), n_splits=2, gap_ns=120 * S)
+    )
 
 
 def test_models_registry_champion_and_calibration(api, tmp_path):
@@ -191,8 +217,7 @@ def test_models_registry_champion_and_calibration(api, tmp_path):
 
     client, ctx, _ = api
     h = _key(ctx.db)
-    assert client.get("/v1/models", headers=h).json() == {"champion": None, "pinned": None, "count": 0,
-                                                          "versions": []}
+    assert client.get("/v1/models", headers=h).json() == {"champion": None, "pinned": None, "count": 0, "versions": []}
     assert client.get("/v1/models/champion", headers=h).status_code == 404
     reg = ModelRegistry(tmp_path / "var" / "models")
     model = _train_model()
@@ -227,15 +252,33 @@ def test_drift_alerts_from_the_alerts_topic(kafka_bootstrap, pg_dsn, topic_prefi
 
     ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     migrate(pg_dsn)
-    s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_TOPIC_PREFIX": topic_prefix,
-                           "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path)})
-    ctx = ApiContext(settings=s, api=ApiSettings(drift_tail=3), db=ApiDatabase(pg_dsn, max_size=2),
-                     limiter=RateLimiter(), hasher=FAST)
+    s = Settings.from_env(
+        {
+            "LEVIBOT_PG_DSN": pg_dsn,
+            "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+            "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEVIBOT_VAR": str(tmp_path),
+        }
+    )
+    ctx = ApiContext(
+        settings=s,
+        api=ApiSettings(drift_tail=3),
+        db=ApiDatabase(pg_dsn, max_size=2),
+        limiter=RateLimiter(),
+        hasher=FAST,
+    )
     prod = Producer({"bootstrap.servers": kafka_bootstrap})
     for i in range(5):
         kind = "model_drift" if i != 3 else "sink_circuit_open"
-        a = Alert(id=f"al{i}", severity="warning", kind=kind, message=f"drift {i}", labels={"symbol": "BTC-USD"},
-                  dedupe_key=f"{kind}:BTC-USD:adwin:m{i}", ts=T0 + i * S)
+        a = Alert(
+            id=f"al{i}",
+            severity="warning",
+            kind=kind,
+            message=f"drift {i}",
+            labels={"symbol": "BTC-USD"},
+            dedupe_key=f"{kind}:BTC-USD:adwin:m{i}",
+            ts=T0 + i * S,
+        )
         prod.produce(f"{topic_prefix}alerts", encode(a))
     prod.produce(f"{topic_prefix}alerts", b"not json")
     prod.flush(10)
@@ -259,10 +302,22 @@ def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_
     key = "models-test-control-key-0123456789"
     ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     migrate(pg_dsn)
-    s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_TOPIC_PREFIX": topic_prefix, "LEVIBOT_CONTROL_KEY": key,
-                           "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path)})
-    ctx = ApiContext(settings=s, api=ApiSettings(control_cache_s=0), db=ApiDatabase(pg_dsn, max_size=2),
-                     limiter=RateLimiter(), hasher=FAST)
+    s = Settings.from_env(
+        {
+            "LEVIBOT_PG_DSN": pg_dsn,
+            "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+            "LEVIBOT_CONTROL_KEY": key,
+            "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEVIBOT_VAR": str(tmp_path),
+        }
+    )
+    ctx = ApiContext(
+        settings=s,
+        api=ApiSettings(control_cache_s=0),
+        db=ApiDatabase(pg_dsn, max_size=2),
+        limiter=RateLimiter(),
+        hasher=FAST,
+    )
     reg = ModelRegistry(tmp_path / "models")
     model = _train_model()
     first = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics={})
@@ -279,32 +334,45 @@ def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_
         # pinned to the first: there is no champion before it to roll back to
         assert client.post("/v1/models/rollback", json={}, headers=admin).status_code == 404
         assert client.post(f"/v1/models/{second}/pin", json={"reason": "fixed"}, headers=admin).status_code == 202
-        assert client.post("/v1/models/unpin", json={"reason": "follow the champion"},
-                           headers=admin).status_code == 202
+        assert client.post("/v1/models/unpin", json={"reason": "follow the champion"}, headers=admin).status_code == 202
     view = read_control(kafka_bootstrap, f"{topic_prefix}control", keyring(key))
     assert [(r.command.action, r.command.parameters.get("version"), r.outcome) for r in view.records] == [
-        ("pin_model", first, "applied"), ("pin_model", second, "applied"), ("unpin_model", None, "applied")]
+        ("pin_model", first, "applied"),
+        ("pin_model", second, "applied"),
+        ("unpin_model", None, "applied"),
+    ]
     assert view.state.pinned_model() is None
 
 
 def test_signal_lifecycle(api):
     client, ctx, dsn = api
     h = _key(ctx.db)
-    rows = [("tg:-100:1", 1, "open", None, "{30000}", 0), ("tg:-100:1", 2, "open", None, "{30100}", 5),
-            ("tg:-100:2", 1, "update", "tg:-100:1", "{}", 10), ("tg:-100:3", 1, "close", "tg:-100:1", "{}", 20),
-            ("tg:-100:9", 1, "open", None, "{2000}", 15)]
+    rows = [
+        ("tg:-100:1", 1, "open", None, "{30000}", 0),
+        ("tg:-100:1", 2, "open", None, "{30100}", 5),
+        ("tg:-100:2", 1, "update", "tg:-100:1", "{}", 10),
+        ("tg:-100:3", 1, "close", "tg:-100:1", "{}", 20),
+        ("tg:-100:9", 1, "open", None, "{2000}", 15),
+    ]
     with psycopg.connect(dsn, autocommit=True) as conn:
         for sid, ver, kind, ref, entries, sec in rows:
             ts = T0 + sec * S
-            conn.execute("INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
-                         "entries, ref_id, trust, ts, ts_ns) VALUES (%s, %s, '-100', 1, 'BTC-USD', 'long', %s, %s, "
-                         "%s, 0.5, to_timestamp(%s / 1e9), %s)", (sid, ver, kind, entries, ref, ts, ts))
+            conn.execute(
+                "INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, "
+                "entries, ref_id, trust, ts, ts_ns) VALUES (%s, %s, '-100', 1, 'BTC-USD', 'long', %s, %s, "
+                "%s, 0.5, to_timestamp(%s / 1e9), %s)",
+                (sid, ver, kind, entries, ref, ts, ts),
+            )
     r = client.get("/v1/signals/tg:-100:1", headers=h)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["state"] == "close" and body["count"] == 4
     assert [(e["id"], e["version"], e["kind"]) for e in body["events"]] == [
-        ("tg:-100:1", 1, "open"), ("tg:-100:1", 2, "open"), ("tg:-100:2", 1, "update"), ("tg:-100:3", 1, "close")]
+        ("tg:-100:1", 1, "open"),
+        ("tg:-100:1", 2, "open"),
+        ("tg:-100:2", 1, "update"),
+        ("tg:-100:3", 1, "close"),
+    ]
     assert body["events"][1]["entries"] == [30100.0]
     assert client.get("/v1/signals/tg:-100:404", headers=h).status_code == 404
     assert client.get("/v1/signals/' OR '1'='1", headers=h).status_code == 422  # spaces: not an id

@@ -29,7 +29,10 @@ FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    url = os.environ.get("LEVIBOT_TEST_REDIS_URL") or f"redis://127.0.0.1:{os.environ.get('LEVIBOT_REDIS_PORT', '56379')}/0"
+    url = (
+        os.environ.get("LEVIBOT_TEST_REDIS_URL")
+        or f"redis://127.0.0.1:{os.environ.get('LEVIBOT_REDIS_PORT', '56379')}/0"
+    )
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
@@ -47,14 +50,23 @@ class Replica:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = _free_port()
         self.log = log
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "levibot"), "api", "--port", str(self.port),
-                                      "--log-level", "warning"], cwd=REPO, env=env, stdout=log.open("ab"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "levibot"), "api", "--port", str(self.port), "--log-level", "warning"],
+            cwd=REPO,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         try:
-            wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, 60,
-                     f"the replica on {self.port} to answer /healthz", procs=[self.proc], retry_on=(httpx.HTTPError,),
-                     interval_s=0.3)
+            wait_for(
+                lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+                60,
+                f"the replica on {self.port} to answer /healthz",
+                procs=[self.proc],
+                retry_on=(httpx.HTTPError,),
+                interval_s=0.3,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{log.read_text()[-2000:]}") from None
 
@@ -77,12 +89,26 @@ def test_two_replicas_share_one_quota_across_a_restart(pg_dsn, redis_url, tmp_pa
     db = ApiDatabase(pg_dsn, max_size=1).open()
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
     kid, sec = parse_token(tok)
-    db.create_key(key_id=kid, name="shared", secret_hash=FAST.hash(sec), scopes=["read"], tier="pro",
-                  accounts=["default"], rate="6/minute", created_by="pytest", expires_at=None)
+    db.create_key(
+        key_id=kid,
+        name="shared",
+        secret_hash=FAST.hash(sec),
+        scopes=["read"],
+        tier="pro",
+        accounts=["default"],
+        rate="6/minute",
+        created_by="pytest",
+        expires_at=None,
+    )
     db.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
-    env.update(LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_API_RATE_STORAGE=redis_url, LEVIBOT_VAR=str(tmp_path / "var"),
-               LEVIBOT_KAFKA_BOOTSTRAP="127.0.0.1:1", LEVIBOT_API_AUTH_RATE="1000/minute")
+    env.update(
+        LEVIBOT_PG_DSN=pg_dsn,
+        LEVIBOT_API_RATE_STORAGE=redis_url,
+        LEVIBOT_VAR=str(tmp_path / "var"),
+        LEVIBOT_KAFKA_BOOTSTRAP="127.0.0.1:1",
+        LEVIBOT_API_AUTH_RATE="1000/minute",
+    )
     a = Replica(env, tmp_path / "a.log")
     b = Replica(env, tmp_path / "b.log")
     try:
@@ -97,8 +123,12 @@ def test_two_replicas_share_one_quota_across_a_restart(pg_dsn, redis_url, tmp_pa
         a = Replica(env, tmp_path / "a2.log")  # a new process, no memory of the old one's counts
         again = a.get("/v1/whoami", tok)
         assert again.status_code == 429 and again.json()["error"] == "rate_limited"
-        assert a.get("/healthz", tok).json() == {"status": "ok", "database": True, "rate_limit_storage": "redis",
-                                                 "rate_limits": True}
+        assert a.get("/healthz", tok).json() == {
+            "status": "ok",
+            "database": True,
+            "rate_limit_storage": "redis",
+            "rate_limits": True,
+        }
     finally:
         a.stop()
         b.stop()
@@ -122,8 +152,13 @@ def test_unreachable_redis_is_unavailable_not_per_process(pg_dsn):
     with pytest.raises(LimiterUnavailable):
         RateLimiter(dead, timeout_s=0.5).hit("k", "1/second")
     migrate(pg_dsn)
-    ctx = ApiContext(settings=Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn}), api=ApiSettings(rate_storage=dead),
-                     db=ApiDatabase(pg_dsn, max_size=2), limiter=RateLimiter(dead, timeout_s=0.5), hasher=FAST)
+    ctx = ApiContext(
+        settings=Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn}),
+        api=ApiSettings(rate_storage=dead),
+        db=ApiDatabase(pg_dsn, max_size=2),
+        limiter=RateLimiter(dead, timeout_s=0.5),
+        hasher=FAST,
+    )
     with TestClient(create_app(ctx)) as client:
         h = client.get("/healthz")
         assert h.status_code == 503 and h.json()["rate_limits"] is False and h.json()["database"] is True

@@ -77,11 +77,24 @@ def tg(kafka_bootstrap, pg_dsn, topic_prefix, tmp_path):
     trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
     reader = parse_token(_key(db, ("read",), "pro")["X-API-Key"])[0]
     db.close()
-    s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_CONTROL_KEY": KEY, "LEVIBOT_TOPIC_PREFIX": topic_prefix,
-                           "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path)})
-    a = ApiSettings(auth_rate="1000/minute", telegram_bot_token=BOT_TOKEN, telegram_secret_token=SECRET,
-                    telegram_api_url=bot.url, telegram_chats=f"{CHAT}",
-                    telegram_users=json.dumps({"7": trader, "11": reader}), session_secret="z" * 40)
+    s = Settings.from_env(
+        {
+            "LEVIBOT_PG_DSN": pg_dsn,
+            "LEVIBOT_CONTROL_KEY": KEY,
+            "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+            "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEVIBOT_VAR": str(tmp_path),
+        }
+    )
+    a = ApiSettings(
+        auth_rate="1000/minute",
+        telegram_bot_token=BOT_TOKEN,
+        telegram_secret_token=SECRET,
+        telegram_api_url=bot.url,
+        telegram_chats=f"{CHAT}",
+        telegram_users=json.dumps({"7": trader, "11": reader}),
+        session_secret="z" * 40,
+    )
     ctx = ApiContext(settings=s, api=a, db=ApiDatabase(pg_dsn, max_size=4), limiter=RateLimiter(), hasher=FAST)
     try:
         with TestClient(create_app(ctx), base_url="https://testserver", follow_redirects=False) as client:
@@ -91,13 +104,22 @@ def tg(kafka_bootstrap, pg_dsn, topic_prefix, tmp_path):
 
 
 def _update(chat: int, user: int, text: str, mid: int = 1) -> dict:
-    return {"update_id": mid, "message": {"message_id": mid, "chat": {"id": chat, "type": "supergroup"},
-                                          "from": {"id": user, "is_bot": False, "first_name": "T"}, "text": text}}
+    return {
+        "update_id": mid,
+        "message": {
+            "message_id": mid,
+            "chat": {"id": chat, "type": "supergroup"},
+            "from": {"id": user, "is_bot": False, "first_name": "T"},
+            "text": text,
+        },
+    }
 
 
 def _say(client, bot, chat, user, text, mid=1) -> str:
     n = len(bot.calls)
-    r = client.post("/telegram/bot", json=_update(chat, user, text, mid), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    r = client.post(
+        "/telegram/bot", json=_update(chat, user, text, mid), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    )
     assert r.status_code == 200, r.text
     assert len(bot.calls) == n + 1
     path, body = bot.calls[-1]
@@ -107,8 +129,9 @@ def _say(client, bot, chat, user, text, mid=1) -> str:
 
 def _audit(dsn):
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT actor, action, result, split_part(detail, ':', 1) FROM audit WHERE source = 'api' "
-                            "ORDER BY ts_ns").fetchall()
+        return conn.execute(
+            "SELECT actor, action, result, split_part(detail, ':', 1) FROM audit WHERE source = 'api' ORDER BY ts_ns"
+        ).fetchall()
 
 
 def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
@@ -143,12 +166,14 @@ def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
     assert bot.calls[-1][1]["reply_parameters"]["message_id"] == 1
     assert BOT_TOKEN not in caplog.text and SECRET not in caplog.text  # the token is in the Bot API's URL path
     rows = _audit(dsn)
-    assert rows == [("anonymous", "api.telegram.webhook", "denied", "bad_secret_token"),
-                    ("telegram:7", "api.telegram.halt", "denied", "not_allowed"),
-                    ("telegram:8", "api.telegram.status", "denied", "not_allowed"),
-                    (rows[3][0], "api.telegram.halt", "denied", "scope"),
-                    (rows[3][0], "api.telegram.confirm", "denied", "scope"),
-                    (f"api:{trader}", "api.telegram.halt", "applied", "published")]
+    assert rows == [
+        ("anonymous", "api.telegram.webhook", "denied", "bad_secret_token"),
+        ("telegram:7", "api.telegram.halt", "denied", "not_allowed"),
+        ("telegram:8", "api.telegram.status", "denied", "not_allowed"),
+        (rows[3][0], "api.telegram.halt", "denied", "scope"),
+        (rows[3][0], "api.telegram.confirm", "denied", "scope"),
+        (f"api:{trader}", "api.telegram.halt", "applied", "published"),
+    ]
 
 
 def test_mini_app_init_data(tg):
@@ -173,12 +198,14 @@ def test_mini_app_init_data(tg):
         assert r.status_code == code and "set-cookie" not in r.headers, (data, r.status_code)
     assert client.get("/console").headers["location"] == "/console/login"
     rows = [(a, act, res, d) for a, act, res, d in _audit(dsn)]
-    assert rows == [(f"api:{trader}", "api.console.telegram_login", "applied", "login"),
-                    ("anonymous", "api.console.telegram_login", "denied", "bad_signature"),
-                    ("anonymous", "api.console.telegram_login", "denied", "expired"),
-                    ("anonymous", "api.console.telegram_login", "denied", "bad_signature"),
-                    ("telegram:8", "api.console.telegram_login", "denied", "not_allowed"),
-                    ("anonymous", "api.console.telegram_login", "denied", "malformed")]
+    assert rows == [
+        (f"api:{trader}", "api.console.telegram_login", "applied", "login"),
+        ("anonymous", "api.console.telegram_login", "denied", "bad_signature"),
+        ("anonymous", "api.console.telegram_login", "denied", "expired"),
+        ("anonymous", "api.console.telegram_login", "denied", "bad_signature"),
+        ("telegram:8", "api.console.telegram_login", "denied", "not_allowed"),
+        ("anonymous", "api.console.telegram_login", "denied", "malformed"),
+    ]
 
 
 @pytest.mark.slow
@@ -187,8 +214,16 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
     audits it, and no order follows it."""
     from schemas.events import AuditEvent, Order
 
-    from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, \
-        read_events
+    from .flowproc import (
+        BAR_ARGS,
+        FlowProc,
+        TopicCounter,
+        create_topics,
+        drop_topics,
+        flow_env,
+        new_prefix,
+        read_events,
+    )
 
     prefix = new_prefix("tg")
     migrate(pg_dsn)
@@ -197,23 +232,41 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
     procs: list = []
     try:
         create_topics(kafka_bootstrap, prefix)
-        procs.append(FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
-                              tmp_path / "replay.log"))
+        procs.append(
+            FlowProc(
+                ["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log"
+            )
+        )
         from .flowproc import free_ports
 
         m_port = free_ports(1)[0]
-        flow = FlowProc(["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
-                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
+        flow = FlowProc(
+            ["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS],
+            dict(env, LEVIBOT_METRICS_PORT=str(m_port)),
+            tmp_path / "flow.log",
+        )
         procs.append(flow)
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20, 180, "the first orders", procs=[flow], interval_s=0.5)
         db = ApiDatabase(pg_dsn, max_size=1).open()
         trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
         db.close()
-        s = Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_CONTROL_KEY": KEY, "LEVIBOT_TOPIC_PREFIX": prefix,
-                               "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_VAR": str(tmp_path / "var")})
-        a = ApiSettings(telegram_bot_token=BOT_TOKEN, telegram_secret_token=SECRET, telegram_api_url=bot.url,
-                        telegram_chats=f"{CHAT}", telegram_users=json.dumps({"7": trader}))
+        s = Settings.from_env(
+            {
+                "LEVIBOT_PG_DSN": pg_dsn,
+                "LEVIBOT_CONTROL_KEY": KEY,
+                "LEVIBOT_TOPIC_PREFIX": prefix,
+                "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                "LEVIBOT_VAR": str(tmp_path / "var"),
+            }
+        )
+        a = ApiSettings(
+            telegram_bot_token=BOT_TOKEN,
+            telegram_secret_token=SECRET,
+            telegram_api_url=bot.url,
+            telegram_chats=f"{CHAT}",
+            telegram_users=json.dumps({"7": trader}),
+        )
         ctx = ApiContext(settings=s, api=a, db=ApiDatabase(pg_dsn, max_size=2), limiter=RateLimiter(), hasher=FAST)
         with TestClient(create_app(ctx)) as client:
             assert _say(client, bot, OTHER_CHAT, 7, "/halt") == "Not allowed here."
@@ -221,28 +274,42 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
             cmd_id = re.search(r"command (cmd-[0-9a-f]+)", _say(client, bot, CHAT, 7, f"/confirm {code}")).group(1)
 
             def applied() -> list:
-                return [e for e in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
-                        if e.command_id == cmd_id and e.result == "applied" and e.source == "flow"]
+                return [
+                    e
+                    for e in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
+                    if e.command_id == cmd_id and e.result == "applied" and e.source == "flow"
+                ]
 
             halt = wait_for(applied, 120, "the flow to apply the Telegram halt", procs=[flow], interval_s=0.5)[0]
             assert halt.actor == f"api:{trader}" and halt.action == "halt"
+
             # the flow goes on reading ticks while halted: 1,600 more (100 decision bars of each symbol), or the
             # whole replay (2 files x 6,000 bars x 8 ticks)
             def ticks_read() -> float:
                 return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
 
             read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
-            wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
-                     procs=[flow], retry_on=(OSError,))
+            wait_for(
+                lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8),
+                60,
+                "ticks read while halted",
+                procs=[flow],
+                retry_on=(OSError,),
+            )
         after = [o for o in read_events(kafka_bootstrap, f"{prefix}orders", Order) if o.ts > halt.ts]
         assert not after, f"{len(after)} orders after the Telegram halt"
         orders.close()
         with psycopg.connect(pg_dsn) as conn:
-            rows = conn.execute("SELECT source, actor, action, result FROM audit WHERE command_id = %s OR "
-                                "action = 'api.telegram.halt' ORDER BY source, ts_ns", (cmd_id,)).fetchall()
-        assert rows == [("api", "telegram:7", "api.telegram.halt", "denied"),
-                        ("api", f"api:{trader}", "api.telegram.halt", "applied"),
-                        ("flow", f"api:{trader}", "halt", "applied")]
+            rows = conn.execute(
+                "SELECT source, actor, action, result FROM audit WHERE command_id = %s OR "
+                "action = 'api.telegram.halt' ORDER BY source, ts_ns",
+                (cmd_id,),
+            ).fetchall()
+        assert rows == [
+            ("api", "telegram:7", "api.telegram.halt", "denied"),
+            ("api", f"api:{trader}", "api.telegram.halt", "applied"),
+            ("flow", f"api:{trader}", "halt", "applied"),
+        ]
     finally:
         bot.close()
         for p in procs:

@@ -23,26 +23,44 @@ def bits(bars) -> list:
 
 
 def state(agg: BarAggregator) -> tuple:
-    return (sorted((w, [x.hex() if isinstance(x, float) else x for x in a]) for w, a in agg.open.items()),
-            agg.boundary, agg.max_ts, agg.bars_emitted, agg.ticks_in, agg.late_count, agg.last_start,
-            agg.last_close)
+    return (
+        sorted((w, [x.hex() if isinstance(x, float) else x for x in a]) for w, a in agg.open.items()),
+        agg.boundary,
+        agg.max_ts,
+        agg.bars_emitted,
+        agg.ticks_in,
+        agg.late_count,
+        agg.last_start,
+        agg.last_close,
+    )
 
 
-_row = st.tuples(st.integers(0, 6000), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.sampled_from([1, -1, 0]),
-                 st.booleans())
+_row = st.tuples(
+    st.integers(0, 6000), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.sampled_from([1, -1, 0]), st.booleans()
+)
 _stream = st.lists(_row, min_size=1, max_size=120)
 
 
 def _cols(rows):
-    return [np.array([r[0] * MS for r in rows], np.int64), np.array([r[1] for r in rows], np.float64),
-            np.array([r[2] for r in rows], np.float64), np.array([r[3] for r in rows], np.int64),
-            np.array([r[4] for r in rows], bool)]
+    return [
+        np.array([r[0] * MS for r in rows], np.int64),
+        np.array([r[1] for r in rows], np.float64),
+        np.array([r[2] for r in rows], np.float64),
+        np.array([r[3] for r in rows], np.int64),
+        np.array([r[4] for r in rows], bool),
+    ]
 
 
 @settings(max_examples=300, deadline=None)
-@given(_stream, st.lists(st.integers(1, 30), min_size=1, max_size=12), st.sampled_from([0.0, 0.3, 2.0]),
-       st.sampled_from([1, 2]), st.integers(0, 3), st.lists(st.integers(-500, 3000), min_size=1, max_size=12),
-       st.booleans())
+@given(
+    _stream,
+    st.lists(st.integers(1, 30), min_size=1, max_size=12),
+    st.sampled_from([0.0, 0.3, 2.0]),
+    st.sampled_from([1, 2]),
+    st.integers(0, 3),
+    st.lists(st.integers(-500, 3000), min_size=1, max_size=12),
+    st.booleans(),
+)
 def test_three_folds_agree_bit_for_bit(rows, cuts, lateness, res, disorder, jumps, watermarks):
     """The same stream cut the same way, each batch followed by the same ``advance`` (or none): the per-tick fold,
     the array fold and the Python fold (falling back to the per-tick fold when it refuses the batch) emit the
@@ -109,13 +127,19 @@ def test_a_tick_in_a_window_an_advance_closed_is_late_in_every_path():
         assert bars == [] and lt == [0] and agg.late_count == 1 and list(agg.open) == [3 * NS], fold
 
 
-_bar_row = st.tuples(st.integers(0, 400), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.integers(0, 3),
-                     st.booleans(), st.integers(0, 8))
+_bar_row = st.tuples(
+    st.integers(0, 400), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.integers(0, 3), st.booleans(), st.integers(0, 8)
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_bar_row, min_size=1, max_size=80), st.lists(st.integers(1, 25), min_size=1, max_size=10),
-       st.sampled_from([3, 5, 60]), st.booleans(), st.booleans())
+@given(
+    st.lists(_bar_row, min_size=1, max_size=80),
+    st.lists(st.integers(1, 25), min_size=1, max_size=10),
+    st.sampled_from([3, 5, 60]),
+    st.booleans(),
+    st.booleans(),
+)
 def test_resampler_rows_equal_bar_by_bar_and_columns(rows, cuts, res, odd, advance):
     """Base bars in lists of any size through ``update_rows`` (``advance`` between lists) give exactly the coarse
     bars and state of ``update`` bar by bar and, for in-order traded bars, of ``update_columns``. ``odd`` mixes in
@@ -149,8 +173,9 @@ def test_resampler_rows_equal_bar_by_bar_and_columns(rows, cuts, res, odd, advan
         assert (rows_rs.start, rows_rs.last_start) == (ref.start, ref.last_start)
     assert bits(got) == bits(want) == bits(got_cols)
     for rs in (rows_rs, col_rs):
-        assert [x.hex() if isinstance(x, float) else x for x in (rs.acc or [])] == \
-            [x.hex() if isinstance(x, float) else x for x in (ref.acc or [])]
+        assert [x.hex() if isinstance(x, float) else x for x in (rs.acc or [])] == [
+            x.hex() if isinstance(x, float) else x for x in (ref.acc or [])
+        ]
         assert (rs.start, rs.last_start, rs.ignored) == (ref.start, ref.last_start, ref.ignored)
 
 
@@ -171,12 +196,24 @@ def test_signal_stage_small_and_array_paths_emit_the_same(cuts, seed):
     n = 3000
     ts = np.cumsum(rng.integers(0, 900, n)) * MS + 1_600_000_000 * NS
     px = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
-    ticks = [Tick(symbol="BTC-USD", ts=int(t), price=float(p), qty=float(q), side=("buy", "sell", "unknown")[s],
-                  trade_id=f"t{i}", venue="v", synthetic=bool(y))
-             for i, (t, p, q, s, y) in enumerate(zip(ts, px, rng.exponential(1.0, n), rng.integers(0, 3, n),
-                                                     rng.random(n) < 0.1))]
-    cfg = replace(PipelineConfig(), base_resolution_s=1, bar_resolutions_s=(5, 60), decision_resolution_s=5,
-                  symbols=("BTC-USD",))
+    ticks = [
+        Tick(
+            symbol="BTC-USD",
+            ts=int(t),
+            price=float(p),
+            qty=float(q),
+            side=("buy", "sell", "unknown")[s],
+            trade_id=f"t{i}",
+            venue="v",
+            synthetic=bool(y),
+        )
+        for i, (t, p, q, s, y) in enumerate(
+            zip(ts, px, rng.exponential(1.0, n), rng.integers(0, 3, n), rng.random(n) < 0.1)
+        )
+    ]
+    cfg = replace(
+        PipelineConfig(), base_resolution_s=1, bar_resolutions_s=(5, 60), decision_resolution_s=5, symbols=("BTC-USD",)
+    )
 
     def run(small: int) -> tuple:
         old = ss.SMALL_BATCH
@@ -196,7 +233,13 @@ def test_signal_stage_small_and_array_paths_emit_the_same(cuts, seed):
                 feats += [(f.ts, [v.hex() for v in f.values]) for f in out.features]
                 points += [(p.ts, p.close.hex(), p.intent) for p in out.update.points]
                 i, k = j, k + 1
-            return bars, feats, points, state(stage.agg), [(r.start, r.last_start, r.acc) for r in stage.resamplers.values()]
+            return (
+                bars,
+                feats,
+                points,
+                state(stage.agg),
+                [(r.start, r.last_start, r.acc) for r in stage.resamplers.values()],
+            )
         finally:
             ss.SMALL_BATCH = old
 
@@ -208,8 +251,12 @@ def test_signal_stage_small_and_array_paths_emit_the_same(cuts, seed):
 
 
 @settings(max_examples=200, deadline=None)
-@given(_stream, st.lists(st.integers(1, 25), min_size=1, max_size=10), st.sampled_from([(3, 6), (5, 60), (2, 10)]),
-       st.booleans())
+@given(
+    _stream,
+    st.lists(st.integers(1, 25), min_size=1, max_size=10),
+    st.sampled_from([(3, 6), (5, 60), (2, 10)]),
+    st.booleans(),
+)
 def test_checked_resampler_rows_equal_bar_by_bar(rows, cuts, chain, advance):
     """What ``checked`` vouches for (a drop-policy aggregator's bars, then a resampler's) through a chain of two
     resamplers in lists of any size: the coarse bars and state of ``update`` bar by bar."""
@@ -237,7 +284,8 @@ def test_checked_resampler_rows_equal_bar_by_bar(rows, cuts, chain, advance):
         got[1] += fast[1].update_rows(mid_f, checked=True)
         for a, b in zip(fast, ref):
             assert (a.start, a.last_start, a.ignored) == (b.start, b.last_start, b.ignored)
-            assert [x.hex() if isinstance(x, float) else x for x in (a.acc or [])] == \
-                [x.hex() if isinstance(x, float) else x for x in (b.acc or [])]
+            assert [x.hex() if isinstance(x, float) else x for x in (a.acc or [])] == [
+                x.hex() if isinstance(x, float) else x for x in (b.acc or [])
+            ]
         i, k = j, k + 1
     assert bits(got[0]) == bits(want[0]) and bits(got[1]) == bits(want[1])

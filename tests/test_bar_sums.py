@@ -16,7 +16,7 @@ def _loop(starts, lengths, values, inits):
         sums = []
         for r, (s, n) in enumerate(zip(starts, lengths)):
             a = float(i[r])
-            for x in v[s:s + n]:
+            for x in v[s : s + n]:
                 a += float(x)
             sums.append(a)
         out.append(sums)
@@ -50,5 +50,5 @@ def test_both_paths_are_taken():
         v = [np.linspace(0.1, 1.0, len(keys))] * 4
         got = _seq_sums(starts, lens, v, [np.zeros(len(starts))] * 4)
         assert [g.tolist() for g in got] == _loop(starts, lens, v, [np.zeros(len(starts))] * 4)
-    assert len(even) // 5 * 5 <= 4 * len(even) + 64          # even: padded
-    assert 301 * 2000 > 4 * len(skewed) + 64                  # skewed: per position
+    assert len(even) // 5 * 5 <= 4 * len(even) + 64  # even: padded
+    assert 301 * 2000 > 4 * len(skewed) + 64  # skewed: per position

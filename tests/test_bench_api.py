@@ -13,9 +13,13 @@ from benchmarks.api import attack, summarise, vegeta_path
 
 def test_latency_counts_from_the_due_time():
     # 1,000/s: request 0 sent 5 ms late (the schedule starts at 0), the others on time, each answered in 1 ms
-    rows = [(0, 5_000_000, 200, 1_000_000, ""), (1, 1_000_000, 200, 1_000_000, ""),
-            (2, 2_000_000, 200, 1_000_000, ""), (3, 3_000_000, 500, 1_000_000, ""),
-            (4, 4_000_000, 0, 5_000_000_000, "Get: context deadline exceeded (Client.Timeout exceeded)")]
+    rows = [
+        (0, 5_000_000, 200, 1_000_000, ""),
+        (1, 1_000_000, 200, 1_000_000, ""),
+        (2, 2_000_000, 200, 1_000_000, ""),
+        (3, 3_000_000, 500, 1_000_000, ""),
+        (4, 4_000_000, 0, 5_000_000_000, "Get: context deadline exceeded (Client.Timeout exceeded)"),
+    ]
     got = summarise(rows, 1000.0)
     assert got["requests"] == 5 and got["errors"] == 2
     assert got["errors_http_500"] == 1 and got["errors_timeout"] == 1

@@ -8,9 +8,27 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["run"], ["backtest"], ["replay"], ["topics"], ["topics", "create"], ["topics", "list"], ["db"],
-            ["db", "migrate"], ["recovery-init"], ["ingest-signals"], ["dispatch-alerts"], ["replay-telegram"],
-            ["sweep"], ["train"], ["evaluate-models"], ["features"], ["features", "build"], ["retrain"]]
+COMMANDS = [
+    [],
+    ["run"],
+    ["backtest"],
+    ["replay"],
+    ["topics"],
+    ["topics", "create"],
+    ["topics", "list"],
+    ["db"],
+    ["db", "migrate"],
+    ["recovery-init"],
+    ["ingest-signals"],
+    ["dispatch-alerts"],
+    ["replay-telegram"],
+    ["sweep"],
+    ["train"],
+    ["evaluate-models"],
+    ["features"],
+    ["features", "build"],
+    ["retrain"],
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "levibot")

@@ -14,8 +14,18 @@ from schemas.events import Signal, Tick
 
 TS = 1_700_000_000_000_000_000
 TICK = Tick(symbol="BTCUSD", ts=TS, price=37000.5, qty=0.25, side="buy", trade_id="t-42", venue="binance")
-SIGNAL = Signal(id="tg:-1001:7", source_chat="-1001", source_message_id=7, symbol="BTC-USDT", side="long",
-                entries=[27000.0], targets=[28000.0], stop=26500.0, ts=TS, raw_text="BTC long, entry 27000")
+SIGNAL = Signal(
+    id="tg:-1001:7",
+    source_chat="-1001",
+    source_message_id=7,
+    symbol="BTC-USDT",
+    side="long",
+    entries=[27000.0],
+    targets=[28000.0],
+    stop=26500.0,
+    ts=TS,
+    raw_text="BTC long, entry 27000",
+)
 TICK_RAW, SIGNAL_RAW = encode(TICK), encode(SIGNAL)
 
 Mutation = Callable[[bytes], bytes]
@@ -23,18 +33,22 @@ Mutation = Callable[[bytes], bytes]
 
 def in_value(field: str, bad: bytes) -> Mutation:
     """``bad`` inserted in the middle of the string value of ``field``."""
+
     def mutate(raw: bytes) -> bytes:
         head = f'"{field}":"'.encode()
         i = raw.index(head) + len(head)
         j = raw.index(b'"', i)
         mid = (i + j) // 2
         return raw[:mid] + bad + raw[mid:]
+
     return mutate
 
 
 def in_key(field: str, bad: bytes) -> Mutation:
     """``bad`` inside the name of the (known) key ``field``."""
-    return lambda raw: raw.replace(f'"{field}":'.encode(), f'"{field[:2]}'.encode() + bad + f'{field[2:]}":'.encode(), 1)
+    return lambda raw: raw.replace(
+        f'"{field}":'.encode(), f'"{field[:2]}'.encode() + bad + f'{field[2:]}":'.encode(), 1
+    )
 
 
 def extra_field(key: bytes, value: bytes) -> Mutation:
@@ -54,8 +68,10 @@ CASES: list[tuple[str, Mutation]] = [
     ("truncated 2-byte sequence", in_value("symbol", b"\xc3")),
     ("truncated 3-byte sequence", in_value("symbol", b"\xe2\x82")),
     ("truncated 4-byte sequence", in_value("symbol", b"\xf0\x9f\x98")),
-    ("truncated sequence before the closing quote", lambda raw: raw.replace(b'"buy"', b'"buy\xe2\x82"')
-     .replace(b'"long"', b'"long\xe2\x82"')),
+    (
+        "truncated sequence before the closing quote",
+        lambda raw: raw.replace(b'"buy"', b'"buy\xe2\x82"').replace(b'"long"', b'"long\xe2\x82"'),
+    ),
     ("truncated sequence in an unknown field", extra_field(b"note", b"ok\xf0\x9f")),
     ("overlong '/' (C0 AF)", in_value("symbol", b"\xc0\xaf")),
     ("overlong NUL (C0 80)", in_value("symbol", b"\xc0\x80")),
@@ -76,7 +92,8 @@ SIGNAL_ONLY: list[tuple[str, Mutation]] = [
 ]
 
 PAYLOADS = [pytest.param(mut(TICK_RAW), Tick, id=f"tick: {name}") for name, mut in CASES] + [
-    pytest.param(mut(SIGNAL_RAW), Signal, id=f"signal: {name}") for name, mut in CASES + SIGNAL_ONLY]
+    pytest.param(mut(SIGNAL_RAW), Signal, id=f"signal: {name}") for name, mut in CASES + SIGNAL_ONLY
+]
 
 
 def test_the_mutations_change_the_payloads_and_break_utf8() -> None:  # guards the cases below
@@ -117,8 +134,21 @@ def test_valid_non_ascii_text_is_still_accepted() -> None:
     """The UTF-8 rule must not reject real UTF-8: emoji, Cyrillic and CJK in a signal's text, alone and in a batch
     (a non-ASCII batch is checked message by message)."""
     texts = ["TP1 hit ✅ move SL to entry", "Лонг BTC, вход 27000", "比特币 做多 🚀🚀", "\u00e9\u00e8 \U0010fffd"]
-    raws = [encode(Signal(id=f"tg:-1001:{i}", source_chat="-1001", source_message_id=i, symbol="BTC-USDT",
-                          side="long", entries=[27000.0], ts=TS, raw_text=t)) for i, t in enumerate(texts)]
+    raws = [
+        encode(
+            Signal(
+                id=f"tg:-1001:{i}",
+                source_chat="-1001",
+                source_message_id=i,
+                symbol="BTC-USDT",
+                side="long",
+                entries=[27000.0],
+                ts=TS,
+                raw_text=t,
+            )
+        )
+        for i, t in enumerate(texts)
+    ]
     assert all(not r.isascii() for r in raws)
     assert [decode(r, Signal).raw_text for r in raws] == texts
     events, failures = decode_many([TICK_RAW] + raws, Signal)

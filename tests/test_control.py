@@ -16,9 +16,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import operators.control.signing as signing
-from operators.control import (APPLY_REASONS, SIGNATURE_REASONS, AppliedResult, ControlState, Verdict, audit_event,
-                               canonical_bytes, check, keyring, numeric_limit_fields, parameters_digest, parse_key,
-                               parse_keyring, refusal_alert, sign, verify)
+from operators.control import (
+    APPLY_REASONS,
+    SIGNATURE_REASONS,
+    AppliedResult,
+    ControlState,
+    Verdict,
+    audit_event,
+    canonical_bytes,
+    check,
+    keyring,
+    numeric_limit_fields,
+    parameters_digest,
+    parse_key,
+    parse_keyring,
+    refusal_alert,
+    sign,
+    verify,
+)
 from operators.risk.limits import RiskLimits
 from schemas.codec import DecodeError, decode, encode, validate
 from schemas.events import AuditEvent, ControlCommand
@@ -28,10 +43,18 @@ KEY = b"unit-test-key-0123456789abcdef"
 KEYS = {"default": KEY}
 
 
-def cmd(i: int, scope: str = "account:default", action: str = "halt", ts: int | None = None,
-        **params: object) -> ControlCommand:
-    return ControlCommand(id=f"cmd-{i}", issuer="alice", scope=scope, action=action,  # type: ignore[arg-type]
-                          parameters=params, reason=f"because {i}", ts=T0 + i if ts is None else ts)
+def cmd(
+    i: int, scope: str = "account:default", action: str = "halt", ts: int | None = None, **params: object
+) -> ControlCommand:
+    return ControlCommand(
+        id=f"cmd-{i}",
+        issuer="alice",
+        scope=scope,
+        action=action,  # type: ignore[arg-type]
+        parameters=params,
+        reason=f"because {i}",
+        ts=T0 + i if ts is None else ts,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -107,8 +130,13 @@ def test_parse_key_and_keyring():
     assert parse_key("hex:" + "0f" * 16) == b"\x0f" * 16
     assert parse_key("  sixteen-bytes-long  ") == b"sixteen-bytes-long"
     assert parse_key("ab" * 16) == b"ab" * 16  # without the prefix hex-looking text is taken as text
-    for bad, msg in (("", "empty"), ("hex:", "empty"), ("s3cr3t", "too short"), ("hex:" + "zq" * 16, "not valid hex"),
-                     ("hex:" + "9e" * 8, "too short")):
+    for bad, msg in (
+        ("", "empty"),
+        ("hex:", "empty"),
+        ("s3cr3t", "too short"),
+        ("hex:" + "zq" * 16, "not valid hex"),
+        ("hex:" + "9e" * 8, "too short"),
+    ):
         with pytest.raises(ValueError, match=msg) as err:
             parse_key(bad)
         secret = bad.removeprefix("hex:")[:4]
@@ -120,7 +148,9 @@ def test_parse_key_and_keyring():
             parse_keyring(bad)
     assert keyring("", "default", "") == {}
     assert keyring("signing-key-0123456", "k2", "k1=older-key-0123456") == {
-        "k1": b"older-key-0123456", "k2": b"signing-key-0123456"}
+        "k1": b"older-key-0123456",
+        "k2": b"signing-key-0123456",
+    }
     assert keyring("signing-key-0123456", "k1", "k1=signing-key-0123456") == {"k1": b"signing-key-0123456"}
     with pytest.raises(ValueError, match="two different keys"):
         keyring("signing-key-0123456", "k1", "k1=older-key-0123456")
@@ -173,9 +203,12 @@ def test_limits_strategies_and_model_pin():
     assert s.pinned_model() == "v2"
     s.apply(cmd(10, "account:default", "unpin_model"))
     assert s.pinned_model() is None and s.model_command().id == "cmd-10"
-    assert s.summary() == {"modes": {}, "limits": {"default": {"max_leverage": 3.0, "min_history": 150},
-                                                   "desk2": {"max_portfolio_var": 0.0}},
-                           "disabled_strategies": ["trend"], "pinned_model": None}
+    assert s.summary() == {
+        "modes": {},
+        "limits": {"default": {"max_leverage": 3.0, "min_history": 150}, "desk2": {"max_portfolio_var": 0.0}},
+        "disabled_strategies": ["trend"],
+        "pinned_model": None,
+    }
     assert s.counts == {"applied": 10, "refused": 0, "duplicate": 0}
 
 
@@ -256,9 +289,13 @@ def test_idempotent_by_id_and_forgeries_do_not_block_ids():
 
 
 def test_state_pickles_and_is_deterministic():
-    seq = [cmd(1, "symbol:BTCUSD", "halt"), cmd(2, "account:default", "set_limit", name="max_leverage", value=1.2),
-           cmd(3, "strategy:trend", "disable_strategy"), cmd(4, "account:default", "pin_model", version="v9"),
-           cmd(5, "account:default", "set_limit", name="nope", value=1.0)]
+    seq = [
+        cmd(1, "symbol:BTCUSD", "halt"),
+        cmd(2, "account:default", "set_limit", name="max_leverage", value=1.2),
+        cmd(3, "strategy:trend", "disable_strategy"),
+        cmd(4, "account:default", "pin_model", version="v9"),
+        cmd(5, "account:default", "set_limit", name="nope", value=1.0),
+    ]
     a, b = ControlState(), ControlState()
     for c in seq:
         a.apply(c)
@@ -280,11 +317,19 @@ def test_audit_event_fields_and_deterministic_id():
     ev = audit_event(c, res, source="flow")
     assert validate(ev) == ev  # patterns and bounds of the wire contract hold
     assert (ev.actor, ev.action, ev.scope, ev.result, ev.command_id, ev.ts, ev.source) == (
-        "alice", "set_limit", "account:default", "applied", "cmd-7", c.ts, "flow")
+        "alice",
+        "set_limit",
+        "account:default",
+        "applied",
+        "cmd-7",
+        c.ts,
+        "flow",
+    )
     assert ev.parameters_digest == hashlib.sha256(b'{"name":"max_leverage","value":1.5}').hexdigest()
     assert ev.parameters_digest == parameters_digest(c.parameters)
     assert "1.5" not in ev.detail and "max_leverage" not in json.dumps(msgspec.to_builtins(ev)).replace(
-        ev.detail, "")  # parameters only as a digest
+        ev.detail, ""
+    )  # parameters only as a digest
     assert audit_event(c, ControlState().apply(c)).id == ev.id  # a recovery re-emits the same id
     refused = audit_event(c, Verdict(False, "bad_signature", "no match"))
     assert refused.result == "refused" and refused.detail == "bad_signature: no match" and refused.id != ev.id
@@ -318,10 +363,12 @@ def test_refusal_alert():
 
 
 def test_operators_control_is_pure():
-    code = ("import sys, operators.control; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('bytewax', 'confluent_kafka', 'psycopg', "
-            "'clickhouse_connect', 'chdb', 'prometheus_client', 'httpx', 'requests', 'connectors', 'flows')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, operators.control; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('bytewax', 'confluent_kafka', 'psycopg', "
+        "'clickhouse_connect', 'chdb', 'prometheus_client', 'httpx', 'requests', 'connectors', 'flows')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -330,17 +377,33 @@ def test_operators_control_is_pure():
 
 _name = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,15}", fullmatch=True)
 _scope = st.one_of(
-    _name.map(lambda n: f"account:{n}"), _name.map(lambda n: f"strategy:{n}"),
-    st.from_regex(r"[A-Z0-9]{1,8}([-/][A-Z0-9]{1,4})?", fullmatch=True).map(lambda s: f"symbol:{s}"))
-_param_value = st.one_of(st.text(max_size=20), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-                         st.floats(allow_nan=False, allow_infinity=False))
+    _name.map(lambda n: f"account:{n}"),
+    _name.map(lambda n: f"strategy:{n}"),
+    st.from_regex(r"[A-Z0-9]{1,8}([-/][A-Z0-9]{1,4})?", fullmatch=True).map(lambda s: f"symbol:{s}"),
+)
+_param_value = st.one_of(
+    st.text(max_size=20),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 _commands = st.builds(
     ControlCommand,
     id=st.from_regex(r"[!-~]{1,40}", fullmatch=True),
     issuer=_name,
     scope=_scope,
-    action=st.sampled_from(["halt", "reduce_only", "resume", "set_limit", "enable_strategy", "disable_strategy",
-                            "pin_model", "unpin_model"]),
+    action=st.sampled_from(
+        [
+            "halt",
+            "reduce_only",
+            "resume",
+            "set_limit",
+            "enable_strategy",
+            "disable_strategy",
+            "pin_model",
+            "unpin_model",
+        ]
+    ),
     parameters=st.dictionaries(_name, _param_value, max_size=4),
     reason=st.text(max_size=40),
     ts=st.integers(946_684_800_000_000_000, 4_102_444_799_999_999_999),
@@ -370,7 +433,8 @@ def _mutations(c: ControlCommand) -> st.SearchStrategy[tuple[str, object]]:
         "key_id": _name,
     }
     return st.sampled_from(sorted(other)).flatmap(
-        lambda f: other[f].filter(lambda v, f=f: v != getattr(c, f)).map(lambda v, f=f: (f, v)))
+        lambda f: other[f].filter(lambda v, f=f: v != getattr(c, f)).map(lambda v, f=f: (f, v))
+    )
 
 
 @FAST
@@ -402,8 +466,9 @@ MODE_SCOPES = ["account:a", "account:b", "symbol:BTCUSD", "symbol:ETHUSD", "stra
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from(MODE_SCOPES), st.sampled_from(["halt", "reduce_only", "resume"])),
-                max_size=30))
+@given(
+    st.lists(st.tuples(st.sampled_from(MODE_SCOPES), st.sampled_from(["halt", "reduce_only", "resume"])), max_size=30)
+)
 def test_mode_is_the_most_restrictive_scope(ops):
     s = ControlState()
     last: dict[str, str] = {}
@@ -415,20 +480,32 @@ def test_mode_is_the_most_restrictive_scope(ops):
     for acct in ("a", "b", "c"):
         for sym in ("BTCUSD", "ETHUSD", "XRPUSD"):
             for strat in ("trend", "zscore", "other"):
-                want = max(rank.get(last.get(sc, "resume"), 0)
-                           for sc in (f"account:{acct}", f"symbol:{sym}", f"strategy:{strat}"))
+                want = max(
+                    rank.get(last.get(sc, "resume"), 0)
+                    for sc in (f"account:{acct}", f"symbol:{sym}", f"strategy:{strat}")
+                )
                 assert s.mode(acct, sym, strat) == name[want]
 
 
 _valid_command = st.one_of(
     st.tuples(st.sampled_from(MODE_SCOPES), st.sampled_from(["halt", "reduce_only", "resume"]), st.just({})),
-    st.tuples(st.sampled_from(["account:a", "account:b"]), st.just("set_limit"),
-              st.fixed_dictionaries({"name": st.sampled_from(["max_leverage", "min_history", "max_drawdown"]),
-                                     "value": st.integers(0, 500)})),
-    st.tuples(st.sampled_from(["strategy:trend", "strategy:zscore"]),
-              st.sampled_from(["enable_strategy", "disable_strategy"]), st.just({})),
-    st.tuples(st.sampled_from(["account:a", "account:b"]), st.just("pin_model"),
-              st.fixed_dictionaries({"version": st.sampled_from(["v1", "v2", "v3"])})),
+    st.tuples(
+        st.sampled_from(["account:a", "account:b"]),
+        st.just("set_limit"),
+        st.fixed_dictionaries(
+            {"name": st.sampled_from(["max_leverage", "min_history", "max_drawdown"]), "value": st.integers(0, 500)}
+        ),
+    ),
+    st.tuples(
+        st.sampled_from(["strategy:trend", "strategy:zscore"]),
+        st.sampled_from(["enable_strategy", "disable_strategy"]),
+        st.just({}),
+    ),
+    st.tuples(
+        st.sampled_from(["account:a", "account:b"]),
+        st.just("pin_model"),
+        st.fixed_dictionaries({"version": st.sampled_from(["v1", "v2", "v3"])}),
+    ),
     st.tuples(st.sampled_from(["account:a", "account:b"]), st.just("unpin_model"), st.just({})),
 )
 
@@ -437,8 +514,10 @@ _valid_command = st.one_of(
 @given(st.lists(_valid_command, min_size=1, max_size=40), st.randoms(use_true_random=False))
 def test_final_state_depends_only_on_each_slots_latest_command(specs, rnd):
     ts_values = rnd.sample(range(T0, T0 + 10_000), len(specs))  # distinct event times
-    commands = [ControlCommand(id=f"c{i}", issuer="ops", scope=scope, action=action, parameters=params, ts=ts)
-                for i, ((scope, action, params), ts) in enumerate(zip(specs, ts_values))]
+    commands = [
+        ControlCommand(id=f"c{i}", issuer="ops", scope=scope, action=action, parameters=params, ts=ts)
+        for i, ((scope, action, params), ts) in enumerate(zip(specs, ts_values))
+    ]
 
     def fold(cmds):
         s = ControlState()
@@ -470,9 +549,11 @@ def test_final_state_depends_only_on_each_slots_latest_command(specs, rnd):
 
 def _audit_events() -> list[AuditEvent]:
     s = ControlState()
-    cmds = [sign(cmd(1, "symbol:BTCUSD", "halt"), KEY),
-            sign(cmd(2, "account:default", "set_limit", name="max_leverage", value=1.25), KEY),
-            sign(cmd(3, "account:default", "set_limit", name="nope", value=1.0), KEY)]
+    cmds = [
+        sign(cmd(1, "symbol:BTCUSD", "halt"), KEY),
+        sign(cmd(2, "account:default", "set_limit", name="max_leverage", value=1.25), KEY),
+        sign(cmd(3, "account:default", "set_limit", name="nope", value=1.0), KEY),
+    ]
     out = [audit_event(c, s.apply(c)) for c in cmds]
     forged = sign(cmd(4, "account:default", "resume"), b"forged-key-0123456789")
     out.append(audit_event(forged, verify(forged, KEYS), source="flow"))
@@ -500,14 +581,25 @@ def test_audit_table_is_append_only_and_idempotent(pg_dsn):
     write(events)
     write(events + events[:2])  # a recovery re-emits: nothing is stored twice
     with psycopg.connect(pg_dsn) as conn:
-        rows = conn.execute("SELECT id, actor, action, scope, result, command_id, detail, parameters_digest, source, "
-                            "ts_ns, ts, recorded_at FROM audit ORDER BY ts_ns").fetchall()
+        rows = conn.execute(
+            "SELECT id, actor, action, scope, result, command_id, detail, parameters_digest, source, "
+            "ts_ns, ts, recorded_at FROM audit ORDER BY ts_ns"
+        ).fetchall()
         assert [r[0] for r in rows] == [e.id for e in sorted(events, key=lambda e: e.ts)]
         by_id = {r[0]: r for r in rows}
         for e in events:
             r = by_id[e.id]
-            assert r[1:10] == (e.actor, e.action, e.scope, e.result, e.command_id, e.detail, e.parameters_digest,
-                               e.source, e.ts)
+            assert r[1:10] == (
+                e.actor,
+                e.action,
+                e.scope,
+                e.result,
+                e.command_id,
+                e.detail,
+                e.parameters_digest,
+                e.source,
+                e.ts,
+            )
             assert r[10].timestamp() == pytest.approx(e.ts / 1e9, abs=1e-6) and r[11] is not None
         assert [r[4] for r in rows] == ["applied", "applied", "refused", "refused"]
 
@@ -517,17 +609,22 @@ def test_audit_table_is_append_only_and_idempotent(pg_dsn):
         ("DELETE FROM audit", "DELETE"),
         ("DELETE FROM audit WHERE id = %s", "DELETE"),
         ("TRUNCATE audit", "TRUNCATE"),
-        ("INSERT INTO audit (id, actor, action, result, ts, ts_ns) SELECT id, actor, action, result, ts, ts_ns "
-         "FROM audit ON CONFLICT (id) DO UPDATE SET detail = 'rewritten'", "UPDATE"),
+        (
+            "INSERT INTO audit (id, actor, action, result, ts, ts_ns) SELECT id, actor, action, result, ts, ts_ns "
+            "FROM audit ON CONFLICT (id) DO UPDATE SET detail = 'rewritten'",
+            "UPDATE",
+        ),
     ]
     for stmt, op_name in statements:
         with psycopg.connect(pg_dsn) as conn:
-            with pytest.raises(psycopg.errors.RestrictViolation,
-                               match=f"audit is append-only: {op_name} on table audit is not allowed"):
+            with pytest.raises(
+                psycopg.errors.RestrictViolation, match=f"audit is append-only: {op_name} on table audit is not allowed"
+            ):
                 conn.execute(stmt, (events[0].id,) if "%s" in stmt else None)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone() == (len(events),)
         assert conn.execute("SELECT count(*) FROM audit WHERE detail = 'rewritten'").fetchone() == (0,)
         with pytest.raises(psycopg.errors.CheckViolation):  # the result values of the contract only
-            conn.execute("INSERT INTO audit (id, actor, action, result, ts, ts_ns) "
-                         "VALUES ('x', 'a', 'halt', 'maybe', now(), 1)")
+            conn.execute(
+                "INSERT INTO audit (id, actor, action, result, ts, ts_ns) VALUES ('x', 'a', 'halt', 'maybe', now(), 1)"
+            )

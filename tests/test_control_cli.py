@@ -50,8 +50,12 @@ def empty_prefix(kafka_bootstrap):
 
 
 def env_for(prefix: str, key: str | None = KEY, key_id: str | None = KEY_ID, verify_keys: str | None = None) -> dict:
-    return {"LEVIBOT_TOPIC_PREFIX": prefix, "LEVIBOT_CONTROL_KEY": key, "LEVIBOT_CONTROL_KEY_ID": key_id,
-            "LEVIBOT_CONTROL_VERIFY_KEYS": verify_keys}
+    return {
+        "LEVIBOT_TOPIC_PREFIX": prefix,
+        "LEVIBOT_CONTROL_KEY": key,
+        "LEVIBOT_CONTROL_KEY_ID": key_id,
+        "LEVIBOT_CONTROL_VERIFY_KEYS": verify_keys,
+    }
 
 
 def control(prefix: str, *args: str, **env_kw) -> object:
@@ -72,13 +76,21 @@ SUBCOMMANDS = [
     (["halt", "--reason", "exchange outage", "--scope", "symbol:BTCUSD"], "halt", "symbol:BTCUSD", {}),
     (["reduce-only", "--reason", "drawdown review"], "reduce_only", "account:default", {}),
     (["resume", "--scope", "account:default", "--reason", "review done"], "resume", "account:default", {}),
-    (["set-limit", "max_leverage", "1.5", "--reason", "desk limit"], "set_limit", "account:default",
-     {"name": "max_leverage", "value": 1.5}),
+    (
+        ["set-limit", "max_leverage", "1.5", "--reason", "desk limit"],
+        "set_limit",
+        "account:default",
+        {"name": "max_leverage", "value": 1.5},
+    ),
     (["set-limit", "min_history", "150"], "set_limit", "account:default", {"name": "min_history", "value": 150}),
     (["disable-strategy", "trend", "--reason", "bad fills"], "disable_strategy", "strategy:trend", {}),
     (["enable-strategy", "zscore"], "enable_strategy", "strategy:zscore", {}),
-    (["pin-model", "20260101T000000000000Z-ab12cd34", "--issuer", "jane.doe"], "pin_model", "account:default",
-     {"version": "20260101T000000000000Z-ab12cd34"}),
+    (
+        ["pin-model", "20260101T000000000000Z-ab12cd34", "--issuer", "jane.doe"],
+        "pin_model",
+        "account:default",
+        {"version": "20260101T000000000000Z-ab12cd34"},
+    ),
     (["unpin-model", "--scope", "account:desk2"], "unpin_model", "account:desk2", {}),
 ]
 
@@ -123,9 +135,20 @@ def test_every_subcommand_lands_signed_under_its_compaction_key(kafka_bootstrap,
     text = control(prefix, "status")
     assert text.exit_code == 0, text.output
     out = text.stdout
-    for needle in ("9 message(s): 9 applied, 0 refused", "symbol:BTCUSD", "halted", "exchange outage",
-                   "max_leverage = 1.5", "min_history = 150", "strategy:trend", "disabled", "bad fills",
-                   "pinned model: none (unpinned", "refused (not applied): 0", f"by {default_issuer()}"):
+    for needle in (
+        "9 message(s): 9 applied, 0 refused",
+        "symbol:BTCUSD",
+        "halted",
+        "exchange outage",
+        "max_leverage = 1.5",
+        "min_history = 150",
+        "strategy:trend",
+        "disabled",
+        "bad fills",
+        "pinned model: none (unpinned",
+        "refused (not applied): 0",
+        f"by {default_issuer()}",
+    ):
         assert needle in out, (needle, out)
 
 
@@ -145,11 +168,16 @@ def test_forged_and_broken_commands_are_refused_not_applied(kafka_bootstrap, pre
     # a resume under a key id nobody trusts
     assert control(prefix, "resume", "--issuer", "mallory", key="rogue-key-0123456789", key_id="rogue").exit_code == 0
     raw = EventProducer(kafka_bootstrap, topic, key_fn=key_by_compaction_key)
-    unsigned = ControlCommand(id="cmd-unsigned", issuer="mallory", scope="account:default", action="resume",
-                              ts=time.time_ns())
+    unsigned = ControlCommand(
+        id="cmd-unsigned", issuer="mallory", scope="account:default", action="resume", ts=time.time_ns()
+    )
     raw.send([unsigned])  # no signature at all
-    good = sign(ControlCommand(id="cmd-misrouted", issuer="ops", scope="account:default", action="resume",
-                               ts=time.time_ns(), key_id=KEY_ID), KEY.encode())
+    good = sign(
+        ControlCommand(
+            id="cmd-misrouted", issuer="ops", scope="account:default", action="resume", ts=time.time_ns(), key_id=KEY_ID
+        ),
+        KEY.encode(),
+    )
     raw.produce_raw(b"account:default/limit:max_leverage", encode(good))  # valid signature, wrong Kafka key
     raw.produce_raw(b"account:default/mode", b"{not json")
     raw.flush()
@@ -159,8 +187,13 @@ def test_forged_and_broken_commands_are_refused_not_applied(kafka_bootstrap, pre
     assert d["modes"]["account:default"]["reason"] == "genuine halt"
     assert d["counts"] == {"applied": 1, "refused": 4, "duplicate": 0, "undecodable": 1, "tombstone": 0}
     refusals = [(r.get("issuer"), r["refusal"]) for r in d["refused"]]
-    assert refusals == [("mallory", "bad_signature"), ("mallory", "unknown_key"), ("mallory", "unsigned"),
-                        ("ops", "wrong_key"), (None, "invalid_json")]
+    assert refusals == [
+        ("mallory", "bad_signature"),
+        ("mallory", "unknown_key"),
+        ("mallory", "unsigned"),
+        ("ops", "wrong_key"),
+        (None, "invalid_json"),
+    ]
     text = control(prefix, "status").stdout
     assert "refused (not applied): 5" in text and "bad_signature" in text and "unknown_key" in text
     assert "genuine halt" in text
@@ -183,8 +216,14 @@ def test_without_a_key_nothing_is_sent_and_the_exit_code_is_2(kafka_bootstrap, e
     prefix = empty_prefix
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_CONTROL_")}
     env["LEVIBOT_TOPIC_PREFIX"] = prefix
-    res = subprocess.run([sys.executable, "-m", "flows.cli", "control", "halt", "--reason", "no key"], cwd=REPO,
-                         env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "control", "halt", "--reason", "no key"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr
     assert "LEVIBOT_CONTROL_KEY is not set" in res.stderr and "Traceback" not in res.stderr
     res = control(prefix, "status", key=None, key_id=None)
@@ -201,8 +240,14 @@ def test_the_levibot_entry_point_sends_a_signed_halt(kafka_bootstrap, prefix):
     env = {**os.environ, "LEVIBOT_TOPIC_PREFIX": prefix, "LEVIBOT_CONTROL_KEY": KEY, "LEVIBOT_CONTROL_KEY_ID": KEY_ID}
     for module in ("flows.cli", "flows.cli_control"):  # the full CLI, and the fast-starting control group alone
         args = ["control", "halt"] if module == "flows.cli" else ["halt"]
-        res = subprocess.run([sys.executable, "-m", module, *args, "--reason", f"via {module}"], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-m", module, *args, "--reason", f"via {module}"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert res.returncode == 0, res.stderr
     view = read_control(kafka_bootstrap, f"{prefix}control", {KEY_ID: KEY.encode()})
     assert [r.outcome for r in view.records] == ["applied", "applied"]
@@ -252,15 +297,34 @@ def test_publisher_and_fold(kafka_bootstrap, prefix):
     with pytest.raises(ValueError, match="unsigned"):
         pub.publish(unsigned)
     with pytest.raises(Exception):  # the wire contract's patterns are checked before sending
-        pub.publish(sign(ControlCommand(id="has space", issuer="ops", scope="account:default", action="halt",
-                                        ts=time.time_ns()), key))
-    cmds = [sign(ControlCommand(id=f"cmd-{i}", issuer="ops", scope=scope, action=action, parameters=params,
-                                ts=time.time_ns(), reason=f"r{i}"), key)
-            for i, (scope, action, params) in enumerate([
+        pub.publish(
+            sign(
+                ControlCommand(id="has space", issuer="ops", scope="account:default", action="halt", ts=time.time_ns()),
+                key,
+            )
+        )
+    cmds = [
+        sign(
+            ControlCommand(
+                id=f"cmd-{i}",
+                issuer="ops",
+                scope=scope,
+                action=action,
+                parameters=params,
+                ts=time.time_ns(),
+                reason=f"r{i}",
+            ),
+            key,
+        )
+        for i, (scope, action, params) in enumerate(
+            [
                 ("symbol:ETH-USD", "reduce_only", {}),
                 ("account:default", "set_limit", {"name": "max_gross_exposure", "value": 250000.0}),
                 ("strategy:breakout", "disable_strategy", {}),
-                ("symbol:ETH-USD", "halt", {})])]
+                ("symbol:ETH-USD", "halt", {}),
+            ]
+        )
+    ]
     for c in cmds:
         assert pub.publish(c) == c
     pub.publish(cmds[0])  # a redelivery of the same command
@@ -276,15 +340,30 @@ def test_publisher_and_fold(kafka_bootstrap, prefix):
     assert view.state.mode("default", "ETH-USD", "trend") == "halted"
     assert view.state.limit_overrides() == {"max_gross_exposure": 250000.0}
     # the fold is the same on plain tuples, and a tombstone is ignored
-    again = fold([(0, i, key_by_compaction_key(c), encode(c)) for i, c in enumerate(cmds)] + [(0, 9, b"k", None)],
-                 {"default": key})
+    again = fold(
+        [(0, i, key_by_compaction_key(c), encode(c)) for i, c in enumerate(cmds)] + [(0, 9, b"k", None)],
+        {"default": key},
+    )
     assert again.state == view.state
     assert again.by_outcome("tombstone")[0].offset == 9
 
 
-@pytest.mark.parametrize("cmd", [[], ["halt"], ["reduce-only"], ["resume"], ["set-limit"], ["enable-strategy"],
-                                 ["disable-strategy"], ["pin-model"], ["unpin-model"], ["status"]],
-                         ids=lambda c: " ".join(c) or "control")
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        [],
+        ["halt"],
+        ["reduce-only"],
+        ["resume"],
+        ["set-limit"],
+        ["enable-strategy"],
+        ["disable-strategy"],
+        ["pin-model"],
+        ["unpin-model"],
+        ["status"],
+    ],
+    ids=lambda c: " ".join(c) or "control",
+)
 def test_help(cmd):
     res = runner.invoke(app, ["control", *cmd, "--help"])
     assert res.exit_code == 0 and "Usage" in res.output

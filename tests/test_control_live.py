@@ -14,7 +14,17 @@ from prometheus_client import CollectorRegistry
 from connectors.metrics import FlowMetrics, RecoveryWatcher
 from schemas.events import AuditEvent, DeadLetter, Order
 
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, new_prefix, read_events, run_ok
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    create_topics,
+    drop_topics,
+    flow_env,
+    new_prefix,
+    read_events,
+    run_ok,
+)
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -26,8 +36,19 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
     prefix = new_prefix("ctl")
     env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CONTROL_KEY=KEY, LEVIBOT_PG_DSN=pg_dsn)
     forged_env = dict(env, LEVIBOT_CONTROL_KEY="not-the-flow-key-at-all-0123456789")
-    args = ["run", "--live", "--venue", "sim", "--stores", "postgres", *BAR_ARGS,
-            "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "1"]
+    args = [
+        "run",
+        "--live",
+        "--venue",
+        "sim",
+        "--stores",
+        "postgres",
+        *BAR_ARGS,
+        "--recovery-dir",
+        str(tmp_path / "recovery"),
+        "--snapshot-interval",
+        "1",
+    ]
     procs: list[FlowProc] = []
     audit_topic = f"{prefix}audit"
 
@@ -40,12 +61,17 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
         return (min(epochs) if epochs and None not in epochs else -1), max((x for _, x in parts), default=0)
 
     def applied(action: str) -> list[AuditEvent]:
-        return [a for a in read_events(kafka_bootstrap, audit_topic, AuditEvent)
-                if a.action == action and a.result == "applied"]
+        return [
+            a
+            for a in read_events(kafka_bootstrap, audit_topic, AuditEvent)
+            if a.action == action and a.result == "applied"
+        ]
 
     try:
         create_topics(kafka_bootstrap, prefix)
-        replay = FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log")
+        replay = FlowProc(
+            ["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log"
+        )
         procs.append(replay)
         flow = FlowProc(args, env, tmp_path / "flow-1.log")
         procs.append(flow)
@@ -61,11 +87,19 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
         flow = FlowProc(args, env, tmp_path / "flow-2.log")  # resumes from its snapshot
         procs.append(flow)
         # the restarted flow runs from its snapshot: a second execution, which has committed snapshots of its own
-        wait_for(lambda: (lambda e, x: x >= 2 and e >= at_kill + 2)(*snapshots()), 90,
-                 "the restarted flow to resume and snapshot", procs=[flow])
+        wait_for(
+            lambda: (lambda e, x: x >= 2 and e >= at_kill + 2)(*snapshots()),
+            90,
+            "the restarted flow to resume and snapshot",
+            procs=[flow],
+        )
         run_ok(["control", "resume", "--reason", "forged"], forged_env, tmp_path / "forged.log", 60)
-        wait_for(lambda: [d for d in read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter) if d.stage == "control"],
-                 120.0, "the forged command in the dead-letter topic", interval_s=0.5)
+        wait_for(
+            lambda: [d for d in read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter) if d.stage == "control"],
+            120.0,
+            "the forged command in the dead-letter topic",
+            interval_s=0.5,
+        )
         # the flow goes on for three more snapshots after the refusal, still halted (checked below: no order
         # between the halt and the real resume)
         at_refusal, _ = snapshots()
@@ -91,8 +125,10 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
         refused = [a for a in audit if a.result == "refused"]
         assert refused and all(a.action == "resume" and "bad_signature" in a.detail for a in refused)
         with psycopg.connect(pg_dsn) as conn:
-            rows = conn.execute("SELECT action, result, command_id FROM audit WHERE command_id = ANY(%s)",
-                                ([a.command_id for a in audit],)).fetchall()
+            rows = conn.execute(
+                "SELECT action, result, command_id FROM audit WHERE command_id = ANY(%s)",
+                ([a.command_id for a in audit],),
+            ).fetchall()
         got = {(r[0], r[1]) for r in rows}
         assert {("halt", "applied"), ("resume", "applied"), ("resume", "refused")} <= got
         assert len({r[2] for r in rows if r[0] == "halt"}) == 1, "the halt is one command, audited once per result"

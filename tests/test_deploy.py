@@ -59,7 +59,8 @@ def test_promtool_rule_unit_tests_pass_and_can_fail(tmp_path):
     (tmp_path / "tests").mkdir()
     rules = (PROM / "rules" / "levibot.rules.yml").read_text()
     (tmp_path / "rules" / "levibot.rules.yml").write_text(
-        rules.replace("(levibot_kill_switch_engaged) == 1", "(levibot_kill_switch_engaged) == 2"))
+        rules.replace("(levibot_kill_switch_engaged) == 1", "(levibot_kill_switch_engaged) == 2")
+    )
     shutil.copy(PROM / "tests" / "levibot.rules.test.yml", tmp_path / "tests")
     res = _run([_tool("promtool"), "test", "rules", str(tmp_path / "tests" / "levibot.rules.test.yml")])
     assert res.returncode != 0 and "LevibotKillSwitchEngaged" in res.stdout + res.stderr
@@ -75,26 +76,46 @@ def test_every_alert_is_unit_tested_and_has_a_runbook():
     for name, r in alerts.items():
         anchor = r["annotations"]["runbook"].split("#", 1)[1]
         assert f"## {anchor.replace('-', ' ')}" in runbook, f"{name}: docs/runbook.md has no section '{anchor}'"
-    for required in ("LevibotPipelineStalled", "LevibotConsumerLagHigh", "LevibotDeadLetterRateHigh",
-                     "LevibotModelDrift", "LevibotVarNearLimit", "LevibotKillSwitchEngaged", "LevibotSinkFailing"):
+    for required in (
+        "LevibotPipelineStalled",
+        "LevibotConsumerLagHigh",
+        "LevibotDeadLetterRateHigh",
+        "LevibotModelDrift",
+        "LevibotVarNearLimit",
+        "LevibotKillSwitchEngaged",
+        "LevibotSinkFailing",
+    ):
         assert required in alerts
 
 
 # -- Grafana -----------------------------------------------------------------------------------------------------
-_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
-             "inf", "nan"}
+_KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
     """Series names a PromQL expression selects (functions, keywords, labels, strings and durations removed)."""
-    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)          # strings
-    e = re.sub(r"\{[^}]*\}", "", e)                         # label matchers
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    e = re.sub(r"\{[^}]*\}", "", e)  # label matchers
     e = re.sub(r"(?<![A-Za-z0-9_:])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", " ", e)  # numbers
     e = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)  # grouping labels
-    e = re.sub(r"\[[^\]]*\]", "", e)                        # range and subquery selectors
+    e = re.sub(r"\[[^\]]*\]", "", e)  # range and subquery selectors
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", e):
-        word, rest = m.group(0), e[m.end():].lstrip()
+        word, rest = m.group(0), e[m.end() :].lstrip()
         if rest.startswith("(") or word.lower() in _KEYWORDS or re.fullmatch(r"\d.*", word):
             continue
         names.add(word)
@@ -103,9 +124,12 @@ def metric_names(expr: str) -> set[str]:
 
 def test_metric_name_extraction_finds_unknown_names():
     assert metric_names('sum by (sink) (rate(levibot_sink_failures_total{sink="a"}[5m])) > 0') == {
-        "levibot_sink_failures_total"}
+        "levibot_sink_failures_total"
+    }
     assert metric_names("histogram_quantile(0.9, sum by (le) (rate(foo_bucket[1m]))) / on (x) group_left bar") == {
-        "foo_bucket", "bar"}
+        "foo_bucket",
+        "bar",
+    }
 
 
 def test_dashboards_are_generated_and_fresh():
@@ -122,16 +146,34 @@ def test_dashboards_are_generated_and_fresh():
 def test_every_panel_query_parses_with_promtool(tmp_path):
     queries = grafana_build.all_queries()
     assert len(queries) > 40
-    rules = {"groups": [{"name": "panels", "rules": [
-        {"record": f"levibot:panel_{i}", "expr": expr} for i, (_uid, _title, expr) in enumerate(queries)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "panels",
+                "rules": [
+                    {"record": f"levibot:panel_{i}", "expr": expr} for i, (_uid, _title, expr) in enumerate(queries)
+                ],
+            }
+        ]
+    }
     f = tmp_path / "panels.rules.yml"
     f.write_text(yaml.safe_dump(rules))
     res = _run([_tool("promtool"), "check", "rules", str(f)])
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"{len(queries)} rules found" in res.stdout
     # a broken query is caught by the same check
-    f.write_text(yaml.safe_dump({"groups": [{"name": "bad", "rules": [
-        {"record": "levibot:bad", "expr": "sum by (x) (rate(levibot_orders_total[5m]"}]}]}))
+    f.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "bad",
+                        "rules": [{"record": "levibot:bad", "expr": "sum by (x) (rate(levibot_orders_total[5m]"}],
+                    }
+                ]
+            }
+        )
+    )
     assert _run([_tool("promtool"), "check", "rules", str(f)]).returncode != 0
 
 
@@ -169,10 +211,14 @@ def _compose() -> list[str]:
 
 #: what an operator's .env holds (docs/deploy.md); test values, each unique so that its way into the config shows
 COMPOSE_SECRETS = {
-    "LEVIBOT_PG_PASSWORD": "pg-pw-3f9a", "LEVIBOT_CLICKHOUSE_PASSWORD": "ch-pw-81c2",
-    "LEVIBOT_CONTROL_KEY": "control-key-5d2e-0123456789", "LEVIBOT_TELEGRAM_SECRET_TOKEN": "tg-token-77ab",
-    "LEVIBOT_ALERT_WEBHOOK_URL": "https://alerts.example.com/levibot", "LEVIBOT_ALERT_WEBHOOK_SECRET": "alert-hmac-90fe",
-    "GRAFANA_ADMIN_USER": "ops-admin-1", "GRAFANA_ADMIN_PASSWORD": "grafana-pw-c4d1",
+    "LEVIBOT_PG_PASSWORD": "pg-pw-3f9a",
+    "LEVIBOT_CLICKHOUSE_PASSWORD": "ch-pw-81c2",
+    "LEVIBOT_CONTROL_KEY": "control-key-5d2e-0123456789",
+    "LEVIBOT_TELEGRAM_SECRET_TOKEN": "tg-token-77ab",
+    "LEVIBOT_ALERT_WEBHOOK_URL": "https://alerts.example.com/levibot",
+    "LEVIBOT_ALERT_WEBHOOK_SECRET": "alert-hmac-90fe",
+    "GRAFANA_ADMIN_USER": "ops-admin-1",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-pw-c4d1",
     "LEVIBOT_API_SESSION_SECRET": "api-session-secret-6b1e-0123456789abcdef",
 }
 
@@ -198,13 +244,27 @@ def _compose_dir(tmp_path: Path, env_file: str | None) -> Path:
 
 def test_docker_compose_config_parses(tmp_path):
     stack = _compose_dir(tmp_path, "".join(f"{k}={v}\n" for k, v in COMPOSE_SECRETS.items()))
-    res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "--format", "json"], cwd=stack,
-               env=_compose_env())
+    res = _run(
+        [*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "--format", "json"],
+        cwd=stack,
+        env=_compose_env(),
+    )
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout)
     services = cfg["services"]
-    for name in ("kafka", "topics", "timescaledb", "clickhouse", "migrate", "flow-0", "flow-1", "signal-ingest",
-                 "alert-dispatch", "prometheus", "grafana"):
+    for name in (
+        "kafka",
+        "topics",
+        "timescaledb",
+        "clickhouse",
+        "migrate",
+        "flow-0",
+        "flow-1",
+        "signal-ingest",
+        "alert-dispatch",
+        "prometheus",
+        "grafana",
+    ):
         assert name in services, name
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["timescaledb"]["image"].startswith("timescale/timescaledb:")
@@ -239,8 +299,9 @@ def test_docker_compose_config_parses(tmp_path):
     assert env_of["grafana"]["GF_SECURITY_ADMIN_PASSWORD"] == COMPOSE_SECRETS["GRAFANA_ADMIN_PASSWORD"]
     # a broken file is rejected by the same command
     bad = stack / "broken-compose.yml"  # next to the .env: only the broken condition is wrong
-    bad.write_text((ROOT / "docker-compose.yml").read_text().replace("condition: service_healthy",
-                                                                      "condition: service_happy", 1))
+    bad.write_text(
+        (ROOT / "docker-compose.yml").read_text().replace("condition: service_healthy", "condition: service_happy", 1)
+    )
     assert _run([*_compose(), "-f", str(bad), "config", "-q"], cwd=stack, env=_compose_env()).returncode != 0
 
 
@@ -252,8 +313,11 @@ def test_docker_compose_has_no_working_default_secret(tmp_path):
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
     assert required == set(COMPOSE_SECRETS), required ^ set(COMPOSE_SECRETS)
     # .env.example lists every one of them, each empty
-    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-                   if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert set(COMPOSE_SECRETS) <= set(example) and all(example[k] == "" for k in COMPOSE_SECRETS), example
     stack = _compose_dir(tmp_path, None)
     res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack, env=_compose_env())
@@ -264,8 +328,9 @@ def test_docker_compose_has_no_working_default_secret(tmp_path):
     for missing in ("LEVIBOT_CONTROL_KEY", "GRAFANA_ADMIN_PASSWORD"):  # all set but one
         values = {k: v for k, v in COMPOSE_SECRETS.items() if k != missing}
         (stack / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        res = _run([*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack,
-                   env=_compose_env())
+        res = _run(
+            [*_compose(), "-f", str(stack / "docker-compose.yml"), "config", "-q"], cwd=stack, env=_compose_env()
+        )
         assert res.returncode != 0 and f"set {missing} in .env" in res.stderr, (missing, res.stderr)
 
 
@@ -274,11 +339,17 @@ def test_faust_apps_are_probed_and_scraped_on_the_port_they_serve():
     6067): compose, Prometheus and k8s must all use the port the deployment sets."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     prom = yaml.safe_load((PROM / "prometheus.yml").read_text())
-    targets = {t.split(":")[0]: t.split(":")[1] for job in prom["scrape_configs"] for sc in job["static_configs"]
-               for t in sc["targets"]}
+    targets = {
+        t.split(":")[0]: t.split(":")[1]
+        for job in prom["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    }
     docs = [d for f in sorted((ROOT / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
-    for svc, var, k8s in (("signal-ingest", "LEVIBOT_SIGNAL_WEB_PORT", "levibot-signal-ingest"),
-                          ("alert-dispatch", "LEVIBOT_ALERT_WEB_PORT", "levibot-alert-dispatch")):
+    for svc, var, k8s in (
+        ("signal-ingest", "LEVIBOT_SIGNAL_WEB_PORT", "levibot-signal-ingest"),
+        ("alert-dispatch", "LEVIBOT_ALERT_WEB_PORT", "levibot-alert-dispatch"),
+    ):
         port = services[svc]["environment"][var]
         assert targets[svc] == port, (svc, targets[svc], port)
         health = services[svc].get("healthcheck") or services["flow-0"]["healthcheck"]
@@ -299,8 +370,13 @@ def test_k8s_secret_ships_no_working_default():
     docs = list(yaml.safe_load_all((ROOT / "k8s" / "secret.yaml").read_text()))
     (secret,) = [d for d in docs if d]
     data = secret["stringData"]
-    assert {"LEVIBOT_CONTROL_KEY", "LEVIBOT_TELEGRAM_SECRET_TOKEN", "LEVIBOT_ALERT_WEBHOOK_SECRET", "LEVIBOT_PG_DSN",
-            "LEVIBOT_CLICKHOUSE_DSN"} <= set(data)
+    assert {
+        "LEVIBOT_CONTROL_KEY",
+        "LEVIBOT_TELEGRAM_SECRET_TOKEN",
+        "LEVIBOT_ALERT_WEBHOOK_SECRET",
+        "LEVIBOT_PG_DSN",
+        "LEVIBOT_CLICKHOUSE_DSN",
+    } <= set(data)
     assert all(v == "" for v in data.values()), data
 
 
@@ -309,13 +385,25 @@ def _kubeconform(paths: list[str]) -> subprocess.CompletedProcess:
     schemas = TOOLS / "k8s-schemas"
     if not (schemas / f"v{K8S_VERSION}-standalone-strict").is_dir():
         pytest.fail(f"no Kubernetes schemas in {schemas}: run scripts/install_tools.sh", pytrace=False)
-    return _run([_tool("kubeconform"), "-strict", "-summary", "-output", "json", "-kubernetes-version", K8S_VERSION,
-                 "-schema-location",
-                 f"{schemas}/{{{{.NormalizedKubernetesVersion}}}}-standalone{{{{.StrictSuffix}}}}/"
-                 "{{.ResourceKind}}{{.KindSuffix}}.json",
-                 "-schema-location",
-                 str(ROOT / "deploy/k8s-schemas") + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json",
-                 "-skip", "Kustomization", *paths])
+    return _run(
+        [
+            _tool("kubeconform"),
+            "-strict",
+            "-summary",
+            "-output",
+            "json",
+            "-kubernetes-version",
+            K8S_VERSION,
+            "-schema-location",
+            f"{schemas}/{{{{.NormalizedKubernetesVersion}}}}-standalone{{{{.StrictSuffix}}}}/"
+            "{{.ResourceKind}}{{.KindSuffix}}.json",
+            "-schema-location",
+            str(ROOT / "deploy/k8s-schemas") + "/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json",
+            "-skip",
+            "Kustomization",
+            *paths,
+        ]
+    )
 
 
 def test_k8s_manifests_validate_against_kubernetes_schemas(tmp_path):
@@ -325,9 +413,11 @@ def test_k8s_manifests_validate_against_kubernetes_schemas(tmp_path):
     s = out["summary"]
     assert s["invalid"] == 0 and s["errors"] == 0 and s["valid"] >= 14 and s["skipped"] == 1
     # schema checks bite: an unknown field, a wrong type and a bad PodMonitor field all fail
-    for src, old, new in (("flow-statefulset.yaml", "serviceName: levibot-flow", "serviceNme: levibot-flow"),
-                          ("flow-statefulset.yaml", "replicas: 2", "replicas: two"),
-                          ("monitoring.yaml", "podMetricsEndpoints:", "podMetricEndpoints:")):
+    for src, old, new in (
+        ("flow-statefulset.yaml", "serviceName: levibot-flow", "serviceNme: levibot-flow"),
+        ("flow-statefulset.yaml", "replicas: 2", "replicas: two"),
+        ("monitoring.yaml", "podMetricsEndpoints:", "podMetricEndpoints:"),
+    ):
         bad = tmp_path / src
         text = (ROOT / "k8s" / src).read_text()
         assert old in text
@@ -360,7 +450,9 @@ def test_k8s_cluster_wiring_is_consistent():
     for name, cmd in (("levibot-signal-ingest", "ingest-signals"), ("levibot-alert-dispatch", "dispatch-alerts")):
         assert docs[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["args"] == [cmd]
     assert docs[("Deployment", "levibot-paper-venue")]["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "paper-venue", "--from-beginning"]
+        "paper-venue",
+        "--from-beginning",
+    ]
 
 
 # -- a real Prometheus scraping the running flow -----------------------------------------------------------------

@@ -17,8 +17,9 @@ def tracked_files(*paths: str) -> list[str]:
     """Files of the repository under ``paths`` (git-tracked, so another change in progress in the working tree
     does not count; every file when this is not a git checkout)."""
     try:
-        out = subprocess.run(["git", "ls-files", "--", *paths], cwd=REPO, capture_output=True, text=True,
-                             check=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["git", "ls-files", "--", *paths], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         out = []
     if not out:
@@ -47,24 +48,31 @@ def map_entries() -> set[str]:
 def test_the_module_map_lists_exactly_the_modules_of_the_tree():
     tree, documented = tree_entries(), map_entries()
     assert len(tree) > 60  # the walk found the packages
-    assert sorted(tree - documented) == [], ("modules missing from the module map in docs/architecture.md: add a "
-                                             "row with what each holds")
+    assert sorted(tree - documented) == [], (
+        "modules missing from the module map in docs/architecture.md: add a row with what each holds"
+    )
     assert sorted(documented - tree) == [], "the module map in docs/architecture.md lists modules that do not exist"
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_no_reference_to_documents_outside_the_repository(doc):
     """A reader of the repository cannot open the design notes or the issue tracker it was built from."""
-    bad = [f"{doc.name}:{i}: {line.strip()}" for i, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
-           if re.search(r"DESIGN §|DESIGN\.md|issue [0-9]|\.\./shared/", line)]
+    bad = [
+        f"{doc.name}:{i}: {line.strip()}"
+        for i, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"DESIGN §|DESIGN\.md|issue [0-9]|\.\./shared/", line)
+    ]
     assert bad == []
 
 
 @pytest.mark.parametrize("doc", ["docs/contributing.md", "docs/architecture.md"])
 def test_every_path_the_newcomer_docs_name_exists(doc):
     text = (REPO / doc).read_text(encoding="utf-8")
-    paths = {p for p in re.findall(r"`([A-Za-z_.][\w./-]*)`", text)
-             if "/" in p and not p.startswith(("http", "/")) and re.search(r"(\.(py|md|toml|yml|yaml|sh|sql|json)|/)$", p)}
+    paths = {
+        p
+        for p in re.findall(r"`([A-Za-z_.][\w./-]*)`", text)
+        if "/" in p and not p.startswith(("http", "/")) and re.search(r"(\.(py|md|toml|yml|yaml|sh|sql|json)|/)$", p)
+    }
     assert len(paths) > 10, paths
     missing = sorted(p for p in paths if not (REPO / p).exists())
     assert missing == [], f"{doc} names paths that do not exist"

@@ -21,15 +21,30 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: module -> the fewest examples it must keep
 DOCUMENTED: dict[str, int] = {
-    **{name: 1 for name in ["operators.risk"] + [f"operators.risk.{m.name}" for m in pkgutil.iter_modules(operators.risk.__path__)]},
-    **{f"operators.api.{m}": 1 for m in ("access", "keys", "query", "audit", "commands", "analytics", "models",
-                                           "sessions", "telegram")},
-    **{m: 1 for m in ("operators.control", "operators.control.signing", "operators.control.state",
-                      "operators.control.audit")},
+    **{
+        name: 1
+        for name in ["operators.risk"]
+        + [f"operators.risk.{m.name}" for m in pkgutil.iter_modules(operators.risk.__path__)]
+    },
+    **{
+        f"operators.api.{m}": 1
+        for m in ("access", "keys", "query", "audit", "commands", "analytics", "models", "sessions", "telegram")
+    },
+    **{
+        m: 1
+        for m in (
+            "operators.control",
+            "operators.control.signing",
+            "operators.control.state",
+            "operators.control.audit",
+        )
+    },
     **{f"operators.execution.{m}": 1 for m in ("slicing", "broker", "venue", "orders", "paper_venue")},
     **{f"operators.account.{m}": 1 for m in ("ledger", "returns", "attribution")},
-    **{f"operators.strategies.{m}": 1 for m in ("api", "ml_score", "mean_reversion", "breakout", "telegram", "trend",
-                                                "costs", "discipline")},
+    **{
+        f"operators.strategies.{m}": 1
+        for m in ("api", "ml_score", "mean_reversion", "breakout", "telegram", "trend", "costs", "discipline")
+    },
     **{f"operators.report.{m}": 1 for m in ("builder", "model", "trades")},
     "operators.performance": 21,
     "operators.sweep": 6,

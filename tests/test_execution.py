@@ -11,12 +11,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from operators.execution import (BrokerConfig, ChildQueue, SimBroker, VolumeProfile,
-                                 split_quantity, twap_children, vwap_children)
+from operators.execution import (
+    BrokerConfig,
+    ChildQueue,
+    SimBroker,
+    VolumeProfile,
+    split_quantity,
+    twap_children,
+    vwap_children,
+)
 from schemas.events import Order
 
 NS = 10**9
-T0 = 1_700_006_400 * NS   # 2023-11-15 00:00 UTC
+T0 = 1_700_006_400 * NS  # 2023-11-15 00:00 UTC
 Tk = namedtuple("Tk", "symbol ts price qty")
 
 
@@ -25,8 +32,13 @@ def _parent(qty=1.0, side="buy", ts=T0, oid="ord-p"):
 
 
 @settings(max_examples=200, deadline=None)
-@given(qty=st.floats(1e-6, 1e6), horizon=st.integers(1, 86_400 * 2), slice_s=st.integers(1, 7200),
-       lot=st.sampled_from([0.0, 1e-3, 0.01]), start=st.integers(0, 86_400 * 30))
+@given(
+    qty=st.floats(1e-6, 1e6),
+    horizon=st.integers(1, 86_400 * 2),
+    slice_s=st.integers(1, 7200),
+    lot=st.sampled_from([0.0, 1e-3, 0.01]),
+    start=st.integers(0, 86_400 * 30),
+)
 def test_twap_children_sum_exactly_and_respect_the_horizon(qty, horizon, slice_s, lot, start):
     p = _parent(qty, ts=T0 + start * NS)
     kids = twap_children(p, horizon, slice_s, lot=lot)
@@ -38,8 +50,9 @@ def test_twap_children_sum_exactly_and_respect_the_horizon(qty, horizon, slice_s
 
 
 @settings(max_examples=100, deadline=None)
-@given(qty=st.floats(1e-4, 1e4), horizon=st.integers(600, 86_400), start=st.integers(0, 86_400),
-       seed=st.integers(0, 1000))
+@given(
+    qty=st.floats(1e-4, 1e4), horizon=st.integers(600, 86_400), start=st.integers(0, 86_400), seed=st.integers(0, 1000)
+)
 def test_vwap_children_sum_exactly_and_respect_the_horizon(qty, horizon, start, seed):
     rng = np.random.default_rng(seed)
     ts = T0 + np.arange(480, dtype=np.int64) * 1800 * NS
@@ -89,7 +102,7 @@ def test_child_queue_releases_in_event_time_and_cancels():
     q = ChildQueue()
     kids = twap_children(_parent(4.0), 1200, 300)
     q.push(kids)
-    q.push(kids)                                   # duplicates ignored
+    q.push(kids)  # duplicates ignored
     assert len(q) == 4
     assert [c.ts for c in q.pop_due(T0 + 299 * NS)] == [T0]
     assert q.cancel_parent("ord-p") == 3 and len(q) == 0
@@ -104,7 +117,7 @@ def test_baseline_costs_hand_computed_round_trip():
 
     b = SimBroker(10_000.0, paper_broker_config(latency_s=1.0, slippage_bps=10.0, fee_bps=20.0))
     b.submit(_parent(2.0))
-    assert b.on_ticks([Tk("BTC-USD", T0 + NS // 2, 99.0, 1.0)]) == []        # before the latency
+    assert b.on_ticks([Tk("BTC-USD", T0 + NS // 2, 99.0, 1.0)]) == []  # before the latency
     f1 = b.on_ticks([Tk("BTC-USD", T0 + NS, 100.0, 1.0)])[0]
     assert f1.price == pytest.approx(100.1) and f1.fee == pytest.approx(100.1 * 2 * 0.002)
     assert b.cash == pytest.approx(10_000 - 200.2 - 0.4004)
@@ -119,21 +132,39 @@ def test_baseline_costs_hand_computed_round_trip():
 
 
 def test_sim_broker_impact_fees_pnl_hand_computed():
-    cfg = BrokerConfig(latency_s=0.5, half_spread_bps=2.0, impact_k_bps=20.0, max_impact_bps=50.0,
-                       volume_window_s=60.0, taker_fee_bps=10.0, maker_fee_bps=-1.0)
+    cfg = BrokerConfig(
+        latency_s=0.5,
+        half_spread_bps=2.0,
+        impact_k_bps=20.0,
+        max_impact_bps=50.0,
+        volume_window_s=60.0,
+        taker_fee_bps=10.0,
+        maker_fee_bps=-1.0,
+    )
     b = SimBroker(100_000.0, cfg)
     b.on_ticks([Tk("ETH-USD", T0 - 100 * NS, 199.0, 100.0), Tk("ETH-USD", T0 - 30 * NS, 200.0, 7.0)])
     b.submit(Order(order_id="m1", strategy="s", symbol="ETH-USD", side="buy", qty=4.0, type="market", ts=T0))
-    assert b.on_ticks([Tk("ETH-USD", T0, 200.0, 1.0)]) == []                 # not due before 0.5 s
+    assert b.on_ticks([Tk("ETH-USD", T0, 200.0, 1.0)]) == []  # not due before 0.5 s
     f = b.on_ticks([Tk("ETH-USD", T0 + NS, 200.0, 8.0)])[0]
     # V over (t - 60 s, t] = 7 + 1 + 8 = 16 (the tick 100 s back has left the window)
-    impact = 20.0 * math.sqrt(4.0 / 16.0)                                      # 10 bps
+    impact = 20.0 * math.sqrt(4.0 / 16.0)  # 10 bps
     assert f.slippage_bps == pytest.approx(2.0 + impact)
     assert f.price == pytest.approx(200.0 * 1.0012)
     assert f.fee == pytest.approx(200.24 * 4 * 0.001) and f.liquidity == "taker"
     # resting sell limit above the market: fills at its price when a tick trades through it, maker rebate
-    b.submit(Order(order_id="l1", strategy="s", symbol="ETH-USD", side="sell", qty=1.0, type="limit",
-                   limit_price=210.0, tif="GTC", ts=T0 + 2 * NS))
+    b.submit(
+        Order(
+            order_id="l1",
+            strategy="s",
+            symbol="ETH-USD",
+            side="sell",
+            qty=1.0,
+            type="limit",
+            limit_price=210.0,
+            tif="GTC",
+            ts=T0 + 2 * NS,
+        )
+    )
     assert b.on_ticks([Tk("ETH-USD", T0 + 3 * NS, 205.0, 1.0)]) == []
     g = b.on_ticks([Tk("ETH-USD", T0 + 4 * NS, 211.0, 1.0)])[0]
     assert g.price == 210.0 and g.fee == pytest.approx(-0.021) and g.liquidity == "maker"
@@ -151,12 +182,23 @@ def test_sim_broker_impact_fees_pnl_hand_computed():
 
 def test_sim_broker_ioc_limit_cancel_zero_volume_cap_and_children():
     b = SimBroker(1_000.0, BrokerConfig(latency_s=0, max_impact_bps=40.0, half_spread_bps=0.0, volume_window_s=1.0))
-    b.submit(Order(order_id="i1", strategy="s", symbol="BTC-USD", side="buy", qty=1.0, type="limit",
-                   limit_price=90.0, tif="IOC", ts=T0))
+    b.submit(
+        Order(
+            order_id="i1",
+            strategy="s",
+            symbol="BTC-USD",
+            side="buy",
+            qty=1.0,
+            type="limit",
+            limit_price=90.0,
+            tif="IOC",
+            ts=T0,
+        )
+    )
     assert b.on_ticks([Tk("BTC-USD", T0, 100.0, 0.0)]) == [] and b.open_orders() == []
     assert b.cancelled == ["i1"]
     b.submit(_parent(0.5, ts=T0 + NS))
-    f = b.on_ticks([Tk("BTC-USD", T0 + NS, 100.0, 0.0)])[0]                  # V = 0: capped impact
+    f = b.on_ticks([Tk("BTC-USD", T0 + NS, 100.0, 0.0)])[0]  # V = 0: capped impact
     assert f.slippage_bps == 40.0
     kids = twap_children(_parent(1.0, ts=T0 + 10 * NS, oid="par"), 60, 20)
     for k in kids:
@@ -171,10 +213,19 @@ def test_rebuild_after_restart_from_fills():
     px = [100.0, 101.0, 99.0, 103.0, 98.0, 97.0]
     for i, p in enumerate(px):
         sym = "BTC-USD" if i % 2 else "ETH-USD"
-        live.submit(Order(order_id=f"o{i}", strategy="s", symbol=sym, side="buy" if i < 4 else "sell",
-                          qty=1.0 + i, type="market", ts=T0 + i * NS))
+        live.submit(
+            Order(
+                order_id=f"o{i}",
+                strategy="s",
+                symbol=sym,
+                side="buy" if i < 4 else "sell",
+                qty=1.0 + i,
+                type="market",
+                ts=T0 + i * NS,
+            )
+        )
         fills += live.on_ticks([Tk(sym, T0 + i * NS, p, 10.0)])
-    back = SimBroker.from_fills(50_000.0, fills + fills[:2], cfg)          # duplicates delivered twice
+    back = SimBroker.from_fills(50_000.0, fills + fills[:2], cfg)  # duplicates delivered twice
     assert back.cash == pytest.approx(live.cash, rel=1e-15)
     for s, p in live.positions.items():
         q = back.positions[s]
@@ -204,10 +255,21 @@ def test_the_in_process_venue_fills_are_the_ones_a_report_gives_and_none_is_kept
 
     T = namedtuple("T", "symbol ts price qty")
     t0 = 1_700_000_000_000_000_000
-    ex = ExecutionStage(SimVenue(1e6, BrokerConfig(latency_s=0.0)), execution="twap", twap_horizon_s=30.0,
-                        twap_slice_s=10.0)
-    d = RiskDecision(id="rd:1", intent_id="1", symbol="BTC-USD", ts=t0, action="approved", requested_qty=3.0,
-                     approved_qty=3.0, portfolio=PortfolioSnapshot(equity=1e6), strategy="s", side="buy")
+    ex = ExecutionStage(
+        SimVenue(1e6, BrokerConfig(latency_s=0.0)), execution="twap", twap_horizon_s=30.0, twap_slice_s=10.0
+    )
+    d = RiskDecision(
+        id="rd:1",
+        intent_id="1",
+        symbol="BTC-USD",
+        ts=t0,
+        action="approved",
+        requested_qty=3.0,
+        approved_qty=3.0,
+        portfolio=PortfolioSnapshot(equity=1e6),
+        strategy="s",
+        side="buy",
+    )
     out = Emitted()
     ex.apply(ex.submit(d, "s", t0, 1.0, False, t0, out), out)
     for i in range(4):

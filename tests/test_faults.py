@@ -37,8 +37,17 @@ from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, Order
 
 from .conftest import DATA, REPO
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, flow_env, free_ports, new_prefix, read_events, \
-    read_orders
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    create_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    read_events,
+    read_orders,
+)
 from tests.support import wait_for
 
 #: what a wait treats as "not yet": the metrics endpoint not up, the tables not migrated, the server away
@@ -51,9 +60,11 @@ BROKER_DOWN_S = float(os.environ.get("LEVIBOT_FAULT_BROKER_DOWN_S") or 10)
 MAX_BARS = 4000  # per file, 8 ticks per bar -> 64,000 ticks, a few thousand orders
 TABLES = ("ticks", "bars", "risk_decisions", "orders", "fills", "dead_letters", "audit")
 #: secrets given to every flow run here; the log scan looks for each of them
-SECRETS = {"LEVIBOT_CONTROL_KEY": "faults-control-key-" + uuid.uuid4().hex,
-           "LEVIBOT_TELEGRAM_SECRET_TOKEN": "faults-telegram-token-" + uuid.uuid4().hex,
-           "LEVIBOT_ALERT_WEBHOOK_SECRET": "faults-alert-hmac-" + uuid.uuid4().hex}
+SECRETS = {
+    "LEVIBOT_CONTROL_KEY": "faults-control-key-" + uuid.uuid4().hex,
+    "LEVIBOT_TELEGRAM_SECRET_TOKEN": "faults-telegram-token-" + uuid.uuid4().hex,
+    "LEVIBOT_ALERT_WEBHOOK_SECRET": "faults-alert-hmac-" + uuid.uuid4().hex,
+}
 
 
 # -- own services ---------------------------------------------------------------------------------------------------
@@ -68,8 +79,13 @@ class Services:
 
     def run(self, action: str, what: str, timeout_s: float = 240) -> float:
         t0 = time.monotonic()
-        res = subprocess.run([str(REPO / "scripts" / "services.sh"), action, what], env=self.env, capture_output=True,
-                             text=True, timeout=timeout_s)
+        res = subprocess.run(
+            [str(REPO / "scripts" / "services.sh"), action, what],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
         took = time.monotonic() - t0
         self.log.append(f"services.sh {action} {what}: rc {res.returncode} in {took:.1f}s")
         assert res.returncode == 0, f"services.sh {action} {what} failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
@@ -89,23 +105,31 @@ def services():
     var = Path(tempfile.mkdtemp(prefix="levibot-faults-", dir="/tmp"))
     var.chmod(0o755)  # the postgres OS user must reach var/pg
     kafka_port, controller_port, pg_port = free_ports(3)
-    env = {k: v for k, v in os.environ.items() if k not in ("LEVIBOT_KAFKA_BOOTSTRAP", "LEVIBOT_PG_DSN", "LEVIBOT_PG_DATA")}
-    env.update(LEVIBOT_VAR=str(var), LEVIBOT_KAFKA_PORT=str(kafka_port),
-               LEVIBOT_KAFKA_CONTROLLER_PORT=str(controller_port), LEVIBOT_PG_PORT=str(pg_port))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("LEVIBOT_KAFKA_BOOTSTRAP", "LEVIBOT_PG_DSN", "LEVIBOT_PG_DATA")
+    }
+    env.update(
+        LEVIBOT_VAR=str(var),
+        LEVIBOT_KAFKA_PORT=str(kafka_port),
+        LEVIBOT_KAFKA_CONTROLLER_PORT=str(controller_port),
+        LEVIBOT_PG_PORT=str(pg_port),
+    )
     # the broker's jars: copied from the shared install when it has them (else Maven fetches them)
     shared_libs = Path(os.environ.get("LEVIBOT_VAR") or REPO / "var") / "kafka" / "libs"
     if (shared_libs / ".complete").exists():
         shutil.copytree(shared_libs, var / "kafka" / "libs")
-    s = Services(env, var, f"127.0.0.1:{kafka_port}", pg_port,
-                 f"postgresql://levibot:levibot@127.0.0.1:{pg_port}/levibot")
+    s = Services(
+        env, var, f"127.0.0.1:{kafka_port}", pg_port, f"postgresql://levibot:levibot@127.0.0.1:{pg_port}/levibot"
+    )
     try:
         s.run("up", "kafka")
         s.run("up", "postgres")
         yield s
     finally:
         for what in ("kafka", "postgres"):
-            subprocess.run([str(REPO / "scripts" / "services.sh"), "down", what], env=env, capture_output=True,
-                           timeout=120)
+            subprocess.run(
+                [str(REPO / "scripts" / "services.sh"), "down", what], env=env, capture_output=True, timeout=120
+            )
         shutil.rmtree(var, ignore_errors=True)
 
 
@@ -124,8 +148,12 @@ class Toxiproxy:
     def __init__(self, log: Path) -> None:
         (self.port,) = free_ports(1)
         self._fh = open(log, "ab")
-        self.proc = subprocess.Popen([str(toxiproxy_binary()), "-host", "127.0.0.1", "-port", str(self.port)],
-                                     stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(toxiproxy_binary()), "-host", "127.0.0.1", "-port", str(self.port)],
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -137,21 +165,31 @@ class Toxiproxy:
 
     def api(self, method: str, path: str, body: dict | None = None) -> object:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
         return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
 
     def proxy(self, name: str, upstream_port: int) -> int:
         (listen,) = free_ports(1)
-        self.api("POST", "/proxies", {"name": name, "listen": f"127.0.0.1:{listen}",
-                                      "upstream": f"127.0.0.1:{upstream_port}", "enabled": True})
+        self.api(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream_port}", "enabled": True},
+        )
         return listen
 
     def add_toxic(self, proxy: str, name: str, kind: str, **attributes: int) -> None:
-        self.api("POST", f"/proxies/{proxy}/toxics", {"name": name, "type": kind, "stream": "downstream",
-                                                      "toxicity": 1.0, "attributes": attributes})
+        self.api(
+            "POST",
+            f"/proxies/{proxy}/toxics",
+            {"name": name, "type": kind, "stream": "downstream", "toxicity": 1.0, "attributes": attributes},
+        )
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         self.api("DELETE", f"/proxies/{proxy}/toxics/{name}")
@@ -252,8 +290,9 @@ def reference(services, ticks, tmp_path_factory) -> Reference:
 
 
 # -- the tests ------------------------------------------------------------------------------------------------------
-def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothing(services, ticks, reference,
-                                                                                    tmp_path):
+def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothing(
+    services, ticks, reference, tmp_path
+):
     prefix = new_prefix("fpg")
     create_topics(services.bootstrap, prefix)
     dsn = services.database()
@@ -263,8 +302,14 @@ def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothi
         proxied = make_conninfo(dsn, port=str(toxi.proxy("pg", services.pg_port)))
         assert proxied != dsn
         (metrics_port,) = free_ports(1)
-        env = env_for(services, prefix, tmp_path / "var", LEVIBOT_PG_DSN=proxied, LEVIBOT_METRICS_PORT=str(metrics_port),
-                      LEVIBOT_SINK_CLOSE_TIMEOUT_S="60")
+        env = env_for(
+            services,
+            prefix,
+            tmp_path / "var",
+            LEVIBOT_PG_DSN=proxied,
+            LEVIBOT_METRICS_PORT=str(metrics_port),
+            LEVIBOT_SINK_CLOSE_TIMEOUT_S="60",
+        )
         n = len(ticks)
         cut_a, cut_b, cut_c = n // 4, n // 2, 3 * n // 4
         proc = FlowProc(live_args("postgres"), env, tmp_path / "flow.log")
@@ -273,31 +318,61 @@ def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothi
         # 1. latency: 150 ms (+-50) on every PostgreSQL answer; writes are slower, nothing fails
         toxi.add_toxic("pg", "slow", "latency", latency=150, jitter=50)
         produce(services.bootstrap, f"{prefix}ticks", ticks[:cut_a])
-        wait_for(lambda: pg_counts(dsn)["ticks"] == cut_a, 120, "the first quarter stored through the latency",
-                 procs=[proc], retry_on=PG_NOT_YET)
+        wait_for(
+            lambda: pg_counts(dsn)["ticks"] == cut_a,
+            120,
+            "the first quarter stored through the latency",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
         toxi.remove_toxic("pg", "slow")
         assert set(breaker_states(metrics_port).values()) == {0.0}, "latency alone must not open a breaker"
 
         # 2. connection resets by the proxy: the ticks breaker opens, then closes when the resets stop
         toxi.add_toxic("pg", "reset", "reset_peer", timeout=0)
         produce(services.bootstrap, f"{prefix}ticks", ticks[cut_a:cut_b])
-        wait_for(lambda: breaker_states(metrics_port).get("postgres.ticks", 0) > 0, 60,
-                 "the postgres.ticks breaker to open on resets", procs=[proc], retry_on=PG_NOT_YET)
+        wait_for(
+            lambda: breaker_states(metrics_port).get("postgres.ticks", 0) > 0,
+            60,
+            "the postgres.ticks breaker to open on resets",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
         toxi.remove_toxic("pg", "reset")
-        wait_for(lambda: pg_counts(dsn)["ticks"] == cut_b, 60, "the reset-time ticks caught up", procs=[proc],
-                 retry_on=PG_NOT_YET)
-        wait_for(lambda: breaker_states(metrics_port).get("postgres.ticks") == 0, 60, "the breaker closed",
-                 procs=[proc], retry_on=PG_NOT_YET)
+        wait_for(
+            lambda: pg_counts(dsn)["ticks"] == cut_b,
+            60,
+            "the reset-time ticks caught up",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
+        wait_for(
+            lambda: breaker_states(metrics_port).get("postgres.ticks") == 0,
+            60,
+            "the breaker closed",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
 
         # 3. the real server stopped for OUTAGE_S: the flow keeps deciding, the breaker is open
         before = orders.count()
         t_down = time.monotonic()
         services.run("down", "postgres")
         produce(services.bootstrap, f"{prefix}ticks", ticks[cut_b:cut_c])
-        wait_for(lambda: orders.count() > before, 60, "orders decided while PostgreSQL is down", procs=[proc],
-                 retry_on=PG_NOT_YET)
-        states = wait_for(lambda: (lambda st: st if st.get("postgres.ticks") == 2 else None)(breaker_states(metrics_port)),
-                          30, "postgres.ticks open during the outage", procs=[proc], retry_on=PG_NOT_YET)
+        wait_for(
+            lambda: orders.count() > before,
+            60,
+            "orders decided while PostgreSQL is down",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
+        states = wait_for(
+            lambda: (lambda st: st if st.get("postgres.ticks") == 2 else None)(breaker_states(metrics_port)),
+            30,
+            "postgres.ticks open during the outage",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+        )
         decided_during_outage = orders.count() - before
         open_during = sorted(b for b, v in states.items() if v > 0)
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
@@ -319,9 +394,11 @@ def test_postgres_latency_resets_and_a_real_outage_lose_nothing_and_double_nothi
         if proc is not None:
             proc.kill()
 
-    print(f"PostgreSQL outage {outage:.1f}s: {decided_during_outage} orders decided meanwhile; breakers open: "
-          f"{open_during}; caught up {caught_up_s:.1f}s after the restart; counts {counts}; reference {reference.counts}"
-          f" ({reference.seconds:.1f}s)")
+    print(
+        f"PostgreSQL outage {outage:.1f}s: {decided_during_outage} orders decided meanwhile; breakers open: "
+        f"{open_during}; caught up {caught_up_s:.1f}s after the restart; counts {counts}; reference {reference.counts}"
+        f" ({reference.seconds:.1f}s)"
+    )
     assert decided_during_outage > 0
     # nothing lost, nothing doubled: every table as in the clean run, orders identical by id
     assert counts == reference.counts
@@ -346,8 +423,14 @@ def test_broker_restart_mid_run_gives_the_clean_runs_orders_exactly_once(service
     proc = FlowProc(live_args("none"), env_for(services, prefix, tmp_path / "var"), tmp_path / "flow.log")
     orders = TopicCounter(services.bootstrap, f"{prefix}orders")
     try:
-        wait_for(lambda: orders.count() >= R // 4, 120, "a quarter of the orders", procs=[proc], retry_on=PG_NOT_YET,
-                 interval_s=0.05)
+        wait_for(
+            lambda: orders.count() >= R // 4,
+            120,
+            "a quarter of the orders",
+            procs=[proc],
+            retry_on=PG_NOT_YET,
+            interval_s=0.05,
+        )
         at_stop = orders.count()
         t0 = time.monotonic()
         services.run("down", "kafka")
@@ -375,8 +458,10 @@ def test_broker_restart_mid_run_gives_the_clean_runs_orders_exactly_once(service
         proc.kill()
     ids = [o.order_id for o in got]
     kafka_open = sorted({a.labels["breaker"] for a in alerts if a.kind == "sink_circuit_open"})
-    print(f"broker down {down_s:.1f}s after {at_stop} of {R} orders; {len(got)} orders on the topic; breakers that "
-          f"opened: {kafka_open}")
+    print(
+        f"broker down {down_s:.1f}s after {at_stop} of {R} orders; {len(got)} orders on the topic; breakers that "
+        f"opened: {kafka_open}"
+    )
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicated orders"
     assert set(ids) == {o.order_id for o in reference.orders}, "orders missing or extra"
     assert set(got) == set(reference.orders)

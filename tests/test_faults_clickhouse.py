@@ -33,8 +33,17 @@ from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, FeatureVector, Fill, Order, RiskDecision, Score
 
 from .conftest import DATA, REPO
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
-    read_events
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    read_events,
+)
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
@@ -44,10 +53,13 @@ MAX_BARS = 1500  # per file, 8 ticks per bar -> 24,000 ticks
 FULL_S = float(os.environ.get("LEVIBOT_FAULT_CH_FULL_S") or 20)
 TMPFS_MB = 192
 #: ClickHouse table -> (id column, Kafka topic, event type, id attribute): the rows the flow also published
-PUBLISHED = {"orders": ("order_id", "orders", Order, "order_id"), "fills": ("fill_id", "fills", Fill, "fill_id"),
-             "risk_decisions": ("id", "risk.decisions", RiskDecision, "id"),
-             "features": ("concat(symbol, toString(ts))", "features", FeatureVector, None),
-             "scores": ("concat(symbol, toString(ts))", "scores", Score, None)}
+PUBLISHED = {
+    "orders": ("order_id", "orders", Order, "order_id"),
+    "fills": ("fill_id", "fills", Fill, "fill_id"),
+    "risk_decisions": ("id", "risk.decisions", RiskDecision, "id"),
+    "features": ("concat(symbol, toString(ts))", "features", FeatureVector, None),
+    "scores": ("concat(symbol, toString(ts))", "scores", Score, None),
+}
 
 
 def metrics(port: int) -> dict[str, float]:
@@ -63,8 +75,11 @@ def metrics(port: int) -> dict[str, float]:
 
 
 def breakers(m: dict[str, float]) -> dict[str, float]:
-    return {k.split('breaker="', 1)[1].split('"', 1)[0]: v for k, v in m.items()
-            if k.startswith("levibot_circuit_breaker_state{") and "clickhouse." in k}
+    return {
+        k.split('breaker="', 1)[1].split('"', 1)[0]: v
+        for k, v in m.items()
+        if k.startswith("levibot_circuit_breaker_state{") and "clickhouse." in k
+    }
 
 
 def fill_disk(mount: Path) -> Path:
@@ -84,10 +99,13 @@ def fill_disk(mount: Path) -> Path:
 def clickhouse_query(path: Path, queries: list[str]) -> list[list]:
     """Rows of each query on the flow's embedded ClickHouse, in a child process (chDB opens one data path per process,
     and this test process may hold the session's)."""
-    code = ("import json, sys; from connectors.clickhouse.client import connect; c = connect('chdb://' + sys.argv[1]); "
-            "print(json.dumps([[list(r) for r in c.query(q).result_rows] for q in sys.argv[2:]], default=str))")
-    res = subprocess.run([sys.executable, "-c", code, str(path), *queries], capture_output=True, text=True,
-                         timeout=300, cwd=REPO)
+    code = (
+        "import json, sys; from connectors.clickhouse.client import connect; c = connect('chdb://' + sys.argv[1]); "
+        "print(json.dumps([[list(r) for r in c.query(q).result_rows] for q in sys.argv[2:]], default=str))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(path), *queries], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -105,8 +123,9 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], timeout=30)
 
 
-def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exactly_once(kafka_bootstrap, small_disk,
-                                                                                       tmp_path):
+def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exactly_once(
+    kafka_bootstrap, small_disk, tmp_path
+):
     history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=MAX_BARS)
     ticks = list(iter_tick_events(history.ticks))
     n = len(ticks)
@@ -114,22 +133,33 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
     prefix = new_prefix("fch")
     ch_path = (small_disk / "ch").resolve()
     (port,) = free_ports(1)
-    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_CLICKHOUSE_DSN=f"chdb://{ch_path}",
-                   LEVIBOT_METRICS_PORT=str(port), LEVIBOT_SINK_CLOSE_TIMEOUT_S="60")
+    env = flow_env(
+        prefix=prefix,
+        var=tmp_path / "var",
+        LEVIBOT_CLICKHOUSE_DSN=f"chdb://{ch_path}",
+        LEVIBOT_METRICS_PORT=str(port),
+        LEVIBOT_SINK_CLOSE_TIMEOUT_S="60",
+    )
     proc = None
     ingest = f'levibot_events_in_total{{stage="ingest",topic="{prefix}ticks"}}'
     try:
         create_topics(kafka_bootstrap, prefix)
         out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
-        proc = FlowProc(["run", "--live", "--venue", "sim", "--stores", "clickhouse", *BAR_ARGS], env,
-                        tmp_path / "flow.log")
+        proc = FlowProc(
+            ["run", "--live", "--venue", "sim", "--stores", "clickhouse", *BAR_ARGS], env, tmp_path / "flow.log"
+        )
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
 
         # 1. healthy: the first third written, every clickhouse breaker closed
         out.send(ticks[:cut_a])
         out.flush(120)
-        wait_for(lambda: metrics(port).get(ingest) == cut_a, 180, "the first third consumed", procs=[proc],
-                 retry_on=(OSError,))
+        wait_for(
+            lambda: metrics(port).get(ingest) == cut_a,
+            180,
+            "the first third consumed",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
         st = breakers(metrics(port))
         assert st and set(st.values()) == {0.0}, st
 
@@ -139,12 +169,27 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         t_full = time.monotonic()
         out.send(ticks[cut_a:cut_b])
         out.flush(120)
-        wait_for(lambda: metrics(port).get(ingest) == cut_b, 180, "the second third consumed on a full disk",
-                 procs=[proc], retry_on=(OSError,))
-        wait_for(lambda: orders.count() > before, 120, "orders decided while ClickHouse cannot write", procs=[proc],
-                 retry_on=(OSError,))
-        m = wait_for(lambda: (lambda mm: mm if breakers(mm).get("clickhouse.ticks") == 2 else None)(metrics(port)),
-                     60, "clickhouse.ticks open on the full disk", procs=[proc], retry_on=(OSError,))
+        wait_for(
+            lambda: metrics(port).get(ingest) == cut_b,
+            180,
+            "the second third consumed on a full disk",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
+        wait_for(
+            lambda: orders.count() > before,
+            120,
+            "orders decided while ClickHouse cannot write",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
+        m = wait_for(
+            lambda: (lambda mm: mm if breakers(mm).get("clickhouse.ticks") == 2 else None)(metrics(port)),
+            60,
+            "clickhouse.ticks open on the full disk",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
         open_during = sorted(b for b, v in breakers(m).items() if v == 2)
         failures = {k: v for k, v in m.items() if k.startswith("levibot_sink_failures_total{") and "clickhouse." in k}
         assert failures.get('levibot_sink_failures_total{sink="clickhouse.ticks"}', 0) >= 1, failures
@@ -161,10 +206,14 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         t_free = time.monotonic()
         out.send(ticks[cut_b:])
         out.flush(120)
-        wait_for(lambda: metrics(port).get(ingest) == n, 180, "every tick consumed", procs=[proc],
-                 retry_on=(OSError,))
-        wait_for(lambda: set(breakers(metrics(port)).values()) == {0.0}, 120, "every clickhouse breaker closed",
-                 procs=[proc], retry_on=(OSError,))
+        wait_for(lambda: metrics(port).get(ingest) == n, 180, "every tick consumed", procs=[proc], retry_on=(OSError,))
+        wait_for(
+            lambda: set(breakers(metrics(port)).values()) == {0.0},
+            120,
+            "every clickhouse breaker closed",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
         wait_for(lambda: not any(spool.rglob("*.batch")), 60, "the spool drained", procs=[proc], retry_on=(OSError,))
         caught_up_s = time.monotonic() - t_free
         # a clean stop: the last decisions of the tail go out to Kafka and ClickHouse alike (the sinks are flushed),
@@ -172,32 +221,43 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait_ok(120)
         orders.close()
-        published = {t: read_events(kafka_bootstrap, f"{prefix}{topic}", typ) for t, (_, topic, typ, _) in PUBLISHED.items()}
+        published = {
+            t: read_events(kafka_bootstrap, f"{prefix}{topic}", typ) for t, (_, topic, typ, _) in PUBLISHED.items()
+        }
         alerts = read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
     finally:
         if proc is not None:
             proc.kill()
         drop_topics(kafka_bootstrap, [prefix])
 
-    opened = [a for a in alerts if a.kind == "sink_circuit_open" and a.labels.get("breaker", "").startswith("clickhouse.")]
-    closed = [a for a in alerts if a.kind == "sink_circuit_closed" and a.labels.get("breaker", "").startswith("clickhouse.")]
+    opened = [
+        a for a in alerts if a.kind == "sink_circuit_open" and a.labels.get("breaker", "").startswith("clickhouse.")
+    ]
+    closed = [
+        a for a in alerts if a.kind == "sink_circuit_closed" and a.labels.get("breaker", "").startswith("clickhouse.")
+    ]
     assert opened and closed, [a.kind for a in alerts]
     assert {a.labels["breaker"] for a in opened} == {a.labels["breaker"] for a in closed}
     assert any("NOT_ENOUGH_SPACE" in a.message or "not enough space" in a.message for a in opened), opened[0].message
 
-    queries = ["SELECT count(), uniqExact(trade_id) FROM levibot.ticks",
-               "SELECT count() FROM levibot.ticks FINAL",
-               "SELECT groupArray(trade_id) FROM levibot.ticks"]
+    queries = [
+        "SELECT count(), uniqExact(trade_id) FROM levibot.ticks",
+        "SELECT count() FROM levibot.ticks FINAL",
+        "SELECT groupArray(trade_id) FROM levibot.ticks",
+    ]
     for table, (key, *_rest) in PUBLISHED.items():
-        queries += [f"SELECT count(), uniqExact({key}) FROM levibot.{table}", f"SELECT count() FROM levibot.{table} FINAL"]
+        queries += [
+            f"SELECT count(), uniqExact({key}) FROM levibot.{table}",
+            f"SELECT count() FROM levibot.{table} FINAL",
+        ]
     queries += ["SELECT count(), uniqExact(symbol, resolution_s, ts) FROM levibot.bars"]
     res = clickhouse_query(ch_path, queries)
-    (tick_n, tick_distinct), = res[0]
+    ((tick_n, tick_distinct),) = res[0]
     assert (tick_n, tick_distinct, res[1][0][0]) == (n, n, n), (tick_n, tick_distinct, res[1])
     assert sorted(res[2][0][0]) == sorted(t.trade_id for t in ticks)
     got = {}
     for i, (table, (_key, _topic, _typ, attr)) in enumerate(PUBLISHED.items()):
-        (cnt, distinct), = res[3 + 2 * i]
+        ((cnt, distinct),) = res[3 + 2 * i]
         final = res[4 + 2 * i][0][0]
         events = published[table]
         want = len({getattr(e, attr) for e in events}) if attr else len({(e.symbol, e.ts) for e in events})
@@ -206,6 +266,8 @@ def test_clickhouse_disk_full_mid_run_keeps_deciding_alerts_and_catches_up_exact
     bars_n, bars_distinct = res[-1][0]
     assert bars_n == bars_distinct > 0
     assert got["orders"][0] > 0 and decided_while_full > 0
-    print(f"ClickHouse disk full {full_s:.1f}s: {decided_while_full} orders decided meanwhile; open: {open_during}; "
-          f"{spooled} batches spooled; caught up {caught_up_s:.1f}s after the ballast was removed; rows {got}; "
-          f"bars {bars_n}")
+    print(
+        f"ClickHouse disk full {full_s:.1f}s: {decided_while_full} orders decided meanwhile; open: {open_during}; "
+        f"{spooled} batches spooled; caught up {caught_up_s:.1f}s after the ballast was removed; rows {got}; "
+        f"bars {bars_n}"
+    )

@@ -50,11 +50,15 @@ def test_bad_bar_rows_are_rejected_with_reasons(tmp_path):
 
 
 def test_ticks_csv_and_parquet_agree(tmp_path):
-    df = pd.DataFrame({
-        "symbol": ["BTC-USD", "ETH-USD", "BTC-USD", "bad sym"],
-        "ts": [1_600_000_000_002, 1_600_000_000_001, 1_600_000_000_000, 1_600_000_000_003],  # ms epoch
-        "price": [10.0, 20.0, 11.0, 5.0], "qty": [1.0, 2.0, 0.0, 1.0], "side": ["buy", "SELL", None, "buy"],
-    })
+    df = pd.DataFrame(
+        {
+            "symbol": ["BTC-USD", "ETH-USD", "BTC-USD", "bad sym"],
+            "ts": [1_600_000_000_002, 1_600_000_000_001, 1_600_000_000_000, 1_600_000_000_003],  # ms epoch
+            "price": [10.0, 20.0, 11.0, 5.0],
+            "qty": [1.0, 2.0, 0.0, 1.0],
+            "side": ["buy", "SELL", None, "buy"],
+        }
+    )
     df.to_csv(tmp_path / "t.csv", index=False)
     df.to_parquet(tmp_path / "t.parquet")
     a, b = read_ticks(tmp_path / "t.csv"), read_ticks(tmp_path / "t.parquet")

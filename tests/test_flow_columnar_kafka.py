@@ -21,8 +21,12 @@ from .conftest import DATA
 
 pytestmark = [pytest.mark.kafka]
 
-CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                     limits=RiskLimits(max_price_age_s=3600.0))
+CFG = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    limits=RiskLimits(max_price_age_s=3600.0),
+)
 
 
 def test_columnar_kafka_batches_equal_tick_objects(kafka_bootstrap, topic_prefix):
@@ -32,8 +36,9 @@ def test_columnar_kafka_batches_equal_tick_objects(kafka_bootstrap, topic_prefix
     ensure_topics(kafka_bootstrap, prefix=topic_prefix, names=["ticks"], partitions={"ticks": 2})
     h = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=8, max_bars=1500)
     ticks = list(iter_tick_events(h.ticks))
-    ticks[9000] = Tick(**{**{f: getattr(ticks[9000], f) for f in Tick.__struct_fields__},
-                          "ts": ticks[9000].ts - 3600 * 10**9})  # late for the 300 s bars
+    ticks[9000] = Tick(
+        **{**{f: getattr(ticks[9000], f) for f in Tick.__struct_fields__}, "ts": ticks[9000].ts - 3600 * 10**9}
+    )  # late for the 300 s bars
     prod = EventProducer(kafka_bootstrap, topic)
     prod.send(ticks)
     prod.flush()
@@ -45,9 +50,11 @@ def test_columnar_kafka_batches_equal_tick_objects(kafka_bootstrap, topic_prefix
         got = {k: [] for k in ("orders", "bars", "dead")}
         src = KafkaEventSource(kafka_bootstrap, topic, Tick, batch_size=1700, stop_at_end=True, columnar=columnar)
         run_main(build_trading_flow(src, Outputs(**{k: [CollectSink(v)] for k, v in got.items()}), CFG))
-        return {"orders": sorted(got["orders"], key=lambda o: o.order_id),
-                "bars": sorted((b.symbol, b.resolution_s, b.ts, b.close, b.volume) for b in got["bars"]),
-                "dead": sorted((d.error, d.partition, d.offset) for d in got["dead"])}
+        return {
+            "orders": sorted(got["orders"], key=lambda o: o.order_id),
+            "bars": sorted((b.symbol, b.resolution_s, b.ts, b.close, b.volume) for b in got["bars"]),
+            "dead": sorted((d.error, d.partition, d.offset) for d in got["dead"]),
+        }
 
     cols, objs = run(True), run(False)
     assert len(cols["orders"]) > 5 and {d[0] for d in cols["dead"]} == {"invalid_json", "late_tick"}

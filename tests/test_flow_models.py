@@ -30,8 +30,9 @@ def _champion(tmp_path) -> tuple[ModelRegistry, str]:
     ds = build_training_set(feats, bars, SPEC, audit=False)
     model = train_lightgbm(ds.X[:2000], ds.y[:2000], ds.ts[:2000], ds.names, FAST)
     reg = ModelRegistry(tmp_path / "models")
-    version = reg.register(model, feature_set=SPEC.id, feature_set_version=SPEC.version, horizon_ns=1800 * 10**9,
-                           metrics={})
+    version = reg.register(
+        model, feature_set=SPEC.id, feature_set_version=SPEC.version, horizon_ns=1800 * 10**9, metrics={}
+    )
     return reg, version
 
 
@@ -49,8 +50,13 @@ def test_promoted_model_is_hot_swapped_while_the_flow_runs(tmp_path):
             promoted_at.append(seen[0])
 
     watcher = ChampionWatcher(reg, poll_s=0.0, feature_set=SPEC.id)
-    flow = build_trading_flow(HistorySource(history.ticks, batch_size=500), Outputs(scores=[CollectSink(scores)]),
-                              EMBEDDED_PIPELINE, progress=progress, models=watcher)
+    flow = build_trading_flow(
+        HistorySource(history.ticks, batch_size=500),
+        Outputs(scores=[CollectSink(scores)]),
+        EMBEDDED_PIPELINE,
+        progress=progress,
+        models=watcher,
+    )
     run_main(flow)
     assert promoted_at
     before = [s for s in scores if "lgbm" not in s.model_versions]
@@ -89,8 +95,11 @@ def test_online_model_pending_predictions_survive_recovery(tmp_path):
     init_recovery(rec, 1)
 
     def run(limit: int | None, scores: list, rec_dir=rec) -> None:
-        flow = build_trading_flow(_StopAfter(history.ticks, limit, batch_size=200, partitions=1),
-                                  Outputs(scores=[CollectSink(scores)]), EMBEDDED_PIPELINE)
+        flow = build_trading_flow(
+            _StopAfter(history.ticks, limit, batch_size=200, partitions=1),
+            Outputs(scores=[CollectSink(scores)]),
+            EMBEDDED_PIPELINE,
+        )
         run_main(flow, epoch_interval=None, recovery_config=RecoveryConfig(str(rec_dir)) if rec_dir else None)
 
     reference: list = []

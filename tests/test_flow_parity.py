@@ -7,7 +7,17 @@ import logging
 
 import pytest
 
-from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, new_prefix, read_orders, read_orders_file, run_ok
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    create_topics,
+    drop_topics,
+    flow_env,
+    new_prefix,
+    read_orders,
+    read_orders_file,
+    run_ok,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -25,10 +35,18 @@ def test_backtest_orders_equal_live_orders_over_replayed_ticks(kafka_bootstrap, 
     try:
         create_topics(kafka_bootstrap, prefix)
         # the backtest needs no broker: run it alongside the replay and the live run (2 cores)
-        backtest = FlowProc(["backtest", "--max-bars", str(MAX_BARS), "--orders-out", str(orders_file), *BAR_ARGS],
-                            flow_env(prefix=prefix, var=tmp_path / "bt"), tmp_path / "backtest.log")
+        backtest = FlowProc(
+            ["backtest", "--max-bars", str(MAX_BARS), "--orders-out", str(orders_file), *BAR_ARGS],
+            flow_env(prefix=prefix, var=tmp_path / "bt"),
+            tmp_path / "backtest.log",
+        )
         run_ok(["replay", "--max-bars", str(MAX_BARS), "--no-progress"], env, tmp_path / "replay.log", TIMEOUT_S)
-        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS], env, tmp_path / "live.log", TIMEOUT_S)
+        run_ok(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
+            env,
+            tmp_path / "live.log",
+            TIMEOUT_S,
+        )
         backtest.wait_ok(TIMEOUT_S)
 
         live = read_orders(kafka_bootstrap, f"{prefix}orders")
@@ -43,7 +61,8 @@ def test_backtest_orders_equal_live_orders_over_replayed_ticks(kafka_bootstrap, 
         only_backtest = set(offline) - set(live)
         assert not only_live and not only_backtest, (
             f"{len(only_live)} orders only live, {len(only_backtest)} only in the backtest; first of each: "
-            f"{sorted(only_live, key=lambda o: o.ts)[:1]} {sorted(only_backtest, key=lambda o: o.ts)[:1]}")
+            f"{sorted(only_live, key=lambda o: o.ts)[:1]} {sorted(only_backtest, key=lambda o: o.ts)[:1]}"
+        )
     finally:
         if backtest is not None:
             backtest.kill()

@@ -35,8 +35,20 @@ from flows.replay import replay
 from schemas.events import Fill, Order
 
 from .conftest import DATA
-from .flowproc import (BAR_ARGS, FlowProc, TopicCounter, chdb_query, create_topics, drop_topics, flow_env,
-                       new_prefix, read_events, read_located, read_orders, wait_pg_idle)
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    chdb_query,
+    create_topics,
+    drop_topics,
+    flow_env,
+    new_prefix,
+    read_events,
+    read_located,
+    read_orders,
+    wait_pg_idle,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -75,8 +87,11 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
 
         # reference: uninterrupted, no recovery. Orders do not depend on the stores, so it writes to
         # Kafka only (5x faster); it runs while the same ticks are replayed under the second prefix.
-        reference_proc = FlowProc(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
-                                  flow_env(prefix=ref, var=tmp_path / "ref"), tmp_path / "reference.log")
+        reference_proc = FlowProc(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
+            flow_env(prefix=ref, var=tmp_path / "ref"),
+            tmp_path / "reference.log",
+        )
         procs.append(reference_proc)
         res = replay(history, EventProducer(kafka_bootstrap, f"{rec}ticks"), progress=False)
         assert res.produced == n_ticks
@@ -89,9 +104,23 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
         log.info("reference run: %d orders, %d fills in %.1fs", R, len(ref_fills), ref_seconds)
 
         # interrupted run: recovery on, both stores, SIGKILLed n_kills times, then run to its end
-        args = ["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres,clickhouse", *BAR_ARGS,
-                "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", SNAPSHOT_INTERVAL_S]
-        env = flow_env(prefix=rec, var=tmp_path / "rec", LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_CLICKHOUSE_DSN=f"chdb://{ch_path}")
+        args = [
+            "run",
+            "--live",
+            "--venue",
+            "sim",
+            "--until-end",
+            "--stores",
+            "postgres,clickhouse",
+            *BAR_ARGS,
+            "--recovery-dir",
+            str(tmp_path / "recovery"),
+            "--snapshot-interval",
+            SNAPSHOT_INTERVAL_S,
+        ]
+        env = flow_env(
+            prefix=rec, var=tmp_path / "rec", LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_CLICKHOUSE_DSN=f"chdb://{ch_path}"
+        )
         counter = TopicCounter(kafka_bootstrap, f"{rec}orders")
         kills = []
         boundaries: list[dict[int, int]] = []  # per attempt: the orders topic's next offset per partition at its start
@@ -107,8 +136,9 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
             deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
             while True:
                 n = counter.count()
-                assert p.running, (f"attempt {i} ended (rc {p.proc.returncode}) before its kill at {delay:.1f}s; "
-                                   f"log:\n{p.tail()}")
+                assert p.running, (
+                    f"attempt {i} ended (rc {p.proc.returncode}) before its kill at {delay:.1f}s; log:\n{p.tail()}"
+                )
                 # once the delay is over, kill as the attempt publishes orders: the moment when the outputs
                 # of the epoch in flight are out but not yet covered by a snapshot
                 if n > last and (p.elapsed() >= delay or n >= cap):
@@ -119,11 +149,25 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
             at = p.elapsed()
             rc = p.kill9()
             assert rc == -9, f"attempt {i} was not killed by SIGKILL (rc {rc})"
-            kills.append({"attempt": i, "planned_delay_s": round(delay, 2), "killed_after_s": round(at, 2),
-                          "since_test_start_s": round(time.monotonic() - t0, 2),
-                          "orders_topic_before": before, "orders_topic_at_kill": n})
-            log.info("kill -9 #%d: pid %d after %.2fs (planned %.2fs); orders topic %d -> %d messages",
-                     i + 1, p.pid, at, delay, before, n)
+            kills.append(
+                {
+                    "attempt": i,
+                    "planned_delay_s": round(delay, 2),
+                    "killed_after_s": round(at, 2),
+                    "since_test_start_s": round(time.monotonic() - t0, 2),
+                    "orders_topic_before": before,
+                    "orders_topic_at_kill": n,
+                }
+            )
+            log.info(
+                "kill -9 #%d: pid %d after %.2fs (planned %.2fs); orders topic %d -> %d messages",
+                i + 1,
+                p.pid,
+                at,
+                delay,
+                before,
+                n,
+            )
         boundaries.append(counter.highs())
         final = FlowProc(args, env, tmp_path / "final.log")
         procs.append(final)
@@ -132,9 +176,16 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
         raw = [o for _p, _o, o in located]
         raw_fills = read_events(kafka_bootstrap, f"{rec}fills", Fill)
         reemitted = check_resumption(located, boundaries)
-        summary = {"seed": seed, "kills": kills, "final_run_s": round(final_seconds, 2), "reference_orders": R,
-                   "raw_orders": len(raw), "raw_fills": len(raw_fills), "reemitted_per_restart": reemitted,
-                   "reference_s": round(ref_seconds, 2)}
+        summary = {
+            "seed": seed,
+            "kills": kills,
+            "final_run_s": round(final_seconds, 2),
+            "reference_orders": R,
+            "raw_orders": len(raw),
+            "raw_fills": len(raw_fills),
+            "reemitted_per_restart": reemitted,
+            "reference_s": round(ref_seconds, 2),
+        }
         (tmp_path / "kills.json").write_text(json.dumps(summary, indent=1))
         log.info("recovery summary: %s", json.dumps(summary))
 
@@ -173,7 +224,8 @@ def test_kill9_at_random_moments_loses_no_order_and_doubles_none(kafka_bootstrap
             "SELECT count(), uniqExact(order_id) FROM levibot.orders FINAL",
             "SELECT count(), uniqExact(fill_id) FROM levibot.fills FINAL",
             "SELECT count(), uniqExact(trade_id) FROM levibot.ticks FINAL",
-            "SELECT DISTINCT order_id FROM levibot.orders")
+            "SELECT DISTINCT order_id FROM levibot.orders",
+        )
         assert ch_orders == [[R, R]]
         assert ch_fills == [[len(ref_fills), len(ref_fills)]]
         assert ch_ticks == [[n_ticks, n_ticks]]
@@ -197,6 +249,7 @@ def check_resumption(located: list[tuple[int, int, Order]], boundaries: list[dic
     earlier attempts are exactly the earlier orders inside its own time span (it resumed at one point and
     re-emitted everything that followed it, with no gap), all of them before anything new.
     """
+
     def attempt_of(part: int, offset: int) -> int:
         return sum(1 for b in boundaries if b[part] <= offset) - 1
 
@@ -215,6 +268,6 @@ def check_resumption(located: list[tuple[int, int, Order]], boundaries: list[dic
             again = [o for o in cur if o.order_id in prev]
             window = {oid for oid, o in prev.items() if cur[0].ts <= o.ts <= cur[-1].ts}
             assert {o.order_id for o in again} == window, f"attempt {i}, {sym}: re-emission has a gap"
-            assert cur[:len(again)] == again, f"attempt {i}, {sym}: a new order came before a re-emitted one"
+            assert cur[: len(again)] == again, f"attempt {i}, {sym}: a new order came before a re-emitted one"
             reemitted[i] += len(again)
     return reemitted[1:]

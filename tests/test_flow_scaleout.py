@@ -13,8 +13,20 @@ from connectors.kafka.sink import EventProducer
 from flows.replay import replay
 
 from .conftest import DATA
-from .flowproc import (BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix,
-                       partition_counts, read_orders, run_ok, wait_all_ok, wait_pg_idle)
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    partition_counts,
+    read_orders,
+    run_ok,
+    wait_all_ok,
+    wait_pg_idle,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -26,8 +38,9 @@ RUN_TIMEOUT_S = 180
 
 
 def test_two_processes_give_the_same_orders_as_one(kafka_bootstrap, pg_dsn, tmp_path):
-    history = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=TICKS_PER_BAR,
-                           max_bars=MAX_BARS)
+    history = load_history(
+        [DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=TICKS_PER_BAR, max_bars=MAX_BARS
+    )
     one, two = new_prefix("s1"), new_prefix("s2")
     procs: list[FlowProc] = []
     try:
@@ -39,8 +52,12 @@ def test_two_processes_give_the_same_orders_as_one(kafka_bootstrap, pg_dsn, tmp_
         parts = partition_counts(kafka_bootstrap, f"{two}ticks")
         assert len(parts) == 6 and sum(1 for n in parts.values() if n) >= 2, parts
 
-        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
-               flow_env(prefix=one, var=tmp_path / "one"), tmp_path / "one.log", RUN_TIMEOUT_S)
+        run_ok(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
+            flow_env(prefix=one, var=tmp_path / "one"),
+            tmp_path / "one.log",
+            RUN_TIMEOUT_S,
+        )
         single = read_orders(kafka_bootstrap, f"{one}orders")
         assert len(single) > 20, "the input must produce a meaningful number of orders"
         assert len({o.order_id for o in single}) == len(single)
@@ -49,9 +66,28 @@ def test_two_processes_give_the_same_orders_as_one(kafka_bootstrap, pg_dsn, tmp_
         addresses = f"127.0.0.1:{p0};127.0.0.1:{p1}"
         env = flow_env(prefix=two, var=tmp_path / "two", LEVIBOT_PG_DSN=pg_dsn)
         for pid in (0, 1):
-            procs.append(FlowProc(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres", *BAR_ARGS,
-                                   "--processes", "2", "--process-id", str(pid), "--addresses", addresses],
-                                  env, tmp_path / f"two-{pid}.log"))
+            procs.append(
+                FlowProc(
+                    [
+                        "run",
+                        "--live",
+                        "--venue",
+                        "sim",
+                        "--until-end",
+                        "--stores",
+                        "postgres",
+                        *BAR_ARGS,
+                        "--processes",
+                        "2",
+                        "--process-id",
+                        str(pid),
+                        "--addresses",
+                        addresses,
+                    ],
+                    env,
+                    tmp_path / f"two-{pid}.log",
+                )
+            )
         wait_all_ok(procs, RUN_TIMEOUT_S)
         cluster = read_orders(kafka_bootstrap, f"{two}orders")
 

@@ -51,17 +51,41 @@ def test_columnar_split_equals_the_per_tick_split(batches, n_syms):
         ticks = []
         for sym, ts_s, tid, far in rows:
             ts = (1_600_000_000 + ts_s) * NS + (10**6 * NS if far else 0)  # far: beyond the skew bound
-            ticks.append(Tick(symbol=SYMS[sym % n_syms], ts=ts, price=1.0 + ts_s / 1000, qty=1.0, side="buy",
-                              trade_id=f"t{tid}", venue="v"))
+            ticks.append(
+                Tick(
+                    symbol=SYMS[sym % n_syms],
+                    ts=ts,
+                    price=1.0 + ts_s / 1000,
+                    qty=1.0,
+                    side="buy",
+                    trade_id=f"t{tid}",
+                    venue="v",
+                )
+            )
         offsets = list(range(off, off + len(ticks)))
         off += len(ticks)
         tb = TickBatch.from_ticks(ticks, offsets)
         if k % 2:  # the names in another order than their first ticks (as a history source may list them)
             m = len(tb.symbols)
-            tb = TickBatch(tb.symbols[::-1], (m - 1 - tb.codes).astype(tb.codes.dtype), tb.ts, tb.price, tb.qty,
-                           tb.side, tb.synthetic, tb.trade_id, tb.venue, tb.offsets)
+            tb = TickBatch(
+                tb.symbols[::-1],
+                (m - 1 - tb.codes).astype(tb.codes.dtype),
+                tb.ts,
+                tb.price,
+                tb.qty,
+                tb.side,
+                tb.synthetic,
+                tb.trade_id,
+                tb.venue,
+                tb.offsets,
+            )
         s_cols, out_c = cols(s_cols, EventBatch("ticks", 0, off, tb, [], k))
         s_objs, out_o = objs(s_objs, EventBatch("ticks", 0, off, ticks, [], k, offsets))
         assert _norm(out_c) == _norm(out_o)
-        assert (s_cols.watermark, s_cols.recent_set, s_cols.n_recent, s_cols.refused, s_cols.symbols) == \
-            (s_objs.watermark, s_objs.recent_set, s_objs.n_recent, s_objs.refused, s_objs.symbols)
+        assert (s_cols.watermark, s_cols.recent_set, s_cols.n_recent, s_cols.refused, s_cols.symbols) == (
+            s_objs.watermark,
+            s_objs.recent_set,
+            s_objs.n_recent,
+            s_objs.refused,
+            s_objs.symbols,
+        )

@@ -50,17 +50,47 @@ from .conftest import DATA
 
 REPO = Path(__file__).resolve().parent.parent
 EXPORT = REPO / "tests" / "data" / "telegram_export.json"
-CASES = 10_000        # byte-level mutations per decoder (the issue's floor)
+CASES = 10_000  # byte-level mutations per decoder (the issue's floor)
 HYPOTHESIS_CASES = 300
 KEY = b"fuzz-control-key-0123456789abcdef"
 CHAT = -1001876543210
 
 INTERESTING = [b"\x00", b"\x7f", b"\x80", b"\xff", b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"\n"]
-FRAGMENTS = [b"null", b"true", b"false", b"[]", b"{}", b'""', b'"\\ud800"', b'"\\udfff\\ud800"', b'"\\u0000"',
-             b'"' + b"x" * 5000 + b'"', b"[" * 200 + b"]" * 200, b'{"a":' * 100 + b"1" + b"}" * 100,
-             b"\xc3\x28", b"\xe2\x82", b"\xf0\x9f\x98\x80", b"\xed\xa0\x80", b"\xc0\xaf"]
-NUMBERS = [b"0", b"-0", b"1e309", b"-1e309", b"NaN", b"Infinity", b"1e-400", b"18446744073709551616",
-           b"-9223372036854775809", b"9" * 400, b"0.000000000000000000000001", b"1.5e18", b"-1", b"4102444800000000000"]
+FRAGMENTS = [
+    b"null",
+    b"true",
+    b"false",
+    b"[]",
+    b"{}",
+    b'""',
+    b'"\\ud800"',
+    b'"\\udfff\\ud800"',
+    b'"\\u0000"',
+    b'"' + b"x" * 5000 + b'"',
+    b"[" * 200 + b"]" * 200,
+    b'{"a":' * 100 + b"1" + b"}" * 100,
+    b"\xc3\x28",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98\x80",
+    b"\xed\xa0\x80",
+    b"\xc0\xaf",
+]
+NUMBERS = [
+    b"0",
+    b"-0",
+    b"1e309",
+    b"-1e309",
+    b"NaN",
+    b"Infinity",
+    b"1e-400",
+    b"18446744073709551616",
+    b"-9223372036854775809",
+    b"9" * 400,
+    b"0.000000000000000000000001",
+    b"1.5e18",
+    b"-1",
+    b"4102444800000000000",
+]
 _NUM = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -77,19 +107,19 @@ def mutate(rng: random.Random, seed: bytes, pool: list[bytes]) -> bytes:
             b.insert(rng.randint(0, n), rng.randrange(256))
         elif op == 2 and n:
             i = rng.randrange(n)
-            del b[i:i + rng.randint(1, 16)]
+            del b[i : i + rng.randint(1, 16)]
         elif op == 3 and n:
-            del b[rng.randrange(n):]
+            del b[rng.randrange(n) :]
         elif op == 4:
             other = rng.choice(pool)
-            b = b[:rng.randint(0, n)] + bytearray(other[rng.randint(0, len(other)):])
+            b = b[: rng.randint(0, n)] + bytearray(other[rng.randint(0, len(other)) :])
         elif op == 5 and n:
             b[rng.randrange(n)] = rng.choice(INTERESTING)[0]
         elif op == 6:
             nums = list(_NUM.finditer(bytes(b)))
             if nums:
                 m = rng.choice(nums)
-                b[m.start():m.end()] = rng.choice(NUMBERS)
+                b[m.start() : m.end()] = rng.choice(NUMBERS)
         elif op == 7 and n:
             i = rng.randrange(n)
             j = min(n, i + rng.randint(1, 64))
@@ -101,7 +131,7 @@ def mutate(rng: random.Random, seed: bytes, pool: list[bytes]) -> bytes:
             quotes = [m.start() for m in re.finditer(rb'"', bytes(b))]
             if quotes:
                 i = rng.choice(quotes) + 1
-                b[i:i] = rng.choice(FRAGMENTS[10:] + [b"\\u00e9", b"\\\\", b"\\\"", b"\\n"])
+                b[i:i] = rng.choice(FRAGMENTS[10:] + [b"\\u00e9", b"\\\\", b'\\"', b"\\n"])
     return bytes(b)
 
 
@@ -136,8 +166,9 @@ class Fuzz:
     def check(self) -> None:
         if self.crashes:
             data, tb = self.crashes[0]
-            raise AssertionError(f"{self.name}: {len(self.crashes)} crashes in {self.cases} cases; first input "
-                                 f"{data[:300]!r}\n{tb}")
+            raise AssertionError(
+                f"{self.name}: {len(self.crashes)} crashes in {self.cases} cases; first input {data[:300]!r}\n{tb}"
+            )
         ok = sum(v for k, v in self.outcomes.items() if not k.startswith("rejected:"))
         rejected = self.cases - ok
         assert self.cases >= CASES, (self.name, self.cases)
@@ -175,16 +206,25 @@ def update_seeds() -> list[bytes]:
     """The export's messages as the webhook receives them: channel posts, edits and replies of Bot API Updates."""
     out = []
     for i, m in enumerate(_export_messages()):
-        msg: dict[str, Any] = {"message_id": m["id"], "date": int(m["date_unixtime"]),
-                               "chat": {"id": CHAT, "type": "channel", "title": "VIP Crypto Signals",
-                                        "username": "vipsignals"}, "text": _text(m)}
+        msg: dict[str, Any] = {
+            "message_id": m["id"],
+            "date": int(m["date_unixtime"]),
+            "chat": {"id": CHAT, "type": "channel", "title": "VIP Crypto Signals", "username": "vipsignals"},
+            "text": _text(m),
+        }
         if "reply_to_message_id" in m:
-            msg["reply_to_message"] = {"message_id": m["reply_to_message_id"], "date": int(m["date_unixtime"]) - 60,
-                                       "chat": msg["chat"]}
+            msg["reply_to_message"] = {
+                "message_id": m["reply_to_message_id"],
+                "date": int(m["date_unixtime"]) - 60,
+                "chat": msg["chat"],
+            }
         out.append(json.dumps({"update_id": 1000 + i, "channel_post": msg}).encode())
         if "edited_unixtime" in m:
-            out.append(json.dumps({"update_id": 2000 + i, "edited_channel_post": {
-                **msg, "edit_date": int(m["edited_unixtime"])}}).encode())
+            out.append(
+                json.dumps(
+                    {"update_id": 2000 + i, "edited_channel_post": {**msg, "edit_date": int(m["edited_unixtime"])}}
+                ).encode()
+            )
     return out
 
 
@@ -202,18 +242,32 @@ def signal_seeds(update_seeds) -> list[bytes]:
 
 
 def _command(i: int, action: str, scope: str = "account:default", **params: Any) -> ControlCommand:
-    return sign(ControlCommand(id=f"cmd-fuzz-{i}", issuer="ops", scope=scope, action=action, parameters=params,
-                               reason="fuzz seed", ts=1_700_000_000_000_000_000 + i), KEY)
+    return sign(
+        ControlCommand(
+            id=f"cmd-fuzz-{i}",
+            issuer="ops",
+            scope=scope,
+            action=action,
+            parameters=params,
+            reason="fuzz seed",
+            ts=1_700_000_000_000_000_000 + i,
+        ),
+        KEY,
+    )
 
 
 @pytest.fixture(scope="module")
 def command_seeds() -> list[ControlCommand]:
-    return [_command(0, "halt"), _command(1, "reduce_only"), _command(2, "resume"),
-            _command(3, "set_limit", name="max_leverage", value=1.5),
-            _command(4, "set_limit", name="max_portfolio_var", value=0.02),
-            _command(5, "disable_strategy", scope="strategy:ema_trend"),
-            _command(6, "enable_strategy", scope="strategy:ema_trend"),
-            _command(7, "pin_model", version="lgbm-0001")]
+    return [
+        _command(0, "halt"),
+        _command(1, "reduce_only"),
+        _command(2, "resume"),
+        _command(3, "set_limit", name="max_leverage", value=1.5),
+        _command(4, "set_limit", name="max_portfolio_var", value=0.02),
+        _command(5, "disable_strategy", scope="strategy:ema_trend"),
+        _command(6, "enable_strategy", scope="strategy:ema_trend"),
+        _command(7, "pin_model", version="lgbm-0001"),
+    ]
 
 
 # -- the decoders ----------------------------------------------------------------------------------------------------
@@ -261,8 +315,11 @@ def test_kafka_source_decode_messages(tick_seeds):
 
     def fn(data: bytes) -> str:
         key = data[: rng.randint(0, 80)] if rng.random() < 0.7 else None
-        msgs = [_Msg(tick_seeds[2], b"BTC-USD", 1_700_000_000_000, 0),
-                _Msg(data, key, rng.choice(stamps), 1), _Msg(None, None, rng.choice(stamps), 2)]
+        msgs = [
+            _Msg(tick_seeds[2], b"BTC-USD", 1_700_000_000_000, 0),
+            _Msg(data, key, rng.choice(stamps), 1),
+            _Msg(None, None, rng.choice(stamps), 2),
+        ]
         events, dead = decode_messages(msgs, Tick, max_bytes=64 * 1024)
         assert len(events) + len(dead) == len(msgs)  # nothing lost, nothing invented
         for d in dead:
@@ -333,16 +390,39 @@ def test_control_commands_never_forged_by_mutation(command_seeds):
 
 def test_execution_reports_and_alerts():
     reports = [
-        ExecutionReport(id=f"paper:default:{i}", venue="paper", kind=k, seq=i, client_order_id=f"ord-{i}",
-                        symbol="BTC-USD", side="buy", order_qty=0.5, last_qty=0.5 if k == "fill" else 0.0,
-                        last_price=27000.5 if k == "fill" else None, cum_qty=0.5 if k == "fill" else 0.0,
-                        ts=1_700_000_000_000_000_000 + i)
-        for i, k in enumerate(("ack", "fill", "cancel", "reject"))]
+        ExecutionReport(
+            id=f"paper:default:{i}",
+            venue="paper",
+            kind=k,
+            seq=i,
+            client_order_id=f"ord-{i}",
+            symbol="BTC-USD",
+            side="buy",
+            order_qty=0.5,
+            last_qty=0.5 if k == "fill" else 0.0,
+            last_price=27000.5 if k == "fill" else None,
+            cum_qty=0.5 if k == "fill" else 0.0,
+            ts=1_700_000_000_000_000_000 + i,
+        )
+        for i, k in enumerate(("ack", "fill", "cancel", "reject"))
+    ]
     Fuzz("decode(ExecutionReport)", _roundtrip(ExecutionReport), (DecodeError,)).run(
-        [encode(r) for r in reports], CASES, 9).check()
-    alerts = [Alert(id=f"al-{i}", severity=s, kind=k, message="drawdown 12% on BTC-USD", labels={"symbol": "BTC-USD"},
-                    dedupe_key=f"k-{i}", ts=1_700_000_000_000_000_000) for i, (s, k) in
-              enumerate((("critical", "risk.kill_switch"), ("warning", "model_drift"), ("info", "sink_circuit_closed")))]
+        [encode(r) for r in reports], CASES, 9
+    ).check()
+    alerts = [
+        Alert(
+            id=f"al-{i}",
+            severity=s,
+            kind=k,
+            message="drawdown 12% on BTC-USD",
+            labels={"symbol": "BTC-USD"},
+            dedupe_key=f"k-{i}",
+            ts=1_700_000_000_000_000_000,
+        )
+        for i, (s, k) in enumerate(
+            (("critical", "risk.kill_switch"), ("warning", "model_drift"), ("info", "sink_circuit_closed"))
+        )
+    ]
     Fuzz("decode(Alert)", _roundtrip(Alert), (DecodeError,)).run([encode(a) for a in alerts], CASES, 10).check()
 
 
@@ -351,11 +431,20 @@ def test_operator_api_request_bodies():
 
     from schemas.api import ModeRequest, SetLimitRequest, StrategyRequest
 
-    for i, (model, seeds) in enumerate((
+    for i, (model, seeds) in enumerate(
+        (
             (ModeRequest, [b'{"reason": "desk closed for the night"}', b'{"reason": "x", "account": "default"}']),
-            (SetLimitRequest, [b'{"name": "max_leverage", "value": 1.5, "reason": "risk review"}',
-                               b'{"name": "max_portfolio_var", "value": 0.02, "reason": "x"}']),
-            (StrategyRequest, [b'{"reason": "underperforming"}']))):
+            (
+                SetLimitRequest,
+                [
+                    b'{"name": "max_leverage", "value": 1.5, "reason": "risk review"}',
+                    b'{"name": "max_portfolio_var", "value": 0.02, "reason": "x"}',
+                ],
+            ),
+            (StrategyRequest, [b'{"reason": "underperforming"}']),
+        )
+    ):
+
         def fn(data: bytes, model: Any = model) -> str:
             model.model_validate_json(data)
             return "ok"
@@ -367,8 +456,9 @@ def _check_all_ok(self: Fuzz) -> None:
     """For the never-raising stages: no crash, and every case counted."""
     if self.crashes:
         data, tb = self.crashes[0]
-        raise AssertionError(f"{self.name}: {len(self.crashes)} crashes in {self.cases} cases; first input "
-                             f"{data[:300]!r}\n{tb}")
+        raise AssertionError(
+            f"{self.name}: {len(self.crashes)} crashes in {self.cases} cases; first input {data[:300]!r}\n{tb}"
+        )
     assert self.cases >= CASES, (self.name, self.cases)
 
 
@@ -376,9 +466,11 @@ Fuzz.check_all_ok = _check_all_ok  # type: ignore[attr-defined]
 
 
 # -- hypothesis: structure-aware documents ---------------------------------------------------------------------------
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                    max_leaves=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def _documents(event_type: type) -> st.SearchStrategy[bytes]:
@@ -387,13 +479,18 @@ def _documents(event_type: type) -> st.SearchStrategy[bytes]:
     return docs.map(lambda d: json.dumps(d, allow_nan=True).encode()) | st.binary(max_size=200)
 
 
-@pytest.mark.parametrize("event_type", [Tick, Signal, TelegramUpdate, ControlCommand, ExecutionReport, Alert],
-                         ids=lambda t: t.__name__)
+@pytest.mark.parametrize(
+    "event_type", [Tick, Signal, TelegramUpdate, ControlCommand, ExecutionReport, Alert], ids=lambda t: t.__name__
+)
 def test_hypothesis_documents_never_crash_a_decoder(event_type):
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=HYPOTHESIS_CASES, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=HYPOTHESIS_CASES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(_documents(event_type))
     def run(data: bytes) -> None:
         try:

@@ -34,8 +34,8 @@ from .test_fuzz_decoders import mutate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-MAX_BARS = 750          # per file: 2 x 750 x 8 = 12,000 valid ticks
-BAD_EVERY = 3           # one bad message after every third valid tick: 4,000 bad messages
+MAX_BARS = 750  # per file: 2 x 750 x 8 = 12,000 valid ticks
+BAD_EVERY = 3  # one bad message after every third valid tick: 4,000 bad messages
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -48,12 +48,41 @@ def bad_messages(valid: list[Tick], n: int, rng: random.Random) -> list[tuple[by
         k = len(out) % 20
         t = rng.choice(valid)
         if k == 0:
-            out.append((t.symbol.encode(), encode(Tick(symbol="DOGE-USD", ts=t.ts, price=0.07, qty=1000.0, side="buy",
-                                                       trade_id=f"doge:{len(out)}", venue="fuzz")), "unknown_symbol"))
+            out.append(
+                (
+                    t.symbol.encode(),
+                    encode(
+                        Tick(
+                            symbol="DOGE-USD",
+                            ts=t.ts,
+                            price=0.07,
+                            qty=1000.0,
+                            side="buy",
+                            trade_id=f"doge:{len(out)}",
+                            venue="fuzz",
+                        )
+                    ),
+                    "unknown_symbol",
+                )
+            )
         elif k == 1:
-            out.append((t.symbol.encode(), encode(Tick(symbol=t.symbol, ts=4_000_000_000 * 10**9 + len(out),
-                                                       price=t.price, qty=t.qty, side=t.side,
-                                                       trade_id=f"future:{len(out)}", venue="fuzz")), "future_skew"))
+            out.append(
+                (
+                    t.symbol.encode(),
+                    encode(
+                        Tick(
+                            symbol=t.symbol,
+                            ts=4_000_000_000 * 10**9 + len(out),
+                            price=t.price,
+                            qty=t.qty,
+                            side=t.side,
+                            trade_id=f"future:{len(out)}",
+                            venue="fuzz",
+                        )
+                    ),
+                    "future_skew",
+                )
+            )
         elif k == 2:  # filled in by produce(): a copy of the valid tick just before it
             out.append((b"", None, "duplicate_tick"))
         elif k == 3 and len(out) % 200 == 3:
@@ -89,8 +118,12 @@ def run_flow(bootstrap: str, prefix: str, tmp_path, name: str, pg_dsn: str | Non
     if pg_dsn:
         extra["LEVIBOT_PG_DSN"] = pg_dsn
     env = flow_env(prefix=prefix, var=tmp_path / name, **extra)
-    run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres" if pg_dsn else "none", *BAR_ARGS],
-           env, tmp_path / f"{name}.log", 300)
+    run_ok(
+        ["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres" if pg_dsn else "none", *BAR_ARGS],
+        env,
+        tmp_path / f"{name}.log",
+        300,
+    )
     return read_events(bootstrap, f"{prefix}orders", Order)
 
 
@@ -107,16 +140,21 @@ def test_thousands_of_bad_messages_are_conserved_and_change_no_order(kafka_boots
         clean_orders = run_flow(kafka_bootstrap, clean, tmp_path, "clean", None)
         dirty_orders = run_flow(kafka_bootstrap, dirty, tmp_path, "dirty", pg_dsn)
         n_in = topic_count(kafka_bootstrap, f"{dirty}ticks")
-        located = [(m.partition(), m.offset(), m.value()) for msgs in iter_topic(kafka_bootstrap, f"{dirty}ticks",
-                                                                                  timeout_s=30) for m in msgs]
+        located = [
+            (m.partition(), m.offset(), m.value())
+            for msgs in iter_topic(kafka_bootstrap, f"{dirty}ticks", timeout_s=30)
+            for m in msgs
+        ]
         dead = read_events(kafka_bootstrap, f"{dirty}dlq", DeadLetter)
     finally:
         drop_topics(kafka_bootstrap, [clean, dirty])
     with psycopg.connect(pg_dsn) as conn:
         # the ticks table records every decoded tick, the ones the input policy refused too (they are also in dlq):
         # processed = the stored ticks the policy accepted
-        stored = conn.execute("SELECT count(*), count(DISTINCT trade_id) FROM ticks WHERE trade_id NOT LIKE 'doge:%%' "
-                              "AND trade_id NOT LIKE 'future:%%'").fetchone()
+        stored = conn.execute(
+            "SELECT count(*), count(DISTINCT trade_id) FROM ticks WHERE trade_id NOT LIKE 'doge:%%' "
+            "AND trade_id NOT LIKE 'future:%%'"
+        ).fetchone()
         pg_dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
 
     # in = processed + dead-lettered, exactly

@@ -51,15 +51,23 @@ def test_every_provisioned_dashboard_links_to_a_console_page():
         resolved = link["url"].replace("${console}", var["current"]["value"])
         assert urlsplit(resolved).path in paths, resolved  # a page the console really serves
         pages[dash["uid"]] = urlsplit(resolved).path
-    assert pages == {"levibot-pipeline": "/console", "levibot-trading": "/console/positions",
-                     "levibot-risk": "/console/risk", "levibot-models": "/console/models"}
+    assert pages == {
+        "levibot-pipeline": "/console",
+        "levibot-trading": "/console/positions",
+        "levibot-risk": "/console/risk",
+        "levibot-models": "/console/models",
+    }
 
 
 def test_console_url_is_configurable_per_deployment(tmp_path):
     url = "https://desk.example.org/levibot/console/"
     out = tmp_path / "dashboards"
-    res = subprocess.run([sys.executable, str(BUILD), "--console-url", url, "--out", str(out)], capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(BUILD), "--console-url", url, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     files = sorted(out.glob("*.json"))
     assert len(files) == 4
@@ -71,7 +79,11 @@ def test_console_url_is_configurable_per_deployment(tmp_path):
     # the checked-in dashboards stay on the default; a bad URL is refused
     bad = subprocess.run([sys.executable, str(BUILD), "--console-url", url], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--out" in bad.stderr
-    bad = subprocess.run([sys.executable, str(BUILD), "--console-url", "javascript:alert(1)", "--out", str(out)],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, str(BUILD), "--console-url", "javascript:alert(1)", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     assert subprocess.run([sys.executable, str(BUILD), "--check"], capture_output=True, timeout=60).returncode == 0

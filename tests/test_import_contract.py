@@ -25,16 +25,30 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("schemas", "operators", "connectors", "flows")
 
 #: Third-party modules (top-level names) that neither ``operators/`` nor ``schemas/`` may import.
-FORBIDDEN_IN_PURE = frozenset({
-    "bytewax", "faust",                                      # stream processors
-    "confluent_kafka", "kafka", "aiokafka",                  # Kafka clients
-    "psycopg", "psycopg2", "psycopg_pool", "asyncpg",        # PostgreSQL / TimescaleDB
-    "clickhouse_connect", "chdb",                            # ClickHouse
-    "redis",                                                 # cache
-    "httpx", "aiohttp", "requests", "urllib3",               # HTTP clients
-    "fastapi", "starlette", "uvicorn",                       # HTTP servers
-    "prometheus_client",                                     # metrics
-})
+FORBIDDEN_IN_PURE = frozenset(
+    {
+        "bytewax",
+        "faust",  # stream processors
+        "confluent_kafka",
+        "kafka",
+        "aiokafka",  # Kafka clients
+        "psycopg",
+        "psycopg2",
+        "psycopg_pool",
+        "asyncpg",  # PostgreSQL / TimescaleDB
+        "clickhouse_connect",
+        "chdb",  # ClickHouse
+        "redis",  # cache
+        "httpx",
+        "aiohttp",
+        "requests",
+        "urllib3",  # HTTP clients
+        "fastapi",
+        "starlette",
+        "uvicorn",  # HTTP servers
+        "prometheus_client",  # metrics
+    }
+)
 
 #: Project packages each layer may import (itself included).
 ALLOWED_PROJECT = {
@@ -62,15 +76,21 @@ def imported_modules(root: Path, path: Path) -> list[tuple[int, str]]:
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - (node.level - 1)]
+                base = package[: len(package) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
             found.append((node.lineno, target))
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ((isinstance(node.func, ast.Name) and node.func.id == "__import__")
-                   or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Name) and node.func.id == "__import__")
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            )
+        ):
             found.append((node.lineno, node.args[0].value))
     return sorted(found)
 
@@ -119,33 +139,46 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize("client", sorted(FORBIDDEN_IN_PURE))
 @pytest.mark.parametrize("layer", ["operators", "schemas"])
 def test_a_fixture_module_importing_an_io_client_fails_the_check(tmp_path, layer, client):
-    root = _tree(tmp_path, {f"{layer}/__init__.py": "", f"{layer}/clean.py": "import math\n",
-                            f"{layer}/sub/__init__.py": "", f"{layer}/sub/bad.py": f"import {client}.x\n"})
-    assert violations(root) == [f"{layer}/sub/bad.py:1: {layer}/ imports {client}.x (an I/O client: belongs in connectors/)"]
+    root = _tree(
+        tmp_path,
+        {
+            f"{layer}/__init__.py": "",
+            f"{layer}/clean.py": "import math\n",
+            f"{layer}/sub/__init__.py": "",
+            f"{layer}/sub/bad.py": f"import {client}.x\n",
+        },
+    )
+    assert violations(root) == [
+        f"{layer}/sub/bad.py:1: {layer}/ imports {client}.x (an I/O client: belongs in connectors/)"
+    ]
 
 
 def test_every_form_of_import_is_seen(tmp_path):
-    root = _tree(tmp_path, {
-        "operators/__init__.py": "",
-        "operators/pkg/__init__.py": "from ...connectors import kafka\n",  # relative, from a package's __init__
-        "operators/pkg/mod.py": (
-            "from __future__ import annotations\n"
-            "import typing\n"
-            "if typing.TYPE_CHECKING:\n"
-            "    from flows.settings import Settings\n"       # line 4: type-checking only, still a dependency
-            "def f():\n"
-            "    from psycopg import sql\n"                   # line 6: lazy
-            "    return __import__('redis')\n"                # line 7: dynamic
-            "from .. import schemas_like\n"                   # line 8: operators.schemas_like: allowed
-            "from . import sibling\n"                         # line 9: operators.pkg.sibling: allowed
-            "import importlib; importlib.import_module('httpx')\n"),  # line 10
-        "schemas/__init__.py": "",
-        "schemas/x.py": "from operators.performance import sharpe\nfrom .time import NS_PER_S\n",
-        "connectors/__init__.py": "",
-        "connectors/y.py": "from operators.bars import BarBuilder\nfrom flows.cli import app\n",
-        "flows/__init__.py": "",
-        "flows/z.py": "import bytewax\nimport connectors.y\nimport operators\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "operators/__init__.py": "",
+            "operators/pkg/__init__.py": "from ...connectors import kafka\n",  # relative, from a package's __init__
+            "operators/pkg/mod.py": (
+                "from __future__ import annotations\n"
+                "import typing\n"
+                "if typing.TYPE_CHECKING:\n"
+                "    from flows.settings import Settings\n"  # line 4: type-checking only, still a dependency
+                "def f():\n"
+                "    from psycopg import sql\n"  # line 6: lazy
+                "    return __import__('redis')\n"  # line 7: dynamic
+                "from .. import schemas_like\n"  # line 8: operators.schemas_like: allowed
+                "from . import sibling\n"  # line 9: operators.pkg.sibling: allowed
+                "import importlib; importlib.import_module('httpx')\n"
+            ),  # line 10
+            "schemas/__init__.py": "",
+            "schemas/x.py": "from operators.performance import sharpe\nfrom .time import NS_PER_S\n",
+            "connectors/__init__.py": "",
+            "connectors/y.py": "from operators.bars import BarBuilder\nfrom flows.cli import app\n",
+            "flows/__init__.py": "",
+            "flows/z.py": "import bytewax\nimport connectors.y\nimport operators\n",
+        },
+    )
     assert violations(root) == [
         "schemas/x.py:1: schemas/ imports operators.performance (allowed: ['schemas'])",
         "operators/pkg/__init__.py:1: operators/ imports connectors (allowed: ['operators', 'schemas'])",

@@ -22,8 +22,15 @@ T0 = 1_700_000_000_000_000_000
 
 
 def tick(i: int, sym: str = "BTC-USD") -> Tick:
-    return Tick(symbol=sym, ts=T0 + i * 1_000_000, price=100.0 + i % 7, qty=0.5, side="buy",
-                trade_id=f"test:{sym}:{i}", venue="test")
+    return Tick(
+        symbol=sym,
+        ts=T0 + i * 1_000_000,
+        price=100.0 + i % 7,
+        qty=0.5,
+        side="buy",
+        trade_id=f"test:{sym}:{i}",
+        venue="test",
+    )
 
 
 def good_payload(i: int) -> bytes:
@@ -80,15 +87,24 @@ def test_malformed_payloads_go_to_dlq_and_nothing_is_lost(kafka_bootstrap, topic
     produced = produced_good + len(MALFORMED) + 1
 
     flow = Dataflow("dlq-test")
-    batches = op.input("in", flow, KafkaEventSource(kafka_bootstrap, ticks_topic, Tick, batch_size=7,
-                                                    max_message_bytes=64 * 1024, stop_at_end=True))
+    batches = op.input(
+        "in",
+        flow,
+        KafkaEventSource(
+            kafka_bootstrap, ticks_topic, Tick, batch_size=7, max_message_bytes=64 * 1024, stop_at_end=True
+        ),
+    )
     good: list = []
     op.output("good", op.flat_map("events", batches, lambda b: b.events), TestingSink(good))
     dead = op.filter("any_dead", op.map("dead", batches, lambda b: b.dead), bool)
     op.output("dlq", dead, KafkaEventSink(kafka_bootstrap, dlq_topic, key_fn=key_by_source_topic))
     run_main(flow)
 
-    letters = [decode(m.value(), DeadLetter, max_bytes=1 << 22) for msgs in iter_topic(kafka_bootstrap, dlq_topic) for m in msgs]
+    letters = [
+        decode(m.value(), DeadLetter, max_bytes=1 << 22)
+        for msgs in iter_topic(kafka_bootstrap, dlq_topic)
+        for m in msgs
+    ]
     assert len(good) + len(letters) == produced
     assert len(good) == produced_good
     assert {t.trade_id for t in good} == {tick(1000 * j + k).trade_id for j in range(len(MALFORMED)) for k in range(20)}
@@ -137,13 +153,13 @@ def test_bytes_that_are_not_utf8_are_dead_lettered_with_their_offsets(kafka_boot
     ticks_topic, dlq_topic = f"{topic_prefix}ticks", f"{topic_prefix}dlq"
     base = good_payload(999_999)
     poison = [
-        base.replace(b'"venue":"test"', b'"venue":"te\xffst"'),                  # stray byte in a string
-        base.replace(b'"symbol":', b'"sym\xffbol":'),                            # in a key
-        base.replace(b'"venue":"test"', b'"venue":"test\xe2\x82"'),              # truncated before the quote
-        base.replace(b'"venue":"test"', b'"venue":"\xf0\x9f\x98test"'),          # truncated 4-byte sequence
-        base.replace(b'"venue":"test"', b'"venue":"t\xc0\xafest"'),              # overlong '/'
-        base.replace(b'"venue":"test"', b'"venue":"t\xed\xa0\x80est"'),          # surrogate encoded as UTF-8
-        base[:-1] + b',"comment":"caf\xe9"}',                                    # latin-1 in an unknown field
+        base.replace(b'"venue":"test"', b'"venue":"te\xffst"'),  # stray byte in a string
+        base.replace(b'"symbol":', b'"sym\xffbol":'),  # in a key
+        base.replace(b'"venue":"test"', b'"venue":"test\xe2\x82"'),  # truncated before the quote
+        base.replace(b'"venue":"test"', b'"venue":"\xf0\x9f\x98test"'),  # truncated 4-byte sequence
+        base.replace(b'"venue":"test"', b'"venue":"t\xc0\xafest"'),  # overlong '/'
+        base.replace(b'"venue":"test"', b'"venue":"t\xed\xa0\x80est"'),  # surrogate encoded as UTF-8
+        base[:-1] + b',"comment":"caf\xe9"}',  # latin-1 in an unknown field
     ]
     assert all(p != base for p in poison)
     raw = EventProducer(kafka_bootstrap, ticks_topic)
@@ -155,13 +171,18 @@ def test_bytes_that_are_not_utf8_are_dead_lettered_with_their_offsets(kafka_boot
             good_ids.append(t.trade_id)
         raw.produce_raw(b"BTC-USD" if j % 2 else b"ETH-USD", p)
     raw.flush()
-    where = {m.value(): (m.partition(), m.offset()) for msgs in iter_topic(kafka_bootstrap, ticks_topic)
-             for m in msgs if m.value() in poison}
+    where = {
+        m.value(): (m.partition(), m.offset())
+        for msgs in iter_topic(kafka_bootstrap, ticks_topic)
+        for m in msgs
+        if m.value() in poison
+    }
     assert len(where) == len(poison) and {p for p, _ in where.values()} == {0, 1}
 
     flow = Dataflow("poison-test")
-    batches = op.input("in", flow, KafkaEventSource(kafka_bootstrap, ticks_topic, Tick, batch_size=25,
-                                                    stop_at_end=True))
+    batches = op.input(
+        "in", flow, KafkaEventSource(kafka_bootstrap, ticks_topic, Tick, batch_size=25, stop_at_end=True)
+    )
     good: list = []
     op.output("good", op.flat_map("events", batches, lambda b: b.events), TestingSink(good))
     dead = op.filter("any_dead", op.map("dead", batches, lambda b: b.dead), bool)
@@ -169,7 +190,9 @@ def test_bytes_that_are_not_utf8_are_dead_lettered_with_their_offsets(kafka_boot
     run_main(flow)
 
     assert sorted(t.trade_id for t in good) == sorted(good_ids)
-    letters = [(m.key(), decode(m.value(), DeadLetter)) for msgs in iter_topic(kafka_bootstrap, dlq_topic) for m in msgs]
+    letters = [
+        (m.key(), decode(m.value(), DeadLetter)) for msgs in iter_topic(kafka_bootstrap, dlq_topic) for m in msgs
+    ]
     assert len(letters) == len(poison)
     for key, d in letters:
         assert key == ticks_topic.encode()
@@ -188,15 +211,30 @@ def test_dead_letters_stay_valid_whatever_the_message_metadata():
         def __init__(self, value, key, ts_ms, offset):
             self._v, self._k, self._ts, self._o = value, key, ts_ms, offset
 
-        def value(self): return self._v
-        def key(self): return self._k
-        def timestamp(self): return (1, self._ts)
-        def topic(self): return "ticks"
-        def partition(self): return 0
-        def offset(self): return self._o
+        def value(self):
+            return self._v
 
-    msgs = [Msg(b'{"venue":"\xff"}', b"k" * 100_000, 2**62, 0), Msg(b"{", None, -1, 1), Msg(None, b"", 0, 2),
-            Msg(good_payload(1), b"BTC-USD", 4_102_444_800_000 + 1, 3)]
+        def key(self):
+            return self._k
+
+        def timestamp(self):
+            return (1, self._ts)
+
+        def topic(self):
+            return "ticks"
+
+        def partition(self):
+            return 0
+
+        def offset(self):
+            return self._o
+
+    msgs = [
+        Msg(b'{"venue":"\xff"}', b"k" * 100_000, 2**62, 0),
+        Msg(b"{", None, -1, 1),
+        Msg(None, b"", 0, 2),
+        Msg(good_payload(1), b"BTC-USD", 4_102_444_800_000 + 1, 3),
+    ]
     events, dead = decode_messages(msgs, Tick, max_bytes=1 << 20)
     assert [t.trade_id for t in events] == [tick(1).trade_id]
     assert [(d.offset, d.error) for d in dead] == [(0, "invalid_json"), (1, "invalid_json"), (2, "invalid_json")]

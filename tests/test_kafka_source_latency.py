@@ -46,8 +46,9 @@ def _send_later(bootstrap: str, topic: str, delay_s: float, n: int = 1) -> None:
 def test_a_poll_returns_when_the_first_message_arrives_not_at_its_timeout(kafka_bootstrap, columnar):
     topic = _topic(kafka_bootstrap)
     try:
-        part = KafkaEventSource(kafka_bootstrap, topic, Tick, batch_size=5000, poll_timeout_s=20.0,
-                                columnar=columnar).build_part("ticks", "0", None)
+        part = KafkaEventSource(
+            kafka_bootstrap, topic, Tick, batch_size=5000, poll_timeout_s=20.0, columnar=columnar
+        ).build_part("ticks", "0", None)
         _send_later(kafka_bootstrap, topic, 0.3)
         t = time.monotonic()
         got = part.next_batch()  # one poll: it may wait up to its 20 s timeout

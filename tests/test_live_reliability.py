@@ -24,8 +24,20 @@ from schemas.codec import encode
 from schemas.events import DeadLetter, Tick
 
 from .conftest import DATA
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, \
-    listening_addresses, new_prefix, read_events, read_located, run_ok
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    listening_addresses,
+    new_prefix,
+    read_events,
+    read_located,
+    run_ok,
+)
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka]
@@ -35,20 +47,27 @@ STOP_WITHIN_S = 10.0
 
 
 def tick(sym: str, i: int) -> Tick:
-    return Tick(symbol=sym, ts=T0 + i * 10**9, price=100.0 + (i % 13) * 0.5, qty=0.1 + (i % 3) * 0.05,
-                side="buy" if i % 2 else "sell", trade_id=f"rel:{sym}:{i}", venue="test")
+    return Tick(
+        symbol=sym,
+        ts=T0 + i * 10**9,
+        price=100.0 + (i % 13) * 0.5,
+        qty=0.1 + (i % 3) * 0.05,
+        side="buy" if i % 2 else "sell",
+        trade_id=f"rel:{sym}:{i}",
+        venue="test",
+    )
 
 
 def poison_payloads() -> list[bytes]:
     """Tick payloads with bytes that are not UTF-8 at different places (each decodes as nothing)."""
     base = encode(tick("BTC-USD", 10**6))
     out = [
-        base.replace(b'"venue":"test"', b'"venue":"te\xffst"'),            # in a string
-        base.replace(b'"qty":', b'"q\xfety":'),                            # in a key
+        base.replace(b'"venue":"test"', b'"venue":"te\xffst"'),  # in a string
+        base.replace(b'"qty":', b'"q\xfety":'),  # in a key
         base.replace(b'"trade_id":"rel:', b'"trade_id":"rel\xe2\x82:'),  # truncated 3-byte sequence
-        base.replace(b'"venue":"test"', b'"venue":"t\xc0\xafst"'),         # overlong '/'
-        base.replace(b'"venue":"test"', b'"venue":"t\xed\xa0\x80st"'),     # surrogate encoded as UTF-8
-        base[:-1] + b',"note":"\xff"}',                                      # in an unknown field
+        base.replace(b'"venue":"test"', b'"venue":"t\xc0\xafst"'),  # overlong '/'
+        base.replace(b'"venue":"test"', b'"venue":"t\xed\xa0\x80st"'),  # surrogate encoded as UTF-8
+        base[:-1] + b',"note":"\xff"}',  # in an unknown field
     ]
     for p in out:
         with pytest.raises(UnicodeDecodeError):
@@ -81,8 +100,12 @@ def located_poison(bootstrap: str, topic: str, poison: list[bytes]) -> dict[byte
     """Where each poison payload sits in ``topic``: payload -> (partition, offset), read back from the broker."""
     from connectors.kafka.source import iter_topic
 
-    where = {m.value(): (m.partition(), m.offset()) for msgs in iter_topic(bootstrap, topic, timeout_s=30)
-             for m in msgs if m.value() in poison}
+    where = {
+        m.value(): (m.partition(), m.offset())
+        for msgs in iter_topic(bootstrap, topic, timeout_s=30)
+        for m in msgs
+        if m.value() in poison
+    }
     assert set(where) == set(poison)
     return where
 
@@ -96,7 +119,12 @@ def test_poison_bytes_are_dead_lettered_and_every_valid_tick_is_stored(kafka_boo
         valid, poison = produce_with_poison(kafka_bootstrap, ticks_topic, 700)
         where = located_poison(kafka_bootstrap, ticks_topic, poison)
         env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_PG_DSN=pg_dsn)
-        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres", *BAR_ARGS], env, tmp_path / "flow.log", 180)
+        run_ok(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres", *BAR_ARGS],
+            env,
+            tmp_path / "flow.log",
+            180,
+        )
         log_text = (tmp_path / "flow.log").read_text(errors="replace")
         dead = read_located(kafka_bootstrap, f"{prefix}dlq", DeadLetter)
     finally:
@@ -118,8 +146,11 @@ def test_poison_bytes_are_dead_lettered_and_every_valid_tick_is_stored(kafka_boo
 
 
 def start_live(prefix: str, tmp_path: Path, name: str) -> FlowProc:
-    return FlowProc(["run", "--live", "--venue", "sim", "--stores", "none", *BAR_ARGS], flow_env(prefix=prefix, var=tmp_path / name),
-                    tmp_path / f"{name}.log")
+    return FlowProc(
+        ["run", "--live", "--venue", "sim", "--stores", "none", *BAR_ARGS],
+        flow_env(prefix=prefix, var=tmp_path / name),
+        tmp_path / f"{name}.log",
+    )
 
 
 def stop_and_check(proc: FlowProc, sig: signal.Signals) -> float:
@@ -151,8 +182,13 @@ def test_sigterm_stops_the_idle_live_flow_cleanly(kafka_bootstrap, tmp_path):
         proc = start_live(prefix, tmp_path, "term")
         dlq = TopicCounter(kafka_bootstrap, f"{prefix}dlq")
         try:
-            wait_for(lambda: dlq.count() >= len(poison), 90, "the dead letters of the poison messages", procs=[proc],
-                     interval_s=0.2)
+            wait_for(
+                lambda: dlq.count() >= len(poison),
+                90,
+                "the dead letters of the poison messages",
+                procs=[proc],
+                interval_s=0.2,
+            )
         finally:
             dlq.close()
         time.sleep(1.0)  # well into idle polling
@@ -208,8 +244,9 @@ def test_live_metrics_endpoint_binds_loopback_unless_configured(kafka_bootstrap,
                 env["LEVIBOT_METRICS_HOST"] = host
             procs.append(FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], env, tmp_path / f"{name}.log"))
         for proc, port in zip(procs, (default_port, wide_port)):
-            wait_for(lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", procs=[proc],
-                     interval_s=0.2)
+            wait_for(
+                lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", procs=[proc], interval_s=0.2
+            )
         assert listening_addresses(default_port) == {"127.0.0.1"}
         assert listening_addresses(wide_port) == {"0.0.0.0"}
         with urllib.request.urlopen(f"http://127.0.0.1:{default_port}/metrics", timeout=5) as r:

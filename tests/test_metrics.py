@@ -49,15 +49,31 @@ def test_metric_catalogue_covers_the_issue():
     assert all(n.startswith("levibot_") for n in names)
     # exactly the declared metrics are registered, each with its declared kind (the client drops a counter's _total)
     registered = {f.name: f.type for f in fm().registry.collect()}
-    assert registered == {(s.name.removesuffix("_total") if s.kind == "counter" else s.name): s.kind
-                          for s in METRIC_SPECS}
+    assert registered == {
+        (s.name.removesuffix("_total") if s.kind == "counter" else s.name): s.kind for s in METRIC_SPECS
+    }
     required = {
-        "levibot_events_in_total", "levibot_events_out_total", "levibot_stage_latency_seconds",
-        "levibot_kafka_consumer_lag_messages", "levibot_late_ticks_total", "levibot_dead_letters_total",
-        "levibot_score_probability", "levibot_drift_events_total", "levibot_risk_var_ratio", "levibot_risk_cvar_ratio",
-        "levibot_risk_rejections_total", "levibot_orders_total", "levibot_fills_total", "levibot_equity_quote",
-        "levibot_pnl_quote", "levibot_drawdown_ratio", "levibot_sink_write_seconds", "levibot_sink_failures_total",
-        "levibot_circuit_breaker_state", "levibot_recovery_snapshots_total", "levibot_process_restarts_total",
+        "levibot_events_in_total",
+        "levibot_events_out_total",
+        "levibot_stage_latency_seconds",
+        "levibot_kafka_consumer_lag_messages",
+        "levibot_late_ticks_total",
+        "levibot_dead_letters_total",
+        "levibot_score_probability",
+        "levibot_drift_events_total",
+        "levibot_risk_var_ratio",
+        "levibot_risk_cvar_ratio",
+        "levibot_risk_rejections_total",
+        "levibot_orders_total",
+        "levibot_fills_total",
+        "levibot_equity_quote",
+        "levibot_pnl_quote",
+        "levibot_drawdown_ratio",
+        "levibot_sink_write_seconds",
+        "levibot_sink_failures_total",
+        "levibot_circuit_breaker_state",
+        "levibot_recovery_snapshots_total",
+        "levibot_process_restarts_total",
         "levibot_kill_switch_engaged",
     }
     assert required <= set(names)
@@ -76,10 +92,23 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     df = h.ticks
     from schemas.events import Tick
 
-    ticks = [Tick(symbol=r.symbol, ts=int(r.ts), price=float(r.price), qty=float(r.qty), side=r.side,
-                  trade_id=str(r.trade_id), venue=str(r.venue), synthetic=True) for r in df.itertuples()]
-    dead = [DeadLetter(source_topic="ticks", partition=0, offset=7, error="decode_error", ts=ticks[0].ts),
-            DeadLetter(source_topic="ticks", partition=0, offset=8, error="schema:price", ts=ticks[0].ts)]
+    ticks = [
+        Tick(
+            symbol=r.symbol,
+            ts=int(r.ts),
+            price=float(r.price),
+            qty=float(r.qty),
+            side=r.side,
+            trade_id=str(r.trade_id),
+            venue=str(r.venue),
+            synthetic=True,
+        )
+        for r in df.itertuples()
+    ]
+    dead = [
+        DeadLetter(source_topic="ticks", partition=0, offset=7, error="decode_error", ts=ticks[0].ts),
+        DeadLetter(source_topic="ticks", partition=0, offset=8, error="schema:price", ts=ticks[0].ts),
+    ]
     m = fm()
     from dataclasses import replace
 
@@ -89,9 +118,15 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     last_equity = first_equity = None
     with_bars = 0
     for i in range(0, len(ticks), 1000):
-        chunk = ticks[i:i + 1000]
-        batch = EventBatch(topic="ticks", partition=0, next_offset=i + len(chunk), events=chunk,
-                           dead=dead if i == 0 else [], received_ns=1)
+        chunk = ticks[i : i + 1000]
+        batch = EventBatch(
+            topic="ticks",
+            partition=0,
+            next_offset=i + len(chunk),
+            events=chunk,
+            dead=dead if i == 0 else [],
+            received_ns=1,
+        )
         m.observe_batch(batch)
         out = p.on_batch(sym, chunk, chunk[-1].ts)
         out.received_ns = 1
@@ -106,8 +141,11 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
     assert val(m, "levibot_events_in_total", stage="ingest", topic="ticks") == len(ticks) + 2
     assert val(m, "levibot_events_out_total", stage="bars", topic="bars") == totals["bars"]
     assert val(m, "levibot_events_out_total", stage="orders", topic="orders") == totals["orders"]
-    orders = sum(val(m, "levibot_orders_total", symbol=sym, side=s, strategy=strategy, type="market") or 0
-                 for s in ("buy", "sell") for strategy in ("trend", "portfolio"))
+    orders = sum(
+        val(m, "levibot_orders_total", symbol=sym, side=s, strategy=strategy, type="market") or 0
+        for s in ("buy", "sell")
+        for strategy in ("trend", "portfolio")
+    )
     assert orders == totals["orders"]
     fills = sum(val(m, "levibot_fills_total", symbol=sym, side=s, liquidity="taker") or 0 for s in ("buy", "sell"))
     assert fills == totals["fills"]
@@ -125,11 +163,33 @@ def test_batch_and_pipeline_outputs_are_counted_exactly():
 def test_decisions_risk_and_models():
     m = fm()
     snap = PortfolioSnapshot(equity=1e5, var=0.031, cvar=0.045, drawdown=0.1, positions={"BTC-USD": 0.5})
-    ok = RiskDecision(id="rd1", intent_id="i1", symbol="BTC-USD", ts=TS, action="approved", requested_qty=1,
-                      approved_qty=1, var=0.01, cvar=0.015, portfolio=snap, strategy="trend", side="buy")
-    rej = RiskDecision(id="rd2", intent_id="i2", symbol="BTC-USD", ts=TS + 1, action="rejected", requested_qty=1,
-                       approved_qty=0, reasons=["fixed_fraction=0.5", "var_limit: 0.06 > 0.05", "kill_switch"],
-                       portfolio=snap, strategy="trend", side="buy")
+    ok = RiskDecision(
+        id="rd1",
+        intent_id="i1",
+        symbol="BTC-USD",
+        ts=TS,
+        action="approved",
+        requested_qty=1,
+        approved_qty=1,
+        var=0.01,
+        cvar=0.015,
+        portfolio=snap,
+        strategy="trend",
+        side="buy",
+    )
+    rej = RiskDecision(
+        id="rd2",
+        intent_id="i2",
+        symbol="BTC-USD",
+        ts=TS + 1,
+        action="rejected",
+        requested_qty=1,
+        approved_qty=0,
+        reasons=["fixed_fraction=0.5", "var_limit: 0.06 > 0.05", "kill_switch"],
+        portfolio=snap,
+        strategy="trend",
+        side="buy",
+    )
     from operators.pipeline import Emitted
 
     m.observe_emitted("BTC-USD", Emitted(decisions=[ok, rej]))
@@ -140,8 +200,18 @@ def test_decisions_risk_and_models():
     assert val(m, "levibot_risk_var_ratio", scope="portfolio") == pytest.approx(0.031)
     assert val(m, "levibot_risk_cvar_ratio", scope="BTC-USD") == pytest.approx(0.015)
     assert val(m, "levibot_position_qty", symbol="BTC-USD") == 0.5
-    m.observe_scores([Score(symbol="BTC-USD", ts=TS, model_versions={"river": "1"}, raw={"river": 0.72},
-                            calibrated=0.66, ensemble=0.61)])
+    m.observe_scores(
+        [
+            Score(
+                symbol="BTC-USD",
+                ts=TS,
+                model_versions={"river": "1"},
+                raw={"river": 0.72},
+                calibrated=0.66,
+                ensemble=0.61,
+            )
+        ]
+    )
     assert val(m, "levibot_score_probability_bucket", model="river", le="0.75") == 1
     assert val(m, "levibot_score_probability_bucket", model="river", le="0.7") == 0
     m.observe_drift("river", "adwin")
@@ -205,7 +275,9 @@ def test_recovery_watcher_counts_snapshots_and_resumes(tmp_path):
         s = op.input("in", flow, TestingSource(items))
         s = op.stateful_map("sum", op.key_on("k", s, lambda _x: "k"), lambda st, x: ((st or 0) + x, (st or 0) + x))
         op.output("out", s, CollectSink([]))
-        run_main(flow, epoch_interval=__import__("datetime").timedelta(0), recovery_config=RecoveryConfig(str(tmp_path)))
+        run_main(
+            flow, epoch_interval=__import__("datetime").timedelta(0), recovery_config=RecoveryConfig(str(tmp_path))
+        )
 
     run([1, 2, 3, 4, 5, TestingSource.ABORT(), 6])
     w = cm.RecoveryWatcher(tmp_path, m)
@@ -360,8 +432,9 @@ def _run_trace_script(env: dict) -> dict:
 
     e = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     e.update(env)
-    res = subprocess.run([sys.executable, "-c", _TRACE_SCRIPT, str(ROOT)], capture_output=True, text=True,
-                         timeout=60, env=e)
+    res = subprocess.run(
+        [sys.executable, "-c", _TRACE_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60, env=e
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
 

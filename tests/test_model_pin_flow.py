@@ -31,16 +31,38 @@ def test_a_pinned_model_scores_while_a_newer_champion_is_live(tmp_path):
     reg.promote(v2, "second")
     history = load_history([DATA / "BTC-30m.csv.gz"], ticks_per_bar=8, max_bars=1200)
     t0 = int(history.ticks.ts.iloc[0])
-    pin = sign(ControlCommand(id="pin-v1", issuer="ops", scope="account:default", action="pin_model",
-                              parameters={"version": v1}, reason="hold the previous model", ts=t0), KEY)
-    bad = sign(ControlCommand(id="pin-bad", issuer="ops", scope="account:default", action="pin_model",
-                              parameters={"version": "20990101T000000000000Z-00000000"}, ts=t0), KEY)
+    pin = sign(
+        ControlCommand(
+            id="pin-v1",
+            issuer="ops",
+            scope="account:default",
+            action="pin_model",
+            parameters={"version": v1},
+            reason="hold the previous model",
+            ts=t0,
+        ),
+        KEY,
+    )
+    bad = sign(
+        ControlCommand(
+            id="pin-bad",
+            issuer="ops",
+            scope="account:default",
+            action="pin_model",
+            parameters={"version": "20990101T000000000000Z-00000000"},
+            ts=t0,
+        ),
+        KEY,
+    )
     out = {k: [] for k in ("scores", "dead", "audit")}
-    flow = build_trading_flow(HistorySource(history.ticks, batch_size=500),
-                              Outputs(**{k: [CollectSink(v)] for k, v in out.items()}), EMBEDDED_PIPELINE,
-                              control_source=_ListSource([EventBatch("control", 0, 2, [pin, bad], offsets=[0, 1])]),
-                              control_keys={"default": KEY}, models=ChampionWatcher(reg, poll_s=0.0,
-                                                                                    feature_set=SPEC.id))
+    flow = build_trading_flow(
+        HistorySource(history.ticks, batch_size=500),
+        Outputs(**{k: [CollectSink(v)] for k, v in out.items()}),
+        EMBEDDED_PIPELINE,
+        control_source=_ListSource([EventBatch("control", 0, 2, [pin, bad], offsets=[0, 1])]),
+        control_keys={"default": KEY},
+        models=ChampionWatcher(reg, poll_s=0.0, feature_set=SPEC.id),
+    )
     run_main(flow)
     used = [s.model_versions.get("lgbm") for s in out["scores"]]
     assert reg.latest_champion_version() == v2 and used

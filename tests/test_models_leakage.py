@@ -10,8 +10,16 @@ import pytest
 
 from connectors.files import read_bars
 from operators.features import CORE_V1
-from operators.models import (LgbmParams, LookAheadError, TrainConfig, build_training_set, cross_validate,
-                              features_frame, forward_labels, replay_bars)
+from operators.models import (
+    LgbmParams,
+    LookAheadError,
+    TrainConfig,
+    build_training_set,
+    cross_validate,
+    features_frame,
+    forward_labels,
+    replay_bars,
+)
 
 from .conftest import DATA
 
@@ -24,8 +32,9 @@ def _bars(n: int) -> pd.DataFrame:
     out = []
     for f in ("BTC", "ETH"):
         b = read_bars(DATA / f"{f}-30m.csv.gz").frame.iloc[:n]
-        out.append(replay_bars(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800,
-                               symbol=str(b.symbol.iloc[0])))
+        out.append(
+            replay_bars(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, symbol=str(b.symbol.iloc[0]))
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -92,8 +101,7 @@ def test_join_never_uses_a_vector_stamped_after_t():
 
 def test_shuffled_labels_give_auc_near_half_and_real_labels_do_not():
     ds = build_training_set(_feats(12000), _bars(12000), SPEC, audit=False)
-    cfg = TrainConfig(params=LgbmParams(num_boost_round=120, early_stopping_rounds=20), n_splits=3,
-                      gap_ns=2 * RES)
+    cfg = TrainConfig(params=LgbmParams(num_boost_round=120, early_stopping_rounds=20), n_splits=3, gap_ns=2 * RES)
     rng = np.random.default_rng(0)
     real = cross_validate(ds.X, ds.y, ds.ts, cfg)
     shuf = cross_validate(ds.X, rng.permutation(ds.y), ds.ts, cfg)

@@ -12,8 +12,19 @@ import pytest
 from connectors.files import read_bars
 from connectors.model_registry import ChampionWatcher, ModelRegistry
 from operators.features import CORE_V1
-from operators.models import (DriftMonitor, LgbmParams, PsiReference, Scorer, ScorerConfig, TrainConfig,
-                              build_training_set, features_frame, forward_labels, replay_bars, train_lightgbm)
+from operators.models import (
+    DriftMonitor,
+    LgbmParams,
+    PsiReference,
+    Scorer,
+    ScorerConfig,
+    TrainConfig,
+    build_training_set,
+    features_frame,
+    forward_labels,
+    replay_bars,
+    train_lightgbm,
+)
 from schemas.events import Alert, Score
 
 from .conftest import DATA
@@ -38,8 +49,9 @@ def _model(lo: int, hi: int):
     return train_lightgbm(ds.X[lo:hi], ds.y[lo:hi], ds.ts[lo:hi], ds.names, FAST)
 
 
-def _stream(scorer: Scorer, feats: pd.DataFrame, bars: pd.DataFrame, start: int = 0, stop: int | None = None,
-            each=None):
+def _stream(
+    scorer: Scorer, feats: pd.DataFrame, bars: pd.DataFrame, start: int = 0, stop: int | None = None, each=None
+):
     close = dict(zip((bars.ts + RES).tolist(), bars.close.tolist()))
     out = []
     for i, (ts, *vals) in enumerate(feats[["ts", *SPEC.features]].itertuples(index=False)):
@@ -81,8 +93,9 @@ def test_pending_predictions_survive_a_pickle_round_trip():
     assert ra == rb  # restored state resolves the pending labels and continues identically
     assert a.online.n_learned == b.online.n_learned and a.rolling_metrics() == b.rolling_metrics()
     # without the model in the pickle, the watcher-like source re-attaches it
-    small = Scorer("BTC-USD", SPEC, batch=_model(0, 2000), batch_version="v1",
-                   cfg=ScorerConfig(horizon_bars=4, pickle_model=False))
+    small = Scorer(
+        "BTC-USD", SPEC, batch=_model(0, 2000), batch_version="v1", cfg=ScorerConfig(horizon_bars=4, pickle_model=False)
+    )
     _stream(small, feats, bars, 0, 2500)
     c = pickle.loads(pickle.dumps(small))
     assert c.batch is None and len(pickle.dumps(small)) < len(blob)

@@ -17,8 +17,18 @@ pytest.importorskip("optax", reason="jax and optax are in the test extra (pip in
 from connectors.model_registry import ModelRegistry  # noqa: E402
 from operators.features import CORE_V1  # noqa: E402
 from operators.models import Scorer, ScorerConfig, TrainConfig, summarize  # noqa: E402
-from operators.models.sequence import (GruParams, SequenceModel, SequenceStream, _bce, _jax, gru_logits,  # noqa: E402
-                                       init_weights, jax_logits, train_gru, windows)
+from operators.models.sequence import (
+    GruParams,
+    SequenceModel,
+    SequenceStream,
+    _bce,
+    _jax,
+    gru_logits,  # noqa: E402
+    init_weights,
+    jax_logits,
+    train_gru,
+    windows,
+)
 
 RES = 1800 * 10**9
 SPEC = CORE_V1.with_resolution(1800)
@@ -44,8 +54,9 @@ def _data(n: int = 4000, seed: int = 3, lag: int = 3):
 @lru_cache(maxsize=None)
 def _trained():
     X, y, ts, sym = _data()
-    m = train_gru(X[:3000], y[:3000], ts[:3000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES), FAST,
-                  groups=sym[:3000])
+    m = train_gru(
+        X[:3000], y[:3000], ts[:3000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES), FAST, groups=sym[:3000]
+    )
     return m, (X, y, ts, sym)
 
 
@@ -54,7 +65,7 @@ def test_windows_are_per_symbol_and_padded_in_front():
     g = ["a", "b"] * 5
     W = windows(Z, g, 3)[:, :, 0]
     assert W[0].tolist() == [0, 0, 0] and W[1].tolist() == [0, 0, 1]
-    assert W[8].tolist() == [4, 6, 8] and W[9].tolist() == [5, 7, 9]       # never the other symbol's rows
+    assert W[8].tolist() == [4, 6, 8] and W[9].tolist() == [5, 7, 9]  # never the other symbol's rows
     assert windows(Z, None, 2)[5, :, 0].tolist() == [4, 5]
 
 
@@ -64,9 +75,9 @@ def test_numpy_forward_equals_the_jax_forward():
     w = {k: (v + rng.normal(scale=0.3, size=v.shape)).astype(np.float32) for k, v in w.items()}  # biases non-zero
     Xw = rng.normal(size=(64, 7, len(NAMES))).astype(np.float32)
     j = jax_logits(w, Xw)
-    assert np.abs(gru_logits(w, Xw) - j).max() < 1e-5                       # both float32
-    assert np.abs(gru_logits(w, Xw.astype(np.float64)) - j).max() < 1e-4    # float64 numpy vs float32 XLA
-    assert np.std(j) > 0.1                                                  # not a constant
+    assert np.abs(gru_logits(w, Xw) - j).max() < 1e-5  # both float32
+    assert np.abs(gru_logits(w, Xw.astype(np.float64)) - j).max() < 1e-4  # float64 numpy vs float32 XLA
+    assert np.std(j) > 0.1  # not a constant
 
 
 def test_jax_gradient_matches_finite_differences_of_the_numpy_loss():
@@ -74,12 +85,15 @@ def test_jax_gradient_matches_finite_differences_of_the_numpy_loss():
     from operators.models.sequence import _jax_forward
 
     rng = np.random.default_rng(1)
-    w = {k: (v + rng.normal(scale=0.2, size=v.shape)).astype(np.float32)
-         for k, v in init_weights(3, GruParams(hidden=4, seed=2)).items()}
+    w = {
+        k: (v + rng.normal(scale=0.2, size=v.shape)).astype(np.float32)
+        for k, v in init_weights(3, GruParams(hidden=4, seed=2)).items()
+    }
     Xw = rng.normal(size=(16, 5, 3)).astype(np.float32)
     y = (rng.random(16) < 0.5).astype(np.float32)
     g = jax.grad(lambda ww: _bce(_jax_forward(ww, jnp.asarray(Xw)), jnp.asarray(y)))(
-        {k: jnp.asarray(v) for k, v in w.items()})
+        {k: jnp.asarray(v) for k, v in w.items()}
+    )
 
     def loss64(ww):
         z = gru_logits(ww, Xw.astype(np.float64))
@@ -108,11 +122,19 @@ def test_learns_a_lagged_signal_out_of_sample_and_is_deterministic():
     # the windows carry the signal: without the symbol grouping the lag is scrambled and the edge shrinks
     blind = summarize(y[3000:], m.predict(X, groups=None)[3000:])
     assert blind["auc"] < got["auc"] - 0.05
-    again = train_gru(X[:3000], y[:3000], ts[:3000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES), FAST,
-                      groups=sym[:3000])
+    again = train_gru(
+        X[:3000], y[:3000], ts[:3000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES), FAST, groups=sym[:3000]
+    )
     assert all(np.array_equal(again.weights[k], m.weights[k]) for k in m.weights)
-    other = train_gru(X[:3000], y[:3000], ts[:3000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES),
-                      replace(FAST, seed=8), groups=sym[:3000])
+    other = train_gru(
+        X[:3000],
+        y[:3000],
+        ts[:3000],
+        NAMES,
+        TrainConfig(n_splits=2, gap_ns=2 * RES),
+        replace(FAST, seed=8),
+        groups=sym[:3000],
+    )
     assert not np.array_equal(other.weights["W"], m.weights["W"])
 
 
@@ -123,8 +145,10 @@ def test_stream_scores_equal_the_batch_windows_and_survive_pickle():
     got = np.array([streams[s].predict_one(X[i].tolist())[0] for i, s in enumerate(sym[:200])])
     assert np.abs(got - want[:200]).max() < 1e-12
     clones = {s: pickle.loads(pickle.dumps(st)) for s, st in streams.items()}
-    rest = [(streams[s].predict_one(X[i].tolist()), clones[s].predict_one(X[i].tolist()))
-            for i, s in enumerate(sym[200:400], start=200)]
+    rest = [
+        (streams[s].predict_one(X[i].tolist()), clones[s].predict_one(X[i].tolist()))
+        for i, s in enumerate(sym[200:400], start=200)
+    ]
     assert all(a == b for a, b in rest)
     assert np.abs(np.array([a[0] for a, _ in rest]) - want[200:]).max() < 1e-12
     # a stream made at a hot swap keeps the rows the previous one saw
@@ -142,9 +166,11 @@ def test_registry_round_trip_and_the_scorer_takes_it_per_symbol(tmp_path):
     assert isinstance(loaded, SequenceModel)
     assert np.array_equal(loaded.predict(X[:500], groups=sym[:500]), m.predict(X[:500], groups=sym[:500]))
     idx = [SPEC.features.index(n) for n in NAMES]
-    scorers = {s: Scorer(s, SPEC, batch=loaded, batch_version=v, cfg=ScorerConfig(), names=NAMES)
-               for s in ("BTC-USD", "ETH-USD")}
-    assert scorers["BTC-USD"].batch is not scorers["ETH-USD"].batch     # one window state per symbol
+    scorers = {
+        s: Scorer(s, SPEC, batch=loaded, batch_version=v, cfg=ScorerConfig(), names=NAMES)
+        for s in ("BTC-USD", "ETH-USD")
+    }
+    assert scorers["BTC-USD"].batch is not scorers["ETH-USD"].batch  # one window state per symbol
     want = m.predict_raw(X[:300], groups=sym[:300])
     got = []
     for i in range(300):
@@ -154,7 +180,7 @@ def test_registry_round_trip_and_the_scorer_takes_it_per_symbol(tmp_path):
         raw, cal, ens, _ = sc.score(tuple(full.tolist()), int(ts[i]))
         got.append(raw["lgbm"])
         assert 0 < cal < 1 and 0 < ens < 1
-        if i == 150:                                                    # a restored scorer continues identically
+        if i == 150:  # a restored scorer continues identically
             scorers[sym[i]] = pickle.loads(pickle.dumps(sc))
     assert np.abs(np.array(got) - want).max() < 1e-12
     assert scorers["BTC-USD"].model_versions["lgbm"] == v

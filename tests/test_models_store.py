@@ -37,20 +37,32 @@ def test_stream_and_offline_store_give_identical_features(ch_database):
     migrate(client, db)
     b = _btc(300)
     # streaming: the bars replayed as ticks through the per-symbol pipeline (as `levibot run` does)
-    pipe = SignalStage("BTC-USD", PipelineConfig(base_resolution_s=1, bar_resolutions_s=(1800,),
-                                                    decision_resolution_s=1800))
+    pipe = SignalStage(
+        "BTC-USD", PipelineConfig(base_resolution_s=1, bar_resolutions_s=(1800,), decision_resolution_s=1800)
+    )
     ticks = list(iter_synthetic_ticks(b.itertuples(index=False), resolution_s=1800))
     streamed, pbars = [], []
     for i in range(0, len(ticks), 97):  # arbitrary batches
-        e = pipe.on_batch(ticks[i:i + 97])
+        e = pipe.on_batch(ticks[i : i + 97])
         streamed += e.features
         pbars += [x for x in e.bars if x.resolution_s == 1800]
     e = pipe.on_batch([], watermark_ns=int(b.ts.iloc[-1]) + RES)
     streamed += e.features
     pbars += [x for x in e.bars if x.resolution_s == 1800]
     # batch: the stream's own bars through features_frame, into ClickHouse and back: bit-identical
-    cols = ["symbol", "ts", "open", "high", "low", "close", "volume", "buy_volume", "sell_volume", "vwap",
-            "trade_count"]
+    cols = [
+        "symbol",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "buy_volume",
+        "sell_volume",
+        "vwap",
+        "trade_count",
+    ]
     sbars = pd.DataFrame([[getattr(x, c) for c in cols] for x in pbars], columns=cols)
     n = write_features(client, features_frame(sbars, SPEC), SPEC, database=db)
     back = read_features(client, SPEC, database=db)
@@ -62,8 +74,12 @@ def test_stream_and_offline_store_give_identical_features(ch_database):
     bars = replay_bars(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, symbol="BTC-USD")
     for c in cols[1:]:
         np.testing.assert_allclose(bars[c].to_numpy(float), sbars[c].to_numpy(float), rtol=1e-12, err_msg=c)
-    np.testing.assert_allclose(features_frame(bars, SPEC)[list(SPEC.features)].to_numpy(),
-                               back[list(SPEC.features)].to_numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        features_frame(bars, SPEC)[list(SPEC.features)].to_numpy(),
+        back[list(SPEC.features)].to_numpy(),
+        rtol=1e-9,
+        atol=1e-12,
+    )
     # the store key names the resolution; another resolution never collides
     assert store_name(SPEC) == "core/1800s"
     assert read_features(client, CORE_V1, database=db).empty
@@ -103,16 +119,30 @@ def test_registry_versions_hashes_and_promotion(tmp_path):
     f = features_frame(bars, SPEC)
     X = f[["ret_1", "rsi_14", "hl_range"]].to_numpy()
     y = (np.random.default_rng(0).random(len(f)) < 0.5).astype(float)
-    m = train_lightgbm(X, y, f.ts.to_numpy(), ("ret_1", "rsi_14", "hl_range"),
-                       TrainConfig(params=LgbmParams(num_boost_round=20), n_splits=2, gap_ns=2 * RES))
+    m = train_lightgbm(
+        X,
+        y,
+        f.ts.to_numpy(),
+        ("ret_1", "rsi_14", "hl_range"),
+        TrainConfig(params=LgbmParams(num_boost_round=20), n_splits=2, gap_ns=2 * RES),
+    )
     reg = ModelRegistry(tmp_path / "models")
     assert reg.latest_champion_version() is None
     v1 = reg.register(m, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={"x": 1})
     v2 = reg.register(m, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={"x": 2})
     assert v1 != v2 and [v["version"] for v in reg.versions()] == [v1, v2]
     meta = reg.get(v1)
-    for k in ("version", "feature_set", "feature_set_version", "train_start_ns", "train_end_ns", "metrics",
-              "content_hash", "created_at", "status"):
+    for k in (
+        "version",
+        "feature_set",
+        "feature_set_version",
+        "train_start_ns",
+        "train_end_ns",
+        "metrics",
+        "content_hash",
+        "created_at",
+        "status",
+    ):
         assert k in meta
     assert meta["status"] == "challenger"
     loaded = reg.load(v1)

@@ -8,9 +8,22 @@ import math
 import numpy as np
 import pytest
 
-from operators.models import (FlatForest, IsotonicCalibrator, LogLossWeights, PlattCalibrator, PromotionRule,
-                              PsiReference, auc, brier, ece, label_of, log_loss, promotion_decision, retrain_due,
-                              walk_forward_splits)
+from operators.models import (
+    FlatForest,
+    IsotonicCalibrator,
+    LogLossWeights,
+    PlattCalibrator,
+    PromotionRule,
+    PsiReference,
+    auc,
+    brier,
+    ece,
+    label_of,
+    log_loss,
+    promotion_decision,
+    retrain_due,
+    walk_forward_splits,
+)
 from operators.models.forest import CompiledForest
 
 
@@ -27,10 +40,10 @@ def test_auc_equals_pairwise_definition_with_ties():
 def test_log_loss_brier_ece_by_hand():
     y = np.array([1, 0, 1, 1])
     p = np.array([0.8, 0.3, 0.6, 0.9])
-    assert log_loss(y, p) == pytest.approx(-(math.log(.8) + math.log(.7) + math.log(.6) + math.log(.9)) / 4)
-    assert brier(y, p) == pytest.approx((.04 + .09 + .16 + .01) / 4)
+    assert log_loss(y, p) == pytest.approx(-(math.log(0.8) + math.log(0.7) + math.log(0.6) + math.log(0.9)) / 4)
+    assert brier(y, p) == pytest.approx((0.04 + 0.09 + 0.16 + 0.01) / 4)
     # bins of width 0.1: each prediction alone in its bin -> mean |p - y|
-    assert ece(y, p, n_bins=10) == pytest.approx((.2 + .3 + .4 + .1) / 4)
+    assert ece(y, p, n_bins=10) == pytest.approx((0.2 + 0.3 + 0.4 + 0.1) / 4)
 
 
 def test_isotonic_and_platt_fix_a_miscalibrated_model():
@@ -118,7 +131,8 @@ def test_label_rule_and_promotion_rule_and_schedule():
     assert promotion_decision(good, None, base)[0]
     assert not promotion_decision(good, {"log_loss": 0.689, "auc": 0.56, "ece": 0.01}, base)[0]
     assert not promotion_decision({**good, "ece": 0.2}, None, base)[0]
-    assert not promotion_decision(good, {"log_loss": 0.6905, "auc": 0.56, "ece": 0.01}, base,
-                                  PromotionRule(min_gain=0.001))[0]
+    assert not promotion_decision(
+        good, {"log_loss": 0.6905, "auc": 0.56, "ece": 0.01}, base, PromotionRule(min_gain=0.001)
+    )[0]
     assert retrain_due(10**18, None, 3600) and retrain_due(5, 4, 3600, drift_requested=True)
     assert not retrain_due(3599 * 10**9, 0, 3600) and retrain_due(3600 * 10**9, 0, 3600)

@@ -25,7 +25,7 @@ FAST = XgbParams(num_boost_round=80, early_stopping_rounds=10, min_child_weight=
 def _data(n: int = 3000, seed: int = 3):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, len(NAMES)))
-    X[rng.random(X.shape) < 0.02] = np.nan                       # missing values take the learnt default branch
+    X[rng.random(X.shape) < 0.02] = np.nan  # missing values take the learnt default branch
     logit = 0.8 * np.nan_to_num(X[:, 0]) - 0.5 * np.nan_to_num(X[:, 3]) * (np.nan_to_num(X[:, 5]) > 0)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
     ts = 1_600_000_000 * 10**9 + np.arange(n, dtype=np.int64) * RES
@@ -46,9 +46,9 @@ def test_compiled_one_row_path_equals_xgboost_and_survives_pickle_and_the_regist
     X, y, ts = _data()
     m = train_xgboost(X[:2000], y[:2000], ts[:2000], NAMES, TrainConfig(n_splits=2, gap_ns=2 * RES), FAST)
     rows = X[2000:2400]
-    want = m.predict_raw(rows)                                   # XGBoost's own (float32) predictions
+    want = m.predict_raw(rows)  # XGBoost's own (float32) predictions
     got = np.array([m.predict_one(r.tolist())[0] for r in rows])
-    assert np.abs(got - want).max() < 1e-5                        # float32 accumulation inside XGBoost
+    assert np.abs(got - want).max() < 1e-5  # float32 accumulation inside XGBoost
     assert np.isnan(rows).any()
     # thresholds sit exactly where XGBoost's float32 comparison flips: values at the split points agree too
     clone = pickle.loads(pickle.dumps(m))
@@ -67,7 +67,7 @@ def test_split_points_follow_xgboost_float32_comparison():
     f = m.forest
     inner = np.flatnonzero(f.left != np.arange(f.left.size))
     rows = []
-    for i in inner[:200]:                                         # a row sitting on each split threshold
+    for i in inner[:200]:  # a row sitting on each split threshold
         for x in (f.threshold[i], np.nextafter(f.threshold[i], np.inf)):
             r = np.zeros(len(NAMES))
             r[f.feature[i]] = x
@@ -122,11 +122,11 @@ def test_champion_challenger_path_of_the_training_job(tmp_path):
     ds, _ = _btc()
     first = train(tmp_path, ds=ds, spec=SPEC, n_splits=2)
     reg = ModelRegistry(tmp_path / "models")
-    reg.promote(first["version"], "the LightGBM champion")   # whether or not it beat the base rate
+    reg.promote(first["version"], "the LightGBM champion")  # whether or not it beat the base rate
     second = train(tmp_path, ds=ds, spec=SPEC, n_splits=2, model_kind="xgboost")
     meta = reg.get(second["version"])
     assert meta["model_kind"] == "xgboost" and isinstance(reg.load(second["version"]), XgbModel)
-    assert second["holdout_champion"] is not None           # compared with the LightGBM champion on the holdout
+    assert second["holdout_champion"] is not None  # compared with the LightGBM champion on the holdout
     champion = reg.latest_champion_version()
     if second["promoted"]:
         assert champion == second["version"]

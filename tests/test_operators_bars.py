@@ -39,8 +39,9 @@ def run(agg: BarAggregator, batches) -> tuple[list[BarRecord], list]:
 # ---------------------------------------------------------------- hand-computed cases
 def test_hand_computed_bar():
     agg = BarAggregator("BTC", resolution_s=1)
-    r = agg.add([tk(100, 10.0, 1.0, "buy"), tk(400, 13.0, 2.0, "sell"), tk(700, 9.0, 1.0, "unknown"),
-                 tk(900, 11.0, 4.0, "buy")])
+    r = agg.add(
+        [tk(100, 10.0, 1.0, "buy"), tk(400, 13.0, 2.0, "sell"), tk(700, 9.0, 1.0, "unknown"), tk(900, 11.0, 4.0, "buy")]
+    )
     assert r.bars == [] and r.late == []
     r = agg.add([tk(1000, 12.0)])  # watermark reaches 1 s: window [0, 1 s) closes
     (b,) = r.bars
@@ -166,11 +167,13 @@ def split(ticks, cuts):
     return [ticks[a:b] for a, b in zip(edges, edges[1:])]
 
 
-SETTINGS = st.fixed_dictionaries({
-    "resolution_s": st.sampled_from([1, 2, 5]),
-    "allowed_lateness_s": st.sampled_from([0, 0.5, 2]),
-    "fill_empty": st.booleans(),
-})
+SETTINGS = st.fixed_dictionaries(
+    {
+        "resolution_s": st.sampled_from([1, 2, 5]),
+        "allowed_lateness_s": st.sampled_from([0, 0.5, 2]),
+        "fill_empty": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -211,9 +214,11 @@ def test_batch_split_invariance_and_conservation(stream, kw):
 @given(tick_streams(), st.sampled_from([0, 1]))
 def test_correct_policy_final_state_split_invariant(stream, lateness):
     ticks, cuts = stream
+
     def final(batches):
-        agg = BarAggregator("X", resolution_s=1, allowed_lateness_s=lateness, late_policy="correct",
-                            correction_horizon_s=3600)
+        agg = BarAggregator(
+            "X", resolution_s=1, allowed_lateness_s=lateness, late_policy="correct", correction_horizon_s=3600
+        )
         bars, late = run(agg, batches)
         bars += agg.flush()
         latest = {}
@@ -221,6 +226,7 @@ def test_correct_policy_final_state_split_invariant(stream, lateness):
             if x.ts not in latest or x.revision > latest[x.ts].revision:
                 latest[x.ts] = x
         return latest, late, agg
+
     fa, la, agg = final([ticks])
     fb, lb, _ = final(split(ticks, cuts))
     assert la == lb
@@ -239,10 +245,15 @@ def test_streaming_equals_vectorised_for_sorted_ticks(stream, res):
     bars, late = run(agg, [ticks])
     bars += agg.flush()
     assert late == []
-    cols = aggregate_ticks(np.array([t.ts for t in ticks], np.int64), np.array([t.price for t in ticks]),
-                           np.array([t.qty for t in ticks]),
-                           np.array([{"buy": 1, "sell": -1}.get(t.side, 0) for t in ticks]),
-                           synthetic=np.array([t.synthetic for t in ticks], bool), resolution_s=res, symbol="X")
+    cols = aggregate_ticks(
+        np.array([t.ts for t in ticks], np.int64),
+        np.array([t.price for t in ticks]),
+        np.array([t.qty for t in ticks]),
+        np.array([{"buy": 1, "sell": -1}.get(t.side, 0) for t in ticks]),
+        synthetic=np.array([t.synthetic for t in ticks], bool),
+        resolution_s=res,
+        symbol="X",
+    )
     assert cols["ts"].tolist() == [b.ts for b in bars]
     for f in ("open", "high", "low", "close", "trade_count", "synthetic"):
         assert cols[f].tolist() == [getattr(b, f) for b in bars], f
@@ -271,7 +282,14 @@ def test_resampled_equals_direct(stream, resolutions, fill):
     assert [b.ts for b in derived] == [b.ts for b in want]
     for d, w in zip(derived, want):
         assert (d.open, d.high, d.low, d.close, d.trade_count, d.synthetic, d.resolution_s) == (
-            w.open, w.high, w.low, w.close, w.trade_count, w.synthetic, w.resolution_s)
+            w.open,
+            w.high,
+            w.low,
+            w.close,
+            w.trade_count,
+            w.synthetic,
+            w.resolution_s,
+        )
         for f in ("volume", "buy_volume", "sell_volume", "vwap"):
             assert math.isclose(getattr(d, f), getattr(w, f), rel_tol=1e-9, abs_tol=1e-9), f
     assert rs.ignored == 0
@@ -287,7 +305,8 @@ def test_resampler_eager_close_and_ignores_corrections():
     assert rs.update(mk(4, 4.0)) == [] and rs.advance(5 * NS) == [] and len(rs.advance(6 * NS)) == 1
     assert resample_bars([mk(0, 1.0), mk(4, 2.0)], 3) == [
         BarRecord("X", 0, 3, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1, False, 0),
-        BarRecord("X", 3 * NS, 3, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0, 0.0, 2.0, 1, False, 0)]
+        BarRecord("X", 3 * NS, 3, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0, 0.0, 2.0, 1, False, 0),
+    ]
     with pytest.raises(ValueError):
         Resampler(5, 2)
 
@@ -297,8 +316,12 @@ def test_columnar_add_matches_objects():
     a = BarAggregator("BTC")
     ra = a.add(ticks)
     b = BarAggregator("BTC")
-    rb = b.add_columns(np.array([t.ts for t in ticks]), np.array([t.price for t in ticks]),
-                       np.array([t.qty for t in ticks]), np.array([1, -1, 1, 1]))
+    rb = b.add_columns(
+        np.array([t.ts for t in ticks]),
+        np.array([t.price for t in ticks]),
+        np.array([t.qty for t in ticks]),
+        np.array([1, -1, 1, 1]),
+    )
     assert ra.bars == rb.bars and rb.late.tolist() == [2] and ra.late == [ticks[2]]
 
 
@@ -331,8 +354,16 @@ def test_outputs_convert_to_schema_types():
     """Synthetic ticks and aggregated bars build valid schemas.events.Tick / Bar (the edge conversion)."""
     from schemas.events import Bar, Tick
 
-    t = syn.synthesize_ticks(np.array([1_500_000_000 * NS]), np.array([100.0]), np.array([110.0]),
-                             np.array([95.0]), np.array([105.0]), np.array([8.0]), resolution_s=1800, symbol="BTC")
+    t = syn.synthesize_ticks(
+        np.array([1_500_000_000 * NS]),
+        np.array([100.0]),
+        np.array([110.0]),
+        np.array([95.0]),
+        np.array([105.0]),
+        np.array([8.0]),
+        resolution_s=1800,
+        symbol="BTC",
+    )
     ticks = list(t.iter_ticks(Tick))
     assert all(isinstance(x, Tick) and x.synthetic for x in ticks)
     agg = BarAggregator("BTC", resolution_s=60, fill_empty=True)
@@ -343,8 +374,13 @@ def test_outputs_convert_to_schema_types():
 
 
 # ---------------------------------------------------------------- columnar fast paths == per-item fold, bit for bit
-_stream = st.lists(st.tuples(st.integers(0, 4000), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.sampled_from([1, -1, 0]),
-                             st.booleans()), min_size=1, max_size=60)
+_stream = st.lists(
+    st.tuples(
+        st.integers(0, 4000), st.floats(1.0, 2.0), st.floats(0.0, 3.0), st.sampled_from([1, -1, 0]), st.booleans()
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -355,8 +391,13 @@ def test_fold_columns_equals_the_per_tick_fold(rows, cuts, lateness, in_order):
     if in_order:
         rows = sorted(rows, key=lambda r: r[0])
     ts = np.array([r[0] * MS for r in rows], np.int64)
-    cols = [ts, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]), np.array([r[3] for r in rows]),
-            np.array([r[4] for r in rows])]
+    cols = [
+        ts,
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows]),
+        np.array([r[4] for r in rows]),
+    ]
     ref = BarAggregator("X", 1, allowed_lateness_s=lateness)
     want, want_late = ref._run(*(c.tolist() for c in cols))
     agg = BarAggregator("X", 1, allowed_lateness_s=lateness)
@@ -371,8 +412,14 @@ def test_fold_columns_equals_the_per_tick_fold(rows, cuts, lateness, in_order):
     ref_more, _ = ref._run([], [], [], [], [])
     assert got == want + ref_more and late == want_late
     assert [[repr(x) for x in a] for a in agg.open.values()] == [[repr(x) for x in a] for a in ref.open.values()]
-    assert (agg.boundary, agg.max_ts, agg.bars_emitted, agg.ticks_in, agg.last_start, agg.last_close) == \
-        (ref.boundary, ref.max_ts, ref.bars_emitted, ref.ticks_in, ref.last_start, ref.last_close)
+    assert (agg.boundary, agg.max_ts, agg.bars_emitted, agg.ticks_in, agg.last_start, agg.last_close) == (
+        ref.boundary,
+        ref.max_ts,
+        ref.bars_emitted,
+        ref.ticks_in,
+        ref.last_start,
+        ref.last_close,
+    )
     assert agg.flush() == ref.flush()
 
 
@@ -385,8 +432,12 @@ def test_resampler_columns_equal_bar_by_bar(rows, cuts, res):
 
     base = BarAggregator("X", 1)
     rows = sorted(rows, key=lambda r: r[0])
-    bars = base.add([T("X", r[0] * 7 * MS, r[1], r[2], {1: "buy", -1: "sell", 0: "unknown"}[r[3]], r[4])
-                     for r in rows]).bars + base.flush()
+    bars = (
+        base.add(
+            [T("X", r[0] * 7 * MS, r[1], r[2], {1: "buy", -1: "sell", 0: "unknown"}[r[3]], r[4]) for r in rows]
+        ).bars
+        + base.flush()
+    )
     ref, rs = Resampler(res, 1), Resampler(res, 1)
     want, got, i, k = [], [], 0, 0
     while i < len(bars):

@@ -25,8 +25,11 @@ from operators.synthetic import synthesize_ticks
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "market"
 WARM = 25  # first row with values: the slow EMA needs 26 closes
-Bar = namedtuple("Bar", "symbol ts resolution_s open high low close volume buy_volume sell_volume vwap trade_count "
-                        "synthetic revision", defaults=(False, 0))
+Bar = namedtuple(
+    "Bar",
+    "symbol ts resolution_s open high low close volume buy_volume sell_volume vwap trade_count synthetic revision",
+    defaults=(False, 0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,23 @@ def btc() -> pd.DataFrame:
     raw = [df[f"BTC.{k}"].to_numpy(float) for k in ("open", "high", "low", "close", "volume")]
     t = synthesize_ticks(ts, *raw, resolution_s=1800, n=8, symbol="BTC")
     cols = aggregate_ticks(t.ts, t.price, t.qty, t.side, resolution_s=1800, symbol="BTC", synthetic=True)
-    out = pd.DataFrame({k: cols[k] for k in ("ts", "open", "high", "low", "close", "volume", "buy_volume",
-                                              "sell_volume", "vwap", "trade_count")})
+    out = pd.DataFrame(
+        {
+            k: cols[k]
+            for k in (
+                "ts",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "buy_volume",
+                "sell_volume",
+                "vwap",
+                "trade_count",
+            )
+        }
+    )
     assert np.array_equal(out["close"].to_numpy(), raw[3]) and np.array_equal(out["ts"].to_numpy(), ts)
     return out
 
@@ -63,10 +81,15 @@ def test_warmup_rows(feats):
 
 
 #: The feature names of docs/features.md's table of ``core@1``, in its order (the page documents every feature).
-DOCUMENTED_FEATURES = [line.split("|")[2].strip().strip("`")
-                       for line in (pathlib.Path(__file__).resolve().parent.parent / "docs" / "features.md")
-                       .read_text(encoding="utf-8").split("## Feature set `core@1`", 1)[1].split("\n## ", 1)[0]
-                       .splitlines() if re.match(r"\| \d+ \| `", line)]
+DOCUMENTED_FEATURES = [
+    line.split("|")[2].strip().strip("`")
+    for line in (pathlib.Path(__file__).resolve().parent.parent / "docs" / "features.md")
+    .read_text(encoding="utf-8")
+    .split("## Feature set `core@1`", 1)[1]
+    .split("\n## ", 1)[0]
+    .splitlines()
+    if re.match(r"\| \d+ \| `", line)
+]
 
 
 def test_log_returns_vs_numpy(btc, feats):
@@ -92,10 +115,12 @@ def test_rsi_vs_talib_and_pandas(btc, feats):
     # pandas: Wilder smoothing is ewm(alpha=1/14, adjust=False) seeded with the SMA of the first 14 changes
     d = pd.Series(np.diff(c))
     g, lo = d.clip(lower=0), (-d).clip(lower=0)
+
     def wilder(x):
         y = x.copy()
         y.iloc[13] = x.iloc[:14].mean()
         return y.iloc[13:].ewm(alpha=1 / 14, adjust=False).mean()
+
     ag, al = wilder(g), wilder(lo)
     rsi = pd.Series(np.nan, index=range(len(c)))
     rsi.iloc[14:] = (100 * ag / (ag + al)).to_numpy()
@@ -111,7 +136,7 @@ def test_ema_spread_vs_talib_and_pandas(btc, feats):
         s = pd.Series(c.copy())
         s.iloc[n - 1] = c[:n].mean()
         out = pd.Series(np.nan, index=s.index)
-        out.iloc[n - 1:] = s.iloc[n - 1:].ewm(span=n, adjust=False).mean().to_numpy()
+        out.iloc[n - 1 :] = s.iloc[n - 1 :].ewm(span=n, adjust=False).mean().to_numpy()
         return out
 
     close_enough(feats["ema_spread"], (ema_sma_seed(12) - ema_sma_seed(26)) / c, rtol=1e-9, atol=1e-13)
@@ -146,8 +171,20 @@ def test_incremental_equals_batch_and_survives_snapshot(btc, feats):
     for i, rec in enumerate(btc.head(3000).itertuples(index=False)):
         if i == 1234:
             f = pickle.loads(pickle.dumps(f))
-        bar = Bar("BTC", rec.ts, 1800, rec.open, rec.high, rec.low, rec.close, rec.volume, rec.buy_volume,
-                  rec.sell_volume, rec.vwap, rec.trade_count)
+        bar = Bar(
+            "BTC",
+            rec.ts,
+            1800,
+            rec.open,
+            rec.high,
+            rec.low,
+            rec.close,
+            rec.volume,
+            rec.buy_volume,
+            rec.sell_volume,
+            rec.vwap,
+            rec.trade_count,
+        )
         v = f.update(bar)
         rows.append([np.nan] * len(spec.features) if v is None else list(v))
     got = np.array(rows)
@@ -209,9 +246,18 @@ def bar_frames(draw):
     # constant window sqrt(19) or 0 depending on the scale, as for the moves above
     v = np.array(draw(st.lists(st.integers(100, 1_000_000), min_size=n, max_size=n))) / 1000.0
     buy = v * np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
-    return pd.DataFrame({"close": c, "high": c * (1 + up), "low": c * (1 - dn), "volume": v, "buy_volume": buy,
-                         "sell_volume": v - buy, "vwap": c * (1 + (up - dn) / 3),
-                         "trade_count": np.arange(n) % 7 + 1})
+    return pd.DataFrame(
+        {
+            "close": c,
+            "high": c * (1 + up),
+            "low": c * (1 - dn),
+            "volume": v,
+            "buy_volume": buy,
+            "sell_volume": v - buy,
+            "vwap": c * (1 + (up - dn) / 3),
+            "trade_count": np.arange(n) % 7 + 1,
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -235,16 +281,34 @@ def test_scale_invariance(df, k_price, k_vol):
 
 
 GOLDEN_ROW_25 = {
-    "ret_1": -0.000723192342352519, "ret_5": -0.0111395907080283, "ret_15": -0.00697677248564865,
-    "rv_20": 0.00302722264712504, "ewma_vol": 0.00358526684976438, "rsi_14": 31.4594482755158,
-    "ema_spread": -0.00229956283188625, "vwap_dist_20": -0.00576757155942442, "hl_range": 0.00592765460910143,
-    "close_pos": 0.60629921259842, "vol_z_20": 2.34758829873173, "ofi": 0.25, "log_trades": 2.19722457733622,
+    "ret_1": -0.000723192342352519,
+    "ret_5": -0.0111395907080283,
+    "ret_15": -0.00697677248564865,
+    "rv_20": 0.00302722264712504,
+    "ewma_vol": 0.00358526684976438,
+    "rsi_14": 31.4594482755158,
+    "ema_spread": -0.00229956283188625,
+    "vwap_dist_20": -0.00576757155942442,
+    "hl_range": 0.00592765460910143,
+    "close_pos": 0.60629921259842,
+    "vol_z_20": 2.34758829873173,
+    "ofi": 0.25,
+    "log_trades": 2.19722457733622,
     "skew_20": 0.371505745398442,
 }
 GOLDEN_ROW_LAST = {
-    "ret_1": -0.00790950546842417, "ret_5": -0.00226690884089464, "ret_15": -0.00535734958967815,
-    "rv_20": 0.00468807696421889, "ewma_vol": 0.0047710154924958, "rsi_14": 54.4984642811915,
-    "ema_spread": 0.00562531122230739, "vwap_dist_20": -0.00215356945123002, "hl_range": 0.0139755317827111,
-    "close_pos": 0.204430657771201, "vol_z_20": -0.0856237160550694, "ofi": 0.25, "log_trades": 2.19722457733622,
+    "ret_1": -0.00790950546842417,
+    "ret_5": -0.00226690884089464,
+    "ret_15": -0.00535734958967815,
+    "rv_20": 0.00468807696421889,
+    "ewma_vol": 0.0047710154924958,
+    "rsi_14": 54.4984642811915,
+    "ema_spread": 0.00562531122230739,
+    "vwap_dist_20": -0.00215356945123002,
+    "hl_range": 0.0139755317827111,
+    "close_pos": 0.204430657771201,
+    "vol_z_20": -0.0856237160550694,
+    "ofi": 0.25,
+    "log_trades": 2.19722457733622,
     "skew_20": -0.109818274159249,
 }

@@ -92,17 +92,34 @@ def test_deterministic_and_chunk_invariant(bars, n, cut):
     assert len(set(a.trade_ids())) == len(a)
     cut = min(cut, len(ts))
     first = syn.synthesize_ticks(ts[:cut], o[:cut], h[:cut], lo[:cut], c[:cut], v[:cut], **kw)
-    rest = syn.synthesize_ticks(ts[cut:], o[cut:], h[cut:], lo[cut:], c[cut:], v[cut:], **kw,
-                                prev_close=float(first.price[-1]) if len(first) else None,
-                                prev_side=int(first.side[-1]) if len(first) else 0)
+    rest = syn.synthesize_ticks(
+        ts[cut:],
+        o[cut:],
+        h[cut:],
+        lo[cut:],
+        c[cut:],
+        v[cut:],
+        **kw,
+        prev_close=float(first.price[-1]) if len(first) else None,
+        prev_side=int(first.side[-1]) if len(first) else 0,
+    )
     assert np.array_equal(np.concatenate([first.side, rest.side]), a.side)
     assert first.trade_ids() + rest.trade_ids() == a.trade_ids()
 
 
 def test_hand_computed_up_and_down_bar():
     ts = np.array([0, 1800 * NS], dtype=np.int64)
-    t = syn.synthesize_ticks(ts, np.array([100.0, 105.0]), np.array([110.0, 106.0]), np.array([95.0, 90.0]),
-                             np.array([105.0, 91.0]), np.array([8.0, 1.0]), resolution_s=1800, n=4, symbol="BTC")
+    t = syn.synthesize_ticks(
+        ts,
+        np.array([100.0, 105.0]),
+        np.array([110.0, 106.0]),
+        np.array([95.0, 90.0]),
+        np.array([105.0, 91.0]),
+        np.array([8.0, 1.0]),
+        resolution_s=1800,
+        n=4,
+        symbol="BTC",
+    )
     assert t.price.tolist() == [100.0, 95.0, 110.0, 105.0, 105.0, 106.0, 90.0, 91.0]
     assert t.side.tolist() == [0, -1, 1, -1, -1, 1, -1, 1]
     assert t.qty.tolist() == [2.0] * 4 + [0.25] * 4
@@ -129,8 +146,9 @@ def test_default_eight_ticks_layout():
 def test_rejects_inconsistent_bars(bad):
     a = dict(o=100.0, h=110.0, lo=90.0, c=105.0, v=1.0) | bad
     with pytest.raises(ValueError):
-        syn.synthesize_ticks(np.array([0]), *(np.array([a[k]]) for k in ("o", "h", "lo", "c", "v")),
-                             resolution_s=60, symbol="X")
+        syn.synthesize_ticks(
+            np.array([0]), *(np.array([a[k]]) for k in ("o", "h", "lo", "c", "v")), resolution_s=60, symbol="X"
+        )
 
 
 def test_rejects_bad_arguments():
@@ -152,8 +170,16 @@ def test_iter_ticks_objects_and_chunking():
     assert t.side in ("buy", "sell", "unknown") and t.trade_id == "synthetic:BTC:60000000000:2"
     # a custom factory (e.g. schemas.events.Tick) receives keyword arguments
     got = list(syn.synthesize_from_bars(bars[:1], resolution_s=60, n=4).iter_ticks(dict))
-    assert got[0] == dict(symbol="BTC", ts=0, price=10.0, qty=0.75, side="unknown",
-                          trade_id="synthetic:BTC:0:0", venue="synthetic", synthetic=True)
+    assert got[0] == dict(
+        symbol="BTC",
+        ts=0,
+        price=10.0,
+        qty=0.75,
+        side="unknown",
+        trade_id="synthetic:BTC:0:0",
+        venue="synthetic",
+        synthetic=True,
+    )
 
 
 def test_merge_order_stable():

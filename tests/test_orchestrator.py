@@ -21,7 +21,6 @@ RAW = dict(rebalance_bars=1, min_hold_bars=0, turnover_per_year=None)
 class Fixed:
     """Test strategy: wants ``targets[i]`` at its i-th bar."""
 
-
     def __init__(self, name, targets):
         self.name, self.targets, self.i, self.cur = name, list(targets), 0, 0.0
 
@@ -35,8 +34,12 @@ class Fixed:
 
 
 def test_static_weights_netting_and_caps():
-    o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [-1.0]), Fixed("c", [1.0])], weights={"a": 2, "b": 1, "c": 1},
-                     caps={"c": 0.1}, **RAW)
+    o = Orchestrator(
+        [Fixed("a", [1.0]), Fixed("b", [-1.0]), Fixed("c", [1.0])],
+        weights={"a": 2, "b": 1, "c": 1},
+        caps={"c": 0.1},
+        **RAW,
+    )
     it = o.on_bar("X", T0, 100.0, None)
     assert o.weights("X") == {"a": 0.5, "b": 0.25, "c": 0.25}
     assert o.contributions("X") == {"a": 0.5, "b": -0.25, "c": 0.1}
@@ -48,8 +51,8 @@ def test_min_change_and_exit_always_emitted():
     o = Orchestrator([Fixed("a", [1.0, 1.0, 0.96, 0.0])], min_change=0.05, **RAW)
     assert o.on_bar("X", 1, 1.0, None).target == 1.0
     assert o.on_bar("X", 2, 1.0, None) is None
-    assert o.on_bar("X", 3, 1.0, None) is None          # moved 0.04 < min_change
-    assert o.on_bar("X", 4, 1.0, None).target == 0.0    # an exit is never held back
+    assert o.on_bar("X", 3, 1.0, None) is None  # moved 0.04 < min_change
+    assert o.on_bar("X", 4, 1.0, None).target == 0.0  # an exit is never held back
 
 
 def test_max_gross():
@@ -59,9 +62,16 @@ def test_max_gross():
 
 def test_risk_parity_is_inverse_realised_vol():
     """Strategy a is always long 1, b always long 0.25: b's returns are a quarter of a's, so b gets 4x a's weight."""
-    o = Orchestrator([Fixed("a", [1.0]), Fixed("b", [0.25])], allocation="risk_parity", vol_window=50,
-                     min_periods=10, vol_floor=0.0, min_change=0.0, **RAW)
-    assert o.weights("X") == {"a": 0.5, "b": 0.5}      # no history yet: static
+    o = Orchestrator(
+        [Fixed("a", [1.0]), Fixed("b", [0.25])],
+        allocation="risk_parity",
+        vol_window=50,
+        min_periods=10,
+        vol_floor=0.0,
+        min_change=0.0,
+        **RAW,
+    )
+    assert o.weights("X") == {"a": 0.5, "b": 0.5}  # no history yet: static
     px = 100.0
     for i in range(60):
         px *= 1.01 if i % 2 else 0.995
@@ -73,22 +83,38 @@ def test_risk_parity_is_inverse_realised_vol():
 
 
 def test_risk_parity_vol_floor_for_idle_strategy():
-    o = Orchestrator([Fixed("a", [1.0]), Fixed("idle", [0.0])], allocation="risk_parity", vol_window=20,
-                     min_periods=5, vol_floor=0.5, **RAW)
+    o = Orchestrator(
+        [Fixed("a", [1.0]), Fixed("idle", [0.0])],
+        allocation="risk_parity",
+        vol_window=20,
+        min_periods=5,
+        vol_floor=0.5,
+        **RAW,
+    )
     px = 100.0
     for i in range(30):
         px *= 1.01 if i % 2 else 0.99
         o.on_bar("X", T0 + i, px, None)
     w = o.weights("X")
-    assert w["idle"] == pytest.approx(2 / 3, rel=1e-6)   # its sigma floored at half the asset's (a's) sigma
+    assert w["idle"] == pytest.approx(2 / 3, rel=1e-6)  # its sigma floored at half the asset's (a's) sigma
 
 
 def test_signals_routed_and_pickle_round_trip():
     f = SignalFollower(zone_tolerance_bps=0.0)
     o = Orchestrator([Fixed("a", [0.0]), f], weights={"a": 1, "tg_follow": 1}, **RAW)
     o.on_bar("ETH-USD", T0, 200.0, None)
-    sig = Signal(id="s", source_chat="@c", source_message_id=1, symbol="ETH-USD", side="long", entries=[200.0],
-                 targets=[220.0], stop=190.0, trust=1.0, ts=T0 + 1)
+    sig = Signal(
+        id="s",
+        source_chat="@c",
+        source_message_id=1,
+        symbol="ETH-USD",
+        side="long",
+        entries=[200.0],
+        targets=[220.0],
+        stop=190.0,
+        trust=1.0,
+        ts=T0 + 1,
+    )
     it = o.on_signal(sig)
     assert it.target == 0.5
     clone = pickle.loads(pickle.dumps(o))
@@ -113,6 +139,7 @@ def _two_pass_std(xs):
 def _exact_std(xs):
     """Exact rational variance (``fractions.Fraction``), one rounding to float, then ``math.sqrt``."""
     from fractions import Fraction
+
     fs = [Fraction(x) for x in xs]
     m = sum(fs) / len(fs)
     return math.sqrt(float(sum((f - m) ** 2 for f in fs) / (len(fs) - 1)))
@@ -127,6 +154,7 @@ def test_rolling_std_matches_exact_recomputation_on_long_streams():
     import random
     from collections import deque
     from operators.orchestrator import RollingStd
+
     rnd = random.Random(7)
     r, ref = RollingStd(480), deque(maxlen=480)
     for i in range(5_000):
@@ -142,37 +170,42 @@ def test_rolling_std_matches_exact_recomputation_on_long_streams():
 
 def test_rolling_std_idle_window_is_exactly_zero_after_large_values():
     from operators.orchestrator import RollingStd
+
     r = RollingStd(5)
     for x in (1e6, -3e-9, 0.7, 123.456, 1e-300):
         r.push(x)
     for _ in range(5):
         r.push(0.0)
-    assert r.std() == 0.0                     # a float running sum would leave a residue here
+    assert r.std() == 0.0  # a float running sum would leave a residue here
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=2, max_size=120),
-       st.integers(min_value=2, max_value=40))
+@given(
+    st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=2, max_size=120),
+    st.integers(min_value=2, max_value=40),
+)
 def test_rolling_std_property(xs, window):
     from operators.orchestrator import RollingStd
+
     r = RollingStd(window)
     for x in xs:
         r.push(x)
     tail = xs[-window:]
     if len(tail) >= 2:
-        _assert_close(r.std(), _exact_std(tail))        # the two-pass fsum std is itself off for constant data
+        _assert_close(r.std(), _exact_std(tail))  # the two-pass fsum std is itself off for constant data
 
 
 def test_rolling_std_non_finite_and_pickle():
     from operators.orchestrator import RollingStd
+
     r = RollingStd(3)
     for x in (1.0, float("nan"), 2.0):
         r.push(x)
     assert math.isnan(r.std())
     r.push(3.0)
-    assert math.isnan(r.std())                # nan still in the window
+    assert math.isnan(r.std())  # nan still in the window
     r.push(4.0)
-    assert r.std() == 1.0                     # 2, 3, 4
+    assert r.std() == 1.0  # 2, 3, 4
     clone = pickle.loads(pickle.dumps(r))
     assert clone.values() == r.values() and (clone.s1, clone.s2) == (r.s1, r.s2)
     clone.push(10.0)
@@ -185,11 +218,20 @@ def test_rolling_std_non_finite_and_pickle():
 def test_risk_parity_weights_equal_two_pass_recomputation():
     """The orchestrator's weights from the rolling sums equal inverse two-pass stds of the same returns."""
     import random
+
     rnd = random.Random(3)
-    o = Orchestrator([Fixed("a", [rnd.choice([1.0, 0.5, -1.0, 0.0]) for _ in range(700)]),
-                      Fixed("b", [rnd.choice([0.25, -0.25, 0.0]) for _ in range(700)])],
-                     allocation="risk_parity", vol_window=100, min_periods=20, vol_floor=0.25, min_change=0.0,
-                     **RAW)
+    o = Orchestrator(
+        [
+            Fixed("a", [rnd.choice([1.0, 0.5, -1.0, 0.0]) for _ in range(700)]),
+            Fixed("b", [rnd.choice([0.25, -0.25, 0.0]) for _ in range(700)]),
+        ],
+        allocation="risk_parity",
+        vol_window=100,
+        min_periods=20,
+        vol_floor=0.25,
+        min_change=0.0,
+        **RAW,
+    )
     px = 100.0
     for i in range(700):
         px *= 1 + rnd.gauss(0, 0.01)
@@ -203,10 +245,19 @@ def test_risk_parity_weights_equal_two_pass_recomputation():
 
 def test_rebalance_bars_freeze_risk_parity_weights_between_refreshes():
     import random
+
     rnd = random.Random(11)
     mk = lambda: [Fixed("a", [rnd.choice([1.0, -1.0]) for _ in range(400)]), Fixed("b", [0.5])]  # noqa: E731
-    o = Orchestrator(mk(), allocation="risk_parity", vol_window=50, min_periods=20, rebalance_bars=10,
-                     min_change=0.0, min_hold_bars=0, turnover_per_year=None)
+    o = Orchestrator(
+        mk(),
+        allocation="risk_parity",
+        vol_window=50,
+        min_periods=20,
+        rebalance_bars=10,
+        min_change=0.0,
+        min_hold_bars=0,
+        turnover_per_year=None,
+    )
     px, seen = 100.0, []
     for i in range(200):
         px *= 1 + rnd.gauss(0, 0.01)
@@ -218,17 +269,18 @@ def test_rebalance_bars_freeze_risk_parity_weights_between_refreshes():
             epochs.setdefault((n - 20) // 10, []).append(w)
     assert len(epochs) >= 15
     for ws in epochs.values():
-        assert all(w == ws[0] for w in ws)               # frozen inside a rebalance period
+        assert all(w == ws[0] for w in ws)  # frozen inside a rebalance period
     firsts = [ws[0] for ws in epochs.values()]
-    assert any(a != b for a, b in zip(firsts, firsts[1:]))   # and refreshed at its boundaries
+    assert any(a != b for a, b in zip(firsts, firsts[1:]))  # and refreshed at its boundaries
 
 
 def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
     from operators.strategies.discipline import TradeDiscipline
     import random
+
     rnd = random.Random(4)
     churn = [rnd.choice([-1.0, 0.0, 1.0]) for _ in range(3000)]
-    o = Orchestrator([Fixed("a", churn), Fixed("b", list(reversed(churn)))])          # the defaults
+    o = Orchestrator([Fixed("a", churn), Fixed("b", list(reversed(churn)))])  # the defaults
     assert all(isinstance(s, TradeDiscipline) for s in o.strategies) and o.names == ["a", "b"]
     raw = Orchestrator([Fixed("a", churn), Fixed("b", list(reversed(churn)))], min_change=0.1, **RAW)
     half_hour = 1800 * 10**9
@@ -247,8 +299,9 @@ def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
     # each strategy spends at most burst + budget * years (+1 overdraft by exits), weighted 1/2 in the net
     assert t_new <= 2 * 0.5 * (8.0 + 26.0 * years + 1.0) + 1e-9
     assert t_raw > 10 * t_new
-    assert pickle.loads(pickle.dumps(o)).on_bar("X", T0 + 3000 * half_hour, 100.0, None) == \
-        o.on_bar("X", T0 + 3000 * half_hour, 100.0, None)
+    assert pickle.loads(pickle.dumps(o)).on_bar("X", T0 + 3000 * half_hour, 100.0, None) == o.on_bar(
+        "X", T0 + 3000 * half_hour, 100.0, None
+    )
 
 
 def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_costs():
@@ -265,13 +318,26 @@ def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_cos
     from operators.signal_stage import SignalStage
 
     from operators.orchestrator import Orchestrator
-    from operators.strategies import (EmaSpreadTrend, MLScoreThreshold, SignalFollower, VolatilityBreakout,
-                                      ZScoreReversion)
+    from operators.strategies import (
+        EmaSpreadTrend,
+        MLScoreThreshold,
+        SignalFollower,
+        VolatilityBreakout,
+        ZScoreReversion,
+    )
 
     cfg = PipelineConfig(models=False)
     a = default_portfolio(cfg)
-    b = Orchestrator([EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short), MLScoreThreshold(),
-                      ZScoreReversion(), VolatilityBreakout(), SignalFollower()], allocation=cfg.allocation)
+    b = Orchestrator(
+        [
+            EmaSpreadTrend(cfg.trend_entry, cfg.trend_exit, cfg.allow_short),
+            MLScoreThreshold(),
+            ZScoreReversion(),
+            VolatilityBreakout(),
+            SignalFollower(),
+        ],
+        allocation=cfg.allocation,
+    )
     assert a.names == b.names
     rnd = random.Random(9)
     px, n = 100.0, 0
@@ -281,7 +347,7 @@ def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_cos
         ia = a.on_bar("BTC-USD", T0 + i * 1800 * 10**9, px, None, score=sc)
         assert ia == b.on_bar("BTC-USD", T0 + i * 1800 * 10**9, px, None, score=sc)
         n += ia is not None
-    assert n > 20 and a.strategies[1].state["BTC-USD"].spent > 0      # the ML edge rule traded too
+    assert n > 20 and a.strategies[1].state["BTC-USD"].spent > 0  # the ML edge rule traded too
     dear = replace(cfg, broker=BrokerConfig(taker_fee_bps=20.0), scorer=ScorerConfig(horizon_bars=4))
     ml = default_portfolio(dear).strategies[1].inner
     assert ml.horizon_bars == ml.min_hold_bars == 4

@@ -19,13 +19,22 @@ def tick(i: int, px: float = 100.0, qty: float = 4.0, sym: str = "BTC-USD") -> T
 
 
 def order(oid: str, side: str = "buy", qty: float = 3.0, ts: int = T, **kw) -> Order:
-    return Order(order_id=oid, strategy="s", symbol=kw.pop("symbol", "BTC-USD"), side=side, qty=qty, type="market",
-                 ts=ts, **kw)
+    return Order(
+        order_id=oid, strategy="s", symbol=kw.pop("symbol", "BTC-USD"), side=side, qty=qty, type="market", ts=ts, **kw
+    )
 
 
 def venue(**kw) -> PaperVenue:
-    base = dict(cash=10_000.0, latency_s=0.0, max_participation=0.5, half_spread_bps=0.0, impact_k_bps=0.0,
-                taker_fee_bps=10.0, ttl_s=5.0, snapshot_every=0)
+    base = dict(
+        cash=10_000.0,
+        latency_s=0.0,
+        max_participation=0.5,
+        half_spread_bps=0.0,
+        impact_k_bps=0.0,
+        taker_fee_bps=10.0,
+        ttl_s=5.0,
+        snapshot_every=0,
+    )
     base.update(kw)
     return PaperVenue(("BTC-USD", "ETH-USD"), **base)
 
@@ -35,7 +44,9 @@ def test_partial_fills_fees_and_positions_hand_computed():
     assert [r.kind for r in v.submit(order("o1"))] == ["ack"]
     rs = v.on_ticks([tick(0), tick(1, px=110.0)])
     assert [(r.kind, r.last_qty, r.last_price, r.cum_qty, r.leaves_qty) for r in rs] == [
-        ("partial_fill", 2.0, 100.0, 2.0, 1.0), ("fill", 1.0, 110.0, 3.0, 0.0)]
+        ("partial_fill", 2.0, 100.0, 2.0, 1.0),
+        ("fill", 1.0, 110.0, 3.0, 0.0),
+    ]
     assert [r.fee for r in rs] == pytest.approx([0.2, 0.11])
     assert v.position("BTC-USD") == 3.0 and v.cash == pytest.approx(10_000 - 200 - 110 - 0.31)
     assert [r.seq for r in rs] == [1, 2] and rs[0].id == "paper:default:1"
@@ -50,7 +61,9 @@ def test_rejects_ttl_cancel_and_no_second_execution():
     v.submit(order("slow", qty=9.0, ts=T + NS))
     got = v.on_ticks([tick(1, qty=2.0), tick(7, qty=2.0)])  # takes 1.0, then 6 s later the ttl (5 s) ends it
     assert [(r.kind, r.reason, r.cum_qty, r.leaves_qty) for r in got] == [
-        ("partial_fill", "", 1.0, 8.0), ("cancel", "ttl", 1.0, 8.0)]
+        ("partial_fill", "", 1.0, 8.0),
+        ("cancel", "ttl", 1.0, 8.0),
+    ]
     assert v.submit(order("slow", qty=9.0)) == []  # the same client id again: ignored
 
 
@@ -62,7 +75,9 @@ def test_restart_restores_seq_positions_and_reports_working_orders_cancelled():
     assert w.seq == v.seq and w.position("BTC-USD") == v.position("BTC-USD") and w.cash == pytest.approx(v.cash)
     cancels = w.orphan_cancels()  # "a" was still working (2 of 3 filled), "b" only acknowledged
     assert [(c.client_order_id, c.kind, c.reason, c.cum_qty, c.leaves_qty) for c in cancels] == [
-        ("a", "cancel", "venue_restart", 2.0, 1.0), ("b", "cancel", "venue_restart", 0.0, 3.0)]
+        ("a", "cancel", "venue_restart", 2.0, 1.0),
+        ("b", "cancel", "venue_restart", 0.0, 3.0),
+    ]
     assert [c.seq for c in cancels] == [v.seq, v.seq + 1] and w.submit(order("a")) == []
 
 
@@ -70,7 +85,9 @@ def test_account_reconciles_and_goes_reduce_only_on_a_mismatch():
     from operators.messages import SymbolUpdate
 
     acc = AccountStage(AccountConfig(symbols=("BTC-USD",)), remote_venue=True)
-    acc.on_update(SymbolUpdate("BTC-USD", None, [], [], T + 10 * NS))  # the account's event time: reports before it apply
+    acc.on_update(
+        SymbolUpdate("BTC-USD", None, [], [], T + 10 * NS)
+    )  # the account's event time: reports before it apply
     v = venue(snapshot_every=0)
     o = order("c1", qty=2.0)
     acc.oms.new(o)

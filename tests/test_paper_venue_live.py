@@ -17,8 +17,18 @@ from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, ExecutionReport, Fill, Order
 
 from .conftest import DATA
-from .flowproc import BAR_ARGS, FlowProc, TopicCounter, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
-    read_events, run_ok
+from .flowproc import (
+    BAR_ARGS,
+    FlowProc,
+    TopicCounter,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    read_events,
+    run_ok,
+)
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -36,12 +46,31 @@ def test_paper_venue_and_flow_as_separate_processes(kafka_bootstrap, tmp_path):
     procs: list[FlowProc] = []
     try:
         create_topics(kafka_bootstrap, prefix)
-        venue = FlowProc(["paper-venue", "--participation", "0.002", "--ttl", "900", "--snapshot-every", "100",
-                          "--max-order-notional", "12000", "--phantom", "BTC-USD:0.5:20"], env, tmp_path / "venue.log")
-        flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS], env, tmp_path / "flow.log")
+        venue = FlowProc(
+            [
+                "paper-venue",
+                "--participation",
+                "0.002",
+                "--ttl",
+                "900",
+                "--snapshot-every",
+                "100",
+                "--max-order-notional",
+                "12000",
+                "--phantom",
+                "BTC-USD:0.5:20",
+            ],
+            env,
+            tmp_path / "venue.log",
+        )
+        flow = FlowProc(
+            ["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS], env, tmp_path / "flow.log"
+        )
         procs += [venue, flow]
         # ticks arrive as they would live: ~1,500 bars of both symbols over ~30 s
-        run_ok(["replay", "--max-bars", "1500", "--speed", "100000", "--no-progress"], env, tmp_path / "replay.log", 180)
+        run_ok(
+            ["replay", "--max-bars", "1500", "--speed", "100000", "--no-progress"], env, tmp_path / "replay.log", 180
+        )
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         last, still = -1, 0
         while still < 5:  # until the flow has caught up (no new order for 5 s)
@@ -116,7 +145,7 @@ class PacedTicks:
         for _ in range(batches):
             if self.done:
                 return
-            chunk = self.ticks[self.sent:self.sent + self.batch]
+            chunk = self.ticks[self.sent : self.sent + self.batch]
             if self._t0 is None:
                 self._t0, self._e0 = time.monotonic(), chunk[0].ts
             wait = self._t0 + (chunk[0].ts - self._e0) / 1e9 / self.speed - time.monotonic()
@@ -127,8 +156,9 @@ class PacedTicks:
             self.sent += len(chunk)
 
 
-def _working_market_orders(bootstrap: str, prefix: str, alive_after: int | None = None,
-                           latency_s: float = 0.0, ttl_s: float = 0.0) -> tuple[set[str], set[str]] | None:
+def _working_market_orders(
+    bootstrap: str, prefix: str, alive_after: int | None = None, latency_s: float = 0.0, ttl_s: float = 0.0
+) -> tuple[set[str], set[str]] | None:
     """The venue's working market orders (acknowledged, no terminal report), read from its reports; None while an
     order on the orders topic has no answer from the venue yet. With ``alive_after`` (ns) only those the venue's TTL
     leaves working past that event time: due at ``max(order time + latency_s, its ack's time)``, cancelled
@@ -143,8 +173,11 @@ def _working_market_orders(bootstrap: str, prefix: str, alive_after: int | None 
     acked = set(acks)
     working = {oid for oid in acked - ended if sent[oid].type == "market"}
     if alive_after is not None:
-        working = {oid for oid in working
-                   if max(sent[oid].ts + int(latency_s * 1e9), acks[oid].ts) + int(ttl_s * 1e9) > alive_after}
+        working = {
+            oid
+            for oid in working
+            if max(sent[oid].ts + int(latency_s * 1e9), acks[oid].ts) + int(ttl_s * 1e9) > alive_after
+        }
     return working, acked
 
 
@@ -153,11 +186,18 @@ def _ticks_in(port: int, topic: str) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
     want = f'topic="{topic}"'
-    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("levibot_events_in_total{") and 'stage="ingest"' in line and want in line))
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("levibot_events_in_total{") and 'stage="ingest"' in line and want in line
+        )
+    )
 
 
-@pytest.mark.parametrize("after_snapshot", [False, True], ids=["all-orders-in-the-snapshot", "orders-after-the-snapshot"])
+@pytest.mark.parametrize(
+    "after_snapshot", [False, True], ids=["all-orders-in-the-snapshot", "orders-after-the-snapshot"]
+)
 def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_bootstrap, tmp_path, after_snapshot):
     """`kill -9` of the flow while the paper venue works its orders; the flow restarts from its snapshot. The orders it
     re-sends carry the same client ids (the venue executes none twice), the reports that arrived while it was down
@@ -179,8 +219,19 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
     found every order the venue had acknowledged already finished: no order across the crash, the test failed."""
     prefix = new_prefix("pvk")
     env = flow_env(prefix=prefix, var=tmp_path / "var")
-    args = ["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS,
-            "--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "5" if after_snapshot else "1"]
+    args = [
+        "run",
+        "--live",
+        "--venue",
+        "paper",
+        "--stores",
+        "none",
+        *BAR_ARGS,
+        "--recovery-dir",
+        str(tmp_path / "recovery"),
+        "--snapshot-interval",
+        "5" if after_snapshot else "1",
+    ]
     (m_port,) = free_ports(1)
     procs: list[FlowProc] = []
     try:
@@ -189,9 +240,21 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
         # orders the flow sends for the ticks of a batch are all still working when the tape is held after it,
         # whichever of the flow and the venue read that batch first), then fills slowly (0.2 % of each tick) for
         # up to 2 hours
-        venue = FlowProc(["paper-venue", "--latency", "10800", "--participation", "0.002", "--ttl", "7200",
-                          "--snapshot-every", "50"], env,
-                         tmp_path / "venue.log")
+        venue = FlowProc(
+            [
+                "paper-venue",
+                "--latency",
+                "10800",
+                "--participation",
+                "0.002",
+                "--ttl",
+                "7200",
+                "--snapshot-every",
+                "50",
+            ],
+            env,
+            tmp_path / "venue.log",
+        )
         flow = FlowProc(args, dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow-1.log")
         procs += [venue, flow]
         tape = PacedTicks(kafka_bootstrap, f"{prefix}ticks", max_bars=4000, speed=200_000, batch=64)  # 2 h/batch
@@ -212,8 +275,14 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
         while True:  # the tape held: once the flow has read every tick sent and the venue has answered every order,
             # an order the venue accepted after its last tick is working, and stays working until the next batch
             holds += 1
-            wait_for(lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent, 60, "the flow to read the tape",
-                     procs=[flow], retry_on=(OSError,), interval_s=0.1)
+            wait_for(
+                lambda: _ticks_in(m_port, f"{prefix}ticks") == tape.sent,
+                60,
+                "the flow to read the tape",
+                procs=[flow],
+                retry_on=(OSError,),
+                interval_s=0.1,
+            )
             if holds > 1 and orders.count() == seen:  # no new order: nothing new can be working, send the next batch
                 if time.monotonic() > deadline or tape.done:
                     raise AssertionError(f"no new order at {holds} holds ({tape.sent} ticks sent)")
@@ -226,8 +295,14 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 if orders.count() != n:
                     n, since = orders.count(), time.monotonic()
             seen = n
-            working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60,
-                                      "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
+            working, acked = wait_for(
+                lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()),
+                60,
+                "the venue's answers",
+                procs=[venue],
+                retry_on=(OSError,),
+                interval_s=0.1,
+            )
             if working and after_snapshot:  # one more batch: new orders, answered by the venue, then the kill
                 n = orders.count()
                 tape.send()
@@ -236,16 +311,28 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 while orders.count() == n and time.monotonic() < until:
                     time.sleep(0.05)
                 if orders.count() > n:
-                    working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60,
-                                              "the venue's answers", procs=[venue], retry_on=(OSError,), interval_s=0.1)
+                    working, acked = wait_for(
+                        lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()),
+                        60,
+                        "the venue's answers",
+                        procs=[venue],
+                        retry_on=(OSError,),
+                        interval_s=0.1,
+                    )
                     if working:
                         break
                 assert time.monotonic() < deadline and not tape.done, f"no working order at {holds} holds"
                 continue
             if working:
                 time.sleep(2.5)  # two snapshot intervals: the flow's last snapshot holds every order it sent
-                working, acked = wait_for(lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()), 60, "the venue",
-                                          procs=[venue], retry_on=(OSError,), interval_s=0.1)
+                working, acked = wait_for(
+                    lambda: _working_market_orders(kafka_bootstrap, prefix, *alive()),
+                    60,
+                    "the venue",
+                    procs=[venue],
+                    retry_on=(OSError,),
+                    interval_s=0.1,
+                )
                 if working:
                     break
             if time.monotonic() > deadline or tape.done:
@@ -254,18 +341,30 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
                 raise AssertionError(
                     f"no working order at {holds} holds ({tape.sent} of {len(tape.ticks)} ticks sent, {orders.count()} "
                     f"orders): reports {collections.Counter((r.kind, r.reason) for r in reports)}, alerts "
-                    f"{collections.Counter(a.kind for a in alerts)}")
+                    f"{collections.Counter(a.kind for a in alerts)}"
+                )
             tape.send()  # nothing working: one more batch, then hold again
             tape.hold()
         assert flow.kill9() == -9
         killed_at = reports_at.count()  # reports from here on were produced while the flow was down or later
-        log.info("killed after %d of %d ticks (tape held %d times): %d orders acknowledged, %d working", tape.sent,
-                 len(tape.ticks), holds, len(acked), len(working))
+        log.info(
+            "killed after %d of %d ticks (tape held %d times): %d orders acknowledged, %d working",
+            tape.sent,
+            len(tape.ticks),
+            holds,
+            len(acked),
+            len(working),
+        )
         tape.send(16)  # while the flow is down, the venue goes on filling what it holds (1,024 ticks, 32 hours)
         fills_due = time.monotonic() + 60
-        while not {r.client_order_id for r in read_events(kafka_bootstrap, f"{prefix}execution.reports",
-                                                          ExecutionReport)[killed_at:]
-                   if r.kind in ("partial_fill", "fill")} & working:
+        while (
+            not {
+                r.client_order_id
+                for r in read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport)[killed_at:]
+                if r.kind in ("partial_fill", "fill")
+            }
+            & working
+        ):
             assert time.monotonic() < fills_due and venue.running, "the held orders got no fill: " + venue.tail()
             time.sleep(0.2)
         flow = FlowProc(args, env, tmp_path / "flow-2.log")
@@ -293,14 +392,22 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
         acked_before = {r.client_order_id for r in reports[:killed_at] if r.kind == "ack"}
         done_after = {r.client_order_id for r in reports[killed_at:] if r.kind in ("partial_fill", "fill")}
         across = acked_before & done_after
-        log.info("orders %d (%d distinct), reports %d (%d after the kill), in flight across it %d, fills published %d",
-                 len(sent), len({o.order_id for o in sent}), len(reports), len(reports) - killed_at, len(across),
-                 len(fills))
+        log.info(
+            "orders %d (%d distinct), reports %d (%d after the kill), in flight across it %d, fills published %d",
+            len(sent),
+            len({o.order_id for o in sent}),
+            len(reports),
+            len(reports) - killed_at,
+            len(across),
+            len(fills),
+        )
         assert across, "no order was working across the kill: the test did not exercise the crash"
         # a re-sent order is the same order; the venue executed none twice
         by_id: dict[str, Order] = {}
         for o in sent:
-            assert by_id.setdefault(o.order_id, o) == o or after_snapshot, f"order id {o.order_id} reused for a different order"
+            assert by_id.setdefault(o.order_id, o) == o or after_snapshot, (
+                f"order id {o.order_id} reused for a different order"
+            )
         terminal = [r.client_order_id for r in reports if r.kind in ("fill", "cancel", "reject", "expire")]
         assert len(terminal) == len(set(terminal))
         acks = [r.client_order_id for r in reports if r.kind == "ack"]
@@ -313,8 +420,9 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
         venue_fills = [r for r in reports if r.kind in ("fill", "partial_fill")]
         uniq = {f.fill_id: f for f in fills}
         assert len(uniq) == len(venue_fills)
-        assert sorted((f.order_id, f.qty) for f in uniq.values()) == sorted((r.client_order_id, r.last_qty)
-                                                                           for r in venue_fills)
+        assert sorted((f.order_id, f.qty) for f in uniq.values()) == sorted(
+            (r.client_order_id, r.last_qty) for r in venue_fills
+        )
     finally:
         for p in procs:
             p.kill()

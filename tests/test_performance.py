@@ -89,9 +89,13 @@ def test_cagr_calmar_turnover_hit_rate_by_hand():
     assert turnover(1000.0, 100.0, 2.0) == 5.0
     assert hit_rate([1.0, -1.0, 0.0, 2.0, 3.0]) == 0.6
     assert math.isnan(hit_rate([]))
-    s = summarize(ts, eq, period_s=YEAR_NS / NS_PER_S, fills=[{"price": 10.0, "qty": 30.0, "fee": 0.5},
-                                                            {"price": 20.0, "qty": -10.0, "fee": 0.25}],
-                  trade_pnls=[5.0, -2.0])
+    s = summarize(
+        ts,
+        eq,
+        period_s=YEAR_NS / NS_PER_S,
+        fills=[{"price": 10.0, "qty": 30.0, "fee": 0.5}, {"price": 20.0, "qty": -10.0, "fee": 0.25}],
+        trade_pnls=[5.0, -2.0],
+    )
     assert s["years"] == 2.0
     assert s["cagr_frac"] == pytest.approx(0.1, rel=1e-12)
     assert s["max_drawdown_frac"] == pytest.approx(0.2, rel=1e-15)
@@ -104,8 +108,16 @@ def test_cagr_calmar_turnover_hit_rate_by_hand():
 def test_fills_as_objects():
     from schemas.events import Fill
 
-    f = Fill(fill_id="f1", order_id="o1", symbol="BTC-USD", side="buy", price=100.0, qty=0.5, fee=0.05,
-             ts=1_700_000_000 * NS_PER_S)
+    f = Fill(
+        fill_id="f1",
+        order_id="o1",
+        symbol="BTC-USD",
+        side="buy",
+        price=100.0,
+        qty=0.5,
+        fee=0.05,
+        ts=1_700_000_000 * NS_PER_S,
+    )
     assert traded_notional([f, {"price": 10.0, "qty": 1.0}]) == (60.0, 0.05)
 
 
@@ -120,8 +132,7 @@ def test_drawdown_duration_by_hand():
 def test_flat_curve_undefined_ratios_are_nan():
     s = summarize(np.arange(5) * DAY_NS, [100.0] * 5)
     assert s["max_drawdown_frac"] == 0.0 and s["total_return_frac"] == 0.0 and s["cagr_frac"] == 0.0
-    for k in ("sharpe", "sortino", "calmar", "hit_rate_frac", "var_breach_rate_frac", "kupiec_lr",
-              "kupiec_p_value"):
+    for k in ("sharpe", "sortino", "calmar", "hit_rate_frac", "var_breach_rate_frac", "kupiec_lr", "kupiec_p_value"):
         assert math.isnan(s[k]), k
     assert s["n_var_forecasts"] == 0 and s["n_trades"] == 0
     one = summarize(np.array([7]), [50.0])
@@ -166,8 +177,13 @@ def test_input_validation():
 # --------------------------------------------------------------------------------------- VaR and Kupiec
 
 # chi2(1) upper quantiles (critical values at 10 %, 5 %, 1 %, 0.1 %) and sf(1) = 2(1 - Phi(1))
-CHI2_1_HAND = [(3.841458820694124, 0.05), (2.705543454095404, 0.10), (6.634896601021214, 0.01),
-               (10.827566170662733, 0.001), (1.0, 0.31731050786291415)]
+CHI2_1_HAND = [
+    (3.841458820694124, 0.05),
+    (2.705543454095404, 0.10),
+    (6.634896601021214, 0.01),
+    (10.827566170662733, 0.001),
+    (1.0, 0.31731050786291415),
+]
 
 
 @pytest.mark.parametrize(("x", "p"), CHI2_1_HAND)
@@ -186,9 +202,19 @@ def test_chi2_sf_against_scipy_or_hand():
     assert chi2_1_sf(-1.0) == 1.0 and math.isnan(chi2_1_sf(float("nan")))
 
 
-@pytest.mark.parametrize(("n", "x", "alpha"), [(1000, 10, 0.99), (1000, 20, 0.99), (1000, 0, 0.99),
-                                                (1000, 1000, 0.99), (250, 3, 0.99), (500, 40, 0.95),
-                                                (500, 10, 0.95), (17_519, 250, 0.99)])
+@pytest.mark.parametrize(
+    ("n", "x", "alpha"),
+    [
+        (1000, 10, 0.99),
+        (1000, 20, 0.99),
+        (1000, 0, 0.99),
+        (1000, 1000, 0.99),
+        (250, 3, 0.99),
+        (500, 40, 0.95),
+        (500, 10, 0.95),
+        (17_519, 250, 0.99),
+    ],
+)
 def test_kupiec_against_binomial_likelihood(n, x, alpha):
     # LR = 2 [ln L(p̂) - ln L(p)]: the binomial coefficient cancels, so log-pmfs give the same statistic
     p = 1 - alpha
@@ -300,8 +326,7 @@ def test_sharpe_and_sortino_sign_follow_mean(rets):
 
 # ------------------------------------------------------------------------------------ streaming == batch
 
-marks_st = st.lists(st.tuples(st.integers(0, 10_000), st.floats(-0.3, 0.3, allow_nan=False)),
-                    min_size=1, max_size=120)
+marks_st = st.lists(st.tuples(st.integers(0, 10_000), st.floats(-0.3, 0.3, allow_nan=False)), min_size=1, max_size=120)
 
 
 def _marks(start: float, steps: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,9 +415,13 @@ def _curves():
     btc_ts, btc = _real_curve("BTC")
     eth_ts, eth = _real_curve("ETH")
     d_ts, d_eq = _real_curve("BTC", every=48)  # one mark a day
-    short = 6.0 - eth / eth[0]                 # short one unit of ETH against 6 units of cash: a falling market wins
-    return {"BTC 30m": (btc_ts, btc, 1800.0), "ETH 30m": (eth_ts, eth, 1800.0), "BTC daily": (d_ts, d_eq, 86_400.0),
-            "ETH short 30m": (eth_ts, short, 1800.0)}
+    short = 6.0 - eth / eth[0]  # short one unit of ETH against 6 units of cash: a falling market wins
+    return {
+        "BTC 30m": (btc_ts, btc, 1800.0),
+        "ETH 30m": (eth_ts, eth, 1800.0),
+        "BTC daily": (d_ts, d_eq, 86_400.0),
+        "ETH short 30m": (eth_ts, short, 1800.0),
+    }
 
 
 @pytest.mark.parametrize("name", ["BTC 30m", "ETH 30m", "BTC daily", "ETH short 30m"])
@@ -415,7 +444,8 @@ def test_statistics_match_empyrical_on_real_returns(name):
     growth = empyrical.annual_return(r, annualization=r.size / years)
     assert cagr(ts, eq) == pytest.approx(growth, rel=1e-9)
     assert calmar(cagr(ts, eq), max_drawdown(eq)) == pytest.approx(
-        empyrical.calmar_ratio(r, annualization=r.size / years), rel=1e-9)
+        empyrical.calmar_ratio(r, annualization=r.size / years), rel=1e-9
+    )
 
     s = summarize(ts, eq, period_s=period_s)
     assert s["sharpe"] == pytest.approx(empyrical.sharpe_ratio(r, annualization=ppy), rel=1e-10)

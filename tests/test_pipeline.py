@@ -17,13 +17,34 @@ from .conftest import DATA
 
 # the full mode (orchestrated strategies, risk gate, TWAP, simulated venue) on 30-minute decisions; synthetic
 # ticks come every 225 s, so prices up to an hour old count as fresh
-CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                     trend_entry=0.004, trend_exit=0.001, limits=RiskLimits(max_price_age_s=3600.0),
-                     twap_horizon_s=900.0, twap_slice_s=300.0, symbols=("BTC-USD",))
-BASELINE = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                          trend_entry=0.004, trend_exit=0.001, mode="baseline", symbols=("BTC-USD",))
-TWO = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                     limits=RiskLimits(max_price_age_s=3600.0), twap_horizon_s=900.0, twap_slice_s=300.0)
+CFG = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    trend_entry=0.004,
+    trend_exit=0.001,
+    limits=RiskLimits(max_price_age_s=3600.0),
+    twap_horizon_s=900.0,
+    twap_slice_s=300.0,
+    symbols=("BTC-USD",),
+)
+BASELINE = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    trend_entry=0.004,
+    trend_exit=0.001,
+    mode="baseline",
+    symbols=("BTC-USD",),
+)
+TWO = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    limits=RiskLimits(max_price_age_s=3600.0),
+    twap_horizon_s=900.0,
+    twap_slice_s=300.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +60,14 @@ def two_ticks() -> dict[str, list[Tick]]:
     return {s: [t for t in ticks if t.symbol == s] for s in ("BTC-USD", "ETH-USD")}
 
 
-def run(ticks: list[Tick], cuts: list[int], *, pickle_between: bool = False, heartbeats: bool = False,
-        cfg: PipelineConfig = CFG):
+def run(
+    ticks: list[Tick],
+    cuts: list[int],
+    *,
+    pickle_between: bool = False,
+    heartbeats: bool = False,
+    cfg: PipelineConfig = CFG,
+):
     p = LocalPipeline(cfg)
     orders, fills, feats, bars = [], [], [], []
     bounds = [0, *sorted(set(cuts)), len(ticks)]
@@ -72,7 +99,9 @@ def test_orders_do_not_depend_on_batching_or_restarts(btc_ticks, cfg):
         cuts = [rng.randrange(1, len(btc_ticks)) for _ in range(rng.randrange(1, 200))]
         got = run(btc_ticks, cuts, pickle_between=trial % 2 == 0, heartbeats=trial == 3, cfg=cfg)
         assert got[0] == ref[0] and got[1] == ref[1] and got[2] == ref[2]
-        assert sorted(got[3], key=lambda b: (b.resolution_s, b.ts)) == sorted(ref[3], key=lambda b: (b.resolution_s, b.ts))
+        assert sorted(got[3], key=lambda b: (b.resolution_s, b.ts)) == sorted(
+            ref[3], key=lambda b: (b.resolution_s, b.ts)
+        )
 
 
 def _interleaved(two: dict[str, list[Tick]], seed: int) -> list[tuple[str, list[Tick]]]:
@@ -134,7 +163,7 @@ def test_risk_decisions_cover_every_parent(btc_ticks):
     p = LocalPipeline(CFG)
     decisions, orders, intents = [], [], []
     for i in range(0, len(btc_ticks), 4000):
-        e = p.on_batch("BTC-USD", btc_ticks[i:i + 4000], btc_ticks[min(i + 3999, len(btc_ticks) - 1)].ts)
+        e = p.on_batch("BTC-USD", btc_ticks[i : i + 4000], btc_ticks[min(i + 3999, len(btc_ticks) - 1)].ts)
         decisions += e.decisions
         orders += e.orders
         intents += e.intents
@@ -160,13 +189,15 @@ def test_decisions_use_only_the_past(btc_ticks):
 
 
 def test_late_ticks_are_returned_not_lost():
-    p = LocalPipeline(PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60,), decision_resolution_s=60,
-                                     symbols=("BTC-USD",)))
+    p = LocalPipeline(
+        PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60,), decision_resolution_s=60, symbols=("BTC-USD",))
+    )
     t0 = 1_700_000_000_000_000_000
 
     def tk(i: int, sec: float) -> Tick:
-        return Tick(symbol="BTC-USD", ts=t0 + int(sec * 1e9), price=100.0 + i, qty=1.0, side="buy",
-                    trade_id=f"x:{i}", venue="x")
+        return Tick(
+            symbol="BTC-USD", ts=t0 + int(sec * 1e9), price=100.0 + i, qty=1.0, side="buy", trade_id=f"x:{i}", venue="x"
+        )
 
     e1 = p.on_batch("BTC-USD", [tk(0, 0.1), tk(1, 1.2), tk(2, 2.5)])
     e2 = p.on_batch("BTC-USD", [tk(3, 0.5), tk(4, 3.1)])  # tick 3 belongs to a closed 1 s window

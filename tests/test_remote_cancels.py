@@ -24,13 +24,33 @@ Tk = namedtuple("Tk", "symbol ts price qty")
 
 
 def _decision(i: int, sym: str = "BTC-USD", side: str = "buy", qty: float = 3.0, strategy: str = "s") -> RiskDecision:
-    return RiskDecision(id=f"rd:{i}", intent_id=str(i), symbol=sym, ts=T0, action="approved", requested_qty=qty,
-                        approved_qty=qty, portfolio=PortfolioSnapshot(equity=1e6), strategy=strategy, side=side)
+    return RiskDecision(
+        id=f"rd:{i}",
+        intent_id=str(i),
+        symbol=sym,
+        ts=T0,
+        action="approved",
+        requested_qty=qty,
+        approved_qty=qty,
+        portfolio=PortfolioSnapshot(equity=1e6),
+        strategy=strategy,
+        side=side,
+    )
 
 
 def _ack(seq: int, o: Order) -> ExecutionReport:
-    return ExecutionReport(id=f"v:default:{seq}", venue="v", kind="ack", seq=seq, client_order_id=o.order_id,
-                           symbol=o.symbol, side=o.side, order_qty=o.qty, leaves_qty=o.qty, ts=o.ts)
+    return ExecutionReport(
+        id=f"v:default:{seq}",
+        venue="v",
+        kind="ack",
+        seq=seq,
+        client_order_id=o.order_id,
+        symbol=o.symbol,
+        side=o.side,
+        order_qty=o.qty,
+        leaves_qty=o.qty,
+        ts=o.ts,
+    )
 
 
 def _remote() -> ExecutionStage:
@@ -49,7 +69,8 @@ def test_a_halt_withdraws_unsent_children_and_asks_the_venue_to_cancel_sent_ones
     halt = Emitted()
     assert ex.on_command("halt", "account:default", T0 + NS, halt) == []
     assert [(c.client_order_id, c.reason, c.ts, c.id) for c in halt.cancels] == [
-        (sent.order_id, "operator_halt", T0 + NS, f"cxl:{sent.order_id}")]
+        (sent.order_id, "operator_halt", T0 + NS, f"cxl:{sent.order_id}")
+    ]
     assert halt.orders == []
     # the withdrawn children are gone, the sent one still counts until the venue answers
     assert list(ex.oms.open) == [sent.order_id] and ex.in_flight("BTC-USD") == pytest.approx(sent.qty)
@@ -60,17 +81,32 @@ def test_a_halt_withdraws_unsent_children_and_asks_the_venue_to_cancel_sent_ones
     ex.send_due(None, again)
     assert again.orders == [], "withdrawn children are never sent"
     # the venue's cancel ends it
-    ex.apply([ExecutionReport(id="v:default:1", venue="v", kind="cancel", seq=1, client_order_id=sent.order_id,
-                              symbol="BTC-USD", side="buy", order_qty=sent.qty, reason="operator_halt", ts=T0 + NS)], out)
+    ex.apply(
+        [
+            ExecutionReport(
+                id="v:default:1",
+                venue="v",
+                kind="cancel",
+                seq=1,
+                client_order_id=sent.order_id,
+                symbol="BTC-USD",
+                side="buy",
+                order_qty=sent.qty,
+                reason="operator_halt",
+                ts=T0 + NS,
+            )
+        ],
+        out,
+    )
     assert ex.in_flight("BTC-USD") == 0.0 and ex.oms.state(sent.order_id).status == "cancelled"
 
 
 def test_reduce_only_cancels_only_what_adds_risk_and_scopes_are_honoured():
     ex = ExecutionStage(None, execution="market")
     out = Emitted()
-    ex.submit(_decision(1, "BTC-USD", "buy"), "a", T0, 1.0, False, T0, out)     # adds risk
-    ex.submit(_decision(2, "ETH-USD", "sell"), "a", T0, 0.0, True, T0, out)     # reduces
-    ex.submit(_decision(3, "ETH-USD", "buy"), "b", T0, 1.0, False, T0, out)     # adds risk, strategy b
+    ex.submit(_decision(1, "BTC-USD", "buy"), "a", T0, 1.0, False, T0, out)  # adds risk
+    ex.submit(_decision(2, "ETH-USD", "sell"), "a", T0, 0.0, True, T0, out)  # reduces
+    ex.submit(_decision(3, "ETH-USD", "buy"), "b", T0, 1.0, False, T0, out)  # adds risk, strategy b
     btc, eth_red, eth_b = out.orders
     ro = Emitted()
     ex.on_command("reduce_only", "symbol:ETH-USD", T0 + NS, ro)
@@ -89,8 +125,9 @@ def test_in_process_halt_cancels_at_the_venue_and_sends_no_request():
     from operators.execution.broker import BrokerConfig
     from operators.execution.venue import SimVenue
 
-    ex = ExecutionStage(SimVenue(1e6, BrokerConfig(latency_s=0.0)), execution="twap", twap_horizon_s=30.0,
-                        twap_slice_s=10.0)
+    ex = ExecutionStage(
+        SimVenue(1e6, BrokerConfig(latency_s=0.0)), execution="twap", twap_horizon_s=30.0, twap_slice_s=10.0
+    )
     out = Emitted()
     ex.apply(ex.submit(_decision(1), "s", T0, 1.0, False, T0, out), out)
     halt = Emitted()
@@ -101,8 +138,16 @@ def test_in_process_halt_cancels_at_the_venue_and_sends_no_request():
 
 
 def _venue(**kw) -> PaperVenue:
-    return PaperVenue(("BTC-USD",), cash=1e6, latency_s=0.0, max_participation=0.5, half_spread_bps=0.0,
-                      impact_k_bps=0.0, taker_fee_bps=0.0, **kw)
+    return PaperVenue(
+        ("BTC-USD",),
+        cash=1e6,
+        latency_s=0.0,
+        max_participation=0.5,
+        half_spread_bps=0.0,
+        impact_k_bps=0.0,
+        taker_fee_bps=0.0,
+        **kw,
+    )
 
 
 def _order(oid: str, qty: float = 3.0, ts: int = T0) -> Order:
@@ -110,8 +155,9 @@ def _order(oid: str, qty: float = 3.0, ts: int = T0) -> Order:
 
 
 def _req(oid: str, account: str = "default", reason: str = "operator_halt") -> CancelRequest:
-    return CancelRequest(id=f"cxl:{oid}", account=account, client_order_id=oid, symbol="BTC-USD", strategy="s",
-                         reason=reason, ts=T0 + 5)
+    return CancelRequest(
+        id=f"cxl:{oid}", account=account, client_order_id=oid, symbol="BTC-USD", strategy="s", reason=reason, ts=T0 + 5
+    )
 
 
 def test_the_paper_venue_cancels_the_remainder_of_a_working_order():
@@ -162,16 +208,19 @@ def test_the_account_stage_books_a_venue_cancel_after_its_request():
 
     from operators.messages import SymbolUpdate
 
-    acc = AccountStage(AccountConfig(symbols=("BTC-USD",), capital=100_000.0, execution="market", gate="position_cap"),
-                       remote_venue=True)
+    acc = AccountStage(
+        AccountConfig(symbols=("BTC-USD",), capital=100_000.0, execution="market", gate="position_cap"),
+        remote_venue=True,
+    )
     acc.on_update(SymbolUpdate("BTC-USD", None, [], [], T0 + 10))  # the account's event time: reports before it apply
     v = _venue()
     o = _order("o1", qty=3.0)
     acc.execution.oms.new(o)
     for r in v.submit(o) + v.on_ticks([Tk("BTC-USD", T0 + 1, 100.0, 4.0)]):
         acc.on_reports([r])
-    cmd = ControlCommand(id="cmd-1", issuer="ops", scope="account:default", action="halt", parameters={},
-                         reason="test", ts=T0 + 2)
+    cmd = ControlCommand(
+        id="cmd-1", issuer="ops", scope="account:default", action="halt", parameters={}, reason="test", ts=T0 + 2
+    )
     out = acc.on_control([cmd])
     assert [c.client_order_id for c in out.cancels] == ["o1"]
     (rep,) = v.on_cancel_request(out.cancels[0])
@@ -200,8 +249,18 @@ def test_a_halt_cancels_what_is_working_at_the_paper_venue(kafka_bootstrap, tmp_
     remainder, nothing is left working, no order follows the halt, and the book is still exactly the venue's fills."""
     from schemas.events import AuditEvent, Fill
 
-    from .flowproc import (BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, read_events,
-                           run_ok, topic_count)
+    from .flowproc import (
+        BAR_ARGS,
+        FlowProc,
+        create_topics,
+        drop_topics,
+        flow_env,
+        free_ports,
+        new_prefix,
+        read_events,
+        run_ok,
+        topic_count,
+    )
     from .support import metric_total
 
     prefix = new_prefix("cxl")
@@ -215,34 +274,63 @@ def test_a_halt_cancels_what_is_working_at_the_paper_venue(kafka_bootstrap, tmp_
 
     try:
         create_topics(kafka_bootstrap, prefix)
-        venue = FlowProc(["paper-venue", "--participation", "0.00001", "--ttl", "1000000", "--snapshot-every", "100"],
-                         env, tmp_path / "venue.log")
+        venue = FlowProc(
+            ["paper-venue", "--participation", "0.00001", "--ttl", "1000000", "--snapshot-every", "100"],
+            env,
+            tmp_path / "venue.log",
+        )
         m_port = free_ports(1)[0]
-        flow = FlowProc(["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
-                        dict(env, LEVIBOT_METRICS_PORT=str(m_port)), tmp_path / "flow.log")
-        replay = FlowProc(["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env,
-                          tmp_path / "replay.log")
+        flow = FlowProc(
+            ["run", "--live", "--venue", "paper", "--stores", "none", *BAR_ARGS],
+            dict(env, LEVIBOT_METRICS_PORT=str(m_port)),
+            tmp_path / "flow.log",
+        )
+        replay = FlowProc(
+            ["replay", "--max-bars", "6000", "--speed", "60000", "--no-progress"], env, tmp_path / "replay.log"
+        )
         procs += [venue, flow, replay]
         wait_for(lambda: len(working()) >= 2, 150.0, "orders working at the venue", interval_s=0.5)
         run_ok(["control", "halt", "--reason", "cancel test"], env, tmp_path / "halt.log", 60)
-        halt = wait_for(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
-                                 if a.action == "halt" and a.result == "applied"], 150.0, "the halt to be applied",
-                        interval_s=0.5)[0]
-        cancels = wait_for(lambda: read_events(kafka_bootstrap, f"{prefix}order.cancels", CancelRequest), 150.0,
-                           "cancel requests", interval_s=0.5)
+        halt = wait_for(
+            lambda: [
+                a
+                for a in read_events(kafka_bootstrap, f"{prefix}audit", AuditEvent)
+                if a.action == "halt" and a.result == "applied"
+            ],
+            150.0,
+            "the halt to be applied",
+            interval_s=0.5,
+        )[0]
+        cancels = wait_for(
+            lambda: read_events(kafka_bootstrap, f"{prefix}order.cancels", CancelRequest),
+            150.0,
+            "cancel requests",
+            interval_s=0.5,
+        )
         wait_for(lambda: not working(), 60, "every working order to end", interval_s=0.5)
+
         def ticks_read() -> float:
             return metric_total(m_port, "levibot_events_in_total", stage="ingest", topic=f"{prefix}ticks")
 
         # the flow goes on deciding (halted) on the ticks that keep coming: 1,600 more (100 decision bars of each
         # symbol), or the whole replay (2 files x 6,000 bars x 8 ticks)
         read = wait_for(ticks_read, 30, "the flow's ingest count", procs=[flow], retry_on=(OSError,))
-        wait_for(lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8), 60, "ticks read while halted",
-                 procs=[flow], retry_on=(OSError,))
+        wait_for(
+            lambda: ticks_read() >= min(read + 1_600, 2 * 6_000 * 8),
+            60,
+            "ticks read while halted",
+            procs=[flow],
+            retry_on=(OSError,),
+        )
         replay.kill()
         # then everything the replay sent is read before the stop
-        wait_for(lambda: ticks_read() == topic_count(kafka_bootstrap, f"{prefix}ticks"), 60, "every tick read",
-                 procs=[flow], retry_on=(OSError,))
+        wait_for(
+            lambda: ticks_read() == topic_count(kafka_bootstrap, f"{prefix}ticks"),
+            60,
+            "every tick read",
+            procs=[flow],
+            retry_on=(OSError,),
+        )
         for p in (flow, venue):
             p.proc.send_signal(__import__("signal").SIGTERM)
             p.wait_ok(60)

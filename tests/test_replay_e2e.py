@@ -37,13 +37,24 @@ def test_million_ticks_replay_consume_store(kafka_bootstrap, topic_prefix, pg_ds
     ch_migrate(ch, db)
 
     def replay_once() -> None:
-        res = replay(history, EventProducer(kafka_bootstrap, ticks_topic),
-                     EventProducer(kafka_bootstrap, dlq_topic, key_fn=key_by_source_topic), progress=False)
+        res = replay(
+            history,
+            EventProducer(kafka_bootstrap, ticks_topic),
+            EventProducer(kafka_bootstrap, dlq_topic, key_fn=key_by_source_topic),
+            progress=False,
+        )
         assert res.produced == n and res.dead_letters == 0
 
     def ingest_once() -> None:
-        flow = build_ingest_flow(kafka_bootstrap, ticks_topic, dlq_topic, pg_dsn=pg_dsn,
-                                 ch_dsn=f"chdb://{chdb_path}", ch_database=db, stop_at_end=True)
+        flow = build_ingest_flow(
+            kafka_bootstrap,
+            ticks_topic,
+            dlq_topic,
+            pg_dsn=pg_dsn,
+            ch_dsn=f"chdb://{chdb_path}",
+            ch_database=db,
+            stop_at_end=True,
+        )
         run_ingest(flow)
 
     def counts() -> tuple[int, int, int, int]:

@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 import connectors.report as creport
-from connectors.report import (FORMAT, compare_summaries, format_value, render_comparison, render_html, report_json,
-                               terminal_summary, write_report)
+from connectors.report import (
+    FORMAT,
+    compare_summaries,
+    format_value,
+    render_comparison,
+    render_html,
+    report_json,
+    terminal_summary,
+    write_report,
+)
 from operators import performance as perf
 from operators.report import SECTION_KEYS, RunInputs, build_report, round_trips
 from operators.risk.backtest import christoffersen, kupiec_pof
@@ -35,8 +43,17 @@ def _fills(ts: np.ndarray, price: np.ndarray) -> list[dict]:
     for k, i in enumerate(range(10, len(ts) - 10, 20)):
         want = 1.0 if k % 2 == 0 else -1.0
         d = want - q
-        out.append({"symbol": "BTC-USD", "side": "buy" if d > 0 else "sell", "qty": abs(d), "price": float(price[i]),
-                    "fee": 0.5 * abs(d), "ts": int(ts[i]), "order_id": f"o{k}"})
+        out.append(
+            {
+                "symbol": "BTC-USD",
+                "side": "buy" if d > 0 else "sell",
+                "qty": abs(d),
+                "price": float(price[i]),
+                "fee": 0.5 * abs(d),
+                "ts": int(ts[i]),
+                "order_id": f"o{k}",
+            }
+        )
         q = want
     return out
 
@@ -50,8 +67,16 @@ def run():
     price = 10_000.0 * np.cumprod(1 + rng.normal(0.0003, 0.03, n))
     fills = _fills(ts, price)
     orders = [{"order_id": f["order_id"], "strategy": "trend", "symbol": "BTC-USD"} for f in fills]
-    inp = RunInputs(ts=ts, equity=eq, prices={"BTC-USD": (ts, price)}, fills=fills, orders=orders,
-                    var_window=100, capital=100_000.0, ticks=1234)
+    inp = RunInputs(
+        ts=ts,
+        equity=eq,
+        prices={"BTC-USD": (ts, price)},
+        fills=fills,
+        orders=orders,
+        var_window=100,
+        capital=100_000.0,
+        ticks=1234,
+    )
     return inp, build_report(inp, title="fixed run", kind="backtest")
 
 
@@ -75,10 +100,22 @@ def test_headline_equals_project_functions_and_textbook_formulas(run):
     cagr = (eq[-1] / eq[0]) ** (1 / years) - 1
     notional = sum(f["price"] * f["qty"] for f in inp.fills)
     fees = sum(f["fee"] for f in inp.fills)
-    ref = {"total_return": total, "cagr": cagr, "sharpe": sharpe, "sortino": mean / downside * math.sqrt(ppy),
-           "volatility": sd * math.sqrt(ppy), "max_drawdown": mdd, "calmar": cagr / mdd,
-           "pnl": eq[-1] - eq[0], "end_equity": eq[-1], "fees": fees, "traded_notional": notional,
-           "turnover": notional / statistics.fmean(eq) / years, "fills": len(inp.fills), "orders": len(inp.orders)}
+    ref = {
+        "total_return": total,
+        "cagr": cagr,
+        "sharpe": sharpe,
+        "sortino": mean / downside * math.sqrt(ppy),
+        "volatility": sd * math.sqrt(ppy),
+        "max_drawdown": mdd,
+        "calmar": cagr / mdd,
+        "pnl": eq[-1] - eq[0],
+        "end_equity": eq[-1],
+        "fees": fees,
+        "traded_notional": notional,
+        "turnover": notional / statistics.fmean(eq) / years,
+        "fills": len(inp.fills),
+        "orders": len(inp.orders),
+    }
     for k, v in ref.items():
         assert m[k] == pytest.approx(v, rel=1e-9), k
     # and the project's own functions, the one definition of each number
@@ -99,7 +136,7 @@ def test_risk_section_uses_the_risk_backtests(run):
     r = eq[1:] / eq[:-1] - 1
     w = inp.var_window
     # rolling historical VaR, recomputed by hand: the 1 % linear quantile of the previous w returns
-    var = np.array([np.quantile(r[i - w:i], 0.01) for i in range(w, r.size)])
+    var = np.array([np.quantile(r[i - w : i], 0.01) for i in range(w, r.size)])
     hits = r[w:] < var
     assert m["var_forecasts"] == hits.size and m["var_breaches"] == int(hits.sum())
     assert m["kupiec_p"] == pytest.approx(kupiec_pof(hits.size, int(hits.sum()), 0.99).p_value)
@@ -119,8 +156,7 @@ def test_christoffersen_against_scipy_and_hand_counts():
     p01, p11 = n[0, 1] / (n[0, 0] + n[0, 1]), n[1, 1] / (n[1, 0] + n[1, 1])
     pi = (n[0, 1] + n[1, 1]) / sum(n.values())
     l0 = (n[0, 0] + n[1, 0]) * math.log(1 - pi) + (n[0, 1] + n[1, 1]) * math.log(pi)
-    l1 = (n[0, 0] * math.log(1 - p01) + n[0, 1] * math.log(p01) + n[1, 0] * math.log(1 - p11)
-          + n[1, 1] * math.log(p11))
+    l1 = n[0, 0] * math.log(1 - p01) + n[0, 1] * math.log(p01) + n[1, 0] * math.log(1 - p11) + n[1, 1] * math.log(p11)
     assert ch.lr_ind == pytest.approx(-2 * (l0 - l1), rel=1e-10)
     assert ch.p_ind == pytest.approx(chi2.sf(ch.lr_ind, 1), rel=1e-8)
     assert ch.p_cc == pytest.approx(chi2.sf(ch.lr_cc, 2), rel=1e-8)
@@ -134,7 +170,7 @@ def test_tear_sheet_statistics_against_naive_loops():
     r = rng.normal(0.001, 0.02, 300)
     s, v = perf.rolling_sharpe_vol(r, 50, 365.0)
     for i in (49, 120, 299):
-        wdw = r[i - 49:i + 1]
+        wdw = r[i - 49 : i + 1]
         assert s[i] == pytest.approx(wdw.mean() / wdw.std(ddof=1) * math.sqrt(365), rel=1e-8)
         assert v[i] == pytest.approx(wdw.std(ddof=1) * math.sqrt(365), rel=1e-8)
     assert np.isnan(s[:49]).all()
@@ -154,31 +190,50 @@ def test_tear_sheet_statistics_against_naive_loops():
 
 
 def test_round_trips_on_a_hand_built_fill_sequence():
-    f = lambda sym, side, qty, px, ts, fee=0.0, oid="": dict(symbol=sym, side=side, qty=qty, price=px, ts=ts * NS,  # noqa: E731
-                                                             fee=fee, order_id=oid)
+    f = lambda sym, side, qty, px, ts, fee=0.0, oid="": dict(
+        symbol=sym,
+        side=side,
+        qty=qty,
+        price=px,
+        ts=ts * NS,  # noqa: E731
+        fee=fee,
+        order_id=oid,
+    )
     fills = [
-        f("BTC", "buy", 0.5, 100.0, 0, 0.05, "a"),   # long 1 in two partial fills
+        f("BTC", "buy", 0.5, 100.0, 0, 0.05, "a"),  # long 1 in two partial fills
         f("BTC", "buy", 0.5, 102.0, 10, 0.05, "a"),
         f("ETH", "sell", 2.0, 50.0, 15, 0.10, "e"),  # ETH short, interleaved
         f("BTC", "sell", 0.4, 110.0, 20, 0.04, "b"),  # partial exit
-        f("BTC", "sell", 0.6, 90.0, 30, 0.06, "b"),   # flat: BTC trade 1 = 0.4*110 + 0.6*90 - 101 - 0.2 = -3.2
-        f("ETH", "buy", 3.0, 40.0, 40, 0.30, "e"),   # ETH flip: short closes +20 - 0.1 - 0.2 = 19.7; long 1 opens
+        f("BTC", "sell", 0.6, 90.0, 30, 0.06, "b"),  # flat: BTC trade 1 = 0.4*110 + 0.6*90 - 101 - 0.2 = -3.2
+        f("ETH", "buy", 3.0, 40.0, 40, 0.30, "e"),  # ETH flip: short closes +20 - 0.1 - 0.2 = 19.7; long 1 opens
         f("BTC", "sell", 1.0, 95.0, 50, 0.10, "c"),  # BTC short 1 opens
-        f("BTC", "buy", 1.0, 94.0, 60, 0.10, "c"),   # flat: +1 - 0.2 = 0.8
+        f("BTC", "buy", 1.0, 94.0, 60, 0.10, "c"),  # flat: +1 - 0.2 = 0.8
         f("ETH", "sell", 1.0, 45.0, 70, 0.10, "e"),  # ETH long closes: +5 - 0.1 (its part of the flip fee) - 0.1 = 4.8
-        f("BTC", "buy", 2.0, 96.0, 80, 0.20, "d"),   # open at the end
+        f("BTC", "buy", 2.0, 96.0, 80, 0.20, "d"),  # open at the end
     ]
     closed, still = round_trips(fills, {"a": "trend", "b": "trend", "c": "zscore", "d": "zscore", "e": "tg"})
     assert len(closed) == 4 and len(still) == 1
-    got = sorted((t.symbol, t.side, t.open_ts // NS, t.close_ts // NS, round(t.pnl, 9), t.fills, t.strategy)
-                 for t in closed)
-    assert got == [("BTC", "long", 0, 30, -3.2, 4, "trend"), ("BTC", "short", 50, 60, 0.8, 2, "zscore"),
-                   ("ETH", "long", 40, 70, 4.8, 2, "tg"), ("ETH", "short", 15, 40, 19.7, 2, "tg")]
+    got = sorted(
+        (t.symbol, t.side, t.open_ts // NS, t.close_ts // NS, round(t.pnl, 9), t.fills, t.strategy) for t in closed
+    )
+    assert got == [
+        ("BTC", "long", 0, 30, -3.2, 4, "trend"),
+        ("BTC", "short", 50, 60, 0.8, 2, "zscore"),
+        ("ETH", "long", 40, 70, 4.8, 2, "tg"),
+        ("ETH", "short", 15, 40, 19.7, 2, "tg"),
+    ]
     assert still[0].symbol == "BTC" and still[0].close_ts is None
     # the report counts round trips, not fills
     ts = np.arange(0, 90, 10, dtype=np.int64) * NS
-    rep = build_report(RunInputs(ts=ts, equity=np.linspace(1000, 1021.1, ts.size), fills=fills,
-                                 orders=[{"order_id": k, "strategy": "x"} for k in "abcde"]), title="t")
+    rep = build_report(
+        RunInputs(
+            ts=ts,
+            equity=np.linspace(1000, 1021.1, ts.size),
+            fills=fills,
+            orders=[{"order_id": k, "strategy": "x"} for k in "abcde"],
+        ),
+        title="t",
+    )
     m = {k: x.value for k, x in rep.metrics().items()}
     assert m["trades"] == 4 and m["fills"] == 10 and m["orders"] == 5 and m["open_trades"] == 1
     assert m["hit_rate"] == 0.75
@@ -215,16 +270,41 @@ def test_html_is_self_contained_with_every_section_and_human_labels(run, tmp_pat
     assert "@import" not in page and "url(http" not in page
     text = _visible_text(page)
     assert not UNIT_SUFFIXED.findall(text), UNIT_SUFFIXED.findall(text)[:5]
-    for label in ("Total return", "Sharpe ratio (annualised)", "Max drawdown", "Fees paid", "Annual turnover",
-                  "Trades (round trips)", "Orders sent", "Fills", "No Telegram signals in this run"):
+    for label in (
+        "Total return",
+        "Sharpe ratio (annualised)",
+        "Max drawdown",
+        "Fees paid",
+        "Annual turnover",
+        "Trades (round trips)",
+        "Orders sent",
+        "Fills",
+        "No Telegram signals in this run",
+    ):
         assert label in text, label
     assert html_path.stat().st_size < 6_000_000
     data = json.loads(json_path.read_text())
     assert data["format"] == FORMAT and data["version"] == 1 and data["kind"] == "backtest"
-    assert {"total_return", "sharpe", "max_drawdown", "fees", "turnover", "trades", "orders", "fills", "hit_rate",
-            "var_breaches", "kupiec_p", "christoffersen_cc_p"} <= set(data["metrics"])
-    assert data["metric_info"]["sharpe"] == {"label": "Sharpe ratio (annualised)", "unit": "ratio",
-                                             "section": "headline", "note": "risk-free rate 0, 365-day year"}
+    assert {
+        "total_return",
+        "sharpe",
+        "max_drawdown",
+        "fees",
+        "turnover",
+        "trades",
+        "orders",
+        "fills",
+        "hit_rate",
+        "var_breaches",
+        "kupiec_p",
+        "christoffersen_cc_p",
+    } <= set(data["metrics"])
+    assert data["metric_info"]["sharpe"] == {
+        "label": "Sharpe ratio (annualised)",
+        "unit": "ratio",
+        "section": "headline",
+        "note": "risk-free rate 0, 365-day year",
+    }
     assert set(data["sections"]) == set(SECTION_KEYS)
 
 
@@ -262,11 +342,20 @@ def test_compare_two_runs(run, tmp_path):
 
     inp, rep = run
     a = report_json(rep)
-    rep2 = build_report(RunInputs(ts=inp.ts, equity=np.asarray(inp.equity) * np.linspace(1, 1.1, len(inp.ts)),
-                                  fills=inp.fills[:3], orders=inp.orders[:3]), title="other run")
+    rep2 = build_report(
+        RunInputs(
+            ts=inp.ts,
+            equity=np.asarray(inp.equity) * np.linspace(1, 1.1, len(inp.ts)),
+            fills=inp.fills[:3],
+            orders=inp.orders[:3],
+        ),
+        title="other run",
+    )
     b = report_json(rep2)
     rows = {r["key"]: r for r in compare_summaries(a, b)}
-    assert rows["fills"]["a"] == len(inp.fills) and rows["fills"]["b"] == 3 and rows["fills"]["diff"] == 3 - len(inp.fills)
+    assert (
+        rows["fills"]["a"] == len(inp.fills) and rows["fills"]["b"] == 3 and rows["fills"]["diff"] == 3 - len(inp.fills)
+    )
     assert rows["total_return"]["diff"] == pytest.approx(b["metrics"]["total_return"] - a["metrics"]["total_return"])
     text = render_comparison(a, b, headline_only=True)
     assert "Total return" in text and "B minus A" in text and not UNIT_SUFFIXED.findall(text)
@@ -292,10 +381,14 @@ def test_walkforward_result_becomes_a_tear_sheet():
     from flows.cli_report import walkforward_report
 
     ts = np.arange(300, dtype=np.int64) * 1800 * NS
-    curves = {k: (ts, 2e5 * np.cumprod(1 + np.random.default_rng(i).normal(0, 1e-3, ts.size)))
-              for i, k in enumerate(("trend", "portfolio_risk_parity"))}
-    rows = [{"strategy": k, "sharpe": 1.0, "total_return_frac": 0.1, "probabilistic_sharpe": 0.9,
-             "deflated_sharpe": 0.4} for k in curves]
+    curves = {
+        k: (ts, 2e5 * np.cumprod(1 + np.random.default_rng(i).normal(0, 1e-3, ts.size)))
+        for i, k in enumerate(("trend", "portfolio_risk_parity"))
+    }
+    rows = [
+        {"strategy": k, "sharpe": 1.0, "total_return_frac": 0.1, "probabilistic_sharpe": 0.9, "deflated_sharpe": 0.4}
+        for k in curves
+    ]
     rep = walkforward_report({"curves": curves, "rows": rows, "folds": 2, "seconds": 1.0, "trials": 52})
     assert rep.kind == "walkforward" and rep.section("runs").tables[0].rows[0]["strategy"] == "trend"
     table = rep.section("runs").tables[0]

@@ -42,8 +42,9 @@ def report_file(tmp_path_factory, chdb_path) -> Path:
     from flows.embedded import EMBEDDED_PIPELINE, run_embedded
 
     var = tmp_path_factory.mktemp("var")
-    _, _, html_path = run_embedded(Settings(var_dir=var, clickhouse_dsn=f"chdb://{chdb_path}"), FILES,
-                                   EMBEDDED_PIPELINE, max_bars=700)
+    _, _, html_path = run_embedded(
+        Settings(var_dir=var, clickhouse_dsn=f"chdb://{chdb_path}"), FILES, EMBEDDED_PIPELINE, max_bars=700
+    )
     return html_path
 
 
@@ -61,8 +62,9 @@ def test_make_run_report_in_a_real_browser(report_file):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url)
-            page.wait_for_function("[...document.querySelectorAll('.chart')].every(el => el.dataset.rendered === '1')",
-                                   timeout=30_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('.chart')].every(el => el.dataset.rendered === '1')", timeout=30_000
+            )
             assert not errors, errors
             for key in ("headline", *SECTION_KEYS):
                 info = page.evaluate(_SECTION_DATA_JS, key)

@@ -45,23 +45,42 @@ def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdat
             it = None
             if i > 30 and rng.random() < 0.4:
                 target[s] = float(np.round(rng.uniform(-1, 1), 2))
-                it = Intent(id=stable_id("int", "t", s, t, target[s]), symbol=s, strategy="t", target=target[s],
-                            confidence=1.0, price=p, ts=t, contributions={"t": target[s]})
-            out.append((SymbolUpdate(s, t - BAR, TickColumns(s, ticks, t - BAR), [DecisionPoint(s, t, p, it)], t),
-                        ticks))
+                it = Intent(
+                    id=stable_id("int", "t", s, t, target[s]),
+                    symbol=s,
+                    strategy="t",
+                    target=target[s],
+                    confidence=1.0,
+                    price=p,
+                    ts=t,
+                    contributions={"t": target[s]},
+                )
+            out.append(
+                (SymbolUpdate(s, t - BAR, TickColumns(s, ticks, t - BAR), [DecisionPoint(s, t, p, it)], t), ticks)
+            )
     return out
 
 
 def _account() -> AccountStage:
-    return AccountStage(AccountConfig(symbols=SYMS, capital=100_000.0, fraction=0.8, execution="twap",
-                                      twap_horizon_s=3600.0, twap_slice_s=900.0, risk_window=200),
-                        remote_venue=True)
+    return AccountStage(
+        AccountConfig(
+            symbols=SYMS,
+            capital=100_000.0,
+            fraction=0.8,
+            execution="twap",
+            twap_horizon_s=3600.0,
+            twap_slice_s=900.0,
+            risk_window=200,
+        ),
+        remote_venue=True,
+    )
 
 
 def _venue() -> PaperVenue:
     # orders work for a while (latency, 2 % of each trade) so that reports of one order span several decisions
-    return PaperVenue(SYMS, cash=100_000.0, latency_s=600.0, max_participation=0.02, ttl_s=4 * 3600.0,
-                      snapshot_every=25)
+    return PaperVenue(
+        SYMS, cash=100_000.0, latency_s=600.0, max_participation=0.02, ttl_s=4 * 3600.0, snapshot_every=25
+    )
 
 
 def _live(updates, *, crash_at: int | None = None, snapshot_at: int | None = None):
@@ -131,8 +150,11 @@ def test_decisions_do_not_depend_on_when_the_reports_arrive(closes, seed):  # no
     dated after it. The orders, the decisions and the book are the first run's."""
     ups = _updates(closes, seed=seed)
     orders, decisions, reports, acc1, venue, _ = _live(ups)
-    assert len(orders) > 100 and any(r.kind == "partial_fill" for r in reports) and any(
-        r.kind == "positions" for r in reports)
+    assert (
+        len(orders) > 100
+        and any(r.kind == "partial_fill" for r in reports)
+        and any(r.kind == "positions" for r in reports)
+    )
     # the latest batch before which each report must have arrived: the first whose progress passes its time
     barrier_after, seen = [], {}
     for u, _ in ups:
@@ -202,7 +224,7 @@ def test_a_recovery_re_creates_the_orders_it_sent_after_its_snapshot(closes, sna
     out = acc.on_reports(reports[read:])
     resent = list(out.orders)
     pending = []
-    for k, (u, ticks) in enumerate(ups[snapshot_at + 1:], start=snapshot_at + 1):
+    for k, (u, ticks) in enumerate(ups[snapshot_at + 1 :], start=snapshot_at + 1):
         if k >= crash_at:
             pending += venue.on_ticks(ticks)
         out = acc.on_reports(pending)
@@ -219,7 +241,8 @@ def test_a_recovery_re_creates_the_orders_it_sent_after_its_snapshot(closes, sna
     assert _counts(acc) == (0, 0, 0, 0), "no report of an order the book did not know, none applied twice"
     # the run ends where the uninterrupted one ends
     assert [o.order_id for o in sent] + [o.order_id for o in resent if o.order_id not in by_id] == [
-        o.order_id for o in ref_orders]
+        o.order_id for o in ref_orders
+    ]
     assert acc.ledger.holdings() == pytest.approx(ref.ledger.holdings())
     assert acc.ledger.cash == pytest.approx(ref.ledger.cash, rel=1e-12)
     assert acc.ledger.holdings() == pytest.approx({s: venue.position(s) for s in SYMS if venue.position(s)})
@@ -260,8 +283,18 @@ def test_an_order_id_the_book_already_has_is_not_sent_again():
     ex = ExecutionStage(None, execution="market")
     oid = stable_id("ord", "t", "BTC-USD", T0, 0.5)
     ex.oms.new(Order(order_id=oid, strategy="t", symbol="BTC-USD", side="buy", qty=2.0, type="market", ts=T0))
-    d = RiskDecision(id="rd:1", intent_id="int-1", symbol="BTC-USD", ts=T0, action="approved", requested_qty=2.0,
-                     approved_qty=2.0, side="buy", strategy="t", portfolio=PortfolioSnapshot(equity=1e5))
+    d = RiskDecision(
+        id="rd:1",
+        intent_id="int-1",
+        symbol="BTC-USD",
+        ts=T0,
+        action="approved",
+        requested_qty=2.0,
+        approved_qty=2.0,
+        side="buy",
+        strategy="t",
+        portfolio=PortfolioSnapshot(equity=1e5),
+    )
     out = Emitted()
     assert ex.submit(d, "t", T0, 0.5, False, T0, out) == [] and out.orders == []
     assert list(ex.oms.open) == [oid] and ex.in_flight("BTC-USD") == 2.0
@@ -308,8 +341,9 @@ def test_a_child_the_book_withdrew_but_the_venue_works_is_taken_over_and_cancell
     t = T0 + 10 * NS
     for s in SYMS:
         acc.on_update(SymbolUpdate(s, None, [], [], t + 5 * NS))
-    child = Order(order_id="c1", parent_id="p1", strategy="t", symbol="BTC-USD", side="buy", qty=2.0, type="market",
-                  ts=t)
+    child = Order(
+        order_id="c1", parent_id="p1", strategy="t", symbol="BTC-USD", side="buy", qty=2.0, type="market", ts=t
+    )
     acc.oms.new(child)
     acc.oms.open["c1"].sent = False
     acc.oms.withdraw("c1", "withdrawn_operator_halt")
@@ -340,11 +374,18 @@ def test_remote_orders_do_not_depend_on_how_the_ticks_were_batched(closes):  # n
     while i < n:
         k = rng.randint(1, 6)
         for s in SYMS:
-            part = by_sym[s][i:i + k]
+            part = by_sym[s][i : i + k]
             ticks = [t for u in part for t in zip(u.ticks.ts.tolist(), u.ticks.price.tolist(), u.ticks.qty.tolist())]
             rows = [Tk(s, a, b, c) for a, b, c in ticks]
-            merged.append(SymbolUpdate(s, part[0].floor, TickColumns(s, rows, part[0].floor),
-                                       [p for u in part for p in u.points], part[-1].progress))
+            merged.append(
+                SymbolUpdate(
+                    s,
+                    part[0].floor,
+                    TickColumns(s, rows, part[0].floor),
+                    [p for u in part for p in u.points],
+                    part[-1].progress,
+                )
+            )
         i += k
     two = _account()
     orders2, dec2 = [], []

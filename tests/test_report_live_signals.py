@@ -38,17 +38,27 @@ def test_live_run_tear_sheet_counts_and_follows_the_signals(kafka_bootstrap, tmp
     px = float(c_btc[99])
 
     def sig(i: int, **kw) -> Signal:
-        base = dict(id=f"live-s{i}", source_chat="@channel", source_message_id=i, symbol="BTC-USD", side="long",
-                    entries=[px], targets=[px * 1.5], stop=px * 0.5, trust=0.8, ts=at)
+        base = dict(
+            id=f"live-s{i}",
+            source_chat="@channel",
+            source_message_id=i,
+            symbol="BTC-USD",
+            side="long",
+            entries=[px],
+            targets=[px * 1.5],
+            stop=px * 0.5,
+            trust=0.8,
+            ts=at,
+        )
         base.update(kw)
         return Signal(**base)
 
     valid = [
-        sig(1),                                                        # entered at once
-        sig(2, trust=0.05),                                            # below the follower's minimum trust
+        sig(1),  # entered at once
+        sig(2, trust=0.05),  # below the follower's minimum trust
         sig(3, kind="cancel", entries=[], targets=[], stop=None, ref_id="nope"),  # no idea to cancel
-        sig(1),                                                        # the same message again
-        sig(4, entries=[px * 0.2], stop=px * 0.1),                     # far below: expires after a day
+        sig(1),  # the same message again
+        sig(4, entries=[px * 0.2], stop=px * 0.1),  # far below: expires after a day
     ]
     try:
         create_topics(kafka_bootstrap, prefix)
@@ -61,8 +71,12 @@ def test_live_run_tear_sheet_counts_and_follows_the_signals(kafka_bootstrap, tmp
         raw.produce(f"{prefix}signals", json.dumps({"type": "signal", "id": "x", "symbol": "BTC-USD"}).encode())
         raw.produce(f"{prefix}signals", b"{also not json")
         assert raw.flush(10.0) == 0
-        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS], env,
-               tmp_path / "live.log", 240)
+        run_ok(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "none", *BAR_ARGS],
+            env,
+            tmp_path / "live.log",
+            240,
+        )
     finally:
         drop_topics(kafka_bootstrap, [prefix])
     page = (var / "reports" / "live-run.html").read_text()
@@ -76,8 +90,13 @@ def test_live_run_tear_sheet_counts_and_follows_the_signals(kafka_bootstrap, tmp
     rejected = {r["reason"]: r["n"] for r in sec["signal_rejections"]["rows"]}
     assert sum(rejected.values()) == 3 and rejected.get("invalid_json") == 2, rejected
     outcomes = {r["outcome"]: r["n"] for r in sec["signal_outcomes"]["rows"]}
-    assert outcomes == {OUTCOMES["entered"]: 1, OUTCOMES["low_trust"]: 1, OUTCOMES["no_idea"]: 1,
-                        OUTCOMES["duplicate"]: 1, OUTCOMES["expired"]: 1}, outcomes
+    assert outcomes == {
+        OUTCOMES["entered"]: 1,
+        OUTCOMES["low_trust"]: 1,
+        OUTCOMES["no_idea"]: 1,
+        OUTCOMES["duplicate"]: 1,
+        OUTCOMES["expired"]: 1,
+    }, outcomes
     # the rest of the tear sheet is the run's: its ticks, equity marks over the slice, the decision bars' prices
     assert m["ticks"] == len(history.ticks)
     assert summary["period"]["end_ns"] >= int(t_btc[-2])  # (the last bar is still open when the input ends)

@@ -21,11 +21,34 @@ NS = 1_000_000_000
 RES = 1800
 
 
-def _sig(i: int, kind: str = "open", *, sym: str = "BTC-USD", entries=(100.0,), stop=90.0, trust=0.6, at=0,
-         ref=None, version=1, targets=(130.0,)) -> Signal:
-    return Signal(id=f"s{i}", source_chat="@ch", source_message_id=i, version=version, symbol=sym, side="long",
-                  kind=kind, entries=list(entries) if kind == "open" else [], targets=list(targets) if kind == "open" else [],
-                  stop=stop if kind == "open" else None, trust=trust, ts=T0 + at * RES * NS, ref_id=ref)
+def _sig(
+    i: int,
+    kind: str = "open",
+    *,
+    sym: str = "BTC-USD",
+    entries=(100.0,),
+    stop=90.0,
+    trust=0.6,
+    at=0,
+    ref=None,
+    version=1,
+    targets=(130.0,),
+) -> Signal:
+    return Signal(
+        id=f"s{i}",
+        source_chat="@ch",
+        source_message_id=i,
+        version=version,
+        symbol=sym,
+        side="long",
+        kind=kind,
+        entries=list(entries) if kind == "open" else [],
+        targets=list(targets) if kind == "open" else [],
+        stop=stop if kind == "open" else None,
+        trust=trust,
+        ts=T0 + at * RES * NS,
+        ref_id=ref,
+    )
 
 
 def _bars(closes, sym: str = "BTC-USD", lows=None) -> list[BarRecord]:
@@ -42,14 +65,14 @@ def test_every_outcome_against_the_follower_itself():
     closes = [105.0, 104.0, 100.0, 101.0, 120.0, 95.0, 96.0, 97.0]
     lows = [105.0, 104.0, 100.0, 101.0, 120.0, 85.0, 96.0, 97.0]
     sigs = [
-        _sig(1, entries=(100.0,), at=0),                     # entered at bar 2 (close 100)
-        _sig(2, entries=(50.0,), stop=40.0, at=0),           # never reaches its zone: waiting at the end
+        _sig(1, entries=(100.0,), at=0),  # entered at bar 2 (close 100)
+        _sig(2, entries=(50.0,), stop=40.0, at=0),  # never reaches its zone: waiting at the end
         _sig(3, entries=(103.9,), stop=103.0, at=0, sym="BTC-USD", trust=0.1),  # trust 0.1 < 0.2: ignored
-        _sig(4, "close", at=4, ref="s1"),                    # closes s1's position: changed
-        _sig(5, "cancel", at=4, ref="nope"),                 # no matching idea
-        _sig(1, entries=(100.0,), at=0),                     # s1 again, same revision: duplicate
-        _sig(6, entries=(80.0,), stop=86.0, at=4),           # its stop (86) trades (low 85) before entry: stopped
-        _sig(7, entries=(100.0,), at=20),                    # after the last decision
+        _sig(4, "close", at=4, ref="s1"),  # closes s1's position: changed
+        _sig(5, "cancel", at=4, ref="nope"),  # no matching idea
+        _sig(1, entries=(100.0,), at=0),  # s1 again, same revision: duplicate
+        _sig(6, entries=(80.0,), stop=86.0, at=4),  # its stop (86) trades (low 85) before entry: stopped
+        _sig(7, entries=(100.0,), at=20),  # after the last decision
     ]
     bars = _bars(closes, lows=lows)
     got = signal_outcomes(sigs, bars, RES)
@@ -80,8 +103,18 @@ def test_expired_and_baseline_mode():
 
 
 def _dead(topic: str, error: str, i: int) -> DeadLetter:
-    return DeadLetter(source_topic=topic, partition=0, offset=i, key=None, error=error, detail="bad", raw=b"{",
-                      raw_size=1, ts=T0, stage="ingest")
+    return DeadLetter(
+        source_topic=topic,
+        partition=0,
+        offset=i,
+        key=None,
+        error=error,
+        detail="bad",
+        raw=b"{",
+        raw_size=1,
+        ts=T0,
+        stage="ingest",
+    )
 
 
 def test_live_collector_to_the_tear_sheet():
@@ -96,8 +129,15 @@ def test_live_collector_to_the_tear_sheet():
     write("bars", _bars(closes) + _bars([1.0] * 3, sym="ETH-USD")[:1])
     write("bars", [BarRecord("BTC-USD", T0, 300, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1, False, 0)])  # not kept
     write("signals", [_sig(1), _sig(2, entries=(50.0,))])
-    write("dead", [_dead("x.signals", "validation", 1), _dead("x.signals", "invalid_json", 2),
-                   _dead("x.signals", "validation", 3), _dead("x.ticks", "validation", 4)])
+    write(
+        "dead",
+        [
+            _dead("x.signals", "validation", 1),
+            _dead("x.signals", "invalid_json", 2),
+            _dead("x.signals", "validation", 3),
+            _dead("x.ticks", "validation", 4),
+        ],
+    )
     write("marks", [("default", int(T0 + (i + 1) * RES * NS), 100_000.0 + i) for i in range(5)])
     assert all(b.resolution_s == RES for b in col.events["bars"])
     inp = live_inputs(col, RES, ticks=1234)
@@ -113,8 +153,10 @@ def test_live_collector_to_the_tear_sheet():
     assert (m["signals_received"], m["signals_parsed"], m["signals_rejected"], m["signals_acted_on"]) == (5, 2, 3, 1)
     tables = {t.key: t for t in sec.tables}
     assert {r["reason"]: r["n"] for r in tables["signal_rejections"].rows} == {"validation": 2, "invalid_json": 1}
-    assert {r["outcome"]: r["n"] for r in tables["signal_outcomes"].rows} == {OUTCOMES["entered"]: 1,
-                                                                            OUTCOMES["waiting"]: 1}
+    assert {r["outcome"]: r["n"] for r in tables["signal_outcomes"].rows} == {
+        OUTCOMES["entered"]: 1,
+        OUTCOMES["waiting"]: 1,
+    }
     page = render_html(rep)
     assert OUTCOMES["entered"] in page and "Rejected signals by reason" in page
 

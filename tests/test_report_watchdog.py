@@ -26,8 +26,18 @@ def order(i: int, symbol: str = "BTC-USD") -> Order:
 
 def report(i: int, kind: str = "ack", account: str = "default", seq: int = 0) -> ExecutionReport:
     fill = {"last_qty": 0.1, "last_price": 100.0} if kind in ("fill", "partial_fill") else {}
-    return ExecutionReport(id=f"paper:{account}:{seq}", account=account, venue="paper", kind=kind, seq=seq,
-                           client_order_id=f"ord-{i}", symbol="BTC-USD", side="buy", ts=T0 + i, **fill)
+    return ExecutionReport(
+        id=f"paper:{account}:{seq}",
+        account=account,
+        venue="paper",
+        kind=kind,
+        seq=seq,
+        client_order_id=f"ord-{i}",
+        symbol="BTC-USD",
+        side="buy",
+        ts=T0 + i,
+        **fill,
+    )
 
 
 def test_an_order_answered_by_any_report_kind_is_not_unanswered():
@@ -48,8 +58,13 @@ def test_fires_once_per_silence_with_the_oldest_order_and_rearms_when_the_venue_
     w.sent([order(3)], now_ns=4 * S)
     assert w.check(now_ns=9 * S) == []
     [s] = w.check(now_ns=10 * S)
-    assert (s.account, s.oldest_order_id, s.oldest_symbol, s.unanswered, s.oldest_age_s) == ("default", "ord-1",
-                                                                                           "BTC-USD", 3, 10.0)
+    assert (s.account, s.oldest_order_id, s.oldest_symbol, s.unanswered, s.oldest_age_s) == (
+        "default",
+        "ord-1",
+        "BTC-USD",
+        3,
+        10.0,
+    )
     assert "ord-1" in s.reason and "within 10s" in s.reason and "3 order(s)" in s.reason
     assert w.check(now_ns=20 * S) == []  # once
     w.reported([report(1), report(2, seq=1)], now_ns=21 * S)  # ord-3 still waits 17 s: not re-armed yet

@@ -39,50 +39,74 @@ def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstra
     ticks = list(iter_tick_events(history.ticks))
     prefix = new_prefix("rsil")
     (port,) = free_ports(1)
-    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_METRICS_PORT=str(port),
-                   LEVIBOT_REPORTS_SILENCE_REDUCE_ONLY_S=str(SILENCE_S))
+    env = flow_env(
+        prefix=prefix,
+        var=tmp_path / "var",
+        LEVIBOT_PG_DSN=pg_dsn,
+        LEVIBOT_METRICS_PORT=str(port),
+        LEVIBOT_REPORTS_SILENCE_REDUCE_ONLY_S=str(SILENCE_S),
+    )
     prom = Prometheus(tmp_path, [f"127.0.0.1:{port}"], rules_with_short_for(tmp_path / "rules.yml"))
     proc = None
     try:
         create_topics(kafka_bootstrap, prefix)
-        proc = FlowProc(["run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], env,
-                        tmp_path / "flow.log")
+        proc = FlowProc(
+            ["run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], env, tmp_path / "flow.log"
+        )
         out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         chunk, sent = 2 * 8 * 100, 0
         m = {}
         while True:  # the history in chunks of 100 bars until the flow has sent orders
             assert sent < len(ticks) // 2, "no order after half the history"
-            out.send(ticks[sent:sent + chunk])
+            out.send(ticks[sent : sent + chunk])
             out.flush(60)
             sent += chunk
             ingest = f'levibot_events_in_total{{stage="ingest",topic="{prefix}ticks"}}'
-            m = wait_for(lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)), 120,
-                         f"{sent} ticks consumed", procs=[proc], retry_on=(OSError,))
+            m = wait_for(
+                lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)),
+                120,
+                f"{sent} ticks consumed",
+                procs=[proc],
+                retry_on=(OSError,),
+            )
             if m.get("levibot_orders_unanswered", 0) > 0:
                 break
         t_orders = time.monotonic()
         assert m.get('levibot_self_reduce_only_total{cause="reports_silent"}') == 0  # created at 0, not yet sent
         # the silence: no report comes; the watchdog sends its command, the account applies it
-        cmds = wait_for(lambda: [c for c in read_events(kafka_bootstrap, f"{prefix}control", ControlCommand)
-                                 if c.issuer == "levibot-flow"], 90, "the flow's reduce-only on control",
-                        procs=[proc], retry_on=(OSError,))
+        cmds = wait_for(
+            lambda: [
+                c
+                for c in read_events(kafka_bootstrap, f"{prefix}control", ControlCommand)
+                if c.issuer == "levibot-flow"
+            ],
+            90,
+            "the flow's reduce-only on control",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
         fired_after = time.monotonic() - t_orders
-        wait_for(lambda: metrics(port).get('levibot_trading_halted{account="default",cause="operator"}') == 1, 60,
-                 "the account reduce-only", procs=[proc], retry_on=(OSError,))
+        wait_for(
+            lambda: metrics(port).get('levibot_trading_halted{account="default",cause="operator"}') == 1,
+            60,
+            "the account reduce-only",
+            procs=[proc],
+            retry_on=(OSError,),
+        )
         prom.wait_for({"LevibotTradingHaltedByOperator"}, 90, [proc], "the reduce-only alert")
         # more history: the account keeps deciding, reduce-only
-        out.send(ticks[sent:sent + 8 * chunk])
+        out.send(ticks[sent : sent + 8 * chunk])
         out.flush(60)
         sent += 8 * chunk
-        wait_for(lambda: metrics(port).get(ingest) == sent, 120, "the rest consumed", procs=[proc],
-                 retry_on=(OSError,))
+        wait_for(lambda: metrics(port).get(ingest) == sent, 120, "the rest consumed", procs=[proc], retry_on=(OSError,))
         time.sleep(2)
         m = metrics(port)
         orders = read_events(kafka_bootstrap, f"{prefix}orders", Order)
         decisions = read_events(kafka_bootstrap, f"{prefix}risk.decisions", RiskDecision)
         with psycopg.connect(pg_dsn) as conn:
-            audit = conn.execute("SELECT actor, action, scope, result, command_id, detail, ts_ns FROM audit "
-                                 "WHERE action = 'reduce_only'").fetchall()
+            audit = conn.execute(
+                "SELECT actor, action, scope, result, command_id, detail, ts_ns FROM audit WHERE action = 'reduce_only'"
+            ).fetchall()
     finally:
         if proc is not None:
             proc.kill()
@@ -113,6 +137,8 @@ def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstra
             assert children and all(o.reduce_only for o in children), (d.action, d.approved_qty, children)
         else:
             assert not children and d.reasons, (d.action, d.requested_qty, d.reasons, children)
-    print(f"reduce-only sent {fired_after:.1f}s after the first orders were seen unanswered; {len(orders)} orders, "
-          f"{len(after)} after it (all reducing), {len(later)} decisions after it "
-          f"({sum(d.approved_qty > 0 for d in later)} approved as reducing orders); reason: {cmd.reason}")
+    print(
+        f"reduce-only sent {fired_after:.1f}s after the first orders were seen unanswered; {len(orders)} orders, "
+        f"{len(after)} after it (all reducing), {len(later)} decisions after it "
+        f"({sum(d.approved_qty > 0 for d in later)} approved as reducing orders); reason: {cmd.reason}"
+    )

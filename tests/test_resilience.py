@@ -14,8 +14,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.metrics import FlowMetrics
-from connectors.resilience import (BreakerReporter, CircuitBreaker, ReduceOnlyOnOutage, ResilientWriter, RetryPolicy,
-                                   Spool)
+from connectors.resilience import (
+    BreakerReporter,
+    CircuitBreaker,
+    ReduceOnlyOnOutage,
+    ResilientWriter,
+    RetryPolicy,
+    Spool,
+)
 from schemas.events import Alert, Tick
 from tests.support import wait_for
 
@@ -23,8 +29,18 @@ FAST = RetryPolicy(attempts=2, initial_s=0.01, max_s=0.02, jitter_s=0.0, probe_i
 
 
 def ticks(start: int, n: int) -> list[Tick]:
-    return [Tick(symbol="BTC-USD", ts=1_700_000_000 * 10**9 + i, price=100.0 + i, qty=1.0, side="buy",
-                 trade_id=f"t{i}", venue="test") for i in range(start, start + n)]
+    return [
+        Tick(
+            symbol="BTC-USD",
+            ts=1_700_000_000 * 10**9 + i,
+            price=100.0 + i,
+            qty=1.0,
+            side="buy",
+            trade_id=f"t{i}",
+            venue="test",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 class FlakyStore:
@@ -71,7 +87,10 @@ def test_breaker_reports_gauge_and_alerts_on_open_and_close_only():
     b.close("caught up")
     assert gauge() == 0
     kinds = [(a.kind, a.severity, a.labels["breaker"]) for a in sender.sent]
-    assert kinds == [("sink_circuit_open", "critical", "postgres.ticks"), ("sink_circuit_closed", "info", "postgres.ticks")]
+    assert kinds == [
+        ("sink_circuit_open", "critical", "postgres.ticks"),
+        ("sink_circuit_closed", "info", "postgres.ticks"),
+    ]
     assert all(isinstance(a, Alert) for a in sender.sent) and "outage_s" in sender.sent[1].labels
     assert b.opens == 1
 
@@ -108,8 +127,9 @@ def test_writer_spools_through_an_outage_and_catches_up_exactly_once(tmp_path):
     fm = FlowMetrics(registry=CollectorRegistry())
     sender = ListSender()
     breaker = BreakerReporter(fm, sender).register(CircuitBreaker("postgres.ticks"))
-    w = ResilientWriter(store, breaker, Spool(tmp_path / "sp", Tick), policy=FAST, transient=(ConnectionError,),
-                        close_timeout_s=10)
+    w = ResilientWriter(
+        store, breaker, Spool(tmp_path / "sp", Tick), policy=FAST, transient=(ConnectionError,), close_timeout_s=10
+    )
     w.write(ticks(0, 5))
     assert len(store.rows) == 5 and breaker.state == "closed"
     store.down = True
@@ -132,14 +152,26 @@ def test_writer_spools_through_an_outage_and_catches_up_exactly_once(tmp_path):
 def test_close_during_an_outage_leaves_the_spool_for_the_next_start(tmp_path):
     store = FlakyStore()
     store.down = True
-    w = ResilientWriter(store, CircuitBreaker("clickhouse.ticks"), Spool(tmp_path / "sp", Tick), policy=FAST,
-                        transient=(ConnectionError,), close_timeout_s=0.5)
+    w = ResilientWriter(
+        store,
+        CircuitBreaker("clickhouse.ticks"),
+        Spool(tmp_path / "sp", Tick),
+        policy=FAST,
+        transient=(ConnectionError,),
+        close_timeout_s=0.5,
+    )
     w.write(ticks(0, 3))
     w.close()
     assert len(list((tmp_path / "sp").glob("*.batch"))) == 1
     store.down = False
-    w2 = ResilientWriter(store, CircuitBreaker("clickhouse.ticks"), Spool(tmp_path / "sp", Tick), policy=FAST,
-                         transient=(ConnectionError,), close_timeout_s=5)
+    w2 = ResilientWriter(
+        store,
+        CircuitBreaker("clickhouse.ticks"),
+        Spool(tmp_path / "sp", Tick),
+        policy=FAST,
+        transient=(ConnectionError,),
+        close_timeout_s=5,
+    )
     w2.close()
     assert sorted(store.rows) == ["t0", "t1", "t2"]
 
@@ -153,8 +185,14 @@ def test_a_permanent_error_is_raised_never_swallowed(tmp_path):
 
     store = Broken()
     store.down = True
-    w = ResilientWriter(store, CircuitBreaker("postgres.orders"), Spool(tmp_path / "sp", Tick), policy=FAST,
-                        transient=(ConnectionError,), close_timeout_s=2)
+    w = ResilientWriter(
+        store,
+        CircuitBreaker("postgres.orders"),
+        Spool(tmp_path / "sp", Tick),
+        policy=FAST,
+        transient=(ConnectionError,),
+        close_timeout_s=2,
+    )
     w.write(ticks(0, 2))
     store.down = False
     wait_for(lambda: w._error is not None, 10.0, "the permanent error", interval_s=0.01)

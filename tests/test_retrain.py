@@ -24,9 +24,21 @@ def test_drift_alert_triggers_a_retrain(kafka_bootstrap, topic_prefix, tmp_path)
 
     assert retrain_loop(s, once=True, retrain=fake_train) == []  # no alert yet: the schedule alone is not due
     p = EventProducer(kafka_bootstrap, f"{topic_prefix}alerts", key_fn=lambda a: a.kind.encode())
-    p.send([Alert(id="a-1", severity="info", kind="sink_slow", message="x", dedupe_key="k1", ts=1_700_000_000_000_000_000),
-            Alert(id="a-2", severity="warning", kind="model_drift", message="ADWIN on river", dedupe_key="k2",
-                  ts=1_700_000_000_000_000_001)])
+    p.send(
+        [
+            Alert(
+                id="a-1", severity="info", kind="sink_slow", message="x", dedupe_key="k1", ts=1_700_000_000_000_000_000
+            ),
+            Alert(
+                id="a-2",
+                severity="warning",
+                kind="model_drift",
+                message="ADWIN on river",
+                dedupe_key="k2",
+                ts=1_700_000_000_000_000_001,
+            ),
+        ]
+    )
     p.flush()
     assert retrain_loop(s, once=True, retrain=fake_train) == [{"trained": True}]
     assert calls == [False, True]

@@ -42,9 +42,9 @@ from tests.support import wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 CHAMPION_BARS = 6000  # the first bars of each file the initial champion is trained on
-START_BAR = 20_000    # the flow's input starts here (October 2018)
-FLOW_BARS = 800       # bars per symbol before the retrain; PSI needs 500 decision rows, fires about 550 in
-MORE_BARS = 200       # bars per symbol after it, for the scores of the new champion
+START_BAR = 20_000  # the flow's input starts here (October 2018)
+FLOW_BARS = 800  # bars per symbol before the retrain; PSI needs 500 decision rows, fires about 550 in
+MORE_BARS = 200  # bars per symbol after it, for the scores of the new champion
 
 
 def head_of(src: Path, dst: Path, bars: int) -> Path:
@@ -55,8 +55,9 @@ def head_of(src: Path, dst: Path, bars: int) -> Path:
     return dst
 
 
-def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_takes_the_new_champion(kafka_bootstrap,
-                                                                                                   tmp_path):
+def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_takes_the_new_champion(
+    kafka_bootstrap, tmp_path
+):
     t_start = time.monotonic()
     var = tmp_path / "var"
     reg = ModelRegistry(var / "models")
@@ -85,12 +86,25 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
         out = EventProducer(kafka_bootstrap, f"{prefix}ticks")
         out.send(ticks[:cut])
         out.flush(60)
-        drift = wait_for(lambda: [a for a in read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
-                                  if a.kind == "model_drift" and a.severity == "warning"], 120,
-                         "a model_drift alert from the running flow", procs=procs, interval_s=0.5)
+        drift = wait_for(
+            lambda: [
+                a
+                for a in read_events(kafka_bootstrap, f"{prefix}alerts", Alert)
+                if a.kind == "model_drift" and a.severity == "warning"
+            ],
+            120,
+            "a model_drift alert from the running flow",
+            procs=procs,
+            interval_s=0.5,
+        )
         t_drift = time.monotonic()
-        new = wait_for(lambda: (lambda v: v if v not in (None, old) else None)(reg.latest_champion_version()), 180,
-                       "a new champion from the retrain loop", procs=procs, interval_s=0.5)
+        new = wait_for(
+            lambda: (lambda v: v if v not in (None, old) else None)(reg.latest_champion_version()),
+            180,
+            "a new champion from the retrain loop",
+            procs=procs,
+            interval_s=0.5,
+        )
         t_new = time.monotonic()
         # the rest as a live feed: 10 bars of both symbols a second (the flow's ChampionWatcher re-reads the
         # registry at most every 5 s, at a batch; the batch that sees the new champion swaps it in)
@@ -100,7 +114,7 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
         def feed_and_score() -> list:
             i = next(rest, None)
             if i is not None:
-                out.send(ticks[i:min(i + 2 * 8 * 10, end)])
+                out.send(ticks[i : min(i + 2 * 8 * 10, end)])
                 out.flush(60)
             got = read_events(kafka_bootstrap, f"{prefix}scores", Score)
             seen.clear()
@@ -108,16 +122,22 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
             return [s for s in got if s.model_versions.get("lgbm") == new]
 
         try:
-            scored = wait_for(feed_and_score, 120, "scores of the new champion from the flow", procs=procs,
-                              interval_s=1.0)
+            scored = wait_for(
+                feed_and_score, 120, "scores of the new champion from the flow", procs=procs, interval_s=1.0
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nscores by lgbm version: {dict(seen)}; old {old}, new {new}") from None
         for i in rest:  # the rest of the feed
-            out.send(ticks[i:min(i + 2 * 8 * 10, end)])
+            out.send(ticks[i : min(i + 2 * 8 * 10, end)])
         out.flush(60)
         last_ts = ticks[end - 1].ts - 2 * 1800 * 10**9  # the last closed decision bar, give or take one
-        wait_for(lambda: max(s.ts for s in read_events(kafka_bootstrap, f"{prefix}scores", Score)) >= last_ts, 60,
-                 "the scores of the whole feed", procs=procs, interval_s=0.5)
+        wait_for(
+            lambda: max(s.ts for s in read_events(kafka_bootstrap, f"{prefix}scores", Score)) >= last_ts,
+            60,
+            "the scores of the whole feed",
+            procs=procs,
+            interval_s=0.5,
+        )
         versions = [v["version"] for v in reg.versions()]
         meta = reg.get(new)
         scores = read_events(kafka_bootstrap, f"{prefix}scores", Score)
@@ -139,5 +159,7 @@ def test_real_drift_raises_an_alert_the_retrain_loop_trains_on_and_the_flow_take
     first_new = min(s.ts for s in scored)
     assert all(s.model_versions.get("lgbm") == new for s in scores if s.ts > first_new + 3600 * 10**9)
     took = time.monotonic() - t_start
-    print(f"drift alert -> new champion {t_new - t_drift:.1f}s; whole test {took:.1f}s; first alert: "
-          f"{drift[0].message}; versions {versions}")
+    print(
+        f"drift alert -> new champion {t_new - t_drift:.1f}s; whole test {took:.1f}s; first alert: "
+        f"{drift[0].message}; versions {versions}"
+    )

@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from operators.risk import (METHODS, ewma_cvar, ewma_var, historical_cvar, historical_var, kupiec_pof,
-                            rolling_forecasts, var_backtest, var_breaches)
+from operators.risk import (
+    METHODS,
+    ewma_cvar,
+    ewma_var,
+    historical_cvar,
+    historical_var,
+    kupiec_pof,
+    rolling_forecasts,
+    var_backtest,
+    var_breaches,
+)
 from operators.risk.backtest import _WINDOW_FNS
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "market"
@@ -25,8 +34,19 @@ def _kupiec_scipy(n: int, x: int, alpha: float) -> tuple[float, float]:
     return lr, stats.chi2.sf(lr, 1)
 
 
-@pytest.mark.parametrize("n,x,alpha", [(1000, 10, 0.99), (1000, 20, 0.99), (1000, 3, 0.99), (250, 0, 0.99),
-                                       (34018, 401, 0.99), (34018, 1738, 0.95), (500, 500, 0.95), (100, 1, 0.95)])
+@pytest.mark.parametrize(
+    "n,x,alpha",
+    [
+        (1000, 10, 0.99),
+        (1000, 20, 0.99),
+        (1000, 3, 0.99),
+        (250, 0, 0.99),
+        (34018, 401, 0.99),
+        (34018, 1738, 0.95),
+        (500, 500, 0.95),
+        (100, 1, 0.95),
+    ],
+)
 def test_kupiec_matches_scipy_binomial_likelihood_ratio(n, x, alpha):
     k = kupiec_pof(n, x, alpha)
     lr, pv = _kupiec_scipy(n, x, alpha)
@@ -60,8 +80,8 @@ def test_vectorised_forecasts_equal_the_batch_estimators(method):
     w = 50
     v, c = rolling_forecasts(r, w, 0.99, method)
     fv, fc = _WINDOW_FNS[method]
-    ref_v = np.array([fv(r[i - w:i], 0.99) for i in range(w, r.size)])
-    ref_c = np.array([fc(r[i - w:i], 0.99) for i in range(w, r.size)])
+    ref_v = np.array([fv(r[i - w : i], 0.99) for i in range(w, r.size)])
+    ref_c = np.array([fc(r[i - w : i], 0.99) for i in range(w, r.size)])
     np.testing.assert_allclose(v, ref_v, rtol=1e-11, atol=1e-15)
     np.testing.assert_allclose(c, ref_c, rtol=1e-11, atol=1e-15)
 
@@ -70,7 +90,7 @@ def test_ewma_forecast_uses_only_the_past():
     r = np.random.default_rng(4).normal(0, 0.01, 300)
     v, c = rolling_forecasts(r, 100, 0.95, "ewma")
     assert v.size == 200
-    assert v[0] == pytest.approx(ewma_var(r[:100], 0.95), rel=1e-14)     # forecast for r[100] from r[:100]
+    assert v[0] == pytest.approx(ewma_var(r[:100], 0.95), rel=1e-14)  # forecast for r[100] from r[:100]
     assert c[-1] == pytest.approx(ewma_cvar(r[:-1], 0.95), rel=1e-14)
     hv, hc = rolling_forecasts(r, 100, 0.95, "historical")
     assert hv[0] == historical_var(r[:100], 0.95) and hc[-1] == pytest.approx(historical_cvar(r[199:299], 0.95))
@@ -104,17 +124,17 @@ def test_rolling_var_backtest_on_btc_30m_is_sane(btc):
     assert {b.n for b in res.values()} == {btc.size - 1000}
     h95, h99 = res["historical", 0.95], res["historical", 0.99]
     assert 0.045 < h95.rate < 0.055 and 0.009 < h99.rate < 0.014
-    assert h95.p_value > 0.05                          # not rejected at 95 %
+    assert h95.p_value > 0.05  # not rejected at 95 %
     for a in (0.95, 0.99):
         for m in METHODS:
             b = res[m, a]
-            assert b.mean_cvar < b.mean_var < 0       # return sign, CVaR beyond VaR
+            assert b.mean_cvar < b.mean_var < 0  # return sign, CVaR beyond VaR
             assert b.mean_breach_return < 0
     for m in ("gaussian", "ewma"):
-        assert res[m, 0.99].rate > 0.015 and res[m, 0.99].p_value < 1e-6   # fat tails: too many breaches
+        assert res[m, 0.99].rate > 0.015 and res[m, 0.99].p_value < 1e-6  # fat tails: too many breaches
     assert res["cornish_fisher", 0.95].rate > 0.15
     assert res["cornish_fisher", 0.99].rate < 0.01
-    for b in res.values():                              # all within an order of magnitude of nominal except CF 95 %
+    for b in res.values():  # all within an order of magnitude of nominal except CF 95 %
         if (b.method, b.alpha) != ("cornish_fisher", 0.95):
             assert 0.3 * b.expected < b.rate < 2.5 * b.expected, b
 
@@ -157,8 +177,8 @@ def test_fhs_passes_kupiec_and_christoffersen_out_of_sample_on_the_bundled_histo
         split = int(0.4 * r.size)
         for a in (0.95, 0.99):
             v, _ = rolling_forecasts(r, 1000, a, "fhs")
-            hits = (r[1000:] < v)[split - 1000:]
+            hits = (r[1000:] < v)[split - 1000 :]
             k, ch = kupiec_pof(hits.size, int(hits.sum()), a), christoffersen(hits, a)
             assert min(k.p_value, ch.p_ind, ch.p_cc) > 0.05, (asset, a, k.p_value, ch.p_ind, ch.p_cc)
             hv, _ = rolling_forecasts(r, 1000, a, "historical")
-            assert christoffersen((r[1000:] < hv)[split - 1000:], a).p_ind < 0.05
+            assert christoffersen((r[1000:] < hv)[split - 1000 :], a).p_ind < 0.05

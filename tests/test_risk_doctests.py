@@ -9,10 +9,12 @@ def test_operators_risk_needs_no_scipy_and_no_io():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['scipy'] = None; "
-            "import operators.risk, operators.risk.backtest, operators.risk.gate; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('scipy', 'bytewax', 'confluent_kafka', 'psycopg', 'clickhouse_connect', 'chdb', 'prometheus_client')"
-            " and sys.modules[m] is not None]; "
-            "assert not bad, bad")
+    code = (
+        "import sys; sys.modules['scipy'] = None; "
+        "import operators.risk, operators.risk.backtest, operators.risk.gate; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('scipy', 'bytewax', 'confluent_kafka', 'psycopg', 'clickhouse_connect', 'chdb', 'prometheus_client')"
+        " and sys.modules[m] is not None]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,11 +14,29 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import integrate, stats
 
-from operators.risk import (EwmaEstimator, RollingCornishFisher, RollingGaussian, RollingHistorical,
-                            cornish_fisher_cvar, cornish_fisher_monotone_tail, cornish_fisher_var, cornish_fisher_z,
-                            ewma_cvar, ewma_sigma, ewma_var, ewma_variance_path, gaussian_cvar, gaussian_var,
-                            historical_cvar, historical_var, make_estimator, normal_cvar, normal_var,
-                            population_moments, to_loss)
+from operators.risk import (
+    EwmaEstimator,
+    RollingCornishFisher,
+    RollingGaussian,
+    RollingHistorical,
+    cornish_fisher_cvar,
+    cornish_fisher_monotone_tail,
+    cornish_fisher_var,
+    cornish_fisher_z,
+    ewma_cvar,
+    ewma_sigma,
+    ewma_var,
+    ewma_variance_path,
+    gaussian_cvar,
+    gaussian_var,
+    historical_cvar,
+    historical_var,
+    make_estimator,
+    normal_cvar,
+    normal_var,
+    population_moments,
+    to_loss,
+)
 
 ALPHAS = (0.95, 0.99)
 Z95, Z99 = 1.6448536269514722, 2.3263478740408408
@@ -42,10 +60,10 @@ def test_historical_var_is_numpys_linear_quantile():
 
 
 def test_historical_hand_cases():
-    r = [0.03, -0.05, 0.0, 0.01, -0.02]            # sorted: -0.05 -0.02 0 0.01 0.03
-    assert historical_var(r, 0.75) == -0.02         # h = 0.25 * 4 = 1 -> x_1
-    assert historical_cvar(r, 0.75) == -0.05        # strictly below -0.02
-    assert historical_var(r, 0.9) == pytest.approx(-0.05 + 0.4 * 0.03)   # h = 0.4
+    r = [0.03, -0.05, 0.0, 0.01, -0.02]  # sorted: -0.05 -0.02 0 0.01 0.03
+    assert historical_var(r, 0.75) == -0.02  # h = 0.25 * 4 = 1 -> x_1
+    assert historical_cvar(r, 0.75) == -0.05  # strictly below -0.02
+    assert historical_var(r, 0.9) == pytest.approx(-0.05 + 0.4 * 0.03)  # h = 0.4
     assert historical_cvar(r, 0.9) == -0.05
     # 20 returns, alpha 0.95: h = 0.95 -> VaR = x_0 + 0.95 (x_1 - x_0); only x_0 strictly below
     x = np.arange(-10, 10) / 100.0
@@ -89,8 +107,7 @@ def test_gaussian_uses_population_moments_and_matches_scipy():
     mu, sd = r.mean(), r.std(ddof=0)
     for a in ALPHAS:
         assert gaussian_var(r, a) == pytest.approx(stats.norm.ppf(1 - a, loc=mu, scale=sd), rel=1e-12)
-        es_ref = stats.norm.expect(lambda x: x, loc=mu, scale=sd, ub=stats.norm.ppf(1 - a, mu, sd),
-                                   conditional=True)
+        es_ref = stats.norm.expect(lambda x: x, loc=mu, scale=sd, ub=stats.norm.ppf(1 - a, mu, sd), conditional=True)
         assert gaussian_cvar(r, a) == pytest.approx(es_ref, rel=1e-8)
     # ddof = 1 would give a different number: the convention is observable
     assert gaussian_var(r, 0.99) != pytest.approx(mu - Z99 * r.std(ddof=1), rel=1e-6)
@@ -137,11 +154,17 @@ def test_cornish_fisher_var_hand_formula_with_scipy_moments():
 def test_cornish_fisher_cvar_is_the_tail_integral_of_the_cf_quantile(skew, exkurt, alpha):
     """CF-ES closed form == (1/p) ∫_0^p g(Φ⁻¹(u)) du, integrated numerically with SciPy."""
     p = 1 - alpha
-    val, _ = integrate.quad(lambda x: cornish_fisher_z(x, skew, exkurt) * stats.norm.pdf(x), -np.inf,
-                            stats.norm.ppf(p), epsabs=1e-13, epsrel=1e-12)
+    val, _ = integrate.quad(
+        lambda x: cornish_fisher_z(x, skew, exkurt) * stats.norm.pdf(x),
+        -np.inf,
+        stats.norm.ppf(p),
+        epsabs=1e-13,
+        epsrel=1e-12,
+    )
     ref = val / p
     # build a return series with exactly these moments? Use the standardised formula via mu=0, sigma=1:
     from operators.risk.cornish_fisher import _tail_factor
+
     c = stats.norm.ppf(p)
     ours = stats.norm.pdf(c) / p * _tail_factor(c, skew, exkurt)
     assert ours == pytest.approx(ref, rel=1e-10, abs=1e-12)
@@ -152,8 +175,13 @@ def test_cornish_fisher_cvar_on_a_sample_equals_integral_with_its_moments():
     mu, sd, s, k = population_moments(r)
     for a in ALPHAS:
         p = 1 - a
-        val, _ = integrate.quad(lambda x: cornish_fisher_z(x, s, k) * stats.norm.pdf(x), -np.inf,
-                                stats.norm.ppf(p), epsabs=1e-13, epsrel=1e-12)
+        val, _ = integrate.quad(
+            lambda x: cornish_fisher_z(x, s, k) * stats.norm.pdf(x),
+            -np.inf,
+            stats.norm.ppf(p),
+            epsabs=1e-13,
+            epsrel=1e-12,
+        )
         assert cornish_fisher_cvar(r, a) == pytest.approx(mu + sd * val / p, rel=1e-9)
 
 
@@ -183,7 +211,7 @@ def test_ewma_recursion_matches_pandas_and_a_hand_case():
 
 
 def test_ewma_is_mean_zero():
-    r = np.full(100, 0.01)   # constant positive return: population σ = 0 but EWMA σ = 0.01
+    r = np.full(100, 0.01)  # constant positive return: population σ = 0 but EWMA σ = 0.01
     assert ewma_var(r, 0.99) == pytest.approx(-Z99 * 0.01, rel=1e-12)
     assert gaussian_var(r, 0.99) == pytest.approx(0.01)
 
@@ -241,14 +269,20 @@ def test_to_loss_is_the_positive_loss_convention():
     assert v < 0 and to_loss(v) == -v > 0
 
 
-@pytest.mark.parametrize("cls,fns", [(RollingHistorical, BATCH["historical"]), (RollingGaussian, BATCH["gaussian"]),
-                                     (RollingCornishFisher, BATCH["cornish_fisher"])])
+@pytest.mark.parametrize(
+    "cls,fns",
+    [
+        (RollingHistorical, BATCH["historical"]),
+        (RollingGaussian, BATCH["gaussian"]),
+        (RollingCornishFisher, BATCH["cornish_fisher"]),
+    ],
+)
 def test_streaming_equals_batch_on_the_same_window(cls, fns):
     r = _rng_returns(9, 400)
     est = cls(window=50)
     for i, x in enumerate(r):
         est.update(x)
-        win = r[max(0, i - 49): i + 1]
+        win = r[max(0, i - 49) : i + 1]
         if i % 7 == 0 or i > 380:
             for a in ALPHAS:
                 assert est.var(a) == fns[0](win, a)

@@ -12,11 +12,25 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from operators.risk import (KillSwitch, MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits,
-                            TokenBucket, check_confidence, check_kill_switch, check_limit, check_stale,
-                            historical_cvar, historical_var, max_feasible_qty, portfolio_cvar_gaussian,
-                            portfolio_var_gaussian,
-                            sample_covariance)
+from operators.risk import (
+    KillSwitch,
+    MarketState,
+    OrderRequest,
+    PortfolioState,
+    RiskGate,
+    RiskLimits,
+    TokenBucket,
+    check_confidence,
+    check_kill_switch,
+    check_limit,
+    check_stale,
+    historical_cvar,
+    historical_var,
+    max_feasible_qty,
+    portfolio_cvar_gaussian,
+    portfolio_var_gaussian,
+    sample_covariance,
+)
 from schemas.codec import decode, encode
 from schemas.events import PortfolioSnapshot, RiskDecision
 from operators.risk.historical import historical_var_cvar
@@ -25,8 +39,16 @@ NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
 BTC, ETH = "BTC-USD", "ETH-USD"
 Z99 = 2.3263478740408408
-LOOSE = dict(max_portfolio_var=1.0, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=100.0,
-             max_position_frac=100.0, min_confidence=0.0, rate_burst=1000.0, var_method="gaussian")
+LOOSE = dict(
+    max_portfolio_var=1.0,
+    max_portfolio_cvar=1.0,
+    symbol_var_budget=1.0,
+    max_leverage=100.0,
+    max_position_frac=100.0,
+    min_confidence=0.0,
+    rate_burst=1000.0,
+    var_method="gaussian",
+)
 
 
 def _returns(t: int = 500, seed: int = 0) -> np.ndarray:
@@ -66,9 +88,9 @@ def test_approval_and_decision_fields(market):
     assert d.portfolio.positions == {BTC: 1.0}
     assert d.portfolio.gross_exposure == d.portfolio.net_exposure == 30_000.0
     cov = sample_covariance(market.returns)
-    var_frac = Z99 * 30_000.0 * math.sqrt(cov[0, 0]) / 100_000.0        # zero mean, sample covariance
+    var_frac = Z99 * 30_000.0 * math.sqrt(cov[0, 0]) / 100_000.0  # zero mean, sample covariance
     assert d.var == pytest.approx(var_frac, rel=1e-12) and d.portfolio.var == pytest.approx(var_frac, rel=1e-12)
-    assert d.cvar > d.var > 0                                              # positive-loss convention in the schema
+    assert d.cvar > d.var > 0  # positive-loss convention in the schema
     assert _roundtrip(d) == d
 
 
@@ -97,7 +119,7 @@ def test_zero_qty_rejected(market):
 
 def test_stale_price_rejects_risk_increasing_orders_only(market):
     g = _gate(max_price_age_s=60.0)
-    assert g.evaluate(_buy(1.0), EQ, market, T0 + 60 * NS).action == "approved"         # exactly 60 s: fresh
+    assert g.evaluate(_buy(1.0), EQ, market, T0 + 60 * NS).action == "approved"  # exactly 60 s: fresh
     d = g.evaluate(_buy(1.0), EQ, market, T0 + 61 * NS)
     assert (d.action, d.reasons) == ("rejected", ["stale_price"])
     # closing an existing long on a stale feed is allowed; a flip is cut to the closing part
@@ -121,7 +143,7 @@ def test_low_confidence_rejected(market):
     g = _gate(min_confidence=0.6)
     assert g.evaluate(_buy(1.0, conf=0.59), EQ, market, T0).reasons == ["low_confidence"]
     assert g.evaluate(_buy(1.0, conf=0.6), EQ, market, T0).action == "approved"
-    assert g.evaluate(_buy(1.0, conf=None), EQ, market, T0).action == "approved"      # no confidence: no check
+    assert g.evaluate(_buy(1.0, conf=None), EQ, market, T0).action == "approved"  # no confidence: no check
 
 
 def test_insufficient_history_rejected(market):
@@ -132,7 +154,7 @@ def test_insufficient_history_rejected(market):
 
 
 def test_no_equity_rejects_new_risk(market):
-    g = _gate(max_drawdown=1.0, resume_drawdown=0.5)          # a kill switch that never trips on drawdown
+    g = _gate(max_drawdown=1.0, resume_drawdown=0.5)  # a kill switch that never trips on drawdown
     g.update_equity(100_000.0, T0)
     d = g.evaluate(_buy(1.0), PortfolioState(0.0, {}), market, T0)
     assert (d.action, d.reasons) == ("rejected", ["no_equity"]) and g.state.kill.state == "normal"
@@ -151,21 +173,21 @@ def test_position_limit_qty_resizes_to_the_limit(market):
 
 
 def test_position_limit_fraction_of_equity(market):
-    d = _gate(max_position_frac=0.6).evaluate(_buy(3.0), EQ, market, T0)   # 0.6 * 100k / 30k = 2 BTC
+    d = _gate(max_position_frac=0.6).evaluate(_buy(3.0), EQ, market, T0)  # 0.6 * 100k / 30k = 2 BTC
     assert d.reasons == ["position_limit"] and d.approved_qty == pytest.approx(2.0, rel=1e-12)
 
 
 def test_gross_exposure_limit(market):
-    book = PortfolioState(100_000.0, {ETH: -10.0})                        # 20 000 gross already
+    book = PortfolioState(100_000.0, {ETH: -10.0})  # 20 000 gross already
     d = _gate(max_gross_exposure=50_000.0).evaluate(_buy(2.0), book, market, T0)
     assert d.reasons == ["gross_exposure_limit"] and d.approved_qty == pytest.approx(1.0, rel=1e-12)
     assert d.portfolio.gross_exposure == pytest.approx(50_000.0, rel=1e-12)
 
 
 def test_net_exposure_limit_and_hedges_pass(market):
-    book = PortfolioState(100_000.0, {BTC: 1.0})                          # net +30 000
+    book = PortfolioState(100_000.0, {BTC: 1.0})  # net +30 000
     g = _gate(max_net_exposure=40_000.0)
-    d = g.evaluate(_buy(10.0, sym=ETH), book, market, T0)                 # +20 000 would make net 50 000
+    d = g.evaluate(_buy(10.0, sym=ETH), book, market, T0)  # +20 000 would make net 50 000
     assert d.reasons == ["net_exposure_limit"] and d.approved_qty == pytest.approx(5.0, rel=1e-12)
     assert g.evaluate(_buy(10.0, sym=ETH, side="sell"), book, market, T0).action == "approved"
 
@@ -215,7 +237,7 @@ def test_historical_var_method(market):
 
 
 def test_limits_do_not_block_orders_that_reduce_a_breach(market):
-    over = PortfolioState(100_000.0, {BTC: 5.0})              # 150 % of equity, VaR far above 1 %
+    over = PortfolioState(100_000.0, {BTC: 5.0})  # 150 % of equity, VaR far above 1 %
     g = _gate(max_portfolio_var=0.01, max_leverage=1.0)
     d = g.evaluate(_buy(1.0, side="sell"), over, market, T0)
     assert d.action == "approved"
@@ -240,8 +262,8 @@ def test_order_rate_limit_token_bucket_in_event_time(market):
     acts = [g.evaluate(_buy(0.01, iid=f"i{k}"), EQ, market, T0).action for k in range(3)]
     assert acts == ["approved", "approved", "rejected"]
     assert g.evaluate(_buy(0.01), EQ, market, T0).reasons == ["rate_limited"]
-    assert g.evaluate(_buy(0.01), EQ, market, T0 + 1 * NS).action == "rejected"     # 0.5 token
-    assert g.evaluate(_buy(0.01), EQ, market, T0 + 2 * NS).action == "approved"     # 1 token
+    assert g.evaluate(_buy(0.01), EQ, market, T0 + 1 * NS).action == "rejected"  # 0.5 token
+    assert g.evaluate(_buy(0.01), EQ, market, T0 + 2 * NS).action == "approved"  # 1 token
     # rejected intents do not spend tokens
     g2 = _gate(rate_per_s=0.0, rate_burst=1.0, min_confidence=0.9)
     assert g2.evaluate(_buy(0.01, conf=0.1), EQ, market, T0).reasons == ["low_confidence"]
@@ -253,8 +275,8 @@ def test_token_bucket_unit():
     b = TokenBucket(rate_per_s=2.0, burst=3.0)
     assert [b.try_take(0) for _ in range(4)] == [True, True, True, False]
     assert b.available(NS // 2) == pytest.approx(1.0)
-    assert b.available(0) == pytest.approx(1.0)            # time going backwards refills nothing
-    assert b.available(100 * NS) == 3.0                     # capped at the burst
+    assert b.available(0) == pytest.approx(1.0)  # time going backwards refills nothing
+    assert b.available(100 * NS) == 3.0  # capped at the burst
     b2 = pickle.loads(pickle.dumps(b))
     assert b2.try_take(100 * NS) and b2.available(100 * NS) == pytest.approx(2.0)
 
@@ -267,13 +289,13 @@ def test_kill_switch_state_machine_and_resume_rule():
     ks = KillSwitch(max_drawdown=0.1, cooldown_s=600.0, resume_drawdown=0.05)
     assert ks.update(100.0, 0) == "normal"
     assert ks.update(120.0, 1 * NS) == "normal" and ks.peak == 120.0
-    assert ks.update(108.0, 2 * NS) == "normal"                         # 10 % drawdown: not above the limit
+    assert ks.update(108.0, 2 * NS) == "normal"  # 10 % drawdown: not above the limit
     assert ks.update(107.9, 3 * NS) == "halted" and ks.halted_at_ns == 3 * NS
-    assert ks.update(130.0, 4 * NS) == "halted" and ks.peak == 130.0     # recovery does not lift a halt early
-    assert ks.update(110.0, 602 * NS) == "halted"                       # cool-down is 600 s of event time
+    assert ks.update(130.0, 4 * NS) == "halted" and ks.peak == 130.0  # recovery does not lift a halt early
+    assert ks.update(110.0, 602 * NS) == "halted"  # cool-down is 600 s of event time
     assert ks.update(110.0, 603 * NS) == "reduce_only"
-    assert ks.update(123.0, 700 * NS) == "reduce_only"                  # 5.4 % below the 130 peak
-    assert ks.update(123.5, 701 * NS) == "normal"                       # resume: drawdown <= 5 %
+    assert ks.update(123.0, 700 * NS) == "reduce_only"  # 5.4 % below the 130 peak
+    assert ks.update(123.5, 701 * NS) == "normal"  # resume: drawdown <= 5 %
     assert ks.transitions == 3
 
 
@@ -281,10 +303,10 @@ def test_kill_switch_chained_transitions_and_manual_reset():
     ks = KillSwitch(0.2, 60.0, 0.1)
     ks.update(100.0, 0)
     assert ks.update(70.0, 0) == "halted"
-    assert ks.update(95.0, 61 * NS) == "normal"                         # halted -> reduce_only -> normal in one step
+    assert ks.update(95.0, 61 * NS) == "normal"  # halted -> reduce_only -> normal in one step
     assert ks.update(50.0, 62 * NS) == "halted"
     assert ks.update(50.0, 200 * NS) == "reduce_only"
-    ks.reset(50.0, 201 * NS)                                            # manual resume, peak re-based
+    ks.reset(50.0, 201 * NS)  # manual resume, peak re-based
     assert ks.state == "normal" and ks.peak == 50.0
     assert ks.update(50.0, 202 * NS) == "normal"
     assert pickle.loads(pickle.dumps(ks)).__getstate__() == ks.__getstate__()
@@ -306,7 +328,7 @@ def test_kill_switch_in_the_gate(market):
     d = g.evaluate(_buy(1.0), PortfolioState(85_000.0, book), fresh, t)
     assert (d.action, d.reasons) == ("rejected", ["kill_switch_reduce_only"])
     assert g.evaluate(_buy(0.5, side="sell"), PortfolioState(85_000.0, book), fresh, t).action == "approved"
-    d = g.evaluate(_buy(3.0, side="sell"), PortfolioState(85_000.0, book), fresh, t)     # flip: only the close
+    d = g.evaluate(_buy(3.0, side="sell"), PortfolioState(85_000.0, book), fresh, t)  # flip: only the close
     assert (d.action, d.approved_qty, d.reasons) == ("resized", 1.0, ["kill_switch_reduce_only"])
     # resume rule: equity back within 2 % of the 100 000 peak
     assert g.evaluate(_buy(1.0), PortfolioState(97_000.0, book), fresh, t).action == "rejected"
@@ -342,12 +364,26 @@ def test_gate_is_picklable_and_restores_identically(market):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
-       st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.sampled_from(["gaussian", "historical"]))
+@given(
+    st.floats(0.001, 20.0),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from([BTC, ETH]),
+    st.floats(-5.0, 5.0),
+    st.floats(-50.0, 50.0),
+    st.sampled_from(["gaussian", "historical"]),
+)
 def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, pb, pe, method):
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(300, 1))
-    lim = RiskLimits(var_method=method, max_portfolio_var=0.03, max_portfolio_cvar=0.04, symbol_var_budget=0.01,
-                     max_leverage=2.0, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0)
+    lim = RiskLimits(
+        var_method=method,
+        max_portfolio_var=0.03,
+        max_portfolio_cvar=0.04,
+        symbol_var_budget=0.01,
+        max_leverage=2.0,
+        max_position_frac=1.0,
+        max_net_exposure=150_000.0,
+        min_confidence=0.0,
+    )
     g = RiskGate(lim)
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
     d = g.evaluate(OrderRequest("p", sym, side, qty, confidence=0.9), book, market, T0)
@@ -395,8 +431,15 @@ def test_decisions_never_exceed_the_request_and_respect_limits(qty, side, sym, p
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
-       st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.floats(0.5, 3.0))
+@given(
+    st.floats(0.001, 20.0),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from([BTC, ETH]),
+    st.floats(-5.0, 5.0),
+    st.floats(-50.0, 50.0),
+    st.floats(0.002, 0.05),
+    st.floats(0.5, 3.0),
+)
 def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, leverage):
     """The Gaussian gate solves each limit in closed form (a quadratic for VaR/CVaR, linear for exposures) and
     searches each only below what the earlier limits allow; the generic bisection of every limit over the whole
@@ -404,16 +447,26 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
     import operators.risk.gate as gate_mod
 
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(300, 1))
-    lim = RiskLimits(var_method="gaussian", max_portfolio_var=var_limit, max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2,
-                     max_leverage=leverage, max_position_frac=1.0, max_net_exposure=150_000.0, min_confidence=0.0,
-                     default_lot_size=1e-12, min_qty=1e-12)
+    lim = RiskLimits(
+        var_method="gaussian",
+        max_portfolio_var=var_limit,
+        max_portfolio_cvar=1.3 * var_limit,
+        symbol_var_budget=var_limit / 2,
+        max_leverage=leverage,
+        max_position_frac=1.0,
+        max_net_exposure=150_000.0,
+        min_confidence=0.0,
+        default_lot_size=1e-12,
+        min_qty=1e-12,
+    )
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
     it = OrderRequest("p", sym, side, qty, confidence=0.9)
     fast = RiskGate(lim).evaluate(it, book, market, T0)
     closed = gate_mod._limit
     try:
-        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(reason, loss, q0, q_hi,
-                                                                                          bound, None)
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(
+            reason, loss, q0, q_hi, bound, None
+        )
         slow = RiskGate(lim).evaluate(it, book, market, T0)
     finally:
         gate_mod._limit = closed
@@ -422,21 +475,40 @@ def test_closed_form_limits_equal_bisection(qty, side, sym, pb, pe, var_limit, l
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.sampled_from([BTC, ETH]),
-       st.floats(-5.0, 5.0), st.floats(-50.0, 50.0), st.floats(0.002, 0.05), st.integers(30, 1000),
-       st.sampled_from([0.95, 0.975, 0.99]), st.integers(0, 3), st.sampled_from(["historical", "fhs"]))
-def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym, pb, pe, var_limit, window, alpha, seed,
-                                                                  method):
+@given(
+    st.floats(0.001, 20.0),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from([BTC, ETH]),
+    st.floats(-5.0, 5.0),
+    st.floats(-50.0, 50.0),
+    st.floats(0.002, 0.05),
+    st.integers(30, 1000),
+    st.sampled_from([0.95, 0.975, 0.99]),
+    st.integers(0, 3),
+    st.sampled_from(["historical", "fhs"]),
+)
+def test_historical_scenario_search_equals_brute_force_bisection(
+    qty, side, sym, pb, pe, var_limit, window, alpha, seed, method
+):
     """The historical gate searches each VaR/CVaR limit over the scenario lines that can still matter (no re-sort
     of the window per step) and only below what the earlier limits allow; brute force — the plain bisection of every
     limit over the whole request, each step a full historical VaR/CVaR of the window — decides the same."""
     import operators.risk.gate as gate_mod
 
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), _returns(window, seed))
-    lim = RiskLimits(var_method=method, alpha=alpha, max_portfolio_var=var_limit,
-                     max_portfolio_cvar=1.3 * var_limit, symbol_var_budget=var_limit / 2, max_leverage=3.0,
-                     max_position_frac=1.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12,
-                     min_history=2)
+    lim = RiskLimits(
+        var_method=method,
+        alpha=alpha,
+        max_portfolio_var=var_limit,
+        max_portfolio_cvar=1.3 * var_limit,
+        symbol_var_budget=var_limit / 2,
+        max_leverage=3.0,
+        max_position_frac=1.0,
+        min_confidence=0.0,
+        default_lot_size=1e-12,
+        min_qty=1e-12,
+        min_history=2,
+    )
     book = PortfolioState(100_000.0, {BTC: pb, ETH: pe})
     it = OrderRequest("p", sym, side, qty, confidence=0.9)
     fast = RiskGate(lim).evaluate(it, book, market, T0)
@@ -447,8 +519,9 @@ def test_historical_scenario_search_equals_brute_force_bisection(qty, side, sym,
         return historical_var_cvar(self.a + q * self.s, self.alpha)
 
     try:
-        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(reason, loss, q0, q_hi,
-                                                                                          bound, None)
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: closed(
+            reason, loss, q0, q_hi, bound, None
+        )
         gate_mod.ScenarioLines.var_cvar = brute_var_cvar
         slow = RiskGate(lim).evaluate(it, book, market, T0)
     finally:
@@ -483,8 +556,11 @@ def _var_losses(market, lim, book, it):
 
     base = vc(0.0)[0]
     q0 = min(it.qty, max(0.0, -sign * book.positions.get(it.symbol, 0.0)))
-    specs = [(lambda q: (vc(q)[0] - base) / eq, lim.var_budget(it.symbol)),
-             (lambda q: vc(q)[0] / eq, lim.max_portfolio_var), (lambda q: vc(q)[1] / eq, lim.max_portfolio_cvar)]
+    specs = [
+        (lambda q: (vc(q)[0] - base) / eq, lim.var_budget(it.symbol)),
+        (lambda q: vc(q)[0] / eq, lim.max_portfolio_var),
+        (lambda q: vc(q)[1] / eq, lim.max_portfolio_cvar),
+    ]
     return [(f, max(b, f(q0))) for f, b in specs], q0
 
 
@@ -494,7 +570,7 @@ def several_crossings(market, lim, book, it, grid: int = 600) -> bool:
     qs = np.linspace(q0, it.qty, grid)
     for f, b in losses:
         ok = np.array([f(q) <= b for q in qs])
-        if (~ok).any() and ok[int(np.argmax(~ok)):].any():
+        if (~ok).any() and ok[int(np.argmax(~ok)) :].any():
             return True
     return False
 
@@ -512,8 +588,16 @@ def test_fhs_gate_limits_the_filtered_portfolio_var():
     rets = _returns(800, 2)
     rets[-20:] *= 4.0  # a volatility burst at the end: the filtered VaR sees it at once
     market = MarketState({BTC: 30_000.0, ETH: 2_000.0}, {BTC: T0, ETH: T0}, (BTC, ETH), rets)
-    lim = dict(max_portfolio_var=0.01, max_portfolio_cvar=1.0, symbol_var_budget=1.0, max_leverage=10.0,
-               max_position_frac=10.0, min_confidence=0.0, default_lot_size=1e-12, min_qty=1e-12)
+    lim = dict(
+        max_portfolio_var=0.01,
+        max_portfolio_cvar=1.0,
+        symbol_var_budget=1.0,
+        max_leverage=10.0,
+        max_position_frac=10.0,
+        min_confidence=0.0,
+        default_lot_size=1e-12,
+        min_qty=1e-12,
+    )
     it = OrderRequest("p", BTC, "buy", 20.0, confidence=0.9)
     book = PortfolioState(100_000.0, {})
     fhs = RiskGate(RiskLimits(var_method="fhs", **lim)).evaluate(it, book, market, T0)

@@ -35,12 +35,21 @@ def _same(a: object, b: object) -> bool:
 def _limits(rng: np.random.Generator, method: str) -> RiskLimits:
     """Random limits: some loose, some binding, lots and per-symbol budgets now and then."""
     pick = lambda lo, hi: float(10 ** rng.uniform(lo, hi))  # noqa: E731
-    kw = dict(var_method=method, min_history=int(rng.integers(2, 40)), max_price_age_s=float(rng.choice([30.0, 1e9])),
-              min_confidence=float(rng.choice([0.0, 0.5])), rate_per_s=float(rng.choice([1e9, 0.01])),
-              rate_burst=float(rng.choice([1e9, 2.0])), max_portfolio_var=pick(-3, -0.5),
-              max_portfolio_cvar=pick(-3, -0.3), symbol_var_budget=pick(-3.5, -1), max_leverage=pick(-1, 0.7),
-              max_position_frac=pick(-1, 0.3), max_drawdown=float(rng.choice([0.05, 0.5, 1.0])),
-              resume_drawdown=0.01)
+    kw = dict(
+        var_method=method,
+        min_history=int(rng.integers(2, 40)),
+        max_price_age_s=float(rng.choice([30.0, 1e9])),
+        min_confidence=float(rng.choice([0.0, 0.5])),
+        rate_per_s=float(rng.choice([1e9, 0.01])),
+        rate_burst=float(rng.choice([1e9, 2.0])),
+        max_portfolio_var=pick(-3, -0.5),
+        max_portfolio_cvar=pick(-3, -0.3),
+        symbol_var_budget=pick(-3.5, -1),
+        max_leverage=pick(-1, 0.7),
+        max_position_frac=pick(-1, 0.3),
+        max_drawdown=float(rng.choice([0.05, 0.5, 1.0])),
+        resume_drawdown=0.01,
+    )
     if rng.random() < 0.3:
         kw["max_gross_exposure"] = pick(3, 5)
     if rng.random() < 0.3:
@@ -74,9 +83,14 @@ def _case(rng: np.random.Generator, n: int):
     if rng.random() < 0.3:
         shares = {s: {"trend": 0.7, "mr": 0.3} for s in syms if rng.random() < 0.7}
     sym = syms[int(rng.integers(0, n))]
-    intent = OrderRequest(f"i-{rng.integers(1 << 30)}", sym, str(rng.choice(["buy", "sell"])),
-                          float(10 ** rng.uniform(-3, 2.5)) if rng.random() > 0.03 else 0.0,
-                          strategy=str(rng.choice(["trend", "mr"])), confidence=float(rng.uniform(0.3, 1.0)))
+    intent = OrderRequest(
+        f"i-{rng.integers(1 << 30)}",
+        sym,
+        str(rng.choice(["buy", "sell"])),
+        float(10 ** rng.uniform(-3, 2.5)) if rng.random() > 0.03 else 0.0,
+        strategy=str(rng.choice(["trend", "mr"])),
+        confidence=float(rng.uniform(0.3, 1.0)),
+    )
     equity = float(rng.choice([1e5, 1e5, 3e4, -5.0]))
     return syms, prices, ts, rets, positions, shares, intent, equity
 
@@ -124,8 +138,20 @@ def test_decide_with_the_kill_state_is_evaluate() -> None:
             now, eq = T0 + k * NS, equity * (1.0 - 0.3 * k)
             kill = a.update_equity(eq, now)
             b.update_equity(eq, now)
-            d_a = a.decide(intent.intent_id, intent.symbol, intent.side, intent.qty, intent.strategy,
-                           intent.confidence, eq, positions, shares, m, now, kill)
+            d_a = a.decide(
+                intent.intent_id,
+                intent.symbol,
+                intent.side,
+                intent.qty,
+                intent.strategy,
+                intent.confidence,
+                eq,
+                positions,
+                shares,
+                m,
+                now,
+                kill,
+            )
             d_b = b.evaluate(intent, PortfolioState(equity=eq, positions=positions, shares=shares), m, now)
             assert _same(d_a, d_b)
 
@@ -134,8 +160,15 @@ def test_return_window_matches_the_reference() -> None:
     """Covariance, rows and filtered scenarios after every push, through several wraps and resyncs, for small
     windows (the list path) and wide ones (numpy), with and without the FHS state."""
     rng = np.random.default_rng(3)
-    for n, size, lam in ((1, 7, None), (2, 9, None), (2, 5, 0.94), (3, 11, None), (4, 6, 0.97), (6, 8, None),
-                         (5, 13, 0.9)):
+    for n, size, lam in (
+        (1, 7, None),
+        (2, 9, None),
+        (2, 5, 0.94),
+        (3, 11, None),
+        (4, 6, 0.97),
+        (6, 8, None),
+        (5, 13, 0.9),
+    ):
         new, old = ReturnWindow(size, n, lam), ref_returns.ReturnWindow(size, n, lam)
         for i in range(5 * size + 3):
             row = rng.normal(0, 0.01, n)
@@ -180,11 +213,29 @@ class _ReferenceGate(ref_gate.RiskGate):
     """The reference gate behind the account stage's ``decide`` call: builds the objects and evaluates (the
     kill switch updated again, as the reference always did)."""
 
-    def decide(self, intent_id, sym, side, req, strategy, confidence, equity, positions, shares, market, now_ns,
-               kill_state=None, positions_owned=False):  # type: ignore[no-untyped-def]
+    def decide(
+        self,
+        intent_id,
+        sym,
+        side,
+        req,
+        strategy,
+        confidence,
+        equity,
+        positions,
+        shares,
+        market,
+        now_ns,
+        kill_state=None,
+        positions_owned=False,
+    ):  # type: ignore[no-untyped-def]
         mk = ref_gate.MarketState(market.prices, market.price_ts_ns, market.symbols, window=market._window)
-        return self.evaluate(OrderRequest(intent_id, sym, side, req, strategy=strategy, confidence=confidence),
-                             PortfolioState(equity=equity, positions=positions, shares=shares), mk, now_ns)
+        return self.evaluate(
+            OrderRequest(intent_id, sym, side, req, strategy=strategy, confidence=confidence),
+            PortfolioState(equity=equity, positions=positions, shares=shares),
+            mk,
+            now_ns,
+        )
 
 
 @pytest.mark.parametrize("method", ["gaussian", "fhs"])
@@ -192,9 +243,12 @@ def test_account_stage_with_the_reference_gate(method: str) -> None:
     """The benchmark's input through two account stages, one behind the reference gate: the same decisions,
     orders, fills, marks and closing summary (tight limits, so that many orders are resized)."""
     cfg = bench._config(method)
-    cfg = dataclasses.replace(cfg, limits=dataclasses.replace(cfg.limits, max_portfolio_var=0.004,
-                                                              symbol_var_budget=0.003, max_leverage=0.8,
-                                                              default_lot_size=0.001))
+    cfg = dataclasses.replace(
+        cfg,
+        limits=dataclasses.replace(
+            cfg.limits, max_portfolio_var=0.004, symbol_var_budget=0.003, max_leverage=0.8, default_lot_size=0.001
+        ),
+    )
     new, old = AccountStage(cfg), AccountStage(cfg)
     old.gate = _ReferenceGate(cfg.limits)
     for u in bench._inputs(700 if method == "gaussian" else 300):
@@ -234,7 +288,12 @@ def test_kill_switch_matches_the_reference() -> None:
                 new.reset(eq, t)
                 old.reset(eq, t)
             assert new.update(eq, t) == old.update(eq, t)
-            assert (new.state, new.peak, new.drawdown, new.halted_at_ns, new.transitions) == \
-                   (old.state, old.peak, old.drawdown, old.halted_at_ns, old.transitions)
+            assert (new.state, new.peak, new.drawdown, new.halted_at_ns, new.transitions) == (
+                old.state,
+                old.peak,
+                old.drawdown,
+                old.halted_at_ns,
+                old.transitions,
+            )
             states.add(new.state)
     assert states == {"normal", "halted", "reduce_only"}

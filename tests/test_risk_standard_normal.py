@@ -30,8 +30,9 @@ def test_density_values():
 
 
 def test_ppf_matches_scipy_over_the_whole_range():
-    ps = np.concatenate([np.logspace(-300, -1, 3000), np.linspace(1e-4, 1 - 1e-4, 20001),
-                         1 - np.logspace(-15, -1, 2000)])
+    ps = np.concatenate(
+        [np.logspace(-300, -1, 3000), np.linspace(1e-4, 1 - 1e-4, 20001), 1 - np.logspace(-15, -1, 2000)]
+    )
     ours = np.array([norm_ppf(p) for p in ps])
     ref = stats.norm.ppf(ps)
     assert np.max(np.abs(ours - ref) / np.maximum(1.0, np.abs(ref))) < 1e-12

@@ -30,8 +30,9 @@ def _real(n: int = 3000):
     F, s, b = feats[0], sigs[0], bars[0]
     w = int(np.flatnonzero(np.isfinite(F).all(axis=1))[0])
     mean, scale = np.nanmean(F[w:], axis=0), np.nanstd(F[w:], axis=0)
-    return make_market([(F[w:], s[w:], b.close[w:]), (feats[1][w:], sigs[1][w:], bars[1].close[w:])], mean,
-                       scale), b.close[w:]
+    return make_market(
+        [(F[w:], s[w:], b.close[w:]), (feats[1][w:], sigs[1][w:], bars[1].close[w:])], mean, scale
+    ), b.close[w:]
 
 
 def _learnable(T: int = 6000, seed: int = 0):
@@ -64,7 +65,7 @@ def test_reward_is_the_position_return_after_costs_from_the_closes():
     pos = np.r_[0.0, SIZES[acts]]
     want = 0.5 * (pos[1:] * (close[101:301] / close[100:300] - 1) - 8.5e-4 * np.abs(np.diff(pos)))
     assert np.allclose(got, want, rtol=0, atol=1e-15)
-    assert [s[2] for s in steps] == [False] * 199 + [True]            # the episode ends after 200 bars
+    assert [s[2] for s in steps] == [False] * 199 + [True]  # the episode ends after 200 bars
     # the batched market the PPO rollouts use pays the same rewards on the same rows
     vm = VecMarket(m, 1, 200, seed=1)
     vm.row[:], vm.end[:], vm.pos[:] = 100, 300, 0.0
@@ -76,9 +77,9 @@ def test_short_ppo_run_learns_a_learnable_market_deterministically():
     m, sig = _learnable()
     pol = train_ppo(m, SMALL)
     hist = [h["reward_per_step"] for h in pol.info["history"]]
-    assert np.mean(hist[-3:]) > np.mean(hist[:3]) + 5e-4             # the rollouts earn more as it learns
+    assert np.mean(hist[-3:]) > np.mean(hist[:3]) + 5e-4  # the rollouts earn more as it learns
     tg = pol.run(m, 0, 3000)
-    assert np.corrcoef(tg, sig[:3000])[0, 1] > 0.6                   # it sizes with the predictive signal
+    assert np.corrcoef(tg, sig[:3000])[0, 1] > 0.6  # it sizes with the predictive signal
     # greedy targets through the gymnasium environment are the same as Policy.run
     env = SizingEnv(m, episode_len=300)
     obs, _ = env.reset(options={"row": 0})
@@ -100,11 +101,12 @@ def test_walk_forward_runner_reports_every_row_after_costs():
     assert r["n_folds"] == 1 and set(r["table"]) == {"ppo_sizing", "trend_rule_sizing", "buy_and_hold"}
     for t in r["table"].values():
         assert np.isfinite(t["total_return_frac"]) and t["fills"] >= 1 and t["fees_frac_per_year"] > 0
-    assert r["table"]["buy_and_hold"]["fills"] == 2                   # one entry per symbol, held to the end
+    assert r["table"]["buy_and_hold"]["fills"] == 2  # one entry per symbol, held to the end
     p, rule, bh = (r["table"][k] for k in ("ppo_sizing", "trend_rule_sizing", "buy_and_hold"))
     assert r["ppo_beats_rule"] == (p["sharpe"] > rule["sharpe"])
-    assert r["ppo_wins"] == (p["sharpe"] > rule["sharpe"] and p["sharpe"] > max(bh["sharpe"], 0)
-                             and p["total_return_frac"] > 0)
+    assert r["ppo_wins"] == (
+        p["sharpe"] > rule["sharpe"] and p["sharpe"] > max(bh["sharpe"], 0) and p["total_return_frac"] > 0
+    )
     assert r["decision"].startswith("wins") == r["ppo_wins"]
     assert "ppo_sizing" in render(r)
 

@@ -31,15 +31,26 @@ from connectors import metrics as cm
 from connectors.webhooks import verify_signature
 from schemas.events import AuditEvent
 
-from .flowproc import BAR_ARGS, REPO, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, \
-    read_events, run_ok
+from .flowproc import (
+    BAR_ARGS,
+    REPO,
+    FlowProc,
+    create_topics,
+    drop_topics,
+    flow_env,
+    free_ports,
+    new_prefix,
+    read_events,
+    run_ok,
+)
 from .test_webhooks import Receiver
 from tests.support import wait_for
 
 
 def _levibot(args: list[str], env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout_s)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -48,20 +59,46 @@ def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEVIBOT_", "T_KEY"))}
     (dead,) = free_ports(1)
-    env.update(LEVIBOT_KAFKA_BOOTSTRAP=f"127.0.0.1:{dead}", LEVIBOT_VAR=str(tmp_path / "var"),
-               LEVIBOT_METRICS_PORT="0", **extra)
+    env.update(
+        LEVIBOT_KAFKA_BOOTSTRAP=f"127.0.0.1:{dead}",
+        LEVIBOT_VAR=str(tmp_path / "var"),
+        LEVIBOT_METRICS_PORT="0",
+        **extra,
+    )
     return env
 
 
-@pytest.mark.parametrize("args, extra, variable", [
-    (["run", "--live", "--stores", "none"], {}, "LEVIBOT_CONTROL_KEY"),
-    (["run", "--live", "--stores", "none"], {"LEVIBOT_CONTROL_KEY": "   "}, "LEVIBOT_CONTROL_KEY"),
-    (["run", "--live", "--stores", "none"], {"LEVIBOT_CONTROL_KEY": "short"}, "LEVIBOT_CONTROL_KEY"),
-    (["ingest-signals"], {}, "LEVIBOT_TELEGRAM_SECRET_TOKEN"),
-    (["dispatch-alerts"], {"LEVIBOT_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/alerts"}, "LEVIBOT_ALERT_WEBHOOK_SECRET"),
-    (["dispatch-alerts"], {"LEVIBOT_ALERT_ROUTES": json.dumps(
-        {"destinations": [{"name": "ops", "url": "http://127.0.0.1:9/x", "key_env": "T_KEY_OPS"}]})}, "T_KEY_OPS"),
-], ids=["flow-no-key", "flow-blank-key", "flow-short-key", "ingest-no-token", "dispatch-no-hmac", "dispatch-route-key"])
+@pytest.mark.parametrize(
+    "args, extra, variable",
+    [
+        (["run", "--live", "--stores", "none"], {}, "LEVIBOT_CONTROL_KEY"),
+        (["run", "--live", "--stores", "none"], {"LEVIBOT_CONTROL_KEY": "   "}, "LEVIBOT_CONTROL_KEY"),
+        (["run", "--live", "--stores", "none"], {"LEVIBOT_CONTROL_KEY": "short"}, "LEVIBOT_CONTROL_KEY"),
+        (["ingest-signals"], {}, "LEVIBOT_TELEGRAM_SECRET_TOKEN"),
+        (
+            ["dispatch-alerts"],
+            {"LEVIBOT_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/alerts"},
+            "LEVIBOT_ALERT_WEBHOOK_SECRET",
+        ),
+        (
+            ["dispatch-alerts"],
+            {
+                "LEVIBOT_ALERT_ROUTES": json.dumps(
+                    {"destinations": [{"name": "ops", "url": "http://127.0.0.1:9/x", "key_env": "T_KEY_OPS"}]}
+                )
+            },
+            "T_KEY_OPS",
+        ),
+    ],
+    ids=[
+        "flow-no-key",
+        "flow-blank-key",
+        "flow-short-key",
+        "ingest-no-token",
+        "dispatch-no-hmac",
+        "dispatch-route-key",
+    ],
+)
 def test_live_processes_refuse_to_start_without_their_secrets(tmp_path, args, extra, variable):
     t0 = time.monotonic()
     res = _levibot(args, _bare_env(tmp_path, **extra))
@@ -81,8 +118,14 @@ def test_the_secrets_a_live_flow_is_given_are_accepted(tmp_path):
         _levibot(["run", "--live", "--stores", "none"], env, timeout_s=8)
 
 
-def _http(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-          chunked: bool = False) -> int:
+def _http(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
+) -> int:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         c.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
@@ -119,8 +162,9 @@ def _wait_http(url: str, proc: FlowProc, timeout_s: float = 60) -> None:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})},
-                                 method="POST")
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
+    )
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             return r.status
@@ -134,17 +178,26 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> int:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_full_live_run_logs_none_of_its_secrets(kafka_bootstrap, pg_dsn, tmp_path):
-    secrets = {"LEVIBOT_CONTROL_KEY": "safe-control-" + uuid.uuid4().hex,
-               "LEVIBOT_TELEGRAM_SECRET_TOKEN": "safe-telegram-" + uuid.uuid4().hex,
-               "LEVIBOT_ALERT_WEBHOOK_SECRET": "safe-alert-hmac-" + uuid.uuid4().hex}
+    secrets = {
+        "LEVIBOT_CONTROL_KEY": "safe-control-" + uuid.uuid4().hex,
+        "LEVIBOT_TELEGRAM_SECRET_TOKEN": "safe-telegram-" + uuid.uuid4().hex,
+        "LEVIBOT_ALERT_WEBHOOK_SECRET": "safe-alert-hmac-" + uuid.uuid4().hex,
+    }
     prefix = new_prefix("sd")
     m_port, ingest_port, dispatch_port = free_ports(3)
     receiver = Receiver()
     chat = -1001234567890
-    env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_PG_DSN=pg_dsn, **secrets,
-                   LEVIBOT_TELEGRAM_CHATS=f"{chat}:0.8", LEVIBOT_SIGNAL_WEB_PORT=str(ingest_port),
-                   LEVIBOT_TELEGRAM_MAX_BODY_BYTES=str(64 * 1024),
-                   LEVIBOT_ALERT_WEBHOOK_URL=receiver.url("/alerts"), LEVIBOT_ALERT_WEB_PORT=str(dispatch_port))
+    env = flow_env(
+        prefix=prefix,
+        var=tmp_path / "var",
+        LEVIBOT_PG_DSN=pg_dsn,
+        **secrets,
+        LEVIBOT_TELEGRAM_CHATS=f"{chat}:0.8",
+        LEVIBOT_SIGNAL_WEB_PORT=str(ingest_port),
+        LEVIBOT_TELEGRAM_MAX_BODY_BYTES=str(64 * 1024),
+        LEVIBOT_ALERT_WEBHOOK_URL=receiver.url("/alerts"),
+        LEVIBOT_ALERT_WEB_PORT=str(dispatch_port),
+    )
     flow_envm = dict(env, LEVIBOT_METRICS_PORT=str(m_port))
     forged = dict(env, LEVIBOT_CONTROL_KEY="someone-else-entirely-" + uuid.uuid4().hex)
     procs: list[FlowProc] = []
@@ -153,20 +206,33 @@ def test_a_full_live_run_logs_none_of_its_secrets(kafka_bootstrap, pg_dsn, tmp_p
         ingest = FlowProc(["ingest-signals"], env, tmp_path / "ingest.log")
         dispatch = FlowProc(["dispatch-alerts"], env, tmp_path / "dispatch.log")
         venue = FlowProc(["paper-venue"], env, tmp_path / "venue.log")
-        flow = FlowProc(["--verbose", "run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS], flow_envm,
-                        tmp_path / "flow.log")
+        flow = FlowProc(
+            ["--verbose", "run", "--live", "--venue", "paper", "--stores", "postgres", *BAR_ARGS],
+            flow_envm,
+            tmp_path / "flow.log",
+        )
         procs += [ingest, dispatch, venue, flow]
         # the ticks of a live run (nothing here depends on their pace: 1,500 bars in ~7 s)
-        run_ok(["replay", "--max-bars", "1500", "--speed", "400000", "--no-progress"], env, tmp_path / "replay.log", 180)
+        run_ok(
+            ["replay", "--max-bars", "1500", "--speed", "400000", "--no-progress"], env, tmp_path / "replay.log", 180
+        )
         _wait_http(f"http://127.0.0.1:{ingest_port}/healthz", ingest)
         _wait_http(f"http://127.0.0.1:{dispatch_port}/healthz", dispatch)
         _wait_http(f"http://127.0.0.1:{m_port}/metrics", flow)
 
         # the webhook takes the token (and only it), and refuses an oversized body
         hook = f"http://127.0.0.1:{ingest_port}/telegram/webhook"
-        upd = json.dumps({"update_id": 1, "channel_post": {
-            "message_id": 7, "date": 1_700_000_000, "chat": {"id": chat, "type": "channel", "title": "VIP"},
-            "text": "#BTC/USDT LONG 10x\nEntry: 27000 - 27400\nTargets: 27800 - 28500\nSL: 26500"}}).encode()
+        upd = json.dumps(
+            {
+                "update_id": 1,
+                "channel_post": {
+                    "message_id": 7,
+                    "date": 1_700_000_000,
+                    "chat": {"id": chat, "type": "channel", "title": "VIP"},
+                    "text": "#BTC/USDT LONG 10x\nEntry: 27000 - 27400\nTargets: 27800 - 28500\nSL: 26500",
+                },
+            }
+        ).encode()
         token = {"X-Telegram-Bot-Api-Secret-Token": secrets["LEVIBOT_TELEGRAM_SECRET_TOKEN"]}
         assert _post(hook, upd, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}) == 401
         assert _post(hook, upd, token) == 200

@@ -31,7 +31,7 @@ def _lines(seed: int, t: int, ties: str) -> tuple[np.ndarray, np.ndarray]:
     if ties == "zero_rows":
         r[rng.random(t) < 0.2] = 0.0
     elif ties == "repeated_rows":
-        r[t // 2:] = r[: t - t // 2]
+        r[t // 2 :] = r[: t - t // 2]
     x0 = np.array([float(rng.uniform(-5, 5)) * 30_000.0, float(rng.uniform(-50, 50)) * 2_000.0])
     a, s = r @ x0, 30_000.0 * r[:, 0]
     if ties == "rounded":
@@ -39,8 +39,9 @@ def _lines(seed: int, t: int, ties: str) -> tuple[np.ndarray, np.ndarray]:
     return a, s
 
 
-def _brute(a: np.ndarray, s: np.ndarray, alpha: float, kind: str, off: float, scale: float, bound: float,
-           lo: float, hi: float) -> float:
+def _brute(
+    a: np.ndarray, s: np.ndarray, alpha: float, kind: str, off: float, scale: float, bound: float, lo: float, hi: float
+) -> float:
     i = 0 if kind == "var" else 1
     return max_feasible_qty(lambda q: (-historical_var_cvar(a + q * s, alpha)[i] - off) / scale, lo, hi, bound)
 
@@ -51,9 +52,17 @@ def _snap(q: float, lo: float, hi: float) -> float:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(2, 1200), st.sampled_from([0.9, 0.95, 0.975, 0.99, 0.999]),
-       st.sampled_from(["var", "cvar"]), st.sampled_from(["none", "none", "rounded", "zero_rows", "repeated_rows"]),
-       st.floats(0.01, 30.0), st.floats(0.0, 2.0), st.floats(1.0, 3.0), st.booleans())
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(2, 1200),
+    st.sampled_from([0.9, 0.95, 0.975, 0.99, 0.999]),
+    st.sampled_from(["var", "cvar"]),
+    st.sampled_from(["none", "none", "rounded", "zero_rows", "repeated_rows"]),
+    st.floats(0.01, 30.0),
+    st.floats(0.0, 2.0),
+    st.floats(1.0, 3.0),
+    st.booleans(),
+)
 def test_search_equals_the_brute_force_bisection(seed, t, alpha, kind, ties, width, start, stretch, with_off):
     """Random books, windows, confidences, brackets and bounds (ties included): the same largest quantity as the
     bisection over full evaluations to its resolution (1e-9 of the range), an answer that fits, and the same
@@ -92,8 +101,9 @@ def test_search_is_the_frozen_bisection_to_the_last_bit_on_the_benchmark_book():
                 if not -lines.var_cvar(2.8333333333333335)[0 if kind == "var" else 1] / 1e5 > bound:
                     continue  # (the request fits: no search)
                 new = ScenarioSearch(lines).largest(kind, 0.0, 100_000.0, float(bound), 0.0, 2.8333333333333335)
-                old = ref.ScenarioLines(a, s, alpha).largest(kind, 0.0, 100_000.0, float(bound), 0.0,
-                                                             2.8333333333333335)
+                old = ref.ScenarioLines(a, s, alpha).largest(
+                    kind, 0.0, 100_000.0, float(bound), 0.0, 2.8333333333333335
+                )
                 assert new == old, (alpha, kind, bound)
                 same += new > 0.0
     assert same > 100  # the bounds bind somewhere inside the bracket
@@ -154,27 +164,46 @@ def test_kind_is_checked():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.floats(0.001, 20.0), st.sampled_from(["buy", "sell"]), st.floats(-5.0, 5.0), st.floats(-50.0, 50.0),
-       st.floats(0.002, 0.05), st.sampled_from([30, 250, 1000]), st.sampled_from(["historical", "fhs"]),
-       st.integers(0, 3))
+@given(
+    st.floats(0.001, 20.0),
+    st.sampled_from(["buy", "sell"]),
+    st.floats(-5.0, 5.0),
+    st.floats(-50.0, 50.0),
+    st.floats(0.002, 0.05),
+    st.sampled_from([30, 250, 1000]),
+    st.sampled_from(["historical", "fhs"]),
+    st.integers(0, 3),
+)
 def test_gate_with_the_search_decides_as_the_brute_force_gate(qty, side, pb, pe, var_limit, window, method, seed):
     """The whole gate (historical and FHS): the same decision as the gate whose VaR/CVaR limits are solved by the
     brute-force bisection (the same reasons, the quantity to the bisection's resolution)."""
     import operators.risk.gate as gate_mod
 
     rng = np.random.default_rng(seed)
-    market = MarketState({"BTC-USD": 30_000.0, "ETH-USD": 2_000.0}, {"BTC-USD": T0, "ETH-USD": T0},
-                         ("BTC-USD", "ETH-USD"), rng.normal(0, 0.01, size=(window, 2)))
-    lim = RiskLimits(var_method=method, max_portfolio_var=var_limit, max_portfolio_cvar=1.3 * var_limit,
-                     symbol_var_budget=var_limit / 2, max_leverage=3.0, max_position_frac=1.0, min_confidence=0.0,
-                     min_history=2)
+    market = MarketState(
+        {"BTC-USD": 30_000.0, "ETH-USD": 2_000.0},
+        {"BTC-USD": T0, "ETH-USD": T0},
+        ("BTC-USD", "ETH-USD"),
+        rng.normal(0, 0.01, size=(window, 2)),
+    )
+    lim = RiskLimits(
+        var_method=method,
+        max_portfolio_var=var_limit,
+        max_portfolio_cvar=1.3 * var_limit,
+        symbol_var_budget=var_limit / 2,
+        max_leverage=3.0,
+        max_position_frac=1.0,
+        min_confidence=0.0,
+        min_history=2,
+    )
     book = PortfolioState(100_000.0, {"BTC-USD": pb, "ETH-USD": pe})
     it = OrderRequest("p", "BTC-USD", side, qty, confidence=0.9)
     fast = RiskGate(lim).evaluate(it, book, market, T0)
     searched = gate_mod._limit
     try:  # every limit by the plain bisection over its loss function (full evaluations)
-        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: searched(reason, loss, q0, q_hi,
-                                                                                            bound, None)
+        gate_mod._limit = lambda reason, loss, q0, q_hi, bound, solve, q_cap=None: searched(
+            reason, loss, q0, q_hi, bound, None
+        )
         slow = RiskGate(lim).evaluate(it, book, market, T0)
     finally:
         gate_mod._limit = searched

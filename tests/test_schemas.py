@@ -64,10 +64,19 @@ def bars(draw: Any) -> Bar:
     inside = st.floats(min_value=lo, max_value=hi)
     buy, sell, extra = draw(st.floats(0, 1e12)), draw(st.floats(0, 1e12)), draw(st.floats(0, 1e12))
     return Bar(
-        symbol=draw(symbols), ts=draw(tss), resolution_s=draw(st.integers(1, 31 * 86_400)),
-        open=draw(inside), high=hi, low=lo, close=draw(inside), vwap=draw(inside),
-        volume=buy + sell + extra, buy_volume=buy, sell_volume=sell,
-        trade_count=draw(st.integers(0, 2**40)), synthetic=draw(st.booleans()),
+        symbol=draw(symbols),
+        ts=draw(tss),
+        resolution_s=draw(st.integers(1, 31 * 86_400)),
+        open=draw(inside),
+        high=hi,
+        low=lo,
+        close=draw(inside),
+        vwap=draw(inside),
+        volume=buy + sell + extra,
+        buy_volume=buy,
+        sell_volume=sell,
+        trade_count=draw(st.integers(0, 2**40)),
+        synthetic=draw(st.booleans()),
     )
 
 
@@ -75,8 +84,12 @@ def bars(draw: Any) -> Bar:
 def feature_vectors(draw: Any) -> FeatureVector:
     ns = draw(st.lists(names, min_size=1, max_size=40, unique=True))
     return FeatureVector(
-        symbol=draw(symbols), ts=draw(tss), feature_set=draw(names), feature_set_version=draw(st.integers(1, 10**6)),
-        names=ns, values=draw(st.lists(st.floats(-1e300, 1e300), min_size=len(ns), max_size=len(ns))),
+        symbol=draw(symbols),
+        ts=draw(tss),
+        feature_set=draw(names),
+        feature_set_version=draw(st.integers(1, 10**6)),
+        names=ns,
+        values=draw(st.lists(st.floats(-1e300, 1e300), min_size=len(ns), max_size=len(ns))),
     )
 
 
@@ -90,13 +103,28 @@ def risk_decisions(draw: Any) -> RiskDecision:
         app = req if action == "approved" else 0.0
     reasons = draw(st.lists(st.text(min_size=1, max_size=128), min_size=1 if action == "rejected" else 0, max_size=5))
     pf = PortfolioSnapshot(
-        equity=draw(finite), gross_exposure=draw(qtys), net_exposure=draw(finite), drawdown=draw(unit),
-        var=draw(finite), cvar=draw(finite), positions=draw(st.dictionaries(symbols, finite, max_size=5)),
+        equity=draw(finite),
+        gross_exposure=draw(qtys),
+        net_exposure=draw(finite),
+        drawdown=draw(unit),
+        var=draw(finite),
+        cvar=draw(finite),
+        positions=draw(st.dictionaries(symbols, finite, max_size=5)),
     )
     return RiskDecision(
-        id=draw(ids), intent_id=draw(ids), symbol=draw(symbols), ts=draw(tss), action=action, requested_qty=req,
-        approved_qty=app, reasons=reasons, var=draw(finite), cvar=draw(finite), portfolio=pf,
-        strategy=draw(st.none() | names), side=draw(st.none() | st.sampled_from(["buy", "sell"])),
+        id=draw(ids),
+        intent_id=draw(ids),
+        symbol=draw(symbols),
+        ts=draw(tss),
+        action=action,
+        requested_qty=req,
+        approved_qty=app,
+        reasons=reasons,
+        var=draw(finite),
+        cvar=draw(finite),
+        portfolio=pf,
+        strategy=draw(st.none() | names),
+        side=draw(st.none() | st.sampled_from(["buy", "sell"])),
     )
 
 
@@ -104,100 +132,225 @@ def risk_decisions(draw: Any) -> RiskDecision:
 def orders(draw: Any) -> Order:
     kind = draw(st.sampled_from(["market", "limit"]))
     return Order(
-        order_id=draw(ids), parent_id=draw(st.none() | ids), strategy=draw(names), symbol=draw(symbols),
-        side=draw(st.sampled_from(["buy", "sell"])), qty=draw(pos_qtys), type=kind,
-        limit_price=draw(prices) if kind == "limit" else None, tif=draw(st.sampled_from(["GTC", "IOC", "FOK", "DAY"])),
-        ts=draw(tss), reduce_only=draw(st.booleans()),
+        order_id=draw(ids),
+        parent_id=draw(st.none() | ids),
+        strategy=draw(names),
+        symbol=draw(symbols),
+        side=draw(st.sampled_from(["buy", "sell"])),
+        qty=draw(pos_qtys),
+        type=kind,
+        limit_price=draw(prices) if kind == "limit" else None,
+        tif=draw(st.sampled_from(["GTC", "IOC", "FOK", "DAY"])),
+        ts=draw(tss),
+        reduce_only=draw(st.booleans()),
     )
 
 
 tg_messages = st.builds(
     events.TelegramMessage,
-    message_id=st.integers(1, 2**31), date=st.integers(0, 2**32),
-    chat=st.builds(events.TelegramChat, id=st.integers(-(2**52), 2**52), type=st.sampled_from(["channel", "private"]),
-                   title=st.none() | st.text(max_size=50), username=st.none() | st.text(max_size=30)),
-    text=st.none() | texts, caption=st.none() | texts, edit_date=st.none() | st.integers(0, 2**32),
+    message_id=st.integers(1, 2**31),
+    date=st.integers(0, 2**32),
+    chat=st.builds(
+        events.TelegramChat,
+        id=st.integers(-(2**52), 2**52),
+        type=st.sampled_from(["channel", "private"]),
+        title=st.none() | st.text(max_size=50),
+        username=st.none() | st.text(max_size=30),
+    ),
+    text=st.none() | texts,
+    caption=st.none() | texts,
+    edit_date=st.none() | st.integers(0, 2**32),
 )
 
 STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Tick: st.builds(
-        Tick, symbol=symbols, ts=tss, price=prices, qty=qtys, side=st.sampled_from(["buy", "sell", "unknown"]),
-        trade_id=ids, venue=names, synthetic=st.booleans(),
+        Tick,
+        symbol=symbols,
+        ts=tss,
+        price=prices,
+        qty=qtys,
+        side=st.sampled_from(["buy", "sell", "unknown"]),
+        trade_id=ids,
+        venue=names,
+        synthetic=st.booleans(),
     ),
     Bar: bars(),
     TelegramUpdate: st.builds(
-        TelegramUpdate, update_id=st.integers(0, 2**40), message=st.none() | tg_messages,
-        edited_message=st.none() | tg_messages, channel_post=st.none() | tg_messages,
+        TelegramUpdate,
+        update_id=st.integers(0, 2**40),
+        message=st.none() | tg_messages,
+        edited_message=st.none() | tg_messages,
+        channel_post=st.none() | tg_messages,
     ),
     Signal: st.builds(
-        Signal, id=ids, source_chat=st.text(min_size=1, max_size=128), source_message_id=st.integers(0, 2**40),
-        version=st.integers(1, 100), symbol=symbols, side=st.sampled_from(["long", "short"]), kind=st.just("open"),
-        entries=st.lists(prices, min_size=1, max_size=10), targets=st.lists(prices, max_size=20),
-        stop=st.none() | prices, leverage=st.none() | st.floats(1e-3, 1000), ref_id=st.none() | ids,
-        close_fraction=st.none() | st.floats(1e-6, 1.0), trust=unit, ts=tss, raw_text=st.text(max_size=4096),
+        Signal,
+        id=ids,
+        source_chat=st.text(min_size=1, max_size=128),
+        source_message_id=st.integers(0, 2**40),
+        version=st.integers(1, 100),
+        symbol=symbols,
+        side=st.sampled_from(["long", "short"]),
+        kind=st.just("open"),
+        entries=st.lists(prices, min_size=1, max_size=10),
+        targets=st.lists(prices, max_size=20),
+        stop=st.none() | prices,
+        leverage=st.none() | st.floats(1e-3, 1000),
+        ref_id=st.none() | ids,
+        close_fraction=st.none() | st.floats(1e-6, 1.0),
+        trust=unit,
+        ts=tss,
+        raw_text=st.text(max_size=4096),
     ),
     FeatureVector: feature_vectors(),
     Score: st.builds(
-        Score, symbol=symbols, ts=tss, model_versions=st.dictionaries(names, st.text(min_size=1, max_size=64), max_size=4),
-        raw=st.dictionaries(names, unit, max_size=4), calibrated=unit, ensemble=unit, uncertainty=unit,
+        Score,
+        symbol=symbols,
+        ts=tss,
+        model_versions=st.dictionaries(names, st.text(min_size=1, max_size=64), max_size=4),
+        raw=st.dictionaries(names, unit, max_size=4),
+        calibrated=unit,
+        ensemble=unit,
+        uncertainty=unit,
     ),
     RiskDecision: risk_decisions(),
     Order: orders(),
     Fill: st.builds(
-        Fill, fill_id=ids, order_id=ids, symbol=symbols, side=st.sampled_from(["buy", "sell"]), price=prices,
-        qty=pos_qtys, fee=finite, slippage_bps=finite, ts=tss, liquidity=st.sampled_from(["maker", "taker"]),
+        Fill,
+        fill_id=ids,
+        order_id=ids,
+        symbol=symbols,
+        side=st.sampled_from(["buy", "sell"]),
+        price=prices,
+        qty=pos_qtys,
+        fee=finite,
+        slippage_bps=finite,
+        ts=tss,
+        liquidity=st.sampled_from(["maker", "taker"]),
     ),
     Alert: st.builds(
-        Alert, id=ids, severity=st.sampled_from(["info", "warning", "critical"]), kind=names, message=texts,
+        Alert,
+        id=ids,
+        severity=st.sampled_from(["info", "warning", "critical"]),
+        kind=names,
+        message=texts,
         labels=st.dictionaries(names, st.text(max_size=256), max_size=32),
-        dedupe_key=st.text(min_size=1, max_size=256), ts=tss,
+        dedupe_key=st.text(min_size=1, max_size=256),
+        ts=tss,
     ),
     DeadLetter: st.builds(
-        DeadLetter, source_topic=st.from_regex(events.TOPIC_NAME_PATTERN, fullmatch=True).filter(lambda s: len(s) < 250),
-        partition=st.integers(-1, 2**31 - 1), offset=st.integers(-1, 2**62), key=st.none() | st.binary(max_size=64),
-        error=st.sampled_from(sorted(REASONS)), detail=texts, raw=st.binary(max_size=512),
-        raw_size=st.integers(-1, 2**40), ts=tss, stage=names,
+        DeadLetter,
+        source_topic=st.from_regex(events.TOPIC_NAME_PATTERN, fullmatch=True).filter(lambda s: len(s) < 250),
+        partition=st.integers(-1, 2**31 - 1),
+        offset=st.integers(-1, 2**62),
+        key=st.none() | st.binary(max_size=64),
+        error=st.sampled_from(sorted(REASONS)),
+        detail=texts,
+        raw=st.binary(max_size=512),
+        raw_size=st.integers(-1, 2**40),
+        ts=tss,
+        stage=names,
     ),
     Intent: st.builds(
-        Intent, id=ids, account=names, symbol=symbols, strategy=names, target=st.floats(-10, 10), confidence=unit,
-        contributions=st.dictionaries(names, finite, max_size=6), reasons=st.lists(st.text(min_size=1, max_size=256), max_size=4),
-        price=prices, ts=tss,
+        Intent,
+        id=ids,
+        account=names,
+        symbol=symbols,
+        strategy=names,
+        target=st.floats(-10, 10),
+        confidence=unit,
+        contributions=st.dictionaries(names, finite, max_size=6),
+        reasons=st.lists(st.text(min_size=1, max_size=256), max_size=4),
+        price=prices,
+        ts=tss,
     ),
     ExecutionReport: st.one_of(
         st.builds(
-            ExecutionReport, id=ids, account=names, venue=names, kind=st.sampled_from(["fill", "partial_fill"]),
-            seq=st.integers(0, 2**62), client_order_id=ids, venue_order_id=st.none() | ids, symbol=symbols,
-            side=st.sampled_from(["buy", "sell"]), order_qty=qtys, last_qty=pos_qtys, last_price=prices, cum_qty=qtys,
-            leaves_qty=qtys, fee=finite, slippage_bps=finite, liquidity=st.sampled_from(["maker", "taker"]), ts=tss,
+            ExecutionReport,
+            id=ids,
+            account=names,
+            venue=names,
+            kind=st.sampled_from(["fill", "partial_fill"]),
+            seq=st.integers(0, 2**62),
+            client_order_id=ids,
+            venue_order_id=st.none() | ids,
+            symbol=symbols,
+            side=st.sampled_from(["buy", "sell"]),
+            order_qty=qtys,
+            last_qty=pos_qtys,
+            last_price=prices,
+            cum_qty=qtys,
+            leaves_qty=qtys,
+            fee=finite,
+            slippage_bps=finite,
+            liquidity=st.sampled_from(["maker", "taker"]),
+            ts=tss,
         ),
         st.builds(
-            ExecutionReport, id=ids, venue=names, kind=st.sampled_from(["ack", "cancel", "reject", "expire"]),
-            seq=st.integers(0, 2**62), client_order_id=ids, symbol=symbols, side=st.sampled_from(["buy", "sell"]),
-            order_qty=qtys, reason=st.text(max_size=256), ts=tss,
+            ExecutionReport,
+            id=ids,
+            venue=names,
+            kind=st.sampled_from(["ack", "cancel", "reject", "expire"]),
+            seq=st.integers(0, 2**62),
+            client_order_id=ids,
+            symbol=symbols,
+            side=st.sampled_from(["buy", "sell"]),
+            order_qty=qtys,
+            reason=st.text(max_size=256),
+            ts=tss,
         ),
         st.builds(
-            ExecutionReport, id=ids, venue=names, kind=st.just("positions"), seq=st.integers(0, 2**62),
-            positions=st.dictionaries(symbols, finite, max_size=5), open_orders=st.lists(ids, max_size=5),
-            cash=st.none() | finite, ts=tss,
+            ExecutionReport,
+            id=ids,
+            venue=names,
+            kind=st.just("positions"),
+            seq=st.integers(0, 2**62),
+            positions=st.dictionaries(symbols, finite, max_size=5),
+            open_orders=st.lists(ids, max_size=5),
+            cash=st.none() | finite,
+            ts=tss,
         ),
     ),
     CancelRequest: st.builds(
-        CancelRequest, id=ids, account=names, client_order_id=ids, symbol=symbols, strategy=names,
-        reason=st.text(max_size=256), ts=tss,
+        CancelRequest,
+        id=ids,
+        account=names,
+        client_order_id=ids,
+        symbol=symbols,
+        strategy=names,
+        reason=st.text(max_size=256),
+        ts=tss,
     ),
     ControlCommand: st.builds(
-        ControlCommand, id=ids, issuer=names,
-        scope=st.one_of(names.map(lambda n: f"account:{n}"), symbols.map(lambda n: f"symbol:{n}"),
-                        names.map(lambda n: f"strategy:{n}")),
+        ControlCommand,
+        id=ids,
+        issuer=names,
+        scope=st.one_of(
+            names.map(lambda n: f"account:{n}"),
+            symbols.map(lambda n: f"symbol:{n}"),
+            names.map(lambda n: f"strategy:{n}"),
+        ),
         action=st.sampled_from(sorted(events.CONTROL_ACTIONS)),
-        parameters=st.dictionaries(names, st.one_of(st.text(max_size=256), finite, st.integers(-2**53, 2**53), st.booleans()), max_size=4),
-        reason=texts, ts=tss, key_id=names, signature=st.text(alphabet="0123456789abcdef", max_size=64),
+        parameters=st.dictionaries(
+            names, st.one_of(st.text(max_size=256), finite, st.integers(-(2**53), 2**53), st.booleans()), max_size=4
+        ),
+        reason=texts,
+        ts=tss,
+        key_id=names,
+        signature=st.text(alphabet="0123456789abcdef", max_size=64),
     ),
     AuditEvent: st.builds(
-        AuditEvent, id=ids, actor=names, action=names, scope=st.text(max_size=128),
-        result=st.sampled_from(["applied", "refused", "denied", "error"]), command_id=st.none() | ids, detail=texts,
-        parameters_digest=st.text(alphabet="0123456789abcdef", max_size=64), source=names,
-        client_address=st.text(max_size=64), ts=tss,
+        AuditEvent,
+        id=ids,
+        actor=names,
+        action=names,
+        scope=st.text(max_size=128),
+        result=st.sampled_from(["applied", "refused", "denied", "error"]),
+        command_id=st.none() | ids,
+        detail=texts,
+        parameters_digest=st.text(alphabet="0123456789abcdef", max_size=64),
+        source=names,
+        client_address=st.text(max_size=64),
+        ts=tss,
     ),
 }
 
@@ -237,8 +390,16 @@ def test_awkward_floats_survive(ps: list[float]) -> None:
 
 def tick_dict(**over: Any) -> dict[str, Any]:
     d: dict[str, Any] = dict(
-        event="tick", symbol="BTC-USD", ts=TS, price=37000.5, qty=0.25, side="buy", trade_id="binance:1",
-        venue="binance", synthetic=False, schema_version=1,
+        event="tick",
+        symbol="BTC-USD",
+        ts=TS,
+        price=37000.5,
+        qty=0.25,
+        side="buy",
+        trade_id="binance:1",
+        venue="binance",
+        synthetic=False,
+        schema_version=1,
     )
     d.update(over)
     return {k: v for k, v in d.items() if v is not _DROP}
@@ -299,17 +460,49 @@ def test_overflowing_numbers_are_rejected(field: str, literal: str) -> None:
 @pytest.mark.parametrize(
     "over",
     [
-        {"price": 0}, {"price": -1.0}, {"price": "37000"}, {"price": None}, {"price": True},
-        {"qty": -0.001}, {"qty": -1e-300}, {"qty": "1"},
-        {"ts": 1.5}, {"ts": "2024-01-01"}, {"ts": True}, {"ts": 0}, {"ts": -1}, {"ts": stime.TS_MIN_NS - 1},
-        {"ts": stime.TS_MAX_NS}, {"ts": 10**30},
-        {"side": "hold"}, {"side": "BUY"}, {"synthetic": "no"},
-        {"symbol": "btcusd"}, {"symbol": "BTC USD"}, {"symbol": "BTCUSD\n"}, {"symbol": ""}, {"symbol": "A" * 21},
-        {"symbol": "BTC--USD"}, {"symbol": "BTC-"}, {"symbol": "ÄBC"}, {"symbol": 123},
-        {"trade_id": ""}, {"trade_id": "a b"}, {"trade_id": "x" * 129}, {"trade_id": "é"}, {"trade_id": "a\n"},
-        {"venue": ""}, {"venue": "bad venue"}, {"venue": "-x"},
-        {"price": _DROP}, {"symbol": _DROP}, {"ts": _DROP},
-        {"schema_version": 0}, {"schema_version": -3}, {"schema_version": "1"}, {"schema_version": 1.0},
+        {"price": 0},
+        {"price": -1.0},
+        {"price": "37000"},
+        {"price": None},
+        {"price": True},
+        {"qty": -0.001},
+        {"qty": -1e-300},
+        {"qty": "1"},
+        {"ts": 1.5},
+        {"ts": "2024-01-01"},
+        {"ts": True},
+        {"ts": 0},
+        {"ts": -1},
+        {"ts": stime.TS_MIN_NS - 1},
+        {"ts": stime.TS_MAX_NS},
+        {"ts": 10**30},
+        {"side": "hold"},
+        {"side": "BUY"},
+        {"synthetic": "no"},
+        {"symbol": "btcusd"},
+        {"symbol": "BTC USD"},
+        {"symbol": "BTCUSD\n"},
+        {"symbol": ""},
+        {"symbol": "A" * 21},
+        {"symbol": "BTC--USD"},
+        {"symbol": "BTC-"},
+        {"symbol": "ÄBC"},
+        {"symbol": 123},
+        {"trade_id": ""},
+        {"trade_id": "a b"},
+        {"trade_id": "x" * 129},
+        {"trade_id": "é"},
+        {"trade_id": "a\n"},
+        {"venue": ""},
+        {"venue": "bad venue"},
+        {"venue": "-x"},
+        {"price": _DROP},
+        {"symbol": _DROP},
+        {"ts": _DROP},
+        {"schema_version": 0},
+        {"schema_version": -3},
+        {"schema_version": "1"},
+        {"schema_version": 1.0},
     ],
     ids=repr,
 )
@@ -318,8 +511,15 @@ def test_invalid_tick_fields_are_validation_errors(over: dict[str, Any]) -> None
 
 
 def test_boundaries_are_accepted() -> None:
-    for over in [{"ts": stime.TS_MIN_NS}, {"ts": stime.TS_MAX_NS - 1}, {"qty": 0.0}, {"price": 5e-324},
-                 {"symbol": "A" * 20 + "/" + "B" * 12}, {"symbol": "ETH/USDT"}, {"trade_id": "~" * 128}]:
+    for over in [
+        {"ts": stime.TS_MIN_NS},
+        {"ts": stime.TS_MAX_NS - 1},
+        {"qty": 0.0},
+        {"price": 5e-324},
+        {"symbol": "A" * 20 + "/" + "B" * 12},
+        {"symbol": "ETH/USDT"},
+        {"trade_id": "~" * 128},
+    ]:
         assert reason_of(j(tick_dict(**over))) is None, over
 
 
@@ -364,8 +564,18 @@ def test_oversized_is_rejected_before_parsing() -> None:
 
 def sig(**over: Any) -> bytes:
     d: dict[str, Any] = dict(
-        id="tg:-100123:42", source_chat="-100123", source_message_id=42, symbol="BTCUSDT", side="long",
-        entries=[100.0, 99.0], targets=[110.0], stop=95.0, leverage=5.0, trust=0.7, ts=TS, raw_text="BTC long",
+        id="tg:-100123:42",
+        source_chat="-100123",
+        source_message_id=42,
+        symbol="BTCUSDT",
+        side="long",
+        entries=[100.0, 99.0],
+        targets=[110.0],
+        stop=95.0,
+        leverage=5.0,
+        trust=0.7,
+        ts=TS,
+        raw_text="BTC long",
     )
     d.update(over)
     return j({k: v for k, v in d.items() if v is not _DROP})
@@ -390,20 +600,54 @@ def sig(**over: Any) -> bytes:
         (sig(ref_id="x\n"), Signal),
         (sig(close_fraction=0.0), Signal),
         (sig(source_chat=""), Signal),
-        (j(dict(id="a", severity="info", kind="k", message="m", dedupe_key="d", ts=TS,
-                labels={f"k{i}": "v" for i in range(33)})), Alert),
-        (j(dict(id="a", severity="info", kind="k", message="m", dedupe_key="d", ts=TS, labels={"k": "v" * 257})), Alert),
+        (
+            j(
+                dict(
+                    id="a",
+                    severity="info",
+                    kind="k",
+                    message="m",
+                    dedupe_key="d",
+                    ts=TS,
+                    labels={f"k{i}": "v" for i in range(33)},
+                )
+            ),
+            Alert,
+        ),
+        (
+            j(dict(id="a", severity="info", kind="k", message="m", dedupe_key="d", ts=TS, labels={"k": "v" * 257})),
+            Alert,
+        ),
         (j(dict(id="a", severity="info", kind="k", message="m" * 4097, dedupe_key="d", ts=TS)), Alert),
         (j(dict(id="a", severity="fatal", kind="k", message="m", dedupe_key="d", ts=TS)), Alert),
         (j(dict(id="a", severity="info", kind="k\n", message="m", dedupe_key="d", ts=TS)), Alert),
         (j(dict(id="a", severity="info", kind="k", message="m", dedupe_key="", ts=TS)), Alert),
-        (j(dict(symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=["a", "b"], values=[1.0])),
-         FeatureVector),
-        (j(dict(symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=["a", "a"],
-                values=[1.0, 2.0])), FeatureVector),
+        (
+            j(dict(symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=["a", "b"], values=[1.0])),
+            FeatureVector,
+        ),
+        (
+            j(
+                dict(
+                    symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=["a", "a"], values=[1.0, 2.0]
+                )
+            ),
+            FeatureVector,
+        ),
         (j(dict(symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=[], values=[])), FeatureVector),
-        (j(dict(symbol="BTCUSD", ts=TS, feature_set="fs", feature_set_version=1, names=[f"f{i}" for i in range(513)],
-                values=[0.0] * 513)), FeatureVector),
+        (
+            j(
+                dict(
+                    symbol="BTCUSD",
+                    ts=TS,
+                    feature_set="fs",
+                    feature_set_version=1,
+                    names=[f"f{i}" for i in range(513)],
+                    values=[0.0] * 513,
+                )
+            ),
+            FeatureVector,
+        ),
         (j(dict(symbol="BTCUSD", ts=TS, model_versions={}, raw={"m": 1.2}, calibrated=0.5, ensemble=0.5)), Score),
         (j(dict(symbol="BTCUSD", ts=TS, model_versions={}, raw={}, calibrated=-0.1, ensemble=0.5)), Score),
     ],
@@ -418,14 +662,38 @@ def test_signal_sample_is_valid() -> None:  # guards the negative cases above ag
     assert reason_of(sig(kind="close", entries=[], close_fraction=0.5), Signal) is None
 
 
-BAR = dict(symbol="ETHUSD", ts=TS, resolution_s=60, open=10.0, high=12.0, low=9.0, close=11.0, volume=5.0,
-           buy_volume=2.0, sell_volume=3.0, vwap=10.5, trade_count=7)
+BAR = dict(
+    symbol="ETHUSD",
+    ts=TS,
+    resolution_s=60,
+    open=10.0,
+    high=12.0,
+    low=9.0,
+    close=11.0,
+    volume=5.0,
+    buy_volume=2.0,
+    sell_volume=3.0,
+    vwap=10.5,
+    trade_count=7,
+)
 
 
 @pytest.mark.parametrize(
     "over",
-    [{"high": 10.5}, {"low": 10.5}, {"open": 12.5}, {"close": 8.0}, {"high": 8.0}, {"vwap": 13.0}, {"vwap": 8.9},
-     {"buy_volume": 4.0}, {"volume": -1.0}, {"resolution_s": 0}, {"trade_count": -1}, {"open": "1e999"}],
+    [
+        {"high": 10.5},
+        {"low": 10.5},
+        {"open": 12.5},
+        {"close": 8.0},
+        {"high": 8.0},
+        {"vwap": 13.0},
+        {"vwap": 8.9},
+        {"buy_volume": 4.0},
+        {"volume": -1.0},
+        {"resolution_s": 0},
+        {"trade_count": -1},
+        {"open": "1e999"},
+    ],
     ids=repr,
 )
 def test_inconsistent_bars_are_rejected(over: dict[str, Any]) -> None:
@@ -434,14 +702,30 @@ def test_inconsistent_bars_are_rejected(over: dict[str, Any]) -> None:
     assert reason_of(raw, Bar) == "validation"
 
 
-ORDER = dict(order_id="o1", strategy="s1", symbol="BTCUSD", side="buy", qty=1.0, type="limit", limit_price=100.0,
-             tif="GTC", ts=TS)
+ORDER = dict(
+    order_id="o1",
+    strategy="s1",
+    symbol="BTCUSD",
+    side="buy",
+    qty=1.0,
+    type="limit",
+    limit_price=100.0,
+    tif="GTC",
+    ts=TS,
+)
 
 
 @pytest.mark.parametrize(
     "over",
-    [{"limit_price": None}, {"type": "market"}, {"qty": 0.0}, {"qty": -1.0}, {"tif": "GTD"}, {"side": "long"},
-     {"limit_price": 0.0}],
+    [
+        {"limit_price": None},
+        {"type": "market"},
+        {"qty": 0.0},
+        {"qty": -1.0},
+        {"tif": "GTD"},
+        {"side": "long"},
+        {"limit_price": 0.0},
+    ],
     ids=repr,
 )
 def test_invalid_orders_are_rejected(over: dict[str, Any]) -> None:
@@ -451,11 +735,19 @@ def test_invalid_orders_are_rejected(over: dict[str, Any]) -> None:
 
 def test_risk_decision_consistency() -> None:
     base = dict(id="d1", intent_id="i1", symbol="BTCUSD", ts=TS, requested_qty=2.0, portfolio={"equity": 1e5})
-    ok = [dict(action="approved", approved_qty=2.0), dict(action="resized", approved_qty=1.0),
-          dict(action="rejected", approved_qty=0.0, reasons=["var_limit"])]
-    bad = [dict(action="approved", approved_qty=1.0), dict(action="resized", approved_qty=2.0),
-           dict(action="resized", approved_qty=0.0), dict(action="rejected", approved_qty=0.0),
-           dict(action="rejected", approved_qty=1.0, reasons=["x"]), dict(action="approved", approved_qty=2.0, var="1e999")]
+    ok = [
+        dict(action="approved", approved_qty=2.0),
+        dict(action="resized", approved_qty=1.0),
+        dict(action="rejected", approved_qty=0.0, reasons=["var_limit"]),
+    ]
+    bad = [
+        dict(action="approved", approved_qty=1.0),
+        dict(action="resized", approved_qty=2.0),
+        dict(action="resized", approved_qty=0.0),
+        dict(action="rejected", approved_qty=0.0),
+        dict(action="rejected", approved_qty=1.0, reasons=["x"]),
+        dict(action="approved", approved_qty=2.0, var="1e999"),
+    ]
     for o in ok:
         assert reason_of(j({**base, **o}), RiskDecision) is None, o
     for b in bad:
@@ -474,13 +766,22 @@ def test_construction_rejects_non_finite_and_non_positive_prices(bad: float) -> 
 
 def test_construction_rejects_bad_quantities_symbols_times() -> None:
     ok = dict(symbol="BTCUSD", ts=TS, price=1.0, qty=1.0, side="buy", trade_id="x", venue="v")
-    for over in [{"qty": -1.0}, {"qty": math.nan}, {"qty": math.inf}, {"symbol": "btc"}, {"ts": 5},
-                 {"trade_id": "a b"}, {"venue": "a b"}, {"schema_version": 2}]:
+    for over in [
+        {"qty": -1.0},
+        {"qty": math.nan},
+        {"qty": math.inf},
+        {"symbol": "btc"},
+        {"ts": 5},
+        {"trade_id": "a b"},
+        {"venue": "a b"},
+        {"schema_version": 2},
+    ]:
         with pytest.raises(ValueError):
             Tick(**{**ok, **over})
     with pytest.raises(ValueError, match="values"):
-        FeatureVector(symbol="BTCUSD", ts=TS, feature_set="f", feature_set_version=1, names=["a", "b"],
-                      values=[1.0, math.nan])
+        FeatureVector(
+            symbol="BTCUSD", ts=TS, feature_set="f", feature_set_version=1, names=["a", "b"], values=[1.0, math.nan]
+        )
     with pytest.raises(ValueError, match="OHLC"):
         Bar(**{**BAR, "low": 10.5})  # type: ignore[arg-type]
 
@@ -497,14 +798,29 @@ def test_decode_error_is_typed_and_picklable() -> None:
 
 def test_decode_many_splits_good_and_bad_in_order() -> None:
     good = [encode(draw_example(Tick, i)) for i in range(5)]
-    raws: list[Any] = [good[0], b"{", good[1], None, j(tick_dict(schema_version=9)), good[2], b"[]",
-                       j(tick_dict(price=-1)), b"x" * 5000, good[3], good[4]]
+    raws: list[Any] = [
+        good[0],
+        b"{",
+        good[1],
+        None,
+        j(tick_dict(schema_version=9)),
+        good[2],
+        b"[]",
+        j(tick_dict(price=-1)),
+        b"x" * 5000,
+        good[3],
+        good[4],
+    ]
     assert max(len(r) for r in raws if r and r[0] != ord("x")) < 4000
     events_, failures = decode_many(raws, Tick, max_bytes=4000)
     assert events_ == [decode(g, Tick) for g in good]
     assert [(i, e.reason) for i, e in failures] == [
-        (1, "invalid_json"), (3, "invalid_json"), (4, "unknown_schema_version"), (6, "wrong_type"),
-        (7, "validation"), (8, "oversized"),
+        (1, "invalid_json"),
+        (3, "invalid_json"),
+        (4, "unknown_schema_version"),
+        (6, "wrong_type"),
+        (7, "validation"),
+        (8, "oversized"),
     ]
     assert decode_many([], Tick) == ([], [])
 
@@ -551,11 +867,18 @@ def test_ns_datetime_round_trip(ns: int) -> None:
 # Topic registry
 
 DESIGN_TOPICS = {  # DESIGN §2: topic -> (key, event)
-    "ticks": ("symbol", Tick), "telegram.updates": ("chat id", TelegramUpdate), "signals": ("symbol", Signal),
-    "features": ("symbol", FeatureVector), "scores": ("symbol", Score), "risk.decisions": ("symbol", RiskDecision),
-    "orders": ("symbol", Order), "fills": ("symbol", Fill),
+    "ticks": ("symbol", Tick),
+    "telegram.updates": ("chat id", TelegramUpdate),
+    "signals": ("symbol", Signal),
+    "features": ("symbol", FeatureVector),
+    "scores": ("symbol", Score),
+    "risk.decisions": ("symbol", RiskDecision),
+    "orders": ("symbol", Order),
+    "fills": ("symbol", Fill),
     "order.cancels": ("symbol", CancelRequest),  # added by the project to DESIGN §2 (docs/topics.md)
-    "execution.reports": ("account", ExecutionReport), "control": ("scope", ControlCommand), "audit": ("scope", AuditEvent),
+    "execution.reports": ("account", ExecutionReport),
+    "control": ("scope", ControlCommand),
+    "audit": ("scope", AuditEvent),
     "alerts": ("alert kind", Alert),
     "dlq": ("source topic", DeadLetter),
 }
@@ -616,8 +939,11 @@ def test_schema_content() -> None:
 
 def test_export_script_check_mode(tmp_path: Path) -> None:
     script = REPO / "scripts" / "export_jsonschema.py"
-    run = lambda *a: subprocess.run([sys.executable, str(script), "--out", str(tmp_path), *a],  # noqa: E731
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path), *a],  # noqa: E731
+        capture_output=True,
+        text=True,
+    )
     assert run("--check").returncode == 1  # empty directory: everything missing
     assert run().returncode == 0
     assert run("--check").returncode == 0

@@ -26,14 +26,33 @@ from schemas.migrations import (
 REPO = Path(__file__).resolve().parent.parent
 PG_TABLES = {"ticks", "bars", "orders", "fills", "risk_decisions", "signals", "dead_letters", "audit", "api_keys"}
 PG_PARTITIONED = {"ticks", "bars", "orders", "fills", "risk_decisions"}
-CH_TABLES = {"ticks", "bars", "features", "scores", "orders", "fills", "risk_decisions", "signals", "alerts",
-             "dead_letters"}
+CH_TABLES = {
+    "ticks",
+    "bars",
+    "features",
+    "scores",
+    "orders",
+    "fills",
+    "risk_decisions",
+    "signals",
+    "alerts",
+    "dead_letters",
+}
 # event field -> column where the name differs (SQL keywords / clarity)
 RENAMED = {"type": "order_type", "partition": "source_partition", "offset": "source_offset", "key": "msg_key"}
-TABLE_EVENT = {"ticks": events.Tick, "bars": events.Bar, "orders": events.Order, "fills": events.Fill,
-               "risk_decisions": events.RiskDecision, "signals": events.Signal, "dead_letters": events.DeadLetter,
-               "features": events.FeatureVector, "scores": events.Score, "alerts": events.Alert,
-               "audit": events.AuditEvent}
+TABLE_EVENT = {
+    "ticks": events.Tick,
+    "bars": events.Bar,
+    "orders": events.Order,
+    "fills": events.Fill,
+    "risk_decisions": events.RiskDecision,
+    "signals": events.Signal,
+    "dead_letters": events.DeadLetter,
+    "features": events.FeatureVector,
+    "scores": events.Score,
+    "alerts": events.Alert,
+    "audit": events.AuditEvent,
+}
 
 _CREATE_RE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\(")
 
@@ -97,8 +116,14 @@ def test_versions_strictly_increase_from_one(backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_statement_is_idempotent(backend: str) -> None:
-    allowed = ("CREATE TABLE IF NOT EXISTS", "CREATE INDEX IF NOT EXISTS", "CREATE EXTENSION IF NOT EXISTS",
-               "CREATE OR REPLACE FUNCTION", "CREATE OR REPLACE TRIGGER", "SELECT ")
+    allowed = (
+        "CREATE TABLE IF NOT EXISTS",
+        "CREATE INDEX IF NOT EXISTS",
+        "CREATE EXTENSION IF NOT EXISTS",
+        "CREATE OR REPLACE FUNCTION",
+        "CREATE OR REPLACE TRIGGER",
+        "SELECT ",
+    )
     for m in migrations(backend):
         for stmt in m.statements:
             assert stmt.startswith(allowed), f"{backend}/{m.version}: not idempotent: {stmt[:80]!r}"
@@ -153,8 +178,14 @@ def test_clickhouse_tables() -> None:
         assert "ts" in order_by.split(", "), t
         assert ("TTL" in stmt) == (t == "ticks"), t
     assert "TTL inserted_at + INTERVAL 180 DAY" in create_statement("clickhouse", "ticks")
-    for t, id_col in {"ticks": "trade_id", "orders": "order_id", "fills": "fill_id", "risk_decisions": "id",
-                      "signals": "id", "alerts": "id"}.items():
+    for t, id_col in {
+        "ticks": "trade_id",
+        "orders": "order_id",
+        "fills": "fill_id",
+        "risk_decisions": "id",
+        "signals": "id",
+        "alerts": "id",
+    }.items():
         assert id_col in re.search(r"ORDER BY \(([^)]*)\)", create_statement("clickhouse", t)).group(1), t
 
 
@@ -213,10 +244,13 @@ def test_pg_migrations_apply_twice(pg_dsn: str, backend: str) -> None:
         has_ts = bool(conn.execute(TIMESCALE_PROBE_SQL).fetchall())
         for _ in range(2):  # idempotent
             _apply_pg(conn, backend, with_timescale=has_ts)
-        rels = {r[0] for r in conn.execute(
-            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition"
-        ).fetchall()}
+        rels = {
+            r[0]
+            for r in conn.execute(
+                "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE nspname = 'public' AND relkind IN ('r', 'p') AND NOT relispartition"
+            ).fetchall()
+        }
         assert PG_TABLES | {"schema_migrations"} <= rels
         assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [
             m.version for m in migrations(backend)
@@ -226,25 +260,32 @@ def test_pg_migrations_apply_twice(pg_dsn: str, backend: str) -> None:
         for _ in range(2):
             conn.execute(
                 "INSERT INTO ticks (symbol, ts, ts_ns, venue, trade_id, price, qty, side) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", row)
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                row,
+            )
         assert conn.execute("SELECT count(*) FROM ticks").fetchone() == (1,)
         # The DDL's CHECKs reject what the schemas reject.
         for bad in ([float("nan"), 1.0], [float("inf"), 1.0], [-1.0, 1.0], [1.0, -2.0]):
             with pytest.raises(psycopg.errors.CheckViolation):
                 conn.execute(
                     "INSERT INTO ticks (symbol, ts, ts_ns, venue, trade_id, price, qty, side) "
-                    "VALUES ('X', now(), 1, 'v', 'bad', %s, %s, 'buy')", bad)
+                    "VALUES ('X', now(), 1, 'v', 'bad', %s, %s, 'buy')",
+                    bad,
+                )
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute(
                 "INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, limit_price, tif, ts, ts_ns) "
-                "VALUES ('o', 's', 'X', 'buy', 1, 'limit', NULL, 'GTC', now(), 1)")
+                "VALUES ('o', 's', 'X', 'buy', 1, 'limit', NULL, 'GTC', now(), 1)"
+            )
         created = conn.execute("SELECT levibot_ensure_monthly_partitions('ticks', '2021-02-28T23:00:00-05:00', 2)")
         n = created.fetchone()[0]
         where = conn.execute("SELECT tableoid::regclass::text FROM ticks").fetchone()[0]
         if backend == "postgres":
             assert n == 2  # March and April 2021 (UTC), from a time that is still February in New York
             assert where == "ticks_p202103"  # the row moved out of the default partition
-            assert conn.execute("SELECT levibot_ensure_monthly_partitions('ticks', '2021-03-01Z', 2)").fetchone() == (0,)
+            assert conn.execute("SELECT levibot_ensure_monthly_partitions('ticks', '2021-03-01Z', 2)").fetchone() == (
+                0,
+            )
         else:
             assert n == 0
 
@@ -273,8 +314,9 @@ print(json.dumps({"tables": dict(rows), "final_count": n, "ts": ts}))
 @pytest.mark.clickhouse
 def test_clickhouse_migrations_apply_twice_in_chdb(tmp_path: Path) -> None:
     # A subprocess: chDB allows one data path per process, and the test session has its own.
-    out = subprocess.run([sys.executable, "-c", CH_SCRIPT, str(tmp_path / "ch")], capture_output=True, text=True,
-                         cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", CH_SCRIPT, str(tmp_path / "ch")], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert CH_TABLES | {"schema_migrations"} <= set(res["tables"])

@@ -54,8 +54,17 @@ def _outcome(out: IngestOutcome) -> dict[str, Any]:
     if out.signal is None:
         return {"status": out.status, "reason": out.reason}
     s = out.signal
-    return {"status": out.status, "kind": s.kind, "symbol": s.symbol, "side": s.side, "stop": s.stop,
-            "close_fraction": s.close_fraction, "version": s.version, "id": s.id, "ref_id": s.ref_id}
+    return {
+        "status": out.status,
+        "kind": s.kind,
+        "symbol": s.symbol,
+        "side": s.side,
+        "stop": s.stop,
+        "close_fraction": s.close_fraction,
+        "version": s.version,
+        "id": s.id,
+        "ref_id": s.ref_id,
+    }
 
 
 def ingest_follow_up(case: dict[str, Any]) -> tuple[IngestOutcome, IngestOutcome]:
@@ -65,11 +74,11 @@ def ingest_follow_up(case: dict[str, Any]) -> tuple[IngestOutcome, IngestOutcome
     first = ingest_message(original, trust=0.7, get=state.get)
     _apply(state, first)
     if case["mode"] == "reply":
-        msg = InboundMessage(chat_id=CHAT, message_id=REPLY_ID, date_s=T0 + 60, text=case["text"],
-                             reply_to_message_id=ORIGINAL_ID)
+        msg = InboundMessage(
+            chat_id=CHAT, message_id=REPLY_ID, date_s=T0 + 60, text=case["text"], reply_to_message_id=ORIGINAL_ID
+        )
     else:
-        msg = InboundMessage(chat_id=CHAT, message_id=ORIGINAL_ID, date_s=T0, edit_date_s=T0 + 120,
-                             text=case["text"])
+        msg = InboundMessage(chat_id=CHAT, message_id=ORIGINAL_ID, date_s=T0, edit_date_s=T0 + 120, text=case["text"])
     return first, ingest_message(msg, trust=0.7, get=state.get)
 
 
@@ -118,8 +127,9 @@ def failure_table(failures: list[tuple[dict[str, Any], list[str]]]) -> str:
     for case, problems in failures:
         exp = case["expect"]
         what = exp.get("reason") or exp.get("action") or exp.get("entry_type", "signal")
-        lines.append(f"{case['id']:<14} {case['style']:<20} {exp['type'][:9] + ':' + str(what):<22} "
-                     + "; ".join(problems))
+        lines.append(
+            f"{case['id']:<14} {case['style']:<20} {exp['type'][:9] + ':' + str(what):<22} " + "; ".join(problems)
+        )
     return "\n".join(lines)
 
 
@@ -147,8 +157,16 @@ def test_corpus_shape():
     assert kinds["signal"] >= 150 and kinds["lifecycle"] >= 60 and kinds["edit"] >= 15, kinds
     assert kinds["rejection"] + kinds["chatter"] >= 50, kinds
     reasons = {c["expect"]["reason"] for c in CASES if c["expect"]["type"] == "rejection"}
-    assert {"no_signal", "no_stop", "no_symbol", "no_side", "no_entry", "ambiguous", "stop_wrong_side",
-            "targets_wrong_side"} <= reasons
+    assert {
+        "no_signal",
+        "no_stop",
+        "no_symbol",
+        "no_side",
+        "no_entry",
+        "ambiguous",
+        "stop_wrong_side",
+        "targets_wrong_side",
+    } <= reasons
     entry_types = {c["expect"].get("entry_type", "limit") for c in CASES if c["expect"]["type"] == "signal"}
     assert entry_types == {"limit", "zone", "market", "below", "above"}
     # every style has rejections, and every style but the promotional one new signals and follow-ups
@@ -163,8 +181,7 @@ def test_corpus_pass_rate():
     passed, failures = corpus_report(CASES)
     rate = passed / len(CASES)
     styles = len({c["style"] for c in CASES})
-    print(f"\nsignal corpus: {passed}/{len(CASES)} exact = {rate:.2%} over {styles} styles; "
-          f"{len(failures)} failures")
+    print(f"\nsignal corpus: {passed}/{len(CASES)} exact = {rate:.2%} over {styles} styles; {len(failures)} failures")
     if failures:
         print(failure_table(failures))
     assert rate >= PASS_RATE, f"{passed}/{len(CASES)} = {rate:.2%} < {PASS_RATE:.0%}\n" + failure_table(failures)
@@ -175,8 +192,10 @@ def test_report_counts_a_wrong_expectation():
     signal = next(c for c in CASES if c["expect"]["type"] == "signal" and not check_case(c))
     wrong_stop = dict(signal, expect=dict(signal["expect"], stop=(signal["expect"].get("stop") or 1.0) * 1.01))
     reject = next(c for c in CASES if c["expect"]["type"] == "rejection" and not check_case(c))
-    wrong_reason = dict(reject, expect=dict(reject["expect"],
-                                            reason="no_stop" if reject["expect"]["reason"] != "no_stop" else "no_side"))
+    wrong_reason = dict(
+        reject,
+        expect=dict(reject["expect"], reason="no_stop" if reject["expect"]["reason"] != "no_stop" else "no_side"),
+    )
     follow = next(c for c in CASES if c.get("mode") == "reply" and not check_case(c))
     wrong_kind = dict(follow, outcome=dict(follow["outcome"], kind="open"))
     passed, failures = corpus_report([signal, wrong_stop, reject, wrong_reason, follow, wrong_kind])

@@ -40,8 +40,14 @@ def free_port() -> int:
 def start_app(module: str, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     """Start a Faust app module as a subprocess and wait for its /healthz."""
     fh = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", module], cwd=REPO, env={**os.environ, **env}, stdout=fh,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def healthy() -> bool:
         if proc.poll() is not None:
@@ -79,10 +85,22 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return e.code
 
 
-def update(update_id: int, message_id: int, text: str, *, chat: int = CHAT, edit: int | None = None,
-           reply_to: int | None = None, username: str = "vipsignals") -> bytes:
-    msg: dict = {"message_id": message_id, "date": T0 + message_id,
-                 "chat": {"id": chat, "type": "channel", "title": "VIP", "username": username}, "text": text}
+def update(
+    update_id: int,
+    message_id: int,
+    text: str,
+    *,
+    chat: int = CHAT,
+    edit: int | None = None,
+    reply_to: int | None = None,
+    username: str = "vipsignals",
+) -> bytes:
+    msg: dict = {
+        "message_id": message_id,
+        "date": T0 + message_id,
+        "chat": {"id": chat, "type": "channel", "title": "VIP", "username": username},
+        "text": text,
+    }
     if edit is not None:
         msg["edit_date"] = edit
     if reply_to is not None:
@@ -129,13 +147,18 @@ def test_webhook_to_signals_exactly_once(kafka_bootstrap, topic_prefix, tmp_path
         assert post(url, update(8, 10, EDITED, edit=T0 + 500), ok) == 200  # the edit redelivered
 
         sig_topic, dlq_topic = topic_prefix + "signals", topic_prefix + "dlq"
-        wait_for(lambda: len(read_all(kafka_bootstrap, sig_topic)) >= 3 and len(read_all(kafka_bootstrap, dlq_topic)) >= 2,
-                 30, "3 signals and 2 dead letters")
+        wait_for(
+            lambda: len(read_all(kafka_bootstrap, sig_topic)) >= 3 and len(read_all(kafka_bootstrap, dlq_topic)) >= 2,
+            30,
+            "3 signals and 2 dead letters",
+        )
         # the agent has handled every one of the 7 accepted updates (one outcome each): a duplicate signal would
         # already be on the topic
         wait_for(lambda: metric_total(port, "levibot_signal_ingest_total") == 7, 30, "7 ingest outcomes")
-        sigs = sorted((decode(m.value(), Signal) for m in read_all(kafka_bootstrap, sig_topic)),
-                      key=lambda s: (s.source_message_id, s.version))
+        sigs = sorted(
+            (decode(m.value(), Signal) for m in read_all(kafka_bootstrap, sig_topic)),
+            key=lambda s: (s.source_message_id, s.version),
+        )
         dls = [decode(m.value(), DeadLetter) for m in read_all(kafka_bootstrap, dlq_topic)]
         raw_updates = read_all(kafka_bootstrap, topic_prefix + "telegram.updates")
         sig_msgs = read_all(kafka_bootstrap, sig_topic)
@@ -151,10 +174,20 @@ def test_webhook_to_signals_exactly_once(kafka_bootstrap, topic_prefix, tmp_path
     assert {m.key() for m in raw_updates} == {str(CHAT).encode(), str(OTHER_CHAT).encode()}
 
     assert [(s.id, s.version, s.kind) for s in sigs] == [
-        (f"tg:{CHAT}:10", 1, "open"), (f"tg:{CHAT}:10", 2, "open"), (f"tg:{CHAT}:12", 1, "update")]
+        (f"tg:{CHAT}:10", 1, "open"),
+        (f"tg:{CHAT}:10", 2, "open"),
+        (f"tg:{CHAT}:12", 1, "update"),
+    ]
     v1, v2, upd = sigs
     assert (v1.symbol, v1.side, v1.entries, v1.targets, v1.stop, v1.leverage, v1.trust) == (
-        "BTC-USDT", "long", [27000.0, 27400.0], [27800.0, 28500.0, 29000.0], 26500.0, 10.0, 0.8)
+        "BTC-USDT",
+        "long",
+        [27000.0, 27400.0],
+        [27800.0, 28500.0, 29000.0],
+        26500.0,
+        10.0,
+        0.8,
+    )
     assert (v2.targets[-1], v2.stop, v2.ts) == (29500.0, 26600.0, (T0 + 500) * 10**9)
     assert (upd.ref_id, upd.symbol, upd.side, upd.stop) == (f"tg:{CHAT}:10", "BTC-USDT", "long", 27200.0)
     assert sorted(d.error for d in dls) == ["chat_not_allowed", "no_signal"]
@@ -180,7 +213,12 @@ def test_ingest_state_rules():
     assert step(message_id=1, date_s=T0, edit_date_s=T0 + 30, text="old edit").status == "duplicate"
     # a follow-up naming the symbol, not a reply, finds the latest open ETH signal
     c = step(message_id=2, date_s=T0 + 100, text="#ETH close 50% now")
-    assert (c.signal.kind, c.signal.ref_id, c.signal.close_fraction, c.signal.side) == ("close", f"tg:{CHAT}:1", 0.5, "short")
+    assert (c.signal.kind, c.signal.ref_id, c.signal.close_fraction, c.signal.side) == (
+        "close",
+        f"tg:{CHAT}:1",
+        0.5,
+        "short",
+    )
     # a reply to the follow-up resolves to the same original
     r = step(message_id=3, date_s=T0 + 200, text="Stop loss hit", reply_to_message_id=2)
     assert (r.signal.kind, r.signal.ref_id) == ("close", f"tg:{CHAT}:1")
@@ -222,9 +260,9 @@ def test_replay_telegram_export(kafka_bootstrap, topic_prefix, monkeypatch):
     assert [s.source_message_id for s in sigs] == [101, 102, 104, 105, 106, 107, 109, 111]
     assert {s.source_chat for s in sigs} == {str(chat)} and {s.trust for s in sigs} == {0.7}
     kinds = {s.source_message_id: (s.kind, s.ref_id) for s in sigs}
-    assert kinds[104] == ("update", f"tg:{chat}:101")   # reply "TP1 ✅" to the BTC signal
-    assert kinds[106] == ("cancel", f"tg:{chat}:105")   # "#SOL cancelled", resolved by symbol
-    assert kinds[109] == ("close", f"tg:{chat}:102")    # reply "closed" to the ETH short
+    assert kinds[104] == ("update", f"tg:{chat}:101")  # reply "TP1 ✅" to the BTC signal
+    assert kinds[106] == ("cancel", f"tg:{chat}:105")  # "#SOL cancelled", resolved by symbol
+    assert kinds[109] == ("close", f"tg:{chat}:102")  # reply "closed" to the ETH short
     assert sorted(d.error for d in dls) == ["no_signal", "no_signal", "no_stop"]
     assert "signals 8" in res.output and "service 1" in res.output
 
@@ -277,11 +315,11 @@ def test_webhook_dead_letters_bodies_that_are_not_utf8(kafka_bootstrap, topic_pr
     ok = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     good = update(21, 30, ORIGINAL)
     poison = [
-        good.replace(b"LONG 10x", b"LONG \xff10x"),             # stray byte in the text
-        good.replace(b"LONG 10x", b"LONG \xed\xa0\x8010x"),     # a UTF-16 surrogate encoded as UTF-8
-        good.replace(b'"VIP"', b'"VIP\xe2\x82"'),               # truncated 3-byte sequence before the quote
-        good.replace(b'"chat"', b'"ch\xffat"'),                 # in a key
-        good.replace(b'"VIP"', b'"V\xc0\xafIP"'),               # overlong '/'
+        good.replace(b"LONG 10x", b"LONG \xff10x"),  # stray byte in the text
+        good.replace(b"LONG 10x", b"LONG \xed\xa0\x8010x"),  # a UTF-16 surrogate encoded as UTF-8
+        good.replace(b'"VIP"', b'"VIP\xe2\x82"'),  # truncated 3-byte sequence before the quote
+        good.replace(b'"chat"', b'"ch\xffat"'),  # in a key
+        good.replace(b'"VIP"', b'"V\xc0\xafIP"'),  # overlong '/'
     ]
     for p in poison:
         with pytest.raises(UnicodeDecodeError):
@@ -303,8 +341,14 @@ def test_webhook_dead_letters_bodies_that_are_not_utf8(kafka_bootstrap, topic_pr
         # and the receiver still works: a valid update afterwards becomes a signal
         assert post_json(url, good, ok) == (200, {"ok": True})
         sig_topic, dlq_topic = topic_prefix + "signals", topic_prefix + "dlq"
-        wait_for(lambda: len(read_all(kafka_bootstrap, sig_topic)) >= 1 and len(read_all(kafka_bootstrap, dlq_topic))
-                 >= len(poison) + 1, 30, "1 signal and 6 dead letters")
+        wait_for(
+            lambda: (
+                len(read_all(kafka_bootstrap, sig_topic)) >= 1
+                and len(read_all(kafka_bootstrap, dlq_topic)) >= len(poison) + 1
+            ),
+            30,
+            "1 signal and 6 dead letters",
+        )
         after = metric_value(port, "levibot_signal_updates_total", 'result="dlq_invalid_json"')
         ingest_count = metric_value(port, "levibot_signal_ingest_total", 'outcome="invalid_json"')
         dl_msgs = read_all(kafka_bootstrap, dlq_topic)
@@ -322,8 +366,9 @@ def test_webhook_dead_letters_bodies_that_are_not_utf8(kafka_bootstrap, topic_pr
     # every poison body is in dlq verbatim, with the codec's reason, keyed by the source topic
     assert sorted(d.raw for d in hook) == sorted(poison)
     assert all(d.error == "invalid_json" and d.raw_size == len(d.raw) and "UTF-8" in d.detail for d in hook)
-    assert all(d.source_topic == topic_prefix + "telegram.updates" and (d.partition, d.offset) == (-1, -1)
-               for d in hook)
+    assert all(
+        d.source_topic == topic_prefix + "telegram.updates" and (d.partition, d.offset) == (-1, -1) for d in hook
+    )
     assert {m.key() for m in dl_msgs} == {(topic_prefix + "telegram.updates").encode()}
     # stamped with the receive time, in the payload and as the Kafka timestamp (0 would fall to retention at once)
     t_end_ms = int(time.time() * 1000)
@@ -334,7 +379,11 @@ def test_webhook_dead_letters_bodies_that_are_not_utf8(kafka_bootstrap, topic_pr
     poisoned_in_topic = [m for m in raw_updates if m.value() == poison[1]]
     assert len(agent) == 1 and len(poisoned_in_topic) == 1
     assert (agent[0].error, agent[0].raw, agent[0].partition, agent[0].offset) == (
-        "invalid_json", poison[1], poisoned_in_topic[0].partition(), poisoned_in_topic[0].offset())
+        "invalid_json",
+        poison[1],
+        poisoned_in_topic[0].partition(),
+        poisoned_in_topic[0].offset(),
+    )
     # only the valid update and the directly produced poison are on telegram.updates; the valid one became a signal
     assert sorted(m.value() for m in raw_updates) == sorted([good, poison[1]])
     assert [(s.id, s.version) for s in sigs] == [(f"tg:{CHAT}:30", 1)]

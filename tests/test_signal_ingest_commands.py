@@ -39,23 +39,44 @@ CHAT, OTHER_CHAT = -1001234567890, -1005555555555
 
 
 def _cmd(update_id: int, chat: int, user: int, text: str) -> bytes:
-    return json.dumps({"update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000 + update_id,
-        "chat": {"id": chat, "type": "supergroup", "title": "desk"},
-        "from": {"id": user, "is_bot": False, "first_name": "T"}, "text": text}}).encode()
+    return json.dumps(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_700_000_000 + update_id,
+                "chat": {"id": chat, "type": "supergroup", "title": "desk"},
+                "from": {"id": user, "is_bot": False, "first_name": "T"},
+                "text": text,
+            },
+        }
+    ).encode()
 
 
 def _signal(update_id: int) -> bytes:
-    return json.dumps({"update_id": update_id, "channel_post": {
-        "message_id": update_id, "date": 1_700_000_000 + update_id,
-        "chat": {"id": CHAT, "type": "channel", "title": "VIP", "username": "vipsignals"}, "text": ORIGINAL}}).encode()
+    return json.dumps(
+        {
+            "update_id": update_id,
+            "channel_post": {
+                "message_id": update_id,
+                "date": 1_700_000_000 + update_id,
+                "chat": {"id": CHAT, "type": "channel", "title": "VIP", "username": "vipsignals"},
+                "text": ORIGINAL,
+            },
+        }
+    ).encode()
 
 
 def _start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     fh = open(log, "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "levibot"), "api", "--port", str(port),
-                             "--log-level", "warning"], cwd=REPO, env={**os.environ, **env}, stdout=fh,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "levibot"), "api", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def up() -> bool:
         if proc.poll() is not None:
@@ -82,23 +103,38 @@ def test_bot_commands_forwarded_by_the_signal_ingest(kafka_bootstrap, pg_dsn, to
     db.close()
     bot = FakeBotApi()
     api_port, ingest_port, bad_port = free_port(), free_port(), free_port()
-    common = {"LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEVIBOT_TOPIC_PREFIX": topic_prefix,
-              "LEVIBOT_VAR": str(tmp_path / "var")}
-    api_env = {**{k: "" for k in os.environ if k.startswith("LEVIBOT_API_")}, **common,
-               "LEVIBOT_PG_DSN": pg_dsn, "LEVIBOT_CONTROL_KEY": CONTROL_KEY,
-               "LEVIBOT_API_TELEGRAM_BOT_TOKEN": BOT_TOKEN, "LEVIBOT_API_TELEGRAM_SECRET_TOKEN": API_SECRET,
-               "LEVIBOT_API_TELEGRAM_API_URL": bot.url, "LEVIBOT_API_TELEGRAM_CHATS": str(CHAT),
-               "LEVIBOT_API_TELEGRAM_USERS": json.dumps({"7": trader}), "LEVIBOT_API_AUTH_RATE": "1000/minute"}
-    ingest_env = {**common, "LEVIBOT_TELEGRAM_SECRET_TOKEN": INGEST_SECRET,
-                  "LEVIBOT_TELEGRAM_CHATS": f"{CHAT}:0.8", "LEVIBOT_SIGNAL_WEB_PORT": str(ingest_port),
-                  "LEVIBOT_TELEGRAM_COMMANDS_URL": f"http://127.0.0.1:{api_port}/telegram/bot",
-                  "LEVIBOT_TELEGRAM_COMMANDS_SECRET": API_SECRET}
+    common = {
+        "LEVIBOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LEVIBOT_TOPIC_PREFIX": topic_prefix,
+        "LEVIBOT_VAR": str(tmp_path / "var"),
+    }
+    api_env = {
+        **{k: "" for k in os.environ if k.startswith("LEVIBOT_API_")},
+        **common,
+        "LEVIBOT_PG_DSN": pg_dsn,
+        "LEVIBOT_CONTROL_KEY": CONTROL_KEY,
+        "LEVIBOT_API_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "LEVIBOT_API_TELEGRAM_SECRET_TOKEN": API_SECRET,
+        "LEVIBOT_API_TELEGRAM_API_URL": bot.url,
+        "LEVIBOT_API_TELEGRAM_CHATS": str(CHAT),
+        "LEVIBOT_API_TELEGRAM_USERS": json.dumps({"7": trader}),
+        "LEVIBOT_API_AUTH_RATE": "1000/minute",
+    }
+    ingest_env = {
+        **common,
+        "LEVIBOT_TELEGRAM_SECRET_TOKEN": INGEST_SECRET,
+        "LEVIBOT_TELEGRAM_CHATS": f"{CHAT}:0.8",
+        "LEVIBOT_SIGNAL_WEB_PORT": str(ingest_port),
+        "LEVIBOT_TELEGRAM_COMMANDS_URL": f"http://127.0.0.1:{api_port}/telegram/bot",
+        "LEVIBOT_TELEGRAM_COMMANDS_SECRET": API_SECRET,
+    }
     hook = f"http://127.0.0.1:{ingest_port}/telegram/webhook"
     ok = {"X-Telegram-Bot-Api-Secret-Token": INGEST_SECRET}
     api = _start_api(api_env, api_port, tmp_path / "api.log")
     ingest = start_app("flows.signal_ingest", ingest_env, ingest_port, tmp_path / "ingest.log")
     procs = [api, ingest]
     try:
+
         def say(uid: int, chat: int, user: int, text: str) -> str:
             n = len(bot.calls)
             assert post(hook, _cmd(uid, chat, user, text), ok) == 200
@@ -124,14 +160,19 @@ def test_bot_commands_forwarded_by_the_signal_ingest(kafka_bootstrap, pg_dsn, to
         # commands are not signals: only the signal's update is on telegram.updates
         # (the webhook answers an update only once the broker has acknowledged it, so a command produced there by
         # mistake would be on the topic before the signal's update, which was posted last)
-        updates = wait_for(lambda: read_all(kafka_bootstrap, f"{topic_prefix}telegram.updates"), 30,
-                           "the signal's update")
+        updates = wait_for(
+            lambda: read_all(kafka_bootstrap, f"{topic_prefix}telegram.updates"), 30, "the signal's update"
+        )
         assert [json.loads(m.value())["update_id"] for m in updates] == [8]
         with psycopg.connect(pg_dsn) as conn:
-            rows = conn.execute("SELECT actor, action, result, split_part(detail, ':', 1) FROM audit "
-                                "WHERE source = 'api' ORDER BY ts_ns").fetchall()
-        assert rows == [("telegram:7", "api.telegram.halt", "denied", "not_allowed"),
-                        (f"api:{trader}", "api.telegram.halt", "applied", "published")]
+            rows = conn.execute(
+                "SELECT actor, action, result, split_part(detail, ':', 1) FROM audit "
+                "WHERE source = 'api' ORDER BY ts_ns"
+            ).fetchall()
+        assert rows == [
+            ("telegram:7", "api.telegram.halt", "denied", "not_allowed"),
+            (f"api:{trader}", "api.telegram.halt", "applied", "published"),
+        ]
 
         # the API down: 503, so Telegram delivers the command again later; nothing is ingested meanwhile
         stop_app(api)
@@ -139,15 +180,25 @@ def test_bot_commands_forwarded_by_the_signal_ingest(kafka_bootstrap, pg_dsn, to
 
         # an ingest whose forwarding secret the API does not know: the refused forward is a dead letter
         api = procs[0] = _start_api(api_env, api_port, tmp_path / "api2.log")
-        bad = {**ingest_env, "LEVIBOT_SIGNAL_WEB_PORT": str(bad_port), "LEVIBOT_TELEGRAM_COMMANDS_SECRET": "wrong",
-               "LEVIBOT_SIGNAL_APP_ID": f"{topic_prefix}levibot-signal-ingest-bad"}
+        bad = {
+            **ingest_env,
+            "LEVIBOT_SIGNAL_WEB_PORT": str(bad_port),
+            "LEVIBOT_TELEGRAM_COMMANDS_SECRET": "wrong",
+            "LEVIBOT_SIGNAL_APP_ID": f"{topic_prefix}levibot-signal-ingest-bad",
+        }
         stop_app(ingest)
         ingest = procs[1] = start_app("flows.signal_ingest", bad, bad_port, tmp_path / "ingest2.log")
         n = len(bot.calls)
         assert post(f"http://127.0.0.1:{bad_port}/telegram/webhook", _cmd(10, CHAT, 7, "/status"), ok) == 200
-        dls = wait_for(lambda: [d for d in (decode(m.value(), DeadLetter) for m in
-                                            read_all(kafka_bootstrap, f"{topic_prefix}dlq"))
-                                if d.error == "command_refused"], 30, "the command_refused dead letter")
+        dls = wait_for(
+            lambda: [
+                d
+                for d in (decode(m.value(), DeadLetter) for m in read_all(kafka_bootstrap, f"{topic_prefix}dlq"))
+                if d.error == "command_refused"
+            ],
+            30,
+            "the command_refused dead letter",
+        )
         assert len(dls) == 1 and dls[0].stage == "telegram_webhook" and "HTTP 401" in dls[0].detail
         assert json.loads(dls[0].raw)["update_id"] == 10 and len(bot.calls) == n  # nothing answered
         assert API_SECRET not in (tmp_path / "ingest.log").read_text(errors="replace")

@@ -59,8 +59,16 @@ def test_message_set_size_and_mix():
     kinds = Counter(c["category"] for c in CASES)
     assert kinds["signal"] >= 30 and kinds["lifecycle"] >= 15 and kinds["rejection"] >= 10 and kinds["chatter"] >= 8
     reasons = {c["expected"]["reason"] for c in CASES if c["expected"]["type"] == "rejection"}
-    assert {"no_signal", "no_stop", "stop_wrong_side", "targets_wrong_side", "no_symbol", "no_side", "no_entry",
-            "ambiguous"} <= reasons
+    assert {
+        "no_signal",
+        "no_stop",
+        "stop_wrong_side",
+        "targets_wrong_side",
+        "no_symbol",
+        "no_side",
+        "no_entry",
+        "ambiguous",
+    } <= reasons
     assert reasons <= set(REASON_CODES)
     entry_types = {c["expected"].get("entry_type", "limit") for c in CASES if c["expected"]["type"] == "signal"}
     assert entry_types == {"limit", "zone", "market", "below", "above"}
@@ -85,8 +93,16 @@ def test_expected_signals_become_valid_signal_events():
     for i, c in enumerate(CASES):
         r = parse_message(c["text"])
         if isinstance(r, SignalDraft):
-            s = to_signal(r, chat_id=-100123, message_id=i + 1, version=1, ts_ns=TS, trust=0.7, raw_text=c["text"],
-                          market_price=1.0 if not r.entries else None)
+            s = to_signal(
+                r,
+                chat_id=-100123,
+                message_id=i + 1,
+                version=1,
+                ts_ns=TS,
+                trust=0.7,
+                raw_text=c["text"],
+                market_price=1.0 if not r.entries else None,
+            )
             assert decode(encode(validate(s)), Signal) == s
             assert SYMBOL_RE.fullmatch(s.symbol)
         elif isinstance(r, Rejection):
@@ -100,9 +116,20 @@ def test_expected_signals_become_valid_signal_events():
 @pytest.mark.parametrize(
     "text, value",
     [
-        ("0,0345", 0.0345), ("27,350.5", 27350.5), ("27 350", 27350.0), ("$27,350", 27350.0), ("1.234,5", 1234.5),
-        ("1,250,000", 1250000.0), ("0.001120", 0.00112), (".5", 0.5), ("27.5k", 27500.0), ("$0,5", 0.5),
-        ("26.8K", 26800.0), ("1,5", 1.5), ("100", 100.0), ("25.400,50", 25400.5),
+        ("0,0345", 0.0345),
+        ("27,350.5", 27350.5),
+        ("27 350", 27350.0),
+        ("$27,350", 27350.0),
+        ("1.234,5", 1234.5),
+        ("1,250,000", 1250000.0),
+        ("0.001120", 0.00112),
+        (".5", 0.5),
+        ("27.5k", 27500.0),
+        ("$0,5", 0.5),
+        ("26.8K", 26800.0),
+        ("1,5", 1.5),
+        ("100", 100.0),
+        ("25.400,50", 25400.5),
     ],
 )
 def test_parse_number(text, value):
@@ -127,13 +154,30 @@ def test_find_numbers_lists_and_decimal_comma():
 @pytest.mark.parametrize(
     "text, symbol",
     [
-        ("#BTC/USDT", "BTC-USDT"), ("BTCUSDT", "BTC-USDT"), ("Lit/Usdt", "LIT-USDT"), ("#ETH USDT", "ETH-USDT"),
-        ("$SOL", "SOL-USDT"), ("1000PEPE/USDT", "1000PEPE-USDT"), ("#1000PEPEUSDT", "1000PEPE-USDT"),
-        ("BTCUSDT.P", "BTC-USDT"), ("ETH/BTC", "ETH-BTC"), ("btc-usd", "BTC-USD"), ("Coin: #LINK", "LINK-USDT"),
-        ("Pair: ARB/USDT", "ARB-USDT"), ("SOL LONG", "SOL-USDT"), ("short AVAX", "AVAX-USDT"), ("#XRP", "XRP-USDT"),
-        ("ETHUSDTPERP", "ETH-USDT"), ("#Binance #Futures #DOGE", "DOGE-USDT"), ("#1INCH", "1INCH-USDT"),
-        ("$1INCH", "1INCH-USDT"), ("1INCHUSDT.P", "1INCH-USDT"), ("Pair: BTCUSDT", "BTC-USDT"),
-        ("Moeda: #SOL/USDT", "SOL-USDT"), ("#GMT/USDT", "GMT-USDT"), ("1000SATS-PERP", "1000SATS-USDT"),
+        ("#BTC/USDT", "BTC-USDT"),
+        ("BTCUSDT", "BTC-USDT"),
+        ("Lit/Usdt", "LIT-USDT"),
+        ("#ETH USDT", "ETH-USDT"),
+        ("$SOL", "SOL-USDT"),
+        ("1000PEPE/USDT", "1000PEPE-USDT"),
+        ("#1000PEPEUSDT", "1000PEPE-USDT"),
+        ("BTCUSDT.P", "BTC-USDT"),
+        ("ETH/BTC", "ETH-BTC"),
+        ("btc-usd", "BTC-USD"),
+        ("Coin: #LINK", "LINK-USDT"),
+        ("Pair: ARB/USDT", "ARB-USDT"),
+        ("SOL LONG", "SOL-USDT"),
+        ("short AVAX", "AVAX-USDT"),
+        ("#XRP", "XRP-USDT"),
+        ("ETHUSDTPERP", "ETH-USDT"),
+        ("#Binance #Futures #DOGE", "DOGE-USDT"),
+        ("#1INCH", "1INCH-USDT"),
+        ("$1INCH", "1INCH-USDT"),
+        ("1INCHUSDT.P", "1INCH-USDT"),
+        ("Pair: BTCUSDT", "BTC-USDT"),
+        ("Moeda: #SOL/USDT", "SOL-USDT"),
+        ("#GMT/USDT", "GMT-USDT"),
+        ("1000SATS-PERP", "1000SATS-USDT"),
     ],
 )
 def test_symbol_forms(text, symbol):
@@ -141,8 +185,9 @@ def test_symbol_forms(text, symbol):
     assert SYMBOL_RE.fullmatch(symbol)
 
 
-@pytest.mark.parametrize("text", ["hello world", "S/L 5", "#1 signal", "USDT", "TP/SL", "#VIP #Signal", "#1st",
-                                  "#GMT", "#4H", "LONG/USDT"])
+@pytest.mark.parametrize(
+    "text", ["hello world", "S/L 5", "#1 signal", "USDT", "TP/SL", "#VIP #Signal", "#1st", "#GMT", "#4H", "LONG/USDT"]
+)
 def test_not_symbols(text):
     assert find_symbols(text) == []
 
@@ -158,9 +203,17 @@ def test_symbol_normal_form_helpers():
 
 def test_leverage_forms():
     base = "#BTC/USDT LONG\nEntry 100\nTP 110\nSL 95\n"
-    for lev, expected in [("10x", (10.0, None)), ("x10", (10.0, None)), ("Isolated (5.0X)", (5.0, None)),
-                          ("cross 20x", (20.0, None)), ("Lev 4x", (4.0, None)), ("Leverage: 10-20x", (10.0, 20.0)),
-                          ("Leverage: 10x - 20x", (10.0, 20.0)), ("Leverage: 7", (7.0, None)), ("", (None, None))]:
+    for lev, expected in [
+        ("10x", (10.0, None)),
+        ("x10", (10.0, None)),
+        ("Isolated (5.0X)", (5.0, None)),
+        ("cross 20x", (20.0, None)),
+        ("Lev 4x", (4.0, None)),
+        ("Leverage: 10-20x", (10.0, 20.0)),
+        ("Leverage: 10x - 20x", (10.0, 20.0)),
+        ("Leverage: 7", (7.0, None)),
+        ("", (None, None)),
+    ]:
         r = parse_message(base + lev)
         assert (r.leverage, r.leverage_max) == expected, lev
 
@@ -178,9 +231,16 @@ def test_relative_stop_applied_to_mean_entry_and_at_market():
 
 @pytest.mark.parametrize(
     "text, side",
-    [("#SOL/USDT LARGO", "long"), ("#SOL/USDT ШОРТ", "short"), ("VENTA #SOL/USDT", "short"),
-     ("COMPRA #SOL/USDT", "long"), ("BELI #SOL/USDT", "long"), ("VENTE #SOL/USDT", "short"),
-     ("#SOL/USDT compra a largo plazo", "long"), ("#SOL/USDT venta a corto plazo", "short")],
+    [
+        ("#SOL/USDT LARGO", "long"),
+        ("#SOL/USDT ШОРТ", "short"),
+        ("VENTA #SOL/USDT", "short"),
+        ("COMPRA #SOL/USDT", "long"),
+        ("BELI #SOL/USDT", "long"),
+        ("VENTE #SOL/USDT", "short"),
+        ("#SOL/USDT compra a largo plazo", "long"),
+        ("#SOL/USDT venta a corto plazo", "short"),
+    ],
 )
 def test_side_words_of_other_languages(text, side):
     r = parse_message(text + "\nEntrada: 100\nStop: " + ("95" if side == "long" else "105"))
@@ -223,9 +283,20 @@ def test_follow_ups_in_other_languages():
 def test_case_folding_letters_never_raise_nor_make_invalid_symbols(odd):
     """Case-insensitive patterns match these letters ("fırst" matches "first", "BELİ" matches "beli") though they
     do not lower-case to the same word, and "LİNK" upper-cases to no valid symbol."""
-    words = ["first target hit", "second objetivo alcanzado", "BELI #SOL/USDT entry 10 sl 9", "long", "short",
-             "#LINK/USDT long entry 10 sl 9", "$sol long entry 10 sl 9", "Pair: LINKUSDT long entry 10 sl 9",
-             "isolated 10x", "stop to breakeven", "close half", "KAS short entry 10 sl 11"]
+    words = [
+        "first target hit",
+        "second objetivo alcanzado",
+        "BELI #SOL/USDT entry 10 sl 9",
+        "long",
+        "short",
+        "#LINK/USDT long entry 10 sl 9",
+        "$sol long entry 10 sl 9",
+        "Pair: LINKUSDT long entry 10 sl 9",
+        "isolated 10x",
+        "stop to breakeven",
+        "close half",
+        "KAS short entry 10 sl 11",
+    ]
     for w in words:
         for ch in "iIsSkK":
             text = w.replace(ch, odd, 1)
@@ -249,8 +320,9 @@ def test_signal_id_is_deterministic_and_edits_bump_version():
     text = "#ETH/USDT SHORT\nEntry 1900\nTP 1850\nSL 1950"
     edited = "#ETH/USDT SHORT\nEntry 1900\nTP 1850 / 1800\nSL 1950"
     a = to_signal(parse_message(text), chat_id=-1001, message_id=55, version=1, ts_ns=TS, trust=0.9, raw_text=text)
-    b = to_signal(parse_message(edited), chat_id=-1001, message_id=55, version=2, ts_ns=TS + 10**9, trust=0.9,
-                  raw_text=edited)
+    b = to_signal(
+        parse_message(edited), chat_id=-1001, message_id=55, version=2, ts_ns=TS + 10**9, trust=0.9, raw_text=edited
+    )
     other = to_signal(parse_message(text), chat_id=-1001, message_id=56, version=1, ts_ns=TS, trust=0.9)
     assert a.id == b.id == signal_id(-1001, 55) == "tg:-1001:55" != other.id
     assert (a.version, b.version, a.targets, b.targets) == (1, 2, [1850.0], [1850.0, 1800.0])
@@ -258,12 +330,24 @@ def test_signal_id_is_deterministic_and_edits_bump_version():
 
 
 def test_lifecycle_updates_become_signal_updates():
-    orig = to_signal(parse_message("#BTC/USDT LONG\nEntry 100 - 110\nTP 120\nSL 95"), chat_id=-7, message_id=1,
-                     version=1, ts_ns=TS, trust=0.6)
+    orig = to_signal(
+        parse_message("#BTC/USDT LONG\nEntry 100 - 110\nTP 120\nSL 95"),
+        chat_id=-7,
+        message_id=1,
+        version=1,
+        ts_ns=TS,
+        trust=0.6,
+    )
     kw = dict(chat_id=-7, version=1, ts_ns=TS + 1, trust=0.6, ref=orig)
     be = to_signal(parse_message("TP1 ✅ move SL to entry"), message_id=2, **kw)
-    assert (be.kind, be.ref_id, be.symbol, be.side, be.stop, be.entries) == ("update", orig.id, "BTC-USDT", "long",
-                                                                             105.0, [])
+    assert (be.kind, be.ref_id, be.symbol, be.side, be.stop, be.entries) == (
+        "update",
+        orig.id,
+        "BTC-USDT",
+        "long",
+        105.0,
+        [],
+    )
     moved = to_signal(parse_message("#BTC/USDT move stop to 101"), message_id=3, **kw)
     assert (moved.kind, moved.stop) == ("update", 101.0)
     half = to_signal(parse_message("close 50% of BTC/USDT"), message_id=4, **kw)
@@ -307,8 +391,15 @@ def well_formed(draw):
         stop = hi + step
     lev = draw(st.one_of(st.none(), st.integers(1, 125)))
     to_f = lambda t: float(f"{t / scale:.{decimals}f}")  # noqa: E731
-    return dict(base=draw(BASES), side=side, decimals=decimals, entries=[to_f(e) for e in entries],
-                targets=[to_f(t) for t in targets], stop=to_f(stop), leverage=lev)
+    return dict(
+        base=draw(BASES),
+        side=side,
+        decimals=decimals,
+        entries=[to_f(e) for e in entries],
+        targets=[to_f(t) for t in targets],
+        stop=to_f(stop),
+        leverage=lev,
+    )
 
 
 def _fmt(x: float, decimals: int, style: str) -> str:
@@ -338,8 +429,15 @@ def render(sig: dict, template: int, style: str) -> str:
         lines += [f"TP{i}: {t}" for i, t in enumerate(tps, 1)]
         return "\n".join(lines + [f"SL: {stop}"])
     if template == 2:  # one line with pipes
-        return (f"${sym} {side} " + (f"x{lev} " if lev else "") + "| Entry " + " , ".join(ent)
-                + " | Targets " + " - ".join(tps) + f" | Stop-loss {stop}")
+        return (
+            f"${sym} {side} "
+            + (f"x{lev} " if lev else "")
+            + "| Entry "
+            + " , ".join(ent)
+            + " | Targets "
+            + " - ".join(tps)
+            + f" | Stop-loss {stop}"
+        )
     # emoji style
     lines = [f"{'🟢' if side == 'long' else '🔴'} #{sym}USDT {side.upper()}"]
     lines += ["Entries: " + " ; ".join(ent)] + [f"🎯 {t}" for t in tps] + [f"❌ STOP-LOSS: {stop}"]
@@ -358,7 +456,12 @@ def test_generated_signals_round_trip(sig, template, style):
     assert isinstance(r, SignalDraft), (text, r)
     entries = tuple(sig["entries"])  # separated by newlines, commas or ';': discrete limit prices, not a zone
     assert (r.symbol, r.side, r.entries, r.targets, r.stop) == (
-        f"{sig['base']}-USDT", sig["side"], entries, tuple(sig["targets"]), sig["stop"]), text
+        f"{sig['base']}-USDT",
+        sig["side"],
+        entries,
+        tuple(sig["targets"]),
+        sig["stop"],
+    ), text
     assert r.entry_type == "limit", text
     assert r.leverage == (float(sig["leverage"]) if sig["leverage"] else None), text
 
@@ -372,15 +475,86 @@ def test_never_raises_on_arbitrary_text(text):
 
 
 SIGNALISH = st.lists(
-    st.sampled_from(["#BTC/USDT", "LONG", "SHORT", "Entry", ":", "TP1", "Targets", "SL", "Stop", "10x", "x5", "-",
-                     "/", "|", ",", "\n", " ", "CMP", "below", "above", "0,0345", "27,350.5", "27 350", "1.5", "$",
-                     "🎯", "✅", "1)", "hit", "move SL to", "entry", "cancelled", "close 50%", "5%", "🟢", "🔴",
-                     "Leverage: 10-20x", "Isolated (5.0X)", "1000PEPE/USDT", "$SOL", "Lit/Usdt", "to", "k", "9",
-                     # the channel-corpus vocabulary (other languages, short forms, letters that case-fold oddly)
-                     "#1INCH", "Pair: BTCUSDT", "лонг", "от", "Вход:", "Стоп:", "Entrada:", "Alvos:", "Hedef 1",
-                     "Cắt lỗ:", "Entrée :", "T1 :", "🎯1", "first", "вторая", "alcanzado", "tercapai", "girişe",
-                     "çekildi", "%3", "2,640", "1 - 15.42\n2 - 15.70", "at target 2", "booked 50%", "Closing",
-                     "безубыток", "hủy", "BELİ", "fırst", "ſ", "İ"]),
+    st.sampled_from(
+        [
+            "#BTC/USDT",
+            "LONG",
+            "SHORT",
+            "Entry",
+            ":",
+            "TP1",
+            "Targets",
+            "SL",
+            "Stop",
+            "10x",
+            "x5",
+            "-",
+            "/",
+            "|",
+            ",",
+            "\n",
+            " ",
+            "CMP",
+            "below",
+            "above",
+            "0,0345",
+            "27,350.5",
+            "27 350",
+            "1.5",
+            "$",
+            "🎯",
+            "✅",
+            "1)",
+            "hit",
+            "move SL to",
+            "entry",
+            "cancelled",
+            "close 50%",
+            "5%",
+            "🟢",
+            "🔴",
+            "Leverage: 10-20x",
+            "Isolated (5.0X)",
+            "1000PEPE/USDT",
+            "$SOL",
+            "Lit/Usdt",
+            "to",
+            "k",
+            "9",
+            # the channel-corpus vocabulary (other languages, short forms, letters that case-fold oddly)
+            "#1INCH",
+            "Pair: BTCUSDT",
+            "лонг",
+            "от",
+            "Вход:",
+            "Стоп:",
+            "Entrada:",
+            "Alvos:",
+            "Hedef 1",
+            "Cắt lỗ:",
+            "Entrée :",
+            "T1 :",
+            "🎯1",
+            "first",
+            "вторая",
+            "alcanzado",
+            "tercapai",
+            "girişe",
+            "çekildi",
+            "%3",
+            "2,640",
+            "1 - 15.42\n2 - 15.70",
+            "at target 2",
+            "booked 50%",
+            "Closing",
+            "безубыток",
+            "hủy",
+            "BELİ",
+            "fırst",
+            "ſ",
+            "İ",
+        ]
+    ),
     max_size=40,
 ).map("".join)
 
@@ -419,8 +593,21 @@ def _check_invariants(r):
 # Cost on hostile input
 
 
-HOSTILE_TOKENS = ["TP1 ✅ ", "stop ", "SL to ", "стоп в ", "move SL a ", "1,", "#BTC/USDT ", "Entry 1 - 2\n",
-                  "at target 2 ", "T1 : 1 ", "Objetivo 1 alcanzado ", "Entrada 2,640 ", "🎯1 ✅"]
+HOSTILE_TOKENS = [
+    "TP1 ✅ ",
+    "stop ",
+    "SL to ",
+    "стоп в ",
+    "move SL a ",
+    "1,",
+    "#BTC/USDT ",
+    "Entry 1 - 2\n",
+    "at target 2 ",
+    "T1 : 1 ",
+    "Objetivo 1 alcanzado ",
+    "Entrada 2,640 ",
+    "🎯1 ✅",
+]
 
 
 @pytest.mark.parametrize("token", HOSTILE_TOKENS)

@@ -16,18 +16,49 @@ T0 = 1_600_000_000_000_000_000
 
 
 def ticks(n: int, start: int = 0) -> list[Tick]:
-    return [Tick(symbol="ETH-USD", ts=T0 + i * 3_600_000_000_000 * 24 * 5, price=100.0 + i, qty=1.0 + i / 7,
-                 side="sell" if i % 3 else "buy", trade_id=f"v:ETH-USD:{i}", venue="v") for i in range(start, start + n)]
+    return [
+        Tick(
+            symbol="ETH-USD",
+            ts=T0 + i * 3_600_000_000_000 * 24 * 5,
+            price=100.0 + i,
+            qty=1.0 + i / 7,
+            side="sell" if i % 3 else "buy",
+            trade_id=f"v:ETH-USD:{i}",
+            venue="v",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def order(i: int) -> Order:
-    return Order(order_id=f"o-{i}", parent_id=f"p-{i}", strategy="baseline", symbol="BTC-USD", side="buy", qty=0.1,
-                 type="limit", limit_price=100.5, tif="GTC", ts=T0 + i, reduce_only=False)
+    return Order(
+        order_id=f"o-{i}",
+        parent_id=f"p-{i}",
+        strategy="baseline",
+        symbol="BTC-USD",
+        side="buy",
+        qty=0.1,
+        type="limit",
+        limit_price=100.5,
+        tif="GTC",
+        ts=T0 + i,
+        reduce_only=False,
+    )
 
 
 def dead(i: int) -> DeadLetter:
-    return DeadLetter(source_topic="ticks", partition=1, offset=i, key=b"BTC-USD", error="invalid_json",
-                      detail="not json", raw=b"\x00garbage", raw_size=8, ts=T0 + i, stage="decode")
+    return DeadLetter(
+        source_topic="ticks",
+        partition=1,
+        offset=i,
+        key=b"BTC-USD",
+        error="invalid_json",
+        detail="not json",
+        raw=b"\x00garbage",
+        raw_size=8,
+        ts=T0 + i,
+        stage="decode",
+    )
 
 
 @pytest.mark.postgres
@@ -38,8 +69,12 @@ def test_postgres_migrations_idempotent_and_native_partitioning(pg_dsn):
     with psycopg.connect(pg_dsn) as conn:
         kind = conn.execute("SELECT DISTINCT backend FROM schema_migrations").fetchall()
         assert kind == [("postgres",)]  # no timescaledb extension on this machine: native partitioning
-        parted = {r[0] for r in conn.execute(
-            "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid").fetchall()}
+        parted = {
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+            ).fetchall()
+        }
         assert {"ticks", "bars", "orders", "fills", "risk_decisions"} <= parted
 
 
@@ -54,7 +89,9 @@ def test_postgres_writer_is_idempotent_and_exact(pg_dsn):
         n, distinct = conn.execute("SELECT count(*), count(DISTINCT trade_id) FROM ticks").fetchone()
         ts_ns, ts = conn.execute("SELECT ts_ns, ts FROM ticks WHERE trade_id = 'v:ETH-USD:7'").fetchone()
         # monthly partitions can be created and rows move out of the default partition
-        conn.execute("SELECT levibot_ensure_monthly_partitions('ticks', %s::timestamptz, 12)", ("2020-09-01T00:00:00Z",))
+        conn.execute(
+            "SELECT levibot_ensure_monthly_partitions('ticks', %s::timestamptz, 12)", ("2020-09-01T00:00:00Z",)
+        )
         conn.commit()
         in_default = conn.execute("SELECT count(*) FROM ticks_default").fetchone()[0]
     assert n == distinct == 550
@@ -72,13 +109,19 @@ def test_postgres_renamed_columns_and_reconnect(pg_dsn):
     assert dw.write([dead(i) for i in range(3)]) == 3
     # kill the writer's session: the next write reconnects with backoff and still lands exactly once
     with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     assert ow.write([order(i) for i in range(8)]) == 3
     with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute("SELECT order_type, limit_price FROM orders WHERE order_id = 'o-1'").fetchone() == ("limit", 100.5)
-        row = conn.execute("SELECT source_partition, source_offset, msg_key, raw FROM dead_letters "
-                           "WHERE source_offset = 2").fetchone()
+        assert conn.execute("SELECT order_type, limit_price FROM orders WHERE order_id = 'o-1'").fetchone() == (
+            "limit",
+            100.5,
+        )
+        row = conn.execute(
+            "SELECT source_partition, source_offset, msg_key, raw FROM dead_letters WHERE source_offset = 2"
+        ).fetchone()
         assert row == (1, 2, b"BTC-USD", b"\x00garbage")
         assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 8
 
@@ -113,8 +156,12 @@ def test_clickhouse_renamed_columns(ch_database):
     ch_migrate(client, db)
     ClickHouseWriter(client, "orders", Order, database=db).write([order(i) for i in range(4)])
     ClickHouseWriter(client, "dead_letters", DeadLetter, database=db).write([dead(i) for i in range(4)])
-    assert client.query(f"SELECT order_type, count() FROM {db}.orders FINAL GROUP BY order_type").result_rows == [("limit", 4)]
-    rows = client.query(f"SELECT source_partition, source_offset FROM {db}.dead_letters FINAL ORDER BY source_offset").result_rows
+    assert client.query(f"SELECT order_type, count() FROM {db}.orders FINAL GROUP BY order_type").result_rows == [
+        ("limit", 4)
+    ]
+    rows = client.query(
+        f"SELECT source_partition, source_offset FROM {db}.dead_letters FINAL ORDER BY source_offset"
+    ).result_rows
     assert rows == [(1, i) for i in range(4)]
 
 

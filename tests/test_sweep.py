@@ -11,9 +11,22 @@ import pytest
 from connectors.files import read_bars
 from operators.features import CORE_V1, compute_features_array
 from operators.strategies import EmaSpreadTrend, ZScoreReversion
-from operators.sweep import (BarArrays, SimConfig, combine_equity, ema_spread, equity_stats, hysteresis_positions,
-                             next_open_fill_prices, param_grid, simulate, strategy_targets, sweep_trend, sweep_zscore,
-                             trend_positions, zscore_positions)
+from operators.sweep import (
+    BarArrays,
+    SimConfig,
+    combine_equity,
+    ema_spread,
+    equity_stats,
+    hysteresis_positions,
+    next_open_fill_prices,
+    param_grid,
+    simulate,
+    strategy_targets,
+    sweep_trend,
+    sweep_zscore,
+    trend_positions,
+    zscore_positions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "data" / "market" / "BTC-30m.csv.gz", ROOT / "data" / "market" / "ETH-30m.csv.gz"]
@@ -30,8 +43,16 @@ def _bars(n: int = N_BARS) -> list[BarArrays]:
 
 def test_ema_spread_is_the_feature_bit_for_bit():
     b = _bars(800)[0]
-    cols = dict(close=b.close, high=b.high, low=b.low, volume=b.volume, buy_volume=0 * b.volume,
-                sell_volume=0 * b.volume, vwap=b.close, trade_count=0 * b.volume + 8)
+    cols = dict(
+        close=b.close,
+        high=b.high,
+        low=b.low,
+        volume=b.volume,
+        buy_volume=0 * b.volume,
+        sell_volume=0 * b.volume,
+        vwap=b.close,
+        trade_count=0 * b.volume + 8,
+    )
     ref = compute_features_array(cols, CORE_V1.with_resolution(1800))[:, CORE_V1.features.index("ema_spread")]
     got = ema_spread(b.close)
     assert np.array_equal(np.isnan(ref), np.isnan(got))
@@ -48,8 +69,16 @@ def test_hysteresis_holds_between_events():
 def test_trend_positions_equal_the_event_driven_strategy():
     b = _bars(1200)[0]
     spread = ema_spread(b.close)
-    cols = dict(close=b.close, high=b.high, low=b.low, volume=b.volume, buy_volume=0 * b.volume,
-                sell_volume=0 * b.volume, vwap=b.close, trade_count=0 * b.volume + 8)
+    cols = dict(
+        close=b.close,
+        high=b.high,
+        low=b.low,
+        volume=b.volume,
+        buy_volume=0 * b.volume,
+        sell_volume=0 * b.volume,
+        vwap=b.close,
+        trade_count=0 * b.volume + 8,
+    )
     feats = compute_features_array(cols, CORE_V1.with_resolution(1800))
     for entry, ex, short in ((0.01, 0.002, True), (0.004, 0.0, False)):
         vec = trend_positions(spread, np.array([entry]), np.array([ex]), allow_short=short)[0]
@@ -75,7 +104,7 @@ def test_simulate_hand_computed_fees_and_slippage():
     close = np.array([100.0, 110.0, 120.0, 125.0])
     fp = np.array([100.0, 105.0, 120.0, np.nan])
     r = simulate(np.array([[1.0, 1.0, 0.0, 0.0]]), close, fp, cfg)
-    qty = 1.0 * 1000.0 / 100.0                     # 10 units, sized at the decision close
+    qty = 1.0 * 1000.0 / 100.0  # 10 units, sized at the decision close
     buy_px, sell_px = 100.0 * 1.001, 120.0 * 0.999
     cash1 = 1000.0 - qty * buy_px - qty * buy_px * 0.001
     cash2 = cash1 + qty * sell_px - qty * sell_px * 0.001
@@ -90,10 +119,11 @@ def test_simulate_hand_computed_fees_and_slippage():
 def test_simulate_min_notional_and_cap():
     cfg = SimConfig(capital=1000.0, fraction=2.0, max_position_frac=1.5, fee_bps=0, slippage_bps=0, min_notional=5.0)
     r = simulate(np.array([[1.0, 1.0, 1.0]]), np.array([100.0, 100.0, 100.0]), np.array([100.0, 100.0, np.nan]), cfg)
-    assert r.position[0, 1] == 15.0             # 2 x equity capped at 1.5 x
-    r = simulate(np.array([[0.001, 0.001]]), np.array([100.0, 100.0]), np.array([100.0, np.nan]),
-                 replace(cfg, fraction=1.0))
-    assert r.n_fills[0] == 0                    # 1 quote < min_notional 5
+    assert r.position[0, 1] == 15.0  # 2 x equity capped at 1.5 x
+    r = simulate(
+        np.array([[0.001, 0.001]]), np.array([100.0, 100.0]), np.array([100.0, np.nan]), replace(cfg, fraction=1.0)
+    )
+    assert r.n_fills[0] == 0  # 1 quote < min_notional 5
 
 
 def test_equity_stats_match_operators_performance():
@@ -149,18 +179,32 @@ def test_sweep_agrees_with_event_driven_flow(latency_s):
     history = load_history(FILES, ticks_per_bar=8, max_bars=N_BARS)
     for entry, ex in ((0.01, 0.002), (0.004, 0.001)):
         # one account per symbol (the sweep simulates each symbol on its own capital), the baseline's venue costs
-        cfg = replace(EMBEDDED_PIPELINE, mode="baseline", models=False, trend_entry=entry, trend_exit=ex,
-                      accounts="per_symbol", broker=paper_broker_config(latency_s=latency_s))
+        cfg = replace(
+            EMBEDDED_PIPELINE,
+            mode="baseline",
+            models=False,
+            trend_entry=entry,
+            trend_exit=ex,
+            accounts="per_symbol",
+            broker=paper_broker_config(latency_s=latency_s),
+        )
         res = run_history(history, None, cfg, progress=False)
-        sc = SimConfig(capital=cfg.capital, fraction=cfg.fraction, max_position_frac=cfg.max_position_frac,
-                       min_notional=cfg.min_notional, fee_bps=cfg.broker.taker_fee_bps, slippage_bps=cfg.broker.half_spread_bps)
+        sc = SimConfig(
+            capital=cfg.capital,
+            fraction=cfg.fraction,
+            max_position_frac=cfg.max_position_frac,
+            min_notional=cfg.min_notional,
+            fee_bps=cfg.broker.taker_fee_bps,
+            slippage_bps=cfg.broker.half_spread_bps,
+        )
         for b in bars:
             pos = trend_positions(ema_spread(b.close), np.array([entry]), np.array([ex]))
             if latency_s == 0:
                 fp = next_open_fill_prices(b)
             else:
-                tk = synthesize_ticks(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, n=8,
-                                      symbol=b.symbol)
+                tk = synthesize_ticks(
+                    b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, n=8, symbol=b.symbol
+                )
                 fp = np.full(len(b), np.nan)
                 fp[:-1] = tk.price.reshape(-1, 8)[1:, 1]
             sim = simulate(pos, b.close, fp, sc)
@@ -190,8 +234,23 @@ def test_levibot_sweep_command(tmp_path):
         pass
 
     register(app)
-    res = CliRunner().invoke(app, ["sweep", *map(str, FILES), "--max-bars", "400", "--entries", "0.004,0.01",
-                                   "--exit-fracs", "0,0.5", "--out", str(tmp_path), "--top", "2"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            *map(str, FILES),
+            "--max-bars",
+            "400",
+            "--entries",
+            "0.004,0.01",
+            "--exit-fracs",
+            "0,0.5",
+            "--out",
+            str(tmp_path),
+            "--top",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "4 parameter sets x 2 symbols" in res.output
     assert (tmp_path / "sweep.html").exists() and (tmp_path / "sweep.json").exists()

@@ -14,8 +14,9 @@ NS = 1_000_000_000
 
 def _hand_built():
     """Four position changes on one row: buy 10, add 5, flip to short 10, cover; fee 10 bps, no slippage."""
-    cfg = SimConfig(capital=1000.0, fraction=1.0, max_position_frac=10.0, fee_bps=10.0, slippage_bps=0.0,
-                    min_notional=0.0)
+    cfg = SimConfig(
+        capital=1000.0, fraction=1.0, max_position_frac=10.0, fee_bps=10.0, slippage_bps=0.0, min_notional=0.0
+    )
     close = np.array([100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0])
     fp = np.array([100.0, 100.0, 100.0, 100.0, 100.0, 100.0, np.nan])
     # targets (fractions of equity at each close): 1 -> 1.5 -> -1 -> 0
@@ -28,9 +29,17 @@ def test_hand_built_sweep_fees_per_trade_add_up_to_the_total():
     ts = np.arange(7) * 60 * NS
     assert r.position[0].tolist() == pytest.approx([0.0, 10.0, 14.985, 14.985, -9.98999, -9.98999, 0.0], rel=1e-3)
     fills = [  # the same fills, as the event-driven extraction sees them
-        dict(symbol="X", side="buy" if d > 0 else "sell", qty=abs(d), price=100.0, fee=abs(d) * 100.0 * 1e-3,
-             ts=int(ts[i]))
-        for i, d in enumerate(np.diff(np.concatenate([[0.0], r.position[0]]))) if d != 0.0]
+        dict(
+            symbol="X",
+            side="buy" if d > 0 else "sell",
+            qty=abs(d),
+            price=100.0,
+            fee=abs(d) * 100.0 * 1e-3,
+            ts=int(ts[i]),
+        )
+        for i, d in enumerate(np.diff(np.concatenate([[0.0], r.position[0]])))
+        if d != 0.0
+    ]
     assert len(fills) == 4 and r.n_fills[0] == 4
     assert sum(f["fee"] for f in fills) == pytest.approx(r.fees[0], rel=1e-12)
     closed, _ = round_trips(fills)
@@ -39,8 +48,10 @@ def test_hand_built_sweep_fees_per_trade_add_up_to_the_total():
     # per trade: the buy and the add, plus the part of the flip that reaches flat; the rest of the flip and the cover
     flip = fills[2]
     long_part = 14.985 / flip["qty"]
-    assert [t.fees for t in trades] == pytest.approx([fills[0]["fee"] + fills[1]["fee"] + flip["fee"] * long_part,
-                                                     flip["fee"] * (1 - long_part) + fills[3]["fee"]], rel=1e-3)
+    assert [t.fees for t in trades] == pytest.approx(
+        [fills[0]["fee"] + fills[1]["fee"] + flip["fee"] * long_part, flip["fee"] * (1 - long_part) + fills[3]["fee"]],
+        rel=1e-3,
+    )
     assert [t.fees for t in trades] == pytest.approx([t.fees for t in closed], rel=1e-12)
     assert sum(t.fees for t in trades) == pytest.approx(r.fees[0], rel=1e-12)
     assert [t.fills for t in trades] == [3, 2]
@@ -65,11 +76,15 @@ def test_sweep_trades_fees_add_up_for_every_parameter_set_and_in_the_report():
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
     opn = np.concatenate([[close[0]], close[:-1]]) * (1 + rng.normal(0, 0.0005, n))
     ts = 1_700_000_000 * NS + np.arange(n) * 1800 * NS
-    bars = [BarArrays("BTC-USD", ts, opn, np.maximum(opn, close) * 1.001, np.minimum(opn, close) * 0.999, close,
-                      np.ones(n), 1800)]
+    bars = [
+        BarArrays(
+            "BTC-USD", ts, opn, np.maximum(opn, close) * 1.001, np.minimum(opn, close) * 0.999, close, np.ones(n), 1800
+        )
+    ]
     cfg = SimConfig(fee_bps=7.5, slippage_bps=2.0)
-    res = sweep_trend(bars, np.array([0.0005, 0.001, 0.002, 0.004]), np.array([0.0, 0.0002, 0.0, 0.001]), cfg,
-                      allow_short=True)
+    res = sweep_trend(
+        bars, np.array([0.0005, 0.001, 0.002, 0.004]), np.array([0.0, 0.0002, 0.0, 0.001]), cfg, allow_short=True
+    )
     r = res.per_symbol["BTC-USD"]
     flips = 0
     for p in range(r.equity.shape[0]):

@@ -36,11 +36,18 @@ MAX_BARS = 200  # per file: 2 x 200 bars x 8 ticks = 3,200 valid ticks
 def clickhouse_trade_ids(path: Path) -> list[str]:
     """The trade ids in the flow's embedded ClickHouse, read in a child process (chDB opens one data path per
     process, and this test process may hold the session's)."""
-    code = ("import json, sys; from connectors.clickhouse.client import connect; "
-            "c = connect('chdb://' + sys.argv[1]); "
-            "print(json.dumps([r[0] for r in c.query('SELECT trade_id FROM levibot.ticks FINAL').result_rows]))")
-    res = subprocess.run([sys.executable, "-c", code, str(path.resolve())], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    code = (
+        "import json, sys; from connectors.clickhouse.client import connect; "
+        "c = connect('chdb://' + sys.argv[1]); "
+        "print(json.dumps([r[0] for r in c.query('SELECT trade_id FROM levibot.ticks FINAL').result_rows]))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(path.resolve())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -59,13 +66,21 @@ def test_tick_stores_hold_exactly_the_ticks_the_policy_accepted(kafka_bootstrap,
             if third <= i < 2 * third and i % 10 == 0:  # refusals in the middle third only: clean polls before/after
                 k = (i // 10) % 3
                 if k == 0:
-                    bad = Tick(symbol="DOGE-USD", ts=t.ts, price=0.07, qty=10.0, side="buy", trade_id=f"doge:{i}",
-                               venue="test")
+                    bad = Tick(
+                        symbol="DOGE-USD", ts=t.ts, price=0.07, qty=10.0, side="buy", trade_id=f"doge:{i}", venue="test"
+                    )
                     p.produce_raw(t.symbol.encode(), encode(bad))
                     expected["unknown_symbol"] += 1
                 elif k == 1:
-                    bad = Tick(symbol=t.symbol, ts=4_000_000_000 * 10**9 + i, price=t.price, qty=t.qty, side=t.side,
-                               trade_id=f"future:{i}", venue="test")
+                    bad = Tick(
+                        symbol=t.symbol,
+                        ts=4_000_000_000 * 10**9 + i,
+                        price=t.price,
+                        qty=t.qty,
+                        side=t.side,
+                        trade_id=f"future:{i}",
+                        venue="test",
+                    )
                     p.produce_raw(t.symbol.encode(), encode(bad))
                     expected["future_skew"] += 1
                 else:  # an exact copy of the tick just sent
@@ -74,8 +89,12 @@ def test_tick_stores_hold_exactly_the_ticks_the_policy_accepted(kafka_bootstrap,
         p.flush(120)
         n_in = topic_count(kafka_bootstrap, f"{prefix}ticks")
         env = flow_env(prefix=prefix, var=tmp_path / "var", LEVIBOT_PG_DSN=pg_dsn, LEVIBOT_CONSUME_BATCH="250")
-        run_ok(["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres,clickhouse", *BAR_ARGS], env,
-               tmp_path / "flow.log", 300)
+        run_ok(
+            ["run", "--live", "--venue", "sim", "--until-end", "--stores", "postgres,clickhouse", *BAR_ARGS],
+            env,
+            tmp_path / "flow.log",
+            300,
+        )
         dead = read_events(kafka_bootstrap, f"{prefix}dlq", DeadLetter)
     finally:
         drop_topics(kafka_bootstrap, [prefix])

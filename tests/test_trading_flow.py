@@ -23,8 +23,12 @@ from .conftest import DATA
 
 FILES = [DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"]
 # synthetic ticks every 225 s: prices up to an hour old count as fresh
-CFG = PipelineConfig(base_resolution_s=300, bar_resolutions_s=(1800,), decision_resolution_s=1800,
-                     limits=RiskLimits(max_price_age_s=3600.0))
+CFG = PipelineConfig(
+    base_resolution_s=300,
+    bar_resolutions_s=(1800,),
+    decision_resolution_s=1800,
+    limits=RiskLimits(max_price_age_s=3600.0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,10 @@ def history():
 
 
 def test_orders_independent_of_partitions_and_batch_size(history):
-    runs = [run_history(history, None, CFG, partitions=p, batch_size=b, progress=False) for p, b in ((1, 5000), (3, 777), (2, 20_000))]
+    runs = [
+        run_history(history, None, CFG, partitions=p, batch_size=b, progress=False)
+        for p, b in ((1, 5000), (3, 777), (2, 20_000))
+    ]
     ref = sorted(runs[0].orders, key=lambda o: o.order_id)
     assert len(ref) > 50 and {o.symbol for o in ref} == {"BTC-USD", "ETH-USD"}
     for r in runs[1:]:
@@ -77,8 +84,10 @@ def test_late_ticks_and_decode_failures_reach_the_dead_letter_sink():
         return Tick(symbol=sym, ts=t0 + int(sec * 1e9), price=100.0, qty=1.0, side="buy", trade_id=f"x:{i}", venue="x")
 
     bad = DeadLetter(source_topic="ticks", partition=0, offset=5, error="invalid_json", detail="x", raw=b"{", ts=t0)
-    batches = [EventBatch("ticks", 0, 3, [tk(0, 0.1), tk(1, 5.2), tk(2, 9.9, "ETH-USD")]),
-               EventBatch("ticks", 0, 6, [tk(3, 2.0), tk(4, 12.0)], [bad])]  # tick 3 is late for 1 s bars
+    batches = [
+        EventBatch("ticks", 0, 3, [tk(0, 0.1), tk(1, 5.2), tk(2, 9.9, "ETH-USD")]),
+        EventBatch("ticks", 0, 6, [tk(3, 2.0), tk(4, 12.0)], [bad]),
+    ]  # tick 3 is late for 1 s bars
     dead: list = []
     bars: list = []
     cfg = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60,), decision_resolution_s=60)
@@ -99,8 +108,16 @@ def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_pa
 
     res, rep, report = run_embedded(s, FILES, EMBEDDED_PIPELINE, max_bars=1500)
     printed = capsys.readouterr().out
-    for words in ("Trades (round trips)", "Orders sent", "Fills", "Net P&L", "Max drawdown", "Sharpe ratio",
-                  "VaR breaches", "No Telegram signals in this run"):
+    for words in (
+        "Trades (round trips)",
+        "Orders sent",
+        "Fills",
+        "Net P&L",
+        "Max drawdown",
+        "Sharpe ratio",
+        "VaR breaches",
+        "No Telegram signals in this run",
+    ):
         assert words in printed
     assert res.counts["ticks"] == 2 * 1500 * 8
     m = {k: v.value for k, v in rep.metrics().items()}
@@ -110,7 +127,9 @@ def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_pa
     text = report.read_text()
     assert report.exists() and 'data-section="risk"' in text and "Plotly.newPlot" in text
     data = json.loads((tmp_path / "reports" / "embedded-run.json").read_text())
-    assert data["metrics"]["ticks"] == 24_000 and "max_drawdown" in data["metrics"] and "var_breaches" in data["metrics"]
+    assert (
+        data["metrics"]["ticks"] == 24_000 and "max_drawdown" in data["metrics"] and "var_breaches" in data["metrics"]
+    )
     # the last bar has its equity mark: the curve ends at the close of the last decision bar of the data
     assert rep.period[1] == (int(res_last_tick(s, FILES)) // (1800 * 10**9) + 1) * 1800 * 10**9
 
@@ -143,8 +162,13 @@ def test_input_policy_dead_letters_unknown_far_future_and_duplicate_ticks(histor
 
     orders: list = []
     cfg = dc_replace(CFG, symbols=("BTC-USD", "ETH-USD"))
-    run_main(build_trading_flow(HistorySource(noisy.ticks, partitions=2, batch_size=3000),
-                                Outputs(orders=[CollectSink(orders)], dead=[CollectSink(dead)]), cfg))
+    run_main(
+        build_trading_flow(
+            HistorySource(noisy.ticks, partitions=2, batch_size=3000),
+            Outputs(orders=[CollectSink(orders)], dead=[CollectSink(dead)]),
+            cfg,
+        )
+    )
     reasons = {}
     for d in dead:
         reasons[d.error] = reasons.get(d.error, 0) + 1
@@ -163,15 +187,23 @@ def test_signed_halt_stops_trading_and_a_forged_command_is_refused(history):
 
     key = b"k" * 32
     t = int(history.ticks.ts.iloc[0])
-    halt = sign(ControlCommand(id="cmd-halt", issuer="ops", scope="account:default", action="halt", reason="test",
-                               ts=t), key)
-    forged = sign(ControlCommand(id="cmd-resume", issuer="mallory", scope="account:default", action="resume", ts=t),
-                  b"x" * 32)
+    halt = sign(
+        ControlCommand(id="cmd-halt", issuer="ops", scope="account:default", action="halt", reason="test", ts=t), key
+    )
+    forged = sign(
+        ControlCommand(id="cmd-resume", issuer="mallory", scope="account:default", action="resume", ts=t), b"x" * 32
+    )
     out = {k: [] for k in ("orders", "decisions", "dead", "alerts", "audit")}
     outputs = Outputs(**{k: [CollectSink(v)] for k, v in out.items()})
-    run_main(build_trading_flow(HistorySource(history.ticks, partitions=2, batch_size=5000), outputs, CFG,
-                                control_source=_ListSource([EventBatch("control", 0, 2, [halt, forged], offsets=[0, 1])]),
-                                control_keys={"default": key}))
+    run_main(
+        build_trading_flow(
+            HistorySource(history.ticks, partitions=2, batch_size=5000),
+            outputs,
+            CFG,
+            control_source=_ListSource([EventBatch("control", 0, 2, [halt, forged], offsets=[0, 1])]),
+            control_keys={"default": key},
+        )
+    )
     (applied,) = [a for a in out["audit"] if a.result == "applied"]
     # the halt took effect at the account's event time applied.ts (the two inputs interleave as they come):
     # from then on every decision is refused and no order is sent
@@ -180,7 +212,10 @@ def test_signed_halt_stops_trading_and_a_forged_command_is_refused(history):
     assert not [o for o in out["orders"] if o.ts > applied.ts]
     assert [(d.error, d.stage, d.offset) for d in out["dead"]] == [("bad_signature", "control", 1)]
     assert [a.labels["reason"] for a in out["alerts"] if a.kind == "control.refused"] == ["bad_signature"]
-    assert sorted((a.command_id, a.result) for a in out["audit"]) == [("cmd-halt", "applied"), ("cmd-resume", "refused")]
+    assert sorted((a.command_id, a.result) for a in out["audit"]) == [
+        ("cmd-halt", "applied"),
+        ("cmd-resume", "refused"),
+    ]
 
 
 def test_columnar_batches_give_what_tick_objects_give(history):
@@ -202,15 +237,21 @@ def test_columnar_batches_give_what_tick_objects_give(history):
     def run(source):
         got = {k: [] for k in ("orders", "fills", "dead", "bars", "features")}
         run_main(build_trading_flow(source, Outputs(**{k: [CollectSink(v)] for k, v in got.items()}), cfg))
-        return {"orders": sorted(got["orders"], key=lambda o: o.order_id),
-                "fills": sorted(got["fills"], key=lambda f: f.fill_id),
-                "dead": sorted((d.error, d.offset, d.raw) for d in got["dead"]),
-                "bars": sorted((b.symbol, b.resolution_s, b.ts, b.close, b.volume, b.vwap) for b in got["bars"]),
-                "features": sorted((f.symbol, f.ts, tuple(f.values)) for f in got["features"])}
+        return {
+            "orders": sorted(got["orders"], key=lambda o: o.order_id),
+            "fills": sorted(got["fills"], key=lambda f: f.fill_id),
+            "dead": sorted((d.error, d.offset, d.raw) for d in got["dead"]),
+            "bars": sorted((b.symbol, b.resolution_s, b.ts, b.close, b.volume, b.vwap) for b in got["bars"]),
+            "features": sorted((f.symbol, f.ts, tuple(f.values)) for f in got["features"]),
+        }
 
     ticks = list(iter_tick_events(t))
-    objects = _ListSource([EventBatch("ticks", 0, i + 1234, ticks[i:i + 1234], offsets=list(range(i, min(len(ticks), i + 1234))))
-                           for i in range(0, len(ticks), 1234)])
+    objects = _ListSource(
+        [
+            EventBatch("ticks", 0, i + 1234, ticks[i : i + 1234], offsets=list(range(i, min(len(ticks), i + 1234))))
+            for i in range(0, len(ticks), 1234)
+        ]
+    )
     a, b = run(HistorySource(t, partitions=1, batch_size=2000)), run(objects)
     assert len(a["orders"]) > 10 and {d[0] for d in a["dead"]} == {"late_tick", "duplicate_tick"}
     assert a == b
@@ -227,8 +268,13 @@ def test_split_forgets_trade_ids_like_a_queue_of_single_ids():
     from flows.trading import _Splitter
 
     @settings(max_examples=150, deadline=None)
-    @given(st.lists(st.tuples(st.lists(st.integers(0, 50), max_size=8), st.integers(0, 60), st.integers(0, 12)),
-                    min_size=1, max_size=12))
+    @given(
+        st.lists(
+            st.tuples(st.lists(st.integers(0, 50), max_size=8), st.integers(0, 60), st.integers(0, 12)),
+            min_size=1,
+            max_size=12,
+        )
+    )
     def check(rounds):
         sp, ref, ref_set, k = _Splitter(), deque(), set(), 0
         for ts, edge, cap in rounds:

@@ -124,7 +124,9 @@ def test_backoff_is_exponential_capped_and_jittered():
 def test_breaker_states():
     t = [100.0]
     changes: list[str] = []
-    b = CircuitBreaker(BreakerPolicy(failure_threshold=3, reset_timeout_s=10), clock=lambda: t[0], on_change=changes.append)
+    b = CircuitBreaker(
+        BreakerPolicy(failure_threshold=3, reset_timeout_s=10), clock=lambda: t[0], on_change=changes.append
+    )
     for _ in range(2):
         assert b.try_acquire()
         b.record_failure()
@@ -177,8 +179,14 @@ def test_sender_4xx_is_final_and_budget_is_bounded():
     assert (res[0].ok, res[0].attempts, res[0].status) == (False, 1, 400)
     # nobody listening: exactly max_attempts attempts, then a failure result (how long that takes is measured in
     # benchmarks/edges.py, webhook_give_up)
-    res, s = asyncio.run(_deliver_many(rx.url(), 1, retry=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02),
-                                       breaker=BreakerPolicy(failure_threshold=10)))
+    res, s = asyncio.run(
+        _deliver_many(
+            rx.url(),
+            1,
+            retry=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02),
+            breaker=BreakerPolicy(failure_threshold=10),
+        )
+    )
     assert (res[0].ok, res[0].attempts) == (False, 3) and "connection_error" in res[0].error
 
 
@@ -192,9 +200,15 @@ def test_sender_waits_through_outage_with_open_breaker():
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
-            s = WebhookSender("t", f"http://127.0.0.1:{port}/hook", KEY, session=session, max_in_flight=4,
-                              retry=RetryPolicy(max_attempts=6, base_delay_s=0.05, max_delay_s=0.2),
-                              breaker=BreakerPolicy(failure_threshold=3, reset_timeout_s=0.5))
+            s = WebhookSender(
+                "t",
+                f"http://127.0.0.1:{port}/hook",
+                KEY,
+                session=session,
+                max_in_flight=4,
+                retry=RetryPolicy(max_attempts=6, base_delay_s=0.05, max_delay_s=0.2),
+                breaker=BreakerPolicy(failure_threshold=3, reset_timeout_s=0.5),
+            )
             task = asyncio.gather(*(s.deliver(b"{}", f"id-{i}") for i in range(20)))
             await asyncio.sleep(1.5)
             assert s.breaker.state in ("open", "half_open")
@@ -208,5 +222,3 @@ def test_sender_waits_through_outage_with_open_breaker():
     assert all(r.ok for r in res)
     assert sorted(set(rx.ids())) == sorted(f"id-{i}" for i in range(20)) and len(rx.ids()) == 20
     assert s.breaker.state == "closed"
-
-

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 def connect(dsn: str) -> Client:
     """Open a client; for ``chdb://`` the data directory is created when missing."""
     if dsn.startswith("chdb://"):
-        path = dsn[len("chdb://"):]
+        path = dsn[len("chdb://") :]
         if path.startswith("/"):
             Path(path).mkdir(parents=True, exist_ok=True)
     try:

@@ -21,12 +21,17 @@ def migrate(client: Client, database: str = "levibot") -> list[int]:
     for m in migrations("clickhouse"):
         if m.version in done:
             if done[m.version] != m.checksum:
-                raise RuntimeError(f"ClickHouse migration {m.version} ({m.name}) changed after it was applied to "
-                                   f"{database}; add a new migration instead of editing an applied one")
+                raise RuntimeError(
+                    f"ClickHouse migration {m.version} ({m.name}) changed after it was applied to "
+                    f"{database}; add a new migration instead of editing an applied one"
+                )
             continue
         for stmt in m.statements:
             client.command(stmt)
-        client.insert("schema_migrations", [[m.version, m.name, "clickhouse", m.checksum]],
-                      column_names=["version", "name", "backend", "checksum"])
+        client.insert(
+            "schema_migrations",
+            [[m.version, m.name, "clickhouse", m.checksum]],
+            column_names=["version", "name", "backend", "checksum"],
+        )
         applied.append(m.version)
     return applied

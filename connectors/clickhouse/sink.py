@@ -44,8 +44,16 @@ def _json_text(value: Any) -> str | None:
 class ClickHouseWriter:
     """Writes events of one type into one table; ``write`` is safe to retry with the same batch."""
 
-    def __init__(self, client: Client, table: str, event_type: type, *, database: str = "levibot",
-                 max_attempts: int = 5, backoff_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        client: Client,
+        table: str,
+        event_type: type,
+        *,
+        database: str = "levibot",
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+    ) -> None:
         self.client = client
         self.table = table
         self.database = database
@@ -56,8 +64,9 @@ class ClickHouseWriter:
         self.columns = [c for c, _, f in pairs if f is not None]
         self._fields = [f for _, _, f in pairs if f is not None]
         # nested structs stored in a String column travel as JSON text
-        self._json = {f for _, t, f in pairs if f is not None and t.endswith("String")
-                      and _is_struct_field(event_type, f)}
+        self._json = {
+            f for _, t, f in pairs if f is not None and t.endswith("String") and _is_struct_field(event_type, f)
+        }
         if not self.columns:
             raise ValueError(f"{database}.{table} shares no column with {event_type.__name__}")
         self.rows_written = 0
@@ -73,27 +82,44 @@ class ClickHouseWriter:
         """Insert ``events`` (column-oriented, one round trip); returns the number of rows sent."""
         if not events:
             return 0
-        data = [[getattr(ev, f) for ev in events] if f not in self._json
-                else [_json_text(getattr(ev, f)) for ev in events] for f in self._fields]
+        data = [
+            [getattr(ev, f) for ev in events] if f not in self._json else [_json_text(getattr(ev, f)) for ev in events]
+            for f in self._fields
+        ]
         token = self._token(events)
 
         def insert() -> None:
-            self.client.insert(self.table, data, column_names=self.columns, database=self.database,
-                               column_oriented=True, settings={"insert_deduplication_token": token})
+            self.client.insert(
+                self.table,
+                data,
+                column_names=self.columns,
+                database=self.database,
+                column_oriented=True,
+                settings={"insert_deduplication_token": token},
+            )
 
         def before_sleep(rs: Any) -> None:
-            log.warning("ClickHouse insert into %s failed (%s); retry %d", self.table,
-                        rs.outcome.exception() if rs.outcome is not None else "?", rs.attempt_number)
+            log.warning(
+                "ClickHouse insert into %s failed (%s); retry %d",
+                self.table,
+                rs.outcome.exception() if rs.outcome is not None else "?",
+                rs.attempt_number,
+            )
 
         try:
             # driver errors vary by backend (HTTP, chDB): every error is retried, then surfaced
-            Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True, before_sleep=before_sleep,
-                     wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s))(insert)
+            Retrying(
+                stop=stop_after_attempt(self.max_attempts),
+                reraise=True,
+                before_sleep=before_sleep,
+                wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s),
+            )(insert)
         except Exception as exc:
             if self.max_attempts == 1:
                 raise
-            raise RuntimeError(f"ClickHouse insert into {self.database}.{self.table} failed "
-                               f"{self.max_attempts} times: {exc}") from exc
+            raise RuntimeError(
+                f"ClickHouse insert into {self.database}.{self.table} failed {self.max_attempts} times: {exc}"
+            ) from exc
         self.rows_written += len(events)
         return len(events)
 
@@ -117,8 +143,16 @@ class ClickHouseSink(DynamicSink[Any]):
     With ``resilience`` (``connectors.resilience.SinkResilience``) the writer goes through a circuit breaker named
     ``name`` (default ``clickhouse.<table>``) with a spool: analytics rows buffer during an outage and catch up."""
 
-    def __init__(self, dsn: str, table: str, event_type: type, *, database: str = "levibot", resilience: Any = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        table: str,
+        event_type: type,
+        *,
+        database: str = "levibot",
+        resilience: Any = None,
+        name: str | None = None,
+    ) -> None:
         self.dsn = dsn
         self.table = table
         self.event_type = event_type
@@ -131,7 +165,8 @@ class ClickHouseSink(DynamicSink[Any]):
 
         if self.resilience is None:
             return _Partition(ClickHouseWriter(connect(self.dsn), self.table, self.event_type, database=self.database))
-        writer = ClickHouseWriter(connect(self.dsn), self.table, self.event_type, database=self.database,
-                                  max_attempts=1)
+        writer = ClickHouseWriter(
+            connect(self.dsn), self.table, self.event_type, database=self.database, max_attempts=1
+        )
         writer.close = lambda: None  # type: ignore[attr-defined]  # the client is shared per DSN
         return _Partition(self.resilience.wrap(self.name, worker_index, writer, self.event_type, (Exception,)))

@@ -50,7 +50,11 @@ def ensure_topics(
             else:
                 result[full] = "exists"
         else:
-            new.append(NewTopic(full, num_partitions=n_parts, replication_factor=replication_factor, config=spec.kafka_config()))
+            new.append(
+                NewTopic(
+                    full, num_partitions=n_parts, replication_factor=replication_factor, config=spec.kafka_config()
+                )
+            )
             result[full] = "created"
     for fut_map in ([admin.create_topics(new)] if new else []) + ([admin.create_partitions(grow)] if grow else []):
         for topic, fut in fut_map.items():

@@ -28,6 +28,7 @@ from schemas.codec import encode
 
 log = logging.getLogger(__name__)
 
+
 def key_by_symbol(event: Any) -> bytes:
     """Partition key of market events: the symbol."""
     return event.symbol.encode()
@@ -147,14 +148,19 @@ class _SinkPartition(StatelessSinkPartition[Any]):
 
         def still_waiting(remaining: int) -> bool:
             if remaining and breaker.state == "closed" and time.monotonic() - t0 >= self._open_after_s:
-                breaker.open(f"{remaining} messages unacknowledged for {time.monotonic() - t0:.1f}s "
-                             f"(broker unreachable?); the flow waits, nothing is dropped")
+                breaker.open(
+                    f"{remaining} messages unacknowledged for {time.monotonic() - t0:.1f}s "
+                    f"(broker unreachable?); the flow waits, nothing is dropped"
+                )
             if self._p._fatal is not None or self._p._errors:
                 return False
             return remaining > 0
 
-        Retrying(retry=retry_if_result(still_waiting), stop=stop_never,
-                 wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05))(self._p.pending, 0.5)
+        Retrying(
+            retry=retry_if_result(still_waiting),
+            stop=stop_never,
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+        )(self._p.pending, 0.5)
         try:
             self._p.check_delivery()
         except DeliveryError as exc:
@@ -201,14 +207,18 @@ class KafkaEventSink(DynamicSink[Any]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _SinkPartition:
         if self.resilience is None:
-            return _SinkPartition(EventProducer(self.bootstrap, self.topic, key_fn=self.key_fn,
-                                                extra_config=self.extra_config))
+            return _SinkPartition(
+                EventProducer(self.bootstrap, self.topic, key_fn=self.key_fn, extra_config=self.extra_config)
+            )
         extra = {"message.timeout.ms": "0", **(self.extra_config or {})}
         breaker = self.resilience.breaker(self.name)
         for reg in self.breaker_registrars:
             reg.register(breaker)
-        return _SinkPartition(EventProducer(self.bootstrap, self.topic, key_fn=self.key_fn, extra_config=extra),
-                              breaker, self.open_after_s)
+        return _SinkPartition(
+            EventProducer(self.bootstrap, self.topic, key_fn=self.key_fn, extra_config=extra),
+            breaker,
+            self.open_after_s,
+        )
 
 
 def key_by_source_topic(event: Any) -> bytes:

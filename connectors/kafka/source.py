@@ -79,7 +79,9 @@ def list_partitions(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list
             return sorted(tmd.partitions)
         if time.monotonic() >= deadline:
             reason = tmd.error.str() if tmd is not None and tmd.error is not None else "not found"
-            raise RuntimeError(f"Kafka topic {topic!r} is not usable: {reason} (create it with `levibot topics create`)")
+            raise RuntimeError(
+                f"Kafka topic {topic!r} is not usable: {reason} (create it with `levibot topics create`)"
+            )
         time.sleep(0.2)
 
 
@@ -128,8 +130,10 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
                 if self._stop_at_end:
                     self._at_end = True
             elif err.code() == KafkaError._AUTO_OFFSET_RESET:
-                raise RuntimeError(f"offset {self._offset} of {self._topic}[{self._partition}] is no longer on the "
-                                   f"broker (deleted by retention?): {err}. Raise retention or replay the gap.")
+                raise RuntimeError(
+                    f"offset {self._offset} of {self._topic}[{self._partition}] is no longer on the "
+                    f"broker (deleted by retention?): {err}. Raise retention or replay the gap."
+                )
             elif err.fatal():
                 raise RuntimeError(f"fatal Kafka error on {self._topic}[{self._partition}]: {err}")
             else:
@@ -144,8 +148,11 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         else:
             offsets = [m.offset() for m in good]
         if self._columnar:  # the ticks as columns, their offsets with them
-            return [EventBatch(self._topic, self._partition, self._offset, TickBatch.from_ticks(events, offsets), dead,
-                               received)]
+            return [
+                EventBatch(
+                    self._topic, self._partition, self._offset, TickBatch.from_ticks(events, offsets), dead, received
+                )
+            ]
         return [EventBatch(self._topic, self._partition, self._offset, events, dead, received, offsets)]
 
     def snapshot(self) -> int:

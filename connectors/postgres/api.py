@@ -58,16 +58,36 @@ class KeyRow:
 
     def public(self, now: datetime) -> dict[str, Any]:
         """Everything but the hash, for listings."""
-        return {"key_id": self.key_id, "name": self.name, "scopes": list(self.scopes), "tier": self.tier,
-                "accounts": list(self.accounts), "rate": self.rate, "created_by": self.created_by,
-                "created_at": self.created_at.isoformat(), "state": self.state(now),
-                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-                "revoked_by": self.revoked_by}
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "tier": self.tier,
+            "accounts": list(self.accounts),
+            "rate": self.rate,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "state": self.state(now),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revoked_by": self.revoked_by,
+        }
 
 
-_KEY_COLS: Final = ("key_id", "name", "secret_hash", "scopes", "tier", "accounts", "rate", "created_by",
-                    "created_at", "expires_at", "revoked_at", "revoked_by")
+_KEY_COLS: Final = (
+    "key_id",
+    "name",
+    "secret_hash",
+    "scopes",
+    "tier",
+    "accounts",
+    "rate",
+    "created_by",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "revoked_by",
+)
 
 
 def _key_row(r: Sequence[Any]) -> KeyRow:
@@ -91,24 +111,92 @@ class Resource:
 
 
 RESOURCES: Final[dict[str, Resource]] = {
-    "orders": Resource("orders", "order_id",
-                       ("order_id", "parent_id", "strategy", "symbol", "side", "qty", "order_type", "limit_price",
-                        "tif", "reduce_only", "ts_ns"), ("strategy", "side", "parent_id")),
-    "fills": Resource("fills", "fill_id",
-                      ("fill_id", "order_id", "symbol", "side", "price", "qty", "fee", "slippage_bps", "liquidity",
-                       "ts_ns"), ("order_id", "side")),
-    "risk_decisions": Resource("risk_decisions", "id",
-                               ("id", "intent_id", "symbol", "strategy", "side", "action", "requested_qty",
-                                "approved_qty", "reasons", "var", "cvar", "portfolio", "ts_ns"),
-                               ("strategy", "action")),
-    "signals": Resource("signals", "id || '#' || version::text",
-                        ("id", "version", "source_chat", "source_message_id", "symbol", "side", "kind", "entries",
-                         "targets", "stop", "leverage", "ref_id", "close_fraction", "trust", "ts_ns"),
-                        ("kind", "source_chat")),
-    "audit": Resource("audit", "id",
-                      ("id", "actor", "action", "scope", "result", "command_id", "detail", "parameters_digest",
-                       "source", "client_address", "ts_ns", "recorded_at"),
-                      ("actor", "action", "scope", "result", "command_id", "source"), symbol=False),
+    "orders": Resource(
+        "orders",
+        "order_id",
+        (
+            "order_id",
+            "parent_id",
+            "strategy",
+            "symbol",
+            "side",
+            "qty",
+            "order_type",
+            "limit_price",
+            "tif",
+            "reduce_only",
+            "ts_ns",
+        ),
+        ("strategy", "side", "parent_id"),
+    ),
+    "fills": Resource(
+        "fills",
+        "fill_id",
+        ("fill_id", "order_id", "symbol", "side", "price", "qty", "fee", "slippage_bps", "liquidity", "ts_ns"),
+        ("order_id", "side"),
+    ),
+    "risk_decisions": Resource(
+        "risk_decisions",
+        "id",
+        (
+            "id",
+            "intent_id",
+            "symbol",
+            "strategy",
+            "side",
+            "action",
+            "requested_qty",
+            "approved_qty",
+            "reasons",
+            "var",
+            "cvar",
+            "portfolio",
+            "ts_ns",
+        ),
+        ("strategy", "action"),
+    ),
+    "signals": Resource(
+        "signals",
+        "id || '#' || version::text",
+        (
+            "id",
+            "version",
+            "source_chat",
+            "source_message_id",
+            "symbol",
+            "side",
+            "kind",
+            "entries",
+            "targets",
+            "stop",
+            "leverage",
+            "ref_id",
+            "close_fraction",
+            "trust",
+            "ts_ns",
+        ),
+        ("kind", "source_chat"),
+    ),
+    "audit": Resource(
+        "audit",
+        "id",
+        (
+            "id",
+            "actor",
+            "action",
+            "scope",
+            "result",
+            "command_id",
+            "detail",
+            "parameters_digest",
+            "source",
+            "client_address",
+            "ts_ns",
+            "recorded_at",
+        ),
+        ("actor", "action", "scope", "result", "command_id", "source"),
+        symbol=False,
+    ),
 }
 
 
@@ -189,12 +277,26 @@ class ApiDatabase:
     """Pooled access to PostgreSQL for the API (``min_size``..``max_size`` connections, ``timeout_s`` to get
     one). ``open()`` waits until the first connection works."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 10.0,
-                 statement_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout_s: float = 10.0,
+        statement_timeout_ms: int = 5000,
+    ) -> None:
         self.pool = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-            kwargs={"autocommit": True, "connect_timeout": int(timeout_s),
-                    "options": f"-c statement_timeout={int(statement_timeout_ms)}"},
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": int(timeout_s),
+                "options": f"-c statement_timeout={int(statement_timeout_ms)}",
+            },
         )
 
     def open(self, wait_s: float = 30.0) -> "ApiDatabase":
@@ -206,8 +308,19 @@ class ApiDatabase:
 
     # -- api_keys ------------------------------------------------------------------------------------------
 
-    def create_key(self, *, key_id: str, name: str, secret_hash: str, scopes: Sequence[str], tier: str,
-                   accounts: Sequence[str], rate: str, created_by: str, expires_at: datetime | None) -> KeyRow:
+    def create_key(
+        self,
+        *,
+        key_id: str,
+        name: str,
+        secret_hash: str,
+        scopes: Sequence[str],
+        tier: str,
+        accounts: Sequence[str],
+        rate: str,
+        created_by: str,
+        expires_at: datetime | None,
+    ) -> KeyRow:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "INSERT INTO api_keys (key_id, name, secret_hash, scopes, tier, accounts, rate, created_by, "
@@ -219,8 +332,9 @@ class ApiDatabase:
 
     def get_key(self, key_id: str) -> KeyRow | None:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT " + ", ".join(_KEY_COLS) + " FROM api_keys WHERE key_id = %s",
-                               (key_id,)).fetchone()
+            row = conn.execute(
+                "SELECT " + ", ".join(_KEY_COLS) + " FROM api_keys WHERE key_id = %s", (key_id,)
+            ).fetchone()
         return None if row is None else _key_row(row)
 
     def list_keys(self, *, include_revoked: bool = True) -> list[KeyRow]:
@@ -234,8 +348,10 @@ class ApiDatabase:
     def revoke_key(self, key_id: str, revoked_by: str) -> str:
         """``revoked`` (now), ``already`` (was revoked before) or ``unknown``."""
         with self.pool.connection() as conn:
-            cur = conn.execute("UPDATE api_keys SET revoked_at = now(), revoked_by = %s "
-                               "WHERE key_id = %s AND revoked_at IS NULL", (revoked_by, key_id))
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = now(), revoked_by = %s WHERE key_id = %s AND revoked_at IS NULL",
+                (revoked_by, key_id),
+            )
             if cur.rowcount == 1:
                 return "revoked"
             found = conn.execute("SELECT 1 FROM api_keys WHERE key_id = %s", (key_id,)).fetchone()
@@ -250,8 +366,21 @@ class ApiDatabase:
                 "INSERT INTO audit (id, actor, action, scope, result, command_id, detail, parameters_digest, "
                 "source, client_address, ts, ts_ns, schema_version) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (ev.id, ev.actor, ev.action, ev.scope, ev.result, ev.command_id, ev.detail, ev.parameters_digest,
-                 ev.source, ev.client_address, _dt(ev.ts), ev.ts, ev.schema_version),
+                (
+                    ev.id,
+                    ev.actor,
+                    ev.action,
+                    ev.scope,
+                    ev.result,
+                    ev.command_id,
+                    ev.detail,
+                    ev.parameters_digest,
+                    ev.source,
+                    ev.client_address,
+                    _dt(ev.ts),
+                    ev.ts,
+                    ev.schema_version,
+                ),
             )
             return cur.rowcount == 1
 
@@ -283,8 +412,11 @@ class ApiDatabase:
             where.append(sql.SQL("ts <= %s AND (ts_ns, {}) < (%s, %s)").format(key))
             params += [_dt(f.after[0]), f.after[0], f.after[1]]
         q = sql.SQL("SELECT {cols}, {key} AS _key FROM {table}{where} ORDER BY ts_ns DESC, _key DESC LIMIT %s").format(
-            cols=sql.SQL(", ").join(map(sql.Identifier, res.columns)), key=key, table=sql.Identifier(res.table),
-            where=sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
+            cols=sql.SQL(", ").join(map(sql.Identifier, res.columns)),
+            key=key,
+            table=sql.Identifier(res.table),
+            where=sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+        )
         params.append(f.limit + 1)
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(q, params).fetchall()
@@ -338,8 +470,10 @@ class ApiDatabase:
     def bar_resolution(self, symbols: Sequence[str] | None = None) -> int | None:
         """The finest bar resolution stored (of ``symbols`` when given), seconds; None without bars."""
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT min(resolution_s) FROM bars WHERE (%s::text[] IS NULL OR symbol = ANY(%s))",
-                               (list(symbols) if symbols else None, list(symbols) if symbols else None)).fetchone()
+            row = conn.execute(
+                "SELECT min(resolution_s) FROM bars WHERE (%s::text[] IS NULL OR symbol = ANY(%s))",
+                (list(symbols) if symbols else None, list(symbols) if symbols else None),
+            ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def fills_until(self, until_ns: int | None, symbol: str | None, max_rows: int) -> tuple[list[tuple], bool]:
@@ -357,8 +491,15 @@ class ApiDatabase:
             rows = conn.execute(q, (until_ns, until_ns, symbol, symbol, max_rows + 1)).fetchall()
         return [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
 
-    def closes(self, symbols: Sequence[str], resolution_s: int, *, since_ns: int | None = None,
-               until_ns: int | None = None, last: int = 1000) -> list[tuple[int, str, float]]:
+    def closes(
+        self,
+        symbols: Sequence[str],
+        resolution_s: int,
+        *,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        last: int = 1000,
+    ) -> list[tuple[int, str, float]]:
         """Bar closes ``(ts_ns, symbol, close)`` of ``symbols`` at ``resolution_s`` in [since, until), the newest
         ``last`` per symbol, oldest first."""
         q = """
@@ -397,15 +538,19 @@ class ApiDatabase:
     def latest_decisions(self, n: int = 1) -> list[dict[str, Any]]:
         """The newest ``n`` risk decisions: ``ts_ns``, ``reasons``, ``var``, ``cvar``, ``portfolio``."""
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute("SELECT ts_ns, reasons, var, cvar, portfolio, action FROM risk_decisions "
-                               "ORDER BY ts DESC, ts_ns DESC, id DESC LIMIT %s", (n,)).fetchall()
+            return cur.execute(
+                "SELECT ts_ns, reasons, var, cvar, portfolio, action FROM risk_decisions "
+                "ORDER BY ts DESC, ts_ns DESC, id DESC LIMIT %s",
+                (n,),
+            ).fetchall()
 
     def signal_lifecycle(self, signal_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         """Every version of the signal ``signal_id`` and of the follow-ups that point at it (``ref_id``), oldest
         first."""
         cols = RESOURCES["signals"].columns
-        q = sql.SQL("SELECT {cols} FROM signals WHERE id = %s OR ref_id = %s ORDER BY ts_ns, id, version "
-                    "LIMIT %s").format(cols=sql.SQL(", ").join(map(sql.Identifier, cols)))
+        q = sql.SQL(
+            "SELECT {cols} FROM signals WHERE id = %s OR ref_id = %s ORDER BY ts_ns, id, version LIMIT %s"
+        ).format(cols=sql.SQL(", ").join(map(sql.Identifier, cols)))
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(q, (signal_id, signal_id, limit)).fetchall()
         for r in rows:

@@ -34,14 +34,18 @@ def migrate(dsn: str, *, force_backend: str | None = None) -> list[int]:
             for m in migrations(kind):
                 if m.version in done:
                     if done[m.version] != m.checksum:
-                        raise RuntimeError(f"PostgreSQL migration {m.version} ({m.name}) changed after it was "
-                                           "applied; add a new migration instead of editing an applied one")
+                        raise RuntimeError(
+                            f"PostgreSQL migration {m.version} ({m.name}) changed after it was "
+                            "applied; add a new migration instead of editing an applied one"
+                        )
                     continue
                 with conn.transaction():
                     for stmt in m.statements:
                         conn.execute(stmt)
-                    conn.execute("INSERT INTO schema_migrations (version, name, backend, checksum) "
-                                 "VALUES (%s, %s, %s, %s)", (m.version, m.name, kind, m.checksum))
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, backend, checksum) VALUES (%s, %s, %s, %s)",
+                        (m.version, m.name, kind, m.checksum),
+                    )
                 applied.append(m.version)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))

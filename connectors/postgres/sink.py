@@ -37,8 +37,16 @@ def _ns_to_dt(ns: int) -> datetime:
 class PostgresWriter:
     """Writes events of one type into one table. ``write`` returns rows actually inserted (new)."""
 
-    def __init__(self, dsn: str, table: str, event_type: type, *, max_attempts: int = 6, backoff_s: float = 0.25,
-                 connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        table: str,
+        event_type: type,
+        *,
+        max_attempts: int = 6,
+        backoff_s: float = 0.25,
+        connect_timeout_s: int = 10,
+    ) -> None:
         self.dsn = dsn
         self.table = table
         self.max_attempts = max_attempts
@@ -58,8 +66,11 @@ class PostgresWriter:
             if not self.columns:
                 self._plan(self._conn)
             stage = sql.Identifier(f"_stage_{self.table}")
-            self._conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
-                                       "ON COMMIT DELETE ROWS").format(stage, sql.Identifier(self.table)))
+            self._conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                    stage, sql.Identifier(self.table)
+                )
+            )
             self._conn.commit()
         return self._conn
 
@@ -99,8 +110,11 @@ class PostgresWriter:
                 with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
                     for ev in events:
                         copy.write_row([g(ev) for g in getters])
-                cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING")
-                            .format(sql.Identifier(self.table), cols, cols, stage))
+                cur.execute(
+                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                        sql.Identifier(self.table), cols, cols, stage
+                    )
+                )
                 inserted = cur.rowcount
         return inserted
 
@@ -109,9 +123,13 @@ class PostgresWriter:
         tries, exponential backoff with jitter from ``backoff_s``); then the last ``psycopg.OperationalError``."""
         if not events:
             return 0
-        retrying = Retrying(stop=stop_after_attempt(self.max_attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s),
-                            retry=retry_if_exception_type(psycopg.OperationalError), before_sleep=self._before_retry)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(multiplier=self.backoff_s, max=5.0, jitter=self.backoff_s),
+            retry=retry_if_exception_type(psycopg.OperationalError),
+            before_sleep=self._before_retry,
+        )
         inserted = retrying(self._write_or_drop_connection, events)
         self.rows_inserted += inserted
         self.rows_duplicate += len(events) - inserted
@@ -126,8 +144,12 @@ class PostgresWriter:
             raise
 
     def _before_retry(self, rs: Any) -> None:
-        log.warning("PostgreSQL write to %s failed (%s); attempt %d, reconnecting", self.table,
-                    rs.outcome.exception() if rs.outcome is not None else "?", rs.attempt_number)
+        log.warning(
+            "PostgreSQL write to %s failed (%s); attempt %d, reconnecting",
+            self.table,
+            rs.outcome.exception() if rs.outcome is not None else "?",
+            rs.attempt_number,
+        )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -156,8 +178,16 @@ class PostgresSink(DynamicSink[Any]):
     ``name`` (default ``postgres.<table>``) with a spool; without it, a write that fails ``max_attempts`` times raises.
     """
 
-    def __init__(self, dsn: str, table: str, event_type: type, *, resilience: Any = None, name: str | None = None,
-                 max_attempts: int = 6) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        table: str,
+        event_type: type,
+        *,
+        resilience: Any = None,
+        name: str | None = None,
+        max_attempts: int = 6,
+    ) -> None:
         self.dsn = dsn
         self.table = table
         self.event_type = event_type
@@ -168,8 +198,9 @@ class PostgresSink(DynamicSink[Any]):
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
         if self.resilience is None:
             return _Partition(PostgresWriter(self.dsn, self.table, self.event_type, max_attempts=self.max_attempts))
-        writer = PostgresWriter(self.dsn, self.table, self.event_type,
-                                max_attempts=self.resilience.policy.attempts, connect_timeout_s=5)
+        writer = PostgresWriter(
+            self.dsn, self.table, self.event_type, max_attempts=self.resilience.policy.attempts, connect_timeout_s=5
+        )
         # the resilience layer retries; the writer makes one attempt per call
         writer.max_attempts = 1
         return _Partition(self.resilience.wrap(self.name, worker_index, writer, self.event_type, TRANSIENT_ERRORS))

@@ -102,8 +102,10 @@ def table() -> str:
     from connectors.metrics import METRIC_SPECS  # noqa: PLC0415 - the declared metrics, for their attribute names
 
     declared = {s.name for s in METRIC_SPECS}
-    lines = ["| alert | severity | for | metrics it reads | code that sets them | fired by (`tests/test_alerts_live.py`) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| alert | severity | for | metrics it reads | code that sets them | fired by (`tests/test_alerts_live.py`) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in alerts:
         names = metrics_of(r["expr"], records)
         where: list[str] = []
@@ -111,7 +113,7 @@ def table() -> str:
             if n in BUILTIN:
                 where.append(BUILTIN[n])
                 continue
-            base = n[len("levibot_"):]
+            base = n[len("levibot_") :]
             if n not in declared:
                 raise SystemExit(f"{r['alert']}: {n} is not declared in connectors/metrics.py")
             sites = [s for s in code.get(base, []) if not s.startswith("connectors/metrics.py:LevibotMetrics")]
@@ -121,8 +123,11 @@ def table() -> str:
         fired = how.get(r["alert"])
         if fired is None:
             raise SystemExit(f"{r['alert']} has no entry in INDUCED of {TEST.name}: no test fires it")
-        lines.append(f"| `{r['alert']}` | {r['labels']['severity']} | {r.get('for', '0s')} | "
-                     + ", ".join(f"`{n}`" for n in names) + f" | {'<br>'.join(where)} | {fired} |")
+        lines.append(
+            f"| `{r['alert']}` | {r['labels']['severity']} | {r.get('for', '0s')} | "
+            + ", ".join(f"`{n}`" for n in names)
+            + f" | {'<br>'.join(where)} | {fired} |"
+        )
     return "\n".join(lines)
 
 

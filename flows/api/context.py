@@ -60,8 +60,9 @@ class ApiContext:
         #: key rows between requests, served only while ``key_listener`` hears PostgreSQL's change notifications
         self.keys = KeyRowCache(ttl_s=self.api.key_cache_s)
         #: signs console sessions and CSRF tokens (a random one per process without LEVIBOT_API_SESSION_SECRET)
-        self.session_secret: bytes = (self.api.session_secret.encode() if self.api.session_secret
-                                      else secrets.token_bytes(32))
+        self.session_secret: bytes = (
+            self.api.session_secret.encode() if self.api.session_secret else secrets.token_bytes(32)
+        )
 
     @property
     def tiers(self) -> dict[str, Tier]:
@@ -112,8 +113,13 @@ class ApiContext:
             return True
         except Exception as exc:  # the answer to the client stands; the failure is logged and counted
             self.audit_failures += 1
-            log.error("audit write failed for %s %s (%s): %s", kw.get("route"), kw.get("result"),
-                      kw.get("request_id"), type(exc).__name__)
+            log.error(
+                "audit write failed for %s %s (%s): %s",
+                kw.get("route"),
+                kw.get("result"),
+                kw.get("request_id"),
+                type(exc).__name__,
+            )
             return False
 
     def publisher(self) -> Any:
@@ -124,8 +130,9 @@ class ApiContext:
                 else:
                     from connectors.control import ControlPublisher
 
-                    self._publisher = ControlPublisher(self.settings.kafka_bootstrap, self.settings.topic("control"),
-                                                       timeout_s=10.0)
+                    self._publisher = ControlPublisher(
+                        self.settings.kafka_bootstrap, self.settings.topic("control"), timeout_s=10.0
+                    )
             return self._publisher
 
     def control_state(self) -> dict[str, Any]:
@@ -166,16 +173,25 @@ class ApiContext:
         except ValueError:
             return {"available": False, "error": "bad control key configuration"}
         if not keys:
-            return {"available": False, "error": "no control verification key (LEVIBOT_CONTROL_KEY or "
-                                                 "LEVIBOT_CONTROL_VERIFY_KEYS)"}
+            return {
+                "available": False,
+                "error": "no control verification key (LEVIBOT_CONTROL_KEY or LEVIBOT_CONTROL_VERIFY_KEYS)",
+            }
         try:
             view = read_control(s.kafka_bootstrap, s.topic("control"), keys, timeout_s=5.0)
         except Exception as exc:  # broker down, topic missing
             return {"available": False, "error": f"control topic unreadable: {type(exc).__name__}"}
         d = status_data(view)
-        return {"available": True, "modes": d["modes"], "limits": d["limits"], "strategies": d["strategies"],
-                "disabled_strategies": d["disabled_strategies"], "pinned_model": d["pinned_model"],
-                "counts": d["counts"], "read_at": iso(self.clock_ns())}
+        return {
+            "available": True,
+            "modes": d["modes"],
+            "limits": d["limits"],
+            "strategies": d["strategies"],
+            "disabled_strategies": d["disabled_strategies"],
+            "pinned_model": d["pinned_model"],
+            "counts": d["counts"],
+            "read_at": iso(self.clock_ns()),
+        }
 
     def cached_read(self, key: Any, fn: Callable[[], Any]) -> Any:
         """``fn()``, reused for ``read_cache_s`` seconds per ``key`` (0: always ``fn()``)."""
@@ -206,8 +222,9 @@ class ApiContext:
         if self.api.read_cache_s > 0:
             with self._lock:
                 hit = self._reads.get(key)
-            if hit is not None and (time.monotonic() - hit[0] < self.api.read_cache_s
-                                    or self._refreshing_reads.locked()):
+            if hit is not None and (
+                time.monotonic() - hit[0] < self.api.read_cache_s or self._refreshing_reads.locked()
+            ):
                 return hit[1]
         return await to_thread.run_sync(self.cached_read, key, fn)
 
@@ -248,8 +265,9 @@ class ApiContext:
         from operators.api.models import drift_alerts
 
         try:
-            msgs = tail(self.settings.kafka_bootstrap, self.settings.topic("alerts"), self.api.drift_tail,
-                        timeout_s=5.0)
+            msgs = tail(
+                self.settings.kafka_bootstrap, self.settings.topic("alerts"), self.api.drift_tail, timeout_s=5.0
+            )
             data = {"available": True, "error": "", "items": drift_alerts(m.value() for m in msgs)}
         except Exception as exc:  # broker down, topic missing
             data = {"available": False, "error": f"alerts topic unreadable: {type(exc).__name__}", "items": []}

@@ -23,8 +23,14 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class GuardMiddleware:
-    def __init__(self, app: Any, *, max_body_bytes: int, max_query_bytes: int,
-                 on_refused: Callable[[Scope, str, int, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body_bytes: int,
+        max_query_bytes: int,
+        on_refused: Callable[[Scope, str, int, str], None] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_query = max_query_bytes
@@ -35,10 +41,19 @@ class GuardMiddleware:
         if self.on_refused is not None:
             await to_thread.run_sync(self.on_refused, scope, reason, status, detail)
         body = json.dumps({"error": reason, "detail": detail, "request_id": rid}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"x-request-id", rid.encode()), (b"cache-control", b"no-store"),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", rid.encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,8 +98,11 @@ class GuardMiddleware:
                 return
             if msg["type"] == "http.response.start":
                 headers = list(msg.get("headers", []))
-                headers += [(b"x-request-id", rid.encode()), (b"cache-control", b"no-store"),
-                            (b"x-content-type-options", b"nosniff")]
+                headers += [
+                    (b"x-request-id", rid.encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
                 msg = {**msg, "headers": headers}
             await send(msg)
 

@@ -29,17 +29,31 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from flows.api.context import ApiContext
 from flows.api.security import ApiError, client_address, request_parameters
 from operators.api.access import Principal, denial
-from operators.api.telegram import (ACTING, BotCommand, Confirmations, InitDataError, TelegramAccess, parse_command,
-                                    validate_init_data)
+from operators.api.telegram import (
+    ACTING,
+    BotCommand,
+    Confirmations,
+    InitDataError,
+    TelegramAccess,
+    parse_command,
+    validate_init_data,
+)
 
 __all__ = ["mount_telegram"]
 
 log = logging.getLogger("levibot.api")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-_NEEDS = {"status": ("read", "status"), "positions": ("read", "book"), "pnl": ("read", "book"),
-          "halt": ("trade", "control"), "resume": ("trade", "control"), "confirm": ("trade", "control"),
-          "help": ("read", "status"), "start": ("read", "status")}
-HELP = ("LeviBot: /status, /positions, /pnl, /halt [reason], /resume — /halt and /resume ask for /confirm <code>.")
+_NEEDS = {
+    "status": ("read", "status"),
+    "positions": ("read", "book"),
+    "pnl": ("read", "book"),
+    "halt": ("trade", "control"),
+    "resume": ("trade", "control"),
+    "confirm": ("trade", "control"),
+    "help": ("read", "status"),
+    "start": ("read", "status"),
+}
+HELP = "LeviBot: /status, /positions, /pnl, /halt [reason], /resume — /halt and /resume ask for /confirm <code>."
 
 
 class _Telegram:
@@ -72,8 +86,16 @@ def _state(request: Request) -> _Telegram:
 
 
 def _audit(ctx: ApiContext, request: Request, route: str, result: str, reason: str, detail: str, actor: str) -> None:
-    ctx.audit(request_id=request.state.request_id, actor=actor, route=route, result=result, reason=reason,
-              detail=detail, parameters=request_parameters(request), client=client_address(request))
+    ctx.audit(
+        request_id=request.state.request_id,
+        actor=actor,
+        route=route,
+        result=result,
+        reason=reason,
+        detail=detail,
+        parameters=request_parameters(request),
+        client=client_address(request),
+    )
 
 
 def _allowed(ctx: ApiContext, identity: str, rate: str) -> bool:
@@ -103,33 +125,43 @@ def _answer(request: Request, cmd: BotCommand, p: Principal, tg: _Telegram) -> s
         last = ctx.db.last_event_times()
         recent = [v for k, v in last.items() if k in ("orders", "fills", "risk_decisions") and v]
         lag = f"{(time.time_ns() - max(recent)) / 1e9:,.0f} s" if recent else "n/a"
-        return (f"account {ks.account}: {ks.state.upper()} (operators: {ks.operator_mode}, risk gate: {ks.gate})\n"
-                f"last order/fill/decision: {lag} ago")
+        return (
+            f"account {ks.account}: {ks.state.upper()} (operators: {ks.operator_mode}, risk gate: {ks.gate})\n"
+            f"last order/fill/decision: {lag} ago"
+        )
     if name == "positions":
         rows = ctx.db.positions(None)
         if not rows:
             return "no positions"
-        return "\n".join(f"{r['symbol']}: {r['net_qty']:+.6g} @ {_fmt(r['mark_price'])}  P&L {_fmt(r['pnl'])}"
-                         for r in rows[:30])
+        return "\n".join(
+            f"{r['symbol']}: {r['net_qty']:+.6g} @ {_fmt(r['mark_price'])}  P&L {_fmt(r['pnl'])}" for r in rows[:30]
+        )
     if name == "pnl":
         eq = compute_equity(ctx, max_points=2)
         return f"P&L {_fmt(eq['pnl'])}, max drawdown {100 * eq.get('max_drawdown_frac', 0.0):.2f}%"
     if name in ACTING:
         scope = f"account:{ctx.api.account}"
         reason = cmd.args or f"telegram /{name} by user {cmd.user_id} in chat {cmd.chat_id}"
-        code = tg.confirmations.stage(ACTING[name], scope, reason, chat_id=cmd.chat_id, user_id=int(cmd.user_id or 0),
-                                      now_s=time.time())
+        code = tg.confirmations.stage(
+            ACTING[name], scope, reason, chat_id=cmd.chat_id, user_id=int(cmd.user_id or 0), now_s=time.time()
+        )
         return f"{name.upper()} {scope}? Send /confirm {code} within 60 s (reason: {reason[:200]})"
     if name == "confirm":
-        pending = tg.confirmations.take(cmd.args, chat_id=cmd.chat_id, user_id=int(cmd.user_id or 0),
-                                        now_s=time.time())
+        pending = tg.confirmations.take(cmd.args, chat_id=cmd.chat_id, user_id=int(cmd.user_id or 0), now_s=time.time())
         if pending is None:
             return "nothing to confirm (wrong or expired code): send /halt or /resume again"
         request.state.route_name = f"telegram.{pending.action}"
         try:
-            sent = _command(ctx, request, p, pending.action, pending.scope, pending.reason, {},
-                            {"scope": pending.scope, "reason": pending.reason, "via": "telegram",
-                             "chat": cmd.chat_id})
+            sent = _command(
+                ctx,
+                request,
+                p,
+                pending.action,
+                pending.scope,
+                pending.reason,
+                {},
+                {"scope": pending.scope, "reason": pending.reason, "via": "telegram", "chat": cmd.chat_id},
+            )
         except ApiError as exc:
             return f"not sent: {exc.reason}: {exc.detail}"
         return f"{sent.action} sent for {sent.scope}: command {sent.command_id} (the flow applies it at its next event)"
@@ -155,8 +187,15 @@ def mount_telegram(app: FastAPI) -> None:
             return JSONResponse({"error": "not_found", "detail": "Telegram is not configured"}, status_code=404)
         got = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(got.encode(), a.telegram_secret_token.encode()):
-            _audit(ctx, request, "telegram.webhook", "denied", "bad_secret_token", "webhook without the secret",
-                   "anonymous")
+            _audit(
+                ctx,
+                request,
+                "telegram.webhook",
+                "denied",
+                "bad_secret_token",
+                "webhook without the secret",
+                "anonymous",
+            )
             return JSONResponse({"error": "unauthenticated", "detail": "secret token"}, status_code=401)
         try:
             update = json.loads(raw)
@@ -180,12 +219,25 @@ def mount_telegram(app: FastAPI) -> None:
             row = ctx.get_key(key_id)
             state = row.state(datetime.now(timezone.utc)) if row else "unknown"
             if row is None or state != "active":
-                _audit(ctx, request, route, "denied", f"{state}_key", f"telegram user {cmd.user_id}'s key is {state}",
-                       f"api:{key_id}/unverified")
+                _audit(
+                    ctx,
+                    request,
+                    route,
+                    "denied",
+                    f"{state}_key",
+                    f"telegram user {cmd.user_id}'s key is {state}",
+                    f"api:{key_id}/unverified",
+                )
                 text = "Not allowed: this user's key is not active."
             else:
-                p = Principal(key_id=row.key_id, scopes=row.scopes, tier=row.tier, accounts=row.accounts,
-                              rate=row.rate, name=row.name)
+                p = Principal(
+                    key_id=row.key_id,
+                    scopes=row.scopes,
+                    tier=row.tier,
+                    accounts=row.accounts,
+                    rate=row.rate,
+                    name=row.name,
+                )
                 d = denial(p, *_NEEDS[name], ctx.tiers)
                 tier = ctx.tier(p.tier)
                 rate = p.rate or (tier.rate if tier else "1/minute")
@@ -212,9 +264,11 @@ def mount_telegram(app: FastAPI) -> None:
         from flows.api.console import _page
 
         ctx: ApiContext = request.app.state.ctx
-        body = ('<form method="post" action="/console/telegram/login" data-form="telegram-login" id="tg-login">'
-                '<input type="hidden" name="init_data" id="tg-init-data"></form>'
-                '<p class="muted" id="tg-status">Opening LeviBot from Telegram…</p>')
+        body = (
+            '<form method="post" action="/console/telegram/login" data-form="telegram-login" id="tg-login">'
+            '<input type="hidden" name="init_data" id="tg-init-data"></form>'
+            '<p class="muted" id="tg-status">Opening LeviBot from Telegram…</p>'
+        )
         return _page(ctx, "LeviBot", body, active="telegram")
 
     @app.post("/console/telegram/login", include_in_schema=False)
@@ -240,23 +294,43 @@ def mount_telegram(app: FastAPI) -> None:
             _audit(ctx, request, route, "denied", "rate_limited", "too many unauthenticated requests", "anonymous")
             return _page(ctx, "Too many requests", _notice("wait a minute", "error"), active="", status=429)
         try:
-            data = validate_init_data(form.get("init_data", ""), ctx.api.telegram_bot_token, now_s=int(time.time()),
-                                      max_age_s=ctx.api.telegram_max_age_s)
+            data = validate_init_data(
+                form.get("init_data", ""),
+                ctx.api.telegram_bot_token,
+                now_s=int(time.time()),
+                max_age_s=ctx.api.telegram_max_age_s,
+            )
         except InitDataError as exc:
             _audit(ctx, request, route, "denied", exc.reason, exc.detail, "anonymous")
-            return _page(ctx, "Not allowed", _notice(f"Telegram data refused: {exc.reason}", "error"), active="",
-                         status=401)
+            return _page(
+                ctx, "Not allowed", _notice(f"Telegram data refused: {exc.reason}", "error"), active="", status=401
+            )
         key_id = tg.access.user_key(data.user_id)
         row = ctx.get_key(key_id) if key_id else None
         if row is None or row.state(datetime.now(timezone.utc)) != "active":
-            _audit(ctx, request, route, "denied", "not_allowed", f"telegram user {data.user_id} is not allow-listed "
-                   "or its key is not active", f"telegram:{data.user_id}")
-            return _page(ctx, "Not allowed", _notice("This Telegram user is not allowed.", "error"), active="",
-                         status=403)
+            _audit(
+                ctx,
+                request,
+                route,
+                "denied",
+                "not_allowed",
+                f"telegram user {data.user_id} is not allow-listed or its key is not active",
+                f"telegram:{data.user_id}",
+            )
+            return _page(
+                ctx, "Not allowed", _notice("This Telegram user is not allowed.", "error"), active="", status=403
+            )
         token = issue_session(ctx.session_secret, row.key_id, now_s=int(time.time()), ttl_s=ctx.api.session_ttl_s)
-        ctx.audit(request_id=request.state.request_id, actor=f"api:{row.key_id}", route=route, result="applied",
-                  reason="login", detail=f"Mini App session for telegram user {data.user_id}", parameters={},
-                  client=client_address(request))
+        ctx.audit(
+            request_id=request.state.request_id,
+            actor=f"api:{row.key_id}",
+            route=route,
+            result="applied",
+            reason="login",
+            detail=f"Mini App session for telegram user {data.user_id}",
+            parameters={},
+            client=client_address(request),
+        )
         resp = RedirectResponse("/console", status_code=303)
         _cookie(resp, ctx, SESSION_COOKIE, token, ctx.api.session_ttl_s)
         return resp

@@ -72,8 +72,12 @@ class Ledger:
         sb.fills += 1
         self.fills += 1
 
-    def book_many(self, reports: Sequence[ExecutionReport], attribution: Any = None,
-                  shares: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    def book_many(
+        self,
+        reports: Sequence[ExecutionReport],
+        attribution: Any = None,
+        shares: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
         """Book fill reports in order: :meth:`book` of each and, with ``attribution`` (a
         :class:`~operators.account.attribution.StrategyAttribution`), its ``on_fill`` of the signed quantity under
         ``shares[symbol]`` -- the very floating-point operations of those methods and of
@@ -174,6 +178,14 @@ class Ledger:
         for s, p in sorted(self.positions.items()):
             m = marks.get(s, p.avg_price)
             u = p.unrealised(m)
-            out[s] = {"position": p.qty, "avg_price": p.avg_price, "mark": m, "realised_pnl": p.realised,
-                      "unrealised_pnl": u, "fees": p.fees, "net_pnl": p.realised + u - p.fees, "traded": p.traded}
+            out[s] = {
+                "position": p.qty,
+                "avg_price": p.avg_price,
+                "mark": m,
+                "realised_pnl": p.realised,
+                "unrealised_pnl": u,
+                "fees": p.fees,
+                "net_pnl": p.realised + u - p.fees,
+                "traded": p.traded,
+            }
         return out

@@ -179,7 +179,7 @@ class ReturnWindow:
             return self.buf[: self.count]
         if self.head == 0:
             return self.buf
-        return np.concatenate((self.buf[self.head:], self.buf[: self.head]))
+        return np.concatenate((self.buf[self.head :], self.buf[: self.head]))
 
     def scenarios(self) -> np.ndarray:
         """Filtered historical scenarios: the window's standardised rows (oldest first; the very first row pushed,
@@ -190,8 +190,11 @@ class ReturnWindow:
         if self._zbuf is None or self._ew is None:
             raise ValueError("scenarios need a window made with lam and at least one row")
         size = self.buf.shape[0]
-        z = self._zbuf[: self.count] if self.count < size else np.concatenate((self._zbuf[self.head:],
-                                                                               self._zbuf[: self.head]))
+        z = (
+            self._zbuf[: self.count]
+            if self.count < size
+            else np.concatenate((self._zbuf[self.head :], self._zbuf[: self.head]))
+        )
         if self.count <= size:
             z = z[1:]
         s = z * np.sqrt(self._ew)

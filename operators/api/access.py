@@ -27,8 +27,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["SCOPES", "ROUTE_GROUPS", "Tier", "DEFAULT_TIERS", "Principal", "Denial", "grants", "normalise_scopes",
-           "parse_rate", "parse_tiers", "denial", "check_accounts", "may_act_on"]
+__all__ = [
+    "SCOPES",
+    "ROUTE_GROUPS",
+    "Tier",
+    "DEFAULT_TIERS",
+    "Principal",
+    "Denial",
+    "grants",
+    "normalise_scopes",
+    "parse_rate",
+    "parse_tiers",
+    "denial",
+    "check_accounts",
+    "may_act_on",
+]
 
 #: Key scopes, weakest first; each implies the ones before it.
 SCOPES: Final = ("read", "trade", "admin")
@@ -37,8 +50,10 @@ SCOPES: Final = ("read", "trade", "admin")
 ROUTE_GROUPS: Final = ("status", "book", "risk", "signals", "audit", "models", "control")
 
 _RANK: Final = {s: i for i, s in enumerate(SCOPES)}
-_RATE_RE: Final = re.compile(r"^\s*([1-9][0-9]{0,8})\s*(?:/|per)\s*([1-9][0-9]{0,5})?\s*"
-                             r"(second|minute|hour|day)s?\s*$")
+_RATE_RE: Final = re.compile(
+    r"^\s*([1-9][0-9]{0,8})\s*(?:/|per)\s*([1-9][0-9]{0,5})?\s*"
+    r"(second|minute|hour|day)s?\s*$"
+)
 _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -223,4 +238,3 @@ def may_act_on(p: Principal, account: str) -> bool:
     False
     """
     return "*" in p.accounts or account in p.accounts
-

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from operators.risk.historical import historical_var
-from operators.risk.portfolio import (component_var, portfolio_cvar_gaussian, portfolio_var_gaussian,
-                                      sample_covariance)
+from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
 
 __all__ = ["pnl_series", "return_matrix", "risk_view", "gate_kill_switch", "thin"]
 
@@ -48,8 +47,9 @@ def thin(points: list[dict[str, Any]], max_points: int) -> list[dict[str, Any]]:
     return [points[i] for i in idx]
 
 
-def pnl_series(fills: Sequence[Fill], marks: Sequence[Mark], *, capital: float | None = None,
-               max_points: int = 2000) -> dict[str, Any]:
+def pnl_series(
+    fills: Sequence[Fill], marks: Sequence[Mark], *, capital: float | None = None, max_points: int = 2000
+) -> dict[str, Any]:
     """One point per distinct mark time: ``pnl`` (cash flow − fees + Σ position × last close, since the first
     stored fill), ``exposure`` (Σ |position × close|), ``drawdown`` (peak P&L so far − P&L, quote currency); with
     ``capital``: ``equity`` = capital + P&L, ``drawdown_frac`` of the peak equity, and ``buy_and_hold``: the capital
@@ -85,17 +85,26 @@ def pnl_series(fills: Sequence[Fill], marks: Sequence[Mark], *, capital: float |
         peak = max(peak, pnl)
         dd = peak - pnl
         max_dd = max(max_dd, dd)
-        p: dict[str, Any] = {"ts_ns": t, "pnl": pnl, "exposure": sum(abs(q * last.get(s, 0.0)) for s, q in pos.items()),
-                             "drawdown": dd}
+        p: dict[str, Any] = {
+            "ts_ns": t,
+            "pnl": pnl,
+            "exposure": sum(abs(q * last.get(s, 0.0)) for s, q in pos.items()),
+            "drawdown": dd,
+        }
         if capital is not None:
             p["equity"] = capital + pnl
             p["drawdown_frac"] = dd / (capital + peak) if capital + peak > 0 else 0.0
             held = [last[s] / first[s] for s in first if first[s] > 0 and s in last]
             p["buy_and_hold"] = capital * (sum(held) / len(held)) if held else capital
         points.append(p)
-    out: dict[str, Any] = {"points": thin(points, max_points), "count": len(points),
-                           "pnl": points[-1]["pnl"] if points else 0.0, "max_drawdown": max_dd,
-                           "fees": fees, "symbols": sorted(set(pos) | set(last))}
+    out: dict[str, Any] = {
+        "points": thin(points, max_points),
+        "count": len(points),
+        "pnl": points[-1]["pnl"] if points else 0.0,
+        "max_drawdown": max_dd,
+        "fees": fees,
+        "symbols": sorted(set(pos) | set(last)),
+    }
     if capital is not None:
         out["capital"] = capital
         out["max_drawdown_frac"] = max((p["drawdown_frac"] for p in points), default=0.0)
@@ -123,14 +132,27 @@ def return_matrix(marks: Sequence[Mark], symbols: Sequence[str], window: int) ->
 def _limit_row(value: float, limit: float | None) -> dict[str, Any]:
     if limit is None or not math.isfinite(limit):
         return {"value": value, "limit": None, "utilisation": None, "breached": False}
-    return {"value": value, "limit": limit, "utilisation": value / limit if limit > 0 else None,
-            "breached": value > limit}
+    return {
+        "value": value,
+        "limit": limit,
+        "utilisation": value / limit if limit > 0 else None,
+        "breached": value > limit,
+    }
 
 
-def risk_view(exposure: Mapping[str, float], by_strategy: Mapping[str, Mapping[str, float]], returns: np.ndarray,
-              symbols: Sequence[str], *, equity: float, alpha: float, max_var: float | None,
-              max_cvar: float | None, strategy_budgets: Mapping[str, float] | None = None,
-              default_strategy_budget: float | None = None) -> dict[str, Any]:
+def risk_view(
+    exposure: Mapping[str, float],
+    by_strategy: Mapping[str, Mapping[str, float]],
+    returns: np.ndarray,
+    symbols: Sequence[str],
+    *,
+    equity: float,
+    alpha: float,
+    max_var: float | None,
+    max_cvar: float | None,
+    strategy_budgets: Mapping[str, float] | None = None,
+    default_strategy_budget: float | None = None,
+) -> dict[str, Any]:
     """The book's one-period risk at ``alpha`` (losses positive, quote currency; ``*_frac`` of ``equity``):
     Gaussian VaR and CVaR (zero mean, sample covariance of ``returns``), historical VaR of the book's P&L over the
     window, the Euler components of the Gaussian VaR per symbol and per strategy (a strategy's component is its
@@ -147,15 +169,24 @@ def risk_view(exposure: Mapping[str, float], by_strategy: Mapping[str, Mapping[s
     (0.0, ['s', 'unattributed'])
     """
     x = np.array([float(exposure.get(s, 0.0)) for s in symbols])
-    out: dict[str, Any] = {"alpha": alpha, "equity": equity, "window": int(returns.shape[0]),
-                           "exposure": dict(zip(symbols, x.tolist()))}
+    out: dict[str, Any] = {
+        "alpha": alpha,
+        "equity": equity,
+        "window": int(returns.shape[0]),
+        "exposure": dict(zip(symbols, x.tolist())),
+    }
     strat = {k: np.array([float(v.get(s, 0.0)) for s in symbols]) for k, v in sorted(by_strategy.items())}
     rest = x - sum(strat.values(), np.zeros(len(symbols)))
     if np.abs(rest).max(initial=0.0) > 1e-9 * max(1.0, float(np.abs(x).max(initial=0.0))):
         strat["unattributed"] = rest
     if returns.shape[0] < 2 or not x.any():
-        out.update(portfolio_var=0.0, portfolio_cvar=0.0, historical_var=0.0,
-                   component_var={s: 0.0 for s in symbols}, component_var_by_strategy={k: 0.0 for k in strat})
+        out.update(
+            portfolio_var=0.0,
+            portfolio_cvar=0.0,
+            historical_var=0.0,
+            component_var={s: 0.0 for s in symbols},
+            component_var_by_strategy={k: 0.0 for k in strat},
+        )
     else:
         cov = sample_covariance(returns)
         comp = -component_var(x, cov, alpha)
@@ -172,16 +203,21 @@ def risk_view(exposure: Mapping[str, float], by_strategy: Mapping[str, Mapping[s
     out["limits"] = {
         "portfolio_var": _limit_row(out["portfolio_var_frac"], max_var),
         "portfolio_cvar": _limit_row(out["portfolio_cvar_frac"], max_cvar),
-        "strategies": {k: _limit_row(frac(v), budgets.get(k, default_strategy_budget))
-                       for k, v in out["component_var_by_strategy"].items()},
+        "strategies": {
+            k: _limit_row(frac(v), budgets.get(k, default_strategy_budget))
+            for k, v in out["component_var_by_strategy"].items()
+        },
     }
-    out["breaches"] = sorted([k for k in ("portfolio_var", "portfolio_cvar") if out["limits"][k]["breached"]]
-                             + [f"strategy:{k}" for k, v in out["limits"]["strategies"].items() if v["breached"]])
+    out["breaches"] = sorted(
+        [k for k in ("portfolio_var", "portfolio_cvar") if out["limits"][k]["breached"]]
+        + [f"strategy:{k}" for k, v in out["limits"]["strategies"].items() if v["breached"]]
+    )
     return out
 
 
-def gate_kill_switch(decisions: Iterable[tuple[int, Sequence[str], float | None]],
-                     max_drawdown: float | None) -> dict[str, Any]:
+def gate_kill_switch(
+    decisions: Iterable[tuple[int, Sequence[str], float | None]], max_drawdown: float | None
+) -> dict[str, Any]:
     """The risk gate's kill switch as the stored decisions show it. ``decisions``: ``(ts_ns, reasons, drawdown)``
     newest first. ``halted`` / ``reduce_only`` when the newest decision was refused by it, ``normal`` when the
     newest decision was not, ``unknown`` without decisions; ``drawdown`` (fraction of peak equity) of the newest.
@@ -192,9 +228,24 @@ def gate_kill_switch(decisions: Iterable[tuple[int, Sequence[str], float | None]
     'unknown'
     """
     for ts, reasons, dd in decisions:
-        state = ("halted" if "kill_switch_halted" in reasons else
-                 "reduce_only" if "kill_switch_reduce_only" in reasons else "normal")
-        return {"state": state, "as_of_ns": ts, "drawdown": dd, "max_drawdown": max_drawdown,
-                "source": "latest risk decision"}
-    return {"state": "unknown", "as_of_ns": None, "drawdown": None, "max_drawdown": max_drawdown,
-            "source": "no risk decision stored"}
+        state = (
+            "halted"
+            if "kill_switch_halted" in reasons
+            else "reduce_only"
+            if "kill_switch_reduce_only" in reasons
+            else "normal"
+        )
+        return {
+            "state": state,
+            "as_of_ns": ts,
+            "drawdown": dd,
+            "max_drawdown": max_drawdown,
+            "source": "latest risk decision",
+        }
+    return {
+        "state": "unknown",
+        "as_of_ns": None,
+        "drawdown": None,
+        "max_drawdown": max_drawdown,
+        "source": "no risk decision stored",
+    }

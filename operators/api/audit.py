@@ -76,9 +76,21 @@ def _name(text: str) -> str:
     return s if _NAME_RE.fullmatch(s) else "unknown"
 
 
-def api_audit_event(*, request_id: str, actor: str, route: str, result: str, ts: int, reason: str = "",
-                    detail: str = "", parameters: Mapping[str, Any] | None = None, client: str = "",
-                    scope: str = "", command_id: str | None = None, source: str = "api") -> AuditEvent:
+def api_audit_event(
+    *,
+    request_id: str,
+    actor: str,
+    route: str,
+    result: str,
+    ts: int,
+    reason: str = "",
+    detail: str = "",
+    parameters: Mapping[str, Any] | None = None,
+    client: str = "",
+    scope: str = "",
+    command_id: str | None = None,
+    source: str = "api",
+) -> AuditEvent:
     """The audit row of one API call. ``result``: ``applied`` (the call did what it asked: for a control command,
     the signed command was published; the flow audits its own ``applied``), ``refused`` (invalid request),
     ``denied`` (401/403/413/429) or ``error``; ``ts`` the request's wall-clock time, ns. ``source="cli"`` (key

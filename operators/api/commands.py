@@ -44,8 +44,17 @@ class Rejected(ValueError):
         self.detail = detail
 
 
-def build_command(p: Principal, action: str, scope: str, reason: str, parameters: dict[str, Any], *, ts: int,
-                  command_id: str, key_id: str) -> ControlCommand:
+def build_command(
+    p: Principal,
+    action: str,
+    scope: str,
+    reason: str,
+    parameters: dict[str, Any],
+    *,
+    ts: int,
+    command_id: str,
+    key_id: str,
+) -> ControlCommand:
     """An unsigned command of ``p`` (issuer ``api:<key id>``), checked as the flow will check it."""
     try:
         kind, name = parse_scope(scope)
@@ -66,8 +75,16 @@ def build_command(p: Principal, action: str, scope: str, reason: str, parameters
         if kinds[lname] is int and float(value).is_integer():
             params["value"] = int(value)
     try:
-        cmd = ControlCommand(id=command_id, issuer=p.actor, scope=scope, action=action,  # type: ignore[arg-type]
-                             parameters=params, reason=reason, ts=ts, key_id=key_id)
+        cmd = ControlCommand(
+            id=command_id,
+            issuer=p.actor,
+            scope=scope,
+            action=action,  # type: ignore[arg-type]
+            parameters=params,
+            reason=reason,
+            ts=ts,
+            key_id=key_id,
+        )
     except (TypeError, ValueError) as exc:
         raise Rejected("invalid_command", str(exc)) from None
     problem = check(cmd)

@@ -37,8 +37,17 @@ from typing import Any, Callable, Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["TOKEN_PREFIX", "KEY_ID_PATTERN", "make_token", "parse_token", "token_hint", "is_key_id", "KeyHasher",
-           "VerifiedCache", "KeyRowCache"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "KEY_ID_PATTERN",
+    "make_token",
+    "parse_token",
+    "token_hint",
+    "is_key_id",
+    "KeyHasher",
+    "VerifiedCache",
+    "KeyRowCache",
+]
 
 TOKEN_PREFIX: Final = "lvb"
 #: Key ids: 12 lowercase hex digits.
@@ -74,8 +83,6 @@ def token_hint(text: str) -> str:
 
 def is_key_id(text: str) -> bool:
     return isinstance(text, str) and _KEY_ID_RE.fullmatch(text) is not None
-
-
 
 
 class KeyHasher:
@@ -150,8 +157,9 @@ class KeyRowCache:
     (False, None)
     """
 
-    def __init__(self, ttl_s: float = 30.0, max_entries: int = 4096,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_s: float = 30.0, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl_s = float(ttl_s)
         self._max = max_entries
         self._clock = clock

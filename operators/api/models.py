@@ -44,11 +44,14 @@ def calibration_view(version: str, meta: Mapping[str, Any], model: Any, *, point
         ys = [float(y) for y in cal.predict(grid)]
     metrics = dict(meta.get("metrics") or {})
     info = getattr(model, "info", {}) or {}
-    return {"version": version, "method": method,
-            "curve": [{"raw": x, "calibrated": y} for x, y in zip(grid, ys)],
-            "cv_raw": dict(metrics.get("cv_raw") or info.get("cv_raw") or {}),
-            "cv_calibrated": dict(metrics.get("cv_calibrated") or info.get("cv_calibrated") or {}),
-            "holdout": dict(metrics.get("holdout") or {})}
+    return {
+        "version": version,
+        "method": method,
+        "curve": [{"raw": x, "calibrated": y} for x, y in zip(grid, ys)],
+        "cv_raw": dict(metrics.get("cv_raw") or info.get("cv_raw") or {}),
+        "cv_calibrated": dict(metrics.get("cv_calibrated") or info.get("cv_calibrated") or {}),
+        "holdout": dict(metrics.get("holdout") or {}),
+    }
 
 
 def drift_alerts(values: Iterable[bytes | None], *, symbol: str | None = None) -> list[dict[str, Any]]:
@@ -72,7 +75,17 @@ def drift_alerts(values: Iterable[bytes | None], *, symbol: str | None = None) -
             continue
         if symbol is not None and a.labels.get("symbol") != symbol and f":{symbol}:" not in a.dedupe_key:
             continue
-        out.append({"id": a.id, "severity": a.severity, "kind": a.kind, "message": a.message,
-                    "labels": dict(a.labels), "dedupe_key": a.dedupe_key, "ts_ns": a.ts, "time": iso(a.ts)})
+        out.append(
+            {
+                "id": a.id,
+                "severity": a.severity,
+                "kind": a.kind,
+                "message": a.message,
+                "labels": dict(a.labels),
+                "dedupe_key": a.dedupe_key,
+                "ts_ns": a.ts,
+                "time": iso(a.ts),
+            }
+        )
     out.sort(key=lambda a: (a["ts_ns"], a["id"]), reverse=True)
     return out

@@ -37,8 +37,17 @@ from typing import Final
 from schemas.events import ID_PATTERN, NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
 from schemas.time import TS_MAX_NS, TS_MIN_NS, to_ns
 
-__all__ = ["MAX_LIMIT", "DEFAULT_LIMIT", "ListFilter", "encode_cursor", "decode_cursor", "time_ns", "check_name",
-           "check_symbol", "check_scope"]
+__all__ = [
+    "MAX_LIMIT",
+    "DEFAULT_LIMIT",
+    "ListFilter",
+    "encode_cursor",
+    "decode_cursor",
+    "time_ns",
+    "check_name",
+    "check_symbol",
+    "check_scope",
+]
 
 MAX_LIMIT: Final = 1000
 DEFAULT_LIMIT: Final = 100
@@ -64,8 +73,12 @@ def decode_cursor(text: str) -> tuple[int, str]:
         ts, row_id = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
         raise ValueError("cursor is malformed") from None
-    if type(ts) is not int or not TS_MIN_NS <= ts < TS_MAX_NS or not isinstance(row_id, str) \
-            or _ID_RE.fullmatch(row_id) is None:
+    if (
+        type(ts) is not int
+        or not TS_MIN_NS <= ts < TS_MAX_NS
+        or not isinstance(row_id, str)
+        or _ID_RE.fullmatch(row_id) is None
+    ):
         raise ValueError("cursor is malformed")
     return ts, row_id
 
@@ -103,7 +116,6 @@ def check_scope(value: str | None) -> str | None:
     return value
 
 
-
 @dataclass(frozen=True, slots=True)
 class ListFilter:
     """A checked list request: ``symbol``; ``since_ns`` (inclusive) / ``until_ns`` (exclusive); ``after`` the
@@ -118,13 +130,25 @@ class ListFilter:
     equals: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, *, symbol: str | None = None, since_ns: int | None = None, until_ns: int | None = None,
-              cursor: str | None = None, limit: int = DEFAULT_LIMIT,
-              equals: dict[str, str | None] | None = None) -> "ListFilter":
+    def build(
+        cls,
+        *,
+        symbol: str | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        equals: dict[str, str | None] | None = None,
+    ) -> "ListFilter":
         if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be an integer in [1, {MAX_LIMIT}]")
         if since_ns is not None and until_ns is not None and since_ns >= until_ns:
             raise ValueError("since must be before until")
-        return cls(symbol=check_symbol(symbol), since_ns=since_ns, until_ns=until_ns,
-                   after=None if cursor is None else decode_cursor(cursor), limit=limit,
-                   equals={k: v for k, v in (equals or {}).items() if v is not None})
+        return cls(
+            symbol=check_symbol(symbol),
+            since_ns=since_ns,
+            until_ns=until_ns,
+            after=None if cursor is None else decode_cursor(cursor),
+            limit=limit,
+            equals={k: v for k, v in (equals or {}).items() if v is not None},
+        )

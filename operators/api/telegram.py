@@ -40,8 +40,19 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["BotCommand", "parse_command", "TelegramAccess", "Confirmations", "Pending", "InitData", "InitDataError",
-           "validate_init_data", "sign_init_data", "COMMANDS", "ACTING"]
+__all__ = [
+    "BotCommand",
+    "parse_command",
+    "TelegramAccess",
+    "Confirmations",
+    "Pending",
+    "InitData",
+    "InitDataError",
+    "validate_init_data",
+    "sign_init_data",
+    "COMMANDS",
+    "ACTING",
+]
 
 #: commands the bot answers; ACTING ones stage a control command that needs /confirm
 COMMANDS: Final = ("status", "positions", "pnl", "halt", "resume", "confirm", "help", "start")
@@ -82,8 +93,9 @@ def parse_command(update: Mapping[str, Any]) -> BotCommand | None:
     sender = msg.get("from")
     uid = sender.get("id") if isinstance(sender, Mapping) and isinstance(sender.get("id"), int) else None
     mid = msg.get("message_id") if isinstance(msg.get("message_id"), int) else 0
-    return BotCommand(chat_id=int(chat["id"]), user_id=uid, name=m.group(1), args=(m.group(2) or "").strip(),
-                      message_id=mid)
+    return BotCommand(
+        chat_id=int(chat["id"]), user_id=uid, name=m.group(1), args=(m.group(2) or "").strip(), message_id=mid
+    )
 
 
 @dataclass(frozen=True)
@@ -107,11 +119,14 @@ class TelegramAccess:
             raise ValueError("LEVIBOT_API_TELEGRAM_CHATS must be comma-separated integer chat ids") from None
         raw = json.loads(users) if users.strip() else {}
         if not isinstance(raw, dict):
-            raise ValueError("LEVIBOT_API_TELEGRAM_USERS must be a JSON object {\"<user id>\": \"<key id>\"}")
+            raise ValueError('LEVIBOT_API_TELEGRAM_USERS must be a JSON object {"<user id>": "<key id>"}')
         out: dict[int, str] = {}
         for k, v in raw.items():
-            if not re.fullmatch(r"-?[0-9]{1,20}", str(k)) or not isinstance(v, str) or \
-                    not re.fullmatch(r"[0-9a-f]{12}", v):
+            if (
+                not re.fullmatch(r"-?[0-9]{1,20}", str(k))
+                or not isinstance(v, str)
+                or not re.fullmatch(r"[0-9a-f]{12}", v)
+            ):
                 raise ValueError(f"LEVIBOT_API_TELEGRAM_USERS: {k!r} -> {v!r} is not <user id> -> <12 hex key id>")
             out[int(k)] = v
         return cls(chat_ids, out)
@@ -154,8 +169,10 @@ class Confirmations:
         code = secrets.token_hex(3)
         with self._lock:
             self._pending = {k: v for k, v in self._pending.items() if v[1].expires_s > now_s}
-            self._pending[(chat_id, user_id)] = (code, Pending(action, scope, reason, chat_id, user_id,
-                                                               now_s + self.ttl_s))
+            self._pending[(chat_id, user_id)] = (
+                code,
+                Pending(action, scope, reason, chat_id, user_id, now_s + self.ttl_s),
+            )
         return code
 
     def take(self, code: str, *, chat_id: int, user_id: int, now_s: float) -> Pending | None:

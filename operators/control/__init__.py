@@ -8,15 +8,58 @@ audit trail. Pure and deterministic; the Kafka and PostgreSQL sides live in ``co
 """
 
 from .audit import AUDIT_RESULTS, REFUSAL_ALERT_KIND, audit_event, audit_id, parameters_digest, refusal_alert
-from .signing import (MIN_KEY_BYTES, SIGNATURE_REASONS, Verdict, canonical_bytes, canonical_parameters, keyring,
-                      parse_key, parse_keyring, sign, signature_of, verify)
-from .state import (APPLY_REASONS, MODES, AppliedResult, ControlState, Mode, Refusal, check, numeric_limit_fields,
-                    parse_scope, slot_of)
+from .signing import (
+    MIN_KEY_BYTES,
+    SIGNATURE_REASONS,
+    Verdict,
+    canonical_bytes,
+    canonical_parameters,
+    keyring,
+    parse_key,
+    parse_keyring,
+    sign,
+    signature_of,
+    verify,
+)
+from .state import (
+    APPLY_REASONS,
+    MODES,
+    AppliedResult,
+    ControlState,
+    Mode,
+    Refusal,
+    check,
+    numeric_limit_fields,
+    parse_scope,
+    slot_of,
+)
 
 __all__ = [
-    "APPLY_REASONS", "MODES", "Mode", "AppliedResult", "Refusal", "ControlState", "check", "numeric_limit_fields",
-    "parse_scope", "slot_of",
-    "SIGNATURE_REASONS", "MIN_KEY_BYTES", "Verdict", "canonical_bytes", "canonical_parameters", "signature_of",
-    "sign", "verify", "parse_key", "parse_keyring", "keyring",
-    "AUDIT_RESULTS", "REFUSAL_ALERT_KIND", "audit_event", "audit_id", "parameters_digest", "refusal_alert",
+    "APPLY_REASONS",
+    "MODES",
+    "Mode",
+    "AppliedResult",
+    "Refusal",
+    "ControlState",
+    "check",
+    "numeric_limit_fields",
+    "parse_scope",
+    "slot_of",
+    "SIGNATURE_REASONS",
+    "MIN_KEY_BYTES",
+    "Verdict",
+    "canonical_bytes",
+    "canonical_parameters",
+    "signature_of",
+    "sign",
+    "verify",
+    "parse_key",
+    "parse_keyring",
+    "keyring",
+    "AUDIT_RESULTS",
+    "REFUSAL_ALERT_KIND",
+    "audit_event",
+    "audit_id",
+    "parameters_digest",
+    "refusal_alert",
 ]

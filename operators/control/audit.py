@@ -55,8 +55,9 @@ def audit_id(cmd: ControlCommand, result: str, reason: str = "") -> str:
     return stable_id("audit", cmd.id, result, reason, message)
 
 
-def audit_event(cmd: ControlCommand, result: AppliedResult | Verdict | str, detail: str = "",
-                source: str = "flow") -> AuditEvent:
+def audit_event(
+    cmd: ControlCommand, result: AppliedResult | Verdict | str, detail: str = "", source: str = "flow"
+) -> AuditEvent:
     """The audit entry for ``cmd``.
 
     ``result``: an :class:`~operators.control.state.AppliedResult` (``applied`` or ``refused``; a ``duplicate``
@@ -103,8 +104,9 @@ def refusal_alert(cmd: ControlCommand, reason: str, detail: str = "") -> Alert:
     ('critical', 'control.refused', 'bad_signature', 'control.refused:bad_signature:default')
     """
     severity = "critical" if reason in SIGNATURE_REASONS else "warning"
-    text = (f"control command {cmd.id} ({cmd.action} {cmd.scope}, issuer {cmd.issuer}, key {cmd.key_id}) "
-            f"refused: {reason}")
+    text = (
+        f"control command {cmd.id} ({cmd.action} {cmd.scope}, issuer {cmd.issuer}, key {cmd.key_id}) refused: {reason}"
+    )
     if detail:
         text += f" ({detail})"
     return Alert(
@@ -112,8 +114,13 @@ def refusal_alert(cmd: ControlCommand, reason: str, detail: str = "") -> Alert:
         severity=severity,  # type: ignore[arg-type]
         kind=REFUSAL_ALERT_KIND,
         message=text[:4096],
-        labels={"reason": reason[:256], "action": cmd.action, "scope": cmd.scope[:256], "issuer": cmd.issuer[:256],
-                "key_id": cmd.key_id[:256]},
+        labels={
+            "reason": reason[:256],
+            "action": cmd.action,
+            "scope": cmd.scope[:256],
+            "issuer": cmd.issuer[:256],
+            "key_id": cmd.key_id[:256],
+        },
         dedupe_key=f"{REFUSAL_ALERT_KIND}:{reason}:{cmd.key_id}"[:256],
         ts=cmd.ts,
     )

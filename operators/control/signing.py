@@ -177,8 +177,9 @@ def parse_keyring(text: str) -> dict[str, bytes]:
         kid, sep, key = part.partition("=")
         kid = kid.strip()
         if not sep or _NAME_RE.fullmatch(kid) is None:
-            raise ValueError(f"keyring entry {kid[:64]!r}...: expected key_id=key with a key id matching "
-                             f"{NAME_PATTERN}")
+            raise ValueError(
+                f"keyring entry {kid[:64]!r}...: expected key_id=key with a key id matching {NAME_PATTERN}"
+            )
         if kid in out:
             raise ValueError(f"key id {kid!r} appears twice in the keyring")
         try:

@@ -102,19 +102,35 @@ _RANK: Final = {m: i for i, m in enumerate(MODES)}
 _MODE_OF_ACTION: Final[dict[str, Mode]] = {"halt": "halted", "reduce_only": "reduce_only", "resume": "normal"}
 
 #: Reason codes of a refused command: what :func:`check` (and ``base_limits``) can say.
-APPLY_REASONS: Final = ("unknown_action", "invalid_scope", "wrong_scope", "missing_parameter",
-                        "unexpected_parameter", "unknown_limit", "invalid_value")
+APPLY_REASONS: Final = (
+    "unknown_action",
+    "invalid_scope",
+    "wrong_scope",
+    "missing_parameter",
+    "unexpected_parameter",
+    "unknown_limit",
+    "invalid_value",
+)
 
 _SCOPE_RE: Final = re.compile(SCOPE_PATTERN)
 _NAME_RE: Final = re.compile(NAME_PATTERN)
 # parameters each action takes (all of them required)
 _PARAMS: Final[dict[str, tuple[str, ...]]] = {
-    "halt": (), "reduce_only": (), "resume": (), "set_limit": ("name", "value"), "enable_strategy": (),
-    "disable_strategy": (), "pin_model": ("version",), "unpin_model": (),
+    "halt": (),
+    "reduce_only": (),
+    "resume": (),
+    "set_limit": ("name", "value"),
+    "enable_strategy": (),
+    "disable_strategy": (),
+    "pin_model": ("version",),
+    "unpin_model": (),
 }
 _SCOPE_KIND: Final[dict[str, tuple[str, ...]]] = {
-    "set_limit": ("account",), "enable_strategy": ("strategy",), "disable_strategy": ("strategy",),
-    "pin_model": ("account",), "unpin_model": ("account",),
+    "set_limit": ("account",),
+    "enable_strategy": ("strategy",),
+    "disable_strategy": ("strategy",),
+    "pin_model": ("account",),
+    "unpin_model": ("account",),
 }
 #: Refusals kept by a state for inspection (the oldest are dropped first).
 REFUSALS_KEPT: Final = 100
@@ -159,7 +175,7 @@ def parse_scope(scope: str) -> tuple[str, str]:
 def slot_of(cmd: ControlCommand) -> str:
     """The slot ``cmd`` sets (the part of ``compaction_key`` after the scope): ``mode``, ``limit:<name>``,
     ``enabled`` or ``model``."""
-    return cmd.compaction_key[len(cmd.scope) + 1:]
+    return cmd.compaction_key[len(cmd.scope) + 1 :]
 
 
 @cache
@@ -216,8 +232,9 @@ def check(cmd: ControlCommand) -> tuple[str, str] | None:
     if action == "set_limit":
         name = p["name"]
         if not isinstance(name, str) or name not in numeric_limit_fields():
-            return "unknown_limit", (f"{name!r} is not a numeric RiskLimits field; one of "
-                                     f"{', '.join(sorted(numeric_limit_fields()))}")
+            return "unknown_limit", (
+                f"{name!r} is not a numeric RiskLimits field; one of {', '.join(sorted(numeric_limit_fields()))}"
+            )
         value, why = _limit_value(name, p["value"])
         if value is None:
             return "invalid_value", why
@@ -384,8 +401,12 @@ class ControlState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ControlState):
             return NotImplemented
-        return (self.slots() == other.slots() and self._seen == other._seen
-                and self._refusals == other._refusals and self.base_limits == other.base_limits)
+        return (
+            self.slots() == other.slots()
+            and self._seen == other._seen
+            and self._refusals == other._refusals
+            and self.base_limits == other.base_limits
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

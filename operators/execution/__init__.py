@@ -9,5 +9,20 @@ from .orders import OrderManager, OrderState
 from .venue import SimVenue, Venue, fill_of_report
 from .slicing import ChildQueue, VolumeProfile, slice_weights, split_quantity, twap_children, vwap_children
 
-__all__ = ["Venue", "SimVenue", "fill_of_report", "OrderManager", "OrderState", "SimBroker", "BrokerConfig", "Position", "sqrt_impact_bps",
-           "VolumeProfile", "slice_weights", "split_quantity", "twap_children", "vwap_children", "ChildQueue"]
+__all__ = [
+    "Venue",
+    "SimVenue",
+    "fill_of_report",
+    "OrderManager",
+    "OrderState",
+    "SimBroker",
+    "BrokerConfig",
+    "Position",
+    "sqrt_impact_bps",
+    "VolumeProfile",
+    "slice_weights",
+    "split_quantity",
+    "twap_children",
+    "vwap_children",
+    "ChildQueue",
+]

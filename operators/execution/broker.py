@@ -243,8 +243,18 @@ class SimBroker:
             slip = sign * (lim / t.price - 1.0) * 1e4
             fee_bps, liq = cfg.maker_fee_bps, "maker"
         fee = price * o.qty * fee_bps / 1e4
-        fill = Fill(fill_id=stable_id("fil", o.order_id), order_id=o.order_id, symbol=o.symbol, side=o.side,
-                    price=price, qty=o.qty, fee=fee, slippage_bps=slip, ts=t.ts, liquidity=liq)
+        fill = Fill(
+            fill_id=stable_id("fil", o.order_id),
+            order_id=o.order_id,
+            symbol=o.symbol,
+            side=o.side,
+            price=price,
+            qty=o.qty,
+            fee=fee,
+            slippage_bps=slip,
+            ts=t.ts,
+            liquidity=liq,
+        )
         self._book(fill)
         return fill
 
@@ -289,9 +299,13 @@ class SimBroker:
         dd = 0.0
         if peak_equity and peak_equity > 0:
             dd = min(1.0, max(0.0, 1.0 - eq / peak_equity))
-        return PortfolioSnapshot(equity=eq, gross_exposure=math.fsum(abs(x) for x in expo.values()),
-                                 net_exposure=math.fsum(expo.values()), drawdown=dd,
-                                 positions={s: p.qty for s, p in self.positions.items()})
+        return PortfolioSnapshot(
+            equity=eq,
+            gross_exposure=math.fsum(abs(x) for x in expo.values()),
+            net_exposure=math.fsum(expo.values()),
+            drawdown=dd,
+            positions={s: p.qty for s, p in self.positions.items()},
+        )
 
     # ------------------------------------------------------------------------------------------------ restart
     def apply_fill(self, fill: Fill) -> None:

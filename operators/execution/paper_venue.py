@@ -64,11 +64,24 @@ class _Working:
 class PaperVenue:
     """See the module docstring. Money in quote currency, quantities in base units, times ns / s as named."""
 
-    def __init__(self, symbols: Iterable[str], *, cash: float = 100_000.0, name: str = "paper",
-                 account: str = "default", latency_s: float = 0.05, max_participation: float = 0.25,
-                 half_spread_bps: float = 1.0, impact_k_bps: float = 10.0, max_impact_bps: float = 100.0,
-                 taker_fee_bps: float = 7.5, maker_fee_bps: float = 2.0, ttl_s: float = 600.0,
-                 max_order_notional: float = float("inf"), snapshot_every: int = 1000) -> None:
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        *,
+        cash: float = 100_000.0,
+        name: str = "paper",
+        account: str = "default",
+        latency_s: float = 0.05,
+        max_participation: float = 0.25,
+        half_spread_bps: float = 1.0,
+        impact_k_bps: float = 10.0,
+        max_impact_bps: float = 100.0,
+        taker_fee_bps: float = 7.5,
+        maker_fee_bps: float = 2.0,
+        ttl_s: float = 600.0,
+        max_order_notional: float = float("inf"),
+        snapshot_every: int = 1000,
+    ) -> None:
         if not 0.0 < max_participation <= 1.0:
             raise ValueError("max_participation must be in (0, 1]")
         self.symbols = frozenset(symbols)
@@ -96,11 +109,29 @@ class PaperVenue:
 
     # -- reports ----------------------------------------------------------------------------------------------
     def _report(self, kind: str, ts: int, o: Order | None = None, **kw: Any) -> ExecutionReport:
-        extra = {} if o is None else dict(client_order_id=o.order_id, venue_order_id=f"{self.name}-{self.seq}",
-                                          parent_id=o.parent_id, strategy=o.strategy, symbol=o.symbol, side=o.side,
-                                          order_qty=o.qty)
-        r = ExecutionReport(id=f"{self.name}:{self.account}:{self.seq}", account=self.account, venue=self.name,
-                            kind=kind, seq=self.seq, ts=ts, **extra, **kw)  # type: ignore[arg-type]
+        extra = (
+            {}
+            if o is None
+            else dict(
+                client_order_id=o.order_id,
+                venue_order_id=f"{self.name}-{self.seq}",
+                parent_id=o.parent_id,
+                strategy=o.strategy,
+                symbol=o.symbol,
+                side=o.side,
+                order_qty=o.qty,
+            )
+        )
+        r = ExecutionReport(
+            id=f"{self.name}:{self.account}:{self.seq}",
+            account=self.account,
+            venue=self.name,
+            kind=kind,
+            seq=self.seq,
+            ts=ts,
+            **extra,
+            **kw,
+        )  # type: ignore[arg-type]
         self.seq += 1
         return r
 
@@ -137,8 +168,16 @@ class PaperVenue:
         for book in self.working.values():
             w = book.pop(client_order_id, None)
             if w is not None:
-                return [self._report("cancel", max(ts, self.last_ts), w.order, cum_qty=w.cum,
-                                     leaves_qty=w.order.qty - w.cum, reason="cancel_requested")]
+                return [
+                    self._report(
+                        "cancel",
+                        max(ts, self.last_ts),
+                        w.order,
+                        cum_qty=w.cum,
+                        leaves_qty=w.order.qty - w.cum,
+                        reason="cancel_requested",
+                    )
+                ]
         return []
 
     def on_cancel_request(self, req: CancelRequest) -> list[ExecutionReport]:
@@ -151,8 +190,16 @@ class PaperVenue:
         book = self.working.get(req.symbol)
         w = book.pop(oid, None) if book else None
         if w is not None:
-            return [self._report("cancel", max(req.ts, self.last_ts), w.order, cum_qty=w.cum,
-                                 leaves_qty=w.order.qty - w.cum, reason=req.reason or "cancel_requested")]
+            return [
+                self._report(
+                    "cancel",
+                    max(req.ts, self.last_ts),
+                    w.order,
+                    cum_qty=w.cum,
+                    leaves_qty=w.order.qty - w.cum,
+                    reason=req.reason or "cancel_requested",
+                )
+            ]
         if oid not in self.seen:
             pending = self.pending_cancels
             pending[oid] = req.reason or "cancel_requested"
@@ -178,8 +225,11 @@ class PaperVenue:
                         continue
                     if t.ts >= w.due + self.ttl_ns:
                         del book[oid]
-                        out.append(self._report("cancel", t.ts, w.order, cum_qty=w.cum, leaves_qty=w.order.qty - w.cum,
-                                                reason="ttl"))
+                        out.append(
+                            self._report(
+                                "cancel", t.ts, w.order, cum_qty=w.cum, leaves_qty=w.order.qty - w.cum, reason="ttl"
+                            )
+                        )
                         continue
                     if room <= 0.0:
                         continue
@@ -212,14 +262,28 @@ class PaperVenue:
         self.positions.setdefault(o.symbol, Position()).apply(sign, price, qty, fee)
         self.cash -= sign * qty * price + fee
         done = w.cum >= o.qty * (1 - 1e-12)
-        return self._report("fill" if done else "partial_fill", t.ts, o, last_qty=qty, last_price=price,
-                            cum_qty=w.cum, leaves_qty=0.0 if done else o.qty - w.cum, fee=fee, slippage_bps=slip,
-                            liquidity=liq)
+        return self._report(
+            "fill" if done else "partial_fill",
+            t.ts,
+            o,
+            last_qty=qty,
+            last_price=price,
+            cum_qty=w.cum,
+            leaves_qty=0.0 if done else o.qty - w.cum,
+            fee=fee,
+            slippage_bps=slip,
+            liquidity=liq,
+        )
 
     def snapshot(self, ts: int) -> ExecutionReport:
         pos = {s: self.position(s) for s in sorted(set(self.positions) | set(self.phantom))}
-        return self._report("positions", max(ts, self.last_ts), positions={s: q for s, q in pos.items() if q != 0.0},
-                            open_orders=sorted(oid for b in self.working.values() for oid in b), cash=self.cash)
+        return self._report(
+            "positions",
+            max(ts, self.last_ts),
+            positions={s: q for s, q in pos.items() if q != 0.0},
+            open_orders=sorted(oid for b in self.working.values() for oid in b),
+            cash=self.cash,
+        )
 
     # -- restart ----------------------------------------------------------------------------------------------
     def restore(self, reports: Iterable[ExecutionReport]) -> int:
@@ -250,9 +314,25 @@ class PaperVenue:
         working when the venue stopped (its working state is not kept across restarts)."""
         out = []
         for oid, r in sorted(self._orphans.items()):
-            o = Order(order_id=oid, parent_id=r.parent_id, strategy=r.strategy or "unknown", symbol=r.symbol or "X",
-                      side=r.side or "buy", qty=max(r.order_qty, 1e-300), type="market", ts=r.ts)
-            out.append(self._report("cancel", max(r.ts, self.last_ts), o, cum_qty=r.cum_qty,
-                                    leaves_qty=max(r.order_qty - r.cum_qty, 0.0), reason="venue_restart"))
+            o = Order(
+                order_id=oid,
+                parent_id=r.parent_id,
+                strategy=r.strategy or "unknown",
+                symbol=r.symbol or "X",
+                side=r.side or "buy",
+                qty=max(r.order_qty, 1e-300),
+                type="market",
+                ts=r.ts,
+            )
+            out.append(
+                self._report(
+                    "cancel",
+                    max(r.ts, self.last_ts),
+                    o,
+                    cum_qty=r.cum_qty,
+                    leaves_qty=max(r.order_qty - r.cum_qty, 0.0),
+                    reason="venue_restart",
+                )
+            )
         self._orphans.clear()
         return out

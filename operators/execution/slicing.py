@@ -110,8 +110,9 @@ class VolumeProfile:
         return w
 
 
-def slice_weights(start_ns: int, horizon_s: float, slice_s: float,
-                  profile: VolumeProfile | None = None) -> tuple[list[int], list[float]]:
+def slice_weights(
+    start_ns: int, horizon_s: float, slice_s: float, profile: VolumeProfile | None = None
+) -> tuple[list[int], list[float]]:
     """Release times (ns) and normalised weights of the slices of ``[start, start + horizon)``.
 
     >>> slice_weights(0, 90, 60)
@@ -134,8 +135,9 @@ def slice_weights(start_ns: int, horizon_s: float, slice_s: float,
 _TWAP_WEIGHTS: dict[tuple[float, float], tuple[int, tuple[float, ...]]] = {}
 
 
-def _slice_weights(start_ns: int, horizon_s: float, slice_s: float,
-                   profile: VolumeProfile | None) -> tuple[list[int], list[float]]:
+def _slice_weights(
+    start_ns: int, horizon_s: float, slice_s: float, profile: VolumeProfile | None
+) -> tuple[list[int], list[float]]:
     if horizon_s <= 0 or slice_s <= 0:
         raise ValueError("horizon_s and slice_s must be > 0")
     h_ns, s_ns = int(round(horizon_s * NS)), int(round(slice_s * NS))
@@ -216,22 +218,48 @@ def _children(parent: Order, times: list[int], qtys: list[float]) -> list[Order]
     for i, (t, q) in enumerate(zip(times, qtys)):
         if q <= 0:
             continue
-        out.append(Order(order_id=stable_id("chd", parent.order_id, i), parent_id=parent.order_id,
-                         strategy=parent.strategy, symbol=parent.symbol, side=parent.side, qty=q, type="market",
-                         tif="IOC", ts=t, reduce_only=parent.reduce_only))
+        out.append(
+            Order(
+                order_id=stable_id("chd", parent.order_id, i),
+                parent_id=parent.order_id,
+                strategy=parent.strategy,
+                symbol=parent.symbol,
+                side=parent.side,
+                qty=q,
+                type="market",
+                tif="IOC",
+                ts=t,
+                reduce_only=parent.reduce_only,
+            )
+        )
     return out
 
 
-def twap_children(parent: Order, horizon_s: float, slice_s: float, *, start_ns: int | None = None,
-                  lot: float = 0.0, min_child_qty: float = 0.0) -> list[Order]:
+def twap_children(
+    parent: Order,
+    horizon_s: float,
+    slice_s: float,
+    *,
+    start_ns: int | None = None,
+    lot: float = 0.0,
+    min_child_qty: float = 0.0,
+) -> list[Order]:
     """TWAP children of ``parent`` over ``horizon_s`` seconds from ``start_ns`` (default ``parent.ts``)."""
     start = parent.ts if start_ns is None else start_ns
     times, w = slice_weights(start, horizon_s, slice_s)
     return _children(parent, times, split_quantity(parent.qty, w, lot, min_child_qty))
 
 
-def vwap_children(parent: Order, profile: VolumeProfile, horizon_s: float, slice_s: float, *,
-                  start_ns: int | None = None, lot: float = 0.0, min_child_qty: float = 0.0) -> list[Order]:
+def vwap_children(
+    parent: Order,
+    profile: VolumeProfile,
+    horizon_s: float,
+    slice_s: float,
+    *,
+    start_ns: int | None = None,
+    lot: float = 0.0,
+    min_child_qty: float = 0.0,
+) -> list[Order]:
     """VWAP children of ``parent``: like :func:`twap_children` with weights from ``profile``.
 
     >>> from schemas.events import Order

@@ -65,8 +65,9 @@ class SimVenue:
     """:class:`~operators.execution.broker.SimBroker` behind the :class:`Venue` protocol (fill rules, impact, fees:
     see that module). Deterministic in event time and picklable; state is the broker's plus a report counter."""
 
-    def __init__(self, cash: float, cfg: BrokerConfig = BrokerConfig(), *, name: str = "sim",
-                 account: str = "default") -> None:
+    def __init__(
+        self, cash: float, cfg: BrokerConfig = BrokerConfig(), *, name: str = "sim", account: str = "default"
+    ) -> None:
         self.name = name
         self.account = account
         self.broker = SimBroker(cash, cfg)
@@ -81,12 +82,31 @@ class SimVenue:
         self.seq = seq + 1
         name = self.name
         if o is None:
-            return ExecutionReport(id=f"{name}:{self.account}:{seq}", account=self.account, venue=name, kind=kind,  # type: ignore[arg-type]
-                                   seq=seq, ts=ts, **kw)
-        return ExecutionReport(id=f"{name}:{self.account}:{seq}", account=self.account, venue=name, kind=kind,  # type: ignore[arg-type]
-                               seq=seq, ts=ts, client_order_id=o.order_id, venue_order_id=f"{name}-{o.order_id}",
-                               parent_id=o.parent_id, strategy=o.strategy, symbol=o.symbol, side=o.side,
-                               order_qty=o.qty, **kw)
+            return ExecutionReport(
+                id=f"{name}:{self.account}:{seq}",
+                account=self.account,
+                venue=name,
+                kind=kind,  # type: ignore[arg-type]
+                seq=seq,
+                ts=ts,
+                **kw,
+            )
+        return ExecutionReport(
+            id=f"{name}:{self.account}:{seq}",
+            account=self.account,
+            venue=name,
+            kind=kind,  # type: ignore[arg-type]
+            seq=seq,
+            ts=ts,
+            client_order_id=o.order_id,
+            venue_order_id=f"{name}-{o.order_id}",
+            parent_id=o.parent_id,
+            strategy=o.strategy,
+            symbol=o.symbol,
+            side=o.side,
+            order_qty=o.qty,
+            **kw,
+        )
 
     def submit(self, order: Order) -> list[ExecutionReport]:
         if order.order_id in self.orders:
@@ -107,8 +127,18 @@ class SimVenue:
         if fills:
             for f in fills:
                 o = self.orders.pop(f.order_id)
-                r = self._report("fill", f.ts, o, last_qty=f.qty, last_price=f.price, cum_qty=f.qty,
-                                 leaves_qty=0.0, fee=f.fee, slippage_bps=f.slippage_bps, liquidity=f.liquidity)
+                r = self._report(
+                    "fill",
+                    f.ts,
+                    o,
+                    last_qty=f.qty,
+                    last_price=f.price,
+                    cum_qty=f.qty,
+                    leaves_qty=0.0,
+                    fee=f.fee,
+                    slippage_bps=f.slippage_bps,
+                    liquidity=f.liquidity,
+                )
                 self.fills[r.id] = f
                 out.append(r)
         cancelled = self.broker.cancelled
@@ -122,15 +152,33 @@ class SimVenue:
 
     def snapshot(self, ts: int) -> ExecutionReport:
         b = self.broker
-        return self._report("positions", ts, positions={s: p.qty for s, p in b.positions.items() if p.qty != 0.0},
-                            open_orders=sorted(self.orders), cash=b.cash)
+        return self._report(
+            "positions",
+            ts,
+            positions={s: p.qty for s, p in b.positions.items() if p.qty != 0.0},
+            open_orders=sorted(self.orders),
+            cash=b.cash,
+        )
 
 
 def fill_of_report(r: ExecutionReport) -> Fill:
     """The ``fills`` topic's :class:`~schemas.events.Fill` for a fill report (id ``fil:<client order id>:<cum>``
     stays deterministic across replays; a complete fill of a whole order keeps the broker's historical id)."""
     assert r.kind in ("fill", "partial_fill") and r.last_price is not None and r.client_order_id and r.symbol and r.side
-    fid = stable_id("fil", r.client_order_id) if r.kind == "fill" and r.cum_qty == r.last_qty \
+    fid = (
+        stable_id("fil", r.client_order_id)
+        if r.kind == "fill" and r.cum_qty == r.last_qty
         else stable_id("fil", r.client_order_id, repr(r.cum_qty))
-    return Fill(fill_id=fid, order_id=r.client_order_id, symbol=r.symbol, side=r.side, price=r.last_price,
-                qty=r.last_qty, fee=r.fee, slippage_bps=r.slippage_bps, ts=r.ts, liquidity=r.liquidity or "taker")
+    )
+    return Fill(
+        fill_id=fid,
+        order_id=r.client_order_id,
+        symbol=r.symbol,
+        side=r.side,
+        price=r.last_price,
+        qty=r.last_qty,
+        fee=r.fee,
+        slippage_bps=r.slippage_bps,
+        ts=r.ts,
+        liquidity=r.liquidity or "taker",
+    )

@@ -3,5 +3,12 @@
 from .core import CORE_V1, INPUT_COLUMNS, CoreFeatures, compute_features, compute_features_array
 from .spec import PINNED_DEFINITIONS, FeatureSet
 
-__all__ = ["CORE_V1", "INPUT_COLUMNS", "CoreFeatures", "FeatureSet", "PINNED_DEFINITIONS", "compute_features",
-           "compute_features_array"]
+__all__ = [
+    "CORE_V1",
+    "INPUT_COLUMNS",
+    "CoreFeatures",
+    "FeatureSet",
+    "PINNED_DEFINITIONS",
+    "compute_features",
+    "compute_features_array",
+]

@@ -34,20 +34,20 @@ from .spec import PINNED_DEFINITIONS, FeatureSet
 __all__ = ["CORE_V1", "CoreFeatures", "compute_features", "compute_features_array", "INPUT_COLUMNS"]
 
 FEATURES_V1: tuple[str, ...] = (
-    "ret_1",          # log return over 1 bar
-    "ret_5",          # log return over 5 bars
-    "ret_15",         # log return over 15 bars
-    "rv_20",          # std (ddof=1) of the last 20 one-bar log returns, per bar
-    "ewma_vol",       # RiskMetrics EWMA volatility of one-bar log returns, per bar
-    "rsi_14",         # Wilder RSI, 0..100
-    "ema_spread",     # (EMA12 - EMA26) / close, fraction
-    "vwap_dist_20",   # close / rolling VWAP(20 bars) - 1, fraction
-    "hl_range",       # (high - low) / close, fraction
-    "close_pos",      # (close - low) / (high - low), 0..1 (0.5 when high == low)
-    "vol_z_20",       # (volume - mean20) / std20 (ddof=1), dimensionless
-    "ofi",            # (buy_volume - sell_volume) / (buy_volume + sell_volume), -1..1
-    "log_trades",     # log(1 + trade_count)
-    "skew_20",        # adjusted Fisher-Pearson skewness of the last 20 one-bar log returns
+    "ret_1",  # log return over 1 bar
+    "ret_5",  # log return over 5 bars
+    "ret_15",  # log return over 15 bars
+    "rv_20",  # std (ddof=1) of the last 20 one-bar log returns, per bar
+    "ewma_vol",  # RiskMetrics EWMA volatility of one-bar log returns, per bar
+    "rsi_14",  # Wilder RSI, 0..100
+    "ema_spread",  # (EMA12 - EMA26) / close, fraction
+    "vwap_dist_20",  # close / rolling VWAP(20 bars) - 1, fraction
+    "hl_range",  # (high - low) / close, fraction
+    "close_pos",  # (close - low) / (high - low), 0..1 (0.5 when high == low)
+    "vol_z_20",  # (volume - mean20) / std20 (ddof=1), dimensionless
+    "ofi",  # (buy_volume - sell_volume) / (buy_volume + sell_volume), -1..1
+    "log_trades",  # log(1 + trade_count)
+    "skew_20",  # adjusted Fisher-Pearson skewness of the last 20 one-bar log returns
 )
 
 PARAMS_V1: dict[str, Any] = {
@@ -94,7 +94,7 @@ def _skew(xs: deque) -> float:
     if m2 <= 0.0:
         return 0.0
     m3 = math.fsum([x * x * x for x in d]) / n
-    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
+    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
 
 
 class _Ema:
@@ -202,22 +202,39 @@ class CoreFeatures:
     @property
     def warm(self) -> bool:
         """True once every feature is defined."""
-        return self._ema_s.value is not None and len(self._rets) >= max(self._rv_n, self._sk_n) \
-            and self._rsi_last is not None and len(self._vol) == self._vol.maxlen
+        return (
+            self._ema_s.value is not None
+            and len(self._rets) >= max(self._rv_n, self._sk_n)
+            and self._rsi_last is not None
+            and len(self._vol) == self._vol.maxlen
+        )
 
     def update(self, bar: Any) -> tuple[float, ...] | None:
         """Fold one Bar-like object; the feature values (spec order) or ``None`` until warm / if skipped."""
-        if getattr(bar, "revision", 0) or getattr(bar, "resolution_s", self.spec.resolution_s) != self.spec.resolution_s \
-                or (self.last_ts is not None and bar.ts <= self.last_ts):
+        if (
+            getattr(bar, "revision", 0)
+            or getattr(bar, "resolution_s", self.spec.resolution_s) != self.spec.resolution_s
+            or (self.last_ts is not None and bar.ts <= self.last_ts)
+        ):
             self.skipped += 1
             return None
         self.last_ts = bar.ts
-        row = self.step(bar.close, bar.high, bar.low, bar.volume, bar.buy_volume, bar.sell_volume, bar.vwap,
-                        bar.trade_count)
+        row = self.step(
+            bar.close, bar.high, bar.low, bar.volume, bar.buy_volume, bar.sell_volume, bar.vwap, bar.trade_count
+        )
         return row if self.warm else None
 
-    def step(self, close: float, high: float, low: float, volume: float, buy_volume: float, sell_volume: float,
-             vwap: float, trade_count: float) -> tuple[float, ...]:
+    def step(
+        self,
+        close: float,
+        high: float,
+        low: float,
+        volume: float,
+        buy_volume: float,
+        sell_volume: float,
+        vwap: float,
+        trade_count: float,
+    ) -> tuple[float, ...]:
         """Fold one bar given as numbers (no ordering checks); every feature value, NaN where not yet defined."""
         self.n_bars += 1
         nan = _NAN
@@ -235,12 +252,12 @@ class CoreFeatures:
             self._rsi_last = self._rsi.update(close - prev)
         nr = len(rets)
         if nr >= self._rv_n:
-            buf = rets if nr == self._rv_n else deque(list(rets)[-self._rv_n:])
+            buf = rets if nr == self._rv_n else deque(list(rets)[-self._rv_n :])
             rv = _std(buf, self._rv_ddof)[1]
         else:
             rv = nan
         if nr >= self._sk_n:
-            sk = _skew(rets if nr == self._sk_n else deque(list(rets)[-self._sk_n:]))
+            sk = _skew(rets if nr == self._sk_n else deque(list(rets)[-self._sk_n :]))
         else:
             sk = nan
         ewv = math.sqrt(self._ewvar) if self._ewvar is not None else nan

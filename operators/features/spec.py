@@ -28,8 +28,12 @@ class FeatureSet:
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
     def _canonical(self, with_resolution: bool) -> str:
-        d: dict[str, Any] = {"name": self.name, "version": self.version, "features": list(self.features),
-                             "params": self.params}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "features": list(self.features),
+            "params": self.params,
+        }
         if with_resolution:
             d["resolution_s"] = self.resolution_s
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
@@ -53,8 +57,10 @@ class FeatureSet:
         """Raise ``ValueError`` if (name, version) is pinned with another definition hash."""
         pinned = PINNED_DEFINITIONS.get((self.name, self.version))
         if pinned is not None and pinned != self.definition_hash:
-            raise ValueError(f"feature set {self.name}@{self.version} changed (hash {self.definition_hash}, "
-                             f"pinned {pinned}): bump the version")
+            raise ValueError(
+                f"feature set {self.name}@{self.version} changed (hash {self.definition_hash}, "
+                f"pinned {pinned}): bump the version"
+            )
 
     def with_resolution(self, resolution_s: int) -> FeatureSet:
         """Same definition on bars of another resolution (s)."""

@@ -31,8 +31,17 @@ from operators.features import FeatureSet, compute_features_array
 from operators.synthetic import synthesize_ticks
 from schemas.time import NS_PER_S as NS
 
-__all__ = ["LookAheadError", "TrainingSet", "replay_bars", "features_frame", "forward_labels",
-           "build_training_set", "audit_point_in_time", "label_of", "DEFAULT_EXCLUDED"]
+__all__ = [
+    "LookAheadError",
+    "TrainingSet",
+    "replay_bars",
+    "features_frame",
+    "forward_labels",
+    "build_training_set",
+    "audit_point_in_time",
+    "label_of",
+    "DEFAULT_EXCLUDED",
+]
 
 #: features that are artefacts of synthetic ticks on the bundled bars (docs/data.md): not for models by default
 DEFAULT_EXCLUDED: tuple[str, ...] = ("ofi", "log_trades")
@@ -53,16 +62,26 @@ def label_of(r: float, threshold: float) -> float:
     return float("nan")
 
 
-def replay_bars(ts_ns, open_, high, low, close, volume, *, resolution_s: int, symbol: str,
-                ticks_per_bar: int = 8) -> pd.DataFrame:
+def replay_bars(
+    ts_ns, open_, high, low, close, volume, *, resolution_s: int, symbol: str, ticks_per_bar: int = 8
+) -> pd.DataFrame:
     """The bars the stream builds when the history is replayed: OHLCV bars -> synthetic ticks -> bars.
 
     Uses :func:`operators.synthetic.synthesize_ticks` and :func:`operators.bars.aggregate_ticks` (the offline
     twin of the streaming aggregator), so vwap, buy/sell volume and trade count are those the flow sees.
     Returns a frame with ``symbol, ts`` (window start, ns) and the bar columns.
     """
-    t = synthesize_ticks(np.asarray(ts_ns, np.int64), open_, high, low, close, volume, resolution_s=resolution_s,
-                         n=ticks_per_bar, symbol=symbol)
+    t = synthesize_ticks(
+        np.asarray(ts_ns, np.int64),
+        open_,
+        high,
+        low,
+        close,
+        volume,
+        resolution_s=resolution_s,
+        n=ticks_per_bar,
+        symbol=symbol,
+    )
     cols = aggregate_ticks(t.ts, t.price, t.qty, t.side, resolution_s=resolution_s, symbol=symbol, synthetic=True)
     df = pd.DataFrame({k: v for k, v in cols.items() if np.ndim(v) == 1})
     df.insert(0, "symbol", symbol)
@@ -88,8 +107,14 @@ def features_frame(bars: pd.DataFrame, spec: FeatureSet) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["symbol", "ts", *spec.features])
 
 
-def forward_labels(bars: pd.DataFrame, *, resolution_s: int, horizon_bars: int = 1, threshold: float = 0.0,
-                   max_wait_bars: int | None = None) -> pd.DataFrame:
+def forward_labels(
+    bars: pd.DataFrame,
+    *,
+    resolution_s: int,
+    horizon_bars: int = 1,
+    threshold: float = 0.0,
+    max_wait_bars: int | None = None,
+) -> pd.DataFrame:
     """Labels at every bar end ``t``: ``symbol, ts (= t), label_ts, fwd_ret, label`` (see the module doc).
 
     ``label_ts`` is the time the label becomes known (the close used). Rows without a close within
@@ -114,14 +139,14 @@ def forward_labels(bars: pd.DataFrame, *, resolution_s: int, horizon_bars: int =
         else:
             lab = np.where(r > threshold, 1.0, np.where(r < -threshold, 0.0, np.nan))
         lab = np.where(ok, lab, np.nan)
-        f = pd.DataFrame({"symbol": sym, "ts": end, "label_ts": np.where(ok, end[jj], -1), "fwd_ret": r,
-                          "label": lab})
+        f = pd.DataFrame({"symbol": sym, "ts": end, "label_ts": np.where(ok, end[jj], -1), "fwd_ret": r, "label": lab})
         out.append(f[np.isfinite(f["label"])])
     return pd.concat(out, ignore_index=True)
 
 
-def audit_point_in_time(features: pd.DataFrame, bars: pd.DataFrame, spec: FeatureSet, *,
-                        rtol: float = 1e-9, atol: float = 1e-12) -> None:
+def audit_point_in_time(
+    features: pd.DataFrame, bars: pd.DataFrame, spec: FeatureSet, *, rtol: float = 1e-9, atol: float = 1e-12
+) -> None:
     """Raise :class:`LookAheadError` unless every feature value equals the value computable at its time.
 
     The reference is the streaming feature code run over the bars in time order; at the row stamped ``t`` it
@@ -130,21 +155,26 @@ def audit_point_in_time(features: pd.DataFrame, bars: pd.DataFrame, spec: Featur
     """
     ref = features_frame(bars, spec)
     cols = [c for c in spec.features if c in features.columns]
-    m = features[["symbol", "ts", *cols]].merge(ref[["symbol", "ts", *cols]], on=["symbol", "ts"], how="left",
-                                                suffixes=("", "__ref"), validate="one_to_one")
+    m = features[["symbol", "ts", *cols]].merge(
+        ref[["symbol", "ts", *cols]], on=["symbol", "ts"], how="left", suffixes=("", "__ref"), validate="one_to_one"
+    )
     missing = m[cols[0] + "__ref"].isna() if cols else pd.Series(False, index=m.index)
     if missing.any():
         r = m[missing].iloc[0]
-        raise LookAheadError(f"{int(missing.sum())} feature rows have no value computable from the bars at their "
-                             f"time (first: {r['symbol']} ts={int(r['ts'])}): stamped before the data existed?")
+        raise LookAheadError(
+            f"{int(missing.sum())} feature rows have no value computable from the bars at their "
+            f"time (first: {r['symbol']} ts={int(r['ts'])}): stamped before the data existed?"
+        )
     bad = []
     for c in cols:
         a, b = m[c].to_numpy(float), m[c + "__ref"].to_numpy(float)
         if not np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True):
             bad.append(c)
     if bad:
-        raise LookAheadError(f"features {bad} differ from the values computable from the bars known at their "
-                             f"time: shifted into the future (look-ahead) or computed by other code")
+        raise LookAheadError(
+            f"features {bad} differ from the values computable from the bars known at their "
+            f"time: shifted into the future (look-ahead) or computed by other code"
+        )
 
 
 @dataclass
@@ -165,14 +195,30 @@ class TrainingSet:
         return int(self.y.size)
 
     def subset(self, idx: np.ndarray) -> TrainingSet:
-        return TrainingSet(self.X[idx], self.y[idx], self.ts[idx], self.label_ts[idx], self.symbol[idx],
-                           self.fwd_ret[idx], self.names, self.horizon_ns)
+        return TrainingSet(
+            self.X[idx],
+            self.y[idx],
+            self.ts[idx],
+            self.label_ts[idx],
+            self.symbol[idx],
+            self.fwd_ret[idx],
+            self.names,
+            self.horizon_ns,
+        )
 
 
-def build_training_set(features: pd.DataFrame, bars: pd.DataFrame, spec: FeatureSet, *, horizon_bars: int = 1,
-                       threshold: float = 0.0, use: tuple[str, ...] | None = None,
-                       exclude: tuple[str, ...] = DEFAULT_EXCLUDED, audit: bool = True,
-                       max_wait_bars: int | None = None) -> TrainingSet:
+def build_training_set(
+    features: pd.DataFrame,
+    bars: pd.DataFrame,
+    spec: FeatureSet,
+    *,
+    horizon_bars: int = 1,
+    threshold: float = 0.0,
+    use: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDED,
+    audit: bool = True,
+    max_wait_bars: int | None = None,
+) -> TrainingSet:
     """Join the features known at ``t`` with the label at ``t + horizon`` (point in time).
 
     ``features``: ``symbol, ts`` (time the values are known, ns) and feature columns, e.g. from
@@ -189,15 +235,28 @@ def build_training_set(features: pd.DataFrame, bars: pd.DataFrame, spec: Feature
     if audit:
         audit_point_in_time(features, bars, spec)
     res_ns = spec.resolution_s * NS
-    labels = forward_labels(bars, resolution_s=spec.resolution_s, horizon_bars=horizon_bars, threshold=threshold,
-                            max_wait_bars=max_wait_bars)
+    labels = forward_labels(
+        bars,
+        resolution_s=spec.resolution_s,
+        horizon_bars=horizon_bars,
+        threshold=threshold,
+        max_wait_bars=max_wait_bars,
+    )
     f = features[["symbol", "ts", *names]].rename(columns={"ts": "feature_ts"})
     f = f.sort_values(["feature_ts"], kind="stable")
     labels = labels.sort_values(["ts"], kind="stable")
     f["feature_ts"] = f["feature_ts"].astype(np.int64)
     labels["ts"] = labels["ts"].astype(np.int64)
-    j = pd.merge_asof(labels, f, left_on="ts", right_on="feature_ts", by="symbol", direction="backward",
-                      tolerance=res_ns - 1, allow_exact_matches=True)
+    j = pd.merge_asof(
+        labels,
+        f,
+        left_on="ts",
+        right_on="feature_ts",
+        by="symbol",
+        direction="backward",
+        tolerance=res_ns - 1,
+        allow_exact_matches=True,
+    )
     j = j.dropna(subset=["feature_ts", *names])
     j["feature_ts"] = j["feature_ts"].astype(np.int64)
     if (j["feature_ts"] > j["ts"]).any():
@@ -205,7 +264,13 @@ def build_training_set(features: pd.DataFrame, bars: pd.DataFrame, spec: Feature
     if (j["label_ts"] <= j["ts"]).any():
         raise LookAheadError("a label known at or before its decision time")
     j = j.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
-    return TrainingSet(X=j[list(names)].to_numpy(np.float64), y=j["label"].to_numpy(np.float64),
-                       ts=j["ts"].to_numpy(np.int64), label_ts=j["label_ts"].to_numpy(np.int64),
-                       symbol=j["symbol"].to_numpy(object), fwd_ret=j["fwd_ret"].to_numpy(np.float64),
-                       names=names, horizon_ns=horizon_bars * res_ns)
+    return TrainingSet(
+        X=j[list(names)].to_numpy(np.float64),
+        y=j["label"].to_numpy(np.float64),
+        ts=j["ts"].to_numpy(np.int64),
+        label_ts=j["label_ts"].to_numpy(np.int64),
+        symbol=j["symbol"].to_numpy(object),
+        fwd_ret=j["fwd_ret"].to_numpy(np.float64),
+        names=names,
+        horizon_ns=horizon_bars * res_ns,
+    )

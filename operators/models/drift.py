@@ -46,8 +46,17 @@ class RetrainRequest:
 class DriftMonitor:
     """Per-symbol drift state (picklable). ``cooldown_s``: min event time between alerts of one key (s)."""
 
-    def __init__(self, symbol: str, *, delta: float = 0.002, psi_threshold: float = 0.25, psi_window: int = 500,
-                 psi_every: int = 250, cooldown_s: float = 6 * 3600, reference: PsiReference | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        *,
+        delta: float = 0.002,
+        psi_threshold: float = 0.25,
+        psi_window: int = 500,
+        psi_every: int = 250,
+        cooldown_s: float = 6 * 3600,
+        reference: PsiReference | None = None,
+    ) -> None:
         self.symbol = symbol
         self.delta = delta
         self.psi_threshold = psi_threshold
@@ -77,8 +86,15 @@ class DriftMonitor:
         if last is not None and ts - last < self.cooldown_ns:
             return None
         self._last_alert[key] = ts
-        return Alert(id=stable_id("alert", "model_drift", key, ts), severity=severity, kind="model_drift",  # type: ignore[arg-type]
-                     message=message[:4096], labels={k: v[:256] for k, v in labels.items()}, dedupe_key=key, ts=ts)
+        return Alert(
+            id=stable_id("alert", "model_drift", key, ts),
+            severity=severity,
+            kind="model_drift",  # type: ignore[arg-type]
+            message=message[:4096],
+            labels={k: v[:256] for k, v in labels.items()},
+            dedupe_key=key,
+            ts=ts,
+        )
 
     def update_error(self, model: str, y: float, p: float, ts: int) -> list[Alert]:
         """Fold one resolved prediction of ``model`` (label 0/1, probability, decision time ns)."""
@@ -92,11 +108,17 @@ class DriftMonitor:
         self.detections[model] = self.detections.get(model, 0) + 1
         worse = a.estimation > before
         key = f"model_drift:{self.symbol}:adwin:{model}"
-        msg = (f"ADWIN: mean squared error of {model} on {self.symbol} changed from {before:.4f} to "
-               f"{a.estimation:.4f} ({'worse' if worse else 'better'})")
-        al = self._alert(key, ts, "warning" if worse else "info", msg,
-                         {"symbol": self.symbol, "model": model, "source": "adwin", "direction":
-                          "worse" if worse else "better"})
+        msg = (
+            f"ADWIN: mean squared error of {model} on {self.symbol} changed from {before:.4f} to "
+            f"{a.estimation:.4f} ({'worse' if worse else 'better'})"
+        )
+        al = self._alert(
+            key,
+            ts,
+            "warning" if worse else "info",
+            msg,
+            {"symbol": self.symbol, "model": model, "source": "adwin", "direction": "worse" if worse else "better"},
+        )
         if worse and al is not None:  # one request per alert window
             self.requests.append(RetrainRequest(self.symbol, ts, "model_drift", msg, model))
         return [al] if al is not None else []
@@ -116,9 +138,13 @@ class DriftMonitor:
             return []
         over = [f"{n}={v:.2f}" for n, v in worst if v > self.psi_threshold]
         msg = f"PSI of features on {self.symbol} vs the training window above {self.psi_threshold}: {', '.join(over)}"
-        al = self._alert(f"model_drift:{self.symbol}:psi", ts, "warning", msg,
-                         {"symbol": self.symbol, "source": "psi", "feature": worst[0][0],
-                          "psi": f"{worst[0][1]:.4f}"})
+        al = self._alert(
+            f"model_drift:{self.symbol}:psi",
+            ts,
+            "warning",
+            msg,
+            {"symbol": self.symbol, "source": "psi", "feature": worst[0][0], "psi": f"{worst[0][1]:.4f}"},
+        )
         if al is not None:  # one request per alert window
             self.requests.append(RetrainRequest(self.symbol, ts, "feature_drift", msg))
             return [al]

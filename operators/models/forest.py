@@ -21,8 +21,18 @@ __all__ = ["FlatForest"]
 class FlatForest:
     """Flattened trees; ``raw(x)`` sums leaf values (log-odds), ``proba_one(x)`` applies the sigmoid."""
 
-    def __init__(self, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray,
-                 value: np.ndarray, nan_left: np.ndarray, roots: np.ndarray, depth: int, n_features: int) -> None:
+    def __init__(
+        self,
+        feature: np.ndarray,
+        threshold: np.ndarray,
+        left: np.ndarray,
+        right: np.ndarray,
+        value: np.ndarray,
+        nan_left: np.ndarray,
+        roots: np.ndarray,
+        depth: int,
+        n_features: int,
+    ) -> None:
         self.feature, self.threshold, self.left, self.right = feature, threshold, left, right
         self.value, self.nan_left, self.roots, self.depth = value, nan_left, roots, int(depth)
         self.n_features = int(n_features)
@@ -76,9 +86,17 @@ class FlatForest:
 
         for t in dump["tree_info"]:
             roots.append(build(t["tree_structure"], 0))
-        return cls(np.asarray(feat, np.int64), np.asarray(thr, np.float64), np.asarray(left, np.int64),
-                   np.asarray(right, np.int64), np.asarray(val, np.float64), np.asarray(nanl, bool),
-                   np.asarray(roots, np.int64), max_depth, int(dump.get("max_feature_idx", 0)) + 1)
+        return cls(
+            np.asarray(feat, np.int64),
+            np.asarray(thr, np.float64),
+            np.asarray(left, np.int64),
+            np.asarray(right, np.int64),
+            np.asarray(val, np.float64),
+            np.asarray(nanl, bool),
+            np.asarray(roots, np.int64),
+            max_depth,
+            int(dump.get("max_feature_idx", 0)) + 1,
+        )
 
     @property
     def n_trees(self) -> int:
@@ -134,8 +152,14 @@ class CompiledForest:
     @staticmethod
     def _generate(f: FlatForest) -> str:
         lines = ["def _forest(x):", "    s = 0.0"]
-        feat, thr, lf, rt, val, nl = (f.feature.tolist(), f.threshold.tolist(), f.left.tolist(), f.right.tolist(),
-                                      f.value.tolist(), f.nan_left.tolist())
+        feat, thr, lf, rt, val, nl = (
+            f.feature.tolist(),
+            f.threshold.tolist(),
+            f.left.tolist(),
+            f.right.tolist(),
+            f.value.tolist(),
+            f.nan_left.tolist(),
+        )
 
         def emit(i: int, ind: int) -> None:
             pad = "    " * ind

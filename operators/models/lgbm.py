@@ -55,8 +55,14 @@ class LgbmParams:
         d = asdict(self)
         for k in ("num_boost_round", "early_stopping_rounds"):
             d.pop(k)
-        d.update(objective="binary", metric="binary_logloss", verbose=-1, deterministic=True,
-                 force_col_wise=True, min_data_in_bin=20)
+        d.update(
+            objective="binary",
+            metric="binary_logloss",
+            verbose=-1,
+            deterministic=True,
+            force_col_wise=True,
+            min_data_in_bin=20,
+        )
         return d
 
 
@@ -76,7 +82,7 @@ class TrainConfig:
 
 @dataclass
 class CVResult:
-    oof: np.ndarray          # raw OOF probabilities, NaN outside validation windows
+    oof: np.ndarray  # raw OOF probabilities, NaN outside validation windows
     best_iters: list[int]
     fold_metrics: list[dict[str, float]]
     mean_logloss: float
@@ -94,8 +100,9 @@ def _train_one(X, y, Xv, yv, p: LgbmParams):
     return lgb.train(p.lgb(), dtr, num_boost_round=p.num_boost_round, valid_sets=valid, callbacks=cbs)
 
 
-def cross_validate(X: np.ndarray, y: np.ndarray, ts: np.ndarray, cfg: TrainConfig,
-                   params: LgbmParams | None = None) -> CVResult:
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, ts: np.ndarray, cfg: TrainConfig, params: LgbmParams | None = None
+) -> CVResult:
     """Walk-forward CV (see the module doc); returns OOF raw probabilities and per-fold results."""
     p = params or cfg.params
     oof = np.full(y.size, np.nan)
@@ -118,21 +125,29 @@ def _search(X, y, ts, cfg: TrainConfig) -> tuple[LgbmParams, dict[str, Any]]:
     base = cfg.params
 
     def objective(trial) -> float:
-        p = replace(base,
-                    num_leaves=trial.suggest_int("num_leaves", 4, 63, log=True),
-                    max_depth=trial.suggest_int("max_depth", 2, 8),
-                    learning_rate=trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
-                    min_child_samples=trial.suggest_int("min_child_samples", 50, 2000, log=True),
-                    feature_fraction=trial.suggest_float("feature_fraction", 0.4, 1.0),
-                    lambda_l2=trial.suggest_float("lambda_l2", 1e-2, 100.0, log=True))
+        p = replace(
+            base,
+            num_leaves=trial.suggest_int("num_leaves", 4, 63, log=True),
+            max_depth=trial.suggest_int("max_depth", 2, 8),
+            learning_rate=trial.suggest_float("learning_rate", 0.01, 0.1, log=True),
+            min_child_samples=trial.suggest_int("min_child_samples", 50, 2000, log=True),
+            feature_fraction=trial.suggest_float("feature_fraction", 0.4, 1.0),
+            lambda_l2=trial.suggest_float("lambda_l2", 1e-2, 100.0, log=True),
+        )
         return cross_validate(X, y, ts, cfg, p).mean_logloss
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
-    study.enqueue_trial({k: getattr(base, k) for k in ("num_leaves", "max_depth", "learning_rate",
-                                                      "min_child_samples", "feature_fraction", "lambda_l2")})
+    study.enqueue_trial(
+        {
+            k: getattr(base, k)
+            for k in ("num_leaves", "max_depth", "learning_rate", "min_child_samples", "feature_fraction", "lambda_l2")
+        }
+    )
     study.optimize(objective, n_trials=cfg.search_max_trials, timeout=cfg.search_budget_s)
-    return replace(base, **study.best_params), {"search_trials": len(study.trials), "search_best_logloss":
-                                               study.best_value}
+    return replace(base, **study.best_params), {
+        "search_trials": len(study.trials),
+        "search_best_logloss": study.best_value,
+    }
 
 
 class BatchModel:
@@ -142,8 +157,9 @@ class BatchModel:
     :meth:`predict_one` takes the full tuple the stream produces. Picklable (the booster travels as text).
     """
 
-    def __init__(self, model_str: str, names: tuple[str, ...], calibrator, reference: PsiReference,
-                 info: dict[str, Any]) -> None:
+    def __init__(
+        self, model_str: str, names: tuple[str, ...], calibrator, reference: PsiReference, info: dict[str, Any]
+    ) -> None:
         self.model_str = model_str
         self.names = tuple(names)
         self.calibrator = calibrator
@@ -196,8 +212,15 @@ class BatchModel:
         return p, self.calibrator.predict_one(p)
 
 
-def train_lightgbm(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str, ...], cfg: TrainConfig,
-                   *, info: dict[str, Any] | None = None) -> BatchModel:
+def train_lightgbm(
+    X: np.ndarray,
+    y: np.ndarray,
+    ts: np.ndarray,
+    names: tuple[str, ...],
+    cfg: TrainConfig,
+    *,
+    info: dict[str, Any] | None = None,
+) -> BatchModel:
     """Train, cross-validate and calibrate (module doc). ``ts``: decision times (ns) of the rows."""
     t0 = time.perf_counter()
     params, sinfo = (cfg.params, {})
@@ -210,11 +233,20 @@ def train_lightgbm(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[st
     final = _train_one(X, y, None, None, replace(params, num_boost_round=max(n_rounds, 1)))
     oof_cal = calib.predict(cv.oof[m])
     meta = {
-        "params": asdict(params), "n_rounds": n_rounds, "fold_best_iters": cv.best_iters,
-        "cv_raw": summarize(y[m], cv.oof[m]), "cv_calibrated": summarize(y[m], oof_cal),
-        "cv_folds": cv.fold_metrics, "calibration": cfg.calibration, "n_rows": int(y.size),
-        "train_start_ns": int(ts.min()), "train_end_ns": int(ts.max()), "gap_ns": int(cfg.gap_ns),
-        "train_seconds": time.perf_counter() - t0, **sinfo, **(info or {}),
+        "params": asdict(params),
+        "n_rounds": n_rounds,
+        "fold_best_iters": cv.best_iters,
+        "cv_raw": summarize(y[m], cv.oof[m]),
+        "cv_calibrated": summarize(y[m], oof_cal),
+        "cv_folds": cv.fold_metrics,
+        "calibration": cfg.calibration,
+        "n_rows": int(y.size),
+        "train_start_ns": int(ts.min()),
+        "train_end_ns": int(ts.max()),
+        "gap_ns": int(cfg.gap_ns),
+        "train_seconds": time.perf_counter() - t0,
+        **sinfo,
+        **(info or {}),
     }
     return BatchModel(final.model_to_string(), names, calib, PsiReference.fit(X, names), meta)
 

@@ -28,8 +28,12 @@ class PromotionRule:
     max_ece: float = 0.05
 
 
-def promotion_decision(challenger: dict[str, float], champion: dict[str, float] | None,
-                       baseline: dict[str, float], rule: PromotionRule = PromotionRule()) -> tuple[bool, str]:
+def promotion_decision(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    baseline: dict[str, float],
+    rule: PromotionRule = PromotionRule(),
+) -> tuple[bool, str]:
     """(promote?, reason) from holdout metric dicts (``log_loss``, ``auc``, ``ece``)."""
     ref_name, ref = ("champion", champion) if champion is not None else ("baseline", baseline)
     gain = ref["log_loss"] - challenger["log_loss"]

@@ -74,8 +74,14 @@ def ece(y, p, n_bins: int = 15) -> float:
 def summarize(y, p) -> dict[str, float]:
     """``{"n", "log_loss", "auc", "brier", "ece", "base_rate"}`` of one prediction series."""
     y, p = _arrays(y, p)
-    return {"n": int(y.size), "log_loss": log_loss(y, p), "auc": auc(y, p), "brier": brier(y, p),
-            "ece": ece(y, p), "base_rate": float(y.mean()) if y.size else float("nan")}
+    return {
+        "n": int(y.size),
+        "log_loss": log_loss(y, p),
+        "auc": auc(y, p),
+        "brier": brier(y, p),
+        "ece": ece(y, p),
+        "base_rate": float(y.mean()) if y.size else float("nan"),
+    }
 
 
 class RollingMetrics:

@@ -21,7 +21,8 @@ class OnlineModel:
         self.names = tuple(names)
         self.lr, self.l2, self.clip = lr, l2, clip
         self.model = preprocessing.StandardScaler() | linear_model.LogisticRegression(
-            optimizer=optim.SGD(lr), l2=l2, intercept_lr=lr)
+            optimizer=optim.SGD(lr), l2=l2, intercept_lr=lr
+        )
         self.n_learned = 0
 
     def _x(self, row: Sequence[float]) -> dict[str, float]:

@@ -53,5 +53,7 @@ class PsiReference:
     def compute(self, X: np.ndarray) -> dict[str, float]:
         """PSI of each feature of the rows ``X`` (n, k), same column order as the reference."""
         X = np.asarray(X, float)
-        return {n: psi(f, self._fractions(X[:, j][np.isfinite(X[:, j])], e))
-                for j, (n, e, f) in enumerate(zip(self.names, self.edges, self.fractions))}
+        return {
+            n: psi(f, self._fractions(X[:, j][np.isfinite(X[:, j])], e))
+            for j, (n, e, f) in enumerate(zip(self.names, self.edges, self.fractions))
+        }

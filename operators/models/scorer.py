@@ -98,14 +98,24 @@ class _Pending:
 class Scorer:
     """Scoring state of ONE symbol (picklable; the pipeline keeps it in its per-symbol state)."""
 
-    def __init__(self, symbol: str, spec: FeatureSet, *, batch: BatchModel | None = None,
-                 batch_version: str | None = None, cfg: ScorerConfig = ScorerConfig(),
-                 names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        spec: FeatureSet,
+        *,
+        batch: BatchModel | None = None,
+        batch_version: str | None = None,
+        cfg: ScorerConfig = ScorerConfig(),
+        names: Sequence[str] | None = None,
+    ) -> None:
         self.symbol = symbol
         self.spec = spec
         self.cfg = cfg
-        self.names = tuple(names) if names is not None else (
-            batch.names if batch is not None else tuple(f for f in spec.features if f not in cfg.exclude))
+        self.names = (
+            tuple(names)
+            if names is not None
+            else (batch.names if batch is not None else tuple(f for f in spec.features if f not in cfg.exclude))
+        )
         pos = {n: i for i, n in enumerate(spec.features)}
         self._index = [pos[n] for n in self.names]
         self.res_ns = spec.resolution_s * NS
@@ -114,8 +124,14 @@ class Scorer:
         self.online = OnlineModel(self.names, cfg.online_lr, cfg.online_l2)
         self.weights = LogLossWeights(cfg.half_life, cfg.eta)
         self.metrics: dict[str, RollingMetrics] = {}
-        self.drift = DriftMonitor(symbol, delta=cfg.adwin_delta, psi_threshold=cfg.psi_threshold,
-                                  psi_window=cfg.psi_window, psi_every=cfg.psi_every, cooldown_s=cfg.alert_cooldown_s)
+        self.drift = DriftMonitor(
+            symbol,
+            delta=cfg.adwin_delta,
+            psi_threshold=cfg.psi_threshold,
+            psi_window=cfg.psi_window,
+            psi_every=cfg.psi_every,
+            cooldown_s=cfg.alert_cooldown_s,
+        )
         self.pending: deque[_Pending] = deque()
         self._closes: deque[tuple[int, float]] = deque(maxlen=8)
         self.batch: BatchModel | None = None
@@ -133,7 +149,7 @@ class Scorer:
         if model is not None and tuple(model.names) != self.names:
             raise ValueError(f"model features {model.names} differ from the scorer's {self.names}")
         changed = version != self.batch_version
-        if model is not None and hasattr(model, "stream"):   # a sequence model: this symbol's own window state
+        if model is not None and hasattr(model, "stream"):  # a sequence model: this symbol's own window state
             model = model.stream(self.batch)
         self.batch = model
         self.batch_version = version if model is not None else None
@@ -229,8 +245,15 @@ class Scorer:
     def score_event(self, ts: int, result: ScoreResult) -> Score:
         """A ``schemas.events.Score`` of a :meth:`score` result."""
         raw, calibrated, ens, unc = result
-        return Score(symbol=self.symbol, ts=ts, model_versions=self.model_versions, raw=dict(raw),
-                     calibrated=calibrated, ensemble=ens, uncertainty=unc)
+        return Score(
+            symbol=self.symbol,
+            ts=ts,
+            model_versions=self.model_versions,
+            raw=dict(raw),
+            calibrated=calibrated,
+            ensemble=ens,
+            uncertainty=unc,
+        )
 
     def rolling_metrics(self) -> dict[str, dict[str, float]]:
         """Per model (and ``ensemble``): log-loss, AUC, Brier, ECE over the last ``metrics_window`` labels."""

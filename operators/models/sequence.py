@@ -36,10 +36,18 @@ from .metrics import summarize
 from .psi import PsiReference
 from .splits import walk_forward_splits
 
-__all__ = ["GruParams", "SequenceModel", "SequenceStream", "train_gru", "windows", "gru_logits", "jax_logits",
-           "init_weights"]
+__all__ = [
+    "GruParams",
+    "SequenceModel",
+    "SequenceStream",
+    "train_gru",
+    "windows",
+    "gru_logits",
+    "jax_logits",
+    "init_weights",
+]
 
-CLIP = 8.0          # standardized inputs are clipped to [-CLIP, CLIP] (a flash crash must not saturate the gates)
+CLIP = 8.0  # standardized inputs are clipped to [-CLIP, CLIP] (a flash crash must not saturate the gates)
 WEIGHTS = ("W", "U", "b", "bhn", "w_out", "b_out")
 
 
@@ -89,13 +97,13 @@ def gru_logits(w: dict[str, np.ndarray], Xw: np.ndarray) -> np.ndarray:
     dt = Xw.dtype if Xw.dtype in (np.float32, np.float64) else np.float64
     W, U, b, bhn = (np.asarray(w[k], dt) for k in ("W", "U", "b", "bhn"))
     H = U.shape[0]
-    xp = Xw.astype(dt) @ W + b                                      # (n, T, 3H) input projections
+    xp = Xw.astype(dt) @ W + b  # (n, T, 3H) input projections
     h = np.zeros((Xw.shape[0], H), dt)
     for t in range(Xw.shape[1]):
         hu = h @ U
-        zr = _sigmoid(xp[:, t, :2 * H] + hu[:, :2 * H])
+        zr = _sigmoid(xp[:, t, : 2 * H] + hu[:, : 2 * H])
         z, r = zr[:, :H], zr[:, H:]
-        nn = np.tanh(xp[:, t, 2 * H:] + r * (hu[:, 2 * H:] + bhn))
+        nn = np.tanh(xp[:, t, 2 * H :] + r * (hu[:, 2 * H :] + bhn))
         h = (1.0 - z) * nn + z * h
     return h @ np.asarray(w["w_out"], dt) + np.asarray(w["b_out"], dt)[0]
 
@@ -106,9 +114,14 @@ def init_weights(d: int, p: GruParams) -> dict[str, np.ndarray]:
     H = p.hidden
     lim = math.sqrt(6.0 / (d + H))
     U = np.hstack([np.linalg.qr(rng.normal(size=(H, H)))[0] for _ in range(3)])
-    return {"W": rng.uniform(-lim, lim, (d, 3 * H)).astype(np.float32), "U": U.astype(np.float32),
-            "b": np.zeros(3 * H, np.float32), "bhn": np.zeros(H, np.float32),
-            "w_out": (rng.normal(size=H) * 0.1).astype(np.float32), "b_out": np.zeros(1, np.float32)}
+    return {
+        "W": rng.uniform(-lim, lim, (d, 3 * H)).astype(np.float32),
+        "U": U.astype(np.float32),
+        "b": np.zeros(3 * H, np.float32),
+        "bhn": np.zeros(H, np.float32),
+        "w_out": (rng.normal(size=H) * 0.1).astype(np.float32),
+        "b_out": np.zeros(1, np.float32),
+    }
 
 
 # -- JAX ----------------------------------------------------------------------------------------------------------
@@ -117,8 +130,9 @@ def _jax():
     if "jax" not in sys.modules:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                       "intra_op_parallelism_threads=1").strip()
+            os.environ["XLA_FLAGS"] = (
+                flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            ).strip()
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
     import jax.numpy as jnp
@@ -129,13 +143,13 @@ def _jax():
 def _jax_forward(w, Xw):
     jax, jnp = _jax()
     H = w["U"].shape[0]
-    xp = jnp.einsum("ntd,dk->tnk", Xw, w["W"]) + w["b"]             # time-major for the scan
+    xp = jnp.einsum("ntd,dk->tnk", Xw, w["W"]) + w["b"]  # time-major for the scan
 
     def cell(h, x):
         hu = h @ w["U"]
-        zr = jax.nn.sigmoid(x[:, :2 * H] + hu[:, :2 * H])
+        zr = jax.nn.sigmoid(x[:, : 2 * H] + hu[:, : 2 * H])
         z, r = zr[:, :H], zr[:, H:]
-        nn = jnp.tanh(x[:, 2 * H:] + r * (hu[:, 2 * H:] + w["bhn"]))
+        nn = jnp.tanh(x[:, 2 * H :] + r * (hu[:, 2 * H :] + w["bhn"]))
         return (1.0 - z) * nn + z * h, None
 
     h, _ = jax.lax.scan(cell, jnp.zeros((Xw.shape[0], H), Xw.dtype), xp)
@@ -164,8 +178,9 @@ def _bce(logits, y):
     return jnp.mean(jnp.logaddexp(0.0, logits) - y * logits)
 
 
-def _fit(Xw: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None, p: GruParams,
-         epochs: int | None = None) -> tuple[dict[str, np.ndarray], int, list[float]]:
+def _fit(
+    Xw: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None, p: GruParams, epochs: int | None = None
+) -> tuple[dict[str, np.ndarray], int, list[float]]:
     """Train from :func:`init_weights`; with a validation set, early stopping (returns the best epoch's weights
     and its 1-based epoch number), else exactly ``epochs`` epochs. Returns (weights, epochs, val log-losses)."""
     jax, jnp = _jax()
@@ -175,6 +190,7 @@ def _fit(Xw: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | 
     opt = optax.adamw(p.learning_rate, weight_decay=p.weight_decay)
     step = _JIT.get(key)
     if step is None:
+
         def loss(w, xb, yb):
             return _bce(_jax_forward(w, xb), yb)
 
@@ -198,7 +214,7 @@ def _fit(Xw: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | 
     for ep in range(1, (n_ep or 1) + 1):
         perm = rng.permutation(n)
         for i in range(0, n - bs + 1, bs):
-            b = jnp.asarray(perm[i:i + bs])
+            b = jnp.asarray(perm[i : i + bs])
             w, s, _ = step(w, s, Xj[b], yj[b])
         if Xvj is None:
             continue
@@ -224,8 +240,17 @@ class SequenceModel:
     kind = "gru"
     sequence = True
 
-    def __init__(self, weights: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray, window: int,
-                 names: tuple[str, ...], calibrator, reference: PsiReference, info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        weights: dict[str, np.ndarray],
+        mean: np.ndarray,
+        scale: np.ndarray,
+        window: int,
+        names: tuple[str, ...],
+        calibrator,
+        reference: PsiReference,
+        info: dict[str, Any],
+    ) -> None:
         self.weights = {k: np.asarray(weights[k], np.float32) for k in WEIGHTS}
         self.mean = np.asarray(mean, np.float64)
         self.scale = np.asarray(scale, np.float64)
@@ -250,7 +275,7 @@ class SequenceModel:
         self._bhn = w["bhn"] * 0.5
         self._wout, self._bout = w["w_out"], float(w["b_out"][0])
         self._inv = 1.0 / self.scale
-        self._xp0 = self._b.copy()          # projection of a zero (padding) vector
+        self._xp0 = self._b.copy()  # projection of a zero (padding) vector
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -343,8 +368,17 @@ class SequenceStream:
             self.push(r)
 
 
-def train_gru(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str, ...], cfg: TrainConfig,
-              params: GruParams = GruParams(), *, groups=None, info: dict[str, Any] | None = None) -> SequenceModel:
+def train_gru(
+    X: np.ndarray,
+    y: np.ndarray,
+    ts: np.ndarray,
+    names: tuple[str, ...],
+    cfg: TrainConfig,
+    params: GruParams = GruParams(),
+    *,
+    groups=None,
+    info: dict[str, Any] | None = None,
+) -> SequenceModel:
     """Walk-forward CV (``cfg.n_splits``, ``cfg.gap_ns`` purge, ``cfg.min_train_frac``) with early stopping in
     epochs, ``cfg.calibration`` on the out-of-fold predictions, final model on all rows for the median best epoch
     count (the procedure of :func:`~.lgbm.train_lightgbm`). Rows in time order within each of ``groups``
@@ -371,10 +405,20 @@ def train_gru(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str, ..
     n_ep = max(int(np.median(epochs)), 1)
     w, _, _ = _fit(Xw, y, None, None, params, epochs=n_ep)
     meta = {
-        "model": "gru", "params": asdict(params), "n_rounds": n_ep, "fold_best_epochs": epochs,
-        "fold_val_logloss": curves, "cv_raw": summarize(y[m], oof[m]),
-        "cv_calibrated": summarize(y[m], calib.predict(oof[m])), "cv_folds": fm, "calibration": cfg.calibration,
-        "n_rows": int(y.size), "train_start_ns": int(np.min(ts)), "train_end_ns": int(np.max(ts)),
-        "gap_ns": int(cfg.gap_ns), "train_seconds": time.perf_counter() - t0, **(info or {}),
+        "model": "gru",
+        "params": asdict(params),
+        "n_rounds": n_ep,
+        "fold_best_epochs": epochs,
+        "fold_val_logloss": curves,
+        "cv_raw": summarize(y[m], oof[m]),
+        "cv_calibrated": summarize(y[m], calib.predict(oof[m])),
+        "cv_folds": fm,
+        "calibration": cfg.calibration,
+        "n_rows": int(y.size),
+        "train_start_ns": int(np.min(ts)),
+        "train_end_ns": int(np.max(ts)),
+        "gap_ns": int(cfg.gap_ns),
+        "train_seconds": time.perf_counter() - t0,
+        **(info or {}),
     }
     return SequenceModel(w, mean, scale, params.window, names, calib, PsiReference.fit(X, names), meta)

@@ -12,8 +12,9 @@ import numpy as np
 __all__ = ["walk_forward_splits"]
 
 
-def walk_forward_splits(ts, n_splits: int, gap_ns: int, *, min_train_frac: float = 0.4,
-                        end_frac: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+def walk_forward_splits(
+    ts, n_splits: int, gap_ns: int, *, min_train_frac: float = 0.4, end_frac: float = 1.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_splits`` (train_idx, val_idx) pairs over rows with times ``ts`` (int ns), in time order.
 
     The time range ``[t0, t0 + end_frac * span]`` is cut at ``min_train_frac`` of it; the rest is divided into

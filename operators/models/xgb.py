@@ -61,8 +61,14 @@ def _train_one(X, y, Xv, yv, p: XgbParams, rounds: int | None = None):
     if Xv is None:
         return xgb.train(p.xgb(), dtr, num_boost_round=rounds or p.num_boost_round)
     dva = xgb.DMatrix(Xv, label=yv, nthread=p.nthread)
-    return xgb.train(p.xgb(), dtr, num_boost_round=p.num_boost_round, evals=[(dva, "val")],
-                     early_stopping_rounds=p.early_stopping_rounds, verbose_eval=False)
+    return xgb.train(
+        p.xgb(),
+        dtr,
+        num_boost_round=p.num_boost_round,
+        evals=[(dva, "val")],
+        early_stopping_rounds=p.early_stopping_rounds,
+        verbose_eval=False,
+    )
 
 
 def _threshold(cond: float) -> float:
@@ -76,7 +82,7 @@ def _threshold(cond: float) -> float:
     """
     c = np.float32(cond)
     prev = np.nextafter(c, np.float32(-np.inf))
-    mid = (float(prev) + float(c)) / 2.0            # exact in float64
+    mid = (float(prev) + float(c)) / 2.0  # exact in float64
     prev_even = int(prev.view(np.uint32)) % 2 == 0
     return mid if prev_even else float(np.nextafter(mid, -np.inf))
 
@@ -127,18 +133,34 @@ def compile_xgb(booster, X_probe: np.ndarray) -> FlatForest:
     for t in booster.get_dump(dump_format="json"):
         roots.append(build(json.loads(t), 0))
     n_feat = int(booster.num_features())
-    forest = FlatForest(np.asarray(feat, np.int64), np.asarray(thr, np.float64), np.asarray(left, np.int64),
-                        np.asarray(right, np.int64), np.asarray(val, np.float64), np.asarray(nanl, bool),
-                        np.asarray(roots, np.int64), depth, n_feat)
+    forest = FlatForest(
+        np.asarray(feat, np.int64),
+        np.asarray(thr, np.float64),
+        np.asarray(left, np.int64),
+        np.asarray(right, np.int64),
+        np.asarray(val, np.float64),
+        np.asarray(nanl, bool),
+        np.asarray(roots, np.int64),
+        depth,
+        n_feat,
+    )
     import xgboost as xgb
 
     probe = np.asarray(X_probe, np.float64)[:64]
     margin = booster.predict(xgb.DMatrix(probe, nthread=1), output_margin=True).astype(np.float64)
     bias = float(np.median(margin - forest.raw(probe)))
     roots.append(leaf(bias))
-    return FlatForest(np.asarray(feat, np.int64), np.asarray(thr, np.float64), np.asarray(left, np.int64),
-                      np.asarray(right, np.int64), np.asarray(val, np.float64), np.asarray(nanl, bool),
-                      np.asarray(roots, np.int64), depth, n_feat)
+    return FlatForest(
+        np.asarray(feat, np.int64),
+        np.asarray(thr, np.float64),
+        np.asarray(left, np.int64),
+        np.asarray(right, np.int64),
+        np.asarray(val, np.float64),
+        np.asarray(nanl, bool),
+        np.asarray(roots, np.int64),
+        depth,
+        n_feat,
+    )
 
 
 class XgbModel:
@@ -146,8 +168,15 @@ class XgbModel:
 
     kind = "xgboost"
 
-    def __init__(self, raw: bytes, names: tuple[str, ...], calibrator, reference: PsiReference,
-                 info: dict[str, Any], forest: FlatForest) -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        names: tuple[str, ...],
+        calibrator,
+        reference: PsiReference,
+        info: dict[str, Any],
+        forest: FlatForest,
+    ) -> None:
         self.raw = bytes(raw)
         self.names = tuple(names)
         self.calibrator = calibrator
@@ -196,8 +225,16 @@ class XgbModel:
         return p, self.calibrator.predict_one(p)
 
 
-def train_xgboost(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str, ...], cfg: TrainConfig,
-                  params: XgbParams = XgbParams(), *, info: dict[str, Any] | None = None) -> XgbModel:
+def train_xgboost(
+    X: np.ndarray,
+    y: np.ndarray,
+    ts: np.ndarray,
+    names: tuple[str, ...],
+    cfg: TrainConfig,
+    params: XgbParams = XgbParams(),
+    *,
+    info: dict[str, Any] | None = None,
+) -> XgbModel:
     """Walk-forward CV (``cfg.n_splits`` folds, ``cfg.gap_ns`` purge, ``cfg.min_train_frac``) with early stopping,
     ``cfg.calibration`` fitted on the out-of-fold predictions, final model on all rows with the median best
     round count — the procedure of :func:`~.lgbm.train_lightgbm`. ``ts``: decision times (ns) of the rows."""
@@ -209,8 +246,7 @@ def train_xgboost(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str
     for tr, va in walk_forward_splits(ts, cfg.n_splits, cfg.gap_ns, min_train_frac=cfg.min_train_frac):
         b = _train_one(X[tr], y[tr], X[va], y[va], params)
         bi = max(int(b.best_iteration) + 1, 1)
-        oof[va] = b.predict(__import__("xgboost").DMatrix(X[va], nthread=params.nthread),
-                            iteration_range=(0, bi))
+        oof[va] = b.predict(__import__("xgboost").DMatrix(X[va], nthread=params.nthread), iteration_range=(0, bi))
         iters.append(bi)
         fm.append(summarize(y[va], oof[va]))
     m = np.isfinite(oof)
@@ -218,11 +254,21 @@ def train_xgboost(X: np.ndarray, y: np.ndarray, ts: np.ndarray, names: tuple[str
     n_rounds = int(np.median(iters))
     final = _train_one(X, y, None, None, replace(params, num_boost_round=max(n_rounds, 1)))
     meta = {
-        "model": "xgboost", "params": asdict(params), "n_rounds": n_rounds, "fold_best_iters": iters,
-        "cv_raw": summarize(y[m], oof[m]), "cv_calibrated": summarize(y[m], calib.predict(oof[m])),
-        "cv_folds": fm, "calibration": cfg.calibration, "n_rows": int(y.size),
-        "train_start_ns": int(np.min(ts)), "train_end_ns": int(np.max(ts)), "gap_ns": int(cfg.gap_ns),
-        "train_seconds": time.perf_counter() - t0, **(info or {}),
+        "model": "xgboost",
+        "params": asdict(params),
+        "n_rounds": n_rounds,
+        "fold_best_iters": iters,
+        "cv_raw": summarize(y[m], oof[m]),
+        "cv_calibrated": summarize(y[m], calib.predict(oof[m])),
+        "cv_folds": fm,
+        "calibration": cfg.calibration,
+        "n_rows": int(y.size),
+        "train_start_ns": int(np.min(ts)),
+        "train_end_ns": int(np.max(ts)),
+        "gap_ns": int(cfg.gap_ns),
+        "train_seconds": time.perf_counter() - t0,
+        **(info or {}),
     }
-    return XgbModel(bytes(final.save_raw("json")), names, calib, PsiReference.fit(X, names), meta,
-                    compile_xgb(final, X))
+    return XgbModel(
+        bytes(final.save_raw("json")), names, calib, PsiReference.fit(X, names), meta, compile_xgb(final, X)
+    )

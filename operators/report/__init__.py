@@ -9,6 +9,24 @@ from .model import UNITS, Chart, Column, Metric, Report, Section, Series, Table,
 from .signals import signal_summary
 from .trades import Trade, round_trips, trades_from_positions
 
-__all__ = ["SECTION_KEYS", "RunInputs", "build_report", "buy_and_hold", "positions_at", "price_at", "UNITS", "Chart",
-           "Column", "Metric", "Report", "Section", "Series", "Table", "downsample_minmax", "Trade", "round_trips",
-           "trades_from_positions", "signal_summary"]
+__all__ = [
+    "SECTION_KEYS",
+    "RunInputs",
+    "build_report",
+    "buy_and_hold",
+    "positions_at",
+    "price_at",
+    "UNITS",
+    "Chart",
+    "Column",
+    "Metric",
+    "Report",
+    "Section",
+    "Series",
+    "Table",
+    "downsample_minmax",
+    "Trade",
+    "round_trips",
+    "trades_from_positions",
+    "signal_summary",
+]

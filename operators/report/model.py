@@ -26,8 +26,19 @@ __all__ = ["UNITS", "Metric", "Column", "Table", "Series", "Chart", "Section", "
 #: units a value can carry: ``fraction`` (0.05 = 5 %), ``quote`` (quote currency, e.g. USD), ``count``,
 #: ``ratio`` (a plain number such as Sharpe), ``seconds`` (a duration), ``per_year`` (a rate per year),
 #: ``timestamp`` (ns since the epoch, UTC), ``probability`` (in [0, 1]), ``nats`` (log-loss), ``bps``, ``text``
-UNITS = ("fraction", "quote", "count", "ratio", "seconds", "per_year", "timestamp", "probability", "nats", "bps",
-         "text")
+UNITS = (
+    "fraction",
+    "quote",
+    "count",
+    "ratio",
+    "seconds",
+    "per_year",
+    "timestamp",
+    "probability",
+    "nats",
+    "bps",
+    "text",
+)
 
 
 def _check_unit(unit: str) -> None:
@@ -76,8 +87,13 @@ class Table:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "note": self.note,
-                "columns": [asdict(c) for c in self.columns], "rows": self.rows}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "note": self.note,
+            "columns": [asdict(c) for c in self.columns],
+            "rows": self.rows,
+        }
 
 
 @dataclass(frozen=True)

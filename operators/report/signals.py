@@ -62,8 +62,9 @@ def _get(o: Any, name: str, default: Any = None) -> Any:
     return o.get(name, default) if isinstance(o, Mapping) else getattr(o, name, default)
 
 
-def signal_outcomes(signals: Sequence[Any], bars: Iterable[Any], decision_resolution_s: int,
-                    follower: Any | None = None) -> list[str]:
+def signal_outcomes(
+    signals: Sequence[Any], bars: Iterable[Any], decision_resolution_s: int, follower: Any | None = None
+) -> list[str]:
     """The outcome key (``OUTCOMES``) of each of ``signals`` (``Signal`` events, arrival order), replayed with the
     decision bars (``Bar`` events or mappings of any resolution: those of ``decision_resolution_s`` are used; a
     bar's decision is at its close, ``ts + resolution``; a repeated bar, e.g. a revision, counts once) through
@@ -134,9 +135,15 @@ def _apply(f: Any, sig: Any, waiting: dict[str, int], i: int) -> str:
     return "changed" if changed else "applied"
 
 
-def signal_summary(parsed: Sequence[Any], rejected: Mapping[str, int], bars: Iterable[Any] = (),
-                   decision_resolution_s: int = 0, *, follower: Any | None = None,
-                   applied: bool = True) -> dict[str, Any]:
+def signal_summary(
+    parsed: Sequence[Any],
+    rejected: Mapping[str, int],
+    bars: Iterable[Any] = (),
+    decision_resolution_s: int = 0,
+    *,
+    follower: Any | None = None,
+    applied: bool = True,
+) -> dict[str, Any]:
     """The report's ``signals`` input: ``{"received", "parsed", "rejected": {reason: n}, "acted_on", "outcomes":
     {outcome key: n}}`` from the parsed ``Signal`` events (arrival order), the rejections by reason and the
     decision bars (see :func:`signal_outcomes`). ``applied=False``: the pipeline never applied signals (its
@@ -147,6 +154,10 @@ def signal_summary(parsed: Sequence[Any], rejected: Mapping[str, int], bars: Ite
     else:
         kinds = ["not_used"] * len(parsed)
     counts = Counter(kinds)
-    return {"received": len(parsed) + sum(rej.values()), "parsed": len(parsed), "rejected": rej,
-            "acted_on": sum(counts[k] for k in ACTED),
-            "outcomes": {k: counts[k] for k in OUTCOMES if counts[k]}}
+    return {
+        "received": len(parsed) + sum(rej.values()),
+        "parsed": len(parsed),
+        "rejected": rej,
+        "acted_on": sum(counts[k] for k in ACTED),
+        "outcomes": {k: counts[k] for k in OUTCOMES if counts[k]},
+    }

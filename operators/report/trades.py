@@ -72,8 +72,17 @@ def round_trips(fills: Iterable[Any], strategy_of: Mapping[str, str] | None = No
 
     def close(sym: str, ts: int | None) -> None:
         o = cur.pop(sym)
-        closed_or_open = Trade(sym, "long" if o.sign > 0 else "short", o.open_ts, ts, o.cash - o.fees, o.fees,
-                               o.max_qty, o.fills, o.strategy)
+        closed_or_open = Trade(
+            sym,
+            "long" if o.sign > 0 else "short",
+            o.open_ts,
+            ts,
+            o.cash - o.fees,
+            o.fees,
+            o.max_qty,
+            o.fills,
+            o.strategy,
+        )
         if ts is not None:
             closed.append(closed_or_open)
         else:
@@ -159,8 +168,19 @@ def trades_from_positions(symbol: str, ts, position, equity, strategy: str = "",
             part = opening_fee
             if sign[i] != 0.0:  # a flip: the part of the fill that reaches flat
                 part = opening_fee * abs(q_prev) / (abs(q_prev) + abs(float(q[i])))
-            out.append(Trade(symbol, "long" if s_prev > 0 else "short", int(t[start]), int(t[i]),
-                             float(e[i] - base), paid + part, peak, n + (1 if counted and changed else 0), strategy))
+            out.append(
+                Trade(
+                    symbol,
+                    "long" if s_prev > 0 else "short",
+                    int(t[start]),
+                    int(t[i]),
+                    float(e[i] - base),
+                    paid + part,
+                    peak,
+                    n + (1 if counted and changed else 0),
+                    strategy,
+                )
+            )
             opening_fee -= part
             start, flipped = None, True
             paid, n = 0.0, 0
@@ -176,6 +196,17 @@ def trades_from_positions(symbol: str, ts, position, equity, strategy: str = "",
         if start is not None:
             peak = max(peak, abs(float(q[i])))
     if start is not None:
-        out.append(Trade(symbol, "long" if sign[start] > 0 else "short", int(t[start]), None,
-                         float(e[-1] - base), paid, peak, n, strategy))
+        out.append(
+            Trade(
+                symbol,
+                "long" if sign[start] > 0 else "short",
+                int(t[start]),
+                None,
+                float(e[-1] - base),
+                paid,
+                peak,
+                n,
+                strategy,
+            )
+        )
     return out

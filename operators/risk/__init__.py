@@ -10,48 +10,125 @@ convention used by ``schemas.events.RiskDecision``.
 """
 
 from .backtest import METHODS, KupiecResult, VarBacktest, kupiec_pof, rolling_forecasts, var_backtest, var_breaches
-from .cornish_fisher import (RollingCornishFisher, cornish_fisher_cvar, cornish_fisher_monotone_tail,
-                             cornish_fisher_var, cornish_fisher_z)
+from .cornish_fisher import (
+    RollingCornishFisher,
+    cornish_fisher_cvar,
+    cornish_fisher_monotone_tail,
+    cornish_fisher_var,
+    cornish_fisher_z,
+)
 from .ewma import RISKMETRICS_LAMBDA, EwmaEstimator, ewma_cvar, ewma_sigma, ewma_var, ewma_variance_path
 from .filtered import FHS_LAMBDA, fhs_var_cvar, standardised_residuals
 from .gate import GateState, MarketState, OrderRequest, PortfolioState, RiskGate, to_loss
 from .checks import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
-from .gaussian import (RollingGaussian, gaussian_cvar, gaussian_var, normal_cvar, normal_var,
-                       population_moments)
+from .gaussian import RollingGaussian, gaussian_cvar, gaussian_var, normal_cvar, normal_var, population_moments
 from .historical import RollingHistorical, acerbi_tasche_cvar, historical_cvar, historical_var, historical_var_cvar
 from .kill_switch import KillState, KillSwitch
 from .limits import RiskLimits
 from .standard_normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
-from .portfolio import (component_var, incremental_var, incremental_var_historical, marginal_var,
-                        population_covariance, portfolio_cvar_gaussian, portfolio_cvar_historical,
-                        portfolio_returns, portfolio_sigma, portfolio_var_gaussian, portfolio_var_historical,
-                        sample_covariance)
+from .portfolio import (
+    component_var,
+    incremental_var,
+    incremental_var_historical,
+    marginal_var,
+    population_covariance,
+    portfolio_cvar_gaussian,
+    portfolio_cvar_historical,
+    portfolio_returns,
+    portfolio_sigma,
+    portfolio_var_gaussian,
+    portfolio_var_historical,
+    sample_covariance,
+)
 from .rate_limit import TokenBucket
-from .sizing import (PERIODS_PER_YEAR_30M, annualise_vol, kelly_fraction, kelly_qty, round_to_lot,
-                     vol_target_notional, vol_target_qty)
+from .sizing import (
+    PERIODS_PER_YEAR_30M,
+    annualise_vol,
+    kelly_fraction,
+    kelly_qty,
+    round_to_lot,
+    vol_target_notional,
+    vol_target_qty,
+)
 
 __all__ = [
     # estimators
-    "historical_var", "historical_cvar", "historical_var_cvar", "acerbi_tasche_cvar", "RollingHistorical",
-    "normal_var", "normal_cvar", "population_moments", "gaussian_var", "gaussian_cvar", "RollingGaussian",
-    "cornish_fisher_z", "cornish_fisher_var", "cornish_fisher_cvar", "cornish_fisher_monotone_tail",
+    "historical_var",
+    "historical_cvar",
+    "historical_var_cvar",
+    "acerbi_tasche_cvar",
+    "RollingHistorical",
+    "normal_var",
+    "normal_cvar",
+    "population_moments",
+    "gaussian_var",
+    "gaussian_cvar",
+    "RollingGaussian",
+    "cornish_fisher_z",
+    "cornish_fisher_var",
+    "cornish_fisher_cvar",
+    "cornish_fisher_monotone_tail",
     "RollingCornishFisher",
-    "RISKMETRICS_LAMBDA", "ewma_variance_path", "ewma_sigma", "ewma_var", "ewma_cvar", "EwmaEstimator",
-    "FHS_LAMBDA", "fhs_var_cvar", "standardised_residuals",
-    "norm_ppf", "norm_pdf", "norm_cdf", "chi2_1_sf", "to_loss", "make_estimator",
+    "RISKMETRICS_LAMBDA",
+    "ewma_variance_path",
+    "ewma_sigma",
+    "ewma_var",
+    "ewma_cvar",
+    "EwmaEstimator",
+    "FHS_LAMBDA",
+    "fhs_var_cvar",
+    "standardised_residuals",
+    "norm_ppf",
+    "norm_pdf",
+    "norm_cdf",
+    "chi2_1_sf",
+    "to_loss",
+    "make_estimator",
     # portfolio
-    "sample_covariance", "population_covariance", "portfolio_returns", "portfolio_sigma",
-    "portfolio_var_gaussian", "portfolio_cvar_gaussian", "portfolio_var_historical", "portfolio_cvar_historical",
-    "marginal_var", "component_var", "incremental_var", "incremental_var_historical",
+    "sample_covariance",
+    "population_covariance",
+    "portfolio_returns",
+    "portfolio_sigma",
+    "portfolio_var_gaussian",
+    "portfolio_cvar_gaussian",
+    "portfolio_var_historical",
+    "portfolio_cvar_historical",
+    "marginal_var",
+    "component_var",
+    "incremental_var",
+    "incremental_var_historical",
     # gates
-    "RiskLimits", "RiskGate", "GateState", "OrderRequest", "PortfolioState", "MarketState", "KillSwitch",
-    "KillState", "TokenBucket", "Verdict", "check_kill_switch", "check_stale", "check_confidence", "check_limit",
+    "RiskLimits",
+    "RiskGate",
+    "GateState",
+    "OrderRequest",
+    "PortfolioState",
+    "MarketState",
+    "KillSwitch",
+    "KillState",
+    "TokenBucket",
+    "Verdict",
+    "check_kill_switch",
+    "check_stale",
+    "check_confidence",
+    "check_limit",
     "max_feasible_qty",
     # sizing
-    "PERIODS_PER_YEAR_30M", "round_to_lot", "annualise_vol", "vol_target_notional", "vol_target_qty",
-    "kelly_fraction", "kelly_qty",
+    "PERIODS_PER_YEAR_30M",
+    "round_to_lot",
+    "annualise_vol",
+    "vol_target_notional",
+    "vol_target_qty",
+    "kelly_fraction",
+    "kelly_qty",
     # backtest
-    "METHODS", "KupiecResult", "VarBacktest", "var_breaches", "kupiec_pof", "rolling_forecasts", "var_backtest",
+    "METHODS",
+    "KupiecResult",
+    "VarBacktest",
+    "var_breaches",
+    "kupiec_pof",
+    "rolling_forecasts",
+    "var_backtest",
 ]
 
 

@@ -37,8 +37,18 @@ from .gaussian import _DEGENERATE, gaussian_cvar, gaussian_var, normal_cvar, nor
 from .historical import historical_cvar, historical_var
 from .standard_normal import chi2_1_sf, norm_pdf, norm_ppf
 
-__all__ = ["Method", "METHODS", "KupiecResult", "ChristoffersenResult", "VarBacktest", "var_breaches", "kupiec_pof",
-           "christoffersen", "rolling_forecasts", "var_backtest"]
+__all__ = [
+    "Method",
+    "METHODS",
+    "KupiecResult",
+    "ChristoffersenResult",
+    "VarBacktest",
+    "var_breaches",
+    "kupiec_pof",
+    "christoffersen",
+    "rolling_forecasts",
+    "var_backtest",
+]
 
 Method = Literal["historical", "gaussian", "cornish_fisher", "ewma", "fhs"]
 METHODS: tuple[str, ...] = ("historical", "gaussian", "cornish_fisher", "ewma", "fhs")
@@ -151,8 +161,9 @@ def christoffersen(hits, alpha: float) -> ChristoffersenResult:
     return ChristoffersenResult(lr_ind, chi2_1_sf(lr_ind), lr_cc, math.exp(-lr_cc / 2.0), p01, p11)
 
 
-def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Method = "historical",
-                      lam: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rolling_forecasts(
+    returns: np.ndarray, window: int, alpha: float, method: Method = "historical", lam: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-sample ``(VaR, CVaR)`` forecasts for periods ``window .. T-1`` (arrays of length ``T - window``),
     return sign. ``method`` one of :data:`METHODS`; ``lam`` the EWMA decay (default
     :data:`~operators.risk.ewma.RISKMETRICS_LAMBDA` for ``ewma``, :data:`~operators.risk.filtered.FHS_LAMBDA` for
@@ -171,19 +182,19 @@ def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Me
     if method == "fhs":
         lf = FHS_LAMBDA if lam is None else lam
         z, _ = standardised_residuals(r, lf)
-        sig = np.sqrt(ewma_variance_path(r, lf)[w - 1:-1])  # σ_t for t = w .. T-1
+        sig = np.sqrt(ewma_variance_path(r, lf)[w - 1 : -1])  # σ_t for t = w .. T-1
         var = np.empty(m)
         cvar = np.empty(m)
         views = sliding_window_view(z[:-1], w)  # row i = z[i:i + w], the residuals before period w + i
         for lo in range(0, m, _CHUNK):
-            var[lo:lo + _CHUNK], cvar[lo:lo + _CHUNK] = _window_stats(views[lo:lo + _CHUNK], a, "historical")
+            var[lo : lo + _CHUNK], cvar[lo : lo + _CHUNK] = _window_stats(views[lo : lo + _CHUNK], a, "historical")
         var[0], cvar[0] = fhs_var_cvar(r[:w], a, lf, window=w)  # z[0] forecasts nothing: left out, as there
         var[1:] *= sig[1:]
         cvar[1:] *= sig[1:]
         return var, cvar
     if method == "ewma":
         lam = RISKMETRICS_LAMBDA if lam is None else lam
-        s2 = ewma_variance_path(r[:-1], lam)[w - 1:]  # s²_{t-1}: forecast for t = w .. T-1
+        s2 = ewma_variance_path(r[:-1], lam)[w - 1 :]  # s²_{t-1}: forecast for t = w .. T-1
         sig = np.sqrt(s2)
         return sig * normal_var(0.0, 1.0, a), sig * normal_cvar(0.0, 1.0, a)
     if method not in _WINDOW_FNS:
@@ -192,7 +203,7 @@ def rolling_forecasts(returns: np.ndarray, window: int, alpha: float, method: Me
     cvar = np.empty(m)
     views = sliding_window_view(r[:-1], w)  # row i = returns[i:i + w], the window before period w + i
     for lo in range(0, m, _CHUNK):
-        var[lo:lo + _CHUNK], cvar[lo:lo + _CHUNK] = _window_stats(views[lo:lo + _CHUNK], a, method)
+        var[lo : lo + _CHUNK], cvar[lo : lo + _CHUNK] = _window_stats(views[lo : lo + _CHUNK], a, method)
     return var, cvar
 
 
@@ -226,15 +237,28 @@ def _window_stats(win: np.ndarray, a: float, method: str) -> tuple[np.ndarray, n
     return mu + sd * cornish_fisher_z(c, skew, exk), mu + sd * norm_pdf(c) / (1.0 - a) * _tail_factor(c, skew, exk)
 
 
-def var_backtest(returns: np.ndarray, window: int, alpha: float, method: Method = "historical",
-                 lam: float | None = None) -> VarBacktest:
+def var_backtest(
+    returns: np.ndarray, window: int, alpha: float, method: Method = "historical", lam: float | None = None
+) -> VarBacktest:
     """Rolling VaR backtest of ``method`` over ``returns`` (see module doc); pure, deterministic."""
     r = as_returns(returns)
     var, cvar = rolling_forecasts(r, window, alpha, method, lam)
-    realised = r[int(window):]
+    realised = r[int(window) :]
     hit = var_breaches(realised, var)
     n, x = int(hit.size), int(hit.sum())
     k = kupiec_pof(n, x, alpha)
     mbr = float(realised[hit].mean()) if x else math.nan
-    return VarBacktest(method, float(alpha), int(window), n, x, x / n, 1.0 - float(alpha), k.lr, k.p_value,
-                       float(var.mean()), float(cvar.mean()), mbr)
+    return VarBacktest(
+        method,
+        float(alpha),
+        int(window),
+        n,
+        x,
+        x / n,
+        1.0 - float(alpha),
+        k.lr,
+        k.p_value,
+        float(var.mean()),
+        float(cvar.mean()),
+        mbr,
+    )

@@ -79,8 +79,9 @@ def check_confidence(confidence: float | None, min_confidence: float) -> Verdict
     return PASS
 
 
-def max_feasible_qty(loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
-                     iterations: int = 60) -> float:
+def max_feasible_qty(
+    loss: Callable[[float], float], q0: float, q_hi: float, bound: float, iterations: int = 60
+) -> float:
     """Largest ``q`` in ``[q0, q_hi]`` with ``loss(q) <= max(bound, loss(q0))`` by bisection (``loss`` convex in
     ``q``); ``q0`` when no larger ``q`` fits (increments below 1e-9 of ``q_hi - q0`` count as none). Quantities in
     base units."""

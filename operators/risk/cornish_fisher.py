@@ -37,14 +37,21 @@ from ._common import RollingEstimator, check_alpha
 from .gaussian import population_moments
 from .standard_normal import norm_pdf, norm_ppf
 
-__all__ = ["cornish_fisher_z", "cornish_fisher_var", "cornish_fisher_cvar", "cornish_fisher_monotone_tail",
-           "RollingCornishFisher"]
+__all__ = [
+    "cornish_fisher_z",
+    "cornish_fisher_var",
+    "cornish_fisher_cvar",
+    "cornish_fisher_monotone_tail",
+    "RollingCornishFisher",
+]
 
 
 def cornish_fisher_z(x: float, skew: float, exkurt: float) -> float:
     """The Cornish-Fisher standardised quantile ``g(x)`` for a normal quantile ``x`` (dimensionless)."""
     x2 = x * x
-    return x + (x2 - 1.0) * skew / 6.0 + (x2 * x - 3.0 * x) * exkurt / 24.0 - (2.0 * x2 * x - 5.0 * x) * skew * skew / 36.0
+    return (
+        x + (x2 - 1.0) * skew / 6.0 + (x2 * x - 3.0 * x) * exkurt / 24.0 - (2.0 * x2 * x - 5.0 * x) * skew * skew / 36.0
+    )
 
 
 def _tail_factor(c: float, skew: float, exkurt: float) -> float:

@@ -54,13 +54,14 @@ def standardised_residuals(returns: Iterable[float] | np.ndarray, lam: float = F
     return z, math.sqrt(float(s2[-1]))
 
 
-def fhs_var_cvar(returns: Iterable[float] | np.ndarray, alpha: float = 0.99, lam: float = FHS_LAMBDA,
-                 window: int | None = None) -> tuple[float, float]:
+def fhs_var_cvar(
+    returns: Iterable[float] | np.ndarray, alpha: float = 0.99, lam: float = FHS_LAMBDA, window: int | None = None
+) -> tuple[float, float]:
     """FHS ``(VaR, CVaR)`` of the next period, return sign, from the returns so far (oldest first); the quantile
     over the last ``window`` residuals (all of them when None)."""
     a = check_alpha(alpha)
     z, sig = standardised_residuals(returns, lam)
-    zw = z[1:] if window is None else z[max(1, z.size - int(window)):]
+    zw = z[1:] if window is None else z[max(1, z.size - int(window)) :]
     if zw.size == 0:
         raise ValueError("FHS needs at least two returns")
     q, es = historical_var_cvar(zw, a)

@@ -118,12 +118,29 @@ class MarketState:
     :class:`~operators.account.returns.ReturnWindow`) may supply the rows and a covariance it keeps up to date;
     its rows are finite by construction and are only materialised when a check needs them (historical VaR)."""
 
-    __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs",
-                 "_covl")
+    __slots__ = (
+        "prices",
+        "price_ts_ns",
+        "symbols",
+        "_returns",
+        "_window",
+        "n_returns",
+        "_index",
+        "_cov",
+        "_fhs",
+        "_covl",
+    )
 
-    def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
-                 returns: np.ndarray | None = None, *, window: Any = None,
-                 index: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, float],
+        price_ts_ns: Mapping[str, int],
+        symbols: tuple[str, ...] = (),
+        returns: np.ndarray | None = None,
+        *,
+        window: Any = None,
+        index: Mapping[str, int] | None = None,
+    ) -> None:
         """``index``: ``{symbol: column}`` of ``symbols`` when the caller already has it (not checked)."""
         self.prices = prices
         self.price_ts_ns = price_ts_ns
@@ -148,13 +165,17 @@ class MarketState:
         self._index = index if index is not None else {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
-    def from_windows(cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int],
-                     windows: Mapping[str, np.ndarray]) -> MarketState:
+    def from_windows(
+        cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], windows: Mapping[str, np.ndarray]
+    ) -> MarketState:
         """Align per-symbol return windows (oldest first) on their common most recent length."""
         syms = tuple(windows)
         t = min((len(w) for w in windows.values()), default=0)
-        r = np.column_stack([np.asarray(windows[s], dtype=np.float64)[len(windows[s]) - t:] for s in syms]) \
-            if syms and t else np.zeros((0, len(syms)))
+        r = (
+            np.column_stack([np.asarray(windows[s], dtype=np.float64)[len(windows[s]) - t :] for s in syms])
+            if syms and t
+            else np.zeros((0, len(syms)))
+        )
         return cls(prices, price_ts_ns, syms, r)
 
     @property
@@ -285,8 +306,15 @@ class _Book:
         return (-b + math.sqrt(disc)) / c
 
 
-def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
-           solve: Callable[[float, float], float] | None, q_cap: float | None = None) -> Verdict:
+def _limit(
+    reason: str,
+    loss: Callable[[float], float],
+    q0: float,
+    q_hi: float,
+    bound: float,
+    solve: Callable[[float, float], float] | None,
+    q_cap: float | None = None,
+) -> Verdict:
     """:func:`~operators.risk.checks.check_limit` with a solver ``solve(b, hi)`` for the largest ``q`` in
     ``[q0, hi]`` with ``loss(q) <= b`` (closed form, or the scenario search), bisection without one. The same
     semantics: the bound is ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none.
@@ -311,8 +339,16 @@ def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, 
     return Verdict(False, (reason,), q)
 
 
-def _fail(reason: str, loss: Callable[[float], float], limit: float, solve: Callable[[float, float], float],
-          q0: float, q_req: float, qmax: float, reasons: list[str]) -> float:
+def _fail(
+    reason: str,
+    loss: Callable[[float], float],
+    limit: float,
+    solve: Callable[[float, float], float],
+    q0: float,
+    q_req: float,
+    qmax: float,
+    reasons: list[str],
+) -> float:
     """A limit the request breaks (the Gaussian fast path): the largest quantity it allows below ``qmax`` (what the
     earlier limits allow; :func:`_limit`), its reason named once. Returns the new ``qmax``."""
     v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
@@ -338,7 +374,8 @@ class RiskGate:
         self._gauss = L.var_method == "gaussian"
         # no strategy has a finite component-VaR budget, whatever the shares (then none is ever checked)
         self._no_strategy_budgets = math.isinf(L.strategy_var_budget) and all(
-            math.isinf(v) for v in L.strategy_var_budgets.values())
+            math.isinf(v) for v in L.strategy_var_budgets.values()
+        )
 
     def update_equity(self, equity: float, now_ns: int) -> str:
         """Feed an equity mark (quote currency) to the kill switch between intents; the kill-switch state."""
@@ -346,15 +383,36 @@ class RiskGate:
 
     def evaluate(self, intent: Any, portfolio: Any, market: MarketState, now_ns: int) -> RiskDecision:
         """Decide on one intent at event time ``now_ns`` (ns UTC); see the module doc for the checks."""
-        return self.decide(getattr(intent, "intent_id", None) or intent.id, intent.symbol, intent.side,
-                           float(intent.qty), getattr(intent, "strategy", None), getattr(intent, "confidence", None),
-                           float(portfolio.equity), portfolio.positions, getattr(portfolio, "shares", None) or {},
-                           market, now_ns)
+        return self.decide(
+            getattr(intent, "intent_id", None) or intent.id,
+            intent.symbol,
+            intent.side,
+            float(intent.qty),
+            getattr(intent, "strategy", None),
+            getattr(intent, "confidence", None),
+            float(portfolio.equity),
+            portfolio.positions,
+            getattr(portfolio, "shares", None) or {},
+            market,
+            now_ns,
+        )
 
-    def decide(self, intent_id: str, sym: str, side: str, req: float, strategy: str | None,
-               confidence: float | None, equity: float, positions: Mapping[str, float],
-               shares: Mapping[str, Mapping[str, float]], market: MarketState, now_ns: int,
-               kill_state: str | None = None, positions_owned: bool = False) -> RiskDecision:
+    def decide(
+        self,
+        intent_id: str,
+        sym: str,
+        side: str,
+        req: float,
+        strategy: str | None,
+        confidence: float | None,
+        equity: float,
+        positions: Mapping[str, float],
+        shares: Mapping[str, Mapping[str, float]],
+        market: MarketState,
+        now_ns: int,
+        kill_state: str | None = None,
+        positions_owned: bool = False,
+    ) -> RiskDecision:
         """:meth:`evaluate` on the intent's and the portfolio's fields (``req`` base units, ``equity`` quote,
         ``positions`` signed base units per symbol, not modified), without building their objects: the account
         stage's call. ``kill_state``: what :meth:`update_equity` returned for this very ``equity`` and ``now_ns``
@@ -427,8 +485,9 @@ class RiskGate:
             if self._gauss and (self._no_strategy_budgets or not any(shares.values())):
                 qmax, quad = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
             else:
-                qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market,
-                                                   reasons, shares)
+                qmax, book = self._quantity_limits(
+                    sym, sign, cur, reducing, qmax, equity, positions, market, reasons, shares
+                )
         lot = L.lot_sizes.get(sym, L.default_lot_size) if L.lot_sizes else L.default_lot_size  # L.lot_size(sym)
         if lot > 0.0:
             q = round_to_lot(qmax, lot)
@@ -449,12 +508,22 @@ class RiskGate:
         action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
         self.state.decisions[action] += 1
         positions[sym] = cur + sign * q
-        return self._decision(intent_id, sym, side, strategy, req, q, action, reasons, equity, positions, market,
-                              now_ns, book, quad)
+        return self._decision(
+            intent_id, sym, side, strategy, req, q, action, reasons, equity, positions, market, now_ns, book, quad
+        )
 
-    def _gauss_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
-                      positions: dict[str, float], market: MarketState, reasons: list[str]
-                      ) -> tuple[float, tuple[float, float, float, float, float]]:
+    def _gauss_limits(
+        self,
+        sym: str,
+        sign: float,
+        cur: float,
+        q0: float,
+        qmax: float,
+        equity: float,
+        positions: dict[str, float],
+        market: MarketState,
+        reasons: list[str],
+    ) -> tuple[float, tuple[float, float, float, float, float]]:
         """:meth:`_quantity_limits` for the Gaussian method without strategy budgets, the same numbers with less
         work: each limit is first judged on its losses at ``q0`` and at the request (closed forms), and only a
         limit the request breaks goes through :func:`_limit` (with the same loss functions as the general path).
@@ -495,26 +564,59 @@ class RiskGate:
 
         # exposure limits: the same expressions as the general path's loss functions
         # (a limit of +inf is no limit, as in the general path; limits are never NaN or negative)
-        limit = min(L.max_position_qty.get(sym, inf), L.max_position_frac * equity / price) \
-            if L.max_position_qty else min(inf, L.max_position_frac * equity / price)
+        limit = (
+            min(L.max_position_qty.get(sym, inf), L.max_position_frac * equity / price)
+            if L.max_position_qty
+            else min(inf, L.max_position_frac * equity / price)
+        )
         if limit != inf and not p_req <= max(limit, p0):
-            qmax = fail("position_limit", lambda q: abs(cur + sign * q), limit, lambda b_, hi: q0 + (b_ - p0),
-                        q0, q_req, qmax, reasons)
+            qmax = fail(
+                "position_limit",
+                lambda q: abs(cur + sign * q),
+                limit,
+                lambda b_, hi: q0 + (b_ - p0),
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         limit = L.max_gross_exposure
         if limit != inf and not gross_o + p_req * price <= max(limit, gross_o + p0 * price):
-            qmax = fail("gross_exposure_limit", lambda q: gross_o + abs(cur + sign * q) * price, limit,
-                        lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price, q0, q_req, qmax, reasons)
+            qmax = fail(
+                "gross_exposure_limit",
+                lambda q: gross_o + abs(cur + sign * q) * price,
+                limit,
+                lambda b_, hi: q0 + (b_ - gross_o - p0 * price) / price,
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         limit = L.max_net_exposure
-        if limit != inf and \
-                not abs(net_o + pos_req * price) <= max(limit, abs(net_o + pos0 * price)):
+        if limit != inf and not abs(net_o + pos_req * price) <= max(limit, abs(net_o + pos0 * price)):
             a0 = net_o + pos0 * price
-            qmax = fail("net_exposure_limit", lambda q: abs(net_o + (cur + sign * q) * price), limit,
-                        lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price, q0, q_req, qmax, reasons)
+            qmax = fail(
+                "net_exposure_limit",
+                lambda q: abs(net_o + (cur + sign * q) * price),
+                limit,
+                lambda b_, hi: q0 + ((b_ - a0) if sign > 0 else (b_ + a0)) / price,
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         limit = L.max_leverage
-        if limit != inf and \
-                not (gross_o + p_req * price) / equity <= max(limit, (gross_o + p0 * price) / equity):
-            qmax = fail("leverage_limit", lambda q: (gross_o + abs(cur + sign * q) * price) / equity, limit,
-                        lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price, q0, q_req, qmax, reasons)
+        if limit != inf and not (gross_o + p_req * price) / equity <= max(limit, (gross_o + p0 * price) / equity):
+            qmax = fail(
+                "leverage_limit",
+                lambda q: (gross_o + abs(cur + sign * q) * price) / equity,
+                limit,
+                lambda b_, hi: q0 + (b_ * equity - gross_o - p0 * price) / price,
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         # VaR limits: portfolio sigma after q more is sqrt(a + 2 b q + c q^2) (as _Book.losses)
         s0 = math.sqrt(max(a + 2.0 * b * 0.0 + c * 0.0 * 0.0, 0.0))
         sq0 = math.sqrt(max(a + 2.0 * b * q0 + c * q0 * q0, 0.0))
@@ -526,29 +628,63 @@ class RiskGate:
             if book is None:
                 book = _Book.gaussian(a, b, c, self)
             bk = book
-            qmax = fail("symbol_var_budget", lambda q: (bk.var_loss(q) - base) / equity, limit,
-                        lambda b_, hi: bk.max_q(kv, b_ * equity + base), q0, q_req, qmax, reasons)
+            qmax = fail(
+                "symbol_var_budget",
+                lambda q: (bk.var_loss(q) - base) / equity,
+                limit,
+                lambda b_, hi: bk.max_q(kv, b_ * equity + base),
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         limit = L.max_portfolio_var
         if limit != inf and not kv * sreq / equity <= max(limit, kv * sq0 / equity):
             if book is None:
                 book = _Book.gaussian(a, b, c, self)
             bv = book
-            qmax = fail("portfolio_var_limit", lambda q: bv.var_loss(q) / equity, limit,
-                        lambda b_, hi: bv.max_q(kv, b_ * equity), q0, q_req, qmax, reasons)
+            qmax = fail(
+                "portfolio_var_limit",
+                lambda q: bv.var_loss(q) / equity,
+                limit,
+                lambda b_, hi: bv.max_q(kv, b_ * equity),
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         limit = L.max_portfolio_cvar
         if limit != inf and not kc * sreq / equity <= max(limit, kc * sq0 / equity):
             if book is None:
                 book = _Book.gaussian(a, b, c, self)
             bc = book
-            qmax = fail("portfolio_cvar_limit", lambda q: bc.cvar_loss(q) / equity, limit,
-                        lambda b_, hi: bc.max_q(kc, b_ * equity), q0, q_req, qmax, reasons)
+            qmax = fail(
+                "portfolio_cvar_limit",
+                lambda q: bc.cvar_loss(q) / equity,
+                limit,
+                lambda b_, hi: bc.max_q(kc, b_ * equity),
+                q0,
+                q_req,
+                qmax,
+                reasons,
+            )
         return qmax, (a, b, c, gross_o, net_o)
 
     # ----------------------------------------------------------------------------------------------------------
 
-    def _quantity_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
-                         positions: dict[str, float], market: MarketState, reasons: list[str],
-                         shares: Mapping[str, Mapping[str, float]] | None = None) -> tuple[float, _Book]:
+    def _quantity_limits(
+        self,
+        sym: str,
+        sign: float,
+        cur: float,
+        q0: float,
+        qmax: float,
+        equity: float,
+        positions: dict[str, float],
+        market: MarketState,
+        reasons: list[str],
+        shares: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> tuple[float, _Book]:
         """The largest quantity (base units, >= ``q0``) that fits every quantity limit, and the book it was
         computed on (its loss functions of the order quantity serve the decision's VaR/CVaR snapshot)."""
         L = self.limits
@@ -579,24 +715,54 @@ class RiskGate:
         # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
         hist = None if gauss else ScenarioSearch.serve(book)  # the exact segment search; the book's evaluations
         specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
-            ("position_limit", lambda q: abs(pos(q)),
-             min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
-             lambda b, hi: q0 + (b - p0)),
-            ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure,
-             lambda b, hi: q0 + (b - gross_o - p0 * price) / price),
-            ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure,
-             lambda b, hi: q0 + ((b - a0) if sign > 0 else (b + a0)) / price),
-            ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage,
-             lambda b, hi: q0 + (b * equity - gross_o - p0 * price) / price),
-            ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym),
-             (lambda b, hi: book.max_q(kv, b * equity + base)) if gauss else
-             (lambda b, hi: hist.largest("var", base, equity, b, q0, hi))),  # type: ignore[union-attr]
-            ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var,
-             (lambda b, hi: book.max_q(kv, b * equity)) if gauss else
-             (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
-            ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar,
-             (lambda b, hi: book.max_q(kc, b * equity)) if gauss else
-             (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
+            (
+                "position_limit",
+                lambda q: abs(pos(q)),
+                min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
+                lambda b, hi: q0 + (b - p0),
+            ),
+            (
+                "gross_exposure_limit",
+                lambda q: gross_o + abs(pos(q)) * price,
+                L.max_gross_exposure,
+                lambda b, hi: q0 + (b - gross_o - p0 * price) / price,
+            ),
+            (
+                "net_exposure_limit",
+                lambda q: abs(net_o + pos(q) * price),
+                L.max_net_exposure,
+                lambda b, hi: q0 + ((b - a0) if sign > 0 else (b + a0)) / price,
+            ),
+            (
+                "leverage_limit",
+                lambda q: (gross_o + abs(pos(q)) * price) / equity,
+                L.max_leverage,
+                lambda b, hi: q0 + (b * equity - gross_o - p0 * price) / price,
+            ),
+            (
+                "symbol_var_budget",
+                lambda q: (book.var_loss(q) - base) / equity,
+                L.var_budget(sym),
+                (lambda b, hi: book.max_q(kv, b * equity + base))
+                if gauss
+                else (lambda b, hi: hist.largest("var", base, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
+            (
+                "portfolio_var_limit",
+                lambda q: book.var_loss(q) / equity,
+                L.max_portfolio_var,
+                (lambda b, hi: book.max_q(kv, b * equity))
+                if gauss
+                else (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
+            (
+                "portfolio_cvar_limit",
+                lambda q: book.cvar_loss(q) / equity,
+                L.max_portfolio_cvar,
+                (lambda b, hi: book.max_q(kc, b * equity))
+                if gauss
+                else (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
         if strat is not None:
@@ -626,8 +792,15 @@ class RiskGate:
             qmax = min(max_feasible_qty(loss, q0, qr, b) for loss, b in bad)
         return q0, book
 
-    def _strategy_budget_loss(self, sym: str, sign: float, positions: Mapping[str, float], market: MarketState,
-                              shares: Mapping[str, Mapping[str, float]], equity: float) -> Callable[[float], float] | None:
+    def _strategy_budget_loss(
+        self,
+        sym: str,
+        sign: float,
+        positions: Mapping[str, float],
+        market: MarketState,
+        shares: Mapping[str, Mapping[str, float]],
+        equity: float,
+    ) -> Callable[[float], float] | None:
         """``q -> max over strategies of (component VaR / equity) / budget`` after ``q`` more of ``sym``, or None when
         no strategy in the book has a finite budget. Components are Gaussian Euler components (they sum to the
         portfolio VaR); a strategy's exposure in a symbol is the position times its share there."""
@@ -660,13 +833,29 @@ class RiskGate:
             if var <= 0.0:
                 return 0.0
             comp = kv * (e @ (cov @ x)) / math.sqrt(var)
-            return float(np.max(np.where(np.isinf(lim), 0.0, comp / np.where(np.isinf(lim), 1.0, np.maximum(lim, 1e-300)))))
+            return float(
+                np.max(np.where(np.isinf(lim), 0.0, comp / np.where(np.isinf(lim), 1.0, np.maximum(lim, 1e-300))))
+            )
 
         return loss
 
-    def _decision(self, iid: str, sym: str, side: str, strategy: str | None, req: float, q: float, action: str,
-                  reasons: list[str], equity: float, positions: dict[str, float], market: MarketState, now_ns: int,
-                  book: _Book | None = None, quad: tuple | None = None) -> RiskDecision:
+    def _decision(
+        self,
+        iid: str,
+        sym: str,
+        side: str,
+        strategy: str | None,
+        req: float,
+        q: float,
+        action: str,
+        reasons: list[str],
+        equity: float,
+        positions: dict[str, float],
+        market: MarketState,
+        now_ns: int,
+        book: _Book | None = None,
+        quad: tuple | None = None,
+    ) -> RiskDecision:
         """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
         Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
         checked that), so nothing is recomputed; ``quad``: the same for the Gaussian fast path, the book's
@@ -704,7 +893,7 @@ class RiskGate:
         else:
             ex = [(p, px[s]) for s, p in held.items() if s in px]
             if len(ex) == 1:  # fsum of one or two numbers: one rounding, as a plain sum (+ 0.0: fsum's zero
-                (p, m), = ex  # is never negative)
+                ((p, m),) = ex  # is never negative)
                 gross, net = abs(p) * m + 0.0, p * m + 0.0
             elif len(ex) == 2:
                 (p, m), (p2, m2) = ex
@@ -741,12 +930,30 @@ class RiskGate:
                     s_var, s_cvar = self._losses(market, xs)
                 p_var, p_cvar, s_var, s_cvar = p_var / equity, p_cvar / equity, s_var / equity, s_cvar / equity
         kill = self.state.kill
-        snap = PortfolioSnapshot(equity=equity, gross_exposure=gross, net_exposure=net,
-                                 drawdown=min(max(kill.drawdown, 0.0), 1.0), var=p_var, cvar=p_cvar,
-                                 positions=held if len(held) <= 256 else dict(list(held.items())[:256]))
-        return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
-                            requested_qty=req, approved_qty=q, reasons=reasons if len(reasons) <= 32 else reasons[:32],
-                            var=s_var, cvar=s_cvar, portfolio=snap, strategy=strategy, side=side)
+        snap = PortfolioSnapshot(
+            equity=equity,
+            gross_exposure=gross,
+            net_exposure=net,
+            drawdown=min(max(kill.drawdown, 0.0), 1.0),
+            var=p_var,
+            cvar=p_cvar,
+            positions=held if len(held) <= 256 else dict(list(held.items())[:256]),
+        )
+        return RiskDecision(
+            id=decision_id(iid),
+            intent_id=iid,
+            symbol=sym,
+            ts=int(now_ns),
+            action=action,
+            requested_qty=req,
+            approved_qty=q,
+            reasons=reasons if len(reasons) <= 32 else reasons[:32],
+            var=s_var,
+            cvar=s_cvar,
+            portfolio=snap,
+            strategy=strategy,
+            side=side,
+        )
 
     def _losses(self, market: MarketState, x: np.ndarray) -> tuple[float, float]:
         """(VaR, CVaR) positive losses of exposure vector ``x``, quote currency."""

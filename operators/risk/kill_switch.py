@@ -33,8 +33,16 @@ class KillSwitch:
     """Drawdown kill switch; picklable. ``max_drawdown``, ``resume_drawdown`` fractions of peak equity;
     ``cooldown_s`` seconds of event time."""
 
-    __slots__ = ("max_drawdown", "cooldown_s", "resume_drawdown", "state", "peak", "halted_at_ns", "drawdown",
-                 "transitions")
+    __slots__ = (
+        "max_drawdown",
+        "cooldown_s",
+        "resume_drawdown",
+        "state",
+        "peak",
+        "halted_at_ns",
+        "drawdown",
+        "transitions",
+    )
 
     def __init__(self, max_drawdown: float = 0.2, cooldown_s: float = 3600.0, resume_drawdown: float = 0.1) -> None:
         if not 0.0 < max_drawdown <= 1.0 or not 0.0 <= resume_drawdown < max_drawdown or not cooldown_s >= 0.0:

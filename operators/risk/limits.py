@@ -91,9 +91,20 @@ class RiskLimits:
             raise ValueError(f"fhs_lambda must be in (0, 1), got {self.fhs_lambda!r}")
         if self.min_history < 2:
             raise ValueError("min_history must be >= 2 returns")
-        for name in ("max_portfolio_var", "max_portfolio_cvar", "symbol_var_budget", "max_position_frac",
-                     "max_gross_exposure", "max_net_exposure", "max_leverage", "halt_cooldown_s",
-                     "max_price_age_s", "rate_per_s", "default_lot_size", "min_qty"):
+        for name in (
+            "max_portfolio_var",
+            "max_portfolio_cvar",
+            "symbol_var_budget",
+            "max_position_frac",
+            "max_gross_exposure",
+            "max_net_exposure",
+            "max_leverage",
+            "halt_cooldown_s",
+            "max_price_age_s",
+            "rate_per_s",
+            "default_lot_size",
+            "min_qty",
+        ):
             v = getattr(self, name)
             if not v >= 0.0:
                 raise ValueError(f"{name} must be >= 0, got {v!r}")

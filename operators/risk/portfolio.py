@@ -110,8 +110,9 @@ def _mu(mu: np.ndarray | None, n: int) -> np.ndarray:
     return np.zeros(n) if mu is None else _vec(mu, n)
 
 
-def portfolio_var_gaussian(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
-                           mu: np.ndarray | None = None) -> float:
+def portfolio_var_gaussian(
+    weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: np.ndarray | None = None
+) -> float:
     """``wᵀμ - z_α σ_p`` (μ = 0 by default), return sign."""
     a = check_alpha(alpha)
     c = np.asarray(cov, dtype=np.float64)
@@ -119,8 +120,9 @@ def portfolio_var_gaussian(weights: np.ndarray, cov: np.ndarray, alpha: float = 
     return float(w @ _mu(mu, w.size)) - norm_ppf(a) * portfolio_sigma(w, c)
 
 
-def portfolio_cvar_gaussian(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
-                            mu: np.ndarray | None = None) -> float:
+def portfolio_cvar_gaussian(
+    weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: np.ndarray | None = None
+) -> float:
     """``wᵀμ - σ_p φ(z_α)/(1-α)`` (μ = 0 by default), return sign."""
     a = check_alpha(alpha)
     c = np.asarray(cov, dtype=np.float64)
@@ -138,8 +140,7 @@ def portfolio_cvar_historical(weights: np.ndarray, returns: np.ndarray, alpha: f
     return historical_cvar(portfolio_returns(weights, returns), alpha)
 
 
-def marginal_var(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
-                 mu: np.ndarray | None = None) -> np.ndarray:
+def marginal_var(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: np.ndarray | None = None) -> np.ndarray:
     """Gradient of the Gaussian portfolio VaR, ``μ - z_α Σw/σ_p`` (N,), return unit per weight unit.
 
     >>> marginal_var([1.0, 0.0], np.array([[0.04, 0.0], [0.0, 0.01]]), 0.95).round(6).tolist()
@@ -156,16 +157,18 @@ def marginal_var(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
     return m - z * np.sqrt(np.clip(np.diag(c), 0.0, None))
 
 
-def component_var(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
-                  mu: np.ndarray | None = None) -> np.ndarray:
+def component_var(
+    weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: np.ndarray | None = None
+) -> np.ndarray:
     """``w_i ∂VaR/∂w_i`` (N,); sums to :func:`portfolio_var_gaussian` (Euler), unit of ``weights``."""
     c = np.asarray(cov, dtype=np.float64)
     w = _vec(weights, c.shape[0])
     return w * marginal_var(w, c, alpha, mu)
 
 
-def incremental_var(weights: np.ndarray, delta: np.ndarray, cov: np.ndarray, alpha: float = 0.95,
-                    mu: np.ndarray | None = None) -> float:
+def incremental_var(
+    weights: np.ndarray, delta: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: np.ndarray | None = None
+) -> float:
     """Gaussian ``VaR(w + δ) - VaR(w)``; negative when the trade ``δ`` adds risk (return sign).
 
     >>> round(incremental_var([1.0, 0.0], [0.0, 1.0], np.array([[0.04, 0.0], [0.0, 0.01]]), 0.95), 6)
@@ -177,8 +180,9 @@ def incremental_var(weights: np.ndarray, delta: np.ndarray, cov: np.ndarray, alp
     return portfolio_var_gaussian(w + d, c, alpha, mu) - portfolio_var_gaussian(w, c, alpha, mu)
 
 
-def incremental_var_historical(weights: np.ndarray, delta: np.ndarray, returns: np.ndarray,
-                               alpha: float = 0.95) -> float:
+def incremental_var_historical(
+    weights: np.ndarray, delta: np.ndarray, returns: np.ndarray, alpha: float = 0.95
+) -> float:
     """Historical ``VaR(w + δ) - VaR(w)`` on the P&L series, return sign."""
     r = _matrix(returns)
     w = _vec(weights, r.shape[1])

@@ -29,7 +29,9 @@ class PositionCapGate:
     """``max_position_frac``: |position| x price <= this fraction of equity; ``min_notional``: quote currency;
     ``context``: reasons put first on every decision (e.g. the sizing rule)."""
 
-    def __init__(self, max_position_frac: float = 1.0, min_notional: float = 10.0, context: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, max_position_frac: float = 1.0, min_notional: float = 10.0, context: tuple[str, ...] = ()
+    ) -> None:
         self.max_position_frac = float(max_position_frac)
         self.min_notional = float(min_notional)
         self.context = tuple(context)
@@ -63,12 +65,25 @@ class PositionCapGate:
         if action == "resized" and abs(delta) == req:
             action = "approved"
         peak = self.peak_equity or 0.0
-        snap = PortfolioSnapshot(equity=float(portfolio.equity), gross_exposure=abs(held) * price,
-                                 net_exposure=held * price,
-                                 drawdown=min(1.0, max(0.0, 1 - portfolio.equity / peak)) if peak > 0 else 0.0,
-                                 positions={s: q for s, q in portfolio.positions.items() if q != 0.0})
+        snap = PortfolioSnapshot(
+            equity=float(portfolio.equity),
+            gross_exposure=abs(held) * price,
+            net_exposure=held * price,
+            drawdown=min(1.0, max(0.0, 1 - portfolio.equity / peak)) if peak > 0 else 0.0,
+            positions={s: q for s, q in portfolio.positions.items() if q != 0.0},
+        )
         side = intent.side if delta == 0.0 else ("buy" if delta > 0 else "sell")
         iid = intent.intent_id
-        return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym,
-                            ts=int(now_ns), action=action, requested_qty=req, approved_qty=abs(delta),
-                            reasons=reasons[:32], portfolio=snap, strategy=getattr(intent, "strategy", None), side=side)
+        return RiskDecision(
+            id=decision_id(iid),
+            intent_id=iid,
+            symbol=sym,
+            ts=int(now_ns),
+            action=action,
+            requested_qty=req,
+            approved_qty=abs(delta),
+            reasons=reasons[:32],
+            portfolio=snap,
+            strategy=getattr(intent, "strategy", None),
+            side=side,
+        )

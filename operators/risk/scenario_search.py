@@ -111,8 +111,6 @@ class ScenarioSearch:
                 self._cur = cur
         return -p.var, -p.cvar
 
-
-
     # -- candidates ---------------------------------------------------------------------------------------------
     def _bracket(self, lo: float, hi: float) -> tuple | None:
         """Candidates valid on ``[lo, hi]``: a pruning made for an interval containing it, else a new one:
@@ -187,8 +185,9 @@ class ScenarioSearch:
         return (1.0 - g) * au + g * au, (1.0 - g) * su + g * su, 0
 
     # -- the search ---------------------------------------------------------------------------------------------
-    def largest(self, kind: str, off: float, scale: float, bound: float, lo: float, hi: float,
-                iterations: int = 60) -> float:
+    def largest(
+        self, kind: str, off: float, scale: float, bound: float, lo: float, hi: float, iterations: int = 60
+    ) -> float:
         """:meth:`ScenarioLines.largest`: the boundary of ``(X(q) - off) / scale <= bound`` on ``[lo, hi]``
         (``X`` the VaR for ``kind="var"``, the CVaR for ``"cvar"``, positive losses), ``lo`` fitting and ``hi``
         not; the bisection's answer to its resolution (``lo`` when nothing larger fits)."""
@@ -254,8 +253,9 @@ class ScenarioSearch:
         return self._smax[1]
 
     @staticmethod
-    def _solve(lin: tuple[float, float, int], target: float, lo: float, hi: float, tol: float,
-               fits: Callable[[float], bool]) -> float | None:
+    def _solve(
+        lin: tuple[float, float, int], target: float, lo: float, hi: float, tol: float, fits: Callable[[float], bool]
+    ) -> float | None:
         """The root of the segment's loss at ``target`` in ``[lo, hi]``, stepped down to a fitting float and
         checked to be the boundary; None when the floats disagree with the segment (then halving goes on). The
         float expressions are those of :meth:`ScenarioLines.largest` on the same segment, so both give the same

@@ -23,8 +23,15 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-__all__ = ["PERIODS_PER_YEAR_30M", "round_to_lot", "annualise_vol", "vol_target_notional", "vol_target_qty",
-           "kelly_fraction", "kelly_qty"]
+__all__ = [
+    "PERIODS_PER_YEAR_30M",
+    "round_to_lot",
+    "annualise_vol",
+    "vol_target_notional",
+    "vol_target_qty",
+    "kelly_fraction",
+    "kelly_qty",
+]
 
 _LOT_NOISE = Decimal("1e-9")  # lots: a quantity this close below a multiple counts as that multiple
 
@@ -57,8 +64,9 @@ def annualise_vol(sigma: float, periods_per_year: float) -> float:
     return sigma * math.sqrt(periods_per_year)
 
 
-def vol_target_notional(equity: float, sigma: float, target_vol: float, periods_per_year: float,
-                        max_leverage: float = math.inf) -> float:
+def vol_target_notional(
+    equity: float, sigma: float, target_vol: float, periods_per_year: float, max_leverage: float = math.inf
+) -> float:
     """Notional (quote currency) with annualised vol ``target_vol`` (fraction of equity per year), capped at
     ``max_leverage · equity``; 0 when ``equity <= 0``; the leverage cap when ``σ == 0``."""
     if equity <= 0.0 or target_vol <= 0.0:
@@ -70,9 +78,16 @@ def vol_target_notional(equity: float, sigma: float, target_vol: float, periods_
     return cap if sa == 0.0 else min(target_vol * equity / sa, cap)
 
 
-def vol_target_qty(equity: float, price: float, sigma: float, target_vol: float,
-                   periods_per_year: float = PERIODS_PER_YEAR_30M, lot_size: float = 0.0,
-                   max_leverage: float = math.inf, min_qty: float = 0.0) -> float:
+def vol_target_qty(
+    equity: float,
+    price: float,
+    sigma: float,
+    target_vol: float,
+    periods_per_year: float = PERIODS_PER_YEAR_30M,
+    lot_size: float = 0.0,
+    max_leverage: float = math.inf,
+    min_qty: float = 0.0,
+) -> float:
     """Volatility-targeting quantity, base units (>= 0), rounded down to ``lot_size``.
 
     ``equity`` quote currency; ``price`` quote/base; ``sigma`` return volatility per period (fraction);
@@ -105,8 +120,16 @@ def kelly_fraction(p: float, b: float, fraction: float = 0.5, cap: float = 0.25)
     return min(max(fraction * f_star, 0.0), cap)
 
 
-def kelly_qty(equity: float, price: float, p: float, b: float, fraction: float = 0.5, cap: float = 0.25,
-              lot_size: float = 0.0, min_qty: float = 0.0) -> float:
+def kelly_qty(
+    equity: float,
+    price: float,
+    p: float,
+    b: float,
+    fraction: float = 0.5,
+    cap: float = 0.25,
+    lot_size: float = 0.0,
+    min_qty: float = 0.0,
+) -> float:
     """``kelly_fraction · equity / price`` base units, rounded down to ``lot_size``; 0 when ``equity <= 0``.
 
     >>> kelly_qty(10_000, 100.0, 0.6, 2.0, lot_size=1.0)   # 0.2 of 10 000 = 2 000 -> 20 units

@@ -54,8 +54,9 @@ class MarketData:
         return end - 1
 
 
-def make_market(segments, mean: np.ndarray, scale: np.ndarray, *, fraction: float = 0.5,
-                cost: float = 8.5e-4) -> MarketData:
+def make_market(
+    segments, mean: np.ndarray, scale: np.ndarray, *, fraction: float = 0.5, cost: float = 8.5e-4
+) -> MarketData:
     """``segments``: ``(features (T, d), signal (T,), close (T,))`` per symbol, rows where the features are warm;
     ``mean``/``scale`` from the training window."""
     F, S, R, starts = [], [], [], []
@@ -70,15 +71,15 @@ def make_market(segments, mean: np.ndarray, scale: np.ndarray, *, fraction: floa
         R.append(r)
         starts.append(n)
         n += c.size
-    return MarketData(np.vstack(F), np.concatenate(S), np.concatenate(R), np.asarray(starts, np.int64),
-                      fraction, cost)
+    return MarketData(np.vstack(F), np.concatenate(S), np.concatenate(R), np.asarray(starts, np.int64), fraction, cost)
 
 
 def observe(m: MarketData, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Observations (n, d + 2) float32 at ``rows`` holding ``pos``."""
     rows = np.atleast_1d(rows)
-    return np.concatenate([m.feats[rows], m.signal[rows, None].astype(np.float32),
-                           np.atleast_1d(pos)[:, None].astype(np.float32)], axis=1)
+    return np.concatenate(
+        [m.feats[rows], m.signal[rows, None].astype(np.float32), np.atleast_1d(pos)[:, None].astype(np.float32)], axis=1
+    )
 
 
 def step_reward(m: MarketData, rows, prev, new):

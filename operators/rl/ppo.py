@@ -94,8 +94,10 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
     t0 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     d, k = m.obs_dim, SIZES.size
-    params = {"pi": _init(rng, [d, cfg.hidden, cfg.hidden, k], 0.01),
-              "v": _init(rng, [d, cfg.hidden, cfg.hidden, 1], 1.0)}
+    params = {
+        "pi": _init(rng, [d, cfg.hidden, cfg.hidden, k], 0.01),
+        "v": _init(rng, [d, cfg.hidden, cfg.hidden, 1], 1.0),
+    }
     params = jax.tree_util.tree_map(jnp.asarray, params)
     opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate, eps=1e-5))
     state = opt.init(params)
@@ -159,11 +161,24 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
         for _ in range(cfg.n_epochs):
             perm = rng.permutation(n)
             for i in range(0, n - mb + 1, mb):
-                j = perm[i:i + mb]
-                params, state, aux = update(params, state, jnp.asarray(O[j]), jnp.asarray(A[j]),
-                                            jnp.asarray(LP[j], jnp.float32), jnp.asarray(ADV[j], jnp.float32),
-                                            jnp.asarray(RET[j], jnp.float32))
+                j = perm[i : i + mb]
+                params, state, aux = update(
+                    params,
+                    state,
+                    jnp.asarray(O[j]),
+                    jnp.asarray(A[j]),
+                    jnp.asarray(LP[j], jnp.float32),
+                    jnp.asarray(ADV[j], jnp.float32),
+                    jnp.asarray(RET[j], jnp.float32),
+                )
         hist.append({"update": u, "reward_per_step": raw / (T * N), "entropy": float(aux[2])})
     actor = {k2: np.asarray(v) for k2, v in params["pi"].items()}
-    return Policy(actor, {"config": asdict(cfg), "train_seconds": time.perf_counter() - t0,
-                          "steps": cfg.updates * T * N, "history": hist})
+    return Policy(
+        actor,
+        {
+            "config": asdict(cfg),
+            "train_seconds": time.perf_counter() - t0,
+            "steps": cfg.updates * T * N,
+            "history": hist,
+        },
+    )

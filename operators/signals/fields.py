@@ -23,8 +23,19 @@ from dataclasses import dataclass, field
 
 from .numbers import find_number_spans, join_space_thousands
 
-__all__ = ["Section", "sections", "section_numbers", "find_side", "find_side_hint", "find_leverage",
-           "find_margin_mode", "extract_entries", "writes_comma_language", "side_of_word", "MARKET_RE"]
+__all__ = [
+    "Section",
+    "sections",
+    "section_numbers",
+    "find_side",
+    "find_side_hint",
+    "find_leverage",
+    "find_margin_mode",
+    "extract_entries",
+    "writes_comma_language",
+    "side_of_word",
+    "MARKET_RE",
+]
 
 _ENUM = r"(?:\s?\#?\d{1,2}\s?[:).=\]](?!\d)|\s?\#\d{1,2}(?!\d)|\d{1,2}(?![\d.,]))?"
 # "Entry 2 - 0.35", "Target 1 - 0.2090": a singular label, an enumerator and a dash before the price.
@@ -37,15 +48,14 @@ _ENTRY_WORDS = (
     r"|vùng\svào\slệnh|điểm\svào(?:\slệnh)?|vào\slệnh|giá\svào|area\s(?:beli|jual|entry)|harga\s(?:masuk|beli|entry)"
     r"|(?:zone|point|prix)\sd['’]\s?entrée|entrée"
 )
-_TARGET_WORDS = (
-    r"objetivos?|alvos?|цели|цель|тейк(?:и|-профит)?|hedefler|hedef|mục\stiêu|chốt\slời|objectifs?"
-)
+_TARGET_WORDS = r"objetivos?|alvos?|цели|цель|тейк(?:и|-профит)?|hedefler|hedef|mục\stiêu|chốt\slời|objectifs?"
 _STOP_WORDS = r"стоп(?:[\s-]?лосс)?|zarar\s?(?:kes|durdur)|cắt\slỗ|dừng\slỗ"
 _LEVERAGE_WORDS = r"apalancamiento|alavancagem|плечо|kaldıraç|đòn\sbẩy|margem|маржа|levier|marge"
 _OTHER_WORDS = r"riesgo|risco|риск|lưu\sý|nota|примечание|ganancia|lucro|прибыль|kâr|lợi\snhuận|risque|remarque"
 # The languages above write the decimal mark as a comma: "Entrada: 2,640" is 2.64 when no number has a point.
 _COMMA_LANGUAGE_RE = re.compile(
-    r"(?<!\w)(?=[^\W\d_])(?:" + "|".join((_ENTRY_WORDS, _TARGET_WORDS, _STOP_WORDS, _LEVERAGE_WORDS)) + r")(?!\w)", re.IGNORECASE
+    r"(?<!\w)(?=[^\W\d_])(?:" + "|".join((_ENTRY_WORDS, _TARGET_WORDS, _STOP_WORDS, _LEVERAGE_WORDS)) + r")(?!\w)",
+    re.IGNORECASE,
 )
 
 
@@ -62,15 +72,21 @@ _SIDE_WORDS = r"лонг|шорт|largo|corto|compra|venta|venda|beli|jual|achat
 _LABEL_RE = re.compile(
     # every label starts at a word or at 🎯: the prefix lets the engine skip the other positions fast
     r"(?:(?<!\w)(?=[^\W\d_])|(?=🎯))"
-    r"(?:(?P<entry>\bentry" + _DASH_ENUM
+    r"(?:(?P<entry>\bentry"
+    + _DASH_ENUM
     + r"|\b(?:entry\s?(?:zones?|prices?|points?|range|targets?|area|levels?)|entries|entry"
     r"|enter(?:\s(?:at|between|around|zone|price))?|(?:buy|sell)(?:ing)?\s?(?:zone|range|area|price|levels?)"
-    r"|open(?:ing)?\s?price|accumulation\s?zone)(?![a-z])" + _ENUM
-    + r"|\b(?:" + _ENTRY_WORDS + r")(?!\w)" + _ENUM + r")"
+    r"|open(?:ing)?\s?price|accumulation\s?zone)(?![a-z])"
+    + _ENUM
+    + r"|\b(?:"
+    + _ENTRY_WORDS
+    + r")(?!\w)"
+    + _ENUM
+    + r")"
     r"|(?P<stop>\b(?:stop[\s-]?loss(?:es)?(?:\s?targets?)?|stop[\s-]?targets?|stop(?:\s?(?:price|level))?"
-    r"|s\s?/\s?l|sl|invalidation)(?![a-z])" + _ENUM
-    + r"|\b(?:" + _STOP_WORDS + r")(?!\w)" + _ENUM + r")"
-    r"|(?P<target>(?:\b(?:target|tp|take[\s-]?profit)" + _DASH_ENUM
+    r"|s\s?/\s?l|sl|invalidation)(?![a-z])" + _ENUM + r"|\b(?:" + _STOP_WORDS + r")(?!\w)" + _ENUM + r")"
+    r"|(?P<target>(?:\b(?:target|tp|take[\s-]?profit)"
+    + _DASH_ENUM
     + r"|\b(?:take[\s-]?profits?(?:\s?targets?)?|profit\s?targets?|targets?|tgts?|tps?|goals?"
     r"|exit\s?targets?)(?![a-z])|🎯"
     # "T1 : 0.168", "T2 - 0.172": T and a target number before a price
@@ -160,6 +176,8 @@ def side_of_word(word: str) -> str:
     ('long', 'long', 'short', 'long')
     """
     return "long" if _LONG_WORD_RE.fullmatch(word) or _BUY_WORD_RE.fullmatch(word) else "short"
+
+
 _HINT_LONG = re.compile(r"🟢|📈|\bbullish\b", re.IGNORECASE)
 _HINT_SHORT = re.compile(r"🔴|📉|\bbearish\b", re.IGNORECASE)
 
@@ -225,8 +243,11 @@ def sections(text: str) -> list[Section]:
             kind = m.lastgroup or "other"
             if kind in ("target", "stop") and _TALLY.match(line, m.end(), end):
                 kind = "other"  # "142 targets hit", "Stop Target Hit": a report, not prices
-            elif kind == "target" and _REFERENCE.search(line, max(0, m.start() - _REFERENCE_WINDOW), m.start()) and (
-                    any(c.isdigit() for c in m.group(0)) or _TARGET_NUMBER.match(line, m.end(), end)):
+            elif (
+                kind == "target"
+                and _REFERENCE.search(line, max(0, m.start() - _REFERENCE_WINDOW), m.start())
+                and (any(c.isdigit() for c in m.group(0)) or _TARGET_NUMBER.match(line, m.end(), end))
+            ):
                 kind = "other"  # "close 50% at target 2", "move SL after TP1": names a target, holds no price
             out.append(Section(kind, m.group(0), line[start:end]))
         current = out[-1] if out[-1].field != "other" else None
@@ -250,7 +271,7 @@ def _strip_dash_numbers(body: str) -> str:
     if len(found) < 2 or [int(m.group(1)) for _, m in found] != list(range(1, len(found) + 1)):
         return body
     for i, m in found:
-        lines[i] = lines[i][m.end():]
+        lines[i] = lines[i][m.end() :]
     return "\n".join(lines)
 
 

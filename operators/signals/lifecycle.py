@@ -39,14 +39,18 @@ from .results import LIFECYCLE_EVENTS
 
 __all__ = ["detect_lifecycle", "lifecycle_action"]
 
-_HIT = (r"(?:hit|hits|reached|achieved|done|smashed|completed|touched|booked|secured|filled"
-        r"|alcanzados?|alcanzadas?|logrados?|atingidos?|atingidas?|batidos?|alcançados?|достигнуты?|достигнута"
-        r"|взяты?|взята|geldi|ulaşıldı|tamamlandı|tercapai|kena|đạt|atteints?|atteintes?|touchée?s?"
-        r"|✅|🎯|💰|🔥|🚀|💸|✔)")
+_HIT = (
+    r"(?:hit|hits|reached|achieved|done|smashed|completed|touched|booked|secured|filled"
+    r"|alcanzados?|alcanzadas?|logrados?|atingidos?|atingidas?|batidos?|alcançados?|достигнуты?|достигнута"
+    r"|взяты?|взята|geldi|ulaşıldı|tamamlandı|tercapai|kena|đạt|atteints?|atteintes?|touchée?s?"
+    r"|✅|🎯|💰|🔥|🚀|💸|✔)"
+)
 # Target words of the channels' languages: Spanish, Portuguese, Russian, Turkish, Vietnamese, French (Indonesian
 # uses "target"); "T1" and "🎯1" are the short forms.
-_TGT = (r"(?:tp|target|take[\s-]?profit(?:\s?target)?|objetivo|alvo|цель|тейк|hedef|mục\stiêu|objectif"
-        r"|t(?=\s?\d)|🎯(?=\s?\d))")
+_TGT = (
+    r"(?:tp|target|take[\s-]?profit(?:\s?target)?|objetivo|alvo|цель|тейк|hedef|mục\stiêu|objectif"
+    r"|t(?=\s?\d)|🎯(?=\s?\d))"
+)
 # "first target done", "segundo objetivo", "вторая цель": an ordinal word before the target word
 _ORDINALS = {
     w: i + 1
@@ -70,6 +74,8 @@ def _ordinal(word: str) -> int:
     """The number of an ordinal the pattern matched, compared as the pattern compares (case-insensitively: "fırst"
     with a dotless i matches "first" but does not lower-case to it)."""
     return next(n for w, n in _ORDINALS.items() if re.fullmatch(w, word, re.IGNORECASE))
+
+
 _BEEN = r"(?:is\s?|are\s?|was\s?|were\s?|has\s?been\s?|have\s?been\s?|got\s?|just\s?)*"
 _N = r"\d+(?:[.,]\d+)*(?:\s\d{3})?"
 
@@ -93,15 +99,18 @@ _ALL_TARGETS = re.compile(
 )
 _ENTRIES_FILLED = re.compile(
     _AT_LETTER + r"(?:(?<![a-z])(?:all\s?)?(?:entry|entries|buy\s?orders?|sell\s?orders?|limit\s?orders?|orders?)"
-    r"(?:\s?(?:targets?|orders?|zone|points?|prices?))?\s?#?\s?(?:\d{1,2}\s?)?" + _BEEN
+    r"(?:\s?(?:targets?|orders?|zone|points?|prices?))?\s?#?\s?(?:\d{1,2}\s?)?"
+    + _BEEN
     + r"(?:filled|triggered|activated|executed|hit|reached|achieved|done|✅)"
     r"|\b(?:entered|position\s?opened|trade\s?(?:is\s?)?(?:active|activated|opened|triggered))\b)",
     re.IGNORECASE,
 )
 _STOP = r"(?:stop[\s-]?loss|stoploss|stop|sl|s/l|invalidation|стоп(?:[\s-]?лосс)?)"
-_BE_WORDS = (r"(?:break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost"
-             r"|(?:(?:el|la|o|a)\s)?(?:pre[cç]io\sde\s|punto\sde\s|pre[çc]o\sde\s)?entrada|безубыток|вход"
-             r"|điểm\svào|(?:(?:le|au)\s)?(?:point|prix)\sd['’]\s?entrée|entrée)")
+_BE_WORDS = (
+    r"(?:break[\s-]?even|b\.?e\.?(?![a-z])|entry(?:\s?(?:price|point|level|zone))?|entries|cost"
+    r"|(?:(?:el|la|o|a)\s)?(?:pre[cç]io\sde\s|punto\sde\s|pre[çc]o\sde\s)?entrada|безубыток|вход"
+    r"|điểm\svào|(?:(?:le|au)\s)?(?:point|prix)\sd['’]\s?entrée|entrée)"
+)
 _BE = rf"(?P<be>{_BE_WORDS})"
 _TO = r"(?:(?:to|at|a|para|no|na|en|на|в|về|lên|xuống|ke|au|à)(?!\w)|@|:|=|->|→|➡)"
 _FOR = r"(?:\s?(?:for|on|of|in)\s?[#$]?[a-z0-9]+(?:/[a-z]+)?)?"
@@ -143,10 +152,12 @@ _CANCELLED = re.compile(
 )
 # Closing words of the channels' languages (close / closed); a closing or profit-taking verb before a share ("cerramos
 # el 50%", "realizem 50%", "booked 50%", "amankan profit 50%", "took profit on half") is a partial close.
-_CLOSE_WORDS = (r"cerrad[oa]s?|cerramos|encerrad[oa]s?|fechad[oa]s?|fechamos|закрываем|закрыли|закрыт[аоы]?"
-                r"|kapatıldı|kapattık|kapatın|đóng\s?lệnh|tutup\s?posisi|ditutup|clôturée?s?|fermée?s?"
-                r"|(?:fech(?:em|ar|e)|cerr(?:ar|emos)|cierr(?:en|a)|clôtur(?:ez|er|ons))\s?(?:a\s|la\s|el\s|o\s)?"
-                r"(?:opera[çc][ãa]o|operaci[óo]n|posi[çc][ãa]o|posici[óo]n|position|trade)")
+_CLOSE_WORDS = (
+    r"cerrad[oa]s?|cerramos|encerrad[oa]s?|fechad[oa]s?|fechamos|закрываем|закрыли|закрыт[аоы]?"
+    r"|kapatıldı|kapattık|kapatın|đóng\s?lệnh|tutup\s?posisi|ditutup|clôturée?s?|fermée?s?"
+    r"|(?:fech(?:em|ar|e)|cerr(?:ar|emos)|cierr(?:en|a)|clôtur(?:ez|er|ons))\s?(?:a\s|la\s|el\s|o\s)?"
+    r"(?:opera[çc][ãa]o|operaci[óo]n|posi[çc][ãa]o|posici[óo]n|position|trade)"
+)
 _CLOSED = re.compile(
     _AT_LETTER + r"(?:(?<!\w)(?:realiz(?:ar|em|e|amos)|cerrar|cerramos|cierren|fechar|fechem|закрыть|закрываем|kapat"
     r"|đóng(?:\s?lệnh)?|tutup|book(?:ed|ing)?|secur(?:e|ed|ing)|t(?:ook|aking)\s?profits?|amankan(?:\s?profit)?"
@@ -163,9 +174,9 @@ _CLOSED = re.compile(
 )
 
 
-def detect_lifecycle(text: str, *, decimal_comma: bool = False) -> (
-    tuple[tuple[str, ...], int | None, float | None, float | None] | None
-):
+def detect_lifecycle(
+    text: str, *, decimal_comma: bool = False
+) -> tuple[tuple[str, ...], int | None, float | None, float | None] | None:
     """``(events, target_hit, stop, close_fraction)`` for a lifecycle message, None if no phrase matches."""
     events: set[str] = set()
     target_hit: int | None = None

@@ -109,7 +109,9 @@ class ChatAllowList:
                 try:
                     out[str(int(chat))] = trust
                 except ValueError:
-                    raise ValueError(f"chat allow-list entry {part!r}: chat must be a numeric id or @username") from None
+                    raise ValueError(
+                        f"chat allow-list entry {part!r}: chat must be a numeric id or @username"
+                    ) from None
         return cls(out)
 
     def trust(self, chat_id: int | str, username: str | None) -> float | None:
@@ -192,9 +194,7 @@ def _load_signal(rec: Mapping[str, Any] | None) -> Signal | None:
     return msgspec.convert(rec["signal"], Signal)
 
 
-def _resolve_ref(
-    msg: InboundMessage, update: LifecycleUpdate, get: Callable[[str], Any]
-) -> Signal | None:
+def _resolve_ref(msg: InboundMessage, update: LifecycleUpdate, get: Callable[[str], Any]) -> Signal | None:
     """The original open signal a follow-up refers to (see the module docstring), or None."""
     chat = msg.chat_id
     if msg.reply_to_message_id is not None:
@@ -239,7 +239,9 @@ def ingest_message(
         "origin": rec.get("origin") if rec else None,
     }
     if not msg.text or not msg.text.strip():
-        return IngestOutcome("rejected", reason="no_text", detail="message without text or caption", writes=((key, seen),))
+        return IngestOutcome(
+            "rejected", reason="no_text", detail="message without text or caption", writes=((key, seen),)
+        )
     result = parse(msg.text)
     if isinstance(result, Rejection):
         return IngestOutcome("rejected", reason=result.reason, detail=result.message, writes=((key, seen),))

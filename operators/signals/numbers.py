@@ -25,8 +25,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NUMBER_RE", "parse_number", "split_number_token", "find_numbers", "find_number_spans",
-           "join_space_thousands", "uses_decimal_comma", "round_price"]
+__all__ = [
+    "NUMBER_RE",
+    "parse_number",
+    "split_number_token",
+    "find_numbers",
+    "find_number_spans",
+    "join_space_thousands",
+    "uses_decimal_comma",
+    "round_price",
+]
 
 #: One number token: digits with inner ``.``/``,`` groups (or a leading ``.5``), an optional ``k`` suffix. Not
 #: preceded by a letter, digit, ``_`` or ``.``; not followed by a letter, digit, ``_`` or ``%``.

@@ -51,7 +51,13 @@ LIFECYCLE_EVENTS: tuple[str, ...] = (
     "closed",
 )
 LifecycleEvent = Literal[
-    "entries_filled", "target_hit", "all_targets_hit", "stop_moved", "stop_to_breakeven", "stop_hit", "cancelled",
+    "entries_filled",
+    "target_hit",
+    "all_targets_hit",
+    "stop_moved",
+    "stop_to_breakeven",
+    "stop_hit",
+    "cancelled",
     "closed",
 ]
 

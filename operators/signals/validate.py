@@ -20,9 +20,7 @@ MAX_ENTRIES = 10
 MAX_TARGETS = 20
 
 
-def check_geometry(
-    side: str, entries: list[float], targets: list[float], stop: float | None
-) -> tuple[str, str] | None:
+def check_geometry(side: str, entries: list[float], targets: list[float], stop: float | None) -> tuple[str, str] | None:
     """``(reason_code, human_message)`` if the geometry is wrong, else None (``stop`` None is not checked)."""
     long = side == "long"
     if entries:

@@ -10,5 +10,16 @@ from .ml_score import MLScoreThreshold
 from .telegram import Idea, SignalFollower
 from .trend import EmaSpreadTrend
 
-__all__ = ["Intent", "Strategy", "SignalStrategy", "bar_range", "EmaSpreadTrend",
-           "MLScoreThreshold", "ZScoreReversion", "rolling_zscore", "VolatilityBreakout", "SignalFollower", "Idea"]
+__all__ = [
+    "Intent",
+    "Strategy",
+    "SignalStrategy",
+    "bar_range",
+    "EmaSpreadTrend",
+    "MLScoreThreshold",
+    "ZScoreReversion",
+    "rolling_zscore",
+    "VolatilityBreakout",
+    "SignalFollower",
+    "Idea",
+]

@@ -31,7 +31,15 @@ class Strategy(Protocol):
 
     name: str
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """Return a new intent when the wanted position changes, else None."""
         ...

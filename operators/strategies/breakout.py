@@ -33,9 +33,15 @@ class VolatilityBreakout:
     'exit:mid'
     """
 
-
-    def __init__(self, window: int = 48, k: float = 2.0, trail_atr: float = 3.0, max_hold_bars: int = 0,
-                 allow_short: bool = True, name: str = "vol_breakout") -> None:
+    def __init__(
+        self,
+        window: int = 48,
+        k: float = 2.0,
+        trail_atr: float = 3.0,
+        max_hold_bars: int = 0,
+        allow_short: bool = True,
+        name: str = "vol_breakout",
+    ) -> None:
         if window < 2 or k <= 0 or trail_atr <= 0 or max_hold_bars < 0:
             raise ValueError("need window >= 2, k > 0, trail_atr > 0, max_hold_bars >= 0")
         self.name = name
@@ -46,12 +52,27 @@ class VolatilityBreakout:
     def _st(self, symbol: str) -> dict[str, Any]:
         st = self.state.get(symbol)
         if st is None:
-            st = self.state[symbol] = {"closes": deque(maxlen=self.window), "tr": deque(maxlen=self.window),
-                                       "prev": None, "target": 0.0, "best": 0.0, "atr": 0.0, "held": 0}
+            st = self.state[symbol] = {
+                "closes": deque(maxlen=self.window),
+                "tr": deque(maxlen=self.window),
+                "prev": None,
+                "target": 0.0,
+                "best": 0.0,
+                "atr": 0.0,
+                "held": 0,
+            }
         return st
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """One closed bar; uses ``close`` and the bar's high/low when ``bar`` is given."""
         st = self._st(symbol)
         close = float(close)

@@ -44,15 +44,15 @@ class _State:
     __slots__ = ("want", "eff", "held", "tokens", "last_ts", "skip", "conf", "reason", "spent", "skipped")
 
     def __init__(self, tokens: float) -> None:
-        self.want = 0.0          # the strategy's latest wish
-        self.eff = 0.0           # what was passed on
-        self.held = 0            # bars since ``eff`` last changed
+        self.want = 0.0  # the strategy's latest wish
+        self.eff = 0.0  # what was passed on
+        self.held = 0  # bars since ``eff`` last changed
         self.tokens = tokens
         self.last_ts: int | None = None
-        self.skip: float | None = None   # a wish skipped for want of tokens (not retried)
+        self.skip: float | None = None  # a wish skipped for want of tokens (not retried)
         self.conf, self.reason = 0.0, ""
-        self.spent = 0.0         # total |Δ target| passed on
-        self.skipped = 0         # wishes skipped for the budget
+        self.spent = 0.0  # total |Δ target| passed on
+        self.skipped = 0  # wishes skipped for the budget
 
     def __getstate__(self) -> tuple:
         return tuple(getattr(self, k) for k in self.__slots__)
@@ -66,8 +66,9 @@ class TradeDiscipline:
     """Minimum hold and turnover budget around ``strategy`` (see the module docstring). ``name`` is the wrapped
     strategy's; ``turnover_per_year=None`` means no budget."""
 
-    def __init__(self, strategy: Any, *, min_hold_bars: int = 0, turnover_per_year: float | None = None,
-                 burst: float = 4.0) -> None:
+    def __init__(
+        self, strategy: Any, *, min_hold_bars: int = 0, turnover_per_year: float | None = None, burst: float = 4.0
+    ) -> None:
         if min_hold_bars < 0:
             raise ValueError("min_hold_bars must be >= 0")
         if turnover_per_year is not None and not (turnover_per_year > 0 and math.isfinite(turnover_per_year)):
@@ -106,13 +107,13 @@ class TradeDiscipline:
         if want == eff or want == st.skip:
             return None
         if eff != 0.0 and st.held < self.min_hold_bars:
-            return None                                   # held too briefly: wait
+            return None  # held too briefly: wait
         new = want
         reduction = want * eff >= 0.0 and abs(want) <= abs(eff)
         if self.turnover_per_year and not reduction and st.tokens < abs(want - eff):
             st.skip = want
             st.skipped += 1
-            new = 0.0 if want * eff < 0.0 else eff       # a flip still exits; an entry or increase is skipped
+            new = 0.0 if want * eff < 0.0 else eff  # a flip still exits; an entry or increase is skipped
             if new == eff:
                 return None
         st.tokens -= abs(new - eff)
@@ -125,8 +126,16 @@ class TradeDiscipline:
         st = self.state.get(symbol)
         return st.eff if st is not None else 0.0
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         st = self._st(symbol)
         self._refill(st, ts)
         st.held += 1

@@ -45,9 +45,15 @@ class ZScoreReversion:
     0.0
     """
 
-
-    def __init__(self, window: int = 48, entry_z: float = 2.0, exit_z: float = 0.5, allow_short: bool = True,
-                 stop_z: float | None = None, name: str = "zscore_mr") -> None:
+    def __init__(
+        self,
+        window: int = 48,
+        entry_z: float = 2.0,
+        exit_z: float = 0.5,
+        allow_short: bool = True,
+        stop_z: float | None = None,
+        name: str = "zscore_mr",
+    ) -> None:
         if window < 2:
             raise ValueError("window must be >= 2 bars")
         if not 0.0 <= exit_z < entry_z:
@@ -62,8 +68,16 @@ class ZScoreReversion:
         self.target: dict[str, float] = {}
         self.blocked: dict[str, float] = {}  # direction stopped out, until z is back inside ±entry_z
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """One closed bar; only ``close`` (quote per base unit) is used."""
         w = self.closes.get(symbol)
         if w is None:
@@ -89,5 +103,6 @@ class ZScoreReversion:
         if want == cur:
             return None
         self.target[symbol] = want
-        return Intent(self.name, symbol, ts, want, confidence=min(1.0, abs(z) / (2.0 * self.entry_z)),
-                      reason=f"z={z:.3f}")
+        return Intent(
+            self.name, symbol, ts, want, confidence=min(1.0, abs(z) / (2.0 * self.entry_z)), reason=f"z={z:.3f}"
+        )

@@ -117,13 +117,27 @@ class MoveStats:
 class MLScoreThreshold:
     """Trade the calibrated P(up) ``score``; see the module docstring for the two rules and every parameter."""
 
-
-    def __init__(self, long_above: float = 0.55, short_below: float = 0.45, exit_above: float = 0.52,
-                 exit_below: float = 0.48, allow_short: bool = True, sizing: str = "binary",
-                 size_step: float = 0.25, min_hold_bars: int | None = None, name: str = "ml_score", *,
-                 rule: str = "edge", cost: CostModel = DEFAULT_COSTS, margin: float = 0.5, horizon_bars: int = 1,
-                 move_stats: tuple[float, float] | None = None, stats_half_life_bars: float = 2000.0,
-                 min_moves: int = 100, exit_edge: float = 0.0) -> None:
+    def __init__(
+        self,
+        long_above: float = 0.55,
+        short_below: float = 0.45,
+        exit_above: float = 0.52,
+        exit_below: float = 0.48,
+        allow_short: bool = True,
+        sizing: str = "binary",
+        size_step: float = 0.25,
+        min_hold_bars: int | None = None,
+        name: str = "ml_score",
+        *,
+        rule: str = "edge",
+        cost: CostModel = DEFAULT_COSTS,
+        margin: float = 0.5,
+        horizon_bars: int = 1,
+        move_stats: tuple[float, float] | None = None,
+        stats_half_life_bars: float = 2000.0,
+        min_moves: int = 100,
+        exit_edge: float = 0.0,
+    ) -> None:
         if not 0.0 <= short_below <= exit_below <= exit_above <= long_above <= 1.0:
             raise ValueError("need 0 <= short_below <= exit_below <= exit_above <= long_above <= 1")
         if long_above <= 0.5 or short_below >= 0.5:
@@ -149,7 +163,7 @@ class MLScoreThreshold:
         self.min_hold_bars = min_hold_bars
         self.rule = rule
         self.cost, self.margin, self.horizon_bars = cost, margin, horizon_bars
-        self.hurdle = (1.0 + margin) * cost.round_trip        # fraction of price
+        self.hurdle = (1.0 + margin) * cost.round_trip  # fraction of price
         self.move_stats = tuple(move_stats) if move_stats is not None else None
         self.stats_half_life_bars, self.min_moves, self.exit_edge = stats_half_life_bars, min_moves, exit_edge
         self.moves: dict[str, MoveStats] = {}
@@ -199,8 +213,16 @@ class MLScoreThreshold:
             return 0.0
         return cur
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """One closed bar with the model's score (None = no score: nothing changes)."""
         cur = self.target.get(symbol, 0.0)
         self.held_bars[symbol] = self.held_bars.get(symbol, 0) + 1

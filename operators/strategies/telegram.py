@@ -78,10 +78,17 @@ class SignalFollower:
     0.0
     """
 
-
-    def __init__(self, max_size: float = 1.0, min_trust: float = 0.2, zone_tolerance_bps: float = 10.0,
-                 entry_ttl_s: float = 86_400.0, tp_fractions: Sequence[float] | None = None,
-                 breakeven_after_tp: bool = False, close_on_cancel: bool = False, name: str = "tg_follow") -> None:
+    def __init__(
+        self,
+        max_size: float = 1.0,
+        min_trust: float = 0.2,
+        zone_tolerance_bps: float = 10.0,
+        entry_ttl_s: float = 86_400.0,
+        tp_fractions: Sequence[float] | None = None,
+        breakeven_after_tp: bool = False,
+        close_on_cancel: bool = False,
+        name: str = "tg_follow",
+    ) -> None:
         if not 0.0 < max_size <= 1.0 or not 0.0 <= min_trust <= 1.0 or zone_tolerance_bps < 0 or entry_ttl_s <= 0:
             raise ValueError("need 0 < max_size <= 1, 0 <= min_trust <= 1, zone_tolerance_bps >= 0, entry_ttl_s > 0")
         if tp_fractions is not None and (any(x <= 0 for x in tp_fractions) or sum(tp_fractions) > 1 + 1e-12):
@@ -121,7 +128,9 @@ class SignalFollower:
         return max(cands, key=lambda i: i.created_ts) if cands else None
 
     def _emit(self, symbol: str, ts: int, reason: str, trust: float) -> Intent | None:
-        tot = sum(i.side * i.size * i.remaining for i in self.ideas.values() if i.symbol == symbol and i.status == "open")
+        tot = sum(
+            i.side * i.size * i.remaining for i in self.ideas.values() if i.symbol == symbol and i.status == "open"
+        )
         want = float(max(-self.max_size, min(self.max_size, round(float(tot), 12))))
         for k in [k for k, i in self.ideas.items() if i.status == "done"]:
             del self.ideas[k]
@@ -158,9 +167,18 @@ class SignalFollower:
             if signal.trust < self.min_trust:
                 return None
             side = 1.0 if signal.side == "long" else -1.0
-            idea = Idea(signal.id, sym, signal.source_chat, side, self._zone(signal.entries),
-                        sorted(signal.targets, reverse=side < 0), signal.stop, self.max_size * signal.trust, ts,
-                        version=signal.version)
+            idea = Idea(
+                signal.id,
+                sym,
+                signal.source_chat,
+                side,
+                self._zone(signal.entries),
+                sorted(signal.targets, reverse=side < 0),
+                signal.stop,
+                self.max_size * signal.trust,
+                ts,
+                version=signal.version,
+            )
             idea.tp_fractions = self._fractions(len(idea.targets))
             self.ideas[signal.id] = idea
             last = self.last_close.get(sym)
@@ -188,8 +206,16 @@ class SignalFollower:
                 idea.status, idea.remaining = "done", 0.0
         return self._emit(sym, ts, f"close:{idea.id}", signal.trust)
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         """Check entries, stops and targets of ``symbol``'s ideas against this bar's range."""
         close = float(close)
         self.last_close[symbol] = close

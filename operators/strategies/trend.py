@@ -24,7 +24,9 @@ class EmaSpreadTrend:
     True
     """
 
-    def __init__(self, entry: float = 0.004, exit: float = 0.001, allow_short: bool = True, name: str = "trend") -> None:
+    def __init__(
+        self, entry: float = 0.004, exit: float = 0.001, allow_short: bool = True, name: str = "trend"
+    ) -> None:
         if not 0 <= exit <= entry:
             raise ValueError("need 0 <= exit <= entry")
         self.name = name
@@ -33,8 +35,16 @@ class EmaSpreadTrend:
         self.allow_short = allow_short
         self.target = 0.0
 
-    def on_bar(self, symbol: str, ts: int, close: float, features: Sequence[float] | None, *,
-               score: float | None = None, bar: Any = None) -> Intent | None:
+    def on_bar(
+        self,
+        symbol: str,
+        ts: int,
+        close: float,
+        features: Sequence[float] | None,
+        *,
+        score: float | None = None,
+        bar: Any = None,
+    ) -> Intent | None:
         if features is None:
             return None
         spread = features[_EMA_SPREAD]
@@ -48,5 +58,11 @@ class EmaSpreadTrend:
         if want == self.target:
             return None
         self.target = want
-        return Intent(self.name, symbol, ts, want, confidence=min(1.0, abs(spread) / (2 * self.entry)),
-                      reason=f"ema_spread={spread:.5f}")
+        return Intent(
+            self.name,
+            symbol,
+            ts,
+            want,
+            confidence=min(1.0, abs(spread) / (2 * self.entry)),
+            reason=f"ema_spread={spread:.5f}",
+        )

@@ -106,4 +106,3 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 #: ``event`` tag -> type, e.g. ``"tick" -> Tick``.
 EVENTS_BY_TAG: dict[str, type[Event]] = {t.__struct_config__.tag: t for t in EVENT_TYPES}  # type: ignore[misc]
-

@@ -31,7 +31,6 @@ DEAD_LETTER_RAW_MAX_BYTES = 256 * 1024
 # Field types (constraints are enforced on decode and exported to JSON Schema)
 
 
-
 def _pattern(pattern: str, **kw: object) -> Meta:
     """``Meta`` enforcing ``pattern`` on decode. msgspec uses ``re.search``, where ``$`` also matches before a
     trailing newline, so the enforced regex gets ``(?!\\n)`` (``schemas.export`` removes it from the JSON Schema)."""

@@ -48,8 +48,9 @@ class ControlCommand(Event, tag="control_command", kw_only=True):
     id: Id
     issuer: Name
     scope: Annotated[str, _pattern(SCOPE_PATTERN, max_length=128)]
-    action: Literal["halt", "reduce_only", "resume", "set_limit", "enable_strategy", "disable_strategy",
-                    "pin_model", "unpin_model"]
+    action: Literal[
+        "halt", "reduce_only", "resume", "set_limit", "enable_strategy", "disable_strategy", "pin_model", "unpin_model"
+    ]
     parameters: Annotated[dict[Name, ControlParam], Meta(max_length=16)] = {}
     reason: Text = ""
     ts: Timestamp

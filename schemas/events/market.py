@@ -93,9 +93,18 @@ class Bar(Event, tag="bar", kw_only=True):
     def __post_init__(self) -> None:
         lo, hi, vol, bv, sv = self.low, self.high, self.volume, self.buy_volume, self.sell_volume
         # fast path (bars are built by the million in the flow): every numeric rule in one chained test
-        if (0.0 < lo <= self.open <= hi < _INF and lo <= self.close <= hi and lo - 1e-9 * hi <= self.vwap <= hi * (1 + 1e-9)
-                and 0.0 <= bv < _INF and 0.0 <= sv < _INF and vol < _INF and bv + sv <= vol * (1 + 1e-9) + 1e-12
-                and 0 < self.resolution_s <= 2_678_400 and self.trade_count >= 0 and self.schema_version == 1):
+        if (
+            0.0 < lo <= self.open <= hi < _INF
+            and lo <= self.close <= hi
+            and lo - 1e-9 * hi <= self.vwap <= hi * (1 + 1e-9)
+            and 0.0 <= bv < _INF
+            and 0.0 <= sv < _INF
+            and vol < _INF
+            and bv + sv <= vol * (1 + 1e-9) + 1e-12
+            and 0 < self.resolution_s <= 2_678_400
+            and self.trade_count >= 0
+            and self.schema_version == 1
+        ):
             _ts(self.ts)
             _symbol(self.symbol)
             return
@@ -116,7 +125,9 @@ class Bar(Event, tag="bar", kw_only=True):
             raise ValueError(f"trade_count must be >= 0, got {self.trade_count!r}")
         lo, hi = self.low, self.high
         if not (lo <= self.open <= hi and lo <= self.close <= hi):
-            raise ValueError(f"OHLC inconsistent: need low <= open, close <= high; got {self.open}, {hi}, {lo}, {self.close}")
+            raise ValueError(
+                f"OHLC inconsistent: need low <= open, close <= high; got {self.open}, {hi}, {lo}, {self.close}"
+            )
         tol = 1e-9 * hi
         if not lo - tol <= self.vwap <= hi + tol:
             raise ValueError(f"vwap {self.vwap} outside [low, high] = [{lo}, {hi}]")

@@ -240,8 +240,12 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
     def __post_init__(self) -> None:
         _ts(self.ts)
         _version(1, self.schema_version)
-        if not (0.0 <= self.order_qty < _INF and 0.0 <= self.last_qty < _INF and 0.0 <= self.cum_qty < _INF
-                and 0.0 <= self.leaves_qty < _INF):
+        if not (
+            0.0 <= self.order_qty < _INF
+            and 0.0 <= self.last_qty < _INF
+            and 0.0 <= self.cum_qty < _INF
+            and 0.0 <= self.leaves_qty < _INF
+        ):
             for name in ("order_qty", "last_qty", "cum_qty", "leaves_qty"):
                 _nonneg(name, getattr(self, name))
         if not (-_INF < self.fee < _INF and -_INF < self.slippage_bps < _INF):

@@ -97,9 +97,11 @@ class AccountConfig:
             raise ValueError(f"gate must be 'risk' or 'position_cap', got {self.gate!r}")
         if self.execution not in ("twap", "market"):
             raise ValueError(f"execution must be 'twap' or 'market', got {self.execution!r}")
-        if self.weights is not None and (set(self.weights) - set(self.symbols) or
-                                         any(not w >= 0 for w in self.weights.values()) or
-                                         sum(self.weights.values()) <= 0):
+        if self.weights is not None and (
+            set(self.weights) - set(self.symbols)
+            or any(not w >= 0 for w in self.weights.values())
+            or sum(self.weights.values()) <= 0
+        ):
             raise ValueError("weights must be >= 0 for symbols of the universe, with a positive sum")
 
     def weight(self, symbol: str) -> float:
@@ -142,10 +144,13 @@ class AccountStage:
         self.symbols = cfg.symbols
         self.index = {s: i for i, s in enumerate(cfg.symbols)}
         self.ledger = Ledger(cfg.capital)
-        self.execution = ExecutionStage(None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker,
-                                                                                      account=cfg.name)),
-                                        execution=cfg.execution, twap_horizon_s=cfg.twap_horizon_s,
-                                        twap_slice_s=cfg.twap_slice_s, account=cfg.name)
+        self.execution = ExecutionStage(
+            None if remote_venue else (venue or SimVenue(cfg.capital, cfg.broker, account=cfg.name)),
+            execution=cfg.execution,
+            twap_horizon_s=cfg.twap_horizon_s,
+            twap_slice_s=cfg.twap_slice_s,
+            account=cfg.name,
+        )
         if cfg.gate == "risk":
             self.gate: Any = RiskGate(cfg.limits)
         else:
@@ -161,8 +166,9 @@ class AccountStage:
         self.prev_close: dict[str, float] = {}
         self.last_tick_ts: dict[str, int] = {}
         self.last_price: dict[str, float] = {}
-        self.returns = ReturnWindow(cfg.risk_window, len(cfg.symbols),
-                                    lam=cfg.limits.fhs_lambda if cfg.limits.var_method == "fhs" else None)
+        self.returns = ReturnWindow(
+            cfg.risk_window, len(cfg.symbols), lam=cfg.limits.fhs_lambda if cfg.limits.var_method == "fhs" else None
+        )
         self._mkt: tuple[int, MarketState] | None = None  # the gate's market view, built once per time
         self.peak_equity = cfg.capital
         self.shares: dict[str, dict[str, float]] = {}  # symbol -> strategy -> share of its last target
@@ -243,8 +249,11 @@ class AccountStage:
         self.reconciliations += 1
         ours = self.ledger.holdings()
         theirs = {k: v for k, v in snap.positions.items() if v != 0.0}
-        diff = {s: (ours.get(s, 0.0), theirs.get(s, 0.0)) for s in sorted(set(ours) | set(theirs))
-                if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > tol * max(1.0, abs(theirs.get(s, 0.0)))}
+        diff = {
+            s: (ours.get(s, 0.0), theirs.get(s, 0.0))
+            for s in sorted(set(ours) | set(theirs))
+            if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > tol * max(1.0, abs(theirs.get(s, 0.0)))
+        }
         # orders we think are working that the venue does not know (ours are a superset while reports are in flight)
         unknown = sorted(set(snap.open_orders) - set(self.oms.open))
         ts = snap.ts
@@ -252,29 +261,50 @@ class AccountStage:
             self.mismatches += 1
             first = self.reconcile_mode == "normal"
             self.reconcile_mode = "reduce_only"
-            reps = self.execution.stop(True, "account:" + self.name, "reconciliation_reduce_only",
-                                       max(self.clock or 0, ts), out)
+            reps = self.execution.stop(
+                True, "account:" + self.name, "reconciliation_reduce_only", max(self.clock or 0, ts), out
+            )
             if reps:
                 self._apply(reps, out)
             detail = "; ".join(f"{s}: book {a:+.10g} vs venue {b:+.10g}" for s, (a, b) in diff.items())
             if unknown:
-                detail += ("; " if detail else "") + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
-            out.alerts.append(Alert(id=stable_id("alert", "recon", self.name, snap.id), severity="critical",
-                                    kind="reconciliation.mismatch",
-                                    message=(f"account {self.name} disagrees with venue {snap.venue} at report {snap.seq}: "
-                                             f"{detail}. The account is reduce-only until a snapshot matches.")[:4096],
-                                    labels={"account": self.name, "venue": snap.venue, "symbols": ",".join(diff)[:256],
-                                            "first": str(first).lower(),
-                                            # orders sent so far have ts <= this (ns): later ones obey reduce-only
-                                            "account_ts": str(max(self.clock or 0, self.execution.sent_until))},
-                                    dedupe_key=f"reconciliation.mismatch:{self.name}", ts=ts))
+                detail += (
+                    "; " if detail else ""
+                ) + f"venue has {len(unknown)} open order(s) the book does not: {unknown[:5]}"
+            out.alerts.append(
+                Alert(
+                    id=stable_id("alert", "recon", self.name, snap.id),
+                    severity="critical",
+                    kind="reconciliation.mismatch",
+                    message=(
+                        f"account {self.name} disagrees with venue {snap.venue} at report {snap.seq}: "
+                        f"{detail}. The account is reduce-only until a snapshot matches."
+                    )[:4096],
+                    labels={
+                        "account": self.name,
+                        "venue": snap.venue,
+                        "symbols": ",".join(diff)[:256],
+                        "first": str(first).lower(),
+                        # orders sent so far have ts <= this (ns): later ones obey reduce-only
+                        "account_ts": str(max(self.clock or 0, self.execution.sent_until)),
+                    },
+                    dedupe_key=f"reconciliation.mismatch:{self.name}",
+                    ts=ts,
+                )
+            )
         elif self.reconcile_mode != "normal":
             self.reconcile_mode = "normal"
-            out.alerts.append(Alert(id=stable_id("alert", "recon-ok", self.name, snap.id), severity="info",
-                                    kind="reconciliation.resolved",
-                                    message=f"account {self.name} matches venue {snap.venue} again at report {snap.seq}",
-                                    labels={"account": self.name, "venue": snap.venue},
-                                    dedupe_key=f"reconciliation.resolved:{self.name}", ts=ts))
+            out.alerts.append(
+                Alert(
+                    id=stable_id("alert", "recon-ok", self.name, snap.id),
+                    severity="info",
+                    kind="reconciliation.resolved",
+                    message=f"account {self.name} matches venue {snap.venue} again at report {snap.seq}",
+                    labels={"account": self.name, "venue": snap.venue},
+                    dedupe_key=f"reconciliation.resolved:{self.name}",
+                    ts=ts,
+                )
+            )
 
     def on_control(self, commands: Iterable[ControlCommand]) -> Emitted:
         """Operator commands whose signatures the flow has verified, in topic order. Each takes effect now: at the
@@ -299,9 +329,15 @@ class AccountStage:
                 lim = self.gate.limits = self.control.effective_limits(self.cfg.limits, self.name)
                 self.gate._set_constants()
                 kill = self.gate.state.kill  # the kill switch and the rate bucket keep their state, take the limits
-                kill.max_drawdown, kill.cooldown_s, kill.resume_drawdown = (lim.max_drawdown, lim.halt_cooldown_s,
-                                                                           lim.resume_drawdown)
-                self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = float(lim.rate_per_s), float(lim.rate_burst)
+                kill.max_drawdown, kill.cooldown_s, kill.resume_drawdown = (
+                    lim.max_drawdown,
+                    lim.halt_cooldown_s,
+                    lim.resume_drawdown,
+                )
+                self.gate.state.bucket.rate_per_s, self.gate.state.bucket.burst = (
+                    float(lim.rate_per_s),
+                    float(lim.rate_burst),
+                )
             else:
                 reps = self.execution.on_command(c.action, c.scope, at, out)
                 if reps:
@@ -375,8 +411,11 @@ class AccountStage:
                     self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), top)
                     self.last_price[sym] = price
                     if ex.venue is not None:  # not ex.remote: the rows cols.rows(i, j) would give, the same values
-                        rows = [TickRow(cols.symbol, top, price, cols.qty.item(i))] if one else \
-                            [TickRow(cols.symbol, a, b, c) for a, b, c in zip(ts[i:j], px[i:j], qty[i:j])]
+                        rows = (
+                            [TickRow(cols.symbol, top, price, cols.qty.item(i))]
+                            if one
+                            else [TickRow(cols.symbol, a, b, c) for a, b, c in zip(ts[i:j], px[i:j], qty[i:j])]
+                        )
                         reports = ex.on_ticks(rows)
                         if reports:
                             self._apply(reports, out)
@@ -454,7 +493,7 @@ class AccountStage:
         if len(self._fc_ts) > keep + keep // 4:  # drop the oldest in one go, now and then
             cut = len(self._fc_ts) - keep
             del self._fc_ts[:cut]
-            del self._fc_val[:3 * cut]
+            del self._fc_val[: 3 * cut]
 
     # -- decisions ------------------------------------------------------------------------------------------------
     def _market(self, marks: dict[str, float]) -> MarketState:
@@ -462,20 +501,26 @@ class AccountStage:
         if self._mkt is None or self._mkt[0] != t:
             last = self.last_tick_ts
             ts = {s: last.get(s, t) for s in self.symbols}
-            self._mkt = (t, MarketState(prices=marks, price_ts_ns=ts, symbols=self.symbols,
-                                           window=self.returns, index=self.index))
+            self._mkt = (
+                t,
+                MarketState(prices=marks, price_ts_ns=ts, symbols=self.symbols, window=self.returns, index=self.index),
+            )
         return self._mkt[1]
 
-    def _decide(self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted,
-                kill: str | None = None) -> None:
+    def _decide(
+        self, p: DecisionPoint, t: int, marks: dict[str, float], equity: float, out: Emitted, kill: str | None = None
+    ) -> None:
         cfg = self.cfg
         it = p.intent
         assert it is not None
         sym, price = p.symbol, p.close
         target = self._controlled_target(sym, it.target, it.contributions)
         if target != 0.0 and it.contributions:
-            self.shares[sym] = {k: v / target for k, v in it.contributions.items()
-                                if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"}
+            self.shares[sym] = {
+                k: v / target
+                for k, v in it.contributions.items()
+                if self.control.strategy_enabled(k) and self.control.scope_mode(f"strategy:{k}") != "halted"
+            }
             tot = sum(v * target for v in self.shares[sym].values())
             if tot != 0.0:
                 self.attr_shares[sym] = {k: v * target / tot for k, v in self.shares[sym].items()}
@@ -517,12 +562,27 @@ class AccountStage:
             d = self._small(self._request(it, sym, side, qty), equity, marks, t)
         elif cfg.gate == "risk":  # the gate's evaluate on the intent's fields (no request objects built)
             # the kill switch was updated with this equity at t by _at (nothing between changes it)
-            d = self.gate.decide(it.id, sym, side, qty, it.strategy, it.confidence, equity, book, self.shares,
-                                 self._market(marks), t, kill)
+            d = self.gate.decide(
+                it.id,
+                sym,
+                side,
+                qty,
+                it.strategy,
+                it.confidence,
+                equity,
+                book,
+                self.shares,
+                self._market(marks),
+                t,
+                kill,
+            )
         else:
-            d = self.gate.evaluate(self._request(it, sym, side, qty),
-                                   PortfolioState(equity=equity, positions=book, shares=self.shares),
-                                   self._market(marks), t)
+            d = self.gate.evaluate(
+                self._request(it, sym, side, qty),
+                PortfolioState(equity=equity, positions=book, shares=self.shares),
+                self._market(marks),
+                t,
+            )
         self.decisions[d.action] += 1
         if d.portfolio is not None and (d.portfolio.var or d.portfolio.cvar):
             self._last_var = (d.portfolio.var, d.portfolio.cvar)
@@ -573,13 +633,26 @@ class AccountStage:
         """The decision on an intent whose change is below ``min_notional``: rejected, nothing checked."""
         held = self.ledger.holdings()
         expo = self.ledger.exposures(marks)
-        snap = PortfolioSnapshot(equity=equity, gross_exposure=sum(abs(x) for x in expo.values()),
-                                 net_exposure=sum(expo.values()),
-                                 drawdown=min(1.0, max(0.0, 1 - equity / self.peak_equity)) if self.peak_equity > 0 else 0.0,
-                                 positions=dict(list(held.items())[:256]))
-        return RiskDecision(id=decision_id(oi.intent_id), intent_id=oi.intent_id, symbol=oi.symbol, ts=t, action="rejected",
-                            requested_qty=oi.qty, approved_qty=0.0, reasons=["below_min_notional"], portfolio=snap,
-                            strategy=oi.strategy, side=oi.side)
+        snap = PortfolioSnapshot(
+            equity=equity,
+            gross_exposure=sum(abs(x) for x in expo.values()),
+            net_exposure=sum(expo.values()),
+            drawdown=min(1.0, max(0.0, 1 - equity / self.peak_equity)) if self.peak_equity > 0 else 0.0,
+            positions=dict(list(held.items())[:256]),
+        )
+        return RiskDecision(
+            id=decision_id(oi.intent_id),
+            intent_id=oi.intent_id,
+            symbol=oi.symbol,
+            ts=t,
+            action="rejected",
+            requested_qty=oi.qty,
+            approved_qty=0.0,
+            reasons=["below_min_notional"],
+            portfolio=snap,
+            strategy=oi.strategy,
+            side=oi.side,
+        )
 
     def state(self) -> dict[str, Any]:
         """What an operator watches, after the last event: the kill switch (``normal``, ``reduce_only``,
@@ -588,12 +661,19 @@ class AccountStage:
         risk = self.cfg.gate == "risk"
         kill = self.gate.state.kill.state if risk else "normal"
         lim = self.gate.limits if risk else None
-        return {"account": self.name, "kill_switch": kill,
-                "operator_mode": self.control.scope_mode("account:" + self.name) if self.control._modes else "normal",
-                "reconcile_mode": self.reconcile_mode, "mismatches": self.mismatches, "var_frac": self._last_var[0],
-                "cvar_frac": self._last_var[1], "var_limit": lim.max_portfolio_var if lim else None,
-                "cvar_limit": lim.max_portfolio_cvar if lim else None, "control": dict(self.control.counts),
-                "equity": self._last_equity}
+        return {
+            "account": self.name,
+            "kill_switch": kill,
+            "operator_mode": self.control.scope_mode("account:" + self.name) if self.control._modes else "normal",
+            "reconcile_mode": self.reconcile_mode,
+            "mismatches": self.mismatches,
+            "var_frac": self._last_var[0],
+            "cvar_frac": self._last_var[1],
+            "var_limit": lim.max_portfolio_var if lim else None,
+            "cvar_limit": lim.max_portfolio_cvar if lim else None,
+            "control": dict(self.control.counts),
+            "equity": self._last_equity,
+        }
 
     # -- risk -------------------------------------------------------------------------------------------------------
     def risk_report(self) -> dict[str, Any]:
@@ -607,11 +687,20 @@ class AccountStage:
         equity = self.ledger.equity(marks)
         x = np.array([self.ledger.position(s) * marks.get(s, 0.0) for s in self.symbols])
         r = self.returns.matrix()
-        out: dict[str, Any] = {"alpha": alpha, "equity": equity, "window": int(r.shape[0]),
-                               "exposure": dict(zip(self.symbols, x.tolist()))}
+        out: dict[str, Any] = {
+            "alpha": alpha,
+            "equity": equity,
+            "window": int(r.shape[0]),
+            "exposure": dict(zip(self.symbols, x.tolist())),
+        }
         if r.shape[0] < 2 or not x.any():
-            out.update(portfolio_var=0.0, portfolio_cvar=0.0, historical_var=0.0,
-                       component_var={s: 0.0 for s in self.symbols}, component_var_by_strategy={})
+            out.update(
+                portfolio_var=0.0,
+                portfolio_cvar=0.0,
+                historical_var=0.0,
+                component_var={s: 0.0 for s in self.symbols},
+                component_var_by_strategy={},
+            )
         else:
             cov = sample_covariance(r)
             comp = -component_var(x, cov, alpha)
@@ -636,21 +725,39 @@ class AccountStage:
         ``ts[i]``; the last period has none). ``alpha`` and ``method`` are the gate's."""
         v = self._fc_val
         eq = v[2::3].tolist()
-        return {"alpha": self.cfg.limits.alpha, "method": self.cfg.limits.var_method,
-                "ts": self._fc_ts.tolist(), "var": v[0::3].tolist(), "cvar": v[1::3].tolist(), "equity": eq,
-                "pnl": [b - a for a, b in zip(eq, eq[1:])]}
+        return {
+            "alpha": self.cfg.limits.alpha,
+            "method": self.cfg.limits.var_method,
+            "ts": self._fc_ts.tolist(),
+            "var": v[0::3].tolist(),
+            "cvar": v[1::3].tolist(),
+            "equity": eq,
+            "pnl": [b - a for a, b in zip(eq, eq[1:])],
+        }
 
     def summary(self) -> dict[str, Any]:
         """The account's figures: equity, cash, positions, fees, P&L by symbol and by strategy (quote currency)."""
         marks = self._marks()
         led = self.ledger
         eq = led.equity(marks)
-        return {"account": self.name, "equity": eq, "cash": led.cash, "initial_capital": led.initial_cash,
-                "pnl": eq - led.initial_cash, "fees": led.fees(), "realised_pnl": led.realised(),
-                "unrealised_pnl": led.unrealised(marks), "positions": led.holdings(), "by_symbol": led.by_symbol(marks),
-                "by_strategy": {k: {"fees": v.fees, "traded": v.traded, "fills": v.fills}
-                                for k, v in sorted(led.by_strategy.items())},
-                "pnl_by_strategy": self.attribution.result(marks, led.holdings(), self.attr_shares),
-                "decisions": dict(self.decisions), "open_orders": len(self.oms.open), "risk": self.risk_report(),
-                "var_forecasts": self.forecast_series(),
-                "report_counts": dict(self.oms.counts)}
+        return {
+            "account": self.name,
+            "equity": eq,
+            "cash": led.cash,
+            "initial_capital": led.initial_cash,
+            "pnl": eq - led.initial_cash,
+            "fees": led.fees(),
+            "realised_pnl": led.realised(),
+            "unrealised_pnl": led.unrealised(marks),
+            "positions": led.holdings(),
+            "by_symbol": led.by_symbol(marks),
+            "by_strategy": {
+                k: {"fees": v.fees, "traded": v.traded, "fills": v.fills} for k, v in sorted(led.by_strategy.items())
+            },
+            "pnl_by_strategy": self.attribution.result(marks, led.holdings(), self.attr_shares),
+            "decisions": dict(self.decisions),
+            "open_orders": len(self.oms.open),
+            "risk": self.risk_report(),
+            "var_forecasts": self.forecast_series(),
+            "report_counts": dict(self.oms.counts),
+        }

@@ -43,8 +43,9 @@ class StrategyAttribution:
         self._value: dict[str, float] = {}  # symbol -> position x mark at the last mark
         self._flow: dict[str, float] = {}  # symbol -> cash flow of its fills since the last mark
 
-    def on_fill(self, symbol: str, signed_qty: float, price: float, fee: float,
-                shares: Mapping[str, float] | None) -> None:
+    def on_fill(
+        self, symbol: str, signed_qty: float, price: float, fee: float, shares: Mapping[str, float] | None
+    ) -> None:
         """A fill of ``signed_qty`` (base units, + buy) at ``price`` paying ``fee``, under ``shares``."""
         flow = self._flow
         flow[symbol] = flow.get(symbol, 0.0) - signed_qty * price - fee
@@ -66,8 +67,9 @@ class StrategyAttribution:
             out[sym] = v - value.get(sym, 0.0) + flow.get(sym, 0.0)
         return out
 
-    def mark(self, marks: Mapping[str, float], positions: Mapping[str, float],
-             shares: Mapping[str, Mapping[str, float]]) -> None:
+    def mark(
+        self, marks: Mapping[str, float], positions: Mapping[str, float], shares: Mapping[str, Mapping[str, float]]
+    ) -> None:
         """Book each symbol's P&L since the last mark (``positions`` signed base units, ``marks`` quote/base) to
         the strategies by the shares in force until now."""
         for sym, d in self._deltas(marks, positions).items():
@@ -81,12 +83,14 @@ class StrategyAttribution:
                 self._value.pop(sym, None)
         self._flow.clear()
 
-    def result(self, marks: Mapping[str, float], positions: Mapping[str, float],
-               shares: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    def result(
+        self, marks: Mapping[str, float], positions: Mapping[str, float], shares: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, dict[str, float]]:
         """Per strategy: ``net_pnl`` (fees included) and ``fees`` up to ``marks``, without booking anything."""
         pnl = dict(self.pnl)
         for sym, d in self._deltas(marks, positions).items():
             for k, w in (shares.get(sym) or {UNATTRIBUTED: 1.0}).items():
                 pnl[k] = pnl.get(k, 0.0) + d * w
-        return {k: {"net_pnl": pnl.get(k, 0.0), "fees": self.fees.get(k, 0.0)}
-                for k in sorted(set(pnl) | set(self.fees))}
+        return {
+            k: {"net_pnl": pnl.get(k, 0.0), "fees": self.fees.get(k, 0.0)} for k in sorted(set(pnl) | set(self.fees))
+        }

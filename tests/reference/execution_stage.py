@@ -34,8 +34,15 @@ _NEVER = 2**63 - 1
 class ExecutionStage:
     """Orders of one account: ``execution`` ``"twap"`` or ``"market"``; ``venue`` in process, or None (remote)."""
 
-    def __init__(self, venue: Venue | None, *, execution: str = "twap", twap_horizon_s: float = 30.0,
-                 twap_slice_s: float = 10.0, account: str = "default") -> None:
+    def __init__(
+        self,
+        venue: Venue | None,
+        *,
+        execution: str = "twap",
+        twap_horizon_s: float = 30.0,
+        twap_slice_s: float = 10.0,
+        account: str = "default",
+    ) -> None:
         if execution not in ("twap", "market"):
             raise ValueError(f"execution must be 'twap' or 'market', got {execution!r}")
         self.venue = venue
@@ -86,20 +93,41 @@ class ExecutionStage:
         return self.venue.on_ticks(rows) if self.venue is not None else []
 
     # -- orders -----------------------------------------------------------------------------------------------
-    def submit(self, d: RiskDecision, strategy: str, intent_ts: int, target: float, reduce_only: bool, t: int,
-               out: Emitted) -> list[ExecutionReport]:
+    def submit(
+        self, d: RiskDecision, strategy: str, intent_ts: int, target: float, reduce_only: bool, t: int, out: Emitted
+    ) -> list[ExecutionReport]:
         """Send what decision ``d`` approved at event time ``t`` (ns): TWAP children of the parent ``d.id``, or one
         market order. In process, every order goes to the venue now (children carry their release time); remote,
         the due ones go to ``out.orders`` and later children wait for :meth:`send_due`."""
         sym = d.symbol
         if self.execution == "twap":
-            parent = Order(order_id=d.id, strategy=strategy, symbol=sym, side=d.side, qty=d.approved_qty,
-                           type="market", tif="IOC", ts=t, reduce_only=reduce_only)
+            parent = Order(
+                order_id=d.id,
+                strategy=strategy,
+                symbol=sym,
+                side=d.side,
+                qty=d.approved_qty,
+                type="market",
+                tif="IOC",
+                ts=t,
+                reduce_only=reduce_only,
+            )
             orders = twap_children(parent, self.twap_horizon_s, self.twap_slice_s)
         else:
-            orders = [Order(order_id=stable_id("ord", strategy, sym, intent_ts, target), parent_id=d.id,
-                            strategy=strategy, symbol=sym, side=d.side, qty=d.approved_qty, type="market",
-                            tif="IOC", ts=t, reduce_only=reduce_only)]
+            orders = [
+                Order(
+                    order_id=stable_id("ord", strategy, sym, intent_ts, target),
+                    parent_id=d.id,
+                    strategy=strategy,
+                    symbol=sym,
+                    side=d.side,
+                    qty=d.approved_qty,
+                    type="market",
+                    tif="IOC",
+                    ts=t,
+                    reduce_only=reduce_only,
+                )
+            ]
         reports: list[ExecutionReport] = []
         oms, venue = self.oms, self.venue
         for o in orders:
@@ -166,8 +194,17 @@ class ExecutionStage:
                 oms.withdraw(oid, "withdrawn_" + reason)
             elif not st.cancel_requested:
                 st.cancel_requested = True
-                out.cancels.append(CancelRequest(id=f"cxl:{oid}", account=self.account, client_order_id=oid,
-                                                 symbol=o.symbol, strategy=o.strategy, reason=reason, ts=t))
+                out.cancels.append(
+                    CancelRequest(
+                        id=f"cxl:{oid}",
+                        account=self.account,
+                        client_order_id=oid,
+                        symbol=o.symbol,
+                        strategy=o.strategy,
+                        reason=reason,
+                        ts=t,
+                    )
+                )
         return reports
 
     def on_command(self, action: str, scope: str, t: int, out: Emitted) -> list[ExecutionReport]:

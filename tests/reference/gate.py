@@ -117,8 +117,15 @@ class MarketState:
 
     __slots__ = ("prices", "price_ts_ns", "symbols", "_returns", "_window", "n_returns", "_index", "_cov", "_fhs")
 
-    def __init__(self, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], symbols: tuple[str, ...] = (),
-                 returns: np.ndarray | None = None, *, window: Any = None) -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, float],
+        price_ts_ns: Mapping[str, int],
+        symbols: tuple[str, ...] = (),
+        returns: np.ndarray | None = None,
+        *,
+        window: Any = None,
+    ) -> None:
         self.prices = prices
         self.price_ts_ns = price_ts_ns
         self.symbols = tuple(symbols)
@@ -141,13 +148,17 @@ class MarketState:
         self._index = {s: i for i, s in enumerate(self.symbols)}
 
     @classmethod
-    def from_windows(cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int],
-                     windows: Mapping[str, np.ndarray]) -> MarketState:
+    def from_windows(
+        cls, prices: Mapping[str, float], price_ts_ns: Mapping[str, int], windows: Mapping[str, np.ndarray]
+    ) -> MarketState:
         """Align per-symbol return windows (oldest first) on their common most recent length."""
         syms = tuple(windows)
         t = min((len(w) for w in windows.values()), default=0)
-        r = np.column_stack([np.asarray(windows[s], dtype=np.float64)[len(windows[s]) - t:] for s in syms]) \
-            if syms and t else np.zeros((0, len(syms)))
+        r = (
+            np.column_stack([np.asarray(windows[s], dtype=np.float64)[len(windows[s]) - t :] for s in syms])
+            if syms and t
+            else np.zeros((0, len(syms)))
+        )
         return cls(prices, price_ts_ns, syms, r)
 
     @property
@@ -258,8 +269,15 @@ class _Book:
         return (-b + math.sqrt(disc)) / c
 
 
-def _limit(reason: str, loss: Callable[[float], float], q0: float, q_hi: float, bound: float,
-           solve: Callable[[float, float], float] | None, q_cap: float | None = None) -> Verdict:
+def _limit(
+    reason: str,
+    loss: Callable[[float], float],
+    q0: float,
+    q_hi: float,
+    bound: float,
+    solve: Callable[[float, float], float] | None,
+    q_cap: float | None = None,
+) -> Verdict:
     """:func:`~operators.risk.checks.check_limit` with a solver ``solve(b, hi)`` for the largest ``q`` in
     ``[q0, hi]`` with ``loss(q) <= b`` (closed form, or the scenario search), bisection without one. The same
     semantics: the bound is ``max(bound, loss(q0))`` and increments below 1e-9 of ``q_hi - q0`` count as none.
@@ -333,9 +351,11 @@ class RiskGate:
         if price is None or not price > 0.0:
             qmax = cap(Verdict(False, ("no_price",)), 0.0 if price is None else reducing)
         if qmax > reducing:
-            for v in (Verdict(False, ("no_equity",)) if equity <= 0.0 else Verdict(True),
-                      check_stale(market.price_ts_ns.get(sym), now_ns, L.max_price_age_s),
-                      check_confidence(getattr(intent, "confidence", None), L.min_confidence)):
+            for v in (
+                Verdict(False, ("no_equity",)) if equity <= 0.0 else Verdict(True),
+                check_stale(market.price_ts_ns.get(sym), now_ns, L.max_price_age_s),
+                check_confidence(getattr(intent, "confidence", None), L.min_confidence),
+            ):
                 if not v.ok:
                     qmax = cap(v, reducing)
         if qmax > reducing:
@@ -346,8 +366,18 @@ class RiskGate:
                 qmax = cap(Verdict(False, ("insufficient_history",)), reducing)
         book: _Book | None = None
         if qmax > reducing:
-            qmax, book = self._quantity_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons,
-                                               getattr(portfolio, "shares", None) or {})
+            qmax, book = self._quantity_limits(
+                sym,
+                sign,
+                cur,
+                reducing,
+                qmax,
+                equity,
+                positions,
+                market,
+                reasons,
+                getattr(portfolio, "shares", None) or {},
+            )
         q = round_to_lot(qmax, L.lot_size(sym))
         if q < qmax and q > 0.0 and not reasons and q != req:
             reasons.append("lot_size")
@@ -366,9 +396,19 @@ class RiskGate:
 
     # ----------------------------------------------------------------------------------------------------------
 
-    def _quantity_limits(self, sym: str, sign: float, cur: float, q0: float, qmax: float, equity: float,
-                         positions: dict[str, float], market: MarketState, reasons: list[str],
-                         shares: Mapping[str, Mapping[str, float]] | None = None) -> tuple[float, _Book]:
+    def _quantity_limits(
+        self,
+        sym: str,
+        sign: float,
+        cur: float,
+        q0: float,
+        qmax: float,
+        equity: float,
+        positions: dict[str, float],
+        market: MarketState,
+        reasons: list[str],
+        shares: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> tuple[float, _Book]:
         """The largest quantity (base units, >= ``q0``) that fits every quantity limit, and the book it was
         computed on (its loss functions of the order quantity serve the decision's VaR/CVaR snapshot)."""
         L = self.limits
@@ -399,24 +439,54 @@ class RiskGate:
         # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
         hist = None if gauss else book.lines
         specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
-            ("position_limit", lambda q: abs(pos(q)),
-             min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
-             lambda b, hi: q0 + (b - p0)),
-            ("gross_exposure_limit", lambda q: gross_o + abs(pos(q)) * price, L.max_gross_exposure,
-             lambda b, hi: q0 + (b - gross_o - p0 * price) / price),
-            ("net_exposure_limit", lambda q: abs(net_o + pos(q) * price), L.max_net_exposure,
-             lambda b, hi: q0 + ((b - a0) if sign > 0 else (b + a0)) / price),
-            ("leverage_limit", lambda q: (gross_o + abs(pos(q)) * price) / equity, L.max_leverage,
-             lambda b, hi: q0 + (b * equity - gross_o - p0 * price) / price),
-            ("symbol_var_budget", lambda q: (book.var_loss(q) - base) / equity, L.var_budget(sym),
-             (lambda b, hi: book.max_q(kv, b * equity + base)) if gauss else
-             (lambda b, hi: hist.largest("var", base, equity, b, q0, hi))),  # type: ignore[union-attr]
-            ("portfolio_var_limit", lambda q: book.var_loss(q) / equity, L.max_portfolio_var,
-             (lambda b, hi: book.max_q(kv, b * equity)) if gauss else
-             (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
-            ("portfolio_cvar_limit", lambda q: book.cvar_loss(q) / equity, L.max_portfolio_cvar,
-             (lambda b, hi: book.max_q(kc, b * equity)) if gauss else
-             (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi))),  # type: ignore[union-attr]
+            (
+                "position_limit",
+                lambda q: abs(pos(q)),
+                min(L.max_position_qty.get(sym, math.inf), L.max_position_frac * equity / price),
+                lambda b, hi: q0 + (b - p0),
+            ),
+            (
+                "gross_exposure_limit",
+                lambda q: gross_o + abs(pos(q)) * price,
+                L.max_gross_exposure,
+                lambda b, hi: q0 + (b - gross_o - p0 * price) / price,
+            ),
+            (
+                "net_exposure_limit",
+                lambda q: abs(net_o + pos(q) * price),
+                L.max_net_exposure,
+                lambda b, hi: q0 + ((b - a0) if sign > 0 else (b + a0)) / price,
+            ),
+            (
+                "leverage_limit",
+                lambda q: (gross_o + abs(pos(q)) * price) / equity,
+                L.max_leverage,
+                lambda b, hi: q0 + (b * equity - gross_o - p0 * price) / price,
+            ),
+            (
+                "symbol_var_budget",
+                lambda q: (book.var_loss(q) - base) / equity,
+                L.var_budget(sym),
+                (lambda b, hi: book.max_q(kv, b * equity + base))
+                if gauss
+                else (lambda b, hi: hist.largest("var", base, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
+            (
+                "portfolio_var_limit",
+                lambda q: book.var_loss(q) / equity,
+                L.max_portfolio_var,
+                (lambda b, hi: book.max_q(kv, b * equity))
+                if gauss
+                else (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
+            (
+                "portfolio_cvar_limit",
+                lambda q: book.cvar_loss(q) / equity,
+                L.max_portfolio_cvar,
+                (lambda b, hi: book.max_q(kc, b * equity))
+                if gauss
+                else (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi)),
+            ),  # type: ignore[union-attr]
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
         if strat is not None:
@@ -446,8 +516,15 @@ class RiskGate:
             qmax = min(max_feasible_qty(loss, q0, qr, b) for loss, b in bad)
         return q0, book
 
-    def _strategy_budget_loss(self, sym: str, sign: float, positions: Mapping[str, float], market: MarketState,
-                              shares: Mapping[str, Mapping[str, float]], equity: float) -> Callable[[float], float] | None:
+    def _strategy_budget_loss(
+        self,
+        sym: str,
+        sign: float,
+        positions: Mapping[str, float],
+        market: MarketState,
+        shares: Mapping[str, Mapping[str, float]],
+        equity: float,
+    ) -> Callable[[float], float] | None:
         """``q -> max over strategies of (component VaR / equity) / budget`` after ``q`` more of ``sym``, or None when
         no strategy in the book has a finite budget. Components are Gaussian Euler components (they sum to the
         portfolio VaR); a strategy's exposure in a symbol is the position times its share there."""
@@ -480,13 +557,25 @@ class RiskGate:
             if var <= 0.0:
                 return 0.0
             comp = kv * (e @ (cov @ x)) / math.sqrt(var)
-            return float(np.max(np.where(np.isinf(lim), 0.0, comp / np.where(np.isinf(lim), 1.0, np.maximum(lim, 1e-300)))))
+            return float(
+                np.max(np.where(np.isinf(lim), 0.0, comp / np.where(np.isinf(lim), 1.0, np.maximum(lim, 1e-300))))
+            )
 
         return loss
 
-    def _decision(self, intent: Any, req: float, q: float, action: str, reasons: list[str], equity: float,
-                  positions: dict[str, float], market: MarketState, now_ns: int, book: _Book | None = None
-                  ) -> RiskDecision:
+    def _decision(
+        self,
+        intent: Any,
+        req: float,
+        q: float,
+        action: str,
+        reasons: list[str],
+        equity: float,
+        positions: dict[str, float],
+        market: MarketState,
+        now_ns: int,
+        book: _Book | None = None,
+    ) -> RiskDecision:
         """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
         Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
         checked that), so nothing is recomputed."""
@@ -513,8 +602,9 @@ class RiskGate:
         else:
             gross = math.fsum(abs(p) * px[s] for s, p in held.items() if s in px)
             net = math.fsum(p * px[s] for s, p in held.items() if s in px)
-            ok_data = equity > 0.0 and market.n_returns >= 2 and all(
-                s in px and market.index(s) is not None for s in held)
+            ok_data = (
+                equity > 0.0 and market.n_returns >= 2 and all(s in px and market.index(s) is not None for s in held)
+            )
         if ok_data:
             n = len(market.symbols)
             x = np.zeros(n)
@@ -533,13 +623,31 @@ class RiskGate:
                 s_var, s_cvar = self._losses(market, xs)
             p_var, p_cvar, s_var, s_cvar = (v / equity for v in (p_var, p_cvar, s_var, s_cvar))
         kill = self.state.kill
-        snap = PortfolioSnapshot(equity=equity, gross_exposure=gross, net_exposure=net,
-                                 drawdown=min(max(kill.drawdown, 0.0), 1.0), var=p_var, cvar=p_cvar,
-                                 positions=dict(list(held.items())[:256]))
+        snap = PortfolioSnapshot(
+            equity=equity,
+            gross_exposure=gross,
+            net_exposure=net,
+            drawdown=min(max(kill.drawdown, 0.0), 1.0),
+            var=p_var,
+            cvar=p_cvar,
+            positions=dict(list(held.items())[:256]),
+        )
         iid = getattr(intent, "intent_id", None) or intent.id
-        return RiskDecision(id=decision_id(iid), intent_id=iid, symbol=sym, ts=int(now_ns), action=action,
-                            requested_qty=req, approved_qty=q, reasons=reasons[:32], var=s_var, cvar=s_cvar,
-                            portfolio=snap, strategy=getattr(intent, "strategy", None), side=intent.side)
+        return RiskDecision(
+            id=decision_id(iid),
+            intent_id=iid,
+            symbol=sym,
+            ts=int(now_ns),
+            action=action,
+            requested_qty=req,
+            approved_qty=q,
+            reasons=reasons[:32],
+            var=s_var,
+            cvar=s_cvar,
+            portfolio=snap,
+            strategy=getattr(intent, "strategy", None),
+            side=intent.side,
+        )
 
     def _losses(self, market: MarketState, x: np.ndarray) -> tuple[float, float]:
         """(VaR, CVaR) positive losses of exposure vector ``x``, quote currency."""

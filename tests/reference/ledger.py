@@ -104,6 +104,14 @@ class Ledger:
         for s, p in sorted(self.positions.items()):
             m = marks.get(s, p.avg_price)
             u = p.unrealised(m)
-            out[s] = {"position": p.qty, "avg_price": p.avg_price, "mark": m, "realised_pnl": p.realised,
-                      "unrealised_pnl": u, "fees": p.fees, "net_pnl": p.realised + u - p.fees, "traded": p.traded}
+            out[s] = {
+                "position": p.qty,
+                "avg_price": p.avg_price,
+                "mark": m,
+                "realised_pnl": p.realised,
+                "unrealised_pnl": u,
+                "fees": p.fees,
+                "net_pnl": p.realised + u - p.fees,
+                "traded": p.traded,
+            }
         return out

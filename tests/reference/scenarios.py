@@ -101,8 +101,9 @@ class ScenarioLines:
         return var_cvar(self.a + q * self.s, self.alpha)
 
     # -- the search ----------------------------------------------------------------------------------------------
-    def largest(self, kind: str, off: float, scale: float, bound: float, lo: float, hi: float,
-                iterations: int = 60) -> float:
+    def largest(
+        self, kind: str, off: float, scale: float, bound: float, lo: float, hi: float, iterations: int = 60
+    ) -> float:
         """The bisection of :func:`~operators.risk.checks.max_feasible_qty` for the loss ``(X(q) - off) / scale``
         with ``X`` the VaR (``kind="var"``) or CVaR (``"cvar"``) as a positive loss, on ``[lo, hi]`` where ``lo``
         fits ``bound`` and ``hi`` does not; returns the last fitting point (``lo`` when nothing larger fits)."""
@@ -179,8 +180,18 @@ class ScenarioLines:
         cv = math.fsum(tail) / len(tail) if tail else qv
         return -qv, -cv
 
-    def _piece(self, cand: np.ndarray, below: np.ndarray, lo: float, hi: float, cvar: bool, off: float,
-               scale: float, bound: float, tol: float) -> float | None:
+    def _piece(
+        self,
+        cand: np.ndarray,
+        below: np.ndarray,
+        lo: float,
+        hi: float,
+        cvar: bool,
+        off: float,
+        scale: float,
+        bound: float,
+        tol: float,
+    ) -> float | None:
         """The boundary in closed form when the candidates keep one strict order over ``[lo, hi]`` (then the
         quantile and the tail mean are linear there), confirmed by evaluation; None otherwise."""
         if self._al is None:
