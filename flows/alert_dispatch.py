@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.webhooks import BreakerPolicy, RetryPolicy
-from flows.faust_worker import main_for, run_worker
+from flows.faust_worker import main_for, producer_knows, run_worker
 from flows.settings import MissingSecrets, Settings
 from operators.alerts import AlertRouting
 
@@ -226,6 +226,8 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
 
     @app.agent(alerts)
     async def dispatch(stream):
+        # the throttle table's first write needs the changelog partition from the producer's metadata
+        await producer_knows(app, throttle_table.changelog_topic.get_topic_name())
         async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
             jobs = []
             pending: set[str] = set()

@@ -7,6 +7,17 @@ import os
 from typing import Any, Callable
 
 
+async def producer_knows(app: Any, topic: str) -> None:
+    """Wait until the app's Kafka producer has metadata for ``topic``.
+
+    A Faust table with ``use_partitioner=True`` picks the changelog partition synchronously from the producer's
+    metadata when a key is set. A producer that fetched its metadata before the changelog topic existed knows
+    nothing of it until its next refresh (minutes), and the set fails inside Faust with a ``TypeError``; this asks
+    the broker once, up front (aiokafka's ``partitions_for`` waits for the topic's metadata).
+    """
+    await app.producer._ensure_producer().partitions_for(topic)
+
+
 def run_worker(app: Any, loglevel: str = "info") -> None:
     """Run ``app`` in this process until SIGINT/SIGTERM (a Faust worker owns the event loop; exits the process)."""
     import faust
