@@ -30,6 +30,7 @@ import numpy as np
 from flows.settings import REPO_ROOT
 from operators.features import CORE_V1, compute_features_array
 from operators.models.dataset import DEFAULT_EXCLUDED
+from operators.performance import period_returns, span_years, total_return, turnover
 from operators.sweep import (
     SimConfig,
     combine_equity,
@@ -49,7 +50,6 @@ BARS_PER_DAY = 48
 TRAIN, TEST = 180 * BARS_PER_DAY, 90 * BARS_PER_DAY
 SIM = SimConfig()
 FILES = [REPO_ROOT / "data/market/BTC-30m.csv.gz", REPO_ROOT / "data/market/ETH-30m.csv.gz"]
-SECONDS_PER_YEAR = 365 * 86_400
 
 
 def _features(b) -> np.ndarray:
@@ -167,11 +167,11 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
         }
         for n, pts in ins.items():
             eq = _total(pts)
-            fold_row[f"in_sample_{n}"] = float(eq[-1] / eq[0] - 1.0)
+            fold_row[f"in_sample_{n}"] = total_return(eq)
         for n in names:
             eq = _total(parts[n])
-            rets[n].append(eq[1:] / eq[:-1] - 1.0)
-            fold_row[n] = float(eq[-1] / eq[0] - 1.0)
+            rets[n].append(period_returns(eq))
+            fold_row[n] = total_return(eq)
         per_fold.append(fold_row)
     capital = SIM.capital * len(bars)
     table = {}
@@ -179,14 +179,14 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
         r = np.concatenate(rets[n])
         eq = capital * np.concatenate([[1.0], np.cumprod(1.0 + r)])
         st = {k2: float(v[0]) for k2, v in equity_stats(eq[None, :], 1800).items()}
-        years = r.size * 1800 / SECONDS_PER_YEAR
+        years = span_years(r.size, 1800)
         table[n] = {
             "total_return_frac": st["total_return_frac"],
             "sharpe": st["sharpe"],
             "max_drawdown_frac": st["max_drawdown_frac"],
             "volatility_ann_frac": st["volatility_ann_frac"],
-            "turnover_per_year": acc[n]["notional"] / capital / years,
-            "fees_frac_per_year": acc[n]["fees"] / capital / years,
+            "turnover_per_year": turnover(acc[n]["notional"], capital, years),
+            "fees_frac_per_year": turnover(acc[n]["fees"], capital, years),
             "fills": acc[n]["fills"],
             "folds_won_vs_rule": int(sum(f[n] > f["trend_rule_sizing"] for f in per_fold)),
         }

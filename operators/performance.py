@@ -1,7 +1,13 @@
 """Performance statistics of an equity curve: returns, Sharpe, Sortino, drawdown, CAGR, Calmar, turnover,
 hit rate, VaR breaches with Kupiec's test; batch (:func:`summarize`) and streaming (:class:`EquityTracker`).
 
-Pure and deterministic: numpy arrays in, plain Python floats out; no I/O, no clock.
+Pure and deterministic: numpy arrays in, plain Python floats out; no I/O, no clock. This module is the one home
+of these statistics: the flow's summary, the report, the sweep and the walk-forward all call it.
+
+**Along the last axis.** The curve statistics (returns, Sharpe, Sortino, volatility, drawdown, total return,
+CAGR, Calmar, turnover) take one curve, shape ``(T,)``, and return a Python ``float``; or a stack of curves,
+shape ``(..., T)`` (the sweep's ``(P, T)``: one row per parameter set), and return an array of shape ``(...)``,
+each element the number the same function gives on that row alone, bit for bit.
 
 Inputs and conventions
 ----------------------
@@ -66,11 +72,14 @@ __all__ = [
     "period_returns",
     "sharpe",
     "sortino",
+    "volatility",
     "drawdown_series",
     "max_drawdown",
     "max_drawdown_duration_s",
     "total_return",
+    "span_years",
     "years_between",
+    "annual_growth",
     "cagr",
     "calmar",
     "traded_notional",
@@ -92,16 +101,26 @@ __all__ = [
 
 SECONDS_PER_YEAR = 365 * 86_400  # crypto: 24/7, 365-day year
 NAN = float("nan")
+# what a curve statistic returns: a float for one curve (T,), an ndarray (...) for a stack of curves (..., T)
+FloatOrArray = Any
 _REL_ZERO_STD = 1e-12  # std below this fraction of |mean| is rounding noise of a constant series: Sharpe NaN
 
 
 # --------------------------------------------------------------------------------------------------- inputs
 
 
-def _as_equity(equity: Any) -> np.ndarray:
+def _out(a: Any) -> FloatOrArray:
+    """A 0-d result as a Python float, anything else as the array."""
+    x = np.asarray(a, dtype=np.float64)
+    return float(x) if x.ndim == 0 else x
+
+
+def _as_equity(equity: Any, *, stack: bool = True) -> np.ndarray:
     e = np.asarray(equity, dtype=np.float64)
-    if e.ndim != 1 or e.size == 0:
-        raise ValueError(f"equity must be a non-empty 1-d array, got shape {e.shape}")
+    if e.ndim == 0 or e.shape[-1] == 0 or (not stack and e.ndim != 1):
+        raise ValueError(
+            f"equity must be a non-empty {'array (..., T)' if stack else '1-d array'}, got shape {e.shape}"
+        )
     if not np.all(np.isfinite(e)) or np.any(e <= 0.0):
         raise ValueError("equity must be finite and strictly positive")
     return e
@@ -116,10 +135,10 @@ def _as_ts(ts: Any, n: int) -> np.ndarray:
     return t
 
 
-def _as_returns(returns: Any) -> np.ndarray:
+def _as_returns(returns: Any, *, stack: bool = True) -> np.ndarray:
     r = np.asarray(returns, dtype=np.float64)
-    if r.ndim != 1:
-        raise ValueError(f"returns must be 1-d, got shape {r.shape}")
+    if r.ndim == 0 or (not stack and r.ndim != 1):
+        raise ValueError(f"returns must be {'an array (..., T)' if stack else '1-d'}, got shape {r.shape}")
     return r
 
 
@@ -154,45 +173,71 @@ def infer_period_s(ts: Any) -> float:
 
 
 def period_returns(equity: Any) -> np.ndarray:
-    """Simple period returns ``equity[1:] / equity[:-1] - 1`` (fractions, length n-1).
+    """Simple period returns ``equity[..., 1:] / equity[..., :-1] - 1`` (fractions, one fewer along the last axis).
 
     >>> period_returns([100.0, 110.0, 99.0]).round(12).tolist()
     [0.1, -0.1]
     """
     e = _as_equity(equity)
-    return e[1:] / e[:-1] - 1.0
+    return e[..., 1:] / e[..., :-1] - 1.0
 
 
-def _sharpe_from_moments(n: int, mean: float, std: float, ppy: float) -> float:
-    if n < 2 or not std > 0 or std <= _REL_ZERO_STD * abs(mean):
-        return NAN
-    return float(mean / std * math.sqrt(ppy))
+def _sharpe_from_moments(n: int, mean: Any, std: Any, ppy: float) -> FloatOrArray:
+    # shared by the batch function and the streaming tracker: the one Sharpe formula
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    if n < 2:
+        return _out(np.full(mean.shape, NAN))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (std > 0) & ~(std <= _REL_ZERO_STD * np.abs(mean))
+        return _out(np.where(ok, mean / std * math.sqrt(ppy), NAN))
 
 
-def sharpe(returns: Any, periods_per_year: float) -> float:
-    """Annualised Sharpe ratio ``mean(r)/std(r, ddof=1)*sqrt(periods_per_year)``, risk-free 0; NaN if undefined.
+def sharpe(returns: Any, periods_per_year: float) -> FloatOrArray:
+    """Annualised Sharpe ratio ``mean(r)/std(r, ddof=1)*sqrt(periods_per_year)`` along the last axis, risk-free 0;
+    NaN if undefined.
 
     >>> round(sharpe(np.array([0.01, -0.005, 0.02]), 365.0), 6)
     12.652578
     >>> sharpe(np.zeros(5), 365.0)
     nan
+    >>> sharpe(np.array([[0.01, -0.005, 0.02], [0.0, 0.0, 0.0]]), 365.0).round(6).tolist()
+    [12.652578, nan]
     """
     r = _as_returns(returns)
-    if r.size < 2:
-        return NAN
-    return _sharpe_from_moments(r.size, float(r.mean()), float(r.std(ddof=1)), periods_per_year)
+    n = r.shape[-1]
+    if n < 2:
+        return _out(np.full(r.shape[:-1], NAN))
+    return _sharpe_from_moments(n, r.mean(axis=-1), r.std(axis=-1, ddof=1), periods_per_year)
 
 
-def _sortino_from_moments(n: int, mean: float, downside_sq_sum: float, ppy: float) -> float:
+def volatility(returns: Any, periods_per_year: float) -> FloatOrArray:
+    """Annualised volatility ``std(r, ddof=1)*sqrt(periods_per_year)`` along the last axis (fraction); NaN with
+    fewer than 2 returns.
+
+    >>> round(volatility(np.array([0.01, -0.01]), 4.0), 6)
+    0.028284
+    """
+    r = _as_returns(returns)
+    if r.shape[-1] < 2:
+        return _out(np.full(r.shape[:-1], NAN))
+    return _out(r.std(axis=-1, ddof=1) * math.sqrt(periods_per_year))
+
+
+def _sortino_from_moments(n: int, mean: Any, downside_sq_sum: Any, ppy: float) -> FloatOrArray:
     # a downside deviation below this fraction of |mean| is rounding noise (a "loss" of -2e-16 from dividing
     # equal equities), not a loss: NaN as without losses, the same rule as Sharpe's
-    if n < 1 or not downside_sq_sum > 0 or math.sqrt(downside_sq_sum / n) <= _REL_ZERO_STD * abs(mean):
-        return NAN
-    return float(mean / math.sqrt(downside_sq_sum / n) * math.sqrt(ppy))
+    mean, dss = np.asarray(mean, dtype=np.float64), np.asarray(downside_sq_sum, dtype=np.float64)
+    if n < 1:
+        return _out(np.full(mean.shape, NAN))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.sqrt(dss / n)
+        ok = (dss > 0) & ~(dd <= _REL_ZERO_STD * np.abs(mean))
+        return _out(np.where(ok, mean / dd * math.sqrt(ppy), NAN))
 
 
-def sortino(returns: Any, periods_per_year: float) -> float:
-    """Annualised Sortino ratio ``mean(r)/sqrt(mean(min(r,0)^2))*sqrt(periods_per_year)``; NaN without losses.
+def sortino(returns: Any, periods_per_year: float) -> FloatOrArray:
+    """Annualised Sortino ratio ``mean(r)/sqrt(mean(min(r,0)^2))*sqrt(periods_per_year)`` along the last axis;
+    NaN without losses.
 
     >>> round(sortino(np.array([0.02, -0.01, 0.01, -0.02]), 365.0), 6)
     0.0
@@ -200,33 +245,37 @@ def sortino(returns: Any, periods_per_year: float) -> float:
     1.414214
     """
     r = _as_returns(returns)
-    if r.size == 0:
-        return NAN
+    n = r.shape[-1]
+    if n == 0:
+        return _out(np.full(r.shape[:-1], NAN))
     d = np.minimum(r, 0.0)
-    return _sortino_from_moments(r.size, float(r.mean()), float(np.dot(d, d)), periods_per_year)
+    return _sortino_from_moments(n, r.mean(axis=-1), np.vecdot(d, d), periods_per_year)
 
 
 # ------------------------------------------------------------------------------------------------ drawdown
 
 
 def drawdown_series(equity: Any) -> np.ndarray:
-    """Drawdown below the running peak, ``(peak - equity) / peak``, positive fractions in ``[0, 1)``.
+    """Drawdown below the running peak along the last axis, ``(peak - equity) / peak``, positive fractions in
+    ``[0, 1)``.
 
     >>> drawdown_series([100.0, 110.0, 99.0, 120.0]).tolist()
     [0.0, 0.0, 0.1, 0.0]
     """
     e = _as_equity(equity)
-    peak = np.maximum.accumulate(e)
+    peak = np.maximum.accumulate(e, axis=-1)
     return (peak - e) / peak
 
 
-def max_drawdown(equity: Any) -> float:
-    """Largest drawdown as a positive fraction of the running peak (0.23 = 23 %).
+def max_drawdown(equity: Any) -> FloatOrArray:
+    """Largest drawdown along the last axis as a positive fraction of the running peak (0.23 = 23 %).
 
     >>> max_drawdown([100.0, 110.0, 99.0, 120.0])
     0.1
+    >>> max_drawdown([[100.0, 110.0, 99.0, 120.0], [100.0, 50.0, 60.0, 70.0]]).tolist()
+    [0.1, 0.5]
     """
-    return float(drawdown_series(equity).max())
+    return _out(drawdown_series(equity).max(axis=-1))
 
 
 def max_drawdown_duration_s(ts: Any, equity: Any) -> float:
@@ -235,7 +284,7 @@ def max_drawdown_duration_s(ts: Any, equity: Any) -> float:
     >>> max_drawdown_duration_s(np.array([0, 10, 20, 30, 40]) * NS_PER_S, [100.0, 90.0, 95.0, 100.0, 99.0])
     30.0
     """
-    e = _as_equity(equity)
+    e = _as_equity(equity, stack=False)
     t = _as_ts(ts, e.size)
     is_high = e >= np.maximum.accumulate(e)  # at (or tied with) the running peak
     last_high = np.maximum.accumulate(np.where(is_high, np.arange(e.size), 0))
@@ -249,14 +298,23 @@ def max_drawdown_duration_s(ts: Any, equity: Any) -> float:
 # ----------------------------------------------------------------------------------------- growth & costs
 
 
-def total_return(equity: Any) -> float:
-    """``equity[-1] / equity[0] - 1`` (fraction).
+def total_return(equity: Any) -> FloatOrArray:
+    """``equity[..., -1] / equity[..., 0] - 1`` (fraction).
 
     >>> round(total_return([100.0, 90.0, 125.0]), 12)
     0.25
     """
     e = _as_equity(equity)
-    return float(e[-1] / e[0] - 1.0)
+    return _out(e[..., -1] / e[..., 0] - 1.0)
+
+
+def span_years(n_periods: int, period_s: float) -> float:
+    """Span in 365-day years of ``n_periods`` bars of ``period_s`` seconds (a curve of T marks spans T - 1 bars).
+
+    >>> span_years(730, 43_200)
+    1.0
+    """
+    return n_periods * period_s / SECONDS_PER_YEAR
 
 
 def years_between(ts_first_ns: int, ts_last_ns: int) -> float:
@@ -268,31 +326,42 @@ def years_between(ts_first_ns: int, ts_last_ns: int) -> float:
     return (int(ts_last_ns) - int(ts_first_ns)) / NS_PER_S / SECONDS_PER_YEAR
 
 
-def cagr(ts: Any, equity: Any) -> float:
-    """Compound annual growth rate ``(E_last/E_first)^(1/years) - 1`` (fraction); NaN for a zero time span.
+def annual_growth(growth: Any, years: float) -> FloatOrArray:
+    """Compound annual growth rate of a growth factor ``E_last/E_first`` over ``years``:
+    ``growth^(1/years) - 1`` (fraction, computed as ``expm1(log(growth) / years)``); NaN for a zero span.
+
+    >>> round(annual_growth(1.21, 2.0), 12)
+    0.1
+    """
+    g = np.asarray(growth, dtype=np.float64)
+    if not years > 0:
+        return _out(np.full(g.shape, NAN))
+    with np.errstate(over="ignore"):
+        return _out(np.expm1(np.log(g) / years))
+
+
+def cagr(ts: Any, equity: Any) -> FloatOrArray:
+    """Compound annual growth rate ``(E_last/E_first)^(1/years) - 1`` along the last axis (fraction), ``years``
+    from the first to the last ``ts``; NaN for a zero time span.
 
     >>> year = 365 * 86_400 * NS_PER_S
     >>> round(cagr(np.array([0, year, 2 * year]), [100.0, 130.0, 121.0]), 12)
     0.1
     """
     e = _as_equity(equity)
-    t = _as_ts(ts, e.size)
-    years = years_between(t[0], t[-1])
-    if not years > 0:
-        return NAN
-    with np.errstate(over="ignore"):
-        return float(np.expm1(math.log(e[-1] / e[0]) / years))
+    t = _as_ts(ts, e.shape[-1])
+    return annual_growth(e[..., -1] / e[..., 0], years_between(t[0], t[-1]))
 
 
-def calmar(cagr_frac: float, max_drawdown_frac: float) -> float:
-    """``CAGR / max drawdown``; NaN when the max drawdown is 0 or either input is NaN.
+def calmar(cagr_frac: Any, max_drawdown_frac: Any) -> FloatOrArray:
+    """``CAGR / max drawdown`` (elementwise); NaN when the max drawdown is 0 or either input is NaN.
 
     >>> calmar(0.3, 0.15)
     2.0
     """
-    if not max_drawdown_frac > 0 or math.isnan(cagr_frac):
-        return NAN
-    return float(cagr_frac / max_drawdown_frac)
+    c, m = np.asarray(cagr_frac, dtype=np.float64), np.asarray(max_drawdown_frac, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(m > 0, c / m, NAN))
 
 
 def _get(fill: Any, name: str) -> Any:
@@ -315,15 +384,18 @@ def traded_notional(fills: Iterable[Any]) -> tuple[float, float]:
     return notional, fees
 
 
-def turnover(notional_quote: float, mean_equity_quote: float, years: float) -> float:
-    """Turnover per year: ``traded notional / mean equity / years``; NaN for a zero span.
+def turnover(notional_quote: Any, mean_equity_quote: Any, years: float) -> FloatOrArray:
+    """Turnover per year: ``traded notional / mean equity / years`` (elementwise); NaN for a zero span or a mean
+    equity that is not positive.
 
     >>> turnover(2_400.0, 100.0, 2.0)
     12.0
     """
-    if not years > 0 or not mean_equity_quote > 0:
-        return NAN
-    return float(notional_quote / mean_equity_quote / years)
+    n, m = np.asarray(notional_quote, dtype=np.float64), np.asarray(mean_equity_quote, dtype=np.float64)
+    if not years > 0:
+        return _out(np.full(np.broadcast(n, m).shape, NAN))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(m > 0, n / m / years, NAN))
 
 
 def hit_rate(trade_pnls: Sequence[float] | np.ndarray) -> float:
@@ -347,7 +419,7 @@ def var_breach_count(returns: Any, var_forecasts: Any) -> tuple[int, int]:
     >>> var_breach_count([-0.03, 0.01, -0.02, -0.05], [-0.02, -0.02, -0.02, float("nan")])
     (3, 1)
     """
-    r = _as_returns(returns)
+    r = _as_returns(returns, stack=False)
     v = np.asarray(var_forecasts, dtype=np.float64)
     if r.shape != v.shape:
         raise ValueError(f"returns {r.shape} and VaR forecasts {v.shape} differ in shape")
@@ -366,7 +438,7 @@ def rolling_sharpe_vol(returns: Any, window: int, periods_per_year: float) -> tu
     >>> round(float(s[2]), 6), bool(np.isnan(s[1])), round(float(v[3]), 6)
     (12.652578, True, 0.252735)
     """
-    r = _as_returns(returns)
+    r = _as_returns(returns, stack=False)
     w = int(window)
     if w < 2:
         raise ValueError(f"window must be >= 2, got {window}")
@@ -397,7 +469,7 @@ def drawdown_periods(ts: Any, equity: Any, top: int = 5) -> list[dict[str, Any]]
     >>> [(r["start_ts"] // NS_PER_S, r["trough_ts"] // NS_PER_S, r["end_ts"], r["depth"]) for r in rows]
     [(2, 3, None, 0.2), (0, 1, 2000000000, 0.1)]
     """
-    e = _as_equity(equity)
+    e = _as_equity(equity, stack=False)
     t = _as_ts(ts, e.size)
     dd = drawdown_series(e)
     out: list[dict[str, Any]] = []
@@ -436,7 +508,7 @@ def calendar_returns(ts: Any, equity: Any, period: str = "month") -> list[tuple[
     >>> [(y, m, round(r, 6)) for y, m, r in calendar_returns(ts, [100.0, 110.0, 99.0, 121.0])]
     [(1970, 1, 0.1), (1970, 2, -0.1), (1970, 3, 0.222222)]
     """
-    e = _as_equity(equity)
+    e = _as_equity(equity, stack=False)
     t = _as_ts(ts, e.size)
     if period not in ("month", "year"):
         raise ValueError(f"period must be 'month' or 'year', got {period!r}")
@@ -460,7 +532,7 @@ def skew_kurtosis(returns: Any) -> tuple[float, float]:
     >>> [round(x, 6) for x in skew_kurtosis(np.array([0.0, 0.0, 0.0, 1.0]))]
     [1.154701, -0.666667]
     """
-    r = _as_returns(returns)
+    r = _as_returns(returns, stack=False)
     if r.size < 3:
         return NAN, NAN
     d = r - r.mean()
@@ -484,7 +556,7 @@ def probabilistic_sharpe(returns: Any, benchmark_sr: float = 0.0) -> float:
     >>> round(probabilistic_sharpe(r), 4)
     0.8821
     """
-    r = _as_returns(returns)
+    r = _as_returns(returns, stack=False)
     if r.size < 3:
         return NAN
     sd = float(r.std(ddof=1))
@@ -575,15 +647,14 @@ def summarize(
     >>> s["sharpe"], s["max_drawdown_frac"], s["period_s"]
     (nan, 0.0, 1.0)
     """
-    e = _as_equity(equity)
+    e = _as_equity(equity, stack=False)
     t = _as_ts(ts, e.size)
     p_s = float(period_s) if period_s is not None else infer_period_s(t)
     ppy = periods_per_year(p_s) if p_s == p_s else NAN
-    r = e[1:] / e[:-1] - 1.0
+    r = period_returns(e)
     years = years_between(t[0], t[-1])
     mdd = max_drawdown(e)
     growth = cagr(t, e)
-    std = float(r.std(ddof=1)) if r.size >= 2 else NAN
 
     fill_list = list(fills) if fills is not None else []
     notional, fees = traded_notional(fill_list)
@@ -605,10 +676,10 @@ def summarize(
         "start_equity_quote": float(e[0]),
         "end_equity_quote": float(e[-1]),
         "peak_equity_quote": float(e.max()),
-        "total_return_frac": float(e[-1] / e[0] - 1.0),
+        "total_return_frac": total_return(e),
         "cagr_frac": growth,
         "mean_return_frac": float(r.mean()) if r.size else NAN,
-        "volatility_ann_frac": std * math.sqrt(ppy) if r.size >= 2 else NAN,
+        "volatility_ann_frac": volatility(r, ppy),
         "sharpe": sharpe(r, ppy) if ppy == ppy else NAN,
         "sortino": sortino(r, ppy) if ppy == ppy else NAN,
         "max_drawdown_frac": mdd,

@@ -57,7 +57,13 @@ from operators.features import CORE_V1, compute_features_array  # noqa: E402
 from operators.models import Scorer, ScorerConfig, TrainConfig, cross_validate, train_lightgbm  # noqa: E402
 from operators.models.dataset import DEFAULT_EXCLUDED  # noqa: E402
 from operators.orchestrator import Orchestrator  # noqa: E402
-from operators.performance import deflated_sharpe, probabilistic_sharpe  # noqa: E402
+from operators.performance import (  # noqa: E402
+    deflated_sharpe,
+    period_returns,
+    probabilistic_sharpe,
+    span_years,
+    turnover,
+)
 from operators.strategies import (
     EmaSpreadTrend,
     MLScoreThreshold,
@@ -351,15 +357,15 @@ def main(max_bars: int | None = None) -> dict:
     curves = {}
     period_rets: dict[str, np.ndarray] = {}
     for name, segs in oos.items():
-        r = np.concatenate([s[1:] / s[:-1] - 1 for s in segs])
+        r = np.concatenate([period_returns(s) for s in segs])
         eq = 2 * CFG.capital * np.concatenate([[1.0], np.cumprod(1 + r)])
         st = {k: float(v[0]) for k, v in equity_stats(eq[None, :], 1800).items()}
-        years = r.size * 1800 / (365 * 86_400)
+        years = span_years(r.size, 1800)
         c = costs[name]  # each fold's simulation starts from CFG.capital per symbol: per-year figures of that capital
         st.update(
             fills=c["fills"],
-            fees_frac_per_year=c["fees"] / (2 * CFG.capital) / years,
-            turnover_per_year=c["notional"] / (2 * CFG.capital) / years,
+            fees_frac_per_year=turnover(c["fees"], 2 * CFG.capital, years),  # fees a year per unit of capital
+            turnover_per_year=turnover(c["notional"], 2 * CFG.capital, years),
         )
         rows.append({"strategy": name, **st})
         period_rets[name] = r

@@ -470,3 +470,32 @@ def test_the_real_curves_are_not_degenerate():
     assert max_drawdown(c["BTC 30m"][1]) > 0.8 and max_drawdown(c["ETH 30m"][1]) > 0.9
     assert max_drawdown(c["BTC daily"][1]) > 0.8 and max_drawdown(c["ETH short 30m"][1]) > 0.7
     assert total_return(c["ETH 30m"][1]) < 0 < total_return(c["ETH short 30m"][1])  # a losing and a winning curve
+
+
+def test_curve_statistics_along_the_last_axis_equal_each_row_alone_bit_for_bit():
+    """A stack of curves (the sweep's parameter sets) gives, row by row, exactly the numbers of one curve alone:
+    the sweep, the report and the walk-forward share one implementation."""
+    ts, btc = _real_curve("BTC")
+    _, eth = _real_curve("ETH")
+    n = min(btc.size, eth.size)
+    stack = np.vstack([btc[:n], eth[:n], btc[:n][::-1], np.full(n, 100.0)])
+    r = perf.period_returns(stack)
+    ppy = 17_520.0
+    stats = {
+        "sharpe": lambda x: perf.sharpe(perf.period_returns(x), ppy),
+        "sortino": lambda x: perf.sortino(perf.period_returns(x), ppy),
+        "volatility": lambda x: perf.volatility(perf.period_returns(x), ppy),
+        "max_drawdown": perf.max_drawdown,
+        "total_return": perf.total_return,
+        "cagr": lambda x: perf.cagr(ts[:n], x),
+    }
+    for name, f in stats.items():
+        whole = f(stack)
+        assert isinstance(whole, np.ndarray) and whole.shape == (4,), name
+        for i in range(4):
+            alone = f(stack[i])
+            assert isinstance(alone, float), name
+            assert whole[i] == alone or (math.isnan(alone) and math.isnan(whole[i])), (name, i)
+    assert np.array_equal(perf.drawdown_series(stack)[1], perf.drawdown_series(stack[1]))
+    assert r.shape == (4, n - 1) and np.array_equal(r[2], perf.period_returns(stack[2]))
+    assert math.isnan(perf.sharpe(r, ppy)[3])  # the flat row: NaN, as alone
