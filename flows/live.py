@@ -6,8 +6,8 @@ Every output carries a deterministic id, so what a recovered run re-emits is ded
 stores (primary keys, ReplacingMergeTree) and by order consumers (by ``order_id``).
 
 Scale-out: N processes of ``levibot run --live --processes N --process-id i`` form one Bytewax
-cluster (addresses ``127.0.0.1:<base_port + i>`` by default); Kafka partitions are spread over
-them. Embedded ClickHouse (chDB) is one process's; a cluster writes to a ClickHouse server, or
+cluster (addresses ``127.0.0.1:<base_port + i>`` by default); each process reads the ticks partitions whose state
+it holds, so a symbol's per-tick work stays on one process (``flows.cluster``, docs/flow.md). Embedded ClickHouse (chDB) is one process's; a cluster writes to a ClickHouse server, or
 each process to its own chDB path (``{process}`` in the DSN is replaced by the process id).
 
 Outages: every sink goes through ``connectors.resilience`` (retries with backoff and jitter, a circuit breaker per
@@ -49,6 +49,7 @@ from connectors.resilience import (
     RetryPolicy,
     SinkResilience,
 )
+from flows.cluster import PLAIN, LocalPartitions, Routing, check_layout
 from flows.settings import MissingSecrets, Settings, require_secrets
 from flows.trading import Outputs, build_trading_flow
 from operators.features import CORE_V1
@@ -311,8 +312,11 @@ def run_live(
 
         collector = LiveRunCollector(cfg.decision_resolution_s, s.topic("signals"))
         collector.attach(outputs)
+    # a cluster's state keys put each ticks partition's split and symbols on the process that reads it
+    # (flows.cluster; one process keeps the plain keys)
+    routing = Routing(len(ticks.list_parts())) if processes > 1 else None
     flow = build_trading_flow(
-        ticks,
+        LocalPartitions(ticks, routing, process_id, processes) if routing is not None else ticks,
         outputs,
         cfg,
         signals_source=sig,
@@ -322,9 +326,15 @@ def run_live(
         flush_at_eof=until_end,
         models=models,
         metrics=fm,
+        routing=routing,
     )
     recovery = None
     if recovery_dir is not None:
+        try:  # snapshots of the other key layout would resume into keys this run never uses
+            check_layout(recovery_dir, routing.layout if routing is not None else PLAIN)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         fm.mark_start(any(recovery_dir.glob("part-*.sqlite3")))
         init_recovery(recovery_dir, max(1, processes))
         recovery = RecoveryConfig(str(recovery_dir))

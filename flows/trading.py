@@ -29,6 +29,8 @@ from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 
+from flows.cluster import Routing
+
 from operators.account.stage import AccountStage
 from operators.control import audit_event, refusal_alert, verify
 from operators.messages import Emitted, TickBatch, TickRecord
@@ -159,10 +161,11 @@ class _Splitter:
 
 
 def _split(
-    cfg: PipelineConfig, emit_accepted: bool = False
+    cfg: PipelineConfig, emit_accepted: bool = False, key_of: Callable[[str], str] | None = None
 ) -> Callable[[_Splitter | None, Any], tuple[_Splitter, list]]:
     """The ``split`` step. With ``emit_accepted`` it also emits ``(None, ("accepted", ticks))``: the batch's ticks the
-    input policy accepted, in arrival order (the whole columnar batch when none was refused), for the tick stores."""
+    input policy accepted, in arrival order (the whole columnar batch when none was refused), for the tick stores.
+    ``key_of`` gives a symbol's key in the signal step (the symbol itself without it; see ``flows.cluster``)."""
     lateness_ns = int(cfg.allowed_lateness_s * NS)
     skew_ns = int(cfg.max_future_skew_s * NS)
     window_ns = int(cfg.dedupe_window_s * NS)
@@ -314,18 +317,18 @@ def _split(
         top = st.watermark
         if top is not None:  # forget trade ids that left the window (or beyond the cap)
             st.forget(top - window_ns, cap)
-        for sym in groups:
-            if sym not in st.symbols:
-                st.symbols.append(sym)
+        known = set(st.symbols)  # one set per batch, not a scan of the list per symbol of the batch
+        st.symbols.extend(sym for sym in groups if sym not in known)
         rx = batch.received_ns
+        k = key_of if key_of is not None else str
         out: list = [
-            (sym, ("ticks", g, top, rx, (batch.topic, batch.partition, None)))
+            (k(sym), ("ticks", g, top, rx, (batch.topic, batch.partition, None)))
             if isinstance(g, TickBatch)
-            else (sym, ("ticks", g[0], top, rx, (batch.topic, batch.partition, g[1])))
+            else (k(sym), ("ticks", g[0], top, rx, (batch.topic, batch.partition, g[1])))
             for sym, g in groups.items()
         ]
         if top is not None:
-            out.extend((sym, ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
+            out.extend((k(sym), ("ticks", (), top, rx, None)) for sym in st.symbols if sym not in groups)
         if refused:
             out.append((None, ("dead", [d for _, d in refused])))
         if emit_accepted and accepted is not None and len(accepted):
@@ -335,10 +338,49 @@ def _split(
     return step
 
 
-def _signals(
-    cfg: PipelineConfig, models: Any | None
-) -> Callable[[SignalStage | None, Any], tuple[SignalStage, Emitted]]:
-    def step(state: SignalStage | None, item: Any) -> tuple[SignalStage, Emitted]:
+class _StageState:
+    """The ``signals`` step's state: one symbol's :class:`SignalStage`, or its pickled bytes (a snapshot).
+
+    Bytewax snapshots a ``stateful_map`` state with ``copy.deepcopy`` at every epoch, for every symbol that had an
+    item in it (with many symbols, every one of them: the idle ones get the watermark). A deep copy of a stage
+    took ~10 ms, its pickled bytes ~2 ms and a few KiB instead of a copy of the whole object graph; so the copy is
+    the bytes, and a state resumed from them is unpickled at its first item. Pickling and unpickling go through the
+    same ``__getstate__``/``__setstate__`` as a deep copy, so a resumed stage is the same."""
+
+    __slots__ = ("stage", "frozen")
+
+    def __init__(self, stage: SignalStage | None = None, frozen: bytes | None = None) -> None:
+        self.stage, self.frozen = stage, frozen
+
+    def get(self) -> SignalStage:
+        if self.stage is None:
+            self.stage = pickle.loads(cast(bytes, self.frozen))
+            self.frozen = None
+        return self.stage
+
+    def _bytes(self) -> bytes:
+        if self.stage is None:
+            return cast(bytes, self.frozen)
+        return pickle.dumps(self.stage, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __deepcopy__(self, memo: dict) -> "_StageState":
+        return _StageState(frozen=self._bytes())
+
+    def __reduce__(self) -> tuple:
+        return (_StageState, (None, self._bytes()))
+
+
+def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[Any, Any], tuple[_StageState, Emitted]]:
+    def step(state: Any, item: Any) -> tuple[_StageState, Emitted]:
+        # the state is a _StageState, or a SignalStage resumed from a snapshot taken before _StageState existed
+        if state is None or isinstance(state, _StageState):
+            held = state
+        else:
+            held = _StageState(state)
+        p, out = stage_step(held.get() if held is not None else None, item)
+        return (held if held is not None else _StageState(p)), out
+
+    def stage_step(state: SignalStage | None, item: Any) -> tuple[SignalStage, Emitted]:
         if item[0] == "pin":  # ("pin", symbol, version or None): a verified pin_model / unpin_model
             p = state if state is not None else SignalStage(item[1], cfg)
             p.pin_model(item[2])
@@ -464,6 +506,7 @@ def build_trading_flow(
     metrics: Any | None = None,
     flush_at_eof: bool = True,
     name: str = "levibot-trading",
+    routing: Routing | None = None,
 ) -> Dataflow:
     """Wire the trading flow from a source of :class:`~connectors.kafka.source.EventBatch` items.
 
@@ -475,6 +518,8 @@ def build_trading_flow(
     with the size of every input batch; ``on_orders`` with every account output that holds orders, right as it
     leaves the account step (decision-latency measurement). ``models`` is a model source
     (``connectors.model_registry.ChampionWatcher``) for hot reload; ``metrics`` a ``connectors.metrics.FlowMetrics``.
+    ``routing`` (a cluster's, ``flows.cluster.Routing``) chooses the partitions' and symbols' state keys so that a
+    partition's ticks stay on the process that reads it; without it the keys are the names themselves.
     """
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
@@ -486,10 +531,18 @@ def build_trading_flow(
     # and a re-keying would be three (decision latency, docs/performance.md)
     dead = op.flat_map_batch("decode_dead", batches, lambda bs: [b.dead for b in bs if b.dead])
 
-    keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
+    if routing is None:
+        sym_key: Callable[[str], str] = str
+        sym_name: Callable[[str], str] = str
+        keyed = op.key_on("by_partition", batches, lambda b: f"{b.topic}/{b.partition}")
+    else:  # routed keys: a partition's split and its symbols' signal stages on the worker that reads it
+        sym_key, sym_name = routing.symbol_key, routing.name
+        keyed = op.key_on("by_partition", batches, lambda b: routing.partition_key(b.topic, b.partition))
     tick_stores = bool(outputs.ticks or outputs.tick_rows)
     # (partition, (symbol, item)) for the signal stages, (partition, (None, ("dead" | "accepted", ...))) else
-    split = op.stateful_flat_map("split", keyed, _split(cfg, emit_accepted=tick_stores))
+    split = op.stateful_flat_map(
+        "split", keyed, _split(cfg, emit_accepted=tick_stores, key_of=sym_key if routing is not None else None)
+    )
     # the tick stores get exactly the ticks the input policy accepted (not the unknown symbols, the far-future
     # ticks, the duplicates it dead-letters)
     if tick_stores:
@@ -512,7 +565,9 @@ def build_trading_flow(
             "ticks_and_signals",
             by_symbol,
             op.map_value(
-                "signal_items", op.key_on("sig_key", sig_items, lambda kv: kv[0]), lambda kv: ("signals", kv[1])
+                "signal_items",
+                op.key_on("sig_key", sig_items, lambda kv: sym_key(kv[0])),
+                lambda kv: ("signals", kv[1]),
             ),
         )
     checked = None
@@ -522,11 +577,13 @@ def build_trading_flow(
             ctl = op.inspect("metrics_control", ctl, lambda _s, b: metrics.observe_batch(b))
         checked = op.map("verify_control", ctl, _verify_control(cfg, control_keys or {}, models))
         pins = op.flat_map("model_pins", checked, lambda r: _model_pins(cfg, r[0]))
-        by_symbol = op.merge("ticks_and_pins", by_symbol, op.key_on("pin_key", pins, lambda item: item[1]))
+        by_symbol = op.merge("ticks_and_pins", by_symbol, op.key_on("pin_key", pins, lambda item: sym_key(item[1])))
     # heartbeats go only to symbols the partition has seen, so the stage state always exists for them
     sig_out = op.stateful_map("signals", by_symbol, _signals(cfg, models))
     if metrics is not None:  # bars, features, scores, late ticks, latencies
-        sig_out = op.inspect("metrics_signals_out", sig_out, lambda _s, kv: metrics.observe_emitted(kv[0], kv[1]))
+        sig_out = op.inspect(
+            "metrics_signals_out", sig_out, lambda _s, kv: metrics.observe_emitted(sym_name(kv[0]), kv[1])
+        )
     # the signal stages' outputs without their keys, for the sinks that take them (built only for those)
     sem: Any = (
         op.key_rm("signals_emitted", sig_out)
