@@ -1,4 +1,4 @@
-"""connectors/metrics.py, connectors/logging.py and connectors/tracing.py against real objects, a real HTTP scrape,
+"""connectors/metrics/, connectors/logging.py and connectors/tracing.py against real objects, a real HTTP scrape,
 a real Bytewax recovery store, real Kafka and a real OTLP/HTTP receiver."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the rule from a real condition.
 
 Sources, all read, none hand-maintained here: the rules (``deploy/prometheus/rules/*.rules.yml``; recording rules are
 expanded into the metrics they read), the code (every ``.py`` under ``connectors/``, ``flows/``, ``operators/``: a
-function that uses the metric's attribute of ``connectors.metrics.LevibotMetrics``, e.g. ``m.kill_switch_engaged``), and ``INDUCED`` in ``tests/test_alerts_live.py`` (alert -> the condition the
+function that uses the metric's attribute of ``connectors.metrics.catalogue.LevibotMetrics``, e.g. ``m.kill_switch_engaged``), and ``INDUCED`` in ``tests/test_alerts_live.py`` (alert -> the condition the
 test induces). ``tests/test_alerts_live.py`` checks that the table is current.
 """
 
@@ -115,8 +115,10 @@ def table() -> str:
                 continue
             base = n[len("levibot_") :]
             if n not in declared:
-                raise SystemExit(f"{r['alert']}: {n} is not declared in connectors/metrics.py")
-            sites = [s for s in code.get(base, []) if not s.startswith("connectors/metrics.py:LevibotMetrics")]
+                raise SystemExit(f"{r['alert']}: {n} is not declared in connectors/metrics/catalogue.py")
+            sites = [
+                s for s in code.get(base, []) if not s.startswith("connectors/metrics/catalogue.py:LevibotMetrics")
+            ]
             if not sites:
                 raise SystemExit(f"{r['alert']}: no code sets {n}")
             where += [f"`{s}`" for s in sites if f"`{s}`" not in where]
