@@ -31,10 +31,10 @@ DEAD_LETTER_RAW_MAX_BYTES = 256 * 1024
 # Field types (constraints are enforced on decode and exported to JSON Schema)
 
 
-def _pattern(pattern: str, **kw: object) -> Meta:
+def _pattern(pattern: str, *, description: str | None = None, max_length: int | None = None) -> Meta:
     """``Meta`` enforcing ``pattern`` on decode. msgspec uses ``re.search``, where ``$`` also matches before a
     trailing newline, so the enforced regex gets ``(?!\\n)`` (``schemas.export`` removes it from the JSON Schema)."""
-    return Meta(pattern=pattern + "(?!\n)", **kw)  # type: ignore[arg-type]
+    return Meta(pattern=pattern + "(?!\n)", description=description, max_length=max_length)
 
 
 # Symbols and Tick's trade_id/venue are checked in __post_init__ (cached, ~20x cheaper than msgspec's per-value

@@ -36,7 +36,7 @@ CONTROL_ACTIONS: dict[str, str] = {
 ControlParam = Annotated[str, Meta(max_length=256)] | float | int | bool
 
 
-class ControlCommand(Event, tag="control_command", kw_only=True):
+class ControlCommand(Event, tag="control_command", frozen=True, kw_only=True):
     """An operator command (``control`` topic, compacted by :attr:`compaction_key`).
 
     ``scope``: ``account:<name>``, ``symbol:<symbol>`` or ``strategy:<name>``; ``action`` one of
@@ -81,7 +81,7 @@ class ControlCommand(Event, tag="control_command", kw_only=True):
         return f"{self.scope}/{slot}"
 
 
-class AuditEvent(Event, tag="audit_event", kw_only=True):
+class AuditEvent(Event, tag="audit_event", frozen=True, kw_only=True):
     """One entry of the append-only audit trail (``audit`` topic, PostgreSQL ``audit`` table): who did what, when,
     with which result. ``actor`` an operator, API key id or ``flow``; ``action`` the command's action or the API
     route; ``result``: ``applied`` (took effect), ``refused`` (invalid or badly signed), ``denied`` (not allowed),

@@ -30,7 +30,7 @@ from .base import (
 )
 
 
-class Tick(Event, tag="tick", kw_only=True):
+class Tick(Event, tag="tick", frozen=True, kw_only=True):
     """One trade. ``ts`` ns UTC; ``price`` quote/base, finite > 0; ``qty`` base units, finite >= 0.
 
     ``trade_id`` is unique per (venue, symbol) and deterministic (replays re-emit the same id);
@@ -66,7 +66,7 @@ class Tick(Event, tag="tick", kw_only=True):
             _id(tid, "trade_id")
 
 
-class Bar(Event, tag="bar", kw_only=True):
+class Bar(Event, tag="bar", frozen=True, kw_only=True):
     """OHLCV bar. ``ts`` is the bar *open* time (ns UTC); the bar covers ``[ts, ts + resolution_s * 1e9)``.
 
     Prices in quote/base (finite > 0, ``low <= open, close <= high``, ``vwap`` within ``[low, high]`` up to float

@@ -22,7 +22,7 @@ from .base import (
 )
 
 
-class Alert(Event, tag="alert", kw_only=True):
+class Alert(Event, tag="alert", frozen=True, kw_only=True):
     """Something a human should know. ``dedupe_key`` groups repeats (the dispatcher sends one per key per
     window); ``labels`` max 32 pairs (keys machine names, values max 256 chars); ``message`` max 4096 chars;
     ``ts`` ns UTC."""
@@ -41,7 +41,7 @@ class Alert(Event, tag="alert", kw_only=True):
         _version(1, self.schema_version)
 
 
-class DeadLetter(Event, tag="dead_letter", kw_only=True):
+class DeadLetter(Event, tag="dead_letter", frozen=True, kw_only=True):
     """An input a stage rejected, kept for inspection and replay.
 
     ``partition``/``offset``: Kafka coordinates of the input (-1 when unknown; non-Kafka sources put the record

@@ -26,7 +26,7 @@ from .base import (
 )
 
 
-class Signal(Event, tag="signal", kw_only=True):
+class Signal(Event, tag="signal", frozen=True, kw_only=True):
     """A trading signal parsed from a Telegram message.
 
     ``id`` is deterministic from the source (chat, message); an *edit* of the message keeps ``id`` and bumps
@@ -82,7 +82,7 @@ class Signal(Event, tag="signal", kw_only=True):
 FEATURES_MAX = 512
 
 
-class FeatureVector(Event, tag="feature_vector", kw_only=True):
+class FeatureVector(Event, tag="feature_vector", frozen=True, kw_only=True):
     """Features of one symbol at the end of a window. ``ts`` is the window *end* (ns UTC).
 
     ``names[i]`` labels ``values[i]`` (same length, 1..512, unique names); values are finite — a feature that
@@ -120,7 +120,7 @@ class FeatureVector(Event, tag="feature_vector", kw_only=True):
         return dict(zip(self.names, self.values))
 
 
-class Score(Event, tag="score", kw_only=True):
+class Score(Event, tag="score", frozen=True, kw_only=True):
     """Model output for one symbol at ``ts`` (ns UTC, the window end of the features scored).
 
     All probabilities are P(up-move over the model's label horizon), fractions in [0, 1]: ``raw`` per model,

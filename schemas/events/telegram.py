@@ -12,7 +12,7 @@ from .base import Event, SchemaVersion1, _Record, _version
 TgText = Annotated[str, Meta(max_length=8192)]
 
 
-class TelegramChat(_Record, kw_only=True):
+class TelegramChat(_Record, frozen=True, kw_only=True):
     """Telegram ``Chat``: ``id`` is the numeric chat id (channels are negative, e.g. -1001234567890)."""
 
     id: int
@@ -21,7 +21,7 @@ class TelegramChat(_Record, kw_only=True):
     username: Annotated[str, Meta(max_length=64)] | None = None
 
 
-class TelegramMessage(_Record, kw_only=True):
+class TelegramMessage(_Record, frozen=True, kw_only=True):
     """Telegram ``Message``: ``date`` and ``edit_date`` are Unix time in *seconds* (Telegram's unit)."""
 
     message_id: int
@@ -33,7 +33,7 @@ class TelegramMessage(_Record, kw_only=True):
     reply_to_message: TelegramMessage | None = None
 
 
-class TelegramUpdate(Event, tag="telegram_update", kw_only=True):
+class TelegramUpdate(Event, tag="telegram_update", frozen=True, kw_only=True):
     """A raw Telegram Bot API ``Update`` as received by the webhook (forwarded verbatim; Telegram sends no
     ``event`` tag or ``schema_version``, both optional on decode). Fields not listed here are ignored."""
 
