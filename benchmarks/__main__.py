@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--suite all|foundation|flow] ...`: run the benchmark suites against the running
+"""`python -m benchmarks [--suite all|foundation|flow|...|peers] ...`: run the benchmark suites against the running
 services and print a markdown table; raw results are saved as JSON under var/bench/."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
         "--suite",
-        choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account", "api"],
+        choices=["all", "foundation", "flow", "edges", "models", "sweep", "risk", "account", "api", "peers"],
         default="all",
     )
     ap.add_argument("--ticks", type=int, default=1_000_000, help="ticks per throughput run (default 1,000,000)")
@@ -139,6 +139,10 @@ def main() -> None:
 
         for name, part in edges.run_all().items():
             res.update({f"{name}_{k}": float(v) for k, v in part.items() if isinstance(v, (int, float))})
+    if args.suite == "peers":  # not in "all": its first run installs the peers' venvs (docs/performance.md, Peers)
+        from benchmarks import peers
+
+        peers.run(s.kafka_bootstrap, report=lambda part: _got(res, part))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {
         "date": stamp,
