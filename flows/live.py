@@ -7,8 +7,9 @@ stores (primary keys, ReplacingMergeTree) and by order consumers (by ``order_id`
 
 Scale-out: N processes of ``levibot run --live --processes N --process-id i`` form one Bytewax
 cluster (addresses ``127.0.0.1:<base_port + i>`` by default); each process reads the ticks partitions whose state
-it holds, so a symbol's per-tick work stays on one process (``flows.cluster``, docs/flow.md). Embedded ClickHouse (chDB) is one process's; a cluster writes to a ClickHouse server, or
-each process to its own chDB path (``{process}`` in the DSN is replaced by the process id).
+it holds, so a symbol's per-tick work stays on one process (``flows.cluster``, docs/flow.md). Embedded ClickHouse
+(chDB) is one process's; a cluster writes to a ClickHouse server, or each process to its own chDB path
+(``{process}`` in the DSN is replaced by the process id).
 
 Outages: every sink goes through ``connectors.resilience`` (retries with backoff and jitter, a circuit breaker per
 sink with the ``levibot_circuit_breaker_state`` gauge and ``sink_circuit_open``/``sink_circuit_closed`` alerts on
