@@ -1,7 +1,7 @@
 """Capital allocation between strategies: static weights or risk parity, per-strategy caps, netting per symbol.
 
 The :class:`Orchestrator` is itself a strategy (same ``on_bar`` call, plus ``on_signal``): the pipeline keeps
-one instead of a single strategy and receives one netted :class:`~operators.strategies.Intent` per symbol.
+one instead of a single strategy and receives one netted :class:`~operators.strategies.StrategyTarget` per symbol.
 
 Definitions (per symbol; the pipeline keeps one orchestrator per symbol, so "per symbol" is its whole state):
 
@@ -49,7 +49,7 @@ import math
 from collections import deque
 from typing import Any, Mapping, Sequence
 
-from operators.strategies.base import Intent
+from operators.strategies.base import StrategyTarget
 from operators.strategies.discipline import TradeDiscipline
 from schemas.events import Signal
 
@@ -238,7 +238,7 @@ class Orchestrator:
         return {n: max(-self.caps[n], min(self.caps[n], w[n] * t[n])) for n in self.names}
 
     # ---------------------------------------------------------------------------------------------- events
-    def _net(self, symbol: str, ts: int) -> Intent | None:
+    def _net(self, symbol: str, ts: int) -> StrategyTarget | None:
         c = self.contributions(symbol)
         self.last_contributions = c
         net = max(-self.max_gross, min(self.max_gross, math.fsum(c.values())))
@@ -250,9 +250,9 @@ class Orchestrator:
         tot = sum(abs(v) for v in c.values())
         conf = (sum(abs(c[n]) * self.confidence[symbol][n] for n in self.names) / tot) if tot > 0 else 0.0
         reason = ",".join(f"{n}:{v:+.3f}" for n, v in c.items() if v != 0.0)
-        return Intent(self.name, symbol, ts, net, confidence=min(1.0, max(0.0, conf)), reason=reason[:200])
+        return StrategyTarget(self.name, symbol, ts, net, confidence=min(1.0, max(0.0, conf)), reason=reason[:200])
 
-    def _take(self, symbol: str, intent: Intent | None, name: str) -> None:
+    def _take(self, symbol: str, intent: StrategyTarget | None, name: str) -> None:
         if intent is not None:
             self.targets[symbol][name] = float(intent.target)
             self.confidence[symbol][name] = float(intent.confidence)
@@ -266,7 +266,7 @@ class Orchestrator:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         """Book the strategies' returns of the bar, run every strategy, return the netted intent (or None)."""
         self._sym(symbol)
         prev = self.prev_close.get(symbol)
@@ -281,7 +281,7 @@ class Orchestrator:
             self._take(symbol, s.on_bar(symbol, ts, close, features, score=score, bar=bar), s.name)
         return self._net(symbol, ts)
 
-    def on_signal(self, signal: Signal) -> Intent | None:
+    def on_signal(self, signal: Signal) -> StrategyTarget | None:
         """Route a Telegram signal to the strategies that take signals; the netted intent of its symbol."""
         self._sym(signal.symbol)
         for s in self.strategies:

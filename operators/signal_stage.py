@@ -29,7 +29,7 @@ from operators.messages import SIDE_CODES, DecisionPoint, Emitted, SymbolUpdate,
 from operators.models.scorer import ModelSource, Scorer
 from operators.orchestrator import default_portfolio
 from operators.strategies import EmaSpreadTrend
-from operators.strategies.base import Intent as StrategyIntent
+from operators.strategies.base import StrategyTarget
 from schemas.events import FeatureVector, Intent, Signal
 
 __all__ = ["SignalStage", "intent_event", "SMALL_BATCH"]
@@ -41,9 +41,9 @@ SMALL_BATCH = 400
 
 
 def intent_event(
-    si: StrategyIntent, price: float, account: str = "default", contributions: dict[str, float] | None = None
+    si: StrategyTarget, price: float, account: str = "default", contributions: dict[str, float] | None = None
 ) -> Intent:
-    """The wire :class:`~schemas.events.Intent` of a strategy's intent, decided at ``price`` (quote/base)."""
+    """The wire :class:`~schemas.events.Intent` of a strategy's target, decided at ``price`` (quote/base)."""
     return Intent(
         id=stable_id("int", si.strategy, si.symbol, si.ts, round(si.target, 12)),
         account=account,
@@ -247,7 +247,7 @@ class SignalStage:
             out.alerts.extend(self.scorer.learn(ts, bar.close))
         values = self.features.update(bar)
         close = bar.close
-        got: list[StrategyIntent] = []
+        got: list[StrategyTarget] = []
         if self.full:
             while self.pending_signals and self.pending_signals[0][0] <= ts:
                 _, _, sig = self.pending_signals.pop(0)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.orchestrator import Orchestrator
-from operators.strategies import Intent, SignalFollower
+from operators.strategies import SignalFollower, StrategyTarget
 from schemas.events import Signal
 
 T0 = 1_700_000_000_000_000_000
@@ -30,7 +30,7 @@ class Fixed:
         if t == self.cur:
             return None
         self.cur = t
-        return Intent(self.name, symbol, ts, t, confidence=0.5)
+        return StrategyTarget(self.name, symbol, ts, t, confidence=0.5)
 
 
 def test_static_weights_netting_and_caps():

@@ -266,9 +266,9 @@ class _Wants:
         if t == self.cur:
             return None
         self.cur = t
-        from operators.strategies import Intent
+        from operators.strategies import StrategyTarget
 
-        return Intent("w", symbol, ts, t, confidence=0.7, reason="r")
+        return StrategyTarget("w", symbol, ts, t, confidence=0.7, reason="r")
 
 
 def _run(d, n, step_ns):

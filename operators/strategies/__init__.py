@@ -1,9 +1,9 @@
 """Strategies: turn closed bars, feature values, model scores and signals into order intents (one small
-interface: ``on_bar(symbol, ts, close, features, *, score=None, bar=None) -> Intent | None``, plus
+interface: ``on_bar(symbol, ts, close, features, *, score=None, bar=None) -> StrategyTarget | None``, plus
 ``on_signal(signal)`` for signal followers). See ``docs/strategies.md``."""
 
 from .api import SignalStrategy, bar_range
-from .base import Intent, Strategy
+from .base import Strategy, StrategyTarget
 from .breakout import VolatilityBreakout
 from .mean_reversion import ZScoreReversion, rolling_zscore
 from .ml_score import MLScoreThreshold
@@ -11,7 +11,7 @@ from .telegram import Idea, SignalFollower
 from .trend import EmaSpreadTrend
 
 __all__ = [
-    "Intent",
+    "StrategyTarget",
     "Strategy",
     "SignalStrategy",
     "bar_range",

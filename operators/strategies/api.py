@@ -2,9 +2,9 @@
 helper for the bar's range.
 
 Every strategy of this package, the orchestrator included, implements the one ``Strategy.on_bar(symbol, ts, close,
-features, *, score=None, bar=None)``; strategies that follow Telegram signals also have ``on_signal(signal) ->
-Intent | None`` (:class:`SignalStrategy`). ``ts`` is always event time in ns (the close of the bar, or the signal's
-time).
+features, *, score=None, bar=None)``; strategies that follow Telegram signals also have
+``on_signal(signal) -> StrategyTarget | None`` (:class:`SignalStrategy`). ``ts`` is always event time in ns (the
+close of the bar, or the signal's time).
 
 >>> from operators.strategies import EmaSpreadTrend, Strategy, ZScoreReversion
 >>> isinstance(ZScoreReversion(), Strategy), isinstance(EmaSpreadTrend(), SignalStrategy)
@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from schemas.events import Signal
 
-from .base import Intent
+from .base import StrategyTarget
 
 __all__ = ["SignalStrategy", "bar_range"]
 
@@ -28,8 +28,8 @@ class SignalStrategy(Protocol):
 
     name: str
 
-    def on_signal(self, signal: Signal) -> Intent | None:
-        """Apply a signal (open/update/cancel/close); return a new intent when the wanted position changes."""
+    def on_signal(self, signal: Signal) -> StrategyTarget | None:
+        """Apply a signal (open/update/cancel/close); return a new target when the wanted position changes."""
         ...
 
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
-class Intent:
+class StrategyTarget:
     """What a strategy wants: hold ``target`` (fraction of its capital, -1..1, sign = direction) in ``symbol``.
 
     ``ts``: event time of the decision (ns, the close of the bar that caused it); ``confidence``: 0..1;
@@ -40,6 +40,6 @@ class Strategy(Protocol):
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
-        """Return a new intent when the wanted position changes, else None."""
+    ) -> StrategyTarget | None:
+        """Return a new :class:`StrategyTarget` when the wanted position changes, else None."""
         ...

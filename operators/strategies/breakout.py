@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from .api import bar_range
-from .base import Intent
+from .base import StrategyTarget
 
 
 class VolatilityBreakout:
@@ -72,7 +72,7 @@ class VolatilityBreakout:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         """One closed bar; uses ``close`` and the bar's high/low when ``bar`` is given."""
         st = self._st(symbol)
         close = float(close)
@@ -90,7 +90,7 @@ class VolatilityBreakout:
         st["prev"] = close
         return intent
 
-    def _decide(self, symbol: str, ts: int, close: float, mid: float, atr: float, st: dict) -> Intent | None:
+    def _decide(self, symbol: str, ts: int, close: float, mid: float, atr: float, st: dict) -> StrategyTarget | None:
         cur = st["target"]
         want, why = cur, ""
         if cur != 0.0:
@@ -114,4 +114,4 @@ class VolatilityBreakout:
         if want != 0.0:
             st["best"], st["atr"], st["held"] = close, atr, 0
         conf = min(1.0, abs(close - mid) / (2 * self.k * atr)) if atr > 0 else 0.0
-        return Intent(self.name, symbol, ts, want, confidence=conf, reason=why)
+        return StrategyTarget(self.name, symbol, ts, want, confidence=conf, reason=why)

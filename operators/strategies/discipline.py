@@ -16,13 +16,13 @@ they are worth their costs in turnover:
 
 Deterministic (event time only), picklable (plain containers), bounded state per symbol.
 
->>> from operators.strategies.base import Intent
+>>> from operators.strategies.base import StrategyTarget
 >>> class Flip:
 ...     name = "flip"
 ...     def __init__(self): self.n = 0
 ...     def on_bar(self, symbol, ts, close, features, *, score=None, bar=None):
 ...         self.n += 1
-...         return Intent("flip", symbol, ts, 1.0 if self.n % 2 else -1.0)   # wants to flip every bar
+...         return StrategyTarget("flip", symbol, ts, 1.0 if self.n % 2 else -1.0)   # wants to flip every bar
 >>> d = TradeDiscipline(Flip(), min_hold_bars=3)
 >>> [None if (i := d.on_bar("X", t, 1.0, None)) is None else i.target for t in range(1, 8)]
 [1.0, None, None, -1.0, None, None, 1.0]
@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from .base import Intent
+from .base import StrategyTarget
 
 __all__ = ["TradeDiscipline", "YEAR_NS"]
 
@@ -95,14 +95,14 @@ class TradeDiscipline:
         if st.last_ts is None or ts > st.last_ts:
             st.last_ts = ts
 
-    def _wish(self, st: _State, it: Intent | None) -> None:
+    def _wish(self, st: _State, it: StrategyTarget | None) -> None:
         if it is not None:
             st.want = float(it.target)
             st.conf, st.reason = it.confidence, it.reason
             if st.skip is not None and st.want != st.skip:
                 st.skip = None
 
-    def _apply(self, symbol: str, ts: int, st: _State) -> Intent | None:
+    def _apply(self, symbol: str, ts: int, st: _State) -> StrategyTarget | None:
         want, eff = st.want, st.eff
         if want == eff or want == st.skip:
             return None
@@ -119,7 +119,7 @@ class TradeDiscipline:
         st.tokens -= abs(new - eff)
         st.spent += abs(new - eff)
         st.eff, st.held = new, 0
-        return Intent(self.name, symbol, ts, new, confidence=st.conf, reason=st.reason)
+        return StrategyTarget(self.name, symbol, ts, new, confidence=st.conf, reason=st.reason)
 
     def target(self, symbol: str) -> float:
         """The target passed on for ``symbol`` (fraction of the strategy's capital)."""
@@ -135,14 +135,14 @@ class TradeDiscipline:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         st = self._st(symbol)
         self._refill(st, ts)
         st.held += 1
         self._wish(st, self.inner.on_bar(symbol, ts, close, features, score=score, bar=bar))
         return self._apply(symbol, ts, st)
 
-    def on_signal(self, signal: Any) -> Intent | None:
+    def on_signal(self, signal: Any) -> StrategyTarget | None:
         """Pass a signal to the wrapped strategy when it takes signals (None otherwise)."""
         if not hasattr(self.inner, "on_signal"):
             return None

@@ -6,7 +6,7 @@ import math
 from collections import deque
 from typing import Any, Sequence
 
-from .base import Intent
+from .base import StrategyTarget
 
 
 def rolling_zscore(window: deque, close: float) -> float:
@@ -77,7 +77,7 @@ class ZScoreReversion:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         """One closed bar; only ``close`` (quote per base unit) is used."""
         w = self.closes.get(symbol)
         if w is None:
@@ -103,6 +103,6 @@ class ZScoreReversion:
         if want == cur:
             return None
         self.target[symbol] = want
-        return Intent(
+        return StrategyTarget(
             self.name, symbol, ts, want, confidence=min(1.0, abs(z) / (2.0 * self.entry_z)), reason=f"z={z:.3f}"
         )

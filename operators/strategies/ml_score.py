@@ -48,7 +48,7 @@ import math
 from collections import deque
 from typing import Any, Sequence
 
-from .base import Intent
+from .base import StrategyTarget
 from .costs import DEFAULT_COSTS, CostModel
 
 __all__ = ["MLScoreThreshold", "MoveStats"]
@@ -222,7 +222,7 @@ class MLScoreThreshold:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         """One closed bar with the model's score (None = no score: nothing changes)."""
         cur = self.target.get(symbol, 0.0)
         self.held_bars[symbol] = self.held_bars.get(symbol, 0) + 1
@@ -251,4 +251,4 @@ class MLScoreThreshold:
             why = f"score={p:.4f},edge_bps={e * 1e4:.1f},hurdle_bps={self.hurdle * 1e4:.1f}"
         else:
             conf, why = min(1.0, abs(p - 0.5) * 2.0), f"score={p:.4f}"
-        return Intent(self.name, symbol, ts, want, confidence=conf, reason=why)
+        return StrategyTarget(self.name, symbol, ts, want, confidence=conf, reason=why)

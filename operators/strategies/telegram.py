@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from schemas.events import Signal
 
 from .api import bar_range
-from .base import Intent
+from .base import StrategyTarget
 
 
 @dataclass(slots=True)
@@ -127,7 +127,7 @@ class SignalFollower:
         cands = [i for i in self.ideas.values() if i.source_chat == sig.source_chat and i.symbol == sig.symbol]
         return max(cands, key=lambda i: i.created_ts) if cands else None
 
-    def _emit(self, symbol: str, ts: int, reason: str, trust: float) -> Intent | None:
+    def _emit(self, symbol: str, ts: int, reason: str, trust: float) -> StrategyTarget | None:
         tot = sum(
             i.side * i.size * i.remaining for i in self.ideas.values() if i.symbol == symbol and i.status == "open"
         )
@@ -137,7 +137,7 @@ class SignalFollower:
         if want == self.target.get(symbol, 0.0):
             return None
         self.target[symbol] = want
-        return Intent(self.name, symbol, ts, want, confidence=trust, reason=reason[:120])
+        return StrategyTarget(self.name, symbol, ts, want, confidence=trust, reason=reason[:120])
 
     def _apply_update(self, idea: Idea, sig: Signal) -> None:
         if sig.entries and idea.status == "pending":
@@ -150,7 +150,7 @@ class SignalFollower:
             idea.stop = sig.stop
 
     # ------------------------------------------------------------------------------------------------ events
-    def on_signal(self, signal: Signal) -> Intent | None:
+    def on_signal(self, signal: Signal) -> StrategyTarget | None:
         """Apply one signal; an intent when the wanted position of its symbol changes."""
         key = (signal.id, signal.version)
         if key in self.seen:
@@ -215,7 +215,7 @@ class SignalFollower:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         """Check entries, stops and targets of ``symbol``'s ideas against this bar's range."""
         close = float(close)
         self.last_close[symbol] = close

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from operators.features import CORE_V1
 
-from .base import Intent
+from .base import StrategyTarget
 
 _EMA_SPREAD = CORE_V1.features.index("ema_spread")
 
@@ -44,7 +44,7 @@ class EmaSpreadTrend:
         *,
         score: float | None = None,
         bar: Any = None,
-    ) -> Intent | None:
+    ) -> StrategyTarget | None:
         if features is None:
             return None
         spread = features[_EMA_SPREAD]
@@ -58,7 +58,7 @@ class EmaSpreadTrend:
         if want == self.target:
             return None
         self.target = want
-        return Intent(
+        return StrategyTarget(
             self.name,
             symbol,
             ts,
