@@ -54,6 +54,11 @@ DOCUMENTED: dict[str, int] = {
     "operators.orchestrator": 1,
     "operators.alerts": 1,
     "operators.signals.lifecycle_state": 1,
+    **{
+        f"operators.signals{m}": 1
+        for m in ("", ".results", ".numbers", ".text", ".symbols", ".fields", ".lifecycle", ".validate", ".parser")
+        + (".convert", ".accuracy")
+    },
     "connectors.metrics": 1,
     "connectors.metrics.catalogue": 1,
     "connectors.metrics.flow": 1,

@@ -3,8 +3,6 @@ and property tests (round trip of generated signals in several channel formats; 
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 import math
 import re
@@ -628,14 +626,3 @@ def test_parse_time_grows_linearly_on_repeated_tokens(token):
 
     small, large = best(1024), best(8192)
     assert large < 20 * small + 0.002, (token, small, large)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Docstring examples
-
-
-@pytest.mark.parametrize("name", MODULES + [""])
-def test_doctests(name):
-    mod = importlib.import_module("operators.signals" + (f".{name}" if name else ""))
-    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and (res.attempted > 0 or name == "")
