@@ -38,8 +38,6 @@ CASES = json.loads(DATA.read_text(encoding="utf-8"))["cases"]
 TS = 1_700_000_000_000_000_000
 SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
-MODULES = ["results", "numbers", "text", "symbols", "fields", "lifecycle", "validate", "parser", "convert", "accuracy"]
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The labelled message set
