@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta
 
+from schemas.time import TS_MAX_NS, TS_MIN_NS
+
 from .base import (
     Event,
     Id,
@@ -22,6 +24,7 @@ from .base import (
     SymbolKey,
     Timestamp,
     _INF,
+    _SEEN_SYMBOLS,
     _Record,
     _finite,
     _nonneg,
@@ -47,6 +50,21 @@ class PortfolioSnapshot(_Record, kw_only=True):
     positions: Annotated[dict[SymbolKey, float], Meta(max_length=256)] = {}
 
     def __post_init__(self) -> None:
+        # every check below in one test (the common case: all pass); on a failure, the checks one by one for the
+        # first failing one's message
+        if (
+            -_INF < self.equity < _INF
+            and 0.0 <= self.gross_exposure < _INF
+            and -_INF < self.net_exposure < _INF
+            and 0.0 <= self.drawdown <= 1.0
+            and -_INF < self.var < _INF
+            and -_INF < self.cvar < _INF
+        ):
+            for q in self.positions.values():
+                if not -_INF < q < _INF:
+                    break
+            else:
+                return
         _finite("equity", self.equity)
         _nonneg("gross_exposure", self.gross_exposure)
         _finite("net_exposure", self.net_exposure)
@@ -82,13 +100,22 @@ class RiskDecision(Event, tag="risk_decision", kw_only=True):
     schema_version: SchemaVersion1 = 1
 
     def __post_init__(self) -> None:
-        _ts(self.ts)
-        _symbol(self.symbol)
-        _version(1, self.schema_version)
-        _nonneg("requested_qty", self.requested_qty)
-        _nonneg("approved_qty", self.approved_qty)
-        _finite("var", self.var)
-        _finite("cvar", self.cvar)
+        if not (  # the checks below in one test (the common case), one by one only for a failure's message
+            TS_MIN_NS <= self.ts < TS_MAX_NS
+            and self.symbol in _SEEN_SYMBOLS
+            and 1 <= self.schema_version <= 1
+            and 0.0 <= self.requested_qty < _INF
+            and 0.0 <= self.approved_qty < _INF
+            and -_INF < self.var < _INF
+            and -_INF < self.cvar < _INF
+        ):
+            _ts(self.ts)
+            _symbol(self.symbol)
+            _version(1, self.schema_version)
+            _nonneg("requested_qty", self.requested_qty)
+            _nonneg("approved_qty", self.approved_qty)
+            _finite("var", self.var)
+            _finite("cvar", self.cvar)
         a, req, app = self.action, self.requested_qty, self.approved_qty
         if a == "approved" and app != req:
             raise ValueError(f"approved decision must approve the requested qty ({req}), got {app}")
@@ -118,10 +145,16 @@ class Order(Event, tag="order", kw_only=True):
     schema_version: SchemaVersion1 = 1
 
     def __post_init__(self) -> None:
-        _pos("qty", self.qty)
-        _ts(self.ts)
-        _symbol(self.symbol)
-        _version(1, self.schema_version)
+        if not (  # the checks below in one test (the common case), one by one only for a failure's message
+            0.0 < self.qty < _INF
+            and TS_MIN_NS <= self.ts < TS_MAX_NS
+            and self.symbol in _SEEN_SYMBOLS
+            and 1 <= self.schema_version <= 1
+        ):
+            _pos("qty", self.qty)
+            _ts(self.ts)
+            _symbol(self.symbol)
+            _version(1, self.schema_version)
         if self.type == "limit":
             if self.limit_price is None:
                 raise ValueError("a limit order needs limit_price")
@@ -148,13 +181,22 @@ class Fill(Event, tag="fill", kw_only=True):
     schema_version: SchemaVersion1 = 1
 
     def __post_init__(self) -> None:
-        _pos("price", self.price)
-        _pos("qty", self.qty)
-        _finite("fee", self.fee)
-        _finite("slippage_bps", self.slippage_bps)
-        _ts(self.ts)
-        _symbol(self.symbol)
-        _version(1, self.schema_version)
+        if not (  # the checks below in one test (the common case), one by one only for a failure's message
+            0.0 < self.price < _INF
+            and 0.0 < self.qty < _INF
+            and -_INF < self.fee < _INF
+            and -_INF < self.slippage_bps < _INF
+            and TS_MIN_NS <= self.ts < TS_MAX_NS
+            and self.symbol in _SEEN_SYMBOLS
+            and 1 <= self.schema_version <= 1
+        ):
+            _pos("price", self.price)
+            _pos("qty", self.qty)
+            _finite("fee", self.fee)
+            _finite("slippage_bps", self.slippage_bps)
+            _ts(self.ts)
+            _symbol(self.symbol)
+            _version(1, self.schema_version)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,8 +280,9 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
     schema_version: SchemaVersion1 = 1
 
     def __post_init__(self) -> None:
-        _ts(self.ts)
-        _version(1, self.schema_version)
+        if not (TS_MIN_NS <= self.ts < TS_MAX_NS and 1 <= self.schema_version <= 1):
+            _ts(self.ts)
+            _version(1, self.schema_version)
         if not (
             0.0 <= self.order_qty < _INF
             and 0.0 <= self.last_qty < _INF
@@ -259,11 +302,13 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
             return
         if self.client_order_id is None or self.symbol is None or self.side is None:
             raise ValueError(f"a {self.kind!r} report needs client_order_id, symbol and side")
-        _symbol(self.symbol)
+        if self.symbol not in _SEEN_SYMBOLS:
+            _symbol(self.symbol)
         if self.kind in ("fill", "partial_fill"):
             if self.last_price is None or not self.last_qty > 0.0:
                 raise ValueError(f"a {self.kind!r} report needs last_price and last_qty > 0")
-            _pos("last_price", self.last_price)
+            if not 0.0 < self.last_price < _INF:
+                _pos("last_price", self.last_price)
 
     @property
     def signed_qty(self) -> float:
