@@ -93,9 +93,11 @@ class BarRecord(NamedTuple):
     synthetic: bool = False
     revision: int = 0
 
-    #: the ``schemas.events.Bar`` version a record stands for (a class constant, not a field), so that a
-    #: column-oriented store can take records in place of ``Bar`` events
-    schema_version = 1
+    @property
+    def schema_version(self) -> int:
+        """The ``schemas.events.Bar`` version a record stands for (a constant, not a field), so that a
+        column-oriented store can take records in place of ``Bar`` events."""
+        return 1
 
     def as_kwargs(self, include_revision: bool = False) -> dict[str, Any]:
         """Fields as a dict, e.g. ``schemas.events.Bar(**rec.as_kwargs())``."""
@@ -116,7 +118,7 @@ class AggResult(NamedTuple):
     late: Any
 
 
-def _bar(symbol: str, start: int, res_s: int, a: list, revision: int = 0) -> BarRecord:
+def _bar(symbol: str, start: int, res_s: int, a: list[Any], revision: int = 0) -> BarRecord:
     v = a[_V]
     vwap = min(max(a[_PV] / v, a[_L]), a[_H]) if v > 0 else a[_C]  # clip: float rounding / subnormal qty
     return BarRecord(
@@ -206,7 +208,14 @@ class BarColumns:
             symbol,
             resolution_s,
             np.asarray(cols[1], np.int64),
-            *fl,
+            fl[0],
+            fl[1],
+            fl[2],
+            fl[3],
+            fl[4],
+            fl[5],
+            fl[6],
+            fl[7],
             np.asarray(cols[11], np.int64),
             np.asarray(cols[12], bool),
             np.asarray(cols[13], np.int64),
@@ -354,8 +363,8 @@ class BarAggregator:
         self.fill_empty = fill_empty
         self.max_ts: int | None = None
         self.boundary: int | None = None  # start of the first window not yet closed (ns)
-        self.open: dict[int, list] = {}
-        self.closed: dict[int, list] = {}  # start -> [acc, last revision] (correct policy only)
+        self.open: dict[int, list[Any]] = {}
+        self.closed: dict[int, list[Any]] = {}  # start -> [acc, last revision] (correct policy only)
         self.last_start: int | None = None  # start of the last emitted on-time bar (ns)
         self.last_close: float | None = None
         self.ticks_in = 0
@@ -405,7 +414,7 @@ class BarAggregator:
         return AggResult(bars.records(), late)
 
     def fold_rows(
-        self, ts: list, price: list, qty: list, side: list, synthetic: list
+        self, ts: list[Any], price: list[Any], qty: list[Any], side: list[Any], synthetic: list[Any]
     ) -> tuple[list[BarRecord], list[int]]:
         """The per-tick fold of columns given as Python lists (``side`` int codes, ``synthetic`` bools): the closed
         bars and the row numbers of the late ticks."""
@@ -523,7 +532,9 @@ class BarAggregator:
             self.last_close = float(out.close[-1])
         return out, np.zeros(0, np.int64)
 
-    def fold_in_order(self, ts_l: list, px_l: list, q_l: list, side_l: list, syn_l: list) -> list[BarRecord] | None:
+    def fold_in_order(
+        self, ts_l: list[Any], px_l: list[Any], q_l: list[Any], side_l: list[Any], syn_l: list[Any]
+    ) -> list[BarRecord] | None:
         """The per-tick fold of a small batch given as Python lists (``side`` int codes, ``synthetic`` bools) when
         nothing in it can be late: the closed bars, bit-identical to :meth:`fold_rows` and :meth:`fold_columns`
         (the same comparisons, the sums added left to right), with the same state after it.
@@ -596,6 +607,7 @@ class BarAggregator:
                 ots = t
                 syn = bool(y)
             last = cts = ts_l[-1]  # the latest tick, in the newest window
+            assert cw is not None  # the loop ran (n > 0) and opened or continued a window
             if boundary is None or cw > boundary:
                 boundary = cw
         else:  # an allowed lateness: several windows open, the older ones closed as the boundary passes them
@@ -662,6 +674,7 @@ class BarAggregator:
                                 )
                             )
         # commit
+        assert cw is not None  # every path above ran the loop over the n > 0 ticks
         if lat == 0 and not pend:
             open_.clear()  # at most the newest window was open, and it is ``cw`` now or was closed
         for ws, _ in pend[:pi]:
@@ -700,7 +713,9 @@ class BarAggregator:
         return sorted(self.open)
 
     # -- core -----------------------------------------------------------------------------------------------------
-    def _run(self, ts_l: list, px_l: list, q_l: list, side_l: list, syn_l: list) -> tuple[list[BarRecord], list[int]]:
+    def _run(
+        self, ts_l: list[Any], px_l: list[Any], q_l: list[Any], side_l: list[Any], syn_l: list[Any]
+    ) -> tuple[list[BarRecord], list[int]]:
         out: list[BarRecord] = []
         late_idx: list[int] = []
         touched: set[int] = set()
@@ -824,6 +839,7 @@ class BarAggregator:
         if self.last_start is None:
             return
         c = self.last_close
+        assert c is not None  # set together with last_start
         w = self.last_start + self.res_ns
         while w < until:
             out.append(BarRecord(self.symbol, w, self.resolution_s, c, c, c, c, 0.0, 0.0, 0.0, c, 0, True, 0))
@@ -853,7 +869,7 @@ class MultiBarAggregator:
 
     def add(self, ticks: Iterable[Any]) -> AggResult:
         """Fold a batch of Tick-like objects of any symbols; bars grouped by symbol (first-seen order)."""
-        groups: dict[str, list] = {}
+        groups: dict[str, list[Any]] = {}
         for t in ticks:
             g = groups.get(t.symbol)
             if g is None:
@@ -861,7 +877,7 @@ class MultiBarAggregator:
             else:
                 g.append(t)
         bars: list[BarRecord] = []
-        late: list = []
+        late: list[Any] = []
         for sym, g in groups.items():
             r = self._agg(sym).add(g)
             bars += r.bars
@@ -906,7 +922,7 @@ class Resampler:
         self.res_ns = self.resolution_s * NS_PER_S
         self.base_ns = self.base_resolution_s * NS_PER_S
         self.start: int | None = None
-        self.acc: list | None = None  # [o, h, l, c, v, bv, sv, pv, n, syn, symbol]
+        self.acc: list[Any] | None = None  # [o, h, l, c, v, bv, sv, pv, n, syn, symbol]
         self.last_start: int | None = None
         self.ignored = 0
 
@@ -1313,7 +1329,10 @@ def aggregate_ticks(
         first = np.concatenate([[0], brk])
         last = np.concatenate([brk - 1, [ts.size - 1]])
         starts = w_s[first]
-    red = lambda f, x: f.reduceat(x, first) if ts.size else np.zeros(0, x.dtype)
+
+    def red(f: np.ufunc, x: np.ndarray) -> np.ndarray:
+        return f.reduceat(x, first) if ts.size else np.zeros(0, x.dtype)
+
     vol = red(np.add, q_s)
     pv = red(np.add, p_s * q_s)
     close = p_s[last] if ts.size else np.zeros(0)

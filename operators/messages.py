@@ -22,7 +22,8 @@ venue every tick with key < ``T``, in symbol order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Sequence
 
 import numpy as np
 
@@ -36,8 +37,12 @@ from schemas.events import (
     Intent,
     Order,
     RiskDecision,
+    Fill,
     Score,
 )
+
+if TYPE_CHECKING:
+    from schemas.events import Tick
 
 __all__ = [
     "DecisionPoint",
@@ -53,7 +58,7 @@ __all__ = [
 
 #: Aggressor side as an int code in columnar batches (+1 buy, -1 sell, 0 unknown), as ``operators.bars`` folds them.
 SIDE_CODES = {"buy": 1, "sell": -1, "unknown": 0}
-_SIDES = {1: "buy", -1: "sell", 0: "unknown"}
+_SIDES: dict[int, Literal["buy", "sell", "unknown"]] = {1: "buy", -1: "sell", 0: "unknown"}
 
 
 class TickRow(NamedTuple):
@@ -78,8 +83,11 @@ class TickRecord(NamedTuple):
     venue: str
     synthetic: bool
 
-    #: the ``schemas.events.Tick`` version a record stands for (a class constant, not a field)
-    schema_version = 1
+    @property
+    def schema_version(self) -> int:
+        """The ``schemas.events.Tick`` version a record stands for (a constant, not a field), so that a
+        column-oriented store can take records in place of ``Tick`` events."""
+        return 1
 
 
 class TickBatch:
@@ -122,7 +130,10 @@ class TickBatch:
         names: dict[str, int] = {}
         codes = np.fromiter((names.setdefault(t.symbol, len(names)) for t in ticks), np.int32, n)
         sc = SIDE_CODES
-        obj = lambda xs: np.array(list(xs) + [None], dtype=object)[:-1]  # noqa: E731  (always 1-d, never split)
+
+        def obj(xs: Iterable[Any]) -> np.ndarray:
+            return np.array([*xs, None], dtype=object)[:-1]  # always 1-d, never split
+
         return cls(
             list(names),
             codes,
@@ -213,7 +224,7 @@ class TickBatch:
             )
         )
 
-    def events(self) -> list:
+    def events(self) -> list[Tick]:
         """Every tick as a ``schemas.events.Tick`` (for sinks)."""
         from schemas.events import Tick
 
@@ -269,14 +280,14 @@ class TickColumns:
             for ts, px, q in zip(self.ts[i:j].tolist(), self.price[i:j].tolist(), self.qty[i:j].tolist())
         ]
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.symbol, self.ts, self.price, self.qty, self.keys)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.symbol, self.ts, self.price, self.qty, self.keys = s
 
 
-class BarList(Sequence):
+class BarList(Sequence[Any]):
     """The bars a stage emitted: blocks of :class:`~operators.bars.BarColumns` whose
     :class:`~operators.bars.BarRecord` rows are built only when somebody reads them (iteration, indexing,
     comparison); ``len`` and truth need no rows. ``append``/``extend`` take rows or other bar lists."""
@@ -284,8 +295,8 @@ class BarList(Sequence):
     __slots__ = ("_blocks", "_rows")
 
     def __init__(self, rows: Any = ()) -> None:
-        self._blocks: list = []
-        self._rows: list | None = list(rows) if rows else None
+        self._blocks: list[Any] = []
+        self._rows: list[Any] | None = list(rows) if rows else None
 
     def add_block(self, cols: Any) -> None:
         """Append a block of columns (no rows built)."""
@@ -296,13 +307,13 @@ class BarList(Sequence):
         else:
             self._blocks.append(cols)
 
-    def blocks(self) -> list:
+    def blocks(self) -> list[Any]:
         """The bars as column blocks (rows appended as lists of records keep their place)."""
         return list(self._blocks) if self._rows is None else [self._rows]
 
-    def _all(self) -> list:
+    def _all(self) -> list[Any]:
         if self._rows is None:
-            rows: list = []
+            rows: list[Any] = []
             for b in self._blocks:
                 rows.extend(b.records())
             self._rows = rows
@@ -333,19 +344,19 @@ class BarList(Sequence):
     def __eq__(self, other: object) -> bool:
         return self._all() == (list(other) if isinstance(other, (BarList, list, tuple)) else other)
 
-    def __add__(self, other: Any) -> list:
+    def __add__(self, other: Any) -> list[Any]:
         return self._all() + list(other)
 
-    def __radd__(self, other: Any) -> list:
+    def __radd__(self, other: Any) -> list[Any]:
         return list(other) + self._all()
 
     def __repr__(self) -> str:
         return f"BarList({self._all()!r})"
 
-    def __getstate__(self) -> list:
+    def __getstate__(self) -> list[Any]:
         return self._all()
 
-    def __setstate__(self, rows: list) -> None:
+    def __setstate__(self, rows: list[Any]) -> None:
         self._blocks, self._rows = [], rows
 
 
@@ -383,9 +394,9 @@ class Emitted:
     decisions: list[RiskDecision] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     cancels: list[CancelRequest] = field(default_factory=list)
-    fills: list = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
     reports: list[ExecutionReport] = field(default_factory=list)
-    late: list = field(default_factory=list)
+    late: list[Tick] = field(default_factory=list)
     late_rows: list[int] = field(default_factory=list)  # row numbers of ``late`` in the stage's input batch
     marks: list[tuple[int, float]] = field(default_factory=list)
     scores: list[Score] = field(default_factory=list)

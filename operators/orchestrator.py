@@ -85,6 +85,9 @@ class RollingStd:
     def __init__(self, window: int) -> None:
         if window < 2:
             raise ValueError("window must be >= 2")
+        self._reset(window)
+
+    def _reset(self, window: int) -> None:
         self.window = window
         self.xs: deque[float] = deque()
         self.s1 = 0  # sum of x, units 2**-1074
@@ -129,12 +132,12 @@ class RollingStd:
                 self._std = math.sqrt(num / ((n * (n - 1)) << (2 * _SHIFT)))
         return self._std
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[int, list[float]]:
         return (self.window, list(self.xs))  # the sums are rebuilt from the values
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[int, list[float]]) -> None:
         window, xs = state
-        self.__init__(window)
+        self._reset(window)
         for x in xs:
             self.push(x)
 

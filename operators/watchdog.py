@@ -130,7 +130,7 @@ class ReportWatchdog:
     def check(self, now_ns: int) -> list[Silence]:
         """The accounts whose silence fires now (at most once per silence each)."""
         out: list[Silence] = []
-        seen: dict[str, list] = {}
+        seen: dict[str, list[Any]] = {}  # account -> [first order id, symbol, ts, count]
         for oid, (t, acc, sym) in self.pending.items():
             if now_ns - t < self.timeout_ns:
                 break  # send order: every later order is younger

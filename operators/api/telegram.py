@@ -92,7 +92,8 @@ def parse_command(update: Mapping[str, Any]) -> BotCommand | None:
         return None
     sender = msg.get("from")
     uid = sender.get("id") if isinstance(sender, Mapping) and isinstance(sender.get("id"), int) else None
-    mid = msg.get("message_id") if isinstance(msg.get("message_id"), int) else 0
+    mid_raw = msg.get("message_id")
+    mid = mid_raw if isinstance(mid_raw, int) else 0
     return BotCommand(
         chat_id=int(chat["id"]), user_id=uid, name=m.group(1), args=(m.group(2) or "").strip(), message_id=mid
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Literal, cast
 
 from operators.ids import stable_id
 from operators.control.signing import Verdict, canonical_bytes, canonical_parameters
@@ -39,6 +39,7 @@ __all__ = ["AUDIT_RESULTS", "REFUSAL_ALERT_KIND", "audit_event", "audit_id", "pa
 
 #: ``AuditEvent.result`` values.
 AUDIT_RESULTS: Final = ("applied", "refused", "denied", "error")
+_Outcome = Literal["applied", "refused", "denied", "error"]
 #: ``Alert.kind`` of a refused control command.
 REFUSAL_ALERT_KIND: Final = "control.refused"
 
@@ -64,6 +65,7 @@ def audit_event(
     has nothing to audit and raises ``ValueError``), a failed :class:`~operators.control.signing.Verdict`
     (``refused`` with the signature reason), or one of :data:`AUDIT_RESULTS` as text. ``detail`` defaults to
     ``"<reason>: <detail>"`` of the result; ``source`` names the writer (``flow``, ``cli``, ``api``)."""
+    outcome: _Outcome
     if isinstance(result, AppliedResult):
         if result.status == "duplicate":
             raise ValueError(f"command {cmd.id} is a duplicate: it changed nothing and was audited the first time")
@@ -73,7 +75,7 @@ def audit_event(
             raise ValueError("a passed signature check is not an outcome; audit the result of applying the command")
         outcome, reason, text = "refused", result.reason, result.detail
     elif result in AUDIT_RESULTS:
-        outcome, reason, text = result, "", ""
+        outcome, reason, text = cast(_Outcome, result), "", ""
     else:
         raise ValueError(f"result must be an AppliedResult, a failed Verdict or one of {AUDIT_RESULTS}, got {result!r}")
     if not detail:
@@ -83,7 +85,7 @@ def audit_event(
         actor=cmd.issuer,
         action=cmd.action,
         scope=cmd.scope[:128],
-        result=outcome,  # type: ignore[arg-type]
+        result=outcome,
         command_id=cmd.id,
         detail=detail[:4096],
         parameters_digest=parameters_digest(cmd.parameters),

@@ -302,9 +302,13 @@ class ControlState:
         _, account = parse_scope(cmd.scope)
         name = str(cmd.parameters["name"])
         overrides = self.limit_overrides(account)
-        overrides[name] = _limit_value(name, cmd.parameters["value"])[0]
+        value, _ = _limit_value(name, cmd.parameters["value"])
+        base = self.base_limits
+        assert value is not None and base is not None  # check(cmd) passed, and apply() calls this with base limits
+        overrides[name] = value
         try:
-            dataclasses.replace(self.base_limits, **overrides)  # type: ignore[arg-type]
+            # the overrides are numeric fields only (numeric_limit_fields), which a str-keyed dict cannot tell mypy
+            dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
         except (TypeError, ValueError) as exc:
             return "invalid_value", f"RiskLimits refuses {name}={cmd.parameters['value']!r}: {exc}"
         return None

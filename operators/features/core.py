@@ -77,7 +77,7 @@ INPUT_COLUMNS = ("close", "high", "low", "volume", "buy_volume", "sell_volume", 
 _NAN = float("nan")
 
 
-def _std(xs: deque, ddof: int) -> tuple[float, float]:
+def _std(xs: deque[float], ddof: int) -> tuple[float, float]:
     """(mean, std with ``ddof``) of the buffer, two-pass with exactly rounded sums."""
     n = len(xs)
     m = math.fsum(xs) / n
@@ -85,7 +85,7 @@ def _std(xs: deque, ddof: int) -> tuple[float, float]:
     return m, math.sqrt(ss / (n - ddof))
 
 
-def _skew(xs: deque) -> float:
+def _skew(xs: deque[float]) -> float:
     """Adjusted Fisher-Pearson sample skewness G1 (as pandas ``rolling().skew()``); 0 if the variance is 0."""
     n = len(xs)
     m = math.fsum(xs) / n
@@ -94,7 +94,8 @@ def _skew(xs: deque) -> float:
     if m2 <= 0.0:
         return 0.0
     m3 = math.fsum([x * x * x for x in d]) / n
-    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    m2_15: float = m2**1.5  # (typeshed: float ** float is Any, it may be complex for a negative base)
+    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2_15
 
 
 class _Ema:
@@ -118,10 +119,10 @@ class _Ema:
         self.value = self.alpha * x + (1.0 - self.alpha) * self.value
         return self.value
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[int, float, float | None, list[float]]:
         return (self.period, self.alpha, self.value, self._seed)
 
-    def __setstate__(self, s):
+    def __setstate__(self, s: tuple[int, float, float | None, list[float]]) -> None:
         self.period, self.alpha, self.value, self._seed = s
 
 
@@ -147,19 +148,20 @@ class _WilderRsi:
             self._sl.append(lo)
             if len(self._sg) < p:
                 return None
-            self.gain = math.fsum(self._sg) / p
-            self.loss = math.fsum(self._sl) / p
+            gain = self.gain = math.fsum(self._sg) / p
+            loss = self.loss = math.fsum(self._sl) / p
             self._sg, self._sl = [], []
         else:
-            self.gain = (self.gain * (p - 1) + g) / p
-            self.loss = (self.loss * (p - 1) + lo) / p  # type: ignore[operator]
-        tot = self.gain + self.loss  # type: ignore[operator]
-        return 50.0 if tot == 0.0 else 100.0 * (self.gain / tot)  # <= 100 exactly
+            assert self.loss is not None  # set together with gain
+            gain = self.gain = (self.gain * (p - 1) + g) / p
+            loss = self.loss = (self.loss * (p - 1) + lo) / p
+        tot = gain + loss
+        return 50.0 if tot == 0.0 else 100.0 * (gain / tot)  # <= 100 exactly
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[int, float | None, float | None, list[float], list[float]]:
         return (self.period, self.gain, self.loss, self._sg, self._sl)
 
-    def __setstate__(self, s):
+    def __setstate__(self, s: tuple[int, float | None, float | None, list[float], list[float]]) -> None:
         self.period, self.gain, self.loss, self._sg, self._sl = s
 
 
@@ -183,8 +185,8 @@ class CoreFeatures:
         self.last_ts: int | None = None
         hmax = max(p["ret_horizons"])
         self._horizons = tuple(p["ret_horizons"])
-        self._closes: deque = deque(maxlen=hmax + 1)
-        self._rets: deque = deque(maxlen=max(p["rv_window"], p["skew_window"]))
+        self._closes: deque[float] = deque(maxlen=hmax + 1)
+        self._rets: deque[float] = deque(maxlen=max(p["rv_window"], p["skew_window"]))
         self._rv_n = p["rv_window"]
         self._rv_ddof = p["rv_ddof"]
         self._sk_n = p["skew_window"]
@@ -194,9 +196,9 @@ class CoreFeatures:
         self._rsi_last: float | None = None
         self._ema_f = _Ema(p["ema_fast"])
         self._ema_s = _Ema(p["ema_slow"])
-        self._pv: deque = deque(maxlen=p["vwap_window"])
-        self._vv: deque = deque(maxlen=p["vwap_window"])
-        self._vol: deque = deque(maxlen=p["volz_window"])
+        self._pv: deque[float] = deque(maxlen=p["vwap_window"])
+        self._vv: deque[float] = deque(maxlen=p["vwap_window"])
+        self._vol: deque[float] = deque(maxlen=p["volz_window"])
         self._vz_ddof = p["volz_ddof"]
 
     @property

@@ -18,8 +18,9 @@ Inside a section, leverage tokens (``10x``), percentages, timeframes (``4H``) an
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .numbers import find_number_spans, join_space_thousands
 
@@ -212,7 +213,7 @@ class Section:
     field: str
     label: str
     body: str
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = dataclasses.field(default_factory=list)  # (the module name: ``field`` is a field here)
 
 
 def _is_continuation(line: str) -> bool:

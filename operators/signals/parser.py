@@ -159,8 +159,8 @@ def parse_message(text: str) -> ParseResult:
         if not 0.0 < stop_pct < 100.0:
             return Rejection(reason="no_stop", message=f"relative stop {stop_pct}% is not a usable percentage")
         if entries:
-            ref = sum(entries) / len(entries)
-            stop = round_price(ref * (1 - stop_pct / 100) if side == "long" else ref * (1 + stop_pct / 100))
+            mid = sum(entries) / len(entries)
+            stop = round_price(mid * (1 - stop_pct / 100) if side == "long" else mid * (1 + stop_pct / 100))
     if len(entries) > MAX_ENTRIES or len(targets) > MAX_TARGETS:
         return Rejection(reason="too_many_levels", message=f"{len(entries)} entries, {len(targets)} targets")
     if any(v <= 0 for v in entries + targets) or (stop is not None and stop <= 0):

@@ -79,7 +79,7 @@ class _Result(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag
     """Base of the three result types."""
 
 
-class SignalDraft(_Result, tag="signal"):
+class SignalDraft(_Result, tag="signal", frozen=True):
     """A new trading idea, validated (stop and targets on the right side of the entries).
 
     ``symbol`` in the normal form ``BASE-QUOTE`` (``BTC-USDT``); ``entries`` see :data:`EntryType`; ``targets``
@@ -101,7 +101,7 @@ class SignalDraft(_Result, tag="signal"):
     margin_mode: Literal["isolated", "cross"] | None = None
 
 
-class LifecycleUpdate(_Result, tag="lifecycle"):
+class LifecycleUpdate(_Result, tag="lifecycle", frozen=True):
     """A follow-up about an earlier signal: targets hit, stop moved, entries filled, cancelled, closed.
 
     ``action`` is the ``Signal.kind`` it becomes: ``cancel`` if the message cancels; ``close`` if it reports an
@@ -120,7 +120,7 @@ class LifecycleUpdate(_Result, tag="lifecycle"):
     close_fraction: float | None = None
 
 
-class Rejection(_Result, tag="rejection"):
+class Rejection(_Result, tag="rejection", frozen=True):
     """The message is not a usable signal: ``reason`` one of :data:`REASON_CODES`, ``message`` for humans."""
 
     reason: str

@@ -23,7 +23,7 @@ __all__ = ["normalize", "MAX_TEXT_CHARS"]
 #: Longer inputs are cut to this many characters (Telegram's own limit for a message with caption is 4096).
 MAX_TEXT_CHARS = 8192
 
-_TRANS = {ord(c): "-" for c in "‐‑‒–—―−﹣－"}
+_TRANS: dict[int, str | None] = {ord(c): "-" for c in "‐‑‒–—―−﹣－"}
 _TRANS.update({ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\ufe0e\ufe0f\u00ad"})
 _TRANS.update({ord(c): " " for c in "*_`➖\t\r\f\v"})
 _TRANS[ord("\u20e3")] = ")"
