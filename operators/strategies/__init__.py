@@ -5,6 +5,7 @@ interface: ``on_bar(symbol, ts, close, features, *, score=None, bar=None) -> Str
 from .api import SignalStrategy, bar_range
 from .base import Strategy, StrategyTarget
 from .breakout import VolatilityBreakout
+from .discipline import TradeDiscipline
 from .mean_reversion import ZScoreReversion, rolling_zscore
 from .ml_score import MLScoreThreshold
 from .telegram import Idea, SignalFollower
@@ -20,6 +21,7 @@ __all__ = [
     "ZScoreReversion",
     "rolling_zscore",
     "VolatilityBreakout",
+    "TradeDiscipline",
     "SignalFollower",
     "Idea",
 ]
