@@ -36,7 +36,7 @@ from .base import (
 )
 
 
-class PortfolioSnapshot(_Record, kw_only=True):
+class PortfolioSnapshot(_Record, frozen=True, kw_only=True):
     """Portfolio state seen by the risk gate. Money in quote currency; ``drawdown`` a fraction of peak equity
     in [0, 1]; ``var``/``cvar`` the portfolio's one-period loss at the gate's confidence, fraction of equity
     (positive = loss); ``positions`` signed base units per symbol (max 256)."""
@@ -75,7 +75,7 @@ class PortfolioSnapshot(_Record, kw_only=True):
             _finite(f"positions[{sym}]", q)
 
 
-class RiskDecision(Event, tag="risk_decision", kw_only=True):
+class RiskDecision(Event, tag="risk_decision", frozen=True, kw_only=True):
     """The risk gate's verdict on one order intent.
 
     ``approved``: ``approved_qty == requested_qty``; ``resized``: ``0 < approved_qty != requested_qty``;
@@ -125,7 +125,7 @@ class RiskDecision(Event, tag="risk_decision", kw_only=True):
             raise ValueError("rejected decision needs approved_qty == 0 and at least one reason")
 
 
-class Order(Event, tag="order", kw_only=True):
+class Order(Event, tag="order", frozen=True, kw_only=True):
     """An order to the execution venue. ``order_id`` is deterministic (re-emission after recovery repeats it;
     consumers dedupe by it); ``parent_id`` the parent order/intent a child slice belongs to. ``qty`` base units,
     finite > 0; ``limit_price`` quote/base, required for ``limit`` and absent for ``market``; ``ts`` ns UTC
@@ -163,7 +163,7 @@ class Order(Event, tag="order", kw_only=True):
             raise ValueError("a market order must not carry limit_price")
 
 
-class Fill(Event, tag="fill", kw_only=True):
+class Fill(Event, tag="fill", frozen=True, kw_only=True):
     """An execution of (part of) an order. ``price`` quote/base (finite > 0); ``qty`` base units (finite > 0);
     ``fee`` quote currency (finite; negative = rebate); ``slippage_bps`` basis points versus the reference price
     (finite; positive = worse for us); ``ts`` ns UTC of the execution."""
@@ -203,7 +203,7 @@ class Fill(Event, tag="fill", kw_only=True):
 # Decision path between stages, execution boundary, control plane
 
 
-class Intent(Event, tag="intent", kw_only=True):
+class Intent(Event, tag="intent", frozen=True, kw_only=True):
     """What the signal stage wants the account to hold in one symbol (no topic: it travels inside the flow, from
     the per-symbol signal stage to the account stage).
 
@@ -240,7 +240,7 @@ class Intent(Event, tag="intent", kw_only=True):
 ReportKind = Literal["ack", "partial_fill", "fill", "cancel", "reject", "expire", "positions"]
 
 
-class ExecutionReport(Event, tag="execution_report", kw_only=True):
+class ExecutionReport(Event, tag="execution_report", frozen=True, kw_only=True):
     """What a venue says happened to an order, or (``kind="positions"``) what it holds: the account's only source
     of positions, cash and fills.
 
@@ -316,7 +316,7 @@ class ExecutionReport(Event, tag="execution_report", kw_only=True):
         return self.last_qty if self.side == "buy" else -self.last_qty
 
 
-class CancelRequest(Event, tag="cancel_request", kw_only=True):
+class CancelRequest(Event, tag="cancel_request", frozen=True, kw_only=True):
     """The account asks its venue to cancel a working order (``order.cancels`` topic, keyed by symbol): what a FIX
     session's OrderCancelRequest is. ``client_order_id`` names the order (its ``Order.order_id``); ``id`` is
     deterministic and one per order (``cxl:<client_order_id>``), so a re-sent request after recovery is the same
