@@ -45,6 +45,7 @@ joined payloads (tens of ns per message); only a batch holding non-ASCII bytes i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -60,6 +61,8 @@ __all__ = [
     "decoder",
     "decode",
     "decode_many",
+    "decode_tick_columns",
+    "TICK_COLUMNS",
     "validate",
 ]
 
@@ -188,26 +191,151 @@ def decode_many(
         all_ascii = b"".join(raws).isascii()  # type: ignore[arg-type]
     except TypeError:  # a None (or a non-bytes value) in the batch
         all_ascii = False
-    check = _check_utf8
     for i, raw in enumerate(raws):
-        try:
-            if len(raw) > max_bytes:  # type: ignore[arg-type]
-                bad.append((i, DecodeError("oversized", f"{len(raw)} bytes > limit {max_bytes}")))  # type: ignore[arg-type]
+        if len(raw) <= max_bytes if type(raw) is bytes else False:  # the usual case inline
+            try:
+                event = dec(raw)
+                if not all_ascii:
+                    _check_utf8(raw)
+                append(event)
                 continue
-            event = dec(raw)
-            if not all_ascii:
-                check(raw)
-            append(event)
-        except fail as exc:
-            bad.append((i, _classify(raw, event_type, exc)))
-        except UnicodeError as exc:
-            bad.append((i, _not_utf8(exc)))
-        except TypeError:
-            if raw is None:
-                bad.append((i, DecodeError("invalid_json", "empty payload (null message value)")))
-            else:
-                bad.append((i, DecodeError("invalid_json", f"payload of type {type(raw).__name__} is not bytes")))
+            except fail:
+                pass
+            except UnicodeError:
+                pass
+        res = _decode_one(raw, event_type, dec, max_bytes, all_ascii)
+        if isinstance(res, DecodeError):
+            bad.append((i, res))
+        else:
+            append(res)
     return good, bad
+
+
+def _decode_one(raw: Any, event_type: type[E], dec: Any, max_bytes: int, all_ascii: bool) -> E | DecodeError:
+    """One payload of a poll: its event, or the :class:`DecodeError` that rejects it (what :func:`decode_many` does
+    with each payload; ``all_ascii``: the whole poll is known to be ASCII)."""
+    try:
+        if len(raw) > max_bytes:
+            return DecodeError("oversized", f"{len(raw)} bytes > limit {max_bytes}")
+        event = dec(raw)
+        if not all_ascii:
+            _check_utf8(raw)
+        return event
+    except msgspec.DecodeError as exc:
+        return _classify(raw, event_type, exc)
+    except UnicodeError as exc:
+        return _not_utf8(exc)
+    except TypeError:
+        if raw is None:
+            return DecodeError("invalid_json", "empty payload (null message value)")
+        return DecodeError("invalid_json", f"payload of type {type(raw).__name__} is not bytes")
+
+
+#: The columns :func:`decode_tick_columns` returns, in this order (the fields of ``schemas.events.Tick``).
+TICK_COLUMNS: Final = ("symbol", "ts", "price", "qty", "side", "trade_id", "venue", "synthetic")
+_TICK_ROW: list[Any] = []  # [the decoder of the Tick fields without Tick's own checks], built at first use
+_INF: Final = float("inf")
+
+
+def _tick_row_decoder() -> Any:
+    """A decoder of ``Tick``'s fields (the same names, types, constraints, defaults, tag and unknown-field rule)
+    into a plain struct that skips ``Tick.__post_init__``: :func:`decode_tick_columns` runs those checks over the
+    columns of a whole poll instead."""
+    if not _TICK_ROW:
+        from schemas.events import Tick
+
+        cfg = Tick.__struct_config__
+        fields = [
+            (f.name, f.type) if f.default is msgspec.NODEFAULT else (f.name, f.type, f.default)
+            for f in msgspec.structs.fields(Tick)
+        ]
+        row = msgspec.defstruct(
+            "_TickRow",
+            fields,
+            tag=cfg.tag,
+            tag_field=cfg.tag_field,
+            forbid_unknown_fields=cfg.forbid_unknown_fields,
+            rename=None,
+            kw_only=True,
+            gc=False,
+        )
+        _TICK_ROW.append(msgspec.json.Decoder(row))
+    return _TICK_ROW[0]
+
+
+def decode_tick_columns(
+    raws: Sequence[Any], *, max_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[dict[str, list], list[int], list[tuple[int, DecodeError]]]:
+    """Decode a poll of ``Tick`` payloads into columns: ``(columns, kept, failures)``.
+
+    ``columns`` maps each name of :data:`TICK_COLUMNS` to a list of the accepted ticks' values, in input order;
+    ``kept`` is the index into ``raws`` of each accepted tick; ``failures`` are ``(index, DecodeError)`` as
+    :func:`decode_many` gives them. It accepts and refuses exactly what ``decode_many(raws, Tick)`` does, with the
+    same errors: each payload is parsed into a plain struct of the same fields and constraints (one C call, no
+    ``Tick`` object), the checks of ``Tick.__post_init__`` run once over the columns (finite price and quantity,
+    the symbol and venue names once per distinct name, the trade ids by one test of their concatenation), and a
+    payload that fails any of it goes through :func:`decode_many`'s own path for its exact event or error."""
+    from schemas.events.base import _SEEN_NAMES, _SEEN_SYMBOLS, _name, _symbol
+
+    dec = _tick_row_decoder().decode
+    try:
+        all_ascii = b"".join(raws).isascii()
+    except TypeError:
+        all_ascii = False
+    rows: list = []
+    kept: list[int] = []
+    slow: list[int] = []  # payloads for the exact path
+    append, keep = rows.append, kept.append
+    for i, raw in enumerate(raws):
+        if type(raw) is bytes and len(raw) <= max_bytes and (all_ascii or raw.isascii()):
+            try:
+                append(dec(raw))
+                keep(i)
+                continue
+            except msgspec.DecodeError:
+                pass
+        slow.append(i)
+    cols = {name: list(map(attrgetter(name), rows)) for name in TICK_COLUMNS}
+    redo: set[int] = set()  # positions in rows whose ticks fail a check of Tick.__post_init__
+    if rows:
+        price, qty = cols["price"], cols["qty"]
+        if max(price) == _INF or max(qty) == _INF:  # > 0 and >= 0 are the decoder's; JSON has no NaN
+            redo.update(r for r in range(len(rows)) if price[r] == _INF or qty[r] == _INF)
+        for name, seen, check in (
+            ("symbol", _SEEN_SYMBOLS, _symbol),
+            ("venue", _SEEN_NAMES, lambda v: _name(v, "venue")),
+        ):
+            col = cols[name]
+            wrong = set()
+            for v in dict.fromkeys(col):
+                if v not in seen:
+                    try:
+                        check(v)
+                    except ValueError:
+                        wrong.add(v)
+            if wrong:
+                redo.update(r for r, v in enumerate(col) if v in wrong)
+        tids = cols["trade_id"]
+        joined = "".join(tids)  # lengths 1..128 are the decoder's; printable ASCII without space, all at once
+        if not (joined.isascii() and joined.isprintable() and " " not in joined):
+            redo.update(r for r, t in enumerate(tids) if not (t.isascii() and t.isprintable() and " " not in t))
+    failures: list[tuple[int, DecodeError]] = []
+    if not slow and not redo:
+        return cols, kept, failures
+    # the rare poll with a payload off the fast path: every such payload decoded exactly as decode_many does
+    from schemas.events import Tick
+
+    tick_dec = decoder(Tick).decode
+    merged: dict[int, Any] = {i: row for r, (i, row) in enumerate(zip(kept, rows)) if r not in redo}
+    for i in sorted(set(slow) | {kept[r] for r in redo}):
+        res = _decode_one(raws[i], Tick, tick_dec, max_bytes, all_ascii)
+        if isinstance(res, DecodeError):
+            failures.append((i, res))
+        else:
+            merged[i] = res
+    kept = sorted(merged)
+    rows = [merged[i] for i in kept]
+    return {name: list(map(attrgetter(name), rows)) for name in TICK_COLUMNS}, kept, failures
 
 
 def validate(event: E) -> E:

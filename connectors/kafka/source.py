@@ -19,9 +19,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 from connectors.kafka.config import consumer_config
-from connectors.kafka.decode import decode_messages
+from connectors.kafka.decode import decode_messages, decode_tick_batch
 from connectors.shutdown import stop_requested
-from operators.messages import TickBatch
 from schemas.events import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -141,18 +140,15 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         if not good:
             return []
         self._offset = good[-1].offset() + 1
+        if self._columnar:  # the ticks straight into columns, their offsets with them
+            tb, dead = decode_tick_batch(good, max_bytes=self._max_bytes)
+            return [EventBatch(self._topic, self._partition, self._offset, tb, dead, received)]  # type: ignore[arg-type]
         events, dead = decode_messages(good, self._type, max_bytes=self._max_bytes)
         if dead:
             bad = {d.offset for d in dead}
             offsets = [m.offset() for m in good if m.offset() not in bad]
         else:
             offsets = [m.offset() for m in good]
-        if self._columnar:  # the ticks as columns, their offsets with them
-            return [
-                EventBatch(
-                    self._topic, self._partition, self._offset, TickBatch.from_ticks(events, offsets), dead, received
-                )
-            ]
         return [EventBatch(self._topic, self._partition, self._offset, events, dead, received, offsets)]
 
     def snapshot(self) -> int:
