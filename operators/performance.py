@@ -179,7 +179,8 @@ def period_returns(equity: Any) -> np.ndarray:
     [0.1, -0.1]
     """
     e = _as_equity(equity)
-    return e[..., 1:] / e[..., :-1] - 1.0
+    r: np.ndarray = e[..., 1:] / e[..., :-1] - 1.0
+    return r
 
 
 def _sharpe_from_moments(n: int, mean: Any, std: Any, ppy: float) -> FloatOrArray:
@@ -264,7 +265,8 @@ def drawdown_series(equity: Any) -> np.ndarray:
     """
     e = _as_equity(equity)
     peak = np.maximum.accumulate(e, axis=-1)
-    return (peak - e) / peak
+    dd: np.ndarray = (peak - e) / peak
+    return dd
 
 
 def max_drawdown(equity: Any) -> FloatOrArray:
@@ -805,8 +807,8 @@ class EquityTracker:
 
     def sharpe(self, periods_per_year: float) -> float:
         """Annualised Sharpe so far (same convention as :func:`sharpe`)."""
-        return _sharpe_from_moments(self.n_returns, self.mean, self.std, periods_per_year)
+        return float(_sharpe_from_moments(self.n_returns, self.mean, self.std, periods_per_year))
 
     def sortino(self, periods_per_year: float) -> float:
         """Annualised Sortino so far (same convention as :func:`sortino`)."""
-        return _sortino_from_moments(self.n_returns, self.mean, self.downside_sq_sum, periods_per_year)
+        return float(_sortino_from_moments(self.n_returns, self.mean, self.downside_sq_sum, periods_per_year))

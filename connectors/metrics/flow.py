@@ -182,7 +182,7 @@ class FlowMetrics:
         for result in ("applied", "refused", "duplicate"):
             self.m.control_commands_total.labels(result=result).inc(0)
 
-    def observe_account_state(self, st: dict) -> None:
+    def observe_account_state(self, st: dict[str, Any]) -> None:
         """The account stage's state (``AccountStage.state``): kill switch, operator and reconciliation modes,
         portfolio VaR/CVaR against their limits, mismatches and commands (counters follow the running totals)."""
         m = self.m

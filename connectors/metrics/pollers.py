@@ -43,7 +43,7 @@ class _Poller:
                 log.warning("metrics poller %s failed", self._thread.name, exc_info=True)
             self._stop.wait(self.interval_s)
 
-    def poll_once(self) -> None:  # pragma: no cover - overridden
+    def poll_once(self) -> object:  # pragma: no cover - overridden
         raise NotImplementedError
 
 

@@ -51,11 +51,14 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def _get_only(app: Callable) -> Callable:
+_WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _get_only(app: _WsgiApp) -> _WsgiApp:
     """Wrap the exposition app: only GET without a request body. Anything else is answered at once (405, or
     413 for a body) without reading a byte of it, so no client can make the endpoint buffer data."""
 
-    def wrapped(environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":
             start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Length", "0")])
             return [b""]
@@ -74,7 +77,9 @@ def serve_metrics(port: int, addr: str, registry: CollectorRegistry) -> tuple[WS
     server_cls: type = _ThreadingWSGIServer
     if ":" in addr:  # an IPv6 address
         server_cls = type("_ThreadingWSGIServer6", (_ThreadingWSGIServer,), {"address_family": socket.AF_INET6})
-    server = make_server(addr, port, _get_only(make_wsgi_app(registry)), server_cls, handler_class=_QuietHandler)
+    server: WSGIServer = make_server(
+        addr, port, _get_only(make_wsgi_app(registry)), server_cls, handler_class=_QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, name="levibot-metrics", daemon=True)
     thread.start()
     return server, thread

@@ -74,6 +74,14 @@ def equity_stats(equity: np.ndarray, period_s: float) -> dict[str, np.ndarray]:
     }
 
 
+def _add(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """Elementwise sum of the symbols' arrays, in symbol order (the order and rounding of ``sum``)."""
+    out: np.ndarray = xs[0] + 0
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
 def _sweep(
     bars: Sequence[BarArrays],
     params: dict[str, np.ndarray],
@@ -90,9 +98,9 @@ def _sweep(
     period = float(bars[0].resolution_s)
     stats = equity_stats(eq, period)
     years = perf.years_between(int(ts[0]), int(ts[-1]))
-    notional = sum(r.traded_notional for r in per.values())
-    stats["n_fills"] = sum(r.n_fills for r in per.values()).astype(np.float64)
-    stats["fees_quote"] = sum(r.fees for r in per.values())
+    notional = _add([r.traded_notional for r in per.values()])
+    stats["n_fills"] = _add([r.n_fills for r in per.values()]).astype(np.float64)
+    stats["fees_quote"] = _add([r.fees for r in per.values()])
     stats["turnover_per_year"] = np.asarray(perf.turnover(notional, eq.mean(axis=1), years))
     pnls = [np.concatenate([r.trade_pnls[p] for r in per.values()]) for p in range(eq.shape[0])]
     stats["hit_rate_frac"] = np.array([perf.hit_rate(pn) for pn in pnls])

@@ -44,7 +44,7 @@ def hysteresis_positions(long_on: np.ndarray, short_on: np.ndarray, flat_on: np.
     ...                      np.array([[1, 0, 0, 0]], bool)).tolist()
     [[0.0, 1.0, 1.0, -1.0]]
     """
-    code = np.full(long_on.shape, np.nan)
+    code: np.ndarray = np.full(long_on.shape, np.nan)
     code[flat_on] = 0.0
     code[short_on] = -1.0
     code[long_on] = 1.0
@@ -90,10 +90,10 @@ def ema_spread(close: np.ndarray, params: Mapping[str, Any] = PARAMS_V1) -> np.n
         int(params["volz_window"]) - 1,
     )
 
-    def ema(n: int) -> list:
+    def ema(n: int) -> list[float]:
         a = 2.0 / (n + 1)
         b = 1.0 - a
-        vals: list = [None] * len(c)
+        vals: list[float] = [math.nan] * len(c)  # read only from index n - 1 on, where it is set
         if len(c) < n:
             return vals
         v = math.fsum(c[:n]) / n
@@ -173,6 +173,11 @@ def strategy_targets(
 
     class _B:
         __slots__ = ("open", "high", "low", "close", "volume")
+        open: float
+        high: float
+        low: float
+        close: float
+        volume: float
 
     bar = _B()
     for t in range(T):

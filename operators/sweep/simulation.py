@@ -62,7 +62,10 @@ class BarArrays:
     @classmethod
     def from_columns(cls, symbol: str, cols: Mapping[str, Any], resolution_s: int) -> BarArrays:
         """From a mapping (or DataFrame) with ``ts, open, high, low, close, volume``."""
-        f = lambda k: np.ascontiguousarray(np.asarray(cols[k], dtype=np.float64))  # noqa: E731
+
+        def f(k: str) -> np.ndarray:
+            return np.ascontiguousarray(np.asarray(cols[k], dtype=np.float64))
+
         return cls(
             symbol,
             np.asarray(cols["ts"], dtype=np.int64),
@@ -112,7 +115,7 @@ class SimResult:
     n_fills: np.ndarray
     traded_notional: np.ndarray
     fees: np.ndarray
-    trade_pnls: list = field(default_factory=list)
+    trade_pnls: list[np.ndarray] = field(default_factory=list)
     fill_bar: np.ndarray | None = None
     fill_fee: np.ndarray | None = None
 
@@ -127,7 +130,7 @@ class SimResult:
         np.add.at(out, b[ok] + 1, f[ok])
         return out
 
-    def trades(self, row: int, symbol: str, mark_ts: Any, strategy: str = "") -> list:
+    def trades(self, row: int, symbol: str, mark_ts: Any, strategy: str = "") -> list[Any]:
         """Round trips of parameter set ``row`` (:func:`operators.report.trades_from_positions` over its marks),
         each with the fees of its fills; a flip's fee split between the trade it closes and the one it opens in
         proportion to the quantities. Closed and open trades' fees add up to :attr:`fees` of the row."""
