@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from schemas.time import NS_PER_S
 
@@ -167,12 +168,12 @@ def _validate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nd
 
 
 def synthesize_ticks(
-    ts_ns: np.ndarray,
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
+    ts_ns: ArrayLike,
+    open_: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
+    volume: ArrayLike,
     *,
     resolution_s: int,
     n: int = DEFAULT_TICKS_PER_BAR,

@@ -10,13 +10,15 @@ import bisect
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["IsotonicCalibrator", "PlattCalibrator", "IdentityCalibrator", "fit_calibrator"]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p) - np.log1p(-p)
+    z: np.ndarray = np.log(p) - np.log1p(-p)
+    return z
 
 
 class IdentityCalibrator:
@@ -27,7 +29,7 @@ class IdentityCalibrator:
     def __init__(self, clip: float = 1e-4) -> None:
         self.clip = clip
 
-    def predict(self, p) -> np.ndarray:
+    def predict(self, p: ArrayLike) -> np.ndarray:
         return np.clip(np.asarray(p, dtype=np.float64), self.clip, 1 - self.clip)
 
     def predict_one(self, p: float) -> float:
@@ -47,7 +49,7 @@ class IsotonicCalibrator:
         self.x_: list[float] = []
         self.y_: list[float] = []
 
-    def fit(self, p, y) -> IsotonicCalibrator:
+    def fit(self, p: ArrayLike, y: ArrayLike) -> IsotonicCalibrator:
         p = np.asarray(p, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if p.size == 0:
@@ -74,7 +76,7 @@ class IsotonicCalibrator:
         self.y_ = [min(max(s / w, self.clip), 1 - self.clip) for s, w in zip(bs_y, bs_w)]
         return self
 
-    def predict(self, p) -> np.ndarray:
+    def predict(self, p: ArrayLike) -> np.ndarray:
         return np.interp(np.asarray(p, dtype=np.float64), self.x_, self.y_)
 
     def predict_one(self, p: float) -> float:
@@ -98,7 +100,7 @@ class PlattCalibrator:
         self.a = 1.0
         self.b = 0.0
 
-    def fit(self, p, y, iters: int = 50) -> PlattCalibrator:
+    def fit(self, p: ArrayLike, y: ArrayLike, iters: int = 50) -> PlattCalibrator:
         z = _logit(np.asarray(p, dtype=np.float64))
         y = np.asarray(y, dtype=np.float64)
         n1, n0 = y.sum(), y.size - y.sum()
@@ -121,7 +123,7 @@ class PlattCalibrator:
         self.a, self.b = float(a), float(b)
         return self
 
-    def predict(self, p) -> np.ndarray:
+    def predict(self, p: ArrayLike) -> np.ndarray:
         q = 1 / (1 + np.exp(-(self.a * _logit(np.asarray(p, dtype=np.float64)) + self.b)))
         return np.clip(q, self.clip, 1 - self.clip)
 
@@ -131,7 +133,11 @@ class PlattCalibrator:
         return min(max(q, self.clip), 1 - self.clip)
 
 
-def fit_calibrator(kind: str, p, y) -> IsotonicCalibrator | PlattCalibrator | IdentityCalibrator:
+#: any of the three calibrators (the same ``predict`` and ``predict_one``)
+Calibrator = IsotonicCalibrator | PlattCalibrator | IdentityCalibrator
+
+
+def fit_calibrator(kind: str, p: ArrayLike, y: ArrayLike) -> Calibrator:
     """Fit ``"isotonic"``, ``"platt"`` or ``"identity"`` on (raw probability, label) pairs."""
     if kind == "isotonic":
         return IsotonicCalibrator().fit(p, y)

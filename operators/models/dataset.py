@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from operators.bars import aggregate_ticks
@@ -63,7 +64,16 @@ def label_of(r: float, threshold: float) -> float:
 
 
 def replay_bars(
-    ts_ns, open_, high, low, close, volume, *, resolution_s: int, symbol: str, ticks_per_bar: int = 8
+    ts_ns: ArrayLike,
+    open_: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
+    volume: ArrayLike,
+    *,
+    resolution_s: int,
+    symbol: str,
+    ticks_per_bar: int = 8,
 ) -> pd.DataFrame:
     """The bars the stream builds when the history is replayed: OHLCV bars -> synthetic ticks -> bars.
 
@@ -141,7 +151,8 @@ def forward_labels(
         lab = np.where(ok, lab, np.nan)
         f = pd.DataFrame({"symbol": sym, "ts": end, "label_ts": np.where(ok, end[jj], -1), "fwd_ret": r, "label": lab})
         out.append(f[np.isfinite(f["label"])])
-    return pd.concat(out, ignore_index=True)
+    labelled: pd.DataFrame = pd.concat(out, ignore_index=True)
+    return labelled
 
 
 def audit_point_in_time(

@@ -16,7 +16,9 @@ function of the cause (replays re-emit the same ids).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from river.drift import ADWIN
@@ -64,7 +66,7 @@ class DriftMonitor:
         self.cooldown_ns = int(cooldown_s * NS)
         self.adwin: dict[str, ADWIN] = {}
         self.reference = reference
-        self._rows: deque = deque(maxlen=psi_window)
+        self._rows: deque[Sequence[float] | np.ndarray] = deque(maxlen=psi_window)
         self._since_psi = 0
         self._last_alert: dict[str, int] = {}
         self.last_psi: dict[str, float] = {}
@@ -81,7 +83,9 @@ class DriftMonitor:
         """Forget a model's error history (new version under the same name)."""
         self.adwin.pop(model, None)
 
-    def _alert(self, key: str, ts: int, severity: str, message: str, labels: dict[str, str]) -> Alert | None:
+    def _alert(
+        self, key: str, ts: int, severity: Literal["info", "warning", "critical"], message: str, labels: dict[str, str]
+    ) -> Alert | None:
         last = self._last_alert.get(key)
         if last is not None and ts - last < self.cooldown_ns:
             return None
@@ -89,7 +93,7 @@ class DriftMonitor:
         return Alert(
             id=stable_id("alert", "model_drift", key, ts),
             severity=severity,
-            kind="model_drift",  # type: ignore[arg-type]
+            kind="model_drift",
             message=message[:4096],
             labels={k: v[:256] for k, v in labels.items()},
             dedupe_key=key,
@@ -123,13 +127,15 @@ class DriftMonitor:
             self.requests.append(RetrainRequest(self.symbol, ts, "model_drift", msg, model))
         return [al] if al is not None else []
 
-    def observe_features(self, row: np.ndarray, ts: int) -> list[Alert]:
+    def observe_features(self, row: Sequence[float] | np.ndarray, ts: int) -> list[Alert]:
         """Add one model-feature row (ns decision time); every ``psi_every`` rows compare with the reference."""
         if self.reference is None:
             return []
         self._rows.append(row)
         self._since_psi += 1
-        if self._since_psi < self.psi_every or len(self._rows) < self._rows.maxlen:
+        window = self._rows.maxlen
+        assert window is not None  # built with maxlen=psi_window
+        if self._since_psi < self.psi_every or len(self._rows) < window:
             return []
         self._since_psi = 0
         self.last_psi = self.reference.compute(np.asarray(self._rows))

@@ -19,7 +19,7 @@ model that has been right recently; ``eta < 1`` blends more evenly. Members that
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = ["LogLossWeights"]
 
@@ -33,7 +33,7 @@ class LogLossWeights:
         self.eta = float(eta)
         self.S: dict[str, float] = {}
 
-    def weights(self, names) -> dict[str, float]:
+    def weights(self, names: Iterable[str]) -> dict[str, float]:
         """Current weights of ``names`` (a member never scored counts as the worst one)."""
         names = list(names)
         if not names:

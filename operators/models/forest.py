@@ -11,6 +11,7 @@ The output equals ``booster.predict(x, raw_score=True)`` to float rounding (test
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -114,7 +115,8 @@ class FlatForest:
             xv = X[rows, feat[idx]]
             go = np.where(np.isnan(xv), nl[idx], xv <= thr[idx])
             idx = np.where(go, lf[idx], rt[idx])
-        return self.value[idx].sum(axis=1)
+        raw: np.ndarray = self.value[idx].sum(axis=1)
+        return raw
 
     def raw_one(self, x: np.ndarray) -> float:
         """Raw score (log-odds) of one row (1-d array of length n_features)."""
@@ -130,7 +132,8 @@ class FlatForest:
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         """P(y = 1) of rows ``X``."""
-        return 1.0 / (1.0 + np.exp(-self.raw(X)))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-self.raw(X)))
+        return p
 
     def proba_one(self, x: np.ndarray) -> float:
         """P(y = 1) of one row."""
@@ -178,22 +181,23 @@ class CompiledForest:
         return "\n".join(lines) + "\n"
 
     @staticmethod
-    def _compile(source: str):
-        ns: dict = {}
+    def _compile(source: str) -> Callable[[Sequence[float]], float]:
+        ns: dict[str, Any] = {}
         exec(compile(source, "<lightgbm-forest>", "exec"), ns)  # our own generated code, no outside input
-        return ns["_forest"]
+        fn: Callable[[Sequence[float]], float] = ns["_forest"]
+        return fn
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, str]:
         return {"source": self.source}
 
-    def __setstate__(self, d) -> None:
+    def __setstate__(self, d: dict[str, str]) -> None:
         self.source = d["source"]
         self._fn = self._compile(self.source)
 
-    def raw_one(self, row) -> float:
+    def raw_one(self, row: Sequence[float]) -> float:
         """Log-odds of one row (sequence of floats, model-feature order)."""
         return self._fn(row)
 
-    def proba_one(self, row) -> float:
+    def proba_one(self, row: Sequence[float]) -> float:
         """P(y = 1) of one row."""
         return 1.0 / (1.0 + math.exp(-self._fn(row)))

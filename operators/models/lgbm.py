@@ -20,16 +20,21 @@ validation log-loss, stopped by the time budget; falls back to the defaults when
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calibration import IdentityCalibrator, IsotonicCalibrator, PlattCalibrator, fit_calibrator
+from .calibration import Calibrator, IdentityCalibrator, IsotonicCalibrator, PlattCalibrator, fit_calibrator
 from .forest import CompiledForest, FlatForest
 from .metrics import summarize
 from .psi import PsiReference
 from .splits import walk_forward_splits
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import optuna
 
 __all__ = ["LgbmParams", "TrainConfig", "BatchModel", "train_lightgbm", "cross_validate"]
 
@@ -88,12 +93,14 @@ class CVResult:
     mean_logloss: float
 
 
-def _train_one(X, y, Xv, yv, p: LgbmParams):
+def _train_one(
+    X: np.ndarray, y: np.ndarray, Xv: np.ndarray | None, yv: np.ndarray | None, p: LgbmParams
+) -> lgb.Booster:
     import lightgbm as lgb
 
     dtr = lgb.Dataset(X, y, free_raw_data=True)
-    cbs = []
-    valid = []
+    cbs: list[Callable[..., Any]] = []
+    valid: list[lgb.Dataset] = []
     if Xv is not None:
         valid = [lgb.Dataset(Xv, yv, reference=dtr)]
         cbs = [lgb.early_stopping(p.early_stopping_rounds, verbose=False)]
@@ -116,7 +123,7 @@ def cross_validate(
     return CVResult(oof, iters, fm, float(np.mean([m["log_loss"] for m in fm])))
 
 
-def _search(X, y, ts, cfg: TrainConfig) -> tuple[LgbmParams, dict[str, Any]]:
+def _search(X: np.ndarray, y: np.ndarray, ts: np.ndarray, cfg: TrainConfig) -> tuple[LgbmParams, dict[str, Any]]:
     try:
         import optuna
     except ImportError:  # optional dependency
@@ -124,7 +131,7 @@ def _search(X, y, ts, cfg: TrainConfig) -> tuple[LgbmParams, dict[str, Any]]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = cfg.params
 
-    def objective(trial) -> float:
+    def objective(trial: optuna.Trial) -> float:
         p = replace(
             base,
             num_leaves=trial.suggest_int("num_leaves", 4, 63, log=True),
@@ -158,7 +165,12 @@ class BatchModel:
     """
 
     def __init__(
-        self, model_str: str, names: tuple[str, ...], calibrator, reference: PsiReference, info: dict[str, Any]
+        self,
+        model_str: str,
+        names: tuple[str, ...],
+        calibrator: Calibrator,
+        reference: PsiReference,
+        info: dict[str, Any],
     ) -> None:
         self.model_str = model_str
         self.names = tuple(names)
@@ -166,7 +178,7 @@ class BatchModel:
         self.reference = reference
         self.info = info
         self.input_index: np.ndarray | None = None
-        self._booster = None
+        self._booster: lgb.Booster | None = None
         self.forest, self.compiled = self._compile()
 
     def _compile(self) -> tuple[FlatForest, CompiledForest]:
@@ -174,7 +186,7 @@ class BatchModel:
         return f, CompiledForest(f)
 
     @property
-    def booster(self):
+    def booster(self) -> lgb.Booster:
         if self._booster is None:
             import lightgbm as lgb
 
@@ -200,13 +212,14 @@ class BatchModel:
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Uncalibrated P(up) of rows ``X`` (n, len(names)) by LightGBM's batched predict."""
-        return self.booster.predict(np.asarray(X, np.float64), num_threads=1)
+        # dense rows in, a dense array out (np.asarray: the same object; the stubs also allow sparse and list)
+        return np.asarray(self.booster.predict(np.asarray(X, np.float64), num_threads=1))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Calibrated P(up) of rows ``X`` (n, len(names))."""
         return self.calibrator.predict(self.predict_raw(X))
 
-    def predict_one(self, row) -> tuple[float, float]:
+    def predict_one(self, row: Sequence[float]) -> tuple[float, float]:
         """(raw, calibrated) P(up) of one row of model features (list of floats, ``names`` order), compiled path."""
         p = self.compiled.proba_one(row)
         return p, self.calibrator.predict_one(p)
@@ -223,6 +236,7 @@ def train_lightgbm(
 ) -> BatchModel:
     """Train, cross-validate and calibrate (module doc). ``ts``: decision times (ns) of the rows."""
     t0 = time.perf_counter()
+    sinfo: dict[str, Any]
     params, sinfo = (cfg.params, {})
     if cfg.search_budget_s > 0:
         params, sinfo = _search(X, y, ts, cfg)

@@ -11,6 +11,7 @@ import math
 from collections import deque
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["EPS", "log_loss", "brier", "auc", "ece", "summarize", "RollingMetrics"]
 
@@ -18,69 +19,69 @@ __all__ = ["EPS", "log_loss", "brier", "auc", "ece", "summarize", "RollingMetric
 EPS = 1e-6
 
 
-def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=np.float64).ravel()
-    p = np.asarray(p, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"y and p differ in length: {y.shape} vs {p.shape}")
-    return y, p
+def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    ya = np.asarray(y, dtype=np.float64).ravel()
+    pa = np.asarray(p, dtype=np.float64).ravel()
+    if ya.shape != pa.shape:
+        raise ValueError(f"y and p differ in length: {ya.shape} vs {pa.shape}")
+    return ya, pa
 
 
-def log_loss(y, p) -> float:
+def log_loss(y: ArrayLike, p: ArrayLike) -> float:
     """Mean binary cross-entropy in nats: ``-mean(y ln p + (1 - y) ln(1 - p))``, p clipped to [EPS, 1-EPS]."""
-    y, p = _arrays(y, p)
-    if y.size == 0:
+    ya, pa = _arrays(y, p)
+    if ya.size == 0:
         return float("nan")
-    p = np.clip(p, EPS, 1 - EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    pa = np.clip(pa, EPS, 1 - EPS)
+    return float(-np.mean(ya * np.log(pa) + (1 - ya) * np.log1p(-pa)))
 
 
-def brier(y, p) -> float:
+def brier(y: ArrayLike, p: ArrayLike) -> float:
     """Mean squared error of the probability, ``mean((p - y)^2)``."""
-    y, p = _arrays(y, p)
-    return float(np.mean((p - y) ** 2)) if y.size else float("nan")
+    ya, pa = _arrays(y, p)
+    return float(np.mean((pa - ya) ** 2)) if ya.size else float("nan")
 
 
-def auc(y, p) -> float:
+def auc(y: ArrayLike, p: ArrayLike) -> float:
     """ROC AUC by the rank-sum (Mann-Whitney) statistic, ties counted half; NaN when one class is absent."""
-    y, p = _arrays(y, p)
-    n1 = float(y.sum())
-    n0 = y.size - n1
+    ya, pa = _arrays(y, p)
+    n1 = float(ya.sum())
+    n0 = ya.size - n1
     if n1 == 0 or n0 == 0:
         return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    ps = p[order]
-    ranks = np.empty(p.size, dtype=np.float64)
+    order = np.argsort(pa, kind="mergesort")
+    ps = pa[order]
+    ranks = np.empty(pa.size, dtype=np.float64)
     # average ranks over ties
     _, first, counts = np.unique(ps, return_index=True, return_counts=True)
     avg = first + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    return float((ranks[ya == 1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
-def ece(y, p, n_bins: int = 15) -> float:
+def ece(y: ArrayLike, p: ArrayLike, n_bins: int = 15) -> float:
     """Expected calibration error: ``sum_b (n_b / n) |mean(p)_b - mean(y)_b|`` over ``n_bins`` equal-width bins."""
-    y, p = _arrays(y, p)
-    if y.size == 0:
+    ya, pa = _arrays(y, p)
+    if ya.size == 0:
         return float("nan")
-    b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    b = np.minimum((pa * n_bins).astype(np.int64), n_bins - 1)
     cnt = np.bincount(b, minlength=n_bins)
-    sp = np.bincount(b, weights=p, minlength=n_bins)
-    sy = np.bincount(b, weights=y, minlength=n_bins)
+    sp = np.bincount(b, weights=pa, minlength=n_bins)
+    sy = np.bincount(b, weights=ya, minlength=n_bins)
     m = cnt > 0
-    return float(np.sum(np.abs(sp[m] - sy[m])) / y.size)
+    return float(np.sum(np.abs(sp[m] - sy[m])) / ya.size)
 
 
-def summarize(y, p) -> dict[str, float]:
+def summarize(y: ArrayLike, p: ArrayLike) -> dict[str, float]:
     """``{"n", "log_loss", "auc", "brier", "ece", "base_rate"}`` of one prediction series."""
-    y, p = _arrays(y, p)
+    ya, pa = _arrays(y, p)
     return {
-        "n": int(y.size),
-        "log_loss": log_loss(y, p),
-        "auc": auc(y, p),
-        "brier": brier(y, p),
-        "ece": ece(y, p),
-        "base_rate": float(y.mean()) if y.size else float("nan"),
+        "n": int(ya.size),
+        "log_loss": log_loss(ya, pa),
+        "auc": auc(ya, pa),
+        "brier": brier(ya, pa),
+        "ece": ece(ya, pa),
+        "base_rate": float(ya.mean()) if ya.size else float("nan"),
     }
 
 
@@ -93,13 +94,13 @@ class RollingMetrics:
         self._p: deque[float] = deque(maxlen=self.window)
         self.n_seen = 0
 
-    def update(self, y: float, p: float) -> float:
+    def update(self, ya: float, pa: float) -> float:
         """Add one resolved prediction; returns its log-loss (nats)."""
-        self._y.append(float(y))
-        self._p.append(float(p))
+        self._y.append(float(ya))
+        self._p.append(float(pa))
         self.n_seen += 1
-        q = min(max(p, EPS), 1 - EPS)
-        return -math.log(q) if y else -math.log1p(-q)
+        q = min(max(pa, EPS), 1 - EPS)
+        return -math.log(q) if ya else -math.log1p(-q)
 
     def __len__(self) -> int:
         return len(self._y)

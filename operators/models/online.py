@@ -30,7 +30,7 @@ class OnlineModel:
 
     def predict_one(self, row: Sequence[float]) -> float:
         """P(up) of one model-feature row (fraction, clipped to [clip, 1 - clip])."""
-        p = self.model.predict_proba_one(self._x(row)).get(True, 0.5)
+        p: float = self.model.predict_proba_one(self._x(row)).get(True, 0.5)
         return min(max(p, self.clip), 1 - self.clip)
 
     def learn_one(self, row: Sequence[float], y: float) -> None:

@@ -48,7 +48,8 @@ class PsiReference:
     def _fractions(col: np.ndarray, e: np.ndarray) -> np.ndarray:
         b = np.searchsorted(e, col, side="right")
         c = np.bincount(b, minlength=e.size + 1).astype(float)
-        return c / max(c.sum(), 1.0)
+        frac: np.ndarray = c / max(c.sum(), 1.0)
+        return frac
 
     def compute(self, X: np.ndarray) -> dict[str, float]:
         """PSI of each feature of the rows ``X`` (n, k), same column order as the reference."""

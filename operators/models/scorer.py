@@ -88,10 +88,10 @@ class _Pending:
     def __init__(self, ts: int, close: float | None, row: list[float], cal: dict[str, float], ens: float) -> None:
         self.ts, self.close, self.row, self.cal, self.ens = ts, close, row, cal, ens
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[int, float | None, list[float], dict[str, float], float]:
         return (self.ts, self.close, self.row, self.cal, self.ens)
 
-    def __setstate__(self, s):
+    def __setstate__(self, s: tuple[int, float | None, list[float], dict[str, float], float]) -> None:
         self.ts, self.close, self.row, self.cal, self.ens = s
 
 
@@ -166,7 +166,7 @@ class Scorer:
         v = pinned if pinned is not None else source.version
         if v is None or (v == self.batch_version and self.batch is not None):
             return False
-        m = source.model_at(v) if pinned is not None else source.model  # type: ignore[attr-defined]
+        m = source.model_at(v) if pinned is not None else source.model
         if m is None:
             return False
         self.swap_batch(m, v)

@@ -8,12 +8,13 @@ Several symbols may share times: splits are made on time, never on row position.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["walk_forward_splits"]
 
 
 def walk_forward_splits(
-    ts, n_splits: int, gap_ns: int, *, min_train_frac: float = 0.4, end_frac: float = 1.0
+    ts: ArrayLike, n_splits: int, gap_ns: int, *, min_train_frac: float = 0.4, end_frac: float = 1.0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n_splits`` (train_idx, val_idx) pairs over rows with times ``ts`` (int ns), in time order.
 

@@ -13,17 +13,21 @@ costs ~0.2 ms at the median and tens of ms at the tail on the shared VM.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calibration import fit_calibrator
+from .calibration import Calibrator, fit_calibrator
 from .forest import CompiledForest, FlatForest
 from .lgbm import TrainConfig
 from .metrics import summarize
 from .psi import PsiReference
 from .splits import walk_forward_splits
+
+if TYPE_CHECKING:
+    import xgboost as xgb
 
 __all__ = ["XgbParams", "XgbModel", "train_xgboost", "compile_xgb"]
 
@@ -54,7 +58,14 @@ class XgbParams:
         return d
 
 
-def _train_one(X, y, Xv, yv, p: XgbParams, rounds: int | None = None):
+def _train_one(
+    X: np.ndarray,
+    y: np.ndarray,
+    Xv: np.ndarray | None,
+    yv: np.ndarray | None,
+    p: XgbParams,
+    rounds: int | None = None,
+) -> xgb.Booster:
     import xgboost as xgb
 
     dtr = xgb.DMatrix(X, label=y, nthread=p.nthread)
@@ -87,7 +98,7 @@ def _threshold(cond: float) -> float:
     return mid if prev_even else float(np.nextafter(mid, -np.inf))
 
 
-def compile_xgb(booster, X_probe: np.ndarray) -> FlatForest:
+def compile_xgb(booster: xgb.Booster, X_probe: np.ndarray) -> FlatForest:
     """XGBoost's trees (``get_dump(dump_format="json")``) as a :class:`~.forest.FlatForest`, for the one-row hot
     path without XGBoost's per-call overhead. XGBoost sends ``x < c`` to ``yes``; the forest tests ``x <= t``, so
     ``t`` is set by :func:`_threshold` (XGBoost rounds features to float32); a missing value follows ``missing``.
@@ -172,7 +183,7 @@ class XgbModel:
         self,
         raw: bytes,
         names: tuple[str, ...],
-        calibrator,
+        calibrator: Calibrator,
         reference: PsiReference,
         info: dict[str, Any],
         forest: FlatForest,
@@ -183,12 +194,12 @@ class XgbModel:
         self.reference = reference
         self.info = info
         self.input_index: np.ndarray | None = None
-        self._booster = None
+        self._booster: xgb.Booster | None = None
         self.forest = forest
         self.compiled = CompiledForest(forest)
 
     @property
-    def booster(self):
+    def booster(self) -> xgb.Booster:
         if self._booster is None:
             import xgboost as xgb
 
@@ -219,7 +230,7 @@ class XgbModel:
         """Calibrated P(up) of rows ``X`` (n, len(names))."""
         return self.calibrator.predict(self.predict_raw(X))
 
-    def predict_one(self, row) -> tuple[float, float]:
+    def predict_one(self, row: Sequence[float]) -> tuple[float, float]:
         """(raw, calibrated) P(up) of one row of model features (``names`` order), compiled path."""
         p = self.compiled.proba_one(row)
         return p, self.calibrator.predict_one(p)
