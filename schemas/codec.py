@@ -285,16 +285,23 @@ def decode_tick_columns(
     rows: list = []
     kept: list[int] = []
     slow: list[int] = []  # payloads for the exact path
-    append, keep = rows.append, kept.append
-    for i, raw in enumerate(raws):
-        if type(raw) is bytes and len(raw) <= max_bytes and (all_ascii or raw.isascii()):
-            try:
-                append(dec(raw))
-                keep(i)
-                continue
-            except msgspec.DecodeError:
-                pass
-        slow.append(i)
+    try:  # the usual poll, ASCII and under the size limit: one C loop, no Python frame per payload
+        if not all_ascii or (raws and max(map(len, raws)) > max_bytes):
+            raise ValueError
+        rows = list(map(dec, raws))
+        kept = list(range(len(raws)))
+    except (ValueError, msgspec.DecodeError):  # some payload is not: each on its own
+        rows, kept = [], []
+        append, keep = rows.append, kept.append
+        for i, raw in enumerate(raws):
+            if type(raw) is bytes and len(raw) <= max_bytes and (all_ascii or raw.isascii()):
+                try:
+                    append(dec(raw))
+                    keep(i)
+                    continue
+                except msgspec.DecodeError:
+                    pass
+            slow.append(i)
     cols = {name: list(map(attrgetter(name), rows)) for name in TICK_COLUMNS}
     redo: set[int] = set()  # positions in rows whose ticks fail a check of Tick.__post_init__
     if rows:
