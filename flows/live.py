@@ -253,6 +253,7 @@ def run_live(
         batch_size=s.consume_batch,
         max_message_bytes=s.max_message_bytes,
         stop_at_end=until_end,
+        columnar=True,  # each poll's ticks decoded straight into columns (the flow folds them as such)
     )
     sig = (
         KafkaEventSource(
