@@ -270,6 +270,13 @@ def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2400, check
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def memory_10000_symbols(ticks_per_symbol: int = 24, checkpoints: int = 4) -> dict[str, float]:
+    """(d) at 10,000 symbols: :func:`memory_1000_symbols` with 10,000 symbols, each trading every 250 ms (24 ticks
+    each by default: 6 s of event time, 240,000 ticks, every 1 s bar of every symbol closed); the target is a peak
+    RSS (``memory_peak_rss_mib``, the process's VmHWM) under 2 GiB."""
+    return memory_1000_symbols(10_000, ticks_per_symbol, checkpoints)
+
+
 class _Paced(FixedPartitionedSource):
     """Releases pre-built ticks at ``rate`` ticks/s of wall time (``inf``: as fast as the flow takes them); a poll
     returns every tick already due (at most ``cap``), like a Kafka poll returns what has arrived. A batch's
