@@ -455,9 +455,9 @@ def rolling_sharpe_vol(returns: Any, window: int, periods_per_year: float) -> tu
     mean = s1 / w
     var = np.maximum(s2 - w * mean * mean, 0.0) / (w - 1)
     std = np.sqrt(var)
-    ok = (std > 0) & (std > _REL_ZERO_STD * np.abs(mean)) & (std > 1e-15)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shp[w - 1 :] = np.where(ok, mean / np.where(ok, std, 1.0) * math.sqrt(periods_per_year), NAN)
+    # the Sharpe formula of :func:`sharpe` on each window's moments; a window whose moments from running sums
+    # leave a standard deviation at rounding level (<= 1e-15) is flat
+    shp[w - 1 :] = np.where(std > 1e-15, _sharpe_from_moments(w, mean, std, periods_per_year), NAN)
     vol[w - 1 :] = std * math.sqrt(periods_per_year)
     return shp, vol
 
