@@ -136,7 +136,7 @@ class Ledger:
             sb.traded += pq  # type: ignore[union-attr]
             sb.fills += 1  # type: ignore[union-attr]
             if flow is not None:  # StrategyAttribution.on_fill(sym, signed, price, fee, shares.get(sym))
-                flow[sym] = flow.get(sym, 0.0) - sp - fee  # type: ignore[index]
+                flow[sym] = flow.get(sym, 0.0) - sp - fee
                 for k, w in sh:
                     afees[k] = afees.get(k, 0.0) + fee * w  # type: ignore[union-attr, index]
         self.cash = cash

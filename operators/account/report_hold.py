@@ -48,16 +48,16 @@ class ReportHold:
     __slots__ = ("queue", "held_max")
 
     def __init__(self) -> None:
-        self.queue: deque = deque()
+        self.queue: deque[Any] = deque()
         self.held_max = 0  # the most reports ever waiting at once (for the summary)
 
     def __len__(self) -> int:
         return len(self.queue)
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (list(self.queue), self.held_max)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.queue = deque(s[0])
         self.held_max = s[1]
 
@@ -67,7 +67,7 @@ class ReportHold:
         if len(self.queue) > self.held_max:
             self.held_max = len(self.queue)
 
-    def due(self, before: int | None, key: Callable[[Any], int] | None = None) -> list:
+    def due(self, before: int | None, key: Callable[[Any], int] | None = None) -> list[Any]:
         """Remove and return the reports at the head whose time is before ``before`` (ns; every one when None), in
         order. ``key(report)`` is a report's time for this purpose (default its ``ts``)."""
         q = self.queue

@@ -18,7 +18,7 @@ matches the two-pass formula to about 1e-13 relative (``tests/test_account.py`` 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -202,7 +202,7 @@ class ReturnWindow:
         self._scn = s
         return s
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_scn", None)  # a cache: rebuilt on the first read after a restore
         return state

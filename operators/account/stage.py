@@ -129,16 +129,16 @@ class _Chunk:
     def __init__(self, cols: TickColumns, i: int = 0) -> None:
         self.cols, self.i, self._lists = cols, i, None
 
-    def lists(self) -> tuple[list, list, list, list]:
+    def lists(self) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         if self._lists is None:
             c = self.cols
             self._lists = (c.keys.tolist(), c.ts.tolist(), c.price.tolist(), c.qty.tolist())
         return self._lists
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.cols, self.i)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.cols, self.i = s
         self._lists = None
 
@@ -166,7 +166,7 @@ class AccountStage:
         self.progress: dict[str, int | None] = {s: None for s in cfg.symbols}
         self._prog_heap: list[tuple[int, str]] = []
         self._silent = len(cfg.symbols)  # symbols that have not reported any progress yet
-        self.ticks: dict[str, deque] = {s: deque() for s in cfg.symbols}  # [TickColumns, next index]
+        self.ticks: dict[str, deque[Any]] = {s: deque() for s in cfg.symbols}  # [TickColumns, next index]
         self.points: list[tuple[int, int, int, DecisionPoint]] = []  # heap of (ts, symbol index, seq, point)
         self._seq = 0
         self.clock: int | None = None  # last decision time processed (ns)

@@ -134,7 +134,7 @@ class SimBroker:
         self.positions: dict[str, Position] = {}
         self.pending: dict[str, list[Order]] = {}
         self.last_price: dict[str, float] = {}
-        self.vol_ticks: dict[str, deque] = {}
+        self.vol_ticks: dict[str, deque[Any]] = {}
         self.n_fills = 0
         self.cancelled: list[str] = []
 

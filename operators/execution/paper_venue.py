@@ -131,7 +131,7 @@ class PaperVenue:
             ts=ts,
             **extra,
             **kw,
-        )  # type: ignore[arg-type]
+        )
         self.seq += 1
         return r
 

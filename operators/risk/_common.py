@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -69,10 +70,10 @@ class ReturnWindow:
         i = self._i
         return np.concatenate((self._buf[i:], self._buf[:i]))
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.window, self._buf, self._i, self.n, self.count)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.window, self._buf, self._i, self.n, self.count = s
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -123,8 +124,8 @@ class EwmaEstimator:
         """``-σ φ(z_α)/(1-α)``, return sign."""
         return normal_cvar(0.0, self.sigma, check_alpha(alpha))
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.lam, self.s2, self.count)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.lam, self.s2, self.count = s

@@ -227,10 +227,10 @@ class GateState:
         self.bucket = TokenBucket(limits.rate_per_s, limits.rate_burst)
         self.decisions = {"approved": 0, "resized": 0, "rejected": 0}
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.kill, self.bucket, self.decisions)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.kill, self.bucket, self.decisions = s
 
 
@@ -746,7 +746,7 @@ class RiskGate:
                 (lambda b, hi: book.max_q(kv, b * equity + base))
                 if gauss
                 else (lambda b, hi: hist.largest("var", base, equity, b, q0, hi)),
-            ),  # type: ignore[union-attr]
+            ),
             (
                 "portfolio_var_limit",
                 lambda q: book.var_loss(q) / equity,
@@ -754,7 +754,7 @@ class RiskGate:
                 (lambda b, hi: book.max_q(kv, b * equity))
                 if gauss
                 else (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi)),
-            ),  # type: ignore[union-attr]
+            ),
             (
                 "portfolio_cvar_limit",
                 lambda q: book.cvar_loss(q) / equity,
@@ -762,7 +762,7 @@ class RiskGate:
                 (lambda b, hi: book.max_q(kc, b * equity))
                 if gauss
                 else (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi)),
-            ),  # type: ignore[union-attr]
+            ),
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
         if strat is not None:
@@ -827,7 +827,7 @@ class RiskGate:
 
         def loss(q: float) -> float:
             e = e0.copy()
-            e[:, j] += (cur + sign * q) * price * sh  # type: ignore[index]
+            e[:, j] += (cur + sign * q) * price * sh
             x = e.sum(axis=0)
             var = float(x @ cov @ x)
             if var <= 0.0:
@@ -854,7 +854,7 @@ class RiskGate:
         market: MarketState,
         now_ns: int,
         book: _Book | None = None,
-        quad: tuple | None = None,
+        quad: tuple[Any, ...] | None = None,
     ) -> RiskDecision:
         """The decision with its snapshot after ``q``. ``book``: the quantity limits' book of this order, whose
         Gaussian losses of ``q`` are the portfolio's (every held symbol priced and in the window: the limits
@@ -966,9 +966,9 @@ class RiskGate:
         v, c = var_cvar(market.scenarios(L.var_method, L.fhs_lambda) @ x, L.alpha)
         return to_loss(v), to_loss(c)
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.limits, self.state)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.limits, self.state = s
         self._set_constants()

@@ -20,7 +20,7 @@ manual reset. In ``halted`` nothing may trade; in ``reduce_only`` only orders th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from schemas.time import NS_PER_S as _NS
 
@@ -99,9 +99,9 @@ class KillSwitch:
             self.transitions += 1
         self.state, self.halted_at_ns, self.peak, self.drawdown = "normal", None, float(equity), 0.0
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)

@@ -11,6 +11,8 @@ takes one token; with less than one token left the order is refused.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["TokenBucket"]
 
 
@@ -53,8 +55,8 @@ class TokenBucket:
             return True
         return False
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[Any, ...]:
         return (self.rate_per_s, self.burst, self.tokens, self.last_ns)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.rate_per_s, self.burst, self.tokens, self.last_ns = s

@@ -65,7 +65,7 @@ class _Point:
 
     __slots__ = ("var", "cvar", "tail", "low", "up", "strict")
 
-    def __init__(self, var: float, cvar: float, tail: frozenset, low: int, up: int, strict: bool) -> None:
+    def __init__(self, var: float, cvar: float, tail: frozenset[Any], low: int, up: int, strict: bool) -> None:
         self.var, self.cvar, self.tail, self.low, self.up, self.strict = var, cvar, tail, low, up, strict
 
 
@@ -80,7 +80,7 @@ class ScenarioSearch:
         self.n = k + 1 if (g > 0.0 and k1 != k) else k  # scenarios in the CVaR tail (tie-free)
         self._brackets: list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray, list[int]]] = []
         self._points: dict[float, _Point] = {}
-        self._cur: tuple | None = None
+        self._cur: tuple[Any, ...] | None = None
         self._smax: float | None = None
 
     @classmethod
@@ -112,7 +112,7 @@ class ScenarioSearch:
         return -p.var, -p.cvar
 
     # -- candidates ---------------------------------------------------------------------------------------------
-    def _bracket(self, lo: float, hi: float) -> tuple | None:
+    def _bracket(self, lo: float, hi: float) -> tuple[Any, ...] | None:
         """Candidates valid on ``[lo, hi]``: a pruning made for an interval containing it, else a new one:
         ``(lo, hi, idx, a, s, below, kb, kb1, nc, g, a_below, s_below)`` (``below``, scenarios known to lie under
         the tail's highest line everywhere, is kept empty: finding them costs more than it saves)."""
@@ -246,7 +246,7 @@ class ScenarioSearch:
                 hi, p_hi, e_hi = mid, p, mid
         return lo
 
-    def _slope(self, b: tuple) -> float:
+    def _slope(self, b: tuple[Any, ...]) -> float:
         """The largest ``|s|`` of the candidates of bracket ``b`` (the VaR there is made of their lines only)."""
         if self._smax is None or self._smax[0] is not b:
             self._smax = (b, float(np.abs(b[4]).max()) if b[4].size else 0.0)

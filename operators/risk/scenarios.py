@@ -231,7 +231,7 @@ class ScenarioLines:
             ts = [ln[3] for ln in lines[:n_tail]]
             if nb:
                 bl = below.tolist()
-                ta += [al[i] for i in bl]  # type: ignore[index]
+                ta += [al[i] for i in bl]
                 ts += [sl[i] for i in bl]  # type: ignore[index]
             sa, ss, n = math.fsum(ta), math.fsum(ts), len(ta)
             if n == 0 or not ss < 0.0:
