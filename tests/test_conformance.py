@@ -31,7 +31,7 @@ import pkgutil
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pytest
@@ -47,7 +47,7 @@ from operators.strategies import StrategyTarget
 from schemas.events import Order, Signal, Tick
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = [ROOT / "data" / "market" / "BTC-30m.csv.gz", ROOT / "data" / "market" / "ETH-30m.csv.gz"]
+FILES: list[str | Path] = [ROOT / "data" / "market" / "BTC-30m.csv.gz", ROOT / "data" / "market" / "ETH-30m.csv.gz"]
 N_BARS = 2400  # per symbol: 50 days of 30-minute bars
 CUTS = ((), (1,), (7, 500, 1501), (3, 4, 5, 999, 2000, 3333))  # positions in the input where a batch ends
 
@@ -83,7 +83,7 @@ def discover_strategies() -> dict[str, type]:
 
 def _answers_with_reports(cls: type) -> bool:
     # a venue answers only with execution reports (a broker, with the same method names, returns fills)
-    return "ExecutionReport" in str(getattr(cls.submit, "__annotations__", {}).get("return", ""))
+    return "ExecutionReport" in str(getattr(getattr(cls, "submit"), "__annotations__", {}).get("return", ""))
 
 
 def discover_venues() -> dict[str, type]:
@@ -154,7 +154,7 @@ VENUES = discover_venues()
 ESTIMATORS = discover_estimators()
 
 
-def test_discovery_finds_every_exported_strategy_venue_and_estimator():
+def test_discovery_finds_every_exported_strategy_venue_and_estimator() -> None:
     """What the walk finds is what the packages export: a strategy added to the package (and exported) is checked
     here without an edit to this file, and nothing exported escapes the checks."""
     exported = {
@@ -187,7 +187,7 @@ def test_discovery_finds_every_exported_strategy_venue_and_estimator():
 
 
 @pytest.mark.parametrize("name", sorted({**STRATEGIES, **VENUES, **ESTIMATORS}))
-def test_every_discovered_class_builds(name):
+def test_every_discovered_class_builds(name: Any) -> None:
     cls = {**STRATEGIES, **VENUES, **ESTIMATORS}[name]
     assert isinstance(build(cls), cls)
 
@@ -196,12 +196,12 @@ def test_every_discovered_class_builds(name):
 
 
 @lru_cache(maxsize=1)
-def strategy_inputs() -> tuple[tuple, ...]:
+def strategy_inputs() -> tuple[tuple[Any, ...], ...]:
     """One ``on_bar``/``on_signal`` call per element, both symbols interleaved in event time: ``("bar", symbol, ts,
     close, features or None, score or None, bar)`` or ``("signal", Signal)``. Features are ``core@1`` of the real
     bars (None until warm); the score is a deterministic squashing of the real EMA spread (None until warm);
     signals are ideas placed every 200 bars at the real close (entry there, targets 1 and 2 % away, stop 1 %)."""
-    rows = []
+    rows: list[tuple[int, str, int, tuple[Any, ...]]] = []
     spread_at = CORE_V1.features.index("ema_spread")
 
     class _Bar:
@@ -231,7 +231,7 @@ def strategy_inputs() -> tuple[tuple, ...]:
             )
             rows.append((int(mark[i]), sym, 1, ("bar", sym, int(mark[i]), c, fv, score, bar)))
             if i % 200 == 150:
-                side = "long" if (i // 200) % 2 == 0 else "short"
+                side: Literal["long", "short"] = "long" if (i // 200) % 2 == 0 else "short"
                 d = 1.0 if side == "long" else -1.0
                 sig = Signal(
                     id=f"sig-{sym}-{i}",
@@ -250,10 +250,10 @@ def strategy_inputs() -> tuple[tuple, ...]:
     return tuple(r[3] for r in rows)
 
 
-def _outputs(strategy: Any, inputs: tuple, cuts: tuple[int, ...] = ()) -> tuple[list, Any]:
+def _outputs(strategy: Any, inputs: tuple[Any, ...], cuts: tuple[int, ...] = ()) -> tuple[list[Any], Any]:
     """Run ``strategy`` over ``inputs``; at each cut position the state goes through pickle (a batch boundary with
     a snapshot). Returns every call's output (None or the target's fields) and the final strategy."""
-    out: list = []
+    out: list[Any] = []
     cut = set(cuts)
     for i, x in enumerate(inputs):
         if i in cut:
@@ -270,7 +270,7 @@ def _outputs(strategy: Any, inputs: tuple, cuts: tuple[int, ...] = ()) -> tuple[
 # ----------------------------------------------------------------------------------------- strategy checks
 
 
-def check_strategy_pickle(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_strategy_pickle(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     s = factory()
     half = len(inputs) // 2
     _, s = _outputs(s, inputs[:half])
@@ -283,7 +283,7 @@ def check_strategy_pickle(factory: Callable[[], Any], inputs: tuple) -> None:
     assert a == b, "a restored copy does not continue as the original"
 
 
-def check_strategy_cuts(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_strategy_cuts(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     whole, _ = _outputs(factory(), inputs)
     assert any(o is not None for o in whole), "no target at all on the real history: the check would prove nothing"
     for cuts in CUTS[1:]:
@@ -292,7 +292,7 @@ def check_strategy_cuts(factory: Callable[[], Any], inputs: tuple) -> None:
         assert got == whole, f"cut at {cuts}: output differs from call {first} on"
 
 
-def check_strategy_warmup(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_strategy_warmup(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     cold = [x for x in inputs if x[0] == "bar" and x[4] is None and x[5] is None]
     assert cold, "the real history has no bar before the features are warm"
     out, _ = _outputs(factory(), tuple(cold))
@@ -300,7 +300,7 @@ def check_strategy_warmup(factory: Callable[[], Any], inputs: tuple) -> None:
     assert early == [], f"targets before warm-up, at calls {early[:5]}"
 
 
-def check_strategy_bounded(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_strategy_bounded(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     q = len(inputs) // 4
     _, s = _outputs(factory(), inputs[:q])
     small = len(pickle.dumps(s))
@@ -319,7 +319,7 @@ STRATEGY_CHECKS = {
 
 @pytest.mark.parametrize("check", sorted(STRATEGY_CHECKS))
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_strategy_conforms(name, check):
+def test_strategy_conforms(name: Any, check: Any) -> None:
     STRATEGY_CHECKS[check](lambda: build(STRATEGIES[name]), strategy_inputs())
 
 
@@ -327,13 +327,13 @@ def test_strategy_conforms(name, check):
 
 
 @lru_cache(maxsize=1)
-def venue_inputs() -> tuple[tuple, ...]:
+def venue_inputs() -> tuple[tuple[Any, ...], ...]:
     """``("order", Order)`` and ``("tick", Tick)`` in event time: synthetic ticks of the real bars (8 a bar) of both
     symbols, and a market order every 150 ticks, alternating buys and sells of about 20,000 quote of the symbol;
     every tenth order a limit 0.5 % away from the last price and a cancel of it 40 ticks later."""
     h = load_history(FILES, ticks_per_bar=8, max_bars=600).ticks
     sym, ts, px, qty, side = (h[c].to_numpy() for c in ("symbol", "ts", "price", "qty", "side"))
-    out: list[tuple] = []
+    out: list[tuple[Any, ...]] = []
     last: dict[str, float] = {}
     cancels: dict[int, str] = {}
     n = 0
@@ -357,17 +357,25 @@ def venue_inputs() -> tuple[tuple, ...]:
                     order_id=f"o{n}", strategy="c", symbol=s, side="buy" if buy else "sell", qty=q, type="market", ts=t
                 )
             out.append(("order", o))
-        tk = Tick(symbol=s, ts=t, price=p, qty=float(qty[i]), side=str(side[i]), trade_id=f"t{i}", venue="synthetic")
+        tk = Tick(
+            symbol=s,
+            ts=t,
+            price=p,
+            qty=float(qty[i]),
+            side=cast(Any, str(side[i])),
+            trade_id=f"t{i}",
+            venue="synthetic",
+        )
         out.append(("tick", tk))
         last[s] = p
     return tuple(out)
 
 
-def _reports(venue: Any, inputs: tuple, cuts: tuple[int, ...] = ()) -> tuple[list, Any]:
+def _reports(venue: Any, inputs: tuple[Any, ...], cuts: tuple[int, ...] = ()) -> tuple[list[Any], Any]:
     """Feed ``inputs``: consecutive ticks go to ``on_ticks`` together until an order, a cancel or a cut; at a cut
     the venue goes through pickle. Returns every report and the final venue."""
-    out: list = []
-    buf: list = []
+    out: list[Any] = []
+    buf: list[Any] = []
     cut = set(cuts)
 
     def flush() -> None:
@@ -389,7 +397,7 @@ def _reports(venue: Any, inputs: tuple, cuts: tuple[int, ...] = ()) -> tuple[lis
     return out, venue
 
 
-def check_venue_pickle(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_venue_pickle(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     half = len(inputs) // 2
     _, v = _reports(factory(), inputs[:half])
     try:
@@ -401,7 +409,7 @@ def check_venue_pickle(factory: Callable[[], Any], inputs: tuple) -> None:
     assert a == b, "a restored copy does not continue as the original"
 
 
-def check_venue_cuts(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_venue_cuts(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     whole, _ = _reports(factory(), inputs)
     assert any(r.kind in ("fill", "partial_fill") for r in whole), "no fill at all: the check would prove nothing"
     for cuts in CUTS[1:]:
@@ -410,7 +418,7 @@ def check_venue_cuts(factory: Callable[[], Any], inputs: tuple) -> None:
         assert got == whole, f"cut at {cuts}: reports differ from report {first} on"
 
 
-def check_venue_warmup(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_venue_warmup(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     first_order = next(i for i, x in enumerate(inputs) if x[0] == "order")
     v = factory()
     before = v.on_ticks([x[1] for x in inputs[:first_order]])
@@ -421,7 +429,7 @@ def check_venue_warmup(factory: Callable[[], Any], inputs: tuple) -> None:
     assert early == [], f"fills before their order: {early[:5]}"
 
 
-def check_venue_bounded(factory: Callable[[], Any], inputs: tuple) -> None:
+def check_venue_bounded(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> None:
     """The state does not grow with the market data: the orders first, then the ticks of the stream four times
     over (each pass later in time)."""
     orders = [x for x in inputs if x[0] == "order"][:6]
@@ -431,7 +439,7 @@ def check_venue_bounded(factory: Callable[[], Any], inputs: tuple) -> None:
     for o in orders:
         v.submit(o[1])
 
-    def shifted(k: int) -> list:
+    def shifted(k: int) -> list[Any]:
         return [Tick(**{**{f: getattr(t, f) for f in t.__struct_fields__}, "ts": t.ts + k * span}) for t in ticks]
 
     v.on_ticks(shifted(0))
@@ -452,7 +460,7 @@ VENUE_CHECKS = {
 
 @pytest.mark.parametrize("check", sorted(VENUE_CHECKS))
 @pytest.mark.parametrize("name", sorted(VENUES))
-def test_venue_conforms(name, check):
+def test_venue_conforms(name: Any, check: Any) -> None:
     VENUE_CHECKS[check](lambda: build(VENUES[name]), venue_inputs())
 
 
@@ -463,14 +471,15 @@ def test_venue_conforms(name, check):
 def real_returns() -> np.ndarray:
     """Simple 30-minute returns of the bundled BTC closes (two years)."""
     c = read_bars(FILES[0]).frame["close"].to_numpy(dtype=np.float64)
-    return c[1:] / c[:-1] - 1.0
+    r: np.ndarray = c[1:] / c[:-1] - 1.0
+    return r
 
 
 ALPHA = 0.99
 
 
-def _forecasts(est: Any, r: np.ndarray, cuts: tuple[int, ...] = ()) -> tuple[list, Any]:
-    out: list = []
+def _forecasts(est: Any, r: np.ndarray, cuts: tuple[int, ...] = ()) -> tuple[list[Any], Any]:
+    out: list[Any] = []
     cut = set(cuts)
     for i, x in enumerate(r.tolist()):
         if i in cut:
@@ -533,7 +542,7 @@ ESTIMATOR_CHECKS = {
 
 @pytest.mark.parametrize("check", sorted(ESTIMATOR_CHECKS))
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
-def test_estimator_conforms(name, check):
+def test_estimator_conforms(name: Any, check: Any) -> None:
     r = real_returns()[: 12_000 if check == "bounded" else 2_500]
     ESTIMATOR_CHECKS[check](lambda: build(ESTIMATORS[name]), r)
 
@@ -556,7 +565,7 @@ def check_method_warmup(forecast: Callable[..., tuple[np.ndarray, np.ndarray]], 
 
 @pytest.mark.parametrize("check", ["cuts", "warmup"])
 @pytest.mark.parametrize("method", METHODS)
-def test_batch_estimator_conforms(method, check):
+def test_batch_estimator_conforms(method: Any, check: Any) -> None:
     r = real_returns()[:3000]
     f = {"cuts": check_method_cuts, "warmup": check_method_warmup}[check]
     f(lambda x, w: rolling_forecasts(x, w, ALPHA, method), r, 500)
@@ -587,7 +596,9 @@ class _Trend:
         self.pos[sym] = w
         return _target(sym, ts, w)
 
-    def on_bar(self, symbol, ts, close, features, *, score=None, bar=None):
+    def on_bar(
+        self, symbol: str, ts: int, close: float, features: Any, *, score: Any = None, bar: Any = None
+    ) -> StrategyTarget | None:
         return self.want(symbol, ts, features)
 
 
@@ -598,15 +609,17 @@ class _Unpicklable(_Trend):
 
 
 class _ForgetsAtRestore(_Trend):
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {}  # drops the positions: after a cut it re-enters what it already holds
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.pos = {}
 
 
 class _Eager(_Trend):
-    def on_bar(self, symbol, ts, close, features, *, score=None, bar=None):
+    def on_bar(
+        self, symbol: str, ts: int, close: float, features: Any, *, score: Any = None, bar: Any = None
+    ) -> StrategyTarget | None:
         if features is None and symbol not in self.pos:
             self.pos[symbol] = 0.0
             return _target(symbol, ts, 1.0)  # trades before its features are warm
@@ -618,7 +631,9 @@ class _Hoarder(_Trend):
         super().__init__()
         self.closes: list[float] = []
 
-    def on_bar(self, symbol, ts, close, features, *, score=None, bar=None):
+    def on_bar(
+        self, symbol: str, ts: int, close: float, features: Any, *, score: Any = None, bar: Any = None
+    ) -> StrategyTarget | None:
         self.closes.append(close)  # keeps every close it ever saw
         return super().on_bar(symbol, ts, close, features)
 
@@ -633,16 +648,16 @@ class _VenueBase:
         self.inner = SimVenue(1_000_000.0)
         self.name = "broken"
 
-    def submit(self, order):
+    def submit(self, order: Order) -> list[Any]:
         return self.inner.submit(order)
 
-    def cancel(self, client_order_id, ts):
+    def cancel(self, client_order_id: str, ts: int) -> list[Any]:
         return self.inner.cancel(client_order_id, ts)
 
-    def on_ticks(self, ticks):
+    def on_ticks(self, ticks: Any) -> list[Any]:
         return self.inner.on_ticks(ticks)
 
-    def snapshot(self, ts):
+    def snapshot(self, ts: int) -> Any:
         return self.inner.snapshot(ts)
 
 
@@ -653,12 +668,12 @@ class _VenueUnpicklable(_VenueBase):
 
 
 class _VenueBatchSensitive(_VenueBase):
-    def on_ticks(self, ticks):
+    def on_ticks(self, ticks: Any) -> list[Any]:
         return self.inner.on_ticks(list(ticks)[-1:])  # fills at the batch's last tick: where the batch ends matters
 
 
 class _VenueEager(_VenueBase):
-    def on_ticks(self, ticks):
+    def on_ticks(self, ticks: Any) -> list[Any]:
         out = self.inner.on_ticks(ticks)
         return out or ([self.inner.snapshot(ticks[0].ts)] if ticks else [])  # reports with no order in sight
 
@@ -666,9 +681,9 @@ class _VenueEager(_VenueBase):
 class _VenueHoarder(_VenueBase):
     def __init__(self) -> None:
         super().__init__()
-        self.tape: list = []
+        self.tape: list[Any] = []
 
-    def on_ticks(self, ticks):
+    def on_ticks(self, ticks: Any) -> list[Any]:
         ticks = list(ticks)
         self.tape.extend(ticks)
         return self.inner.on_ticks(ticks)
@@ -705,10 +720,10 @@ class _EstUnpicklable(_EstimatorBase):
 
 
 class _EstForgets(_EstimatorBase):
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {}
 
-    def __setstate__(self, s: dict) -> None:
+    def __setstate__(self, s: dict[str, Any]) -> None:
         self.e = operators.risk.RollingHistorical(window=250)
 
 
@@ -755,7 +770,7 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("label,check,broken,inputs", BROKEN, ids=[b[0] for b in BROKEN])
-def test_each_check_can_fail(label, check, broken, inputs):
+def test_each_check_can_fail(label: Any, check: Any, broken: Any, inputs: Any) -> None:
     """Each check rejects a class broken in exactly its way, and passes the same class unbroken (its base)."""
     with pytest.raises(AssertionError):
         check(broken, inputs())
@@ -763,7 +778,7 @@ def test_each_check_can_fail(label, check, broken, inputs):
 
 
 @pytest.mark.parametrize("check,bad", [(check_method_cuts, _peeking), (check_method_warmup, _early)])
-def test_each_batch_estimator_check_can_fail(check, bad):
+def test_each_batch_estimator_check_can_fail(check: Any, bad: Any) -> None:
     r = real_returns()[:3000]
     with pytest.raises(AssertionError):
         check(bad, r, 500)
