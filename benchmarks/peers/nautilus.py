@@ -168,6 +168,7 @@ def run(rounds: int = 2, max_bars: int | None = None, symbol_counts: tuple[int, 
             res[f"{tag}_{s}_project_final_equity"] = base_sum.get(s, {}).get("final_equity", float("nan"))
             for mode in ("ticks", "bars"):
                 row = keep[mode]["symbols"][s]
+                res[f"{tag}_{s}_peer_{mode}_orders"] = float(row["orders"])
                 res[f"{tag}_{s}_peer_{mode}_fills"] = float(row["fills"])
                 res[f"{tag}_{s}_peer_{mode}_final_equity"] = float(row["final_equity"])
                 res[f"{tag}_{s}_peer_{mode}_account_equity"] = float(row["account_equity"])

@@ -70,7 +70,7 @@ class EmaSpread(Strategy):
         self.n = 0
         self.target = 0.0
         self.cash, self.q = c.capital, 0.0
-        self.fills, self.fees, self.last = 0, 0.0, float("nan")
+        self.orders, self.fills, self.fees, self.last = 0, 0, 0.0, float("nan")
         self.fill_log: list = []
 
     def on_start(self) -> None:
@@ -118,6 +118,7 @@ class EmaSpread(Strategy):
         if qty.as_double() <= 0:
             return
         side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        self.orders += 1
         self.submit_order(self.order_factory.market(self.iid, side, qty))
 
     def on_order_filled(self, e) -> None:
@@ -243,6 +244,7 @@ def main() -> None:
             acct_eq = float("nan")
         out["symbols"][name] = {
             "bars": s.n,
+            "orders": s.orders,
             "fills": s.fills,
             "fees": s.fees,
             "final_equity": s.cash + s.q * s.last,
