@@ -62,11 +62,12 @@ test: services-up tools lint
 	LEVIBOT_REQUIRE_SERVICES=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
 		--no-loadscope-reorder $(PYTEST_ARGS)
 
-# The lint gate (pyproject.toml [tool.ruff]): a finding or an unformatted file fails make test
-# (`$(VENV)/bin/ruff format .` formats the tree).
+# The lint gate (pyproject.toml [tool.ruff] and [tool.mypy]): a finding, an unformatted file or a type error fails
+# make test (`$(VENV)/bin/ruff format .` formats the tree).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Pure tests only (no services): quick feedback while editing.
 test-fast: $(STAMP)

@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import flow, foundation
@@ -143,7 +143,7 @@ def main() -> None:
         from benchmarks import peers
 
         peers.run(s.kafka_bootstrap, report=lambda part: _got(res, part))
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {
         "date": stamp,
         "machine": machine(),

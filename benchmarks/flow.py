@@ -8,10 +8,9 @@ over), so the comparison measures the dataflows, not input parsing.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import time
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -137,8 +136,8 @@ def run_project_flow(
 
 def run_bare_fold(ticks: list[Tick]) -> float:
     """Seconds for the reference: key by symbol, ``fold_window`` into 1 s tumbling windows, one tick per item."""
-    align = datetime(2000, 1, 1, tzinfo=timezone.utc)
-    clock = win.EventClock(lambda t: datetime.fromtimestamp(t.ts / 1e9, timezone.utc), timedelta(0))
+    align = datetime(2000, 1, 1, tzinfo=UTC)
+    clock = win.EventClock(lambda t: datetime.fromtimestamp(t.ts / 1e9, UTC), timedelta(0))
     windower = win.TumblingWindower(timedelta(seconds=1), align)
 
     def folder(acc: list, t: Tick) -> list:

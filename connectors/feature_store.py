@@ -7,7 +7,7 @@ no resolution column, so the store key names the resolution in ``feature_set``: 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -6,8 +6,8 @@ backtest and the embedded default all see exactly the same sequence for the same
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 from pathlib import Path
 
 import numpy as np

@@ -27,8 +27,9 @@ import json as _json
 import logging
 import os
 import sys
-from datetime import datetime, timezone
-from typing import Any, Iterator, TextIO
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 #: Correlation ids that can be set with :func:`correlation`.
 CORRELATION_FIELDS = ("batch_id", "signal_id", "order_id")
@@ -95,7 +96,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

@@ -28,9 +28,10 @@ import os
 import pickle
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from operators.models import BatchModel
 from operators.models.sequence import SequenceModel
@@ -133,7 +134,7 @@ class ModelRegistry:
         """Store a new model as ``challenger``; returns its version (``<UTC stamp>-<hash8>``)."""
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         h = hashlib.sha256(data).hexdigest()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         version = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{h[:8]}"
         meta = {
             "version": version,
@@ -181,7 +182,7 @@ class ModelRegistry:
                 idx["versions"][prev]["status"] = "retired"
             idx["versions"][version]["status"] = "champion"
             idx["versions"][version]["promotion"] = reason
-            idx["versions"][version]["promoted_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+            idx["versions"][version]["promoted_at"] = dt.datetime.now(dt.UTC).isoformat()
             self._save_index(idx)
             atomic_write_bytes(self.root / "CHAMPION", (version + "\n").encode())
         return prev

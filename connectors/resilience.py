@@ -34,9 +34,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Literal
 
 import msgspec
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -424,7 +425,15 @@ class BreakerReporter:
                 outage_s=f"{took:.1f}",
             )
 
-    def _alert(self, kind: str, severity: str, name: str, now: int, message: str, **labels: str) -> None:
+    def _alert(
+        self,
+        kind: str,
+        severity: Literal["info", "warning", "critical"],
+        name: str,
+        now: int,
+        message: str,
+        **labels: str,
+    ) -> None:
         if self.alerts is None:
             return
         from schemas.events import Alert
@@ -432,7 +441,7 @@ class BreakerReporter:
         alert = Alert(
             id=f"{kind}:{name}:{now}",
             severity=severity,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             message=message[:4096],
             labels={"breaker": name, **labels},
             dedupe_key=f"circuit:{name}:{kind}",
@@ -609,7 +618,7 @@ class ReportSilenceWatchdog:
         return _CallbackSink(self.on_reports)
 
     # -- the timer -----------------------------------------------------------------------------------------------
-    def start(self) -> "ReportSilenceWatchdog":
+    def start(self) -> ReportSilenceWatchdog:
         self._thread = threading.Thread(target=self._loop, name="levibot-report-watchdog", daemon=True)
         self._thread.start()
         return self

@@ -6,6 +6,8 @@ whose names differ (``column -> event field``), per event type.
 
 from __future__ import annotations
 
+from msgspec import Struct
+
 from schemas.events import DeadLetter, Order
 
 COLUMN_RENAMES: dict[type, dict[str, str]] = {
@@ -14,7 +16,7 @@ COLUMN_RENAMES: dict[type, dict[str, str]] = {
 }
 
 
-def field_for_column(event_type: type, column: str) -> str | None:
+def field_for_column(event_type: type[Struct], column: str) -> str | None:
     """The event field that fills ``column``, or None when the event has none (column default applies)."""
     field = COLUMN_RENAMES.get(event_type, {}).get(column, column)
     return field if field in event_type.__struct_fields__ else None

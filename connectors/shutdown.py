@@ -89,7 +89,7 @@ class StopSignals:
             name,
         )
 
-    def install(self) -> "StopSignals":
+    def install(self) -> StopSignals:
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("signal handlers can only be installed from the main thread")
         for s in self.signums:
@@ -109,7 +109,7 @@ class StopSignals:
     def reason(self) -> str | None:
         return stop_reason()
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         return self
 
     def __exit__(self, *_exc: object) -> None:

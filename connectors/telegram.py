@@ -92,7 +92,7 @@ def _unix(m: dict[str, Any], key: str) -> int | None:
     import datetime as dt
 
     # Exports written before 2021 only carry local-time ISO strings; they are read as UTC (documented).
-    return int(dt.datetime.fromisoformat(iso).replace(tzinfo=dt.timezone.utc).timestamp())
+    return int(dt.datetime.fromisoformat(iso).replace(tzinfo=dt.UTC).timestamp())
 
 
 def read_desktop_export(path: str | Path, *, chat_id: int | None = None) -> DesktopExport:

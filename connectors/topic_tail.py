@@ -40,8 +40,10 @@ def tail(bootstrap: str, topic: str, last: int, *, timeout_s: float = 5.0) -> li
             for m in c.consume(1000, 0.2):
                 if m.error() is not None:
                     raise RuntimeError(f"Kafka error reading {topic!r}: {m.error()}")
-                pos[m.partition()] = m.offset() + 1
-                if m.offset() < ends[m.partition()]:
+                part, off = m.partition(), m.offset()
+                assert part is not None and off is not None  # a consumed message has both
+                pos[part] = off + 1
+                if off < ends[part]:
                     out.append(m)
     finally:
         c.close()

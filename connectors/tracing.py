@@ -19,7 +19,8 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -371,7 +371,7 @@ class WebhookSender:
                         retry_after = float(resp.headers.get("Retry-After", ""))
                     except ValueError:
                         retry_after = None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout", 0, None
         except aiohttp.ClientError as exc:
             return f"connection_error:{type(exc).__name__}", 0, None

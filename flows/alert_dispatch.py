@@ -57,7 +57,7 @@ class AlertDispatchConfig:
     datadir: Path = Path("var/faust")
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any], *, env: dict[str, str], **kw: Any) -> "AlertDispatchConfig":
+    def from_dict(cls, cfg: dict[str, Any], *, env: dict[str, str], **kw: Any) -> AlertDispatchConfig:
         """Build from the routing JSON and the environment (for the keys); ``ValueError`` on a missing key."""
         routing = AlertRouting.from_dict(cfg)
         keys: dict[str, bytes] = {}
@@ -81,7 +81,7 @@ class AlertDispatchConfig:
         )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "AlertDispatchConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> AlertDispatchConfig:
         e = dict(os.environ if env is None else env)
         base = Settings.from_env(e)
         if e.get("LEVIBOT_ALERT_ROUTES"):
@@ -133,10 +133,10 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
     import msgspec
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from connectors.kafka.decode import dead_letter_ts
     from connectors.webhooks import METRICS, WebhookSender
     from flows.signal_ingest import faust_broker, partition_count
     from operators.alerts import mark_done, render_payload, route, throttle
-    from connectors.kafka.decode import dead_letter_ts
     from schemas.codec import DecodeError, decode, encode
     from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, Alert, DeadLetter
 

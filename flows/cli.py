@@ -6,7 +6,7 @@ import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -93,7 +93,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 @topics_app.command("create")
 def topics_create(
     partitions: int = typer.Option(0, help="Partitions for market topics (0 = registry default)."),
-    prefix: Optional[str] = typer.Option(None, help="Topic name prefix (default LEVIBOT_TOPIC_PREFIX)."),
+    prefix: str | None = typer.Option(None, help="Topic name prefix (default LEVIBOT_TOPIC_PREFIX)."),
 ) -> None:
     """Create every registry topic that is missing (idempotent)."""
     from connectors.kafka.admin import ensure_topics, wait_ready
@@ -150,8 +150,8 @@ def replay(
     topic: str = typer.Option("ticks", help="Registry topic to produce to."),
     speed: float = typer.Option(0.0, help="Event time / wall time: 1 = real time, 10 = 10x; 0 = as fast as possible."),
     ticks_per_bar: int = typer.Option(8, min=4, help="Synthetic ticks generated per bar when replaying bars."),
-    symbol: Optional[str] = typer.Option(None, help="Symbol for bar files that carry none."),
-    max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
+    symbol: str | None = typer.Option(None, help="Symbol for bar files that carry none."),
+    max_bars: int | None = typer.Option(None, help="Use only the first N bars of each file."),
     from_clickhouse: bool = typer.Option(
         False, "--from-clickhouse", help="Read ticks from the ClickHouse `ticks` table instead of files."
     ),
@@ -231,7 +231,7 @@ def run(
     processes: int = typer.Option(1, min=1, help="Processes in the Bytewax cluster (live)."),
     process_id: int = typer.Option(0, min=0, help="This process's index in the cluster (live)."),
     addresses: str = typer.Option("", help="Cluster addresses host:port;host:port (default 127.0.0.1:2101+i)."),
-    recovery_dir: Optional[Path] = typer.Option(None, help="Bytewax recovery directory (live); created on first use."),
+    recovery_dir: Path | None = typer.Option(None, help="Bytewax recovery directory (live); created on first use."),
     snapshot_interval: float = typer.Option(10.0, help="Seconds between snapshots (epoch length, live)."),
     until_end: bool = typer.Option(False, help="Stop when the input topics are read to their current end (live)."),
     stores: str = typer.Option("postgres,clickhouse", help="Stores to write (live): postgres, clickhouse, or none."),
@@ -241,7 +241,7 @@ def run(
         "execution.reports (run `levibot paper-venue` or an exchange adapter); 'sim' simulates "
         "fills inside the flow, deterministically (replays, backtest parity).",
     ),
-    max_bars: Optional[int] = typer.Option(None, help="Embedded: use only the first N bars of each bundled file."),
+    max_bars: int | None = typer.Option(None, help="Embedded: use only the first N bars of each bundled file."),
     base_resolution: int = _BASE,
     bar_resolutions: str = _BARS,
     decision_resolution: int = _DECISION,
@@ -300,7 +300,7 @@ def paper_venue(
     fee_bps: float = typer.Option(7.5, help="Taker fee, bps of notional."),
     max_order_notional: float = typer.Option(float("inf"), help="Larger orders are rejected, quote currency."),
     snapshot_every: int = typer.Option(1000, min=0, help="Positions snapshot (for reconciliation) every N ticks."),
-    idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without a message."),
+    idle_exit: float | None = typer.Option(None, help="Exit after this many seconds without a message."),
     phantom: str = typer.Option("", hidden=True, help="Test hook SYMBOL:QTY:AFTER_FILLS (an unreported position)."),
 ) -> None:
     """The paper venue: answers the flow's `orders` with execution reports, filling against `ticks`."""
@@ -334,9 +334,9 @@ def paper_venue(
 @app.command()
 def backtest(
     files: list[Path] = typer.Argument(None, help="Bar or tick files (default: the bundled BTC and ETH bars)."),
-    orders_out: Optional[Path] = typer.Option(None, help="Write the orders as JSON lines here."),
+    orders_out: Path | None = typer.Option(None, help="Write the orders as JSON lines here."),
     ticks_per_bar: int = typer.Option(8, min=4, help="Synthetic ticks per bar when the input is bars."),
-    max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each file."),
+    max_bars: int | None = typer.Option(None, help="Use only the first N bars of each file."),
     store: bool = typer.Option(False, help="Also store everything in ClickHouse (LEVIBOT_CLICKHOUSE_DSN or embedded)."),
     base_resolution: int = _BASE,
     bar_resolutions: str = _BARS,

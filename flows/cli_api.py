@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
 
@@ -107,7 +107,7 @@ def build_keys_app() -> typer.Typer:
     def create(
         name: str = typer.Option(..., "--name", help="Who or what the key is for (shown in listings)."),
         scopes: str = typer.Option("read", "--scopes", help="Comma-separated: read, trade, admin."),
-        tier: Optional[str] = typer.Option(
+        tier: str | None = typer.Option(
             None, "--tier", help="free, pro, enterprise or a configured tier (default LEVIBOT_API_DEFAULT_TIER)."
         ),
         accounts: str = typer.Option("default", "--accounts", help="Accounts it may command, comma-separated."),
@@ -144,7 +144,7 @@ def build_keys_app() -> typer.Typer:
         key_id, secret = parse_token(token)  # type: ignore[misc]
         db = _db(s.pg_dsn)
         try:
-            expires = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+            expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
             row = db.create_key(
                 key_id=key_id,
                 name=name.strip(),
@@ -166,7 +166,7 @@ def build_keys_app() -> typer.Typer:
             )
         finally:
             db.close()
-        info = row.public(datetime.now(timezone.utc))
+        info = row.public(datetime.now(UTC))
         if as_json:
             typer.echo(json.dumps({**info, "token": token}, sort_keys=True))
         else:
@@ -182,7 +182,7 @@ def build_keys_app() -> typer.Typer:
         s, _ = _settings()
         db = _db(s.pg_dsn)
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = [r.public(now) for r in db.list_keys(include_revoked=not active)]
         finally:
             db.close()
@@ -225,13 +225,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("api")
     def api(
-        host: Optional[str] = typer.Option(None, help="Bind address (default LEVIBOT_API_HOST, 127.0.0.1)."),
-        port: Optional[int] = typer.Option(None, help="Port (default LEVIBOT_API_PORT, 8700)."),
-        openapi_out: Optional[Path] = typer.Option(
+        host: str | None = typer.Option(None, help="Bind address (default LEVIBOT_API_HOST, 127.0.0.1)."),
+        port: int | None = typer.Option(None, help="Port (default LEVIBOT_API_PORT, 8700)."),
+        openapi_out: Path | None = typer.Option(
             None, "--openapi-out", help="Write the OpenAPI schema to this file and exit."
         ),
         log_level: str = typer.Option("info", help="uvicorn log level."),
-        workers: Optional[int] = typer.Option(
+        workers: int | None = typer.Option(
             None,
             min=1,
             max=64,

@@ -21,7 +21,7 @@ import math
 import re
 import time
 import uuid
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
 
@@ -92,7 +92,7 @@ def _keys(s: Any, *, signing: bool) -> tuple[str, bytes | None, dict[str, bytes]
     return s.control_key_id, key, keys
 
 
-def _send(action: str, scope: str, reason: str, issuer: Optional[str], parameters: dict[str, Any]) -> None:
+def _send(action: str, scope: str, reason: str, issuer: str | None, parameters: dict[str, Any]) -> None:
     from connectors.control import ControlPublisher
     from connectors.kafka.sink import DeliveryError
     from operators.control.signing import sign
@@ -263,17 +263,17 @@ def build_app() -> typer.Typer:
     reason_required = typer.Option(..., "--reason", help="Why (required; kept in the audit trail).")
 
     @control.command("halt")
-    def halt(scope: str = scope_opt, reason: str = reason_required, issuer: Optional[str] = issuer_opt) -> None:
+    def halt(scope: str = scope_opt, reason: str = reason_required, issuer: str | None = issuer_opt) -> None:
         """Stop every order in the scope, reducing ones too, until `resume` of the same scope."""
         _send("halt", scope, reason, issuer, {})
 
     @control.command("reduce-only")
-    def reduce_only(scope: str = scope_opt, reason: str = reason_required, issuer: Optional[str] = issuer_opt) -> None:
+    def reduce_only(scope: str = scope_opt, reason: str = reason_required, issuer: str | None = issuer_opt) -> None:
         """Only orders that shrink a position in the scope, until `resume` of the same scope."""
         _send("reduce_only", scope, reason, issuer, {})
 
     @control.command("resume")
-    def resume(scope: str = scope_opt, reason: str = reason_opt, issuer: Optional[str] = issuer_opt) -> None:
+    def resume(scope: str = scope_opt, reason: str = reason_opt, issuer: str | None = issuer_opt) -> None:
         """Lift the halt or reduce-only of exactly this scope (other scopes keep theirs)."""
         _send("resume", scope, reason, issuer, {})
 
@@ -283,7 +283,7 @@ def build_app() -> typer.Typer:
         value: str = typer.Argument(..., help="New value (finite, >= 0; integer for integer fields)."),
         scope: str = scope_opt,
         reason: str = reason_opt,
-        issuer: Optional[str] = issuer_opt,
+        issuer: str | None = issuer_opt,
     ) -> None:
         """Override one risk limit of an account (scope account:<name>)."""
         from operators.control.state import numeric_limit_fields
@@ -305,7 +305,7 @@ def build_app() -> typer.Typer:
     def enable_strategy(
         name: str = typer.Argument(..., help="Strategy name."),
         reason: str = reason_opt,
-        issuer: Optional[str] = issuer_opt,
+        issuer: str | None = issuer_opt,
     ) -> None:
         """Count the strategy's intents again (scope strategy:<NAME>)."""
         _send("enable_strategy", f"strategy:{name}", reason, issuer, {})
@@ -314,7 +314,7 @@ def build_app() -> typer.Typer:
     def disable_strategy(
         name: str = typer.Argument(..., help="Strategy name."),
         reason: str = reason_opt,
-        issuer: Optional[str] = issuer_opt,
+        issuer: str | None = issuer_opt,
     ) -> None:
         """Drop the strategy's contribution and unwind its positions (scope strategy:<NAME>)."""
         _send("disable_strategy", f"strategy:{name}", reason, issuer, {})
@@ -324,13 +324,13 @@ def build_app() -> typer.Typer:
         version: str = typer.Argument(..., help="A model registry version."),
         scope: str = scope_opt,
         reason: str = reason_opt,
-        issuer: Optional[str] = issuer_opt,
+        issuer: str | None = issuer_opt,
     ) -> None:
         """Stop the model hot reload at VERSION (deployment-wide)."""
         _send("pin_model", scope, reason, issuer, {"version": version})
 
     @control.command("unpin-model")
-    def unpin_model(scope: str = scope_opt, reason: str = reason_opt, issuer: Optional[str] = issuer_opt) -> None:
+    def unpin_model(scope: str = scope_opt, reason: str = reason_opt, issuer: str | None = issuer_opt) -> None:
         """Follow the registry's champion again."""
         _send("unpin_model", scope, reason, issuer, {})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -91,7 +91,7 @@ def replay_export(
 def register(app: typer.Typer) -> None:
     """Add ``ingest-signals``, ``dispatch-alerts`` and ``replay-telegram`` to ``app``."""
 
-    def _run_faust(config_cls: Any, run: Any, web_port: Optional[int], loglevel: str) -> None:
+    def _run_faust(config_cls: Any, run: Any, web_port: int | None, loglevel: str) -> None:
         from dataclasses import replace
 
         try:
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest-signals")
     def ingest_signals(
-        web_port: Optional[int] = typer.Option(None, help="Webhook port (default LEVIBOT_SIGNAL_WEB_PORT or 6066)."),
+        web_port: int | None = typer.Option(None, help="Webhook port (default LEVIBOT_SIGNAL_WEB_PORT or 6066)."),
         loglevel: str = typer.Option("info", help="Faust log level."),
     ) -> None:
         """Run the Telegram signal ingest (Faust): webhook -> telegram.updates -> signals / dlq. Stops on Ctrl-C."""
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("dispatch-alerts")
     def dispatch_alerts(
-        web_port: Optional[int] = typer.Option(None, help="Metrics port (default LEVIBOT_ALERT_WEB_PORT or 6067)."),
+        web_port: int | None = typer.Option(None, help="Metrics port (default LEVIBOT_ALERT_WEB_PORT or 6067)."),
         loglevel: str = typer.Option("info", help="Faust log level."),
     ) -> None:
         """Run the alert dispatcher (Faust): alerts -> signed webhooks, dead letters to dlq. Stops on Ctrl-C."""
@@ -128,8 +128,8 @@ def register(app: typer.Typer) -> None:
         result_json: Path = typer.Argument(
             ..., exists=True, dir_okay=False, help="Telegram Desktop export result.json."
         ),
-        chat: Optional[int] = typer.Option(None, help="Bot API chat id to use (default: from the export, -100<id>)."),
-        trust: Optional[float] = typer.Option(
+        chat: int | None = typer.Option(None, help="Bot API chat id to use (default: from the export, -100<id>)."),
+        trust: float | None = typer.Option(
             None, min=0.0, max=1.0, help="Trust weight in [0, 1] (default: the chat's in LEVIBOT_TELEGRAM_CHATS)."
         ),
         dlq: bool = typer.Option(True, help="Write rejected messages to dlq with their reason."),

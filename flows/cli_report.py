@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -149,10 +149,10 @@ def register(app: Any) -> None:
 
     @app.command("evaluate-strategies")
     def evaluate_strategies(
-        max_bars: Optional[int] = typer.Option(
+        max_bars: int | None = typer.Option(
             None, help="Use only the first N bars of each bundled symbol (at least 13,000 for one fold)."
         ),
-        out: Optional[Path] = typer.Option(None, help="Report directory (default <var>/reports)."),
+        out: Path | None = typer.Option(None, help="Report directory (default <var>/reports)."),
     ) -> None:
         """Walk-forward (out-of-sample) test of every strategy and the portfolio, after costs; ends with a tear sheet."""
         from connectors.report import terminal_summary, write_report

@@ -9,8 +9,8 @@ could not be read become dead letters on ``dlq`` with their reason. Replaying th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import msgspec
 from tqdm import tqdm

@@ -62,7 +62,7 @@ def run_inputs(
         )
         final = (end, value)
     dead = Counter((str(d.stage), str(d.error)) for d in getattr(res, "dead", []) or [])
-    stored = {k: v for k, v in (res.counts or {}).items()}
+    stored = dict(res.counts or {})
     capital = sum(float(a["initial_capital"]) for a in res.accounts) if res.accounts else None
     signals = getattr(res, "signal_counts", None)
     return RunInputs(

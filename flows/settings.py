@@ -183,7 +183,7 @@ class Settings:
     )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``); unknown variables are ignored."""
         env = dict(os.environ if env is None else env)
         kwargs: dict[str, object] = {}

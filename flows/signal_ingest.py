@@ -94,7 +94,7 @@ class SignalIngestConfig:
     commands_timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "SignalIngestConfig":
+    def from_env(cls, env: dict[str, str] | None = None) -> SignalIngestConfig:
         """From the environment; :class:`flows.settings.MissingSecrets` (a ``ValueError``) without the secret token."""
         e = dict(os.environ if env is None else env)
         require_secrets("levibot ingest-signals", e, INGEST_SECRETS)
@@ -242,7 +242,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
             ) as r:
                 status = r.status
                 await r.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("could not forward bot command update %s: %s", update_id, type(exc).__name__)
             m_updates.labels("command_unavailable").inc()
             return _json({"ok": False, "error": "try again later"}, 503)

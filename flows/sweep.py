@@ -7,8 +7,9 @@ from ``connectors.report``. The lead registers the command with ``register(app)`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -184,9 +185,9 @@ def register(app: Any) -> None:
         fraction: float = typer.Option(0.5, help="Position notional at full conviction, fraction of equity."),
         capital: float = typer.Option(100_000.0, help="Capital per symbol, quote currency."),
         long_only: bool = typer.Option(False, "--long-only", help="No short positions."),
-        max_bars: Optional[int] = typer.Option(None, help="Use only the first N bars of each symbol."),
+        max_bars: int | None = typer.Option(None, help="Use only the first N bars of each symbol."),
         top: int = typer.Option(10, help="Rows to print."),
-        out: Optional[Path] = typer.Option(None, help="Report directory (default <var>/reports)."),
+        out: Path | None = typer.Option(None, help="Report directory (default <var>/reports)."),
     ) -> None:
         """Vectorised backtest of many parameter sets at once (next-bar fills, fees, slippage), in-sample ranking."""
         from flows.cli import BUNDLED

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -409,8 +410,9 @@ def scheduled_retrain(
     The new model becomes champion only through the champion/challenger rule. Returns the train summary or
     None when not due. A scheduler (cron, the flow's retrain-request consumer) calls this.
     """
-    from connectors.model_registry import ModelRegistry
     import datetime as dt
+
+    from connectors.model_registry import ModelRegistry
 
     reg = ModelRegistry(Path(var_dir) / "models")
     vs = reg.versions()

@@ -121,7 +121,7 @@ class AlertRouting:
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
     @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any]) -> "AlertRouting":
+    def from_dict(cls, cfg: Mapping[str, Any]) -> AlertRouting:
         """Build from the parsed JSON config; unknown keys in a destination raise ``ValueError``."""
         dests = []
         names: set[str] = set()
@@ -191,7 +191,7 @@ def mark_done(record: Mapping[str, Any], alert_id: str) -> dict[str, Any]:
 
 
 def _iso(ts_ns: int) -> str:
-    return _dt.datetime.fromtimestamp(ts_ns / 1e9, tz=_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(ts_ns / 1e9, tz=_dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _text(alert: Alert) -> str:

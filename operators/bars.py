@@ -179,7 +179,7 @@ class BarColumns:
         return len(self.ts)
 
     @classmethod
-    def empty(cls, symbol: str, resolution_s: int) -> "BarColumns":
+    def empty(cls, symbol: str, resolution_s: int) -> BarColumns:
         f = np.zeros(0)
         return cls(
             symbol,
@@ -198,7 +198,7 @@ class BarColumns:
         )
 
     @classmethod
-    def from_records(cls, symbol: str, resolution_s: int, bars: Sequence[BarRecord]) -> "BarColumns":
+    def from_records(cls, symbol: str, resolution_s: int, bars: Sequence[BarRecord]) -> BarColumns:
         """Columns of ``bars`` (all of ``symbol`` at ``resolution_s``)."""
         if not bars:
             return cls.empty(symbol, resolution_s)
@@ -221,7 +221,7 @@ class BarColumns:
             np.asarray(cols[13], np.int64),
         )
 
-    def take(self, idx: Any) -> "BarColumns":
+    def take(self, idx: Any) -> BarColumns:
         """The rows ``idx`` (a slice, mask or index array)."""
         return BarColumns(
             self.symbol,
@@ -241,7 +241,7 @@ class BarColumns:
         )
 
     @staticmethod
-    def concat(parts: Sequence["BarColumns"]) -> "BarColumns":
+    def concat(parts: Sequence[BarColumns]) -> BarColumns:
         """The rows of ``parts`` one after the other (same symbol and resolution; at least one part)."""
         parts = [p for p in parts if len(p)] or list(parts[:1])
         if len(parts) == 1:

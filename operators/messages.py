@@ -21,9 +21,9 @@ venue every tick with key < ``T``, in symbol order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -34,10 +34,10 @@ from schemas.events import (
     DeadLetter,
     ExecutionReport,
     FeatureVector,
+    Fill,
     Intent,
     Order,
     RiskDecision,
-    Fill,
     Score,
 )
 
@@ -123,7 +123,7 @@ class TickBatch:
         return len(self.ts)
 
     @classmethod
-    def from_ticks(cls, ticks: Sequence[Any], offsets: Sequence[int] | None = None) -> "TickBatch":
+    def from_ticks(cls, ticks: Sequence[Any], offsets: Sequence[int] | None = None) -> TickBatch:
         """Columns of Tick-like objects (``symbol``, ``ts``, ``price``, ``qty``, ``side``, ``trade_id``, ``venue``,
         optional ``synthetic``)."""
         n = len(ticks)
@@ -157,7 +157,7 @@ class TickBatch:
             raise ValueError(f"a batch of {len(present)} symbols has no single symbol")
         return self.symbols[int(present[0])]
 
-    def take(self, idx: Any) -> "TickBatch":
+    def take(self, idx: Any) -> TickBatch:
         """The ticks ``idx`` (slice, mask or index array), stream order kept."""
         return TickBatch(
             self.symbols,
@@ -172,7 +172,7 @@ class TickBatch:
             self.offsets[idx],
         )
 
-    def only(self, symbol: str) -> "TickBatch":
+    def only(self, symbol: str) -> TickBatch:
         """This batch's ticks re-labelled as one symbol's (``symbols == (symbol,)``): the split's per-symbol item."""
         return TickBatch(
             (symbol,),
@@ -409,7 +409,7 @@ class Emitted:
     state: dict[str, Any] | None = None  # the account's risk and trading state after this call (for metrics)
     received_ns: int = 0
 
-    def extend(self, other: "Emitted") -> None:
+    def extend(self, other: Emitted) -> None:
         """Append every list of ``other`` to this one."""
         for name in (
             "bars",

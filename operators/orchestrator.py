@@ -47,7 +47,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from operators.strategies.base import StrategyTarget
 from operators.strategies.discipline import TradeDiscipline
@@ -204,8 +205,8 @@ class Orchestrator:
     # ---------------------------------------------------------------------------------------------- weights
     def _sym(self, symbol: str) -> None:
         if symbol not in self.targets:
-            self.targets[symbol] = {n: 0.0 for n in self.names}
-            self.confidence[symbol] = {n: 0.0 for n in self.names}
+            self.targets[symbol] = dict.fromkeys(self.names, 0.0)
+            self.confidence[symbol] = dict.fromkeys(self.names, 0.0)
             self.returns[symbol] = {n: RollingStd(self.vol_window) for n in self.names}
             self.asset_returns[symbol] = RollingStd(self.vol_window)
 

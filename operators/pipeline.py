@@ -19,8 +19,9 @@ Two modes, chosen by :class:`PipelineConfig`:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from operators.account.stage import AccountConfig, AccountStage
 from operators.bars import BarRecord

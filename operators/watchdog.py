@@ -28,8 +28,9 @@ True
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from schemas.time import NS_PER_S as S
 

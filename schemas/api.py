@@ -5,7 +5,7 @@ base units, prices and money in quote currency, ``ts_ns`` integer nanoseconds UT
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, Optional, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,18 +67,18 @@ class Page(_Out, Generic[T]):
 
     items: list[T]
     count: int
-    next_cursor: Optional[str] = None
+    next_cursor: str | None = None
 
 
 class OrderOut(_Out):
     order_id: str
-    parent_id: Optional[str] = None
+    parent_id: str | None = None
     strategy: str
     symbol: str
     side: Literal["buy", "sell"]
     qty: float
     order_type: Literal["market", "limit"]
-    limit_price: Optional[float] = None
+    limit_price: float | None = None
     tif: str
     reduce_only: bool
     ts_ns: int
@@ -103,8 +103,8 @@ class RiskDecisionOut(_Out):
     id: str
     intent_id: str
     symbol: str
-    strategy: Optional[str] = None
-    side: Optional[Literal["buy", "sell"]] = None
+    strategy: str | None = None
+    side: Literal["buy", "sell"] | None = None
     action: Literal["approved", "resized", "rejected"]
     requested_qty: float
     approved_qty: float
@@ -126,10 +126,10 @@ class SignalOut(_Out):
     kind: str
     entries: list[float]
     targets: list[float]
-    stop: Optional[float] = None
-    leverage: Optional[float] = None
-    ref_id: Optional[str] = None
-    close_fraction: Optional[float] = None
+    stop: float | None = None
+    leverage: float | None = None
+    ref_id: str | None = None
+    close_fraction: float | None = None
     trust: float
     ts_ns: int
     time: str
@@ -151,7 +151,7 @@ class AuditOut(_Out):
     action: str
     scope: str
     result: Literal["applied", "refused", "denied", "error"]
-    command_id: Optional[str] = None
+    command_id: str | None = None
     detail: str
     parameters_digest: str
     source: str
@@ -191,7 +191,7 @@ class ControlStateOut(_Out):
     limits: dict[str, Any] = {}
     strategies: dict[str, Any] = {}
     disabled_strategies: list[str] = []
-    pinned_model: Optional[str] = None
+    pinned_model: str | None = None
     counts: dict[str, int] = {}
     read_at: str = ""
 
@@ -205,9 +205,9 @@ class KillSwitchOut(_Out):
     state: Literal["normal", "reduce_only", "halted", "unknown"]
     operator_mode: Literal["normal", "reduce_only", "halted", "unknown"]
     gate: Literal["normal", "reduce_only", "halted", "unknown"]
-    gate_as_of: Optional[str] = None
-    drawdown: Optional[float] = Field(None, description="Drawdown of the newest decision, fraction of peak equity.")
-    max_drawdown: Optional[float] = Field(None, description="The gate's max_drawdown limit, fraction.")
+    gate_as_of: str | None = None
+    drawdown: float | None = Field(None, description="Drawdown of the newest decision, fraction of peak equity.")
+    max_drawdown: float | None = Field(None, description="The gate's max_drawdown limit, fraction.")
 
 
 class StatusOut(_Out):
@@ -216,8 +216,8 @@ class StatusOut(_Out):
     time: str
     database: bool
     schema_version: int
-    last_events: dict[str, Optional[str]] = Field(description="Latest event time stored per table (ISO-8601).")
-    lag_s: Optional[float] = Field(
+    last_events: dict[str, str | None] = Field(description="Latest event time stored per table (ISO-8601).")
+    lag_s: float | None = Field(
         None,
         description="Seconds between now and the latest stored order, fill or "
         "risk decision (event time; a replay of history shows its age).",
@@ -317,7 +317,7 @@ class EquityOut(_Out):
     up to each point; thinned to ``max_points`` evenly spaced points (summary figures use every point)."""
 
     capital: float
-    resolution_s: Optional[int] = None
+    resolution_s: int | None = None
     count: int = Field(description="Points before thinning.")
     pnl: float
     max_drawdown: float
@@ -332,8 +332,8 @@ class EquityOut(_Out):
 
 class LimitOut(_Out):
     value: float
-    limit: Optional[float] = None
-    utilisation: Optional[float] = Field(None, description="value / limit.")
+    limit: float | None = None
+    utilisation: float | None = Field(None, description="value / limit.")
     breached: bool
 
 
@@ -352,7 +352,7 @@ class RiskOut(_Out):
     alpha: float
     equity: float
     window: int = Field(description="Return rows used (bar closes of every held symbol).")
-    resolution_s: Optional[int] = None
+    resolution_s: int | None = None
     exposure: dict[str, float]
     portfolio_var: float
     portfolio_cvar: float
@@ -365,7 +365,7 @@ class RiskOut(_Out):
     limits: RiskLimitsOut
     breaches: list[str]
     limit_overrides: dict[str, float] = Field(description="Limits an operator set on the control topic.")
-    last_decision: Optional[dict[str, Any]] = Field(
+    last_decision: dict[str, Any] | None = Field(
         None, description="The gate's own VaR/CVaR and portfolio at the newest stored decision."
     )
 
@@ -383,8 +383,8 @@ class ModelOut(BaseModel):
 
 
 class ModelsOut(_Out):
-    champion: Optional[str] = None
-    pinned: Optional[str] = Field(None, description="The model an operator pinned on the control topic.")
+    champion: str | None = None
+    pinned: str | None = Field(None, description="The model an operator pinned on the control topic.")
     count: int
     versions: list[ModelOut]
 

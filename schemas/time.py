@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["NS_PER_S", "NS_PER_US", "NS_PER_MS", "TS_MIN_NS", "TS_MAX_NS", "to_ns", "from_ns", "iso", "check_ts"]
 
@@ -20,7 +20,7 @@ NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Smallest valid event time: 2000-01-01T00:00:00Z, ns (inclusive).
 TS_MIN_NS = 946_684_800 * NS_PER_S

@@ -32,7 +32,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,7 +296,7 @@ async def hammer(url: str, secret: str, chat: int, rate: float, seconds: float) 
                         statuses[r.status] += 1
                         if r.status == 200:
                             accepted.append(i)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     statuses[type(exc).__name__] += 1
 
         t0 = time.monotonic()
@@ -363,8 +363,8 @@ def webhook_load(s: Settings, out: Path, env: dict[str, str]) -> dict:
 
 
 def chart(out: Path, rows: list[dict]) -> None:
-    from plotly.subplots import make_subplots
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     t = [r["t_s"] / 60 for r in rows]
     fig = make_subplots(
@@ -426,7 +426,7 @@ def svg_chart(rows: list[dict], path: Path, title: str) -> None:
 def main() -> int:
     base = Settings.from_env()
     prefix = f"soak{uuid.uuid4().hex[:8]}."
-    out = base.var_dir / "soak" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = base.var_dir / "soak" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("LEVIBOT_PG_DSN", "LEVIBOT_CLICKHOUSE_DSN")}
     env.update(
@@ -447,7 +447,7 @@ def main() -> int:
     finally:
         delete_topics(s.kafka_bootstrap, [t for t in _topics(s.kafka_bootstrap) if t.startswith(prefix)])
     summary = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
         "soak": soak_summary,
         "webhook": web,

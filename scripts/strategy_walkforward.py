@@ -64,7 +64,7 @@ from operators.performance import (  # noqa: E402
     span_years,
     turnover,
 )
-from operators.strategies import (
+from operators.strategies import (  # noqa: E402
     EmaSpreadTrend,
     MLScoreThreshold,
     SignalFollower,

@@ -11,7 +11,8 @@ when it is called.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -6,14 +6,13 @@ import json
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka.admin import ensure_topics
 from connectors.kafka.sink import EventProducer
 from connectors.webhooks import ALERT_ID_HEADER, SignatureError, verify_signature
 from schemas.codec import decode
 from schemas.events import Alert, DeadLetter
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.support import read_all, wait_for
 from tests.test_signal_ingest import free_port, start_app, stop_app
 from tests.test_webhooks import Receiver

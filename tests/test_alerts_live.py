@@ -40,9 +40,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, Order, Tick
+from tests.support import wait_for
 
 from .conftest import DATA
-
 from .flowproc import (
     BAR_ARGS,
     FlowProc,
@@ -55,7 +55,6 @@ from .flowproc import (
     run_ok,
     topic_count,
 )
-from tests.support import wait_for
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -117,10 +118,10 @@ def test_filters_refuse_what_cannot_match():
     with pytest.raises(ValueError):
         ListFilter.build(since_ns=T0, until_ns=T0)
     with pytest.raises(ValueError):
-        time_ns(datetime(1970, 1, 1, tzinfo=timezone.utc), "since")
+        time_ns(datetime(1970, 1, 1, tzinfo=UTC), "since")
     with pytest.raises(ValueError):
         time_ns(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))), "since")
-    assert time_ns(datetime(2024, 1, 1), "since") == time_ns(datetime(2024, 1, 1, tzinfo=timezone.utc), "since")
+    assert time_ns(datetime(2024, 1, 1), "since") == time_ns(datetime(2024, 1, 1, tzinfo=UTC), "since")
     f = ListFilter.build(symbol="ETH/USDT", equals={"strategy": "trend", "side": None})
     assert f.equals == {"strategy": "trend"}
 

@@ -20,9 +20,8 @@ from flows.settings import Settings
 from operators.api.keys import parse_token
 from operators.api.sessions import issue_session
 
-from .test_api_read_live import FAST, _key
-
 from .test_api_keycache_live import wait_revocation_heard
+from .test_api_read_live import FAST, _key
 
 pytestmark = [pytest.mark.postgres]
 

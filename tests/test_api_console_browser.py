@@ -18,10 +18,10 @@ import pytest
 from connectors.postgres.api import ApiDatabase
 from connectors.postgres.migrate import migrate
 from operators.api.keys import make_token, parse_token
+from tests.support import metric_total, wait_for
 
 from .test_api_read_live import CAPITAL, FAST, _store, _train_model
 from .test_api_redis_live import Replica
-from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 CHROMIUM = os.environ.get("LEVIBOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

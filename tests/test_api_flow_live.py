@@ -20,6 +20,7 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
 from schemas.events import AuditEvent, Order
+from tests.support import metric_total, wait_for
 
 from .flowproc import (
     BAR_ARGS,
@@ -32,7 +33,6 @@ from .flowproc import (
     new_prefix,
     read_events,
 )
-from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 KEY = "api-flow-live-control-key-0123456789"

@@ -25,9 +25,9 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import parse_token
 from operators.api.telegram import sign_init_data
+from tests.support import metric_total, wait_for
 
 from .test_api_read_live import FAST, _key, _store
-from tests.support import metric_total, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 BOT_TOKEN = "123456:TEST-bot-token"

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from connectors.metrics import FlowMetrics, RecoveryWatcher
 from schemas.events import AuditEvent, DeadLetter, Order
+from tests.support import wait_for
 
 from .flowproc import (
     BAR_ARGS,
@@ -25,7 +26,6 @@ from .flowproc import (
     read_events,
     run_ok,
 )
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 log = logging.getLogger(__name__)

@@ -21,24 +21,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: module -> the fewest examples it must keep
 DOCUMENTED: dict[str, int] = {
-    **{
-        name: 1
-        for name in ["operators.risk"]
-        + [f"operators.risk.{m.name}" for m in pkgutil.iter_modules(operators.risk.__path__)]
-    },
+    **dict.fromkeys(
+        ["operators.risk"] + [f"operators.risk.{m.name}" for m in pkgutil.iter_modules(operators.risk.__path__)], 1
+    ),
     **{
         f"operators.api.{m}": 1
         for m in ("access", "keys", "query", "audit", "commands", "analytics", "models", "sessions", "telegram")
     },
-    **{
-        m: 1
-        for m in (
-            "operators.control",
-            "operators.control.signing",
-            "operators.control.state",
-            "operators.control.audit",
-        )
-    },
+    **dict.fromkeys(
+        ("operators.control", "operators.control.signing", "operators.control.state", "operators.control.audit"), 1
+    ),
     **{f"operators.execution.{m}": 1 for m in ("slicing", "broker", "venue", "orders", "paper_venue")},
     **{f"operators.account.{m}": 1 for m in ("ledger", "returns", "attribution")},
     **{

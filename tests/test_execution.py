@@ -9,7 +9,8 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from operators.execution import (
     BrokerConfig,
@@ -251,7 +252,7 @@ def test_the_in_process_venue_fills_are_the_ones_a_report_gives_and_none_is_kept
     from operators.execution.stage import ExecutionStage
     from operators.execution.venue import SimVenue, fill_of_report
     from operators.messages import Emitted
-    from schemas.events import RiskDecision, PortfolioSnapshot
+    from schemas.events import PortfolioSnapshot, RiskDecision
 
     T = namedtuple("T", "symbol ts price qty")
     t0 = 1_700_000_000_000_000_000

@@ -35,6 +35,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, Order
+from tests.support import wait_for
 
 from .conftest import DATA, REPO
 from .flowproc import (
@@ -48,7 +49,6 @@ from .flowproc import (
     read_events,
     read_orders,
 )
-from tests.support import wait_for
 
 #: what a wait treats as "not yet": the metrics endpoint not up, the tables not migrated, the server away
 PG_NOT_YET = (OSError, psycopg.Error)

@@ -31,6 +31,7 @@ import pytest
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, FeatureVector, Fill, Order, RiskDecision, Score
+from tests.support import wait_for
 
 from .conftest import DATA, REPO
 from .flowproc import (
@@ -44,7 +45,6 @@ from .flowproc import (
     new_prefix,
     read_events,
 )
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 

@@ -28,8 +28,9 @@ import random
 import re
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import pytest
@@ -155,7 +156,7 @@ class Fuzz:
         except Exception:  # noqa: BLE001 - that is what a crash is
             self.crashes.append((data, traceback.format_exc(limit=4)))
 
-    def run(self, seeds: list[bytes], n: int, rng_seed: int) -> "Fuzz":
+    def run(self, seeds: list[bytes], n: int, rng_seed: int) -> Fuzz:
         rng = random.Random(rng_seed)
         for s in seeds:
             self.one(s)

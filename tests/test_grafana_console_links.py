@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-
 from urllib.parse import urlsplit
 
 from flows.api.console import PAGES

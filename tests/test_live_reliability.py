@@ -22,6 +22,7 @@ from connectors.kafka.sink import EventProducer
 from flows.replay import replay
 from schemas.codec import encode
 from schemas.events import DeadLetter, Tick
+from tests.support import wait_for
 
 from .conftest import DATA
 from .flowproc import (
@@ -38,7 +39,6 @@ from .flowproc import (
     read_located,
     run_ok,
 )
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka]
 

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from bytewax.dataflow import Dataflow
 from bytewax import operators as op
+from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSource, run_main
 from prometheus_client import CollectorRegistry

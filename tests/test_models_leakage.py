@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ SPEC = CORE_V1.with_resolution(1800)
 RES = 1800 * 10**9
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bars(n: int) -> pd.DataFrame:
     out = []
     for f in ("BTC", "ETH"):
@@ -38,7 +38,7 @@ def _bars(n: int) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _feats(n: int) -> pd.DataFrame:
     return features_frame(_bars(n), SPEC)
 

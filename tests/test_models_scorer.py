@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -35,14 +35,14 @@ T0 = 1_600_000_000 * 10**9
 FAST = TrainConfig(params=LgbmParams(num_boost_round=60, early_stopping_rounds=10), n_splits=2, gap_ns=2 * RES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data(n: int = 4000):
     b = read_bars(DATA / "BTC-30m.csv.gz").frame.iloc[:n]
     bars = replay_bars(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, symbol="BTC-USD")
     return bars, features_frame(bars, SPEC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(lo: int, hi: int):
     bars, feats = _data()
     ds = build_training_set(feats, bars, SPEC, audit=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -51,7 +51,7 @@ def _data(n: int = 4000, seed: int = 3, lag: int = 3):
     return X, y, ts, sym
 
 
-@lru_cache(maxsize=None)
+@cache
 def _trained():
     X, y, ts, sym = _data()
     m = train_gru(
@@ -186,7 +186,7 @@ def test_registry_round_trip_and_the_scorer_takes_it_per_symbol(tmp_path):
     assert scorers["BTC-USD"].model_versions["lgbm"] == v
 
 
-@lru_cache(maxsize=None)
+@cache
 def _btc(n: int = 3000):
     from connectors.files import read_bars
     from operators.models import build_training_set, features_frame, replay_bars

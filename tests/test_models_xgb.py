@@ -4,7 +4,7 @@ predictions, registry round trip, and the streaming Scorer taking it as its batc
 from __future__ import annotations
 
 import pickle
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -89,7 +89,7 @@ def test_scorer_takes_it_as_its_batch_model():
     assert sc.model_versions["lgbm"] == "xgb-1"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _btc(n: int = 3000):
     from connectors.files import read_bars
     from operators.models import build_training_set, features_frame, replay_bars

@@ -297,7 +297,10 @@ def test_resampled_equals_direct(stream, resolutions, fill):
 
 def test_resampler_eager_close_and_ignores_corrections():
     rs = Resampler(3, 1)
-    mk = lambda s, c, rev=0: BarRecord("X", s * NS, 1, c, c, c, c, 1.0, 0.0, 0.0, c, 1, False, rev)
+
+    def mk(s, c, rev=0):
+        return BarRecord("X", s * NS, 1, c, c, c, c, 1.0, 0.0, 0.0, c, 1, False, rev)
+
     assert rs.update(mk(0, 1.0)) == [] and rs.update(mk(1, 2.0)) == []
     (b,) = rs.update(mk(2, 3.0))  # last base bar of [0, 3 s): emitted at once
     assert (b.open, b.close, b.volume, b.trade_count) == (1.0, 3.0, 3.0, 3)

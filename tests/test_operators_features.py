@@ -22,7 +22,6 @@ from operators.features import CORE_V1, CoreFeatures, compute_features
 from operators.features.core import compute_features_array
 from operators.synthetic import synthesize_ticks
 
-
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "market"
 WARM = 25  # first row with values: the slow EMA needs 26 closes
 Bar = namedtuple(

@@ -153,6 +153,7 @@ def test_rolling_std_matches_exact_recomputation_on_long_streams():
     """5,000 pushes through a 480 window (each value added and later removed): every step equals the two-pass std."""
     import random
     from collections import deque
+
     from operators.orchestrator import RollingStd
 
     rnd = random.Random(7)
@@ -275,8 +276,9 @@ def test_rebalance_bars_freeze_risk_parity_weights_between_refreshes():
 
 
 def test_default_discipline_wraps_every_strategy_and_bounds_turnover():
-    from operators.strategies.discipline import TradeDiscipline
     import random
+
+    from operators.strategies.discipline import TradeDiscipline
 
     rnd = random.Random(4)
     churn = [rnd.choice([-1.0, 0.0, 1.0]) for _ in range(3000)]
@@ -313,11 +315,9 @@ def test_default_portfolio_is_the_signal_stage_portfolio_with_the_configured_cos
 
     from operators.execution.broker import BrokerConfig
     from operators.models.scorer import ScorerConfig
-    from operators.orchestrator import default_portfolio
+    from operators.orchestrator import Orchestrator, default_portfolio
     from operators.pipeline import PipelineConfig
     from operators.signal_stage import SignalStage
-
-    from operators.orchestrator import Orchestrator
     from operators.strategies import (
         EmaSpreadTrend,
         MLScoreThreshold,

@@ -15,6 +15,7 @@ import pytest
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, ExecutionReport, Fill, Order
+from tests.support import wait_for
 
 from .conftest import DATA
 from .flowproc import (
@@ -29,7 +30,6 @@ from .flowproc import (
     read_events,
     run_ok,
 )
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 log = logging.getLogger(__name__)

@@ -204,9 +204,8 @@ def test_the_account_stage_books_a_venue_cancel_after_its_request():
     """Through the account stage: a halt sends the request, the cancel report from the paper venue closes the order,
     and the book equals the venue's fills."""
     from operators.account.stage import AccountConfig, AccountStage
-    from schemas.events import ControlCommand
-
     from operators.messages import SymbolUpdate
+    from schemas.events import ControlCommand
 
     acc = AccountStage(
         AccountConfig(symbols=("BTC-USD",), capital=100_000.0, execution="market", gate="position_cap"),

@@ -190,15 +190,9 @@ def test_tear_sheet_statistics_against_naive_loops():
 
 
 def test_round_trips_on_a_hand_built_fill_sequence():
-    f = lambda sym, side, qty, px, ts, fee=0.0, oid="": dict(
-        symbol=sym,
-        side=side,
-        qty=qty,
-        price=px,
-        ts=ts * NS,  # noqa: E731
-        fee=fee,
-        order_id=oid,
-    )
+    def f(sym, side, qty, px, ts, fee=0.0, oid=""):
+        return dict(symbol=sym, side=side, qty=qty, price=px, ts=ts * NS, fee=fee, order_id=oid)
+
     fills = [
         f("BTC", "buy", 0.5, 100.0, 0, 0.05, "a"),  # long 1 in two partial fills
         f("BTC", "buy", 0.5, 102.0, 10, 0.05, "a"),

@@ -36,7 +36,7 @@ def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdat
     with an intent whose target moves every few bars; each update with its trades for the venue."""
     rng = np.random.default_rng(seed)
     out = []
-    target = {s: 0.0 for s in SYMS}
+    target = dict.fromkeys(SYMS, 0.0)
     for i in range(n_bars):
         t = T0 + (i + 1) * BAR
         for s in SYMS:

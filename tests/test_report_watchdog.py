@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from connectors.metrics import FlowMetrics
 from connectors.resilience import ReportSilenceWatchdog
 from operators.control.signing import sign, verify
-from operators.watchdog import S, ReportWatchdog
+from operators.watchdog import ReportWatchdog, S
 from schemas.events import ExecutionReport, Order
 from tests.support import wait_for
 

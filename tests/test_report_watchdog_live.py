@@ -21,12 +21,12 @@ import pytest
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import ControlCommand, Order, RiskDecision
+from tests.support import wait_for
 
 from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, free_ports, new_prefix, read_events
 from .test_alerts_live import Prometheus, rules_with_short_for
 from .test_faults_clickhouse import metrics
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

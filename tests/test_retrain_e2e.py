@@ -34,10 +34,10 @@ from connectors.kafka.sink import EventProducer
 from connectors.model_registry import ModelRegistry
 from flows.training import train
 from schemas.events import Alert, Score
+from tests.support import wait_for
 
 from .conftest import DATA
 from .flowproc import BAR_ARGS, FlowProc, create_topics, drop_topics, flow_env, new_prefix, read_events
-from tests.support import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

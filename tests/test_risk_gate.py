@@ -31,9 +31,9 @@ from operators.risk import (
     portfolio_var_gaussian,
     sample_covariance,
 )
+from operators.risk.historical import historical_var_cvar
 from schemas.codec import decode, encode
 from schemas.events import PortfolioSnapshot, RiskDecision
-from operators.risk.historical import historical_var_cvar
 
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS

@@ -5,7 +5,7 @@ learns a learnable market deterministically, and the walk-forward runner on a sl
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from operators.rl.ppo import PpoConfig, train_ppo  # noqa: E402
 SMALL = PpoConfig(n_envs=8, n_steps=128, episode_len=256, updates=12, minibatch=256)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _real(n: int = 3000):
     from flows.rl_experiment import load
 

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from connectors import metrics as cm
 from connectors.webhooks import verify_signature
 from schemas.events import AuditEvent
+from tests.support import wait_for
 
 from .flowproc import (
     BAR_ARGS,
@@ -44,7 +45,6 @@ from .flowproc import (
     run_ok,
 )
 from .test_webhooks import Receiver
-from tests.support import wait_for
 
 
 def _levibot(args: list[str], env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:

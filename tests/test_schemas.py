@@ -7,7 +7,7 @@ import math
 import string
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +15,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import codec, events, time as stime, topics
+from schemas import codec, events, topics
+from schemas import time as stime
 from schemas.codec import MAX_MESSAGE_BYTES, REASONS, DecodeError, decode, decode_many, encode, validate
 from schemas.events import (
     EVENT_TYPES,
     Alert,
     AuditEvent,
     Bar,
+    CancelRequest,
     ControlCommand,
     DeadLetter,
-    CancelRequest,
     ExecutionReport,
-    Intent,
     FeatureVector,
     Fill,
+    Intent,
     Order,
     PortfolioSnapshot,
     RiskDecision,
@@ -842,14 +843,14 @@ def draw_example(event_type: type, seed: int = 0) -> Any:
 
 
 def test_time_helpers() -> None:
-    dt = datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    dt = datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)
     assert stime.to_ns(dt) == int(dt.timestamp()) * 10**9 + 999_999_000
     assert stime.from_ns(stime.to_ns(dt)) == dt
     assert stime.to_ns(dt.astimezone(timezone(timedelta(hours=-5)))) == stime.to_ns(dt)
     assert stime.iso(TS) == "2023-11-14T22:13:20.123456789Z"
     assert stime.iso(stime.TS_MIN_NS) == "2000-01-01T00:00:00.000000000Z"
     assert stime.iso(stime.TS_MAX_NS) == "2100-01-01T00:00:00.000000000Z"
-    assert stime.from_ns(1).tzinfo == timezone.utc
+    assert stime.from_ns(1).tzinfo == UTC
     with pytest.raises(ValueError, match="aware"):
         stime.to_ns(datetime(2024, 1, 1))
     with pytest.raises(ValueError):
@@ -939,11 +940,10 @@ def test_schema_content() -> None:
 
 def test_export_script_check_mode(tmp_path: Path) -> None:
     script = REPO / "scripts" / "export_jsonschema.py"
-    run = lambda *a: subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path), *a],  # noqa: E731
-        capture_output=True,
-        text=True,
-    )
+
+    def run(*a):
+        return subprocess.run([sys.executable, str(script), "--out", str(tmp_path), *a], capture_output=True, text=True)
+
     assert run("--check").returncode == 1  # empty directory: everything missing
     assert run().returncode == 0
     assert run("--check").returncode == 0

@@ -212,7 +212,7 @@ def test_parser_is_deterministic_on_the_corpus():
             assert (_outcome(a[0]), _outcome(a[1]), a[1].writes) == (_outcome(b[0]), _outcome(b[1]), b[1].writes)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES], ids=[c["id"] for c in CASES])
+@pytest.mark.parametrize("case", list(CASES), ids=[c["id"] for c in CASES])
 def test_every_rejection_is_explained(case):
     r = parse_message(case["text"])
     if isinstance(r, Rejection):

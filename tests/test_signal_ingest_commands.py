@@ -24,9 +24,9 @@ from operators.api.keys import parse_token
 from schemas.codec import decode
 from schemas.events import DeadLetter
 
+from .support import read_all, wait_for
 from .test_api_read_live import _key
 from .test_api_telegram import FakeBotApi
-from .support import read_all, wait_for
 from .test_signal_ingest import ORIGINAL, free_port, post, start_app, stop_app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -11,8 +11,8 @@ import pytest
 from operators.strategies import (
     EmaSpreadTrend,
     MLScoreThreshold,
-    Strategy,
     SignalFollower,
+    Strategy,
     VolatilityBreakout,
     ZScoreReversion,
 )
@@ -176,6 +176,7 @@ YEAR = 365 * 86_400 * 10**9
 
 def test_cost_model_from_the_broker_config():
     import math
+
     from operators.execution.broker import BrokerConfig, sqrt_impact_bps
     from operators.strategies.costs import CostModel
 
@@ -191,6 +192,7 @@ def test_cost_model_from_the_broker_config():
 
 def test_move_stats_equal_conditional_means():
     import numpy as np
+
     from operators.strategies.ml_score import MoveStats
 
     rng = np.random.default_rng(5)
@@ -233,6 +235,7 @@ def test_edge_rule_needs_the_hurdle_holds_the_horizon_and_leaves_on_negative_edg
 
 def test_edge_rule_online_moves_wait_for_enough_history_and_pickle():
     import numpy as np
+
     from operators.strategies.costs import CostModel
 
     rng = np.random.default_rng(2)

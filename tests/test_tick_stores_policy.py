@@ -10,11 +10,10 @@ both code paths of the policy run, whole columnar batches (no refusal) and tick-
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import psycopg

@@ -47,7 +47,7 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with rx._lock:
-                    rx.requests.append((self.path, {k: v for k, v in self.headers.items()}, body))
+                    rx.requests.append((self.path, dict(self.headers.items()), body))
                     failing = rx.fail_first > 0
                     if failing:
                         rx.fail_first -= 1

@@ -15,7 +15,7 @@ inside that process, around the same work as the project's side.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 def run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 def alternate(tag: str, ours: Callable[[], float], peer: Callable[[], float], rounds: int) -> dict[str, float]:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from connectors.batching import flatten
 import msgspec
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.client import Client
 from tenacity import Retrying, stop_after_attempt, wait_exponential_jitter
 
+from connectors.batching import flatten
 from connectors.rows import field_for_column
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 def _is_struct_field(event_type: type, name: str) -> bool:
     hint = msgspec.inspect.type_info(event_type)
+    assert isinstance(hint, msgspec.inspect.StructType), event_type  # an event type is a Struct
     for f in hint.fields:
         if f.name == name:
             t = f.type

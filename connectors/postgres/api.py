@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import select
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Final, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
@@ -28,7 +29,7 @@ from schemas.time import from_ns, iso
 __all__ = ["KeyRow", "Resource", "RESOURCES", "ApiDatabase", "KeyChangeListener", "KEY_CHANNEL"]
 
 log = logging.getLogger(__name__)
-_UTC: Final = timezone.utc
+_UTC: Final = UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +222,7 @@ class KeyChangeListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "KeyChangeListener":
+    def start(self) -> KeyChangeListener:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="api-key-listener", daemon=True)
             self._thread.start()
@@ -299,7 +300,7 @@ class ApiDatabase:
             },
         )
 
-    def open(self, wait_s: float = 30.0) -> "ApiDatabase":
+    def open(self, wait_s: float = 30.0) -> ApiDatabase:
         self.pool.open(wait=True, timeout=wait_s)
         return self
 

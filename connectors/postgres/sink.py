@@ -12,21 +12,22 @@ catch-up after an outage): ``PostgresSink(..., resilience=...)``.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import psycopg
-from connectors.batching import flatten
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from connectors.batching import flatten
 from connectors.rows import field_for_column
 
 log = logging.getLogger(__name__)
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def _ns_to_dt(ns: int) -> datetime:
@@ -91,13 +92,15 @@ class PostgresWriter:
     def _getter(self, col: str, dtype: str) -> Callable[[Any], Any] | None:
         field = field_for_column(self._type, col)
         if field is not None:
+            f = field
             if dtype.startswith("timestamp"):
-                return lambda ev, f=field: _ns_to_dt(getattr(ev, f))
+                return lambda ev: _ns_to_dt(getattr(ev, f))
             if dtype == "jsonb":
-                return lambda ev, f=field: Jsonb(msgspec.to_builtins(getattr(ev, f)))
-            return lambda ev, f=field: getattr(ev, f)
-        if col.endswith("_ns") and field_for_column(self._type, col[:-3]) is not None:
-            return lambda ev, f=field_for_column(self._type, col[:-3]): getattr(ev, f)
+                return lambda ev: Jsonb(msgspec.to_builtins(getattr(ev, f)))
+            return lambda ev: getattr(ev, f)
+        base = field_for_column(self._type, col[:-3]) if col.endswith("_ns") else None
+        if base is not None:
+            return lambda ev: getattr(ev, base)
         return None
 
     def _write_once(self, events: Sequence[Any]) -> int:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -33,9 +34,9 @@ from psycopg_pool import PoolTimeout
 
 from connectors.kafka.sink import DeliveryError
 from flows.api.context import ApiContext
-from flows.cli_control import new_command_id
 from flows.api.middleware import GuardMiddleware
 from flows.api.security import ApiError, client_address, context, request_parameters, require
+from flows.cli_control import new_command_id
 from operators.api.access import Principal
 from operators.api.analytics import gate_kill_switch, pnl_series, return_matrix, risk_view
 from operators.api.commands import Rejected, build_command
@@ -513,20 +514,20 @@ def create_app(
 
     @app.get("/v1/positions", response_model=list[PositionOut], responses=_ERRORS, tags=["read"], name="positions")
     async def positions(
-        symbol: Optional[str] = _Symbol, ctx: ApiContext = Depends(context), p: Principal = Depends(read_book)
+        symbol: str | None = _Symbol, ctx: ApiContext = Depends(context), p: Principal = Depends(read_book)
     ) -> Any:
         """Net position and P&L per symbol from the stored fills (see PositionOut)."""
         return await ctx.cached_read_async(("positions", symbol), lambda: _db(lambda: ctx.db.positions(symbol)))
 
     @app.get("/v1/orders", response_model=Page[OrderOut], responses=_ERRORS, tags=["read"], name="orders")
     def orders(
-        symbol: Optional[str] = _Symbol,
-        strategy: Optional[str] = _name_query("Strategy name."),
-        side: Optional[str] = Query(None, pattern="^(buy|sell)$"),
-        parent_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        cursor: Optional[str] = _Cursor,
+        symbol: str | None = _Symbol,
+        strategy: str | None = _name_query("Strategy name."),
+        side: str | None = Query(None, pattern="^(buy|sell)$"),
+        parent_id: str | None = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        cursor: str | None = _Cursor,
         limit: int = _Limit,
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(read_book),
@@ -545,12 +546,12 @@ def create_app(
 
     @app.get("/v1/fills", response_model=Page[FillOut], responses=_ERRORS, tags=["read"], name="fills")
     def fills(
-        symbol: Optional[str] = _Symbol,
-        order_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
-        side: Optional[str] = Query(None, pattern="^(buy|sell)$"),
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        cursor: Optional[str] = _Cursor,
+        symbol: str | None = _Symbol,
+        order_id: str | None = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+        side: str | None = Query(None, pattern="^(buy|sell)$"),
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        cursor: str | None = _Cursor,
         limit: int = _Limit,
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(read_book),
@@ -569,10 +570,10 @@ def create_app(
 
     @app.get("/v1/equity", response_model=EquityOut, responses=_ERRORS, tags=["read"], name="equity")
     def equity(
-        symbol: Optional[str] = _Symbol,
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        resolution_s: Optional[int] = Query(
+        symbol: str | None = _Symbol,
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        resolution_s: int | None = Query(
             None, ge=1, le=604_800, description="Bar resolution, seconds (default: the finest stored)."
         ),
         max_points: int = Query(1000, ge=2, le=5000, description="Most points answered (evenly thinned)."),
@@ -597,12 +598,12 @@ def create_app(
         name="risk_decisions",
     )
     def risk_decisions(
-        symbol: Optional[str] = _Symbol,
-        strategy: Optional[str] = _name_query("Strategy name."),
-        action: Optional[str] = Query(None, pattern="^(approved|resized|rejected)$"),
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        cursor: Optional[str] = _Cursor,
+        symbol: str | None = _Symbol,
+        strategy: str | None = _name_query("Strategy name."),
+        action: str | None = Query(None, pattern="^(approved|resized|rejected)$"),
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        cursor: str | None = _Cursor,
         limit: int = _Limit,
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(require("read", "risk")),
@@ -623,10 +624,10 @@ def create_app(
     @app.get("/v1/risk", response_model=RiskOut, responses=_ERRORS, tags=["read"], name="risk")
     def risk(
         window: int = Query(500, ge=2, le=5000, description="Return rows (bar closes) in the window."),
-        resolution_s: Optional[int] = Query(
+        resolution_s: int | None = Query(
             None, ge=1, le=604_800, description="Bar resolution, seconds (default: the finest stored)."
         ),
-        alpha: Optional[float] = Query(None, gt=0.5, lt=1.0, description="Confidence (default: the gate's)."),
+        alpha: float | None = Query(None, gt=0.5, lt=1.0, description="Confidence (default: the gate's)."),
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(require("read", "risk")),
     ) -> Any:
@@ -636,12 +637,12 @@ def create_app(
 
     @app.get("/v1/signals", response_model=Page[SignalOut], responses=_ERRORS, tags=["read"], name="signals")
     def signals(
-        symbol: Optional[str] = _Symbol,
-        kind: Optional[str] = Query(None, pattern="^(open|update|cancel|close)$"),
-        source_chat: Optional[str] = Query(None, max_length=128, pattern=r"^[!-~]{1,128}$"),
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        cursor: Optional[str] = _Cursor,
+        symbol: str | None = _Symbol,
+        kind: str | None = Query(None, pattern="^(open|update|cancel|close)$"),
+        source_chat: str | None = Query(None, max_length=128, pattern=r"^[!-~]{1,128}$"),
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        cursor: str | None = _Cursor,
         limit: int = _Limit,
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(require("read", "signals")),
@@ -694,7 +695,7 @@ def create_app(
 
     @app.get("/v1/models", response_model=ModelsOut, responses=_ERRORS, tags=["read"], name="models")
     def models(
-        status: Optional[str] = Query(None, pattern="^(champion|challenger|retired)$"),
+        status: str | None = Query(None, pattern="^(champion|challenger|retired)$"),
         limit: int = Query(100, ge=1, le=1000, description="Newest versions answered."),
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(read_models),
@@ -731,7 +732,7 @@ def create_app(
 
     @app.get("/v1/models/drift", response_model=DriftOut, responses=_ERRORS, tags=["read"], name="models.drift")
     def drift(
-        symbol: Optional[str] = _Symbol,
+        symbol: str | None = _Symbol,
         limit: int = Query(100, ge=1, le=1000),
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(read_models),
@@ -854,15 +855,15 @@ def create_app(
 
     @app.get("/v1/audit", response_model=Page[AuditOut], responses=_ERRORS, tags=["read"], name="audit")
     def audit(
-        actor: Optional[str] = _name_query("api:<key id>, an operator, flow, anonymous."),
-        action: Optional[str] = _name_query("Action or api.<route>."),
-        scope: Optional[str] = Query(None, pattern=SCOPE_PATTERN, max_length=128),
-        result: Optional[str] = Query(None, pattern="^(applied|refused|denied|error)$"),
-        command_id: Optional[str] = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
-        source: Optional[str] = _name_query("flow, cli or api."),
-        since: Optional[datetime] = _Since,
-        until: Optional[datetime] = _Until,
-        cursor: Optional[str] = _Cursor,
+        actor: str | None = _name_query("api:<key id>, an operator, flow, anonymous."),
+        action: str | None = _name_query("Action or api.<route>."),
+        scope: str | None = Query(None, pattern=SCOPE_PATTERN, max_length=128),
+        result: str | None = Query(None, pattern="^(applied|refused|denied|error)$"),
+        command_id: str | None = Query(None, pattern=r"^[!-~]{1,128}$", max_length=128),
+        source: str | None = _name_query("flow, cli or api."),
+        since: datetime | None = _Since,
+        until: datetime | None = _Until,
+        cursor: str | None = _Cursor,
         limit: int = _Limit,
         ctx: ApiContext = Depends(context),
         p: Principal = Depends(require("read", "audit")),

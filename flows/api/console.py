@@ -17,9 +17,10 @@ import html
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
@@ -230,7 +231,7 @@ def _authenticate(request: Request, route: str, scope: str, group: str) -> tuple
     if s is None:
         raise _Denied(_to_login(clear=SESSION_COOKIE in request.cookies))
     row = ctx.get_key(s.key_id)
-    state = row.state(datetime.now(timezone.utc)) if row else "unknown"
+    state = row.state(datetime.now(UTC)) if row else "unknown"
     if row is None or state != "active":
         _audit_denied(
             ctx,
@@ -424,7 +425,7 @@ def mount_console(app: FastAPI) -> None:
         ok = (
             parsed is not None
             and row is not None
-            and row.state(datetime.now(timezone.utc)) == "active"
+            and row.state(datetime.now(UTC)) == "active"
             and ctx.hasher.verify(row.secret_hash, parsed[1])
         )
         if not ok:
@@ -434,8 +435,8 @@ def mount_console(app: FastAPI) -> None:
                 else "unknown_key"
                 if row is None
                 else "bad_secret"
-                if row.state(datetime.now(timezone.utc)) == "active"
-                else f"{row.state(datetime.now(timezone.utc))}_key"
+                if row.state(datetime.now(UTC)) == "active"
+                else f"{row.state(datetime.now(UTC))}_key"
             )
             _audit_denied(ctx, request, route, reason, "console login refused", actor_name(key_id, False))
             return RedirectResponse("/console/login?error=bad", status_code=303)
@@ -734,7 +735,10 @@ def mount_console(app: FastAPI) -> None:
                 name="lifecycle",
             )
         rows, nxt = _rows(ctx, "signals", 100, cursor)
-        link = lambda v: f'<a href="/console/signals?id={quote(str(v), safe="")}" data-signal="{e(v)}">{e(v)}</a>'
+
+        def link(v: Any) -> str:
+            return f'<a href="/console/signals?id={quote(str(v), safe="")}" data-signal="{e(v)}">{e(v)}</a>'
+
         tbl = life + _table(
             [
                 ("time", "Time"),

@@ -21,16 +21,17 @@ When the shared rate-limit store (Redis) does not answer, the request is refused
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from connectors.ratelimit import LimiterUnavailable, Verdict
 from flows.api.context import ApiContext
 from operators.api.access import Denial, Principal, denial
 from operators.api.audit import actor_name
-from connectors.ratelimit import LimiterUnavailable, Verdict
 from operators.api.keys import parse_token
 
 __all__ = ["ApiError", "require", "context", "client_address", "request_parameters"]
@@ -168,7 +169,7 @@ def require(scope: str, group: str) -> Callable[..., Principal]:
                 authenticated=False,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        state = row.state(datetime.now(timezone.utc))
+        state = row.state(datetime.now(UTC))
         if state != "active":
             ctx.verified.forget(key_id)
             _auth_quota(ctx, request, route, key_id)

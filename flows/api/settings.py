@@ -202,7 +202,7 @@ class ApiSettings:
     )
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "ApiSettings":
+    def from_env(cls, env: dict[str, str] | None = None) -> ApiSettings:
         env = dict(os.environ if env is None else env)
         kw: dict[str, object] = {}
         for f in fields(cls):

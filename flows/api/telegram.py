@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -217,7 +217,7 @@ def mount_telegram(app: FastAPI) -> None:
             text = "Not allowed here."
         else:
             row = ctx.get_key(key_id)
-            state = row.state(datetime.now(timezone.utc)) if row else "unknown"
+            state = row.state(datetime.now(UTC)) if row else "unknown"
             if row is None or state != "active":
                 _audit(
                     ctx,
@@ -307,7 +307,7 @@ def mount_telegram(app: FastAPI) -> None:
             )
         key_id = tg.access.user_key(data.user_id)
         row = ctx.get_key(key_id) if key_id else None
-        if row is None or row.state(datetime.now(timezone.utc)) != "active":
+        if row is None or row.state(datetime.now(UTC)) != "active":
             _audit(
                 ctx,
                 request,

@@ -184,8 +184,8 @@ def risk_view(
             portfolio_var=0.0,
             portfolio_cvar=0.0,
             historical_var=0.0,
-            component_var={s: 0.0 for s in symbols},
-            component_var_by_strategy={k: 0.0 for k in strat},
+            component_var=dict.fromkeys(symbols, 0.0),
+            component_var_by_strategy=dict.fromkeys(strat, 0.0),
         )
     else:
         cov = sample_covariance(returns)

@@ -32,7 +32,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError

@@ -29,7 +29,7 @@ DRIFT_KINDS = frozenset({"model_drift", "feature_drift"})
 
 def model_row(meta: Mapping[str, Any]) -> dict[str, Any]:
     """A registry entry for the API: JSON-safe metadata (everything but nothing large is added)."""
-    return {k: v for k, v in meta.items()}
+    return dict(meta)
 
 
 def calibration_view(version: str, meta: Mapping[str, Any], model: Any, *, points: int = 21) -> dict[str, Any]:

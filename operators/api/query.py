@@ -31,7 +31,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Final
 
 from schemas.events import ID_PATTERN, NAME_PATTERN, SCOPE_PATTERN, SYMBOL_PATTERN
@@ -88,7 +88,7 @@ def time_ns(value: datetime | None, name: str) -> int | None:
     if value is None:
         return None
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
         ns = to_ns(value)
     except (OverflowError, ValueError):
@@ -139,7 +139,7 @@ class ListFilter:
         cursor: str | None = None,
         limit: int = DEFAULT_LIMIT,
         equals: dict[str, str | None] | None = None,
-    ) -> "ListFilter":
+    ) -> ListFilter:
         if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be an integer in [1, {MAX_LIMIT}]")
         if since_ns is not None and until_ns is not None and since_ns >= until_ns:

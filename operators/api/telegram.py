@@ -113,7 +113,7 @@ class TelegramAccess:
     users: Mapping[int, str] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, chats: str, users: str) -> "TelegramAccess":
+    def parse(cls, chats: str, users: str) -> TelegramAccess:
         try:
             chat_ids = frozenset(int(c) for c in chats.replace(";", ",").split(",") if c.strip())
         except ValueError:

@@ -29,10 +29,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Final, Literal, cast
 
-from operators.ids import stable_id
-from operators.control.signing import Verdict, canonical_bytes, canonical_parameters
+from operators.control.signing import SIGNATURE_REASONS, Verdict, canonical_bytes, canonical_parameters
 from operators.control.state import AppliedResult
-from operators.control.signing import SIGNATURE_REASONS
+from operators.ids import stable_id
 from schemas.events import Alert, AuditEvent, ControlCommand
 
 __all__ = ["AUDIT_RESULTS", "REFUSAL_ALERT_KIND", "audit_event", "audit_id", "parameters_digest", "refusal_alert"]

@@ -25,10 +25,9 @@ from river.drift import ADWIN
 
 from operators.ids import stable_id
 from schemas.events import Alert
+from schemas.time import NS_PER_S as NS
 
 from .psi import PsiReference
-
-from schemas.time import NS_PER_S as NS
 
 __all__ = ["DriftMonitor", "RetrainRequest"]
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
-
+from typing import Any, Protocol
 
 from operators.features import FeatureSet
 from schemas.events import Alert, Score
+from schemas.time import NS_PER_S as NS
 
 from .dataset import DEFAULT_EXCLUDED, label_of
 from .drift import DriftMonitor, RetrainRequest
@@ -36,8 +37,6 @@ from .ensemble import LogLossWeights
 from .lgbm import BatchModel
 from .metrics import RollingMetrics
 from .online import OnlineModel
-
-from schemas.time import NS_PER_S as NS
 
 __all__ = ["Scorer", "ScorerConfig", "ModelSource", "ScoreResult"]
 

@@ -154,7 +154,7 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
             adv[t] = last
         ret = adv + val_b[:T]
         flat = lambda a: a.reshape(T * N, *a.shape[2:])  # noqa: E731
-        O, A, LP, ADV, RET = flat(obs_b), flat(act_b), flat(logp_b), flat(adv), flat(ret)
+        OBS, A, LP, ADV, RET = flat(obs_b), flat(act_b), flat(logp_b), flat(adv), flat(ret)
         ADV = (ADV - ADV.mean()) / (ADV.std() + 1e-8)
         n = T * N
         mb = min(cfg.minibatch, n)
@@ -165,7 +165,7 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
                 params, state, aux = update(
                     params,
                     state,
-                    jnp.asarray(O[j]),
+                    jnp.asarray(OBS[j]),
                     jnp.asarray(A[j]),
                     jnp.asarray(LP[j], jnp.float32),
                     jnp.asarray(ADV[j], jnp.float32),

@@ -43,12 +43,11 @@ from typing import Any, Literal
 import msgspec
 
 from schemas.events import Signal, TelegramMessage, TelegramUpdate
+from schemas.time import NS_PER_S as _NS
 
 from .convert import to_signal
 from .parser import parse_message
 from .results import LifecycleUpdate, ParseResult, Rejection, SignalDraft
-
-from schemas.time import NS_PER_S as _NS
 
 __all__ = [
     "ChatAllowList",
@@ -85,7 +84,7 @@ class ChatAllowList:
     trust_by_key: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, spec: str) -> "ChatAllowList":
+    def parse(cls, spec: str) -> ChatAllowList:
         """Parse ``"<chat>:<trust>,..."`` (``<chat>`` a numeric id or ``@username``; ``:<trust>`` optional, default
         0.5). Raises ``ValueError`` on a malformed entry or a trust outside [0, 1]."""
         out: dict[str, float] = {}

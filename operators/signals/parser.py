@@ -32,6 +32,7 @@ from __future__ import annotations
 from .convert import signal_id, to_signal
 from .fields import (
     Section,
+    clean_body,
     extract_entries,
     find_leverage,
     find_margin_mode,
@@ -39,7 +40,6 @@ from .fields import (
     find_side_hint,
     section_numbers,
     sections,
-    clean_body,
     side_of_word,
     writes_comma_language,
 )

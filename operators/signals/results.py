@@ -13,7 +13,7 @@ currency per base unit, as written in the message; leverage is a multiple; perce
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import msgspec
 
@@ -127,7 +127,7 @@ class Rejection(_Result, tag="rejection", frozen=True):
     message: str = ""
 
 
-ParseResult = Union[SignalDraft, LifecycleUpdate, Rejection]
+ParseResult = SignalDraft | LifecycleUpdate | Rejection
 
 
 def summarize(result: ParseResult) -> dict[str, Any]:

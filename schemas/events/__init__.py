@@ -36,20 +36,20 @@ from __future__ import annotations
 
 from .base import (
     DEAD_LETTER_RAW_MAX_BYTES,
-    Event,
     ID_PATTERN,
     NAME_PATTERN,
     REASON_CODE_PATTERN,
     SCOPE_PATTERN,
     SYMBOL_PATTERN,
     TOPIC_NAME_PATTERN,
+    Event,
 )
+from .control import CONTROL_ACTIONS, AuditEvent, ControlCommand
 from .market import Bar, Tick
-from .telegram import TelegramChat, TelegramMessage, TelegramUpdate
-from .signals import FeatureVector, Score, Signal
-from .trading import CancelRequest, ExecutionReport, Fill, Intent, Order, PortfolioSnapshot, RiskDecision
 from .ops import Alert, DeadLetter
-from .control import AuditEvent, CONTROL_ACTIONS, ControlCommand
+from .signals import FeatureVector, Score, Signal
+from .telegram import TelegramChat, TelegramMessage, TelegramUpdate
+from .trading import CancelRequest, ExecutionReport, Fill, Intent, Order, PortfolioSnapshot, RiskDecision
 
 __all__ = [
     "SYMBOL_PATTERN",

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from .base import (
+    SCOPE_PATTERN,
     Event,
     Id,
     Name,
-    SCOPE_PATTERN,
     SchemaVersion1,
     Text,
     Timestamp,
@@ -19,7 +19,6 @@ from .base import (
     _ts,
     _version,
 )
-
 
 #: Operator actions on the ``control`` topic and what each needs in ``parameters``.
 CONTROL_ACTIONS: dict[str, str] = {

@@ -9,17 +9,17 @@ from msgspec import Meta
 from schemas.time import TS_MAX_NS, TS_MIN_NS
 
 from .base import (
-    Event,
+    _INF,
+    _SEEN_NAMES,
+    _SEEN_SYMBOLS,
     ID_PATTERN,
     NAME_PATTERN,
+    Event,
     Price,
     Quantity,
     SchemaVersion1,
     Symbol,
     Timestamp,
-    _INF,
-    _SEEN_NAMES,
-    _SEEN_SYMBOLS,
     _id,
     _name,
     _nonneg,

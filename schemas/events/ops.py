@@ -8,13 +8,13 @@ from msgspec import Meta
 
 from .base import (
     DEAD_LETTER_RAW_MAX_BYTES,
+    REASON_CODE_PATTERN,
+    TOPIC_NAME_PATTERN,
     Event,
     Id,
     Name,
-    REASON_CODE_PATTERN,
     SchemaVersion1,
     ShortText,
-    TOPIC_NAME_PATTERN,
     Text,
     Timestamp,
     _ts,

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from .base import (
+    _INF,
     Event,
     Id,
     Name,
@@ -16,7 +17,6 @@ from .base import (
     Symbol,
     Text,
     Timestamp,
-    _INF,
     _finite,
     _pos,
     _symbol,

@@ -8,7 +8,6 @@ from msgspec import Meta
 
 from .base import Event, SchemaVersion1, _Record, _version
 
-
 TgText = Annotated[str, Meta(max_length=8192)]
 
 

@@ -10,6 +10,8 @@ from msgspec import Meta
 from schemas.time import TS_MAX_NS, TS_MIN_NS
 
 from .base import (
+    _INF,
+    _SEEN_SYMBOLS,
     Event,
     Id,
     Name,
@@ -23,12 +25,10 @@ from .base import (
     Symbol,
     SymbolKey,
     Timestamp,
-    _INF,
-    _SEEN_SYMBOLS,
-    _Record,
     _finite,
     _nonneg,
     _pos,
+    _Record,
     _symbol,
     _ts,
     _unit,
