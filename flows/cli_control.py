@@ -292,13 +292,12 @@ def build_app() -> typer.Typer:
         if name not in kinds:
             _fail(f"{name!r} is not a numeric RiskLimits field; one of {', '.join(sorted(kinds))}")
         try:
-            number: float | int = float(value)
+            as_float = float(value)
         except ValueError:
             _fail(f"VALUE must be a number, got {value!r}")
-        if not math.isfinite(number):
+        if not math.isfinite(as_float):
             _fail(f"VALUE must be finite, got {value!r}")
-        if kinds[name] is int and math.isfinite(number) and number.is_integer():
-            number = int(number)
+        number: float | int = int(as_float) if kinds[name] is int and as_float.is_integer() else as_float
         _send("set_limit", scope, reason, issuer, {"name": name, "value": number})
 
     @control.command("enable-strategy")

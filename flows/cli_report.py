@@ -39,7 +39,7 @@ def walkforward_report(res: dict[str, Any], headline: str = "portfolio_risk_pari
     rows = []
     series = []
     for name, (t, e) in curves.items():
-        row = next((r for r in res["rows"] if r["strategy"] == name), {})
+        row: dict[str, Any] = next((r for r in res["rows"] if r["strategy"] == name), {})
         rows.append(
             {
                 "strategy": name.replace("_", " "),

@@ -69,7 +69,7 @@ def retrain_loop(
                 msgs.extend(
                     m
                     for m in consumer.consume(1000, 0.5)
-                    if m.error() is None or m.error().code() != KafkaError._PARTITION_EOF
+                    if (err := m.error()) is None or err.code() != KafkaError._PARTITION_EOF
                 )
             drifts = drift_requested(msgs)
             out = retrain(s.var_dir, every_s=every_s, drift_requested=drifts > 0, **train_kwargs)
