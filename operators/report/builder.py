@@ -123,7 +123,7 @@ def _f(x: Any) -> float:
     return v
 
 
-def _thin(x: np.ndarray, y: np.ndarray, n: int) -> tuple[list, list]:
+def _thin(x: np.ndarray, y: np.ndarray, n: int) -> tuple[list[Any], list[float | None]]:
     if x.size == 0:
         return [], []
     xs, ys = downsample_minmax(x, y, n)
@@ -190,7 +190,7 @@ def _m(key: str, label: str, value: Any, unit: str = "ratio", note: str = "") ->
 def _versions_text(v: set[str]) -> str:
     """A model's versions in a few words: all of them when few, else the count and the first and last."""
 
-    def order(x: str) -> tuple:
+    def order(x: str) -> tuple[str, int]:
         head, _, tail = x.rpartition("-")
         return (head, int(tail)) if tail.isdigit() else (x, -1)
 
@@ -207,7 +207,7 @@ def _ms_reason(code: str) -> str:
 # ------------------------------------------------------------------------------------------------ sections
 
 
-def _equity_section(ts, eq, bh, capital, n) -> Section:
+def _equity_section(ts: np.ndarray, eq: np.ndarray, bh: np.ndarray, capital: float, n: int) -> Section:
     s = Section(
         "equity",
         "Equity against buy-and-hold and cash",
@@ -239,7 +239,7 @@ def _equity_section(ts, eq, bh, capital, n) -> Section:
     return s
 
 
-def _drawdown_section(ts, eq, n) -> Section:
+def _drawdown_section(ts: np.ndarray, eq: np.ndarray, n: int) -> Section:
     s = Section("drawdown", "Drawdown", "How far the account fell below its previous high, and for how long.")
     if eq.size < 2:
         s.notes.append("Fewer than two equity marks: no drawdown.")
@@ -290,7 +290,7 @@ def _drawdown_section(ts, eq, n) -> Section:
     return s
 
 
-def _calendar_section(ts, eq, bh) -> Section:
+def _calendar_section(ts: np.ndarray, eq: np.ndarray, bh: np.ndarray) -> Section:
     s = Section(
         "calendar",
         "Monthly and yearly returns",
@@ -301,7 +301,7 @@ def _calendar_section(ts, eq, bh) -> Section:
         return s
     months = perf.calendar_returns(ts, eq, "month")
     years = sorted({y for y, _, _ in months})
-    z = [[None] * 12 for _ in years]
+    z: list[list[float | None]] = [[None] * 12 for _ in years]
     for y, mo, r in months:
         z[years.index(y)][mo - 1] = r
     s.charts.append(
@@ -337,7 +337,7 @@ def _calendar_section(ts, eq, bh) -> Section:
     return s
 
 
-def _rolling_section(ts, r, period_s, ppy, n) -> Section:
+def _rolling_section(ts: np.ndarray, r: np.ndarray, period_s: float, ppy: float, n: int) -> Section:
     s = Section(
         "rolling",
         "Rolling Sharpe ratio and volatility",
@@ -378,7 +378,7 @@ def _rolling_section(ts, r, period_s, ppy, n) -> Section:
     return s
 
 
-def _distribution_section(r) -> Section:
+def _distribution_section(r: np.ndarray) -> Section:
     s = Section(
         "distribution",
         "Distribution of period returns",
@@ -428,7 +428,7 @@ def _distribution_section(r) -> Section:
     return s
 
 
-def _attribution_section(inp: RunInputs, trades: list[Trade], eq, years) -> Section:
+def _attribution_section(inp: RunInputs, trades: list[Trade], eq: np.ndarray, years: float) -> Section:
     s = Section(
         "attribution",
         "Attribution by symbol and by strategy",
@@ -495,7 +495,7 @@ def _attribution_section(inp: RunInputs, trades: list[Trade], eq, years) -> Sect
     else:
         orders_by = Counter(str(_get(o, "strategy", "")) for o in inp.orders)
         pnl_by: dict[str, float] = defaultdict(float)
-        trades_by = Counter()
+        trades_by: Counter[str] = Counter()
         for t in trades:
             pnl_by[t.strategy or "unknown"] += t.pnl
             trades_by[t.strategy or "unknown"] += 1
@@ -579,7 +579,7 @@ def _attribution_section(inp: RunInputs, trades: list[Trade], eq, years) -> Sect
     return s
 
 
-def _trades_section(trades: list[Trade], open_trades: list[Trade], n) -> Section:
+def _trades_section(trades: list[Trade], open_trades: list[Trade], n: int) -> Section:
     s = Section(
         "trades",
         "Trades (round trips)",
@@ -681,7 +681,7 @@ def _trades_section(trades: list[Trade], open_trades: list[Trade], n) -> Section
     return s
 
 
-def _exposure_section(ts, eq, pos: dict[str, np.ndarray], inp: RunInputs, n) -> Section:
+def _exposure_section(ts: np.ndarray, eq: np.ndarray, pos: dict[str, np.ndarray], inp: RunInputs, n: int) -> Section:
     s = Section(
         "exposure",
         "Exposure and leverage",
@@ -765,7 +765,7 @@ def _breach_metrics(hits: np.ndarray, a: float, kupiec_p: Any) -> list[Metric]:
     ]
 
 
-def _worst_breaches(t: np.ndarray, x: np.ndarray, hits: np.ndarray, k: int = 500) -> tuple[list, list]:
+def _worst_breaches(t: np.ndarray, x: np.ndarray, hits: np.ndarray, k: int = 500) -> tuple[list[int], list[float]]:
     """Times and values of the breaches, the ``k`` worst of them when there are more, in time order."""
     bt, bx = t[hits], x[hits]
     if bt.size > k:
@@ -774,7 +774,7 @@ def _worst_breaches(t: np.ndarray, x: np.ndarray, hits: np.ndarray, k: int = 500
     return bt.tolist(), bx.tolist()
 
 
-def _gate_risk(s: Section, vf: dict[str, Any], n) -> None:
+def _gate_risk(s: Section, vf: dict[str, Any], n: int) -> None:
     """The backtest of the gate's own forecasts: each period's realised P&L against the VaR of the book that went
     into it, over the periods that had something at risk (a flat book with nothing working forecasts, and can
     make, no loss); a breach is a period that lost more than its VaR."""
@@ -816,7 +816,7 @@ def _gate_risk(s: Section, vf: dict[str, Any], n) -> None:
     )
 
 
-def _risk_section(ts, r, inp: RunInputs, summary: dict, n) -> Section:
+def _risk_section(ts: np.ndarray, r: np.ndarray, inp: RunInputs, summary: dict[str, Any], n: int) -> Section:
     a = inp.var_alpha
     vf = _gate_forecasts(inp)
     if vf is not None:
@@ -871,8 +871,8 @@ def _risk_section(ts, r, inp: RunInputs, summary: dict, n) -> Section:
 
 def _risk_limits(s: Section, inp: RunInputs) -> Section:
     """Limit hits and kill-switch events of the run's risk decisions."""
-    reasons: Counter = Counter()
-    actions: Counter = Counter()
+    reasons: Counter[str] = Counter()
+    actions: Counter[str] = Counter()
     kill: list[int] = []
     for d in inp.decisions:
         actions[str(_get(d, "action"))] += 1
@@ -941,7 +941,7 @@ def _risk_limits(s: Section, inp: RunInputs) -> Section:
     return s
 
 
-def _model_section(inp: RunInputs, n) -> Section:
+def _model_section(inp: RunInputs, n: int) -> Section:
     s = Section(
         "models",
         "Models",
@@ -1018,15 +1018,15 @@ def _model_section(inp: RunInputs, n) -> Section:
             _m("model_brier", "Brier score of the ensemble", ens["brier"]),
             _m("model_scored", "Scored bars", ens["n"], "count"),
         ]
-        y = np.asarray(ys["ensemble"])
-        p = np.asarray(ps["ensemble"])
-        b = np.minimum((p * 10).astype(int), 9)
+        y_ens = np.asarray(ys["ensemble"])
+        p_ens = np.asarray(ps["ensemble"])
+        b = np.minimum((p_ens * 10).astype(int), 9)
         mids, obs, cnt = [], [], []
         for k in range(10):
             m = b == k
             if m.any():
-                mids.append(float(p[m].mean()))
-                obs.append(float(y[m].mean()))
+                mids.append(float(p_ens[m].mean()))
+                obs.append(float(y_ens[m].mean()))
                 cnt.append(int(m.sum()))
         s.charts.append(
             Chart(

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy is imported where it is used (trades_from_positions)
+    from numpy.typing import ArrayLike
 
 __all__ = ["Trade", "round_trips", "trades_from_positions"]
 
@@ -125,7 +128,14 @@ def round_trips(fills: Iterable[Any], strategy_of: Mapping[str, str] | None = No
     return closed, still
 
 
-def trades_from_positions(symbol: str, ts, position, equity, strategy: str = "", fees=None) -> list[Trade]:
+def trades_from_positions(
+    symbol: str,
+    ts: ArrayLike,
+    position: ArrayLike,
+    equity: ArrayLike,
+    strategy: str = "",
+    fees: ArrayLike | None = None,
+) -> list[Trade]:
     """Round trips of a position series sampled at marks (vectorised backtests that keep no fills): a trade opens
     at the first mark holding a position after a flat one and closes at the first mark that is flat again (or that
     holds the opposite side: a flip closes one trade and opens the next there). Its P&L is the symbol's equity at

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Sequence
+from typing import Any, Sequence, TypedDict
 
 from .api import bar_range
 from .base import StrategyTarget
+
+
+class _SymbolState(TypedDict):
+    """One symbol's state (a plain dict at run time): the last ``window`` closes and true ranges, the previous
+    close, the current target and, since entry, the best close, the ATR at entry and the bars held."""
+
+    closes: deque[float]
+    tr: deque[float]
+    prev: float | None
+    target: float
+    best: float
+    atr: float
+    held: int
 
 
 class VolatilityBreakout:
@@ -47,9 +60,9 @@ class VolatilityBreakout:
         self.name = name
         self.window, self.k, self.trail_atr, self.max_hold_bars = window, k, trail_atr, max_hold_bars
         self.allow_short = allow_short
-        self.state: dict[str, dict[str, Any]] = {}
+        self.state: dict[str, _SymbolState] = {}
 
-    def _st(self, symbol: str) -> dict[str, Any]:
+    def _st(self, symbol: str) -> _SymbolState:
         st = self.state.get(symbol)
         if st is None:
             st = self.state[symbol] = {
@@ -90,7 +103,9 @@ class VolatilityBreakout:
         st["prev"] = close
         return intent
 
-    def _decide(self, symbol: str, ts: int, close: float, mid: float, atr: float, st: dict) -> StrategyTarget | None:
+    def _decide(
+        self, symbol: str, ts: int, close: float, mid: float, atr: float, st: _SymbolState
+    ) -> StrategyTarget | None:
         cur = st["target"]
         want, why = cur, ""
         if cur != 0.0:

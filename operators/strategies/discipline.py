@@ -54,10 +54,10 @@ class _State:
         self.spent = 0.0  # total |Δ target| passed on
         self.skipped = 0  # wishes skipped for the budget
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[object, ...]) -> None:
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from .base import StrategyTarget
 
 
-def rolling_zscore(window: deque, close: float) -> float:
+def rolling_zscore(window: deque[float], close: float) -> float:
     """``(close − mean) / std`` over ``window`` (which already holds ``close``), std with ddof = 1; NaN when the
     window is not full or flat.
 
@@ -64,7 +64,7 @@ class ZScoreReversion:
         self.window = window
         self.entry_z, self.exit_z, self.stop_z = entry_z, exit_z, stop_z
         self.allow_short = allow_short
-        self.closes: dict[str, deque] = {}
+        self.closes: dict[str, deque[float]] = {}
         self.target: dict[str, float] = {}
         self.blocked: dict[str, float] = {}  # direction stopped out, until z is back inside ±entry_z
 

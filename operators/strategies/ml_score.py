@@ -106,10 +106,10 @@ class MoveStats:
     def down(self) -> float:
         return self.s_dn / self.w_dn if self.w_dn > 0 else math.nan
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[object, ...]:
         return tuple(getattr(self, k) for k in self.__slots__)
 
-    def __setstate__(self, s: tuple) -> None:
+    def __setstate__(self, s: tuple[object, ...]) -> None:
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -164,7 +164,7 @@ class MLScoreThreshold:
         self.rule = rule
         self.cost, self.margin, self.horizon_bars = cost, margin, horizon_bars
         self.hurdle = (1.0 + margin) * cost.round_trip  # fraction of price
-        self.move_stats = tuple(move_stats) if move_stats is not None else None
+        self.move_stats = (move_stats[0], move_stats[1]) if move_stats is not None else None  # a copy as a tuple
         self.stats_half_life_bars, self.min_moves, self.exit_edge = stats_half_life_bars, min_moves, exit_edge
         self.moves: dict[str, MoveStats] = {}
         self.target: dict[str, float] = {}

@@ -102,7 +102,7 @@ class SignalFollower:
         self.ideas: dict[str, Idea] = {}
         self.target: dict[str, float] = {}
         self.last_close: dict[str, float] = {}
-        self.seen: deque = deque(maxlen=4096)
+        self.seen: deque[tuple[str, int]] = deque(maxlen=4096)  # (signal id, version)
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _zone(self, entries: Sequence[float]) -> tuple[float, float]:
@@ -167,7 +167,7 @@ class SignalFollower:
             if signal.trust < self.min_trust:
                 return None
             side = 1.0 if signal.side == "long" else -1.0
-            idea = Idea(
+            new = Idea(
                 signal.id,
                 sym,
                 signal.source_chat,
@@ -179,11 +179,11 @@ class SignalFollower:
                 ts,
                 version=signal.version,
             )
-            idea.tp_fractions = self._fractions(len(idea.targets))
-            self.ideas[signal.id] = idea
+            new.tp_fractions = self._fractions(len(new.targets))
+            self.ideas[signal.id] = new
             last = self.last_close.get(sym)
-            if last is not None and idea.zone[0] <= last <= idea.zone[1]:
-                idea.status, idea.remaining = "open", 1.0
+            if last is not None and new.zone[0] <= last <= new.zone[1]:
+                new.status, new.remaining = "open", 1.0
                 return self._emit(sym, ts, f"enter:{signal.id}", signal.trust)
             return None
         idea = self._find(signal)
