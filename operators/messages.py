@@ -377,7 +377,7 @@ class SymbolUpdate:
 
     symbol: str
     floor: int | None
-    ticks: Sequence[Any]
+    ticks: TickColumns
     points: list[DecisionPoint]
     progress: int | None
 

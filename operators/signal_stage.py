@@ -130,8 +130,9 @@ class SignalStage:
         columnar = isinstance(ticks, TickBatch)
         self.ticks_in += len(ticks)
         if len(ticks) > SMALL_BATCH:
-            cols = ticks if columnar else TickBatch.from_ticks(ticks)
-            decision_bars = self._fold_columns(cols, ticks, watermark_ns, out)
+            batch = ticks if isinstance(ticks, TickBatch) else TickBatch.from_ticks(ticks)
+            decision_bars = self._fold_columns(batch, ticks, watermark_ns, out)
+            cols: Sequence[Any] | TickBatch = batch
         else:  # a few ticks (many symbols, sparse trading): array calls would cost more than the ticks
             cols = ticks
             decision_bars = self._fold_rows(ticks, columnar, watermark_ns, out)

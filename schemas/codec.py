@@ -44,7 +44,7 @@ joined payloads (tens of ns per message); only a batch holding non-ASCII bytes i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Final, TypeVar
 
@@ -77,7 +77,7 @@ REASONS: Final = frozenset({"oversized", "invalid_json", "validation", "unknown_
 #: Shared encoder (thread-safe, stateless). Floats are written with the shortest repr that round-trips exactly.
 encoder: Final = msgspec.json.Encoder()
 
-_DECODERS: dict[type, msgspec.json.Decoder] = {}
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}  # event type -> its decoder (one type each)
 # Untyped decoder for classifying failures: floats stay text, so 1e999 (valid JSON syntax, out of float range)
 # parses here and is reported as "validation", while NaN/Infinity literals (not JSON) stay "invalid_json".
 _UNTYPED: Final = msgspec.json.Decoder(float_hook=str)
@@ -104,7 +104,7 @@ def encode(event: Event) -> bytes:
     return encoder.encode(event)
 
 
-def decoder(event_type: type[E]) -> msgspec.json.Decoder:
+def decoder(event_type: type[E]) -> msgspec.json.Decoder[E]:
     """The cached, typed ``msgspec`` decoder for ``event_type``."""
     dec = _DECODERS.get(event_type)
     if dec is None:
@@ -192,7 +192,7 @@ def decode_many(
     except TypeError:  # a None (or a non-bytes value) in the batch
         all_ascii = False
     for i, raw in enumerate(raws):
-        if len(raw) <= max_bytes if type(raw) is bytes else False:  # the usual case inline
+        if type(raw) is bytes and len(raw) <= max_bytes:  # the usual case inline
             try:
                 event = dec(raw)
                 if not all_ascii:
@@ -211,7 +211,9 @@ def decode_many(
     return good, bad
 
 
-def _decode_one(raw: Any, event_type: type[E], dec: Any, max_bytes: int, all_ascii: bool) -> E | DecodeError:
+def _decode_one(
+    raw: Any, event_type: type[E], dec: Callable[[bytes], E], max_bytes: int, all_ascii: bool
+) -> E | DecodeError:
     """One payload of a poll: its event, or the :class:`DecodeError` that rejects it (what :func:`decode_many` does
     with each payload; ``all_ascii``: the whole poll is known to be ASCII)."""
     try:
@@ -265,7 +267,7 @@ def _tick_row_decoder() -> Any:
 
 def decode_tick_columns(
     raws: Sequence[Any], *, max_bytes: int = MAX_MESSAGE_BYTES
-) -> tuple[dict[str, list], list[int], list[tuple[int, DecodeError]]]:
+) -> tuple[dict[str, list[Any]], list[int], list[tuple[int, DecodeError]]]:
     """Decode a poll of ``Tick`` payloads into columns: ``(columns, kept, failures)``.
 
     ``columns`` maps each name of :data:`TICK_COLUMNS` to a list of the accepted ticks' values, in input order;
@@ -282,7 +284,7 @@ def decode_tick_columns(
         all_ascii = b"".join(raws).isascii()
     except TypeError:
         all_ascii = False
-    rows: list = []
+    rows: list[msgspec.Struct] = []  # the row structs (their class is built at run time), Ticks after a redo
     kept: list[int] = []
     slow: list[int] = []  # payloads for the exact path
     try:  # the usual poll, ASCII and under the size limit: one C loop, no Python frame per payload

@@ -6,17 +6,19 @@ timestamp outside the events' range, a huge key), the message becomes an event o
 
 from __future__ import annotations
 
-from typing import Any, Final, Sequence
+from typing import Any, Final, Sequence, TypeVar
 
 import numpy as np
 
 from operators.messages import SIDE_CODES, TickBatch
 from schemas.codec import DecodeError, decode_many, decode_tick_columns
-from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter
+from schemas.events import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, Event
 from schemas.time import TS_MAX_NS, TS_MIN_NS
 
 #: Longest Kafka key kept in a dead letter, bytes (``DeadLetter.key``'s limit).
 DEAD_LETTER_KEY_MAX_BYTES: Final = 65_536
+
+E = TypeVar("E", bound=Event)
 
 
 def dead_letter_ts(ts_ms: int | float | None) -> int:
@@ -55,7 +57,7 @@ def dead_letter(msg: Any, error: DecodeError, stage: str = "decode") -> DeadLett
     )
 
 
-def decode_messages(msgs: Sequence[Any], event_type: type, *, max_bytes: int) -> tuple[list, list[DeadLetter]]:
+def decode_messages(msgs: Sequence[Any], event_type: type[E], *, max_bytes: int) -> tuple[list[E], list[DeadLetter]]:
     """Decode the values of ``msgs`` as ``event_type``; failures become dead letters with reasons."""
     values = [m.value() for m in msgs]
     events, failures = decode_many(values, event_type, max_bytes=max_bytes)
@@ -98,7 +100,7 @@ def decode_tick_batch(msgs: Sequence[Any], *, max_bytes: int) -> tuple[TickBatch
     )
 
 
-def _objects(values: list) -> np.ndarray:
+def _objects(values: list[str]) -> np.ndarray:
     """A 1-d object array of ``values`` (str)."""
     out = np.empty(len(values), object)
     out[:] = values

@@ -21,7 +21,8 @@ from confluent_kafka.admin import AdminClient
 from connectors.kafka.config import consumer_config
 from connectors.kafka.decode import decode_messages, decode_tick_batch
 from connectors.shutdown import stop_requested
-from schemas.events import DeadLetter
+from operators.messages import TickBatch
+from schemas.events import DeadLetter, Event
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class EventBatch(Generic[E]):
     topic: str
     partition: int
     next_offset: int
-    events: list[E] = field(default_factory=list)
+    events: list[E] | TickBatch = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     received_ns: int = 0  # time.monotonic_ns() when the poll returned (latency measurement only)
     offsets: list[int] | None = None  # Kafka offset (or source record index) of each event, when known
@@ -91,7 +92,7 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         topic: str,
         partition: int,
         offset: int,
-        event_type: type,
+        event_type: type[Event],
         batch_size: int,
         poll_timeout_s: float,
         max_message_bytes: int,
@@ -142,7 +143,7 @@ class _PartitionReader(StatefulSourcePartition[EventBatch, int]):
         self._offset = good[-1].offset() + 1
         if self._columnar:  # the ticks straight into columns, their offsets with them
             tb, dead = decode_tick_batch(good, max_bytes=self._max_bytes)
-            return [EventBatch(self._topic, self._partition, self._offset, tb, dead, received)]  # type: ignore[arg-type]
+            return [EventBatch(self._topic, self._partition, self._offset, tb, dead, received)]
         events, dead = decode_messages(good, self._type, max_bytes=self._max_bytes)
         if dead:
             bad = {d.offset for d in dead}
@@ -180,7 +181,7 @@ class KafkaEventSource(FixedPartitionedSource[EventBatch, int]):
         self,
         bootstrap: str,
         topic: str,
-        event_type: type,
+        event_type: type[Event],
         *,
         batch_size: int = 5000,
         poll_timeout_s: float = 0.0,
