@@ -25,17 +25,22 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calibration import fit_calibrator
+from .calibration import Calibrator, fit_calibrator
 from .lgbm import TrainConfig
 from .metrics import summarize
 from .psi import PsiReference
 from .splits import walk_forward_splits
+
+if TYPE_CHECKING:  # JAX is an optional extra, imported on first use (see _jax)
+    from jax import Array
+    from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "GruParams",
@@ -69,7 +74,7 @@ class GruParams:
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
-def windows(Z: np.ndarray, groups: Sequence | np.ndarray | None, window: int, dtype=np.float32) -> np.ndarray:
+def windows(Z: np.ndarray, groups: ArrayLike | None, window: int, dtype: DTypeLike = np.float32) -> np.ndarray:
     """(n, window, d) of ``dtype``: for each row ``i`` the rows of its group up to ``i`` (the group's rows in the order
     given, which must be time order), the last ``window`` of them, zero-padded in front.
 
@@ -88,7 +93,7 @@ def windows(Z: np.ndarray, groups: Sequence | np.ndarray | None, window: int, dt
     return pad[idx + 1]
 
 
-def _sigmoid(x):
+def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
@@ -106,7 +111,8 @@ def gru_logits(w: dict[str, np.ndarray], Xw: np.ndarray) -> np.ndarray:
         z, r = zr[:, :H], zr[:, H:]
         nn = np.tanh(xp[:, t, 2 * H :] + r * (hu[:, 2 * H :] + bhn))
         h = (1.0 - z) * nn + z * h
-    return h @ np.asarray(w["w_out"], dt) + np.asarray(w["b_out"], dt)[0]
+    logits: np.ndarray = h @ np.asarray(w["w_out"], dt) + np.asarray(w["b_out"], dt)[0]
+    return logits
 
 
 def init_weights(d: int, p: GruParams) -> dict[str, np.ndarray]:
@@ -126,8 +132,9 @@ def init_weights(d: int, p: GruParams) -> dict[str, np.ndarray]:
 
 
 # -- JAX ----------------------------------------------------------------------------------------------------------
-def _jax():
-    """Import JAX on one XLA thread (a shared 2-core machine: as LightGBM's ``num_threads=1``)."""
+def _jax() -> tuple[ModuleType, ModuleType]:
+    """Import JAX on one XLA thread (a shared 2-core machine: as LightGBM's ``num_threads=1``); returns ``(jax,
+    jax.numpy)``. The typed code calls it before its own ``import jax`` (then a lookup in ``sys.modules``)."""
     if "jax" not in sys.modules:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_cpu_multi_thread_eigen" not in flags:
@@ -141,12 +148,15 @@ def _jax():
     return jax, jnp
 
 
-def _jax_forward(w, Xw):
-    jax, jnp = _jax()
+def _jax_forward(w: dict[str, Array], Xw: Array) -> Array:
+    _jax()
+    import jax
+    import jax.numpy as jnp
+
     H = w["U"].shape[0]
     xp = jnp.einsum("ntd,dk->tnk", Xw, w["W"]) + w["b"]  # time-major for the scan
 
-    def cell(h, x):
+    def cell(h: Array, x: Array) -> tuple[Array, None]:
         hu = h @ w["U"]
         zr = jax.nn.sigmoid(x[:, : 2 * H] + hu[:, : 2 * H])
         z, r = zr[:, :H], zr[:, H:]
@@ -159,23 +169,29 @@ def _jax_forward(w, Xw):
 
 def jax_logits(w: dict[str, np.ndarray], Xw: np.ndarray) -> np.ndarray:
     """The JAX forward pass used in training (float32), jitted: logits (n,) of windows ``Xw`` (n, T, d)."""
-    _, jnp = _jax()
+    _jax()
+    import jax.numpy as jnp
+
     return np.asarray(_fwd()({k: jnp.asarray(v) for k, v in w.items()}, jnp.asarray(Xw, jnp.float32)), np.float64)
 
 
 _JIT: dict[Any, Any] = {}
 
 
-def _fwd():
-    jax, _ = _jax()
+def _fwd() -> Callable[[dict[str, Array], Array], Array]:
+    _jax()
+    import jax
+
     f = _JIT.get("forward")
     if f is None:
         f = _JIT["forward"] = jax.jit(_jax_forward)
     return f
 
 
-def _bce(logits, y):
-    _, jnp = _jax()
+def _bce(logits: Array, y: Array) -> Array:
+    _jax()
+    import jax.numpy as jnp
+
     return jnp.mean(jnp.logaddexp(0.0, logits) - y * logits)
 
 
@@ -184,7 +200,9 @@ def _fit(
 ) -> tuple[dict[str, np.ndarray], int, list[float]]:
     """Train from :func:`init_weights`; with a validation set, early stopping (returns the best epoch's weights
     and its 1-based epoch number), else exactly ``epochs`` epochs. Returns (weights, epochs, val log-losses)."""
-    jax, jnp = _jax()
+    _jax()
+    import jax
+    import jax.numpy as jnp
     import optax
 
     key = ("step", p.learning_rate, p.weight_decay)
@@ -192,10 +210,10 @@ def _fit(
     step = _JIT.get(key)
     if step is None:
 
-        def loss(w, xb, yb):
+        def loss(w: dict[str, Array], xb: Array, yb: Array) -> Array:
             return _bce(_jax_forward(w, xb), yb)
 
-        def _step(w, s, xb, yb):
+        def _step(w: dict[str, Array], s: Any, xb: Array, yb: Array) -> tuple[dict[str, Array], Any, Array]:
             lv, g = jax.value_and_grad(loss)(w, xb, yb)
             upd, s = opt.update(g, s, w)
             return optax.apply_updates(w, upd), s, lv
@@ -219,6 +237,7 @@ def _fit(
             w, s, _ = step(w, s, Xj[b], yj[b])
         if Xvj is None:
             continue
+        assert yv is not None  # given with Xv
         pv = np.asarray(jax.nn.sigmoid(fwd(w, Xvj)), np.float64)
         ll = float(summarize(yv, np.clip(pv, 1e-6, 1 - 1e-6))["log_loss"])
         hist.append(ll)
@@ -248,7 +267,7 @@ class SequenceModel:
         scale: np.ndarray,
         window: int,
         names: tuple[str, ...],
-        calibrator,
+        calibrator: Calibrator,
         reference: PsiReference,
         info: dict[str, Any],
     ) -> None:
@@ -294,12 +313,13 @@ class SequenceModel:
         Z = (np.asarray(X, np.float64) - self.mean) * self._inv
         return np.clip(np.nan_to_num(Z, nan=0.0), -CLIP, CLIP)
 
-    def predict_raw(self, X: np.ndarray, groups=None) -> np.ndarray:
+    def predict_raw(self, X: np.ndarray, groups: ArrayLike | None = None) -> np.ndarray:
         """Uncalibrated P(up) of rows ``X`` given their ``groups`` (numpy forward, float64)."""
         Xw = windows(self.standardize(X), groups, self.window, np.float64)
-        return 1.0 / (1.0 + np.exp(-gru_logits(self.weights, Xw)))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-gru_logits(self.weights, Xw)))
+        return p
 
-    def predict(self, X: np.ndarray, groups=None) -> np.ndarray:
+    def predict(self, X: np.ndarray, groups: ArrayLike | None = None) -> np.ndarray:
         """Calibrated P(up) of rows ``X`` given their ``groups``."""
         return self.calibrator.predict(self.predict_raw(X, groups))
 
@@ -316,9 +336,10 @@ class SequenceModel:
     def _project(self, row: Sequence[float]) -> np.ndarray:
         z = (np.asarray(row, np.float64) - self.mean) * self._inv
         z = np.clip(np.where(z == z, z, 0.0), -CLIP, CLIP)
-        return z @ self._W + self._b
+        xp: np.ndarray = z @ self._W + self._b
+        return xp
 
-    def _proba(self, xps) -> float:
+    def _proba(self, xps: Sequence[np.ndarray]) -> float:
         H, H2, U, bhn, tanh = self._H, 2 * self._H, self._U, self._bhn, np.tanh
         h = np.zeros(H)
         for x in xps:
@@ -354,7 +375,7 @@ class SequenceStream:
         """(raw, calibrated) P(up) after appending ``row`` (model features, ``names`` order)."""
         self.push(row)
         m = self.model
-        xp = self._xp
+        xp: Sequence[np.ndarray] = self._xp
         if len(xp) < m.window:
             xp = [m._xp0] * (m.window - len(xp)) + list(xp)
         p = m._proba(xp)
@@ -364,7 +385,7 @@ class SequenceStream:
         return {"model": self.model, "rows": list(self.rows)}
 
     def __setstate__(self, d: dict[str, Any]) -> None:
-        self.__init__(d["model"])
+        SequenceStream.__init__(self, d["model"])
         for r in d["rows"]:
             self.push(r)
 
@@ -377,7 +398,7 @@ def train_gru(
     cfg: TrainConfig,
     params: GruParams = GruParams(),
     *,
-    groups=None,
+    groups: ArrayLike | None = None,
     info: dict[str, Any] | None = None,
 ) -> SequenceModel:
     """Walk-forward CV (``cfg.n_splits``, ``cfg.gap_ns`` purge, ``cfg.min_train_frac``) with early stopping in

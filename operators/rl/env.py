@@ -19,7 +19,7 @@ from .market import OBS_CLIP, SIZES, MarketData, observe, step_reward
 __all__ = ["SizingEnv"]
 
 
-class SizingEnv(gym.Env):
+class SizingEnv(gym.Env[np.ndarray, np.int64]):
     metadata = {"render_modes": []}
 
     def __init__(self, market: MarketData, episode_len: int = 1024) -> None:
@@ -32,7 +32,9 @@ class SizingEnv(gym.Env):
         self.end = 0
         self.pos = 0.0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         m = self.market
         if options and "row" in options:
@@ -48,9 +50,10 @@ class SizingEnv(gym.Env):
         return self._obs(), {"row": self.row}
 
     def _obs(self) -> np.ndarray:
-        return observe(self.market, np.array([self.row]), np.array([self.pos]))[0]
+        row: np.ndarray = observe(self.market, np.array([self.row]), np.array([self.pos]))[0]
+        return row
 
-    def step(self, action):
+    def step(self, action: int | np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = int(action)
         if not self.action_space.contains(a):
             raise ValueError(f"action {action!r} outside {self.action_space}")

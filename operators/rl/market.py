@@ -19,9 +19,12 @@ gymnasium environment. Both use :func:`step_reward` and :func:`observe`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["SIZES", "MarketData", "make_market", "observe", "step_reward", "VecMarket", "OBS_CLIP"]
 
@@ -45,7 +48,8 @@ class MarketData:
 
     @property
     def obs_dim(self) -> int:
-        return self.feats.shape[1] + 2
+        d: int = self.feats.shape[1]
+        return d + 2
 
     def segment_end(self, row: int) -> int:
         """One past the last row of ``row``'s segment that has a next return."""
@@ -55,7 +59,12 @@ class MarketData:
 
 
 def make_market(
-    segments, mean: np.ndarray, scale: np.ndarray, *, fraction: float = 0.5, cost: float = 8.5e-4
+    segments: Iterable[tuple[ArrayLike, ArrayLike, ArrayLike]],
+    mean: np.ndarray,
+    scale: np.ndarray,
+    *,
+    fraction: float = 0.5,
+    cost: float = 8.5e-4,
 ) -> MarketData:
     """``segments``: ``(features (T, d), signal (T,), close (T,))`` per symbol, rows where the features are warm;
     ``mean``/``scale`` from the training window."""
@@ -82,9 +91,17 @@ def observe(m: MarketData, rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
     )
 
 
-def step_reward(m: MarketData, rows, prev, new):
-    """Reward (fraction of equity) of moving from ``prev`` to ``new`` at the close of ``rows``."""
-    return m.fraction * (new * m.ret[rows] - m.cost * np.abs(new - prev))
+@overload
+def step_reward(m: MarketData, rows: int, prev: float, new: float) -> float: ...
+@overload
+def step_reward(m: MarketData, rows: np.ndarray, prev: np.ndarray, new: np.ndarray) -> np.ndarray: ...
+def step_reward(
+    m: MarketData, rows: int | np.ndarray, prev: float | np.ndarray, new: float | np.ndarray
+) -> float | np.ndarray:
+    """Reward (fraction of equity) of moving from ``prev`` to ``new`` at the close of ``rows`` (one row, or one
+    per episode)."""
+    reward: float | np.ndarray = m.fraction * (new * m.ret[rows] - m.cost * np.abs(new - prev))
+    return reward
 
 
 class VecMarket:

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from operators.models.sequence import _jax
 
 from .market import SIZES, MarketData, VecMarket, observe
+
+if TYPE_CHECKING:  # JAX is an optional extra, imported on first use
+    from jax import Array
 
 __all__ = ["PpoConfig", "Policy", "train_ppo", "mlp_forward"]
 
@@ -56,7 +60,11 @@ def _init(rng: np.random.Generator, sizes: list[int], last_scale: float) -> dict
     return w
 
 
-def mlp_forward(w: dict[str, Any], x, tanh=np.tanh):
+@overload
+def mlp_forward(w: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray: ...
+@overload
+def mlp_forward(w: Mapping[str, Array], x: Array, tanh: Callable[[Array], Array]) -> Array: ...
+def mlp_forward(w: Mapping[str, Any], x: Any, tanh: Callable[[Any], Any] = np.tanh) -> Any:  # numpy or JAX arrays
     """``x -> tanh(x W0 + b0) -> tanh(. W1 + b1) -> . W2 + b2`` (numpy, or jax.numpy with ``tanh=jnp.tanh``)."""
     h = tanh(x @ w["W0"] + w["b0"])
     h = tanh(h @ w["W1"] + w["b1"])
@@ -74,7 +82,8 @@ class Policy:
         return mlp_forward(self.actor, np.asarray(obs, np.float64))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        return np.argmax(self.logits(np.atleast_2d(obs)), axis=1)
+        best: np.ndarray = np.argmax(self.logits(np.atleast_2d(obs)), axis=1)
+        return best
 
     def run(self, m: MarketData, lo: int, hi: int) -> np.ndarray:
         """Greedy targets (fraction of the full position) at rows ``lo .. hi-1`` of one segment, from flat."""
@@ -88,7 +97,9 @@ class Policy:
 
 def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
     """PPO on the sizing market ``m`` (module doc); deterministic for a given ``cfg.seed``."""
-    jax, jnp = _jax()
+    _jax()
+    import jax
+    import jax.numpy as jnp
     import optax
 
     t0 = time.perf_counter()
@@ -102,7 +113,9 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
     opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate, eps=1e-5))
     state = opt.init(params)
 
-    def loss_fn(p, obs, act, old_logp, adv, ret):
+    def loss_fn(
+        p: dict[str, dict[str, Array]], obs: Array, act: Array, old_logp: Array, adv: Array, ret: Array
+    ) -> tuple[Array, tuple[Array, Array, Array]]:
         logits = mlp_forward(p["pi"], obs, jnp.tanh)
         logp_all = jax.nn.log_softmax(logits)
         logp = jnp.take_along_axis(logp_all, act[:, None], axis=1)[:, 0]
@@ -114,7 +127,9 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
         return pg + cfg.vf_coef * vl - cfg.ent_coef * ent, (pg, vl, ent)
 
     @jax.jit
-    def update(p, s, obs, act, old_logp, adv, ret):
+    def update(
+        p: dict[str, dict[str, Array]], s: Any, obs: Array, act: Array, old_logp: Array, adv: Array, ret: Array
+    ) -> tuple[dict[str, dict[str, Array]], Any, tuple[Array, Array, Array]]:
         (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(p, obs, act, old_logp, adv, ret)
         upd, s = opt.update(g, s, p)
         return optax.apply_updates(p, upd), s, aux
@@ -153,7 +168,10 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
             last = delta + cfg.gamma * cfg.lam * nonterm * last
             adv[t] = last
         ret = adv + val_b[:T]
-        flat = lambda a: a.reshape(T * N, *a.shape[2:])  # noqa: E731
+
+        def flat(a: np.ndarray) -> np.ndarray:
+            return a.reshape(T * N, *a.shape[2:])
+
         OBS, A, LP, ADV, RET = flat(obs_b), flat(act_b), flat(logp_b), flat(adv), flat(ret)
         ADV = (ADV - ADV.mean()) / (ADV.std() + 1e-8)
         n = T * N
