@@ -82,17 +82,23 @@ def drop_topics(bootstrap: str, prefixes: Iterable[str]) -> None:
     delete_topics(bootstrap, [t for t in existing if t.startswith(prefixes)])
 
 
+def watermarks(consumer: Consumer, tp: TopicPartition, *, patience_s: float = 30.0) -> tuple[int, int]:
+    """(low, high) watermark of one partition. A topic created a moment ago, or a partition whose leadership is
+    moving on a loaded broker, answers NOT_LEADER_FOR_PARTITION or a timeout for a while: retried for
+    ``patience_s``, then the broker's error is raised."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def topic_count(bootstrap: str, topic: str) -> int:
     """Messages currently in ``topic`` (sum over partitions of high - low watermark); cheap to poll."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "levibot-tests-watermarks"})
-    try:
-        total = 0
-        for p in list_partitions(bootstrap, topic):
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += hi - lo
-        return total
-    finally:
-        c.close()
+    return sum(partition_counts(bootstrap, topic).values())
 
 
 class TopicCounter:
@@ -103,15 +109,7 @@ class TopicCounter:
         self._tps = [TopicPartition(topic, p) for p in list_partitions(bootstrap, topic)]
 
     def _marks(self, tp: TopicPartition) -> tuple[int, int]:
-        # a topic created a moment ago may not have its partition leaders known yet: retry for a while
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                return self._c.get_watermark_offsets(tp, timeout=10)
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        return watermarks(self._c, tp)
 
     def count(self) -> int:
         total = 0
@@ -133,7 +131,7 @@ def partition_counts(bootstrap: str, topic: str) -> dict[int, int]:
     try:
         out = {}
         for p in list_partitions(bootstrap, topic):
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            lo, hi = watermarks(c, TopicPartition(topic, p))
             out[p] = hi - lo
         return out
     finally:

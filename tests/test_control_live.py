@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.metrics import FlowMetrics, RecoveryWatcher
-from schemas.events import AuditEvent, DeadLetter, Order
+from schemas.events import AuditEvent, DeadLetter, Fill, Order, RiskDecision
 from tests.support import wait_for
 
 from .flowproc import (
@@ -118,8 +118,24 @@ def test_halt_survives_kill9_forged_refused_resume_restores(kafka_bootstrap, pg_
         t_resume = resume.ts
         log.info("halt at %d, resume at %d (event time); %d orders", t_halt, t_resume, len(sent))
         assert t_resume > t_halt
+        # nothing decided and nothing executed while halted. The in-process venue is handed a parent's TWAP
+        # children at once, each stamped with its release time, so a parent approved just before the halt has
+        # children on `orders` with a later event time: the halt cancels those at the venue (none fills)
+        decided = [
+            d
+            for d in read_events(kafka_bootstrap, f"{prefix}risk.decisions", RiskDecision)
+            if t_halt < d.ts <= t_resume and d.approved_qty > 0
+        ]
+        assert not decided, f"{len(decided)} orders approved while halted, first {decided[0]}"
+        parents_before = {
+            d.id for d in read_events(kafka_bootstrap, f"{prefix}risk.decisions", RiskDecision) if d.ts <= t_halt
+        }
         during = [o for o in sent if t_halt < o.ts <= t_resume]
-        assert not during, f"{len(during)} orders while halted, first {during[0]}"
+        assert all(o.parent_id in parents_before for o in during), (
+            f"an order while halted that no decision before the halt sent: {during}"
+        )
+        filled = [f for f in read_events(kafka_bootstrap, f"{prefix}fills", Fill) if t_halt < f.ts <= t_resume]
+        assert not filled, f"{len(filled)} fills while halted, first {filled[0]}"
         assert [o for o in sent if o.ts > t_resume and not o.reduce_only], "trading resumed"
         audit = read_events(kafka_bootstrap, audit_topic, AuditEvent)
         refused = [a for a in audit if a.result == "refused"]
