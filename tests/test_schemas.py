@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import string
@@ -832,10 +833,17 @@ def test_decoder_refuses_non_event_types() -> None:
 
 
 def draw_example(event_type: type, seed: int = 0) -> Any:
-    """A deterministic valid instance (hypothesis ``example()`` is not meant for tests, so draw via find)."""
-    from hypothesis import find
+    """The ``seed``-th valid instance hypothesis generates for ``event_type``, the same in every run (hypothesis
+    ``example()`` is not meant for tests, so drawn via ``find``). Generation only: ``find`` would otherwise shrink
+    every draw to the one minimal instance, which took minutes for the 16 event types and made every seed equal."""
+    from hypothesis import Phase, find
 
-    return find(STRATEGIES[event_type], lambda e: True, settings=settings(database=None, max_examples=1 + seed))
+    calls = itertools.count()
+    return find(
+        STRATEGIES[event_type],
+        lambda _e: next(calls) >= seed,
+        settings=settings(database=None, max_examples=seed + 1, phases=[Phase.generate], derandomize=True),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
