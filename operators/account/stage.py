@@ -33,7 +33,6 @@ from bisect import bisect_left
 from array import array
 from functools import partial
 from itertools import repeat
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -59,6 +58,7 @@ from schemas.events import Alert, CancelRequest, ControlCommand, ExecutionReport
 
 from .attribution import StrategyAttribution
 from .ledger import Ledger
+from .pending import PendingTicks
 from .report_hold import ReportHold
 from .returns import ReturnWindow
 
@@ -166,7 +166,8 @@ class AccountStage:
         self.progress: dict[str, int | None] = {s: None for s in cfg.symbols}
         self._prog_heap: list[tuple[int, str]] = []
         self._silent = len(cfg.symbols)  # symbols that have not reported any progress yet
-        self.ticks: dict[str, deque[Any]] = {s: deque() for s in cfg.symbols}  # [TickColumns, next index]
+        # each symbol's trades waiting for the venue (PendingTicks; a deque of _Chunk in a stage pickled before)
+        self.ticks: dict[str, Any] = {s: PendingTicks() for s in cfg.symbols}
         self.points: list[tuple[int, int, int, DecisionPoint]] = []  # heap of (ts, symbol index, seq, point)
         self._seq = 0
         self.clock: int | None = None  # last decision time processed (ns)
@@ -221,7 +222,10 @@ class AccountStage:
             raise KeyError(f"symbol {sym!r} is not in account {self.name!r}'s universe {self.symbols}")
         ticks = u.ticks
         if len(ticks.ts) if type(ticks) is TickColumns else len(ticks):
-            self.ticks[sym].append(_Chunk(ticks))
+            q = self.ticks[sym]
+            if type(q) is not PendingTicks:  # a stage pickled before the flat queues
+                q = self.ticks[sym] = PendingTicks.of_chunks(q)
+            q.add(ticks)
         for p in u.points:
             self._seq += 1
             heapq.heappush(self.points, (p.ts, self.index[sym], self._seq, p))
@@ -508,41 +512,46 @@ class AccountStage:
         ex = self.execution
         for sym in self.symbols:
             q = self.ticks[sym]
-            while q:
-                chunk = q[0]
-                if type(chunk) is list:  # a stage pickled before chunks had their class: [columns, next index]
-                    chunk = q[0] = _Chunk(chunk[0], chunk[1])
-                cols, i = chunk.cols, chunk.i
-                n = len(cols.ts)
-                # every key of the chunk below t (keys never decrease): all of it, without the search
-                if t is None or cols.keys[-1] < t:
+            if type(q) is not PendingTicks:  # a stage pickled before the flat queues
+                q = self.ticks[sym] = PendingTicks.of_chunks(q)
+            ends = q.ends
+            c, last = q.c, len(ends)
+            if c == last:
+                continue
+            keys, tss, pxs, qtys = q.keys, q.ts, q.price, q.qty
+            i = q.i
+            while c < last:  # batch by batch: each batch's rows up to t in one venue call, as the batches came
+                n = ends[c]
+                # every key of the batch below t (keys never decrease): all of it, without the search
+                if t is None or keys[n - 1] < t:
                     j = n
-                else:  # cols.cut(i, t): the first key >= t at or after i
-                    j = bisect_left(chunk.lists()[0], t, i)
+                else:  # the first key >= t at or after i
+                    j = bisect_left(keys, t, i, n)
                 if j > i:
                     one = j == i + 1
                     if one:  # one trade: its values without slicing the columns
-                        top = cols.ts.item(i)
-                        price = cols.price.item(i)
+                        top = tss[i]
+                        price = pxs[i]
                     else:
-                        _, ts, px, qty = chunk.lists()
-                        top = max(ts[i:j])
-                        price = px[j - 1]
+                        top = max(tss[i:j])
+                        price = pxs[j - 1]
                     self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), top)
                     self.last_price[sym] = price
-                    if ex.venue is not None:  # not ex.remote: the rows cols.rows(i, j) would give, the same values
+                    if ex.venue is not None:  # not ex.remote: the rows of trades i:j (TickRow(symbol, ts, price, qty))
                         rows = (
-                            [TickRow(cols.symbol, top, price, cols.qty.item(i))]
+                            [TickRow(sym, top, price, qtys[i])]
                             if one
-                            else list(map(_new_row, zip(repeat(cols.symbol), ts[i:j], px[i:j], qty[i:j])))
+                            else list(map(_new_row, zip(repeat(sym), tss[i:j], pxs[i:j], qtys[i:j])))
                         )
                         reports = ex.on_ticks(rows)
                         if reports:
                             self._apply(reports, out)
+                i = j
                 if j < n:
-                    chunk.i = j
                     break
-                q.popleft()
+                c += 1
+            q.i, q.c = i, c
+            q.compact()
 
     def _apply(self, reports: Sequence[ExecutionReport], out: Emitted) -> None:
         """Apply reports to the order states; book the fills they carry in the ledger and the attribution (the
