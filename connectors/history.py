@@ -6,7 +6,7 @@ backtest and the embedded default all see exactly the same sequence for the same
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def bar_resolution_s(ts_ns: np.ndarray) -> int:
 
 
 def load_history(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     *,
     ticks_per_bar: int = 8,
     symbol: str | None = None,

@@ -29,6 +29,7 @@ Headers = list[tuple[str, bytes]]
 try:  # the API is tiny and always safe to import; the SDK and exporter are needed only when configured
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
+    from opentelemetry.propagators.textmap import Getter, Setter
 
     _HAVE_OTEL = True
 except ImportError:  # pragma: no cover - exercised where the extra is not installed
@@ -112,22 +113,23 @@ def span(
         yield s
 
 
-class _HeaderSetter:
-    def set(self, carrier: Headers, key: str, value: str) -> None:
-        carrier.append((key, value.encode("ascii", "replace")))
+if _HAVE_OTEL:  # the propagator's carrier accessors (used only with the API installed)
 
+    class _HeaderSetter(Setter[Headers]):
+        def set(self, carrier: Headers, key: str, value: str) -> None:
+            carrier.append((key, value.encode("ascii", "replace")))
 
-class _HeaderGetter:
-    def get(self, carrier: Sequence[tuple[str, Any]], key: str) -> list[str] | None:
-        vals = [
-            v.decode("ascii", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
-            for k, v in carrier
-            if k.lower() == key.lower() and v is not None
-        ]
-        return vals or None
+    class _HeaderGetter(Getter[list[tuple[str, Any]]]):  # the carrier: list(headers)
+        def get(self, carrier: Sequence[tuple[str, Any]], key: str) -> list[str] | None:
+            vals = [
+                v.decode("ascii", "replace") if isinstance(v, (bytes, bytearray)) else str(v)
+                for k, v in carrier
+                if k.lower() == key.lower() and v is not None
+            ]
+            return vals or None
 
-    def keys(self, carrier: Sequence[tuple[str, Any]]) -> list[str]:
-        return [k for k, _ in carrier]
+        def keys(self, carrier: Sequence[tuple[str, Any]]) -> list[str]:
+            return [k for k, _ in carrier]
 
 
 def inject_headers(headers: Sequence[tuple[str, bytes]] | None = None) -> Headers:

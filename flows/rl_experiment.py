@@ -40,6 +40,7 @@ from operators.sweep import (
     simulate,
     trend_positions,
 )
+from operators.sweep.simulation import BarArrays
 
 __all__ = ["load", "folds", "run", "run_seeds", "main"]
 
@@ -77,14 +78,19 @@ def load(max_bars: int | None = None):
     return bars, feats, sigs
 
 
-def folds(bars) -> list[list[tuple[int, int, int]]]:
+def folds(bars: list[BarArrays]) -> list[list[tuple[int, int, int]]]:
     """Per fold, per symbol: (train start, test start, test end) row indices, cut by event time."""
     n = min(len(b) for b in bars)
     grid = bars[0].mark_ts
     tf = [
         (grid[s], grid[s + TRAIN], grid[min(s + TRAIN + TEST, n - 1)]) for s in range(0, n - TRAIN - BARS_PER_DAY, TEST)
     ]
-    return [[tuple(int(np.searchsorted(b.mark_ts, t)) for t in f) for b in bars] for f in tf]
+
+    def rows(b: BarArrays, f: tuple[int, int, int]) -> tuple[int, int, int]:
+        start, test, end = (int(np.searchsorted(b.mark_ts, t)) for t in f)
+        return start, test, end
+
+    return [[rows(b, f) for b in bars] for f in tf]
 
 
 def _warm(F: np.ndarray, lo: int, hi: int) -> int:

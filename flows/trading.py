@@ -500,7 +500,7 @@ def build_trading_flow(
     reports_source: Any | None = None,
     control_source: Any | None = None,
     control_keys: Mapping[str, bytes] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     on_orders: Callable[[Emitted], None] | None = None,
     models: Any | None = None,
     metrics: Any | None = None,

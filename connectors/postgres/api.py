@@ -287,6 +287,7 @@ class ApiDatabase:
         timeout_s: float = 10.0,
         statement_timeout_ms: int = 5000,
     ) -> None:
+        self.dsn = dsn
         self.pool = ConnectionPool(
             dsn,
             min_size=min_size,

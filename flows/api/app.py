@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -205,17 +205,20 @@ def _command(
     )
 
 
-_MODES = ("normal", "reduce_only", "halted")
+KillState = Literal["normal", "reduce_only", "halted", "unknown"]  # KillSwitchOut's states
+_MODES: tuple[KillState, ...] = ("normal", "reduce_only", "halted")
 
 
-def _limits(ctx: ApiContext, control: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+def _limits(ctx: ApiContext, control: dict[str, Any]) -> tuple[RiskLimits, dict[str, float]]:
     """The gate's limits as the API knows them: ``RiskLimits`` defaults with the control topic's overrides of the
     account."""
     raw = (control.get("limits") or {}).get(f"account:{ctx.api.account}") or {}
     over = {k: float(v["value"]) for k, v in raw.items() if isinstance(v, dict) and "value" in v}
     names = {f.name for f in dataclasses.fields(RiskLimits)}
+    # keyword arguments of several field types; a value that does not fit is refused by RiskLimits (defaults then)
+    known: dict[str, Any] = {k: v for k, v in over.items() if k in names}
     try:
-        lim = RiskLimits(**{k: v for k, v in over.items() if k in names})
+        lim = RiskLimits(**known)
     except (TypeError, ValueError):
         lim = RiskLimits()
     return lim, over
@@ -232,7 +235,7 @@ def _kill_switch(ctx: ApiContext, control: dict[str, Any], decisions: list[dict[
     else:
         op = "unknown"
     known = [m for m in (op, gate["state"]) if m in _MODES]
-    state = max(known, key=_MODES.index) if known else "unknown"
+    state: KillState = max(known, key=_MODES.index) if known else "unknown"  # one of _MODES, or unknown
     if "unknown" in (op, gate["state"]) and state == "normal":
         state = "unknown"
     return KillSwitchOut(
@@ -706,11 +709,13 @@ def create_app(
 
         reg, metas = _meta_list(ctx)
         rows = [model_row(m) for m in reversed(metas) if status is None or m.get("status") == status][:limit]
-        return ModelsOut(
-            champion=reg.latest_champion_version(),
-            pinned=ctx.control_state().get("pinned_model"),
-            count=len(rows),
-            versions=rows,
+        return ModelsOut.model_validate(  # the rows are dicts (operators.api.models.model_row)
+            {
+                "champion": reg.latest_champion_version(),
+                "pinned": ctx.control_state().get("pinned_model"),
+                "count": len(rows),
+                "versions": rows,
+            }
         )
 
     @app.get(

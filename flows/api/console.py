@@ -17,7 +17,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def _table(
     cols: list[tuple[str, str]],
     rows: list[dict[str, Any]],
     *,
-    num: set[str] = frozenset(),
+    num: Set[str] = frozenset(),
     fmt: dict[str, Callable[[Any], str]] | None = None,
     name: str = "",
 ) -> str:
@@ -348,7 +348,9 @@ def _time(v: Any) -> str:
 def mount_console(app: FastAPI) -> None:
     """Add the console routes (outside the OpenAPI schema) to ``app``."""
 
-    plotly_js = Path(__import__("plotly").__file__).resolve().parent / "package_data" / "plotly.min.js"
+    import plotly
+
+    plotly_js = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
     @app.get("/console/static/plotly.min.js", include_in_schema=False)
     def plotly_file() -> Response:

@@ -76,7 +76,7 @@ class ApiContext:
         """Open the database pool and start listening to key changes (the key cache works only from then on)."""
         self.db.open()
         if self.api.key_cache_s > 0 and self.key_listener is None:
-            self.key_listener = KeyChangeListener(self.db.pool.conninfo, self.keys).start()
+            self.key_listener = KeyChangeListener(self.db.dsn, self.keys).start()
             self.key_listener.listening.wait(5.0)
 
     def get_key(self, key_id: str) -> KeyRow | None:

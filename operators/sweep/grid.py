@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from operators import performance as perf
 from operators.sweep.rules import ema_spread, trend_positions, zscore_positions
@@ -109,8 +110,8 @@ def _sweep(
 
 def sweep_trend(
     bars: Sequence[BarArrays],
-    entry: Sequence[float],
-    exit: Sequence[float],
+    entry: ArrayLike,
+    exit: ArrayLike,
     cfg: SimConfig = SimConfig(),
     allow_short: bool = True,
 ) -> SweepResult:
@@ -124,9 +125,9 @@ def sweep_trend(
 
 def sweep_zscore(
     bars: Sequence[BarArrays],
-    window: Sequence[int],
-    entry_z: Sequence[float],
-    exit_z: Sequence[float],
+    window: ArrayLike,
+    entry_z: ArrayLike,
+    exit_z: ArrayLike,
     cfg: SimConfig = SimConfig(),
     allow_short: bool = True,
 ) -> SweepResult:

@@ -22,6 +22,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from operators.features.core import PARAMS_V1
 from operators.sweep.simulation import BarArrays
@@ -56,7 +57,7 @@ def hysteresis_positions(long_on: np.ndarray, short_on: np.ndarray, flat_on: np.
     return out
 
 
-def trend_positions(spread: np.ndarray, entry: np.ndarray, exit: np.ndarray, allow_short: bool = True) -> np.ndarray:
+def trend_positions(spread: ArrayLike, entry: ArrayLike, exit: ArrayLike, allow_short: bool = True) -> np.ndarray:
     """``EmaSpreadTrend`` for every (entry, exit) pair: long when ``spread > entry``, short when ``< −entry`` (flat
     when shorts are off), flat when ``|spread| < exit``; ``spread`` (T,) fraction of price, NaN = not warm."""
     s = np.asarray(spread, dtype=np.float64)[None, :]

@@ -21,7 +21,7 @@ all parameter sets); positions, marks and statistics are whole-array operations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -45,6 +45,12 @@ class SimConfig:
     slippage_bps: float = 1.0
 
 
+class _Columns(Protocol):
+    """Columns by name, as a DataFrame gives them (``frame["close"]``)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class BarArrays:
     """One symbol's bars as arrays, time order: ``ts`` int64 ns (bar open, UTC), prices quote/base, ``volume``
@@ -60,7 +66,7 @@ class BarArrays:
     resolution_s: int
 
     @classmethod
-    def from_columns(cls, symbol: str, cols: Mapping[str, Any], resolution_s: int) -> BarArrays:
+    def from_columns(cls, symbol: str, cols: Mapping[str, Any] | _Columns, resolution_s: int) -> BarArrays:
         """From a mapping (or DataFrame) with ``ts, open, high, low, close, volume``."""
 
         def f(k: str) -> np.ndarray:
