@@ -165,9 +165,8 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         web_application_options={"client_max_size": MAX_REQUEST_BODY_BYTES},
         producer_acks=-1,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
-    alerts = app.topic(alerts_name, **raw)
-    dlq = app.topic(cfg.topic("dlq"), **raw)
+    alerts = app.topic(alerts_name, key_serializer="raw", value_serializer="raw", internal=False)
+    dlq = app.topic(cfg.topic("dlq"), key_serializer="raw", value_serializer="raw", internal=False)
     # dedupe_key -> throttle record (operators.alerts.throttle); written with the producer's partitioner because
     # the agent works on batches (no single "current event").
     throttle_table = app.Table("throttle", default=None, partitions=1, key_type=str, use_partitioner=True)

@@ -187,10 +187,9 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         web_application_options={"client_max_size": cfg.max_body_bytes},
         producer_acks=-1,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
-    updates = app.topic(updates_name, **raw)
-    signals = app.topic(cfg.topic("signals"), **raw)
-    dlq = app.topic(cfg.topic("dlq"), **raw)
+    updates = app.topic(updates_name, key_serializer="raw", value_serializer="raw", internal=False)
+    signals = app.topic(cfg.topic("signals"), key_serializer="raw", value_serializer="raw", internal=False)
+    dlq = app.topic(cfg.topic("dlq"), key_serializer="raw", value_serializer="raw", internal=False)
     # State of ingest_message: m|chat|msg and s|chat|symbol records (JSON). Partitioned like telegram.updates
     # (writes go to the partition of the update being processed; all keys of a chat live on its partition).
     messages = app.Table("messages", default=None, partitions=n_parts, key_type=str)
@@ -280,7 +279,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         return aioweb.json_response(obj, status=status)
 
     @app.on_before_shutdown.connect
-    async def close_http(app, **kwargs) -> None:  # noqa: ARG001
+    async def close_http(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG001
         if "session" in http:
             await http.pop("session").close()
 
