@@ -37,6 +37,9 @@ from operators.models import BatchModel
 from operators.models.sequence import SequenceModel
 from operators.models.xgb import XgbModel
 
+#: what a registry version holds: a LightGBM, XGBoost or GRU model (the same batch-model interface)
+TrainedModel = BatchModel | XgbModel | SequenceModel
+
 __all__ = ["ModelRegistry", "ChampionWatcher", "atomic_write_bytes"]
 
 
@@ -108,7 +111,7 @@ class ModelRegistry:
         v = self.latest_champion_version()
         return self.get(v) if v else None
 
-    def load(self, version: str) -> BatchModel:
+    def load(self, version: str) -> TrainedModel:
         """Load a version's model, verifying its content hash."""
         data = (self.root / version / "model.pkl").read_bytes()
         want = self.get(version)["content_hash"]
@@ -123,7 +126,7 @@ class ModelRegistry:
     # -- changes --------------------------------------------------------------------------------------------------
     def register(
         self,
-        model: BatchModel,
+        model: TrainedModel,
         *,
         feature_set: str,
         feature_set_version: int,
@@ -191,7 +194,7 @@ class ModelRegistry:
 @dataclass
 class _Loaded:
     version: str
-    model: BatchModel
+    model: TrainedModel
 
 
 class ChampionWatcher:
@@ -229,7 +232,7 @@ class ChampionWatcher:
         return self._version
 
     @property
-    def model(self) -> BatchModel | None:
+    def model(self) -> TrainedModel | None:
         v = self._version if self._version is not None else self.version
         if v is None:
             return None
@@ -246,7 +249,7 @@ class ChampionWatcher:
             return False
         return self.feature_set is None or meta.get("feature_set") == self.feature_set
 
-    def model_at(self, version: str) -> BatchModel | None:
+    def model_at(self, version: str) -> TrainedModel | None:
         """The model of a pinned ``version`` (loaded once, like the champion's); None when it is not
         :meth:`usable` here."""
         if not self.usable(version):

@@ -18,12 +18,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from connectors.webhooks import BreakerPolicy, RetryPolicy
 from flows.faust_worker import main_for, producer_knows, run_worker
 from flows.settings import MissingSecrets, Settings
 from operators.alerts import AlertRouting
+
+if TYPE_CHECKING:  # faust is imported where the app is built
+    from faust.streams import Stream
+    from faust.types import StreamT
 
 __all__ = ["AlertDispatchConfig", "create_app", "run", "main"]
 
@@ -224,10 +228,11 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
                 )
 
     @app.agent(alerts)
-    async def dispatch(stream):
+    async def dispatch(stream: StreamT[bytes]) -> None:
         # the throttle table's first write needs the changelog partition from the producer's metadata
         await producer_knows(app, throttle_table.changelog_topic.get_topic_name())
-        async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
+        # the agent is given a faust Stream; its interface StreamT does not declare take_events
+        async for events in cast("Stream[bytes]", stream).take_events(cfg.batch_max, within=cfg.batch_within_s):
             jobs = []
             pending: set[str] = set()
             records: dict[str, dict] = {}

@@ -24,13 +24,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
 from flows.faust_worker import main_for, run_worker
 from flows.settings import Settings, require_secrets
 from operators.signals.lifecycle_state import ChatAllowList
+
+if TYPE_CHECKING:  # faust is imported where the app is built
+    from faust.types import StreamT
 
 __all__ = ["INGEST_SECRETS", "SignalIngestConfig", "create_app", "run", "main"]
 
@@ -352,7 +355,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         return self.json({"ok": True, "app": cfg.app_id})
 
     @app.agent(updates)
-    async def ingest(stream):
+    async def ingest(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             m = event.message
             value: bytes = event.value

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from operators.models import (
     walk_forward_splits,
 )
 from schemas.time import NS_PER_S as NS
+
+if TYPE_CHECKING:  # the registry and the challengers are imported where they are used
+    from connectors.model_registry import TrainedModel
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -199,7 +202,7 @@ def train(
     t1 = time.perf_counter()
     info = {"feature_set": spec.id, "horizon_bars": horizon_bars, "threshold": threshold}
     if model_kind == "lightgbm":
-        model = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, info=info)
+        model: TrainedModel = train_lightgbm(ds.X[tr], ds.y[tr], ds.ts[tr], ds.names, cfg, info=info)
     elif model_kind == "xgboost":
         from operators.models.xgb import train_xgboost
 
@@ -308,6 +311,7 @@ def evaluate(
         models.append((int(ds.ts[te].min()), int(ds.ts[te].max()), m, float(ds.y[tr].mean())))
         for c in challengers:
             t1 = time.perf_counter()
+            mc: TrainedModel
             if c == "gru":
                 from operators.models.sequence import train_gru
 
