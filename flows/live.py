@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import timedelta
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,9 @@ from connectors.clickhouse.sink import ClickHouseSink
 from connectors.kafka.admin import ensure_topics, wait_ready
 from connectors.kafka.sink import EventProducer, KafkaEventSink, key_by_source_topic
 from connectors.kafka.source import KafkaEventSource
-from connectors.postgres.migrate import migrate as pg_migrate
 from connectors.metrics import FlowMetrics, KafkaLagPoller, RecoveryWatcher, metered_sink, start_metrics_server
 from connectors.model_registry import ChampionWatcher
-from connectors.shutdown import stop_on_signals
+from connectors.postgres.migrate import migrate as pg_migrate
 from connectors.postgres.sink import PostgresSink
 from connectors.resilience import (
     BreakerReporter,
@@ -50,13 +49,14 @@ from connectors.resilience import (
     RetryPolicy,
     SinkResilience,
 )
+from connectors.shutdown import stop_on_signals
 from flows.cluster import PLAIN, LocalPartitions, Routing, check_layout
 from flows.settings import MissingSecrets, Settings, require_secrets
 from flows.trading import Outputs, build_trading_flow
-from operators.features import CORE_V1
-from operators.pipeline import PipelineConfig
 from operators.control import keyring
 from operators.control.signing import parse_key, sign
+from operators.features import CORE_V1
+from operators.pipeline import PipelineConfig
 from schemas.events import (
     Alert,
     AuditEvent,

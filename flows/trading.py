@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, cast
+from typing import Any, cast
 
 import numpy as np
 from bytewax import operators as op
@@ -30,7 +31,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 
 from flows.cluster import Routing
-
 from operators.account.stage import AccountStage
 from operators.control import audit_event, refusal_alert, verify
 from operators.messages import Emitted, TickBatch, TickRecord
@@ -121,7 +121,7 @@ class _Splitter:
         self.recent_set: set = set()
         self.refused: dict[str, int] = {}
 
-    def __deepcopy__(self, memo: dict) -> "_Splitter":
+    def __deepcopy__(self, memo: dict) -> _Splitter:
         # Bytewax snapshots a stateful step's state with copy.deepcopy at every epoch: copy only what is mutated
         # (the containers, each block's start); the ts arrays, key lists and (symbol, trade_id) tuples of a block
         # are never changed once remembered, so the copy shares them (a deep copy of 100,000 keys took ~1 s)
@@ -363,7 +363,7 @@ class _StageState:
             return cast(bytes, self.frozen)
         return pickle.dumps(self.stage, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def __deepcopy__(self, memo: dict) -> "_StageState":
+    def __deepcopy__(self, memo: dict) -> _StageState:
         return _StageState(frozen=self._bytes())
 
     def __reduce__(self) -> tuple:

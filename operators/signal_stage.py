@@ -20,7 +20,8 @@ depend on how the signal and tick streams interleave on arrival.
 from __future__ import annotations
 
 import bisect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from operators.bars import BarAggregator, BarColumns, BarRecord, Resampler
 from operators.features import CORE_V1, CoreFeatures

@@ -6,7 +6,8 @@ timestamp outside the events' range, a huge key), the message becomes an event o
 
 from __future__ import annotations
 
-from typing import Any, Final, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
 
 import numpy as np
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -347,7 +348,7 @@ class FlowMetrics:
         if recovered:
             self.m.process_restarts_total.inc()
 
-    def time_sink(self, kind: str) -> "_SinkTimer":
+    def time_sink(self, kind: str) -> _SinkTimer:
         """Context manager timing one sink write: ``with metrics.time_sink("kafka.orders") as t: ...; t.rows = n``."""
         return _SinkTimer(self, kind)
 
@@ -356,7 +357,7 @@ class _SinkTimer:
     def __init__(self, metrics: FlowMetrics, kind: str) -> None:
         self.metrics, self.kind, self.rows, self._t0 = metrics, kind, 0, 0.0
 
-    def __enter__(self) -> "_SinkTimer":
+    def __enter__(self) -> _SinkTimer:
         self._t0 = time.perf_counter()
         return self
 

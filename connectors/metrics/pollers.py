@@ -26,7 +26,7 @@ class _Poller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "_Poller":
+    def start(self) -> _Poller:
         self._thread.start()
         return self
 

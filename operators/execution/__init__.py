@@ -6,8 +6,8 @@ See ``docs/execution.md``.
 
 from .broker import BrokerConfig, Position, SimBroker, sqrt_impact_bps
 from .orders import OrderManager, OrderState
-from .venue import SimVenue, Venue, fill_of_report
 from .slicing import ChildQueue, VolumeProfile, slice_weights, split_quantity, twap_children, vwap_children
+from .venue import SimVenue, Venue, fill_of_report
 
 __all__ = [
     "Venue",

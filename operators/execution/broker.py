@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from operators.ids import stable_id
 from schemas.events import Fill, Order, PortfolioSnapshot

@@ -41,14 +41,14 @@ divergence reconciliation exists to catch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from schemas.events import CancelRequest, ExecutionReport, Order
+from schemas.time import NS_PER_S as NS
 
 from .broker import Position, sqrt_impact_bps
-
-from schemas.time import NS_PER_S as NS
 
 __all__ = ["PaperVenue"]
 

@@ -16,7 +16,8 @@ method that talks to an in-process venue returns the reports the venue answered;
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from operators.ids import stable_id
 from operators.messages import Emitted

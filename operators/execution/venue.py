@@ -27,7 +27,8 @@ consumer can deduplicate by id and detect gaps by ``seq``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
 from operators.ids import stable_id
 from schemas.events import ExecutionReport, Fill, Order

@@ -24,7 +24,6 @@ from operators.risk.backtest import christoffersen, kupiec_pof, rolling_forecast
 from .model import Chart, Column, Metric, Report, Section, Series, Table, downsample_minmax
 from .trades import Trade, round_trips
 
-
 __all__ = ["RunInputs", "build_report", "buy_and_hold", "price_at", "positions_at", "SECTION_KEYS"]
 
 NAN = float("nan")

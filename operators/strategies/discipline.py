@@ -31,7 +31,8 @@ Deterministic (event time only), picklable (plain containers), bounded state per
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .base import StrategyTarget
 

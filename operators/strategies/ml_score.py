@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .base import StrategyTarget
 from .costs import DEFAULT_COSTS, CostModel

@@ -5,8 +5,8 @@ results by their statistics (all from :mod:`operators.performance`, along the la
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -19,7 +19,8 @@ Any other strategy of ``operators.strategies`` (event-driven, one bar at a time)
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
