@@ -184,11 +184,61 @@ def webhook_give_up(rounds: int = 20, max_attempts: int = 3) -> dict[str, Any]:
     }
 
 
+#: tokens that a slow (quadratic or backtracking) parse step would choke on when a message repeats them
+HOSTILE_TOKENS = (
+    "TP1 ✅ ",
+    "stop ",
+    "SL to ",
+    "стоп в ",
+    "move SL a ",
+    "1,",
+    "#BTC/USDT ",
+    "Entry 1 - 2\n",
+    "at target 2 ",
+    "T1 : 1 ",
+    "Objetivo 1 alcanzado ",
+    "Entrada 2,640 ",
+    "🎯1 ✅",
+)
+
+
+def hostile_text(token: str, n_chars: int) -> str:
+    """``token`` repeated to exactly ``n_chars`` characters."""
+    return (token * (n_chars // len(token) + 1))[:n_chars]
+
+
+def parser_scaling(small: int = 1024, large: int = 8192, repeats: int = 5) -> dict[str, Any]:
+    """How ``parse_message`` scales with the length of a message that repeats one hostile token: per token the
+    ratio of the best of ``repeats`` parses of ``large`` and of ``small`` characters (process CPU time). A linear
+    parse gives about ``large / small`` (8); a quadratic step would give about 64."""
+    from operators.signals import parse_message
+
+    def best(text: str) -> float:
+        runs = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            parse_message(text)
+            runs.append(time.process_time() - t0)
+        return min(runs)
+
+    ratios = {}
+    for token in HOSTILE_TOKENS:
+        lo, hi = best(hostile_text(token, small)), best(hostile_text(token, large))
+        ratios[token.strip()] = round(hi / max(lo, 1e-9), 2)
+    return {
+        "length_ratio": large / small,
+        "worst_time_ratio": max(ratios.values()),
+        "worst_token": max(ratios, key=lambda k: ratios[k]),
+        "time_ratio_per_token": ratios,
+    }
+
+
 def run_all() -> dict[str, Any]:
     """Every benchmark here (the dispatcher at 1 and 16 requests in flight, the give-up time of a dead
     destination)."""
     return {
         "parser": parser_throughput(),
+        "parser_scaling": parser_scaling(),
         "alert_dispatch_serial": alert_dispatch_throughput(n=1000, max_in_flight=1),
         "alert_dispatch": alert_dispatch_throughput(),
         "webhook_give_up": webhook_give_up(),

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.edges import HOSTILE_TOKENS, hostile_text
 from operators.signals import (
     REASON_CODES,
     LifecycleUpdate,
@@ -589,38 +590,14 @@ def _check_invariants(r):
 # Cost on hostile input
 
 
-HOSTILE_TOKENS = [
-    "TP1 ✅ ",
-    "stop ",
-    "SL to ",
-    "стоп в ",
-    "move SL a ",
-    "1,",
-    "#BTC/USDT ",
-    "Entry 1 - 2\n",
-    "at target 2 ",
-    "T1 : 1 ",
-    "Objetivo 1 alcanzado ",
-    "Entrada 2,640 ",
-    "🎯1 ✅",
-]
-
-
 @pytest.mark.parametrize("token", HOSTILE_TOKENS)
-def test_parse_time_grows_linearly_on_repeated_tokens(token):
-    """Eight times the text costs about eight times the time, not 64 (a quadratic step would show here): the
-    ratio of the best of five runs at 8192 and at 1024 characters stays below 20. CPU time of this process, so
-    that waiting for a core on a shared machine does not count."""
-    import time
-
-    def best(n_chars: int) -> float:
-        text = (token * (n_chars // len(token) + 1))[:n_chars]
-        runs = []
-        for _ in range(5):
-            t0 = time.process_time()
-            parse_message(text)
-            runs.append(time.process_time() - t0)
-        return min(runs)
-
-    small, large = best(1024), best(8192)
-    assert large < 20 * small + 0.002, (token, small, large)
+def test_long_messages_of_repeated_hostile_tokens_get_an_answer(token):
+    """A message that repeats a token a slow parse step would choke on (quadratic or backtracking) gets an answer,
+    the same twice, at 1,024 and at 65,536 characters: a hang fails on the suite's timeout. How the parse time
+    grows with the length is measured in `benchmarks/edges.py` (``parser_scaling``, docs/performance.md), not
+    asserted here."""
+    for n in (1024, 65_536):
+        text = hostile_text(token, n)
+        first = parse_message(text)
+        assert isinstance(first, SignalDraft | Rejection | LifecycleUpdate), (token, n, first)
+        assert parse_message(text) == first
