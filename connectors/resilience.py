@@ -107,7 +107,7 @@ class CircuitBreaker:
         for fn in list(self._listeners):
             try:
                 fn(self.name, old, new, detail)
-            except Exception:  # noqa: BLE001 - reporting must never break a sink
+            except Exception:  # reporting must never break a sink
                 log.exception("circuit breaker listener failed for %s (%s -> %s)", self.name, old, new)
 
 
@@ -299,7 +299,7 @@ class ResilientWriter:
         self._thread.join(timeout=10)
         try:
             self._writer.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("sink %s: closing the writer failed", self.breaker.name, exc_info=True)
         self._raise_pending()
 
@@ -313,7 +313,7 @@ class ResilientWriter:
         if self._on_failure is not None:
             try:
                 self._on_failure(self.breaker.name)
-            except Exception:  # noqa: BLE001 - a metric never stops a write
+            except Exception:  # a metric never stops a write
                 log.exception("sink %s: failure hook failed", self.breaker.name)
 
     def _probe_failed(self, rs: RetryCallState) -> None:
@@ -349,7 +349,7 @@ class ResilientWriter:
                 )(self._write_probe, events)
             except self.transient:
                 return  # aborted at shutdown: the batch stays in the spool
-            except BaseException as exc:  # noqa: BLE001 - a permanent failure is raised in the flow's thread
+            except BaseException as exc:  # a permanent failure is raised in the flow's thread
                 self._error = exc
                 self.breaker.open(f"permanent failure: {type(exc).__name__}: {_short(exc)}")
                 log.error("sink %s: permanent failure while draining: %s", self.breaker.name, exc)
@@ -449,7 +449,7 @@ class BreakerReporter:
         )
         try:
             self.alerts.send([alert])
-        except Exception:  # noqa: BLE001 - the log line and the gauge already tell
+        except Exception:  # the log line and the gauge already tell
             log.exception("could not queue the %s alert for %s", kind, name)
 
 
@@ -632,7 +632,7 @@ class ReportSilenceWatchdog:
         while not self._stop.wait(self.check_every_s):
             try:
                 self.check()
-            except Exception:  # noqa: BLE001 - the watchdog never stops the flow; it logs and tries again
+            except Exception:  # the watchdog never stops the flow; it logs and tries again
                 log.exception("execution-report watchdog check failed")
 
     def check(self) -> list[Any]:

@@ -360,7 +360,7 @@ def run_live(
     for p in side_producers:  # alerts and commands queued during an outage
         try:
             p.flush(10.0)
-        except Exception as exc:  # noqa: BLE001 - the log line and the gauge already told
+        except Exception as exc:  # the log line and the gauge already told
             log.error("side producer %s: %s", p.topic, exc)
     if collector is not None:
         try:
@@ -372,7 +372,7 @@ def run_live(
                 signals=sig is not None,
                 stem="live-run" if processes == 1 else f"live-run-p{process_id}",
             )
-        except Exception as exc:  # noqa: BLE001 - the run's outputs are all out already; only its summary is lost
+        except Exception as exc:  # the run's outputs are all out already; only its summary is lost
             log.error("live tear sheet not written: %s", exc)
     if stop.requested:
         log.info("live flow stopped on %s: sources ended at their last poll, sinks flushed; exiting 0", stop.reason)

@@ -282,7 +282,7 @@ def create_app(cfg: SignalIngestConfig):  # -> faust.App
         return aioweb.json_response(obj, status=status)
 
     @app.on_before_shutdown.connect
-    async def close_http(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG001
+    async def close_http(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         if "session" in http:
             await http.pop("session").close()
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from operators.risk import METHODS, var_backtest  # noqa: E402
+from operators.risk import METHODS, var_backtest
 
 ASSETS = ("BTC", "ETH")
 ALPHAS = (0.95, 0.99)

@@ -68,7 +68,7 @@ from operators.strategies import (  # noqa: E402
     EmaSpreadTrend,
     MLScoreThreshold,
     SignalFollower,
-    VolatilityBreakout,  # noqa: E402
+    VolatilityBreakout,
     ZScoreReversion,
 )
 from operators.strategies.costs import CostModel  # noqa: E402

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from operators.risk.backtest import christoffersen, kupiec_pof, rolling_forecasts  # noqa: E402
-from scripts.risk_backtest import ASSETS, load_log_returns  # noqa: E402
+from operators.risk.backtest import christoffersen, kupiec_pof, rolling_forecasts
+from scripts.risk_backtest import ASSETS, load_log_returns
 
 ALPHAS = (0.95, 0.99)
 DECAYS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.94)

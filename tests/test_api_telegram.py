@@ -43,7 +43,7 @@ class FakeBotApi:
         calls = self.calls = []
 
         class H(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 calls.append((self.path, body))
                 out = json.dumps({"ok": True, "result": {"message_id": len(calls)}}).encode()

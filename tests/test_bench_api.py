@@ -32,7 +32,7 @@ def test_vegeta_drives_a_server_at_a_fixed_rate():
     seen = []
 
     class H(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(self.headers.get("X-API-Key"))
             code = 503 if len(seen) % 4 == 0 else 200
             body = b'{"ok": true}'

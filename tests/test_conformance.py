@@ -83,7 +83,7 @@ def discover_strategies() -> dict[str, type]:
 
 def _answers_with_reports(cls: type) -> bool:
     # a venue answers only with execution reports (a broker, with the same method names, returns fills)
-    return "ExecutionReport" in str(getattr(getattr(cls, "submit"), "__annotations__", {}).get("return", ""))
+    return "ExecutionReport" in str(getattr(cls.submit, "__annotations__", {}).get("return", ""))
 
 
 def discover_venues() -> dict[str, type]:
@@ -276,7 +276,7 @@ def check_strategy_pickle(factory: Callable[[], Any], inputs: tuple[Any, ...]) -
     _, s = _outputs(s, inputs[:half])
     try:
         copy = pickle.loads(pickle.dumps(s))
-    except Exception as e:  # noqa: BLE001 - any failure to pickle is the finding
+    except Exception as e:  # any failure to pickle is the finding
         raise AssertionError(f"state does not pickle: {e!r}") from e
     a, _ = _outputs(s, inputs[half:])
     b, _ = _outputs(copy, inputs[half:])
@@ -402,7 +402,7 @@ def check_venue_pickle(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> N
     _, v = _reports(factory(), inputs[:half])
     try:
         copy = pickle.loads(pickle.dumps(v))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise AssertionError(f"state does not pickle: {e!r}") from e
     a, _ = _reports(v, inputs[half:])
     b, _ = _reports(copy, inputs[half:])
@@ -494,7 +494,7 @@ def check_estimator_pickle(factory: Callable[[], Any], r: np.ndarray) -> None:
     _, e = _forecasts(factory(), r[:half])
     try:
         copy = pickle.loads(pickle.dumps(e))
-    except Exception as ex:  # noqa: BLE001
+    except Exception as ex:
         raise AssertionError(f"state does not pickle: {ex!r}") from ex
     assert (copy.var(ALPHA), copy.cvar(ALPHA)) == (e.var(ALPHA), e.cvar(ALPHA))
     a, _ = _forecasts(e, r[half:])

@@ -616,11 +616,13 @@ def test_audit_table_is_append_only_and_idempotent(pg_dsn):
         ),
     ]
     for stmt, op_name in statements:
-        with psycopg.connect(pg_dsn) as conn:
-            with pytest.raises(
+        with (
+            psycopg.connect(pg_dsn) as conn,
+            pytest.raises(
                 psycopg.errors.RestrictViolation, match=f"audit is append-only: {op_name} on table audit is not allowed"
-            ):
-                conn.execute(stmt, (events[0].id,) if "%s" in stmt else None)
+            ),
+        ):
+            conn.execute(stmt, (events[0].id,) if "%s" in stmt else None)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone() == (len(events),)
         assert conn.execute("SELECT count(*) FROM audit WHERE detail = 'rewritten'").fetchone() == (0,)

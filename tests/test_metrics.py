@@ -404,9 +404,8 @@ def test_json_logs_with_nested_correlation_and_exceptions():
     assert recs[1]["signal_id"] == "sig-1" and recs[1]["order_id"] == "ord-1" and recs[1]["batch_id"] == "ticks/3@1200"
     assert "ValueError: bad" in recs[1]["exc"] and recs[1]["n"] == 2 and recs[1]["level"] == "error"
     assert "order_id" not in recs[2] and "batch_id" not in recs[3]
-    with pytest.raises(ValueError):
-        with jlog.correlation(trade_id="x"):
-            pass
+    with pytest.raises(ValueError), jlog.correlation(trade_id="x"):
+        pass
 
 
 # -- tracing -----------------------------------------------------------------------------------------------------
@@ -448,7 +447,7 @@ def test_tracing_exports_spans_over_otlp_and_carries_context_in_headers():
     received: list[tuple[str, bytes]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, body))
             self.send_response(200)

@@ -14,16 +14,16 @@ import pytest
 pytest.importorskip("jax", reason="jax and optax are in the test extra (pip install -e '.[test]')")
 pytest.importorskip("optax", reason="jax and optax are in the test extra (pip install -e '.[test]')")
 
-from connectors.model_registry import ModelRegistry  # noqa: E402
-from operators.features import CORE_V1  # noqa: E402
-from operators.models import Scorer, ScorerConfig, TrainConfig, summarize  # noqa: E402
+from connectors.model_registry import ModelRegistry
+from operators.features import CORE_V1
+from operators.models import Scorer, ScorerConfig, TrainConfig, summarize
 from operators.models.sequence import (
     GruParams,
     SequenceModel,
     SequenceStream,
     _bce,
     _jax,
-    gru_logits,  # noqa: E402
+    gru_logits,
     init_weights,
     jax_logits,
     train_gru,

@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("xgboost", reason="xgboost-cpu is in the test extra (pip install -e '.[test]')")
 
-from connectors.model_registry import ModelRegistry  # noqa: E402
-from operators.features import CORE_V1  # noqa: E402
-from operators.models import Scorer, ScorerConfig, TrainConfig, summarize  # noqa: E402
-from operators.models.xgb import XgbModel, XgbParams, train_xgboost  # noqa: E402
+from connectors.model_registry import ModelRegistry
+from operators.features import CORE_V1
+from operators.models import Scorer, ScorerConfig, TrainConfig, summarize
+from operators.models.xgb import XgbModel, XgbParams, train_xgboost
 
 RES = 1800 * 10**9
 SPEC = CORE_V1.with_resolution(1800)

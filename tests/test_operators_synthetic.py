@@ -55,10 +55,10 @@ def test_path_properties(bars, n):
     Q = t.qty.reshape(m, n)
     T = t.ts.reshape(m, n)
     # every price within [low, high]
-    assert np.all(P >= lo[:, None]) and np.all(P <= h[:, None])
+    assert np.all(lo[:, None] <= P) and np.all(h[:, None] >= P)
     # open first, close last, high and low visited exactly
     assert np.array_equal(P[:, 0], o) and np.array_equal(P[:, -1], c)
-    assert np.all((P == h[:, None]).any(axis=1)) and np.all((P == lo[:, None]).any(axis=1))
+    assert np.all((h[:, None] == P).any(axis=1)) and np.all((lo[:, None] == P).any(axis=1))
     # volume conserved, quantities non-negative
     assert np.all(Q >= 0)
     np.testing.assert_allclose(Q.sum(axis=1), v, rtol=1e-12, atol=1e-9)

@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("gymnasium", reason="gymnasium is in the test and rl extras (pip install -e '.[test]')")
 pytest.importorskip("jax", reason="jax and optax are in the test and rl extras")
 
-from gymnasium.utils.env_checker import check_env  # noqa: E402
+from gymnasium.utils.env_checker import check_env
 
-from operators.rl.env import SizingEnv  # noqa: E402
-from operators.rl.market import SIZES, VecMarket, make_market  # noqa: E402
-from operators.rl.ppo import PpoConfig, train_ppo  # noqa: E402
+from operators.rl.env import SizingEnv
+from operators.rl.market import SIZES, VecMarket, make_market
+from operators.rl.ppo import PpoConfig, train_ppo
 
 SMALL = PpoConfig(n_envs=8, n_steps=128, episode_len=256, updates=12, minibatch=256)
 

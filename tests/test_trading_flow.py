@@ -51,7 +51,7 @@ def test_orders_independent_of_partitions_and_batch_size(history):
 class _ListSource(HistorySource):
     """Hand-made EventBatches (one partition) for routing tests."""
 
-    def __init__(self, batches: list[EventBatch]) -> None:  # noqa: D107
+    def __init__(self, batches: list[EventBatch]) -> None:
         self.batches = batches
 
     def list_parts(self):

@@ -44,7 +44,7 @@ class Receiver:
         rx = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with rx._lock:
                     rx.requests.append((self.path, dict(self.headers.items()), body))

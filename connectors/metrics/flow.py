@@ -75,7 +75,7 @@ class FlowMetrics:
                 self.observe_dead(batch.dead)
             with self._lock:
                 self._read_pos[(topic, int(batch.partition))] = int(batch.next_offset)
-        except Exception:  # noqa: BLE001 - metrics must never stop the flow
+        except Exception:  # metrics must never stop the flow
             log.exception("metrics: observe_batch failed")
 
     def observe_input(self, n: int, topic: str = "ticks", stage: str = "ingest") -> None:
@@ -84,7 +84,7 @@ class FlowMetrics:
             self.m.events_in_total.labels(stage=stage, topic=topic).inc(n)
             self.m.batch_size_messages.labels(topic=topic).observe(n)
             self.m.last_batch_timestamp_seconds.labels(topic=topic).set(self._wall())
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: observe_input failed")
 
     def observe_dead(self, dead_letters: Iterable[Any]) -> None:
@@ -94,7 +94,7 @@ class FlowMetrics:
                 self.m.dead_letters_total.labels(
                     reason=_reason_code(d.error), source_topic=d.source_topic, stage=getattr(d, "stage", "decode")
                 ).inc()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: observe_dead failed")
 
     # -- pipeline outputs ---------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class FlowMetrics:
         """One output of the per-symbol pipeline (``operators.pipeline.Emitted``)."""
         try:
             self._observe_emitted(symbol, emitted)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: observe_emitted failed")
 
     def _observe_emitted(self, symbol: str, e: Any) -> None:
@@ -169,7 +169,7 @@ class FlowMetrics:
         an increase Prometheus can see: a series born at its first value shows no ``rate``/``increase``, and a
         process whose first poll held 2,000 malformed ticks would otherwise never raise ``LevibotDeadLetterRateHigh``."""
         if reasons is None:
-            from schemas.codec import REASONS  # noqa: PLC0415 - schemas is below connectors
+            from schemas.codec import REASONS  # schemas is below connectors
 
             reasons = sorted(REASONS)
         for reason in reasons:
@@ -257,7 +257,7 @@ class FlowMetrics:
             now = self._clock_ns()
             if received and now >= received:
                 self.m.stage_latency_seconds.labels(stage="decision").observe((now - received) / 1e9)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("metrics: observe_orders failed")
 
     # -- models and risk ----------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class _Poller:
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - a broken poll must not kill the process
+            except Exception:  # a broken poll must not kill the process
                 log.warning("metrics poller %s failed", self._thread.name, exc_info=True)
             self._stop.wait(self.interval_s)
 

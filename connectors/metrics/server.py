@@ -44,7 +44,7 @@ def metrics_host(addr: str | None = None) -> str:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no access log on stderr per scrape
+    def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr per scrape
         pass
 
 

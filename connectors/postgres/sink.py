@@ -108,17 +108,16 @@ class PostgresWriter:
         cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
         stage = sql.Identifier(f"_stage_{self.table}")
         getters = self._getters
-        with conn.transaction():
-            with conn.cursor() as cur:
-                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
-                    for ev in events:
-                        copy.write_row([g(ev) for g in getters])
-                cur.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                        sql.Identifier(self.table), cols, cols, stage
-                    )
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+                for ev in events:
+                    copy.write_row([g(ev) for g in getters])
+            cur.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier(self.table), cols, cols, stage
                 )
-                inserted = cur.rowcount
+            )
+            inserted = cur.rowcount
         return inserted
 
     def write(self, events: Sequence[Any]) -> int:

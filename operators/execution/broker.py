@@ -218,9 +218,9 @@ class SimBroker:
                 f = self._try(o, t, v)
                 if f is not None:
                     fills.append(f)
-                elif o.type == "limit" and o.tif in ("IOC", "FOK"):
-                    self.cancelled.append(o.order_id)
-                elif o.type == "limit" and o.tif == "DAY" and t.ts >= o.ts + 86_400 * NS:
+                elif (o.type == "limit" and o.tif in ("IOC", "FOK")) or (
+                    o.type == "limit" and o.tif == "DAY" and t.ts >= o.ts + 86_400 * NS
+                ):
                     self.cancelled.append(o.order_id)
                 else:
                     keep.append(o)

@@ -189,7 +189,7 @@ class ExecutionStage:
             o = st.order
             if keep_reducing and o.reduce_only:
                 continue
-            if kind == "symbol" and o.symbol != name or kind == "strategy" and o.strategy != name:
+            if (kind == "symbol" and o.symbol != name) or (kind == "strategy" and o.strategy != name):
                 continue
             if venue is not None:
                 reports.extend(venue.cancel(oid, t))

@@ -77,7 +77,7 @@ class FlatForest:
             if mt == "NaN":
                 nanl[i] = bool(node.get("default_left", True))
             elif mt == "None":
-                nanl[i] = 0.0 <= thr[i]  # LightGBM treats NaN as 0 when no missing values were seen
+                nanl[i] = thr[i] >= 0.0  # LightGBM treats NaN as 0 when no missing values were seen
             else:
                 raise ValueError(f"unsupported missing_type {mt!r}")
             li = build(node["left_child"], d + 1)
