@@ -256,6 +256,20 @@ def sortino(returns: Any, periods_per_year: float) -> FloatOrArray:
 # ------------------------------------------------------------------------------------------------ drawdown
 
 
+def peak_and_drawdown(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The running peak along the last axis and the drawdown below it, ``peak - values``, in the units of
+    ``values`` (any finite numbers: a P&L may be negative). The fraction of the peak is :func:`drawdown_series`.
+
+    >>> [a.tolist() for a in peak_and_drawdown([-1.0, 19.0, -21.0])]
+    [[-1.0, 19.0, 19.0], [0.0, 0.0, 40.0]]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"values must be a finite array (..., T), got shape {x.shape}")
+    peak = np.maximum.accumulate(x, axis=-1)
+    return peak, peak - x
+
+
 def drawdown_series(equity: Any) -> np.ndarray:
     """Drawdown below the running peak along the last axis, ``(peak - equity) / peak``, positive fractions in
     ``[0, 1)``.
@@ -263,9 +277,8 @@ def drawdown_series(equity: Any) -> np.ndarray:
     >>> drawdown_series([100.0, 110.0, 99.0, 120.0]).tolist()
     [0.0, 0.0, 0.1, 0.0]
     """
-    e = _as_equity(equity)
-    peak = np.maximum.accumulate(e, axis=-1)
-    dd: np.ndarray = (peak - e) / peak
+    peak, below = peak_and_drawdown(_as_equity(equity))
+    dd: np.ndarray = below / peak
     return dd
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from operators import performance as perf
 from operators.risk.historical import historical_var
 from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
 
@@ -59,8 +60,6 @@ def pnl_series(
     last: dict[str, float] = {}
     first: dict[str, float] = {}
     cash = fees = 0.0
-    peak = -math.inf
-    max_dd = 0.0
     points: list[dict[str, Any]] = []
     i = 0
     j = 0
@@ -82,21 +81,27 @@ def pnl_series(
             first = dict(last)
         value = sum(q * last.get(s, 0.0) for s, q in pos.items())
         pnl = cash - fees + value
-        peak = max(peak, pnl)
-        dd = peak - pnl
-        max_dd = max(max_dd, dd)
         p: dict[str, Any] = {
             "ts_ns": t,
             "pnl": pnl,
             "exposure": sum(abs(q * last.get(s, 0.0)) for s, q in pos.items()),
-            "drawdown": dd,
         }
         if capital is not None:
             p["equity"] = capital + pnl
-            p["drawdown_frac"] = dd / (capital + peak) if capital + peak > 0 else 0.0
             held = [last[s] / first[s] for s in first if first[s] > 0 and s in last]
             p["buy_and_hold"] = capital * (sum(held) / len(held)) if held else capital
         points.append(p)
+    # the drawdown below the running peak of the P&L (quote currency), and with a capital as a fraction of the
+    # peak equity (0 while the peak equity is not positive): operators.performance's one definition
+    peak, below = perf.peak_and_drawdown([p["pnl"] for p in points]) if points else (np.empty(0), np.empty(0))
+    for p, dd in zip(points, below.tolist(), strict=True):
+        p["drawdown"] = dd
+    if capital is not None:
+        top = capital + peak
+        frac = np.divide(below, top, out=np.zeros_like(below), where=top > 0)
+        for p, f in zip(points, frac.tolist(), strict=True):
+            p["drawdown_frac"] = f
+    max_dd = float(below.max(initial=0.0))
     out: dict[str, Any] = {
         "points": thin(points, max_points),
         "count": len(points),
