@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
             cfg = config_cls.from_env()
         except ValueError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         if web_port is not None:
             cfg = replace(cfg, web_port=web_port)
         run(cfg, loglevel=loglevel)

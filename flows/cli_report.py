@@ -133,7 +133,7 @@ def register(app: Any) -> None:
                 d = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 typer.secho(f"error: cannot read {p}: {exc}", fg=typer.colors.RED, err=True)
-                raise typer.Exit(2)
+                raise typer.Exit(2) from None
             if d.get("format") != FORMAT:
                 typer.secho(
                     f'error: {p} is not a LeviBot report summary (no "format": "{FORMAT}")',
@@ -163,7 +163,7 @@ def register(app: Any) -> None:
             res = mod.main(max_bars=max_bars)
         except (ValueError, IndexError) as exc:
             typer.secho(f"error: walk-forward failed ({exc}); use more bars", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         if not res["folds"]:
             typer.secho("error: too few bars for one fold", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)

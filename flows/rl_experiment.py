@@ -143,12 +143,12 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
         # in sample (the training window, greedy): tells a policy that learnt nothing from one that overfits
         ins: dict[str, list] = {"ppo_sizing": [], "trend_rule_sizing": []}
         scratch = {n: {"fills": 0, "fees": 0.0, "notional": 0.0} for n in ins}
-        for j, (F, s, b, w, f1) in enumerate(tr_rows):
+        for j, (_F, s, b, w, f1) in enumerate(tr_rows):
             lo, hi = int(market.starts[j]), int(market.starts[j]) + (f1 - w)
             ins["ppo_sizing"].append(_sim(pol.run(market, lo, hi), b, w, f1, scratch["ppo_sizing"]))
             ins["trend_rule_sizing"].append(_sim(np.asarray(s[w:f1], float), b, w, f1, scratch["trend_rule_sizing"]))
         parts: dict[str, list] = {n: [] for n in names}
-        for F, s, b, (f0, f1, f2) in zip(feats, sigs, bars, fold):
+        for F, s, b, (_f0, f1, f2) in zip(feats, sigs, bars, fold):
             test = make_market(
                 [(F[f1:f2], s[f1:f2], b.close[f1:f2])],
                 mean,

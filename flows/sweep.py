@@ -213,7 +213,7 @@ def register(app: Any) -> None:
             )
         except ValueError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         out_dir = out or Settings.from_env().var_dir / "reports"
         report = write_sweep_report(
             res, out_dir, f"LeviBot Stream — {strategy} sweep", secs, bars=bars, cfg=cfg, echo=typer.echo

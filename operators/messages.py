@@ -287,7 +287,7 @@ class TickColumns:
         self.symbol, self.ts, self.price, self.qty, self.keys = s
 
 
-class BarList(Sequence[Any]):
+class BarList(Sequence[Any]):  # noqa: PLW1641 - unhashable like the list it stands for (__eq__ sets __hash__ to None)
     """The bars a stage emitted: blocks of :class:`~operators.bars.BarColumns` whose
     :class:`~operators.bars.BarRecord` rows are built only when somebody reads them (iteration, indexing,
     comparison); ``len`` and truth need no rows. ``append``/``extend`` take rows or other bar lists."""

@@ -331,7 +331,7 @@ def webhook_load(s: Settings, out: Path, env: dict[str, str]) -> dict:
                     break
             except OSError:
                 if app.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"ingest-signals did not start: see {out / 'ingest.log'}")
+                    raise SystemExit(f"ingest-signals did not start: see {out / 'ingest.log'}") from None
                 time.sleep(0.3)
         t0 = time.monotonic()
         statuses, accepted, sent_in = asyncio.run(
@@ -405,7 +405,7 @@ def svg_chart(rows: list[dict], path: Path, title: str) -> None:
         def xy(x: float, y: float) -> str:
             return (
                 f"{pad + (w - 2 * pad) * (x - t[0]) / max(1e-9, t[-1] - t[0]):.1f},"
-                f"{top + h - 20 - (h - 40) * (y - lo) / (hi - lo):.1f}"
+                f"{top + h - 20 - (h - 40) * (y - lo) / (hi - lo):.1f}"  # noqa: B023 - called within this iteration
             )
 
         parts.append(f'<rect x="{pad}" y="{top}" width="{w - 2 * pad}" height="{h - 20}" fill="none" stroke="#ccc"/>')

@@ -222,7 +222,7 @@ class FlowProc:
         self.args = args
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(log, "ab")
+        self._fh = open(log, "ab")  # noqa: SIM115 - the log stays open for the child process, closed when it stops
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", *args],

@@ -298,7 +298,7 @@ def test_every_alert_rule_fires_from_an_induced_condition(kafka_bootstrap, pg_ds
             ticks_out.flush(60)
             sent += chunk
             wait_for(
-                lambda: prom.value(ingest) == MALFORMED + sent,
+                lambda: prom.value(ingest) == MALFORMED + sent,  # noqa: B023 - called within this iteration
                 60,
                 f"{sent} ticks consumed",
                 procs=[flow],

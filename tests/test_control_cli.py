@@ -296,7 +296,7 @@ def test_publisher_and_fold(kafka_bootstrap, prefix):
     unsigned = ControlCommand(id="cmd-1", issuer="ops", scope="account:default", action="halt", ts=time.time_ns())
     with pytest.raises(ValueError, match="unsigned"):
         pub.publish(unsigned)
-    with pytest.raises(Exception):  # the wire contract's patterns are checked before sending
+    with pytest.raises(ValueError):  # the wire contract's patterns are checked before sending
         pub.publish(
             sign(
                 ControlCommand(id="has space", issuer="ops", scope="account:default", action="halt", ts=time.time_ns()),

@@ -147,7 +147,7 @@ class Toxiproxy:
 
     def __init__(self, log: Path) -> None:
         (self.port,) = free_ports(1)
-        self._fh = open(log, "ab")
+        self._fh = open(log, "ab")  # noqa: SIM115 - the log stays open for the child process, closed when it stops
         self.proc = subprocess.Popen(
             [str(toxiproxy_binary()), "-host", "127.0.0.1", "-port", str(self.port)],
             stdout=self._fh,

@@ -245,7 +245,11 @@ def test_live_metrics_endpoint_binds_loopback_unless_configured(kafka_bootstrap,
             procs.append(FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], env, tmp_path / f"{name}.log"))
         for proc, port in zip(procs, (default_port, wide_port)):
             wait_for(
-                lambda: bool(listening_addresses(port)), 90, f"a listener on port {port}", procs=[proc], interval_s=0.2
+                lambda: bool(listening_addresses(port)),  # noqa: B023 - called within this iteration
+                90,
+                f"a listener on port {port}",
+                procs=[proc],
+                interval_s=0.2,
             )
         assert listening_addresses(default_port) == {"127.0.0.1"}
         assert listening_addresses(wide_port) == {"0.0.0.0"}

@@ -368,7 +368,7 @@ def test_lag_poller_against_real_kafka(kafka_bootstrap, topic_prefix):
     ensure_topics(kafka_bootstrap, prefix=topic_prefix, names=["ticks"])
     topic = f"{topic_prefix}ticks"
     p = Producer({"bootstrap.servers": kafka_bootstrap})
-    for i in range(10):
+    for _ in range(10):
         p.produce(topic, value=b"x", partition=0)
     p.flush(10)
     m = fm()

@@ -96,7 +96,7 @@ def test_compiled_trees_equal_lightgbm_including_missing_values():
 def test_ensemble_weights_follow_recent_log_loss():
     w = LogLossWeights(half_life=50, eta=1.0)
     rng = np.random.default_rng(4)
-    for i in range(400):
+    for _ in range(400):
         y = float(rng.random() < 0.5)
         good = 0.7 if y else 0.3  # informative
         w.update(y, {"good": good, "flat": 0.5})
@@ -108,7 +108,7 @@ def test_ensemble_weights_follow_recent_log_loss():
     p, u, _ = w.blend({"good": 0.7, "flat": 0.5})
     assert p == pytest.approx(0.7 * ws["good"] + 0.5 * ws["flat"]) and 0 <= u < 0.05
     # regime change: the flat model becomes better and takes over within a few half-lives
-    for i in range(400):
+    for _ in range(400):
         y = float(rng.random() < 0.5)
         w.update(y, {"good": 0.3 if y else 0.7, "flat": 0.5})
     assert w.weights(["good", "flat"])["flat"] > 0.99

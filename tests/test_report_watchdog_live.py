@@ -63,7 +63,7 @@ def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstra
             sent += chunk
             ingest = f'levibot_events_in_total{{stage="ingest",topic="{prefix}ticks"}}'
             m = wait_for(
-                lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)),
+                lambda: (lambda mm: mm if mm.get(ingest) == sent else None)(metrics(port)),  # noqa: B023 - called within this iteration
                 120,
                 f"{sent} ticks consumed",
                 procs=[proc],

@@ -68,7 +68,7 @@ def _signal(update_id: int) -> bytes:
 
 
 def _start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    fh = open(log, "wb")
+    fh = open(log, "wb")  # noqa: SIM115 - the log stays open for the child process, closed when it stops
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "levibot"), "api", "--port", str(port), "--log-level", "warning"],
         cwd=REPO,

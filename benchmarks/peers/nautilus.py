@@ -124,8 +124,8 @@ def run(rounds: int = 2, max_bars: int | None = None, symbol_counts: tuple[int, 
 
             def project(cfg, key):
                 def go() -> float:
-                    r = run_history(history, None, cfg, progress=False)
-                    keep[key] = r
+                    r = run_history(history, None, cfg, progress=False)  # noqa: B023 - called within this iteration
+                    keep[key] = r  # noqa: B023 - called within this iteration
                     return r.seconds
 
                 return go
@@ -136,10 +136,10 @@ def run(rounds: int = 2, max_bars: int | None = None, symbol_counts: tuple[int, 
                     got = venv.run_script(
                         "nautilus",
                         "nautilus_job.py",
-                        [str(inp), "--mode", mode, "--symbols", str(n), "--fills-out", str(fills)],
+                        [str(inp), "--mode", mode, "--symbols", str(n), "--fills-out", str(fills)],  # noqa: B023 - called within this iteration
                     )
-                    keep[mode] = got
-                    keep[f"{mode}_fills"] = json.loads(fills.read_text())
+                    keep[mode] = got  # noqa: B023 - called within this iteration
+                    keep[f"{mode}_fills"] = json.loads(fills.read_text())  # noqa: B023 - called within this iteration
                     return float(got["seconds"])
 
                 return go

@@ -75,7 +75,7 @@ def delete_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) ->
     doomed = [t for t in topics if t in existing]
     if not doomed:
         return
-    for topic, fut in admin.delete_topics(doomed, operation_timeout=timeout_s).items():
+    for _topic, fut in admin.delete_topics(doomed, operation_timeout=timeout_s).items():
         try:
             fut.result(timeout_s)
         except KafkaException as exc:

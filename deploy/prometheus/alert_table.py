@@ -74,7 +74,7 @@ def setters() -> dict[str, list[str]]:
                     # ``<obj>.<metric attribute>`` read inside a function: ``m.kill_switch_engaged.labels(...)``, or a
                     # metric object handed on (``(key, m.reconciliation_mismatches_total, labels)``)
                     if isinstance(child, ast.Attribute) and scope:
-                        where = f"{rel}:{'.'.join(scope)}"
+                        where = f"{rel}:{'.'.join(scope)}"  # noqa: B023 - called within this iteration
                         lst = found.setdefault(child.attr, [])
                         if where not in lst:
                             lst.append(where)

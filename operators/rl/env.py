@@ -20,7 +20,7 @@ __all__ = ["SizingEnv"]
 
 
 class SizingEnv(gym.Env[np.ndarray, np.int64]):
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium's class-level metadata, read-only
 
     def __init__(self, market: MarketData, episode_len: int = 1024) -> None:
         self.market = market
