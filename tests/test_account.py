@@ -315,6 +315,37 @@ def test_return_window_covariance_stays_exact_as_rows_come_and_go():
         assert np.max(np.abs(w.cov() - exact) / scale) < 1e-12, k
 
 
+def test_a_wide_return_window_keeps_no_square_sums_and_its_covariance_stays_exact():
+    """Above ``WIDE_N`` columns the window keeps no n x n running sums (800 MB at 10,000 symbols, in every
+    snapshot): nothing of that size is stored or pickled, and ``cov`` (summed from the rows when read) equals the
+    two-pass sample covariance to 1e-12 after every push from the third, through wraps of the ring buffer and a pickle round trip;
+    the FHS scenarios are those of the narrow code path column by column."""
+    import pickle
+
+    from operators.account.returns import ReturnWindow
+
+    n = ReturnWindow.WIDE_N + 3
+    rng = np.random.default_rng(5)
+    w, narrow = ReturnWindow(7, n, lam=0.94), ReturnWindow(7, 8, lam=0.94)
+    assert w._s2 is None and w._s1 is None
+    for k in range(20):
+        r = rng.normal(0.0, 1e-2, n)
+        w.push(r)
+        narrow.push(r[:8])
+        assert w._s2 is None
+        if len(w) < 3:  # (two rows: the one-pass formula loses ~1e-10, the running sums of a narrow window too)
+            continue
+        exact = sample_covariance(w.matrix())
+        scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+        assert np.max(np.abs(w.cov() - exact) / scale) < 1e-12, k
+        assert np.array_equal(w.scenarios()[:, :8], narrow.scenarios()), k
+    w.push(rng.normal(0.0, 1e-2, n))  # (a push drops the covariance cache)
+    blob = pickle.dumps(w)
+    assert len(blob) < 2 * (w.buf.nbytes + w._zbuf.nbytes) + 100_000  # the rows, not n x n
+    back = pickle.loads(blob)
+    assert np.array_equal(back.cov(), w.cov())
+
+
 def _run_with_contributions(closes, contrib_of, n_bars: int = 3000) -> AccountStage:
     """The account over the real history with an intent per symbol every 40 bars; ``contrib_of(i, symbol)`` gives
     that intent's contributions by strategy (its target is their sum)."""
