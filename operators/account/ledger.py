@@ -42,6 +42,9 @@ class StrategyBook:
     fills: int = 0
 
 
+_NO_POSITION, _NO_BOOK = Position(), StrategyBook()  # never booked into (see Ledger.book_many)
+
+
 class Ledger:
     """Cash (quote) and positions of one account; picklable."""
 
@@ -55,12 +58,14 @@ class Ledger:
     def book(self, r: ExecutionReport) -> None:
         """Book one fill or partial-fill report."""
         sign = 1.0 if r.side == "buy" else -1.0
-        price = float(r.last_price)  # type: ignore[arg-type]
+        sym, last = r.symbol, r.last_price
+        assert sym is not None and last is not None  # (a fill report has both: ExecutionReport checks it)
+        price = float(last)
         qty = r.last_qty
         fee = r.fee
-        p = self.positions.get(r.symbol)  # type: ignore[arg-type]
+        p = self.positions.get(sym)
         if p is None:
-            p = self.positions[r.symbol] = Position()  # type: ignore[index]
+            p = self.positions[sym] = Position()
         p.apply(sign, price, qty, fee)
         self.cash -= sign * qty * price + fee
         name = r.strategy or "unknown"
@@ -84,61 +89,65 @@ class Ledger:
         :meth:`~operators.execution.broker.Position.apply` (inlined here: ``tests/test_account_reference.py``
         compares the books with the frozen implementation that calls them), in the same order, in one loop."""
         positions, by_strategy = self.positions, self.by_strategy
-        flow = afees = None
+        flow: dict[str, float] | None = None
+        afees: dict[str, float] = {}
         if attribution is not None:
             flow, afees = attribution._flow, attribution.fees
         cash = self.cash
-        psym = pname = None
-        p: Position | None = None
-        sb: StrategyBook | None = None
+        psym: str | None = None
+        pname: str | None = None
+        p = _NO_POSITION  # (placeholders: the first report sets both)
+        sb = _NO_BOOK
         sh: Any = ()
         for r in reports:
-            sym = r.symbol
+            sym, last = r.symbol, r.last_price
+            assert sym is not None and last is not None  # (a fill report has both: ExecutionReport checks it)
             if sym != psym:
-                p = positions.get(sym)  # type: ignore[arg-type]
-                if p is None:
-                    p = positions[sym] = Position()  # type: ignore[index]
+                got = positions.get(sym)
+                if got is None:
+                    got = positions[sym] = Position()
+                p = got
                 if flow is not None:
-                    sh = ((shares.get(sym) if shares else None) or _UNATTRIBUTED_SHARES).items()  # type: ignore[union-attr]
+                    sh = ((shares.get(sym) if shares else None) or _UNATTRIBUTED_SHARES).items()
                 psym = sym
             name = r.strategy or "unknown"
             if name != pname:
-                sb = by_strategy.get(name)
-                if sb is None:
-                    sb = by_strategy[name] = StrategyBook()
-                pname = name
-            price = float(r.last_price)  # type: ignore[arg-type]
+                bk = by_strategy.get(name)
+                if bk is None:
+                    bk = by_strategy[name] = StrategyBook()
+                sb, pname = bk, name
+            price = float(last)
             qty = r.last_qty
             fee = r.fee
             signed = qty if r.side == "buy" else -qty  # sign * qty (exact)
             pq = price * qty
             # Position.apply(sign, price, qty, fee)
-            pos = p.qty  # type: ignore[union-attr]
+            pos = p.qty
             if pos == 0 or (pos > 0) == (signed > 0):
                 new = pos + signed
-                p.avg_price = (p.avg_price * abs(pos) + pq) / abs(new)  # type: ignore[union-attr]
+                p.avg_price = (p.avg_price * abs(pos) + pq) / abs(new)
             else:
                 closed = min(abs(pos), qty)
-                p.realised += closed * (price - p.avg_price) * (1.0 if pos > 0 else -1.0)  # type: ignore[union-attr]
+                p.realised += closed * (price - p.avg_price) * (1.0 if pos > 0 else -1.0)
                 new = pos + signed
                 if abs(new) < 1e-12:
                     new = 0.0
                 if new != 0 and (new > 0) != (pos > 0):
-                    p.avg_price = price  # type: ignore[union-attr]
+                    p.avg_price = price
                 elif new == 0:
-                    p.avg_price = 0.0  # type: ignore[union-attr]
-            p.qty = new  # type: ignore[union-attr]
-            p.fees += fee  # type: ignore[union-attr]
-            p.traded += pq  # type: ignore[union-attr]
+                    p.avg_price = 0.0
+            p.qty = new
+            p.fees += fee
+            p.traded += pq
             sp = signed * price  # sign * qty * price
             cash -= sp + fee
-            sb.fees += fee  # type: ignore[union-attr]
-            sb.traded += pq  # type: ignore[union-attr]
-            sb.fills += 1  # type: ignore[union-attr]
+            sb.fees += fee
+            sb.traded += pq
+            sb.fills += 1
             if flow is not None:  # StrategyAttribution.on_fill(sym, signed, price, fee, shares.get(sym))
                 flow[sym] = flow.get(sym, 0.0) - sp - fee
                 for k, w in sh:
-                    afees[k] = afees.get(k, 0.0) + fee * w  # type: ignore[union-attr, index]
+                    afees[k] = afees.get(k, 0.0) + fee * w
         self.cash = cash
         self.fills += len(reports)
 

@@ -34,7 +34,7 @@ from array import array
 from functools import partial
 from itertools import repeat
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -65,6 +65,7 @@ from .returns import ReturnWindow
 __all__ = ["AccountConfig", "AccountStage"]
 
 _NEVER = 2**63 - 1
+Side = Literal["buy", "sell"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ class _Chunk:
     __slots__ = ("cols", "i", "_lists")
 
     def __init__(self, cols: TickColumns, i: int = 0) -> None:
-        self.cols, self.i, self._lists = cols, i, None
+        self.cols, self.i = cols, i
+        self._lists: tuple[list[Any], list[Any], list[Any], list[Any]] | None = None
 
     def lists(self) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         if self._lists is None:
@@ -283,7 +285,9 @@ class AccountStage:
         before its order left the account; a report of an order the account has not sent yet (a child of a replayed
         decision, named by a report of the run before the restart) waits until it has."""
         oid = r.client_order_id
-        st = self.oms.open.get(oid) if oid is not None else None
+        if oid is None:
+            return r.ts
+        st = self.oms.open.get(oid)
         if st is None:
             return r.ts
         if not st.sent:
@@ -323,8 +327,8 @@ class AccountStage:
                         )
                         sent_at[oid] = r.ts
                         self.adopted += 1
-                        if withdrawn:  # what the book had withdrawn it still does not want: cancel it at the venue
-                            oms.open[oid].cancel_requested = True
+                        if gone is not None and withdrawn:  # what the book had withdrawn it still does not want:
+                            oms.open[oid].cancel_requested = True  # cancel it at the venue
                             out.cancels.append(
                                 CancelRequest(
                                     id=f"cxl:{oid}",
@@ -336,7 +340,9 @@ class AccountStage:
                                     ts=max(self.clock or r.ts, r.ts),
                                 )
                             )
-                elif st.order.side != r.side or abs(st.order.qty - r.order_qty) > 1e-12 * r.order_qty:
+                elif st is not None and (
+                    st.order.side != r.side or abs(st.order.qty - r.order_qty) > 1e-12 * r.order_qty
+                ):
                     # the venue works this id with other terms (a replayed decision that came out otherwise than
                     # the first run's, whose order the venue kept): what the venue works is what is in flight
                     st.order = msgspec.structs.replace(st.order, side=r.side, qty=r.order_qty)
@@ -677,7 +683,7 @@ class AccountStage:
         target_qty = target * cfg.fraction * w * max(equity, 0.0) / price
         # no operator mode command ever applied: every scope is normal (ControlState.mode's answer, without its
         # three look-ups)
-        mode = self.control.mode(self.name, sym, it.strategy) if self.control._modes else "normal"
+        mode: str = self.control.mode(self.name, sym, it.strategy) if self.control._modes else "normal"
         why = "operator_reduce_only"
         if mode == "normal" and self.reconcile_mode != "normal":
             mode, why = self.reconcile_mode, "reconciliation_reduce_only"
@@ -796,7 +802,7 @@ class AccountStage:
             reasons=["below_min_notional"],
             portfolio=snap,
             strategy=oi.strategy,
-            side=oi.side,
+            side=cast(Side, oi.side),
         )
 
     def state(self) -> dict[str, Any]:

@@ -54,7 +54,7 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,6 +72,9 @@ from .rate_limit import TokenBucket
 from .sizing import round_to_lot
 
 from schemas.time import NS_PER_S as _NS
+
+Side = Literal["buy", "sell"]
+Action = Literal["approved", "resized", "rejected"]
 
 __all__ = ["OrderRequest", "PortfolioState", "MarketState", "GateState", "RiskGate", "decision_id", "to_loss"]
 
@@ -352,7 +355,9 @@ def _fail(
     """A limit the request breaks (the Gaussian fast path): the largest quantity it allows below ``qmax`` (what the
     earlier limits allow; :func:`_limit`), its reason named once. Returns the new ``qmax``."""
     v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
-    qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
+    mq = v.max_qty
+    assert mq is not None  # (a failed limit bounds the quantity)
+    qmax = min(qmax, mq)
     if reason not in reasons:
         reasons.append(reason)
     return qmax
@@ -421,9 +426,8 @@ class RiskGate:
         instead of into a copy)."""
         L = self.limits
         sign = 1.0 if side == "buy" else -1.0
-        if not positions_owned:
-            positions = dict(positions)
-        cur = float(positions.get(sym, 0.0))
+        held: dict[str, float] = positions if positions_owned and isinstance(positions, dict) else dict(positions)
+        cur = float(held.get(sym, 0.0))
         if kill_state is None:
             kill_state = self.state.kill.update(equity, now_ns)
         reasons: list[str] = []
@@ -464,7 +468,7 @@ class RiskGate:
             # every held symbol (and the order's) priced, then in the return window with enough history
             index = market._index
             priced = in_window = True
-            for s, q in positions.items():
+            for s, q in held.items():
                 if q != 0.0:
                     if not prices.get(s, 0.0) > 0.0:
                         priced = False
@@ -483,10 +487,10 @@ class RiskGate:
         quad = None
         if qmax > reducing:
             if self._gauss and (self._no_strategy_budgets or not any(shares.values())):
-                qmax, quad = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, positions, market, reasons)
+                qmax, quad = self._gauss_limits(sym, sign, cur, reducing, qmax, equity, held, market, reasons)
             else:
                 qmax, book = self._quantity_limits(
-                    sym, sign, cur, reducing, qmax, equity, positions, market, reasons, shares
+                    sym, sign, cur, reducing, qmax, equity, held, market, reasons, shares
                 )
         lot = L.lot_sizes.get(sym, L.default_lot_size) if L.lot_sizes else L.default_lot_size  # L.lot_size(sym)
         if lot > 0.0:
@@ -505,11 +509,12 @@ class RiskGate:
             reasons.append("rate_limited")
         if q == 0.0 and not reasons:
             reasons.append("rejected")
-        action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
+        action: Action = "rejected" if q == 0.0 else ("approved" if q == req else "resized")
         self.state.decisions[action] += 1
-        positions[sym] = cur + sign * q
+        held[sym] = cur + sign * q
+        side_: Side = "buy" if sign > 0.0 else "sell"  # (= side, checked above)
         return self._decision(
-            intent_id, sym, side, strategy, req, q, action, reasons, equity, positions, market, now_ns, book, quad
+            intent_id, sym, side_, strategy, req, q, action, reasons, equity, held, market, now_ns, book, quad
         )
 
     def _gauss_limits(
@@ -702,7 +707,7 @@ class RiskGate:
             i = market.index(s)
             if i is not None and q != 0.0:  # (a flat symbol adds nothing, and may have no price)
                 x0[i] += q * market.prices[s]
-        j: int = market.index(sym)  # type: ignore[assignment]
+        j = market._index[sym]  # (in the window: the hard checks made sure)
         book = _Book(market, x0, j, sign * price, self)
         book.gross_o, book.net_o = gross_o, net_o
         base = book.var_loss(0.0)
@@ -714,6 +719,11 @@ class RiskGate:
         # (reason, loss(q), limit, largest q for a bound on the loss): closed form for the Gaussian method (each
         # loss convex in q); for the historical one the bisection over the scenario lines that can still matter
         hist = None if gauss else ScenarioSearch.serve(book)  # the exact segment search; the book's evaluations
+
+        def largest(kind: str, base_: float, b: float, hi: float) -> float:  # (historical methods only)
+            assert hist is not None
+            return hist.largest(kind, base_, equity, b, q0, hi)
+
         specs: list[tuple[str, Callable[[float], float], float, Callable[[float, float], float] | None]] = [
             (
                 "position_limit",
@@ -745,23 +755,19 @@ class RiskGate:
                 L.var_budget(sym),
                 (lambda b, hi: book.max_q(kv, b * equity + base))
                 if gauss
-                else (lambda b, hi: hist.largest("var", base, equity, b, q0, hi)),
+                else (lambda b, hi: largest("var", base, b, hi)),
             ),
             (
                 "portfolio_var_limit",
                 lambda q: book.var_loss(q) / equity,
                 L.max_portfolio_var,
-                (lambda b, hi: book.max_q(kv, b * equity))
-                if gauss
-                else (lambda b, hi: hist.largest("var", 0.0, equity, b, q0, hi)),
+                (lambda b, hi: book.max_q(kv, b * equity)) if gauss else (lambda b, hi: largest("var", 0.0, b, hi)),
             ),
             (
                 "portfolio_cvar_limit",
                 lambda q: book.cvar_loss(q) / equity,
                 L.max_portfolio_cvar,
-                (lambda b, hi: book.max_q(kc, b * equity))
-                if gauss
-                else (lambda b, hi: hist.largest("cvar", 0.0, equity, b, q0, hi)),
+                (lambda b, hi: book.max_q(kc, b * equity)) if gauss else (lambda b, hi: largest("cvar", 0.0, b, hi)),
             ),
         ]
         strat = self._strategy_budget_loss(sym, sign, positions, market, shares or {}, equity)
@@ -775,7 +781,9 @@ class RiskGate:
                 continue
             v = _limit(reason, loss, q0, q_req, limit, solve, qmax)
             if not v.ok:
-                qmax = min(qmax, v.max_qty)  # type: ignore[type-var]
+                mq = v.max_qty
+                assert mq is not None  # (a failed limit bounds the quantity)
+                qmax = min(qmax, mq)
                 reasons.extend(r for r in v.reasons if r not in reasons)
         # Verify the final, lot-rounded quantity against every limit: the historical quantile is not convex in q,
         # so the minimum over the checks (or the rounding) may land outside one of them; shrink again if so. With
@@ -843,11 +851,11 @@ class RiskGate:
         self,
         iid: str,
         sym: str,
-        side: str,
+        side: Side,
         strategy: str | None,
         req: float,
         q: float,
-        action: str,
+        action: Action,
         reasons: list[str],
         equity: float,
         positions: dict[str, float],
@@ -881,7 +889,7 @@ class RiskGate:
             gross = book.gross_o + abs(x_j)
             net = book.net_o + x_j
             p_var, p_cvar = book.losses(q)
-            j: int = market._index[sym]
+            j = market._index[sym]
             if book.gauss:
                 sp = math.sqrt(max(float(market.cov[j, j]), 0.0)) * abs(x_j)
                 s_var, s_cvar = self._kv * sp, self._kc * sp
