@@ -100,6 +100,61 @@ def test_late_ticks_and_decode_failures_reach_the_dead_letter_sink():
     assert any(b.symbol == "ETH-USD" and b.resolution_s == 1 for b in bars)
 
 
+def test_a_wave_of_new_symbol_stages_freezes_the_collectors_heap_once_it_is_over():
+    """With FREEZE_AFTER symbols or more the signals step freezes the collector's heap (gc.freeze) at the first
+    item for a stage that already exists, not while the wave of new stages is still coming; the bars are those of
+    the same run without the freeze."""
+    import gc
+
+    from flows import trading
+
+    t0 = 1_700_000_000_000_000_000
+    syms = [f"S{j:03d}-USD" for j in range(trading.FREEZE_AFTER + 6)]
+
+    def batches(n: int) -> list:
+        return [
+            EventBatch(
+                "ticks",
+                0,
+                i,
+                [
+                    Tick(
+                        symbol=s,
+                        ts=t0 + i * 700_000_000 + j,
+                        price=100.0 + i,
+                        qty=1.0,
+                        side="buy",
+                        trade_id=f"x:{j}:{i}",
+                        venue="x",
+                    )
+                    for j, s in enumerate(syms)
+                ],
+            )
+            for i in range(n)
+        ]
+
+    cfg = PipelineConfig(symbols=tuple(syms), base_resolution_s=1, bar_resolutions_s=(60,), decision_resolution_s=60)
+
+    def run(n: int, freeze_after: int) -> tuple[list, int]:
+        bars: list = []
+        gc.unfreeze()
+        trading._new_stages[0] = 0
+        old, trading.FREEZE_AFTER = trading.FREEZE_AFTER, freeze_after
+        try:
+            run_main(build_trading_flow(_ListSource(batches(n)), Outputs(bar_rows=[CollectSink(bars)]), cfg))
+            return [tuple(b) for b in bars], gc.get_freeze_count()
+        finally:
+            trading.FREEZE_AFTER = old
+            gc.unfreeze()
+
+    assert run(1, len(syms))[1] == 0  # one batch: every item builds a stage, the wave is not over
+    frozen_bars, frozen = run(4, len(syms))
+    assert frozen > 0
+    plain_bars, never = run(4, len(syms) + 1)  # one symbol short of a wave: never frozen
+    assert never == 0
+    assert frozen_bars == plain_bars and frozen_bars
+
+
 @pytest.mark.clickhouse
 def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_path):
     # the session's chDB path: one embedded ClickHouse per test process
