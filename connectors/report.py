@@ -127,7 +127,7 @@ def format_value(unit: str, value: Any) -> str:
     if unit == "quote":
         return f"{v:,.2f}"
     if unit == "count":
-        return f"{int(round(v)):,}"
+        return f"{round(v):,}"
     if unit == "seconds":
         return _duration(v)
     if unit == "timestamp":

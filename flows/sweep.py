@@ -161,7 +161,7 @@ def write_sweep_report(
     from connectors.report import terminal_summary, write_report
 
     rep = sweep_report(res, bars, title, seconds, cfg, top)
-    html_path, json_path = write_report(rep, out_dir, "sweep")
+    html_path, _json_path = write_report(rep, out_dir, "sweep")
     if echo is not None:
         echo(terminal_summary(rep))
     return html_path

@@ -363,7 +363,7 @@ def evaluate(
     keep = {c: bool(table["pooled"][c]["log_loss"] < table["pooled"]["lgbm"]["log_loss"]) for c in challengers}
     return {
         "table": table,
-        "n_test": int(len(pred)),
+        "n_test": len(pred),
         "folds": n_folds,
         "horizon_bars": horizon_bars,
         "threshold": threshold,

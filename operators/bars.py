@@ -357,7 +357,7 @@ class BarAggregator:
         self.symbol = symbol
         self.resolution_s = int(resolution_s)
         self.res_ns = self.resolution_s * NS_PER_S
-        self.lateness_ns = int(round(allowed_lateness_s * NS_PER_S))
+        self.lateness_ns = round(allowed_lateness_s * NS_PER_S)
         self.late_policy = late_policy
         self.horizon_ns = int(correction_horizon_s) * NS_PER_S
         self.fill_empty = fill_empty

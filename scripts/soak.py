@@ -160,6 +160,7 @@ def soak(s: Settings, out: Path, env: dict[str, str]) -> dict:
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         if res.returncode != 0:
             raise SystemExit(f"set-limit min_history failed: {res.stderr[-2000:]}")

@@ -340,6 +340,7 @@ def chdb_query(path: Path, *queries: str, timeout_s: float = 120) -> list[list[l
         capture_output=True,
         timeout=timeout_s,
         text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise AssertionError(f"chDB queries failed ({out.returncode}): {queries}\n{out.stderr[-3000:]}")

@@ -181,7 +181,7 @@ def test_a_strategy_budget_holds(closes):
     (free,), _ = run({})
     assert free.action == "approved"
     # ml's component at the full order, as a fraction of equity: budget it at 40 % of that
-    (probe,), acc0 = run({})
+    (_probe,), acc0 = run({})
     full = acc0.risk_report()["component_var_by_strategy"]["ml"] / acc0.risk_report()["equity"]
     budget = 0.4 * full
     (d,), acc = run({"ml": budget})

@@ -283,6 +283,7 @@ def test_several_workers_need_shared_rate_limits():
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert out.returncode == 2 and "LEVIBOT_API_RATE_STORAGE=redis://" in out.stderr
     with pytest.raises(ValueError, match="LEVIBOT_API_WORKERS"):

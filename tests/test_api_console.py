@@ -60,7 +60,7 @@ def test_login_session_cookie_and_csrf(console):
     assert r.headers["location"] == "/console/login?error=csrf"
     r = _login(client, tok)
     assert r.status_code == 303 and r.headers["location"] == "/console"
-    cookie = [c for c in r.headers.get_list("set-cookie") if c.startswith("levibot_session=")][0]
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("levibot_session="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie and "Path=/console" in cookie
     assert parse_token(tok)[1] not in cookie
     page = client.get("/console/control")

@@ -86,6 +86,7 @@ def _levibot(args, env, timeout=60):
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
 
 

@@ -141,7 +141,7 @@ def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
     from operators.control.signing import keyring
 
     caplog.set_level(logging.DEBUG)
-    client, bot, ctx, trader, dsn, prefix = tg
+    client, bot, _ctx, trader, dsn, prefix = tg
     _store(dsn)
     r = client.post("/telegram/bot", json=_update(CHAT, 7, "/status"), headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
     assert r.status_code == 401 and bot.calls == []
@@ -177,7 +177,7 @@ def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
 
 
 def test_mini_app_init_data(tg):
-    client, bot, ctx, trader, dsn, _ = tg
+    client, _bot, _ctx, trader, dsn, _ = tg
     now = int(time.time())
     user = json.dumps({"id": 7, "first_name": "T"})
     good = sign_init_data(BOT_TOKEN, {"auth_date": str(now), "query_id": "AAE", "user": user})

@@ -138,6 +138,7 @@ def test_two_workers_share_the_quota_and_hear_revocations(pg_dsn, redis_url, tmp
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
         got = [w.get("/v1/positions", tok2) for _ in range(8)]

@@ -98,7 +98,7 @@ PAYLOADS = [pytest.param(mut(TICK_RAW), Tick, id=f"tick: {name}") for name, mut 
 
 def test_the_mutations_change_the_payloads_and_break_utf8() -> None:  # guards the cases below
     for p in PAYLOADS:
-        raw, typ = p.values
+        raw, _typ = p.values
         assert raw not in (TICK_RAW, SIGNAL_RAW), p.id
         with pytest.raises(UnicodeDecodeError):
             raw.decode("utf-8")
@@ -174,5 +174,5 @@ def test_any_high_byte_anywhere_in_an_ascii_payload_is_invalid_json(pos: int, by
         with pytest.raises(DecodeError) as info:
             decode(raw, typ)
         assert info.value.reason == "invalid_json"
-        events, failures = decode_many([raw, TICK_RAW], typ)
-        assert [(i, e.reason) for i, e in failures][0] == (0, "invalid_json")
+        _events, failures = decode_many([raw, TICK_RAW], typ)
+        assert next((i, e.reason) for i, e in failures) == (0, "invalid_json")

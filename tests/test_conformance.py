@@ -120,8 +120,8 @@ def _wrapped_trend() -> Any:
 BUILD: dict[str, Callable[[], Any]] = {
     "Orchestrator": _default_portfolio,
     "TradeDiscipline": _wrapped_trend,
-    "PaperVenue": lambda: _paper_venue(),
-    "SimVenue": lambda: _sim_venue(),
+    "PaperVenue": lambda: _paper_venue(),  # noqa: PLW0108 - defined further down
+    "SimVenue": lambda: _sim_venue(),  # noqa: PLW0108 - defined further down
     "RollingHistorical": lambda: _rolling("RollingHistorical"),
     "RollingGaussian": lambda: _rolling("RollingGaussian"),
     "RollingCornishFisher": lambda: _rolling("RollingCornishFisher"),

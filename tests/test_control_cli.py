@@ -223,6 +223,7 @@ def test_without_a_key_nothing_is_sent_and_the_exit_code_is_2(kafka_bootstrap, e
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert res.returncode == 2, res.stderr
     assert "LEVIBOT_CONTROL_KEY is not set" in res.stderr and "Traceback" not in res.stderr
@@ -247,6 +248,7 @@ def test_the_levibot_entry_point_sends_a_signed_halt(kafka_bootstrap, prefix):
             capture_output=True,
             text=True,
             timeout=120,
+            check=False,
         )
         assert res.returncode == 0, res.stderr
     view = read_control(kafka_bootstrap, f"{prefix}control", {KEY_ID: KEY.encode()})

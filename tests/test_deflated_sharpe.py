@@ -4,6 +4,7 @@ uniform; the expected maximum of N Sharpe ratios of luck matches simulated maxim
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -54,6 +55,6 @@ def test_deflating_for_more_trials_never_raises_the_probability():
     r = rng.normal(0.001, 0.01, 2000)
     vals = [deflated_sharpe(r, n, 0.001) for n in (1, 2, 10, 100, 1000)]
     assert vals[0] == pytest.approx(probabilistic_sharpe(r, 0.0))
-    assert all(a >= b for a, b in zip(vals, vals[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(vals))
     with pytest.raises(ValueError):
         expected_max_sharpe(0, 1.0)

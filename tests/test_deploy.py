@@ -33,7 +33,7 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw, check=False)
 
 
 def _free_port() -> int:

@@ -85,6 +85,7 @@ class Services:
             capture_output=True,
             text=True,
             timeout=timeout_s,
+            check=False,
         )
         took = time.monotonic() - t0
         self.log.append(f"services.sh {action} {what}: rc {res.returncode} in {took:.1f}s")
@@ -128,7 +129,11 @@ def services():
     finally:
         for what in ("kafka", "postgres"):
             subprocess.run(
-                [str(REPO / "scripts" / "services.sh"), "down", what], env=env, capture_output=True, timeout=120
+                [str(REPO / "scripts" / "services.sh"), "down", what],
+                env=env,
+                capture_output=True,
+                timeout=120,
+                check=False,
             )
         shutil.rmtree(var, ignore_errors=True)
 

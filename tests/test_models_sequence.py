@@ -139,7 +139,7 @@ def test_learns_a_lagged_signal_out_of_sample_and_is_deterministic():
 
 
 def test_stream_scores_equal_the_batch_windows_and_survive_pickle():
-    m, (X, y, ts, sym) = _trained()
+    m, (X, _y, _ts, sym) = _trained()
     want = m.predict_raw(X[:400], groups=sym[:400])
     streams = {"BTC-USD": m.stream(), "ETH-USD": m.stream()}
     got = np.array([streams[s].predict_one(X[i].tolist())[0] for i, s in enumerate(sym[:200])])
@@ -158,7 +158,7 @@ def test_stream_scores_equal_the_batch_windows_and_survive_pickle():
 
 
 def test_registry_round_trip_and_the_scorer_takes_it_per_symbol(tmp_path):
-    m, (X, y, ts, sym) = _trained()
+    m, (X, _y, ts, sym) = _trained()
     reg = ModelRegistry(tmp_path / "models")
     v = reg.register(m, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
     reg.promote(v, "challenger won")

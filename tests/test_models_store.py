@@ -89,7 +89,7 @@ def test_stream_and_offline_store_give_identical_features(ch_database):
 
 @pytest.mark.clickhouse
 def test_features_build_then_training_from_the_store(ch_database, chdb_path, tmp_path):
-    client, db = ch_database
+    _client, db = ch_database
     src = tmp_path / "BTC-small.csv.gz"
     with gzip.open(DATA / "BTC-30m.csv.gz", "rt") as f:
         lines = [next(f) for _ in range(4001)]
@@ -97,7 +97,7 @@ def test_features_build_then_training_from_the_store(ch_database, chdb_path, tmp
         f.writelines(lines)
     out = features_build(f"chdb://{chdb_path}", database=db, sources=[src])
     assert out["rows"] == 4000 - 25 and out["symbols"] == ["BTC-USD"]
-    ds, bars, spec = dataset([src], dsn=f"chdb://{chdb_path}", database=db)  # audited against the bars
+    ds, _bars, spec = dataset([src], dsn=f"chdb://{chdb_path}", database=db)  # audited against the bars
     ds2, _, _ = dataset([src])
     np.testing.assert_array_equal(ds.X, ds2.X)
     np.testing.assert_array_equal(ds.y, ds2.y)

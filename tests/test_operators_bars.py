@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import pathlib
 import pickle
@@ -164,7 +165,7 @@ def tick_streams(draw):
 
 def split(ticks, cuts):
     edges = [0] + cuts + [len(ticks)]
-    return [ticks[a:b] for a, b in zip(edges, edges[1:])]
+    return [ticks[a:b] for a, b in itertools.pairwise(edges)]
 
 
 SETTINGS = st.fixed_dictionaries(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 
@@ -272,7 +273,7 @@ def test_rebalance_bars_freeze_risk_parity_weights_between_refreshes():
     for ws in epochs.values():
         assert all(w == ws[0] for w in ws)  # frozen inside a rebalance period
     firsts = [ws[0] for ws in epochs.values()]
-    assert any(a != b for a, b in zip(firsts, firsts[1:]))  # and refreshed at its boundaries
+    assert any(a != b for a, b in itertools.pairwise(firsts))  # and refreshed at its boundaries
 
 
 def test_default_discipline_wraps_every_strategy_and_bounds_turnover():

@@ -3,6 +3,7 @@ interleaving of symbols, recoverable by pickling, fills only from the venue's re
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import random
 
@@ -78,7 +79,7 @@ def run(
         feats.extend(e.features)
         bars.extend(e.bars)
 
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
         take(p.on_batch("BTC-USD", ticks[lo:hi], ticks[hi - 1].ts))
@@ -111,7 +112,7 @@ def _interleaved(two: dict[str, list[Tick]], seed: int) -> list[tuple[str, list[
     for s, ticks in two.items():
         cuts = sorted({rng.randrange(1, len(ticks)) for _ in range(rng.randrange(5, 300))})
         b = [0, *cuts, len(ticks)]
-        parts[s] = [ticks[lo:hi] for lo, hi in zip(b, b[1:])]
+        parts[s] = [ticks[lo:hi] for lo, hi in itertools.pairwise(b)]
     out = []
     while any(parts.values()):
         s = rng.choice([k for k, v in parts.items() if v])

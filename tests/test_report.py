@@ -4,6 +4,7 @@ without unit-suffixed field names, and `levibot report compare`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -183,7 +184,7 @@ def test_tear_sheet_statistics_against_naive_loops():
     assert [(y, mo) for y, mo, _ in months][:2] == [(1970, 1), (1970, 2)]
     worst = perf.drawdown_periods(ts, eq, 5)
     assert worst[0]["depth"] == pytest.approx(perf.max_drawdown(eq)) and len(worst) <= 5
-    assert all(a["depth"] >= b["depth"] for a, b in zip(worst, worst[1:]))
+    assert all(a["depth"] >= b["depth"] for a, b in itertools.pairwise(worst))
 
 
 # ------------------------------------------------------------------------------------------------ trades

@@ -124,7 +124,7 @@ def test_silent_venue_puts_the_account_in_reduce_only_and_says_so(kafka_bootstra
     assert m['levibot_self_reduce_only_total{cause="orders_unpublishable"}'] == 0
     assert m["levibot_orders_unanswered"] >= 1 and m["levibot_oldest_unanswered_order_seconds"] >= SILENCE_S
     # in the audit trail, applied
-    [(actor, action, scope, result, command_id, detail, effect_ts)] = audit
+    [(_actor, action, scope, result, command_id, _detail, effect_ts)] = audit
     assert (action, scope, result, command_id) == ("reduce_only", "account:default", "applied", cmd.id), audit[0]
     # no risk-increasing order after it took effect; the decisions after it say why
     after = [o for o in orders if o.ts > effect_ts]

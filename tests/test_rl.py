@@ -48,7 +48,7 @@ def test_gymnasium_env_checker_passes_on_the_bundled_history():
     m, _ = _real()
     env = SizingEnv(m, episode_len=64)
     check_env(env, skip_render_check=True)
-    obs, info = env.reset(seed=3)
+    obs, _info = env.reset(seed=3)
     assert obs.shape == (14,) and env.observation_space.contains(obs)
     with pytest.raises(ValueError):
         env.step(len(SIZES))

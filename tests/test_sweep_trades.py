@@ -25,7 +25,7 @@ def _hand_built():
 
 
 def test_hand_built_sweep_fees_per_trade_add_up_to_the_total():
-    r, cfg = _hand_built()
+    r, _cfg = _hand_built()
     ts = np.arange(7) * 60 * NS
     assert r.position[0].tolist() == pytest.approx([0.0, 10.0, 14.985, 14.985, -9.98999, -9.98999, 0.0], rel=1e-3)
     fills = [  # the same fills, as the event-driven extraction sees them

@@ -46,6 +46,7 @@ def clickhouse_trade_ids(path: Path) -> list[str]:
         text=True,
         timeout=120,
         cwd=Path(__file__).resolve().parent.parent,
+        check=False,
     )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])

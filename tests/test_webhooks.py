@@ -179,7 +179,7 @@ def test_sender_4xx_is_final_and_budget_is_bounded():
     assert (res[0].ok, res[0].attempts, res[0].status) == (False, 1, 400)
     # nobody listening: exactly max_attempts attempts, then a failure result (how long that takes is measured in
     # benchmarks/edges.py, webhook_give_up)
-    res, s = asyncio.run(
+    res, _s = asyncio.run(
         _deliver_many(
             rx.url(),
             1,

@@ -84,6 +84,7 @@ def ensure(name: str) -> Path:
         [str(python(name)), "-m", "pip", "install", "--disable-pip-version-check", "-q", *pins],
         capture_output=True,
         text=True,
+        check=False,
     )
     if res.returncode != 0:
         raise RuntimeError(f"installing {' '.join(pins)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
@@ -108,7 +109,7 @@ def run_script(name: str, script: str, args: list[str], timeout: float = 1800.0)
     py = ensure(name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     res = subprocess.run(
-        [str(py), str(SCRIPTS / script), *args], capture_output=True, text=True, timeout=timeout, env=env
+        [str(py), str(SCRIPTS / script), *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
     if res.returncode != 0:
         raise RuntimeError(f"peer {name} ({script}) failed:\n{res.stderr[-4000:]}")

@@ -119,7 +119,9 @@ class RecoveryWatcher(_Poller):
         parts = [str(p) for p in sorted(self.directory.glob("part-*.sqlite3"))]
         if not parts:
             return {}
-        res = subprocess.run([sys.executable, "-c", _READ_RECOVERY, *parts], capture_output=True, text=True, timeout=30)
+        res = subprocess.run(
+            [sys.executable, "-c", _READ_RECOVERY, *parts], capture_output=True, text=True, timeout=30, check=False
+        )
         if res.returncode != 0:
             raise RuntimeError(f"reading the recovery partitions failed: {res.stderr.strip()[-500:]}")
         return {Path(k).name: (v[0], v[1]) for k, v in json.loads(res.stdout).items()}

@@ -277,7 +277,7 @@ class ControlState:
             self.record_refusal(cmd, reason, detail)
             self.counts["refused"] += 1
             return AppliedResult(cmd.id, "refused", reason, detail)
-        kind, name = parse_scope(cmd.scope)
+        _kind, name = parse_scope(cmd.scope)
         a = cmd.action
         if a in _MODE_OF_ACTION:
             self._modes[cmd.scope] = cmd

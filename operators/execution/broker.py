@@ -127,8 +127,8 @@ class SimBroker:
 
     def __init__(self, cash: float, cfg: BrokerConfig = BrokerConfig()) -> None:
         self.cfg = cfg
-        self.latency_ns = int(round(cfg.latency_s * NS))
-        self.window_ns = int(round(cfg.volume_window_s * NS))
+        self.latency_ns = round(cfg.latency_s * NS)
+        self.window_ns = round(cfg.volume_window_s * NS)
         self.bucket_ns = max(1, self.window_ns // VOLUME_BUCKETS)
         self.initial_cash = cash
         self.cash = cash

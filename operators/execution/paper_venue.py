@@ -86,8 +86,8 @@ class PaperVenue:
             raise ValueError("max_participation must be in (0, 1]")
         self.symbols = frozenset(symbols)
         self.name, self.account = name, account
-        self.latency_ns = int(round(latency_s * NS))
-        self.ttl_ns = int(round(ttl_s * NS))
+        self.latency_ns = round(latency_s * NS)
+        self.ttl_ns = round(ttl_s * NS)
         self.max_participation = max_participation
         self.half_spread_bps, self.impact_k_bps, self.max_impact_bps = half_spread_bps, impact_k_bps, max_impact_bps
         self.taker_fee_bps, self.maker_fee_bps = taker_fee_bps, maker_fee_bps

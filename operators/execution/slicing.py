@@ -124,7 +124,7 @@ def slice_weights(
         hit = _TWAP_WEIGHTS.get(key)
         if hit is None:
             _, w0 = _slice_weights(0, horizon_s, slice_s, None)
-            hit = (int(round(slice_s * NS)), tuple(w0))
+            hit = (round(slice_s * NS), tuple(w0))
             if len(_TWAP_WEIGHTS) < 1024:
                 _TWAP_WEIGHTS[key] = hit
         s_ns, w = hit
@@ -141,7 +141,7 @@ def _slice_weights(
 ) -> tuple[list[int], list[float]]:
     if horizon_s <= 0 or slice_s <= 0:
         raise ValueError("horizon_s and slice_s must be > 0")
-    h_ns, s_ns = int(round(horizon_s * NS)), int(round(slice_s * NS))
+    h_ns, s_ns = round(horizon_s * NS), round(slice_s * NS)
     n = -(-h_ns // s_ns)
     times = [start_ns + i * s_ns for i in range(n)]
     ends = times[1:] + [start_ns + h_ns]
@@ -170,9 +170,9 @@ def split_quantity(qty: float, weights: Sequence[float], lot: float = 0.0, min_c
     if n == 0:
         raise ValueError("need at least one weight")
     if lot > 0:
-        units = int(math.floor(qty / lot + 1e-9))
+        units = math.floor(qty / lot + 1e-9)
         exact = [units * w for w in weights]
-        counts = [int(math.floor(x)) for x in exact]
+        counts = [math.floor(x) for x in exact]
         order = sorted(range(n), key=lambda i: (-(exact[i] - counts[i]), i))
         for i in order[: units - sum(counts)]:
             counts[i] += 1

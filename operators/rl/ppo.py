@@ -12,6 +12,7 @@ the walk-forward.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -52,7 +53,7 @@ class PpoConfig:
 
 def _init(rng: np.random.Generator, sizes: list[int], last_scale: float) -> dict[str, np.ndarray]:
     w = {}
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         q = np.linalg.qr(rng.normal(size=(max(a, b), max(a, b))))[0][:a, :b]
         g = last_scale if i == len(sizes) - 2 else math.sqrt(2.0)
         w[f"W{i}"] = (q * g).astype(np.float32)
@@ -130,7 +131,7 @@ def train_ppo(m: MarketData, cfg: PpoConfig = PpoConfig()) -> Policy:
     def update(
         p: dict[str, dict[str, Array]], s: Any, obs: Array, act: Array, old_logp: Array, adv: Array, ret: Array
     ) -> tuple[dict[str, dict[str, Array]], Any, tuple[Array, Array, Array]]:
-        (loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(p, obs, act, old_logp, adv, ret)
+        (_loss, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(p, obs, act, old_logp, adv, ret)
         upd, s = opt.update(g, s, p)
         return optax.apply_updates(p, upd), s, aux
 

@@ -32,7 +32,6 @@ def check_geometry(side: str, entries: list[float], targets: list[float], stop: 
         if bad:
             where = "above the highest" if long else "below the lowest"
             return "targets_wrong_side", f"{side} targets {bad} must be {where} entry ({hi if long else lo:g})"
-    elif stop is not None and targets:
-        if (long and stop >= min(targets)) or (not long and stop <= max(targets)):
-            return "stop_wrong_side", f"{side} stop {stop:g} is on the targets' side"
+    elif stop is not None and targets and ((long and stop >= min(targets)) or (not long and stop <= max(targets))):
+        return "stop_wrong_side", f"{side} stop {stop:g} is on the targets' side"
     return None

@@ -232,7 +232,7 @@ class MLScoreThreshold:
             if m is None:
                 m = self.moves[symbol] = MoveStats(self.horizon_bars, self.stats_half_life_bars)
             m.update(float(close))
-        if score is None or not score == score:
+        if score is None or score != score:
             return None
         p = float(score)
         if self.rule == "edge":

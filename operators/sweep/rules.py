@@ -193,7 +193,7 @@ def strategy_targets(
         fv = None
         if features is not None and not np.isnan(features[t]).any():
             fv = features[t].tolist()
-        sc = None if scores is None or not scores[t] == scores[t] else float(scores[t])
+        sc = None if scores is None or scores[t] != scores[t] else float(scores[t])
         it = strategy.on_bar(bars.symbol, mts[t], closes[t], fv, score=sc, bar=bar)
         if it is not None:
             cur = it.target
