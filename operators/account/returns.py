@@ -5,6 +5,10 @@ The covariance comes from running sums of the rows and of their outer products (
 taken away: O(n²) per push instead of O(size · n²) per recomputation). Both sums are recomputed exactly from the
 buffer every ``size`` pushes, so rounding cannot accumulate beyond one window's worth of updates; the result
 matches the two-pass formula to about 1e-13 relative (``tests/test_account.py`` checks 1e-12 on every push).
+A window of more than ``WIDE_N`` columns (an account of thousands of symbols) keeps no running sums: their n x n
+outer products would be 800 MB at 10,000 symbols, updated at every push and pickled into every snapshot; its
+:meth:`ReturnWindow.cov` computes the sums of a resync from the rows when it is read (the default FHS gate never
+reads it).
 
 >>> w = ReturnWindow(3, 2)
 >>> for r in ([0.01, 0.02], [0.0, -0.01], [0.03, 0.0], [-0.02, 0.01]):
@@ -39,6 +43,8 @@ class ReturnWindow:
     _l1: list[float] | None = None
     _l2: list[list[float]] | None = None
     SMALL_N = 4
+    #: above this many columns no running sums are kept (``cov`` sums the rows when it is read)
+    WIDE_N = 1024
     _scn: np.ndarray | None = None  # the filtered scenarios after the last push (cache, not pickled)
     _ewl: list[float] | None = None  # small windows: _ew as Python floats (the same values), None = use _ew
 
@@ -53,8 +59,9 @@ class ReturnWindow:
         self.buf = np.zeros((size, n), dtype=np.float64)
         self.count = 0  # rows pushed so far
         self.head = 0  # next row to overwrite
-        self._s1: np.ndarray | None = np.zeros(n)  # sum of the rows in the window
-        self._s2: np.ndarray | None = np.zeros((n, n))  # sum of their outer products
+        wide = n > self.WIDE_N  # no n x n sums (see cov)
+        self._s1: np.ndarray | None = None if wide else np.zeros(n)  # sum of the rows in the window
+        self._s2: np.ndarray | None = None if wide else np.zeros((n, n))  # sum of their outer products
         if n <= self.SMALL_N:
             self._l1, self._l2 = np.zeros(n).tolist(), np.zeros((n, n)).tolist()
             self._s1 = self._s2 = None
@@ -136,7 +143,7 @@ class ReturnWindow:
         s1, s2 = live.sum(axis=0), live.T @ live
         if self._l1 is not None:
             self._l1, self._l2 = s1.tolist(), s2.tolist()
-        else:
+        elif self._s2 is not None:  # (a wide window keeps no sums)
             self._s1, self._s2 = s1, s2
 
     def _add_small(self, r: list[float], old: list[float] | None) -> None:
@@ -228,8 +235,11 @@ class ReturnWindow:
                 d = [[(l2[i][k] - l1[i] * l1[k] / t) / (t - 1) for k in range(n)] for i in range(n)]
                 c = np.array([0.5 * (d[i][k] + d[k][i]) for i in range(n) for k in range(n)]).reshape(n, n)
             else:
-                assert self._s1 is not None and self._s2 is not None
-                c = (self._s2 - np.multiply.outer(self._s1, self._s1) / t) / (t - 1)
+                u1, u2 = self._s1, self._s2
+                if u1 is None or u2 is None:  # a wide window: the sums a resync would make, from the rows
+                    live = self.buf[:t]
+                    u1, u2 = live.sum(axis=0), live.T @ live
+                c = (u2 - np.multiply.outer(u1, u1) / t) / (t - 1)
                 c = 0.5 * (c + c.T)
             c.flags.writeable = False
             self._cov = c
