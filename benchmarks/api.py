@@ -118,7 +118,7 @@ def summarise(rows: list[tuple[int, int, int, int, str]], rate: float) -> dict[s
     from_due = (sent + lat - due) / 1e6  # ms
     ok = (code == 200) & np.array([not r[4] for r in rows])
     kinds: dict[str, int] = {}
-    for r, good in zip(rows, ok):
+    for r, good in zip(rows, ok, strict=True):
         if not good:
             k = (
                 f"http_{r[2]}"

@@ -63,7 +63,7 @@ def dense_ticks(ticks_per_bar: int, max_bars: int, symbols: dict[str, Any] | Non
     src, row = merge_order(*[c.ts for c in cols])
     ids = [c.trade_ids() for c in cols]
     out = []
-    for s, r in zip(src.tolist(), row.tolist()):
+    for s, r in zip(src.tolist(), row.tolist(), strict=True):
         c = cols[s]
         out.append(
             Tick(
@@ -177,9 +177,10 @@ def throughput(n_ticks: int = 1_000_000, per_bar: int = 3600, repeats: int = 2) 
 
 def _vm_rss_mib(field: str = "VmRSS") -> float:
     """This process's resident set (``VmRSS``) or its peak (``VmHWM``), MiB, from /proc/self/status."""
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
     return float("nan")
 
 
@@ -274,7 +275,9 @@ def memory_1000_symbols(symbols: int = 1000, ticks_per_symbol: int = 2400, check
         f"import json; from benchmarks.flow import _memory_child; "
         f"print(json.dumps(_memory_child({symbols}, {ticks_per_symbol}, {checkpoints})))"
     )
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600)
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600, check=False
+    )
     if res.returncode != 0:
         raise RuntimeError(f"memory benchmark failed: {res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -461,7 +464,9 @@ def kafka_source_latency(
 
     kw = {} if poll_timeout_s is None else {"poll_timeout_s": poll_timeout_s}
     flow = Dataflow("source-latency")
-    for name, typ, size in zip(names, (Tick, Signal, ControlCommand, ExecutionReport), (5000, 1000, 100, 1000)):
+    for name, typ, size in zip(
+        names, (Tick, Signal, ControlCommand, ExecutionReport), (5000, 1000, 100, 1000), strict=True
+    ):
         step = name.replace(".", "_")
         src = KafkaEventSource(bootstrap, prefix + name, typ, batch_size=size, columnar=typ is Tick, **kw)
         op.inspect(f"seen_{step}", op.input(f"in_{step}", flow, src), watch)
@@ -679,6 +684,7 @@ def embedded_run(repeats: int = 1) -> dict[str, float]:
                 capture_output=True,
                 text=True,
                 timeout=1800,
+                check=False,
             )
             wall = time.perf_counter() - t
             after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -48,13 +48,13 @@ def scoring_latency(model=None, bars=None, n: int = 20_000) -> dict:
         bars = load_bars()
     b = bars[bars.symbol == "BTC-USD"]
     f = features_frame(b, SPEC)
-    close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist()))
+    close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist(), strict=True))
     sc = Scorer("BTC-USD", SPEC, batch=model, batch_version="bench" if model is not None else None, cfg=ScorerConfig())
     rows = [tuple(r) for r in f[list(SPEC.features)].itertuples(index=False)][:n]
     ts = f.ts.tolist()[:n]
     wall, cpu, learn = [], [], []
     t_start = time.perf_counter()
-    for r, t in zip(rows, ts):
+    for r, t in zip(rows, ts, strict=True):
         c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
         sc.score(r, t)
         w1, c1 = time.perf_counter_ns(), time.thread_time_ns()

@@ -106,7 +106,7 @@ def scoring(gru, lgbm, bars, n: int = 20_000) -> dict:
     """Scorer.score with the GRU vs with LightGBM as the batch member, one decision each, alternated."""
     b = bars[bars.symbol == "BTC-USD"]
     f = features_frame(b, SPEC)
-    close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist()))
+    close = dict(zip((b.ts + SPEC.resolution_s * NS).tolist(), b.close.tolist(), strict=True))
     rows = [tuple(r) for r in f[list(SPEC.features)].itertuples(index=False)][:n]
     ts = f.ts.tolist()[:n]
     scs = {
@@ -115,7 +115,7 @@ def scoring(gru, lgbm, bars, n: int = 20_000) -> dict:
     }
     wall: dict[str, list[int]] = {k: [] for k in scs}
     cpu: dict[str, list[int]] = {k: [] for k in scs}
-    for r, t in zip(rows, ts):
+    for r, t in zip(rows, ts, strict=True):
         for k, sc in scs.items():
             c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
             sc.score(r, t)

@@ -135,7 +135,7 @@ def read_ticks(path: str | Path) -> Loaded:
     if "venue" not in df.columns:
         df["venue"] = "file"
     if "trade_id" not in df.columns:
-        df["trade_id"] = [f"{s}-{t}-{i}" for i, (s, t) in enumerate(zip(df["symbol"], df["ts"]))]
+        df["trade_id"] = [f"{s}-{t}-{i}" for i, (s, t) in enumerate(zip(df["symbol"], df["ts"], strict=True))]
     df["trade_id"] = df["trade_id"].astype(str)
     reasons = pd.Series("", index=df.index, dtype=object)
 

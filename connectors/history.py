@@ -129,5 +129,5 @@ def load_history(
 def iter_tick_events(ticks: pd.DataFrame) -> Iterator[Tick]:
     """Yield ``Tick`` events row by row from a tick table (validated by the schema on construction)."""
     cols = [ticks[c].tolist() for c in ("symbol", "ts", "price", "qty", "side", "trade_id", "venue", "synthetic")]
-    for sym, ts, px, q, side, tid, venue, syn in zip(*cols):
+    for sym, ts, px, q, side, tid, venue, syn in zip(*cols, strict=True):
         yield Tick(symbol=sym, ts=ts, price=px, qty=q, side=side, trade_id=tid, venue=venue, synthetic=bool(syn))

@@ -83,7 +83,7 @@ class HistorySource(FixedPartitionedSource[EventBatch, int]):
         self.topic = topic
         self.batch_size = batch_size
         parts = np.array([partition_of(s, partitions) for s in ticks["symbol"].unique().tolist()], dtype=np.int64)
-        part_of = dict(zip(ticks["symbol"].unique().tolist(), parts.tolist()))
+        part_of = dict(zip(ticks["symbol"].unique().tolist(), parts.tolist(), strict=True))
         where = ticks["symbol"].map(part_of).to_numpy(np.int64) if len(ticks) else np.zeros(0, np.int64)
         self._parts = {p: tick_columns(ticks[where == p].reset_index(drop=True)) for p in range(partitions)}
 

@@ -217,7 +217,7 @@ def create_app(cfg: AlertDispatchConfig):  # -> faust.App
         results = await asyncio.gather(
             *(sender(d.name).deliver(msgspec.json.encode(render_payload(alert, d)), alert.id) for d in dests)
         )
-        for d, r in zip(dests, results):
+        for d, r in zip(dests, results, strict=True):
             if not r.ok:
                 await dead_letter(
                     m,

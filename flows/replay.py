@@ -43,7 +43,9 @@ def rejects_to_dead_letters(history: History) -> list[DeadLetter]:
     names the file. File rows carry no event time, so ``ts`` is the schema's minimum time.
     """
     out = []
-    for src, row, reason in zip(history.rejects["source"], history.rejects["row"], history.rejects["reason"]):
+    for src, row, reason in zip(
+        history.rejects["source"], history.rejects["row"], history.rejects["reason"], strict=True
+    ):
         raw = msgspec.json.encode({"source": src, "row": int(row)})
         out.append(
             DeadLetter(

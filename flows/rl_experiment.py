@@ -128,7 +128,9 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
     acc = {k: {"fills": 0, "fees": 0.0, "notional": 0.0} for k in names}
     per_fold = []
     for k, fold in enumerate(fl):
-        tr_rows = [(F, s, b, _warm(F, f0, f1), f1) for F, s, b, (f0, f1, _) in zip(feats, sigs, bars, fold)]
+        tr_rows = [
+            (F, s, b, _warm(F, f0, f1), f1) for F, s, b, (f0, f1, _) in zip(feats, sigs, bars, fold, strict=True)
+        ]
         Xtr = np.vstack([F[w:f1] for F, _, _, w, f1 in tr_rows])
         mean, scale = np.nanmean(Xtr, axis=0), np.nanstd(Xtr, axis=0)
         scale = np.where(scale > 0, scale, 1.0)
@@ -148,7 +150,7 @@ def run(max_bars: int | None = None, ppo=None, n_folds: int | None = None, data=
             ins["ppo_sizing"].append(_sim(pol.run(market, lo, hi), b, w, f1, scratch["ppo_sizing"]))
             ins["trend_rule_sizing"].append(_sim(np.asarray(s[w:f1], float), b, w, f1, scratch["trend_rule_sizing"]))
         parts: dict[str, list] = {n: [] for n in names}
-        for F, s, b, (_f0, f1, f2) in zip(feats, sigs, bars, fold):
+        for F, s, b, (_f0, f1, f2) in zip(feats, sigs, bars, fold, strict=True):
             test = make_market(
                 [(F[f1:f2], s[f1:f2], b.close[f1:f2])],
                 mean,

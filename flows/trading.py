@@ -270,9 +270,9 @@ def _split(
                 if (cand[1:] > before[1:] + skew_ns).any() or (top is not None and cand[0] > top + skew_ns):
                     return None
         if len(names) == 1:
-            keys = list(zip([names[0]] * n, tb.trade_id.tolist()))
+            keys = list(zip([names[0]] * n, tb.trade_id.tolist(), strict=True))
         else:
-            keys = list(zip(np.asarray(names, object)[tb.codes].tolist(), tb.trade_id.tolist()))
+            keys = list(zip(np.asarray(names, object)[tb.codes].tolist(), tb.trade_id.tolist(), strict=True))
         seen = st.recent_set
         if not seen.isdisjoint(keys):
             return None
@@ -300,7 +300,7 @@ def _split(
         cuts = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
         firsts = np.concatenate(([0], cuts))
         # symbols in order of their first tick in the batch (as the per-tick split groups them)
-        groups = sorted(zip(order[firsts].tolist(), np.split(order, cuts)), key=lambda x: x[0])
+        groups = sorted(zip(order[firsts].tolist(), np.split(order, cuts), strict=True), key=lambda x: x[0])
         return {names[int(codes[idx[0]])]: tb.take(idx).only(names[int(codes[idx[0]])]) for _, idx in groups}
 
     def step(state: _Splitter | None, batch: Any) -> tuple[_Splitter, list]:
@@ -421,7 +421,7 @@ def _signals(cfg: PipelineConfig, models: Any | None) -> Callable[[Any, Any], tu
                 offs = ticks.offsets.tolist()
             out.dead.extend(
                 late_dead_letter(t, topic, part, offs[i] if offs is not None else -1)
-                for t, i in zip(out.late, out.late_rows)
+                for t, i in zip(out.late, out.late_rows, strict=True)
             )
         out.received_ns = received_ns
         return p, out

@@ -337,7 +337,7 @@ def evaluate(
     rows: list[tuple] = []
     for sym, g in feats.groupby("symbol", sort=True):
         gb = bars[bars["symbol"] == sym]
-        close = dict(zip((gb["ts"].to_numpy(np.int64) + res_ns).tolist(), gb["close"].tolist()))
+        close = dict(zip((gb["ts"].to_numpy(np.int64) + res_ns).tolist(), gb["close"].tolist(), strict=True))
         sc = Scorer(str(sym), spec, cfg=cfg, names=ds.names)
         F = g[list(spec.features)].to_numpy(np.float64)
         T = g["ts"].to_numpy(np.int64)

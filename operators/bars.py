@@ -202,7 +202,7 @@ class BarColumns:
         """Columns of ``bars`` (all of ``symbol`` at ``resolution_s``)."""
         if not bars:
             return cls.empty(symbol, resolution_s)
-        cols = list(zip(*bars))
+        cols = list(zip(*bars, strict=True))
         fl = [np.asarray(cols[i], np.float64) for i in range(3, 11)]
         return cls(
             symbol,
@@ -277,6 +277,7 @@ class BarColumns:
                     self.trade_count.tolist(),
                     self.synthetic.tolist(),
                     self.revision.tolist(),
+                    strict=True,
                 ),
             )
         )
@@ -307,7 +308,7 @@ def _seq_sums(
         inside = cols[None, :] < lengths[:, None]
         idx = np.where(inside, starts[:, None] + cols[None, :], 0)
         block = np.empty((len(values), n_runs, top + 1))
-        for k, (v, i) in enumerate(zip(values, inits)):
+        for k, (v, i) in enumerate(zip(values, inits, strict=True)):
             block[k, :, 0] = i
             block[k, :, 1:] = np.where(inside, np.asarray(v, np.float64)[idx], 0.0)
         sums = np.add.accumulate(block, axis=2)[:, :, -1]
@@ -317,7 +318,7 @@ def _seq_sums(
     j = 0
     while active.size:
         rows = starts[active] + j
-        for a, v in zip(acc, values):
+        for a, v in zip(acc, values, strict=True):
             a[active] += v[rows]
         j += 1
         active = active[lengths[active] > j]
@@ -571,7 +572,7 @@ class BarAggregator:
         if lat == 0 and not pend:  # no lateness: a tick in a later window closes the newest one, nothing else open
             if n > 1 and ts_l != sorted(ts_l):  # (C loops: a sorted list sorts in one pass)
                 return None  # out of order: the general fold (nothing was changed)
-            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l):
+            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l, strict=True):
                 w = t - t % res
                 if w == cw:
                     if p > h:
@@ -611,7 +612,7 @@ class BarAggregator:
             if boundary is None or cw > boundary:
                 boundary = cw
         else:  # an allowed lateness: several windows open, the older ones closed as the boundary passes them
-            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l):
+            for t, p, q, s, y in zip(ts_l, px_l, q_l, side_l, syn_l, strict=True):
                 if t < last:
                     return None  # out of order: the general fold (nothing was changed)
                 w = t - t % res

@@ -220,6 +220,7 @@ class TickBatch:
                     self.trade_id.tolist(),
                     self.venue.tolist(),
                     self.synthetic.tolist(),
+                    strict=True,
                 ),
             )
         )
@@ -240,6 +241,7 @@ class TickBatch:
                 self.trade_id.tolist(),
                 self.venue.tolist(),
                 self.synthetic.tolist(),
+                strict=True,
             )
         ]
 
@@ -277,7 +279,7 @@ class TickColumns:
         sym = self.symbol
         return [
             TickRow(sym, ts, px, q)
-            for ts, px, q in zip(self.ts[i:j].tolist(), self.price[i:j].tolist(), self.qty[i:j].tolist())
+            for ts, px, q in zip(self.ts[i:j].tolist(), self.price[i:j].tolist(), self.qty[i:j].tolist(), strict=True)
         ]
 
     def __getstate__(self) -> tuple[Any, ...]:

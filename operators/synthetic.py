@@ -112,7 +112,7 @@ class SyntheticTicks:
     def trade_ids(self) -> list[str]:
         """Trade ids of all rows (one Python string each)."""
         prefix = f"{self.venue}:{self.symbol}:"
-        return [f"{prefix}{b}:{j}" for b, j in zip(self.bar_ts.tolist(), self.index.tolist())]
+        return [f"{prefix}{b}:{j}" for b, j in zip(self.bar_ts.tolist(), self.index.tolist(), strict=True)]
 
     def iter_ticks(self, factory: Callable[..., Any] = SyntheticTick) -> Iterator[Any]:
         """Yield one Tick-like object per row, built as ``factory(symbol=..., ts=..., ..., synthetic=True)``.
@@ -128,6 +128,7 @@ class SyntheticTicks:
             self.side.tolist(),
             self.bar_ts.tolist(),
             self.index.tolist(),
+            strict=True,
         ):
             yield factory(
                 symbol=sym,
@@ -257,7 +258,7 @@ def _bar_columns(bars: Iterable[Any]) -> tuple[np.ndarray, ...]:
     rows = [(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars]
     if not rows:
         return (np.zeros(0, np.int64),) + tuple(np.zeros(0) for _ in range(5))
-    t, o, h, lo, c, v = zip(*rows)
+    t, o, h, lo, c, v = zip(*rows, strict=True)
     return (
         np.asarray(t, np.int64),
         np.asarray(o, float),

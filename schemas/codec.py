@@ -335,7 +335,7 @@ def decode_tick_columns(
     from schemas.events import Tick
 
     tick_dec = decoder(Tick).decode
-    merged: dict[int, Any] = {i: row for r, (i, row) in enumerate(zip(kept, rows)) if r not in redo}
+    merged: dict[int, Any] = {i: row for r, (i, row) in enumerate(zip(kept, rows, strict=True)) if r not in redo}
     for i in sorted(set(slow) | {kept[r] for r in redo}):
         res = _decode_one(raws[i], Tick, tick_dec, max_bytes, all_ascii)
         if isinstance(res, DecodeError):

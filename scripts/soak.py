@@ -414,7 +414,7 @@ def svg_chart(rows: list[dict], path: Path, title: str) -> None:
         parts.append(f'<text x="2" y="{top + 20}">{hi:.0f}</text><text x="2" y="{top + h - 20}">{lo:.0f}</text>')
         parts.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
-            + " ".join(xy(x, y) for x, y in zip(t, ys))
+            + " ".join(xy(x, y) for x, y in zip(t, ys, strict=True))
             + '"/>'
         )
     parts.append(

@@ -177,7 +177,7 @@ def train_fold_model(feats, bars, fold, registry: ModelRegistry):
     through the registry as the flow's model watcher would."""
     idx = [CORE_V1.features.index(n) for n in MODEL_NAMES]
     X, y, ts, where = [], [], [], []
-    for k, (F, b, (f0, f1, _)) in enumerate(zip(feats, bars, fold)):
+    for k, (F, b, (f0, f1, _)) in enumerate(zip(feats, bars, fold, strict=True)):
         t = np.arange(f0, f1 - HORIZON)
         ok = t[np.isfinite(F[t]).all(axis=1)]
         X.append(F[ok][:, idx])
@@ -206,7 +206,7 @@ def train_fold_model(feats, bars, fold, registry: ModelRegistry):
     oof_scores = [np.full(len(b), np.nan) for b in bars]
     m = np.isfinite(oof)
     cal = model.calibrator.predict(oof[m])
-    for (k, t), p in zip(where[m], cal):
+    for (k, t), p in zip(where[m], cal, strict=True):
         oof_scores[int(k)][int(t)] = p
     return registry.load(version), version, oof_scores
 
@@ -296,7 +296,9 @@ def main(max_bars: int | None = None) -> dict:
     fold_models: list[dict] = []
     for fold in folds:
         model, version, oof_scores = train_fold_model(feats, bars, fold, registry)
-        scores = [model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold)]
+        scores = [
+            model_scores(F, b, f0, f1, f2, model, version) for F, b, (f0, f1, f2) in zip(feats, bars, fold, strict=True)
+        ]
         fold_models.append(
             {
                 "version": version,
@@ -306,7 +308,7 @@ def main(max_bars: int | None = None) -> dict:
                 "test_start_ns": int(tfolds[len(fold_models)][1]),
             }
         )
-        moves = [move_stats(b.close, slice(f0, f1)) for b, (f0, f1, _) in zip(bars, fold)]
+        moves = [move_stats(b.close, slice(f0, f1)) for b, (f0, f1, _) in zip(bars, fold, strict=True)]
         best_p = {}
         for name in names:
             best, bp = -np.inf, None
@@ -317,12 +319,14 @@ def main(max_bars: int | None = None) -> dict:
                 if name == "ml_score":  # on the training window's out-of-fold LightGBM scores
                     eqs = [
                         sim_window(targets_for(make(name, p, mv), b, F, sg, f0, f1, scores=oo), b, f0, f1)
-                        for b, F, sg, mv, oo, (f0, f1, _) in zip(bars, feats, sigs, moves, oof_scores, fold)
+                        for b, F, sg, mv, oo, (f0, f1, _) in zip(
+                            bars, feats, sigs, moves, oof_scores, fold, strict=True
+                        )
                     ]
                 else:
                     eqs = [
                         sim_window(targets_for(make(name, p), b, F, sg, f0, f1), b, f0, f1)
-                        for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold)
+                        for b, F, sg, (f0, f1, _) in zip(bars, feats, sigs, fold, strict=True)
                     ]
                 sr = sharpe_of(eqs)
                 if name == "ml_score" and sr != sr:
@@ -335,7 +339,7 @@ def main(max_bars: int | None = None) -> dict:
             chosen[name].append(best_p[name])
         for name in names + portfolios:
             seg = []
-            for b, F, sg, sc, mv, (f0, f1, f2) in zip(bars, feats, sigs, scores, moves, fold):
+            for b, F, sg, sc, mv, (f0, f1, f2) in zip(bars, feats, sigs, scores, moves, fold, strict=True):
                 if name == "buy_and_hold":  # long at full conviction (50 % of equity) from the first test bar
                     seg.append(sim_window(np.ones(f2 - f1), b, f1, f2, costs[name]))
                     continue

@@ -64,7 +64,7 @@ def _audit(dsn: str, **where) -> list[dict]:
     with psycopg.connect(dsn) as conn:
         cur = conn.execute(q + " ORDER BY ts_ns", tuple(where.values()))
         cols = [c.name for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 @pytest.fixture

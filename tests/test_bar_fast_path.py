@@ -208,7 +208,7 @@ def test_signal_stage_small_and_array_paths_emit_the_same(cuts, seed):
             synthetic=bool(y),
         )
         for i, (t, p, q, s, y) in enumerate(
-            zip(ts, px, rng.exponential(1.0, n), rng.integers(0, 3, n), rng.random(n) < 0.1)
+            zip(ts, px, rng.exponential(1.0, n), rng.integers(0, 3, n), rng.random(n) < 0.1, strict=True)
         )
     ]
     cfg = replace(
@@ -282,7 +282,7 @@ def test_checked_resampler_rows_equal_bar_by_bar(rows, cuts, chain, advance):
         got[0] += mid_f
         want[1] += [c for b in mid for c in ref[1].update(b)]
         got[1] += fast[1].update_rows(mid_f, checked=True)
-        for a, b in zip(fast, ref):
+        for a, b in zip(fast, ref, strict=True):
             assert (a.start, a.last_start, a.ignored) == (b.start, b.last_start, b.ignored)
             assert [x.hex() if isinstance(x, float) else x for x in (a.acc or [])] == [
                 x.hex() if isinstance(x, float) else x for x in (b.acc or [])

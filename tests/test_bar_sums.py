@@ -12,9 +12,9 @@ from operators.bars import _groups, _seq_sums
 
 def _loop(starts, lengths, values, inits):
     out = []
-    for v, i in zip(values, inits):
+    for v, i in zip(values, inits, strict=True):
         sums = []
-        for r, (s, n) in enumerate(zip(starts, lengths)):
+        for r, (s, n) in enumerate(zip(starts, lengths, strict=True)):
             a = float(i[r])
             for x in v[s : s + n]:
                 a += float(x)

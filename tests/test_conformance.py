@@ -288,7 +288,7 @@ def check_strategy_cuts(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> 
     assert any(o is not None for o in whole), "no target at all on the real history: the check would prove nothing"
     for cuts in CUTS[1:]:
         got, _ = _outputs(factory(), inputs, cuts)
-        first = next((i for i, (x, y) in enumerate(zip(whole, got)) if x != y), None)
+        first = next((i for i, (x, y) in enumerate(zip(whole, got, strict=True)) if x != y), None)
         assert got == whole, f"cut at {cuts}: output differs from call {first} on"
 
 
@@ -414,7 +414,7 @@ def check_venue_cuts(factory: Callable[[], Any], inputs: tuple[Any, ...]) -> Non
     assert any(r.kind in ("fill", "partial_fill") for r in whole), "no fill at all: the check would prove nothing"
     for cuts in CUTS[1:]:
         got, _ = _reports(factory(), inputs, cuts)
-        first = next((i for i, (x, y) in enumerate(zip(whole, got)) if x != y), None)
+        first = next((i for i, (x, y) in enumerate(zip(whole, got, strict=True)) if x != y), None)
         assert got == whole, f"cut at {cuts}: reports differ from report {first} on"
 
 
@@ -506,7 +506,7 @@ def check_estimator_cuts(factory: Callable[[], Any], r: np.ndarray) -> None:
     whole, _ = _forecasts(factory(), r)
     for cuts in CUTS[1:]:
         got, _ = _forecasts(factory(), r, cuts)
-        first = next((i for i, (x, y) in enumerate(zip(whole, got)) if x != y), None)
+        first = next((i for i, (x, y) in enumerate(zip(whole, got, strict=True)) if x != y), None)
         assert got == whole, f"cut at {cuts}: forecasts differ from return {first} on"
 
 

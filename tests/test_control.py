@@ -516,7 +516,7 @@ def test_final_state_depends_only_on_each_slots_latest_command(specs, rnd):
     ts_values = rnd.sample(range(T0, T0 + 10_000), len(specs))  # distinct event times
     commands = [
         ControlCommand(id=f"c{i}", issuer="ops", scope=scope, action=action, parameters=params, ts=ts)
-        for i, ((scope, action, params), ts) in enumerate(zip(specs, ts_values))
+        for i, ((scope, action, params), ts) in enumerate(zip(specs, ts_values, strict=True))
     ]
 
     def fold(cmds):

@@ -105,7 +105,7 @@ def test_every_subcommand_lands_signed_under_its_compaction_key(kafka_bootstrap,
     msgs = messages(kafka_bootstrap, f"{prefix}control")
     assert len(msgs) == len(SUBCOMMANDS)
     ids = set()
-    for m, (args, action, scope, params) in zip(sorted(msgs, key=lambda m: m.offset()), SUBCOMMANDS):
+    for m, (args, action, scope, params) in zip(sorted(msgs, key=lambda m: m.offset()), SUBCOMMANDS, strict=True):
         c = decode(m.value(), ControlCommand)
         assert (c.action, c.scope, dict(c.parameters)) == (action, scope, params), args
         assert type(c.parameters.get("value", 0.0)) is (int if params.get("name") == "min_history" else float)

@@ -44,7 +44,7 @@ def test_bad_bar_rows_are_rejected_with_reasons(tmp_path):
     )
     loaded = read_bars(p, symbol="ABC")
     assert len(loaded.frame) == 2 and loaded.frame["ts"].is_monotonic_increasing
-    reasons = dict(zip(loaded.rejects["row"], loaded.rejects["reason"]))
+    reasons = dict(zip(loaded.rejects["row"], loaded.rejects["reason"], strict=True))
     assert set(reasons) == {3, 4, 5, 6}
     assert "OHLC" in reasons[3] and "timestamp" in reasons[4] and "price" in reasons[5] and "volume" in reasons[6]
 

@@ -243,7 +243,7 @@ def test_live_metrics_endpoint_binds_loopback_unless_configured(kafka_bootstrap,
             if host:
                 env["LEVIBOT_METRICS_HOST"] = host
             procs.append(FlowProc(["run", "--live", "--stores", "none", *BAR_ARGS], env, tmp_path / f"{name}.log"))
-        for proc, port in zip(procs, (default_port, wide_port)):
+        for proc, port in zip(procs, (default_port, wide_port), strict=True):
             wait_for(
                 lambda: bool(listening_addresses(port)),  # noqa: B023 - called within this iteration
                 90,

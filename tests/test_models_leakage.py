@@ -49,12 +49,14 @@ def test_labels_look_exactly_horizon_ahead_and_respect_gaps():
     close = np.array([100.0, 101.0, 100.5, 100.5, 99.0, 99.5])
     bars = pd.DataFrame({"symbol": "X", "ts": starts, "close": close})
     lab = forward_labels(bars, resolution_s=1800, horizon_bars=1, max_wait_bars=2)
-    got = dict(zip(((lab.ts - t0) // RES).tolist(), lab.label.tolist()))
+    got = dict(zip(((lab.ts - t0) // RES).tolist(), lab.label.tolist(), strict=True))
     # bar ends 1..4 and 8..9; end 4 (bar 3) waits 3 bars past its horizon (> 2): dropped
     assert got == {1: 1.0, 2: 0.0, 3: 0.0, 8: 1.0}
     assert (lab.label_ts > lab.ts).all()
     lab3 = forward_labels(bars, resolution_s=1800, horizon_bars=1, threshold=0.006)
-    assert dict(zip(((lab3.ts - t0) // RES).tolist(), lab3.label.tolist())) == {1: 1.0}  # others in the band
+    assert dict(zip(((lab3.ts - t0) // RES).tolist(), lab3.label.tolist(), strict=True)) == {
+        1: 1.0
+    }  # others in the band
 
 
 def test_clean_features_pass_and_rows_use_only_the_past():

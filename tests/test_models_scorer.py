@@ -52,7 +52,7 @@ def _model(lo: int, hi: int):
 def _stream(
     scorer: Scorer, feats: pd.DataFrame, bars: pd.DataFrame, start: int = 0, stop: int | None = None, each=None
 ):
-    close = dict(zip((bars.ts + RES).tolist(), bars.close.tolist()))
+    close = dict(zip((bars.ts + RES).tolist(), bars.close.tolist(), strict=True))
     out = []
     for i, (ts, *vals) in enumerate(feats[["ts", *SPEC.features]].itertuples(index=False)):
         if i < start or (stop is not None and i >= stop):
@@ -76,7 +76,7 @@ def test_streaming_labels_match_the_offline_builder():
     got = dict(seen)
     # every label resolved online equals the offline one (the last few are still pending at the end)
     assert len(got) >= len(lab) - 5 and sc.n_resolved == len(got)
-    assert all(got[t] == y for t, y in zip(lab.ts.tolist(), lab.label.tolist()) if t in got)
+    assert all(got[t] == y for t, y in zip(lab.ts.tolist(), lab.label.tolist(), strict=True) if t in got)
 
 
 def test_pending_predictions_survive_a_pickle_round_trip():

@@ -281,7 +281,7 @@ def test_resampled_equals_direct(stream, resolutions, fill):
     derived += rs.flush()
     want += direct.flush()
     assert [b.ts for b in derived] == [b.ts for b in want]
-    for d, w in zip(derived, want):
+    for d, w in zip(derived, want, strict=True):
         assert (d.open, d.high, d.low, d.close, d.trade_count, d.synthetic, d.resolution_s) == (
             w.open,
             w.high,

@@ -40,7 +40,7 @@ def bar_arrays(draw, max_bars: int = 12):
     gaps = draw(st.lists(st.integers(1, 3), min_size=m, max_size=m))
     t0 = draw(st.integers(0, 2 * 10**18 // NS)) * NS
     ts = t0 + np.cumsum(np.array(gaps, dtype=np.int64)) * res * NS
-    o, h, lo, c, v = (np.array(x, dtype=float) for x in zip(*rows))
+    o, h, lo, c, v = (np.array(x, dtype=float) for x in zip(*rows, strict=True))
     return ts, o, h, lo, c, v, res
 
 
@@ -184,7 +184,7 @@ def test_iter_ticks_objects_and_chunking():
 
 def test_merge_order_stable():
     src, row = syn.merge_order(np.array([0, 5, 10]), np.array([5, 6]))
-    assert list(zip(src.tolist(), row.tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2)]
+    assert list(zip(src.tolist(), row.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2)]
 
 
 def test_real_btc_bars():

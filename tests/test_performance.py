@@ -339,7 +339,7 @@ def _marks(start: float, steps: list[tuple[int, float]]) -> tuple[np.ndarray, np
 def test_streaming_equals_batch(start, steps):
     ts, eq = _marks(start, steps)
     tr = EquityTracker()
-    dds = [tr.update(t, e) for t, e in zip(ts.tolist(), eq.tolist())]
+    dds = [tr.update(t, e) for t, e in zip(ts.tolist(), eq.tolist(), strict=True)]
     assert dds == drawdown_series(eq).tolist()  # same arithmetic: exact
     assert tr.max_drawdown == max_drawdown(eq)
     assert tr.max_drawdown_duration_ns / NS_PER_S == max_drawdown_duration_s(ts, eq)
@@ -368,7 +368,7 @@ def test_streaming_equals_batch(start, steps):
 def test_tracker_pickles_mid_stream(start, steps, data):
     ts, eq = _marks(start, steps)
     cut = data.draw(st.integers(0, eq.size))
-    marks = list(zip(ts.tolist(), eq.tolist()))
+    marks = list(zip(ts.tolist(), eq.tolist(), strict=True))
     whole = EquityTracker()
     for m in marks:
         whole.update(*m)
@@ -387,7 +387,7 @@ def test_streaming_equals_batch_on_a_long_curve():
     eq = 1e4 * np.cumprod(1 + rng.standard_t(4, n) * 0.004)
     ts = (1_600_000_000 + np.arange(n) * 1800) * NS_PER_S
     tr = EquityTracker()
-    for t, e in zip(ts.tolist(), eq.tolist()):
+    for t, e in zip(ts.tolist(), eq.tolist(), strict=True):
         tr.update(t, e)
     s = summarize(ts, eq)
     assert tr.max_drawdown == s["max_drawdown_frac"]
@@ -456,7 +456,7 @@ def test_statistics_match_empyrical_on_real_returns(name):
     assert s["total_return_frac"] == pytest.approx(empyrical.cum_returns_final(r), rel=1e-9)
 
     tr = EquityTracker()
-    for t, e in zip(ts.tolist(), eq.tolist()):
+    for t, e in zip(ts.tolist(), eq.tolist(), strict=True):
         tr.update(t, e)
     assert tr.sharpe(ppy) == pytest.approx(empyrical.sharpe_ratio(r, annualization=ppy), rel=1e-8)
     assert tr.sortino(ppy) == pytest.approx(empyrical.sortino_ratio(r, annualization=ppy), rel=1e-8)

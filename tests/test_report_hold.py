@@ -185,7 +185,7 @@ def test_decisions_do_not_depend_on_when_the_reports_arrive(closes, seed):  # no
         decisions2 += out2.decisions
     acc2.on_reports(reports[i:])
     # how many reports reached the account before its event time had reached theirs (ahead of the ticks)
-    early = sum(1 for r, a in zip(reports, at) if (barrier_after[a - 1] if a > 0 else -1) < r.ts)
+    early = sum(1 for r, a in zip(reports, at, strict=True) if (barrier_after[a - 1] if a > 0 else -1) < r.ts)
     assert early > len(reports) // 4, (early, len(reports))
     assert orders2 == orders
     assert decisions2 == decisions
@@ -375,7 +375,11 @@ def test_remote_orders_do_not_depend_on_how_the_ticks_were_batched(closes):  # n
         k = rng.randint(1, 6)
         for s in SYMS:
             part = by_sym[s][i : i + k]
-            ticks = [t for u in part for t in zip(u.ticks.ts.tolist(), u.ticks.price.tolist(), u.ticks.qty.tolist())]
+            ticks = [
+                t
+                for u in part
+                for t in zip(u.ticks.ts.tolist(), u.ticks.price.tolist(), u.ticks.qty.tolist(), strict=True)
+            ]
             rows = [Tk(s, a, b, c) for a, b, c in ticks]
             merged.append(
                 SymbolUpdate(

@@ -69,7 +69,7 @@ def _limits(rng: np.random.Generator, method: str) -> RiskLimits:
 
 def _case(rng: np.random.Generator, n: int):
     syms = SYMS[:n]
-    prices = {s: float(p) for s, p in zip(syms, 10 ** rng.uniform(0, 4.5, n))}
+    prices = {s: float(p) for s, p in zip(syms, 10 ** rng.uniform(0, 4.5, n), strict=True)}
     if rng.random() < 0.05:
         prices.pop(syms[-1])  # a held symbol without a price
     ts = {s: T0 - int(rng.integers(0, 60)) * NS for s in syms}

@@ -337,7 +337,7 @@ def test_split_forgets_trade_ids_like_a_queue_of_single_ids():
             k += len(ts)
             sp.recent_set.update(keys)
             sp.remember(ts, keys)
-            ref.extend(zip(ts, keys))
+            ref.extend(zip(ts, keys, strict=True))
             ref_set.update(keys)
             sp.forget(edge, cap)
             while ref and (ref[0][0] < edge or len(ref) > cap):

@@ -92,7 +92,7 @@ _KEY_COLS: Final = (
 
 
 def _key_row(r: Sequence[Any]) -> KeyRow:
-    d = dict(zip(_KEY_COLS, r))
+    d = dict(zip(_KEY_COLS, r, strict=True))
     d["scopes"] = tuple(d["scopes"])
     d["accounts"] = tuple(d["accounts"])
     return KeyRow(**d)

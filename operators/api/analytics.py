@@ -178,7 +178,7 @@ def risk_view(
         "alpha": alpha,
         "equity": equity,
         "window": int(returns.shape[0]),
-        "exposure": dict(zip(symbols, x.tolist())),
+        "exposure": dict(zip(symbols, x.tolist(), strict=True)),
     }
     strat = {k: np.array([float(v.get(s, 0.0)) for s in symbols]) for k, v in sorted(by_strategy.items())}
     rest = x - sum(strat.values(), np.zeros(len(symbols)))
@@ -199,7 +199,7 @@ def risk_view(
         out["portfolio_var"] = -portfolio_var_gaussian(x, cov, alpha)
         out["portfolio_cvar"] = -portfolio_cvar_gaussian(x, cov, alpha)
         out["historical_var"] = -historical_var(returns @ x, alpha)
-        out["component_var"] = dict(zip(symbols, comp.tolist()))
+        out["component_var"] = dict(zip(symbols, comp.tolist(), strict=True))
         out["component_var_by_strategy"] = {k: float(v @ marginal) for k, v in strat.items()}
     frac = (lambda v: v / equity) if equity > 0 else (lambda v: 0.0)
     for k in ("portfolio_var", "portfolio_cvar", "historical_var"):

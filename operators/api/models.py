@@ -47,7 +47,7 @@ def calibration_view(version: str, meta: Mapping[str, Any], model: Any, *, point
     return {
         "version": version,
         "method": method,
-        "curve": [{"raw": x, "calibrated": y} for x, y in zip(grid, ys)],
+        "curve": [{"raw": x, "calibrated": y} for x, y in zip(grid, ys, strict=True)],
         "cv_raw": dict(metrics.get("cv_raw") or info.get("cv_raw") or {}),
         "cv_calibrated": dict(metrics.get("cv_calibrated") or info.get("cv_calibrated") or {}),
         "holdout": dict(metrics.get("holdout") or {}),

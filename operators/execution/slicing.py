@@ -145,9 +145,9 @@ def _slice_weights(
     n = -(-h_ns // s_ns)
     times = [start_ns + i * s_ns for i in range(n)]
     ends = times[1:] + [start_ns + h_ns]
-    raw = [float(e - t) for t, e in zip(times, ends)]
+    raw = [float(e - t) for t, e in zip(times, ends, strict=True)]
     if profile is not None:
-        pw = [profile.weight(t, e) for t, e in zip(times, ends)]
+        pw = [profile.weight(t, e) for t, e in zip(times, ends, strict=True)]
         if math.fsum(pw) > 0:
             raw = pw
     tot = math.fsum(raw)
@@ -216,7 +216,7 @@ def split_quantity(qty: float, weights: Sequence[float], lot: float = 0.0, min_c
 
 def _children(parent: Order, times: list[int], qtys: list[float]) -> list[Order]:
     out = []
-    for i, (t, q) in enumerate(zip(times, qtys)):
+    for i, (t, q) in enumerate(zip(times, qtys, strict=True)):
         if q <= 0:
             continue
         out.append(

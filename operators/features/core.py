@@ -302,7 +302,7 @@ def compute_features_array(cols: Mapping[str, Any], spec: FeatureSet = CORE_V1) 
     nfeat = len(spec.features)
     out = np.full((len(arrs[0]), nfeat), np.nan)
     step = f.step
-    for i, row in enumerate(zip(*arrs)):
+    for i, row in enumerate(zip(*arrs, strict=True)):
         v = step(*row)
         if f.warm:
             out[i] = v

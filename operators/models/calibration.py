@@ -63,7 +63,7 @@ class IsotonicCalibrator:
         bs_y: list[float] = []
         bs_w: list[float] = []
         bs_x: list[float] = []
-        for xv, s, w in zip(ux.tolist(), sy.tolist(), cnt.tolist()):
+        for xv, s, w in zip(ux.tolist(), sy.tolist(), cnt.tolist(), strict=True):
             bs_y.append(s)
             bs_w.append(w)
             bs_x.append(xv * w)
@@ -72,8 +72,8 @@ class IsotonicCalibrator:
                 bs_y[-1] += s2
                 bs_w[-1] += w2
                 bs_x[-1] += x2
-        self.x_ = [x / w for x, w in zip(bs_x, bs_w)]
-        self.y_ = [min(max(s / w, self.clip), 1 - self.clip) for s, w in zip(bs_y, bs_w)]
+        self.x_ = [x / w for x, w in zip(bs_x, bs_w, strict=True)]
+        self.y_ = [min(max(s / w, self.clip), 1 - self.clip) for s, w in zip(bs_y, bs_w, strict=True)]
         return self
 
     def predict(self, p: ArrayLike) -> np.ndarray:

@@ -26,7 +26,7 @@ class OnlineModel:
         self.n_learned = 0
 
     def _x(self, row: Sequence[float]) -> dict[str, float]:
-        return dict(zip(self.names, row))
+        return dict(zip(self.names, row, strict=True))
 
     def predict_one(self, row: Sequence[float]) -> float:
         """P(up) of one model-feature row (fraction, clipped to [clip, 1 - clip])."""

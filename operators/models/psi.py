@@ -56,5 +56,5 @@ class PsiReference:
         X = np.asarray(X, float)
         return {
             n: psi(f, self._fractions(X[:, j][np.isfinite(X[:, j])], e))
-            for j, (n, e, f) in enumerate(zip(self.names, self.edges, self.fractions))
+            for j, (n, e, f) in enumerate(zip(self.names, self.edges, self.fractions, strict=True))
         }

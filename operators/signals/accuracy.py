@@ -28,7 +28,7 @@ def accuracy(actual: Sequence[Mapping[str, Any]], expected: Sequence[Mapping[str
         raise ValueError(f"{len(actual)} results for {len(expected)} expectations")
     if not expected:
         return 1.0
-    return sum(1 for a, e in zip(actual, expected) if dict(a) == dict(e)) / len(expected)
+    return sum(1 for a, e in zip(actual, expected, strict=True) if dict(a) == dict(e)) / len(expected)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,6 @@ def evaluate(
     for text, exp in cases:
         actual.append(summarize(parse(text)))
         expected.append(exp)
-    failures = [(i, a, e) for i, (a, e) in enumerate(zip(actual, expected)) if a != dict(e)]
+    failures = [(i, a, e) for i, (a, e) in enumerate(zip(actual, expected, strict=True)) if a != dict(e)]
     total = len(expected)
     return AccuracyReport(total, total - len(failures), accuracy(actual, expected), failures)

@@ -112,12 +112,12 @@ class FeatureVector(Event, tag="feature_vector", frozen=True, kw_only=True):
         if len(set(self.names)) != n:
             raise ValueError("feature names must be unique")
         if not -_INF < sum(self.values) < _INF:  # fast path; a finite sum can still overflow, so then check each
-            for name, v in zip(self.names, self.values):
+            for name, v in zip(self.names, self.values, strict=True):
                 _finite(f"values[{name}]", v)
 
     def as_dict(self) -> dict[str, float]:
         """``{name: value}``."""
-        return dict(zip(self.names, self.values))
+        return dict(zip(self.names, self.values, strict=True))
 
 
 class Score(Event, tag="score", frozen=True, kw_only=True):

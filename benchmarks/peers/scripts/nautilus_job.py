@@ -163,7 +163,9 @@ def main() -> None:
     z = np.load(a.input, allow_pickle=False)
     p = {
         k: float(v)
-        for k, v in zip(["entry", "exit", "capital", "fraction", "max_frac", "min_notional", "fee_bps"], z["params"])
+        for k, v in zip(
+            ["entry", "exit", "capital", "fraction", "max_frac", "min_notional", "fee_bps"], z["params"], strict=True
+        )
     }
     engine = BacktestEngine(
         config=BacktestEngineConfig(
