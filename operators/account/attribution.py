@@ -23,7 +23,7 @@ Quote currency throughout; pure and picklable.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 __all__ = ["StrategyAttribution", "UNATTRIBUTED"]
 

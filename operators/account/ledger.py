@@ -19,12 +19,12 @@ fee and traded notional (``by_strategy``). Identity (tested): ``equity = cash + 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
-
-from schemas.events import ExecutionReport
+from typing import Any
 
 from operators.execution.broker import Position
+from schemas.events import ExecutionReport
 
 from .attribution import UNATTRIBUTED
 

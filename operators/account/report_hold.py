@@ -37,7 +37,8 @@ order manager checks the sequence numbers).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = ["ReportHold"]
 

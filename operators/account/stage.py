@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left
 from array import array
-from functools import partial
-from itertools import repeat
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence, cast
+from functools import partial
+from itertools import pairwise, repeat
+from typing import Any, Literal, cast
 
+import msgspec
 import numpy as np
 
 from operators.control import ControlState, audit_event, refusal_alert
@@ -46,14 +48,12 @@ from operators.execution.venue import SimVenue, Venue
 from operators.ids import stable_id
 from operators.messages import DecisionPoint, Emitted, SymbolUpdate, TickColumns, TickRow
 from operators.risk import MarketState, OrderRequest, PortfolioState, RiskGate, RiskLimits
+from operators.risk.gate import decision_id
 from operators.risk.historical import historical_var
+from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
+from operators.risk.position_cap import PositionCapGate
 from operators.risk.scenarios import var_cvar
 from operators.risk.standard_normal import norm_pdf, norm_ppf
-from operators.risk.portfolio import component_var, portfolio_cvar_gaussian, portfolio_var_gaussian, sample_covariance
-from operators.risk.gate import decision_id
-from operators.risk.position_cap import PositionCapGate
-import msgspec
-
 from schemas.events import Alert, CancelRequest, ControlCommand, ExecutionReport, Order, PortfolioSnapshot, RiskDecision
 
 from .attribution import StrategyAttribution
@@ -165,7 +165,7 @@ class AccountStage:
             self.gate: Any = RiskGate(cfg.limits)
         else:
             self.gate = PositionCapGate(cfg.max_position_frac, cfg.min_notional, (f"fixed_fraction={cfg.fraction}",))
-        self.progress: dict[str, int | None] = {s: None for s in cfg.symbols}
+        self.progress: dict[str, int | None] = dict.fromkeys(cfg.symbols)
         self._prog_heap: list[tuple[int, str]] = []
         self._silent = len(cfg.symbols)  # symbols that have not reported any progress yet
         # each symbol's trades waiting for the venue (PendingTicks; a deque of _Chunk in a stage pickled before)
@@ -470,7 +470,7 @@ class AccountStage:
     # -- the clock ------------------------------------------------------------------------------------------------
     _silent: int | None = None  # class default: a stage pickled before the count existed recounts once
     _weights: dict[str, float] | None = None  # class default: a stage pickled before the cache computes each time
-    _z_of: dict[float, tuple[float, float]] = {}  # alpha -> (z, CVaR factor) of the Gaussian forecast (shared cache)
+    _z_of: dict[float, tuple[float, float]] = {}  # noqa: RUF012 - alpha -> (z, CVaR factor) of the Gaussian forecast, one cache shared by every stage
     _hold: ReportHold | None = None  # class default: a stage pickled before remote reports were held
     _sent_at: dict[str, int] | None = None  # the same, for the send times of the open orders
     _now: int | None = None  # the barrier of the update being processed (ns)
@@ -842,14 +842,14 @@ class AccountStage:
             "alpha": alpha,
             "equity": equity,
             "window": int(r.shape[0]),
-            "exposure": dict(zip(self.symbols, x.tolist())),
+            "exposure": dict(zip(self.symbols, x.tolist(), strict=True)),
         }
         if r.shape[0] < 2 or not x.any():
             out.update(
                 portfolio_var=0.0,
                 portfolio_cvar=0.0,
                 historical_var=0.0,
-                component_var={s: 0.0 for s in self.symbols},
+                component_var=dict.fromkeys(self.symbols, 0.0),
                 component_var_by_strategy={},
             )
         else:
@@ -858,9 +858,9 @@ class AccountStage:
             out["portfolio_var"] = -portfolio_var_gaussian(x, cov, alpha)
             out["portfolio_cvar"] = -portfolio_cvar_gaussian(x, cov, alpha)
             out["historical_var"] = -historical_var(r @ x, alpha)
-            out["component_var"] = dict(zip(self.symbols, comp.tolist()))
+            out["component_var"] = dict(zip(self.symbols, comp.tolist(), strict=True))
             by: dict[str, float] = {}
-            for s, c in zip(self.symbols, comp.tolist()):
+            for s, c in zip(self.symbols, comp.tolist(), strict=True):
                 for k, share in (self.shares.get(s) or {"unattributed": 1.0}).items():
                     by[k] = by.get(k, 0.0) + c * share
             out["component_var_by_strategy"] = by
@@ -883,7 +883,7 @@ class AccountStage:
             "var": v[0::3].tolist(),
             "cvar": v[1::3].tolist(),
             "equity": eq,
-            "pnl": [b - a for a, b in zip(eq, eq[1:])],
+            "pnl": [b - a for a, b in pairwise(eq)],
         }
 
     def summary(self) -> dict[str, Any]:

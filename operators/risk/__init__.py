@@ -10,6 +10,7 @@ convention used by ``schemas.events.RiskDecision``.
 """
 
 from .backtest import METHODS, KupiecResult, VarBacktest, kupiec_pof, rolling_forecasts, var_backtest, var_breaches
+from .checks import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
 from .cornish_fisher import (
     RollingCornishFisher,
     cornish_fisher_cvar,
@@ -20,12 +21,10 @@ from .cornish_fisher import (
 from .ewma import RISKMETRICS_LAMBDA, EwmaEstimator, ewma_cvar, ewma_sigma, ewma_var, ewma_variance_path
 from .filtered import FHS_LAMBDA, fhs_var_cvar, standardised_residuals
 from .gate import GateState, MarketState, OrderRequest, PortfolioState, RiskGate, to_loss
-from .checks import Verdict, check_confidence, check_kill_switch, check_limit, check_stale, max_feasible_qty
 from .gaussian import RollingGaussian, gaussian_cvar, gaussian_var, normal_cvar, normal_var, population_moments
 from .historical import RollingHistorical, acerbi_tasche_cvar, historical_cvar, historical_var, historical_var_cvar
 from .kill_switch import KillState, KillSwitch
 from .limits import RiskLimits
-from .standard_normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
 from .portfolio import (
     component_var,
     incremental_var,
@@ -50,6 +49,7 @@ from .sizing import (
     vol_target_notional,
     vol_target_qty,
 )
+from .standard_normal import chi2_1_sf, norm_cdf, norm_pdf, norm_ppf
 
 __all__ = [
     # estimators

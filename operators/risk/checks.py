@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .kill_switch import KillState
-
 from schemas.time import NS_PER_S as _NS
+
+from .kill_switch import KillState
 
 __all__ = [
     "Verdict",

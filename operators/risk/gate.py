@@ -59,19 +59,18 @@ from typing import Any, Literal
 import numpy as np
 
 from schemas.events import PortfolioSnapshot, RiskDecision
+from schemas.time import NS_PER_S as _NS
 
 from .checks import PASS, Verdict, max_feasible_qty
 from .filtered import filtered_scenarios
-from .scenarios import ScenarioLines, var_cvar
-from .scenario_search import ScenarioSearch
 from .kill_switch import KillSwitch
 from .limits import RiskLimits
-from .standard_normal import norm_pdf, norm_ppf
 from .portfolio import sample_covariance
 from .rate_limit import TokenBucket
+from .scenario_search import ScenarioSearch
+from .scenarios import ScenarioLines, var_cvar
 from .sizing import round_to_lot
-
-from schemas.time import NS_PER_S as _NS
+from .standard_normal import norm_pdf, norm_ppf
 
 Side = Literal["buy", "sell"]
 Action = Literal["approved", "resized", "rejected"]

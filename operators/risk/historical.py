@@ -82,7 +82,7 @@ def acerbi_tasche_cvar(returns: Iterable[float] | np.ndarray, alpha: float = 0.9
     a = check_alpha(alpha)
     x = np.sort(as_returns(returns))
     m = x.size * (1.0 - a)
-    k = int(math.floor(m))
+    k = math.floor(m)
     s = math.fsum(x[:k].tolist())
     if k < x.size:
         s += (m - k) * float(x[k])

@@ -103,5 +103,5 @@ class KillSwitch:
         return tuple(getattr(self, k) for k in self.__slots__)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
-        for k, v in zip(self.__slots__, s):
+        for k, v in zip(self.__slots__, s, strict=True):
             setattr(self, k, v)

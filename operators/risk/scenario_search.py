@@ -143,14 +143,14 @@ class ScenarioSearch:
             w = vc.copy()
             w.partition(kb1)
             pos = (vc <= w[kb1]).nonzero()[0]
-            srt = sorted(zip(vc[pos].tolist(), idx[pos].tolist()))
+            srt = sorted(zip(vc[pos].tolist(), idx[pos].tolist(), strict=True))
         else:
-            srt = sorted(zip(vc.tolist(), idx.tolist()))
+            srt = sorted(zip(vc.tolist(), idx.tolist(), strict=True))
         var = _lerp(srt[kb][0], srt[kb1][0], g)
         tail = [v for v, _ in srt[:kb1] if v < var]
         members = [i for _, i in srt[:nc]]
         if below:  # (Python floats: the same products and sums as NumPy's)
-            tail += [x + q * y for x, y in zip(ab, sb)]
+            tail += [x + q * y for x, y in zip(ab, sb, strict=True)]
             members += below
         cvar = math.fsum(tail) / len(tail) if tail else var
         if nc < len(srt):

@@ -35,8 +35,9 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -219,7 +220,7 @@ class ScenarioLines:
             self._al, self._sl = self.a.tolist(), self.s.tolist()
         al, sl = self._al, self._sl
         lines = sorted((al[i] + lo * sl[i], al[i] + hi * sl[i], al[i], sl[i]) for i in cand.tolist())  # type: ignore[index]
-        for p, n in zip(lines, lines[1:]):
+        for p, n in itertools.pairwise(lines):
             if not (p[0] < n[0] and p[1] < n[1]):
                 return None  # two candidates meet or cross inside the bracket
         nb = below.size
