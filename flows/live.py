@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Set
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +64,7 @@ from schemas.events import (
     Bar,
     ControlCommand,
     DeadLetter,
+    Event,
     ExecutionReport,
     FeatureVector,
     Fill,
@@ -76,7 +78,8 @@ from schemas.events import (
 log = logging.getLogger(__name__)
 
 #: (Outputs field, table, event type) written to each store
-STORE_TABLES = (
+StoreTable = tuple[str, str, type[Event]]
+STORE_TABLES: tuple[StoreTable, ...] = (
     ("ticks", "ticks", Tick),
     ("bars", "bars", Bar),
     ("decisions", "risk_decisions", RiskDecision),
@@ -84,7 +87,7 @@ STORE_TABLES = (
     ("fills", "fills", Fill),
     ("dead", "dead_letters", DeadLetter),
 )
-CLICKHOUSE_ONLY = (
+CLICKHOUSE_ONLY: tuple[StoreTable, ...] = (
     ("features", "features", FeatureVector),
     ("signals", "signals", Signal),
     ("scores", "scores", Score),
@@ -100,7 +103,7 @@ TOPIC_OUTPUTS = (
     ("scores", "scores"),
 )
 #: (Outputs field, table, event type) written to PostgreSQL only (the append-only audit trail)
-POSTGRES_ONLY = (("audit", "audit", AuditEvent),)
+POSTGRES_ONLY: tuple[StoreTable, ...] = (("audit", "audit", AuditEvent),)
 
 
 #: secrets the live flow refuses to start without: variable -> what it is for
@@ -202,7 +205,7 @@ def run_live(
     s: Settings,
     cfg: PipelineConfig = PipelineConfig(),
     *,
-    stores: set[str] = frozenset({"postgres", "clickhouse"}),
+    stores: Set[str] = frozenset({"postgres", "clickhouse"}),
     processes: int = 1,
     process_id: int = 0,
     addresses: list[str] | None = None,

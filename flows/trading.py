@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 from bytewax import operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
 from flows.cluster import Routing
@@ -543,7 +543,11 @@ def build_trading_flow(
     flow = Dataflow(name)
     batches = op.input("ticks_in", flow, ticks_source)
     if progress is not None:
-        batches = op.inspect("progress", batches, lambda _s, b: progress(b.size))
+
+        def count(_step: str, batch: Any) -> None:
+            progress(batch.size)
+
+        batches = op.inspect("progress", batches, count)
     if metrics is not None:  # events in, batch sizes, dead letters by reason, read positions for the lag
         batches = op.inspect("metrics_in", batches, lambda _s, b: metrics.observe_batch(_metrics_view(b)))
     # every step below costs Bytewax ~1 us per batch: what a poll goes through is one step where a filter, a map
@@ -636,6 +640,8 @@ def build_trading_flow(
         rep_items = op.flat_map("reports_by_account", reps, _reports_by_account)
         updates = op.merge("updates_and_reports", updates, rep_items)
     remote = reports_source is not None
+    ctl_alerts: Stream[list[Any]] | None = None  # the refused control commands' alerts and audit events
+    ctl_audit: Stream[list[Any]] | None = None
     if control_source is not None and checked is not None:
         refused_ctl = op.filter("control_refused_any", op.map("control_refused", checked, lambda r: r[1]), bool)
         if metrics is not None:  # every refusal reason starts at 0, so the first one is an increase
@@ -652,8 +658,6 @@ def build_trading_flow(
         ctl_alerts = op.map("ctl_refused_alerts", refused_ctl, lambda xs: [x[1] for x in xs])
         ctl_audit = op.map("ctl_refused_audit", refused_ctl, lambda xs: [x[2] for x in xs])
         updates = op.merge("updates_and_control", updates, op.flat_map("control_items", checked, lambda r: r[0]))
-    else:
-        ctl_alerts = ctl_audit = None
     # every item of ``updates`` is (account, payload): keyed by account as it is
     acc_out = op.stateful("account", cast(Any, updates), _account_builder(cfg, remote, flush_at_eof))
     if metrics is not None:  # decisions, orders, fills, equity, decision latency
@@ -724,9 +728,7 @@ def build_trading_flow(
     return flow
 
 
-def _account_builder(
-    cfg: PipelineConfig, remote: bool, flush_at_eof: bool
-) -> Callable[[AccountStage | None], _AccountLogic]:
+def _account_builder(cfg: PipelineConfig, remote: bool, flush_at_eof: bool) -> Callable[[bytes | None], _AccountLogic]:
     def build(resume: bytes | None) -> _AccountLogic:
         # the account's name is not passed to the builder: the first item tells it (see _AccountLogic.on_item)
         return _LazyAccount(cfg, remote, flush_at_eof, resume)
@@ -761,10 +763,10 @@ def _reports_by_account(batch: Any) -> list[tuple[str, tuple]]:
     return [(acc, ("reports", reps, batch.received_ns, acc)) for acc, reps in groups.items()]
 
 
-def _model_pins(cfg: PipelineConfig, items: list) -> list[tuple[str, tuple]]:
+def _model_pins(cfg: PipelineConfig, items: list[Any]) -> list[tuple[str, str, str | None]]:
     """The verified ``pin_model`` / ``unpin_model`` commands of a batch (topic order) as ``("pin", symbol,
     version or None)`` items for every symbol of the account they name."""
-    out = []
+    out: list[tuple[str, str, str | None]] = []
     for account, (_, cmds, _rx, _a) in items:
         for c in cmds:
             if c.action in ("pin_model", "unpin_model"):
