@@ -544,12 +544,17 @@ class AccountStage:
                     self.last_tick_ts[sym] = max(self.last_tick_ts.get(sym, 0), top)
                     self.last_price[sym] = price
                     if ex.venue is not None:  # not ex.remote: the rows of trades i:j (TickRow(symbol, ts, price, qty))
-                        rows = (
-                            [TickRow(sym, top, price, qtys[i])]
-                            if one
-                            else list(map(_new_row, zip(repeat(sym), tss[i:j], pxs[i:j], qtys[i:j])))
-                        )
-                        reports = ex.on_ticks(rows)
+                        if one:
+                            reports = ex.on_ticks([TickRow(sym, top, price, qtys[i])])
+                        elif ex.columnar:  # the same trades as columns (copies: the queue's arrays stay resizable)
+                            reports = ex.on_tick_columns(
+                                sym,
+                                np.frombuffer(tss[i:j], np.int64),
+                                np.frombuffer(pxs[i:j], np.float64),
+                                np.frombuffer(qtys[i:j], np.float64),
+                            )
+                        else:
+                            reports = ex.on_ticks(list(map(_new_row, zip(repeat(sym), tss[i:j], pxs[i:j], qtys[i:j]))))
                         if reports:
                             self._apply(reports, out)
                 i = j

@@ -37,10 +37,13 @@ unrealised``. Picklable; state is bounded by the open orders and the ticks of on
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
+
+import numpy as np
 
 from operators.ids import stable_id
 from schemas.events import Fill, Order, PortfolioSnapshot
@@ -118,6 +121,9 @@ class Position:
         return self.qty * (mark - self.avg_price) if self.qty else 0.0
 
 
+#: a trade as :meth:`SimBroker.on_tick_columns` hands it to the tick-by-tick path
+_Row = namedtuple("_Row", "symbol ts price qty")
+
 #: time buckets of the traded-volume window (bounded state per symbol)
 VOLUME_BUCKETS = 60
 
@@ -193,15 +199,89 @@ class SimBroker:
         dq = self.vol_ticks.get(sym)
         return math.fsum(b[1] for b in dq) if dq else 0.0
 
+    def _add_volume_columns(self, sym: str, ts: np.ndarray, qty: np.ndarray) -> None:
+        """:meth:`_add_volume` of every trade of ``ts``/``qty`` (int64 ns / float64, stream order, at least one),
+        columnar, with the very state the trades added one by one leave: a trade goes to the newest bucket when
+        that is at or after its own (the running maximum of the bucket numbers), each bucket's sum is the
+        sequential sum of its trades in stream order (``np.add.accumulate``, the float additions of the loop),
+        and a bucket has left the window when some trade's window edge reached it (the largest edge: the buckets
+        are in order and a dropped bucket never comes back). Needs ``window_ns > 0`` (then the newest bucket
+        always stays)."""
+        width = self.bucket_ns
+        dq = self.vol_ticks.get(sym)
+        if dq is None:
+            dq = self.vol_ticks[sym] = deque()
+        b = np.maximum.accumulate(ts // width)
+        if dq and dq[-1][0] > b[0]:
+            b = np.maximum(b, dq[-1][0])
+        starts = np.flatnonzero(b[1:] != b[:-1]) + 1
+        bounds = [0, *starts.tolist(), len(b)]
+        nums = b[bounds[:-1]].tolist()
+        for g, k in enumerate(nums):
+            part = qty[bounds[g] : bounds[g + 1]]
+            if g == 0 and dq and dq[-1][0] == k:
+                dq[-1][1] = np.add.accumulate(np.concatenate(((dq[-1][1],), part)))[-1].item()
+            else:
+                dq.append([k, np.add.accumulate(part)[-1].item()])
+        first = (int(ts.max()) - self.window_ns) // width
+        while dq[0][0] <= first:
+            dq.popleft()
+
     def on_ticks(self, ticks: Iterable[Any]) -> list[Fill]:
         """Feed ticks (any symbols, stream order; ``symbol``, ``ts`` ns, ``price``, ``qty``); returns the fills."""
         fills: list[Fill] = []
-        add = self._add_volume
         if not any(self.pending.values()):  # nothing to fill: only the volume windows and last prices move
+            add = self._add_volume
             for t in ticks:
                 add(t.symbol, t.ts, float(t.qty))
                 self.last_price[t.symbol] = t.price
             return fills
+        self._exact(ticks, fills)
+        if len(self.cancelled) > 10_000:
+            del self.cancelled[:-1000]
+        return fills
+
+    def on_tick_columns(self, sym: str, ts: np.ndarray, price: np.ndarray, qty: np.ndarray) -> list[Fill]:
+        """:meth:`on_ticks` of the trades of one symbol given as columns (``ts`` int64 ns, ``price`` and ``qty``
+        float64, stream order): the same fills and the same state. The trades before the first due order of
+        ``sym`` (all of them when none is pending) only move the volume window and the last price, so they are
+        taken columnar; from a due order on, tick by tick (the path of :meth:`on_ticks`) until no pending order
+        of ``sym`` is due at the next trade."""
+        fills: list[Fill] = []
+        n = len(ts)
+        if not n:
+            return fills
+        if self.window_ns <= 0:  # a zero window drops the newest bucket too: the columnar rule does not hold
+            self._exact(map(_Row, repeat(sym), ts.tolist(), price.tolist(), qty.tolist()), fills)
+        else:
+            lat = self.latency_ns
+            i = 0
+            while i < n:
+                q = self.pending.get(sym)
+                k = n
+                if q:
+                    due = min(o.ts for o in q) + lat
+                    late = ts[i:] >= due
+                    k = i + int(late.argmax()) if late.any() else n
+                if k > i:  # trades i:k: no order of sym is due at any of them
+                    self._add_volume_columns(sym, ts[i:k], qty[i:k])
+                    self.last_price[sym] = float(price[k - 1])
+                    i = k
+                while i < n:  # tick by tick while an order is due
+                    row = _Row(sym, int(ts[i]), float(price[i]), float(qty[i]))
+                    self._exact((row,), fills)
+                    i += 1
+                    q = self.pending.get(sym)
+                    if not q or (i < n and min(o.ts for o in q) + lat > ts[i]):
+                        break
+        if len(self.cancelled) > 10_000:
+            del self.cancelled[:-1000]
+        return fills
+
+    def _exact(self, ticks: Iterable[Any], fills: list[Fill]) -> None:
+        """The tick-by-tick path: each tick moves its symbol's volume window and last price, then tries the
+        symbol's pending orders that are due (fills appended to ``fills``)."""
+        add = self._add_volume
         for t in ticks:
             sym = t.symbol
             add(sym, t.ts, float(t.qty))
@@ -225,9 +305,6 @@ class SimBroker:
                 else:
                     keep.append(o)
             self.pending[sym] = keep
-        if len(self.cancelled) > 10_000:
-            del self.cancelled[:-1000]
-        return fills
 
     def _try(self, o: Order, t: Any, volume: float) -> Fill | None:
         sign = 1.0 if o.side == "buy" else -1.0

@@ -93,6 +93,16 @@ class ExecutionStage:
         """Market data for the in-process venue (stream order); the reports it caused. Remote: nothing."""
         return self.venue.on_ticks(rows) if self.venue is not None else []
 
+    @property
+    def columnar(self) -> bool:
+        """True when the venue is in process and takes a symbol's trades as columns (``on_tick_columns``)."""
+        return hasattr(self.venue, "on_tick_columns")
+
+    def on_tick_columns(self, sym: str, ts: Any, price: Any, qty: Any) -> list[ExecutionReport]:
+        """One symbol's trades as columns (``ts`` int64 ns, ``price``, ``qty`` float64 arrays) for an in-process
+        venue that takes them (:attr:`columnar`); the reports, as :meth:`on_ticks` of the same trades."""
+        return self.venue.on_tick_columns(sym, ts, price, qty)  # type: ignore[union-attr]
+
     # -- orders -----------------------------------------------------------------------------------------------
     def submit(
         self, d: RiskDecision, strategy: str, intent_ts: int, target: float, reduce_only: bool, t: int, out: Emitted

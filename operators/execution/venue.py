@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from operators.ids import stable_id
 from schemas.events import ExecutionReport, Fill, Order
 
@@ -123,7 +125,14 @@ class SimVenue:
         return [self._report("cancel", max(ts, o.ts), o, reason="cancel_requested")]
 
     def on_ticks(self, ticks: Iterable[Any]) -> list[ExecutionReport]:
-        fills = self.broker.on_ticks(ticks)
+        return self._reports(self.broker.on_ticks(ticks))
+
+    def on_tick_columns(self, sym: str, ts: np.ndarray, price: np.ndarray, qty: np.ndarray) -> list[ExecutionReport]:
+        """:meth:`on_ticks` of one symbol's trades as columns (``ts`` int64 ns, ``price``, ``qty`` float64): the
+        same reports (see :meth:`SimBroker.on_tick_columns <operators.execution.broker.SimBroker.on_tick_columns>`)."""
+        return self._reports(self.broker.on_tick_columns(sym, ts, price, qty))
+
+    def _reports(self, fills: list[Fill]) -> list[ExecutionReport]:
         out: list[ExecutionReport] = []
         if fills:
             for f in fills:
