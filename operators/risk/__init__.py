@@ -132,7 +132,9 @@ __all__ = [
 ]
 
 
-def make_estimator(method: str, window: int = 1000, lam: float = RISKMETRICS_LAMBDA):
+def make_estimator(
+    method: str, window: int = 1000, lam: float = RISKMETRICS_LAMBDA
+) -> RollingHistorical | RollingGaussian | RollingCornishFisher | EwmaEstimator:
     """A fresh streaming estimator (``update``/``var``/``cvar``) for ``method`` in :data:`METHODS`.
 
     >>> type(make_estimator("ewma")).__name__, make_estimator("historical", 250).window

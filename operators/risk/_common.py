@@ -85,8 +85,14 @@ class RollingEstimator:
     """
 
     __slots__ = ("_w",)
-    _var_fn = staticmethod(lambda r, a: math.nan)
-    _cvar_fn = staticmethod(lambda r, a: math.nan)
+
+    @staticmethod
+    def _var_fn(returns: Iterable[float] | np.ndarray, alpha: float = 0.95) -> float:
+        return math.nan
+
+    @staticmethod
+    def _cvar_fn(returns: Iterable[float] | np.ndarray, alpha: float = 0.95) -> float:
+        return math.nan
 
     def __init__(self, window: int) -> None:
         self._w = ReturnWindow(window)

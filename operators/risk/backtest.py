@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,7 +134,7 @@ class ChristoffersenResult:
     p11: float
 
 
-def christoffersen(hits, alpha: float) -> ChristoffersenResult:
+def christoffersen(hits: Iterable[bool] | np.ndarray, alpha: float) -> ChristoffersenResult:
     """Christoffersen independence and conditional-coverage tests of a boolean breach sequence (see module doc).
 
     >>> r = christoffersen([False, True, False, False, True, False, False, False, True, False], 0.9)

@@ -30,12 +30,15 @@ increasing on the whole tail ``x <= c`` (then ``CVaR <= VaR`` is guaranteed).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import numpy as np
 
 from ._common import RollingEstimator, check_alpha
 from .gaussian import population_moments
 from .standard_normal import norm_pdf, norm_ppf
+
+_Moment = TypeVar("_Moment", float, np.ndarray)  # a skewness / excess kurtosis, or an array of them
 
 __all__ = [
     "cornish_fisher_z",
@@ -46,17 +49,20 @@ __all__ = [
 ]
 
 
-def cornish_fisher_z(x: float, skew: float, exkurt: float) -> float:
-    """The Cornish-Fisher standardised quantile ``g(x)`` for a normal quantile ``x`` (dimensionless)."""
+def cornish_fisher_z(x: float, skew: _Moment, exkurt: _Moment) -> _Moment:
+    """The Cornish-Fisher standardised quantile ``g(x)`` for a normal quantile ``x`` (dimensionless); the moments
+    floats, or arrays of them (one quantile per element)."""
     x2 = x * x
-    return (
+    g: _Moment = (
         x + (x2 - 1.0) * skew / 6.0 + (x2 * x - 3.0 * x) * exkurt / 24.0 - (2.0 * x2 * x - 5.0 * x) * skew * skew / 36.0
     )
+    return g
 
 
-def _tail_factor(c: float, skew: float, exkurt: float) -> float:
+def _tail_factor(c: float, skew: _Moment, exkurt: _Moment) -> _Moment:
     c2 = c * c
-    return -1.0 - skew * c / 6.0 + exkurt * (1.0 - c2) / 24.0 - skew * skew * (1.0 - 2.0 * c2) / 36.0
+    f: _Moment = -1.0 - skew * c / 6.0 + exkurt * (1.0 - c2) / 24.0 - skew * skew * (1.0 - 2.0 * c2) / 36.0
+    return f
 
 
 def cornish_fisher_var(returns: Iterable[float] | np.ndarray, alpha: float = 0.95) -> float:

@@ -83,20 +83,23 @@ def sample_covariance(returns: np.ndarray) -> np.ndarray:
     if r.shape[0] < 2:
         raise ValueError("sample covariance needs at least 2 observations")
     d = r - r.mean(axis=0)
-    return (d.T @ d) / (r.shape[0] - 1)
+    cov: np.ndarray = (d.T @ d) / (r.shape[0] - 1)
+    return cov
 
 
 def population_covariance(returns: np.ndarray) -> np.ndarray:
     """(N, N) population covariance of a (T, N) return matrix, divide by ``T``."""
     r = _matrix(returns)
     d = r - r.mean(axis=0)
-    return (d.T @ d) / r.shape[0]
+    cov: np.ndarray = (d.T @ d) / r.shape[0]
+    return cov
 
 
 def portfolio_returns(weights: np.ndarray, returns: np.ndarray) -> np.ndarray:
     """P&L series ``returns @ weights`` (T,), in the unit of ``weights``."""
     r = _matrix(returns)
-    return r @ _vec(weights, r.shape[1])
+    pnl: np.ndarray = r @ _vec(weights, r.shape[1])
+    return pnl
 
 
 def portfolio_sigma(weights: np.ndarray, cov: np.ndarray) -> float:
@@ -153,7 +156,8 @@ def marginal_var(weights: np.ndarray, cov: np.ndarray, alpha: float = 0.95, mu: 
     z = norm_ppf(a)
     sp = portfolio_sigma(w, c)
     if sp > 0.0:
-        return m - z * (c @ w) / sp
+        marginal: np.ndarray = m - z * (c @ w) / sp
+        return marginal
     return m - z * np.sqrt(np.clip(np.diag(c), 0.0, None))
 
 
@@ -163,7 +167,8 @@ def component_var(
     """``w_i ∂VaR/∂w_i`` (N,); sums to :func:`portfolio_var_gaussian` (Euler), unit of ``weights``."""
     c = np.asarray(cov, dtype=np.float64)
     w = _vec(weights, c.shape[0])
-    return w * marginal_var(w, c, alpha, mu)
+    comp: np.ndarray = w * marginal_var(w, c, alpha, mu)
+    return comp
 
 
 def incremental_var(

@@ -16,7 +16,7 @@ sweep (``operators.sweep``) reproduces exactly. No VaR, no kill switch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from schemas.events import PortfolioSnapshot, RiskDecision
 
@@ -53,7 +53,7 @@ class PositionCapGate:
         target = held + sign * req
         cap = self.max_position_frac * equity / price
         reasons = list(self.context) + [r for r in (getattr(intent, "reason", ""),) if r]
-        action = "approved"
+        action: Literal["approved", "resized", "rejected"] = "approved"
         if abs(target) > cap:
             target = cap if target > 0 else -cap
             reasons.append("position_cap")
@@ -72,7 +72,7 @@ class PositionCapGate:
             drawdown=min(1.0, max(0.0, 1 - portfolio.equity / peak)) if peak > 0 else 0.0,
             positions={s: q for s, q in portfolio.positions.items() if q != 0.0},
         )
-        side = intent.side if delta == 0.0 else ("buy" if delta > 0 else "sell")
+        side: Literal["buy", "sell"] = intent.side if delta == 0.0 else ("buy" if delta > 0 else "sell")
         iid = intent.intent_id
         return RiskDecision(
             id=decision_id(iid),

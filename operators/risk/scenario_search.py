@@ -78,10 +78,10 @@ class ScenarioSearch:
         self.lines = lines
         k, k1, g = lines.k, lines.k1, lines.g
         self.n = k + 1 if (g > 0.0 and k1 != k) else k  # scenarios in the CVaR tail (tie-free)
-        self._brackets: list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray, list[int]]] = []
+        self._brackets: list[tuple[Any, ...]] = []  # see _bracket: (lo, hi, idx, a, s, below, kb, kb1, nc, g, ...)
         self._points: dict[float, _Point] = {}
         self._cur: tuple[Any, ...] | None = None
-        self._smax: float | None = None
+        self._smax: tuple[tuple[Any, ...], float] | None = None  # (bracket, the largest |s| of its candidates)
 
     @classmethod
     def serve(cls, book: Any) -> ScenarioSearch:
@@ -266,9 +266,10 @@ class ScenarioSearch:
         t = -target  # the return-sign value of the VaR / CVaR at the boundary
         q = (t * n - x) / y if n else (t - x) / y  # CVaR: the tail mean (x + q y) / n; VaR: x + q y
         q = min(max(q, lo), hi)
-        q = settle_root(q, lo, tol, fits)
-        if q is None:
+        root = settle_root(q, lo, tol, fits)
+        if root is None:
             return None
+        q = root
         z = min(hi, q + tol)
         if q < hi and not ScenarioSearch._surely_out(lin, t, z) and fits(z):
             return None  # not the boundary (rounding made the piece look linear): keep halving

@@ -41,7 +41,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .historical import check_alpha
+from ._common import check_alpha
 
 __all__ = ["ScenarioLines", "quantile_ranks", "var_cvar"]
 
@@ -220,8 +220,8 @@ class ScenarioLines:
             self._al, self._sl = self.a.tolist(), self.s.tolist()
         al, sl = self._al, self._sl
         lines = sorted((al[i] + lo * sl[i], al[i] + hi * sl[i], al[i], sl[i]) for i in cand.tolist())  # type: ignore[index]
-        for p, n in itertools.pairwise(lines):
-            if not (p[0] < n[0] and p[1] < n[1]):
+        for p, nxt in itertools.pairwise(lines):
+            if not (p[0] < nxt[0] and p[1] < nxt[1]):
                 return None  # two candidates meet or cross inside the bracket
         nb = below.size
         kb, kb1, g = self.k - nb, self.k1 - nb, self.g
@@ -251,9 +251,10 @@ class ScenarioLines:
         def fits(x: float) -> bool:
             return (self._eval(cand, below, x)[i] - off) / scale <= bound
 
-        q = settle_root(q, lo, tol, fits)
-        if q is None:
+        root = settle_root(q, lo, tol, fits)
+        if root is None:
             return None
+        q = root
         if q < hi and fits(min(hi, q + tol)):
             return None  # not the boundary (rounding made the piece look linear): keep halving
         return q
