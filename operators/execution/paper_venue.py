@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.events import CancelRequest, ExecutionReport, Order
+from schemas.events.trading import ReportKind
 from schemas.time import NS_PER_S as NS
 
 from .broker import Position, sqrt_impact_bps
@@ -108,8 +109,8 @@ class PaperVenue:
         self.max_pending_cancels = 100_000
 
     # -- reports ----------------------------------------------------------------------------------------------
-    def _report(self, kind: str, ts: int, o: Order | None = None, **kw: Any) -> ExecutionReport:
-        extra = (
+    def _report(self, kind: ReportKind, ts: int, o: Order | None = None, **kw: Any) -> ExecutionReport:
+        extra: dict[str, Any] = (
             {}
             if o is None
             else dict(
