@@ -41,7 +41,7 @@ from collections import deque, namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -309,6 +309,7 @@ class SimBroker:
     def _try(self, o: Order, t: Any, volume: float) -> Fill | None:
         sign = 1.0 if o.side == "buy" else -1.0
         cfg = self.cfg
+        liq: Literal["maker", "taker"]
         if o.type == "market":
             slip = cfg.half_spread_bps + sqrt_impact_bps(o.qty, volume, cfg.impact_k_bps, cfg.max_impact_bps)
             price = t.price * (1.0 + sign * slip / 1e4)

@@ -101,7 +101,8 @@ class ExecutionStage:
     def on_tick_columns(self, sym: str, ts: Any, price: Any, qty: Any) -> list[ExecutionReport]:
         """One symbol's trades as columns (``ts`` int64 ns, ``price``, ``qty`` float64 arrays) for an in-process
         venue that takes them (:attr:`columnar`); the reports, as :meth:`on_ticks` of the same trades."""
-        return self.venue.on_tick_columns(sym, ts, price, qty)  # type: ignore[union-attr]
+        reports: list[ExecutionReport] = self.venue.on_tick_columns(sym, ts, price, qty)  # type: ignore[union-attr]
+        return reports
 
     # -- orders -----------------------------------------------------------------------------------------------
     def submit(
@@ -110,13 +111,14 @@ class ExecutionStage:
         """Send what decision ``d`` approved at event time ``t`` (ns): TWAP children of the parent ``d.id``, or one
         market order. In process, every order goes to the venue now (children carry their release time); remote,
         the due ones go to ``out.orders`` and later children wait for :meth:`send_due`."""
-        sym = d.symbol
+        sym, side = d.symbol, d.side
+        assert side is not None, "an approved decision has a side"
         if self.execution == "twap":
             parent = Order(
                 order_id=d.id,
                 strategy=strategy,
                 symbol=sym,
-                side=d.side,
+                side=side,
                 qty=d.approved_qty,
                 type="market",
                 tif="IOC",
@@ -131,7 +133,7 @@ class ExecutionStage:
                     parent_id=d.id,
                     strategy=strategy,
                     symbol=sym,
-                    side=d.side,
+                    side=side,
                     qty=d.approved_qty,
                     type="market",
                     tif="IOC",

@@ -154,9 +154,9 @@ class SimVenue:
         cancelled = self.broker.cancelled
         if cancelled:  # IOC/FOK limits that could not fill, DAY limits past their day
             for oid in cancelled:
-                o = self.orders.pop(oid, None)
-                if o is not None:
-                    out.append(self._report("expire", o.ts, o, reason="time_in_force"))
+                gone = self.orders.pop(oid, None)
+                if gone is not None:
+                    out.append(self._report("expire", gone.ts, gone, reason="time_in_force"))
             cancelled.clear()
         return out
 
