@@ -1,7 +1,7 @@
 """Benchmarks of the Kafka edges (issue 6): Telegram parser throughput and alert dispatch throughput.
 
 ``python -m benchmarks.edges`` prints both results as JSON. Nothing here needs Kafka: the parser runs over the
-labelled test set (``tests/data/telegram_messages.json``), the dispatcher sends signed alerts to a local aiohttp
+labelled test set (``tests/support/data/telegram_messages.json``), the dispatcher sends signed alerts to a local aiohttp
 receiver on 127.0.0.1 (rendering, HMAC signing, HTTP/1.1 keep-alive, the breaker and the retry loop all included).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from flows.settings import REPO_ROOT
 
-MESSAGES = REPO_ROOT / "tests" / "data" / "telegram_messages.json"
+MESSAGES = REPO_ROOT / "tests" / "support" / "data" / "telegram_messages.json"
 
 
 def parser_throughput(rounds: int = 20, path: Path = MESSAGES) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def alert_dispatch_throughput(n: int = 3000, max_in_flight: int = 16) -> dict[st
 def webhook_give_up(rounds: int = 20, max_attempts: int = 3) -> dict[str, Any]:
     """Seconds a :class:`connectors.webhooks.WebhookSender` takes to give up on a destination where nobody listens
     (connection refused on 127.0.0.1): ``max_attempts`` attempts with the retry delays of 10-20 ms that
-    ``tests/test_webhooks.py`` uses, the breaker left closed; median and worst of ``rounds`` deliveries."""
+    ``tests/unit/connectors/test_webhooks.py`` uses, the breaker left closed; median and worst of ``rounds`` deliveries."""
     import socket
     import statistics
 

@@ -357,5 +357,6 @@ def build_app() -> typer.Typer:
     return control
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in tests/test_control_cli.py
+# exercised through a subprocess in tests/integration/flows/test_control_cli.py
+if __name__ == "__main__":  # pragma: no cover
     build_app()()

@@ -14,7 +14,7 @@ Two modes, chosen by :class:`PipelineConfig`:
   switch, stale data, confidence, rate limit) on every intent, TWAP slicing of approved parents, and the
   simulated venue (spread, square-root impact, fees);
 * ``mode="baseline"``: one EMA trend strategy, fixed-fraction sizing with a position cap and market orders — the
-  simple path the vectorised sweep reproduces exactly (``tests/test_sweep.py``, with one account per symbol).
+  simple path the vectorised sweep reproduces exactly (``tests/unit/operators/sweep/test_sweep.py``, with one account per symbol).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 event schemas) and the metric table of docs/observability.md (connectors/metrics/catalogue.py).
 
     python scripts/gen_docs.py           # write the files
-    python scripts/gen_docs.py --check   # exit 1 if any file is stale (tests/test_gen_docs.py runs this)
+    python scripts/gen_docs.py --check   # exit 1 if any file is stale (tests/repo/test_gen_docs.py runs this)
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ if ! docker compose version >/dev/null 2>&1 && [[ -x "$TOOLS/bin/docker-compose"
   mkdir -p "$HOME/.docker/cli-plugins"
   ln -sf "$TOOLS/bin/docker-compose" "$HOME/.docker/cli-plugins/docker-compose"
 fi
-# 5. toxiproxy-server (fault-injection TCP proxy of tests/test_faults.py) from the Go module proxy
+# 5. toxiproxy-server (fault-injection TCP proxy of tests/integration/faults/test_faults.py) from the Go module proxy
 if [[ ! -x "$TOOLS/bin/toxiproxy-server" || ! -f "$TOOLS/bin/.toxiproxy-$TOXIPROXY_VERSION" ]]; then
   command -v go >/dev/null || { log "go is required to install toxiproxy"; exit 1; }
   log "go install toxiproxy-server $TOXIPROXY_VERSION"

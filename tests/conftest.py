@@ -16,10 +16,6 @@ from hypothesis import settings as hypothesis_settings
 
 from flows.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "data" / "market"
-
-
 # Under `make test` the property tests draw the same examples every run (derandomised): CI must not turn red
 # because one run happened to draw a new example. Exploration with fresh examples: run pytest directly.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)

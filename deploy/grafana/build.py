@@ -5,7 +5,7 @@ it). Each dashboard links to the operator console (``levibot api``, docs/api.md)
 holds its address (default ``http://127.0.0.1:8700/console``). Set it per deployment with ``--console-url URL
 --out DIR`` (dashboards generated for that address into DIR, mounted instead of these), or per link with Grafana's
 ``?var-console=URL``. Every query uses only metrics from ``connectors/metrics/`` (or recording rules of
-``deploy/prometheus/rules``); ``tests/test_deploy.py`` parses each one with ``promtool`` and checks the names.
+``deploy/prometheus/rules``); ``tests/repo/test_deploy.py`` parses each one with ``promtool`` and checks the names.
 
 The dashboards (uid, title):
   levibot-pipeline   Pipeline health: throughput, latency, lag, dead letters, sinks, recovery

@@ -86,7 +86,7 @@ class Ledger:
         """Book fill reports in order: :meth:`book` of each and, with ``attribution`` (a
         :class:`~operators.account.attribution.StrategyAttribution`), its ``on_fill`` of the signed quantity under
         ``shares[symbol]`` -- the very floating-point operations of those methods and of
-        :meth:`~operators.execution.broker.Position.apply` (inlined here: ``tests/test_account_reference.py``
+        :meth:`~operators.execution.broker.Position.apply` (inlined here: ``tests/unit/operators/account/test_account_reference.py``
         compares the books with the frozen implementation that calls them), in the same order, in one loop."""
         positions, by_strategy = self.positions, self.by_strategy
         flow: dict[str, float] | None = None

@@ -4,7 +4,7 @@ the sample covariance of the rows kept up to date as rows come and go.
 The covariance comes from running sums of the rows and of their outer products (one row added, the evicted one
 taken away: O(n²) per push instead of O(size · n²) per recomputation). Both sums are recomputed exactly from the
 buffer every ``size`` pushes, so rounding cannot accumulate beyond one window's worth of updates; the result
-matches the two-pass formula to about 1e-13 relative (``tests/test_account.py`` checks 1e-12 on every push).
+matches the two-pass formula to about 1e-13 relative (``tests/unit/operators/account/test_account.py`` checks 1e-12 on every push).
 A window of more than ``WIDE_N`` columns (an account of thousands of symbols) keeps no running sums: their n x n
 outer products would be 800 MB at 10,000 symbols, updated at every push and pickled into every snapshot; its
 :meth:`ReturnWindow.cov` computes the sums of a resync from the rows when it is read (the default FHS gate never

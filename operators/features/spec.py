@@ -4,7 +4,7 @@
 feature names, parameters); ``hash`` adds the resolution and identifies the produced data set. Published
 (name, version) pairs are pinned in :data:`PINNED_DEFINITIONS`; :meth:`FeatureSet.verify` fails when a
 definition changed without a version bump (tests call it). Changing a formula in code also requires a version
-bump; the golden-value test in ``tests/test_operators_features.py`` catches that.
+bump; the golden-value test in ``tests/unit/operators/test_operators_features.py`` catches that.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The sweep's simulation: positions, fills, fees and equity marks of many parameter sets at once, in numpy.
 
 The model is the event-driven pipeline's (``operators.pipeline`` with ``PaperBroker``), so a sweep and a
-``levibot backtest`` of the same parameters agree (``tests/test_sweep.py`` checks it):
+``levibot backtest`` of the same parameters agree (``tests/unit/operators/sweep/test_sweep.py`` checks it):
 
 * **Decision** at the close of bar ``t`` (event time ``ts[t] + resolution``), from information up to that close.
   The strategy's wanted position ``s_t`` is a fraction of equity in [−1, 1] (``{−1, 0, 1}`` for the rules here).

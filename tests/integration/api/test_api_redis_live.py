@@ -1,0 +1,185 @@
+"""Rate limits shared by API replicas through Redis (Debian's redis-server from ``scripts/services.sh up redis``):
+two real ``levibot api`` processes count one key's quota together, a restarted replica still refuses a key that is
+over it, and a Redis that does not answer is a 503, never a quota counted per process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from connectors.postgres.api import ApiDatabase
+from connectors.postgres.migrate import migrate
+from connectors.ratelimit import LimiterUnavailable, RateLimiter
+from operators.api.keys import KeyHasher, make_token, parse_token
+from tests.support import REPO, wait_for
+
+pytestmark = [pytest.mark.postgres]
+FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    url = (
+        os.environ.get("LEVIBOT_TEST_REDIS_URL")
+        or f"redis://127.0.0.1:{os.environ.get('LEVIBOT_REDIS_PORT', '56379')}/0"
+    )
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is not reachable: {exc}\nRun `scripts/services.sh up redis`.", pytrace=False)
+    return url
+
+
+def _free_port() -> int:
+    from tests.support.flowproc import free_ports
+
+    return free_ports(1)[0]
+
+
+class Replica:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.log = log
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "levibot"), "api", "--port", str(self.port), "--log-level", "warning"],
+            cwd=REPO,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        try:
+            wait_for(
+                lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+                60,
+                f"the replica on {self.port} to answer /healthz",
+                procs=[self.proc],
+                retry_on=(httpx.HTTPError,),
+                interval_s=0.3,
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()[-2000:]}") from None
+
+    def get(self, path: str, tok: str) -> httpx.Response:
+        return httpx.get(self.url + path, headers={"X-API-Key": tok}, timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.mark.slow  # three API processes start (~10 s each on a loaded machine)
+def test_two_replicas_share_one_quota_across_a_restart(pg_dsn, redis_url, tmp_path):
+    migrate(pg_dsn)
+    db = ApiDatabase(pg_dsn, max_size=1).open()
+    tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
+    kid, sec = parse_token(tok)
+    db.create_key(
+        key_id=kid,
+        name="shared",
+        secret_hash=FAST.hash(sec),
+        scopes=["read"],
+        tier="pro",
+        accounts=["default"],
+        rate="6/minute",
+        created_by="pytest",
+        expires_at=None,
+    )
+    db.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIBOT_API_")}
+    env.update(
+        LEVIBOT_PG_DSN=pg_dsn,
+        LEVIBOT_API_RATE_STORAGE=redis_url,
+        LEVIBOT_VAR=str(tmp_path / "var"),
+        LEVIBOT_KAFKA_BOOTSTRAP="127.0.0.1:1",
+        LEVIBOT_API_AUTH_RATE="1000/minute",
+    )
+    a = Replica(env, tmp_path / "a.log")
+    b = Replica(env, tmp_path / "b.log")
+    try:
+        codes = [(a if i % 2 == 0 else b).get("/v1/whoami", tok) for i in range(6)]
+        assert [c.status_code for c in codes] == [200] * 6, [c.text for c in codes]
+        # what one replica counted, the other saw: remaining goes 5, 4, 3, ... across both
+        assert [int(c.headers["X-RateLimit-Remaining"]) for c in codes] == [5, 4, 3, 2, 1, 0]
+        ra, rb = a.get("/v1/whoami", tok), b.get("/v1/whoami", tok)
+        assert (ra.status_code, rb.status_code) == (429, 429)
+        assert 1 <= int(ra.headers["Retry-After"]) <= 60
+        a.stop()
+        a = Replica(env, tmp_path / "a2.log")  # a new process, no memory of the old one's counts
+        again = a.get("/v1/whoami", tok)
+        assert again.status_code == 429 and again.json()["error"] == "rate_limited"
+        assert a.get("/healthz", tok).json() == {
+            "status": "ok",
+            "database": True,
+            "rate_limit_storage": "redis",
+            "rate_limits": True,
+        }
+    finally:
+        a.stop()
+        b.stop()
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT actor, detail FROM audit WHERE result = 'denied' ORDER BY ts_ns").fetchall()
+    assert [(r[0], r[1].split(":")[0]) for r in rows] == [(f"api:{kid}", "rate_limited")] * 3
+    # the counters are in Redis under the API's namespace
+    keys = redis.Redis.from_url(redis_url).keys(f"levibot-api*{kid}*")
+    assert keys
+
+
+def test_unreachable_redis_is_unavailable_not_per_process(pg_dsn):
+    from fastapi.testclient import TestClient
+
+    from flows.api.app import create_app
+    from flows.api.context import ApiContext
+    from flows.api.settings import ApiSettings
+    from flows.settings import Settings
+
+    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    with pytest.raises(LimiterUnavailable):
+        RateLimiter(dead, timeout_s=0.5).hit("k", "1/second")
+    migrate(pg_dsn)
+    ctx = ApiContext(
+        settings=Settings.from_env({"LEVIBOT_PG_DSN": pg_dsn}),
+        api=ApiSettings(rate_storage=dead),
+        db=ApiDatabase(pg_dsn, max_size=2),
+        limiter=RateLimiter(dead, timeout_s=0.5),
+        hasher=FAST,
+    )
+    with TestClient(create_app(ctx)) as client:
+        h = client.get("/healthz")
+        assert h.status_code == 503 and h.json()["rate_limits"] is False and h.json()["database"] is True
+        r = client.get("/v1/status", headers={"X-API-Key": "lvb_000000000000_x"})
+        assert r.status_code == 503 and r.json()["error"] == "rate_limit_unavailable"
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT result, detail FROM audit").fetchall()
+    assert [(r[0], r[1].split(":")[0]) for r in rows] == [("error", "rate_limit_unavailable")]
+
+
+def test_telegram_confirmation_staged_on_one_replica_confirmed_on_another(redis_url):
+    from connectors.confirmations import RedisConfirmations
+
+    a, b = RedisConfirmations(redis_url, ttl_s=60), RedisConfirmations(redis_url, ttl_s=60)
+    chat = -secrets.randbelow(10**9)
+    code = a.stage("halt", "account:default", "outage", chat_id=chat, user_id=7, now_s=time.time())
+    assert b.take("000000" if code != "000000" else "111111", chat_id=chat, user_id=7, now_s=time.time()) is None
+    code = a.stage("halt", "account:default", "outage", chat_id=chat, user_id=7, now_s=time.time())
+    got = b.take(code, chat_id=chat, user_id=7, now_s=time.time())
+    assert got is not None and (got.action, got.scope, got.reason) == ("halt", "account:default", "outage")
+    assert a.take(code, chat_id=chat, user_id=7, now_s=time.time()) is None  # once only, on any replica
+    short = RedisConfirmations(redis_url, ttl_s=0.2)
+    code = short.stage("resume", "account:default", "", chat_id=chat, user_id=7, now_s=time.time())
+    time.sleep(0.4)
+    assert b.take(code, chat_id=chat, user_id=7, now_s=time.time()) is None  # expired in Redis
