@@ -12,7 +12,7 @@ from schemas.topics import TOPICS
 from tests.support import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import gen_docs  # noqa: E402
+import gen_docs
 
 
 def test_generated_docs_are_fresh():

@@ -1,10 +1,17 @@
-"""Shared test support: where the repository and its data are, the one way a test waits for something, and
-reading a whole topic.
+"""Shared test support: where the repository and its data are, the one way a test waits for something, reading a
+whole topic or a metrics page.
 
-The helpers that several test modules use live in this package (``tests/support/``): this module (``REPO``,
-``DATA``, :func:`wait_for`, :func:`read_all`, :func:`metric_total`), ``flowproc`` (``levibot`` processes and their
-topics), ``reference/`` (frozen copies of replaced implementations) and ``data/`` (test inputs). A test module never
-imports from another test module.
+Every helper that more than one test module uses lives in this package; a test module never imports from another
+test module. This module: ``REPO``, ``DATA``, ``TEST_DATA``, :func:`wait_for`, :func:`read_all`, :func:`metric_total`, :func:`metrics`. The others:
+
+* ``flowproc``: ``levibot`` processes, their topics, free ports (needs the Kafka client);
+* ``api``: the operator API tests' hasher, keys, stored rows and `levibot api` replicas;
+* ``http``: local HTTP servers in place of a webhook receiver and the Telegram Bot API;
+* ``ingest``: the Faust apps as subprocesses; ``prometheus``: a real Prometheus server with the alert rules;
+  ``toxiproxy``: the TCP fault proxy;
+* ``models``, ``sources``, ``risk``, ``fuzz``: a quickly trained model, hand-made flow inputs, brute-force checks
+  of the gate's limits, payload mutation;
+* ``reference/``: frozen copies of replaced implementations; ``data/``: the tests' input files.
 
 A test never sleeps for a guessed time to let something happen: it waits for the condition itself with
 :func:`wait_for`, which returns as soon as the condition holds and fails with what it waited for when it does not
@@ -23,7 +30,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["REPO", "DATA", "TEST_DATA", "wait_for", "read_all", "metric_total"]
+__all__ = ["REPO", "DATA", "TEST_DATA", "wait_for", "read_all", "metric_total", "metrics"]
 
 #: The repository's root directory (every path a test uses is relative to it, whatever folder the test is in).
 REPO = Path(__file__).resolve().parents[2]
@@ -110,3 +117,18 @@ def metric_total(port: int, name: str, **labels: str) -> float:
         for s in fam.samples
         if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def metrics(port: int) -> dict[str, float]:
+    """The Prometheus page a process serves at ``http://127.0.0.1:<port>/metrics`` as ``name{labels}`` -> value (the
+    sample lines as written). Raises ``OSError`` while the endpoint is not up."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out

@@ -191,6 +191,11 @@ def free_ports(n: int) -> list[int]:
     raise RuntimeError(f"fewer than {n} free ports in {lo}-{lo + width - 1}")
 
 
+def free_port() -> int:
+    """One port of :func:`free_ports`."""
+    return free_ports(1)[0]
+
+
 #: The control key of every flow run of these tests: a live flow refuses to start without one (flows/live.py), so the
 #: harness passes it explicitly; a test that signs its own commands passes its own ``LEVIBOT_CONTROL_KEY``.
 TEST_CONTROL_KEY = "levibot-tests-control-key-" + uuid.uuid4().hex

@@ -19,8 +19,7 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import parse_token
 from operators.api.sessions import issue_session
-from tests.integration.api.test_api_keycache_live import wait_revocation_heard
-from tests.integration.api.test_api_read_live import FAST, _key
+from tests.support.api import FAST, key_headers, wait_revocation_heard
 
 pytestmark = [pytest.mark.postgres]
 
@@ -48,7 +47,7 @@ def _audit(dsn):
 
 def test_login_session_cookie_and_csrf(console):
     client, ctx, dsn = console
-    tok = _key(ctx.db, ("trade",), "pro")["X-API-Key"]
+    tok = key_headers(ctx.db, ("trade",), "pro")["X-API-Key"]
     assert client.get("/console").headers["location"] == "/console/login"
     form = client.get("/console/login")
     assert form.headers["content-security-policy"].startswith("default-src 'self'")
@@ -86,7 +85,7 @@ def test_login_session_cookie_and_csrf(console):
 
 def test_tampered_revoked_and_out_of_tier_sessions(console):
     client, ctx, dsn = console
-    free = _key(ctx.db, ("read",), "free")["X-API-Key"]
+    free = key_headers(ctx.db, ("read",), "free")["X-API-Key"]
     assert _login(client, free).status_code == 303
     assert client.get("/console/positions").status_code == 200
     r = client.get("/console/risk")
@@ -119,7 +118,7 @@ def test_tampered_revoked_and_out_of_tier_sessions(console):
 
 def test_signals_page_links_each_signal_to_its_lifecycle(console):
     client, ctx, dsn = console
-    tok = _key(ctx.db, ("read",), "pro")["X-API-Key"]
+    tok = key_headers(ctx.db, ("read",), "pro")["X-API-Key"]
     with psycopg.connect(dsn, autocommit=True) as conn:
         for sid, kind, ref, sec in (("tg:-1:1", "open", None, 1), ("tg:-1:2", "close", "tg:-1:1", 2)):
             conn.execute(

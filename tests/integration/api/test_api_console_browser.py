@@ -18,9 +18,8 @@ import pytest
 from connectors.postgres.api import ApiDatabase
 from connectors.postgres.migrate import migrate
 from operators.api.keys import make_token, parse_token
-from tests.integration.api.test_api_read_live import CAPITAL, FAST, _store, _train_model
-from tests.integration.api.test_api_redis_live import Replica
 from tests.support import metric_total, wait_for
+from tests.support.api import CAPITAL, FAST, Replica, store_trading_rows, train_model
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 CHROMIUM = os.environ.get("LEVIBOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -51,7 +50,7 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
 
     ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     migrate(pg_dsn)
-    _store(pg_dsn)
+    store_trading_rows(pg_dsn)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO signals (id, version, source_chat, source_message_id, symbol, side, kind, entries, "
@@ -59,7 +58,7 @@ def test_console_in_a_real_browser(kafka_bootstrap, pg_dsn, topic_prefix, tmp_pa
             "'{30000}', '{31000,32000}', 29000, 0.8, to_timestamp(1800000005), 1800000005000000000)"
         )
     reg = ModelRegistry(tmp_path / "var" / "models")
-    model = _train_model()
+    model = train_model()
     version = reg.register(
         model,
         feature_set="core-v1",

@@ -18,9 +18,10 @@ from flows.api.app import create_app
 from flows.api.context import ApiContext
 from flows.api.settings import ApiSettings
 from flows.settings import Settings
-from operators.api.keys import KeyHasher, make_token, parse_token
+from operators.api.keys import make_token, parse_token
 from schemas.events import AuditEvent, Order
 from tests.support import metric_total, wait_for
+from tests.support.api import FAST
 from tests.support.flowproc import (
     BAR_ARGS,
     FlowProc,
@@ -35,7 +36,6 @@ from tests.support.flowproc import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 KEY = "api-flow-live-control-key-0123456789"
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 def test_halt_through_the_api_stops_a_running_flow(kafka_bootstrap, pg_dsn, tmp_path):

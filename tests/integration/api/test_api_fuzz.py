@@ -17,10 +17,10 @@ from flows.api.app import create_app
 from flows.api.context import ApiContext
 from flows.api.settings import ApiSettings
 from flows.settings import Settings
-from operators.api.keys import KeyHasher, make_token, parse_token
+from operators.api.keys import make_token, parse_token
+from tests.support.api import FAST
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 PER_OPERATION = 80  # 27 operations; the ones without parameters run once (hypothesis sees a single example)
 
 

@@ -25,9 +25,9 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
 from tests.support import REPO, wait_for
+from tests.support.api import FAST, wait_revocation_heard
 
 pytestmark = [pytest.mark.postgres]
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 class CountingHasher(KeyHasher):
@@ -69,12 +69,6 @@ def _app(pg_dsn: str, **api):
     a = ApiSettings(**{"auth_rate": "1000/minute", **api})
     ctx = ApiContext(settings=s, api=a, db=ApiDatabase(pg_dsn, max_size=4), limiter=RateLimiter(), hasher=hasher)
     return ctx, create_app(ctx)
-
-
-def wait_revocation_heard(ctx: ApiContext, kid: str, timeout_s: float = 2.0) -> None:
-    """Wait until the process has dropped ``kid``'s cached row (PostgreSQL delivers the notification of a change
-    asynchronously, milliseconds after the commit; see docs/api.md). Fails if it never comes."""
-    wait_for(lambda: ctx.keys.get(kid) is None, timeout_s, f"the key-change notification for {kid}", interval_s=0.002)
 
 
 def _new_key_heard(ctx: ApiContext, timeout_s: float = 2.0) -> tuple[str, str]:

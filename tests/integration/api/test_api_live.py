@@ -24,13 +24,11 @@ from flows.api.context import ApiContext
 from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import KeyHasher, make_token, parse_token
-from tests.integration.api.test_api_keycache_live import wait_revocation_heard
 from tests.support import REPO
+from tests.support.api import FAST, wait_revocation_heard
 
 pytestmark = [pytest.mark.postgres]
 CONTROL_KEY = "api-live-test-control-key-0123456789"
-#: cheap Argon2id parameters for the test keys (the parameters travel in the hash; production keys use the defaults)
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 T0 = 1_800_000_000_000_000_000
 
 

@@ -5,9 +5,7 @@ figures are recomputed here from the rows the test stored, by a different route 
 
 from __future__ import annotations
 
-import json
 import math
-import secrets
 
 import numpy as np
 import psycopg
@@ -21,79 +19,9 @@ from flows.api.app import create_app
 from flows.api.context import ApiContext
 from flows.api.settings import ApiSettings
 from flows.settings import Settings
-from operators.api.keys import KeyHasher, make_token, parse_token
+from tests.support.api import CAPITAL, FAST, FILLS, T0, S, key_headers, store_trading_rows, train_model
 
 pytestmark = [pytest.mark.postgres]
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
-T0 = 1_800_000_000_000_000_000
-S = 1_000_000_000
-CAPITAL = 10_000.0
-
-
-def _key(db: ApiDatabase, scopes=("read",), tier="enterprise") -> dict[str, str]:
-    tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))
-    kid, sec = parse_token(tok)
-    db.create_key(
-        key_id=kid,
-        name="t",
-        secret_hash=FAST.hash(sec),
-        scopes=list(scopes),
-        tier=tier,
-        accounts=["default"],
-        rate="",
-        created_by="pytest",
-        expires_at=None,
-    )
-    return {"X-API-Key": tok}
-
-
-def _prices(n: int) -> dict[str, list[float]]:
-    rng = np.random.default_rng(7)
-    btc = 30_000 * np.cumprod(1 + rng.normal(0, 0.01, n))
-    eth = 2_000 * np.cumprod(1 + 0.6 * rng.normal(0, 0.01, n) + 0.5 * rng.normal(0, 0.01, n))
-    return {"BTC-USD": btc.round(2).tolist(), "ETH-USD": eth.round(2).tolist()}
-
-
-FILLS = [  # (second, symbol, side, qty, price, fee, strategy)
-    (3, "BTC-USD", "buy", 0.2, 30_100.0, 3.0, "trend"),
-    (10, "ETH-USD", "buy", 2.0, 2_010.0, 2.0, "breakout"),
-    (20, "BTC-USD", "buy", 0.1, 30_500.0, 1.5, "breakout"),
-    (31, "BTC-USD", "sell", 0.05, 30_800.0, 0.8, "trend"),
-]
-
-
-def _store(dsn: str, n_bars: int = 60) -> dict[str, list[float]]:
-    px = _prices(n_bars)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for sym, closes in px.items():
-            for i, c in enumerate(closes):
-                ts = T0 + i * S  # a bar a second of event time (resolution_s is only a label here)
-                conn.execute(
-                    "INSERT INTO bars (symbol, resolution_s, ts, ts_ns, open, high, low, close, volume, vwap) "
-                    "VALUES (%s, 60, to_timestamp(%s / 1e9), %s, %s, %s, %s, %s, 1, %s)",
-                    (sym, ts, ts, c, c * 1.001, c * 0.999, c, c),
-                )
-        for i, (sec, sym, side, qty, price, fee, strat) in enumerate(FILLS):
-            ts = T0 + sec * S
-            conn.execute(
-                "INSERT INTO orders (order_id, strategy, symbol, side, qty, order_type, tif, ts, ts_ns) "
-                "VALUES (%s, %s, %s, %s, %s, 'market', 'IOC', to_timestamp(%s / 1e9), %s)",
-                (f"o{i}", strat, sym, side, qty, ts, ts),
-            )
-            conn.execute(
-                "INSERT INTO fills (fill_id, order_id, symbol, side, price, qty, fee, liquidity, ts, ts_ns) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 'taker', to_timestamp(%s / 1e9), %s)",
-                (f"f{i}", f"o{i}", sym, side, price, qty, fee, ts, ts),
-            )
-        for i, (reasons, dd) in enumerate([([], 0.05), (["kill_switch_halted"], 0.31)]):
-            ts = T0 + (40 + i) * S
-            conn.execute(
-                "INSERT INTO risk_decisions (id, intent_id, symbol, strategy, side, action, requested_qty, "
-                "approved_qty, reasons, var, cvar, portfolio, ts, ts_ns) VALUES (%s, %s, 'BTC-USD', 'trend', "
-                "'buy', 'rejected', 1, 0, %s, 0.01, 0.02, %s, to_timestamp(%s / 1e9), %s)",
-                (f"d{i}", f"i{i}", reasons, json.dumps({"equity": CAPITAL, "drawdown": dd}), ts, ts),
-            )
-    return px
 
 
 @pytest.fixture
@@ -108,8 +36,8 @@ def api(pg_dsn, tmp_path):
 
 def test_equity_series_matches_the_fills_and_closes(api):
     client, ctx, dsn = api
-    px = _store(dsn)
-    h = _key(ctx.db)
+    px = store_trading_rows(dsn)
+    h = key_headers(ctx.db)
     r = client.get("/v1/equity", params={"max_points": 5000}, headers=h)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -150,8 +78,8 @@ def test_equity_series_matches_the_fills_and_closes(api):
 
 def test_risk_components_and_limits(api):
     client, ctx, dsn = api
-    px = _store(dsn)
-    h = _key(ctx.db)
+    px = store_trading_rows(dsn)
+    h = key_headers(ctx.db)
     r = client.get("/v1/risk", params={"window": 30}, headers=h)
     assert r.status_code == 200, r.text
     v = r.json()
@@ -184,43 +112,30 @@ def test_risk_components_and_limits(api):
     assert ("portfolio_var" in v["breaches"]) == lim["breached"]
     assert v["last_decision"]["reasons"] == ["kill_switch_halted"]
     assert client.get("/v1/risk", params={"alpha": 1.5}, headers=h).status_code == 422
-    assert client.get("/v1/risk", headers=_key(ctx.db, tier="free")).status_code == 403
+    assert client.get("/v1/risk", headers=key_headers(ctx.db, tier="free")).status_code == 403
 
 
 def test_status_shows_the_gate_kill_switch(api):
     client, ctx, dsn = api
-    h = _key(ctx.db)
+    h = key_headers(ctx.db)
     ks = client.get("/v1/status", headers=h).json()["kill_switch"]
     assert ks["gate"] == "unknown" and ks["state"] == "unknown" and ks["account"] == "default"
-    _store(dsn)
+    store_trading_rows(dsn)
     ks = client.get("/v1/status", headers=h).json()["kill_switch"]
     assert ks["gate"] == "halted" and ks["state"] == "halted" and ks["drawdown"] == 0.31
     assert ks["operator_mode"] == "unknown"  # no control key in this test: the topic is not read
     assert ks["gate_as_of"].startswith("2027-01-15T08:00:41")
 
 
-def _train_model():
-    from operators.models.lgbm import LgbmParams, TrainConfig, train_lightgbm
-
-    rng = np.random.default_rng(3)
-    n = 1200
-    X = rng.normal(size=(n, 3))
-    y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(float)
-    ts = T0 + np.arange(n, dtype=np.int64) * 60 * S
-    return train_lightgbm(
-        X, y, ts, ("a", "b", "c"), TrainConfig(params=LgbmParams(num_boost_round=15), n_splits=2, gap_ns=120 * S)
-    )
-
-
 def test_models_registry_champion_and_calibration(api, tmp_path):
     from connectors.model_registry import ModelRegistry
 
     client, ctx, _ = api
-    h = _key(ctx.db)
+    h = key_headers(ctx.db)
     assert client.get("/v1/models", headers=h).json() == {"champion": None, "pinned": None, "count": 0, "versions": []}
     assert client.get("/v1/models/champion", headers=h).status_code == 404
     reg = ModelRegistry(tmp_path / "var" / "models")
-    model = _train_model()
+    model = train_model()
     metrics = {"cv_calibrated": model.info["cv_calibrated"], "holdout": {"log_loss": 0.6}}
     old = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics=metrics)
     new = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics=metrics)
@@ -239,7 +154,7 @@ def test_models_registry_champion_and_calibration(api, tmp_path):
     assert cal["cv_calibrated"] == pytest.approx(model.info["cv_calibrated"])
     assert client.get("/v1/models/20990101T000000000000Z-00000000/calibration", headers=h).status_code == 404
     assert client.get("/v1/models/..%2F..%2Fetc/calibration", headers=h).status_code in (404, 422)
-    assert client.get("/v1/models", headers=_key(ctx.db, tier="free")).status_code == 403
+    assert client.get("/v1/models", headers=key_headers(ctx.db, tier="free")).status_code == 403
 
 
 @pytest.mark.kafka
@@ -283,7 +198,7 @@ def test_drift_alerts_from_the_alerts_topic(kafka_bootstrap, pg_dsn, topic_prefi
     prod.produce(f"{topic_prefix}alerts", b"not json")
     prod.flush(10)
     with TestClient(create_app(ctx)) as client:
-        h = _key(ctx.db)
+        h = key_headers(ctx.db)
         d = client.get("/v1/models/drift", headers=h).json()
         assert d["available"] is True
         # the last 3 messages per partition (one partition): al3 (not drift), al4, and the junk: al4 only
@@ -319,13 +234,13 @@ def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_
         hasher=FAST,
     )
     reg = ModelRegistry(tmp_path / "models")
-    model = _train_model()
+    model = train_model()
     first = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics={})
     reg.promote(first, "first")
     second = reg.register(model, feature_set="core-v1", feature_set_version=1, horizon_ns=60 * S, metrics={})
     reg.promote(second, "second")
     with TestClient(create_app(ctx)) as client:
-        admin, trader = _key(ctx.db, ("admin",)), _key(ctx.db, ("trade",))
+        admin, trader = key_headers(ctx.db, ("admin",)), key_headers(ctx.db, ("trade",))
         assert client.post(f"/v1/models/{first}/pin", json={"reason": "x"}, headers=trader).status_code == 403
         assert client.post("/v1/models/20990101T000000000000Z-00000000/pin", json={}, headers=admin).status_code == 404
         r = client.post("/v1/models/rollback", json={"reason": "second misbehaves"}, headers=admin)
@@ -346,7 +261,7 @@ def test_model_pin_rollback_unpin_through_the_control_topic(kafka_bootstrap, pg_
 
 def test_signal_lifecycle(api):
     client, ctx, dsn = api
-    h = _key(ctx.db)
+    h = key_headers(ctx.db)
     rows = [
         ("tg:-100:1", 1, "open", None, "{30000}", 0),
         ("tg:-100:1", 2, "open", None, "{30100}", 5),

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 import redis
@@ -19,67 +15,11 @@ import redis
 from connectors.postgres.api import ApiDatabase
 from connectors.postgres.migrate import migrate
 from connectors.ratelimit import LimiterUnavailable, RateLimiter
-from operators.api.keys import KeyHasher, make_token, parse_token
-from tests.support import REPO, wait_for
+from operators.api.keys import make_token, parse_token
+from tests.support.api import FAST, Replica
+from tests.support.flowproc import free_port
 
 pytestmark = [pytest.mark.postgres]
-FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    url = (
-        os.environ.get("LEVIBOT_TEST_REDIS_URL")
-        or f"redis://127.0.0.1:{os.environ.get('LEVIBOT_REDIS_PORT', '56379')}/0"
-    )
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {url} is not reachable: {exc}\nRun `scripts/services.sh up redis`.", pytrace=False)
-    return url
-
-
-def _free_port() -> int:
-    from tests.support.flowproc import free_ports
-
-    return free_ports(1)[0]
-
-
-class Replica:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "levibot"), "api", "--port", str(self.port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        try:
-            wait_for(
-                lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
-                60,
-                f"the replica on {self.port} to answer /healthz",
-                procs=[self.proc],
-                retry_on=(httpx.HTTPError,),
-                interval_s=0.3,
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{log.read_text()[-2000:]}") from None
-
-    def get(self, path: str, tok: str) -> httpx.Response:
-        return httpx.get(self.url + path, headers={"X-API-Key": tok}, timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.mark.slow  # three API processes start (~10 s each on a loaded machine)
@@ -147,7 +87,7 @@ def test_unreachable_redis_is_unavailable_not_per_process(pg_dsn):
     from flows.api.settings import ApiSettings
     from flows.settings import Settings
 
-    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(LimiterUnavailable):
         RateLimiter(dead, timeout_s=0.5).hit("k", "1/second")
     migrate(pg_dsn)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
@@ -25,43 +23,15 @@ from flows.api.settings import ApiSettings
 from flows.settings import Settings
 from operators.api.keys import parse_token
 from operators.api.telegram import sign_init_data
-from tests.integration.api.test_api_read_live import FAST, _key, _store
 from tests.support import metric_total, wait_for
+from tests.support.api import FAST, key_headers, store_trading_rows
+from tests.support.http import FakeBotApi
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 BOT_TOKEN = "123456:TEST-bot-token"
 SECRET = "telegram-webhook-secret-0123456789"
 KEY = "telegram-test-control-key-0123456789"
 CHAT, OTHER_CHAT = -1001234, -55
-
-
-class FakeBotApi:
-    """A local Bot API host: records every call, answers ok."""
-
-    def __init__(self) -> None:
-        calls = self.calls = []
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                calls.append((self.path, body))
-                out = json.dumps({"ok": True, "result": {"message_id": len(calls)}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *a) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -73,8 +43,8 @@ def tg(kafka_bootstrap, pg_dsn, topic_prefix, tmp_path):
     bot = FakeBotApi()
     db = ApiDatabase(pg_dsn, max_size=2)
     db.open()
-    trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
-    reader = parse_token(_key(db, ("read",), "pro")["X-API-Key"])[0]
+    trader = parse_token(key_headers(db, ("trade",), "pro")["X-API-Key"])[0]
+    reader = parse_token(key_headers(db, ("read",), "pro")["X-API-Key"])[0]
     db.close()
     s = Settings.from_env(
         {
@@ -141,7 +111,7 @@ def test_bot_commands_from_allow_listed_chats_only(tg, kafka_bootstrap, caplog):
 
     caplog.set_level(logging.DEBUG)
     client, bot, _ctx, trader, dsn, prefix = tg
-    _store(dsn)
+    store_trading_rows(dsn)
     r = client.post("/telegram/bot", json=_update(CHAT, 7, "/status"), headers={"X-Telegram-Bot-Api-Secret-Token": "x"})
     assert r.status_code == 401 and bot.calls == []
     assert "HALTED" in _say(client, bot, CHAT, 7, "/status@LeviBot")  # the stored decision's gate kill switch
@@ -247,7 +217,7 @@ def test_telegram_halt_halts_a_live_flow(kafka_bootstrap, pg_dsn, tmp_path):
         orders = TopicCounter(kafka_bootstrap, f"{prefix}orders")
         wait_for(lambda: orders.count() > 20, 180, "the first orders", procs=[flow], interval_s=0.5)
         db = ApiDatabase(pg_dsn, max_size=1).open()
-        trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
+        trader = parse_token(key_headers(db, ("trade",), "pro")["X-API-Key"])[0]
         db.close()
         s = Settings.from_env(
             {

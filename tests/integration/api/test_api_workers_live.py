@@ -15,8 +15,9 @@ import pytest
 from connectors.postgres.api import ApiDatabase
 from connectors.postgres.migrate import migrate
 from operators.api.keys import make_token, parse_token
-from tests.integration.api.test_api_redis_live import FAST, Replica, redis_url  # noqa: F401 (fixture)
 from tests.support import REPO
+from tests.support.api import FAST, Replica
+from tests.support.flowproc import free_port
 
 pytestmark = [pytest.mark.postgres]
 
@@ -28,10 +29,9 @@ class Workers(Replica):
         import httpx
         import psycopg
 
-        from tests.integration.api.test_api_redis_live import _free_port
         from tests.support import wait_for
 
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         self.proc = subprocess.Popen(
             [
@@ -82,7 +82,7 @@ class Workers(Replica):
         return [k for k in kids if "spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes().decode(errors="replace")]
 
 
-def test_two_workers_share_the_quota_and_hear_revocations(pg_dsn, redis_url, tmp_path):  # noqa: F811
+def test_two_workers_share_the_quota_and_hear_revocations(pg_dsn, redis_url, tmp_path):
     migrate(pg_dsn)
     db = ApiDatabase(pg_dsn, max_size=1).open()
     tok = make_token(secrets.token_bytes(6), secrets.token_bytes(32))

@@ -16,7 +16,6 @@ use are never touched. Between the flow and that PostgreSQL sits a real TCP faul
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -47,6 +46,7 @@ from tests.support.flowproc import (
     read_events,
     read_orders,
 )
+from tests.support.toxiproxy import Toxiproxy
 
 #: what a wait treats as "not yet": the metrics endpoint not up, the tables not migrated, the server away
 PG_NOT_YET = (OSError, psycopg.Error)
@@ -134,74 +134,6 @@ def services():
                 check=False,
             )
         shutil.rmtree(var, ignore_errors=True)
-
-
-# -- Toxiproxy ------------------------------------------------------------------------------------------------------
-def toxiproxy_binary() -> Path:
-    tools = Path(os.environ.get("LEVIBOT_TOOLS") or Path(os.environ.get("LEVIBOT_VAR") or REPO / "var") / "tools")
-    path = tools / "bin" / "toxiproxy-server"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `make tools` (scripts/install_tools.sh installs it)", pytrace=False)
-    return path
-
-
-class Toxiproxy:
-    """A toxiproxy-server process on 127.0.0.1 and its HTTP API."""
-
-    def __init__(self, log: Path) -> None:
-        (self.port,) = free_ports(1)
-        self._fh = open(log, "ab")  # noqa: SIM115 - the log stays open for the child process, closed when it stops
-        self.proc = subprocess.Popen(
-            [str(toxiproxy_binary()), "-host", "127.0.0.1", "-port", str(self.port)],
-            stdout=self._fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.api("GET", "/version")
-                break
-            except OSError:
-                assert self.proc.poll() is None and time.monotonic() < deadline, "toxiproxy-server did not start"
-                time.sleep(0.1)
-
-    def api(self, method: str, path: str, body: dict | None = None) -> object:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as r:
-            raw = r.read()
-        return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
-
-    def proxy(self, name: str, upstream_port: int) -> int:
-        (listen,) = free_ports(1)
-        self.api(
-            "POST",
-            "/proxies",
-            {"name": name, "listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{upstream_port}", "enabled": True},
-        )
-        return listen
-
-    def add_toxic(self, proxy: str, name: str, kind: str, **attributes: int) -> None:
-        self.api(
-            "POST",
-            f"/proxies/{proxy}/toxics",
-            {"name": name, "type": kind, "stream": "downstream", "toxicity": 1.0, "attributes": attributes},
-        )
-
-    def remove_toxic(self, proxy: str, name: str) -> None:
-        self.api("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self._fh.close()
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------

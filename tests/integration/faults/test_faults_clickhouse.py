@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ import pytest
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import Alert, FeatureVector, Fill, Order, RiskDecision, Score
-from tests.support import DATA, REPO, wait_for
+from tests.support import DATA, REPO, metrics, wait_for
 from tests.support.flowproc import (
     BAR_ARGS,
     FlowProc,
@@ -58,18 +57,6 @@ PUBLISHED = {
     "features": ("concat(symbol, toString(ts))", "features", FeatureVector, None),
     "scores": ("concat(symbol, toString(ts))", "scores", Score, None),
 }
-
-
-def metrics(port: int) -> dict[str, float]:
-    """The flow's own /metrics page as ``name{labels}`` -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
 
 
 def breakers(m: dict[str, float]) -> dict[str, float]:

@@ -13,9 +13,10 @@ from connectors.kafka.sink import EventProducer
 from connectors.webhooks import ALERT_ID_HEADER, SignatureError, verify_signature
 from schemas.codec import decode
 from schemas.events import Alert, DeadLetter
-from tests.integration.flows.test_signal_ingest import free_port, start_app, stop_app
 from tests.support import read_all, wait_for
-from tests.unit.connectors.test_webhooks import Receiver
+from tests.support.flowproc import free_port
+from tests.support.http import Receiver
+from tests.support.ingest import start_app, stop_app
 
 pytestmark = pytest.mark.kafka
 

@@ -3,7 +3,7 @@
 Two runs of `levibot run --live --venue sim --until-end` over the same replayed history (BTC and ETH, 12,000 ticks):
 a clean one, and one whose `ticks` topic holds thousands of bad messages between the valid ones, on both partitions:
 
-* byte-level mutations of the real tick payloads (``tests/unit/schemas/test_fuzz_decoders.mutate``; only those the decoder rejects:
+* byte-level mutations of the real tick payloads (``tests.support.fuzz.mutate``; only those the decoder rejects:
   cut JSON, bytes that are not UTF-8, wrong types, out-of-range numbers, ...),
 * schema-valid ticks the input policy refuses: an unknown symbol, a time far ahead of the stream, exact duplicates of
   valid ticks (same trade id),
@@ -38,7 +38,7 @@ from tests.support.flowproc import (
     run_ok,
     topic_count,
 )
-from tests.unit.schemas.test_fuzz_decoders import mutate
+from tests.support.fuzz import mutate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

@@ -21,9 +21,7 @@ import pytest
 from connectors.history import iter_tick_events, load_history
 from connectors.kafka.sink import EventProducer
 from schemas.events import ControlCommand, Order, RiskDecision
-from tests.integration.faults.test_faults_clickhouse import metrics
-from tests.integration.flows.test_alerts_live import Prometheus, rules_with_short_for
-from tests.support import DATA, wait_for
+from tests.support import DATA, metrics, wait_for
 from tests.support.flowproc import (
     BAR_ARGS,
     FlowProc,
@@ -34,6 +32,7 @@ from tests.support.flowproc import (
     new_prefix,
     read_events,
 )
+from tests.support.prometheus import Prometheus, rules_with_short_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

@@ -43,7 +43,7 @@ from tests.support.flowproc import (
     read_events,
     run_ok,
 )
-from tests.unit.connectors.test_webhooks import Receiver
+from tests.support.http import Receiver
 
 
 def _levibot(args: list[str], env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:

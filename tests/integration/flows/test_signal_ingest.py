@@ -4,14 +4,9 @@ from the test, results are read back from the topics. Also the Telegram Desktop 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +14,9 @@ from connectors.kafka.admin import ensure_topics
 from operators.signals.lifecycle_state import ChatAllowList, InboundMessage, ingest_message
 from schemas.codec import decode
 from schemas.events import DeadLetter, Signal
-from tests.support import REPO, TEST_DATA, read_all, wait_for
+from tests.support import TEST_DATA, read_all, wait_for
+from tests.support.flowproc import free_port
+from tests.support.ingest import ORIGINAL, post, start_app, stop_app
 
 EXPORT = TEST_DATA / "telegram_export.json"
 SECRET = "t0p-s3cret_token"
@@ -28,60 +25,6 @@ OTHER_CHAT = -1009999999999
 T0 = 1_700_000_000  # Unix seconds
 
 pytestmark = pytest.mark.kafka
-
-
-def free_port() -> int:
-    from tests.support.flowproc import free_ports
-
-    return free_ports(1)[0]
-
-
-def start_app(module: str, env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    """Start a Faust app module as a subprocess and wait for its /healthz."""
-    fh = open(log, "wb")  # noqa: SIM115 - the log stays open for the child process, closed when it stops
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module],
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"{module} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(healthy, 30, f"{module} /healthz")
-    except BaseException:
-        stop_app(proc)
-        raise
-    return proc
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
-def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=15) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 
 def update(
@@ -108,7 +51,6 @@ def update(
     return json.dumps({"update_id": update_id, slot: msg}).encode()
 
 
-ORIGINAL = "#BTC/USDT LONG 10x\nEntry: 27000 - 27400\nTargets: 27800 - 28500 - 29000\nSL: 26500"
 EDITED = "#BTC/USDT LONG 10x\nEntry: 27000 - 27400\nTargets: 27800 - 28500 - 29500\nSL: 26600"
 
 

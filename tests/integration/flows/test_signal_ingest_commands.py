@@ -23,10 +23,11 @@ from connectors.postgres.migrate import migrate
 from operators.api.keys import parse_token
 from schemas.codec import decode
 from schemas.events import DeadLetter
-from tests.integration.api.test_api_read_live import _key
-from tests.integration.api.test_api_telegram import FakeBotApi
-from tests.integration.flows.test_signal_ingest import ORIGINAL, free_port, post, start_app, stop_app
 from tests.support import REPO, read_all, wait_for
+from tests.support.api import key_headers
+from tests.support.flowproc import free_port
+from tests.support.http import FakeBotApi
+from tests.support.ingest import ORIGINAL, post, start_app, stop_app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 BOT_TOKEN = "123456:TEST-ingest-bot-token"
@@ -97,7 +98,7 @@ def test_bot_commands_forwarded_by_the_signal_ingest(kafka_bootstrap, pg_dsn, to
     ensure_topics(kafka_bootstrap, prefix=topic_prefix)
     migrate(pg_dsn)
     db = ApiDatabase(pg_dsn, max_size=1).open()
-    trader = parse_token(_key(db, ("trade",), "pro")["X-API-Key"])[0]
+    trader = parse_token(key_headers(db, ("trade",), "pro")["X-API-Key"])[0]
     db.close()
     bot = FakeBotApi()
     api_port, ingest_port, bad_port = free_port(), free_port(), free_port()

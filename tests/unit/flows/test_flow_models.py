@@ -15,17 +15,14 @@ from connectors.model_registry import ChampionWatcher, ModelRegistry
 from flows.embedded import EMBEDDED_PIPELINE
 from flows.live import init_recovery
 from flows.trading import Outputs, build_trading_flow
-from operators.features import CORE_V1
 from operators.models import build_training_set, train_lightgbm
 from operators.signal_stage import SignalStage
 from tests.support import DATA
-from tests.unit.operators.models.test_models_scorer import FAST, _data
-
-SPEC = CORE_V1.with_resolution(1800)
+from tests.support.models import FAST, SPEC, btc_bars_and_features
 
 
 def _champion(tmp_path) -> tuple[ModelRegistry, str]:
-    bars, feats = _data()
+    bars, feats = btc_bars_and_features()
     ds = build_training_set(feats, bars, SPEC, audit=False)
     model = train_lightgbm(ds.X[:2000], ds.y[:2000], ds.ts[:2000], ds.names, FAST)
     reg = ModelRegistry(tmp_path / "models")

@@ -15,18 +15,17 @@ from flows.trading import Outputs, build_trading_flow
 from operators.control import sign
 from schemas.events import ControlCommand
 from tests.support import DATA
-from tests.unit.flows.test_flow_models import SPEC
-from tests.unit.flows.test_trading_flow import _ListSource
-from tests.unit.operators.models.test_models_scorer import RES, _model
+from tests.support.models import RES, SPEC, trained_model
+from tests.support.sources import ListSource
 
 KEY = b"p" * 32
 
 
 def test_a_pinned_model_scores_while_a_newer_champion_is_live(tmp_path):
     reg = ModelRegistry(tmp_path / "models")
-    v1 = reg.register(_model(0, 1500), feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
+    v1 = reg.register(trained_model(0, 1500), feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
     reg.promote(v1, "first")
-    v2 = reg.register(_model(0, 3000), feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
+    v2 = reg.register(trained_model(0, 3000), feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
     reg.promote(v2, "second")
     history = load_history([DATA / "BTC-30m.csv.gz"], ticks_per_bar=8, max_bars=1200)
     t0 = int(history.ticks.ts.iloc[0])
@@ -58,7 +57,7 @@ def test_a_pinned_model_scores_while_a_newer_champion_is_live(tmp_path):
         HistorySource(history.ticks, batch_size=500),
         Outputs(**{k: [CollectSink(v)] for k, v in out.items()}),
         EMBEDDED_PIPELINE,
-        control_source=_ListSource([EventBatch("control", 0, 2, [pin, bad], offsets=[0, 1])]),
+        control_source=ListSource([EventBatch("control", 0, 2, [pin, bad], offsets=[0, 1])]),
         control_keys={"default": KEY},
         models=ChampionWatcher(reg, poll_s=0.0, feature_set=SPEC.id),
     )

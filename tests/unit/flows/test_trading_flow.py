@@ -19,6 +19,7 @@ from operators.pipeline import PipelineConfig
 from operators.risk import RiskLimits
 from schemas.events import DeadLetter, Tick
 from tests.support import DATA
+from tests.support.sources import ListSource
 
 FILES = [DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"]
 # synthetic ticks every 225 s: prices up to an hour old count as fresh
@@ -47,35 +48,6 @@ def test_orders_independent_of_partitions_and_batch_size(history):
         assert sorted(r.fills, key=lambda f: f.fill_id) == sorted(runs[0].fills, key=lambda f: f.fill_id)
 
 
-class _ListSource(HistorySource):
-    """Hand-made EventBatches (one partition) for routing tests."""
-
-    def __init__(self, batches: list[EventBatch]) -> None:
-        self.batches = batches
-
-    def list_parts(self):
-        return ["0"]
-
-    def build_part(self, step_id, for_part, resume_state):
-        from bytewax.inputs import StatefulSourcePartition
-
-        batches = self.batches
-
-        class P(StatefulSourcePartition):
-            i = 0
-
-            def next_batch(self):
-                if self.i >= len(batches):
-                    raise StopIteration()
-                self.i += 1
-                return [batches[self.i - 1]]
-
-            def snapshot(self):
-                return self.i
-
-        return P()
-
-
 def test_late_ticks_and_decode_failures_reach_the_dead_letter_sink():
     t0 = 1_700_000_000_000_000_000
 
@@ -90,7 +62,7 @@ def test_late_ticks_and_decode_failures_reach_the_dead_letter_sink():
     dead: list = []
     bars: list = []
     cfg = PipelineConfig(base_resolution_s=1, bar_resolutions_s=(60,), decision_resolution_s=60)
-    run_main(build_trading_flow(_ListSource(batches), Outputs(dead=[CollectSink(dead)], bars=[CollectSink(bars)]), cfg))
+    run_main(build_trading_flow(ListSource(batches), Outputs(dead=[CollectSink(dead)], bars=[CollectSink(bars)]), cfg))
     reasons = sorted(d.error for d in dead)
     assert reasons == ["invalid_json", "late_tick"]
     late = next(d for d in dead if d.error == "late_tick")
@@ -254,7 +226,7 @@ def test_signed_halt_stops_trading_and_a_forged_command_is_refused(history):
             HistorySource(history.ticks, partitions=2, batch_size=5000),
             outputs,
             CFG,
-            control_source=_ListSource([EventBatch("control", 0, 2, [halt, forged], offsets=[0, 1])]),
+            control_source=ListSource([EventBatch("control", 0, 2, [halt, forged], offsets=[0, 1])]),
             control_keys={"default": key},
         )
     )
@@ -300,7 +272,7 @@ def test_columnar_batches_give_what_tick_objects_give(history):
         }
 
     ticks = list(iter_tick_events(t))
-    objects = _ListSource(
+    objects = ListSource(
         [
             EventBatch("ticks", 0, i + 1234, ticks[i : i + 1234], offsets=list(range(i, min(len(ticks), i + 1234))))
             for i in range(0, len(ticks), 1234)

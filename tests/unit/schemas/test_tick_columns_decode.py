@@ -16,7 +16,7 @@ from operators.messages import TickBatch
 from schemas.codec import TICK_COLUMNS, decode_many, decode_tick_columns, encode
 from schemas.events import Tick
 from tests.support import DATA
-from tests.unit.schemas.test_fuzz_decoders import mutate
+from tests.support.fuzz import mutate
 
 GOOD = Tick(symbol="BTCUSD", ts=1_700_000_000_000_000_000, price=1.5, qty=2.0, side="sell", trade_id="t1", venue="x")
 HOSTILE = [

@@ -8,26 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from connectors.history import load_history
 from operators.account.stage import AccountConfig, AccountStage
 from operators.ids import stable_id
 from operators.messages import DecisionPoint, SymbolUpdate, TickColumns
 from operators.risk import RiskLimits, norm_ppf
 from operators.risk.portfolio import component_var, portfolio_var_gaussian, sample_covariance
 from schemas.events import Intent, Tick
-from tests.support import DATA
 
 SYMS = ("BTC-USD", "ETH-USD")
 NS = 1_000_000_000
-
-
-@pytest.fixture(scope="module")
-def closes() -> dict[str, np.ndarray]:
-    """Both symbols' 30-minute closes aligned on time (a missing bar keeps the previous close)."""
-    h = load_history([DATA / "BTC-30m.csv.gz", DATA / "ETH-30m.csv.gz"], ticks_per_bar=4, max_bars=6000)
-    t = h.ticks.assign(bar=h.ticks.ts // (1800 * NS))
-    c = t.groupby(["bar", "symbol"]).price.last().unstack().ffill().dropna()
-    return {s: c[s].to_numpy()[:5200] for s in SYMS}
 
 
 def _updates(closes: dict[str, np.ndarray], intents_at: dict[int, dict[str, float]], t0: int = 1_700_000_000 * NS):

@@ -20,7 +20,6 @@ from operators.execution.paper_venue import PaperVenue
 from operators.ids import stable_id
 from operators.messages import DecisionPoint, SymbolUpdate, TickColumns
 from schemas.events import Intent
-from tests.unit.operators.account.test_account import closes  # noqa: F401  (the fixture: BTC/ETH 30-minute closes from the bundled history)
 
 SYMS = ("BTC-USD", "ETH-USD")
 NS = 1_000_000_000
@@ -30,7 +29,7 @@ Tk = namedtuple("Tk", "symbol ts price qty")
 R = namedtuple("R", "seq ts")
 
 
-def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdate, list]]:  # noqa: F811
+def _updates(closes, n_bars: int = 240, seed: int = 7) -> list[tuple[SymbolUpdate, list]]:
     """Per bar and symbol: six trades inside the bar (the venue fills on them) and a decision point at the close,
     with an intent whose target moves every few bars; each update with its trades for the venue."""
     rng = np.random.default_rng(seed)
@@ -143,7 +142,7 @@ def test_reports_ahead_of_the_account_wait_for_its_event_time():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_decisions_do_not_depend_on_when_the_reports_arrive(closes, seed):  # noqa: F811
+def test_decisions_do_not_depend_on_when_the_reports_arrive(closes, seed):
     """The first run's report stream handed to a fresh account in a random arrival order: each report at any moment
     from the very start (before the order it names exists, as in a recovery) up to the last batch before a decision
     dated after it. The orders, the decisions and the book are the first run's."""
@@ -195,7 +194,7 @@ def test_decisions_do_not_depend_on_when_the_reports_arrive(closes, seed):  # no
 
 
 @pytest.mark.parametrize("snapshot_at,crash_at", [(230, 262), (301, 360), (401, 406)])
-def test_a_recovery_re_creates_the_orders_it_sent_after_its_snapshot(closes, snapshot_at, crash_at):  # noqa: F811
+def test_a_recovery_re_creates_the_orders_it_sent_after_its_snapshot(closes, snapshot_at, crash_at):
     """kill -9 at update ``crash_at``; the flow resumes from its snapshot at ``snapshot_at`` and reads every report
     the venue produced since that snapshot before the first replayed tick. The orders it sends again are the same
     orders (the venue executes none twice), every report is applied once to an order the book knows, and the run
@@ -356,7 +355,7 @@ def test_a_child_the_book_withdrew_but_the_venue_works_is_taken_over_and_cancell
     assert not acc.oms.open and acc.execution.in_flight("BTC-USD") == 0.0 and acc.oms.ignored == 0
 
 
-def test_remote_orders_do_not_depend_on_how_the_ticks_were_batched(closes):  # noqa: F811
+def test_remote_orders_do_not_depend_on_how_the_ticks_were_batched(closes):
     """The same history in per-bar batches and in batches of one to six bars: the same orders in the same order and
     the same decisions (a child due before a decision leaves before it, whichever batch holds both)."""
     ups = _updates(closes, n_bars=300)

@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import pickle
-from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.files import read_bars
 from connectors.model_registry import ChampionWatcher, ModelRegistry
-from operators.features import CORE_V1
 from operators.models import (
     DriftMonitor,
-    LgbmParams,
     PsiReference,
     Scorer,
     ScorerConfig,
-    TrainConfig,
-    build_training_set,
-    features_frame,
     forward_labels,
-    replay_bars,
-    train_lightgbm,
 )
 from schemas.events import Alert, Score
-from tests.support import DATA
+from tests.support.models import RES, SPEC, btc_bars_and_features, trained_model
 
-SPEC = CORE_V1.with_resolution(1800)
-RES = 1800 * 10**9
 T0 = 1_600_000_000 * 10**9
-FAST = TrainConfig(params=LgbmParams(num_boost_round=60, early_stopping_rounds=10), n_splits=2, gap_ns=2 * RES)
-
-
-@cache
-def _data(n: int = 4000):
-    b = read_bars(DATA / "BTC-30m.csv.gz").frame.iloc[:n]
-    bars = replay_bars(b.ts, b.open, b.high, b.low, b.close, b.volume, resolution_s=1800, symbol="BTC-USD")
-    return bars, features_frame(bars, SPEC)
-
-
-@cache
-def _model(lo: int, hi: int):
-    bars, feats = _data()
-    ds = build_training_set(feats, bars, SPEC, audit=False)
-    return train_lightgbm(ds.X[lo:hi], ds.y[lo:hi], ds.ts[lo:hi], ds.names, FAST)
 
 
 def _stream(
@@ -64,7 +38,7 @@ def _stream(
 
 
 def test_streaming_labels_match_the_offline_builder():
-    bars, feats = _data()
+    bars, feats = btc_bars_and_features()
     sc = Scorer("BTC-USD", SPEC, cfg=ScorerConfig(horizon_bars=3))
     seen = []
     orig = sc._resolve
@@ -79,9 +53,9 @@ def test_streaming_labels_match_the_offline_builder():
 
 
 def test_pending_predictions_survive_a_pickle_round_trip():
-    bars, feats = _data()
+    bars, feats = btc_bars_and_features()
     cfg = ScorerConfig(horizon_bars=4)
-    a = Scorer("BTC-USD", SPEC, batch=_model(0, 2000), batch_version="v1", cfg=cfg)
+    a = Scorer("BTC-USD", SPEC, batch=trained_model(0, 2000), batch_version="v1", cfg=cfg)
     _stream(a, feats, bars, 0, 2500)
     assert len(a.pending) == 4  # the last 4 decisions wait for their labels
     blob = pickle.dumps(a)
@@ -93,7 +67,11 @@ def test_pending_predictions_survive_a_pickle_round_trip():
     assert a.online.n_learned == b.online.n_learned and a.rolling_metrics() == b.rolling_metrics()
     # without the model in the pickle, the watcher-like source re-attaches it
     small = Scorer(
-        "BTC-USD", SPEC, batch=_model(0, 2000), batch_version="v1", cfg=ScorerConfig(horizon_bars=4, pickle_model=False)
+        "BTC-USD",
+        SPEC,
+        batch=trained_model(0, 2000),
+        batch_version="v1",
+        cfg=ScorerConfig(horizon_bars=4, pickle_model=False),
     )
     _stream(small, feats, bars, 0, 2500)
     c = pickle.loads(pickle.dumps(small))
@@ -101,16 +79,16 @@ def test_pending_predictions_survive_a_pickle_round_trip():
 
     class Src:
         version = "v1"
-        model = _model(0, 2000)
+        model = trained_model(0, 2000)
 
     assert c.maybe_swap(Src()) and c.batch is not None
     assert _stream(c, feats, bars, 2500, 2600) == _stream(small, feats, bars, 2500, 2600)
 
 
 def test_hot_swap_of_a_promoted_model_while_scoring(tmp_path):
-    bars, feats = _data()
+    bars, feats = btc_bars_and_features()
     reg = ModelRegistry(tmp_path / "models")
-    m1, m2 = _model(0, 1500), _model(0, 3000)
+    m1, m2 = trained_model(0, 1500), trained_model(0, 3000)
     v1 = reg.register(m1, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
     reg.promote(v1, "first")
     watcher = ChampionWatcher(reg, poll_s=0.0)
@@ -141,7 +119,7 @@ def test_a_pinned_model_stays_while_champions_change_and_unpin_follows_the_champ
     """An operator's pin_model holds the scorer at that version while newer champions are promoted; a version the
     registry does not know, or one trained on other features, changes nothing; unpinning follows the champion."""
     reg = ModelRegistry(tmp_path / "models")
-    m1, m2 = _model(0, 1500), _model(0, 3000)
+    m1, m2 = trained_model(0, 1500), trained_model(0, 3000)
     v1 = reg.register(m1, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})
     reg.promote(v1, "first")
     v2 = reg.register(m2, feature_set=SPEC.id, feature_set_version=1, horizon_ns=RES, metrics={})

@@ -17,7 +17,7 @@ from operators.risk.historical import historical_var_cvar
 from operators.risk.scenario_search import ScenarioSearch
 from operators.risk.scenarios import ScenarioLines
 from tests.support.reference import scenario_bisection as ref
-from tests.unit.operators.risk.test_risk_gate import fits_every_var_limit, several_crossings
+from tests.support.risk import fits_every_var_limit, several_crossings
 
 T0 = 1_700_000_000_000_000_000
 
