@@ -124,7 +124,7 @@ SLOWEST_FIRST = (
     "test_api_fuzz.py",
     "test_strategies.py",
     "test_safe_defaults.py",
-    "test_remote_cancels.py",
+    "test_remote_cancels_live.py",
     "test_fuzz_live.py",
     "test_api_flow_live.py",
 )

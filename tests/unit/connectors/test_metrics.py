@@ -1,5 +1,6 @@
 """connectors/metrics/, connectors/logging.py and connectors/tracing.py against real objects, a real HTTP scrape,
-a real Bytewax recovery store, real Kafka and a real OTLP/HTTP receiver."""
+a real Bytewax recovery store and a real OTLP/HTTP receiver (the lag poller on the real Kafka:
+tests/integration/connectors/test_metrics_live.py)."""
 
 from __future__ import annotations
 
@@ -356,28 +357,6 @@ def test_metrics_server_binds_loopback_by_default(monkeypatch):
     assert cm.metrics_host() == "0.0.0.0" and cm.metrics_host("::1") == "::1"
     monkeypatch.delenv("LEVIBOT_METRICS_HOST")
     assert cm.metrics_host() == "127.0.0.1" == cm.DEFAULT_METRICS_HOST
-
-
-@pytest.mark.kafka
-def test_lag_poller_against_real_kafka(kafka_bootstrap, topic_prefix):
-    from confluent_kafka import Producer
-
-    from connectors.kafka.admin import ensure_topics
-
-    ensure_topics(kafka_bootstrap, prefix=topic_prefix, names=["ticks"])
-    topic = f"{topic_prefix}ticks"
-    p = Producer({"bootstrap.servers": kafka_bootstrap})
-    for _ in range(10):
-        p.produce(topic, value=b"x", partition=0)
-    p.flush(10)
-    m = fm()
-    m.observe_batch(EventBatch(topic=topic, partition=0, next_offset=4, events=[], dead=[]))
-    poller = cm.KafkaLagPoller(kafka_bootstrap, m)
-    try:
-        assert poller.poll_once() == {(topic, 0): 6}
-    finally:
-        poller.stop()
-    assert val(m, "levibot_kafka_consumer_lag_messages", topic=topic, partition="0") == 6
 
 
 # -- logging -----------------------------------------------------------------------------------------------------

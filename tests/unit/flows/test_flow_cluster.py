@@ -1,6 +1,6 @@
 """The cluster's routing (flows.cluster): the state keys it chooses land where Bytewax really sends them, a
-partition is read on the process that holds its state, symbols go where the producer puts them, and a recovery
-directory of the other key layout is refused."""
+partition is read on the process that holds its state, and a recovery directory of the other key layout is refused
+(symbols going where the producer puts them, on the real broker: tests/integration/flows/test_flow_cluster_live.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.testing import cluster_main
 
-from connectors.kafka.sink import EventProducer
 from flows.cluster import (
     PLAIN,
     ROUTED,
@@ -24,8 +23,6 @@ from flows.cluster import (
     slotted,
     worker_of,
 )
-from schemas.events import Tick
-from tests.support.flowproc import create_topics, drop_topics, new_prefix, read_located
 
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "DOGE-USD", "ADA-USD", "LTC-USD", "DOT-USD"]
 
@@ -131,36 +128,6 @@ def test_a_recovery_directory_of_the_other_layout_is_refused(tmp_path):
         check_layout(old, ROUTED)
     check_layout(old, PLAIN)
     assert (old / "key-layout").read_text().strip() == PLAIN
-
-
-@pytest.mark.kafka
-def test_symbols_are_on_the_partition_the_routing_expects(kafka_bootstrap):
-    prefix = new_prefix("route")
-    try:
-        create_topics(kafka_bootstrap, prefix)
-        prod = EventProducer(kafka_bootstrap, f"{prefix}ticks")
-        ticks = [
-            Tick(
-                symbol=s,
-                ts=1_700_000_000_000_000_000 + i,
-                price=1.0,
-                qty=1.0,
-                side="buy",
-                trade_id=f"t{i}",
-                venue="test",
-            )
-            for i, s in enumerate(SYMBOLS * 3)
-        ]
-        prod.send(ticks)
-        prod.close()
-        located = read_located(kafka_bootstrap, f"{prefix}ticks", Tick)
-        assert len(located) == len(ticks)
-        r = Routing(6)
-        got = {t.symbol: p for p, _, t in located}
-        assert len(set(got.values())) > 1  # the premise: the symbols are on several partitions
-        assert got == {s: r.partition_of(s) for s in SYMBOLS}
-    finally:
-        drop_topics(kafka_bootstrap, [prefix])
 
 
 def test_routed_keys_on_two_workers_give_the_orders_of_one_plain_run():

@@ -1,9 +1,8 @@
 """The trading flow in-process: same orders whatever the partitioning and batching; late ticks and
-bad input reach the dead-letter sink; the embedded default writes its summary, report and stores."""
+bad input reach the dead-letter sink (the embedded default writing its summary, report and stores:
+tests/integration/flows/test_trading_flow_live.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from bytewax.testing import run_main
@@ -12,8 +11,7 @@ from connectors.history import load_history
 from connectors.history_source import HistorySource
 from connectors.kafka.source import EventBatch
 from connectors.memory import CollectSink
-from flows.embedded import run_embedded, run_history
-from flows.settings import Settings
+from flows.embedded import run_history
 from flows.trading import Outputs, build_trading_flow
 from operators.pipeline import PipelineConfig
 from operators.risk import RiskLimits
@@ -112,7 +110,7 @@ def test_a_wave_of_new_symbol_stages_freezes_the_collectors_heap_once_it_is_over
         trading._new_stages[0] = 0
         old, trading.FREEZE_AFTER = trading.FREEZE_AFTER, freeze_after
         try:
-            run_main(build_trading_flow(_ListSource(batches(n)), Outputs(bar_rows=[CollectSink(bars)]), cfg))
+            run_main(build_trading_flow(ListSource(batches(n)), Outputs(bar_rows=[CollectSink(bars)]), cfg))
             return [tuple(b) for b in bars], gc.get_freeze_count()
         finally:
             trading.FREEZE_AFTER = old
@@ -124,46 +122,6 @@ def test_a_wave_of_new_symbol_stages_freezes_the_collectors_heap_once_it_is_over
     plain_bars, never = run(4, len(syms) + 1)  # one symbol short of a wave: never frozen
     assert never == 0
     assert frozen_bars == plain_bars and frozen_bars
-
-
-@pytest.mark.clickhouse
-def test_embedded_run_writes_summary_report_and_stores(tmp_path, capsys, chdb_path):
-    # the session's chDB path: one embedded ClickHouse per test process
-    s = Settings(var_dir=tmp_path, clickhouse_dsn=f"chdb://{chdb_path}")
-    from flows.embedded import EMBEDDED_PIPELINE
-
-    res, rep, report = run_embedded(s, FILES, EMBEDDED_PIPELINE, max_bars=1500)
-    printed = capsys.readouterr().out
-    for words in (
-        "Trades (round trips)",
-        "Orders sent",
-        "Fills",
-        "Net P&L",
-        "Max drawdown",
-        "Sharpe ratio",
-        "VaR breaches",
-        "No Telegram signals in this run",
-    ):
-        assert words in printed
-    assert res.counts["ticks"] == 2 * 1500 * 8
-    m = {k: v.value for k, v in rep.metrics().items()}
-    assert res.counts["orders"] == m["orders"] == len(res.orders) > 0
-    assert res.counts["fills"] == len(res.fills) == m["fills"]
-    assert 0 < m["trades"] < m["fills"]  # round trips, not fills
-    text = report.read_text()
-    assert report.exists() and 'data-section="risk"' in text and "Plotly.newPlot" in text
-    data = json.loads((tmp_path / "reports" / "embedded-run.json").read_text())
-    assert (
-        data["metrics"]["ticks"] == 24_000 and "max_drawdown" in data["metrics"] and "var_breaches" in data["metrics"]
-    )
-    # the last bar has its equity mark: the curve ends at the close of the last decision bar of the data
-    assert rep.period[1] == (int(res_last_tick(s, FILES)) // (1800 * 10**9) + 1) * 1800 * 10**9
-
-
-def res_last_tick(_s, files) -> int:
-    from connectors.history import load_history
-
-    return int(load_history(files, ticks_per_bar=8, max_bars=1500).ticks["ts"].max())
 
 
 def test_input_policy_dead_letters_unknown_far_future_and_duplicate_ticks(history):
