@@ -8,6 +8,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,22 @@ FAST = KeyHasher(time_cost=1, memory_cost=8192, parallelism=1)
 T0 = 1_800_000_000_000_000_000  # event time of the first stored bar (ns)
 S = 1_000_000_000
 CAPITAL = 10_000.0  # the account's capital in the read tests (ApiSettings.capital)
+
+
+#: the quota window of the tests that count requests up to a key's limit ("N/hour")
+QUOTA_WINDOW_S = 3600
+
+
+def clear_of_window_edge(period_s: int = QUOTA_WINDOW_S, margin_s: float = 180.0) -> None:
+    """Wait, if need be, until at least ``margin_s`` of the rate limiter's current ``period_s`` window remain.
+
+    The limiter's windows start at multiples of the period since the epoch, and its sliding-window counter weighs
+    the previous window's hits by the part of the window still to come: a test that spends a quota and then
+    expects a 429 would see a 200 if it straddled a boundary. Quotas per hour and this wait make that impossible
+    for a test shorter than ``margin_s``."""
+    left = period_s - time.time() % period_s
+    if left < margin_s:
+        time.sleep(left + 0.5)
 
 
 def key_headers(db: ApiDatabase, scopes=("read",), tier="enterprise") -> dict[str, str]:

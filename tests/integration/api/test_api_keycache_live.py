@@ -155,9 +155,9 @@ def test_cache_off_with_zero_ttl(pg_dsn):
 
 def test_concurrent_first_requests_share_one_verification(pg_dsn):
     hasher = CountingHasher()
-    # the address quota allows 2 unauthenticated requests a minute: the 24 concurrent first requests of a good key
+    # the address quota allows 2 unauthenticated requests an hour: the 24 concurrent first requests of a good key
     # must not spend it (only the one that verifies counts)
-    ctx, app = _app(pg_dsn, hasher=hasher, auth_rate="2/minute")
+    ctx, app = _app(pg_dsn, hasher=hasher, auth_rate="2/hour")
     with TestClient(app) as client:
         tok, _kid = _key(ctx.db, hasher)
         codes: list[int] = []
