@@ -344,7 +344,9 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
             tape.send()  # nothing working: one more batch, then hold again
             tape.hold()
         assert flow.kill9() == -9
-        killed_at = reports_at.count()  # reports from here on were produced while the flow was down or later
+        # reports from here on were produced while the flow was down or later (the venue is idle: the tape is held
+        # and it has answered every order)
+        killed_at = len(read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport))
         log.info(
             "killed after %d of %d ticks (tape held %d times): %d orders acknowledged, %d working",
             tape.sent,
@@ -354,17 +356,28 @@ def test_flow_killed_with_orders_in_flight_applies_late_reports_once(kafka_boots
             len(working),
         )
         tape.send(16)  # while the flow is down, the venue goes on filling what it holds (1,024 ticks, 32 hours)
-        fills_due = time.monotonic() + 60
-        while (
-            not {
-                r.client_order_id
-                for r in read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport)[killed_at:]
-                if r.kind in ("partial_fill", "fill")
-            }
-            & working
-        ):
-            assert time.monotonic() < fills_due and venue.running, "the held orders got no fill: " + venue.tail()
-            time.sleep(0.2)
+
+        def venue_read_them() -> list[ExecutionReport] | None:
+            # the venue snapshots its positions every 50 ticks it reads (--snapshot-every): 1,024 ticks hold at
+            # least 20 multiples of 50, so 20 snapshots after the kill mean it has read them (a wait on what the
+            # venue did, not on the wall clock)
+            after = read_events(kafka_bootstrap, f"{prefix}execution.reports", ExecutionReport)[killed_at:]
+            return after if sum(r.kind == "positions" for r in after) >= 1024 // 50 else None
+
+        after = wait_for(
+            venue_read_them,
+            300,
+            "the venue to read the ticks sent after the kill",
+            procs=[venue],
+            retry_on=(OSError,),
+            interval_s=0.2,
+        )
+        filled = {r.client_order_id for r in after if r.kind in ("partial_fill", "fill")}
+        assert filled & working, (
+            f"none of the {len(working)} orders working at the kill was filled by the next 1,024 ticks: their "
+            f"reports {collections.Counter((r.kind, r.reason) for r in after if r.client_order_id in working)}; "
+            f"venue: {venue.tail()}"
+        )
         flow = FlowProc(args, env, tmp_path / "flow-2.log")
         procs.append(flow)
         while not tape.done:
