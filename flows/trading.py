@@ -109,51 +109,104 @@ def late_dead_letter(tick: Any, topic: str = "ticks", partition: int = -1, offse
 
 class _Splitter:
     """Per-partition state of the ``split`` step: the symbols seen, the partition's watermark (ns), the recent trade
-    ids (for duplicates) and the counts of what the input policy refused."""
+    ids (for duplicates) and the counts of what the input policy refused.
 
-    __slots__ = ("symbols", "watermark", "recent", "n_recent", "recent_set", "refused")
+    The recent trade ids are kept per symbol, one set of ``trade_id`` strings each (``seen``): a string caches its
+    hash, so a set operation over a batch's ids costs a table probe per id, where ``(symbol, trade_id)`` tuples were
+    built and hashed anew for every operation (the duplicate check was half the split's time at 20 ticks/s)."""
+
+    __slots__ = ("symbols", "watermark", "recent", "n_recent", "seen", "refused")
 
     def __init__(self) -> None:
         self.symbols: list[str] = []
         self.watermark: int | None = None
-        # the accepted ticks' (symbol, trade_id) in arrival order, one block per batch: [ts int64 array, keys, start]
+        # the accepted ticks' trade ids in arrival order, one block per batch:
+        # [ts int64 array, ids, start, names, codes]: ``ids[i]`` is a trade id of ``names[codes[i]]`` (of
+        # ``names[0]`` when ``codes`` is None; ``ids`` is then a list, else an object array)
         self.recent: deque = deque()
         self.n_recent = 0
-        self.recent_set: set = set()
+        self.seen: dict[str, set[str]] = {}
         self.refused: dict[str, int] = {}
 
     def __deepcopy__(self, memo: dict) -> _Splitter:
         # Bytewax snapshots a stateful step's state with copy.deepcopy at every epoch: copy only what is mutated
-        # (the containers, each block's start); the ts arrays, key lists and (symbol, trade_id) tuples of a block
-        # are never changed once remembered, so the copy shares them (a deep copy of 100,000 keys took ~1 s)
+        # (the containers, each block's start); the arrays, id lists and names of a block are never changed once
+        # remembered, so the copy shares them (a deep copy of 100,000 keys took ~1 s)
         c = _Splitter()
         c.symbols = list(self.symbols)
         c.watermark = self.watermark
         c.recent = deque([list(b) for b in self.recent])
         c.n_recent = self.n_recent
-        c.recent_set = set(self.recent_set)
+        c.seen = {s: set(ids) for s, ids in self.seen.items()}
         c.refused = dict(self.refused)
         return c
 
-    def remember(self, ts: Any, keys: list) -> None:
-        """Add a batch's accepted ticks (``ts`` ns, ``(symbol, trade_id)`` keys, arrival order)."""
-        if keys:
-            self.recent.append([np.asarray(ts, np.int64), keys, 0])
-            self.n_recent += len(keys)
+    def __setstate__(self, state: Any) -> None:
+        # a pickled state: (None, slots); one of a flow before the per-symbol sets (``recent_set`` of
+        # (symbol, trade_id) tuples, blocks [ts, keys, start]) is converted, so a snapshot of it resumes
+        slots = state[1] if isinstance(state, tuple) else state
+        old = "recent_set" in slots
+        for k in self.__slots__:
+            if k in slots:
+                setattr(self, k, slots[k])
+        if old:
+            self.seen = {}
+            for sym, tid in slots["recent_set"]:
+                self.seen.setdefault(sym, set()).add(tid)
+            blocks: deque = deque()
+            for ts, keys, start in slots["recent"]:
+                pos: dict[str, int] = {}
+                codes = np.fromiter((pos.setdefault(s, len(pos)) for s, _ in keys), np.int32, len(keys))
+                ids = np.array([*(t for _, t in keys), None], dtype=object)[:-1]
+                blocks.append([ts, ids, start, tuple(pos), codes])
+            self.recent = blocks
+
+    def remembered(self) -> set[tuple[str, str]]:
+        """The remembered ``(symbol, trade_id)`` pairs (for checks; the step reads ``seen``)."""
+        return {(s, t) for s, ids in self.seen.items() for t in ids}
+
+    def remember(self, ts: Any, ids: Any, names: tuple[str, ...], codes: Any = None) -> None:
+        """Add a batch's accepted ticks (``ts`` ns, trade ids, arrival order; the id ``i`` of symbol
+        ``names[codes[i]]``, of ``names[0]`` without ``codes``) to the blocks; ``seen`` holds them already."""
+        if len(ids):
+            self.recent.append([np.asarray(ts, np.int64), ids, 0, names, codes])
+            self.n_recent += len(ids)
+
+    def _drop(self, blk: list, a: int, b: int) -> None:
+        """Take the ids ``a:b`` of a block out of ``seen``."""
+        _, ids, _, names, codes = blk
+        seen = self.seen
+        if codes is None:
+            seen[names[0]].difference_update(ids[a:b])
+            return
+        sub, part = codes[a:b], ids[a:b]
+        if len(names) <= 4:
+            for c, nm in enumerate(names):
+                m = np.flatnonzero(sub == c)
+                if m.size:
+                    seen[nm].difference_update(part[m].tolist())
+            return
+        order = np.argsort(sub, kind="stable")
+        sc = sub[order]
+        cuts = np.flatnonzero(sc[1:] != sc[:-1]) + 1
+        for lo, hi in zip(
+            np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(sc)])).tolist(), strict=True
+        ):
+            seen[names[int(sc[lo])]].difference_update(part[order[lo:hi]].tolist())
 
     def forget(self, edge: int, cap: int) -> None:
         """Forget trade ids from the oldest on, one by one, while the oldest is dated before ``edge`` (ns) or more
         than ``cap`` are kept (what a queue of single ids popped in a loop does, a block at a time)."""
-        recent, seen = self.recent, self.recent_set
+        recent = self.recent
         while recent:
             blk = recent[0]
-            ts, keys, start = blk
-            n = len(keys)
+            ts, ids, start = blk[0], blk[1], blk[2]
+            n = len(ids)
             i0 = start + min(max(0, self.n_recent - cap), n - start)
             keep = np.flatnonzero(ts[i0:] >= edge)
             j = i0 + int(keep[0]) if keep.size else n
             if j > start:
-                seen.difference_update(keys[start:j])
+                self._drop(blk, start, j)
                 self.n_recent -= j - start
             if j < n:
                 blk[2] = j
@@ -191,9 +244,11 @@ def _split(
         appended to ``accepted`` (arrival order) when it is given."""
         groups: dict[str, tuple[list, list]] = {}
         top = st.watermark
-        seen = st.recent_set
+        seen = st.seen
         kept_ts: list[int] = []
-        kept: list = []
+        kept: list = []  # trade ids
+        kept_codes: list[int] = []  # their symbols, as positions in ``pos``
+        pos: dict[str, int] = {}
         refused: list = []
         for i, t in enumerate(events):
             sym = t.symbol
@@ -221,13 +276,17 @@ def _split(
                     f"tick at {t.ts} is {(t.ts - top) / NS:,.0f} s ahead of the watermark (bound {cfg.max_future_skew_s:,.0f} s)",
                 )
                 continue
-            key = (sym, t.trade_id)
-            if key in seen:
-                refuse(st, refused, batch, offs, i, t, "duplicate_tick", f"trade id {t.trade_id} of {sym} seen before")
+            tid = t.trade_id
+            ids = seen.get(sym)
+            if ids is None:
+                ids = seen[sym] = set()
+            elif tid in ids:
+                refuse(st, refused, batch, offs, i, t, "duplicate_tick", f"trade id {tid} of {sym} seen before")
                 continue
-            seen.add(key)
+            ids.add(tid)
             kept_ts.append(t.ts)
-            kept.append(key)
+            kept.append(tid)
+            kept_codes.append(pos.setdefault(sym, len(pos)))
             if accepted is not None:
                 accepted.append(t)
             g = groups.get(sym)
@@ -239,7 +298,12 @@ def _split(
             if top is None or t.ts - lateness_ns > top:
                 top = t.ts - lateness_ns
         st.watermark = top
-        st.remember(kept_ts, kept)
+        if len(pos) == 1:
+            st.remember(kept_ts, kept, tuple(pos))
+        elif kept:
+            st.remember(
+                kept_ts, np.array([*kept, None], dtype=object)[:-1], tuple(pos), np.asarray(kept_codes, np.int32)
+            )
         return groups, refused
 
     def step_columns(st: _Splitter, tb: TickBatch) -> dict | None:
@@ -269,39 +333,60 @@ def _split(
                     before = np.maximum(before, top)
                 if (cand[1:] > before[1:] + skew_ns).any() or (top is not None and cand[0] > top + skew_ns):
                     return None
-        if len(names) == 1:
-            keys = list(zip([names[0]] * n, tb.trade_id.tolist(), strict=True))
-        else:
-            keys = list(zip(np.asarray(names, object)[tb.codes].tolist(), tb.trade_id.tolist(), strict=True))
-        seen = st.recent_set
-        if not seen.isdisjoint(keys):
-            return None
-        before_n = len(seen)
-        seen.update(keys)
-        if len(seen) != before_n + n:  # a trade id twice in the batch: none of the keys was seen before, so undo
-            seen.difference_update(keys)
-            return None
-        st.remember(tb.ts, keys)
-        if n:
-            st.watermark = m if top is None or m > top else top
-        if len(names) == 1:
-            return {names[0]: tb} if n else {}
         codes = tb.codes
-        if len(names) <= 4:  # few symbols: a mask each (no sort)
-            parts = []
+        # each symbol's ticks: (first row, name, rows; None: the whole batch), in the order of their first tick (as
+        # the per-tick split groups them)
+        groups: list[tuple[int, str, Any]]
+        if len(names) == 1:
+            groups = [(0, names[0], None)] if n else []
+        elif len(names) <= 4:  # few symbols: a mask each (no sort)
+            groups = []
             for c in range(len(names)):
                 idx = np.flatnonzero(codes == c)
                 if len(idx):
-                    parts.append((int(idx[0]), c, idx))
-            parts.sort()
-            return {names[c]: tb.take(idx).only(names[c]) for _, c, idx in parts}
-        order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        cuts = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
-        firsts = np.concatenate(([0], cuts))
-        # symbols in order of their first tick in the batch (as the per-tick split groups them)
-        groups = sorted(zip(order[firsts].tolist(), np.split(order, cuts), strict=True), key=lambda x: x[0])
-        return {names[int(codes[idx[0]])]: tb.take(idx).only(names[int(codes[idx[0]])]) for _, idx in groups}
+                    groups.append((int(idx[0]), names[c], idx))
+            groups.sort(key=lambda g: g[0])
+        else:
+            order = np.argsort(codes, kind="stable")
+            sorted_codes = codes[order]
+            cuts = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
+            firsts = np.concatenate(([0], cuts)).tolist() if n else []
+            groups = sorted(
+                (
+                    (int(order[f]), names[int(sorted_codes[f])], idx)
+                    for f, idx in zip(firsts, np.split(order, cuts) if n else [], strict=True)
+                ),
+                key=lambda g: g[0],
+            )
+        ids_all = tb.trade_id
+        seen = st.seen
+        lists: list[tuple[str, list]] = []
+        for _, nm, idx in groups:  # a trade id seen before: the batch goes tick by tick
+            lst = (ids_all if idx is None else ids_all[idx]).tolist()
+            have = seen.get(nm)
+            if have is not None and not have.isdisjoint(lst):
+                return None
+            lists.append((nm, lst))
+        done: list[tuple[set, list]] = []
+        for nm, lst in lists:
+            have = seen.get(nm)
+            if have is None:
+                have = seen[nm] = set()
+            before_n = len(have)
+            have.update(lst)
+            done.append((have, lst))
+            if len(have) != before_n + len(lst):  # a trade id twice in the batch: none was seen before, so undo
+                for h, added in done:
+                    h.difference_update(added)
+                return None
+        if len(names) == 1:
+            if n:
+                st.remember(tb.ts, lists[0][1], names)
+        else:
+            st.remember(tb.ts, np.asarray(ids_all, dtype=object), names, codes)
+        if n:
+            st.watermark = m if top is None or m > top else top
+        return {nm: tb if idx is None else tb.take(idx).only(nm) for _, nm, idx in groups}
 
     def step(state: _Splitter | None, batch: Any) -> tuple[_Splitter, list]:
         st = state if state is not None else _Splitter()

@@ -82,9 +82,9 @@ def test_columnar_split_equals_the_per_tick_split(batches, n_syms):
         s_cols, out_c = cols(s_cols, EventBatch("ticks", 0, off, tb, [], k))
         s_objs, out_o = objs(s_objs, EventBatch("ticks", 0, off, ticks, [], k, offsets))
         assert _norm(out_c) == _norm(out_o)
-        assert (s_cols.watermark, s_cols.recent_set, s_cols.n_recent, s_cols.refused, s_cols.symbols) == (
+        assert (s_cols.watermark, s_cols.remembered(), s_cols.n_recent, s_cols.refused, s_cols.symbols) == (
             s_objs.watermark,
-            s_objs.recent_set,
+            s_objs.remembered(),
             s_objs.n_recent,
             s_objs.refused,
             s_objs.symbols,

@@ -4,6 +4,9 @@ tests/integration/flows/test_trading_flow_live.py)."""
 
 from __future__ import annotations
 
+from collections import deque
+
+import numpy as np
 import pytest
 from bytewax.testing import run_main
 
@@ -257,21 +260,28 @@ def test_split_forgets_trade_ids_like_a_queue_of_single_ids():
             st.tuples(st.lists(st.integers(0, 50), max_size=8), st.integers(0, 60), st.integers(0, 12)),
             min_size=1,
             max_size=12,
-        )
+        ),
+        st.booleans(),
     )
-    def check(rounds):
+    def check(rounds, two):
         sp, ref, ref_set, k = _Splitter(), deque(), set(), 0
         for ts, edge, cap in rounds:
-            keys = [("X", str(k + i)) for i in range(len(ts))]
+            keys = [("XY"[(k + i) % 3 == 0] if two else "X", str(k + i)) for i in range(len(ts))]
             k += len(ts)
-            sp.recent_set.update(keys)
-            sp.remember(ts, keys)
+            for sym, tid in keys:
+                sp.seen.setdefault(sym, set()).add(tid)
+            names = tuple(dict.fromkeys(sym for sym, _ in keys))
+            if len(names) == 1:
+                sp.remember(ts, [tid for _, tid in keys], names)
+            else:
+                codes = np.array([names.index(sym) for sym, _ in keys], np.int32)
+                sp.remember(ts, np.array([tid for _, tid in keys], dtype=object), names, codes)
             ref.extend(zip(ts, keys, strict=True))
             ref_set.update(keys)
             sp.forget(edge, cap)
             while ref and (ref[0][0] < edge or len(ref) > cap):
                 ref_set.discard(ref.popleft()[1])
-            assert sp.recent_set == ref_set and sp.n_recent == len(ref)
+            assert sp.remembered() == ref_set and sp.n_recent == len(ref)
 
     check()
 
@@ -284,15 +294,44 @@ def test_split_state_copy_is_independent():
 
     sp = _Splitter()
     sp.symbols.append("X")
-    sp.recent_set.update({("X", "1"), ("X", "2")})
-    sp.remember([5, 9], [("X", "1"), ("X", "2")])
+    sp.seen["X"] = {"1", "2"}
+    sp.remember([5, 9], ["1", "2"], ("X",))
     snap = copy.deepcopy(sp)
     sp.forget(6, 10)
-    sp.recent_set.add(("X", "3"))
-    sp.remember([12], [("X", "3")])
+    sp.seen["X"].add("3")
+    sp.remember([12], ["3"], ("X",))
     sp.symbols.append("Y")
     sp.refused["x"] = 1
-    assert snap.recent_set == {("X", "1"), ("X", "2")} and snap.n_recent == 2 and snap.symbols == ["X"]
+    assert snap.remembered() == {("X", "1"), ("X", "2")} and snap.n_recent == 2 and snap.symbols == ["X"]
     assert [b[2] for b in snap.recent] == [0] and len(snap.recent) == 1 and snap.refused == {}
     snap.forget(100, 10)
-    assert snap.recent_set == set() and sp.recent_set == {("X", "2"), ("X", "3")}
+    assert snap.remembered() == set() and sp.remembered() == {("X", "2"), ("X", "3")}
+
+
+def test_split_state_of_the_tuple_layout_resumes():
+    """A split state pickled before the per-symbol id sets (one set of (symbol, trade_id) tuples, blocks of
+    [ts, keys, start]) unpickles into the same memory: the same ids remembered and forgotten in the same order."""
+    import pickle
+
+    from flows.trading import _Splitter
+
+    keys = [("X", "1"), ("Y", "1"), ("X", "2")]
+    old = _Splitter.__new__(_Splitter)
+    old.__setstate__(
+        (
+            None,
+            {
+                "symbols": ["X", "Y"],
+                "watermark": 7,
+                "recent": deque([[np.array([5, 6, 9], np.int64), keys, 1]]),
+                "n_recent": 2,
+                "recent_set": set(keys[1:]),
+                "refused": {"duplicate_tick": 1},
+            },
+        )
+    )
+    sp = pickle.loads(pickle.dumps(old))
+    assert sp.remembered() == {("Y", "1"), ("X", "2")} and sp.n_recent == 2 and sp.watermark == 7
+    assert sp.symbols == ["X", "Y"] and sp.refused == {"duplicate_tick": 1}
+    sp.forget(7, 10)  # the oldest kept, ("Y", "1") at 6, leaves; ("X", "2") at 9 stays
+    assert sp.remembered() == {("X", "2")} and sp.n_recent == 1
